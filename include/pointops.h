@@ -1,0 +1,35 @@
+/* pointops.h -- point-cloud operations: normalisation, farthest point sampling, kNN.
+ *
+ * Points are (P,3) float32, row-major xyz. All functions are deterministic:
+ *  - fps_sample starts at index 0 (as PointNet++ / Point-MAE do); on equal distances the lowest
+ *    index wins. Distances are squared Euclidean in float, summed x, y, z in that order.
+ *  - knn_query returns, per query, the k nearest points in ascending squared distance, ties broken
+ *    by the lower point index. k must be <= P.
+ * The _batch variants run OpenMP over the batch; the single-cloud ones are serial.
+ */
+#ifndef I2P_POINTOPS_H
+#define I2P_POINTOPS_H
+
+#include <stdint.h>
+
+/* Subtracts the centroid and divides by the largest norm (unit sphere). A cloud of identical
+ * points is only centred. pts is (P,3). */
+void pc_normalize_unit_sphere(float *pts, long P);
+
+/* Returns 1 if all n floats are finite, else 0. */
+int pc_all_finite(const float *v, long n);
+
+/* pts (P,3) -> idx (M) with M <= P. */
+void fps_sample(const float *pts, long P, long M, int32_t *idx);
+/* pts (B,P,3) -> idx (B,M). */
+void fps_sample_batch(const float *pts, long B, long P, long M, int32_t *idx);
+
+/* pts (P,3), queries (Q,3) -> idx (Q,k) into pts. */
+void knn_query(const float *pts, long P, const float *queries, long Q, int k, int32_t *idx);
+/* pts (B,P,3), queries (B,Q,3) -> idx (B,Q,k). */
+void knn_query_batch(const float *pts, long B, long P, const float *queries, long Q, int k, int32_t *idx);
+
+/* Gathers rows: out (M,3) = pts[idx[m]]. */
+void pc_gather(const float *pts, const int32_t *idx, long M, float *out);
+
+#endif

@@ -1,0 +1,503 @@
+/* h5io.c -- the only file that calls HDF5 (see h5io.h for the promises). */
+#include "h5io.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "errors.h"
+
+static hid_t g_f16 = -1;
+
+void h5io_init(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+hid_t h5_type_f16(void)
+{
+    if (g_f16 < 0) {
+        g_f16 = H5Tcopy(H5T_IEEE_F32LE);
+        H5Tset_fields(g_f16, 15, 10, 5, 0, 10);
+        H5Tset_size(g_f16, 2);
+        H5Tset_ebias(g_f16, 15);
+    }
+    return g_f16;
+}
+
+/* The innermost (first pushed) message of HDF5's current error stack. */
+static herr_t walk_first(unsigned n, const H5E_error2_t *e, void *data)
+{
+    if (n == 0 && e->desc) snprintf((char *)data, 256, "%s", e->desc);
+    return 0;
+}
+
+static const char *h5_cause(char *buf)
+{
+    buf[0] = 0;
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk_first, buf);
+    H5Eclear2(H5E_DEFAULT);
+    return buf;
+}
+
+static int h5_fail(h5file *f, const char *obj, const char *what, char *err)
+{
+    char cause[256];
+    h5_cause(cause);
+    if (cause[0])
+        return errf(err, "%s: %s%s%s (%s)", f->path, obj ? obj : "", obj ? ": " : "", what, cause);
+    return errf(err, "%s: %s%s%s", f->path, obj ? obj : "", obj ? ": " : "", what);
+}
+
+static hid_t make_fapl(MPI_Comm comm)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL);
+    return fapl;
+}
+
+/* Agrees on a result decided on rank 0: broadcasts rc and the message. */
+static int bcast_result(MPI_Comm comm, int rc, char *err)
+{
+    int r = rc;
+    MPI_Bcast(&r, 1, MPI_INT, 0, comm);
+    if (r) MPI_Bcast(err, I2P_ERR_LEN, MPI_CHAR, 0, comm);
+    return r;
+}
+
+static void init_handle(h5file *f, const char *path, MPI_Comm comm)
+{
+    memset(f, 0, sizeof *f);
+    f->file = -1;
+    f->comm = comm;
+    MPI_Comm_rank(comm, &f->rank);
+    snprintf(f->path, sizeof f->path, "%s", path);
+}
+
+int h5_open_read(h5file *f, const char *path, MPI_Comm comm, char *err)
+{
+    init_handle(f, path, comm);
+    int rc = 0;
+    if (f->rank == 0) {
+        struct stat st;
+        if (stat(path, &st) != 0) rc = errf(err, "%s: %s", path, strerror(errno));
+        else if (S_ISDIR(st.st_mode)) rc = errf(err, "%s: is a directory", path);
+        else if (H5Fis_hdf5(path) <= 0) {
+            H5Eclear2(H5E_DEFAULT);
+            rc = errf(err, "%s: not an HDF5 file", path);
+        }
+    }
+    if (bcast_result(comm, rc, err)) return -1;
+    hid_t fapl = make_fapl(comm);
+    f->file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    H5Pclose(fapl);
+    if (f->file < 0) return h5_fail(f, NULL, "cannot open HDF5 file", err);
+    return 0;
+}
+
+static int check_dir_writable(const char *path, char *err)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    const char *dir = dirname(tmp);
+    struct stat st;
+    if (stat(dir, &st) != 0) return errf(err, "%s: directory %s does not exist", path, dir);
+    if (!S_ISDIR(st.st_mode)) return errf(err, "%s: %s is not a directory", path, dir);
+    if (access(dir, W_OK) != 0) return errf(err, "%s: directory %s is not writable", path, dir);
+    return 0;
+}
+
+int h5_create(h5file *f, const char *final_path, MPI_Comm comm, int force, char *err)
+{
+    char partial[4200];
+    snprintf(partial, sizeof partial, "%s.partial", final_path);
+    init_handle(f, partial, comm);
+    snprintf(f->final_path, sizeof f->final_path, "%s", final_path);
+    int rc = 0;
+    if (f->rank == 0) {
+        if (access(final_path, F_OK) == 0 && !force)
+            rc = errf(err, "%s: exists (use --force to replace it)", final_path);
+        else
+            rc = check_dir_writable(final_path, err);
+    }
+    if (bcast_result(comm, rc, err)) return -1;
+    hid_t fapl = make_fapl(comm);
+    f->file = H5Fcreate(partial, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
+    if (f->file < 0) return h5_fail(f, NULL, "cannot create file", err);
+    f->writable = 1;
+    return 0;
+}
+
+int h5_open_partial(h5file *f, const char *final_path, MPI_Comm comm, char *err)
+{
+    char partial[4200];
+    snprintf(partial, sizeof partial, "%s.partial", final_path);
+    init_handle(f, partial, comm);
+    snprintf(f->final_path, sizeof f->final_path, "%s", final_path);
+    int exists = access(partial, F_OK) == 0;
+    int any = exists;
+    MPI_Allreduce(&exists, &any, 1, MPI_INT, MPI_MAX, comm);
+    if (!any) return 0;
+    hid_t fapl = make_fapl(comm);
+    f->file = H5Fopen(partial, H5F_ACC_RDWR, fapl);
+    H5Pclose(fapl);
+    if (f->file < 0) return h5_fail(f, NULL, "cannot reopen partial file for restart", err);
+    f->writable = 1;
+    return 1;
+}
+
+int h5_flush(h5file *f, char *err)
+{
+    if (H5Fflush(f->file, H5F_SCOPE_GLOBAL) < 0) return h5_fail(f, NULL, "flush failed", err);
+    return 0;
+}
+
+int h5_commit(h5file *f, char *err)
+{
+    int rc = 0;
+    if (H5Fclose(f->file) < 0) rc = h5_fail(f, NULL, "close failed (disk full?)", err);
+    f->file = -1;
+    int any = rc ? 1 : 0, all = 0;
+    MPI_Allreduce(&any, &all, 1, MPI_INT, MPI_MAX, f->comm);
+    if (all) {
+        if (f->rank == 0) unlink(f->path);
+        if (!rc) errf(err, "%s: close failed on another rank", f->path);
+        return -1;
+    }
+    if (f->rank == 0 && rename(f->path, f->final_path) != 0)
+        rc = errf(err, "%s: cannot rename to %s: %s", f->path, f->final_path, strerror(errno));
+    if (bcast_result(f->comm, rc, err)) return -1;
+    snprintf(f->path, sizeof f->path, "%s", f->final_path);
+    f->writable = 0;
+    return 0;
+}
+
+void h5_abort(h5file *f)
+{
+    if (f->file >= 0) H5Fclose(f->file);
+    f->file = -1;
+    if (f->writable) {
+        MPI_Barrier(f->comm);
+        if (f->rank == 0) unlink(f->path);
+    }
+    f->writable = 0;
+}
+
+void h5_close(h5file *f)
+{
+    if (f->file >= 0) H5Fclose(f->file);
+    f->file = -1;
+}
+
+int h5_exists(h5file *f, const char *name)
+{
+    if (!strcmp(name, "/")) return 1;
+    /* Check each path component so a missing group is not an error. */
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", name);
+    for (char *p = buf + 1; ; p++) {
+        if (*p == '/' || *p == 0) {
+            char c = *p;
+            *p = 0;
+            htri_t e = H5Lexists(f->file, buf, H5P_DEFAULT);
+            if (e <= 0) { H5Eclear2(H5E_DEFAULT); return 0; }
+            *p = c;
+            if (!c) break;
+        }
+    }
+    return 1;
+}
+
+static hid_t open_dataset(h5file *f, const char *name, char *err)
+{
+    if (!h5_exists(f, name)) {
+        errf(err, "%s: dataset %s is missing", f->path, name);
+        return -1;
+    }
+    hid_t d = H5Dopen2(f->file, name, H5P_DEFAULT);
+    if (d < 0) h5_fail(f, name, "cannot open dataset", err);
+    return d;
+}
+
+int h5_dims(h5file *f, const char *name, int *rank, hsize_t *dims, char *err)
+{
+    hid_t d = open_dataset(f, name, err);
+    if (d < 0) return -1;
+    hid_t s = H5Dget_space(d);
+    int r = H5Sget_simple_extent_ndims(s);
+    if (r < 0 || r > H5IO_MAX_RANK) {
+        H5Sclose(s);
+        H5Dclose(d);
+        return errf(err, "%s: %s: unsupported dataspace", f->path, name);
+    }
+    H5Sget_simple_extent_dims(s, dims, NULL);
+    *rank = r;
+    H5Sclose(s);
+    H5Dclose(d);
+    return 0;
+}
+
+static void format_dims(int rank, const hsize_t *dims, char *out, size_t n)
+{
+    size_t len = 0;
+    len += (size_t)snprintf(out + len, n - len, "(");
+    for (int i = 0; i < rank && len < n; i++)
+        len += (size_t)snprintf(out + len, n - len, i ? ",%llu" : "%llu", (unsigned long long)dims[i]);
+    if (len < n) snprintf(out + len, n - len, ")");
+}
+
+int h5_check_shape(h5file *f, const char *name, int rank, const hsize_t *want, char *err)
+{
+    int r;
+    hsize_t d[H5IO_MAX_RANK];
+    if (h5_dims(f, name, &r, d, err)) return -1;
+    int ok = r == rank;
+    for (int i = 0; ok && i < rank; i++)
+        if (want[i] && want[i] != d[i]) ok = 0;
+    if (ok) return 0;
+    char got[256], exp[256];
+    format_dims(r, d, got, sizeof got);
+    format_dims(rank, want, exp, sizeof exp);
+    return errf(err, "%s: %s has shape %s, expected %s (0 = any)", f->path, name, got, exp);
+}
+
+int h5_type_class(h5file *f, const char *name, char *err)
+{
+    hid_t d = open_dataset(f, name, err);
+    if (d < 0) return -1;
+    hid_t t = H5Dget_type(d);
+    int c = (int)H5Tget_class(t);
+    H5Tclose(t);
+    H5Dclose(d);
+    return c;
+}
+
+static int ensure_parent_groups(h5file *f, const char *name, char *err)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", name);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (!h5_exists(f, buf)) {
+            hid_t g = H5Gcreate2(f->file, buf, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+            if (g < 0) return h5_fail(f, buf, "cannot create group", err);
+            H5Gclose(g);
+        }
+        *p = '/';
+    }
+    return 0;
+}
+
+int h5_create_dataset(h5file *f, const char *name, hid_t type, int rank, const hsize_t *dims,
+                      const hsize_t *chunk, int fletcher32, char *err)
+{
+    if (ensure_parent_groups(f, name, err)) return -1;
+    hid_t space = H5Screate_simple(rank, dims, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    if (chunk) {
+        H5Pset_chunk(dcpl, rank, chunk);
+        if (fletcher32) H5Pset_fletcher32(dcpl);
+    }
+    /* Parallel HDF5 needs early allocation for collective writes of chunked datasets. */
+    H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
+    H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC);
+    hid_t d = H5Dcreate2(f->file, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5Pclose(dcpl);
+    H5Sclose(space);
+    if (d < 0) return h5_fail(f, name, "cannot create dataset (disk full?)", err);
+    H5Dclose(d);
+    return 0;
+}
+
+static int rows_io(h5file *f, const char *name, hid_t memtype, long start, long count, void *buf,
+                   int write, char *err)
+{
+    hid_t d = open_dataset(f, name, err);
+    if (d < 0) return -1;
+    hid_t fspace = H5Dget_space(d);
+    int rank = H5Sget_simple_extent_ndims(fspace);
+    hsize_t dims[H5IO_MAX_RANK], off[H5IO_MAX_RANK] = {0}, cnt[H5IO_MAX_RANK];
+    H5Sget_simple_extent_dims(fspace, dims, NULL);
+    if (start < 0 || count < 0 || (hsize_t)(start + count) > dims[0]) {
+        H5Sclose(fspace);
+        H5Dclose(d);
+        return errf(err, "%s: %s: rows [%ld, %ld) outside the %llu rows", f->path, name, start,
+                    start + count, (unsigned long long)dims[0]);
+    }
+    for (int i = 0; i < rank; i++) cnt[i] = dims[i];
+    off[0] = (hsize_t)start;
+    cnt[0] = (hsize_t)count;
+    hid_t mspace = H5Screate_simple(rank, cnt, NULL);
+    if (count == 0) {
+        H5Sselect_none(fspace);
+        H5Sselect_none(mspace);
+    } else {
+        H5Sselect_hyperslab(fspace, H5S_SELECT_SET, off, NULL, cnt, NULL);
+    }
+    hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
+    H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
+    herr_t s = write ? H5Dwrite(d, memtype, mspace, fspace, dxpl, buf)
+                     : H5Dread(d, memtype, mspace, fspace, dxpl, buf);
+    H5Pclose(dxpl);
+    H5Sclose(mspace);
+    H5Sclose(fspace);
+    H5Dclose(d);
+    if (s < 0) return h5_fail(f, name, write ? "write failed (disk full?)" : "read failed", err);
+    return 0;
+}
+
+int h5_write_rows(h5file *f, const char *name, hid_t memtype, long start, long count,
+                  const void *buf, char *err)
+{
+    return rows_io(f, name, memtype, start, count, (void *)buf, 1, err);
+}
+
+int h5_read_rows(h5file *f, const char *name, hid_t memtype, long start, long count, void *buf,
+                 char *err)
+{
+    return rows_io(f, name, memtype, start, count, buf, 0, err);
+}
+
+int h5_read_all(h5file *f, const char *name, hid_t memtype, void *buf, char *err)
+{
+    hid_t d = open_dataset(f, name, err);
+    if (d < 0) return -1;
+    herr_t s = H5Dread(d, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+    H5Dclose(d);
+    if (s < 0) return h5_fail(f, name, "read failed", err);
+    return 0;
+}
+
+int h5_write_small(h5file *f, const char *name, hid_t type, hid_t memtype, int rank,
+                   const hsize_t *dims, const void *buf, char *err)
+{
+    if (h5_create_dataset(f, name, type, rank, dims, NULL, 0, err)) return -1;
+    return h5_write_rows(f, name, memtype, 0, f->rank == 0 ? (long)dims[0] : 0, buf, err) ? -1 : 0;
+}
+
+/* ---- attributes ---- */
+
+static hid_t open_obj(h5file *f, const char *obj, char *err)
+{
+    hid_t o = H5Oopen(f->file, obj, H5P_DEFAULT);
+    if (o < 0) h5_fail(f, obj, "cannot open object", err);
+    return o;
+}
+
+static int attr_write(h5file *f, const char *obj, const char *name, hid_t type, const void *val,
+                      char *err)
+{
+    hid_t o = open_obj(f, obj, err);
+    if (o < 0) return -1;
+    if (H5Aexists(o, name) > 0) H5Adelete(o, name);
+    hid_t space = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(o, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t s = a < 0 ? -1 : H5Awrite(a, type, val);
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(space);
+    H5Oclose(o);
+    if (s < 0) return h5_fail(f, obj, "cannot write attribute", err);
+    return 0;
+}
+
+int h5_attr_write_str(h5file *f, const char *obj, const char *name, const char *value, char *err)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    int rc = attr_write(f, obj, name, t, &value, err);
+    H5Tclose(t);
+    return rc;
+}
+
+int h5_attr_write_long(h5file *f, const char *obj, const char *name, long value, char *err)
+{
+    long long v = value;
+    return attr_write(f, obj, name, H5T_NATIVE_LLONG, &v, err);
+}
+
+int h5_attr_write_double(h5file *f, const char *obj, const char *name, double value, char *err)
+{
+    return attr_write(f, obj, name, H5T_NATIVE_DOUBLE, &value, err);
+}
+
+int h5_attr_exists(h5file *f, const char *obj, const char *name)
+{
+    if (!h5_exists(f, obj)) return 0;
+    htri_t e = H5Aexists_by_name(f->file, obj, name, H5P_DEFAULT);
+    if (e < 0) H5Eclear2(H5E_DEFAULT);
+    return e > 0;
+}
+
+static hid_t open_attr(h5file *f, const char *obj, const char *name, char *err)
+{
+    if (!h5_attr_exists(f, obj, name)) {
+        errf(err, "%s: %s: attribute '%s' is missing", f->path, obj, name);
+        return -1;
+    }
+    hid_t a = H5Aopen_by_name(f->file, obj, name, H5P_DEFAULT, H5P_DEFAULT);
+    if (a < 0) h5_fail(f, obj, "cannot open attribute", err);
+    return a;
+}
+
+int h5_attr_read_str(h5file *f, const char *obj, const char *name, char *out, size_t out_len,
+                     char *err)
+{
+    hid_t a = open_attr(f, obj, name, err);
+    if (a < 0) return -1;
+    hid_t ft = H5Aget_type(a);
+    int rc = 0;
+    if (H5Tget_class(ft) != H5T_STRING) {
+        rc = errf(err, "%s: %s: attribute '%s' is not a string", f->path, obj, name);
+    } else if (H5Tis_variable_str(ft) > 0) {
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, H5T_VARIABLE);
+        H5Tset_cset(mt, H5Tget_cset(ft));
+        char *s = NULL;
+        if (H5Aread(a, mt, &s) < 0) rc = h5_fail(f, obj, "cannot read attribute", err);
+        else snprintf(out, out_len, "%s", s ? s : "");
+        if (s) {
+            hid_t space = H5Aget_space(a);
+            H5Dvlen_reclaim(mt, space, H5P_DEFAULT, &s);
+            H5Sclose(space);
+        }
+        H5Tclose(mt);
+    } else {
+        size_t n = H5Tget_size(ft);
+        char *s = calloc(n + 1, 1);
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, n);
+        if (H5Aread(a, mt, s) < 0) rc = h5_fail(f, obj, "cannot read attribute", err);
+        else snprintf(out, out_len, "%s", s);
+        H5Tclose(mt);
+        free(s);
+    }
+    H5Tclose(ft);
+    H5Aclose(a);
+    return rc;
+}
+
+int h5_attr_read_long(h5file *f, const char *obj, const char *name, long *value, char *err)
+{
+    hid_t a = open_attr(f, obj, name, err);
+    if (a < 0) return -1;
+    long long v = 0;
+    herr_t s = H5Aread(a, H5T_NATIVE_LLONG, &v);
+    H5Aclose(a);
+    if (s < 0) return h5_fail(f, obj, "cannot read attribute", err);
+    *value = (long)v;
+    return 0;
+}
+
+int h5_attr_read_double(h5file *f, const char *obj, const char *name, double *value, char *err)
+{
+    hid_t a = open_attr(f, obj, name, err);
+    if (a < 0) return -1;
+    herr_t s = H5Aread(a, H5T_NATIVE_DOUBLE, value);
+    H5Aclose(a);
+    if (s < 0) return h5_fail(f, obj, "cannot read attribute", err);
+    return 0;
+}

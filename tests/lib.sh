@@ -1,0 +1,51 @@
+# tests/lib.sh -- helpers for the shell test suites (sourced). Each check prints one line:
+#   PASS: name | FAIL: name: why | SKIP: name: why
+# and the driver (tests/run_all.sh) counts them.
+: "${ROOT:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${I2PMAE:=$ROOT/build/i2pmae}"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_rmaps_base_oversubscribe=1
+export I2PMAE_PROGRESS_S=${I2PMAE_PROGRESS_S:-1}
+PY=/usr/bin/python3
+T=$(mktemp -d /tmp/i2pmae-test.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+
+pass() { echo "PASS: $1"; }
+fail() { echo "FAIL: $1: $2"; }
+skip() { echo "SKIP: $1: $2"; }
+
+# check NAME CMD...: passes if CMD exits 0.
+check() {
+  n=$1; shift
+  if "$@" > "$T/check.out" 2>&1; then pass "$n"; else fail "$n" "'$*' exited $? : $(tail -n 3 "$T/check.out" | tr '\n' ' ')"; fi
+}
+
+# mpi NP CMD...: runs CMD under mpirun with NP ranks (root, oversubscribed, unbound).
+mpi() {
+  np=$1; shift
+  mpirun -np "$np" --oversubscribe --bind-to none "$@"
+}
+
+# expect_error NAME PATTERN CMD...: CMD must exit non-zero, print exactly one line starting with
+# "i2pmae: error:" (on rank 0) that matches PATTERN, and must not hang (120 s limit).
+expect_error() {
+  n=$1; pat=$2; shift 2
+  timeout 120 "$@" > "$T/ee.out" 2> "$T/ee.err"
+  rc=$?
+  lines=$(grep -c '^i2pmae: error:' "$T/ee.err")
+  if [ "$rc" = 124 ]; then fail "$n" "hung (timeout)"; return; fi
+  if [ "$rc" = 0 ]; then fail "$n" "exit status 0, expected an error"; return; fi
+  if [ "$lines" != 1 ]; then fail "$n" "$lines error lines (want 1): $(head -c 400 "$T/ee.err" | tr '\n' ' ')"; return; fi
+  if ! grep '^i2pmae: error:' "$T/ee.err" | grep -q -- "$pat"; then
+    fail "$n" "error line does not match '$pat': $(grep '^i2pmae: error:' "$T/ee.err")"; return
+  fi
+  pass "$n"
+}
+
+# no_file NAME PATH: passes if neither PATH nor PATH.partial exists.
+no_file() {
+  if [ -e "$2" ] || [ -e "$2.partial" ]; then fail "$1" "$2 (or .partial) exists"; else pass "$1"; fi
+}
+
+have_torch() { $PY -c 'import torch, h5py, numpy' > /dev/null 2>&1; }
+have_h5py() { $PY -c 'import h5py, numpy' > /dev/null 2>&1; }

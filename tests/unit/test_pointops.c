@@ -1,0 +1,147 @@
+/* test_pointops.c -- FPS and kNN against brute-force references written independently here. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "pointops.h"
+#include "rng.h"
+
+static void random_cloud(float *p, long n, uint64_t seed)
+{
+    rng_t r;
+    rng_seed(&r, seed, 0);
+    for (long i = 0; i < 3 * n; i++) p[i] = (float)rng_range(&r, -1, 1);
+}
+
+static float d2(const float *a, const float *b)
+{
+    float dx = a[0] - b[0], dy = a[1] - b[1], dz = a[2] - b[2];
+    return dx * dx + dy * dy + dz * dz;
+}
+
+/* Brute force FPS: O(M^2 P), recomputes min distance to the whole selected set each time. */
+static void fps_brute(const float *p, long P, long M, int32_t *out)
+{
+    out[0] = 0;
+    for (long m = 1; m < M; m++) {
+        float best = -1;
+        long arg = -1;
+        for (long i = 0; i < P; i++) {
+            float dmin = FLT_MAX;
+            for (long j = 0; j < m; j++) {
+                float d = d2(p + 3 * i, p + 3 * out[j]);
+                if (d < dmin) dmin = d;
+            }
+            if (dmin > best) { best = dmin; arg = i; }
+        }
+        out[m] = (int32_t)arg;
+    }
+}
+
+static void test_fps_matches_brute_force(void **state)
+{
+    (void)state;
+    long P = 300, M = 40;
+    float *p = malloc(sizeof(float) * 3 * P);
+    random_cloud(p, P, 11);
+    int32_t a[40], b[40];
+    fps_sample(p, P, M, a);
+    fps_brute(p, P, M, b);
+    for (long m = 0; m < M; m++) assert_int_equal(a[m], b[m]);
+    free(p);
+}
+
+static void test_fps_batch_equals_single(void **state)
+{
+    (void)state;
+    long B = 5, P = 200, M = 32;
+    float *p = malloc(sizeof(float) * 3 * P * B);
+    random_cloud(p, P * B, 3);
+    int32_t *a = malloc(sizeof(int32_t) * B * M), one[32];
+    fps_sample_batch(p, B, P, M, a);
+    for (long b = 0; b < B; b++) {
+        fps_sample(p + b * P * 3, P, M, one);
+        for (long m = 0; m < M; m++) assert_int_equal(a[b * M + m], one[m]);
+    }
+    free(p);
+    free(a);
+}
+
+/* Brute force kNN: full sort by (distance, index). */
+static const float *g_d;
+static int cmp_idx(const void *x, const void *y)
+{
+    int32_t i = *(const int32_t *)x, j = *(const int32_t *)y;
+    if (g_d[i] < g_d[j]) return -1;
+    if (g_d[i] > g_d[j]) return 1;
+    return (i > j) - (i < j);
+}
+
+static void test_knn_matches_sort(void **state)
+{
+    (void)state;
+    long P = 257, Q = 31;
+    int k = 16;
+    float *p = malloc(sizeof(float) * 3 * P), *q = malloc(sizeof(float) * 3 * Q);
+    random_cloud(p, P, 5);
+    random_cloud(q, Q, 6);
+    int32_t *idx = malloc(sizeof(int32_t) * Q * k), *ord = malloc(sizeof(int32_t) * P);
+    float *d = malloc(sizeof(float) * P);
+    knn_query(p, P, q, Q, k, idx);
+    for (long j = 0; j < Q; j++) {
+        for (long i = 0; i < P; i++) { d[i] = d2(p + 3 * i, q + 3 * j); ord[i] = (int32_t)i; }
+        g_d = d;
+        qsort(ord, (size_t)P, sizeof(int32_t), cmp_idx);
+        for (int t = 0; t < k; t++) assert_int_equal(idx[j * k + t], ord[t]);
+    }
+    free(p); free(q); free(idx); free(ord); free(d);
+}
+
+static void test_knn_ties_by_index(void **state)
+{
+    (void)state;
+    /* Four points at the same distance from the query: the lower indices must come first. */
+    float p[] = {1, 0, 0, 0, 1, 0, -1, 0, 0, 0, -1, 0, 5, 5, 5};
+    float q[] = {0, 0, 0};
+    int32_t idx[3];
+    knn_query(p, 5, q, 1, 3, idx);
+    assert_int_equal(idx[0], 0);
+    assert_int_equal(idx[1], 1);
+    assert_int_equal(idx[2], 2);
+}
+
+static void test_normalize_unit_sphere(void **state)
+{
+    (void)state;
+    long P = 100;
+    float p[300];
+    random_cloud(p, P, 9);
+    for (long i = 0; i < 3 * P; i++) p[i] = p[i] * 7.0f + 3.0f;
+    pc_normalize_unit_sphere(p, P);
+    double c[3] = {0, 0, 0}, m = 0;
+    for (long i = 0; i < P; i++) {
+        double s = 0;
+        for (int d = 0; d < 3; d++) { c[d] += p[3 * i + d]; s += (double)p[3 * i + d] * p[3 * i + d]; }
+        if (s > m) m = s;
+    }
+    for (int d = 0; d < 3; d++) assert_true(fabs(c[d] / P) < 1e-5);
+    assert_true(fabs(sqrt(m) - 1.0) < 1e-5);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fps_matches_brute_force),
+        cmocka_unit_test(test_fps_batch_equals_single),
+        cmocka_unit_test(test_knn_matches_sort),
+        cmocka_unit_test(test_knn_ties_by_index),
+        cmocka_unit_test(test_normalize_unit_sphere),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
