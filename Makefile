@@ -18,7 +18,7 @@ endif
 
 PKGS    := hdf5-openmpi libcjson inih libpng
 CFLAGS  := -std=c11 -O2 -g -Wall -Wextra -Werror -Wno-format-truncation -fopenmp -D_GNU_SOURCE -Iinclude -MMD -MP
-LDLIBS  := -ldnnl -llinear -lm
+LDLIBS  := -ldnnl -llinear -lcrypto -lm
 ifeq ($(SAN),1)
 CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined

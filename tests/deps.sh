@@ -3,7 +3,7 @@
 # Runs `apt-get update` once, and only when something is missing. No-op otherwise.
 set -eu
 PKGS="build-essential pkg-config openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools \
-libdnnl-dev liblinear-dev libcmocka-dev libcjson-dev libinih-dev libpng-dev gnuplot-nox \
+libdnnl-dev liblinear-dev libssl-dev libcmocka-dev libcjson-dev libinih-dev libpng-dev gnuplot-nox \
 python3-torch python3-h5py-mpi python3-numpy libopenblas0-pthread slurm-wlm munge"
 missing=""
 for p in $PKGS; do
