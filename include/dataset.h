@@ -1,0 +1,59 @@
+/* dataset.h -- point-cloud datasets: the canonical file, and real layouts read as they are.
+ *
+ * Canonical file (written by `synth` and `convert`; layout in docs/datasets.md):
+ *   /points (N,P,3) float32, chunked one sample per chunk
+ *   /label  (N)     int32, 0 <= label < n_classes
+ *   optional /normal (N,P,3) float32
+ *   root attributes: "format" = "i2pmae-points", "source" (e.g. "synth", "modelnet40-h5"),
+ *                    "class_names" (one string, names separated by '\n'), "n_classes".
+ * Also read as they are: ModelNet40 `ply_data_*.h5` and ScanObjectNN `.h5` (`/data` (N,P,3) float32,
+ * `/label` (N) or (N,1) any integer type).
+ *
+ * dataset_open checks the layout (datasets present, ranks, shapes, types) and fails with an error
+ * naming the file and the problem. dataset_read additionally checks every coordinate is finite and
+ * every label is in range, naming the sample index on failure. P == 0 is an error at open.
+ * All functions taking the dataset are collective over the communicator given to dataset_open.
+ */
+#ifndef I2P_DATASET_H
+#define I2P_DATASET_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+#include "h5io.h"
+
+#define DATASET_MAX_CLASSES 1024
+
+typedef struct {
+    h5file f;
+    long n;                 /* samples */
+    long points;            /* points per sample */
+    int n_classes;          /* from the "n_classes" attribute, else max label + 1 */
+    char points_name[32];   /* "/points" or "/data" */
+    char label_name[32];    /* "/label" */
+    char source[64];        /* "canonical:<source>", "modelnet40-h5", "scanobjectnn-h5" ... */
+    char class_names[8192]; /* '\n'-separated, may be empty */
+} dataset;
+
+int dataset_open(dataset *d, const char *path, MPI_Comm comm, char *err);
+/* Reads samples [start, start+count): points (count,P,3), labels (count) (labels may be NULL).
+ * Collective (a rank with nothing to read passes count 0). */
+int dataset_read(dataset *d, long start, long count, float *points, int32_t *labels, char *err);
+void dataset_close(dataset *d);
+
+/* Writing the canonical file: create (collective; fails if path exists and !force), write row
+ * blocks (collective), commit (rename from .partial). On any failure call dataset_writer_abort. */
+typedef struct {
+    h5file f;
+    long n, points;
+} dataset_writer;
+
+int dataset_writer_create(dataset_writer *w, const char *path, MPI_Comm comm, long n, long points,
+                          int n_classes, const char *class_names, const char *source, int force,
+                          char *err);
+int dataset_writer_write(dataset_writer *w, long start, long count, const float *points,
+                         const int32_t *labels, char *err);
+int dataset_writer_commit(dataset_writer *w, char *err);
+void dataset_writer_abort(dataset_writer *w);
+
+#endif
