@@ -138,6 +138,8 @@ start_munged() {
   mkdir -p "$MUNGE_DIR"
   chown munge:munge "$MUNGE_DIR"
   chmod 0755 "$MUNGE_DIR"   # munged requires the socket directory to be searchable by all
+  runuser -u munge -- test -x "$MUNGE_DIR" ||
+    die "the munge user cannot reach $MUNGE_DIR: every directory above it must be searchable by all (chmod o+x), or set I2PMAE_SLURM_DIR"
   # A key of its own, so this cluster works even where /etc/munge has none.
   if [ ! -s "$MUNGE_DIR/munge.key" ]; then
     if command -v mungekey > /dev/null; then
