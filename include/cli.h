@@ -6,7 +6,8 @@
  * subcommands are skipped, so one .ini can configure a whole workflow), then the command line.
  * Every command also gets --config FILE, --verbose and --help. An unknown option, unknown key,
  * unknown section or a malformed value is an error naming the option (and file:line for INI).
- * Long options only, `--name value` or `--name=value`; INI keys are the option names.
+ * Long options only, `--name value` or `--name=value`; INI keys are the option names. The one
+ * exception: `-o FILE` is accepted for `--output FILE` in commands that have an "output" option.
  */
 #ifndef I2P_CLI_H
 #define I2P_CLI_H

@@ -10,6 +10,9 @@
  * count 0: an empty selection), because filtered datasets (Fletcher32, deflate) can only be written
  * collectively in HDF5 1.10.
  *
+ * Objects are created without modification times, so the same content written by any number of
+ * ranks gives byte-identical files.
+ *
  * Errors: HDF5's own error printing is turned off; failures return -1 with err =
  * "<file>: <dataset>: <what failed> (<HDF5's innermost message>)".
  */

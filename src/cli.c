@@ -168,6 +168,7 @@ int cli_parse(const cli_cmd *cmd, int argc, char **argv, cli_common *common, cha
             continue;
         }
         if (!strcmp(a, "--")) { only_positional = 1; continue; }
+        if (!strcmp(a, "-o") && find_opt(cmd, "output")) a = "--output"; /* the one short alias */
         if (a[1] != '-') return errf(err, "unknown option '%s' (options are long: --name)", a);
         char name[256];
         const char *eq = strchr(a + 2, '=');
@@ -220,7 +221,8 @@ void cli_print_help(const cli_cmd *cmd)
     for (int i = 0; i < cmd->n_opts; i++) {
         const cli_opt *o = &cmd->opts[i];
         char left[128], def[CLI_STR_LEN + 32];
-        snprintf(left, sizeof left, "--%s%s%s", o->name, o->meta ? " " : "", o->meta ? o->meta : "");
+        snprintf(left, sizeof left, "%s--%s%s%s", strcmp(o->name, "output") ? "" : "-o, ", o->name,
+                 o->meta ? " " : "", o->meta ? o->meta : "");
         format_default(o, def, sizeof def);
         printf("  %-26s %s%s\n", left, o->help, def);
     }

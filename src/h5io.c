@@ -282,7 +282,10 @@ static int ensure_parent_groups(h5file *f, const char *name, char *err)
         if (*p != '/') continue;
         *p = 0;
         if (!h5_exists(f, buf)) {
-            hid_t g = H5Gcreate2(f->file, buf, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+            hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
+            H5Pset_obj_track_times(gcpl, 0);
+            hid_t g = H5Gcreate2(f->file, buf, H5P_DEFAULT, gcpl, H5P_DEFAULT);
+            H5Pclose(gcpl);
             if (g < 0) return h5_fail(f, buf, "cannot create group", err);
             H5Gclose(g);
         }
@@ -297,6 +300,7 @@ int h5_create_dataset(h5file *f, const char *name, hid_t type, int rank, const h
     if (ensure_parent_groups(f, name, err)) return -1;
     hid_t space = H5Screate_simple(rank, dims, NULL);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_obj_track_times(dcpl, 0); /* no timestamps: same content, same bytes */
     if (chunk) {
         H5Pset_chunk(dcpl, rank, chunk);
         if (fletcher32) H5Pset_fletcher32(dcpl);

@@ -1,0 +1,89 @@
+/* model3d.h -- the I2P-MAE 3D network (i2pmae-spec.md 5-6): multi-scale tokenizer, hierarchical
+ * encoder, 2D-guided masking, decoder, 3D (Chamfer) and 2D-semantic (MSE) losses, with explicit
+ * forward and backward passes on oneDNN primitives.
+ *
+ * Parameters and gradients each live in one flat float buffer owned by the model; the tensor table
+ * (names as in the PyTorch reference tests/ref/, see docs/model3d.md) gives named views into it, so
+ * the optimiser, the gradient all-reduce and the checkpoint each see one array.
+ * A model is created for a maximum batch size; all work buffers and primitives are made then
+ * (or at the first step), and a training step allocates nothing after the first.
+ */
+#ifndef I2P_MODEL3D_H
+#define I2P_MODEL3D_H
+
+#include <stdint.h>
+
+#include "dnn.h"
+
+typedef struct {
+    int points;        /* input points per cloud (2048) */
+    int groups[3];     /* FPS centres per scale (512, 256, 64) */
+    int k[3];          /* kNN neighbourhood per scale (16, 8, 8) */
+    int dims[3];       /* encoder widths (96, 192, 384) */
+    int depths[3];     /* encoder blocks per stage (5, 5, 5) */
+    int heads;         /* attention heads, every stage (6) */
+    int dec_dims[2];   /* decoder widths (384, 192) */
+    int dec_depths[2]; /* decoder blocks (1, 1) */
+    int embed_hidden[3]; /* mini-PointNet widths: 3->h0, BN, ReLU, h0->h1, [cat] 2*h1->h2, ... (128, 256, 512) */
+    double mask_ratio; /* 0.8 */
+    double drop_path;  /* 0.1 (0 in reference tests) */
+    int views;         /* 2D views (3) */
+    int feat_dim;      /* 2D feature width C (512) */
+    int grid;          /* 2D patch grid side (14) */
+    int image;         /* depth-map side (224) */
+} model3d_config;
+
+/* The spec's configuration. */
+void model3d_config_default(model3d_config *c);
+/* Checks consistency (heads divide dims, groups <= points, k <= previous count, ...). */
+int model3d_config_check(const model3d_config *c, char *err);
+
+typedef struct {
+    char name[96];     /* e.g. "encoder.0.blocks.1.attn.qkv.weight" */
+    long offset;       /* in floats, into the parameter / gradient buffer */
+    long count;
+    int rank;
+    int shape[4];
+    int decay;         /* 1 if AdamW weight decay applies (not biases, norms, tokens, 1-D) */
+} model3d_tensor;
+
+typedef struct model3d model3d;
+
+/* Initialises parameters from seed (Xavier-uniform linears, trunc-normal tokens, as in the spec). */
+int model3d_create(model3d **m, const model3d_config *cfg, int max_batch, uint64_t seed,
+                   dnn_ctx *ctx, char *err);
+void model3d_free(model3d *m);
+const model3d_config *model3d_get_config(const model3d *m);
+float *model3d_params(model3d *m);
+float *model3d_grads(model3d *m);
+long model3d_n_params(const model3d *m);
+int model3d_n_tensors(const model3d *m);
+/* Non-trained state (BatchNorm running mean/var), saved in checkpoints; eval uses it. */
+float *model3d_buffers(model3d *m);
+long model3d_n_buffers(const model3d *m);
+const model3d_tensor *model3d_get_tensor(const model3d *m, int i);
+
+typedef struct {
+    int B;
+    const float *points;          /* (B,P,3) network input (already augmented) */
+    const float *point_saliency;  /* (B,P) view-averaged 2D saliency of each point */
+    const float *grids;           /* (B,V,grid,grid,C) 2D feature grids (channel-last) */
+    const int16_t *pixels;        /* (B,V,P,2) pixel (row, col) of each point in each view */
+    const uint64_t *mask_keys;    /* (B) RNG stream per sample for the masking draw */
+    uint64_t drop_key;            /* RNG stream for stochastic depth in this step */
+    const int32_t *forced_visible; /* (B, n_visible) scale-2 visible token indices, or NULL to draw
+                                      them from the saliency (tests pass the reference's mask) */
+} model3d_batch;
+
+typedef struct {
+    double loss, loss_3d, loss_2d;
+} model3d_losses;
+
+/* Forward and backward of one batch; gradients are overwritten (not accumulated across calls). */
+int model3d_train_step(model3d *m, const model3d_batch *b, model3d_losses *out, char *err);
+
+/* Encoder without masking (eval): global feature = max-pool over the last stage's tokens after its
+ * LayerNorm. points (B,P,3) -> global (B, dims[2]). */
+int model3d_encode_global(model3d *m, int B, const float *points, float *global, char *err);
+
+#endif

@@ -1,0 +1,49 @@
+/* bicubic.c -- PyTorch-compatible bicubic reads of a patch grid (see bicubic.h). */
+#include "bicubic.h"
+
+#include <math.h>
+
+static const float A = -0.75f;
+
+static float cubic_near(float x) { return ((A + 2.0f) * x - (A + 3.0f)) * x * x + 1.0f; }      /* |x| <= 1 */
+static float cubic_far(float x) { return ((A * x - 5.0f * A) * x + 8.0f * A) * x - 4.0f * A; } /* 1 < |x| < 2 */
+
+void bicubic_taps(int g, int S, int dst, int idx[4], float w[4])
+{
+    float scale = (float)g / (float)S;
+    float src = scale * ((float)dst + 0.5f) - 0.5f;
+    float f = floorf(src);
+    int i0 = (int)f;
+    float t = src - f;
+    w[0] = cubic_far(t + 1.0f);
+    w[1] = cubic_near(t);
+    w[2] = cubic_near(1.0f - t);
+    w[3] = cubic_far(2.0f - t);
+    for (int k = 0; k < 4; k++) {
+        int i = i0 - 1 + k;
+        idx[k] = i < 0 ? 0 : (i > g - 1 ? g - 1 : i);
+    }
+}
+
+void bicubic_sample(const float *grid, int g, int C, int S, int row, int col, float *out)
+{
+    int ry[4], cx[4];
+    float wy[4], wx[4];
+    bicubic_taps(g, S, row, ry, wy);
+    bicubic_taps(g, S, col, cx, wx);
+    for (int c = 0; c < C; c++) out[c] = 0.0f;
+    for (int a = 0; a < 4; a++) {
+        for (int b = 0; b < 4; b++) {
+            const float *v = grid + ((long)ry[a] * g + cx[b]) * C;
+            float wgt = wy[a] * wx[b];
+            for (int c = 0; c < C; c++) out[c] += wgt * v[c];
+        }
+    }
+}
+
+float bicubic_sample1(const float *grid, int g, int S, int row, int col)
+{
+    float v;
+    bicubic_sample(grid, g, 1, S, row, col, &v);
+    return v;
+}

@@ -1,0 +1,164 @@
+/* dataset_read.c -- opening and reading point-cloud datasets: the canonical file and the
+ * ModelNet40 / ScanObjectNN h5 releases as they are (see dataset.h). */
+#include "dataset.h"
+
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "pointops.h"
+
+/* Layout checks on an open file; fills d->n, d->points, names and source. */
+static int check_layout(dataset *d, const char *path, char *err)
+{
+    h5file *f = &d->f;
+    if (h5_exists(f, "/points")) {
+        snprintf(d->points_name, sizeof d->points_name, "/points");
+    } else if (h5_exists(f, "/data")) {
+        snprintf(d->points_name, sizeof d->points_name, "/data");
+    } else {
+        return errf(err, "%s: no /points dataset (canonical) and no /data dataset "
+                    "(ModelNet40/ScanObjectNN h5): not a point-cloud dataset", path);
+    }
+    snprintf(d->label_name, sizeof d->label_name, "/label");
+    if (!h5_exists(f, "/label")) return errf(err, "%s: dataset /label is missing", path);
+
+    int rank;
+    hsize_t dims[H5IO_MAX_RANK];
+    if (h5_check_shape(f, d->points_name, 3, (hsize_t[]){0, 0, 3}, err)) return -1;
+    if (h5_dims(f, d->points_name, &rank, dims, err)) return -1;
+    if (h5_type_class(f, d->points_name, err) != H5T_FLOAT)
+        return errf(err, "%s: %s is not a floating-point dataset", path, d->points_name);
+    d->n = (long)dims[0];
+    d->points = (long)dims[1];
+    if (d->n == 0) return errf(err, "%s: %s holds no samples (shape (0,%ld,3))", path,
+                               d->points_name, d->points);
+    if (d->points == 0) return errf(err, "%s: %s: clouds have zero points (shape (%ld,0,3))", path,
+                                    d->points_name, d->n);
+
+    hsize_t ldims[H5IO_MAX_RANK];
+    if (h5_dims(f, "/label", &rank, ldims, err)) return -1;
+    /* (N) canonical, (N,1) in the ModelNet40 / ScanObjectNN releases */
+    if (rank == 2 ? h5_check_shape(f, "/label", 2, (hsize_t[]){(hsize_t)d->n, 1}, err)
+                  : h5_check_shape(f, "/label", 1, (hsize_t[]){(hsize_t)d->n}, err))
+        return -1;
+    if (h5_type_class(f, "/label", err) != H5T_INTEGER)
+        return errf(err, "%s: /label is not an integer dataset", path);
+    return 0;
+}
+
+/* Class names of a ModelNet40 h5 release: shape_names.txt next to the file, one per line. */
+static void read_shape_names(dataset *d, const char *path)
+{
+    char tmp[4096], names[4200];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    snprintf(names, sizeof names, "%s/shape_names.txt", dirname(tmp));
+    FILE *fp = fopen(names, "r");
+    if (!fp) return;
+    size_t len = 0;
+    char line[256];
+    while (fgets(line, sizeof line, fp)) {
+        line[strcspn(line, "\r\n")] = 0;
+        if (!line[0]) continue;
+        int n = snprintf(d->class_names + len, sizeof d->class_names - len, "%s%s", len ? "\n" : "", line);
+        if (n < 0 || (size_t)n >= sizeof d->class_names - len) break;
+        len += (size_t)n;
+    }
+    fclose(fp);
+}
+
+static int read_labels_all(dataset *d, int32_t **out, char *err)
+{
+    int32_t *lab = malloc(sizeof(int32_t) * (size_t)d->n);
+    if (!lab) return errf(err, "%s: out of memory for %ld labels", d->f.path, d->n);
+    if (h5_read_all(&d->f, "/label", H5T_NATIVE_INT32, lab, err)) { free(lab); return -1; }
+    *out = lab;
+    return 0;
+}
+
+static int open_local(dataset *d, const char *path, char *err)
+{
+    if (check_layout(d, path, err)) return -1;
+    if (!strcmp(d->points_name, "/points")) {
+        char src[64] = "";
+        if (h5_attr_exists(&d->f, "/", "source") &&
+            h5_attr_read_str(&d->f, "/", "source", src, sizeof src, err))
+            return -1;
+        snprintf(d->source, sizeof d->source, "canonical:%.50s", src[0] ? src : "unknown");
+        if (h5_attr_exists(&d->f, "/", "class_names") &&
+            h5_attr_read_str(&d->f, "/", "class_names", d->class_names, sizeof d->class_names, err))
+            return -1;
+    } else {
+        char tmp[4096];
+        snprintf(tmp, sizeof tmp, "%s", path);
+        const char *base = basename(tmp);
+        int mn40 = !strncmp(base, "ply_data_", 9);
+        snprintf(d->source, sizeof d->source, mn40 ? "modelnet40-h5" : "scanobjectnn-h5");
+        if (mn40) read_shape_names(d, path);
+    }
+    if (h5_attr_exists(&d->f, "/", "n_classes")) {
+        long nc;
+        if (h5_attr_read_long(&d->f, "/", "n_classes", &nc, err)) return -1;
+        if (nc < 1 || nc > DATASET_MAX_CLASSES)
+            return errf(err, "%s: attribute n_classes = %ld is out of range [1, %d]", path, nc,
+                        DATASET_MAX_CLASSES);
+        d->n_classes = (int)nc;
+        return 0;
+    }
+    int32_t *lab = NULL;
+    if (read_labels_all(d, &lab, err)) return -1;
+    int32_t mx = -1;
+    int rc = 0;
+    for (long i = 0; i < d->n && !rc; i++) {
+        if (lab[i] < 0 || lab[i] >= DATASET_MAX_CLASSES)
+            rc = errf(err, "%s: /label: sample %ld has label %d, outside [0, %d)", path, i, lab[i],
+                      DATASET_MAX_CLASSES);
+        if (lab[i] > mx) mx = lab[i];
+    }
+    free(lab);
+    d->n_classes = (int)mx + 1;
+    return rc;
+}
+
+int dataset_open(dataset *d, const char *path, MPI_Comm comm, char *err)
+{
+    memset(d, 0, sizeof *d);
+    d->f.file = -1;
+    if (h5_open_read(&d->f, path, comm, err)) return -1;
+    /* The layout is the same on every rank, but agree anyway so no rank is left waiting. */
+    int rc = open_local(d, path, err);
+    int any = rc ? 1 : 0, all = 0;
+    MPI_Allreduce(&any, &all, 1, MPI_INT, MPI_MAX, comm);
+    if (all) {
+        if (!rc) errf(err, "%s: invalid dataset (reported on another rank)", path);
+        h5_close(&d->f);
+        return -1;
+    }
+    return 0;
+}
+
+int dataset_read(dataset *d, long start, long count, float *points, int32_t *labels, char *err)
+{
+    const char *path = d->f.path;
+    int rc = h5_read_rows(&d->f, d->points_name, H5T_NATIVE_FLOAT, start, count, points, err);
+    if (labels) {
+        char err2[I2P_ERR_LEN];
+        int rc2 = h5_read_rows(&d->f, d->label_name, H5T_NATIVE_INT32, start, count, labels, err2);
+        if (rc2 && !rc) { memcpy(err, err2, I2P_ERR_LEN); rc = -1; }
+    }
+    if (rc) return -1;
+    for (long i = 0; i < count; i++) {
+        const float *p = points + i * d->points * 3;
+        if (!pc_all_finite(p, d->points * 3))
+            return errf(err, "%s: %s: sample %ld has a NaN or Inf coordinate", path, d->points_name,
+                        start + i);
+        if (labels && (labels[i] < 0 || labels[i] >= d->n_classes))
+            return errf(err, "%s: %s: sample %ld has label %d, outside [0, %d)", path, d->label_name,
+                        start + i, labels[i], d->n_classes);
+    }
+    return 0;
+}
+
+void dataset_close(dataset *d) { h5_close(&d->f); }

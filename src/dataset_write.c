@@ -1,0 +1,54 @@
+/* dataset_write.c -- writing the canonical point-cloud file (see dataset.h).
+ *
+ * Layout: /points (N,P,3) float32 chunked (1,P,3), one sample per chunk; /label (N) int32
+ * contiguous; root attributes format, source, class_names, n_classes. Every rank writes its own
+ * contiguous block of rows collectively; nothing depends on the rank count, so the same content
+ * gives the same bytes.
+ */
+#include "dataset.h"
+
+#include <string.h>
+
+#include "errors.h"
+
+int dataset_writer_create(dataset_writer *w, const char *path, MPI_Comm comm, long n, long points,
+                          int n_classes, const char *class_names, const char *source, int force,
+                          char *err)
+{
+    memset(w, 0, sizeof *w);
+    w->f.file = -1;
+    w->n = n;
+    w->points = points;
+    if (n < 1) return errf(err, "%s: no samples to write (N = %ld)", path, n);
+    if (points < 1) return errf(err, "%s: clouds need at least one point (P = %ld)", path, points);
+    if (n_classes < 1 || n_classes > DATASET_MAX_CLASSES)
+        return errf(err, "%s: %d classes, outside [1, %d]", path, n_classes, DATASET_MAX_CLASSES);
+    if (h5_create(&w->f, path, comm, force, err)) return -1;
+    hsize_t pd[3] = {(hsize_t)n, (hsize_t)points, 3}, pc[3] = {1, (hsize_t)points, 3};
+    hsize_t ld[1] = {(hsize_t)n};
+    if (h5_create_dataset(&w->f, "/points", H5T_IEEE_F32LE, 3, pd, pc, 0, err) ||
+        h5_create_dataset(&w->f, "/label", H5T_STD_I32LE, 1, ld, NULL, 0, err) ||
+        h5_attr_write_str(&w->f, "/", "format", "i2pmae-points", err) ||
+        h5_attr_write_str(&w->f, "/", "source", source ? source : "", err) ||
+        h5_attr_write_str(&w->f, "/", "class_names", class_names ? class_names : "", err) ||
+        h5_attr_write_long(&w->f, "/", "n_classes", n_classes, err)) {
+        h5_abort(&w->f);
+        return -1;
+    }
+    return 0;
+}
+
+int dataset_writer_write(dataset_writer *w, long start, long count, const float *points,
+                         const int32_t *labels, char *err)
+{
+    /* Both writes are collective: call both even if the first failed, so ranks stay in step. */
+    char err2[I2P_ERR_LEN];
+    int rc = h5_write_rows(&w->f, "/points", H5T_NATIVE_FLOAT, start, count, points, err);
+    int rc2 = h5_write_rows(&w->f, "/label", H5T_NATIVE_INT32, start, count, labels, err2);
+    if (rc2 && !rc) memcpy(err, err2, I2P_ERR_LEN);
+    return rc || rc2 ? -1 : 0;
+}
+
+int dataset_writer_commit(dataset_writer *w, char *err) { return h5_commit(&w->f, err); }
+
+void dataset_writer_abort(dataset_writer *w) { h5_abort(&w->f); }
