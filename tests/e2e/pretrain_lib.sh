@@ -4,6 +4,7 @@
 # VIEWS, a stand-in extractor for developing before extract exists).
 # need_commands CMD...: prints SKIP lines and exits the suite if a command is not implemented.
 
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} # 2 shared cores: one thread per rank
 MPIRUN="mpirun --oversubscribe --bind-to none -np" # for expect_error (no shell functions)
 TINY="$T/tiny.ini"
 cat > "$TINY" <<'INI'

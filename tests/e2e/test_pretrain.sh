@@ -41,14 +41,15 @@ fi
 # ---- kill with SIGKILL mid-run, resume: same later losses ----
 R="--steps 30 --checkpoint-every 4 --keep 2"
 check pretrain_uninterrupted mpi 2 "$I2PMAE" pretrain $P -o "$T/ref" $R
-mpi 2 "$I2PMAE" pretrain $P -o "$T/kill" $R > "$T/kill.out" 2>&1 &
-mpid=$!
+$MPIRUN 2 "$I2PMAE" pretrain $P -o "$T/kill" $R > "$T/kill.out" 2>&1 &
+mpid=$! # mpirun itself: its children are the two ranks
 i=0
 while [ $i -lt 600 ] && ! grep -q '^13,' "$T/kill/loss.csv" 2> /dev/null; do sleep 0.1; i=$((i + 1)); done
-for pid in $(pgrep -P $mpid); do kill -9 "$pid" 2> /dev/null; done
+ranks=$(pgrep -P $mpid)
+[ -n "$ranks" ] && kill -9 $ranks 2> /dev/null
 wait $mpid 2> /dev/null
-if grep -q '^30,' "$T/kill/loss.csv"; then
-  fail pretrain_killed_mid_run "the run finished before it was killed"
+if grep -q '^30,' "$T/kill/loss.csv" || [ -z "$ranks" ]; then
+  fail pretrain_killed_mid_run "the run finished before it was killed (ranks: '$ranks')"
 else
   pass pretrain_killed_mid_run
 fi
@@ -99,7 +100,7 @@ make_features "$T/d.h5" "$T/f2v.h5" 2 > /dev/null 2>&1
 expect_error pretrain_features_other_views "f2v.h5: was extracted with 2 views, this run needs 3" \
   "$I2PMAE" pretrain $P --features "$T/f2v.h5" -o "$T/bad2"
 expect_error pretrain_resume_other_config "configuration differs: 'model'" \
-  "$I2PMAE" pretrain $P -o "$T/np1" --dims 12,24,96 --steps 30 --resume
+  "$I2PMAE" pretrain $P -o "$T/np1" --embed-hidden 8,16,64 --steps 30 --resume
 expect_error pretrain_resume_other_batch "configuration differs: 'train'" \
   "$I2PMAE" pretrain $P -o "$T/np1" --batch 16 --steps 30 --resume
 mkdir -p "$T/empty"

@@ -7,7 +7,7 @@
 need_commands extract pretrain svm
 
 check synth_train "$I2PMAE" synth --samples 96 --points 128 --seed 5 -o "$T/tr.h5"
-check synth_test "$I2PMAE" synth --samples 48 --points 128 --seed 6 -o "$T/te.h5"
+check synth_test "$I2PMAE" synth --samples 96 --points 128 --seed 6 -o "$T/te.h5"
 check features make_features "$T/tr.h5" "$T/f.h5"
 check pretrain_for_svm mpi 2 "$I2PMAE" pretrain --config "$TINY" --data "$T/tr.h5" --features "$T/f.h5" \
   -o "$T/run" --batch 8 --steps 6 --log-every 3
@@ -21,12 +21,13 @@ done
 acc() { tail -1 "$1" | sed 's/.*"accuracy":\([0-9.e-]*\).*/\1/'; }
 a1=$(acc "$T/ck1.out"); a2=$(acc "$T/ck2.out")
 if [ -n "$a1" ] && [ "$a1" = "$a2" ]; then pass svm_same_on_1_and_2_ranks; else fail svm_same_on_1_and_2_ranks "$a1 vs $a2"; fi
-check svm_per_class_table grep -q '^11 *annulus *4 ' "$T/ck1.out"
+check svm_per_class_table grep -q '^11 *annulus *8 ' "$T/ck1.out"
 mpi 2 "$I2PMAE" svm $S --random-init > "$T/rnd.out" 2>&1
 check svm_random_init grep -q '"encoder":"random-init"' "$T/rnd.out"
 ar=$(acc "$T/rnd.out")
-# 12 balanced classes: chance is 1/12; a working encoder + SVM does clearly better
-if awk -v a="$a1" -v b="$ar" 'BEGIN { exit !(a > 0.2 && b > 0.2) }'; then pass svm_beats_chance
+# 12 balanced classes, 96 test samples: chance is 1/12 (8 right, sd 2.7); a working encoder + SVM
+# gets at least 15 right (0.156)
+if awk -v a="$a1" -v b="$ar" 'BEGIN { exit !(a > 0.15 && b > 0.15) }'; then pass svm_beats_chance
 else fail svm_beats_chance "accuracies $a1 (checkpoint), $ar (random-init), chance 0.083"; fi
 "$I2PMAE" svm $S --random-init --c auto --folds 3 > "$T/auto.out" 2>&1
 check svm_c_auto grep -q '"c_selection":"cross-validation".*"cv_accuracy"' "$T/auto.out"
