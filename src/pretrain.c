@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "adamw.h"
 #include "checkpoint.h"
 #include "dist.h"
 #include "errors.h"
@@ -21,9 +22,6 @@
 #include "rng.h"
 #include "version.h"
 
-#define ADAM_BETA1 0.9
-#define ADAM_BETA2 0.999
-#define ADAM_EPS 1e-8
 #define MAX_CKPTS 4096
 
 typedef struct {
@@ -38,6 +36,8 @@ typedef struct {
     long perm_epoch;
     float *acc;              /* [grads | buffers | loss, loss_3d, loss_2d] */
     long n_params, n_buffers, n_acc;
+    model3d_tensor *tensors; /* the model's tensor table, copied for adamw_update */
+    int n_tensors;
     char *config_json;
     char *tensor_table;
     loss_log log;
@@ -48,10 +48,7 @@ typedef struct {
 
 double pretrain_lr_at_epoch(const pretrain_args *a, long epoch)
 {
-    if (epoch < a->warmup_epochs)
-        return a->warmup_lr + (double)epoch * (a->lr - a->warmup_lr) / (double)a->warmup_epochs;
-    if (epoch >= a->sched_epochs) return a->min_lr;
-    return a->min_lr + 0.5 * (a->lr - a->min_lr) * (1 + cos(M_PI * (double)epoch / (double)a->sched_epochs));
+    return cosine_lr(epoch, a->lr, a->min_lr, a->warmup_lr, a->warmup_epochs, a->sched_epochs);
 }
 
 /* What a resumed run must share with the checkpoint (everything the losses depend on). */
@@ -216,25 +213,6 @@ static int resume_latest(trainer *t, const pretrain_args *a, pretrain_result *r,
 
 /* ---- one step ---- */
 
-static void adamw_update(trainer *t, const float *grad, double lr, double wd, long step_no)
-{
-    float *p = model3d_params(t->m);
-    double bc1 = 1 - pow(ADAM_BETA1, (double)step_no), bc2 = 1 - pow(ADAM_BETA2, (double)step_no);
-    int nt = model3d_n_tensors(t->m);
-    for (int k = 0; k < nt; k++) {
-        const model3d_tensor *tt = model3d_get_tensor(t->m, k);
-        float decay = tt->decay ? (float)(1 - lr * wd) : 1.0f;
-#pragma omp parallel for schedule(static)
-        for (long i = tt->offset; i < tt->offset + tt->count; i++) {
-            float g = grad[i];
-            t->adam_m[i] = (float)(ADAM_BETA1 * t->adam_m[i] + (1 - ADAM_BETA1) * g);
-            t->adam_v[i] = (float)(ADAM_BETA2 * t->adam_v[i] + (1 - ADAM_BETA2) * g * g);
-            double mh = t->adam_m[i] / bc1, vh = t->adam_v[i] / bc2;
-            p[i] = (float)(p[i] * decay - lr * mh / (sqrt(vh) + ADAM_EPS));
-        }
-    }
-}
-
 /* Forward/backward of this rank's micro-batches of `step`; fills t->acc (before the reduction). */
 static int run_micro_batches(trainer *t, const pretrain_args *a, long step, pretrain_result *r,
                              char *err)
@@ -300,9 +278,12 @@ static int trainer_init(trainer *t, const pretrain_args *a, MPI_Comm comm, char 
     t->adam_v = calloc((size_t)t->n_params, sizeof(float));
     t->acc = calloc((size_t)t->n_acc, sizeof(float));
     t->perm = malloc(sizeof(int64_t) * (size_t)t->L.n);
+    t->n_tensors = model3d_n_tensors(t->m);
+    t->tensors = malloc(sizeof(model3d_tensor) * (size_t)t->n_tensors);
+    for (int i = 0; t->tensors && i < t->n_tensors; i++) t->tensors[i] = *model3d_get_tensor(t->m, i);
     t->config_json = make_config_json(a, t);
     t->tensor_table = make_tensor_table(t->m);
-    rc = t->adam_m && t->adam_v && t->acc && t->perm && t->config_json && t->tensor_table
+    rc = t->adam_m && t->adam_v && t->acc && t->perm && t->tensors && t->config_json && t->tensor_table
              ? 0 : errf(err, "out of memory for %ld parameters", t->n_params);
     return dist_any_error(comm, rc, err);
 }
@@ -317,6 +298,7 @@ static void trainer_free(trainer *t)
     free(t->adam_v);
     free(t->acc);
     free(t->perm);
+    free(t->tensors);
     free(t->config_json);
     free(t->tensor_table);
 }
@@ -347,7 +329,8 @@ static int train_loop(trainer *t, const pretrain_args *a, long start, long end, 
                         loss[1], loss[2], lr, r->last_checkpoint[0] ? r->last_checkpoint : "none yet");
         }
         memcpy(model3d_buffers(t->m), t->acc + t->n_params, sizeof(float) * (size_t)t->n_buffers);
-        adamw_update(t, t->acc, lr, a->weight_decay, step + 1);
+        adamw_update(model3d_params(t->m), t->acc, t->adam_m, t->adam_v, t->tensors, t->n_tensors, lr,
+                     a->weight_decay, step + 1);
         r->loss = loss[0];
         r->loss_3d = loss[1];
         r->loss_2d = loss[2];
