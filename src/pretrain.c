@@ -51,7 +51,8 @@ double pretrain_lr_at_epoch(const pretrain_args *a, long epoch)
     return cosine_lr(epoch, a->lr, a->min_lr, a->warmup_lr, a->warmup_epochs, a->sched_epochs);
 }
 
-/* What a resumed run must share with the checkpoint (everything the losses depend on). */
+/* What a resumed run must share with the checkpoint: everything the losses depend on (not where
+ * the run stops: --epochs and --steps may change). */
 static char *make_config_json(const pretrain_args *a, const trainer *t)
 {
     cJSON *j = cJSON_CreateObject();
@@ -60,7 +61,6 @@ static char *make_config_json(const pretrain_args *a, const trainer *t)
     cJSON_AddNumberToObject(tr, "seed", (double)a->seed);
     cJSON_AddNumberToObject(tr, "batch", (double)t->L.batch);
     cJSON_AddNumberToObject(tr, "micro_batch", (double)t->L.micro);
-    cJSON_AddNumberToObject(tr, "epochs", (double)a->epochs);
     cJSON_AddNumberToObject(tr, "sched_epochs", (double)a->sched_epochs);
     cJSON_AddNumberToObject(tr, "warmup_epochs", (double)a->warmup_epochs);
     cJSON_AddNumberToObject(tr, "lr", a->lr);
