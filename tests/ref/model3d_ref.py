@@ -684,10 +684,12 @@ def write_reference(path, cfg_name, B, seed, double):
         f["expected/global"] = f32(global0)
 
         opt = torch.optim.AdamW(param_groups(model), lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
+        step_losses = np.zeros((5, 3))
         for step in range(1, 6):
             opt.zero_grad(set_to_none=False)
             loss, l3, l2, acts = model(inp["points"], inp["visible"], feat, tok)
             loss.backward()
+            step_losses[step - 1] = [loss.item(), l3.item(), l2.item()]
             if step == 1:
                 f["expected/loss"] = np.array([loss.item()], np.float64)
                 f["expected/loss_3d"] = np.array([l3.item()], np.float64)
@@ -710,6 +712,7 @@ def write_reference(path, cfg_name, B, seed, double):
             opt.step()
             for n, p in model.named_parameters():
                 f["expected/adamw/step%d/%s" % (step, n)] = f32(p)
+        f["expected/adamw/losses"] = step_losses
         for n, b in bn_buffers(model):
             f["expected/adamw/buffers5/" + n] = f32(b)
         f["expected/global_step5"] = f32(model.encode_global(inp["points"]))
