@@ -56,11 +56,9 @@ int st_read_f32(const st_file *f, const char *name, int rank, const int64_t *sha
 /* SHA-256 of the whole file as 64 hex digits + NUL. */
 void st_sha256_hex(const st_file *f, char *hex65);
 
-/* Conversions (round to nearest even; NaN kept). */
+/* bfloat16 conversions (round to nearest even; NaN kept). IEEE half: half.h. */
 uint16_t st_f32_to_bf16(float x);
-uint16_t st_f32_to_f16(float x);
 float st_bf16_to_f32(uint16_t h);
-float st_f16_to_f32(uint16_t h);
 
 /* One tensor to write: data holds numel elements of dtype ("F32", "F16", "BF16", "I64", ...). */
 typedef struct {

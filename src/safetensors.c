@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "errors.h"
+#include "half.h"
 
 /* A header beyond this is not a real safetensors file (the format itself caps it at 100 MB). */
 #define ST_MAX_HEADER_BYTES (100u << 20)
@@ -217,7 +218,7 @@ int st_read_f32(const st_file *f, const char *name, int rank, const int64_t *sha
         int bf = t->dtype[0] == 'B';
         for (size_t i = 0; i < numel; i++) {
             uint16_t h = (uint16_t)(src[2 * i] | (src[2 * i + 1] << 8));
-            out[i] = bf ? st_bf16_to_f32(h) : st_f16_to_f32(h);
+            out[i] = bf ? st_bf16_to_f32(h) : half_to_float(h);
         }
     } else {
         return errf(err, "%s: tensor %s: wrong dtype %s, expected F32, F16 or BF16", f->path, name,
@@ -258,31 +259,6 @@ uint16_t st_f32_to_bf16(float x)
 }
 
 float st_bf16_to_f32(uint16_t h) { return bits_f32((uint32_t)h << 16); }
-
-float st_f16_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
-    if (exp == 0x1f) return bits_f32(sign | 0x7f800000u | (man << 13));
-    if (exp == 0) { /* zero or subnormal: man * 2^-24 */
-        float v = (float)man * 5.9604644775390625e-8f;
-        return sign ? -v : v;
-    }
-    return bits_f32(sign | ((exp + 112u) << 23) | (man << 13));
-}
-
-uint16_t st_f32_to_f16(float x)
-{
-    uint32_t u = f32_bits(x), sign = (u >> 16) & 0x8000u;
-    uint32_t a = u & 0x7fffffffu;
-    if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00u);
-    if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* rounds to inf */
-    if (a < 0x38800000u) {                                   /* subnormal half: exact via float math */
-        float v = bits_f32(a) * 16777216.0f;                  /* * 2^24, value in units of 2^-24 */
-        return (uint16_t)(sign | (uint32_t)nearbyintf(v));
-    }
-    uint32_t r = a + 0xfffu + ((a >> 13) & 1u);
-    return (uint16_t)(sign | ((r - 0x38000000u) >> 13));
-}
 
 /* ---- writer ---- */
 

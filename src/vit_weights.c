@@ -232,50 +232,46 @@ static int rd(const st_file *f, const char *name, float *out, int64_t d0, int64_
     return st_read_f32(f, name, rank, s, out, err);
 }
 
-static int read_block_clip(const st_file *f, int l, const vit_config *c, vit_block_weights *b, char *err)
+/* One block's tensors; the names differ by naming, the arrays and shapes do not. CLIP keeps q, k, v
+ * as three (D, D) projections, which are stacked into the (3D, D) qkv rows here. */
+static int read_block(const st_file *f, vit_naming naming, int l, const vit_config *c,
+                      vit_block_weights *b, char *err)
 {
-    int64_t D = c->width, M = c->mlp;
+    const int clip = naming == VIT_NAMING_CLIP;
+    const int64_t D = c->width, M = c->mlp;
+    const struct {
+        const char *clip, *timm;
+        float *dst;
+        int64_t d0, d1;
+    } t[] = {
+        {"layer_norm1.weight", "norm1.weight", b->ln1_w, D, 0},
+        {"layer_norm1.bias", "norm1.bias", b->ln1_b, D, 0},
+        {NULL, "attn.qkv.weight", b->qkv_w, 3 * D, D},
+        {NULL, "attn.qkv.bias", b->qkv_b, 3 * D, 0},
+        {"self_attn.out_proj.weight", "attn.proj.weight", b->proj_w, D, D},
+        {"self_attn.out_proj.bias", "attn.proj.bias", b->proj_b, D, 0},
+        {"layer_norm2.weight", "norm2.weight", b->ln2_w, D, 0},
+        {"layer_norm2.bias", "norm2.bias", b->ln2_b, D, 0},
+        {"mlp.fc1.weight", "mlp.fc1.weight", b->fc1_w, M, D},
+        {"mlp.fc1.bias", "mlp.fc1.bias", b->fc1_b, M, 0},
+        {"mlp.fc2.weight", "mlp.fc2.weight", b->fc2_w, D, M},
+        {"mlp.fc2.bias", "mlp.fc2.bias", b->fc2_b, D, 0},
+    };
+    const char *prefix = clip ? "vision_model.encoder.layers" : "blocks";
     char n[256];
-    const char *qkv[3] = {"q", "k", "v"};
-#define L(fmt) (snprintf(n, sizeof n, "vision_model.encoder.layers.%d." fmt, l), n)
-    if (rd(f, L("layer_norm1.weight"), b->ln1_w, D, 0, 0, 0, err)) return -1;
-    if (rd(f, L("layer_norm1.bias"), b->ln1_b, D, 0, 0, 0, err)) return -1;
-    for (int k = 0; k < 3; k++) {
-        snprintf(n, sizeof n, "vision_model.encoder.layers.%d.self_attn.%s_proj.weight", l, qkv[k]);
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        const char *suffix = clip ? t[i].clip : t[i].timm;
+        if (!suffix) continue;
+        snprintf(n, sizeof n, "%s.%d.%s", prefix, l, suffix);
+        if (rd(f, n, t[i].dst, t[i].d0, t[i].d1, 0, 0, err)) return -1;
+    }
+    for (int k = 0; clip && k < 3; k++) {
+        const char qkv = "qkv"[k];
+        snprintf(n, sizeof n, "%s.%d.self_attn.%c_proj.weight", prefix, l, qkv);
         if (rd(f, n, b->qkv_w + k * D * D, D, D, 0, 0, err)) return -1;
-        snprintf(n, sizeof n, "vision_model.encoder.layers.%d.self_attn.%s_proj.bias", l, qkv[k]);
+        snprintf(n, sizeof n, "%s.%d.self_attn.%c_proj.bias", prefix, l, qkv);
         if (rd(f, n, b->qkv_b + k * D, D, 0, 0, 0, err)) return -1;
     }
-    if (rd(f, L("self_attn.out_proj.weight"), b->proj_w, D, D, 0, 0, err)) return -1;
-    if (rd(f, L("self_attn.out_proj.bias"), b->proj_b, D, 0, 0, 0, err)) return -1;
-    if (rd(f, L("layer_norm2.weight"), b->ln2_w, D, 0, 0, 0, err)) return -1;
-    if (rd(f, L("layer_norm2.bias"), b->ln2_b, D, 0, 0, 0, err)) return -1;
-    if (rd(f, L("mlp.fc1.weight"), b->fc1_w, M, D, 0, 0, err)) return -1;
-    if (rd(f, L("mlp.fc1.bias"), b->fc1_b, M, 0, 0, 0, err)) return -1;
-    if (rd(f, L("mlp.fc2.weight"), b->fc2_w, D, M, 0, 0, err)) return -1;
-    if (rd(f, L("mlp.fc2.bias"), b->fc2_b, D, 0, 0, 0, err)) return -1;
-#undef L
-    return 0;
-}
-
-static int read_block_timm(const st_file *f, int l, const vit_config *c, vit_block_weights *b, char *err)
-{
-    int64_t D = c->width, M = c->mlp;
-    char n[256];
-#define L(fmt) (snprintf(n, sizeof n, "blocks.%d." fmt, l), n)
-    if (rd(f, L("norm1.weight"), b->ln1_w, D, 0, 0, 0, err)) return -1;
-    if (rd(f, L("norm1.bias"), b->ln1_b, D, 0, 0, 0, err)) return -1;
-    if (rd(f, L("attn.qkv.weight"), b->qkv_w, 3 * D, D, 0, 0, err)) return -1;
-    if (rd(f, L("attn.qkv.bias"), b->qkv_b, 3 * D, 0, 0, 0, err)) return -1;
-    if (rd(f, L("attn.proj.weight"), b->proj_w, D, D, 0, 0, err)) return -1;
-    if (rd(f, L("attn.proj.bias"), b->proj_b, D, 0, 0, 0, err)) return -1;
-    if (rd(f, L("norm2.weight"), b->ln2_w, D, 0, 0, 0, err)) return -1;
-    if (rd(f, L("norm2.bias"), b->ln2_b, D, 0, 0, 0, err)) return -1;
-    if (rd(f, L("mlp.fc1.weight"), b->fc1_w, M, D, 0, 0, err)) return -1;
-    if (rd(f, L("mlp.fc1.bias"), b->fc1_b, M, 0, 0, 0, err)) return -1;
-    if (rd(f, L("mlp.fc2.weight"), b->fc2_w, D, M, 0, 0, err)) return -1;
-    if (rd(f, L("mlp.fc2.bias"), b->fc2_b, D, 0, 0, 0, err)) return -1;
-#undef L
     return 0;
 }
 
@@ -291,7 +287,7 @@ int vit_weights_read(vit_weights *w, const st_file *f, vit_naming naming, char *
             rd(f, "vision_model.pre_layrnorm.bias", w->pre_b, D, 0, 0, 0, err))
             return -1;
         for (int l = 0; l < c->depth; l++)
-            if (read_block_clip(f, l, c, &w->blocks[l], err)) return -1;
+            if (read_block(f, naming, l, c, &w->blocks[l], err)) return -1;
         if (rd(f, "vision_model.post_layernorm.weight", w->norm_w, D, 0, 0, 0, err) ||
             rd(f, "vision_model.post_layernorm.bias", w->norm_b, D, 0, 0, 0, err) ||
             rd(f, "visual_projection.weight", w->proj, c->out_dim, D, 0, 0, err))
@@ -303,7 +299,7 @@ int vit_weights_read(vit_weights *w, const st_file *f, vit_naming naming, char *
         rd(f, "cls_token", w->cls, 1, 1, D, 0, err) || rd(f, "pos_embed", w->pos, 1, T, D, 0, err))
         return -1;
     for (int l = 0; l < c->depth; l++)
-        if (read_block_timm(f, l, c, &w->blocks[l], err)) return -1;
+        if (read_block(f, naming, l, c, &w->blocks[l], err)) return -1;
     if (rd(f, "norm.weight", w->norm_w, D, 0, 0, 0, err) || rd(f, "norm.bias", w->norm_b, D, 0, 0, 0, err))
         return -1;
     return 0;
