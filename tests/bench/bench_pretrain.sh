@@ -31,3 +31,21 @@ printf 'pretrain demo net, batch 16 (micro 8), %s steps:\n' "$STEPS"
 printf '  1 rank  x 2 threads: %8.1f samples/s   all-reduce %5.2f%% of wall time\n' "$a" "$(awk -v s="$(share r1t2)" 'BEGIN{print 100*s}')"
 printf '  2 ranks x 1 thread:  %8.1f samples/s   all-reduce %5.2f%% of wall time   (%.2fx the 1x2 rate)\n' \
   "$b" "$(awk -v s="$(share r2t1)" 'BEGIN{print 100*s}')" "$(awk -v a="$a" -v b="$b" 'BEGIN{print b/a}')"
+ref=""
+if /usr/bin/python3 -c 'import torch, numpy' > /dev/null 2>&1; then
+  # PyTorch reference (tests/ref/model3d_ref.py) on the same network: tokenize, forward, backward,
+  # AdamW of one micro-batch of 8 at 2 threads (the step without the data pipeline)
+  ref=$(cd "$ROOT/tests/ref" && /usr/bin/python3 -c '
+import model3d_ref as m
+cfg = dict(points=256, groups=[64, 32, 8], k=[16, 8, 8], dims=[32, 64, 128], depths=[1, 1, 1], heads=4,
+           dec_dims=[128, 64], dec_depths=[1, 1], embed_hidden=[32, 64, 128], mask_ratio=0.8,
+           drop_path=0.1, views=3, feat_dim=32, grid=14, image=224)
+m.config = lambda name: dict(cfg)
+m.bench(8, 4, 2, 256)' 2> /dev/null | sed -n 's/^ref_seconds_per_step //p')
+fi
+if [ -n "$ref" ]; then
+  printf '  PyTorch reference, 1 process x 2 threads: %8.1f samples/s   (ours 1x2 = %.2fx)\n' \
+    "$(awk -v r="$ref" 'BEGIN{print 8/r}')" "$(awk -v a="$a" -v r="$ref" 'BEGIN{print a/(8/r)}')"
+else
+  echo "  PyTorch reference: skipped (python3 torch missing)"
+fi
