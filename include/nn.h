@@ -86,6 +86,13 @@ int nn_layernorm_backward(nn_cache *c, float *dinp, float *dw, float *db, const 
                           const float *inp, const float *w, const float *b, const float *mean,
                           const float *var, long M, long C, char *err);
 
+/* Shared by layer and batch normalisation backward (internal): the primitive's argument order and
+ * its execution into p->tmp followed by accumulation into dinp / dw / db. */
+extern const int nn_norm_backward_args[9];
+int nn_norm_backward_exec(nn_cache *c, nn_prim *p, float *dinp, float *dw, float *db, const float *dout,
+                          const float *inp, const float *w, const float *b, const float *mean,
+                          const float *var, long M, long C, char *err);
+
 /* ---- batch normalisation over rows (eps 1e-5) ---- */
 /* Training: out, inp (M,C); mean, var (C) = batch statistics (biased var), saved for backward;
  * running_mean / running_var (C) updated with momentum 0.1 (unbiased var) if not NULL. */

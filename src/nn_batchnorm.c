@@ -80,19 +80,9 @@ int nn_batchnorm_backward(nn_cache *c, float *dinp, float *dw, float *db, const 
         if (bn_desc(&fd, dnnl_forward_training, 0, M, C, err) ||
             bn_desc(&bd, dnnl_backward, 0, M, C, err) || nn_pd_create(c, &hint, &fd, NULL, err))
             return -1;
-        int args[] = {DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_MEAN, DNNL_ARG_VARIANCE,
-                      DNNL_ARG_SCALE, DNNL_ARG_SHIFT, DNNL_ARG_DIFF_SRC, DNNL_ARG_DIFF_SCALE,
-                      DNNL_ARG_DIFF_SHIFT};
-        p = nn_cache_add(c, K_BN_BWD, key, 2, &bd, NULL, hint, args, 9, M * C + 2 * C, err);
+        p = nn_cache_add(c, K_BN_BWD, key, 2, &bd, NULL, hint, nn_norm_backward_args, 9, M * C + 2 * C, err);
         dnnl_primitive_desc_destroy(hint);
         if (!p) return -1;
     }
-    float *tdx = p->tmp, *tdw = p->tmp + M * C, *tdb = tdw + C;
-    void *ptr[] = {(void *)inp, (void *)dout, (void *)mean, (void *)var, (void *)w, (void *)b, tdx, tdw,
-                   tdb};
-    if (nn_exec(c, p, ptr, err)) return -1;
-    if (dinp && nn_accumulate(c, dinp, tdx, M * C, err)) return -1;
-    if (dw && nn_accumulate(c, dw, tdw, C, err)) return -1;
-    if (db && nn_accumulate(c, db, tdb, C, err)) return -1;
-    return 0;
+    return nn_norm_backward_exec(c, p, dinp, dw, db, dout, inp, w, b, mean, var, M, C, err);
 }
