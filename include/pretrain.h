@@ -5,7 +5,7 @@
  * runs forward/backward on its micro-batches (pretrain_data.h, model3d_train_step), accumulates
  * gradients / micro_per_step, BatchNorm running statistics / ranks and losses / micro_per_step into
  * one flat buffer, and one MPI_Allreduce (grad_allreduce.h) makes them the step's averages on every
- * rank; every rank then applies the same AdamW update (lr from the per-epoch cosine schedule).
+ * rank; every rank then applies the same AdamW update (optim.h; lr from the per-epoch cosine schedule).
  * A non-finite loss stops the run before the update with an error naming the step and the last good
  * checkpoint. Checkpoints (checkpoint.h) every ckpt_every steps and at the end, the last `keep`
  * kept; --resume restores parameters, AdamW moments, BatchNorm buffers and the step, and the later
@@ -49,9 +49,5 @@ typedef struct {
 
 /* Runs (or resumes) the training described by a. Collective over comm. */
 int pretrain_run(const pretrain_args *a, MPI_Comm comm, pretrain_result *r, char *err);
-
-/* The learning rate of an epoch: timm CosineLRScheduler as Point-MAE builds it (per epoch, warm-up
- * from warmup_lr not prefixed to the cosine, lr_min floor). */
-double pretrain_lr_at_epoch(const pretrain_args *a, long epoch);
 
 #endif

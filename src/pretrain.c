@@ -10,7 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "adamw.h"
 #include "checkpoint.h"
 #include "dist.h"
 #include "errors.h"
@@ -18,6 +17,7 @@
 #include "log.h"
 #include "loss_log.h"
 #include "model_opts.h"
+#include "optim.h"
 #include "pretrain_data.h"
 #include "rng.h"
 #include "version.h"
@@ -31,13 +31,13 @@ typedef struct {
     dnn_ctx ctx;
     model3d *m;
     pretrain_data pd;
-    float *adam_m, *adam_v;
+    adamw_state opt;         /* AdamW moments and step count (optim.h) */
+    adamw_config opt_cfg;
+    cosine_schedule sched;
     int64_t *perm;
     long perm_epoch;
     float *acc;              /* [grads | buffers | loss, loss_3d, loss_2d] */
     long n_params, n_buffers, n_acc;
-    model3d_tensor *tensors; /* the model's tensor table, copied for adamw_update */
-    int n_tensors;
     char *config_json;
     char *tensor_table;
     loss_log log;
@@ -45,11 +45,6 @@ typedef struct {
 } trainer;
 
 /* ---- configuration and run directory ---- */
-
-double pretrain_lr_at_epoch(const pretrain_args *a, long epoch)
-{
-    return cosine_lr(epoch, a->lr, a->min_lr, a->warmup_lr, a->warmup_epochs, a->sched_epochs);
-}
 
 /* What a resumed run must share with the checkpoint: everything the losses depend on (not where
  * the run stops: --epochs and --steps may change). */
@@ -125,8 +120,8 @@ static int prepare_rundir(const pretrain_args *a, trainer *t, char *err)
 static int fill_arrays(trainer *t, ckpt_array *arr)
 {
     arr[0] = (ckpt_array){"/params", CKPT_F32, model3d_params(t->m), t->n_params};
-    arr[1] = (ckpt_array){"/adamw/m", CKPT_F32, t->adam_m, t->n_params};
-    arr[2] = (ckpt_array){"/adamw/v", CKPT_F32, t->adam_v, t->n_params};
+    arr[1] = (ckpt_array){"/adamw/m", CKPT_F32, t->opt.m, t->n_params};
+    arr[2] = (ckpt_array){"/adamw/v", CKPT_F32, t->opt.v, t->n_params};
     arr[3] = (ckpt_array){"/buffers", CKPT_F32, model3d_buffers(t->m), t->n_buffers};
     arr[4] = (ckpt_array){"/data_order/perm", CKPT_I64, t->perm, t->L.n};
     return 5;
@@ -196,6 +191,7 @@ static int resume_latest(trainer *t, const pretrain_args *a, pretrain_result *r,
             free(arr[4].data);
             if (!lrc) {
                 *step = st.step;
+                t->opt.step = st.step; /* AdamW's bias correction continues from here */
                 snprintf(r->last_checkpoint, sizeof r->last_checkpoint, "%s", path);
                 rc = 0;
                 break;
@@ -274,16 +270,17 @@ static int trainer_init(trainer *t, const pretrain_args *a, MPI_Comm comm, char 
     t->n_params = model3d_n_params(t->m);
     t->n_buffers = model3d_n_buffers(t->m);
     t->n_acc = t->n_params + t->n_buffers + 3;
-    t->adam_m = calloc((size_t)t->n_params, sizeof(float));
-    t->adam_v = calloc((size_t)t->n_params, sizeof(float));
+    adamw_config_default(&t->opt_cfg);
+    t->opt_cfg.weight_decay = a->weight_decay;
+    t->sched = (cosine_schedule){.base_lr = a->lr, .epochs = (int)a->sched_epochs,
+                                 .warmup_epochs = (int)a->warmup_epochs, .lr_min = a->min_lr,
+                                 .warmup_lr_init = a->warmup_lr};
+    rc = adamw_init(&t->opt, t->n_params, err);
     t->acc = calloc((size_t)t->n_acc, sizeof(float));
     t->perm = malloc(sizeof(int64_t) * (size_t)t->L.n);
-    t->n_tensors = model3d_n_tensors(t->m);
-    t->tensors = malloc(sizeof(model3d_tensor) * (size_t)t->n_tensors);
-    for (int i = 0; t->tensors && i < t->n_tensors; i++) t->tensors[i] = *model3d_get_tensor(t->m, i);
     t->config_json = make_config_json(a, t);
     t->tensor_table = make_tensor_table(t->m);
-    rc = t->adam_m && t->adam_v && t->acc && t->perm && t->tensors && t->config_json && t->tensor_table
+    if (!rc) rc = t->acc && t->perm && t->config_json && t->tensor_table
              ? 0 : errf(err, "out of memory for %ld parameters", t->n_params);
     return dist_any_error(comm, rc, err);
 }
@@ -294,11 +291,9 @@ static void trainer_free(trainer *t)
     model3d_free(t->m);
     if (t->ctx.engine) dnn_ctx_destroy(&t->ctx);
     pretrain_data_close(&t->pd);
-    free(t->adam_m);
-    free(t->adam_v);
+    adamw_free(&t->opt);
     free(t->acc);
     free(t->perm);
-    free(t->tensors);
     free(t->config_json);
     free(t->tensor_table);
 }
@@ -318,7 +313,7 @@ static int train_loop(trainer *t, const pretrain_args *a, long start, long end, 
     for (long step = start; step < end; step++) {
         long epoch, pos;
         step_position(&t->L, step, &epoch, &pos);
-        double lr = pretrain_lr_at_epoch(a, epoch);
+        double lr = cosine_lr(&t->sched, (int)epoch);
         int rc = run_micro_batches(t, a, step, r, err);
         if (dist_any_error(t->comm, rc, err)) return -1;
         if (grad_allreduce(t->acc, t->n_acc, t->comm, &r->seconds_allreduce, err)) return -1;
@@ -329,8 +324,8 @@ static int train_loop(trainer *t, const pretrain_args *a, long start, long end, 
                         loss[1], loss[2], lr, r->last_checkpoint[0] ? r->last_checkpoint : "none yet");
         }
         memcpy(model3d_buffers(t->m), t->acc + t->n_params, sizeof(float) * (size_t)t->n_buffers);
-        adamw_update(model3d_params(t->m), t->acc, t->adam_m, t->adam_v, t->tensors, t->n_tensors, lr,
-                     a->weight_decay, step + 1);
+        adamw_step(&t->opt, &t->opt_cfg, lr, model3d_params(t->m), t->acc, model3d_get_tensor(t->m, 0),
+                   model3d_n_tensors(t->m));
         r->loss = loss[0];
         r->loss_3d = loss[1];
         r->loss_2d = loss[2];
