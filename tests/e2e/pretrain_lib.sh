@@ -1,7 +1,8 @@
 # tests/e2e/pretrain_lib.sh -- shared fixture of the pretrain and svm suites (sourced after lib.sh):
 # a tiny network configuration, synthetic data and its features file.
-# make_features DATA OUT [VIEWS]: `i2pmae extract --vit random:tiny` (or $I2PMAE_TEST_MKFEAT DATA OUT
-# VIEWS, a stand-in extractor for developing before extract exists).
+# make_features DATA OUT [VIEWS]: a features file for DATA written by tests/ref/make_features.py
+# (h5py; the layout of docs/features.md without running the ViT), or by `i2pmae extract --vit
+# random:tiny` when I2PMAE_TEST_EXTRACT=1.
 # need_commands CMD...: prints SKIP lines and exits the suite if a command is not implemented.
 
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} # 2 shared cores: one thread per rank
@@ -28,16 +29,19 @@ log-every = 1
 INI
 
 make_features() {
-  if [ -n "${I2PMAE_TEST_MKFEAT:-}" ]; then
-    $I2PMAE_TEST_MKFEAT "$1" "$2" "${3:-3}"
-  else
+  if [ "${I2PMAE_TEST_EXTRACT:-0}" = 1 ]; then
     "$I2PMAE" extract --input "$1" --vit random:tiny -o "$2" --views "${3:-3}" --image 64
+  else
+    $PY "$ROOT/tests/ref/make_features.py" "$1" "$2" "${3:-3}"
   fi
 }
 
 need_commands() {
+  if [ "${I2PMAE_TEST_EXTRACT:-0}" != 1 ] && ! have_h5py; then
+    skip features "python3 h5py/numpy missing (tests/ref/make_features.py)"; exit 0
+  fi
   for c in "$@"; do
-    [ "$c" = extract ] && [ -n "${I2PMAE_TEST_MKFEAT:-}" ] && continue
+    [ "$c" = extract ] && [ "${I2PMAE_TEST_EXTRACT:-0}" != 1 ] && continue
     if "$I2PMAE" "$c" --help > /dev/null 2>&1; then continue; fi
     if "$I2PMAE" "$c" 2>&1 | grep -q "not implemented"; then
       skip "$c" "'i2pmae $c' is not implemented yet in this build"; exit 0
