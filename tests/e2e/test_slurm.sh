@@ -16,7 +16,7 @@ LIMIT=90   # seconds any one Slurm job of this test may take
 
 skip_all() {
   for n in cluster_start cluster_idempotent cluster_port_taken job_srun_pmix job_mpirun job_threads \
-           job_scancel extract_sbatch_equals_mpirun extract_scancel_resume cluster_stop; do
+           job_scancel job_scaling_study extract_sbatch_equals_mpirun extract_scancel_resume cluster_stop; do
     skip "$n" "$1"
   done
   exit 0
@@ -49,7 +49,7 @@ trap 'exit 1' INT TERM HUP
 # ---- cluster -------------------------------------------------------------------------------
 if ! timeout 90 "$CLUSTER" start > "$T/start.out" 2>&1; then
   fail cluster_start "$(tail -n 5 "$T/start.out" | tr '\n' ' ')"
-  for n in cluster_idempotent cluster_port_taken job_srun_pmix job_mpirun job_threads job_scancel \
+  for n in cluster_idempotent cluster_port_taken job_srun_pmix job_mpirun job_threads job_scancel job_scaling_study \
            extract_sbatch_equals_mpirun extract_scancel_resume; do
     skip "$n" "the local cluster did not start"
   done
@@ -131,6 +131,32 @@ gone=0
 for _ in $(seq 1 100); do [ -z "$(squeue -h -j "$job" -o %T 2>/dev/null)" ] && { gone=1; break; }; sleep 0.2; done
 if [ "$state" = RUNNING ] && [ $gone = 1 ]; then pass job_scancel
 else fail job_scancel "job '$job' state '$state', gone after scancel: $gone"
+fi
+
+# ---- the scaling study job: driver, CSV and plots. A stand-in program prints the JSON line, so
+# this checks the job's mechanics in seconds; real figures come from `make bench`. ------------
+cat > "$T/fake-i2pmae" <<'EOF'
+#!/bin/sh
+cmd=$1; shift; out=""
+while [ $# -gt 0 ]; do case $1 in -o) out=$2; shift;; esac; shift; done
+case $cmd in
+  synth) : > "$out" ;;
+  extract) [ "${PMIX_RANK:-${OMPI_COMM_WORLD_RANK:-0}}" = 0 ] || exit 0
+    s=$(awk -v n="${SLURM_STEP_NUM_TASKS:-${OMPI_COMM_WORLD_SIZE:-1}}" 'BEGIN { printf "%.3f", 2 / n }')
+    echo "{\"command\":\"extract\",\"samples\":8,\"seconds\":$s,\"compute_s\":[1,1],\"comm_s\":[0.5,0.5],\"idle_s\":[0,0],\"io_s\":[0.1,0.1]}" ;;
+esac
+EOF
+chmod +x "$T/fake-i2pmae"
+printf '[scaling]\ncommand = extract\nmodes = strong\nranks = 1 2\nstages = 1\nsamples = 8\nout = %s\n' \
+  "$T/scaling" > "$T/scaling.ini"
+if run_job scaling -n 2 --export=ALL,I2PMAE="$T/fake-i2pmae" "$ROOT/slurm/scaling.sbatch" "$T/scaling.ini" &&
+   [ "$(grep -c ',extract,strong,' "$T/scaling/extract.csv" 2>/dev/null)" = 2 ] &&
+   grep -q ',extract,strong,2,1,1,8,1.0000,8.0000,2.0000,1.0000,1.0000,0.5000,0.0000,0.1000,srun,' "$T/scaling/extract.csv" &&
+   [ -s "$T/scaling/extract-strong-speedup.png" ] && [ -s "$T/scaling/extract-strong-efficiency.png" ] &&
+   [ -s "$T/scaling/extract-strong-breakdown.png" ]; then
+  pass job_scaling_study
+else
+  fail job_scaling_study "$(cat "$T/scaling.sbatch" "$T/scaling.out" "$T/scaling/extract.csv" 2>/dev/null | tail -n 6 | tr '\n' ' ')"
 fi
 
 # ---- extract through slurm/extract.sbatch --------------------------------------------------
