@@ -96,8 +96,9 @@ write_config() {
   mkdir -p "$DIR/etc"
   cat > "$CONF.tmp" <<EOF
 # Written by slurm/local-cluster.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ) -- single-node test cluster.
+# Addresses are loopback so that the cluster works where the host name does not resolve.
 ClusterName=i2pmae-local
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
 SlurmctldPort=$PORT
 SlurmdPort=$((PORT + 1))
 SlurmUser=root
@@ -116,14 +117,16 @@ SlurmdPidFile=$PID_SLURMD
 SlurmctldLogFile=$DIR/log/slurmctld.log
 SlurmdLogFile=$DIR/log/slurmd.log
 ReturnToService=2
-# Quick turn-around for tests: SIGKILL 5 s after SIGTERM on scancel, finished jobs kept 5 min.
+# Quick turn-around for tests: SIGKILL 5 s after SIGTERM on scancel. Finished jobs are kept
+# 5 s: \`sbatch --wait\` polls every 2 s only while its interval is below MinJobAge/2, and
+# otherwise backs off to 8 s then 32 s, which would make every waited-for job take that long.
 KillWait=5
-MinJobAge=300
+MinJobAge=5
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 MailProg=/bin/true
-NodeName=$host CPUs=$cpus RealMemory=$mem$topo State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem$topo State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
   mv "$CONF.tmp" "$CONF"
