@@ -79,7 +79,8 @@ static int parse_header(FILE *fp, const char *path, npy_header *out, char *err)
             long a = -1, b = -1;
             int nread = sscanf(shape, "(%ld , %ld )", &a, &b);
             if (nread != 2 || a < 0 || b != 3)
-                rc = errf(err, "%s: .npy shape %.30s is not (P, 3)", path, shape);
+                rc = errf(err, "%s: .npy shape %.*s is not (P, 3)", path,
+                          (int)(strcspn(shape, ")") + 1), shape);
             out->rows = a;
             out->cols = b;
         }
