@@ -58,6 +58,9 @@ float *model3d_params(model3d *m);
 float *model3d_grads(model3d *m);
 long model3d_n_params(const model3d *m);
 int model3d_n_tensors(const model3d *m);
+/* Non-trained state (BatchNorm running mean/var), saved in checkpoints; eval uses it. */
+float *model3d_buffers(model3d *m);
+long model3d_n_buffers(const model3d *m);
 const model3d_tensor *model3d_get_tensor(const model3d *m, int i);
 
 typedef struct {
@@ -68,6 +71,8 @@ typedef struct {
     const int16_t *pixels;        /* (B,V,P,2) pixel (row, col) of each point in each view */
     const uint64_t *mask_keys;    /* (B) RNG stream per sample for the masking draw */
     uint64_t drop_key;            /* RNG stream for stochastic depth in this step */
+    const int32_t *forced_visible; /* (B, n_visible) scale-2 visible token indices, or NULL to draw
+                                      them from the saliency (tests pass the reference's mask) */
 } model3d_batch;
 
 typedef struct {

@@ -1,0 +1,101 @@
+# slurm/launch.sh -- sourced by the slurm/*.sbatch jobs (bash): finds the program, maps Slurm's
+# allocation to MPI ranks and OpenMP threads, and starts the ranks. Not a job by itself.
+#
+# Provides:
+#   i2p_setup          sets I2PMAE (the binary), OMP_NUM_THREADS, I2P_NTASKS; prints a header
+#   i2p_launch NP ...  runs "$I2PMAE ..." on NP ranks with the chosen launcher; returns its status
+#   i2p_opt NAME VAR   appends "--NAME $VAR" to the array I2P_ARGS when VAR is set and non-empty
+#
+# Launcher (I2PMAE_LAUNCHER = auto | srun | mpirun, default auto):
+#   srun   `srun --mpi=pmix`: Slurm starts the ranks itself. Debian's Open MPI 4.1 talks PMIx, and
+#          Slurm 22.05's mpi/pmix plugin serves it; `--mpi=pmi2` does NOT work with Debian's Open MPI
+#          ("OMPI was not built with SLURM's PMI support"), so pmix is the only srun mode.
+#   mpirun Open MPI's mpirun inside the allocation: it reads the node list and slots from Slurm's
+#          environment. Used where Slurm has no pmix plugin, or when asked.
+#   auto   srun when `srun --mpi=list` offers pmix, mpirun otherwise.
+# Threads: OMP_NUM_THREADS = --cpus-per-task (1 if unset). Ranks are not pinned (task/none here;
+# mpirun gets --bind-to none) so each rank's OpenMP threads can use all of its CPUs.
+
+i2p_die() { echo "i2pmae-job: error: $*" >&2; exit 2; }
+
+i2p_setup() {
+  # The repository: the directory above this file (the jobs find it as explained in their prelude).
+  I2PMAE_HOME=${I2PMAE_HOME:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+  if [ -z "${I2PMAE:-}" ]; then
+    if [ -x "$I2PMAE_HOME/build/i2pmae" ]; then I2PMAE=$I2PMAE_HOME/build/i2pmae
+    elif command -v i2pmae > /dev/null; then I2PMAE=$(command -v i2pmae)
+    else i2p_die "no i2pmae binary: build it (make all in $I2PMAE_HOME) or set I2PMAE=/path/to/i2pmae"
+    fi
+  fi
+  [ -x "$I2PMAE" ] || i2p_die "I2PMAE=$I2PMAE is not an executable"
+  export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-${OMP_NUM_THREADS:-1}}
+  I2P_NTASKS=${SLURM_NTASKS:-${I2PMAE_NP:-1}}
+  I2P_LAUNCHER=${I2PMAE_LAUNCHER:-auto}
+  if [ "$I2P_LAUNCHER" = auto ]; then
+    if [ -n "${SLURM_JOB_ID:-}" ] && srun --mpi=list 2>&1 | grep -qw pmix; then I2P_LAUNCHER=srun
+    else I2P_LAUNCHER=mpirun
+    fi
+  fi
+  case $I2P_LAUNCHER in
+    srun) [ -n "${SLURM_JOB_ID:-}" ] || i2p_die "I2PMAE_LAUNCHER=srun needs a Slurm allocation (sbatch/salloc)" ;;
+    mpirun) command -v mpirun > /dev/null || i2p_die "mpirun not found (install openmpi-bin)" ;;
+    *) i2p_die "I2PMAE_LAUNCHER='$I2P_LAUNCHER': use auto, srun or mpirun" ;;
+  esac
+  # Open MPI's mpirun refuses to run as root unless told; jobs of a root-run test cluster need it.
+  if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
+  I2P_ARGS=()
+  echo "i2pmae-job: job ${SLURM_JOB_ID:-none} (${SLURM_JOB_NAME:-}) on ${SLURM_JOB_NODELIST:-$(hostname -s)}:" \
+       "$I2P_NTASKS ranks x $OMP_NUM_THREADS threads, launcher $I2P_LAUNCHER," \
+       "restart count ${SLURM_RESTART_COUNT:-0}, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+}
+
+i2p_opt() {
+  local v=${!2:-}
+  if [ -n "$v" ]; then I2P_ARGS+=("--$1" "$v"); fi
+}
+
+i2p_launch() {
+  local np=$1; shift
+  echo "i2pmae-job: $I2P_LAUNCHER -n $np $I2PMAE $*"
+  if [ "$I2P_LAUNCHER" = srun ]; then
+    # srun does not inherit --cpus-per-task from sbatch since Slurm 22.05: pass it on.
+    srun --mpi=pmix --ntasks="$np" --cpus-per-task="$OMP_NUM_THREADS" --kill-on-bad-exit=1 \
+      "$I2PMAE" "$@"
+  else
+    # I2PMAE_MPIRUN_ARGS: extra mpirun options (e.g. --oversubscribe outside an allocation).
+    # shellcheck disable=SC2086
+    mpirun -np "$np" --bind-to none -x OMP_NUM_THREADS ${I2PMAE_MPIRUN_ARGS:-} "$I2PMAE" "$@"
+  fi
+}
+
+# i2p_value NAME ARGS...: the value option NAME will take: the last --NAME V / --NAME=V (or -o V
+# for output) in ARGS, else the key NAME of the [COMMAND] or global section of the --config file in
+# ARGS (COMMAND = $I2P_COMMAND). Prints nothing if unset. Used to find a run directory before launch.
+i2p_value() {
+  local name=$1 v="" cfg="" prev=""; shift
+  local a
+  for a in "$@"; do
+    case $prev in
+      "--$name") v=$a ;;
+      -o) [ "$name" = output ] && v=$a ;;
+      --config) cfg=$a ;;
+    esac
+    case $a in
+      "--$name="*) v=${a#--"$name"=} ;;
+      --config=*) cfg=${a#--config=} ;;
+    esac
+    prev=$a
+  done
+  if [ -z "$v" ] && [ -n "$cfg" ] && [ -f "$cfg" ]; then
+    v=$(awk -v key="$name" -v cmd="${I2P_COMMAND:-}" '
+      { sub(/[;#].*/, "") }
+      /^[ \t]*\[/ { gsub(/[][ \t]/, ""); sec = $0; next }
+      (sec == "" || sec == cmd) && index($0, "=") {
+        k = substr($0, 1, index($0, "=") - 1); val = substr($0, index($0, "=") + 1)
+        gsub(/^[ \t]+|[ \t]+$/, "", k); gsub(/^[ \t]+|[ \t]+$/, "", val)
+        if (k == key) found = val
+      }
+      END { if (found != "") print found }' "$cfg")
+  fi
+  echo "$v"
+}

@@ -1,0 +1,290 @@
+#!/usr/bin/python3
+"""scaling.py -- strong- and weak-scaling study of an i2pmae command over rank and stage counts.
+
+    slurm/scaling.py --config jobs/scaling-extract.ini [--launcher srun|mpirun] [--bin ./i2pmae]
+                     [--out DIR] [--ranks "1 2 4"] [--stages "1 2"] [--dry-run]
+
+Reads the [scaling] section of the .ini (keys below); the same file is passed to the command as
+--config, so its [extract] / [pretrain] / [synth] sections configure the runs themselves. For each
+mode (strong: fixed total samples; weak: fixed samples per rank), each rank count R, each
+stage count S dividing R, and each thread count T, it runs the command on R ranks x T threads,
+takes the final JSON line of its output and appends one row to the CSV:
+
+    study, command, mode, ranks, stages, threads, samples, seconds, samples_per_s, speedup,
+    efficiency, compute_s, comm_s, idle_s, io_s, launcher, host, job
+
+speedup = samples_per_s / samples_per_s of the study's first (fewest ranks) run of that mode;
+efficiency = speedup / (R / R_first): 1.0 is perfect for strong and weak scaling alike. The
+compute/comm/idle/io seconds are the mean over ranks of the command's per-rank split. Then it
+draws the plots (slurm/scaling_plot.py). Used by slurm/scaling.sbatch; runs outside Slurm too
+(launcher mpirun).
+
+[scaling] keys: command (extract|pretrain), modes (strong weak), ranks (1 2 4), stages (1 2),
+threads (1), samples (strong: total), samples_per_rank (weak: samples = this x ranks), points,
+out (scaling-out), timeout_s (900), vit (the 2D model for pretrain's features, random:tiny).
+"""
+import argparse
+import configparser
+import csv
+import datetime
+import json
+import os
+import shlex
+import socket
+import subprocess
+import sys
+
+CSV_FIELDS = ["study", "command", "mode", "ranks", "stages", "threads", "samples", "seconds",
+              "samples_per_s", "speedup", "efficiency", "compute_s", "comm_s", "idle_s", "io_s",
+              "launcher", "host", "job"]
+SPLIT = ["compute", "comm", "idle", "io"]
+
+
+def die(msg):
+    print("scaling: error: " + msg, file=sys.stderr)
+    sys.exit(2)
+
+
+def int_list(text, what):
+    try:
+        vals = [int(v) for v in text.replace(",", " ").split()]
+    except ValueError:
+        die("%s: '%s' is not a list of integers" % (what, text))
+    if not vals or min(vals) < 1:
+        die("%s: '%s' must list positive integers" % (what, text))
+    return vals
+
+
+def read_config(path):
+    cp = configparser.ConfigParser(inline_comment_prefixes=(";", "#"), interpolation=None)
+    try:
+        if not cp.read(path):
+            die("%s: cannot read the config file" % path)
+    except configparser.Error as e:
+        die("%s: %s" % (path, str(e).splitlines()[0]))
+    if not cp.has_section("scaling"):
+        die("%s: no [scaling] section" % path)
+    s = cp["scaling"]
+    known = {"command", "modes", "ranks", "stages", "threads", "samples", "samples_per_rank",
+             "points", "out", "timeout_s", "vit"}
+    for k in s:
+        if k not in known:
+            die("%s: [scaling]: unknown key '%s' (known: %s)" % (path, k, ", ".join(sorted(known))))
+    cfg = {
+        "command": s.get("command", "extract"),
+        "modes": s.get("modes", "strong weak").split(),
+        "ranks": int_list(s.get("ranks", "1 2"), "ranks"),
+        "stages": int_list(s.get("stages", "1"), "stages"),
+        "threads": int_list(s.get("threads", "1"), "threads"),
+        "samples": int(s.get("samples", "32")),
+        "samples_per_rank": int(s.get("samples_per_rank", "16")),
+        "points": int(s.get("points", "1024")),
+        "out": s.get("out", "scaling-out"),
+        "timeout_s": int(s.get("timeout_s", "900")),
+        "vit": s.get("vit", "random:tiny"),
+    }
+    if cfg["command"] not in ("extract", "pretrain"):
+        die("%s: command = %s: use extract or pretrain" % (path, cfg["command"]))
+    for m in cfg["modes"]:
+        if m not in ("strong", "weak"):
+            die("%s: modes: '%s' is neither strong nor weak" % (path, m))
+    return cfg
+
+
+def launch_cmd(launcher, np, threads, argv):
+    if launcher == "srun":
+        return ["srun", "--mpi=pmix", "--ntasks=%d" % np, "--cpus-per-task=%d" % threads,
+                "--kill-on-bad-exit=1"] + argv
+    return ["mpirun", "-np", str(np), "--bind-to", "none", "-x", "OMP_NUM_THREADS"] + \
+        shlex.split(os.environ.get("I2PMAE_MPIRUN_ARGS", "")) + argv
+
+
+def run(cmd, env, timeout_s, log):
+    """Runs cmd; appends its output to log; returns (status, stdout text)."""
+    log.write("$ " + " ".join(shlex.quote(c) for c in cmd) + "\n")
+    log.flush()
+    try:
+        p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=timeout_s, universal_newlines=True)
+    except subprocess.TimeoutExpired as e:
+        out = e.output.decode() if isinstance(e.output, bytes) else (e.output or "")
+        log.write(out + "\n[timed out after %d s]\n" % timeout_s)
+        return 124, out
+    log.write(p.stdout)
+    log.flush()
+    return p.returncode, p.stdout
+
+
+def summary_line(text):
+    """The command's final JSON summary (the last line that parses as a JSON object)."""
+    for line in reversed(text.splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except ValueError:
+                continue
+    return None
+
+
+def split_seconds(summary):
+    """Mean over ranks of the compute/comm/idle/io seconds, wherever the summary keeps them:
+    arrays per rank ("compute_s": [..]), a list of per-rank objects, or plain numbers."""
+    found = {k: [] for k in SPLIT}
+
+    def key_kind(name):
+        n = name.lower()
+        for k in SPLIT:
+            if n == k or n.startswith(k + "_") or n.startswith(k + "s_") or \
+                    (k == "comm" and n.startswith("communication")):
+                return k
+        return None
+
+    def walk(obj):
+        if isinstance(obj, dict):
+            for name, v in obj.items():
+                kind = key_kind(name)
+                if kind and isinstance(v, (int, float)):
+                    found[kind].append(float(v))
+                elif kind and isinstance(v, list) and all(isinstance(x, (int, float)) for x in v):
+                    found[kind].extend(float(x) for x in v)
+                else:
+                    walk(v)
+        elif isinstance(obj, list):
+            for v in obj:
+                walk(v)
+
+    walk(summary)
+    return {k: (sum(v) / len(v) if v else float("nan")) for k, v in found.items()}
+
+
+def number(summary, *names):
+    for n in names:
+        v = summary.get(n)
+        if isinstance(v, (int, float)):
+            return float(v)
+    return float("nan")
+
+
+def ensure_dataset(args, cfg, samples, env, log):
+    path = os.path.join(cfg["out"], "data-%d-p%d.h5" % (samples, cfg["points"]))
+    if not os.path.exists(path):
+        rc, _ = run([args.bin, "synth", "--samples", str(samples), "--points", str(cfg["points"]),
+                     "--seed", "1", "-o", path], env, cfg["timeout_s"], log)
+        if rc != 0:
+            die("synth of %d samples failed (see %s)" % (samples, log.name))
+    return path
+
+
+def ensure_features(args, cfg, data, samples, env, log):
+    """pretrain needs the features of its dataset: extracted once per dataset (1 rank)."""
+    path = os.path.join(cfg["out"], "features-%d-p%d.h5" % (samples, cfg["points"]))
+    if not os.path.exists(path):
+        rc, _ = run(launch_cmd(args.launcher, 1, 1, [args.bin, "extract", "--input", data,
+                                                     "--vit", cfg["vit"], "-o", path]),
+                    env, cfg["timeout_s"], log)
+        if rc != 0:
+            die("extract for pretrain's features failed (see %s)" % log.name)
+    return path
+
+
+def command_argv(args, cfg, data, features, out, stages):
+    if cfg["command"] == "extract":
+        return [args.bin, "extract", "--config", args.config, "--input", data, "-o", out,
+                "--stages", str(stages), "--force"]
+    return [args.bin, "pretrain", "--config", args.config, "--data", data, "--features", features,
+            "-o", out, "--stages", str(stages)]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--config", required=True, help="jobs/scaling-*.ini")
+    ap.add_argument("--launcher", choices=["srun", "mpirun"],
+                    default="srun" if os.environ.get("SLURM_JOB_ID") else "mpirun")
+    ap.add_argument("--bin", default=os.environ.get("I2PMAE", "./i2pmae"))
+    ap.add_argument("--out", help="output directory (overrides [scaling] out)")
+    ap.add_argument("--ranks", help="rank counts (overrides [scaling] ranks)")
+    ap.add_argument("--stages", help="stage counts (overrides [scaling] stages)")
+    ap.add_argument("--dry-run", action="store_true", help="print the runs, run nothing")
+    args = ap.parse_args()
+    cfg = read_config(args.config)
+    if args.out:
+        cfg["out"] = args.out
+    if args.ranks:
+        cfg["ranks"] = int_list(args.ranks, "--ranks")
+    if args.stages:
+        cfg["stages"] = int_list(args.stages, "--stages")
+    if not args.dry_run and not os.access(args.bin, os.X_OK):
+        die("%s: not an executable (build with make all, or pass --bin)" % args.bin)
+    os.makedirs(cfg["out"], exist_ok=True)
+    if os.geteuid() == 0:  # Open MPI's mpirun refuses root unless told (a root-run test cluster)
+        os.environ.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    csv_path = os.path.join(cfg["out"], "%s.csv" % cfg["command"])
+    log = open(os.path.join(cfg["out"], "%s.log" % cfg["command"]), "a")
+    study = datetime.datetime.utcnow().strftime("%Y%m%dT%H%M%SZ")
+    host = socket.gethostname().split(".")[0]
+    job = os.environ.get("SLURM_JOB_ID", "")
+    failures = 0
+
+    for mode in cfg["modes"]:
+        base = None  # (samples_per_s, ranks) of the mode's first run
+        for ranks in sorted(cfg["ranks"]):
+            for stages in sorted(cfg["stages"]):
+                if ranks % stages:
+                    continue
+                for threads in sorted(cfg["threads"]):
+                    samples = cfg["samples"] if mode == "strong" else cfg["samples_per_rank"] * ranks
+                    tag = "%s-%s-r%d-s%d-t%d" % (cfg["command"], mode, ranks, stages, threads)
+                    if args.dry_run:
+                        print("scaling: would run %s (%d samples)" % (tag, samples))
+                        continue
+                    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+                    data = ensure_dataset(args, cfg, samples, env, log)
+                    features = ensure_features(args, cfg, data, samples, env, log) \
+                        if cfg["command"] == "pretrain" else None
+                    out = os.path.join(cfg["out"], "run-" + tag + (".h5" if cfg["command"] == "extract" else ""))
+                    argv = launch_cmd(args.launcher, ranks, threads,
+                                      command_argv(args, cfg, data, features, out, stages))
+                    rc, text = run(argv, env, cfg["timeout_s"], log)
+                    summary = summary_line(text)
+                    if rc != 0 or summary is None:
+                        print("scaling: %s failed (status %d%s); see %s" % (
+                            tag, rc, "" if summary else ", no JSON line", log.name), file=sys.stderr)
+                        failures += 1
+                        continue
+                    seconds = number(summary, "seconds", "wall_s", "elapsed_s")
+                    n = number(summary, "samples")
+                    n = samples if n != n else n
+                    rate = number(summary, "samples_per_s")
+                    if rate != rate and seconds > 0:
+                        rate = n / seconds
+                    if base is None:
+                        base = (rate, ranks)
+                    speedup = rate / base[0]
+                    eff = speedup / (ranks / base[1])
+                    split = split_seconds(summary)
+                    row = [study, cfg["command"], mode, ranks, stages, threads, int(n), "%.4f" % seconds,
+                           "%.4f" % rate, "%.4f" % speedup, "%.4f" % eff] + \
+                          ["%.4f" % split[k] for k in SPLIT] + [args.launcher, host, job]
+                    new = not os.path.exists(csv_path)
+                    with open(csv_path, "a", newline="") as f:
+                        w = csv.writer(f)
+                        if new:
+                            w.writerow(CSV_FIELDS)
+                        w.writerow(row)
+                    print("scaling: %-28s %5d samples %8.2f s %8.2f samples/s speed-up %5.2f efficiency %4.2f"
+                          % (tag, n, seconds, rate, speedup, eff), flush=True)
+                    if cfg["command"] == "extract" and os.path.exists(out):
+                        os.remove(out)
+    if args.dry_run:
+        return 0
+    here = os.path.dirname(os.path.abspath(__file__))
+    rc = subprocess.call([sys.executable, os.path.join(here, "scaling_plot.py"), csv_path,
+                          "--study", study, "--out", cfg["out"]])
+    if failures:
+        die("%d run(s) failed; see %s" % (failures, log.name))
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

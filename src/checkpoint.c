@@ -1,0 +1,253 @@
+/* checkpoint.c -- training checkpoints: Fletcher32-checked flat arrays, written collectively,
+ * committed by rename, verified and compared on load (see checkpoint.h). */
+#include "checkpoint.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dist.h"
+#include "errors.h"
+#include "h5io.h"
+
+#define CKPT_FORMAT "i2pmae-checkpoint"
+#define CKPT_CHUNK 65536L /* elements per chunk: one Fletcher32 checksum per 256 KiB of floats */
+
+static hid_t file_type(ckpt_type t) { return t == CKPT_F32 ? H5T_IEEE_F32LE : H5T_STD_I64LE; }
+static hid_t mem_type(ckpt_type t) { return t == CKPT_F32 ? H5T_NATIVE_FLOAT : H5T_NATIVE_INT64; }
+static size_t elem_size(ckpt_type t) { return t == CKPT_F32 ? sizeof(float) : sizeof(int64_t); }
+
+static int write_array(h5file *f, const ckpt_array *a, char *err)
+{
+    hsize_t dims[1] = {(hsize_t)a->count};
+    hsize_t chunk[1] = {(hsize_t)(a->count < CKPT_CHUNK ? a->count : CKPT_CHUNK)};
+    if (h5_create_dataset(f, a->name, file_type(a->type), 1, dims, chunk, 1, err)) return -1;
+    int size;
+    MPI_Comm_size(f->comm, &size);
+    long start, count;
+    dist_block_range(a->count, size, f->rank, &start, &count);
+    const char *p = (const char *)a->data + (size_t)start * elem_size(a->type);
+    return h5_write_rows(f, a->name, mem_type(a->type), start, count, p, err);
+}
+
+static int write_attrs(h5file *f, const ckpt_state *st, const char *config_json,
+                       const char *provenance, char *err)
+{
+    if (h5_attr_write_str(f, "/", "format", CKPT_FORMAT, err)) return -1;
+    if (h5_attr_write_long(f, "/", "step", st->step, err)) return -1;
+    if (h5_attr_write_long(f, "/", "epoch", st->epoch, err)) return -1;
+    if (h5_attr_write_long(f, "/", "epoch_pos", st->epoch_pos, err)) return -1;
+    if (h5_attr_write_long(f, "/", "seed", st->seed, err)) return -1;
+    if (h5_attr_write_str(f, "/", "config", config_json ? config_json : "{}", err)) return -1;
+    if (provenance && h5_attr_write_str(f, "/", "provenance", provenance, err)) return -1;
+    return 0;
+}
+
+int ckpt_write(const char *path, MPI_Comm comm, const ckpt_state *st, const char *config_json,
+               const char *provenance, const ckpt_array *arrays, int n_arrays, char *err)
+{
+    h5file f;
+    int rc = h5_create(&f, path, comm, 1, err);
+    if (dist_any_error(comm, rc, err)) return -1;
+    rc = write_attrs(&f, st, config_json, provenance, err);
+    for (int i = 0; !rc && i < n_arrays; i++)
+        if (arrays[i].count > 0) rc = write_array(&f, &arrays[i], err);
+    if (dist_any_error(comm, rc, err)) {
+        h5_abort(&f);
+        return -1;
+    }
+    return h5_commit(&f, err);
+}
+
+/* Opens a checkpoint and checks its format attribute. */
+static int open_checkpoint(h5file *f, const char *path, MPI_Comm comm, char *err)
+{
+    int rc = h5_open_read(f, path, comm, err);
+    if (rc) {
+        if (strstr(err, "cannot open HDF5 file"))
+            errf(err, "%s: checkpoint is corrupt or truncated (HDF5 cannot open it)", path);
+        return -1;
+    }
+    char fmt[64] = "";
+    if (h5_attr_read_str(f, "/", "format", fmt, sizeof fmt, err) || strcmp(fmt, CKPT_FORMAT)) {
+        h5_close(f);
+        return errf(err, "%s: not an i2pmae checkpoint (format attribute is '%s')", path, fmt);
+    }
+    return 0;
+}
+
+static int read_state(h5file *f, ckpt_state *st, char *config_json, char *err)
+{
+    if (h5_attr_read_long(f, "/", "step", &st->step, err)) return -1;
+    if (h5_attr_read_long(f, "/", "epoch", &st->epoch, err)) return -1;
+    if (h5_attr_read_long(f, "/", "epoch_pos", &st->epoch_pos, err)) return -1;
+    if (h5_attr_read_long(f, "/", "seed", &st->seed, err)) return -1;
+    if (config_json && h5_attr_read_str(f, "/", "config", config_json, CKPT_CONFIG_LEN, err))
+        return -1;
+    return 0;
+}
+
+static int read_array(h5file *f, const ckpt_array *a, char *err)
+{
+    int rank;
+    hsize_t dims[H5IO_MAX_RANK];
+    if (!h5_exists(f, a->name))
+        return errf(err, "%s: checkpoint has no %s (written by another configuration?)", f->path,
+                    a->name);
+    if (h5_dims(f, a->name, &rank, dims, err)) return -1;
+    if (rank != 1 || (long)dims[0] != a->count)
+        return errf(err, "%s: %s has %llu elements, this run needs %ld (another configuration?)",
+                    f->path, a->name, (unsigned long long)dims[0], a->count);
+    if (h5_read_all(f, a->name, mem_type(a->type), a->data, err))
+        return errf(err, "%s: checkpoint is corrupt: %s fails its Fletcher32 checksum (or its "
+                    "chunks cannot be read)", f->path, a->name);
+    return 0;
+}
+
+int ckpt_read(const char *path, MPI_Comm comm, ckpt_state *st, const char *expect_config_json,
+              const ckpt_array *arrays, int n_arrays, char *err)
+{
+    h5file f;
+    if (dist_any_error(comm, open_checkpoint(&f, path, comm, err), err)) return -1;
+    char *cfg = calloc(CKPT_CONFIG_LEN, 1);
+    int rc = cfg ? read_state(&f, st, cfg, err) : errf(err, "%s: out of memory", path);
+    if (!rc && expect_config_json) rc = ckpt_config_compare(cfg, expect_config_json, path, err);
+    for (int i = 0; !rc && i < n_arrays; i++)
+        if (arrays[i].count > 0) rc = read_array(&f, &arrays[i], err);
+    free(cfg);
+    h5_close(&f);
+    return dist_any_error(comm, rc, err);
+}
+
+int ckpt_read_header(const char *path, MPI_Comm comm, ckpt_state *st, char *config_json, char *err)
+{
+    h5file f;
+    if (dist_any_error(comm, open_checkpoint(&f, path, comm, err), err)) return -1;
+    int rc = read_state(&f, st, config_json, err);
+    h5_close(&f);
+    return dist_any_error(comm, rc, err);
+}
+
+int ckpt_array_count(const char *path, MPI_Comm comm, const char *name, long *count, char *err)
+{
+    h5file f;
+    if (dist_any_error(comm, open_checkpoint(&f, path, comm, err), err)) return -1;
+    int rc = 0, rank;
+    hsize_t dims[H5IO_MAX_RANK];
+    *count = 0;
+    if (h5_exists(&f, name)) {
+        rc = h5_dims(&f, name, &rank, dims, err);
+        if (!rc) *count = (long)dims[0];
+    }
+    h5_close(&f);
+    return dist_any_error(comm, rc, err);
+}
+
+/* ---- configuration comparison ---- */
+
+int ckpt_config_compare(const char *have_json, const char *want_json, const char *what, char *err)
+{
+    cJSON *have = cJSON_Parse(have_json), *want = cJSON_Parse(want_json);
+    int rc = 0;
+    if (!have || !cJSON_IsObject(have)) rc = errf(err, "%s: stored configuration is not JSON", what);
+    else if (!want || !cJSON_IsObject(want)) rc = errf(err, "%s: configuration to compare is not JSON", what);
+    for (cJSON *w = want ? want->child : NULL; !rc && w; w = w->next) {
+        cJSON *h = cJSON_GetObjectItemCaseSensitive(have, w->string);
+        if (!h) {
+            rc = errf(err, "%s: configuration differs: '%s' is missing in the checkpoint", what,
+                      w->string);
+        } else if (!cJSON_Compare(h, w, 1)) {
+            char *hs = cJSON_PrintUnformatted(h), *ws = cJSON_PrintUnformatted(w);
+            rc = errf(err, "%s: configuration differs: '%s' is %s in the checkpoint but %s here", what,
+                      w->string, hs ? hs : "?", ws ? ws : "?");
+            free(hs);
+            free(ws);
+        }
+    }
+    cJSON_Delete(have);
+    cJSON_Delete(want);
+    return rc;
+}
+
+/* ---- run directory ---- */
+
+void ckpt_path(char *out, size_t out_len, const char *rundir, long step)
+{
+    snprintf(out, out_len, "%s/ckpt-%08ld.h5", rundir, step);
+}
+
+/* 1 and *step if name is "ckpt-<digits>.h5" (suffix "" ) or "ckpt-<digits>.h5.partial". */
+static int parse_name(const char *name, const char *suffix, long *step)
+{
+    if (strncmp(name, "ckpt-", 5)) return 0;
+    char *end;
+    errno = 0;
+    long s = strtol(name + 5, &end, 10);
+    if (end == name + 5 || errno || s < 0) return 0;
+    if (strncmp(end, ".h5", 3) || strcmp(end + 3, suffix)) return 0;
+    *step = s;
+    return 1;
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x < y) - (x > y);
+}
+
+/* Rank 0 only: lists steps of files with the suffix, newest first. */
+static int list_local(const char *rundir, const char *suffix, long *steps, int max, char *err)
+{
+    DIR *d = opendir(rundir);
+    if (!d) return errf(err, "%s: cannot read the run directory: %s", rundir, strerror(errno));
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < max)
+        if (parse_name(e->d_name, suffix, &steps[n])) n++;
+    closedir(d);
+    qsort(steps, (size_t)n, sizeof(long), cmp_desc);
+    return n;
+}
+
+int ckpt_list(const char *rundir, MPI_Comm comm, long *steps, int max, char *err)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    int n = rank == 0 ? list_local(rundir, "", steps, max, err) : 0;
+    if (dist_any_error(comm, n < 0 ? -1 : 0, err)) return -1;
+    MPI_Bcast(&n, 1, MPI_INT, 0, comm);
+    if (n > 0) MPI_Bcast(steps, n, MPI_LONG, 0, comm);
+    return n;
+}
+
+int ckpt_prune(const char *rundir, MPI_Comm comm, int keep, char *err)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    int rc = 0;
+    if (rank == 0) {
+        enum { MAX = 4096 };
+        long *steps = malloc(sizeof(long) * MAX);
+        char path[4200];
+        int n = steps ? list_local(rundir, ".partial", steps, MAX, err) : errf(err, "out of memory");
+        for (int i = 0; i < n; i++) {
+            ckpt_path(path, sizeof path, rundir, steps[i]);
+            strcat(path, ".partial");
+            unlink(path);
+        }
+        if (n >= 0 && keep > 0) n = list_local(rundir, "", steps, MAX, err);
+        for (int i = keep; keep > 0 && i < n; i++) {
+            ckpt_path(path, sizeof path, rundir, steps[i]);
+            if (unlink(path) != 0) rc = errf(err, "%s: cannot delete old checkpoint: %s", path,
+                                             strerror(errno));
+        }
+        if (n < 0) rc = -1;
+        free(steps);
+    }
+    return dist_any_error(comm, rc, err);
+}

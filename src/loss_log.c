@@ -1,0 +1,122 @@
+/* loss_log.c -- loss.csv (resume-consistent) and its gnuplot PNG (see loss_log.h). */
+#include "loss_log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "errors.h"
+
+#define LOSS_CSV_HEADER "step,epoch,loss,loss_3d,loss_2d,lr,samples_per_s\n"
+
+/* Keeps the header and the rows with step <= keep_step of path (rewritten via path.partial). */
+static int truncate_rows(const char *path, long keep_step, char *err)
+{
+    FILE *in = fopen(path, "r");
+    if (!in) return errno == ENOENT ? 0 : errf(err, "%s: %s", path, strerror(errno));
+    char tmp[4300];
+    snprintf(tmp, sizeof tmp, "%s.partial", path);
+    FILE *out = fopen(tmp, "w");
+    if (!out) {
+        fclose(in);
+        return errf(err, "%s: %s", tmp, strerror(errno));
+    }
+    char line[1024];
+    int first = 1;
+    while (fgets(line, sizeof line, in)) {
+        char *end;
+        long step = strtol(line, &end, 10);
+        if (first || (end != line && *end == ',' && step <= keep_step)) fputs(line, out);
+        first = 0;
+    }
+    fclose(in);
+    if (fclose(out) != 0 || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return errf(err, "%s: cannot rewrite: %s", path, strerror(errno));
+    }
+    return 0;
+}
+
+int loss_log_open(loss_log *l, const char *rundir, long resume_step, char *err)
+{
+    snprintf(l->path, sizeof l->path, "%s/loss.csv", rundir);
+    l->f = NULL;
+    if (resume_step >= 0) {
+        if (truncate_rows(l->path, resume_step, err)) return -1;
+        int exists = access(l->path, F_OK) == 0;
+        l->f = fopen(l->path, "a");
+        if (l->f && !exists) fputs(LOSS_CSV_HEADER, l->f);
+    } else {
+        l->f = fopen(l->path, "w");
+        if (l->f) fputs(LOSS_CSV_HEADER, l->f);
+    }
+    if (!l->f) return errf(err, "%s: cannot write: %s", l->path, strerror(errno));
+    fflush(l->f);
+    return 0;
+}
+
+int loss_log_append(loss_log *l, long step, long epoch, double loss, double loss_3d, double loss_2d,
+                    double lr, double samples_per_s, char *err)
+{
+    fprintf(l->f, "%ld,%ld,%.9g,%.9g,%.9g,%.9g,%.4g\n", step, epoch, loss, loss_3d, loss_2d, lr,
+            samples_per_s);
+    if (fflush(l->f) != 0 || ferror(l->f))
+        return errf(err, "%s: write failed: %s", l->path, strerror(errno));
+    return 0;
+}
+
+void loss_log_close(loss_log *l)
+{
+    if (l->f) fclose(l->f);
+    l->f = NULL;
+}
+
+static int is_png(const char *path)
+{
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    unsigned char buf[8];
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, 8, f);
+    fclose(f);
+    return n == 8 && !memcmp(buf, sig, 8);
+}
+
+int loss_log_plot(const char *rundir, char *err)
+{
+    char csv[4200], png[4200], tmp[4300];
+    snprintf(csv, sizeof csv, "%s/loss.csv", rundir);
+    snprintf(png, sizeof png, "%s/loss.png", rundir);
+    snprintf(tmp, sizeof tmp, "%s.partial", png);
+    if (strchr(rundir, '\'') || strchr(rundir, '"'))
+        return errf(err, "%s: cannot plot: quotes in the run directory name", png);
+    const char *gp = getenv("I2PMAE_GNUPLOT");
+    char cmd[4400];
+    snprintf(cmd, sizeof cmd, "%s > /dev/null 2>&1", gp && *gp ? gp : "gnuplot");
+    FILE *p = popen(cmd, "w");
+    if (!p) return errf(err, "%s: cannot start gnuplot: %s", png, strerror(errno));
+    fprintf(p,
+            "set terminal png size 900,560\n"
+            "set output '%s'\n"
+            "set datafile separator ','\n"
+            "set key autotitle columnhead\n"
+            "set title 'I2P-MAE pre-training loss'\n"
+            "set xlabel 'step'\nset ylabel 'loss'\nset logscale y\nset grid\n"
+            "plot '%s' using 1:3 with lines lw 2 title 'loss', "
+            "'' using 1:4 with lines title 'loss_3d (Chamfer L2)', "
+            "'' using 1:5 with lines title 'loss_2d (MSE)'\n",
+            tmp, csv);
+    int st = pclose(p);
+    if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0 || !is_png(tmp)) {
+        unlink(tmp);
+        return errf(err, "%s: gnuplot failed (status %d); the loss curve is in %s", png,
+                    WIFEXITED(st) ? WEXITSTATUS(st) : -1, csv);
+    }
+    if (rename(tmp, png) != 0) {
+        unlink(tmp);
+        return errf(err, "%s: cannot rename the plot: %s", png, strerror(errno));
+    }
+    return 0;
+}

@@ -1,0 +1,268 @@
+/* test_checkpoint.c -- checkpoint round trip on synthetic buffers, corruption detection (bytes
+ * flipped inside a dataset's data, truncation), configuration and size mismatches, listing and
+ * pruning of a run directory. Runs as one MPI process (MPI_COMM_SELF); the multi-rank write path is
+ * exercised by tests/e2e/test_pretrain.sh. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "errors.h"
+#include "h5io.h"
+
+enum { NP = 70001, NB = 37, NPERM = 100 }; /* NP spans two chunks */
+
+typedef struct {
+    float *p, *m, *v, *b;
+    int64_t *perm;
+    char dir[256];
+} fixture;
+
+static const char *CONFIG = "{\"model\":{\"dims\":[12,24,48],\"points\":64},\"batch\":8,\"lr\":0.001}";
+
+static void fill(fixture *fx, float shift)
+{
+    for (long i = 0; i < NP; i++) {
+        fx->p[i] = 1000.25f + (float)i * 0.5f + shift; /* distinctive bytes to find in the file */
+        fx->m[i] = -(float)i * 1e-3f + shift;
+        fx->v[i] = (float)i * 1e-6f + shift;
+    }
+    for (long i = 0; i < NB; i++) fx->b[i] = (float)i + shift;
+    for (long i = 0; i < NPERM; i++) fx->perm[i] = (NPERM - 1 - i) * 7 % NPERM;
+}
+
+static int setup(void **state)
+{
+    fixture *fx = calloc(1, sizeof *fx);
+    fx->p = malloc(sizeof(float) * NP);
+    fx->m = malloc(sizeof(float) * NP);
+    fx->v = malloc(sizeof(float) * NP);
+    fx->b = malloc(sizeof(float) * NB);
+    fx->perm = malloc(sizeof(int64_t) * NPERM);
+    snprintf(fx->dir, sizeof fx->dir, "/tmp/i2pmae-ckpt-XXXXXX");
+    assert_non_null(mkdtemp(fx->dir));
+    fill(fx, 0);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *fx = *state;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", fx->dir);
+    assert_int_equal(system(cmd), 0);
+    free(fx->p); free(fx->m); free(fx->v); free(fx->b); free(fx->perm);
+    free(fx);
+    return 0;
+}
+
+static int arrays_of(fixture *fx, ckpt_array *a)
+{
+    a[0] = (ckpt_array){"/params", CKPT_F32, fx->p, NP};
+    a[1] = (ckpt_array){"/adamw/m", CKPT_F32, fx->m, NP};
+    a[2] = (ckpt_array){"/adamw/v", CKPT_F32, fx->v, NP};
+    a[3] = (ckpt_array){"/buffers", CKPT_F32, fx->b, NB};
+    a[4] = (ckpt_array){"/data_order/perm", CKPT_I64, fx->perm, NPERM};
+    return 5;
+}
+
+static void write_ckpt(fixture *fx, long step, char *path)
+{
+    char err[I2P_ERR_LEN];
+    ckpt_array a[5];
+    int n = arrays_of(fx, a);
+    ckpt_state st = {.step = step, .epoch = 3, .epoch_pos = 16, .seed = 42};
+    ckpt_path(path, 4200, fx->dir, step);
+    int rc = ckpt_write(path, MPI_COMM_SELF, &st, CONFIG, "test", a, n, err);
+    if (rc) fprintf(stderr, "%s\n", err);
+    assert_int_equal(rc, 0);
+}
+
+static void test_round_trip(void **state)
+{
+    fixture *fx = *state;
+    char path[4200], err[I2P_ERR_LEN];
+    write_ckpt(fx, 20, path);
+    char partial[4300];
+    snprintf(partial, sizeof partial, "%s.partial", path);
+    assert_int_equal(access(partial, F_OK), -1);
+
+    fixture got = *fx;
+    got.p = calloc(NP, sizeof(float)); got.m = calloc(NP, sizeof(float));
+    got.v = calloc(NP, sizeof(float)); got.b = calloc(NB, sizeof(float));
+    got.perm = calloc(NPERM, sizeof(int64_t));
+    ckpt_array a[5];
+    int n = arrays_of(&got, a);
+    ckpt_state st = {0};
+    int rc = ckpt_read(path, MPI_COMM_SELF, &st, CONFIG, a, n, err);
+    if (rc) fprintf(stderr, "%s\n", err);
+    assert_int_equal(rc, 0);
+    assert_int_equal(st.step, 20);
+    assert_int_equal(st.epoch, 3);
+    assert_int_equal(st.epoch_pos, 16);
+    assert_int_equal(st.seed, 42);
+    assert_memory_equal(got.p, fx->p, sizeof(float) * NP);
+    assert_memory_equal(got.m, fx->m, sizeof(float) * NP);
+    assert_memory_equal(got.v, fx->v, sizeof(float) * NP);
+    assert_memory_equal(got.b, fx->b, sizeof(float) * NB);
+    assert_memory_equal(got.perm, fx->perm, sizeof(int64_t) * NPERM);
+
+    char cfg[CKPT_CONFIG_LEN];
+    assert_int_equal(ckpt_read_header(path, MPI_COMM_SELF, &st, cfg, err), 0);
+    assert_string_equal(cfg, CONFIG);
+    long count = -1;
+    assert_int_equal(ckpt_array_count(path, MPI_COMM_SELF, "/buffers", &count, err), 0);
+    assert_int_equal(count, NB);
+    assert_int_equal(ckpt_array_count(path, MPI_COMM_SELF, "/nothing", &count, err), 0);
+    assert_int_equal(count, 0);
+    free(got.p); free(got.m); free(got.v); free(got.b); free(got.perm);
+}
+
+/* Flips one byte in the middle of the stored /params data (found by its distinctive bytes). */
+static void flip_param_byte(const char *path, long elem)
+{
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    unsigned char *buf = malloc((size_t)size);
+    fseek(f, 0, SEEK_SET);
+    assert_int_equal(fread(buf, 1, (size_t)size, f), (size_t)size);
+    float needle[4];
+    for (int i = 0; i < 4; i++) needle[i] = 1000.25f + (float)(elem + i) * 0.5f;
+    long at = -1;
+    for (long o = 0; o + 16 <= size; o++)
+        if (!memcmp(buf + o, needle, 16)) { at = o; break; }
+    assert_true(at >= 0);
+    fseek(f, at + 5, SEEK_SET);
+    fputc(buf[at + 5] ^ 0x5a, f);
+    fclose(f);
+    free(buf);
+}
+
+static void test_corruption_detected(void **state)
+{
+    fixture *fx = *state;
+    char path[4200], err[I2P_ERR_LEN];
+    write_ckpt(fx, 30, path);
+    flip_param_byte(path, 68000); /* inside the second chunk */
+    ckpt_array a[5];
+    int n = arrays_of(fx, a);
+    ckpt_state st;
+    assert_int_equal(ckpt_read(path, MPI_COMM_SELF, &st, CONFIG, a, n, err), -1);
+    assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, "corrupt"));
+    assert_non_null(strstr(err, "/params"));
+}
+
+static void test_truncated_detected(void **state)
+{
+    fixture *fx = *state;
+    char path[4200], err[I2P_ERR_LEN];
+    write_ckpt(fx, 31, path);
+    struct stat st0;
+    assert_int_equal(stat(path, &st0), 0);
+    assert_int_equal(truncate(path, st0.st_size / 2), 0);
+    ckpt_array a[5];
+    int n = arrays_of(fx, a);
+    ckpt_state st;
+    assert_int_equal(ckpt_read(path, MPI_COMM_SELF, &st, CONFIG, a, n, err), -1);
+    assert_non_null(strstr(err, "corrupt"));
+}
+
+static void test_config_mismatch(void **state)
+{
+    fixture *fx = *state;
+    char path[4200], err[I2P_ERR_LEN];
+    write_ckpt(fx, 40, path);
+    ckpt_array a[5];
+    int n = arrays_of(fx, a);
+    ckpt_state st;
+    const char *other = "{\"model\":{\"dims\":[12,24,64],\"points\":64},\"batch\":8}";
+    assert_int_equal(ckpt_read(path, MPI_COMM_SELF, &st, other, a, n, err), -1);
+    assert_non_null(strstr(err, "configuration differs: 'model'"));
+    assert_non_null(strstr(err, "[12,24,64]"));
+    const char *extra = "{\"batch\":8,\"warmup\":3}";
+    assert_int_equal(ckpt_read(path, MPI_COMM_SELF, &st, extra, a, n, err), -1);
+    assert_non_null(strstr(err, "'warmup' is missing"));
+    /* a subset of the stored keys with equal values is accepted */
+    assert_int_equal(ckpt_read(path, MPI_COMM_SELF, &st, "{\"batch\":8}", a, n, err), 0);
+}
+
+static void test_size_mismatch(void **state)
+{
+    fixture *fx = *state;
+    char path[4200], err[I2P_ERR_LEN];
+    write_ckpt(fx, 50, path);
+    ckpt_array a[5];
+    int n = arrays_of(fx, a);
+    a[0].count = NP - 1;
+    ckpt_state st;
+    assert_int_equal(ckpt_read(path, MPI_COMM_SELF, &st, NULL, a, n, err), -1);
+    assert_non_null(strstr(err, "/params has 70001 elements, this run needs 70000"));
+}
+
+static void test_list_and_prune(void **state)
+{
+    fixture *fx = *state;
+    char path[4200], err[I2P_ERR_LEN];
+    for (long s = 1; s <= 5; s++) write_ckpt(fx, s * 100, path);
+    char stale[4300];
+    ckpt_path(path, sizeof path, fx->dir, 600);
+    snprintf(stale, sizeof stale, "%s.partial", path);
+    FILE *f = fopen(stale, "w");
+    assert_non_null(f);
+    fclose(f);
+    long steps[16];
+    int n = ckpt_list(fx->dir, MPI_COMM_SELF, steps, 16, err);
+    assert_true(n >= 5);
+    assert_int_equal(steps[0], 500);
+    assert_int_equal(ckpt_prune(fx->dir, MPI_COMM_SELF, 2, err), 0);
+    n = ckpt_list(fx->dir, MPI_COMM_SELF, steps, 16, err);
+    assert_int_equal(n, 2);
+    assert_int_equal(steps[0], 500);
+    assert_int_equal(steps[1], 400);
+    assert_int_equal(access(stale, F_OK), -1);
+    assert_int_equal(ckpt_list("/nonexistent/dir", MPI_COMM_SELF, steps, 16, err), -1);
+    assert_non_null(strstr(err, "/nonexistent/dir"));
+}
+
+static void test_unwritable_dir(void **state)
+{
+    (void)state;
+    char err[I2P_ERR_LEN];
+    float x = 1;
+    ckpt_array a = {"/params", CKPT_F32, &x, 1};
+    ckpt_state st = {0};
+    assert_int_equal(ckpt_write("/nonexistent/dir/ckpt-00000001.h5", MPI_COMM_SELF, &st, "{}", NULL,
+                                &a, 1, err), -1);
+    assert_non_null(strstr(err, "/nonexistent/dir"));
+}
+
+int main(int argc, char **argv)
+{
+    MPI_Init(&argc, &argv);
+    h5io_init();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corruption_detected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_detected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_config_mismatch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_size_mismatch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_and_prune, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unwritable_dir, setup, teardown),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    MPI_Finalize();
+    return rc;
+}
