@@ -133,19 +133,15 @@ int cmd_convert(int argc, char **argv)
         "--points points, centres it and scales it into the unit sphere, and writes /points (N,P,3)\n"
         "float32 and /label (N) int32 with the class names.",
         opts, (int)(sizeof opts / sizeof opts[0]), 0};
-    int rank = 0, size = 1;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    char err[I2P_ERR_LEN];
+    int rank, size;
     cli_common common;
-    int rc = cli_parse(&cmd, argc, argv, &common, err);
-    if (!rc && common.help_shown) return 0;
-    if (!rc) rc = check_args(&a, err);
-    if (rc) {
+    int st = cmd_start(&cmd, argc, argv, &common, &rank, &size);
+    if (st) return st > 0 ? 0 : 2;
+    char err[I2P_ERR_LEN];
+    if (check_args(&a, err)) {
         if (rank == 0) log_error("%s", err);
         return 2;
     }
-    log_set_verbose(common.verbose);
     double t0 = now_s();
     long n = 0, P = 0;
     if (convert_run(&a, rank, size, &n, &P, err)) {

@@ -173,16 +173,11 @@ int cmd_info(int argc, char **argv)
         "Prints root attributes, every dataset (shape, type, chunks, filters, attributes), the label\n"
         "histogram with class names where /label exists, and extraction progress where /done exists.",
         NULL, 0, 1};
-    int rank = 0, size = 1;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    char err[I2P_ERR_LEN];
+    int rank, size;
     cli_common common;
-    if (cli_parse(&cmd, argc, argv, &common, err)) {
-        if (rank == 0) log_error("%s", err);
-        return 2;
-    }
-    if (common.help_shown) return 0;
+    int st = cmd_start(&cmd, argc, argv, &common, &rank, &size);
+    if (st) return st > 0 ? 0 : 2;
+    char err[I2P_ERR_LEN];
     const char *path = common.positional[0];
     cJSON *js = summary_begin("info", size);
     cJSON_AddStringToObject(js, "file", path);

@@ -295,30 +295,27 @@ static int open_off(convert_source *s, const char *dir, const char *split, char 
     return rc;
 }
 
+static const struct {
+    const char *name, *source;
+    convert_format format;
+} formats[] = {{"modelnet40", "modelnet40-h5", FMT_MODELNET40},
+               {"scanobjectnn", "scanobjectnn-h5", FMT_SCANOBJECTNN},
+               {"shapenet55", "shapenet55-npy", FMT_SHAPENET55},
+               {"off", "modelnet40-off", FMT_OFF}};
+
 int convert_source_open(convert_source *s, const char *format, const char *input, const char *split,
                         char *err)
 {
     memset(s, 0, sizeof *s);
-    int rc;
-    if (!strcmp(format, "modelnet40")) {
-        s->format = FMT_MODELNET40;
-        s->source_name = "modelnet40-h5";
-        rc = open_modelnet40(s, input, split, err);
-    } else if (!strcmp(format, "scanobjectnn")) {
-        s->format = FMT_SCANOBJECTNN;
-        s->source_name = "scanobjectnn-h5";
-        rc = open_scanobjectnn(s, input, err);
-    } else if (!strcmp(format, "shapenet55")) {
-        s->format = FMT_SHAPENET55;
-        s->source_name = "shapenet55-npy";
-        rc = open_shapenet55(s, input, split, err);
-    } else if (!strcmp(format, "off")) {
-        s->format = FMT_OFF;
-        s->source_name = "modelnet40-off";
-        rc = open_off(s, input, split, err);
-    } else {
-        rc = errf(err, "--format %s: unknown (modelnet40, scanobjectnn, shapenet55, off)", format);
-    }
+    int k = 0, nf = (int)(sizeof formats / sizeof formats[0]);
+    while (k < nf && strcmp(formats[k].name, format) != 0) k++;
+    if (k == nf) return errf(err, "--format %s: unknown (modelnet40, scanobjectnn, shapenet55, off)", format);
+    s->format = formats[k].format;
+    s->source_name = formats[k].source;
+    int rc = s->format == FMT_MODELNET40     ? open_modelnet40(s, input, split, err)
+             : s->format == FMT_SCANOBJECTNN ? open_scanobjectnn(s, input, err)
+             : s->format == FMT_SHAPENET55   ? open_shapenet55(s, input, split, err)
+                                             : open_off(s, input, split, err);
     if (rc) convert_source_free(s);
     return rc;
 }
