@@ -72,12 +72,23 @@ int h5_type_class(h5file *f, const char *name, char *err);
 int h5_create_dataset(h5file *f, const char *name, hid_t type, int rank, const hsize_t *dims,
                       const hsize_t *chunk, int fletcher32, char *err);
 
+/* The same without a filter and without writing fill values at creation (space is still allocated
+ * early): for large datasets whose every row will be written, so creation costs no I/O. Rows never
+ * written read back as undefined bytes. */
+int h5_create_dataset_unfilled(h5file *f, const char *name, hid_t type, int rank,
+                               const hsize_t *dims, const hsize_t *chunk, char *err);
+
 /* Collective write / read of rows [start, start+count) of dimension 0; buf holds count rows in
  * memtype (e.g. H5T_NATIVE_FLOAT; HDF5 converts to the file type, float -> half included). */
 int h5_write_rows(h5file *f, const char *name, hid_t memtype, long start, long count,
                   const void *buf, char *err);
 int h5_read_rows(h5file *f, const char *name, hid_t memtype, long start, long count, void *buf,
                  char *err);
+/* The same for a strictly increasing list of rows (gaps allowed); buf holds the rows in list order. */
+int h5_write_row_list(h5file *f, const char *name, hid_t memtype, const long *rows, long count,
+                      const void *buf, char *err);
+int h5_read_row_list(h5file *f, const char *name, hid_t memtype, const long *rows, long count,
+                     void *buf, char *err);
 /* Reads a whole dataset (every rank reads all of it). */
 int h5_read_all(h5file *f, const char *name, hid_t memtype, void *buf, char *err);
 /* Writes a whole small dataset created here (rank 0's data; collective). */

@@ -294,8 +294,23 @@ static int ensure_parent_groups(h5file *f, const char *name, char *err)
     return 0;
 }
 
+static int create_dataset(h5file *f, const char *name, hid_t type, int rank, const hsize_t *dims,
+                          const hsize_t *chunk, int fletcher32, int fill, char *err);
+
 int h5_create_dataset(h5file *f, const char *name, hid_t type, int rank, const hsize_t *dims,
                       const hsize_t *chunk, int fletcher32, char *err)
+{
+    return create_dataset(f, name, type, rank, dims, chunk, fletcher32, 1, err);
+}
+
+int h5_create_dataset_unfilled(h5file *f, const char *name, hid_t type, int rank,
+                               const hsize_t *dims, const hsize_t *chunk, char *err)
+{
+    return create_dataset(f, name, type, rank, dims, chunk, 0, 0, err);
+}
+
+static int create_dataset(h5file *f, const char *name, hid_t type, int rank, const hsize_t *dims,
+                          const hsize_t *chunk, int fletcher32, int fill, char *err)
 {
     if (ensure_parent_groups(f, name, err)) return -1;
     hid_t space = H5Screate_simple(rank, dims, NULL);
@@ -307,7 +322,7 @@ int h5_create_dataset(h5file *f, const char *name, hid_t type, int rank, const h
     }
     /* Parallel HDF5 needs early allocation for collective writes of chunked datasets. */
     H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
-    H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC);
+    H5Pset_fill_time(dcpl, fill ? H5D_FILL_TIME_ALLOC : H5D_FILL_TIME_NEVER);
     hid_t d = H5Dcreate2(f->file, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     H5Pclose(dcpl);
     H5Sclose(space);
@@ -316,31 +331,61 @@ int h5_create_dataset(h5file *f, const char *name, hid_t type, int rank, const h
     return 0;
 }
 
-static int rows_io(h5file *f, const char *name, hid_t memtype, long start, long count, void *buf,
-                   int write, char *err)
+/* Selects rows of dimension 0 in fspace: [start, start+count) when rows == NULL, otherwise the
+ * strictly increasing list rows[0..count) (consecutive rows merged into one hyperslab each). */
+static int select_rows(h5file *f, const char *name, hid_t fspace, const long *rows, long start,
+                       long count, char *err)
 {
+    int rank = H5Sget_simple_extent_ndims(fspace);
+    hsize_t dims[H5IO_MAX_RANK], off[H5IO_MAX_RANK] = {0}, cnt[H5IO_MAX_RANK];
+    H5Sget_simple_extent_dims(fspace, dims, NULL);
+    for (int i = 0; i < rank; i++) cnt[i] = dims[i];
+    if (count == 0) {
+        H5Sselect_none(fspace);
+        return 0;
+    }
+    if (!rows) {
+        if (start < 0 || (hsize_t)(start + count) > dims[0])
+            return errf(err, "%s: %s: rows [%ld, %ld) outside the %llu rows", f->path, name, start,
+                        start + count, (unsigned long long)dims[0]);
+        off[0] = (hsize_t)start;
+        cnt[0] = (hsize_t)count;
+        H5Sselect_hyperslab(fspace, H5S_SELECT_SET, off, NULL, cnt, NULL);
+        return 0;
+    }
+    H5Sselect_none(fspace);
+    for (long i = 0; i < count;) {
+        long j = i + 1;
+        while (j < count && rows[j] == rows[j - 1] + 1) j++;
+        if (rows[i] < 0 || (hsize_t)rows[j - 1] >= dims[0] || (i > 0 && rows[i] <= rows[i - 1]))
+            return errf(err, "%s: %s: row list not increasing or outside the %llu rows (row %ld)",
+                        f->path, name, (unsigned long long)dims[0], rows[i]);
+        off[0] = (hsize_t)rows[i];
+        cnt[0] = (hsize_t)(j - i);
+        H5Sselect_hyperslab(fspace, H5S_SELECT_OR, off, NULL, cnt, NULL);
+        i = j;
+    }
+    return 0;
+}
+
+static int rows_io(h5file *f, const char *name, hid_t memtype, const long *rows, long start,
+                   long count, void *buf, int write, char *err)
+{
+    if (count < 0) return errf(err, "%s: %s: negative row count %ld", f->path, name, count);
     hid_t d = open_dataset(f, name, err);
     if (d < 0) return -1;
     hid_t fspace = H5Dget_space(d);
     int rank = H5Sget_simple_extent_ndims(fspace);
-    hsize_t dims[H5IO_MAX_RANK], off[H5IO_MAX_RANK] = {0}, cnt[H5IO_MAX_RANK];
-    H5Sget_simple_extent_dims(fspace, dims, NULL);
-    if (start < 0 || count < 0 || (hsize_t)(start + count) > dims[0]) {
+    hsize_t cnt[H5IO_MAX_RANK];
+    H5Sget_simple_extent_dims(fspace, cnt, NULL);
+    cnt[0] = (hsize_t)count;
+    if (select_rows(f, name, fspace, rows, start, count, err)) {
         H5Sclose(fspace);
         H5Dclose(d);
-        return errf(err, "%s: %s: rows [%ld, %ld) outside the %llu rows", f->path, name, start,
-                    start + count, (unsigned long long)dims[0]);
+        return -1;
     }
-    for (int i = 0; i < rank; i++) cnt[i] = dims[i];
-    off[0] = (hsize_t)start;
-    cnt[0] = (hsize_t)count;
     hid_t mspace = H5Screate_simple(rank, cnt, NULL);
-    if (count == 0) {
-        H5Sselect_none(fspace);
-        H5Sselect_none(mspace);
-    } else {
-        H5Sselect_hyperslab(fspace, H5S_SELECT_SET, off, NULL, cnt, NULL);
-    }
+    if (count == 0) H5Sselect_none(mspace);
     hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
     H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
     herr_t s = write ? H5Dwrite(d, memtype, mspace, fspace, dxpl, buf)
@@ -356,13 +401,25 @@ static int rows_io(h5file *f, const char *name, hid_t memtype, long start, long 
 int h5_write_rows(h5file *f, const char *name, hid_t memtype, long start, long count,
                   const void *buf, char *err)
 {
-    return rows_io(f, name, memtype, start, count, (void *)buf, 1, err);
+    return rows_io(f, name, memtype, NULL, start, count, (void *)buf, 1, err);
 }
 
 int h5_read_rows(h5file *f, const char *name, hid_t memtype, long start, long count, void *buf,
                  char *err)
 {
-    return rows_io(f, name, memtype, start, count, buf, 0, err);
+    return rows_io(f, name, memtype, NULL, start, count, buf, 0, err);
+}
+
+int h5_write_row_list(h5file *f, const char *name, hid_t memtype, const long *rows, long count,
+                      const void *buf, char *err)
+{
+    return rows_io(f, name, memtype, rows, 0, count, (void *)buf, 1, err);
+}
+
+int h5_read_row_list(h5file *f, const char *name, hid_t memtype, const long *rows, long count,
+                     void *buf, char *err)
+{
+    return rows_io(f, name, memtype, rows, 0, count, buf, 0, err);
 }
 
 int h5_read_all(h5file *f, const char *name, hid_t memtype, void *buf, char *err)
