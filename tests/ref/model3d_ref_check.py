@@ -69,11 +69,10 @@ def check_gradcheck():
     """torch.autograd.gradcheck (float64, forced mask) of both losses w.r.t. a set of small tensors
     that touch every part of the network."""
     cfg, model, inp = setup(dtype=torch.float64)
-    names = ["embed0.conv1.weight", "embed0.bn2.bias", "merge1.bn1.weight", "merge2.conv4.bias",
-             "encoder.0.pos.fc1.bias", "encoder.1.blocks.0.norm1.weight", "encoder.1.norm.bias",
-             "encoder.2.blocks.0.attn.proj.bias", "encoder.2.norm.weight", "decoder.mask_token",
-             "decoder.0.blocks.0.mlp.fc2.bias", "decoder.1.interp.bn.weight", "decoder.1.res.bn1.bias",
-             "decoder.1.pos.fc2.bias", "decoder.1.norm.weight", "rec_head_3d.bias", "rec_head_2d.bias"]
+    # Small tensors only (gradcheck costs two model evaluations per element; ~80 elements here keeps
+    # it well under a minute on 2 busy cores). check_directional covers every parameter.
+    names = ["embed0.conv1.weight", "merge1.bn1.weight", "encoder.0.pos.fc1.bias",
+             "decoder.1.res.bn1.bias", "rec_head_3d.bias"]
     params = dict(model.named_parameters())
     tok = R.tokenize(inp["points"], cfg)
     feat = R.point_features(inp["grids"], inp["pixels"], tok["orig0"], cfg["image"])
