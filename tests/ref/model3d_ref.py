@@ -474,11 +474,16 @@ def write_reference(path, cfg_name, B, seed, double):
                 for n, a in ind.items():
                     f["expected/indices/" + n] = np.asarray(a, np.int32)
             opt.step()
+            # the full state after each step, so that a test can check every step on its own
             for n, p in model.named_parameters():
                 f["expected/adamw/step%d/%s" % (step, n)] = f32(p)
+                f["expected/adamw/grads%d/%s" % (step, n)] = grad32(p)
+                st = opt.state[p]  # empty for a parameter outside the loss path (grad None): moments 0
+                f["expected/adamw/m%d/%s" % (step, n)] = f32(st.get("exp_avg", torch.zeros_like(p)))
+                f["expected/adamw/v%d/%s" % (step, n)] = f32(st.get("exp_avg_sq", torch.zeros_like(p)))
+            for n, b in bn_buffers(model):
+                f["expected/adamw/buffers%d/%s" % (step, n)] = f32(b)
         f["expected/adamw/losses"] = step_losses
-        for n, b in bn_buffers(model):
-            f["expected/adamw/buffers5/" + n] = f32(b)
         f["expected/global_step5"] = f32(model.encode_global(inp["points"]))
     return loss
 
