@@ -95,6 +95,7 @@ int model3d_encode_global(model3d *m, int B, const float *points, float *global,
  * FLOPs (2*M*K*N, forward and backward) executed so far, for throughput figures. */
 typedef struct {
     long arena_chunks, primitives, primitive_bytes;
+    long executions;        /* oneDNN primitive executions so far */
     double matmul_flops;
 } model3d_alloc_info;
 void model3d_alloc_stats(const model3d *m, model3d_alloc_info *info);
