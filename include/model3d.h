@@ -35,6 +35,8 @@ typedef struct {
 
 /* The spec's configuration. */
 void model3d_config_default(model3d_config *c);
+/* The tiny test configuration of docs/model3d.md (points 64, groups 16/8/4, ..., B 2 in the files). */
+void model3d_config_tiny(model3d_config *c);
 /* Checks consistency (heads divide dims, groups <= points, k <= previous count, ...). */
 int model3d_config_check(const model3d_config *c, char *err);
 

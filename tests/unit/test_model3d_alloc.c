@@ -81,32 +81,13 @@ void free(void *p)
     __libc_free(p);
 }
 
-static void tiny_config(model3d_config *c)
-{
-    model3d_config_default(c);
-    c->points = 64;
-    c->groups[0] = 16; c->groups[1] = 8; c->groups[2] = 4;
-    c->k[0] = 4; c->k[1] = 4; c->k[2] = 2;
-    c->dims[0] = 12; c->dims[1] = 24; c->dims[2] = 48;
-    c->depths[0] = 1; c->depths[1] = 1; c->depths[2] = 1;
-    c->heads = 2;
-    c->dec_dims[0] = 48; c->dec_dims[1] = 24;
-    c->dec_depths[0] = 1; c->dec_depths[1] = 1;
-    c->embed_hidden[0] = 8; c->embed_hidden[1] = 16; c->embed_hidden[2] = 32;
-    c->mask_ratio = 0.5;
-    c->drop_path = 0.1; /* stochastic depth on: its draws must not allocate either */
-    c->views = 2;
-    c->feat_dim = 6;
-    c->grid = 4;
-    c->image = 32;
-}
-
 static void test_no_allocation_after_first_step(void **state)
 {
     (void)state;
     char err[I2P_ERR_LEN];
     model3d_config c;
-    tiny_config(&c);
+    model3d_config_tiny(&c);
+    c.drop_path = 0.1; /* stochastic depth on: its draws must not allocate either */
     enum { B = 3 };
     long P = c.points, V = c.views, g = c.grid, F = c.feat_dim;
     static float pts[B * 64 * 3], sal[B * 64], grids[B * 2 * 4 * 4 * 6];
