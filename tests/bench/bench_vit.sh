@@ -1,12 +1,14 @@
 #!/bin/sh
 # bench_vit.sh -- ViT-B/16 at 224x224 (CLIP shapes, random:base weights), batch 8 and 32, 2 threads:
 # images/s of ours fp32 and bf16 (`i2pmae vit`: the best batch after the first, which builds the
-# primitives; best-of because ~8 people share these 2 cores) beside PyTorch fp32 and bf16 (best of
-# its timed batches after a warm-up; batch 8 runs all four twice, interleaved, and keeps the best) (tests/bench/vit_torch.py, same shapes, same
-# thread count, no_grad; bf16 = model.to(bfloat16) because torch 1.13's bf16 autocast fails in its
-# fused attention), with ratios; our GFLOP/s and share of the fp32 peak
-# (2 cores x clock x 32 FLOP/cycle: 2 FMA pipes x 8 fp32 lanes x 2; the clock is measured by
-# tests/bench/cpu_freq.c, a dependent-add chain, max of 5 runs; /proc/cpuinfo's nominal is shown too).
+# primitives) beside PyTorch fp32 and bf16 (tests/bench/vit_torch.py: same shapes, same thread
+# count, no_grad; best of its timed batches after a warm-up; bf16 = model.to(bfloat16) because
+# torch 1.13's bf16 autocast fails in its fused attention). Best-of because ~8 people share these
+# 2 cores; batch 8 runs all four twice, interleaved, and keeps the best. Prints ratios, our GFLOP/s
+# and its share of the fp32 peak = 2 cores x clock x 64 FLOP/cycle (2 FMA units x 16 fp32 lanes =
+# 32 FMA/cycle, 2 FLOP each: a single-thread oneDNN f32 matmul here ran at ~37 FLOP/cycle, so the
+# units are full 512-bit). The clock is measured by tests/bench/cpu_freq.c (dependent imul chain,
+# fastest of 200 windows); /proc/cpuinfo's nominal clock is shown too.
 set -u
 ROOT=${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 I2PMAE=${I2PMAE:-$ROOT/build/i2pmae}
