@@ -149,7 +149,7 @@ case $cmd in
   synth) : > "$out" ;;
   extract) [ "${PMIX_RANK:-${OMPI_COMM_WORLD_RANK:-0}}" = 0 ] || exit 0
     s=$(awk -v n="${SLURM_STEP_NUM_TASKS:-${OMPI_COMM_WORLD_SIZE:-1}}" 'BEGIN { printf "%.3f", 2 / n }')
-    echo "{\"command\":\"extract\",\"samples\":8,\"seconds\":$s,\"compute_s\":[1,1],\"comm_s\":[0.5,0.5],\"idle_s\":[0,0],\"io_s\":[0.1,0.1]}" ;;
+    echo "{\"command\":\"extract\",\"samples\":8,\"seconds\":$s,\"per_rank\":[{\"compute_s\":1.2,\"comm_s\":0.5,\"idle_s\":0,\"io_s\":0.1},{\"compute_s\":0.8,\"comm_s\":0.5,\"idle_s\":0,\"io_s\":0.1}]}" ;;
 esac
 EOF
 chmod +x "$T/fake-i2pmae"
