@@ -33,13 +33,18 @@ done
 [ "$(nproc)" -ge 2 ] || skip_all "the 2-rank jobs need 2 CPUs; this machine has $(nproc)"
 
 # A free port pair (slurmctld, slurmd) so that this test never meets a cluster already running.
+# Taken below the kernel's ephemeral range, where outgoing connections could grab it meanwhile.
 port_free() { ! ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
-PORT=""
-for _ in 1 2 3 4 5 6 7 8 9 10; do
-  p=$(shuf -i 20000-59000 -n 1)
-  if port_free "$p" && port_free $((p + 1)); then PORT=$p; break; fi
-done
-[ -n "$PORT" ] || skip_all "no free TCP port pair found"
+pick_port() {
+  lo=$(awk '{ print $1 - 2 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
+  [ -n "$lo" ] && [ "$lo" -gt 12000 ] || lo=32766
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    p=$(shuf -i "10000-$lo" -n 1)
+    if port_free "$p" && port_free $((p + 1)); then echo "$p"; return 0; fi
+  done
+  return 1
+}
+PORT=$(pick_port) || skip_all "no free TCP port pair found"
 export I2PMAE_SLURM_PORT=$PORT
 
 cleanup() {
@@ -50,7 +55,15 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
 # ---- cluster -------------------------------------------------------------------------------
-if ! timeout 90 "$CLUSTER" start > "$T/start.out" 2>&1; then
+# start; if the port pair was taken between the check and the bind, once more on another pair.
+started=0
+for _ in 1 2; do
+  if timeout 90 "$CLUSTER" start > "$T/start.out" 2>&1; then started=1; break; fi
+  grep -q 'Address already in use\|already in use' "$T/start.out" || break
+  PORT=$(pick_port) || break
+  export I2PMAE_SLURM_PORT=$PORT
+done
+if [ $started = 0 ]; then
   fail cluster_start "$(tail -n 5 "$T/start.out" | tr '\n' ' ')"
   for n in cluster_idempotent cluster_port_taken job_srun_pmix job_mpirun job_threads job_scancel job_scaling_study \
            extract_sbatch_equals_mpirun extract_scancel_resume pretrain_scancel_resume; do
