@@ -1,0 +1,781 @@
+"""model3d_ref.py -- independent PyTorch reference of the I2P-MAE 3D network (docs/model3d.md).
+
+Written from docs/model3d.md and i2pmae-spec.md sections 5-7 only. It writes the HDF5 reference file
+that the C tests (src/model3d*.c) compare against, and times the reference training step for
+`make bench`.
+
+  model3d_ref.py OUT.h5 [--config tiny|spec] [--batch B] [--seed S] [--double]
+  model3d_ref.py --bench [--batch 32] [--steps 2] [--threads 2] [--points 2048]
+
+Everything is deterministic: numpy default_rng(seed) for inputs, torch.manual_seed(seed) for the
+parameters. --double runs the network in float64 (the file still stores float32 inputs/params).
+"""
+import argparse
+import math
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+FLT_MAX = np.float32(3.4028234663852886e38)
+M64 = (1 << 64) - 1
+
+# ---------------------------------------------------------------------------------------------
+# Configuration (the fields of model3d_config in include/model3d.h)
+
+CONFIG_FIELDS = ("points", "groups", "k", "dims", "depths", "heads", "dec_dims", "dec_depths",
+                 "embed_hidden", "mask_ratio", "drop_path", "views", "feat_dim", "grid", "image")
+
+
+def config(name):
+    if name == "tiny":
+        return dict(points=64, groups=[16, 8, 4], k=[4, 4, 2], dims=[12, 24, 48], depths=[1, 1, 1],
+                    heads=2, dec_dims=[48, 24], dec_depths=[1, 1], embed_hidden=[8, 16, 32],
+                    mask_ratio=0.5, drop_path=0.0, views=2, feat_dim=6, grid=4, image=32)
+    if name == "spec":
+        return dict(points=2048, groups=[512, 256, 64], k=[16, 8, 8], dims=[96, 192, 384],
+                    depths=[5, 5, 5], heads=6, dec_dims=[384, 192], dec_depths=[1, 1],
+                    embed_hidden=[128, 256, 512], mask_ratio=0.8, drop_path=0.1, views=3,
+                    feat_dim=512, grid=14, image=224)
+    raise ValueError("unknown config " + name)
+
+
+def n_visible(cfg):
+    return cfg["groups"][2] - int(cfg["mask_ratio"] * cfg["groups"][2])
+
+
+# ---------------------------------------------------------------------------------------------
+# Point operations with the exact rules of include/pointops.h (float32, x+y+z summed in order)
+
+def sqdist_f32(pts, q):
+    """pts (B,P,3), q (B,Q,3) float32 -> (B,Q,P) float32 squared distances, ((dx*dx+dy*dy)+dz*dz)."""
+    d = pts[:, None, :, :] - q[:, :, None, :]
+    return d[..., 0] * d[..., 0] + d[..., 1] * d[..., 1] + d[..., 2] * d[..., 2]
+
+
+def fps(pts, M):
+    """pts (B,P,3) float32 -> (B,M) int64. Starts at index 0; argmax takes the lowest index on ties."""
+    B, P, _ = pts.shape
+    x, y, z = pts[..., 0], pts[..., 1], pts[..., 2]
+    dist = np.full((B, P), FLT_MAX, np.float32)
+    idx = np.zeros((B, M), np.int64)
+    last = np.zeros(B, np.int64)
+    ar = np.arange(B)
+    for m in range(1, M):
+        dx = x - x[ar, last][:, None]
+        dy = y - y[ar, last][:, None]
+        dz = z - z[ar, last][:, None]
+        np.minimum(dist, dx * dx + dy * dy + dz * dz, out=dist)
+        last = np.argmax(dist, axis=1)
+        idx[:, m] = last
+    return idx
+
+
+def knn(pts, q, k):
+    """pts (B,P,3), q (B,Q,3) float32 -> (B,Q,k) int64 indices into pts, ascending squared distance,
+    ties to the lower index (stable sort)."""
+    return np.argsort(sqdist_f32(pts, q), axis=2, kind="stable")[:, :, :k]
+
+
+def gather_rows(a, idx):
+    """a (B,N,...) , idx (B,...) int -> a[b, idx[b]] for every b."""
+    return np.stack([a[b][idx[b]] for b in range(a.shape[0])])
+
+
+def tokenize(points, cfg):
+    """The three-scale FPS + kNN tokenizer on float32 points (B,P,3). Returns a dict of numpy arrays:
+    centres{s} (B,G_s) index into the previous scale (scale 0: into the points), knn{s} (B,G_s,k_s)
+    index into the previous scale, orig{s} (B,G_s) original point index, xyz{s} (B,G_s,3) centre
+    coordinates, interp (B,G1,3) the 3-NN scale-2 tokens of every scale-1 centre."""
+    G, K = cfg["groups"], cfg["k"]
+    t = {}
+    prev, prev_orig = points, np.broadcast_to(np.arange(points.shape[1]), points.shape[:2])
+    for s in range(3):
+        c = fps(prev, G[s])
+        xyz = gather_rows(prev, c)
+        t["centres%d" % s] = c
+        t["knn%d" % s] = knn(prev, xyz, K[s])
+        t["orig%d" % s] = gather_rows(prev_orig, c)
+        t["xyz%d" % s] = xyz
+        prev, prev_orig = xyz, t["orig%d" % s]
+    t["interp"] = knn(t["xyz2"], t["xyz1"], 3)
+    return t
+
+
+def propagate_mask(tok, vis2):
+    """vis2 (B,G2) bool -> (vis0, vis1, vis2): a scale-s token is visible iff it is in the kNN set of
+    a visible scale-(s+1) token."""
+    B = vis2.shape[0]
+    vis1 = np.zeros(tok["centres1"].shape, bool)
+    vis0 = np.zeros(tok["centres0"].shape, bool)
+    for b in range(B):
+        vis1[b, tok["knn2"][b][vis2[b]].ravel()] = True
+        vis0[b, tok["knn1"][b][vis1[b]].ravel()] = True
+    return vis0, vis1, vis2
+
+
+# ---------------------------------------------------------------------------------------------
+# rng.h (xoshiro256** seeded through splitmix64) and the saliency-guided mask draw
+
+def _splitmix64(x):
+    x = (x + 0x9E3779B97F4A7C15) & M64
+    z = x
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+    return x, z ^ (z >> 31)
+
+
+def rng_mix(a, b):
+    x = (a * 0xD1B54A32D192ED03 + 0x8CB92BA72F3D8DD7) & M64
+    x, h = _splitmix64(x)
+    x = h ^ ((b * 0xABC98388FB8FAC03) & M64)
+    return _splitmix64(x)[1]
+
+
+class Rng:
+    def __init__(self, seed, stream):
+        x = rng_mix(seed, stream)
+        self.s = []
+        for _ in range(4):
+            x, v = _splitmix64(x)
+            self.s.append(v)
+
+    def u64(self):
+        s = self.s
+        rotl = lambda v, k: ((v << k) | (v >> (64 - k))) & M64  # noqa: E731
+        result = (rotl((s[1] * 5) & M64, 7) * 9) & M64
+        t = (s[1] << 17) & M64
+        s[2] ^= s[0]
+        s[3] ^= s[1]
+        s[1] ^= s[2]
+        s[0] ^= s[3]
+        s[2] ^= t
+        s[3] = rotl(s[3], 45)
+        return result
+
+    def uniform(self):
+        return (self.u64() >> 11) * 2.0 ** -53
+
+
+def draw_visible(saliency2, mask_key, n_vis):
+    """saliency2 (G2,) float -> the first n_vis tokens (in draw order) of a permutation drawn without
+    replacement from softmax(saliency2), computed in double, with stream rng_seed(mask_key, 0): at each
+    draw u = rng_uniform; the first remaining index (ascending) whose running sum of remaining
+    probabilities exceeds u * (sum of remaining probabilities) is taken (the last remaining if none)."""
+    s = np.asarray(saliency2, np.float64)
+    p = np.exp(s - s.max())
+    p = p / p.sum()
+    r = Rng(int(mask_key), 0)
+    remaining = list(range(len(p)))
+    out = []
+    for _ in range(n_vis):
+        u = r.uniform()
+        mass = 0.0
+        for i in remaining:
+            mass += p[i]
+        target = u * mass
+        pick = remaining[-1]
+        cum = 0.0
+        for i in remaining:
+            cum += p[i]
+            if cum > target:
+                pick = i
+                break
+        out.append(pick)
+        remaining.remove(pick)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Bicubic reads (include/bicubic.h); only the tap form is used for large grids, the F.interpolate
+# form is the one the reference file uses.
+
+def bicubic_taps(g, S, dst):
+    """dst int array -> (idx (...,4) int64, w (...,4) float32), as bicubic.c."""
+    A = np.float32(-0.75)
+    src = np.float32(g) / np.float32(S) * (dst.astype(np.float32) + np.float32(0.5)) - np.float32(0.5)
+    f = np.floor(src)
+    t = (src - f).astype(np.float32)
+    near = lambda x: ((A + 2) * x - (A + 3)) * x * x + 1  # noqa: E731
+    far = lambda x: ((A * x - 5 * A) * x + 8 * A) * x - 4 * A  # noqa: E731
+    w = np.stack([far(t + 1), near(t), near(1 - t), far(2 - t)], -1).astype(np.float32)
+    idx = np.clip(f.astype(np.int64)[..., None] - 1 + np.arange(4), 0, g - 1)
+    return idx, w
+
+
+def point_features(grids, pixels, orig, image, use_interpolate=True):
+    """grids (B,V,g,g,C), pixels (B,V,P,2), orig (B,N) point indices -> (B,N,V*C) float32: the
+    bicubic-upsampled feature of each view at each point's pixel, views concatenated in order."""
+    B, V, g, _, C = grids.shape
+    out = np.zeros((B, orig.shape[1], V, C), np.float32)
+    for b in range(B):
+        pix = pixels[b][:, orig[b]].astype(np.int64)  # (V,N,2)
+        if use_interpolate:
+            gt = torch.from_numpy(np.ascontiguousarray(grids[b].transpose(0, 3, 1, 2)))
+            up = F.interpolate(gt, size=(image, image), mode="bicubic", align_corners=False)
+            for v in range(V):
+                out[b, :, v] = up[v, :, pix[v, :, 0], pix[v, :, 1]].numpy().T
+        else:
+            ry, wy = bicubic_taps(g, image, pix[..., 0])
+            cx, wx = bicubic_taps(g, image, pix[..., 1])
+            for v in range(V):
+                acc = np.zeros((orig.shape[1], C), np.float32)
+                for a in range(4):
+                    for c in range(4):
+                        acc += (wy[v, :, a] * wx[v, :, c])[:, None] * grids[b, v, ry[v, :, a], cx[v, :, c]]
+                out[b, :, v] = acc
+    return out.reshape(B, orig.shape[1], V * C)
+
+
+# ---------------------------------------------------------------------------------------------
+# Layers. Linear == Conv1d with kernel 1 (weights (out,in)). BatchNorm over all leading positions.
+
+class BN(nn.BatchNorm1d):
+    """BatchNorm1d over the last dim of (..., C): statistics over all leading positions."""
+
+    def forward(self, x):
+        return super().forward(x.reshape(-1, x.shape[-1])).reshape(x.shape)
+
+
+class PointNetEmbed(nn.Module):
+    """embed0: (N,k,3) neighbourhoods -> (N,dims0) tokens."""
+
+    def __init__(self, h, cout):
+        super().__init__()
+        self.conv1 = nn.Linear(3, h[0])
+        self.bn1 = BN(h[0])
+        self.conv2 = nn.Linear(h[0], h[1])
+        self.conv3 = nn.Linear(2 * h[1], h[2])
+        self.bn2 = BN(h[2])
+        self.conv4 = nn.Linear(h[2], cout)
+
+    def forward(self, x):
+        y = self.conv2(F.relu(self.bn1(self.conv1(x))))                     # (N,k,h1)
+        g = y.max(dim=1, keepdim=True)[0].expand_as(y)
+        y = torch.cat([g, y], dim=-1)                                        # (N,k,2h1) global first
+        y = self.conv4(F.relu(self.bn2(self.conv3(y))))                      # (N,k,cout)
+        return y.max(dim=1)[0]
+
+
+class Merge(nn.Module):
+    """merge s: (N,k,Cin) neighbour tokens -> (N,Cout)."""
+
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.conv1 = nn.Linear(cin, cin)
+        self.bn1 = BN(cin)
+        self.conv2 = nn.Linear(cin, cin)
+        self.conv3 = nn.Linear(2 * cin, cout)
+        self.bn2 = BN(cout)
+        self.conv4 = nn.Linear(cout, cout)
+
+    def forward(self, x):
+        y = self.conv2(F.relu(self.bn1(self.conv1(x))))
+        g = y.max(dim=1, keepdim=True)[0].expand_as(y)
+        y = torch.cat([g, y], dim=-1)
+        y = self.conv4(F.relu(self.bn2(self.conv3(y))))
+        return y.max(dim=1)[0]
+
+
+class PosMLP(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.fc1 = nn.Linear(3, c)
+        self.fc2 = nn.Linear(c, c)
+
+    def forward(self, xyz):
+        return self.fc2(F.gelu(self.fc1(xyz)))
+
+
+class Attention(nn.Module):
+    def __init__(self, c, heads):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(c, 3 * c, bias=False)
+        self.proj = nn.Linear(c, c)
+
+    def forward(self, x, key_add):
+        """x (B,N,C); key_add None or (B,N) additive key mask (0 valid, -1e5 padded)."""
+        B, N, C = x.shape
+        hd = C // self.heads
+        qkv = self.qkv(x).reshape(B, N, 3, self.heads, hd).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]                                     # (B,H,N,hd)
+        att = (q @ k.transpose(-2, -1)) * hd ** -0.5
+        if key_add is not None:
+            att = att + key_add[:, None, None, :]
+        att = att.softmax(dim=-1)
+        return self.proj((att @ v).transpose(1, 2).reshape(B, N, C))
+
+
+class Mlp(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.fc1 = nn.Linear(c, 4 * c)
+        self.fc2 = nn.Linear(4 * c, c)
+
+    def forward(self, x):
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+def drop_path(x, rate, training):
+    if rate == 0.0 or not training:
+        return x
+    keep = 1.0 - rate
+    m = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
+    return x * m / keep
+
+
+class Block(nn.Module):
+    def __init__(self, c, heads, dp=0.0):
+        super().__init__()
+        self.dp = dp
+        self.norm1 = nn.LayerNorm(c, eps=1e-5)
+        self.attn = Attention(c, heads)
+        self.norm2 = nn.LayerNorm(c, eps=1e-5)
+        self.mlp = Mlp(c)
+
+    def forward(self, x, key_add=None):
+        x = x + drop_path(self.attn(self.norm1(x), key_add), self.dp, self.training)
+        return x + drop_path(self.mlp(self.norm2(x)), self.dp, self.training)
+
+
+class Stage(nn.Module):
+    """An encoder stage or decoder stage 0: pos MLP added before every block, optional final norm."""
+
+    def __init__(self, c, depth, heads, dps, norm=True):
+        super().__init__()
+        self.pos = PosMLP(c)
+        self.blocks = nn.ModuleList([Block(c, heads, dps[i]) for i in range(depth)])
+        if norm:
+            self.norm = nn.LayerNorm(c, eps=1e-5)
+
+    def forward(self, x, xyz, key_add=None):
+        for blk in self.blocks:
+            x = blk(x + self.pos(xyz), key_add)
+        return x
+
+
+class Interp(nn.Module):
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.conv = nn.Linear(cin, cout)
+        self.bn = BN(cout)
+
+
+class ResBlock(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv1 = nn.Linear(c, c)
+        self.bn1 = BN(c)
+        self.conv2 = nn.Linear(c, c)
+        self.bn2 = BN(c)
+
+    def forward(self, x):
+        y = self.bn2(self.conv2(F.gelu(self.bn1(self.conv1(x)))))
+        return F.gelu(x + y)
+
+
+class DecoderUp(nn.Module):
+    """Decoder stage 1: interpolation conv, residual block, pos + blocks, LayerNorm."""
+
+    def __init__(self, cin, cskip, c, depth, heads):
+        super().__init__()
+        self.interp = Interp(cin + cskip, c)
+        self.res = ResBlock(c)
+        self.pos = PosMLP(c)
+        self.blocks = nn.ModuleList([Block(c, heads) for _ in range(depth)])
+        self.norm = nn.LayerNorm(c, eps=1e-5)
+
+
+class Decoder(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        d, dd = cfg["dims"], cfg["dec_dims"]
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, dd[0]))
+        self.add_module("0", Stage(dd[0], cfg["dec_depths"][0], cfg["heads"], [0.0] * cfg["dec_depths"][0],
+                                   norm=False))
+        self.add_module("1", DecoderUp(dd[0], d[1], dd[1], cfg["dec_depths"][1], cfg["heads"]))
+
+
+# ---------------------------------------------------------------------------------------------
+# The network
+
+class Model3D(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.cfg = cfg
+        d, h = cfg["dims"], cfg["embed_hidden"]
+        assert cfg["dec_dims"][0] == d[2] and cfg["dec_dims"][1] == d[1]
+        self.embed0 = PointNetEmbed(h, d[0])
+        self.merge1 = Merge(d[0], d[1])
+        self.merge2 = Merge(d[1], d[2])
+        total = sum(cfg["depths"])
+        rates = [cfg["drop_path"] * i / (total - 1) if total > 1 else 0.0 for i in range(total)]
+        stages, at = [], 0
+        for s in range(3):
+            stages.append(Stage(d[s], cfg["depths"][s], cfg["heads"], rates[at:at + cfg["depths"][s]]))
+            at += cfg["depths"][s]
+        self.encoder = nn.ModuleList(stages)
+        self.decoder = Decoder(cfg)
+        k1, V, C = cfg["k"][1], cfg["views"], cfg["feat_dim"]
+        self.rec_head_3d = nn.Linear(cfg["dec_dims"][1], 3 * k1)
+        self.rec_head_2d = nn.Linear(cfg["dec_dims"][1], k1 * V * C)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """The spec's init: Xavier-uniform linear weights, zero biases, norms (1,0), trunc-normal
+        (std 0.02) mask token."""
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, (nn.LayerNorm, nn.BatchNorm1d)):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        nn.init.trunc_normal_(self.decoder.mask_token, std=0.02)
+
+    def perturb_for_test(self, gen):
+        """Test files only: biases and norm parameters N(0,0.1) around their init, BN running means
+        N(0,0.1) and running variances U(0.5,1.5), so that every tensor takes part in the comparison."""
+        with torch.no_grad():
+            for name, p in self.named_parameters():
+                if p.dim() == 1:
+                    p.add_(0.1 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+            for name, b in self.named_buffers():
+                if name.endswith("running_mean"):
+                    b.copy_(0.1 * torch.randn(b.shape, generator=gen, dtype=b.dtype))
+                elif name.endswith("running_var"):
+                    b.copy_(0.5 + torch.rand(b.shape, generator=gen, dtype=b.dtype))
+
+    # -- encoder ------------------------------------------------------------------------------
+
+    def run_encoder_stage(self, s, x_full, xyz, vis):
+        """x_full (B,G,C) all tokens of scale s, xyz (B,G,3), vis (B,G) bool numpy. Runs the stage on
+        the visible tokens (ascending index, padded to the batch max, padded keys -1e5).
+        Returns (full (B,G,C) with the raw block outputs written back, normed (B,G,C) = norm_s of
+        the outputs at visible rows, zeros at masked rows)."""
+        B, G, C = x_full.shape
+        idx = [torch.from_numpy(np.nonzero(vis[b])[0]) for b in range(B)]
+        nmax = max(len(i) for i in idx)
+        xs, cs = [], []
+        key_add = x_full.new_zeros(B, nmax)
+        for b in range(B):
+            n = len(idx[b])
+            xs.append(torch.cat([x_full[b, idx[b]], x_full.new_zeros(nmax - n, C)]))
+            cs.append(torch.cat([xyz[b, idx[b]], xyz.new_zeros(nmax - n, 3)]))
+            key_add[b, n:] = -1e5
+        stage = self.encoder[s]
+        out = stage(torch.stack(xs), torch.stack(cs), key_add)
+        normed = stage.norm(out)
+        full = torch.stack([x_full[b].index_copy(0, idx[b], out[b, :len(idx[b])]) for b in range(B)])
+        normed_full = torch.stack([x_full.new_zeros(G, C).index_copy(0, idx[b], normed[b, :len(idx[b])])
+                                   for b in range(B)])
+        return full, normed_full
+
+    def encode(self, tok, vis, xyz, acts):
+        """Tokens, merges and the three encoder stages. xyz[s] (B,G_s,3) tensors. Fills acts."""
+        B = vis[0].shape[0]
+        k0 = self.cfg["k"][0]
+        pts_nb = xyz["points_nb"]                                            # (B,G0,k0,3)
+        t0 = self.embed0(pts_nb.reshape(-1, k0, 3)).reshape(B, -1, self.cfg["dims"][0])
+        acts["tokens0"] = t0
+        full, normed = self.run_encoder_stage(0, t0, xyz[0], vis[0])
+        acts["enc0_full"], acts["enc0_out"] = full, normed
+        for s, merge in ((1, self.merge1), (2, self.merge2)):
+            knn_t = torch.from_numpy(tok["knn%d" % s])                       # (B,G_s,k_s)
+            nb = torch.stack([full[b, knn_t[b]] for b in range(B)])          # (B,G_s,k_s,C_in)
+            ts = merge(nb.reshape(-1, nb.shape[2], nb.shape[3])).reshape(B, nb.shape[1], -1)
+            acts["tokens%d" % s] = ts
+            full, normed = self.run_encoder_stage(s, ts, xyz[s], vis[s])
+            acts["enc%d_full" % s], acts["enc%d_out" % s] = full, normed
+        return acts
+
+    def centre_tensors(self, points, tok, dtype):
+        xyz = {s: torch.from_numpy(tok["xyz%d" % s]).to(dtype) for s in range(3)}
+        nb = gather_rows(points, tok["knn0"])                                # (B,G0,k0,3) float32
+        xyz["points_nb"] = torch.from_numpy(nb).to(dtype) - xyz[0][:, :, None, :]
+        return xyz
+
+    # -- training forward ---------------------------------------------------------------------
+
+    def forward(self, points, visible, feat_table, tok=None):
+        """points (B,P,3) float32 numpy, visible (B,n_vis) scale-2 token indices, feat_table
+        (B,G0,V*C) 2D features at the scale-0 centres. Returns (loss, loss_3d, loss_2d, acts)."""
+        cfg = self.cfg
+        dtype = self.rec_head_3d.weight.dtype
+        if tok is None:
+            tok = tokenize(points, cfg)
+        B = points.shape[0]
+        G2 = cfg["groups"][2]
+        vis2 = np.zeros((B, G2), bool)
+        for b in range(B):
+            vis2[b, np.asarray(visible[b], np.int64)] = True
+        vis = propagate_mask(tok, vis2)
+        xyz = self.centre_tensors(points, tok, dtype)
+        acts = {}
+        self.encode(tok, vis, xyz, acts)
+
+        # decoder stage 0: [normed visible (ascending), mask tokens (ascending)]
+        dec = self.decoder
+        st0 = getattr(dec, "0")
+        xs, cs, inv = [], [], []
+        for b in range(B):
+            vi, mi = np.nonzero(vis2[b])[0], np.nonzero(~vis2[b])[0]
+            order = torch.from_numpy(np.concatenate([vi, mi]))
+            xs.append(torch.cat([acts["enc2_out"][b, torch.from_numpy(vi)],
+                                 dec.mask_token[0].expand(len(mi), -1)]))
+            cs.append(xyz[2][b, order])
+            inv.append(torch.argsort(order))
+        y = st0(torch.stack(xs), torch.stack(cs))
+        dec0 = torch.stack([y[b, inv[b]] for b in range(B)])                 # original token order
+        acts["dec0_out"] = dec0
+
+        # decoder stage 1
+        st1 = getattr(dec, "1")
+        ii = torch.from_numpy(tok["interp"])                                 # (B,G1,3)
+        nxyz = torch.stack([xyz[2][b, ii[b]] for b in range(B)])             # (B,G1,3,3)
+        d2 = ((nxyz - xyz[1][:, :, None, :]) ** 2).sum(-1)
+        w = 1.0 / (d2 + 1e-8)
+        w = w / w.sum(-1, keepdim=True)
+        nb = torch.stack([dec0[b, ii[b]] for b in range(B)])                 # (B,G1,3,C0)
+        interp = (w[..., None] * nb).sum(2)
+        acts["dec1_interp"] = interp
+        x = torch.cat([interp, acts["enc1_out"]], dim=-1)                   # masked skip rows are 0
+        x = F.gelu(st1.interp.bn(st1.interp.conv(x)))
+        x = st1.res(x)
+        for blk in st1.blocks:
+            x = blk(x + st1.pos(xyz[1]))
+        x = st1.norm(x)
+        acts["dec1_out"] = x
+
+        # heads and losses
+        k1, VC = cfg["k"][1], cfg["views"] * cfg["feat_dim"]
+        vis1 = vis[1]
+        G1 = vis1.shape[1]
+        knn1 = torch.from_numpy(tok["knn1"])
+        gt3d = torch.stack([xyz[0][b, knn1[b]] for b in range(B)]) - xyz[1][:, :, None, :]  # (B,G1,k1,3)
+        ft = torch.from_numpy(feat_table).to(dtype)
+        tgt2d = torch.stack([ft[b, knn1[b]] for b in range(B)])             # (B,G1,k1,VC)
+        m_rows = torch.from_numpy(~vis1)
+        v_rows = torch.from_numpy(vis1)
+        rec3d = self.rec_head_3d(x[m_rows]).reshape(-1, k1, 3)
+        rec2d = self.rec_head_2d(x[v_rows]).reshape(-1, k1, VC)
+        loss_3d = chamfer_l2(rec3d, gt3d[m_rows]).mean() if rec3d.shape[0] else x.new_zeros(())
+        loss_2d = ((rec2d - tgt2d[v_rows]) ** 2).mean()
+        z3 = x.new_zeros(B, G1, k1, 3)
+        z3[m_rows] = rec3d
+        z2 = x.new_zeros(B, G1, k1, VC)
+        z2[v_rows] = rec2d
+        acts["rec3d"], acts["rec2d"] = z3, z2
+        acts["target3d"] = gt3d
+        acts["target2d"] = tgt2d * v_rows[:, :, None, None].to(dtype)
+        acts["_vis"] = vis
+        acts["_tok"] = tok
+        return loss_3d + loss_2d, loss_3d, loss_2d, acts
+
+    @torch.no_grad()
+    def encode_global(self, points):
+        """Eval BN, all tokens visible: max over scale-2 tokens of norm_2(stage-2 output)."""
+        was = self.training
+        self.eval()
+        dtype = self.rec_head_3d.weight.dtype
+        tok = tokenize(points, self.cfg)
+        vis = tuple(np.ones(tok["centres%d" % s].shape, bool) for s in range(3))
+        acts = self.encode(tok, vis, self.centre_tensors(points, tok, dtype), {})
+        self.train(was)
+        return acts["enc2_out"].max(dim=1)[0]
+
+
+def chamfer_l2(p, g):
+    """p (L,n,3), g (L,m,3) -> (L,) mean_i min_j |p_i-g_j|^2 + mean_j min_i |p_i-g_j|^2."""
+    d = ((p[:, :, None, :] - g[:, None, :, :]) ** 2).sum(-1)
+    return d.min(dim=2)[0].mean(1) + d.min(dim=1)[0].mean(1)
+
+
+def param_groups(model, wd=0.05):
+    """AdamW groups: decay = tensors of rank >= 2 except decoder.mask_token."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (decay if p.dim() >= 2 and name != "decoder.mask_token" else no_decay).append(p)
+    return [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def bn_buffers(model):
+    return [(n, b) for n, b in model.named_buffers() if n.endswith("running_mean") or n.endswith("running_var")]
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+
+def make_inputs(cfg, B, seed):
+    """Random test inputs: points U(-1,1), saliency U(0,2), grids N(0,1), pixels = orthographic
+    projection of the points (view v: rows from axis (v+1)%3, cols from axis v), mask_keys, and the
+    forced visible scale-2 tokens = the saliency-guided draw with those keys (in draw order)."""
+    rng = np.random.default_rng(seed)
+    P, V, g, C, S = cfg["points"], cfg["views"], cfg["grid"], cfg["feat_dim"], cfg["image"]
+    points = rng.uniform(-1, 1, (B, P, 3)).astype(np.float32)
+    saliency = rng.uniform(0, 2, (B, P)).astype(np.float32)
+    grids = rng.standard_normal((B, V, g, g, C)).astype(np.float32)
+    pixels = np.zeros((B, V, P, 2), np.int16)
+    for v in range(V):
+        for j, axis in enumerate(((v + 1) % 3, v % 3)):
+            pixels[:, v, :, j] = np.clip(np.floor((points[..., axis] + 1) * 0.5 * S), 0, S - 1)
+    mask_keys = rng.integers(0, 2 ** 63, size=B, dtype=np.uint64)
+    return dict(points=points, point_saliency=saliency, grids=grids, pixels=pixels, mask_keys=mask_keys)
+
+
+def draw_masks(cfg, inputs, tok):
+    n_vis = n_visible(cfg)
+    out = np.zeros((inputs["points"].shape[0], n_vis), np.int32)
+    for b in range(out.shape[0]):
+        s2 = inputs["point_saliency"][b][tok["orig2"][b]]
+        out[b] = draw_visible(s2, inputs["mask_keys"][b], n_vis)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Reference file
+
+def write_reference(path, cfg_name, B, seed, double):
+    import h5py
+    cfg = config(cfg_name)
+    torch.manual_seed(seed)
+    model = Model3D(cfg)
+    gen = torch.Generator().manual_seed(seed + 1)
+    model.perturb_for_test(gen)
+    dtype = torch.float64 if double else torch.float32
+    model.to(dtype)
+    model.train()
+    inp = make_inputs(cfg, B, seed)
+    tok = tokenize(inp["points"], cfg)
+    inp["visible"] = draw_masks(cfg, inp, tok)
+    feat = point_features(inp["grids"], inp["pixels"], tok["orig0"], cfg["image"], use_interpolate=True)
+
+    def f32(t):
+        return t.detach().to(torch.float32).numpy()
+
+    def grad32(p):  # a parameter outside the loss path (encoder.0.norm) has gradient 0
+        return f32(p.grad) if p.grad is not None else np.zeros(tuple(p.shape), np.float32)
+    with h5py.File(path, "w") as f:
+        for k in CONFIG_FIELDS:
+            v = cfg[k]
+            f.attrs[k] = np.asarray(v, np.int32) if isinstance(v, list) else (
+                np.float64(v) if isinstance(v, float) else np.int32(v))
+        f.attrs["batch"] = np.int32(B)
+        f.attrs["seed"] = np.int64(seed)
+        f.attrs["n_visible"] = np.int32(n_visible(cfg))
+        f.attrs["computed_in"] = "float64" if double else "float32"
+        for n, p in model.named_parameters():
+            f["params/" + n] = f32(p)
+        for n, b in bn_buffers(model):
+            f["buffers/" + n] = f32(b)
+        f["inputs/points"] = inp["points"]
+        f["inputs/point_saliency"] = inp["point_saliency"]
+        f["inputs/grids"] = inp["grids"]
+        f["inputs/pixels"] = inp["pixels"]
+        f["inputs/mask_keys"] = inp["mask_keys"]
+        f["inputs/visible"] = inp["visible"]
+
+        global0 = model.encode_global(inp["points"])
+        f["expected/global"] = f32(global0)
+
+        opt = torch.optim.AdamW(param_groups(model), lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
+        step_losses = np.zeros((5, 3))
+        for step in range(1, 6):
+            opt.zero_grad(set_to_none=False)
+            loss, l3, l2, acts = model(inp["points"], inp["visible"], feat, tok)
+            loss.backward()
+            step_losses[step - 1] = [loss.item(), l3.item(), l2.item()]
+            if step == 1:
+                f["expected/loss"] = np.array([loss.item()], np.float64)
+                f["expected/loss_3d"] = np.array([l3.item()], np.float64)
+                f["expected/loss_2d"] = np.array([l2.item()], np.float64)
+                for n, p in model.named_parameters():
+                    f["expected/grads/" + n] = grad32(p)
+                for n, a in acts.items():
+                    if not n.startswith("_"):
+                        f["expected/activations/" + n] = f32(a)
+                for n, b in bn_buffers(model):
+                    f["expected/buffers/" + n] = f32(b)
+                t = acts["_tok"]
+                ind = {"centres0": t["centres0"], "centres1": t["centres1"], "centres2": t["centres2"],
+                       "knn0": t["knn0"], "knn1": t["knn1"], "knn2": t["knn2"], "interp": t["interp"],
+                       "orig0": t["orig0"], "orig1": t["orig1"], "orig2": t["orig2"]}
+                for s in range(3):
+                    ind["vis%d" % s] = acts["_vis"][s]
+                for n, a in ind.items():
+                    f["expected/indices/" + n] = np.asarray(a, np.int32)
+            opt.step()
+            for n, p in model.named_parameters():
+                f["expected/adamw/step%d/%s" % (step, n)] = f32(p)
+        f["expected/adamw/losses"] = step_losses
+        for n, b in bn_buffers(model):
+            f["expected/adamw/buffers5/" + n] = f32(b)
+        f["expected/global_step5"] = f32(model.encode_global(inp["points"]))
+    return loss
+
+
+# ---------------------------------------------------------------------------------------------
+# Bench: one training step (tokenize, forward, backward, AdamW) at the spec configuration
+
+def bench(B, steps, threads, points):
+    torch.set_num_threads(threads)
+    cfg = config("spec")
+    cfg["points"] = points
+    torch.manual_seed(0)
+    model = Model3D(cfg)
+    model.train()
+    inp = make_inputs(cfg, B, 0)
+    opt = torch.optim.AdamW(param_groups(model), lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
+    n_params = sum(p.numel() for p in model.parameters())
+    times = []
+    for it in range(steps + 1):
+        t0 = time.perf_counter()
+        tok = tokenize(inp["points"], cfg)
+        visible = draw_masks(cfg, inp, tok)
+        feat = point_features(inp["grids"], inp["pixels"], tok["orig0"], cfg["image"], use_interpolate=False)
+        t1 = time.perf_counter()
+        opt.zero_grad(set_to_none=False)
+        loss, _, _, _ = model(inp["points"], visible, feat, tok)
+        loss.backward()
+        opt.step()
+        t2 = time.perf_counter()
+        if it > 0:  # the first step is a warm-up
+            times.append((t2 - t0, t1 - t0))
+        print("step %d: %.3f s (tokenize+mask+targets %.3f s) loss %.4f" % (it, t2 - t0, t1 - t0, loss.item()),
+              flush=True)
+    step_s = sum(t[0] for t in times) / len(times)
+    print('{"bench": "model3d_ref", "batch": %d, "points": %d, "threads": %d, "params": %d, '
+          '"steps": %d, "seconds_per_step": %.4f, "prep_seconds_per_step": %.4f}'
+          % (B, points, threads, n_params, len(times), step_s, sum(t[1] for t in times) / len(times)))
+    print("ref_seconds_per_step %.4f" % step_s)
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("out", nargs="?")
+    ap.add_argument("--config", default="tiny", choices=["tiny", "spec"])
+    ap.add_argument("--batch", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--double", action="store_true", help="compute in float64")
+    ap.add_argument("--bench", action="store_true")
+    ap.add_argument("--steps", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--points", type=int, default=2048)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    if a.bench:
+        bench(a.batch or 32, a.steps, a.threads, a.points)
+        return 0
+    if not a.out:
+        ap.error("OUT.h5 is required unless --bench")
+    write_reference(a.out, a.config, a.batch or 2, a.seed, a.double)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
