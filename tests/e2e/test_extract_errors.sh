@@ -9,7 +9,7 @@ echo "this is not HDF5" > "$T/corrupt.h5"
 "$I2PMAE" synth --samples 1 --points 8 -o "$T/tiny.h5" > /dev/null 2>&1
 if have_h5py; then $PY -c "import h5py; h5py.File('$T/nopoints.h5','w')['x'] = [1]"; fi
 # small valid / broken ViT weight files (the ViT's own test generator): good.safetensors is a
-# well-formed tiny timm ViT, so it does not match clip-b16's ViT-B/16 configuration
+# well-formed tiny timm ViT, so its tensors have other shapes than timm-b16 (ViT-B/16) needs
 mkdir -p "$T/st" && $PY "$ROOT/tests/ref/make_bad_safetensors.py" "$T/st" > /dev/null 2>&1
 
 # Every rank records its exit status through a wrapper that itself exits 0 (mpirun would otherwise
@@ -44,7 +44,7 @@ bad() {
 bad missing_dataset "nope.h5" 2 "$T/o1.h5" --input "$T/nope.h5" --vit "$VIT"
 bad corrupt_dataset "not an HDF5 file" 2 "$T/o2.h5" --input "$T/corrupt.h5" --vit "$VIT"
 [ -f "$T/nopoints.h5" ] && bad not_a_dataset "nopoints.h5" 2 "$T/o3.h5" --input "$T/nopoints.h5" --vit "$VIT"
-bad weights_do_not_match "good.safetensors" 2 "$T/o4.h5" --input "$T/d.h5" --vit "clip-b16:$T/st/good.safetensors"
+bad weights_do_not_match "good.safetensors" 2 "$T/o4.h5" --input "$T/d.h5" --vit "timm-b16:$T/st/good.safetensors"
 bad weights_missing_tensor "missing.safetensors" 2 "$T/o4b.h5" --input "$T/d.h5" --vit "timm:$T/st/missing.safetensors"
 bad weights_file_missing "nothere.safetensors" 2 "$T/o5.h5" --input "$T/d.h5" --vit "clip-b16:$T/nothere.safetensors"
 bad views_zero "views 0" 2 "$T/o6.h5" --input "$T/d.h5" --vit "$VIT" --views 0
