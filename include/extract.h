@@ -37,6 +37,8 @@ typedef struct {
     long skipped;        /* already done before this run */
     long extracted;      /* done by this run (all replicas) */
     double bytes_written; /* all replicas */
+    double setup_s;      /* model load, dataset and output opening (rank 0) */
+    double stream_s;     /* from the start of the stream to the committed file (rank 0) */
     extract_times me;    /* this rank */
     extract_times *per_rank; /* rank 0 only: world size entries (caller frees) */
 } extract_result;

@@ -35,6 +35,7 @@ static int check_args(const extract_args *a, char *err)
     return 0;
 }
 
+/* per-rank seconds, and the shares of the ranks' summed streaming wall time in each kind */
 static void add_rank_times(cJSON *s, const extract_result *r, int size, double wall_s)
 {
     cJSON *arr = cJSON_AddArrayToObject(s, "per_rank");
@@ -51,7 +52,6 @@ static void add_rank_times(cJSON *s, const extract_result *r, int size, double w
         io += r->per_rank[i].io_s;
         idle += r->per_rank[i].idle_s;
     }
-    /* shares of the ranks' summed wall time */
     double total = wall_s * size;
     cJSON_AddNumberToObject(s, "comm_share", total > 0 ? comm / total : 0.0);
     cJSON_AddNumberToObject(s, "io_share", total > 0 ? io / total : 0.0);
@@ -135,8 +135,11 @@ int cmd_extract(int argc, char **argv)
     cJSON_AddNumberToObject(s, "batch", a.batch);
     cJSON_AddNumberToObject(s, "seconds", secs);
     cJSON_AddNumberToObject(s, "samples_per_s", secs > 0 ? (double)r.extracted / secs : 0.0);
+    cJSON_AddNumberToObject(s, "setup_s", r.setup_s);
+    cJSON_AddNumberToObject(s, "stream_s", r.stream_s);
+    cJSON_AddNumberToObject(s, "stream_samples_per_s", r.stream_s > 0 ? (double)r.extracted / r.stream_s : 0.0);
     cJSON_AddNumberToObject(s, "bytes_written", r.bytes_written);
-    add_rank_times(s, &r, size, secs);
+    add_rank_times(s, &r, size, r.stream_s);
     free(r.per_rank);
     summary_emit(s, rank);
     return 0;

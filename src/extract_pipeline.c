@@ -362,6 +362,7 @@ static int open_output(extract_ctx *c, const char *sha, uint8_t *done, output_st
 static int run(extract_ctx *c, extract_result *res, char *err)
 {
     const dist_grid *g = c->g;
+    double t_setup = now_s();
     dnn_ctx dnn;
     char sha[65] = "";
     int rc = dnn_ctx_create(&dnn, err);
@@ -401,6 +402,8 @@ static int run(extract_ctx *c, extract_result *res, char *err)
     for (int k = 0; k < NBUF; k++) c->send_req[k] = c->recv_req[k] = MPI_REQUEST_NULL;
     c->ctrl_req = MPI_REQUEST_NULL;
 
+    double t_stream = now_s();
+    res->setup_s = t_stream - t_setup;
     progress pr;
     progress_start(&pr, "extract", "samples", c->N - skipped);
     rc = stream(c, &pr, c->N - skipped, err);
@@ -416,6 +419,7 @@ static int run(extract_ctx *c, extract_result *res, char *err)
             tick(&c->t.io_s, t);
         }
         rc = dist_any_error(g->world, rc, err);
+        res->stream_s = now_s() - t_stream;
     } else {
         rc = -1;
     }
