@@ -34,6 +34,7 @@ typedef struct {
     int out_dim;         /* feature width after the head (512 for CLIP with projection) */
     int quick_gelu;      /* 1: CLIP x*sigmoid(1.702x); 0: erf GELU (timm) */
     int pre_norm;        /* 1: CLIP's pre_layrnorm after the embedding */
+    int proj;            /* 1: CLIP's visual projection (D -> out_dim, no bias) after the final norm */
     float ln_eps;        /* 1e-5 CLIP, 1e-6 timm */
 } vit_config;
 
@@ -46,6 +47,8 @@ int vit_load(vit_model **m, const char *spec, vit_precision prec, dnn_ctx *ctx, 
              char *err);
 void vit_free(vit_model *m);
 const vit_config *vit_get_config(const vit_model *m);
+/* The precision actually used (VIT_BF16 asked for falls back to VIT_FP32 where unsupported). */
+vit_precision vit_get_precision(const vit_model *m);
 
 /* Number of floats of the token buffer for batch B: B*T*D. */
 long vit_token_floats(const vit_model *m, int B);

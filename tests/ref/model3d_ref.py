@@ -5,7 +5,7 @@ that the C tests (src/model3d*.c) compare against, and times the reference train
 `make bench`.
 
   model3d_ref.py OUT.h5 [--config tiny|spec] [--batch B] [--seed S] [--double]
-  model3d_ref.py --bench [--batch 32] [--steps 2] [--threads 2] [--points 2048]
+  model3d_ref.py --bench [--batch 32] [--steps 1] [--warmup 1] [--threads 2] [--points 2048]
 
 Everything is deterministic: numpy default_rng(seed) for inputs, torch.manual_seed(seed) for the
 parameters. --double runs the network in float64 (the file still stores float32 inputs/params).
@@ -162,30 +162,34 @@ class Rng:
 
 def draw_visible(saliency2, mask_key, n_vis):
     """saliency2 (G2,) float -> the first n_vis tokens (in draw order) of a permutation drawn without
-    replacement from softmax(saliency2), computed in double, with stream rng_seed(mask_key, 0): at each
-    draw u = rng_uniform; the first remaining index (ascending) whose running sum of remaining
-    probabilities exceeds u * (sum of remaining probabilities) is taken (the last remaining if none)."""
-    s = np.asarray(saliency2, np.float64)
-    p = np.exp(s - s.max())
-    p = p / p.sum()
+    replacement from softmax(saliency2), computed in double, with stream rng_seed(mask_key, 0). As
+    src/mask.c: remaining = 1 at the start; each draw: target = rng_uniform * remaining; walk the
+    untaken indices ascending, accumulating p; take the first whose running sum > target (the last
+    untaken one if rounding leaves none); remaining -= p[taken] (clamped at 0)."""
+    s = [float(v) for v in np.asarray(saliency2, np.float32)]
+    mx = max(s)
+    p = [math.exp(v - mx) for v in s]
+    z = 0.0
+    for v in p:  # sequential, as the C loop
+        z += v
+    p = [v / z for v in p]
     r = Rng(int(mask_key), 0)
-    remaining = list(range(len(p)))
+    taken = np.zeros(len(p), bool)
+    remaining = 1.0
     out = []
     for _ in range(n_vis):
-        u = r.uniform()
-        mass = 0.0
-        for i in remaining:
-            mass += p[i]
-        target = u * mass
-        pick = remaining[-1]
-        cum = 0.0
-        for i in remaining:
+        target = r.uniform() * remaining
+        pick, cum = -1, 0.0
+        for i in range(len(p)):
+            if taken[i]:
+                continue
+            pick = i
             cum += p[i]
             if cum > target:
-                pick = i
                 break
         out.append(pick)
-        remaining.remove(pick)
+        taken[pick] = True
+        remaining = max(remaining - p[pick], 0.0)
     return out
 
 
@@ -722,7 +726,7 @@ def write_reference(path, cfg_name, B, seed, double):
 # ---------------------------------------------------------------------------------------------
 # Bench: one training step (tokenize, forward, backward, AdamW) at the spec configuration
 
-def bench(B, steps, threads, points):
+def bench(B, steps, threads, points, warmup=1):
     torch.set_num_threads(threads)
     cfg = config("spec")
     cfg["points"] = points
@@ -733,7 +737,7 @@ def bench(B, steps, threads, points):
     opt = torch.optim.AdamW(param_groups(model), lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
     n_params = sum(p.numel() for p in model.parameters())
     times = []
-    for it in range(steps + 1):
+    for it in range(steps + warmup):
         t0 = time.perf_counter()
         tok = tokenize(inp["points"], cfg)
         visible = draw_masks(cfg, inp, tok)
@@ -744,7 +748,7 @@ def bench(B, steps, threads, points):
         loss.backward()
         opt.step()
         t2 = time.perf_counter()
-        if it > 0:  # the first step is a warm-up
+        if it >= warmup:
             times.append((t2 - t0, t1 - t0))
         print("step %d: %.3f s (tokenize+mask+targets %.3f s) loss %.4f" % (it, t2 - t0, t1 - t0, loss.item()),
               flush=True)
@@ -763,13 +767,14 @@ def main(argv):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--double", action="store_true", help="compute in float64")
     ap.add_argument("--bench", action="store_true")
-    ap.add_argument("--steps", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=1, help="timed steps (bench)")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed steps first (bench)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--points", type=int, default=2048)
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     if a.bench:
-        bench(a.batch or 32, a.steps, a.threads, a.points)
+        bench(a.batch or 32, a.steps, a.threads, a.points, a.warmup)
         return 0
     if not a.out:
         ap.error("OUT.h5 is required unless --bench")

@@ -1,6 +1,8 @@
 """model3d_ref_check.py -- self-checks of the PyTorch reference (tests/ref/model3d_ref.py), one per call:
 
   model3d_ref_check.py CHECK [ARGS]      exits 0 if CHECK holds, 1 (with a reason on stderr) if not
+  model3d_ref_check.py --all CHECK[:ARG[:ARG]]...   runs the CHECKs in one process (one torch import)
+                                          and prints "PASS: ref_CHECK" / "FAIL: ref_CHECK: why" lines
 
 Run by tests/e2e/test_model3d_ref_py.sh. Every check uses the tiny configuration.
 """
@@ -13,7 +15,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import model3d_ref as R  # noqa: E402
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)  # tiny tensors: a second thread only adds contention on the shared machine
 
 
 def setup(B=2, seed=0, dtype=torch.float32):
@@ -42,9 +44,12 @@ def run(model, cfg, inp, backward=True):
     return np.array([loss.item(), l3.item(), l2.item()]), grads, acts
 
 
+class CheckFailed(Exception):
+    pass
+
+
 def fail(msg):
-    print(msg, file=sys.stderr)
-    sys.exit(1)
+    raise CheckFailed(msg)
 
 
 def close(a, b, rtol, what):
@@ -292,6 +297,25 @@ def check_double_agrees(path32, path64):
         grads_close(g(a), g(b), 3e-4, "float32 vs float64")
 
 
+def main(argv):
+    if argv[0] == "--all":
+        bad = 0
+        for spec in argv[1:]:
+            name, *args = spec.split(":")
+            try:
+                globals()["check_" + name](*args)
+                print("PASS: ref_%s" % name, flush=True)
+            except Exception as e:  # a check that crashes is a failed check, reported like one
+                print("FAIL: ref_%s: %s" % (name, str(e).replace("\n", " ")[:400]), flush=True)
+                bad += 1
+        return 1 if bad else 0
+    try:
+        globals()["check_" + argv[0]](*argv[1:])
+    except CheckFailed as e:
+        print(e, file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    name = sys.argv[1]
-    globals()["check_" + name](*sys.argv[2:])
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,38 @@
+/* arena.h -- a bump allocator for the activations of one training step.
+ *
+ * Memory comes in chunks that are kept across resets, so a step that asks for the same sizes in the
+ * same order as an earlier one allocates nothing; n_mallocs counts the chunks ever allocated.
+ * arena_mark / arena_release give stack-like reuse inside a step (e.g. per-block backward scratch).
+ */
+#ifndef I2P_ARENA_H
+#define I2P_ARENA_H
+
+#include <stddef.h>
+
+#define ARENA_MAX_CHUNKS 64
+
+typedef struct {
+    char *chunk[ARENA_MAX_CHUNKS];
+    size_t size[ARENA_MAX_CHUNKS];
+    int n_chunks;
+    int cur;                /* chunk in use */
+    size_t off;             /* bytes used in chunk cur */
+    size_t default_bytes;   /* minimum size of a new chunk */
+    long n_mallocs;
+    int failed;             /* set once an allocation failed (checked by arena_ok) */
+} arena;
+
+typedef struct { int cur; size_t off; } arena_mark_t;
+
+void arena_init(arena *a, size_t default_bytes);
+void arena_free(arena *a);
+void arena_reset(arena *a);
+/* 64-byte aligned; NULL (and a->failed) when out of memory. Contents are undefined. */
+void *arena_alloc(arena *a, size_t bytes);
+float *arena_floats(arena *a, long n);            /* uninitialised */
+float *arena_zeros(arena *a, long n);             /* zero-filled */
+int *arena_ints(arena *a, long n);
+arena_mark_t arena_mark(const arena *a);
+void arena_release(arena *a, arena_mark_t m);
+
+#endif

@@ -1,0 +1,21 @@
+/* losses.h -- the two pre-training losses with their backward (docs/model3d.md):
+ * Chamfer L2 on the masked tokens' predicted offsets, MSE on the visible tokens' 2D features.
+ */
+#ifndef I2P_LOSSES_H
+#define I2P_LOSSES_H
+
+#include <stdint.h>
+
+/* pred, gt (M,k,3); rows with use[i] = 0 are skipped. Returns the mean over used rows of
+ * mean_i min_j |p_i-g_j|^2 + mean_j min_i |p_i-g_j|^2 (0 if no row is used). */
+double loss_chamfer_forward(const float *pred, const float *gt, const uint8_t *use, long M, long k);
+/* dpred (M,k,3) += dloss * d(loss)/d(pred); ties go to the lowest index. */
+void loss_chamfer_backward(float *dpred, const float *pred, const float *gt, const uint8_t *use, long M,
+                           long k, double dloss);
+
+/* pred, target (M,D): mean over all M*D elements of (pred - target)^2. */
+double loss_mse_forward(const float *pred, const float *target, long M, long D);
+/* dpred (M,D) += dloss * 2 (pred - target) / (M*D). */
+void loss_mse_backward(float *dpred, const float *pred, const float *target, long M, long D, double dloss);
+
+#endif

@@ -1,0 +1,131 @@
+/* nn.h -- the layer library of the 3D network: one forward and one backward function per layer,
+ * on oneDNN primitives cached by shape (nn_cache), plus the few hand-written loops (max-pool over
+ * neighbours, row gathers/scatters) that have no primitive.
+ *
+ * Conventions (llm.c style):
+ *  - activations are row-major (rows, channels); a linear / kernel-1 conv weight is (out, in);
+ *  - every backward ACCUMULATES (+=) into the gradients it is given (input and parameter grads);
+ *    a NULL gradient pointer means "not needed";
+ *  - functions return 0 or -1 with err filled (errors.h).
+ * Primitives and their scratchpads / temporaries are created at the first call with a new shape and
+ * reused afterwards; nn_cache counts creations and bytes so tests can prove a steady state allocates
+ * nothing.
+ */
+#ifndef I2P_NN_H
+#define I2P_NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dnn.h"
+
+#define NN_MAX_KEY 12
+#define NN_MAX_ARGS 10
+
+typedef struct {
+    int kind;
+    long key[NN_MAX_KEY];
+    dnnl_primitive_t prim;
+    int n_args;
+    dnnl_exec_arg_t args[NN_MAX_ARGS];
+    void *scratch;          /* user scratchpad (may be NULL) */
+    float *tmp;             /* primitive-owned temporary (kind dependent) */
+    long tmp_count;
+} nn_prim;
+
+typedef struct {
+    dnn_ctx *dnn;
+    nn_prim *prims;         /* fixed capacity, never reallocated */
+    int n_prims, cap;
+    long n_created;         /* primitives created so far (a steady state adds none) */
+    long bytes_allocated;   /* scratchpads + temporaries allocated so far */
+} nn_cache;
+
+int nn_cache_init(nn_cache *c, dnn_ctx *dnn, int capacity, char *err);
+void nn_cache_free(nn_cache *c);
+
+/* Looks up a cached primitive (internal to the nn_*.c files). Returns NULL if absent. */
+nn_prim *nn_cache_find(nn_cache *c, int kind, const long *key, int n_key);
+/* Creates a primitive for op_desc (a dnnl_*_desc_t), with optional attr (scratchpad mode is set to
+ * user here), optional forward hint, and memory objects for the listed execution args. */
+nn_prim *nn_cache_add(nn_cache *c, int kind, const long *key, int n_key, const void *op_desc,
+                      dnnl_primitive_attr_t attr, const_dnnl_primitive_desc_t hint,
+                      const int *args, int n_args, long tmp_count, char *err);
+/* Binds the data pointers (in the order of args at creation) and executes synchronously. */
+int nn_exec(nn_cache *c, nn_prim *p, void *const *ptrs, char *err);
+/* Creates a primitive descriptor (for use as a backward hint); the caller destroys it. */
+int nn_pd_create(nn_cache *c, dnnl_primitive_desc_t *pd, const void *op_desc,
+                 const_dnnl_primitive_desc_t hint, char *err);
+
+/* ---- element-wise and binary ---- */
+/* out (n) = a (n) + b (n); out may alias a or b. */
+int nn_add(nn_cache *c, float *out, const float *a, const float *b, long n, char *err);
+/* dst (n) += src (n) */
+int nn_accumulate(nn_cache *c, float *dst, const float *src, long n, char *err);
+
+typedef enum { NN_GELU = 1, NN_RELU = 2 } nn_act;
+/* out (n) = act(inp (n)); out may alias inp only for the forward. */
+int nn_act_forward(nn_cache *c, nn_act a, float *out, const float *inp, long n, char *err);
+/* dinp (n) += act'(inp) * dout */
+int nn_act_backward(nn_cache *c, nn_act a, float *dinp, const float *dout, const float *inp, long n,
+                    char *err);
+
+/* ---- linear (also kernel-1 Conv1d) ---- */
+/* out (M,N) = inp (M,K) w^T + b;  w (N,K), b (N) or NULL. */
+int nn_linear_forward(nn_cache *c, float *out, const float *inp, const float *w, const float *b,
+                      long M, long K, long N, char *err);
+/* dinp (M,K) += dout w;  dw (N,K) += dout^T inp;  db (N) += sum_rows dout. */
+int nn_linear_backward(nn_cache *c, float *dinp, float *dw, float *db, const float *dout,
+                       const float *inp, const float *w, long M, long K, long N, char *err);
+
+/* ---- layer normalisation over the last dim (eps 1e-5) ---- */
+/* out, inp (M,C); w, b (C); mean, var (M) saved for the backward. */
+int nn_layernorm_forward(nn_cache *c, float *out, float *mean, float *var, const float *inp,
+                         const float *w, const float *b, long M, long C, char *err);
+int nn_layernorm_backward(nn_cache *c, float *dinp, float *dw, float *db, const float *dout,
+                          const float *inp, const float *w, const float *b, const float *mean,
+                          const float *var, long M, long C, char *err);
+
+/* Shared by layer and batch normalisation backward (internal): the primitive's argument order and
+ * its execution into p->tmp followed by accumulation into dinp / dw / db. */
+extern const int nn_norm_backward_args[9];
+int nn_norm_backward_exec(nn_cache *c, nn_prim *p, float *dinp, float *dw, float *db, const float *dout,
+                          const float *inp, const float *w, const float *b, const float *mean,
+                          const float *var, long M, long C, char *err);
+
+/* ---- batch normalisation over rows (eps 1e-5) ---- */
+/* Training: out, inp (M,C); mean, var (C) = batch statistics (biased var), saved for backward;
+ * running_mean / running_var (C) updated with momentum 0.1 (unbiased var) if not NULL. */
+int nn_batchnorm_forward_train(nn_cache *c, float *out, float *mean, float *var, const float *inp,
+                               const float *w, const float *b, float *running_mean,
+                               float *running_var, long M, long C, char *err);
+/* Eval: normalises with the running statistics. */
+int nn_batchnorm_forward_eval(nn_cache *c, float *out, const float *inp, const float *w,
+                              const float *b, const float *running_mean, const float *running_var,
+                              long M, long C, char *err);
+int nn_batchnorm_backward(nn_cache *c, float *dinp, float *dw, float *db, const float *dout,
+                          const float *inp, const float *w, const float *b, const float *mean,
+                          const float *var, long M, long C, char *err);
+
+/* ---- multi-head self-attention core (no projections) ---- */
+/* qkv (B,T,3C) with q,k,v blocks of C along the last dim, heads H, head dim C/H;
+ * keybias (B,T) additive on the keys (0 or -1e5) or NULL; att (B,H,T,T) softmax probabilities
+ * saved for backward; out (B,T,C) with head h in columns [h*C/H, (h+1)*C/H). */
+int nn_attention_forward(nn_cache *c, float *out, float *att, const float *qkv,
+                         const float *keybias, long B, long T, long C, long H, char *err);
+/* dqkv (B,T,3C) += ...; datt (B,H,T,T) is scratch. */
+int nn_attention_backward(nn_cache *c, float *dqkv, float *datt, const float *dout,
+                          const float *qkv, const float *att, long B, long T, long C, long H,
+                          char *err);
+
+/* ---- hand-written loops (OpenMP) ---- */
+/* out (G,C) = max over k of inp (G,k,C); arg (G,C) = the winning k (first on ties). */
+void nn_maxpool_forward(float *out, int32_t *arg, const float *inp, long G, long k, long C);
+/* dinp (G,k,C) += dout routed to the winners. */
+void nn_maxpool_backward(float *dinp, const float *dout, const int32_t *arg, long G, long k, long C);
+/* out (n,C) = src[idx[i]] rows. */
+void nn_gather_rows(float *out, const float *src, const int32_t *idx, long n, long C);
+/* dsrc[idx[i]] += dout (n,C) rows (serial over i: idx may repeat). */
+void nn_scatter_add_rows(float *dsrc, const float *dout, const int32_t *idx, long n, long C);
+
+#endif

@@ -1,0 +1,88 @@
+/* nn_batchnorm.c -- batch normalisation over rows (the B x groups x k positions of a kernel-1
+ * Conv1d), eps 1e-5, on oneDNN batch_normalization: training forward (batch statistics, biased
+ * variance), eval forward (running statistics), backward; torch-style running-stat update.
+ */
+#include "nn.h"
+
+#include "errors.h"
+
+enum { K_BN_TRAIN = 60, K_BN_EVAL, K_BN_BWD };
+#define BN_EPS 1e-5f
+#define BN_MOMENTUM 0.1f
+
+static int bn_desc(dnnl_batch_normalization_desc_t *d, dnnl_prop_kind_t prop, unsigned extra,
+                   long M, long C, char *err)
+{
+    dnnl_memory_desc_t data;
+    dnnl_dims_t dd = {M, C};
+    unsigned flags = dnnl_use_scale | dnnl_use_shift | extra;
+    if (dnn_check(dnnl_memory_desc_init_by_tag(&data, 2, dd, dnnl_f32, dnnl_ab), "bn md", err)) return -1;
+    if (prop == dnnl_backward)
+        return dnn_check(dnnl_batch_normalization_backward_desc_init(d, prop, &data, &data, BN_EPS, flags),
+                         "bn bwd desc", err);
+    return dnn_check(dnnl_batch_normalization_forward_desc_init(d, prop, &data, BN_EPS, flags),
+                     "bn fwd desc", err);
+}
+
+int nn_batchnorm_forward_train(nn_cache *c, float *out, float *mean, float *var, const float *inp,
+                               const float *w, const float *b, float *running_mean,
+                               float *running_var, long M, long C, char *err)
+{
+    long key[] = {M, C};
+    nn_prim *p = nn_cache_find(c, K_BN_TRAIN, key, 2);
+    if (!p) {
+        dnnl_batch_normalization_desc_t d;
+        if (bn_desc(&d, dnnl_forward_training, 0, M, C, err)) return -1;
+        int args[] = {DNNL_ARG_SRC, DNNL_ARG_DST, DNNL_ARG_MEAN, DNNL_ARG_VARIANCE, DNNL_ARG_SCALE,
+                      DNNL_ARG_SHIFT};
+        p = nn_cache_add(c, K_BN_TRAIN, key, 2, &d, NULL, NULL, args, 6, 0, err);
+        if (!p) return -1;
+    }
+    void *ptr[] = {(void *)inp, out, mean, var, (void *)w, (void *)b};
+    if (nn_exec(c, p, ptr, err)) return -1;
+    if (running_mean && running_var) {
+        float unbias = M > 1 ? (float)M / (float)(M - 1) : 1.0f;
+        for (long j = 0; j < C; j++) {
+            running_mean[j] = (1 - BN_MOMENTUM) * running_mean[j] + BN_MOMENTUM * mean[j];
+            running_var[j] = (1 - BN_MOMENTUM) * running_var[j] + BN_MOMENTUM * var[j] * unbias;
+        }
+    }
+    return 0;
+}
+
+int nn_batchnorm_forward_eval(nn_cache *c, float *out, const float *inp, const float *w,
+                              const float *b, const float *running_mean, const float *running_var,
+                              long M, long C, char *err)
+{
+    long key[] = {M, C};
+    nn_prim *p = nn_cache_find(c, K_BN_EVAL, key, 2);
+    if (!p) {
+        dnnl_batch_normalization_desc_t d;
+        if (bn_desc(&d, dnnl_forward_inference, dnnl_use_global_stats, M, C, err)) return -1;
+        int args[] = {DNNL_ARG_SRC, DNNL_ARG_DST, DNNL_ARG_MEAN, DNNL_ARG_VARIANCE, DNNL_ARG_SCALE,
+                      DNNL_ARG_SHIFT};
+        p = nn_cache_add(c, K_BN_EVAL, key, 2, &d, NULL, NULL, args, 6, 0, err);
+        if (!p) return -1;
+    }
+    void *ptr[] = {(void *)inp, out, (void *)running_mean, (void *)running_var, (void *)w, (void *)b};
+    return nn_exec(c, p, ptr, err);
+}
+
+int nn_batchnorm_backward(nn_cache *c, float *dinp, float *dw, float *db, const float *dout,
+                          const float *inp, const float *w, const float *b, const float *mean,
+                          const float *var, long M, long C, char *err)
+{
+    long key[] = {M, C};
+    nn_prim *p = nn_cache_find(c, K_BN_BWD, key, 2);
+    if (!p) {
+        dnnl_batch_normalization_desc_t fd, bd;
+        dnnl_primitive_desc_t hint = NULL;
+        if (bn_desc(&fd, dnnl_forward_training, 0, M, C, err) ||
+            bn_desc(&bd, dnnl_backward, 0, M, C, err) || nn_pd_create(c, &hint, &fd, NULL, err))
+            return -1;
+        p = nn_cache_add(c, K_BN_BWD, key, 2, &bd, NULL, hint, nn_norm_backward_args, 9, M * C + 2 * C, err);
+        dnnl_primitive_desc_destroy(hint);
+        if (!p) return -1;
+    }
+    return nn_norm_backward_exec(c, p, dinp, dw, db, dout, inp, w, b, mean, var, M, C, err);
+}

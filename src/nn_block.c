@@ -1,0 +1,125 @@
+/* nn_block.c -- the pre-norm transformer block (x += proj(attn(norm1(x))); x += fc2(gelu(fc1(
+ * norm2(x))))) with optional per-sample stochastic depth, and the positional MLP (3 -> C, GELU,
+ * C -> C), each with its explicit backward. Saved activations live in the step arena.
+ */
+#include "model3d_impl.h"
+
+#include <string.h>
+
+#include "errors.h"
+
+#define TRY(x) do { if (x) return -1; } while (0)
+#define NEED(p) do { if (!(p)) return errf(r->err, "model3d: out of memory (step arena)"); } while (0)
+
+/* rows (B,T,C): row block b scaled by scale[b] */
+static void scale_rows(float *x, const float *scale, long B, long T, long C)
+{
+    for (long b = 0; b < B; b++)
+        if (scale[b] != 1.0f)
+            for (long i = 0; i < T * C; i++) x[b * T * C + i] *= scale[b];
+}
+
+int m3_pos_forward(m3_run *r, const m3_pos *p, float *out, m3_pos_state *s, const float *xyz, long N)
+{
+    /* xyz (N,3) -> h (N,C) -> g = gelu(h) -> out (N,C) */
+    int C = p->fc1.out;
+    s->h = arena_floats(r->a, N * C);
+    s->g = arena_floats(r->a, N * C);
+    NEED(s->h && s->g);
+    TRY(nn_linear_forward(r->c, s->h, xyz, M3P(r, p->fc1.w), M3P(r, p->fc1.b), N, 3, C, r->err));
+    TRY(nn_act_forward(r->c, NN_GELU, s->g, s->h, N * C, r->err));
+    return nn_linear_forward(r->c, out, s->g, M3P(r, p->fc2.w), M3P(r, p->fc2.b), N, C, C, r->err);
+}
+
+int m3_pos_backward(m3_run *r, const m3_pos *p, const float *dout, const m3_pos_state *s,
+                    const float *xyz, long N)
+{
+    int C = p->fc1.out;
+    arena_mark_t mk = arena_mark(r->a);
+    float *dg = arena_zeros(r->a, N * C), *dh = arena_zeros(r->a, N * C);
+    NEED(dg && dh);
+    TRY(nn_linear_backward(r->c, dg, M3G(r, p->fc2.w), M3G(r, p->fc2.b), dout, s->g, M3P(r, p->fc2.w),
+                           N, C, C, r->err));
+    TRY(nn_act_backward(r->c, NN_GELU, dh, dg, s->h, N * C, r->err));
+    TRY(nn_linear_backward(r->c, NULL, M3G(r, p->fc1.w), M3G(r, p->fc1.b), dh, xyz, M3P(r, p->fc1.w),
+                           N, 3, C, r->err));
+    arena_release(r->a, mk);
+    return 0;
+}
+
+int m3_block_forward(m3_run *r, const m3_block *p, float *out, m3_block_state *s, const float *inp,
+                     const float *keybias, const float *drop_scale, long B, long T, int heads)
+{
+    long N = B * T, C = p->C;
+    memset(s, 0, sizeof *s);
+    s->ln1 = arena_floats(r->a, N * C);
+    s->ln1_mean = arena_floats(r->a, N);
+    s->ln1_var = arena_floats(r->a, N);
+    s->qkv = arena_floats(r->a, N * 3 * C);
+    s->att = arena_floats(r->a, B * heads * T * T);
+    s->attn_out = arena_floats(r->a, N * C);
+    s->x1 = arena_floats(r->a, N * C);
+    s->ln2 = arena_floats(r->a, N * C);
+    s->ln2_mean = arena_floats(r->a, N);
+    s->ln2_var = arena_floats(r->a, N);
+    s->fc1 = arena_floats(r->a, N * 4 * C);
+    s->gelu = arena_floats(r->a, N * 4 * C);
+    NEED(s->ln1 && s->ln1_mean && s->ln1_var && s->qkv && s->att && s->attn_out && s->x1 && s->ln2 &&
+         s->ln2_mean && s->ln2_var && s->fc1 && s->gelu);
+    s->drop_scale = (float *)drop_scale;
+    /* x1 = inp + proj(attn(norm1(inp))) */
+    TRY(nn_layernorm_forward(r->c, s->ln1, s->ln1_mean, s->ln1_var, inp, M3P(r, p->norm1.w),
+                             M3P(r, p->norm1.b), N, C, r->err));
+    TRY(nn_linear_forward(r->c, s->qkv, s->ln1, M3P(r, p->qkv.w), NULL, N, C, 3 * C, r->err));
+    TRY(nn_attention_forward(r->c, s->attn_out, s->att, s->qkv, keybias, B, T, C, heads, r->err));
+    TRY(nn_linear_forward(r->c, out, s->attn_out, M3P(r, p->proj.w), M3P(r, p->proj.b), N, C, C, r->err));
+    if (drop_scale) scale_rows(out, drop_scale, B, T, C);
+    TRY(nn_add(r->c, s->x1, inp, out, N * C, r->err));
+    /* out = x1 + fc2(gelu(fc1(norm2(x1)))) */
+    TRY(nn_layernorm_forward(r->c, s->ln2, s->ln2_mean, s->ln2_var, s->x1, M3P(r, p->norm2.w),
+                             M3P(r, p->norm2.b), N, C, r->err));
+    TRY(nn_linear_forward(r->c, s->fc1, s->ln2, M3P(r, p->fc1.w), M3P(r, p->fc1.b), N, C, 4 * C, r->err));
+    TRY(nn_act_forward(r->c, NN_GELU, s->gelu, s->fc1, N * 4 * C, r->err));
+    TRY(nn_linear_forward(r->c, out, s->gelu, M3P(r, p->fc2.w), M3P(r, p->fc2.b), N, 4 * C, C, r->err));
+    if (drop_scale) scale_rows(out, drop_scale, B, T, C);
+    return nn_add(r->c, out, s->x1, out, N * C, r->err);
+}
+
+int m3_block_backward(m3_run *r, const m3_block *p, float *dinp, const float *dout,
+                      const m3_block_state *s, const float *inp, long B, long T, int heads)
+{
+    long N = B * T, C = p->C;
+    arena_mark_t mk = arena_mark(r->a);
+    float *dbranch = arena_floats(r->a, N * C), *dgelu = arena_zeros(r->a, N * 4 * C),
+          *dfc1 = arena_zeros(r->a, N * 4 * C), *dln = arena_zeros(r->a, N * C),
+          *dx1 = arena_floats(r->a, N * C), *dattn = arena_zeros(r->a, N * C),
+          *dqkv = arena_zeros(r->a, N * 3 * C), *datt = arena_floats(r->a, B * heads * T * T);
+    NEED(dbranch && dgelu && dfc1 && dln && dx1 && dattn && dqkv && datt);
+    /* MLP branch */
+    memcpy(dbranch, dout, sizeof(float) * (size_t)(N * C));
+    if (s->drop_scale) scale_rows(dbranch, s->drop_scale, B, T, C);
+    TRY(nn_linear_backward(r->c, dgelu, M3G(r, p->fc2.w), M3G(r, p->fc2.b), dbranch, s->gelu,
+                           M3P(r, p->fc2.w), N, 4 * C, C, r->err));
+    TRY(nn_act_backward(r->c, NN_GELU, dfc1, dgelu, s->fc1, N * 4 * C, r->err));
+    TRY(nn_linear_backward(r->c, dln, M3G(r, p->fc1.w), M3G(r, p->fc1.b), dfc1, s->ln2,
+                           M3P(r, p->fc1.w), N, C, 4 * C, r->err));
+    memcpy(dx1, dout, sizeof(float) * (size_t)(N * C));
+    TRY(nn_layernorm_backward(r->c, dx1, M3G(r, p->norm2.w), M3G(r, p->norm2.b), dln, s->x1,
+                              M3P(r, p->norm2.w), M3P(r, p->norm2.b), s->ln2_mean, s->ln2_var, N, C,
+                              r->err));
+    /* attention branch */
+    memcpy(dbranch, dx1, sizeof(float) * (size_t)(N * C));
+    if (s->drop_scale) scale_rows(dbranch, s->drop_scale, B, T, C);
+    TRY(nn_linear_backward(r->c, dattn, M3G(r, p->proj.w), M3G(r, p->proj.b), dbranch, s->attn_out,
+                           M3P(r, p->proj.w), N, C, C, r->err));
+    TRY(nn_attention_backward(r->c, dqkv, datt, dattn, s->qkv, s->att, B, T, C, heads, r->err));
+    memset(dln, 0, sizeof(float) * (size_t)(N * C));
+    TRY(nn_linear_backward(r->c, dln, M3G(r, p->qkv.w), NULL, dqkv, s->ln1, M3P(r, p->qkv.w), N, C,
+                           3 * C, r->err));
+    TRY(nn_layernorm_backward(r->c, dinp, M3G(r, p->norm1.w), M3G(r, p->norm1.b), dln, inp,
+                              M3P(r, p->norm1.w), M3P(r, p->norm1.b), s->ln1_mean, s->ln1_var, N, C,
+                              r->err));
+    TRY(nn_accumulate(r->c, dinp, dx1, N * C, r->err));
+    arena_release(r->a, mk);
+    return 0;
+}

@@ -1,0 +1,87 @@
+/* nn_eltwise.c -- element-wise activations (GELU-erf, ReLU) and binary add on oneDNN eltwise /
+ * binary primitives. Backward results are written to a primitive-owned temporary and accumulated.
+ */
+#include "nn.h"
+
+#include "errors.h"
+
+enum { K_ADD = 20, K_ACT_FWD, K_ACT_BWD };
+
+static int md1(dnnl_memory_desc_t *md, long n, char *err)
+{
+    dnnl_dims_t d = {n};
+    return dnn_check(dnnl_memory_desc_init_by_tag(md, 1, d, dnnl_f32, dnnl_a), "1-D md", err);
+}
+
+static dnnl_alg_kind_t alg_of(nn_act a)
+{
+    return a == NN_GELU ? dnnl_eltwise_gelu_erf : dnnl_eltwise_relu;
+}
+
+int nn_add(nn_cache *c, float *out, const float *a, const float *b, long n, char *err)
+{
+    long key[] = {n};
+    nn_prim *p = nn_cache_find(c, K_ADD, key, 1);
+    if (!p) {
+        dnnl_memory_desc_t md;
+        dnnl_binary_desc_t d;
+        if (md1(&md, n, err)) return -1;
+        if (dnn_check(dnnl_binary_desc_init(&d, dnnl_binary_add, &md, &md, &md), "binary desc", err))
+            return -1;
+        int args[] = {DNNL_ARG_SRC_0, DNNL_ARG_SRC_1, DNNL_ARG_DST};
+        p = nn_cache_add(c, K_ADD, key, 1, &d, NULL, NULL, args, 3, 0, err);
+        if (!p) return -1;
+    }
+    void *ptr[] = {(void *)a, (void *)b, out};
+    return nn_exec(c, p, ptr, err);
+}
+
+int nn_accumulate(nn_cache *c, float *dst, const float *src, long n, char *err)
+{
+    return nn_add(c, dst, dst, src, n, err);
+}
+
+int nn_act_forward(nn_cache *c, nn_act a, float *out, const float *inp, long n, char *err)
+{
+    long key[] = {n, a};
+    nn_prim *p = nn_cache_find(c, K_ACT_FWD, key, 2);
+    if (!p) {
+        dnnl_memory_desc_t md;
+        dnnl_eltwise_desc_t d;
+        if (md1(&md, n, err)) return -1;
+        if (dnn_check(dnnl_eltwise_forward_desc_init(&d, dnnl_forward_training, alg_of(a), &md, 0, 0),
+                      "eltwise fwd desc", err))
+            return -1;
+        int args[] = {DNNL_ARG_SRC, DNNL_ARG_DST};
+        p = nn_cache_add(c, K_ACT_FWD, key, 2, &d, NULL, NULL, args, 2, 0, err);
+        if (!p) return -1;
+    }
+    void *ptr[] = {(void *)inp, out};
+    return nn_exec(c, p, ptr, err);
+}
+
+int nn_act_backward(nn_cache *c, nn_act a, float *dinp, const float *dout, const float *inp, long n,
+                    char *err)
+{
+    long key[] = {n, a};
+    nn_prim *p = nn_cache_find(c, K_ACT_BWD, key, 2);
+    if (!p) {
+        dnnl_memory_desc_t md;
+        dnnl_eltwise_desc_t fd, d;
+        dnnl_primitive_desc_t hint = NULL;
+        if (md1(&md, n, err)) return -1;
+        if (dnn_check(dnnl_eltwise_forward_desc_init(&fd, dnnl_forward_training, alg_of(a), &md, 0, 0),
+                      "eltwise fwd desc", err) ||
+            dnn_check(dnnl_eltwise_backward_desc_init(&d, alg_of(a), &md, &md, 0, 0), "eltwise bwd desc",
+                      err) ||
+            nn_pd_create(c, &hint, &fd, NULL, err))
+            return -1;
+        int args[] = {DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_SRC};
+        p = nn_cache_add(c, K_ACT_BWD, key, 2, &d, NULL, hint, args, 3, n, err);
+        dnnl_primitive_desc_destroy(hint);
+        if (!p) return -1;
+    }
+    void *ptr[] = {(void *)inp, (void *)dout, p->tmp};
+    if (nn_exec(c, p, ptr, err)) return -1;
+    return nn_accumulate(c, dinp, p->tmp, n, err);
+}

@@ -1,0 +1,88 @@
+/* nn_linear.c -- linear layer (and kernel-1 Conv1d) on oneDNN matmul: forward, backward data and
+ * backward weights (matmul on transposed memory descriptors), accumulation by a sum post-op.
+ */
+#include "nn.h"
+
+#include "errors.h"
+
+enum { K_FWD = 1, K_BWD_DATA, K_BWD_W, K_BWD_B };
+
+/* A (rows, cols) f32 descriptor with the given strides. */
+static int md2(dnnl_memory_desc_t *md, long rows, long cols, long s0, long s1, char *err)
+{
+    dnnl_dims_t d = {rows, cols}, s = {s0, s1};
+    return dnn_check(dnnl_memory_desc_init_by_strides(md, 2, d, dnnl_f32, s), "matmul md", err);
+}
+
+/* dst = src x wei (+ bias) (+ dst if accumulate). */
+static nn_prim *matmul_prim(nn_cache *c, int kind, long M, long K, long N, int bias, int accumulate,
+                            const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *wei,
+                            const dnnl_memory_desc_t *dst, long tmp_count, char *err)
+{
+    long key[] = {M, K, N, bias, accumulate};
+    nn_prim *p = nn_cache_find(c, kind, key, 5);
+    if (p) return p;
+    dnnl_memory_desc_t bmd;
+    if (bias && md2(&bmd, 1, N, N, 1, err)) return NULL;
+    dnnl_matmul_desc_t d;
+    if (dnn_check(dnnl_matmul_desc_init(&d, src, wei, bias ? &bmd : NULL, dst), "matmul desc", err))
+        return NULL;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    if (dnn_check(dnnl_primitive_attr_create(&attr), "attr", err)) return NULL;
+    if (accumulate) {
+        if (dnn_check(dnnl_post_ops_create(&po), "post ops", err) ||
+            dnn_check(dnnl_post_ops_append_sum(po, 1.0f), "sum post op", err) ||
+            dnn_check(dnnl_primitive_attr_set_post_ops(attr, po), "set post ops", err)) {
+            if (po) dnnl_post_ops_destroy(po);
+            dnnl_primitive_attr_destroy(attr);
+            return NULL;
+        }
+        dnnl_post_ops_destroy(po);
+    }
+    int args_b[] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS};
+    p = nn_cache_add(c, kind, key, 5, &d, attr, NULL, args_b, bias ? 4 : 3, tmp_count, err);
+    dnnl_primitive_attr_destroy(attr);
+    for (long i = 0; p && i < tmp_count; i++) p->tmp[i] = 1.0f; /* the ones row of K_BWD_B */
+    return p;
+}
+
+int nn_linear_forward(nn_cache *c, float *out, const float *inp, const float *w, const float *b,
+                      long M, long K, long N, char *err)
+{
+    /* out (M,N) = inp (M,K) x w^T (K,N: w read with strides (1,K)) + b */
+    dnnl_memory_desc_t s, wt, d;
+    if (md2(&s, M, K, K, 1, err) || md2(&wt, K, N, 1, K, err) || md2(&d, M, N, N, 1, err)) return -1;
+    nn_prim *p = matmul_prim(c, K_FWD, M, K, N, b != NULL, 0, &s, &wt, &d, 0, err);
+    if (!p) return -1;
+    void *ptr[] = {(void *)inp, (void *)w, out, (void *)b};
+    return nn_exec(c, p, ptr, err);
+}
+
+int nn_linear_backward(nn_cache *c, float *dinp, float *dw, float *db, const float *dout,
+                       const float *inp, const float *w, long M, long K, long N, char *err)
+{
+    dnnl_memory_desc_t s, wt, d;
+    if (dinp) { /* dinp (M,K) += dout (M,N) x w (N,K) */
+        if (md2(&s, M, N, N, 1, err) || md2(&wt, N, K, K, 1, err) || md2(&d, M, K, K, 1, err)) return -1;
+        nn_prim *p = matmul_prim(c, K_BWD_DATA, M, K, N, 0, 1, &s, &wt, &d, 0, err);
+        if (!p) return -1;
+        void *ptr[] = {(void *)dout, (void *)w, dinp};
+        if (nn_exec(c, p, ptr, err)) return -1;
+    }
+    if (dw) { /* dw (N,K) += dout^T (N,M: strides (1,N)) x inp (M,K) */
+        if (md2(&s, N, M, 1, N, err) || md2(&wt, M, K, K, 1, err) || md2(&d, N, K, K, 1, err)) return -1;
+        nn_prim *p = matmul_prim(c, K_BWD_W, M, K, N, 0, 1, &s, &wt, &d, 0, err);
+        if (!p) return -1;
+        void *ptr[] = {(void *)dout, (void *)inp, dw};
+        if (nn_exec(c, p, ptr, err)) return -1;
+    }
+    if (db) { /* db (1,N) += ones (1,M) x dout (M,N) */
+        if (md2(&s, 1, M, M, 1, err) || md2(&wt, M, N, N, 1, err) || md2(&d, 1, N, N, 1, err)) return -1;
+        nn_prim *p = matmul_prim(c, K_BWD_B, M, 0, N, 0, 1, &s, &wt, &d, M, err);
+        if (!p) return -1;
+        void *ptr[] = {p->tmp, (void *)dout, db};
+        if (nn_exec(c, p, ptr, err)) return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,42 @@
+/* nn_pool.c -- the hand-written loops of the layer library: max-pool over a neighbourhood (with its
+ * backward) and row gathers / scatter-adds (OpenMP where rows are independent).
+ */
+#include "nn.h"
+
+#include <string.h>
+
+void nn_maxpool_forward(float *out, int32_t *arg, const float *inp, long G, long k, long C)
+{
+#pragma omp parallel for schedule(static)
+    for (long g = 0; g < G; g++) {
+        const float *x = inp + g * k * C;
+        float *o = out + g * C;
+        int32_t *a = arg + g * C;
+        for (long j = 0; j < C; j++) { o[j] = x[j]; a[j] = 0; }
+        for (long i = 1; i < k; i++)
+            for (long j = 0; j < C; j++)
+                if (x[i * C + j] > o[j]) { o[j] = x[i * C + j]; a[j] = (int32_t)i; }
+    }
+}
+
+void nn_maxpool_backward(float *dinp, const float *dout, const int32_t *arg, long G, long k, long C)
+{
+#pragma omp parallel for schedule(static)
+    for (long g = 0; g < G; g++)
+        for (long j = 0; j < C; j++) dinp[(g * k + arg[g * C + j]) * C + j] += dout[g * C + j];
+}
+
+void nn_gather_rows(float *out, const float *src, const int32_t *idx, long n, long C)
+{
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < n; i++) memcpy(out + i * C, src + (long)idx[i] * C, sizeof(float) * (size_t)C);
+}
+
+void nn_scatter_add_rows(float *dsrc, const float *dout, const int32_t *idx, long n, long C)
+{
+    for (long i = 0; i < n; i++) {
+        float *d = dsrc + (long)idx[i] * C;
+        const float *s = dout + i * C;
+        for (long j = 0; j < C; j++) d[j] += s[j];
+    }
+}

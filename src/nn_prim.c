@@ -1,0 +1,145 @@
+/* nn_prim.c -- the shape-keyed cache of oneDNN primitives behind the layer library (nn.h).
+ *
+ * Every primitive is created once per (kind, shape) with a user scratchpad that the cache owns, and
+ * with one memory object per execution argument whose data handle is re-bound at each call, so a
+ * steady state (same shapes) creates and allocates nothing. The cache has a fixed capacity.
+ */
+#include "nn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+
+int nn_cache_init(nn_cache *c, dnn_ctx *dnn, int capacity, char *err)
+{
+    memset(c, 0, sizeof *c);
+    c->dnn = dnn;
+    c->prims = calloc((size_t)capacity, sizeof *c->prims);
+    if (!c->prims) return errf(err, "nn cache: out of memory (%d primitives)", capacity);
+    c->cap = capacity;
+    return 0;
+}
+
+static void prim_release(nn_prim *p)
+{
+    for (int i = 0; i < p->n_args; i++)
+        if (p->args[i].memory) dnnl_memory_destroy(p->args[i].memory);
+    if (p->prim) dnnl_primitive_destroy(p->prim);
+    free(p->scratch);
+    free(p->tmp);
+    memset(p, 0, sizeof *p);
+}
+
+void nn_cache_free(nn_cache *c)
+{
+    if (!c->prims) return;
+    for (int i = 0; i < c->n_prims; i++) prim_release(&c->prims[i]);
+    free(c->prims);
+    memset(c, 0, sizeof *c);
+}
+
+nn_prim *nn_cache_find(nn_cache *c, int kind, const long *key, int n_key)
+{
+    for (int i = 0; i < c->n_prims; i++) {
+        nn_prim *p = &c->prims[i];
+        if (p->kind != kind) continue;
+        int same = 1;
+        for (int j = 0; j < n_key && same; j++) same = p->key[j] == key[j];
+        for (int j = n_key; j < NN_MAX_KEY && same; j++) same = p->key[j] == 0;
+        if (same) return p;
+    }
+    return NULL;
+}
+
+int nn_pd_create(nn_cache *c, dnnl_primitive_desc_t *pd, const void *op_desc,
+                 const_dnnl_primitive_desc_t hint, char *err)
+{
+    return dnn_check(dnnl_primitive_desc_create(pd, op_desc, NULL, c->dnn->engine, hint),
+                     "primitive descriptor (hint)", err);
+}
+
+static void *aligned_bytes(size_t n)
+{
+    void *p = NULL;
+    if (n == 0) n = 64;
+    if (posix_memalign(&p, 64, (n + 63) / 64 * 64)) return NULL;
+    return p;
+}
+
+nn_prim *nn_cache_add(nn_cache *c, int kind, const long *key, int n_key, const void *op_desc,
+                      dnnl_primitive_attr_t attr, const_dnnl_primitive_desc_t hint,
+                      const int *args, int n_args, long tmp_count, char *err)
+{
+    if (c->n_prims >= c->cap) {
+        errf(err, "nn cache: more than %d primitive shapes", c->cap);
+        return NULL;
+    }
+    if (n_key > NN_MAX_KEY || n_args > NN_MAX_ARGS) {
+        errf(err, "nn cache: key or argument list too long");
+        return NULL;
+    }
+    nn_prim *p = &c->prims[c->n_prims];
+    memset(p, 0, sizeof *p);
+    p->kind = kind;
+    memcpy(p->key, key, sizeof(long) * (size_t)n_key);
+
+    dnnl_primitive_attr_t own = NULL;
+    if (!attr) {
+        if (dnn_check(dnnl_primitive_attr_create(&own), "attr create", err)) return NULL;
+        attr = own;
+    }
+    dnnl_primitive_desc_t pd = NULL;
+    int rc = dnn_check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user),
+                       "scratchpad mode", err);
+    if (!rc) rc = dnn_check(dnnl_primitive_desc_create(&pd, op_desc, attr, c->dnn->engine, hint),
+                            "primitive descriptor", err);
+    if (own) dnnl_primitive_attr_destroy(own);
+    if (rc) return NULL;
+    if (dnn_check(dnnl_primitive_create(&p->prim, pd), "primitive create", err)) goto fail;
+    for (int i = 0; i < n_args; i++) {
+        const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md, args[i]);
+        if (!md) { errf(err, "oneDNN: no memory descriptor for argument %d", args[i]); goto fail; }
+        p->args[i].arg = args[i];
+        if (dnn_check(dnnl_memory_create(&p->args[i].memory, md, c->dnn->engine, DNNL_MEMORY_NONE),
+                      "memory create", err)) goto fail;
+        p->n_args = i + 1;
+    }
+    const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t sbytes = smd ? dnnl_memory_desc_get_size(smd) : 0;
+    if (sbytes > 0) {
+        p->scratch = aligned_bytes(sbytes);
+        if (!p->scratch) { errf(err, "nn cache: out of memory (scratchpad)"); goto fail; }
+        c->bytes_allocated += (long)sbytes;
+        int a = p->n_args;
+        p->args[a].arg = DNNL_ARG_SCRATCHPAD;
+        if (dnn_check(dnnl_memory_create(&p->args[a].memory, smd, c->dnn->engine, p->scratch),
+                      "scratchpad memory", err)) goto fail;
+        p->n_args = a + 1;
+    }
+    if (tmp_count > 0) {
+        p->tmp = aligned_bytes(sizeof(float) * (size_t)tmp_count);
+        if (!p->tmp) { errf(err, "nn cache: out of memory (temporary)"); goto fail; }
+        p->tmp_count = tmp_count;
+        c->bytes_allocated += (long)sizeof(float) * tmp_count;
+    }
+    dnnl_primitive_desc_destroy(pd);
+    c->n_prims++;
+    c->n_created++;
+    return p;
+fail:
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    prim_release(p);
+    return NULL;
+}
+
+int nn_exec(nn_cache *c, nn_prim *p, void *const *ptrs, char *err)
+{
+    int n_user = p->n_args - (p->scratch ? 1 : 0);
+    for (int i = 0; i < n_user; i++)
+        if (dnn_check(dnnl_memory_set_data_handle(p->args[i].memory, ptrs[i]), "bind memory", err))
+            return -1;
+    if (dnn_check(dnnl_primitive_execute(p->prim, c->dnn->stream, p->n_args, p->args), "execute", err))
+        return -1;
+    return dnn_check(dnnl_stream_wait(c->dnn->stream), "stream wait", err);
+}

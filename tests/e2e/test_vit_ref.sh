@@ -1,0 +1,54 @@
+# test_vit_ref.sh -- `i2pmae vit` against the PyTorch reference (tests/ref/vit_ref.py): small random
+# ViTs in CLIP naming (F32, full CLIP file with a text tower) and timm naming (F16/BF16), fp32 and
+# bf16, 1 and 2 ranks. Relative error = max|ours - ref| / max|ref| per dataset (patch, cls,
+# saliency): fp32 <= 1e-4, bf16 <= 3e-2. Skipped (never passed) without python3-torch.
+. "$(dirname "$0")/../lib.sh"
+
+if ! have_torch; then
+  skip vit_reference "python3-torch / h5py / numpy not available"
+  exit 0
+fi
+R=$T/ref
+if ! $PY "$ROOT/tests/ref/vit_ref.py" "$R" > "$T/ref.log" 2>&1; then
+  fail vit_reference "vit_ref.py failed: $(tail -n 3 "$T/ref.log" | tr '\n' ' ')"; exit 0
+fi
+
+compare() { # name ours ref tol
+  if $PY "$ROOT/tests/ref/vit_compare.py" "$2" "$3" "$4" > "$T/cmp.out" 2>&1; then
+    pass "$1 ($(tr '\n' ';' < "$T/cmp.out"))"
+  else
+    fail "$1" "$(tr '\n' ';' < "$T/cmp.out")"
+  fi
+}
+
+for m in clip timm; do
+  for p in fp32 bf16; do
+    tol=1e-4; [ $p = bf16 ] && tol=3e-2
+    out=$T/${m}_$p.h5
+    if "$I2PMAE" vit --vit "$m:$R/$m.safetensors" --input "$R/images.h5" -o "$out" --batch 2 \
+         --precision $p > "$T/run.log" 2>&1; then
+      compare "${m}_$p" "$out" "$R/${m}_expected.h5" $tol
+    else
+      fail "${m}_$p" "i2pmae vit failed: $(tail -n 2 "$T/run.log" | tr '\n' ' ')"
+    fi
+  done
+done
+grep -q "oneDNN picked" "$T/run.log" && pass logs_onednn_implementation || fail logs_onednn_implementation "no 'oneDNN picked' line"
+grep -q '"command":"vit"' "$T/run.log" && pass json_summary || fail json_summary "no JSON summary line"
+
+# The features do not depend on the rank count or the batch size.
+if mpirun -np 2 --oversubscribe --bind-to none "$I2PMAE" vit --vit "clip:$R/clip.safetensors" \
+     --input "$R/images.h5" -o "$T/np2.h5" --batch 1 > "$T/np2.log" 2>&1; then
+  compare two_ranks_batch1_same_as_one_rank "$T/np2.h5" "$T/clip_fp32.h5" 1e-6
+else
+  fail two_ranks_batch1_same_as_one_rank "mpirun -np 2 failed: $(tail -n 2 "$T/np2.log" | tr '\n' ' ')"
+fi
+
+# Provenance attributes: model name and the SHA-256 of the weights file.
+sha=$(sha256sum "$R/clip.safetensors" | cut -d' ' -f1)
+check attributes_model_and_sha256 $PY -c "
+import h5py, sys
+f = h5py.File('$T/clip_fp32.h5', 'r')
+a = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+sys.exit(0 if a['weights_sha256'] == '$sha' and a['model'].startswith('clip') and a['precision'] == 'fp32' else 1)"
+expect_error refuses_existing_output "exists" "$I2PMAE" vit --vit "clip:$R/clip.safetensors" --input "$R/images.h5" -o "$T/clip_fp32.h5"

@@ -1,0 +1,269 @@
+/* test_model3d.c -- the whole 3D network at a tiny configuration (docs/model3d.md's test config):
+ *  - parameter table: names, order, sizes, decay flags;
+ *  - finite differences of the total loss w.r.t. parameters of every tensor (central, float32,
+ *    eps 1e-3 on the entry with the largest |gradient| of every tensor, plus one random entry of
+ *    every third tensor; tolerance
+ *    |fd - an| <= 5e-2 * max(|fd|, |an|) + 2e-3 * (1e-3 / eps) -- looser than per layer because
+ *    max-pools, Chamfer nearest neighbours and ReLU kinks make the loss piecewise smooth; an entry
+ *    that fails is retried with eps/4 and eps/16 (a crossed kink disappears, a wrong gradient not;
+ *    float32 roundoff of the loss grows as 1/eps, hence the scaled absolute term));
+ *  - determinism (same inputs and keys -> bitwise same losses and gradients);
+ *  - no allocation after the first step (arena chunks and primitives stay constant);
+ *  - encode_global shape, finiteness and independence from masking.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "model3d.h"
+#include "rng.h"
+
+#define FD_EPS 1e-3f
+#define FD_REL 5e-2
+#define FD_ABS 2e-3
+
+typedef struct {
+    model3d_config cfg;
+    int B;
+    float *points, *sal, *grids;
+    int16_t *pixels;
+    uint64_t keys[4];
+    model3d_batch batch;
+} inputs;
+
+static void tiny_config(model3d_config *c)
+{
+    model3d_config_default(c);
+    c->points = 64;
+    c->groups[0] = 16; c->groups[1] = 8; c->groups[2] = 4;
+    c->k[0] = 4; c->k[1] = 4; c->k[2] = 2;
+    c->dims[0] = 12; c->dims[1] = 24; c->dims[2] = 48;
+    c->depths[0] = 1; c->depths[1] = 1; c->depths[2] = 1;
+    c->heads = 2;
+    c->dec_dims[0] = 48; c->dec_dims[1] = 24;
+    c->dec_depths[0] = 1; c->dec_depths[1] = 1;
+    c->embed_hidden[0] = 8; c->embed_hidden[1] = 16; c->embed_hidden[2] = 32;
+    c->mask_ratio = 0.5;
+    c->drop_path = 0;
+    c->views = 2;
+    c->feat_dim = 6;
+    c->grid = 4;
+    c->image = 32;
+}
+
+static void make_inputs(inputs *in, int B)
+{
+    tiny_config(&in->cfg);
+    model3d_config *c = &in->cfg;
+    in->B = B;
+    rng_t r;
+    rng_seed(&r, 2024, 1);
+    long P = c->points, V = c->views, g = c->grid, F = c->feat_dim;
+    in->points = malloc(sizeof(float) * (size_t)(B * P * 3));
+    in->sal = malloc(sizeof(float) * (size_t)(B * P));
+    in->grids = malloc(sizeof(float) * (size_t)(B * V * g * g * F));
+    in->pixels = malloc(sizeof(int16_t) * (size_t)(B * V * P * 2));
+    for (long i = 0; i < B * P * 3; i++) in->points[i] = (float)rng_range(&r, -1, 1);
+    for (long i = 0; i < B * P; i++) in->sal[i] = (float)rng_range(&r, 0, 0.05);
+    for (long i = 0; i < B * V * g * g * F; i++) in->grids[i] = (float)rng_range(&r, -1, 1);
+    for (long i = 0; i < B * V * P * 2; i++) in->pixels[i] = (int16_t)rng_below(&r, (uint64_t)c->image);
+    for (int b = 0; b < B; b++) in->keys[b] = 77 + (uint64_t)b;
+    model3d_batch bt = {.B = B, .points = in->points, .point_saliency = in->sal, .grids = in->grids,
+                        .pixels = in->pixels, .mask_keys = in->keys, .drop_key = 5, .forced_visible = NULL};
+    in->batch = bt;
+}
+
+static void free_inputs(inputs *in)
+{
+    free(in->points);
+    free(in->sal);
+    free(in->grids);
+    free(in->pixels);
+}
+
+static dnn_ctx g_dnn;
+static char g_err[I2P_ERR_LEN];
+
+static int setup(void **state)
+{
+    (void)state;
+    return dnn_ctx_create(&g_dnn, g_err);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    dnn_ctx_destroy(&g_dnn);
+    return 0;
+}
+
+static void test_param_table(void **state)
+{
+    (void)state;
+    model3d_config c;
+    tiny_config(&c);
+    model3d *m;
+    assert_int_equal(model3d_create(&m, &c, 2, 1, &g_dnn, g_err), 0);
+    const model3d_tensor *t0 = model3d_get_tensor(m, 0);
+    assert_string_equal(t0->name, "embed0.conv1.weight");
+    assert_int_equal(t0->shape[0], 8);
+    assert_int_equal(t0->shape[1], 3);
+    long total = 0;
+    int saw_qkv = 0, saw_token = 0;
+    for (int i = 0; i < model3d_n_tensors(m); i++) {
+        const model3d_tensor *t = model3d_get_tensor(m, i);
+        assert_int_equal(t->offset, total);
+        total += t->count;
+        if (!strcmp(t->name, "encoder.2.blocks.0.attn.qkv.weight")) {
+            saw_qkv = 1;
+            assert_int_equal(t->shape[0], 144);
+            assert_int_equal(t->decay, 1);
+        }
+        if (!strcmp(t->name, "decoder.mask_token")) { saw_token = 1; assert_int_equal(t->decay, 0); }
+        if (strstr(t->name, ".bias") || strstr(t->name, "norm")) assert_int_equal(t->decay, 0);
+    }
+    assert_int_equal(total, model3d_n_params(m));
+    assert_true(saw_qkv && saw_token);
+    const model3d_tensor *last = model3d_get_tensor(m, model3d_n_tensors(m) - 1);
+    assert_string_equal(last->name, "rec_head_2d.bias");
+    assert_int_equal(last->count, 4 * 2 * 6);
+    /* 9 BatchNorms: mean and var each */
+    assert_int_equal(model3d_n_buffers(m), 2 * (8 + 32 + 12 + 24 + 24 + 48 + 24 * 3));
+    model3d_free(m);
+}
+
+static void test_fd_whole_model(void **state)
+{
+    (void)state;
+    inputs in;
+    make_inputs(&in, 2);
+    model3d *m;
+    assert_int_equal(model3d_create(&m, &in.cfg, 2, 3, &g_dnn, g_err), 0);
+    model3d_losses L;
+    int rc = model3d_train_step(m, &in.batch, &L, g_err);
+    if (rc) printf("train_step: %s\n", g_err);
+    assert_int_equal(rc, 0);
+    printf("loss %.6f = 3d %.6f + 2d %.6f\n", L.loss, L.loss_3d, L.loss_2d);
+    assert_true(isfinite(L.loss) && L.loss_3d > 0 && L.loss_2d > 0);
+    long n = model3d_n_params(m);
+    float *an = malloc(sizeof(float) * (size_t)n);
+    memcpy(an, model3d_grads(m), sizeof(float) * (size_t)n);
+    float *p = model3d_params(m);
+    rng_t r;
+    rng_seed(&r, 9, 9);
+    int bad = 0, checked = 0, zero_tensors = 0;
+    for (int ti = 0; ti < model3d_n_tensors(m); ti++) {
+        const model3d_tensor *t = model3d_get_tensor(m, ti);
+        long best = 0;
+        for (long i = 1; i < t->count; i++)
+            if (fabsf(an[t->offset + i]) > fabsf(an[t->offset + best])) best = i;
+        if (an[t->offset + best] == 0) zero_tensors++;
+        long picks[2] = {best, (long)rng_below(&r, (uint64_t)t->count)};
+        for (int q = 0; q < (ti % 3 == 0 ? 2 : 1); q++) {
+            long i = t->offset + picks[q];
+            double a = an[i], fd = 0, tol = 0;
+            /* a kink crossed within +-eps shows up as disagreement that shrinks with eps:
+               retry with eps/4 and eps/16 before calling it a failure */
+            for (int tries = 0; tries < 3; tries++) {
+                float eps = FD_EPS / (float)(1 << (2 * tries)), keep = p[i];
+                model3d_losses lp, lm;
+                p[i] = keep + eps;
+                assert_int_equal(model3d_train_step(m, &in.batch, &lp, g_err), 0);
+                p[i] = keep - eps;
+                assert_int_equal(model3d_train_step(m, &in.batch, &lm, g_err), 0);
+                p[i] = keep;
+                fd = (lp.loss - lm.loss) / (2.0 * eps);
+                tol = FD_REL * fmax(fabs(fd), fabs(a)) + FD_ABS * (FD_EPS / eps); /* roundoff ~ 1/eps */
+                if (fabs(fd - a) <= tol) break;
+                printf("%-40s [%ld] eps %.2g: fd %.6g analytic %.6g (retry)\n", t->name, picks[q], eps, fd, a);
+            }
+            checked++;
+            if (fabs(fd - a) > tol) {
+                bad++;
+                printf("%-40s [%ld] fd %.6g analytic %.6g NOT OK\n", t->name, picks[q], fd, a);
+            }
+        }
+    }
+    printf("FD: %d of %d entries outside tolerance; %d tensors with all-zero gradient\n", bad, checked,
+           zero_tensors);
+    /* encoder.0.norm has no consumer in training (stage-0 normalised output is unused): 2 tensors */
+    assert_true(zero_tensors <= 2);
+    assert_int_equal(bad, 0);
+    free(an);
+    model3d_free(m);
+    free_inputs(&in);
+}
+
+static void test_determinism_and_no_alloc(void **state)
+{
+    (void)state;
+    inputs in;
+    make_inputs(&in, 2);
+    model3d *m;
+    assert_int_equal(model3d_create(&m, &in.cfg, 2, 3, &g_dnn, g_err), 0);
+    model3d_losses a, b;
+    assert_int_equal(model3d_train_step(m, &in.batch, &a, g_err), 0);
+    long n = model3d_n_params(m);
+    float *ga = malloc(sizeof(float) * (size_t)n);
+    memcpy(ga, model3d_grads(m), sizeof(float) * (size_t)n);
+    model3d_alloc_info s1, s2;
+    model3d_alloc_stats(m, &s1);
+    /* other masks (different keys) must not allocate either: capacities are fixed */
+    uint64_t keys2[2] = {1234, 5678};
+    model3d_batch other = in.batch;
+    other.mask_keys = keys2;
+    for (int i = 0; i < 3; i++) assert_int_equal(model3d_train_step(m, &other, &b, g_err), 0);
+    assert_int_equal(model3d_train_step(m, &in.batch, &b, g_err), 0);
+    model3d_alloc_stats(m, &s2);
+    printf("after step 1: %ld arena chunks, %ld primitives (%ld bytes); after 5: %ld, %ld\n",
+           s1.arena_chunks, s1.primitives, s1.primitive_bytes, s2.arena_chunks, s2.primitives);
+    assert_int_equal(s1.arena_chunks, s2.arena_chunks);
+    assert_int_equal(s1.primitives, s2.primitives);
+    assert_int_equal(s1.primitive_bytes, s2.primitive_bytes);
+    assert_true(a.loss == b.loss);
+    assert_memory_equal(ga, model3d_grads(m), sizeof(float) * (size_t)n);
+    free(ga);
+    model3d_free(m);
+    free_inputs(&in);
+}
+
+static void test_encode_global(void **state)
+{
+    (void)state;
+    inputs in;
+    make_inputs(&in, 2);
+    model3d *m;
+    assert_int_equal(model3d_create(&m, &in.cfg, 2, 3, &g_dnn, g_err), 0);
+    float g1[2 * 48], g2[2 * 48];
+    int rc = model3d_encode_global(m, 2, in.points, g1, g_err);
+    if (rc) printf("encode_global: %s\n", g_err);
+    assert_int_equal(rc, 0);
+    for (int i = 0; i < 96; i++) assert_true(isfinite(g1[i]));
+    /* sample 1 alone gives the same feature (eval BN: no batch coupling) */
+    assert_int_equal(model3d_encode_global(m, 1, in.points + 64 * 3, g2, g_err), 0);
+    for (int i = 0; i < 48; i++) assert_true(fabsf(g1[48 + i] - g2[i]) < 1e-5f);
+    model3d_free(m);
+    free_inputs(&in);
+}
+
+int main(void)
+{
+    /* tiny shapes: one thread (OpenMP barriers on a loaded 2-core machine cost 50x the work) */
+    omp_set_num_threads(1);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_param_table),
+        cmocka_unit_test(test_fd_whole_model),
+        cmocka_unit_test(test_determinism_and_no_alloc),
+        cmocka_unit_test(test_encode_global),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
