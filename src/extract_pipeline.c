@@ -99,7 +99,8 @@ static void fill_meta(extract_ctx *c, const char *sha, const char *fingerprint, 
     snprintf(m->vit, sizeof m->vit, "%s", vc->name);
     snprintf(m->vit_spec, sizeof m->vit_spec, "%s", c->o->vit);
     snprintf(m->weights_sha256, sizeof m->weights_sha256, "%s", sha);
-    snprintf(m->precision, sizeof m->precision, "%s", c->o->precision == VIT_BF16 ? "bf16" : "fp32");
+    /* the precision actually used (bf16 falls back to fp32 where the CPU lacks it) */
+    snprintf(m->precision, sizeof m->precision, "%s", vit_get_precision(c->vit) == VIT_BF16 ? "bf16" : "fp32");
     snprintf(m->source, sizeof m->source, "%s", c->o->input);
     snprintf(m->source_fingerprint, sizeof m->source_fingerprint, "%s", fingerprint);
 }
