@@ -62,6 +62,10 @@ int model3d_n_tensors(const model3d *m);
 float *model3d_buffers(model3d *m);
 long model3d_n_buffers(const model3d *m);
 const model3d_tensor *model3d_get_tensor(const model3d *m, int i);
+/* Named views into the buffers: "<bn>.running_mean", "<bn>.running_var" (offset into
+ * model3d_buffers, decay 0), in parameter-table order. */
+int model3d_n_buffer_tensors(const model3d *m);
+const model3d_tensor *model3d_get_buffer_tensor(const model3d *m, int i);
 
 typedef struct {
     int B;

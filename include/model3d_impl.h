@@ -53,6 +53,9 @@ struct model3d {
     long n_params, n_buffers;
     model3d_tensor *tensors;
     int n_tensors;
+    model3d_tensor *buffer_tensors;  /* <bn>.running_mean / .running_var views into buffers */
+    int n_buffer_tensors;
+    void *last_fwd;                  /* the last train step's saved forward (in step_arena) */
     m3_group embed[3];       /* embed0, merge1, merge2 */
     m3_stage enc[3];
     long mask_token;         /* (1,1,dec_dims[0]) */
@@ -77,6 +80,11 @@ typedef struct {
 
 /* ---- parameter table (model3d.c) ---- */
 int m3_build_layout(model3d *m, char *err);
+
+/* An activation of the last train step in the reference-file layout (docs/model3d.md,
+ * /expected/activations): enc{s}_full, enc{s}_out, dec1_out, rec3d, rec2d, target2d, target3d.
+ * Writes B*G*C floats; returns the count or -1 if unknown / no step yet. (model3d_step.c) */
+long m3_activation(const model3d *m, const char *name, float *out);
 
 /* ---- small layers (nn_block.c) ---- */
 typedef struct { float *h, *g; } m3_pos_state;

@@ -70,7 +70,7 @@ typedef struct {
     model3d *m;
     int count_only;
     long n_params, n_buffers;
-    int n_tensors;
+    int n_tensors, n_buffer_tensors;
 } layout;
 
 static long add_tensor(layout *L, int decay, int rank, const int *shape, const char *fmt, ...)
@@ -125,6 +125,17 @@ static m3_bn add_bn(layout *L, int C, const char *name)
     n.b = add_tensor(L, 0, 1, s, "%s.bias", name);
     n.run_mean = L->n_buffers;
     n.run_var = L->n_buffers + C;
+    if (!L->count_only)
+        for (int i = 0; i < 2; i++) {
+            model3d_tensor *t = &L->m->buffer_tensors[L->n_buffer_tensors + i];
+            memset(t, 0, sizeof *t);
+            snprintf(t->name, sizeof t->name, "%s.%s", name, i ? "running_var" : "running_mean");
+            t->offset = L->n_buffers + i * C;
+            t->count = C;
+            t->rank = 1;
+            t->shape[0] = C;
+        }
+    L->n_buffer_tensors += 2;
     L->n_buffers += 2 * C;
     return n;
 }
@@ -178,7 +189,7 @@ static void run_layout(layout *L)
     const model3d_config *c = &m->cfg;
     const int *h = c->embed_hidden;
     L->n_params = L->n_buffers = 0;
-    L->n_tensors = 0;
+    L->n_tensors = L->n_buffer_tensors = 0;
     m->embed[0] = add_group(L, 3, h[0], h[1], h[2], c->dims[0], "embed0");
     m->embed[1] = add_group(L, c->dims[0], c->dims[0], c->dims[0], c->dims[1], c->dims[1], "merge1");
     m->embed[2] = add_group(L, c->dims[1], c->dims[1], c->dims[1], c->dims[2], c->dims[2], "merge2");
@@ -225,10 +236,12 @@ int m3_build_layout(model3d *m, char *err)
     layout L = {.m = m, .count_only = 1};
     run_layout(&L);
     m->tensors = calloc((size_t)L.n_tensors, sizeof *m->tensors);
-    if (!m->tensors) return errf(err, "model3d: out of memory");
+    m->buffer_tensors = calloc((size_t)L.n_buffer_tensors, sizeof *m->buffer_tensors);
+    if (!m->tensors || !m->buffer_tensors) return errf(err, "model3d: out of memory");
     L.count_only = 0;
     run_layout(&L);
     m->n_tensors = L.n_tensors;
+    m->n_buffer_tensors = L.n_buffer_tensors;
     m->n_params = L.n_params;
     m->n_buffers = L.n_buffers;
     /* stochastic depth: rising linearly 0..drop_path over the encoder blocks, then the decoder's */
@@ -319,6 +332,7 @@ void model3d_free(model3d *m)
     arena_free(&m->step_arena);
     arena_free(&m->eval_arena);
     free(m->tensors);
+    free(m->buffer_tensors);
     free(m->params);
     free(m->grads);
     free(m->buffers);
@@ -335,4 +349,9 @@ long model3d_n_buffers(const model3d *m) { return m->n_buffers; }
 const model3d_tensor *model3d_get_tensor(const model3d *m, int i)
 {
     return i >= 0 && i < m->n_tensors ? &m->tensors[i] : NULL;
+}
+int model3d_n_buffer_tensors(const model3d *m) { return m->n_buffer_tensors; }
+const model3d_tensor *model3d_get_buffer_tensor(const model3d *m, int i)
+{
+    return i >= 0 && i < m->n_buffer_tensors ? &m->buffer_tensors[i] : NULL;
 }

@@ -6,6 +6,7 @@
  */
 #include "model3d_impl.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "bicubic.h"
@@ -303,8 +304,59 @@ int model3d_train_step(model3d *m, const model3d_batch *b, model3d_losses *out, 
         heads_and_losses(&r, m, f, b, &L) || backward(&r, m, f))
         return -1;
     m->steps_done++;
+    m->last_fwd = f;
     if (out) *out = L;
     return 0;
+}
+
+/* rows (B,cap,C) of scale s scattered to token order (B,G,C), zeros elsewhere */
+static void scatter_visible(const m3_fwd *f, int s, long G, long C, const float *rows, float *out)
+{
+    memset(out, 0, sizeof(float) * (size_t)(f->B * G * C));
+    long cap = f->mk.cap[s];
+    for (long b = 0; b < f->B; b++)
+        for (long i = 0; i < f->mk.count[s][b]; i++)
+            memcpy(out + (b * G + f->mk.idx[s][b * cap + i]) * C, rows + (b * cap + i) * C, sizeof(float) * (size_t)C);
+}
+
+long m3_activation(const model3d *m, const char *name, float *out)
+{
+    const m3_fwd *f = m->last_fwd;
+    const model3d_config *c = &m->cfg;
+    if (!f) return -1;
+    long B = f->B, G1 = c->groups[1], k1 = c->k[1], W2 = k1 * c->views * c->feat_dim;
+    for (int s = 0; s < 3; s++) {
+        char n[32];
+        long G = c->groups[s], C = c->dims[s];
+        snprintf(n, sizeof n, "enc%d_full", s);
+        if (!strcmp(name, n)) {
+            memcpy(out, f->full[s], sizeof(float) * (size_t)(B * G * C));
+            return B * G * C;
+        }
+        snprintf(n, sizeof n, "enc%d_out", s);
+        if (!strcmp(name, n)) {
+            scatter_visible(f, s, G, C, f->es[s].normed, out);
+            return B * G * C;
+        }
+    }
+    if (!strcmp(name, "dec1_out")) {
+        memcpy(out, f->ds1.normed, sizeof(float) * (size_t)(B * G1 * c->dec_dims[1]));
+        return B * G1 * c->dec_dims[1];
+    }
+    if (!strcmp(name, "rec3d") || !strcmp(name, "target3d")) {
+        const float *src = name[0] == 'r' ? f->rec3d : f->gt3d;
+        for (long t = 0; t < B * G1; t++)
+            for (long j = 0; j < 3 * k1; j++) out[t * 3 * k1 + j] = f->masked1[t] || name[0] == 't' ? src[t * 3 * k1 + j] : 0;
+        return B * G1 * 3 * k1;
+    }
+    if (!strcmp(name, "rec2d") || !strcmp(name, "target2d")) {
+        const float *src = name[0] == 'r' ? f->rec2d : f->tgt2d;
+        memset(out, 0, sizeof(float) * (size_t)(B * G1 * W2));
+        for (long i = 0; i < f->n_vrows; i++)
+            memcpy(out + (long)f->vrows[i] * W2, src + i * W2, sizeof(float) * (size_t)W2);
+        return B * G1 * W2;
+    }
+    return -1;
 }
 
 int model3d_encode_global(model3d *m, int B, const float *points, float *global, char *err)

@@ -208,6 +208,29 @@ static dnnl_memory_t weights_of(const vit_model *m, const vit_plan *pl, int kind
     }
 }
 
+/* The two attention matmuls (s = q k^T, o = p v) for the given views. Returns 1 if both got an
+ * optimised (non-reference) implementation; 0 otherwise, with the descriptors still created when possible
+ * (NULL where not). The caller owns *spd and *vpd. */
+static int attention_pds(const vit_model *m, const dnnl_memory_desc_t *q, const dnnl_memory_desc_t *k,
+                         const dnnl_memory_desc_t *s, const dnnl_memory_desc_t *p,
+                         const dnnl_memory_desc_t *v, const dnnl_memory_desc_t *o,
+                         dnnl_primitive_desc_t *spd, dnnl_primitive_desc_t *vpd)
+{
+    if (*spd) dnnl_primitive_desc_destroy(*spd);
+    if (*vpd) dnnl_primitive_desc_destroy(*vpd);
+    *spd = *vpd = NULL;
+    dnnl_primitive_attr_t attr = make_attr(VIT_POST_NONE, 0);
+    dnnl_matmul_desc_t d;
+    if (dnnl_matmul_desc_init(&d, q, k, NULL, s) == dnnl_success)
+        dnnl_primitive_desc_create(spd, &d, attr, m->ctx->engine, NULL);
+    if (dnnl_matmul_desc_init(&d, p, v, NULL, o) == dnnl_success)
+        dnnl_primitive_desc_create(vpd, &d, attr, m->ctx->engine, NULL);
+    dnnl_primitive_attr_destroy(attr);
+    log_debug("vit: attention matmuls on these views: %s, %s", *spd ? vit_impl_name(*spd) : "none",
+              *vpd ? vit_impl_name(*vpd) : "none");
+    return *spd && *vpd && !strstr(vit_impl_name(*spd), "ref") && !strstr(vit_impl_name(*vpd), "ref");
+}
+
 static void *alloc64(size_t bytes)
 {
     return aligned_alloc(64, (bytes + 63) / 64 * 64);
@@ -233,13 +256,12 @@ static int plan_build(vit_model *m, vit_plan *pl, int B, char *err)
     pl->h = alloc64((size_t)(BT * (D > C ? D : C)) * 4);
     pl->hb = bf ? alloc64((size_t)(BT * D) * 2) : NULL;
     pl->qkv = alloc64((size_t)(BT * 3 * D) * ab);
-    pl->qkvh = alloc64((size_t)(BT * 3 * D) * ab);
     pl->s = alloc64((size_t)(B * H * T * T) * 4);
     pl->p = bf ? alloc64((size_t)(B * H * T * T) * 2) : pl->s;
     pl->o = alloc64((size_t)(BT * D) * ab);
     pl->mlp = alloc64((size_t)(BT * M) * ab);
     pl->ho = c->proj ? alloc64((size_t)(BT * C) * 4) : NULL;
-    if (!pl->patches || !pl->h || (bf && !pl->hb) || !pl->qkv || !pl->qkvh || !pl->s || !pl->p ||
+    if (!pl->patches || !pl->h || (bf && !pl->hb) || !pl->qkv || !pl->s || !pl->p ||
         !pl->o || !pl->mlp || (c->proj && !pl->ho))
         return errf(err, "%s: out of memory for the activations of batch %d", c->name, B);
 
@@ -286,25 +308,43 @@ static int plan_build(vit_model *m, vit_plan *pl, int B, char *err)
     if (op_linear(m, pl, &pl->qkv_mm, W_QKV, BT, D, 3 * D, a, a, a, 1, VIT_POST_NONE, "qkv matmul", err)) return -1;
     md_tag(&md, 2, (dnnl_dim_t[]){BT, 3 * D}, a, dnnl_ab);
     if (mem(&pl->m_qkv, &md, m, pl->qkv, err)) return -1;
-    md_strides(&md, 5, (dnnl_dim_t[]){3, B, H, T, dh}, a, (dnnl_dim_t[]){D, T * 3 * D, dh, 3 * D, 1});
-    md_tag(&md2, 5, (dnnl_dim_t[]){3, B, H, T, dh}, a, dnnl_abcde);
-    if (mem(&pl->m_qkv5, &md, m, pl->qkv, err) || mem(&pl->m_qkvh5, &md2, m, pl->qkvh, err)) return -1;
-    if (op_reorder(m, pl, &pl->split, &md, &md2, "attention: split heads reorder", err)) return -1;
-    char *qkvh = pl->qkvh;
-    size_t third = (size_t)(B * H * T * dh) * ab;
     dnnl_memory_desc_t qmd, kmd, smd, pmd, vmd, omd;
-    md_tag(&qmd, 4, (dnnl_dim_t[]){B, H, T, dh}, a, dnnl_abcd);
-    md_tag(&kmd, 4, (dnnl_dim_t[]){B, H, dh, T}, a, dnnl_abdc);
     md_tag(&smd, 4, (dnnl_dim_t[]){B, H, T, T}, f32, dnnl_abcd);
     md_tag(&pmd, 4, (dnnl_dim_t[]){B, H, T, T}, a, dnnl_abcd);
-    vmd = qmd;
     md_strides(&omd, 4, (dnnl_dim_t[]){B, H, T, dh}, a, (dnnl_dim_t[]){T * D, dh, D, 1});
-    if (mem(&pl->m_q, &qmd, m, qkvh, err) || mem(&pl->m_k, &kmd, m, qkvh + third, err) ||
-        mem(&pl->m_v, &vmd, m, qkvh + 2 * third, err) || mem(&pl->m_s, &smd, m, pl->s, err) ||
+    /* First choice: q, k, v read in place from the (BT, 3D) qkv rows (strided views: oneDNN 2.6 runs
+     * them with gemm:jit, as fast here as brgemm after a split); if oneDNN has only a reference
+     * matmul for those strides, the heads are split into dense (3,B,H,T,dh) by a reorder first. */
+    char *base = pl->qkv;
+    size_t step = (size_t)D * ab; /* bytes from q to k to v within a row */
+    md_strides(&qmd, 4, (dnnl_dim_t[]){B, H, T, dh}, a, (dnnl_dim_t[]){T * 3 * D, dh, 3 * D, 1});
+    md_strides(&kmd, 4, (dnnl_dim_t[]){B, H, dh, T}, a, (dnnl_dim_t[]){T * 3 * D, dh, 1, 3 * D});
+    vmd = qmd;
+    dnnl_primitive_desc_t spd = NULL, vpd = NULL;
+    /* I2PMAE_VIT_SPLIT_HEADS=1 forces the second way (the tests run both) */
+    const char *force_split = getenv("I2PMAE_VIT_SPLIT_HEADS");
+    int direct = attention_pds(m, &qmd, &kmd, &smd, &pmd, &vmd, &omd, &spd, &vpd) &&
+                 !(force_split && !strcmp(force_split, "1"));
+    if (!direct) {
+        pl->qkvh = alloc64((size_t)(BT * 3 * D) * ab);
+        if (!pl->qkvh) return errf(err, "%s: out of memory for the activations of batch %d", c->name, B);
+        md_strides(&md, 5, (dnnl_dim_t[]){3, B, H, T, dh}, a, (dnnl_dim_t[]){D, T * 3 * D, dh, 3 * D, 1});
+        md_tag(&md2, 5, (dnnl_dim_t[]){3, B, H, T, dh}, a, dnnl_abcde);
+        if (mem(&pl->m_qkv5, &md, m, pl->qkv, err) || mem(&pl->m_qkvh5, &md2, m, pl->qkvh, err)) return -1;
+        if (op_reorder(m, pl, &pl->split, &md, &md2, "attention: split heads reorder", err)) return -1;
+        base = pl->qkvh;
+        step = (size_t)(B * H * T * dh) * ab;
+        md_tag(&qmd, 4, (dnnl_dim_t[]){B, H, T, dh}, a, dnnl_abcd);
+        md_tag(&kmd, 4, (dnnl_dim_t[]){B, H, dh, T}, a, dnnl_abdc);
+        vmd = qmd;
+        if (!attention_pds(m, &qmd, &kmd, &smd, &pmd, &vmd, &omd, &spd, &vpd) && (!spd || !vpd))
+            return errf(err, "oneDNN: attention matmuls: no implementation");
+    }
+    if (mem(&pl->m_q, &qmd, m, base, err) || mem(&pl->m_k, &kmd, m, base + step, err) ||
+        mem(&pl->m_v, &vmd, m, base + 2 * step, err) || mem(&pl->m_s, &smd, m, pl->s, err) ||
         mem(&pl->m_p, &pmd, m, pl->p, err) || mem(&pl->m_o4, &omd, m, pl->o, err)) return -1;
-    dnnl_matmul_desc_t mmd;
-    if (dnn_check(dnnl_matmul_desc_init(&mmd, &qmd, &kmd, NULL, &smd), "score matmul desc", err)) return -1;
-    if (op_desc(m, pl, &pl->score_mm, &mmd, "attention: q k^T matmul", err)) return -1;
+    if (op_from_pd(m, pl, &pl->score_mm, spd, "attention: q k^T matmul", err) ||
+        op_from_pd(m, pl, &pl->pv_mm, vpd, "attention: p v matmul", err)) return -1;
     dnnl_softmax_v2_desc_t sd;
     if (dnn_check(dnnl_softmax_v2_forward_desc_init(&sd, dnnl_forward_inference, dnnl_softmax_accurate,
                   &smd, &pmd, 3), "softmax desc", err)) return -1;
@@ -317,8 +357,6 @@ static int plan_build(vit_model *m, vit_plan *pl, int B, char *err)
     if (dnn_check(dnnl_reduction_desc_init(&rd, dnnl_reduction_mean, &md, &md2, 0.0f, 0.0f),
                   "saliency reduction desc", err)) return -1;
     if (op_desc(m, pl, &pl->sal_mean, &rd, "saliency: mean over heads", err)) return -1;
-    if (dnn_check(dnnl_matmul_desc_init(&mmd, &pmd, &vmd, NULL, &omd), "pv matmul desc", err)) return -1;
-    if (op_desc(m, pl, &pl->pv_mm, &mmd, "attention: p v matmul", err)) return -1;
     md_tag(&md, 2, (dnnl_dim_t[]){BT, D}, a, dnnl_ab);
     if (mem(&pl->m_o, &md, m, pl->o, err)) return -1;
     if (op_linear(m, pl, &pl->proj_mm, W_PROJ, BT, D, D, a, a, f32, 1, VIT_POST_SUM, "attention: out proj", err))
@@ -359,9 +397,9 @@ static int plan_build(vit_model *m, vit_plan *pl, int B, char *err)
         for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
             if (ops[i]->scratch) dnnl_memory_set_data_handle(ops[i]->scratch, pl->scratch);
     }
-    log_info("vit: batch %d: oneDNN picked qkv matmul %s, fc1 %s, q k^T %s, p v %s, softmax %s, "
+    log_info("vit: batch %d: oneDNN picked qkv matmul %s, fc1 %s, q k^T %s, p v %s (%s), softmax %s, "
              "layer norm %s%s%s", B, pl->qkv_mm.impl, pl->fc1_mm.impl, pl->score_mm.impl,
-             pl->pv_mm.impl, pl->softmax.impl, pl->ln.impl, bf ? ", f32->bf16 " : "",
+             pl->pv_mm.impl, pl->split.prim ? "heads split by a reorder" : "heads read in place", pl->softmax.impl, pl->ln.impl, bf ? ", f32->bf16 " : "",
              bf ? pl->to_bf16.impl : "");
     return 0;
 }
@@ -489,7 +527,8 @@ int vit_blocks(vit_model *m, int B, int a, int b, float *tokens, float *saliency
         if (bf) RUN(pl->to_bf16, "to bf16", {DNNL_ARG_FROM, pl->m_h}, {DNNL_ARG_TO, pl->m_hb});
         RUN(pl->qkv_mm, "qkv matmul", {DNNL_ARG_SRC, hin}, {DNNL_ARG_WEIGHTS, weights_of(m, pl, W_QKV, l)},
             {DNNL_ARG_BIAS, w->qkv_b}, {DNNL_ARG_DST, pl->m_qkv});
-        RUN(pl->split, "split heads", {DNNL_ARG_FROM, pl->m_qkv5}, {DNNL_ARG_TO, pl->m_qkvh5});
+        if (pl->split.prim)
+            RUN(pl->split, "split heads", {DNNL_ARG_FROM, pl->m_qkv5}, {DNNL_ARG_TO, pl->m_qkvh5});
         RUN(pl->score_mm, "q k^T", {DNNL_ARG_SRC, pl->m_q}, {DNNL_ARG_WEIGHTS, pl->m_k},
             {DNNL_ARG_DST, pl->m_s});
         RUN(pl->softmax, "softmax", {DNNL_ARG_SRC, pl->m_s}, {DNNL_ARG_DST, pl->m_p});

@@ -33,6 +33,13 @@ for m in clip timm; do
     fi
   done
 done
+# The other attention layout (heads split by a reorder; used where oneDNN has no fast strided matmul).
+if I2PMAE_VIT_SPLIT_HEADS=1 "$I2PMAE" vit --vit "timm:$R/timm.safetensors" --input "$R/images.h5" \
+     -o "$T/split.h5" --batch 2 > "$T/split.log" 2>&1 && grep -q "heads split by a reorder" "$T/split.log"; then
+  compare timm_fp32_split_heads "$T/split.h5" "$R/timm_expected.h5" 1e-4
+else
+  fail timm_fp32_split_heads "run failed or did not split: $(tail -n 2 "$T/split.log" | tr '\n' ' ')"
+fi
 grep -q "oneDNN picked" "$T/run.log" && pass logs_onednn_implementation || fail logs_onednn_implementation "no 'oneDNN picked' line"
 grep -q '"command":"vit"' "$T/run.log" && pass json_summary || fail json_summary "no JSON summary line"
 

@@ -1,0 +1,65 @@
+#!/bin/sh
+# bench_vit.sh -- ViT-B/16 at 224x224 (CLIP shapes, random:base weights), batch 8 and 32, 2 threads:
+# images/s of ours fp32 and bf16 (`i2pmae vit`, steady state: the batches after the first, which
+# builds the primitives) beside PyTorch fp32 and bf16 (tests/bench/vit_torch.py, same shapes, same
+# thread count, no_grad; bf16 = model.to(bfloat16) because torch 1.13's bf16 autocast fails in its
+# fused attention), with ratios; our GFLOP/s and share of the fp32 peak
+# (2 cores x clock x 32 FLOP/cycle: 2 FMA pipes x 8 fp32 lanes x 2; the clock is measured by
+# tests/bench/cpu_freq.c, a dependent-add chain, max of 5 runs; /proc/cpuinfo's nominal is shown too).
+set -u
+ROOT=${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+I2PMAE=${I2PMAE:-$ROOT/build/i2pmae}
+PY=/usr/bin/python3
+export OMP_NUM_THREADS=2
+T=$(mktemp -d /tmp/i2pmae-bench-vit.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+
+# FLOPs per image (multiply-add = 2): patch embedding, 12 blocks (qkv, out proj, fc1, fc2,
+# q k^T, p v), visual projection of all 197 tokens. Softmax/norms/GELU are not counted.
+flop=$(awk 'BEGIN { T=197; D=768; M=3072; C=512; P=196; K=768;
+  b = 2*T*D*(3*D) + 2*T*D*D + 2*T*D*M + 2*T*M*D + 2*2*T*T*D;
+  printf "%.0f", 2*P*K*D + 12*b + 2*T*D*C }')
+cc -O1 -o "$T/cpu_freq" "$ROOT/tests/bench/cpu_freq.c" 2>/dev/null
+ghz=0
+for i in 1 2 3 4 5; do
+  g=$("$T/cpu_freq" 2>/dev/null | awk '{print $2}')
+  ghz=$(awk -v a="$ghz" -v b="${g:-0}" 'BEGIN { print (b > a) ? b : a }')
+done
+nominal=$(awk -F: '/cpu MHz/ { printf "%.3f", $2 / 1000; exit }' /proc/cpuinfo)
+peak=$(awk -v g="$ghz" 'BEGIN { printf "%.1f", 2 * g * 32 }')
+echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), 2 threads; clock measured ${ghz} GHz (nominal ${nominal} GHz); fp32 peak 2 x ${ghz} x 32 = ${peak} GFLOP/s; $(awk -v f="$flop" 'BEGIN { printf "%.2f", f / 1e9 }') GFLOP per image"
+
+if ! $PY -c 'import h5py, numpy' > /dev/null 2>&1; then
+  echo "bench_vit: SKIP: h5py/numpy not available (needed to write the input images)"; exit 0
+fi
+have_torch=1
+$PY -c 'import torch' > /dev/null 2>&1 || have_torch=0
+
+json_field() { $PY -c "import json, sys; print(json.loads([l for l in open(sys.argv[1]) if l.startswith('{')][-1])[sys.argv[2]])" "$1" "$2"; }
+
+for B in 8 32; do
+  n=$((B * 4)); [ "$B" = 32 ] && n=$((B * 3))   # batch 8: 3 timed batches; batch 32: 2
+  iters=3; [ "$B" = 32 ] && iters=1
+  $PY -c "import h5py, numpy; h5py.File('$T/in.h5', 'w')['images'] = numpy.random.default_rng(0).standard_normal(($n, 3, 224, 224)).astype('f4')"
+  for p in fp32 bf16; do
+    if "$I2PMAE" vit --vit random:base --input "$T/in.h5" -o "$T/out.h5" --force --batch "$B" \
+         --precision "$p" > "$T/ours_$p.log" 2>&1; then
+      eval "ours_$p=\$(json_field \"\$T/ours_$p.log\" steady_images_per_s)"
+      [ "$(json_field "$T/ours_$p.log" precision)" = "$p" ] || echo "bench_vit: note: --precision $p fell back to $(json_field "$T/ours_$p.log" precision)"
+    else
+      echo "bench_vit: i2pmae vit --precision $p failed:"; tail -n 3 "$T/ours_$p.log"; exit 1
+    fi
+    if [ $have_torch = 1 ]; then
+      eval "torch_$p=\$($PY \"\$ROOT/tests/bench/vit_torch.py\" $B $iters $p | awk '{print \$2}')"
+    else
+      eval "torch_$p=nan"
+    fi
+  done
+  awk -v B="$B" -v of="$ours_fp32" -v ob="$ours_bf16" -v tf="$torch_fp32" -v tb="$torch_bf16" \
+      -v flop="$flop" -v peak="$peak" 'BEGIN {
+    printf "vit_b16 batch %2d fp32: ours %6.2f images/s, pytorch %6.2f images/s, ours/pytorch %5.2fx (goal >= 1.5x)\n", B, of, tf, (tf > 0) ? of / tf : 0
+    printf "vit_b16 batch %2d bf16: ours %6.2f images/s, pytorch %6.2f images/s (model.to(bfloat16)), ours/pytorch %5.2fx; ours bf16/fp32 %5.2fx (goal >= 1.8x)\n", B, ob, tb, (tb > 0) ? ob / tb : 0, ob / of
+    printf "vit_b16 batch %2d ours: fp32 %6.1f GFLOP/s = %3.0f%% of fp32 peak %.1f GFLOP/s; bf16 %6.1f GFLOP/s = %3.0f%% of fp32 peak\n", B, of * flop / 1e9, 100 * of * flop / 1e9 / peak, peak, ob * flop / 1e9, 100 * ob * flop / 1e9 / peak
+  }'
+done
+[ $have_torch = 1 ] || echo "bench_vit: PyTorch figures skipped: python3-torch not available"
