@@ -62,9 +62,17 @@ i2p_launch() {
     srun --mpi=pmix --ntasks="$np" --cpus-per-task="$OMP_NUM_THREADS" --kill-on-bad-exit=1 \
       "$I2PMAE" "$@"
   else
+    # A session directory of its own: concurrent mpiruns of one user sharing /tmp/ompi.<host>.<uid>
+    # race on its creation and removal ("orte_session_dir failed"; seen with parallel test runs).
     # I2PMAE_MPIRUN_ARGS: extra mpirun options (e.g. --oversubscribe outside an allocation).
+    local sess rc
+    sess=$(mktemp -d "${TMPDIR:-/tmp}/i2pmae-ompi.XXXXXX") || i2p_die "cannot create a directory in ${TMPDIR:-/tmp}"
     # shellcheck disable=SC2086
-    mpirun -np "$np" --bind-to none -x OMP_NUM_THREADS ${I2PMAE_MPIRUN_ARGS:-} "$I2PMAE" "$@"
+    OMPI_MCA_orte_tmpdir_base=$sess mpirun -np "$np" --bind-to none -x OMP_NUM_THREADS \
+      ${I2PMAE_MPIRUN_ARGS:-} "$I2PMAE" "$@"
+    rc=$?
+    rm -rf "$sess"
+    return $rc
   fi
 }
 

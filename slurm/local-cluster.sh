@@ -96,8 +96,9 @@ write_config() {
   mkdir -p "$DIR/etc"
   cat > "$CONF.tmp" <<EOF
 # Written by slurm/local-cluster.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ) -- single-node test cluster.
+# Addresses are loopback so that the cluster works where the host name does not resolve.
 ClusterName=i2pmae-local
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
 SlurmctldPort=$PORT
 SlurmdPort=$((PORT + 1))
 SlurmUser=root
@@ -123,7 +124,7 @@ JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 MailProg=/bin/true
-NodeName=$host CPUs=$cpus RealMemory=$mem$topo State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem$topo State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
   mv "$CONF.tmp" "$CONF"

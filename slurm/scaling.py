@@ -30,9 +30,11 @@ import datetime
 import json
 import os
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 
 CSV_FIELDS = ["study", "command", "mode", "ranks", "stages", "threads", "samples", "seconds",
               "samples_per_s", "speedup", "efficiency", "compute_s", "comm_s", "idle_s", "io_s",
@@ -219,9 +221,19 @@ def main():
     os.makedirs(cfg["out"], exist_ok=True)
     if os.geteuid() == 0:  # Open MPI's mpirun refuses root unless told (a root-run test cluster)
         os.environ.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    # mpirun: a session directory of our own (see slurm/launch.sh: concurrent mpiruns race on /tmp).
+    session_dir = tempfile.mkdtemp(prefix="i2pmae-ompi.")
+    os.environ["OMPI_MCA_orte_tmpdir_base"] = session_dir
+    try:
+        return study_runs(args, cfg)
+    finally:
+        shutil.rmtree(session_dir, ignore_errors=True)
+
+
+def study_runs(args, cfg):
     csv_path = os.path.join(cfg["out"], "%s.csv" % cfg["command"])
     log = open(os.path.join(cfg["out"], "%s.log" % cfg["command"]), "a")
-    study = datetime.datetime.utcnow().strftime("%Y%m%dT%H%M%SZ")
+    study = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     host = socket.gethostname().split(".")[0]
     job = os.environ.get("SLURM_JOB_ID", "")
     failures = 0
@@ -243,6 +255,8 @@ def main():
                     features = ensure_features(args, cfg, data, samples, env, log) \
                         if cfg["command"] == "pretrain" else None
                     out = os.path.join(cfg["out"], "run-" + tag + (".h5" if cfg["command"] == "extract" else ""))
+                    if os.path.isdir(out):
+                        shutil.rmtree(out)  # pretrain: a fresh run directory (no --resume)
                     argv = launch_cmd(args.launcher, ranks, threads,
                                       command_argv(args, cfg, data, features, out, stages))
                     rc, text = run(argv, env, cfg["timeout_s"], log)
