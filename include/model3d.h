@@ -91,9 +91,11 @@ int model3d_train_step(model3d *m, const model3d_batch *b, model3d_losses *out, 
 int model3d_encode_global(model3d *m, int B, const float *points, float *global, char *err);
 
 /* Allocation counters (tests: a steady state adds nothing): step/eval arena chunks malloc'ed so far,
- * oneDNN primitives created, and the bytes of their scratchpads and temporaries. */
+ * oneDNN primitives created, and the bytes of their scratchpads and temporaries; plus the matmul
+ * FLOPs (2*M*K*N, forward and backward) executed so far, for throughput figures. */
 typedef struct {
     long arena_chunks, primitives, primitive_bytes;
+    double matmul_flops;
 } model3d_alloc_info;
 void model3d_alloc_stats(const model3d *m, model3d_alloc_info *info);
 

@@ -385,4 +385,5 @@ void model3d_alloc_stats(const model3d *m, model3d_alloc_info *info)
     info->arena_chunks = m->step_arena.n_mallocs + m->eval_arena.n_mallocs;
     info->primitives = m->cache.n_created;
     info->primitive_bytes = m->cache.bytes_allocated;
+    info->matmul_flops = m->cache.matmul_flops;
 }

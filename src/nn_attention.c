@@ -83,6 +83,7 @@ int nn_attention_forward(nn_cache *c, float *out, float *att, const float *qkv,
 {
     long hd = C / H, C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)hd);
+    c->matmul_flops += 2 * (2.0 * B * H * T * T * hd);
     dnnl_memory_desc_t q, kt, s, v, o;
     /* att (B,H,T,T) = scale * q (B,H,T,hd) x k^T (B,H,hd,T) + keybias (B,1,1,T) */
     if (md4(&q, B, H, T, hd, T * C3, hd, C3, 1, err) || md4(&kt, B, H, hd, T, T * C3, hd, 1, C3, err) ||
@@ -110,6 +111,7 @@ int nn_attention_backward(nn_cache *c, float *dqkv, float *datt, const float *do
 {
     long hd = C / H, C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)hd);
+    c->matmul_flops += 4 * (2.0 * B * H * T * T * hd);
     dnnl_memory_desc_t x3, x3t, o, s, st;
     if (md4(&x3, B, H, T, hd, T * C3, hd, C3, 1, err) || md4(&x3t, B, H, hd, T, T * C3, hd, 1, C3, err) ||
         md4(&o, B, H, T, hd, T * C, hd, C, 1, err) || md4(&s, B, H, T, T, H * T * T, T * T, T, 1, err) ||

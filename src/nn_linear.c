@@ -56,6 +56,7 @@ int nn_linear_forward(nn_cache *c, float *out, const float *inp, const float *w,
     nn_prim *p = matmul_prim(c, K_FWD, M, K, N, b != NULL, 0, &s, &wt, &d, 0, err);
     if (!p) return -1;
     void *ptr[] = {(void *)inp, (void *)w, out, (void *)b};
+    c->matmul_flops += 2.0 * M * K * N;
     return nn_exec(c, p, ptr, err);
 }
 
@@ -68,6 +69,7 @@ int nn_linear_backward(nn_cache *c, float *dinp, float *dw, float *db, const flo
         nn_prim *p = matmul_prim(c, K_BWD_DATA, M, K, N, 0, 1, &s, &wt, &d, 0, err);
         if (!p) return -1;
         void *ptr[] = {(void *)dout, (void *)w, dinp};
+        c->matmul_flops += 2.0 * M * K * N;
         if (nn_exec(c, p, ptr, err)) return -1;
     }
     if (dw) { /* dw (N,K) += dout^T (N,M: strides (1,N)) x inp (M,K) */
@@ -75,6 +77,7 @@ int nn_linear_backward(nn_cache *c, float *dinp, float *dw, float *db, const flo
         nn_prim *p = matmul_prim(c, K_BWD_W, M, K, N, 0, 1, &s, &wt, &d, 0, err);
         if (!p) return -1;
         void *ptr[] = {(void *)dout, (void *)inp, dw};
+        c->matmul_flops += 2.0 * M * K * N;
         if (nn_exec(c, p, ptr, err)) return -1;
     }
     if (db) { /* db (1,N) += ones (1,M) x dout (M,N) */
@@ -82,6 +85,7 @@ int nn_linear_backward(nn_cache *c, float *dinp, float *dw, float *db, const flo
         nn_prim *p = matmul_prim(c, K_BWD_B, M, 0, N, 0, 1, &s, &wt, &d, M, err);
         if (!p) return -1;
         void *ptr[] = {p->tmp, (void *)dout, db};
+        c->matmul_flops += 2.0 * M * N;
         if (nn_exec(c, p, ptr, err)) return -1;
     }
     return 0;

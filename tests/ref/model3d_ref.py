@@ -474,11 +474,16 @@ def write_reference(path, cfg_name, B, seed, double):
                 for n, a in ind.items():
                     f["expected/indices/" + n] = np.asarray(a, np.int32)
             opt.step()
+            # the full state after each step, so that a test can check every step on its own
             for n, p in model.named_parameters():
                 f["expected/adamw/step%d/%s" % (step, n)] = f32(p)
+                f["expected/adamw/grads%d/%s" % (step, n)] = grad32(p)
+                st = opt.state[p]  # empty for a parameter outside the loss path (grad None): moments 0
+                f["expected/adamw/m%d/%s" % (step, n)] = f32(st.get("exp_avg", torch.zeros_like(p)))
+                f["expected/adamw/v%d/%s" % (step, n)] = f32(st.get("exp_avg_sq", torch.zeros_like(p)))
+            for n, b in bn_buffers(model):
+                f["expected/adamw/buffers%d/%s" % (step, n)] = f32(b)
         f["expected/adamw/losses"] = step_losses
-        for n, b in bn_buffers(model):
-            f["expected/adamw/buffers5/" + n] = f32(b)
         f["expected/global_step5"] = f32(model.encode_global(inp["points"]))
     return loss
 
@@ -498,7 +503,7 @@ def bench(B, steps, threads, points, warmup=1):
     n_params = sum(p.numel() for p in model.parameters())
     times = []
     for it in range(steps + warmup):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         tok = tokenize(inp["points"], cfg)
         visible = draw_masks(cfg, inp, tok)
         feat = point_features(inp["grids"], inp["pixels"], tok["orig0"], cfg["image"], use_interpolate=False)
@@ -507,15 +512,17 @@ def bench(B, steps, threads, points, warmup=1):
         loss, _, _, _ = model(inp["points"], visible, feat, tok)
         loss.backward()
         opt.step()
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.process_time()
         if it >= warmup:
-            times.append((t2 - t0, t1 - t0))
+            times.append((t2 - t0, t1 - t0, c2 - c0))
         print("step %d: %.3f s (tokenize+mask+targets %.3f s) loss %.4f" % (it, t2 - t0, t1 - t0, loss.item()),
               flush=True)
     step_s = sum(t[0] for t in times) / len(times)
+    # CPU seconds (all threads) tell more than wall time when the machine is shared
     print('{"bench": "model3d_ref", "batch": %d, "points": %d, "threads": %d, "params": %d, '
-          '"steps": %d, "seconds_per_step": %.4f, "prep_seconds_per_step": %.4f}'
-          % (B, points, threads, n_params, len(times), step_s, sum(t[1] for t in times) / len(times)))
+          '"steps": %d, "seconds_per_step": %.4f, "prep_seconds_per_step": %.4f, "cpu_seconds_per_step": %.4f}'
+          % (B, points, threads, n_params, len(times), step_s, sum(t[1] for t in times) / len(times),
+             sum(t[2] for t in times) / len(times)))
     print("ref_seconds_per_step %.4f" % step_s)
 
 

@@ -267,10 +267,12 @@ def check_file(path):
                 "expected/activations/tokens0": (B, G[0], cfg["dims"][0]),
                 "expected/activations/rec2d": (B, G[1], k1, V * C)}
         for n, p in model.named_parameters():
-            for grp in ("params/", "expected/grads/", "expected/adamw/step1/", "expected/adamw/step5/"):
+            for grp in ("params/", "expected/grads/", "expected/adamw/step1/", "expected/adamw/step5/",
+                        "expected/adamw/grads3/", "expected/adamw/m1/", "expected/adamw/v5/"):
                 want[grp + n] = tuple(p.shape)
         for n, b in R.bn_buffers(model):
-            want["buffers/" + n] = tuple(b.shape)
+            for grp in ("buffers/", "expected/buffers/", "expected/adamw/buffers1/", "expected/adamw/buffers5/"):
+                want[grp + n] = tuple(b.shape)
         for n, shape in want.items():
             if n not in f:
                 fail("missing " + n)
@@ -282,6 +284,13 @@ def check_file(path):
             fail("config attributes")
         if not np.isclose(f["expected/loss"][0], f["expected/loss_3d"][0] + f["expected/loss_2d"][0]):
             fail("loss != loss_3d + loss_2d")
+        if f["expected/adamw/losses"][0, 0] != f["expected/loss"][0]:
+            fail("AdamW step-1 loss != /expected/loss")
+        for grp in ("expected/adamw/grads1/", "expected/adamw/buffers1/"):
+            ref = "expected/grads/" if "grads" in grp else "expected/buffers/"
+            for n in f[ref]:
+                if not np.array_equal(f[grp + n][()], f[ref + n][()]):
+                    fail("%s%s differs from %s%s" % (grp, n, ref, n))
 
 
 def check_double_agrees(path32, path64):

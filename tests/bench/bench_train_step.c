@@ -1,0 +1,94 @@
+/* bench_train_step.c -- one training step of the 3D network (tokenize + mask + 2D targets +
+ * forward + backward + AdamW update) at the spec configuration, timed after warm-up steps.
+ * Usage: bench_train_step BATCH STEPS WARMUP. Prints one JSON line and "c_seconds_per_step X".
+ * Inputs are synthetic (uniform points, saliency, unit-normal grids, orthographic pixels), as in the
+ * reference's --bench.
+ */
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "errors.h"
+#include "model3d.h"
+#include "optim.h"
+#include "rng.h"
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+int main(int argc, char **argv)
+{
+    int B = argc > 1 ? atoi(argv[1]) : 32, steps = argc > 2 ? atoi(argv[2]) : 1,
+        warmup = argc > 3 ? atoi(argv[3]) : 1;
+    char err[I2P_ERR_LEN];
+    model3d_config c;
+    model3d_config_default(&c);
+    dnn_ctx ctx;
+    model3d *m;
+    if (dnn_ctx_create(&ctx, err) || model3d_create(&m, &c, B, 1, &ctx, err)) {
+        fprintf(stderr, "bench: %s\n", err);
+        return 1;
+    }
+    long P = c.points, V = c.views, g = c.grid, F = c.feat_dim;
+    float *pts = malloc(sizeof(float) * (size_t)(B * P * 3)), *sal = malloc(sizeof(float) * (size_t)(B * P)),
+          *grids = malloc(sizeof(float) * (size_t)(B * V * g * g * F));
+    int16_t *pix = malloc(sizeof(int16_t) * (size_t)(B * V * P * 2));
+    uint64_t *keys = malloc(sizeof(uint64_t) * (size_t)B);
+    rng_t r;
+    rng_seed(&r, 1, 0);
+    for (long i = 0; i < B * P * 3; i++) pts[i] = (float)rng_range(&r, -1, 1);
+    for (long i = 0; i < B * P; i++) sal[i] = (float)rng_range(&r, 0, 0.02);
+    for (long i = 0; i < B * V * g * g * F; i++) grids[i] = (float)rng_normal(&r);
+    for (long b = 0; b < B; b++)
+        for (long v = 0; v < V; v++)
+            for (long n = 0; n < P; n++)
+                for (int a = 0; a < 2; a++) {
+                    float x = pts[(b * P + n) * 3 + (v + a + 1) % 3];
+                    int p = (int)floorf((x + 1) / 2 * c.image);
+                    pix[((b * V + v) * P + n) * 2 + a] = (int16_t)(p < 0 ? 0 : p >= c.image ? c.image - 1 : p);
+                }
+    adamw_config ac;
+    adamw_config_default(&ac);
+    adamw_state st;
+    if (adamw_init(&st, model3d_n_params(m), err)) return 1;
+    double total = 0, flops0 = 0;
+    model3d_alloc_info info;
+    for (int it = 0; it < warmup + steps; it++) {
+        for (int b = 0; b < B; b++) keys[b] = (uint64_t)(it * 1000 + b);
+        model3d_batch bt = {.B = B, .points = pts, .point_saliency = sal, .grids = grids, .pixels = pix,
+                            .mask_keys = keys, .drop_key = (uint64_t)it, .forced_visible = NULL};
+        model3d_losses L;
+        if (it == warmup) {
+            model3d_alloc_stats(m, &info);
+            flops0 = info.matmul_flops;
+        }
+        double t0 = now_s();
+        if (model3d_train_step(m, &bt, &L, err)) {
+            fprintf(stderr, "bench: %s\n", err);
+            return 1;
+        }
+        adamw_step(&st, &ac, 1e-3, model3d_params(m), model3d_grads(m), model3d_get_tensor(m, 0),
+                   model3d_n_tensors(m));
+        double dt = now_s() - t0;
+        if (it >= warmup) total += dt;
+        printf("step %d: %.3f s loss %.4f\n", it, dt, L.loss);
+        fflush(stdout);
+    }
+    model3d_alloc_stats(m, &info);
+    double step_s = total / steps, flops = (info.matmul_flops - flops0) / steps;
+    printf("{\"bench\": \"model3d_c\", \"batch\": %d, \"points\": %ld, \"threads\": %d, \"params\": %ld, "
+           "\"steps\": %d, \"seconds_per_step\": %.4f, \"matmul_gflop_per_step\": %.2f, \"gflop_per_s\": %.2f}\n",
+           B, P, omp_get_max_threads(), model3d_n_params(m), steps, step_s, flops / 1e9, flops / 1e9 / step_s);
+    printf("c_seconds_per_step %.4f\nc_gflop_per_step %.3f\n", step_s, flops / 1e9);
+    adamw_free(&st);
+    model3d_free(m);
+    dnn_ctx_destroy(&ctx);
+    free(pts); free(sal); free(grids); free(pix); free(keys);
+    return 0;
+}

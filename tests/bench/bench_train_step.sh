@@ -1,0 +1,33 @@
+#!/bin/sh
+# One training step of the 3D network (tokenize + mask + 2D targets + forward + backward + AdamW) at
+# the spec configuration (2048 points, groups 512/256/64, dims 96/192/384, ...), on 2 threads, C
+# (oneDNN) beside the PyTorch reference (tests/ref/model3d_ref.py --bench) in the same run.
+# Batch: BENCH_BATCH (default 16: batch 32 needs ~13 GB per side and ~6 min for the reference on 2
+# busy cores; BENCH_BATCH=32 gives the spec's batch). One warm-up step each, then BENCH_STEPS (1).
+# FLOPs = 2*M*K*N over every matmul executed (linear layers forward + both backward products,
+# attention score and value products), counted by the C code; GFLOP/s = that / C step time.
+set -u
+ROOT=${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+BUILD=${BUILD:-$ROOT/build}
+B=${BENCH_BATCH:-16}
+STEPS=${BENCH_STEPS:-1}
+OUT=$(mktemp -d /tmp/i2pmae-bench-XXXXXX)
+trap 'rm -rf "$OUT"' EXIT
+mpicc -std=c11 -O2 -fopenmp -D_GNU_SOURCE -I"$ROOT/include" "$ROOT/tests/bench/bench_train_step.c" \
+  "$BUILD/libi2pmae.a" -o "$OUT/bench_c" $(pkg-config --libs hdf5-openmpi libcjson inih libpng) \
+  -ldnnl -llinear -lcrypto -lm || { echo "bench_train_step: cannot build the C driver"; exit 1; }
+OMP_NUM_THREADS=2 "$OUT/bench_c" "$B" "$STEPS" 1 > "$OUT/c.txt" 2>&1 || { cat "$OUT/c.txt"; exit 1; }
+grep '^{' "$OUT/c.txt"
+c_s=$(sed -n 's/^c_seconds_per_step //p' "$OUT/c.txt")
+gflop=$(sed -n 's/^c_gflop_per_step //p' "$OUT/c.txt")
+if ! /usr/bin/python3 -c 'import torch, h5py' 2>/dev/null; then
+  echo "model3d train step (batch $B, 2 threads): C ${c_s} s/step, ${gflop} GFLOP/step; reference SKIPPED (no torch)"
+  exit 0
+fi
+OMP_NUM_THREADS=2 /usr/bin/python3 "$ROOT/tests/ref/model3d_ref.py" --bench --batch "$B" --steps "$STEPS" \
+  --warmup 1 --threads 2 > "$OUT/ref.txt" 2>&1 || { cat "$OUT/ref.txt"; exit 1; }
+grep '^{' "$OUT/ref.txt"
+r_s=$(sed -n 's/^ref_seconds_per_step //p' "$OUT/ref.txt")
+awk -v c="$c_s" -v r="$r_s" -v g="$gflop" -v b="$B" 'BEGIN {
+  printf "model3d train step (spec config, batch %d, 2 threads): C %.3f s, PyTorch %.3f s, ratio %.2fx faster; %.1f GFLOP/step, C %.1f GFLOP/s, PyTorch %.1f GFLOP/s\n",
+         b, c, r, r / c, g, g / c, g / r }'
