@@ -117,9 +117,11 @@ SlurmdPidFile=$PID_SLURMD
 SlurmctldLogFile=$DIR/log/slurmctld.log
 SlurmdLogFile=$DIR/log/slurmd.log
 ReturnToService=2
-# Quick turn-around for tests: SIGKILL 5 s after SIGTERM on scancel, finished jobs kept 5 min.
+# Quick turn-around for tests: SIGKILL 5 s after SIGTERM on scancel. Finished jobs are kept
+# 5 s: \`sbatch --wait\` polls every 2 s only while its interval is below MinJobAge/2, and
+# otherwise backs off to 8 s then 32 s, which would make every waited-for job take that long.
 KillWait=5
-MinJobAge=300
+MinJobAge=5
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none

@@ -198,6 +198,27 @@ def command_argv(args, cfg, data, features, out, stages):
             "-o", out, "--stages", str(stages)]
 
 
+def study_plan(cfg):
+    """The runs of a study, in order: (mode, ranks, stages, threads, samples, tag)."""
+    plan = []
+    for mode in cfg["modes"]:
+        for ranks in sorted(cfg["ranks"]):
+            for stages in sorted(cfg["stages"]):
+                if ranks % stages:
+                    continue
+                for threads in sorted(cfg["threads"]):
+                    samples = cfg["samples"] if mode == "strong" else cfg["samples_per_rank"] * ranks
+                    tag = "%s-%s-r%d-s%d-t%d" % (cfg["command"], mode, ranks, stages, threads)
+                    plan.append((mode, ranks, stages, threads, samples, tag))
+    return plan
+
+
+def dry_run(cfg):
+    for mode, ranks, stages, threads, samples, tag in study_plan(cfg):
+        print("scaling: would run %s (%d samples)" % (tag, samples))
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config", required=True, help="jobs/scaling-*.ini")
@@ -216,7 +237,9 @@ def main():
         cfg["ranks"] = int_list(args.ranks, "--ranks")
     if args.stages:
         cfg["stages"] = int_list(args.stages, "--stages")
-    if not args.dry_run and not os.access(args.bin, os.X_OK):
+    if args.dry_run:
+        return dry_run(cfg)
+    if not os.access(args.bin, os.X_OK):
         die("%s: not an executable (build with make all, or pass --bin)" % args.bin)
     os.makedirs(cfg["out"], exist_ok=True)
     if os.geteuid() == 0:  # Open MPI's mpirun refuses root unless told (a root-run test cluster)
@@ -238,60 +261,48 @@ def study_runs(args, cfg):
     job = os.environ.get("SLURM_JOB_ID", "")
     failures = 0
 
-    for mode in cfg["modes"]:
-        base = None  # (samples_per_s, ranks) of the mode's first run
-        for ranks in sorted(cfg["ranks"]):
-            for stages in sorted(cfg["stages"]):
-                if ranks % stages:
-                    continue
-                for threads in sorted(cfg["threads"]):
-                    samples = cfg["samples"] if mode == "strong" else cfg["samples_per_rank"] * ranks
-                    tag = "%s-%s-r%d-s%d-t%d" % (cfg["command"], mode, ranks, stages, threads)
-                    if args.dry_run:
-                        print("scaling: would run %s (%d samples)" % (tag, samples))
-                        continue
-                    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-                    data = ensure_dataset(args, cfg, samples, env, log)
-                    features = ensure_features(args, cfg, data, samples, env, log) \
-                        if cfg["command"] == "pretrain" else None
-                    out = os.path.join(cfg["out"], "run-" + tag + (".h5" if cfg["command"] == "extract" else ""))
-                    if os.path.isdir(out):
-                        shutil.rmtree(out)  # pretrain: a fresh run directory (no --resume)
-                    argv = launch_cmd(args.launcher, ranks, threads,
-                                      command_argv(args, cfg, data, features, out, stages))
-                    rc, text = run(argv, env, cfg["timeout_s"], log)
-                    summary = summary_line(text)
-                    if rc != 0 or summary is None:
-                        print("scaling: %s failed (status %d%s); see %s" % (
-                            tag, rc, "" if summary else ", no JSON line", log.name), file=sys.stderr)
-                        failures += 1
-                        continue
-                    seconds = number(summary, "seconds", "wall_s", "elapsed_s")
-                    n = number(summary, "samples")
-                    n = samples if n != n else n
-                    rate = number(summary, "samples_per_s")
-                    if rate != rate and seconds > 0:
-                        rate = n / seconds
-                    if base is None:
-                        base = (rate, ranks)
-                    speedup = rate / base[0]
-                    eff = speedup / (ranks / base[1])
-                    split = split_seconds(summary)
-                    row = [study, cfg["command"], mode, ranks, stages, threads, int(n), "%.4f" % seconds,
-                           "%.4f" % rate, "%.4f" % speedup, "%.4f" % eff] + \
-                          ["%.4f" % split[k] for k in SPLIT] + [args.launcher, host, job]
-                    new = not os.path.exists(csv_path)
-                    with open(csv_path, "a", newline="") as f:
-                        w = csv.writer(f)
-                        if new:
-                            w.writerow(CSV_FIELDS)
-                        w.writerow(row)
-                    print("scaling: %-28s %5d samples %8.2f s %8.2f samples/s speed-up %5.2f efficiency %4.2f"
-                          % (tag, n, seconds, rate, speedup, eff), flush=True)
-                    if cfg["command"] == "extract" and os.path.exists(out):
-                        os.remove(out)
-    if args.dry_run:
-        return 0
+    base = {}  # mode -> (samples_per_s, ranks) of the mode's first run
+    for mode, ranks, stages, threads, samples, tag in study_plan(cfg):
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+        data = ensure_dataset(args, cfg, samples, env, log)
+        features = ensure_features(args, cfg, data, samples, env, log) \
+            if cfg["command"] == "pretrain" else None
+        out = os.path.join(cfg["out"], "run-" + tag + (".h5" if cfg["command"] == "extract" else ""))
+        if os.path.isdir(out):
+            shutil.rmtree(out)  # pretrain: a fresh run directory (no --resume)
+        argv = launch_cmd(args.launcher, ranks, threads,
+                          command_argv(args, cfg, data, features, out, stages))
+        rc, text = run(argv, env, cfg["timeout_s"], log)
+        summary = summary_line(text)
+        if rc != 0 or summary is None:
+            print("scaling: %s failed (status %d%s); see %s" % (
+                tag, rc, "" if summary else ", no JSON line", log.name), file=sys.stderr)
+            failures += 1
+            continue
+        seconds = number(summary, "seconds", "wall_s", "elapsed_s")
+        n = number(summary, "samples")
+        n = samples if n != n else n
+        rate = number(summary, "samples_per_s")
+        if rate != rate and seconds > 0:
+            rate = n / seconds
+        if mode not in base:
+            base[mode] = (rate, ranks)
+        speedup = rate / base[mode][0]
+        eff = speedup / (ranks / base[mode][1])
+        split = split_seconds(summary)
+        row = [study, cfg["command"], mode, ranks, stages, threads, int(n), "%.4f" % seconds,
+               "%.4f" % rate, "%.4f" % speedup, "%.4f" % eff] + \
+              ["%.4f" % split[k] for k in SPLIT] + [args.launcher, host, job]
+        new = not os.path.exists(csv_path)
+        with open(csv_path, "a", newline="") as f:
+            w = csv.writer(f)
+            if new:
+                w.writerow(CSV_FIELDS)
+            w.writerow(row)
+        print("scaling: %-28s %5d samples %8.2f s %8.2f samples/s speed-up %5.2f efficiency %4.2f"
+              % (tag, n, seconds, rate, speedup, eff), flush=True)
+        if cfg["command"] == "extract" and os.path.exists(out):
+            os.remove(out)
     here = os.path.dirname(os.path.abspath(__file__))
     rc = subprocess.call([sys.executable, os.path.join(here, "scaling_plot.py"), csv_path,
                           "--study", study, "--out", cfg["out"]])
