@@ -117,6 +117,21 @@ static int pack_linear(vit_model *m, vit_packed *out, const float *w_nk, long M,
     return 0;
 }
 
+static const char *isa_name(dnnl_cpu_isa_t isa)
+{
+    switch (isa) {
+    case dnnl_cpu_isa_sse41: return "sse41";
+    case dnnl_cpu_isa_avx: return "avx";
+    case dnnl_cpu_isa_avx2: return "avx2";
+    case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
+    case dnnl_cpu_isa_avx512_core: return "avx512_core";
+    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
+    default: return "other";
+    }
+}
+
 /* Decides the effective precision: bf16 needs avx512_bf16 or AMX and a non-reference matmul. */
 static void choose_precision(vit_model *m, vit_precision want)
 {
@@ -141,8 +156,8 @@ static void choose_precision(vit_model *m, vit_precision want)
         log_info("vit: precision bf16 (bf16 weights and matmul inputs, f32 accumulation, f32 residual "
                  "stream and norms): oneDNN picked %s", impl);
     } else {
-        log_warn("vit: --precision bf16 is not supported on this CPU (needs avx512_bf16 or AMX; oneDNN "
-                 "offered %s): running in fp32", impl);
+        log_warn("vit: --precision bf16 is not supported here (needs avx512_bf16 or AMX; oneDNN's CPU ISA "
+                 "is %s, bf16 matmul: %s): running in fp32", isa_name(isa), impl);
     }
     if (pd) dnnl_primitive_desc_destroy(pd);
 }

@@ -6,7 +6,8 @@
  *   embed:  images (B,3,S,S) --reorder--> patches (B*g*g, 3*p*p) --matmul+bias--> (B*g*g, D)
  *           --reorder--> tokens[:,1:,:]; tokens[:,0,:] = cls; tokens += pos (binary add)
  *           [CLIP: layer norm in place]
- *   block:  h = LN1(x) (f32 [-> bf16]); qkv = h Wqkv + b (BT,3D); qkvh = qkv as (3,B,H,T,dh)
+ *   block:  h = LN1(x) (f32 [-> bf16]); qkv = h Wqkv + b (BT,3D); q, k, v = strided (B,H,T,dh)
+ *           views of qkv [or dense copies split off by a reorder, see plan_build]
  *           s = q k^T (B,H,T,T) f32 (1/sqrt(dh) folded into Wq); p = softmax(s)
  *           [last block: saliency = mean over heads of p[:, :, 0, 1:]  (reduction)]
  *           o = p v written as (B,T,H,dh); x += o Wproj + b (sum post-op)
@@ -49,6 +50,18 @@ struct vit_plan {
      * model's (index [kind][block]); NULL: the model's packed weights are used */
     dnnl_memory_t *repacked[W_KINDS];
 };
+
+#define VIT_N_OPS 18
+
+/* Every primitive of a plan (some may be unused: prim NULL). */
+static void plan_ops(vit_plan *pl, vit_op **ops)
+{
+    vit_op *all[VIT_N_OPS] = {&pl->im2col, &pl->embed_mm, &pl->embed_rows, &pl->pos_add, &pl->ln,
+                              &pl->to_bf16, &pl->qkv_mm, &pl->split, &pl->score_mm, &pl->softmax,
+                              &pl->sal_mean, &pl->pv_mm, &pl->proj_mm, &pl->fc1_mm, &pl->fc2_mm,
+                              &pl->head_mm, &pl->head_patch, &pl->head_cls};
+    memcpy(ops, all, sizeof all);
+}
 
 /* ---- memory descriptors ---- */
 
@@ -390,11 +403,9 @@ static int plan_build(vit_model *m, vit_plan *pl, int B, char *err)
     if (pl->scratch_bytes) {
         pl->scratch = alloc64(pl->scratch_bytes);
         if (!pl->scratch) return errf(err, "%s: out of memory for the oneDNN scratchpad", c->name);
-        vit_op *ops[] = {&pl->im2col, &pl->embed_mm, &pl->embed_rows, &pl->pos_add, &pl->ln,
-                         &pl->to_bf16, &pl->qkv_mm, &pl->split, &pl->score_mm, &pl->softmax,
-                         &pl->sal_mean, &pl->pv_mm, &pl->proj_mm, &pl->fc1_mm, &pl->fc2_mm,
-                         &pl->head_mm, &pl->head_patch, &pl->head_cls};
-        for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        vit_op *ops[VIT_N_OPS];
+        plan_ops(pl, ops);
+        for (int i = 0; i < VIT_N_OPS; i++)
             if (ops[i]->scratch) dnnl_memory_set_data_handle(ops[i]->scratch, pl->scratch);
     }
     log_info("vit: batch %d: oneDNN picked qkv matmul %s, fc1 %s, q k^T %s, p v %s (%s), softmax %s, "
@@ -413,11 +424,9 @@ static void op_free(vit_op *op)
 void vit_plan_free(vit_plan *pl)
 {
     if (!pl) return;
-    vit_op *ops[] = {&pl->im2col, &pl->embed_mm, &pl->embed_rows, &pl->pos_add, &pl->ln,
-                     &pl->to_bf16, &pl->qkv_mm, &pl->split, &pl->score_mm, &pl->softmax,
-                     &pl->sal_mean, &pl->pv_mm, &pl->proj_mm, &pl->fc1_mm, &pl->fc2_mm,
-                     &pl->head_mm, &pl->head_patch, &pl->head_cls};
-    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) op_free(ops[i]);
+    vit_op *ops[VIT_N_OPS];
+    plan_ops(pl, ops);
+    for (int i = 0; i < VIT_N_OPS; i++) op_free(ops[i]);
     dnnl_memory_t mems[] = {pl->m_patches, pl->m_emb, pl->m_emb3, pl->m_h, pl->m_hb, pl->m_qkv,
                             pl->m_qkv5, pl->m_qkvh5, pl->m_q, pl->m_k, pl->m_v, pl->m_s, pl->m_p,
                             pl->m_o4, pl->m_o, pl->m_mlp, pl->m_ho, pl->m_images,

@@ -40,6 +40,15 @@ if I2PMAE_VIT_SPLIT_HEADS=1 "$I2PMAE" vit --vit "timm:$R/timm.safetensors" --inp
 else
   fail timm_fp32_split_heads "run failed or did not split: $(tail -n 2 "$T/split.log" | tr '\n' ' ')"
 fi
+# Without avx512_bf16 (oneDNN limited to avx512_core), bf16 falls back to fp32 with a warning.
+if ONEDNN_MAX_CPU_ISA=AVX512_CORE "$I2PMAE" vit --vit "clip:$R/clip.safetensors" --input "$R/images.h5" \
+     -o "$T/fallback.h5" --precision bf16 > "$T/fallback.log" 2>&1 &&
+   grep -q "bf16 is not supported here.*running in fp32" "$T/fallback.log" &&
+   grep -q '"precision":"fp32"' "$T/fallback.log"; then
+  compare bf16_falls_back_to_fp32 "$T/fallback.h5" "$R/clip_expected.h5" 1e-4
+else
+  fail bf16_falls_back_to_fp32 "$(grep -i 'warning\|error' "$T/fallback.log" | head -2 | tr '\n' ' ')"
+fi
 grep -q "oneDNN picked" "$T/run.log" && pass logs_onednn_implementation || fail logs_onednn_implementation "no 'oneDNN picked' line"
 grep -q '"command":"vit"' "$T/run.log" && pass json_summary || fail json_summary "no JSON summary line"
 

@@ -1,0 +1,41 @@
+/* model_opts.h -- the 3D network's architecture as command options (pretrain, svm) and as JSON
+ * (checkpoints).
+ *
+ * Options (INI keys in the global section, so one job file configures pretrain and svm alike):
+ *   points, groups, k, dims, depths, heads, dec-dims, dec-depths, embed-hidden, mask-ratio, drop-path
+ * Lists are comma-separated ("512,256,64"). Every option is a string that stays empty when not
+ * given: model_opts_apply overwrites only the fields given, so a command can start from the spec's
+ * defaults (pretrain, svm --random-init) or from a checkpoint's configuration (svm --checkpoint) and
+ * model_opts_check_against reports a given option that differs from a checkpoint.
+ * The 2D side (views, feat_dim, grid, image) comes from the features file, not from options.
+ */
+#ifndef I2P_MODEL_OPTS_H
+#define I2P_MODEL_OPTS_H
+
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+#include "model3d.h"
+
+#define MODEL_OPTS_COUNT 11
+
+typedef struct {
+    char v[MODEL_OPTS_COUNT][CLI_STR_LEN]; /* "" = not given */
+} model_opts;
+
+/* Appends the MODEL_OPTS_COUNT option entries (pointing into o, which must outlive them) to opts. */
+void model_opts_table(model_opts *o, cli_opt *opts);
+
+/* Overwrites the fields of c named by given options; errors name the option. */
+int model_opts_apply(const model_opts *o, model3d_config *c, char *err);
+
+/* Fails if a given option differs from c (what: e.g. the checkpoint path, for the message). */
+int model_opts_check_against(const model_opts *o, const model3d_config *c, const char *what,
+                             char *err);
+
+/* The configuration as a JSON object (every field; arrays as JSON arrays). Caller owns it. */
+cJSON *model3d_config_to_json(const model3d_config *c);
+/* Reads every field from such an object. */
+int model3d_config_from_json(const cJSON *j, model3d_config *c, char *err);
+
+#endif

@@ -1,0 +1,53 @@
+/* pretrain.h -- I2P-MAE pre-training, data parallel over the ranks of a communicator
+ * (architecture.md sections 3-4, i2pmae-spec.md sections 1, 7 and 10; user guide docs/pretrain.md).
+ *
+ * One optimiser step: the step's global batch (data_order.h) is cut into micro-batches; each rank
+ * runs forward/backward on its micro-batches (pretrain_data.h, model3d_train_step), accumulates
+ * gradients / micro_per_step, BatchNorm running statistics / ranks and losses / micro_per_step into
+ * one flat buffer, and one MPI_Allreduce (grad_allreduce.h) makes them the step's averages on every
+ * rank; every rank then applies the same AdamW update (optim.h; lr from the per-epoch cosine schedule).
+ * A non-finite loss stops the run before the update with an error naming the step and the last good
+ * checkpoint. Checkpoints (checkpoint.h) every ckpt_every steps and at the end, the last `keep`
+ * kept; --resume restores parameters, AdamW moments, BatchNorm buffers and the step, and the later
+ * steps repeat an uninterrupted run exactly (everything random is keyed by seed, epoch, step and
+ * sample). Rank 0 writes RUNDIR/loss.csv and RUNDIR/loss.png (loss_log.h).
+ */
+#ifndef I2P_PRETRAIN_H
+#define I2P_PRETRAIN_H
+
+#include <mpi.h>
+
+#include "cli.h"
+#include "data_order.h"
+#include "model3d.h"
+
+typedef struct {
+    char data[CLI_STR_LEN], features[CLI_STR_LEN], rundir[CLI_STR_LEN];
+    int resume;
+    int views;            /* views the features file must have */
+    long seed;
+    long epochs;          /* epochs run (spec: 300) */
+    long sched_epochs;    /* cosine length t_initial (spec: 400) */
+    long warmup_epochs;   /* linear warm-up epochs (spec: 10) */
+    long batch, micro;    /* global batch; micro-batch (0: batch / ranks) */
+    long max_steps;       /* stop after this many steps in all (0: epochs x steps per epoch) */
+    long ckpt_every, keep, log_every;
+    double lr, min_lr, warmup_lr, weight_decay;
+    model3d_config model; /* architecture; the 2D fields are filled from the features file */
+    long fault_nan_step;  /* test hook (I2PMAE_TEST_NAN_STEP): step whose loss is made NaN; 0 off */
+} pretrain_args;
+
+typedef struct {
+    step_layout layout;
+    long start_step, end_step;   /* steps done before this run and at its end */
+    long n_params;
+    int resumed;
+    double seconds_total, seconds_allreduce, seconds_data, seconds_compute, seconds_checkpoint;
+    double loss, loss_3d, loss_2d, lr; /* of the last step */
+    char last_checkpoint[4200];
+} pretrain_result;
+
+/* Runs (or resumes) the training described by a. Collective over comm. */
+int pretrain_run(const pretrain_args *a, MPI_Comm comm, pretrain_result *r, char *err);
+
+#endif

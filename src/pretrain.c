@@ -1,0 +1,398 @@
+/* pretrain.c -- the data-parallel pre-training loop: run directory, resume, steps, checkpoints
+ * (see pretrain.h). */
+#include "pretrain.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "dist.h"
+#include "errors.h"
+#include "grad_allreduce.h"
+#include "log.h"
+#include "loss_log.h"
+#include "model_opts.h"
+#include "optim.h"
+#include "pretrain_data.h"
+#include "rng.h"
+#include "version.h"
+
+#define MAX_CKPTS 4096
+
+typedef struct {
+    MPI_Comm comm;
+    int rank, size;
+    step_layout L;
+    dnn_ctx ctx;
+    model3d *m;
+    pretrain_data pd;
+    adamw_state opt;         /* AdamW moments and step count (optim.h) */
+    adamw_config opt_cfg;
+    cosine_schedule sched;
+    int64_t *perm;
+    long perm_epoch;
+    float *acc;              /* [grads | buffers | loss, loss_3d, loss_2d] */
+    long n_params, n_buffers, n_acc;
+    char *config_json;
+    char *tensor_table;
+    loss_log log;
+    int log_open;
+} trainer;
+
+/* ---- configuration and run directory ---- */
+
+/* What a resumed run must share with the checkpoint: everything the losses depend on (not where
+ * the run stops: --epochs and --steps may change). */
+static char *make_config_json(const pretrain_args *a, const trainer *t)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddItemToObject(j, "model", model3d_config_to_json(&t->pd.cfg));
+    cJSON *tr = cJSON_AddObjectToObject(j, "train");
+    cJSON_AddNumberToObject(tr, "seed", (double)a->seed);
+    cJSON_AddNumberToObject(tr, "batch", (double)t->L.batch);
+    cJSON_AddNumberToObject(tr, "micro_batch", (double)t->L.micro);
+    cJSON_AddNumberToObject(tr, "sched_epochs", (double)a->sched_epochs);
+    cJSON_AddNumberToObject(tr, "warmup_epochs", (double)a->warmup_epochs);
+    cJSON_AddNumberToObject(tr, "lr", a->lr);
+    cJSON_AddNumberToObject(tr, "min_lr", a->min_lr);
+    cJSON_AddNumberToObject(tr, "warmup_lr", a->warmup_lr);
+    cJSON_AddNumberToObject(tr, "weight_decay", a->weight_decay);
+    cJSON_AddItemToObject(j, "data", pretrain_data_identity(&t->pd));
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return s;
+}
+
+/* "name offset count shape decay" per tensor: stored with each checkpoint for h5py users. */
+static char *make_tensor_table(model3d *m)
+{
+    int n = model3d_n_tensors(m);
+    size_t cap = 160 * (size_t)(n + 1), len = 0;
+    char *s = malloc(cap);
+    if (!s) return NULL;
+    s[0] = 0;
+    for (int i = 0; i < n; i++) {
+        const model3d_tensor *t = model3d_get_tensor(m, i);
+        len += (size_t)snprintf(s + len, cap - len, "%s %ld %ld (", t->name, t->offset, t->count);
+        for (int k = 0; k < t->rank; k++)
+            len += (size_t)snprintf(s + len, cap - len, k ? ",%d" : "%d", t->shape[k]);
+        len += (size_t)snprintf(s + len, cap - len, ") decay=%d\n", t->decay);
+    }
+    return s;
+}
+
+/* Creates the run directory if needed; refuses to start over an earlier run without --resume. */
+static int prepare_rundir(const pretrain_args *a, trainer *t, char *err)
+{
+    int rc = 0;
+    if (t->rank == 0) {
+        struct stat st;
+        if (stat(a->rundir, &st) != 0) {
+            if (a->resume)
+                rc = errf(err, "%s: --resume, but the run directory does not exist", a->rundir);
+            else if (mkdir(a->rundir, 0777) != 0)
+                rc = errf(err, "%s: cannot create the run directory: %s", a->rundir, strerror(errno));
+        } else if (!S_ISDIR(st.st_mode)) {
+            rc = errf(err, "%s: exists and is not a directory", a->rundir);
+        }
+        if (!rc && access(a->rundir, W_OK | X_OK) != 0)
+            rc = errf(err, "%s: the run directory is not writable", a->rundir);
+    }
+    if (dist_any_error(t->comm, rc, err)) return -1;
+    long steps[1];
+    int n = ckpt_list(a->rundir, t->comm, steps, 1, err);
+    if (n < 0) return -1;
+    if (!a->resume && n > 0)
+        return errf(err, "%s: holds checkpoints of an earlier run (newest: step %ld); add --resume to "
+                    "continue it or choose another run directory", a->rundir, steps[0]);
+    if (a->resume && n == 0)
+        return errf(err, "%s: --resume, but the run directory holds no checkpoint (ckpt-*.h5)", a->rundir);
+    return 0;
+}
+
+/* ---- checkpoints ---- */
+
+static int fill_arrays(trainer *t, ckpt_array *arr)
+{
+    arr[0] = (ckpt_array){"/params", CKPT_F32, model3d_params(t->m), t->n_params};
+    arr[1] = (ckpt_array){"/adamw/m", CKPT_F32, t->opt.m, t->n_params};
+    arr[2] = (ckpt_array){"/adamw/v", CKPT_F32, t->opt.v, t->n_params};
+    arr[3] = (ckpt_array){"/buffers", CKPT_F32, model3d_buffers(t->m), t->n_buffers};
+    arr[4] = (ckpt_array){"/data_order/perm", CKPT_I64, t->perm, t->L.n};
+    return 5;
+}
+
+/* Makes t->perm the order of `epoch`. */
+static void ensure_perm(trainer *t, const pretrain_args *a, long epoch)
+{
+    if (t->perm_epoch == epoch) return;
+    data_order_epoch((uint64_t)a->seed, epoch, t->L.n, t->perm);
+    t->perm_epoch = epoch;
+}
+
+static int save_checkpoint(trainer *t, const pretrain_args *a, long step, pretrain_result *r,
+                           char *err)
+{
+    double t0 = now_s();
+    long epoch, pos;
+    step_position(&t->L, step, &epoch, &pos);
+    ensure_perm(t, a, epoch);
+    ckpt_state st = {.step = step, .epoch = epoch, .epoch_pos = pos, .seed = a->seed};
+    ckpt_array arr[5];
+    int n = fill_arrays(t, arr);
+    char path[4200];
+    ckpt_path(path, sizeof path, a->rundir, step);
+    if (ckpt_write(path, t->comm, &st, t->config_json, t->tensor_table, arr, n, err)) return -1;
+    if (ckpt_prune(a->rundir, t->comm, (int)a->keep, err)) return -1;
+    snprintf(r->last_checkpoint, sizeof r->last_checkpoint, "%s", path);
+    r->seconds_checkpoint += now_s() - t0;
+    log_info("pretrain: checkpoint %s (step %ld, epoch %ld)", path, step, epoch);
+    return 0;
+}
+
+/* Loads the newest valid checkpoint of the run directory; corrupt ones are skipped with a warning,
+ * a configuration that differs is an error. Returns the step reached. */
+static int resume_latest(trainer *t, const pretrain_args *a, pretrain_result *r, long *step,
+                         char *err)
+{
+    long *steps = malloc(sizeof(long) * MAX_CKPTS);
+    char *stored = malloc(CKPT_CONFIG_LEN);
+    int n = steps && stored ? ckpt_list(a->rundir, t->comm, steps, MAX_CKPTS, err) : -1;
+    int rc = n < 0 ? -1 : 1; /* 1: nothing valid found yet */
+    char first_err[I2P_ERR_LEN] = "";
+    for (int i = 0; i < n && rc == 1; i++) {
+        char path[4200];
+        ckpt_path(path, sizeof path, a->rundir, steps[i]);
+        ckpt_state st;
+        if (ckpt_read_header(path, t->comm, &st, stored, err) == 0) {
+            if (ckpt_config_compare(stored, t->config_json, path, err)) {
+                rc = -1; /* same on every rank: the stored text was read by all */
+                break;
+            }
+            ckpt_array arr[5];
+            int na = fill_arrays(t, arr);
+            arr[4].data = malloc(sizeof(int64_t) * (size_t)t->L.n); /* stored order, checked below */
+            int lrc = arr[4].data ? ckpt_read(path, t->comm, &st, NULL, arr, na, err)
+                                  : errf(err, "out of memory");
+            if (!lrc) {
+                long epoch, pos;
+                step_position(&t->L, st.step, &epoch, &pos);
+                ensure_perm(t, a, epoch);
+                if (epoch != st.epoch || pos != st.epoch_pos ||
+                    memcmp(arr[4].data, t->perm, sizeof(int64_t) * (size_t)t->L.n))
+                    lrc = errf(err, "%s: its data order (epoch %ld, position %ld) is not the one this "
+                               "configuration gives at step %ld", path, st.epoch, st.epoch_pos, st.step);
+            }
+            free(arr[4].data);
+            if (!lrc) {
+                *step = st.step;
+                t->opt.step = st.step; /* AdamW's bias correction continues from here */
+                snprintf(r->last_checkpoint, sizeof r->last_checkpoint, "%s", path);
+                rc = 0;
+                break;
+            }
+        }
+        if (!first_err[0]) snprintf(first_err, sizeof first_err, "%s", err);
+        log_warn("pretrain: skipping %s: %s", path, err);
+    }
+    if (rc == 1)
+        rc = errf(err, "%s: no valid checkpoint to resume from (newest: %s)", a->rundir, first_err);
+    free(steps);
+    free(stored);
+    return rc;
+}
+
+/* ---- one step ---- */
+
+/* Forward/backward of this rank's micro-batches of `step`; fills t->acc (before the reduction). */
+static int run_micro_batches(trainer *t, const pretrain_args *a, long step, pretrain_result *r,
+                             char *err)
+{
+    long epoch, pos;
+    step_position(&t->L, step, &epoch, &pos);
+    ensure_perm(t, a, epoch);
+    memset(t->acc, 0, sizeof(float) * (size_t)t->n_acc);
+    float inv = 1.0f / (float)t->L.micro_per_step;
+    const float *g = model3d_grads(t->m);
+    for (long j = 0; j < t->L.micro_per_rank; j++) {
+        long k = step_micro_index(&t->L, t->rank, j);
+        double t0 = now_s();
+        model3d_batch b;
+        if (pretrain_data_fill(&t->pd, t->perm + pos + k * t->L.micro, t->L.micro, (uint64_t)a->seed,
+                               epoch, step, &b, err))
+            return -1;
+        b.drop_key = rng_mix(rng_mix((uint64_t)a->seed ^ 0x64726f70ull, (uint64_t)step), (uint64_t)k);
+        double t1 = now_s();
+        model3d_losses l;
+        if (model3d_train_step(t->m, &b, &l, err)) return -1;
+        for (long i = 0; i < t->n_params; i++) t->acc[i] += g[i] * inv;
+        float *lacc = t->acc + t->n_params + t->n_buffers;
+        lacc[0] += (float)l.loss * inv;
+        lacc[1] += (float)l.loss_3d * inv;
+        lacc[2] += (float)l.loss_2d * inv;
+        r->seconds_data += t1 - t0;
+        r->seconds_compute += now_s() - t1;
+    }
+    const float *buf = model3d_buffers(t->m);
+    for (long i = 0; i < t->n_buffers; i++) t->acc[t->n_params + i] = buf[i] / (float)t->size;
+    if (a->fault_nan_step == step + 1 && t->rank == 0) t->acc[t->n_params + t->n_buffers] = NAN;
+    return 0;
+}
+
+/* ---- set-up and the loop ---- */
+
+static int trainer_init(trainer *t, const pretrain_args *a, MPI_Comm comm, char *err)
+{
+    t->comm = comm;
+    MPI_Comm_rank(comm, &t->rank);
+    MPI_Comm_size(comm, &t->size);
+    t->perm_epoch = -1;
+    model3d_config cfg = a->model;
+    int rc = model3d_config_check(&cfg, err);
+    /* open on every rank (independent reads); the micro-batch is known once n is */
+    if (!rc) rc = pretrain_data_open(&t->pd, a->data, a->features, a->views, &cfg, 1, err);
+    if (!rc) rc = step_layout_make(&t->L, t->pd.d.n, a->batch, a->micro, t->size, err);
+    if (!rc && t->L.micro > 1) { /* reopen with room for a whole micro-batch */
+        pretrain_data_close(&t->pd);
+        cfg = a->model;
+        rc = pretrain_data_open(&t->pd, a->data, a->features, a->views, &cfg, t->L.micro, err);
+    }
+    if (!rc) rc = model3d_config_check(&cfg, err);
+    if (dist_any_error(comm, rc, err)) return -1;
+    rc = dnn_ctx_create(&t->ctx, err);
+    if (!rc) rc = model3d_create(&t->m, &cfg, (int)t->L.micro, (uint64_t)a->seed, &t->ctx, err);
+    if (dist_any_error(comm, rc, err)) return -1;
+    t->n_params = model3d_n_params(t->m);
+    t->n_buffers = model3d_n_buffers(t->m);
+    t->n_acc = t->n_params + t->n_buffers + 3;
+    adamw_config_default(&t->opt_cfg);
+    t->opt_cfg.weight_decay = a->weight_decay;
+    t->sched = (cosine_schedule){.base_lr = a->lr, .epochs = (int)a->sched_epochs,
+                                 .warmup_epochs = (int)a->warmup_epochs, .lr_min = a->min_lr,
+                                 .warmup_lr_init = a->warmup_lr};
+    rc = adamw_init(&t->opt, t->n_params, err);
+    t->acc = calloc((size_t)t->n_acc, sizeof(float));
+    t->perm = malloc(sizeof(int64_t) * (size_t)t->L.n);
+    t->config_json = make_config_json(a, t);
+    t->tensor_table = make_tensor_table(t->m);
+    if (!rc) rc = t->acc && t->perm && t->config_json && t->tensor_table
+             ? 0 : errf(err, "out of memory for %ld parameters", t->n_params);
+    return dist_any_error(comm, rc, err);
+}
+
+static void trainer_free(trainer *t)
+{
+    if (t->log_open) loss_log_close(&t->log);
+    model3d_free(t->m);
+    if (t->ctx.engine) dnn_ctx_destroy(&t->ctx);
+    pretrain_data_close(&t->pd);
+    adamw_free(&t->opt);
+    free(t->acc);
+    free(t->perm);
+    free(t->config_json);
+    free(t->tensor_table);
+}
+
+static void format_eta(double s, char *out, size_t n)
+{
+    long x = (long)(s + 0.5);
+    if (x >= 3600) snprintf(out, n, "%ldh%02ldm", x / 3600, x / 60 % 60);
+    else snprintf(out, n, "%ldm%02lds", x / 60, x % 60);
+}
+
+static int train_loop(trainer *t, const pretrain_args *a, long start, long end, pretrain_result *r,
+                      char *err)
+{
+    double t_start = now_s(), t_last = t_start;
+    long last_logged = start;
+    for (long step = start; step < end; step++) {
+        long epoch, pos;
+        step_position(&t->L, step, &epoch, &pos);
+        double lr = cosine_lr(&t->sched, (int)epoch);
+        int rc = run_micro_batches(t, a, step, r, err);
+        if (dist_any_error(t->comm, rc, err)) return -1;
+        if (grad_allreduce(t->acc, t->n_acc, t->comm, &r->seconds_allreduce, err)) return -1;
+        const float *loss = t->acc + t->n_params + t->n_buffers;
+        if (!isfinite(loss[0]) || !isfinite(loss[1]) || !isfinite(loss[2])) {
+            return errf(err, "step %ld: the loss is not finite (loss %g, loss_3d %g, loss_2d %g, lr %g); "
+                        "stopped before the update; last good checkpoint: %s", step + 1, loss[0],
+                        loss[1], loss[2], lr, r->last_checkpoint[0] ? r->last_checkpoint : "none yet");
+        }
+        memcpy(model3d_buffers(t->m), t->acc + t->n_params, sizeof(float) * (size_t)t->n_buffers);
+        adamw_step(&t->opt, &t->opt_cfg, lr, model3d_params(t->m), t->acc, model3d_get_tensor(t->m, 0),
+                   model3d_n_tensors(t->m));
+        r->loss = loss[0];
+        r->loss_3d = loss[1];
+        r->loss_2d = loss[2];
+        r->lr = lr;
+        long done = step + 1;
+        int last = done == end;
+        if (done % a->log_every == 0 || last) {
+            double now = now_s();
+            double sps = (double)((done - last_logged) * t->L.batch) / (now - t_last);
+            double eta = (now - t_start) / (double)(done - start) * (double)(end - done);
+            char eta_s[32];
+            format_eta(eta, eta_s, sizeof eta_s);
+            log_info("pretrain: step %ld/%ld epoch %ld loss %.5f (3d %.5f, 2d %.5f) lr %.3e %.1f "
+                     "samples/s ETA %s", done, end, epoch, loss[0], loss[1], loss[2], lr, sps, eta_s);
+            rc = t->rank == 0 ? loss_log_append(&t->log, done, epoch, loss[0], loss[1], loss[2], lr,
+                                                sps, err) : 0;
+            if (dist_any_error(t->comm, rc, err)) return -1;
+            t_last = now;
+            last_logged = done;
+        }
+        if (done % a->ckpt_every == 0 || last)
+            if (save_checkpoint(t, a, done, r, err)) return -1;
+    }
+    return 0;
+}
+
+int pretrain_run(const pretrain_args *a, MPI_Comm comm, pretrain_result *r, char *err)
+{
+    memset(r, 0, sizeof *r);
+    double t0 = now_s();
+    trainer t;
+    memset(&t, 0, sizeof t);
+    int rc = trainer_init(&t, a, comm, err);
+    if (!rc) rc = prepare_rundir(a, &t, err);
+    long start = 0;
+    if (!rc && a->resume) {
+        rc = resume_latest(&t, a, r, &start, err);
+        r->resumed = !rc;
+    }
+    long total = t.L.steps_per_epoch * a->epochs;
+    long end = a->max_steps > 0 && a->max_steps < total ? a->max_steps : total;
+    if (!rc && start >= end)
+        rc = errf(err, "%s: the run is complete (step %ld of %ld); raise --steps or --epochs to go on",
+                  a->rundir, start, end);
+    if (!rc) {
+        int lrc = t.rank == 0 ? loss_log_open(&t.log, a->rundir, a->resume ? start : -1, err) : 0;
+        t.log_open = t.rank == 0 && !lrc;
+        rc = dist_any_error(comm, lrc, err);
+    }
+    if (!rc) {
+        r->layout = t.L;
+        r->start_step = start;
+        r->n_params = t.n_params;
+        log_info("pretrain: %ld samples, %ld steps per epoch, batch %ld = %ld micro-batches of %ld on "
+                 "%d ranks; %ld parameters; steps %ld -> %ld%s", t.L.n, t.L.steps_per_epoch, t.L.batch,
+                 t.L.micro_per_step, t.L.micro, t.size, t.n_params, start, end,
+                 r->resumed ? " (resumed)" : "");
+        rc = train_loop(&t, a, start, end, r, err);
+        r->end_step = rc ? r->end_step : end;
+    }
+    if (t.log_open) {
+        loss_log_close(&t.log);
+        t.log_open = 0;
+        char perr[I2P_ERR_LEN];
+        if (loss_log_plot(a->rundir, perr)) log_warn("pretrain: no plot: %s", perr);
+    }
+    trainer_free(&t);
+    r->seconds_total = now_s() - t0;
+    return rc;
+}

@@ -1,0 +1,64 @@
+# tests/e2e/pretrain_lib.sh -- shared fixture of the pretrain and svm suites (sourced after lib.sh):
+# a tiny network configuration, synthetic data and its features file.
+# make_features DATA OUT [VIEWS]: a features file for DATA written by tests/ref/make_features.py
+# (h5py; the layout of docs/features.md without running the ViT), or by `i2pmae extract --vit
+# random:tiny` when I2PMAE_TEST_EXTRACT=1.
+# need_commands CMD...: prints SKIP lines and exits the suite if a command is not implemented.
+
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} # 2 shared cores: one thread per rank
+MPIRUN="mpirun --oversubscribe --bind-to none -np" # for expect_error (no shell functions)
+TINY="$T/tiny.ini"
+cat > "$TINY" <<'INI'
+# tiny network for tests (keys in the global section: read by pretrain and svm)
+points = 128
+groups = 32,16,8
+k = 8,4,4
+dims = 12,24,48
+depths = 1,1,1
+heads = 2
+dec-dims = 48,24
+dec-depths = 1,1
+embed-hidden = 8,16,32
+drop-path = 0
+[pretrain]
+epochs = 4
+warmup-epochs = 1
+sched-epochs = 5
+lr = 0.002
+log-every = 1
+INI
+
+make_features() {
+  if [ "${I2PMAE_TEST_EXTRACT:-0}" = 1 ]; then
+    "$I2PMAE" extract --input "$1" --vit random:tiny -o "$2" --views "${3:-3}" --image 64
+  else
+    $PY "$ROOT/tests/ref/make_features.py" "$1" "$2" "${3:-3}"
+  fi
+}
+
+need_commands() {
+  if [ "${I2PMAE_TEST_EXTRACT:-0}" != 1 ] && ! have_h5py; then
+    skip features "python3 h5py/numpy missing (tests/ref/make_features.py)"; exit 0
+  fi
+  for c in "$@"; do
+    [ "$c" = extract ] && [ "${I2PMAE_TEST_EXTRACT:-0}" != 1 ] && continue
+    if "$I2PMAE" "$c" --help > /dev/null 2>&1; then continue; fi
+    if "$I2PMAE" "$c" 2>&1 | grep -q "not implemented"; then
+      skip "$c" "'i2pmae $c' is not implemented yet in this build"; exit 0
+    fi
+  done
+}
+
+# losses_equal NAME A.csv B.csv RELTOL [FIRST_STEP]: the loss columns (3-5) of the rows with
+# step >= FIRST_STEP agree within RELTOL (relative, or absolute below 1e-6) and both have rows.
+losses_equal() {
+  awk -F, -v tol="$4" -v first="${5:-0}" '
+    FNR == 1 { next }
+    NR == FNR { if ($1 >= first) { a[$1] = $3 " " $4 " " $5; na++ } next }
+    $1 >= first { nb++; if (!($1 in a)) { print "step " $1 " missing"; bad = 1; next }
+      split(a[$1], x, " ")
+      for (i = 3; i <= 5; i++) { d = $i - x[i - 2]; if (d < 0) d = -d; m = x[i - 2] < 0 ? -x[i - 2] : x[i - 2]
+        if (d > tol * m && d > 1e-6) { print "step " $1 " column " i ": " x[i - 2] " vs " $i; bad = 1 } } }
+    END { if (na == 0 || na != nb) { print "rows: " na " vs " nb; bad = 1 } exit bad }' "$2" "$3" > "$T/cmp.out" 2>&1
+  if [ $? = 0 ]; then pass "$1"; else fail "$1" "$(head -3 "$T/cmp.out" | tr '\n' ' ')"; fi
+}
