@@ -30,11 +30,13 @@ LIB_OBJS  := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 MAIN_OBJ  := $(BUILD)/obj/main.o
 TEST_SRCS := $(wildcard tests/unit/test_*.c)
 TEST_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
+BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 BIN       := $(BUILD)/i2pmae
 
 .PHONY: all deps build run test bench clean demo-clean
 
-all: $(BIN) $(TEST_BINS)
+all: $(BIN) $(TEST_BINS) $(BENCH_BINS)
 ifeq ($(SAN),0)
 	@ln -sf $(BIN) i2pmae
 endif
@@ -68,10 +70,15 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libi2pmae.a | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(shell pkg-config --cflags $(PKGS) cmocka) $(LDFLAGS) $< $(BUILD)/libi2pmae.a -o $@ \
 	  $(shell pkg-config --libs $(PKGS) cmocka) $(LDLIBS)
 
-$(BUILD)/obj $(BUILD)/tests:
+# Benchmark drivers (tests/bench/bench_*.c): linked like the unit tests, without cmocka.
+$(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libi2pmae.a | $(BUILD)/bench
+	$(CC) $(CFLAGS) $(shell pkg-config --cflags $(PKGS)) $(LDFLAGS) $< $(BUILD)/libi2pmae.a -o $@ \
+	  $(shell pkg-config --libs $(PKGS)) $(LDLIBS)
+
+$(BUILD)/obj $(BUILD)/tests $(BUILD)/bench:
 	@mkdir -p $@
 
 clean:
 	rm -rf build build-san i2pmae
 
--include $(wildcard $(BUILD)/obj/*.d $(BUILD)/tests/*.d)
+-include $(wildcard $(BUILD)/obj/*.d $(BUILD)/tests/*.d $(BUILD)/bench/*.d)

@@ -109,4 +109,27 @@ int h5_attr_read_long(h5file *f, const char *obj, const char *name, long *value,
 int h5_attr_read_double(h5file *f, const char *obj, const char *name, double *value, char *err);
 int h5_attr_exists(h5file *f, const char *obj, const char *name);
 
+/* ---- walking a file (for `info`) ---- */
+
+/* One object met by h5_visit. */
+typedef struct {
+    const char *name;            /* full path, e.g. "/points" */
+    int is_dataset;              /* 1 dataset, 0 group (other objects are skipped) */
+    int rank;                    /* datasets: rank and dims */
+    hsize_t dims[H5IO_MAX_RANK];
+    char type[32];               /* "float32", "float16", "int32", "uint8", "string", ... */
+    int chunked;                 /* 1 if chunked; chunk holds the chunk dims */
+    hsize_t chunk[H5IO_MAX_RANK];
+    char filters[64];            /* e.g. "fletcher32", "deflate", comma-separated; "" if none */
+} h5_object;
+
+/* Calls fn for every group and dataset below the root, in name order (depth first). fn returns 0
+ * to go on, non-zero to stop (h5_visit then returns that value). */
+int h5_visit(h5file *f, int (*fn)(const h5_object *o, void *user), void *user, char *err);
+
+/* Calls fn(name, value, user) for each attribute of obj in name order, the value rendered as text:
+ * strings as they are, numbers with %g / %lld, arrays as "[a, b, ...]" (first 16 values). */
+int h5_attr_visit(h5file *f, const char *obj,
+                  int (*fn)(const char *name, const char *value, void *user), void *user, char *err);
+
 #endif

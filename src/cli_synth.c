@@ -23,6 +23,16 @@ typedef struct {
     char output[CLI_STR_LEN];
 } synth_args;
 
+static int check_args(const synth_args *a, char *err)
+{
+    if (!a->output[0]) return errf(err, "synth: -o FILE is required");
+    if (a->samples < 1) return errf(err, "--samples %ld: must be at least 1", a->samples);
+    if (a->points < 1) return errf(err, "--points %ld: must be at least 1", a->points);
+    if (a->batch < 1) return errf(err, "--batch %ld: must be at least 1", a->batch);
+    if (a->seed < 0) return errf(err, "--seed %ld: must be non-negative", a->seed);
+    return 0;
+}
+
 static int synth_write(const synth_args *a, int rank, int size, char *err)
 {
     char names[1024];
@@ -85,27 +95,18 @@ int cmd_synth(int argc, char **argv)
         "rotation and jitter, and is normalised into the unit sphere. The file is the same whatever\n"
         "the number of ranks. Layout: docs/datasets.md.",
         opts, (int)(sizeof opts / sizeof opts[0]), 0};
-    int rank = 0, size = 1;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    char err[I2P_ERR_LEN];
+    int rank, size;
     cli_common common;
-    int rc = cli_parse(&cmd, argc, argv, &common, err);
-    if (!rc && common.help_shown) return 0;
-    if (!rc && !a.output[0]) rc = errf(err, "synth: -o FILE is required");
-    if (!rc && a.samples < 1) rc = errf(err, "--samples %ld: must be at least 1", a.samples);
-    if (!rc && a.points < 1) rc = errf(err, "--points %ld: must be at least 1", a.points);
-    if (!rc && a.batch < 1) rc = errf(err, "--batch %ld: must be at least 1", a.batch);
-    if (!rc && a.seed < 0) rc = errf(err, "--seed %ld: must be non-negative", a.seed);
-    if (rc) {
+    int st = cmd_start(&cmd, argc, argv, &common, &rank, &size);
+    if (st) return st > 0 ? 0 : 2;
+    char err[I2P_ERR_LEN];
+    if (check_args(&a, err)) {
         if (rank == 0) log_error("%s", err);
         return 2;
     }
-    log_set_verbose(common.verbose);
 
     double t0 = now_s();
-    rc = synth_write(&a, rank, size, err);
-    if (rc) {
+    if (synth_write(&a, rank, size, err)) {
         if (rank == 0) log_error("%s", err);
         return 1;
     }

@@ -530,7 +530,7 @@ int h5_attr_read_str(h5file *f, const char *obj, const char *name, char *out, si
         size_t n = H5Tget_size(ft);
         char *s = calloc(n + 1, 1);
         hid_t mt = H5Tcopy(H5T_C_S1);
-        H5Tset_size(mt, n);
+        H5Tset_size(mt, n + 1); /* room for the terminator of a null-padded string */
         if (H5Aread(a, mt, s) < 0) rc = h5_fail(f, obj, "cannot read attribute", err);
         else snprintf(out, out_len, "%s", s);
         H5Tclose(mt);
@@ -561,4 +561,170 @@ int h5_attr_read_double(h5file *f, const char *obj, const char *name, double *va
     H5Aclose(a);
     if (s < 0) return h5_fail(f, obj, "cannot read attribute", err);
     return 0;
+}
+
+/* ---- walking a file ---- */
+
+static void describe_type(hid_t t, char *out, size_t n)
+{
+    size_t size = H5Tget_size(t);
+    switch (H5Tget_class(t)) {
+    case H5T_FLOAT: snprintf(out, n, "float%zu", 8 * size); break;
+    case H5T_INTEGER:
+        snprintf(out, n, "%sint%zu", H5Tget_sign(t) == H5T_SGN_NONE ? "u" : "", 8 * size);
+        break;
+    case H5T_STRING: snprintf(out, n, "string"); break;
+    case H5T_COMPOUND: snprintf(out, n, "compound"); break;
+    case H5T_ENUM: snprintf(out, n, "enum"); break;
+    default: snprintf(out, n, "other"); break;
+    }
+}
+
+static void describe_filters(hid_t dcpl, char *out, size_t n)
+{
+    size_t len = 0;
+    out[0] = 0;
+    int nf = H5Pget_nfilters(dcpl);
+    for (int i = 0; i < nf && len < n; i++) {
+        unsigned flags, cd[8];
+        size_t ncd = 8;
+        char name[64] = "";
+        H5Z_filter_t id = H5Pget_filter2(dcpl, (unsigned)i, &flags, &ncd, cd, sizeof name, name, NULL);
+        const char *s = id == H5Z_FILTER_FLETCHER32 ? "fletcher32"
+                        : id == H5Z_FILTER_DEFLATE  ? "deflate"
+                        : id == H5Z_FILTER_SHUFFLE  ? "shuffle"
+                                                    : name;
+        len += (size_t)snprintf(out + len, n - len, "%s%s", i ? "," : "", s);
+    }
+}
+
+typedef struct {
+    h5file *f;
+    int (*fn)(const h5_object *, void *);
+    void *user;
+    int stop;
+} visit_ctx;
+
+static herr_t visit_link(hid_t g, const char *name, const H5L_info_t *info, void *data)
+{
+    (void)info;
+    visit_ctx *c = data;
+    hid_t o = H5Oopen(g, name, H5P_DEFAULT);
+    if (o < 0) { H5Eclear2(H5E_DEFAULT); return 0; }
+    H5I_type_t t = H5Iget_type(o);
+    char full[1100];
+    snprintf(full, sizeof full, "/%s", name);
+    h5_object ob;
+    memset(&ob, 0, sizeof ob);
+    ob.name = full;
+    if (t == H5I_DATASET) {
+        ob.is_dataset = 1;
+        hid_t s = H5Dget_space(o), ty = H5Dget_type(o), dcpl = H5Dget_create_plist(o);
+        int r = H5Sget_simple_extent_ndims(s);
+        ob.rank = r < 0 || r > H5IO_MAX_RANK ? 0 : r;
+        H5Sget_simple_extent_dims(s, ob.dims, NULL);
+        describe_type(ty, ob.type, sizeof ob.type);
+        if (H5Pget_layout(dcpl) == H5D_CHUNKED) {
+            ob.chunked = 1;
+            H5Pget_chunk(dcpl, H5IO_MAX_RANK, ob.chunk);
+        }
+        describe_filters(dcpl, ob.filters, sizeof ob.filters);
+        H5Pclose(dcpl);
+        H5Tclose(ty);
+        H5Sclose(s);
+    } else if (t != H5I_GROUP) {
+        H5Oclose(o);
+        return 0;
+    }
+    H5Oclose(o);
+    c->stop = c->fn(&ob, c->user);
+    return c->stop ? 1 : 0;
+}
+
+int h5_visit(h5file *f, int (*fn)(const h5_object *o, void *user), void *user, char *err)
+{
+    visit_ctx c = {f, fn, user, 0};
+    herr_t s = H5Lvisit(f->file, H5_INDEX_NAME, H5_ITER_INC, visit_link, &c);
+    if (s < 0) return h5_fail(f, "/", "cannot walk the file", err);
+    return c.stop;
+}
+
+typedef struct {
+    h5file *f;
+    int (*fn)(const char *, const char *, void *);
+    void *user;
+    int stop;
+} attr_ctx;
+
+/* Renders attribute a as text into out. */
+static void attr_text(hid_t a, char *out, size_t n)
+{
+    hid_t ft = H5Aget_type(a), sp = H5Aget_space(a);
+    hssize_t count = H5Sget_simple_extent_npoints(sp);
+    H5T_class_t cls = H5Tget_class(ft);
+    out[0] = 0;
+    if (cls == H5T_STRING && count == 1) {
+        if (H5Tis_variable_str(ft) > 0) {
+            hid_t mt = H5Tcopy(H5T_C_S1);
+            H5Tset_size(mt, H5T_VARIABLE);
+            H5Tset_cset(mt, H5Tget_cset(ft));
+            char *s = NULL;
+            if (H5Aread(a, mt, &s) >= 0 && s) snprintf(out, n, "%s", s);
+            if (s) H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, &s);
+            H5Tclose(mt);
+        } else {
+            size_t sz = H5Tget_size(ft);
+            char *s = calloc(sz + 1, 1);
+            hid_t mt = H5Tcopy(H5T_C_S1);
+            H5Tset_size(mt, sz + 1);
+            H5Tset_cset(mt, H5Tget_cset(ft));
+            if (s && H5Aread(a, mt, s) >= 0) snprintf(out, n, "%s", s);
+            H5Tclose(mt);
+            free(s);
+        }
+    } else if ((cls == H5T_INTEGER || cls == H5T_FLOAT) && count >= 1) {
+        int isint = cls == H5T_INTEGER;
+        void *buf = malloc((size_t)count * 8);
+        if (buf && H5Aread(a, isint ? H5T_NATIVE_LLONG : H5T_NATIVE_DOUBLE, buf) >= 0) {
+            size_t len = 0;
+            if (count > 1) len += (size_t)snprintf(out, n, "[");
+            for (hssize_t i = 0; i < count && i < 16 && len < n; i++)
+                len += (size_t)(isint ? snprintf(out + len, n - len, "%s%lld", i ? ", " : "", ((long long *)buf)[i])
+                                      : snprintf(out + len, n - len, "%s%g", i ? ", " : "", ((double *)buf)[i]));
+            if (count > 16 && len < n) len += (size_t)snprintf(out + len, n - len, ", ... (%lld values)", (long long)count);
+            if (count > 1 && len < n) snprintf(out + len, n - len, "]");
+        }
+        free(buf);
+    } else {
+        char ty[32];
+        describe_type(ft, ty, sizeof ty);
+        snprintf(out, n, "(%s, %lld values)", ty, (long long)count);
+    }
+    H5Sclose(sp);
+    H5Tclose(ft);
+}
+
+static herr_t visit_attr(hid_t loc, const char *name, const H5A_info_t *info, void *data)
+{
+    (void)info;
+    attr_ctx *c = data;
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    if (a < 0) { H5Eclear2(H5E_DEFAULT); return 0; }
+    char text[8192];
+    attr_text(a, text, sizeof text);
+    H5Aclose(a);
+    c->stop = c->fn(name, text, c->user);
+    return c->stop ? 1 : 0;
+}
+
+int h5_attr_visit(h5file *f, const char *obj,
+                  int (*fn)(const char *name, const char *value, void *user), void *user, char *err)
+{
+    hid_t o = open_obj(f, obj, err);
+    if (o < 0) return -1;
+    attr_ctx c = {f, fn, user, 0};
+    herr_t s = H5Aiterate2(o, H5_INDEX_NAME, H5_ITER_INC, NULL, visit_attr, &c);
+    H5Oclose(o);
+    if (s < 0) return h5_fail(f, obj, "cannot list attributes", err);
+    return c.stop;
 }
