@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#define ARENA_MAX_CHUNKS 64
+#define ARENA_MAX_CHUNKS 1024
 
 typedef struct {
     char *chunk[ARENA_MAX_CHUNKS];

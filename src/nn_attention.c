@@ -1,14 +1,16 @@
 /* nn_attention.c -- the multi-head self-attention core, softmax(q k^T * hd^-0.5 + keybias) v, on
- * oneDNN batched matmuls that read q, k, v (and write dq, dk, dv) straight out of the interleaved
- * (B,T,3C) buffer through strided memory descriptors, and softmax forward / backward.
+ * oneDNN batched matmuls over dense per-head copies of q, k, v (hand-written split / merge loops
+ * to and from the interleaved (B,T,3C) buffer), a broadcast binary add for the key padding, and
+ * softmax forward / backward.
  */
 #include "nn.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "errors.h"
 
-enum { K_QK = 80, K_AV, K_SOFTMAX_FWD, K_SOFTMAX_BWD, K_DP, K_DV, K_DQ, K_DK };
+enum { K_QK = 80, K_AV, K_SOFTMAX_FWD, K_SOFTMAX_BWD, K_DP, K_DV, K_DQ, K_DK, K_KEYBIAS };
 
 /* A (B,H,r,c) f32 descriptor with strides. */
 static int md4(dnnl_memory_desc_t *md, long B, long H, long r, long c, long sb, long sh, long sr,
@@ -18,14 +20,14 @@ static int md4(dnnl_memory_desc_t *md, long B, long H, long r, long c, long sb, 
     return dnn_check(dnnl_memory_desc_init_by_strides(md, 4, d, dnnl_f32, s), "attention md", err);
 }
 
-/* dst = scale * (src x wei) [+ bias (B,1,1,N) post-op] [+ dst]. */
+/* dst = scale * (src x wei) [+ dst]. */
 static nn_prim *bmm_prim(nn_cache *c, int kind, long B, long T, long C, long H,
                          const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *wei,
-                         const dnnl_memory_desc_t *dst, float scale, int keybias, int accumulate,
+                         const dnnl_memory_desc_t *dst, float scale, int accumulate, long tmp_count,
                          char *err)
 {
-    long key[] = {B, T, C, H, keybias, accumulate};
-    nn_prim *p = nn_cache_find(c, kind, key, 6);
+    long key[] = {B, T, C, H, accumulate};
+    nn_prim *p = nn_cache_find(c, kind, key, 5);
     if (p) return p;
     dnnl_matmul_desc_t d;
     if (dnn_check(dnnl_matmul_desc_init(&d, src, wei, NULL, dst), "bmm desc", err)) return NULL;
@@ -35,21 +37,34 @@ static nn_prim *bmm_prim(nn_cache *c, int kind, long B, long T, long C, long H,
     if (!rc && scale != 1.0f)
         rc = dnn_check(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale), "output scale", err);
     if (!rc) rc = dnn_check(dnnl_post_ops_create(&po), "post ops", err);
-    if (!rc && keybias) {
-        dnnl_memory_desc_t bmd;
-        rc = md4(&bmd, B, 1, 1, T, T, T, T, 1, err);
-        if (!rc) rc = dnn_check(dnnl_post_ops_append_binary(po, dnnl_binary_add, &bmd), "binary post op", err);
-    }
     if (!rc && accumulate) rc = dnn_check(dnnl_post_ops_append_sum(po, 1.0f), "sum post op", err);
     if (!rc) rc = dnn_check(dnnl_primitive_attr_set_post_ops(attr, po), "set post ops", err);
     if (!rc) {
-        int args[] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST,
-                      DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1};
-        p = nn_cache_add(c, kind, key, 6, &d, attr, NULL, args, keybias ? 4 : 3, 0, err);
+        int args[] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST};
+        p = nn_cache_add(c, kind, key, 5, &d, attr, NULL, args, 3, tmp_count, err);
     }
     if (po) dnnl_post_ops_destroy(po);
     if (attr) dnnl_primitive_attr_destroy(attr);
     return p;
+}
+
+/* att (B,H,T,T) += keybias (B,1,1,T), in place. A separate binary primitive: as a matmul post-op
+ * the broadcast add made the score matmul 9x slower. */
+static int add_keybias(nn_cache *c, float *att, const float *keybias, long B, long T, long H, char *err)
+{
+    long key[] = {B, T, H};
+    nn_prim *p = nn_cache_find(c, K_KEYBIAS, key, 3);
+    if (!p) {
+        dnnl_memory_desc_t s, b;
+        dnnl_binary_desc_t d;
+        if (md4(&s, B, H, T, T, H * T * T, T * T, T, 1, err) || md4(&b, B, 1, 1, T, T, T, T, 1, err) ||
+            dnn_check(dnnl_binary_desc_init(&d, dnnl_binary_add, &s, &b, &s), "key bias desc", err))
+            return -1;
+        int args[] = {DNNL_ARG_SRC_0, DNNL_ARG_SRC_1, DNNL_ARG_DST};
+        if (!(p = nn_cache_add(c, K_KEYBIAS, key, 3, &d, NULL, NULL, args, 3, 0, err))) return -1;
+    }
+    void *ptr[] = {att, (void *)keybias, att};
+    return nn_exec(c, p, ptr, err);
 }
 
 static nn_prim *softmax_prim(nn_cache *c, int backward, long B, long T, long H, char *err)
@@ -78,63 +93,108 @@ static nn_prim *softmax_prim(nn_cache *c, int backward, long B, long T, long H, 
     return p;
 }
 
+/* Head-major copies: x (B,T,C) with head h in columns [h*hd, (h+1)*hd) <-> d (B,H,T,hd) dense.
+ * Batched matmuls on dense per-head blocks run on oneDNN's brgemm kernels; on the interleaved
+ * (B,T,3C) strides they fell back to a 10-20x slower gemm. ld is the row stride of x (C or 3C). */
+static void heads_split(float *d, const float *x, long ld, long B, long T, long H, long hd)
+{
+#pragma omp parallel for schedule(static)
+    for (long bh = 0; bh < B * H; bh++) {
+        long b = bh / H, h = bh % H;
+        for (long t = 0; t < T; t++)
+            memcpy(d + (bh * T + t) * hd, x + (b * T + t) * ld + h * hd, sizeof(float) * (size_t)hd);
+    }
+}
+
+/* x (rows of stride ld) += d (B,H,T,hd) (accumulate = 1) or = d (accumulate = 0). */
+static void heads_merge(float *x, const float *d, long ld, long B, long T, long H, long hd, int accumulate)
+{
+#pragma omp parallel for schedule(static)
+    for (long bh = 0; bh < B * H; bh++) {
+        long b = bh / H, h = bh % H;
+        for (long t = 0; t < T; t++) {
+            float *o = x + (b * T + t) * ld + h * hd;
+            const float *src = d + (bh * T + t) * hd;
+            if (accumulate)
+                for (long e = 0; e < hd; e++) o[e] += src[e];
+            else
+                memcpy(o, src, sizeof(float) * (size_t)hd);
+        }
+    }
+}
+
 int nn_attention_forward(nn_cache *c, float *out, float *att, const float *qkv,
                          const float *keybias, long B, long T, long C, long H, char *err)
 {
-    long hd = C / H, C3 = 3 * C;
+    long hd = C / H, C3 = 3 * C, n = B * T * C;
     float scale = 1.0f / sqrtf((float)hd);
     c->matmul_flops += 2 * (2.0 * B * H * T * T * hd);
-    dnnl_memory_desc_t q, kt, s, v, o;
-    /* att (B,H,T,T) = scale * q (B,H,T,hd) x k^T (B,H,hd,T) + keybias (B,1,1,T) */
-    if (md4(&q, B, H, T, hd, T * C3, hd, C3, 1, err) || md4(&kt, B, H, hd, T, T * C3, hd, 1, C3, err) ||
+    dnnl_memory_desc_t x, xt, s;
+    if (md4(&x, B, H, T, hd, H * T * hd, T * hd, hd, 1, err) || md4(&xt, B, H, hd, T, H * T * hd, T * hd, 1, hd, err) ||
         md4(&s, B, H, T, T, H * T * T, T * T, T, 1, err))
         return -1;
-    nn_prim *p = bmm_prim(c, K_QK, B, T, C, H, &q, &kt, &s, scale, keybias != NULL, 0, err);
+    /* att (B,H,T,T) = scale * q x k^T + keybias (B,1,1,T); q, k, v, o dense in the primitive's tmp */
+    nn_prim *p = bmm_prim(c, K_QK, B, T, C, H, &x, &xt, &s, scale, 0, 4 * n, err);
     if (!p) return -1;
-    void *p1[] = {(void *)qkv, (void *)(qkv + C), att, (void *)keybias};
+    float *q = p->tmp, *k = q + n, *v = k + n, *o = v + n;
+    heads_split(q, qkv, C3, B, T, H, hd);
+    heads_split(k, qkv + C, C3, B, T, H, hd);
+    heads_split(v, qkv + 2 * C, C3, B, T, H, hd);
+    void *p1[] = {q, k, att};
     if (nn_exec(c, p, p1, err)) return -1;
-    /* softmax over the keys, in place */
-    if (!(p = softmax_prim(c, 0, B, T, H, err))) return -1;
+    if (keybias && add_keybias(c, att, keybias, B, T, H, err)) return -1;
+    nn_prim *sm = softmax_prim(c, 0, B, T, H, err);
+    if (!sm) return -1;
     void *p2[] = {att, att};
-    if (nn_exec(c, p, p2, err)) return -1;
-    /* out (B,H,T,hd: strides of (B,T,C)) = att x v (B,H,T,hd) */
-    if (md4(&v, B, H, T, hd, T * C3, hd, C3, 1, err) || md4(&o, B, H, T, hd, T * C, hd, C, 1, err))
-        return -1;
-    if (!(p = bmm_prim(c, K_AV, B, T, C, H, &s, &v, &o, 1.0f, 0, 0, err))) return -1;
-    void *p3[] = {att, (void *)(qkv + 2 * C), out};
-    return nn_exec(c, p, p3, err);
+    if (nn_exec(c, sm, p2, err)) return -1;
+    /* o = att x v, then back to (B,T,C) */
+    nn_prim *av = bmm_prim(c, K_AV, B, T, C, H, &s, &x, &x, 1.0f, 0, 0, err);
+    if (!av) return -1;
+    void *p3[] = {att, v, o};
+    if (nn_exec(c, av, p3, err)) return -1;
+    heads_merge(out, o, C, B, T, H, hd, 0);
+    return 0;
 }
 
 int nn_attention_backward(nn_cache *c, float *dqkv, float *datt, const float *dout,
                           const float *qkv, const float *att, long B, long T, long C, long H,
                           char *err)
 {
-    long hd = C / H, C3 = 3 * C;
+    long hd = C / H, C3 = 3 * C, n = B * T * C;
     float scale = 1.0f / sqrtf((float)hd);
     c->matmul_flops += 4 * (2.0 * B * H * T * T * hd);
-    dnnl_memory_desc_t x3, x3t, o, s, st;
-    if (md4(&x3, B, H, T, hd, T * C3, hd, C3, 1, err) || md4(&x3t, B, H, hd, T, T * C3, hd, 1, C3, err) ||
-        md4(&o, B, H, T, hd, T * C, hd, C, 1, err) || md4(&s, B, H, T, T, H * T * T, T * T, T, 1, err) ||
-        md4(&st, B, H, T, T, H * T * T, T * T, 1, T, err))
+    dnnl_memory_desc_t x, xt, s, st;
+    if (md4(&x, B, H, T, hd, H * T * hd, T * hd, hd, 1, err) || md4(&xt, B, H, hd, T, H * T * hd, T * hd, 1, hd, err) ||
+        md4(&s, B, H, T, T, H * T * T, T * T, T, 1, err) || md4(&st, B, H, T, T, H * T * T, T * T, 1, T, err))
         return -1;
-    nn_prim *p;
-    /* datt = dout (B,H,T,hd) x v^T (B,H,hd,T) */
-    if (!(p = bmm_prim(c, K_DP, B, T, C, H, &o, &x3t, &s, 1.0f, 0, 0, err))) return -1;
-    void *p1[] = {(void *)dout, (void *)(qkv + 2 * C), datt};
+    /* datt = dout x v^T, with q, k, v, dout, dq, dk, dv dense in the primitive's tmp */
+    nn_prim *p = bmm_prim(c, K_DP, B, T, C, H, &x, &xt, &s, 1.0f, 0, 7 * n, err);
+    if (!p) return -1;
+    float *q = p->tmp, *k = q + n, *v = k + n, *dO = v + n, *dq = dO + n, *dk = dq + n, *dv = dk + n;
+    heads_split(q, qkv, C3, B, T, H, hd);
+    heads_split(k, qkv + C, C3, B, T, H, hd);
+    heads_split(v, qkv + 2 * C, C3, B, T, H, hd);
+    heads_split(dO, dout, C, B, T, H, hd);
+    void *p1[] = {dO, v, datt};
     if (nn_exec(c, p, p1, err)) return -1;
-    /* dv += att^T x dout */
-    if (!(p = bmm_prim(c, K_DV, B, T, C, H, &st, &o, &x3, 1.0f, 0, 1, err))) return -1;
-    void *p2[] = {(void *)att, (void *)dout, dqkv + 2 * C};
-    if (nn_exec(c, p, p2, err)) return -1;
+    /* dv = att^T x dout */
+    nn_prim *pv = bmm_prim(c, K_DV, B, T, C, H, &st, &x, &x, 1.0f, 0, 0, err);
+    if (!pv) return -1;
+    void *p2[] = {(void *)att, dO, dv};
+    if (nn_exec(c, pv, p2, err)) return -1;
     /* dscores = softmax backward, in place in datt */
-    if (!(p = softmax_prim(c, 1, B, T, H, err))) return -1;
+    nn_prim *sm = softmax_prim(c, 1, B, T, H, err);
+    if (!sm) return -1;
     void *p3[] = {(void *)att, datt, datt};
-    if (nn_exec(c, p, p3, err)) return -1;
-    /* dq += scale * dscores x k ;  dk += scale * dscores^T x q */
-    if (!(p = bmm_prim(c, K_DQ, B, T, C, H, &s, &x3, &x3, scale, 0, 1, err))) return -1;
-    void *p4[] = {datt, (void *)(qkv + C), dqkv};
-    if (nn_exec(c, p, p4, err)) return -1;
-    if (!(p = bmm_prim(c, K_DK, B, T, C, H, &st, &x3, &x3, scale, 0, 1, err))) return -1;
-    void *p5[] = {datt, (void *)qkv, dqkv + C};
-    return nn_exec(c, p, p5, err);
+    if (nn_exec(c, sm, p3, err)) return -1;
+    /* dq = scale * dscores x k ;  dk = scale * dscores^T x q */
+    nn_prim *pq = bmm_prim(c, K_DQ, B, T, C, H, &s, &x, &x, scale, 0, 0, err);
+    nn_prim *pk = pq ? bmm_prim(c, K_DK, B, T, C, H, &st, &x, &x, scale, 0, 0, err) : NULL;
+    if (!pk) return -1;
+    void *p4[] = {datt, k, dq}, *p5[] = {datt, q, dk};
+    if (nn_exec(c, pq, p4, err) || nn_exec(c, pk, p5, err)) return -1;
+    heads_merge(dqkv, dq, C3, B, T, H, hd, 1);
+    heads_merge(dqkv + C, dk, C3, B, T, H, hd, 1);
+    heads_merge(dqkv + 2 * C, dv, C3, B, T, H, hd, 1);
+    return 0;
 }
