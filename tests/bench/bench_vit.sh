@@ -1,12 +1,14 @@
 #!/bin/sh
 # bench_vit.sh -- ViT-B/16 at 224x224 (CLIP shapes, random:base weights), batch 8 and 32, 2 threads:
 # images/s of ours fp32 and bf16 (`i2pmae vit`: the best batch after the first, which builds the
-# primitives; best-of because ~8 people share these 2 cores) beside PyTorch fp32 and bf16 (best of
-# its timed batches after a warm-up) (tests/bench/vit_torch.py, same shapes, same
-# thread count, no_grad; bf16 = model.to(bfloat16) because torch 1.13's bf16 autocast fails in its
-# fused attention), with ratios; our GFLOP/s and share of the fp32 peak
-# (2 cores x clock x 32 FLOP/cycle: 2 FMA pipes x 8 fp32 lanes x 2; the clock is measured by
-# tests/bench/cpu_freq.c, a dependent-add chain, max of 5 runs; /proc/cpuinfo's nominal is shown too).
+# primitives) beside PyTorch fp32 and bf16 (tests/bench/vit_torch.py: same shapes, same thread
+# count, no_grad; best of its timed batches after a warm-up; bf16 = model.to(bfloat16) because
+# torch 1.13's bf16 autocast fails in its fused attention). Best-of because ~8 people share these
+# 2 cores; batch 8 runs all four twice, interleaved, and keeps the best. Prints ratios, our GFLOP/s
+# and its share of the fp32 peak = 2 cores x clock x 64 FLOP/cycle (2 FMA units x 16 fp32 lanes =
+# 32 FMA/cycle, 2 FLOP each: a single-thread oneDNN f32 matmul here ran at ~37 FLOP/cycle, so the
+# units are full 512-bit). The clock is measured by tests/bench/cpu_freq.c (dependent imul chain,
+# fastest of 200 windows); /proc/cpuinfo's nominal clock is shown too.
 set -u
 ROOT=${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 I2PMAE=${I2PMAE:-$ROOT/build/i2pmae}
@@ -35,23 +37,31 @@ $PY -c 'import torch' > /dev/null 2>&1 || have_torch=0
 
 json_field() { $PY -c "import json, sys; print(json.loads([l for l in open(sys.argv[1]) if l.startswith('{')][-1])[sys.argv[2]])" "$1" "$2"; }
 
+max_of() { awk -v a="$1" -v b="$2" 'BEGIN { print (b + 0 > a + 0) ? b : a }'; }
+
 for B in 8 32; do
   n=$((B * 7)); [ "$B" = 32 ] && n=$((B * 3))   # ours: batch 8: 6 timed batches; batch 32: 2
-  iters=3; [ "$B" = 32 ] && iters=1
+  iters=3; [ "$B" = 32 ] && iters=1             # pytorch: timed batches after its warm-up
+  rounds=2; [ "$B" = 32 ] && rounds=1           # batch 8 runs everything twice, interleaved
   $PY -c "import h5py, numpy; h5py.File('$T/in.h5', 'w')['images'] = numpy.random.default_rng(0).standard_normal(($n, 3, 224, 224)).astype('f4')"
-  for p in fp32 bf16; do
-    if "$I2PMAE" vit --vit random:base --input "$T/in.h5" -o "$T/out.h5" --force --batch "$B" \
-         --precision "$p" > "$T/ours_$p.log" 2>&1; then
-      eval "ours_$p=\$(json_field \"\$T/ours_$p.log\" best_batch_images_per_s)"
-      [ "$(json_field "$T/ours_$p.log" precision)" = "$p" ] || echo "bench_vit: note: --precision $p fell back to $(json_field "$T/ours_$p.log" precision)"
-    else
-      echo "bench_vit: i2pmae vit --precision $p failed:"; tail -n 3 "$T/ours_$p.log"; exit 1
-    fi
-    if [ $have_torch = 1 ]; then
-      eval "torch_$p=\$($PY \"\$ROOT/tests/bench/vit_torch.py\" $B $iters $p | awk '{print \$2}')"
-    else
-      eval "torch_$p=nan"
-    fi
+  ours_fp32=0; ours_bf16=0; torch_fp32=0; torch_bf16=0
+  r=0
+  while [ $r -lt $rounds ]; do
+    r=$((r + 1))
+    for p in fp32 bf16; do
+      if "$I2PMAE" vit --vit random:base --input "$T/in.h5" -o "$T/out.h5" --force --batch "$B" \
+           --precision "$p" > "$T/ours_$p.log" 2>&1; then
+        v=$(json_field "$T/ours_$p.log" best_batch_images_per_s)
+        eval "ours_$p=\$(max_of \$ours_$p $v)"
+        [ "$(json_field "$T/ours_$p.log" precision)" = "$p" ] || echo "bench_vit: note: --precision $p fell back to $(json_field "$T/ours_$p.log" precision)"
+      else
+        echo "bench_vit: i2pmae vit --precision $p failed:"; tail -n 3 "$T/ours_$p.log"; exit 1
+      fi
+      if [ $have_torch = 1 ]; then
+        v=$($PY "$ROOT/tests/bench/vit_torch.py" "$B" "$iters" "$p" | awk '{print $2}')
+        eval "torch_$p=\$(max_of \$torch_$p ${v:-0})"
+      fi
+    done
   done
   awk -v B="$B" -v of="$ours_fp32" -v ob="$ours_bf16" -v tf="$torch_fp32" -v tb="$torch_bf16" \
       -v flop="$flop" -v peak="$peak" 'BEGIN {
