@@ -167,19 +167,43 @@ start_slurmctld() {
     die "port $PORT (slurmctld) is already in use -- another Slurm? Choose another with I2PMAE_SLURM_PORT"
   # -c: start from a clean job state (a test cluster; finished or killed jobs are not carried over).
   slurmctld -c -f "$CONF" || { log_tail "$DIR/log/slurmctld.log"; die "slurmctld failed to start"; }
-  wait_for "$TIMEOUT" sh -c 'scontrol ping | grep -q "is UP"' ||
-    { log_tail "$DIR/log/slurmctld.log"; die "slurmctld did not answer within ${TIMEOUT}s (log: $DIR/log/slurmctld.log)"; }
+  wait_up "$TIMEOUT" "$PID_CTLD" slurmctld sh -c 'scontrol ping | grep -q "is UP"'
+  case $? in
+    1) log_tail "$DIR/log/slurmctld.log"; die "slurmctld did not answer within ${TIMEOUT}s (log: $DIR/log/slurmctld.log)" ;;
+    2) log_tail "$DIR/log/slurmctld.log"; die "slurmctld exited during start-up (log: $DIR/log/slurmctld.log)" ;;
+  esac
 }
 
 node_usable() { sinfo -h -o %T | grep -Eq '^(idle|mixed|allocated)'; }
+
+# wait_up SECONDS PIDFILE NAME CHECK...: polls CHECK every 0.2 s. Returns 0 once it succeeds,
+# 1 after SECONDS, 2 as soon as the daemon has been gone for 2 s (no live PID in its PID file:
+# it exited on start, e.g. on a taken port), rather than waiting out the whole time limit.
+wait_up() {
+  local limit=$(( $1 * 5 )) pidfile=$2 name=$3 i=0 gone=0; shift 3
+  while [ $i -lt $limit ]; do
+    "$@" > /dev/null 2>&1 && return 0
+    if pid_alive "$pidfile" "$name" > /dev/null; then gone=0; else gone=$((gone + 1)); fi
+    [ $gone -ge 10 ] && return 2
+    sleep 0.2; i=$((i + 1))
+  done
+  return 1
+}
 
 start_slurmd() {
   if pid_alive "$PID_SLURMD" slurmd > /dev/null; then return 0; fi
   port_in_use $((PORT + 1)) &&
     die "port $((PORT + 1)) (slurmd) is already in use -- another Slurm? Choose another with I2PMAE_SLURM_PORT"
   slurmd -f "$CONF" || { log_tail "$DIR/log/slurmd.log"; die "slurmd failed to start"; }
-  wait_for "$TIMEOUT" node_usable ||
-    { log_tail "$DIR/log/slurmd.log"; die "node did not become idle within ${TIMEOUT}s (sinfo: $(sinfo -h -o '%T %E' 2>&1 | head -n 1))"; }
+  wait_up "$TIMEOUT" "$PID_SLURMD" slurmd node_usable
+  case $? in
+    1) log_tail "$DIR/log/slurmd.log"; die "node did not become idle within ${TIMEOUT}s (sinfo: $(sinfo -h -o '%T %E' 2>&1 | head -n 1))" ;;
+    2) log_tail "$DIR/log/slurmd.log"
+       if tail -n 20 "$DIR/log/slurmd.log" 2>/dev/null | grep -q 'Address already in use'; then
+         die "port $((PORT + 1)) (slurmd) is already in use -- choose another with I2PMAE_SLURM_PORT"
+       fi
+       die "slurmd exited during start-up (log: $DIR/log/slurmd.log)" ;;
+  esac
 }
 
 cmd_start() {

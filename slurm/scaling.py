@@ -19,9 +19,11 @@ compute/comm/idle/io seconds are the mean over ranks of the command's per-rank s
 draws the plots (slurm/scaling_plot.py). Used by slurm/scaling.sbatch; runs outside Slurm too
 (launcher mpirun).
 
-[scaling] keys: command (extract|pretrain), modes (strong weak), ranks (1 2 4), stages (1 2),
-threads (1), samples (strong: total), samples_per_rank (weak: samples = this x ranks), points,
-out (scaling-out), timeout_s (900), vit (the 2D model for pretrain's features, random:tiny).
+[scaling] keys: command (extract|pretrain), modes (strong weak), ranks (1 2), stages (1),
+threads (1), samples (strong: total), samples_per_rank (weak: samples = this x ranks), points
+(1024), out (scaling-out), timeout_s (900). pretrain (data parallel; stages other than 1 are
+skipped): samples is its dataset, steps (10) optimiser steps per run of a global batch of
+batch (16; strong) or batch_per_rank (8; weak) x ranks, vit (random:tiny) makes its features.
 """
 import argparse
 import configparser
@@ -68,7 +70,7 @@ def read_config(path):
         die("%s: no [scaling] section" % path)
     s = cp["scaling"]
     known = {"command", "modes", "ranks", "stages", "threads", "samples", "samples_per_rank",
-             "points", "out", "timeout_s", "vit"}
+             "points", "out", "timeout_s", "vit", "steps", "batch", "batch_per_rank"}
     for k in s:
         if k not in known:
             die("%s: [scaling]: unknown key '%s' (known: %s)" % (path, k, ", ".join(sorted(known))))
@@ -84,6 +86,9 @@ def read_config(path):
         "out": s.get("out", "scaling-out"),
         "timeout_s": int(s.get("timeout_s", "900")),
         "vit": s.get("vit", "random:tiny"),
+        "steps": int(s.get("steps", "10")),
+        "batch": int(s.get("batch", "16")),
+        "batch_per_rank": int(s.get("batch_per_rank", "8")),
     }
     if cfg["command"] not in ("extract", "pretrain"):
         die("%s: command = %s: use extract or pretrain" % (path, cfg["command"]))
@@ -129,35 +134,49 @@ def summary_line(text):
     return None
 
 
-def split_seconds(summary):
-    """Mean over ranks of the compute/comm/idle/io seconds, wherever the summary keeps them:
-    arrays per rank ("compute_s": [..]), a list of per-rank objects, or plain numbers."""
-    found = {k: [] for k in SPLIT}
+# Names of per-rank seconds in the commands' JSON lines, by kind: extract's per_rank objects
+# ("compute_s", "comm_s", "idle_s", "io_s") and pretrain's totals ("seconds_compute",
+# "seconds_allreduce", "seconds_data", "seconds_checkpoint").
+KIND_OF = {"compute": "compute", "comm": "comm", "communication": "comm", "allreduce": "comm",
+           "idle": "idle", "wait": "idle", "io": "io", "data": "io", "checkpoint": "io"}
 
-    def key_kind(name):
-        n = name.lower()
-        for k in SPLIT:
-            if n == k or n.startswith(k + "_") or n.startswith(k + "s_") or \
-                    (k == "comm" and n.startswith("communication")):
-                return k
+
+def kind_of(name):
+    n = name.lower()
+    if n.endswith("_share"):
         return None
+    if n.startswith("seconds_"):
+        n = n[len("seconds_"):]
+    elif n.endswith("_s"):
+        n = n[:-2]
+    else:
+        return None
+    return KIND_OF.get(n)
 
-    def walk(obj):
-        if isinstance(obj, dict):
-            for name, v in obj.items():
-                kind = key_kind(name)
-                if kind and isinstance(v, (int, float)):
-                    found[kind].append(float(v))
-                elif kind and isinstance(v, list) and all(isinstance(x, (int, float)) for x in v):
-                    found[kind].extend(float(x) for x in v)
-                else:
-                    walk(v)
-        elif isinstance(obj, list):
-            for v in obj:
-                walk(v)
 
-    walk(summary)
-    return {k: (sum(v) / len(v) if v else float("nan")) for k, v in found.items()}
+def rank_split(obj):
+    """Seconds by kind of one rank's object (several names of one kind add up)."""
+    out = {k: None for k in SPLIT}
+    for name, v in obj.items():
+        k = kind_of(name)
+        if k and isinstance(v, (int, float)):
+            out[k] = (out[k] or 0.0) + float(v)
+    return out
+
+
+def split_seconds(summary):
+    """Mean over ranks of the compute/comm/idle/io seconds: from the summary's "per_rank" list of
+    objects when it has one, else from its own top-level keys. nan where a kind is not reported."""
+    per_rank = summary.get("per_rank")
+    if isinstance(per_rank, list) and per_rank and all(isinstance(r, dict) for r in per_rank):
+        ranks = [rank_split(r) for r in per_rank]
+    else:
+        ranks = [rank_split(summary)]
+    out = {}
+    for k in SPLIT:
+        vals = [r[k] for r in ranks if r[k] is not None]
+        out[k] = sum(vals) / len(vals) if vals else float("nan")
+    return out
 
 
 def number(summary, *names):
@@ -190,32 +209,42 @@ def ensure_features(args, cfg, data, samples, env, log):
     return path
 
 
-def command_argv(args, cfg, data, features, out, stages):
+def command_argv(args, cfg, data, features, out, stages, batch):
     if cfg["command"] == "extract":
         return [args.bin, "extract", "--config", args.config, "--input", data, "-o", out,
                 "--stages", str(stages), "--force"]
     return [args.bin, "pretrain", "--config", args.config, "--data", data, "--features", features,
-            "-o", out, "--stages", str(stages)]
+            "-o", out, "--steps", str(cfg["steps"]), "--batch", str(batch)]
 
 
 def study_plan(cfg):
-    """The runs of a study, in order: (mode, ranks, stages, threads, samples, tag)."""
+    """The runs of a study, in order: (mode, ranks, stages, threads, samples, batch, tag).
+    extract: samples = the dataset (strong: `samples`; weak: `samples_per_rank` x ranks).
+    pretrain (data parallel only, stages 1): the dataset has `samples`; each run takes `steps`
+    optimiser steps of a global batch (strong: `batch`; weak: `batch_per_rank` x ranks)."""
     plan = []
+    pretrain = cfg["command"] == "pretrain"
     for mode in cfg["modes"]:
         for ranks in sorted(cfg["ranks"]):
             for stages in sorted(cfg["stages"]):
-                if ranks % stages:
+                if ranks % stages or (pretrain and stages != 1):
                     continue
                 for threads in sorted(cfg["threads"]):
-                    samples = cfg["samples"] if mode == "strong" else cfg["samples_per_rank"] * ranks
+                    if pretrain:
+                        samples = cfg["samples"]
+                        batch = cfg["batch"] if mode == "strong" else cfg["batch_per_rank"] * ranks
+                    else:
+                        samples = cfg["samples"] if mode == "strong" else cfg["samples_per_rank"] * ranks
+                        batch = None
                     tag = "%s-%s-r%d-s%d-t%d" % (cfg["command"], mode, ranks, stages, threads)
-                    plan.append((mode, ranks, stages, threads, samples, tag))
+                    plan.append((mode, ranks, stages, threads, samples, batch, tag))
     return plan
 
 
 def dry_run(cfg):
-    for mode, ranks, stages, threads, samples, tag in study_plan(cfg):
-        print("scaling: would run %s (%d samples)" % (tag, samples))
+    for mode, ranks, stages, threads, samples, batch, tag in study_plan(cfg):
+        print("scaling: would run %s (%d samples%s)" % (
+            tag, samples, "" if batch is None else ", %d steps of batch %d" % (cfg["steps"], batch)))
     return 0
 
 
@@ -262,7 +291,7 @@ def study_runs(args, cfg):
     failures = 0
 
     base = {}  # mode -> (samples_per_s, ranks) of the mode's first run
-    for mode, ranks, stages, threads, samples, tag in study_plan(cfg):
+    for mode, ranks, stages, threads, samples, batch, tag in study_plan(cfg):
         env = dict(os.environ, OMP_NUM_THREADS=str(threads))
         data = ensure_dataset(args, cfg, samples, env, log)
         features = ensure_features(args, cfg, data, samples, env, log) \
@@ -271,7 +300,7 @@ def study_runs(args, cfg):
         if os.path.isdir(out):
             shutil.rmtree(out)  # pretrain: a fresh run directory (no --resume)
         argv = launch_cmd(args.launcher, ranks, threads,
-                          command_argv(args, cfg, data, features, out, stages))
+                          command_argv(args, cfg, data, features, out, stages, batch))
         rc, text = run(argv, env, cfg["timeout_s"], log)
         summary = summary_line(text)
         if rc != 0 or summary is None:
@@ -280,7 +309,8 @@ def study_runs(args, cfg):
             failures += 1
             continue
         seconds = number(summary, "seconds", "wall_s", "elapsed_s")
-        n = number(summary, "samples")
+        # Samples processed: extract's "samples"; pretrain's steps x batch (its "samples" is the dataset).
+        n = number(summary, "samples") if batch is None else float(cfg["steps"] * batch)
         n = samples if n != n else n
         rate = number(summary, "samples_per_s")
         if rate != rate and seconds > 0:

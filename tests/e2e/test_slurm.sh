@@ -4,6 +4,7 @@
 #   launch:  srun --mpi=pmix and mpirun inside an allocation (ranks, cpus-per-task -> threads), scancel
 #   extract: slurm/extract.sbatch with `sbatch --wait` gives the same features as mpirun directly;
 #            a submission cancelled mid-run with scancel and resubmitted resumes (skips done samples)
+#   pretrain: slurm/pretrain.sbatch cancelled after a checkpoint, resubmitted: resumes from it
 # Where Slurm daemons cannot run (not root, packages missing) every check is SKIP with the reason.
 . "$(dirname "$0")/../lib.sh"
 
@@ -16,7 +17,8 @@ LIMIT=90   # seconds any one Slurm job of this test may take
 
 skip_all() {
   for n in cluster_start cluster_idempotent cluster_port_taken job_srun_pmix job_mpirun job_threads \
-           job_scancel job_scaling_study extract_sbatch_equals_mpirun extract_scancel_resume cluster_stop; do
+           job_scancel job_scaling_study extract_sbatch_equals_mpirun extract_scancel_resume \
+           pretrain_scancel_resume cluster_stop; do
     skip "$n" "$1"
   done
   exit 0
@@ -31,13 +33,18 @@ done
 [ "$(nproc)" -ge 2 ] || skip_all "the 2-rank jobs need 2 CPUs; this machine has $(nproc)"
 
 # A free port pair (slurmctld, slurmd) so that this test never meets a cluster already running.
+# Taken below the kernel's ephemeral range, where outgoing connections could grab it meanwhile.
 port_free() { ! ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
-PORT=""
-for _ in 1 2 3 4 5 6 7 8 9 10; do
-  p=$(shuf -i 20000-59000 -n 1)
-  if port_free "$p" && port_free $((p + 1)); then PORT=$p; break; fi
-done
-[ -n "$PORT" ] || skip_all "no free TCP port pair found"
+pick_port() {
+  lo=$(awk '{ print $1 - 2 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
+  [ -n "$lo" ] && [ "$lo" -gt 12000 ] || lo=32766
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    p=$(shuf -i "10000-$lo" -n 1)
+    if port_free "$p" && port_free $((p + 1)); then echo "$p"; return 0; fi
+  done
+  return 1
+}
+PORT=$(pick_port) || skip_all "no free TCP port pair found"
 export I2PMAE_SLURM_PORT=$PORT
 
 cleanup() {
@@ -48,10 +55,18 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
 # ---- cluster -------------------------------------------------------------------------------
-if ! timeout 90 "$CLUSTER" start > "$T/start.out" 2>&1; then
+# start; if the port pair was taken between the check and the bind, once more on another pair.
+started=0
+for _ in 1 2; do
+  if timeout 90 "$CLUSTER" start > "$T/start.out" 2>&1; then started=1; break; fi
+  grep -q 'Address already in use\|already in use' "$T/start.out" || break
+  PORT=$(pick_port) || break
+  export I2PMAE_SLURM_PORT=$PORT
+done
+if [ $started = 0 ]; then
   fail cluster_start "$(tail -n 5 "$T/start.out" | tr '\n' ' ')"
   for n in cluster_idempotent cluster_port_taken job_srun_pmix job_mpirun job_threads job_scancel job_scaling_study \
-           extract_sbatch_equals_mpirun extract_scancel_resume; do
+           extract_sbatch_equals_mpirun extract_scancel_resume pretrain_scancel_resume; do
     skip "$n" "the local cluster did not start"
   done
   exit 1
@@ -149,7 +164,7 @@ case $cmd in
   synth) : > "$out" ;;
   extract) [ "${PMIX_RANK:-${OMPI_COMM_WORLD_RANK:-0}}" = 0 ] || exit 0
     s=$(awk -v n="${SLURM_STEP_NUM_TASKS:-${OMPI_COMM_WORLD_SIZE:-1}}" 'BEGIN { printf "%.3f", 2 / n }')
-    echo "{\"command\":\"extract\",\"samples\":8,\"seconds\":$s,\"compute_s\":[1,1],\"comm_s\":[0.5,0.5],\"idle_s\":[0,0],\"io_s\":[0.1,0.1]}" ;;
+    echo "{\"command\":\"extract\",\"samples\":8,\"seconds\":$s,\"per_rank\":[{\"compute_s\":1.2,\"comm_s\":0.5,\"idle_s\":0,\"io_s\":0.1},{\"compute_s\":0.8,\"comm_s\":0.5,\"idle_s\":0,\"io_s\":0.1}]}" ;;
 esac
 EOF
 chmod +x "$T/fake-i2pmae"
@@ -204,13 +219,16 @@ extract_checks() {
   fi
 
   # 2. Cancel a submission once some flushes are on disk, resubmit the same job: it resumes.
-  job=$(sbatch --parsable -n 2 -o "$T/ex2.out" "$ROOT/slurm/extract.sbatch" "$@" -o "$T/cancel.h5" 2>&1)
+  # The cancelled one runs on 1 rank with progress lines every 0.2 s, so that it is caught early
+  # even on a fast machine; the resubmission runs on 2 (extract may change the grid on resume).
+  job=$(sbatch --parsable -n 1 --export=ALL,I2PMAE_PROGRESS_S=0.2 -o "$T/ex2.out" \
+        "$ROOT/slurm/extract.sbatch" "$@" -o "$T/cancel.h5" 2>&1)
   seen=""
-  for _ in $(seq 1 300); do
+  for _ in $(seq 1 600); do
     seen=$(sed -n "s|.* \([0-9]*\)/$N samples.*|\1|p" "$T/ex2.out" 2>/dev/null | tail -n 1)
     [ -n "$seen" ] && [ "$seen" -ge $((2 * FLUSH)) ] && break
     [ -z "$(squeue -h -j "$job" -o %T 2>/dev/null)" ] && break
-    sleep 0.2
+    sleep 0.1
   done
   scancel "$job" 2>/dev/null
   if ! wait_gone "$job"; then fail extract_scancel_resume "job $job still listed 30 s after scancel"; return; fi
@@ -235,13 +253,49 @@ extract_checks() {
   fi
 }
 
+# slurm/pretrain.sbatch: cancelled once a checkpoint is on disk, the same submission again adds
+# --resume by itself and continues from that checkpoint. Uses extract's data and features.
+pretrain_checks() {
+  set -- --data "$T/data.h5" --features "$T/ref.h5" -o "$T/run" --steps 40 --checkpoint-every 10 \
+    --batch 8 --micro-batch 4 --log-every 10 --points 256 --groups 64,32,8 --k 16,8,8 --dims 32,64,128 \
+    --depths 1,1,1 --heads 4 --dec-dims 128,64 --dec-depths 1,1 --embed-hidden 32,64,128   # the demo's network
+  job=$(sbatch --parsable -n 2 -o "$T/pt1.out" "$ROOT/slurm/pretrain.sbatch" "$@" 2>&1)
+  for _ in $(seq 1 300); do
+    ls "$T"/run/ckpt-*.h5 > /dev/null 2>&1 && break
+    [ -z "$(squeue -h -j "$job" -o %T 2>/dev/null)" ] && break
+    sleep 0.2
+  done
+  scancel "$job" 2>/dev/null
+  wait_gone "$job" || { fail pretrain_scancel_resume "job $job still listed 30 s after scancel"; return; }
+  first=$(ls "$T"/run/ckpt-*.h5 2>/dev/null | head -n 1)
+  if [ -z "$first" ]; then
+    fail pretrain_scancel_resume "no checkpoint before the cancel: $(tail -n 3 "$T/pt1.out" | tr '\n' ' ')"; return
+  fi
+  run_job pt2 -n 2 "$ROOT/slurm/pretrain.sbatch" "$@"
+  rc=$?
+  start=$(grep -o '"start_step": *[0-9]*' "$T/pt2.out" 2>/dev/null | tail -n 1 | tr -dc 0-9)
+  end=$(grep -o '"end_step": *[0-9]*' "$T/pt2.out" 2>/dev/null | tail -n 1 | tr -dc 0-9)
+  if [ $rc = 0 ] && grep -q 'resuming (--resume)' "$T/pt2.out" && [ -n "$start" ] && [ "$start" -gt 0 ] &&
+     [ "$end" = 40 ]; then
+    pass pretrain_scancel_resume
+    echo "    (cancelled after $(basename "$first"); the resubmitted job ran steps $start -> $end)"
+  else
+    fail pretrain_scancel_resume "status $rc, steps '$start' -> '$end': $(tail -n 4 "$T/pt2.out" | tr '\n' ' ')"
+  fi
+}
+
 not_impl() { "$I2PMAE" "$1" --help 2>&1 | grep -q 'not implemented'; }
 if not_impl synth || not_impl extract; then
   why="'i2pmae synth' or 'i2pmae extract' is not implemented yet in this build"
   skip extract_sbatch_equals_mpirun "$why"
   skip extract_scancel_resume "$why"
+  skip pretrain_scancel_resume "$why (pretrain needs its features)"
 else
   extract_checks
+  if not_impl pretrain; then skip pretrain_scancel_resume "'i2pmae pretrain' is not implemented yet in this build"
+  elif [ ! -s "$T/ref.h5" ]; then skip pretrain_scancel_resume "no features file (the extract checks failed)"
+  else pretrain_checks
+  fi
 fi
 
 # ---- stop ----------------------------------------------------------------------------------
