@@ -1,6 +1,6 @@
 # test_pretrain.sh -- `i2pmae pretrain` on a tiny network: the loss sequence of 20 steps is the same
-# on 1, 2 and 4 ranks for a fixed global batch and micro-batch (tolerance: 1e-4 relative, the
-# all-reduce summation order differs); a run killed with SIGKILL and resumed gives the same later
+# on 1, 2 and 4 ranks for a fixed global batch and micro-batch (tolerance: 1e-4 relative; the sums
+# are in double, so they are usually bitwise equal); a run killed with SIGKILL and resumed gives the same later
 # losses as an uninterrupted one (exact, same rank count); corrupt checkpoints are skipped; a NaN loss
 # stops the run and keeps the last good checkpoint; outputs (loss.csv, loss.png, JSON); bad input.
 . "$(dirname "$0")/../lib.sh"
