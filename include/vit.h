@@ -4,6 +4,8 @@
  *   "clip-b16:FILE"  Hugging Face CLIP (vision tower) safetensors; features = last block tokens
  *                    -> post_layernorm -> visual_projection (768 -> 512), per i2pmae-spec.md 3
  *   "timm-b16:FILE"  timm vit_base_patch16_224 safetensors; features = final norm output (768)
+ *   "clip:FILE", "timm:FILE"       the same namings at any size (read from the tensor shapes;
+ *                    heads from the "heads" metadata entry, else width/64) -- small test models
  *   "random:tiny", "random:base"   seeded weights, identical bytes on every machine; the loader
  *                    logs loudly that the 2D guidance is untrained.
  * Images are (B,3,H,W) float32, already normalised. T = 1 + (H/p)*(W/p) tokens of width D.
@@ -12,7 +14,8 @@
  * vit_head (last stage). The tensor passed between stages is the plain contiguous token buffer
  * (B,T,D) float32 (vit_token_floats(m,B) floats). The saliency is taken in the LAST block
  * (depth-1): the stage that runs it must pass `saliency` non-NULL.
- * Buffers are caller-owned; the model owns its weights and cached primitives (one set per batch size).
+ * Buffers are caller-owned; the model owns its weights and cached primitives (one set per batch size,
+ * up to 4: the first call with a new B builds them, later calls allocate nothing). docs/vit.md.
  */
 #ifndef I2P_VIT_H
 #define I2P_VIT_H
