@@ -35,6 +35,8 @@ typedef struct {
 
 /* The spec's configuration. */
 void model3d_config_default(model3d_config *c);
+/* The tiny test configuration of docs/model3d.md (points 64, groups 16/8/4, ..., B 2 in the files). */
+void model3d_config_tiny(model3d_config *c);
 /* Checks consistency (heads divide dims, groups <= points, k <= previous count, ...). */
 int model3d_config_check(const model3d_config *c, char *err);
 
@@ -95,6 +97,7 @@ int model3d_encode_global(model3d *m, int B, const float *points, float *global,
  * FLOPs (2*M*K*N, forward and backward) executed so far, for throughput figures. */
 typedef struct {
     long arena_chunks, primitives, primitive_bytes;
+    long executions;        /* oneDNN primitive executions so far */
     double matmul_flops;
 } model3d_alloc_info;
 void model3d_alloc_stats(const model3d *m, model3d_alloc_info *info);

@@ -40,6 +40,7 @@ typedef struct {
     long n_created;         /* primitives created so far (a steady state adds none) */
     long bytes_allocated;   /* scratchpads + temporaries allocated so far */
     double matmul_flops;    /* 2*M*K*N summed over every matmul executed (linear + attention) */
+    long n_exec;            /* primitive executions so far */
 } nn_cache;
 
 int nn_cache_init(nn_cache *c, dnn_ctx *dnn, int capacity, char *err);

@@ -29,6 +29,14 @@ void knn_query(const float *pts, long P, const float *queries, long Q, int k, in
 /* pts (B,P,3), queries (B,Q,3) -> idx (B,Q,k). */
 void knn_query_batch(const float *pts, long B, long P, const float *queries, long Q, int k, int32_t *idx);
 
+/* The same with caller-provided scratch (no allocation): fps 4P floats per cloud, knn 4P + k floats
+ * per cloud (the _batch_ws variants take B times that, cloud b at b * the per-cloud size). */
+void fps_sample_ws(const float *pts, long P, long M, int32_t *idx, float *work);
+void fps_sample_batch_ws(const float *pts, long B, long P, long M, int32_t *idx, float *work);
+void knn_query_ws(const float *pts, long P, const float *queries, long Q, int k, int32_t *idx, float *work);
+void knn_query_batch_ws(const float *pts, long B, long P, const float *queries, long Q, int k,
+                        int32_t *idx, float *work);
+
 /* Gathers rows: out (M,3) = pts[idx[m]]. */
 void pc_gather(const float *pts, const int32_t *idx, long M, float *out);
 

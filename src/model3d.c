@@ -33,6 +33,26 @@ void model3d_config_default(model3d_config *c)
     c->image = 224;
 }
 
+void model3d_config_tiny(model3d_config *c)
+{
+    model3d_config_default(c);
+    c->points = 64;
+    c->groups[0] = 16; c->groups[1] = 8; c->groups[2] = 4;
+    c->k[0] = 4; c->k[1] = 4; c->k[2] = 2;
+    c->dims[0] = 12; c->dims[1] = 24; c->dims[2] = 48;
+    c->depths[0] = 1; c->depths[1] = 1; c->depths[2] = 1;
+    c->heads = 2;
+    c->dec_dims[0] = 48; c->dec_dims[1] = 24;
+    c->dec_depths[0] = 1; c->dec_depths[1] = 1;
+    c->embed_hidden[0] = 8; c->embed_hidden[1] = 16; c->embed_hidden[2] = 32;
+    c->mask_ratio = 0.5;
+    c->drop_path = 0;
+    c->views = 2;
+    c->feat_dim = 6;
+    c->grid = 4;
+    c->image = 32;
+}
+
 int model3d_config_check(const model3d_config *c, char *err)
 {
     if (c->points < 1) return errf(err, "model3d config: points must be >= 1");

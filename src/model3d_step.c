@@ -136,7 +136,9 @@ static int decode(m3_run *r, model3d *m, m3_fwd *f, const model3d_batch *batch)
     /* 3-NN of every scale-1 centre among the scale-2 centres, inverse squared distance weights */
     NEED(f->idx3 = (int32_t *)arena_ints(r->a, B * G1 * 3));
     NEED(f->w3 = arena_floats(r->a, B * G1 * 3));
-    knn_query_batch(f->tk.ctr[2], B, G2, f->tk.ctr[1], G1, 3, f->idx3);
+    float *work = arena_floats(r->a, B * (4 * G2 + 3));
+    NEED(work);
+    knn_query_batch_ws(f->tk.ctr[2], B, G2, f->tk.ctr[1], G1, 3, f->idx3, work);
     for (long t = 0; t < B * G1; t++) {
         long b = t / G1;
         const float *q = f->tk.ctr[1] + t * 3;
@@ -386,4 +388,5 @@ void model3d_alloc_stats(const model3d *m, model3d_alloc_info *info)
     info->primitives = m->cache.n_created;
     info->primitive_bytes = m->cache.bytes_allocated;
     info->matmul_flops = m->cache.matmul_flops;
+    info->executions = m->cache.n_exec;
 }

@@ -53,6 +53,13 @@ void fps_sample(const float *pts, long P, long M, int32_t *idx)
 {
     if (M <= 0 || P <= 0) return;
     float *buf = malloc(sizeof(float) * 4 * (size_t)P);
+    fps_sample_ws(pts, P, M, idx, buf);
+    free(buf);
+}
+
+void fps_sample_ws(const float *pts, long P, long M, int32_t *idx, float *buf)
+{
+    if (M <= 0 || P <= 0) return;
     float *x = buf, *y = buf + P, *z = buf + 2 * P, *dist = buf + 3 * P;
     to_soa(pts, P, x, y, z);
     for (long i = 0; i < P; i++) dist[i] = FLT_MAX;
@@ -73,13 +80,18 @@ void fps_sample(const float *pts, long P, long M, int32_t *idx)
         idx[m] = (int32_t)arg;
         last = arg;
     }
-    free(buf);
 }
 
 void fps_sample_batch(const float *pts, long B, long P, long M, int32_t *idx)
 {
 #pragma omp parallel for schedule(dynamic)
     for (long b = 0; b < B; b++) fps_sample(pts + b * P * 3, P, M, idx + b * M);
+}
+
+void fps_sample_batch_ws(const float *pts, long B, long P, long M, int32_t *idx, float *work)
+{
+#pragma omp parallel for schedule(dynamic)
+    for (long b = 0; b < B; b++) fps_sample_ws(pts + b * P * 3, P, M, idx + b * M, work + b * 4 * P);
 }
 
 /* Top-k by (distance, index) over one query: scans i ascending, so on equal distances the earlier
@@ -106,6 +118,13 @@ void knn_query(const float *pts, long P, const float *queries, long Q, int k, in
 {
     if (Q <= 0 || k <= 0) return;
     float *buf = malloc(sizeof(float) * (4 * (size_t)P + (size_t)k));
+    knn_query_ws(pts, P, queries, Q, k, idx, buf);
+    free(buf);
+}
+
+void knn_query_ws(const float *pts, long P, const float *queries, long Q, int k, int32_t *idx, float *buf)
+{
+    if (Q <= 0 || k <= 0) return;
     float *x = buf, *y = buf + P, *z = buf + 2 * P, *d = buf + 3 * P, *best = buf + 4 * P;
     to_soa(pts, P, x, y, z);
     for (long q = 0; q < Q; q++) {
@@ -117,7 +136,6 @@ void knn_query(const float *pts, long P, const float *queries, long Q, int k, in
         }
         select_topk(d, P, k, idx + q * k, best);
     }
-    free(buf);
 }
 
 void knn_query_batch(const float *pts, long B, long P, const float *queries, long Q, int k,
@@ -131,4 +149,12 @@ void knn_query_batch(const float *pts, long B, long P, const float *queries, lon
 void pc_gather(const float *pts, const int32_t *idx, long M, float *out)
 {
     for (long m = 0; m < M; m++) memcpy(out + 3 * m, pts + 3 * (long)idx[m], 3 * sizeof(float));
+}
+
+void knn_query_batch_ws(const float *pts, long B, long P, const float *queries, long Q, int k,
+                        int32_t *idx, float *work)
+{
+#pragma omp parallel for schedule(dynamic)
+    for (long b = 0; b < B; b++)
+        knn_query_ws(pts + b * P * 3, P, queries + b * Q * 3, Q, k, idx + b * Q * k, work + b * (4 * P + k));
 }

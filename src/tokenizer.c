@@ -15,14 +15,15 @@ int tokenizer_run(const model3d_config *c, arena *a, const float *points, int B,
         t->knn[s] = (int32_t *)arena_ints(a, B * G * k);
         t->orig[s] = (int32_t *)arena_ints(a, B * G);
         t->ctr[s] = arena_floats(a, B * G * 3);
-        if (!fps || !t->knn[s] || !t->orig[s] || !t->ctr[s]) return -1;
-        fps_sample_batch(src, B, n_src, G, fps);
+        float *work = arena_floats(a, B * (4 * n_src + k));
+        if (!fps || !t->knn[s] || !t->orig[s] || !t->ctr[s] || !work) return -1;
+        fps_sample_batch_ws(src, B, n_src, G, fps, work);
         for (long b = 0; b < B; b++) {
             pc_gather(src + b * n_src * 3, fps + b * G, G, t->ctr[s] + b * G * 3);
             for (long g = 0; g < G; g++)
                 t->orig[s][b * G + g] = s == 0 ? fps[b * G + g] : t->orig[s - 1][b * n_src + fps[b * G + g]];
         }
-        knn_query_batch(src, B, n_src, t->ctr[s], G, (int)k, t->knn[s]);
+        knn_query_batch_ws(src, B, n_src, t->ctr[s], G, (int)k, t->knn[s], work);
         src = t->ctr[s];
         n_src = G;
     }

@@ -40,29 +40,9 @@ typedef struct {
     model3d_batch batch;
 } inputs;
 
-static void tiny_config(model3d_config *c)
-{
-    model3d_config_default(c);
-    c->points = 64;
-    c->groups[0] = 16; c->groups[1] = 8; c->groups[2] = 4;
-    c->k[0] = 4; c->k[1] = 4; c->k[2] = 2;
-    c->dims[0] = 12; c->dims[1] = 24; c->dims[2] = 48;
-    c->depths[0] = 1; c->depths[1] = 1; c->depths[2] = 1;
-    c->heads = 2;
-    c->dec_dims[0] = 48; c->dec_dims[1] = 24;
-    c->dec_depths[0] = 1; c->dec_depths[1] = 1;
-    c->embed_hidden[0] = 8; c->embed_hidden[1] = 16; c->embed_hidden[2] = 32;
-    c->mask_ratio = 0.5;
-    c->drop_path = 0;
-    c->views = 2;
-    c->feat_dim = 6;
-    c->grid = 4;
-    c->image = 32;
-}
-
 static void make_inputs(inputs *in, int B)
 {
-    tiny_config(&in->cfg);
+    model3d_config_tiny(&in->cfg);
     model3d_config *c = &in->cfg;
     in->B = B;
     rng_t r;
@@ -110,7 +90,7 @@ static void test_param_table(void **state)
 {
     (void)state;
     model3d_config c;
-    tiny_config(&c);
+    model3d_config_tiny(&c);
     model3d *m;
     assert_int_equal(model3d_create(&m, &c, 2, 1, &g_dnn, g_err), 0);
     const model3d_tensor *t0 = model3d_get_tensor(m, 0);

@@ -39,26 +39,6 @@ static char g_err[I2P_ERR_LEN];
 static char g_path64[256];
 static int g_have_ref = -1;
 
-static void tiny_config(model3d_config *c)
-{
-    model3d_config_default(c);
-    c->points = 64;
-    c->groups[0] = 16; c->groups[1] = 8; c->groups[2] = 4;
-    c->k[0] = 4; c->k[1] = 4; c->k[2] = 2;
-    c->dims[0] = 12; c->dims[1] = 24; c->dims[2] = 48;
-    c->depths[0] = 1; c->depths[1] = 1; c->depths[2] = 1;
-    c->heads = 2;
-    c->dec_dims[0] = 48; c->dec_dims[1] = 24;
-    c->dec_depths[0] = 1; c->dec_depths[1] = 1;
-    c->embed_hidden[0] = 8; c->embed_hidden[1] = 16; c->embed_hidden[2] = 32;
-    c->mask_ratio = 0.5;
-    c->drop_path = 0;
-    c->views = 2;
-    c->feat_dim = 6;
-    c->grid = 4;
-    c->image = 32;
-}
-
 static int have_reference(void)
 {
     if (g_have_ref >= 0) return g_have_ref;
@@ -121,7 +101,7 @@ static void open_case(ref_case *rc, h5file *f, const char *path)
 {
     memset(rc, 0, sizeof *rc);
     assert_int_equal(h5_open_read(f, path, MPI_COMM_SELF, g_err), 0);
-    tiny_config(&rc->cfg);
+    model3d_config_tiny(&rc->cfg);
     long B, points, heads;
     assert_int_equal(h5_attr_read_long(f, "/", "batch", &B, g_err), 0);
     assert_int_equal(h5_attr_read_long(f, "/", "points", &points, g_err), 0);
