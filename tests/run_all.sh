@@ -12,8 +12,12 @@ export ROOT BUILD I2PMAE
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1
 if [ "${SAN:-0}" = 1 ]; then
-  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=66"
+  # fast_unwind_on_malloc=0: Open MPI, PMIx and their plugins have no frame pointers, so the fast
+  # unwinder stops after one frame and the library suppressions of tests/lsan.supp cannot match.
+  # disable_dlclose keeps MCA plugins mapped at exit so their frames have module names.
+  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=66:fast_unwind_on_malloc=0"
   export LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0"
+  export OMPI_MCA_mca_base_component_disable_dlclose=1 PMIX_MCA_mca_base_component_disable_dlclose=1
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 fi
 LOG_DIR=$ROOT/tests/out
