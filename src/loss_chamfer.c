@@ -19,20 +19,29 @@ static long nearest(const float *p, const float *q, long k)
     return best;
 }
 
+/* Per-row values summed in LOSS_BLOCKS fixed blocks, then the blocks in order: the same bits for
+ * any thread count and any run (an OpenMP reduction combines in thread arrival order). */
+#define LOSS_BLOCKS 64
+
 double loss_chamfer_forward(const float *pred, const float *gt, const uint8_t *use, long M, long k)
 {
-    double total = 0;
+    double part[LOSS_BLOCKS], total = 0;
     long n = 0;
-#pragma omp parallel for reduction(+ : total, n) schedule(static)
-    for (long m = 0; m < M; m++) {
-        if (!use[m]) continue;
-        const float *p = pred + m * k * 3, *g = gt + m * k * 3;
-        double a = 0, b = 0;
-        for (long i = 0; i < k; i++) a += d2(p + 3 * i, g + 3 * nearest(p + 3 * i, g, k));
-        for (long j = 0; j < k; j++) b += d2(g + 3 * j, p + 3 * nearest(g + 3 * j, p, k));
-        total += a / k + b / k;
-        n++;
+#pragma omp parallel for schedule(static)
+    for (int blk = 0; blk < LOSS_BLOCKS; blk++) {
+        double t = 0;
+        for (long m = M * blk / LOSS_BLOCKS; m < M * (blk + 1) / LOSS_BLOCKS; m++) {
+            if (!use[m]) continue;
+            const float *p = pred + m * k * 3, *g = gt + m * k * 3;
+            double a = 0, b = 0;
+            for (long i = 0; i < k; i++) a += d2(p + 3 * i, g + 3 * nearest(p + 3 * i, g, k));
+            for (long j = 0; j < k; j++) b += d2(g + 3 * j, p + 3 * nearest(g + 3 * j, p, k));
+            t += a / k + b / k;
+        }
+        part[blk] = t;
     }
+    for (int blk = 0; blk < LOSS_BLOCKS; blk++) total += part[blk];
+    for (long m = 0; m < M; m++) n += use[m] != 0;
     return n ? total / n : 0.0;
 }
 
