@@ -110,7 +110,8 @@ typedef struct {
 } features_rows;
 
 /* Writes the rows (collective; count 0 on ranks with nothing), flushes them to disk, then sets
- * /done for them and flushes again: /done never claims rows that are not on disk. */
+ * /done for them (that reaches the disk with the next flush or the close): /done never claims rows
+ * that are not on disk. One file sync per call. */
 int features_write_rows(features_file *ff, const features_rows *r, char *err);
 /* Renames to the final name (collective). */
 int features_commit(features_file *ff, char *err);

@@ -146,9 +146,9 @@ int features_write_rows(features_file *ff, const features_rows *r, char *err)
     uint8_t *ones = malloc((size_t)(r->count ? r->count : 1));
     if (!ones) return errf(err, "%s: out of memory", f->path);
     memset(ones, 1, (size_t)(r->count ? r->count : 1));
+    /* not flushed here: the next flush (or the close) carries it, always after its rows */
     rc = h5_write_row_list(f, "/done", H5T_NATIVE_UINT8, r->rows, r->count, ones, err);
     free(ones);
-    if (!rc) rc = h5_flush(f, err);
     return rc;
 }
 

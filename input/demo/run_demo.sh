@@ -9,6 +9,10 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 echo "== demo: synthetic train/test datasets"
 "$BIN" synth --samples 400 --points 1024 --seed 1 -o "$OUT/train.h5" --force
 "$BIN" synth --samples 200 --points 1024 --seed 2 -o "$OUT/test.h5" --force
+echo "== demo: multi-view 2D features (random:tiny ViT, untrained), 2 ranks x 2 pipeline stages"
+mpirun -np 2 --oversubscribe --bind-to none "$BIN" extract --config "$(dirname "$0")/../../jobs/extract-demo.ini" \
+  --input "$OUT/train.h5" -o "$OUT/train-features.h5" --stages 2
+"$BIN" render --input "$OUT/train.h5" --sample 0 --features "$OUT/train-features.h5" -o "$OUT/train-sample0.png"
 "$BIN" info "$OUT/train.h5"
 echo "== demo: 2D features of the training set (random:tiny ViT: its 2D guidance is untrained)"
 "$BIN" extract --input "$OUT/train.h5" --vit random:tiny -o "$OUT/train-features.h5" --force

@@ -194,6 +194,7 @@ same_features() {
 
 extract_checks() {
   N=200; FLUSH=4   # enough tiny samples that the job is still running when it is cancelled
+  export I2PMAE_PROGRESS_S=0.1   # progress lines often enough to cancel after the first flushes
   if ! "$I2PMAE" synth --samples $N --points 256 --seed 3 -o "$T/data.h5" > "$T/synth.out" 2>&1; then
     fail extract_sbatch_equals_mpirun "synth failed: $(tail -n 2 "$T/synth.out" | tr '\n' ' ')"
     skip extract_scancel_resume "no input data (synth failed)"
