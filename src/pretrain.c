@@ -230,7 +230,9 @@ static int run_micro_batches(trainer *t, const pretrain_args *a, long step, pret
         double t1 = now_s();
         model3d_losses l;
         if (model3d_train_step(t->m, &b, &l, err)) return -1;
-        for (long i = 0; i < t->n_params; i++) t->acc[i] += g[i] * inv;
+        float *acc = t->acc;
+#pragma omp parallel for schedule(static)
+        for (long i = 0; i < t->n_params; i++) acc[i] += g[i] * inv;
         float *lacc = t->acc + t->n_params + t->n_buffers;
         lacc[0] += (float)l.loss * inv;
         lacc[1] += (float)l.loss_3d * inv;
