@@ -2,6 +2,7 @@
 #include "loss_log.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -95,8 +96,17 @@ int loss_log_plot(const char *rundir, char *err)
     const char *gp = getenv("I2PMAE_GNUPLOT");
     char cmd[4400];
     snprintf(cmd, sizeof cmd, "%s > /dev/null 2>&1", gp && *gp ? gp : "gnuplot");
+    /* A gnuplot that is missing or exits early closes the pipe: without this, writing the script
+     * would kill the whole run with SIGPIPE instead of failing the plot with a warning. */
+    struct sigaction ignore, saved;
+    memset(&ignore, 0, sizeof ignore);
+    ignore.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &ignore, &saved);
     FILE *p = popen(cmd, "w");
-    if (!p) return errf(err, "%s: cannot start gnuplot: %s", png, strerror(errno));
+    if (!p) {
+        sigaction(SIGPIPE, &saved, NULL);
+        return errf(err, "%s: cannot start gnuplot: %s", png, strerror(errno));
+    }
     fprintf(p,
             "set terminal png size 900,560\n"
             "set output '%s'\n"
@@ -109,6 +119,7 @@ int loss_log_plot(const char *rundir, char *err)
             "'' using 1:5 with lines title 'loss_2d (MSE)'\n",
             tmp, csv);
     int st = pclose(p);
+    sigaction(SIGPIPE, &saved, NULL);
     if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0 || !is_png(tmp)) {
         unlink(tmp);
         return errf(err, "%s: gnuplot failed (status %d); the loss curve is in %s", png,

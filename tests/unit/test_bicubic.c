@@ -40,7 +40,8 @@ static void test_constant_grid(void **state)
 static void test_against_torch(void **state)
 {
     (void)state;
-    const char *path = "/tmp/i2pmae-bicubic-ref.h5";
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/i2pmae-bicubic-ref.%ld.h5", (long)getpid());
     char cmd[512];
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/ref/bicubic_ref.py %s 2>/dev/null",
              getenv("ROOT") ? getenv("ROOT") : ".", path);
