@@ -11,7 +11,7 @@ echo "== demo: synthetic train/test datasets"
 "$BIN" synth --samples 200 --points 1024 --seed 2 -o "$OUT/test.h5" --force
 echo "== demo: multi-view 2D features (random:tiny ViT, untrained), 2 ranks x 2 pipeline stages"
 mpirun -np 2 --oversubscribe --bind-to none "$BIN" extract --config "$(dirname "$0")/../../jobs/extract-demo.ini" \
-  --input "$OUT/train.h5" -o "$OUT/train-features.h5" --stages 2
+  --input "$OUT/train.h5" -o "$OUT/train-features.h5" --stages 2 --force
 "$BIN" render --input "$OUT/train.h5" --sample 0 --features "$OUT/train-features.h5" -o "$OUT/train-sample0.png"
 "$BIN" info "$OUT/train.h5"
 # pre-training and SVM: 2 ranks x 1 thread (jobs/pretrain-demo.ini: a scaled-down network)
