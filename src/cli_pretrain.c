@@ -105,12 +105,11 @@ int cmd_pretrain(int argc, char **argv)
         "Architecture options default to the spec's network. Details: docs/pretrain.md.",
         opts, N_OWN_OPTS + MODEL_OPTS_COUNT, 0};
     int rank = 0, size = 1;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    char err[I2P_ERR_LEN];
     cli_common common;
-    int rc = cli_parse(&cmd, argc, argv, &common, err);
-    if (!rc && common.help_shown) return 0;
+    int started = cmd_start(&cmd, argc, argv, &common, &rank, &size);
+    if (started) return started > 0 ? 0 : 2;
+    char err[I2P_ERR_LEN];
+    int rc = 0;
     if (!rc) rc = check_args(&a, err);
     if (!rc) {
         model3d_config_default(&a.model);

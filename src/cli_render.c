@@ -188,12 +188,11 @@ int cmd_render(int argc, char **argv)
         "model (bicubic-upsampled CLS attention) over it, black-red-yellow-white.",
         opts, (int)(sizeof opts / sizeof opts[0]), 0};
     int rank = 0, size = 1;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    char err[I2P_ERR_LEN];
     cli_common common;
-    int rc = cli_parse(&cmd, argc, argv, &common, err);
-    if (!rc && common.help_shown) return 0;
+    int started = cmd_start(&cmd, argc, argv, &common, &rank, &size);
+    if (started) return started > 0 ? 0 : 2;
+    char err[I2P_ERR_LEN];
+    int rc = 0;
     if (!rc && !a.input[0]) rc = errf(err, "render: --input FILE is required");
     if (!rc && !a.output[0]) rc = errf(err, "render: -o PNG is required");
     if (!rc && (a.views < 1 || a.views > PROJECT_MAX_VIEWS))

@@ -327,12 +327,11 @@ int cmd_svm(int argc, char **argv)
         "points: jobs/svm-modelnet40.ini). Layout and protocol: docs/svm.md.",
         all, 8 + MODEL_OPTS_COUNT, 0};
     int rank = 0, size = 1;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    char err[I2P_ERR_LEN];
     cli_common common;
-    int rc = cli_parse(&cmd, argc, argv, &common, err);
-    if (!rc && common.help_shown) return 0;
+    int started = cmd_start(&cmd, argc, argv, &common, &rank, &size);
+    if (started) return started > 0 ? 0 : 2;
+    char err[I2P_ERR_LEN];
+    int rc = 0;
     if (!rc && (!a.data[0] || !a.test[0])) rc = errf(err, "svm: --data and --test are required");
     if (!rc && !a.random_init == !a.checkpoint[0])
         rc = errf(err, "svm: give exactly one of --checkpoint FILE and --random-init");

@@ -141,12 +141,11 @@ int cmd_vit(int argc, char **argv)
         "Weights: docs/vit.md.",
         opts, (int)(sizeof opts / sizeof opts[0]), 0};
     int rank = 0, size = 1;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    char err[I2P_ERR_LEN];
     cli_common common;
-    int rc = cli_parse(&cmd, argc, argv, &common, err);
-    if (!rc && common.help_shown) return 0;
+    int started = cmd_start(&cmd, argc, argv, &common, &rank, &size);
+    if (started) return started > 0 ? 0 : 2;
+    char err[I2P_ERR_LEN];
+    int rc = 0;
     if (!rc && !a.vit[0]) rc = errf(err, "vit: --vit SPEC is required");
     if (!rc && !a.input[0]) rc = errf(err, "vit: --input FILE is required");
     if (!rc && !a.output[0]) rc = errf(err, "vit: -o FILE is required");
