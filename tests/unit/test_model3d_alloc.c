@@ -38,6 +38,7 @@ void nn_exec_hook(int inside)
     g_inside = inside;
 }
 
+#ifndef __SANITIZE_ADDRESS__ /* ASan owns malloc: replacing it aborts (free(): invalid size) */
 static void count(void)
 {
     if (!g_counting) return;
@@ -80,10 +81,15 @@ void free(void *p)
 {
     __libc_free(p);
 }
+#endif
 
 static void test_no_allocation_after_first_step(void **state)
 {
     (void)state;
+#ifdef __SANITIZE_ADDRESS__
+    printf("SKIP: the counting allocator cannot replace AddressSanitizer's (make test SAN=1)\n");
+    skip();
+#endif
     char err[I2P_ERR_LEN];
     model3d_config c;
     model3d_config_tiny(&c);
