@@ -4,7 +4,7 @@
  * One optimiser step: the step's global batch (data_order.h) is cut into micro-batches; each rank
  * runs forward/backward on its micro-batches (pretrain_data.h, model3d_train_step), accumulates
  * gradients / micro_per_step, BatchNorm running statistics / ranks and losses / micro_per_step into
- * one flat buffer, and one MPI_Allreduce (grad_allreduce.h) makes them the step's averages on every
+ * one flat double buffer, and one MPI_Allreduce (grad_allreduce.h) makes them the step's averages on every
  * rank; every rank then applies the same AdamW update (optim.h; lr from the per-epoch cosine schedule).
  * A non-finite loss stops the run before the update with an error naming the step and the last good
  * checkpoint. Checkpoints (checkpoint.h) every ckpt_every steps and at the end, the last `keep`

@@ -36,7 +36,9 @@ typedef struct {
     cosine_schedule sched;
     int64_t *perm;
     long perm_epoch;
-    float *acc;              /* [grads | buffers | loss, loss_3d, loss_2d] */
+    double *acc;             /* [grads | buffers | loss, loss_3d, loss_2d], summed in double so the
+                                sum (exact for all but extreme exponent spreads) does not depend on
+                                the order the ranks' shares are added in */
     long n_params, n_buffers, n_acc;
     char *config_json;
     char *tensor_table;
@@ -216,8 +218,8 @@ static int run_micro_batches(trainer *t, const pretrain_args *a, long step, pret
     long epoch, pos;
     step_position(&t->L, step, &epoch, &pos);
     ensure_perm(t, a, epoch);
-    memset(t->acc, 0, sizeof(float) * (size_t)t->n_acc);
-    float inv = 1.0f / (float)t->L.micro_per_step;
+    memset(t->acc, 0, sizeof(double) * (size_t)t->n_acc);
+    double inv = 1.0 / (double)t->L.micro_per_step;
     const float *g = model3d_grads(t->m);
     for (long j = 0; j < t->L.micro_per_rank; j++) {
         long k = step_micro_index(&t->L, t->rank, j);
@@ -230,18 +232,18 @@ static int run_micro_batches(trainer *t, const pretrain_args *a, long step, pret
         double t1 = now_s();
         model3d_losses l;
         if (model3d_train_step(t->m, &b, &l, err)) return -1;
-        float *acc = t->acc;
+        double *acc = t->acc;
 #pragma omp parallel for schedule(static)
-        for (long i = 0; i < t->n_params; i++) acc[i] += g[i] * inv;
-        float *lacc = t->acc + t->n_params + t->n_buffers;
-        lacc[0] += (float)l.loss * inv;
-        lacc[1] += (float)l.loss_3d * inv;
-        lacc[2] += (float)l.loss_2d * inv;
+        for (long i = 0; i < t->n_params; i++) acc[i] += (double)g[i] * inv;
+        double *lacc = t->acc + t->n_params + t->n_buffers;
+        lacc[0] += (double)(float)l.loss * inv;
+        lacc[1] += (double)(float)l.loss_3d * inv;
+        lacc[2] += (double)(float)l.loss_2d * inv;
         r->seconds_data += t1 - t0;
         r->seconds_compute += now_s() - t1;
     }
     const float *buf = model3d_buffers(t->m);
-    for (long i = 0; i < t->n_buffers; i++) t->acc[t->n_params + i] = buf[i] / (float)t->size;
+    for (long i = 0; i < t->n_buffers; i++) t->acc[t->n_params + i] = (double)buf[i] / t->size;
     if (a->fault_nan_step == step + 1 && t->rank == 0) t->acc[t->n_params + t->n_buffers] = NAN;
     return 0;
 }
@@ -278,7 +280,7 @@ static int trainer_init(trainer *t, const pretrain_args *a, MPI_Comm comm, char 
                                  .warmup_epochs = (int)a->warmup_epochs, .lr_min = a->min_lr,
                                  .warmup_lr_init = a->warmup_lr};
     rc = adamw_init(&t->opt, t->n_params, err);
-    t->acc = calloc((size_t)t->n_acc, sizeof(float));
+    t->acc = calloc((size_t)t->n_acc, sizeof(double));
     t->perm = malloc(sizeof(int64_t) * (size_t)t->L.n);
     t->config_json = make_config_json(a, t);
     t->tensor_table = make_tensor_table(t->m);
@@ -319,14 +321,16 @@ static int train_loop(trainer *t, const pretrain_args *a, long start, long end, 
         int rc = run_micro_batches(t, a, step, r, err);
         if (dist_any_error(t->comm, rc, err)) return -1;
         if (grad_allreduce(t->acc, t->n_acc, t->comm, &r->seconds_allreduce, err)) return -1;
-        const float *loss = t->acc + t->n_params + t->n_buffers;
+        const double *loss = t->acc + t->n_params + t->n_buffers;
         if (!isfinite(loss[0]) || !isfinite(loss[1]) || !isfinite(loss[2])) {
             return errf(err, "step %ld: the loss is not finite (loss %g, loss_3d %g, loss_2d %g, lr %g); "
                         "stopped before the update; last good checkpoint: %s", step + 1, loss[0],
                         loss[1], loss[2], lr, r->last_checkpoint[0] ? r->last_checkpoint : "none yet");
         }
-        memcpy(model3d_buffers(t->m), t->acc + t->n_params, sizeof(float) * (size_t)t->n_buffers);
-        adamw_step(&t->opt, &t->opt_cfg, lr, model3d_params(t->m), t->acc, model3d_get_tensor(t->m, 0),
+        float *grad = model3d_grads(t->m), *bufs = model3d_buffers(t->m); /* overwritten next step */
+        for (long i = 0; i < t->n_params; i++) grad[i] = (float)t->acc[i];
+        for (long i = 0; i < t->n_buffers; i++) bufs[i] = (float)t->acc[t->n_params + i];
+        adamw_step(&t->opt, &t->opt_cfg, lr, model3d_params(t->m), grad, model3d_get_tensor(t->m, 0),
                    model3d_n_tensors(t->m));
         r->loss = loss[0];
         r->loss_3d = loss[1];

@@ -30,7 +30,7 @@ INI
 
 make_features() {
   if [ "${I2PMAE_TEST_EXTRACT:-0}" = 1 ]; then
-    "$I2PMAE" extract --input "$1" --vit random:tiny -o "$2" --views "${3:-3}" --image 64
+    "$I2PMAE" extract --input "$1" --vit random:tiny -o "$2" --views "${3:-3}"
   else
     $PY "$ROOT/tests/ref/make_features.py" "$1" "$2" "${3:-3}"
   fi
