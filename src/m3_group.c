@@ -1,25 +1,10 @@
-/* token_embed.c -- the mini-PointNet that turns a neighbourhood into one token: the scale-0
- * embedding of grouped points (embed0) and the token merging of scales 1 and 2 (merge1, merge2)
- * share it (docs/model3d.md). BatchNorm uses batch statistics in training, running ones in eval.
+/* m3_group.c -- the mini-PointNet that turns a neighbourhood into one token, forward and backward:
+ * the scale-0 embedding of grouped points (embed0) and the token merging of scales 1 and 2
+ * (merge1, merge2) share it (docs/model3d.md).
  */
-#include "model3d_impl.h"
+#include "m3_layers.h"
 
 #include <string.h>
-
-#include "errors.h"
-
-#define TRY(x) do { if (x) return -1; } while (0)
-#define NEED(p) do { if (!(p)) return errf(r->err, "model3d: out of memory (step arena)"); } while (0)
-
-int m3_bn_forward(m3_run *r, const m3_bn *p, float *out, float *mean, float *var, const float *inp,
-                  long M)
-{
-    if (r->train)
-        return nn_batchnorm_forward_train(r->c, out, mean, var, inp, M3P(r, p->w), M3P(r, p->b),
-                                          r->buf + p->run_mean, r->buf + p->run_var, M, p->C, r->err);
-    return nn_batchnorm_forward_eval(r->c, out, inp, M3P(r, p->w), M3P(r, p->b), r->buf + p->run_mean,
-                                     r->buf + p->run_var, M, p->C, r->err);
-}
 
 int m3_group_forward(m3_run *r, const m3_group *p, float *out, m3_group_state *s, const float *inp,
                      long G, long k)
