@@ -1,6 +1,6 @@
 /* m3_layers.h -- the layers of the 3D network (internal, not a public API): parameter offsets, the
  * run context every forward / backward takes, and one forward/backward pair per layer, one section
- * per source file (m3_bn.c, m3_pos.c, m3_block.c, m3_stage.c, m3_group.c, m3_interp.c).
+ * per source file (m3_run.c, m3_bn.c, m3_pos.c, m3_block.c, m3_stage.c, m3_group.c, m3_interp.c).
  *
  * Layers hold offsets (in floats) into the one parameter buffer (and the same offsets into the
  * gradient buffer); BatchNorm running statistics are offsets into the buffers array. Saved
@@ -38,6 +38,11 @@ typedef struct {
  * -1 with "out of memory" in r->err when an arena allocation gave NULL. */
 #define TRY(x) do { if (x) return -1; } while (0)
 #define NEED(p) do { if (!(p)) return errf(r->err, "model3d: out of memory (step arena)"); } while (0)
+
+/* A float buffer of a layer's saved state: *ptr receives count floats from the run's arena. */
+typedef struct { float **ptr; long count; } m3_buffer;
+/* Allocates the n buffers in order (m3_run.c); 0, or -1 with "out of memory" in r->err. */
+int m3_alloc_floats(m3_run *r, const m3_buffer *list, int n);
 
 /* ---- plain parameter sets, used through nn_linear_* / nn_layernorm_* directly ---- */
 typedef struct { long w, b; int in, out; } m3_linear;        /* w (out,in), b (out) or -1 */

@@ -19,20 +19,12 @@ int m3_block_forward(m3_run *r, const m3_block *p, float *out, m3_block_state *s
 {
     long N = B * T, C = p->C;
     memset(s, 0, sizeof *s);
-    s->ln1 = arena_floats(r->a, N * C);
-    s->ln1_mean = arena_floats(r->a, N);
-    s->ln1_var = arena_floats(r->a, N);
-    s->qkv = arena_floats(r->a, N * 3 * C);
-    s->att = arena_floats(r->a, B * heads * T * T);
-    s->attn_out = arena_floats(r->a, N * C);
-    s->x1 = arena_floats(r->a, N * C);
-    s->ln2 = arena_floats(r->a, N * C);
-    s->ln2_mean = arena_floats(r->a, N);
-    s->ln2_var = arena_floats(r->a, N);
-    s->fc1 = arena_floats(r->a, N * 4 * C);
-    s->gelu = arena_floats(r->a, N * 4 * C);
-    NEED(s->ln1 && s->ln1_mean && s->ln1_var && s->qkv && s->att && s->attn_out && s->x1 && s->ln2 &&
-         s->ln2_mean && s->ln2_var && s->fc1 && s->gelu);
+    m3_buffer saved[] = {{&s->ln1, N * C},      {&s->ln1_mean, N}, {&s->ln1_var, N},
+                         {&s->qkv, N * 3 * C},  {&s->att, B * heads * T * T},
+                         {&s->attn_out, N * C}, {&s->x1, N * C},   {&s->ln2, N * C},
+                         {&s->ln2_mean, N},     {&s->ln2_var, N},  {&s->fc1, N * 4 * C},
+                         {&s->gelu, N * 4 * C}};
+    TRY(m3_alloc_floats(r, saved, sizeof saved / sizeof *saved));
     s->drop_scale = (float *)drop_scale;
     /* x1 = inp + proj(attn(norm1(inp))) */
     TRY(nn_layernorm_forward(r->c, s->ln1, s->ln1_mean, s->ln1_var, inp, M3P(r, p->norm1.w),

@@ -12,17 +12,12 @@ int m3_interp_forward(m3_run *r, const m3_interp *p, float *out, m3_interp_state
                       const int32_t *idx3, const float *w3, const float *skip, long B, long G1, long G2)
 {
     long R = B * G1, Din = p->conv.in, D1 = p->conv.out, D0 = Din - D1;
-    float **bufs[] = {&s->cat, &s->h, &s->b, &s->x0, &s->h1, &s->b1, &s->g1, &s->h2, &s->y, &s->sum};
     memset(s, 0, sizeof *s);
-    s->cat = arena_floats(r->a, R * Din);
-    NEED(s->cat);
-    for (size_t i = 1; i < sizeof bufs / sizeof *bufs; i++) NEED(*bufs[i] = arena_floats(r->a, R * D1));
-    NEED(s->bn_mean = arena_floats(r->a, D1));
-    NEED(s->bn_var = arena_floats(r->a, D1));
-    NEED(s->bn1_mean = arena_floats(r->a, D1));
-    NEED(s->bn1_var = arena_floats(r->a, D1));
-    NEED(s->bn2_mean = arena_floats(r->a, D1));
-    NEED(s->bn2_var = arena_floats(r->a, D1));
+    m3_buffer saved[] = {{&s->cat, R * Din}, {&s->h, R * D1},  {&s->b, R * D1},      {&s->x0, R * D1},
+                         {&s->h1, R * D1},   {&s->b1, R * D1}, {&s->g1, R * D1},     {&s->h2, R * D1},
+                         {&s->y, R * D1},    {&s->sum, R * D1}, {&s->bn_mean, D1},   {&s->bn_var, D1},
+                         {&s->bn1_mean, D1}, {&s->bn1_var, D1}, {&s->bn2_mean, D1},  {&s->bn2_var, D1}};
+    TRY(m3_alloc_floats(r, saved, sizeof saved / sizeof *saved));
     /* cat (R, D0 + D1) = [sum_i w_i src[b, idx_i], skip] */
 #pragma omp parallel for schedule(static)
     for (long t = 0; t < R; t++) {

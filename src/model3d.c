@@ -68,10 +68,8 @@ static m3_norm add_norm(layout *L, int C, const char *name)
 
 static m3_bn add_bn(layout *L, int C, const char *name)
 {
-    m3_bn n = {.C = C};
-    int s[1] = {C};
-    n.w = add_tensor(L, 0, 1, s, "%s.weight", name);
-    n.b = add_tensor(L, 0, 1, s, "%s.bias", name);
+    m3_norm wb = add_norm(L, C, name);
+    m3_bn n = {.w = wb.w, .b = wb.b, .C = C};
     n.run_mean = L->n_buffers;
     n.run_var = L->n_buffers + C;
     if (!L->count_only)
