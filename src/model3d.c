@@ -1,6 +1,6 @@
-/* model3d.c -- the 3D network's configuration, parameter table (names, shapes, offsets in the one
- * parameter buffer; docs/model3d.md gives the order), creation with the spec's initialisation, and
- * the accessors of model3d.h. The step itself is in model3d_step.c.
+/* model3d.c -- the 3D network's parameter table (names, shapes, offsets in the one parameter
+ * buffer; docs/model3d.md gives the order), creation with the spec's initialisation, and the
+ * accessors of model3d.h. The configuration is in model3d_config.c, the step in model3d_step.c.
  */
 #include "model3d_impl.h"
 
@@ -12,77 +12,6 @@
 
 #include "errors.h"
 #include "rng.h"
-
-void model3d_config_default(model3d_config *c)
-{
-    memset(c, 0, sizeof *c);
-    c->points = 2048;
-    c->groups[0] = 512; c->groups[1] = 256; c->groups[2] = 64;
-    c->k[0] = 16; c->k[1] = 8; c->k[2] = 8;
-    c->dims[0] = 96; c->dims[1] = 192; c->dims[2] = 384;
-    c->depths[0] = 5; c->depths[1] = 5; c->depths[2] = 5;
-    c->heads = 6;
-    c->dec_dims[0] = 384; c->dec_dims[1] = 192;
-    c->dec_depths[0] = 1; c->dec_depths[1] = 1;
-    c->embed_hidden[0] = 128; c->embed_hidden[1] = 256; c->embed_hidden[2] = 512;
-    c->mask_ratio = 0.8;
-    c->drop_path = 0.1;
-    c->views = 3;
-    c->feat_dim = 512;
-    c->grid = 14;
-    c->image = 224;
-}
-
-void model3d_config_tiny(model3d_config *c)
-{
-    model3d_config_default(c);
-    c->points = 64;
-    c->groups[0] = 16; c->groups[1] = 8; c->groups[2] = 4;
-    c->k[0] = 4; c->k[1] = 4; c->k[2] = 2;
-    c->dims[0] = 12; c->dims[1] = 24; c->dims[2] = 48;
-    c->depths[0] = 1; c->depths[1] = 1; c->depths[2] = 1;
-    c->heads = 2;
-    c->dec_dims[0] = 48; c->dec_dims[1] = 24;
-    c->dec_depths[0] = 1; c->dec_depths[1] = 1;
-    c->embed_hidden[0] = 8; c->embed_hidden[1] = 16; c->embed_hidden[2] = 32;
-    c->mask_ratio = 0.5;
-    c->drop_path = 0;
-    c->views = 2;
-    c->feat_dim = 6;
-    c->grid = 4;
-    c->image = 32;
-}
-
-int model3d_config_check(const model3d_config *c, char *err)
-{
-    if (c->points < 1) return errf(err, "model3d config: points must be >= 1");
-    int prev = c->points;
-    for (int s = 0; s < 3; s++) {
-        if (c->groups[s] < 1 || c->groups[s] > prev)
-            return errf(err, "model3d config: groups[%d] = %d must be in [1, %d]", s, c->groups[s], prev);
-        if (c->k[s] < 1 || c->k[s] > prev)
-            return errf(err, "model3d config: k[%d] = %d must be in [1, %d]", s, c->k[s], prev);
-        if (c->dims[s] < 1 || c->heads < 1 || c->dims[s] % c->heads)
-            return errf(err, "model3d config: heads %d must divide dims[%d] = %d", c->heads, s, c->dims[s]);
-        if (c->depths[s] < 0) return errf(err, "model3d config: depths[%d] < 0", s);
-        prev = c->groups[s];
-    }
-    if (c->groups[2] < 3) return errf(err, "model3d config: groups[2] must be >= 3 (3-NN upsampling)");
-    if (c->dec_dims[0] != c->dims[2] || c->dec_dims[1] != c->dims[1])
-        return errf(err, "model3d config: dec_dims must equal (dims[2], dims[1])");
-    if (c->dec_dims[0] % c->heads || c->dec_dims[1] % c->heads)
-        return errf(err, "model3d config: heads must divide dec_dims");
-    if (c->dec_depths[0] < 0 || c->dec_depths[1] < 0) return errf(err, "model3d config: dec_depths < 0");
-    for (int i = 0; i < 3; i++)
-        if (c->embed_hidden[i] < 1) return errf(err, "model3d config: embed_hidden[%d] < 1", i);
-    int n_mask = (int)(c->mask_ratio * c->groups[2]);
-    if (c->mask_ratio < 0 || c->mask_ratio >= 1 || c->groups[2] - n_mask < 1)
-        return errf(err, "model3d config: mask_ratio %g leaves no visible token", c->mask_ratio);
-    if (c->drop_path < 0 || c->drop_path >= 1) return errf(err, "model3d config: drop_path must be in [0,1)");
-    if (c->views < 1 || c->feat_dim < 1 || c->grid < 1 || c->image < 1)
-        return errf(err, "model3d config: views, feat_dim, grid and image must be >= 1");
-    return 0;
-}
 
 /* ---- parameter table ---- */
 
@@ -139,10 +68,8 @@ static m3_norm add_norm(layout *L, int C, const char *name)
 
 static m3_bn add_bn(layout *L, int C, const char *name)
 {
-    m3_bn n = {.C = C};
-    int s[1] = {C};
-    n.w = add_tensor(L, 0, 1, s, "%s.weight", name);
-    n.b = add_tensor(L, 0, 1, s, "%s.bias", name);
+    m3_norm wb = add_norm(L, C, name);
+    m3_bn n = {.w = wb.w, .b = wb.b, .C = C};
     n.run_mean = L->n_buffers;
     n.run_var = L->n_buffers + C;
     if (!L->count_only)
@@ -374,4 +301,13 @@ int model3d_n_buffer_tensors(const model3d *m) { return m->n_buffer_tensors; }
 const model3d_tensor *model3d_get_buffer_tensor(const model3d *m, int i)
 {
     return i >= 0 && i < m->n_buffer_tensors ? &m->buffer_tensors[i] : NULL;
+}
+
+void model3d_alloc_stats(const model3d *m, model3d_alloc_info *info)
+{
+    info->arena_chunks = m->step_arena.n_mallocs + m->eval_arena.n_mallocs;
+    info->primitives = m->cache.n_created;
+    info->primitive_bytes = m->cache.bytes_allocated;
+    info->matmul_flops = m->cache.matmul_flops;
+    info->executions = m->cache.n_exec;
 }
