@@ -52,8 +52,11 @@ static void write_rows(features_file *ff, const long *rows, long count, int fp32
     }
     half_from_floats(pf, count * np, ph);
     half_from_floats(cf, count * nc, ch);
-    features_rows r = {rows, count, fp32 ? (void *)pf : (void *)ph, fp32 ? (void *)cf : (void *)ch,
-                       sal, ps, pix, lab};
+    features_rows r = {rows, count,
+                       {[FEATURES_PATCH] = fp32 ? (void *)pf : (void *)ph,
+                        [FEATURES_CLS] = fp32 ? (void *)cf : (void *)ch,
+                        [FEATURES_SALIENCY] = sal, [FEATURES_PIXEL] = pix,
+                        [FEATURES_POINT_SALIENCY] = ps, [FEATURES_LABEL] = lab}};
     char err[I2P_ERR_LEN];
     assert_int_equal(features_write_rows(ff, &r, err), 0);
     free(pf), free(cf), free(ph), free(ch), free(sal), free(ps), free(pix), free(lab);
