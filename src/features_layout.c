@@ -237,20 +237,33 @@ int features_meta_read(h5file *f, features_meta *m, char *err)
 
 /* ---- identity ---- */
 
+/* The attributes the stored values depend on, in the order of the identity JSON. */
+static const char *const IDENTITY[] = {
+    "source", "source_samples", "source_points", "source_fingerprint", "vit_spec", "weights_sha256",
+    "views", "image", "block", "precision", "storage"};
+
+static void add_identity_item(cJSON *o, const features_meta *m, const char *name)
+{
+    for (int i = 0; i < N_ATTRS; i++) {
+        if (strcmp(ATTRS[i].name, name)) continue;
+        const char *field = (const char *)m + ATTRS[i].offset;
+        switch (ATTRS[i].kind) {
+        case ATTR_INT: cJSON_AddNumberToObject(o, name, *(const int *)field); break;
+        case ATTR_LONG: cJSON_AddNumberToObject(o, name, (double)*(const long *)field); break;
+        case ATTR_TEXT: cJSON_AddStringToObject(o, name, field); break;
+        case ATTR_STORAGE: cJSON_AddStringToObject(o, name, storage_name(m->fp32)); break;
+        case ATTR_FORMAT:
+        case ATTR_VERSION:
+        case ATTR_CONFIG: break; /* not in the identity */
+        }
+    }
+}
+
 char *features_identity_json(const features_meta *m)
 {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "source", m->source);
-    cJSON_AddNumberToObject(o, "source_samples", (double)m->n);
-    cJSON_AddNumberToObject(o, "source_points", (double)m->points);
-    cJSON_AddStringToObject(o, "source_fingerprint", m->source_fingerprint);
-    cJSON_AddStringToObject(o, "vit_spec", m->vit_spec);
-    cJSON_AddStringToObject(o, "weights_sha256", m->weights_sha256);
-    cJSON_AddNumberToObject(o, "views", m->views);
-    cJSON_AddNumberToObject(o, "image", m->image);
-    cJSON_AddNumberToObject(o, "block", m->block);
-    cJSON_AddStringToObject(o, "precision", m->precision);
-    cJSON_AddStringToObject(o, "storage", storage_name(m->fp32));
+    for (size_t i = 0; i < sizeof IDENTITY / sizeof IDENTITY[0]; i++)
+        add_identity_item(o, m, IDENTITY[i]);
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;
