@@ -3,6 +3,7 @@
 #include "features_layout.h"
 
 #include <cjson/cJSON.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
