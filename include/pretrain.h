@@ -10,7 +10,7 @@
  * checkpoint. Checkpoints (checkpoint.h) every ckpt_every steps and at the end, the last `keep`
  * kept; --resume restores parameters, AdamW moments, BatchNorm buffers and the step, and the later
  * steps repeat an uninterrupted run exactly (everything random is keyed by seed, epoch, step and
- * sample). Rank 0 writes RUNDIR/loss.csv and RUNDIR/loss.png (loss_log.h).
+ * sample). Rank 0 writes RUNDIR/loss.csv and RUNDIR/loss.png (train_log.h).
  */
 #ifndef I2P_PRETRAIN_H
 #define I2P_PRETRAIN_H

@@ -15,7 +15,7 @@
 #include "errors.h"
 #include "grad_allreduce.h"
 #include "log.h"
-#include "loss_log.h"
+#include "train_log.h"
 #include "model_opts.h"
 #include "optim.h"
 #include "pretrain_data.h"
@@ -42,7 +42,7 @@ typedef struct {
     long n_params, n_buffers, n_acc;
     char *config_json;
     char *tensor_table;
-    loss_log log;
+    train_log log;
     int log_open;
 } trainer;
 
@@ -291,7 +291,7 @@ static int trainer_init(trainer *t, const pretrain_args *a, MPI_Comm comm, char 
 
 static void trainer_free(trainer *t)
 {
-    if (t->log_open) loss_log_close(&t->log);
+    if (t->log_open) train_log_close(&t->log);
     model3d_free(t->m);
     if (t->ctx.engine) dnn_ctx_destroy(&t->ctx);
     pretrain_data_close(&t->pd);
@@ -346,7 +346,7 @@ static int train_loop(trainer *t, const pretrain_args *a, long start, long end, 
             format_eta(eta, eta_s, sizeof eta_s);
             log_info("pretrain: step %ld/%ld epoch %ld loss %.5f (3d %.5f, 2d %.5f) lr %.3e %.1f "
                      "samples/s ETA %s", done, end, epoch, loss[0], loss[1], loss[2], lr, sps, eta_s);
-            rc = t->rank == 0 ? loss_log_append(&t->log, done, epoch, loss[0], loss[1], loss[2], lr,
+            rc = t->rank == 0 ? train_log_append(&t->log, done, epoch, loss[0], loss[1], loss[2], lr,
                                                 sps, err) : 0;
             if (dist_any_error(t->comm, rc, err)) return -1;
             t_last = now;
@@ -377,7 +377,7 @@ int pretrain_run(const pretrain_args *a, MPI_Comm comm, pretrain_result *r, char
         rc = errf(err, "%s: the run is complete (step %ld of %ld); raise --steps or --epochs to go on",
                   a->rundir, start, end);
     if (!rc) {
-        int lrc = t.rank == 0 ? loss_log_open(&t.log, a->rundir, a->resume ? start : -1, err) : 0;
+        int lrc = t.rank == 0 ? train_log_open(&t.log, a->rundir, a->resume ? start : -1, err) : 0;
         t.log_open = t.rank == 0 && !lrc;
         rc = dist_any_error(comm, lrc, err);
     }
@@ -393,10 +393,10 @@ int pretrain_run(const pretrain_args *a, MPI_Comm comm, pretrain_result *r, char
         r->end_step = rc ? r->end_step : end;
     }
     if (t.log_open) {
-        loss_log_close(&t.log);
+        train_log_close(&t.log);
         t.log_open = 0;
         char perr[I2P_ERR_LEN];
-        if (loss_log_plot(a->rundir, perr)) log_warn("pretrain: no plot: %s", perr);
+        if (train_log_plot(a->rundir, perr)) log_warn("pretrain: no plot: %s", perr);
     }
     trainer_free(&t);
     r->seconds_total = now_s() - t0;
