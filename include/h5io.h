@@ -22,6 +22,8 @@
 #include <hdf5.h>
 #include <mpi.h>
 
+#include "paths.h"
+
 #define H5IO_MAX_RANK 8
 
 typedef struct {
@@ -29,8 +31,8 @@ typedef struct {
     MPI_Comm comm;
     int rank;
     int writable;
-    char path[4096];        /* the path actually open (may end in .partial) */
-    char final_path[4096];  /* the name it gets at commit; empty for read-only files */
+    char path[I2P_PATH_LEN];       /* the path actually open (may end in .partial) */
+    char final_path[I2P_PATH_LEN];  /* the name it gets at commit; empty for read-only files */
 } h5file;
 
 /* Call once at start: silences HDF5's automatic error stack printing. */

@@ -20,6 +20,7 @@
 #include "cli.h"
 #include "data_order.h"
 #include "model3d.h"
+#include "paths.h"
 
 typedef struct {
     char data[CLI_STR_LEN], features[CLI_STR_LEN], rundir[CLI_STR_LEN];
@@ -44,7 +45,7 @@ typedef struct {
     int resumed;
     double seconds_total, seconds_allreduce, seconds_data, seconds_compute, seconds_checkpoint;
     double loss, loss_3d, loss_2d, lr; /* of the last step */
-    char last_checkpoint[4200];
+    char last_checkpoint[I2P_PATH_LEN];
 } pretrain_result;
 
 /* Runs (or resumes) the training described by a. Collective over comm. */

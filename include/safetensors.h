@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "paths.h"
+
 #define ST_MAX_RANK 8
 
 typedef struct {
@@ -30,7 +32,7 @@ typedef struct {
 } st_tensor;
 
 typedef struct {
-    char path[4096];
+    char path[I2P_PATH_LEN];
     unsigned char *map;          /* the whole file */
     size_t file_bytes;
     const unsigned char *data;   /* first byte after the header */

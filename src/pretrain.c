@@ -15,14 +15,13 @@
 #include "errors.h"
 #include "grad_allreduce.h"
 #include "log.h"
+#include "paths.h"
 #include "train_log.h"
 #include "model_opts.h"
 #include "optim.h"
 #include "pretrain_data.h"
 #include "rng.h"
 #include "version.h"
-
-#define MAX_CKPTS 4096
 
 typedef struct {
     MPI_Comm comm;
@@ -147,7 +146,7 @@ static int save_checkpoint(trainer *t, const pretrain_args *a, long step, pretra
     ckpt_state st = {.step = step, .epoch = epoch, .epoch_pos = pos, .seed = a->seed};
     ckpt_array arr[5];
     int n = fill_arrays(t, arr);
-    char path[4200];
+    char path[I2P_PATH_LEN];
     ckpt_path(path, sizeof path, a->rundir, step);
     if (ckpt_write(path, t->comm, &st, t->config_json, t->tensor_table, arr, n, err)) return -1;
     if (ckpt_prune(a->rundir, t->comm, (int)a->keep, err)) return -1;
@@ -162,13 +161,13 @@ static int save_checkpoint(trainer *t, const pretrain_args *a, long step, pretra
 static int resume_latest(trainer *t, const pretrain_args *a, pretrain_result *r, long *step,
                          char *err)
 {
-    long *steps = malloc(sizeof(long) * MAX_CKPTS);
+    long *steps = malloc(sizeof(long) * CKPT_LIST_MAX);
     char *stored = malloc(CKPT_CONFIG_LEN);
-    int n = steps && stored ? ckpt_list(a->rundir, t->comm, steps, MAX_CKPTS, err) : -1;
+    int n = steps && stored ? ckpt_list(a->rundir, t->comm, steps, CKPT_LIST_MAX, err) : -1;
     int rc = n < 0 ? -1 : 1; /* 1: nothing valid found yet */
     char first_err[I2P_ERR_LEN] = "";
     for (int i = 0; i < n && rc == 1; i++) {
-        char path[4200];
+        char path[I2P_PATH_LEN];
         ckpt_path(path, sizeof path, a->rundir, steps[i]);
         ckpt_state st;
         if (ckpt_read_header(path, t->comm, &st, stored, err) == 0) {
