@@ -103,12 +103,10 @@ hid_t h5_type_f16(void);
 /* Attributes on an object (use "/" for the root group). Strings are variable-length UTF-8. */
 int h5_attr_write_str(h5file *f, const char *obj, const char *name, const char *value, char *err);
 int h5_attr_write_long(h5file *f, const char *obj, const char *name, long value, char *err);
-int h5_attr_write_double(h5file *f, const char *obj, const char *name, double value, char *err);
 /* Reads a string attribute into out (out_len bytes); error if missing. */
 int h5_attr_read_str(h5file *f, const char *obj, const char *name, char *out, size_t out_len,
                      char *err);
 int h5_attr_read_long(h5file *f, const char *obj, const char *name, long *value, char *err);
-int h5_attr_read_double(h5file *f, const char *obj, const char *name, double *value, char *err);
 int h5_attr_exists(h5file *f, const char *obj, const char *name);
 
 /* ---- walking a file (for `info`) ---- */

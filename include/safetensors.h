@@ -76,7 +76,4 @@ typedef struct {
 int st_write(const char *path, const st_entry *entries, int n, const char *const *meta, int n_meta,
              char *err);
 
-/* Bytes per element of a dtype name, 0 if unknown. */
-size_t st_dtype_bytes(const char *dtype);
-
 #endif

@@ -487,11 +487,6 @@ int h5_attr_write_long(h5file *f, const char *obj, const char *name, long value,
     return attr_write(f, obj, name, H5T_NATIVE_LLONG, &v, err);
 }
 
-int h5_attr_write_double(h5file *f, const char *obj, const char *name, double value, char *err)
-{
-    return attr_write(f, obj, name, H5T_NATIVE_DOUBLE, &value, err);
-}
-
 int h5_attr_exists(h5file *f, const char *obj, const char *name)
 {
     if (!h5_exists(f, obj)) return 0;
@@ -557,16 +552,6 @@ int h5_attr_read_long(h5file *f, const char *obj, const char *name, long *value,
     H5Aclose(a);
     if (s < 0) return h5_fail(f, obj, "cannot read attribute", err);
     *value = (long)v;
-    return 0;
-}
-
-int h5_attr_read_double(h5file *f, const char *obj, const char *name, double *value, char *err)
-{
-    hid_t a = open_attr(f, obj, name, err);
-    if (a < 0) return -1;
-    herr_t s = H5Aread(a, H5T_NATIVE_DOUBLE, value);
-    H5Aclose(a);
-    if (s < 0) return h5_fail(f, obj, "cannot read attribute", err);
     return 0;
 }
 

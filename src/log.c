@@ -20,7 +20,6 @@ void log_init(int world_rank, int verbose)
 }
 
 void log_set_verbose(int verbose) { g_verbose = verbose; }
-int log_is_verbose(void) { return g_verbose; }
 
 double now_s(void)
 {

@@ -20,7 +20,8 @@
 /* A header beyond this is not a real safetensors file (the format itself caps it at 100 MB). */
 #define ST_MAX_HEADER_BYTES (100u << 20)
 
-size_t st_dtype_bytes(const char *dtype)
+/* Bytes per element of a dtype name, 0 if unknown. */
+static size_t st_dtype_bytes(const char *dtype)
 {
     static const struct { const char *name; size_t bytes; } table[] = {
         {"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8}, {"I32", 4}, {"I16", 2},
