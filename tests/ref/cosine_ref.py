@@ -38,8 +38,8 @@ def transcription(base_lr, t_initial, warmup_t, lr_min, warmup_lr_init, t):
 def from_timm(base_lr, t_initial, warmup_t, lr_min, warmup_lr_init, last):
     """The same values from timm itself, or None if timm (or torch) is not installed."""
     try:
+        from timm.scheduler.cosine_lr import CosineLRScheduler  # first: fails fast without timm
         import torch
-        from timm.scheduler.cosine_lr import CosineLRScheduler
     except ImportError:
         return None
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=base_lr)
