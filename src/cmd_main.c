@@ -16,7 +16,8 @@ int cmd_opts_add(cli_opt *opts, int n, const cli_opt *add, int n_add)
     return n + n_add;
 }
 
-/* options + parse + check; returns 0 to run, or the exit status (0 after --help, 2 usage error). */
+/* options, parse, check. Returns -1 to go on to run, else the exit status: 0 after --help, 2 after
+ * a usage error (printed by rank 0; every rank sees the same options, so every rank agrees). */
 static int start(const i2p_command *c, void *state, int argc, char **argv, cli_opt *opts,
                  cli_cmd *cli, cli_common *common, int rank)
 {
