@@ -75,7 +75,13 @@ static int open_checkpoint(h5file *f, const char *path, MPI_Comm comm, char *err
         return -1;
     }
     char fmt[64] = "";
-    if (h5_attr_read_str(f, "/", "format", fmt, sizeof fmt, err) || strcmp(fmt, CKPT_FORMAT)) {
+    if (h5_attr_read_str(f, "/", "format", fmt, sizeof fmt, err) && !strstr(err, "is missing")) {
+        char cause[I2P_ERR_LEN]; /* e.g. HDF5's "incorrect metadata checksum" */
+        snprintf(cause, sizeof cause, "%s", err);
+        h5_close(f);
+        return errf(err, "%s: checkpoint is corrupt: %s", path, cause);
+    }
+    if (strcmp(fmt, CKPT_FORMAT)) {
         h5_close(f);
         return errf(err, "%s: not an i2pmae checkpoint (format attribute is '%s')", path, fmt);
     }

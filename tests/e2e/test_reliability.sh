@@ -21,7 +21,9 @@ clean_error() {
   else pass "$n"; fi
 }
 
+need_features_writer
 "$I2PMAE" synth --samples 24 --points 128 --seed 3 -o "$T/d.h5" > /dev/null 2>&1 || fail synth "could not make test data"
+make_features "$T/d.h5" "$T/f.h5" > /dev/null 2>&1 || fail features "could not make test features"
 
 # ---- disk full (issue 18, 1 and 2): a tmpfs of a few hundred KiB ----
 mkdir -p "$T/full"
@@ -31,8 +33,6 @@ if mount -t tmpfs -o size=2m tmpfs "$T/full" 2> /dev/null; then
     clean_error "synth_disk_full_np$np" "disk full" $MPIRUN $np "$I2PMAE" synth --samples 2000 --points 256 -o "$T/full/s.h5"
     no_file "synth_disk_full_np${np}_no_output" "$T/full/s.h5"
   done
-  need_features_writer
-  make_features "$T/d.h5" "$T/f.h5" > /dev/null 2>&1
   # the first checkpoint (1.6 MB) fits, the second does not: rank 0 used to fail its dataset
   # create and wait in the error agreement while rank 1 waited in HDF5's barrier (a hang)
   P="--config $TINY --data $T/d.h5 --features $T/f.h5 --batch 8 --micro-batch 2 --epochs 20"
@@ -61,4 +61,20 @@ f['label'] = np.zeros(4, dtype='i4')"
   no_file convert_declared_huge_no_output "$T/conv.h5"
 else
   skip convert_declared_huge "python3 h5py missing"
+fi
+
+# ---- metadata checksums (issue 18, 7): a flipped byte in a checkpoint's attributes is an error ----
+"$I2PMAE" pretrain --config "$TINY" --data "$T/d.h5" --features "$T/f.h5" --batch 8 --micro-batch 2 --steps 1 --checkpoint-every 1 -o "$T/ck" > /dev/null 2>&1
+if [ -f "$T/ck/ckpt-00000001.h5" ]; then
+  for delta in -20 12 30; do # the root header before the attribute name, the name, its value
+    $PY -c "
+d = bytearray(open('$T/ck/ckpt-00000001.h5', 'rb').read())
+i = d.find(b'epoch_pos') + $delta
+d[i] ^= 0x10
+open('$T/flip.h5', 'wb').write(d)"
+    clean_error "checkpoint_attribute_flip_$delta" "corrupt" "$I2PMAE" svm --config "$TINY" --data "$T/d.h5" --test "$T/d.h5" --checkpoint "$T/flip.h5"
+  done
+  check checkpoint_unflipped_reads "$I2PMAE" svm --config "$TINY" --data "$T/d.h5" --test "$T/d.h5" --checkpoint "$T/ck/ckpt-00000001.h5"
+else
+  fail checkpoint_for_flips "pretrain wrote no checkpoint"
 fi
