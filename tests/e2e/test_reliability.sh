@@ -78,3 +78,11 @@ open('$T/flip.h5', 'wb').write(d)"
 else
   fail checkpoint_for_flips "pretrain wrote no checkpoint"
 fi
+
+# ---- hostile options (issue 18, 5 and 13) ----
+# a newline in the run directory name used to inject gnuplot commands (`!` runs a shell)
+(cd "$T" && expect_error pretrain_rundir_newline "control characters" "$I2PMAE" pretrain --config "$TINY" --data "$T/d.h5" --features "$T/f.h5" --steps 1 -o "pw
+!touch PWNED
+")
+if [ -e "$T/PWNED" ]; then fail pretrain_rundir_no_injection "gnuplot ran touch PWNED"; else pass pretrain_rundir_no_injection; fi
+expect_error pretrain_lr_inf "--lr inf: must be positive and finite" "$I2PMAE" pretrain --config "$TINY" --data "$T/d.h5" --features "$T/f.h5" -o "$T/lrinf" --lr inf
