@@ -86,3 +86,7 @@ fi
 ")
 if [ -e "$T/PWNED" ]; then fail pretrain_rundir_no_injection "gnuplot ran touch PWNED"; else pass pretrain_rundir_no_injection; fi
 expect_error pretrain_lr_inf "--lr inf: must be positive and finite" "$I2PMAE" pretrain --config "$TINY" --data "$T/d.h5" --features "$T/f.h5" -o "$T/lrinf" --lr inf
+# --config DIR used to read as an empty file (pretrain then trained the spec network)
+mkdir -p "$T/jobs"
+expect_error config_is_directory "jobs: config file is a directory" "$I2PMAE" pretrain --config "$T/jobs" --data "$T/d.h5" --features "$T/f.h5" -o "$T/cfgdir" --steps 1
+no_file config_is_directory_no_run "$T/cfgdir/loss.csv"
