@@ -12,6 +12,7 @@
 #include "dataset.h"
 #include "dist.h"
 #include "errors.h"
+#include "paths.h"
 #include "log.h"
 
 typedef struct {
@@ -47,6 +48,7 @@ static int check(void *state, char *err)
     if (!a->format[0]) return errf(err, "convert: --format is required (modelnet40, scanobjectnn, shapenet55, off)");
     if (!a->input[0]) return errf(err, "convert: --input PATH is required");
     if (!a->output[0]) return errf(err, "convert: -o FILE is required");
+    if (path_is_input(a->output, "-o", a->input, "--input", err)) return -1;
     if (strcmp(a->split, "train") && strcmp(a->split, "test"))
         return errf(err, "--split %s: must be train or test", a->split);
     if (a->points < 0) return errf(err, "--points %ld: must be >= 0", a->points);

@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "dist.h"
 #include "errors.h"
+#include "paths.h"
 #include "extract.h"
 #include "log.h"
 #include "project.h"
@@ -44,6 +45,9 @@ static int check(void *state, char *err)
     if (!a->input[0]) return errf(err, "extract: --input FILE is required");
     if (!a->vit[0]) return errf(err, "extract: --vit SPEC is required (e.g. random:tiny, clip-b16:FILE)");
     if (!a->output[0]) return errf(err, "extract: -o FILE is required");
+    if (path_is_input(a->output, "-o", a->input, "--input", err)) return -1;
+    const char *weights = strchr(a->vit, ':'); /* the file of a MODEL:FILE spec */
+    if (weights && path_is_input(a->output, "-o", weights + 1, "--vit", err)) return -1;
     if (a->views < 1 || a->views > PROJECT_MAX_VIEWS)
         return errf(err, "--views %d: must be 1..%d (the spec's axis-permutation views)", a->views,
                     PROJECT_MAX_VIEWS);

@@ -90,3 +90,11 @@ expect_error pretrain_lr_inf "--lr inf: must be positive and finite" "$I2PMAE" p
 mkdir -p "$T/jobs"
 expect_error config_is_directory "jobs: config file is a directory" "$I2PMAE" pretrain --config "$T/jobs" --data "$T/d.h5" --features "$T/f.h5" -o "$T/cfgdir" --steps 1
 no_file config_is_directory_no_run "$T/cfgdir/loss.csv"
+
+# ---- an output that is an input is refused, even with --force (issue 18, 10) ----
+cp "$T/d.h5" "$T/in.h5"
+ln -f "$T/in.h5" "$T/in_link.h5"
+expect_error extract_output_is_input "is the --input file" "$I2PMAE" extract --input "$T/in.h5" -o "$T/in.h5" --force --vit random:tiny
+expect_error render_dump_is_input_hard_link "--dump is the --input file" "$I2PMAE" render --input "$T/in.h5" --dump "$T/in_link.h5" -o "$T/p.png" --force
+expect_error convert_output_is_input "is the --input file" "$I2PMAE" convert --format scanobjectnn --input "$T/in.h5" -o "$T/in.h5" --force
+check output_is_input_left_intact cmp "$T/in.h5" "$T/d.h5"
