@@ -66,6 +66,7 @@ int dataset_write_blocks(dataset_writer *w, long batch, const char *what, datase
     long start, count, largest, dummy;
     dist_block_range(w->n, size, rank, &start, &count);
     dist_block_range(w->n, size, 0, &dummy, &largest); /* rank 0 holds the largest block */
+    if (batch > largest) batch = largest > 0 ? largest : 1; /* no buffer beyond the samples */
     float *pts = malloc(sizeof(float) * 3 * (size_t)(batch * w->points));
     int32_t *lab = malloc(sizeof(int32_t) * (size_t)batch);
     int rc = pts && lab ? 0

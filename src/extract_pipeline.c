@@ -86,6 +86,9 @@ static int load_model_and_data(extract_ctx *c, dnn_ctx *dnn, char *sha, char *er
     c->S = image;
     c->N = c->ds.n;
     c->P = c->ds.points;
+    /* A micro-batch is padded to B samples: never more than the dataset holds (bounded by N, not
+     * by the samples per rank, so the shapes and thus the bits do not depend on the grid). */
+    if (c->B > c->N) c->B = (int)(c->N > 0 ? c->N : 1);
     return 0;
 }
 

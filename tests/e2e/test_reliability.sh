@@ -98,3 +98,9 @@ expect_error extract_output_is_input "is the --input file" "$I2PMAE" extract --i
 expect_error render_dump_is_input_hard_link "--dump is the --input file" "$I2PMAE" render --input "$T/in.h5" --dump "$T/in_link.h5" -o "$T/p.png" --force
 expect_error convert_output_is_input "is the --input file" "$I2PMAE" convert --format scanobjectnn --input "$T/in.h5" -o "$T/in.h5" --force
 check output_is_input_left_intact cmp "$T/in.h5" "$T/d.h5"
+
+# ---- --batch beyond the data is clamped (issue 18, 12 and 13) ----
+# extract --batch 2000 on 24 samples padded every micro-batch to 2000 (14 GB for 6 samples)
+check extract_batch_clamped_3gb sh -c "ulimit -v 3000000; exec '$I2PMAE' extract --input '$T/d.h5' --vit random:tiny -o '$T/bigbatch.h5' --batch 2000"
+check synth_batch_huge "$I2PMAE" synth --samples 6 --points 16 -o "$T/hb.h5" --batch 9223372036854775807
+check svm_batch_huge "$I2PMAE" svm --config "$TINY" --data "$T/d.h5" --test "$T/d.h5" --random-init --batch 9223372036854775807
