@@ -158,23 +158,27 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
     return h;
 }
 
+/* Samples read at a time for the fingerprint (a few MB for clouds of 2048 points). */
+#define FINGERPRINT_BLOCK 256L
+
 int features_fingerprint(dataset *d, char out[17], char *err)
 {
+    long block = d->n < FINGERPRINT_BLOCK ? d->n : FINGERPRINT_BLOCK;
     int32_t *lab = malloc(sizeof(int32_t) * (size_t)d->n);
-    float *pts = malloc(sizeof(float) * (size_t)d->points * 3 * 2);
+    float *pts = malloc(sizeof(float) * (size_t)d->points * 3 * (size_t)(block > 0 ? block : 1));
     int rc = lab && pts ? 0 : errf(err, "%s: out of memory for the fingerprint", d->f.path);
     if (!rc) rc = h5_read_all(&d->f, d->label_name, H5T_NATIVE_INT32, lab, err);
-    /* collective reads: every rank reads the same two samples */
-    if (dataset_read(d, 0, 1, pts, NULL, err)) rc = -1;
-    if (dataset_read(d, d->n - 1, 1, pts + d->points * 3, NULL, err)) rc = -1;
-    if (!rc) {
-        uint64_t h = 1469598103934665603ull;
-        int64_t dims[2] = {d->n, d->points};
-        h = fnv1a(h, dims, sizeof dims);
-        h = fnv1a(h, lab, sizeof(int32_t) * (size_t)d->n);
-        h = fnv1a(h, pts, sizeof(float) * (size_t)d->points * 6);
-        snprintf(out, 17, "%016llx", (unsigned long long)h);
+    uint64_t h = 1469598103934665603ull;
+    int64_t dims[2] = {d->n, d->points};
+    h = fnv1a(h, dims, sizeof dims);
+    if (!rc) h = fnv1a(h, lab, sizeof(int32_t) * (size_t)d->n);
+    /* every cloud, in order (collective reads: every rank of d's communicator reads them all) */
+    for (long s = 0; s < d->n; s += block) {
+        long n = d->n - s < block ? d->n - s : block;
+        if (dataset_read(d, s, rc ? 0 : n, pts, NULL, err)) rc = -1;
+        if (!rc) h = fnv1a(h, pts, sizeof(float) * (size_t)(n * d->points * 3));
     }
+    if (!rc) snprintf(out, 17, "%016llx", (unsigned long long)h);
     free(lab);
     free(pts);
     return rc;

@@ -104,3 +104,11 @@ check output_is_input_left_intact cmp "$T/in.h5" "$T/d.h5"
 check extract_batch_clamped_3gb sh -c "ulimit -v 3000000; exec '$I2PMAE' extract --input '$T/d.h5' --vit random:tiny -o '$T/bigbatch.h5' --batch 2000"
 check synth_batch_huge "$I2PMAE" synth --samples 6 --points 16 -o "$T/hb.h5" --batch 9223372036854775807
 check svm_batch_huge "$I2PMAE" svm --config "$TINY" --data "$T/d.h5" --test "$T/d.h5" --random-init --batch 9223372036854775807
+
+# ---- the dataset fingerprint covers every cloud (issue 18, 8) ----
+cp "$T/d.h5" "$T/d_edit.h5"
+$PY -c "
+import h5py
+f = h5py.File('$T/d_edit.h5', 'r+')
+f['points'][11, 5, 0] += 0.25"
+expect_error pretrain_middle_cloud_edited "was extracted from another dataset" "$I2PMAE" pretrain --config "$TINY" --data "$T/d_edit.h5" --features "$T/f.h5" --batch 8 -o "$T/edited" --steps 1
