@@ -8,8 +8,6 @@
 
 #include "errors.h"
 
-#define TRY(x) do { if (x) return -1; } while (0)
-#define NEED(p) do { if (!(p)) return errf(r->err, "classifier: out of memory (step arena)"); } while (0)
 
 /* x (n) *= mask (n) */
 static void apply_mask(float *x, const float *mask, long n)
