@@ -76,14 +76,13 @@ nn_prim *nn_cache_add(nn_cache *c, int kind, const long *key, int n_key, const v
     memcpy(p->key, key, sizeof(long) * (size_t)n_key);
 
     dnnl_primitive_attr_t own = NULL;
-    if (!attr) {
-        if (dnn_attr_user_scratchpad(&own, err)) return NULL;
-        attr = own;
-    }
+    int rc = attr ? dnn_check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user),
+                              "scratchpad mode", err)
+                  : dnn_attr_user_scratchpad(&own, err);
+    if (rc) return NULL;
+    if (own) attr = own;
     dnnl_primitive_desc_t pd = NULL;
-    int rc = own ? 0 : dnn_check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user),
-                                 "scratchpad mode", err);
-    if (!rc) rc = dnn_pd_create(c->dnn, &pd, op_desc, attr, hint, "primitive descriptor", err);
+    rc = dnn_pd_create(c->dnn, &pd, op_desc, attr, hint, "primitive descriptor", err);
     if (own) dnnl_primitive_attr_destroy(own);
     if (rc) return NULL;
     if (dnn_check(dnnl_primitive_create(&p->prim, pd), "primitive create", err)) goto fail;

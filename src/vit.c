@@ -93,8 +93,10 @@ static int pack_linear(vit_model *m, vit_packed *out, const float *w_nk, long M,
 {
     dnnl_primitive_desc_t pd = NULL;
     if (vit_linear_pd(m, M, K, N, dt, dt, dst_dt, bias, post, &pd, err)) return err_prefix(err, what);
-    out->md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    const dnnl_memory_desc_t *want = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    if (want) out->md = *want;
     dnnl_primitive_desc_destroy(pd);
+    if (!want) return errf(err, "oneDNN: %s: no weights memory descriptor", what);
     char step[96];
     snprintf(step, sizeof step, "%s: pack weights", what);
     dnnl_memory_desc_t umd;

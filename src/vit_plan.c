@@ -140,6 +140,10 @@ static int op_linear(vit_model *m, vit_plan *pl, vit_op *op, vit_weight_kind kin
     dnnl_primitive_desc_t pd = NULL;
     if (vit_linear_pd(m, M, K, N, src_dt, wei_dt, dst_dt, bias, post, &pd, err)) return err_prefix(err, what);
     const dnnl_memory_desc_t *want = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    if (!want) {
+        dnnl_primitive_desc_destroy(pd);
+        return errf(err, "oneDNN: %s: no weights memory descriptor", what);
+    }
     /* every block of a kind was packed alike: the first one decides */
     if (!dnnl_memory_desc_equal(want, &model_weights(m, kind, 0)->md) &&
         repack(m, pl, kind, want, what, err)) {
