@@ -112,3 +112,21 @@ import h5py
 f = h5py.File('$T/d_edit.h5', 'r+')
 f['points'][11, 5, 0] += 0.25"
 expect_error pretrain_middle_cloud_edited "was extracted from another dataset" "$I2PMAE" pretrain --config "$TINY" --data "$T/d_edit.h5" --features "$T/f.h5" --batch 8 -o "$T/edited" --steps 1
+
+# ---- feature values are validated (issue 18, 9) ----
+bad_features() { # NAME PATTERN PYTHON-STATEMENT-ON-f
+  cp "$T/f.h5" "$T/fbad.h5"
+  $PY -c "
+import h5py, numpy as np
+f = h5py.File('$T/fbad.h5', 'r+')
+$3"
+  expect_error "$1" "$2" "$I2PMAE" pretrain --config "$TINY" --data "$T/d.h5" --features "$T/fbad.h5" --batch 8 --epochs 20 -o "$T/fbad_run" --steps 3
+}
+bad_features features_nan_point_saliency "/point_saliency: sample 3 holds a non-finite value" "f['point_saliency'][3, 7] = np.nan"
+bad_features features_inf_patch "/patch: sample 5 holds a non-finite value" "f['patch'][5, 0, 0, 0, 0] = np.inf"
+bad_features features_absurd_image "image 100000.*not a consistent layout" "f.attrs['image'] = np.int64(100000)"
+bad_features features_storage_bf16 "storage 'bf16': must be fp32 or fp16" "f.attrs['storage'] = 'bf16'"
+bad_features features_pixel_out_of_range "/pixel: sample .* outside" "f['pixel'][2, 0, 0, 0] = 30000"
+mkdir -p "$T/st" && $PY "$ROOT/tests/ref/make_bad_safetensors.py" "$T/st" > /dev/null
+expect_error extract_nan_weight "the ViT gave a non-finite value" "$I2PMAE" extract --input "$T/d.h5" --vit "timm:$T/st/nan_weight.safetensors" -o "$T/nan_features.h5"
+if [ -e "$T/nan_features.h5" ]; then fail extract_nan_weight_no_output "features written"; else pass extract_nan_weight_no_output; fi

@@ -6,7 +6,7 @@ transposed), dtype (norm.weight stored as I32), truncated (last 64 bytes cut), o
 share bytes), past_end (an offset beyond the data), header_long (header length > file),
 not_json, noproj_clip (CLIP naming without visual_projection.weight), zero_patch (patch
 embedding [8, 3, 0, 0]), overlap_empty (an empty tensor between two overlapping ones), duplicate
-(a tensor named twice)."""
+(a tensor named twice), nan_weight (good with a NaN in blocks.0.mlp.fc2.weight)."""
 import json
 import os
 import struct
@@ -98,6 +98,8 @@ def main():
     he["cls_token"]["shape"] = [1, 0, D]
     he["norm.bias"]["data_offsets"] = [a[0] + 8, a[0] + 8 + D * 4]
     write(j("overlap_empty"), he, d)
+    a = h["blocks.0.mlp.fc2.weight"]["data_offsets"][0]  # a NaN weight: well-formed, NaN features
+    write(j("nan_weight"), h, d[:a] + struct.pack("<f", float("nan")) + d[a + 4:])
     text = json.dumps(h)  # norm.bias named twice: the second entry would silently win
     dup = text[:-1] + ', "norm.bias": ' + json.dumps(h["norm.bias"]) + "}"
     with open(j("duplicate"), "wb") as f:
