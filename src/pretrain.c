@@ -372,7 +372,11 @@ int pretrain_run(const pretrain_args *a, MPI_Comm comm, pretrain_result *r, char
     }
     long total = t.L.steps_per_epoch * a->epochs;
     long end = a->max_steps > 0 && a->max_steps < total ? a->max_steps : total;
-    if (!rc && start >= end)
+    /* A resume at the last step: the run was killed after its final checkpoint (in the plot, say);
+     * finish what is missing (the log and the plot below) and succeed, so a requeued job ends. */
+    int complete = !rc && a->resume && start == end;
+    if (complete) log_info("pretrain: %s: the run is complete (step %ld); finishing its outputs", a->rundir, end);
+    if (!rc && start > end)
         rc = errf(err, "%s: the run is complete (step %ld of %ld); raise --steps or --epochs to go on",
                   a->rundir, start, end);
     if (!rc) {
@@ -388,7 +392,7 @@ int pretrain_run(const pretrain_args *a, MPI_Comm comm, pretrain_result *r, char
                  "%d ranks; %ld parameters; steps %ld -> %ld%s", t.L.n, t.L.steps_per_epoch, t.L.batch,
                  t.L.micro_per_step, t.L.micro, t.size, t.n_params, start, end,
                  r->resumed ? " (resumed)" : "");
-        rc = train_loop(&t, a, start, end, r, err);
+        rc = complete ? 0 : train_loop(&t, a, start, end, r, err);
         r->end_step = rc ? r->end_step : end;
     }
     if (t.log_open) {

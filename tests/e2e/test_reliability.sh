@@ -130,3 +130,10 @@ bad_features features_pixel_out_of_range "/pixel: sample .* outside" "f['pixel']
 mkdir -p "$T/st" && $PY "$ROOT/tests/ref/make_bad_safetensors.py" "$T/st" > /dev/null
 expect_error extract_nan_weight "the ViT gave a non-finite value" "$I2PMAE" extract --input "$T/d.h5" --vit "timm:$T/st/nan_weight.safetensors" -o "$T/nan_features.h5"
 if [ -e "$T/nan_features.h5" ]; then fail extract_nan_weight_no_output "features written"; else pass extract_nan_weight_no_output; fi
+
+# ---- a requeued complete run whose final plot was killed finishes and exits 0 (issue 18, 11) ----
+"$I2PMAE" pretrain --config "$TINY" --data "$T/d.h5" --features "$T/f.h5" --batch 8 -o "$T/done_run" --steps 3 > /dev/null 2>&1
+rm -f "$T/done_run/loss.png"; echo junk > "$T/done_run/loss.png.partial" # killed inside gnuplot
+check pretrain_resume_complete_exits_0 "$I2PMAE" pretrain --config "$TINY" --data "$T/d.h5" --features "$T/f.h5" --batch 8 -o "$T/done_run" --steps 3 --resume
+check pretrain_resume_complete_plots sh -c "head -c 4 '$T/done_run/loss.png' | grep -q PNG && [ ! -e '$T/done_run/loss.png.partial' ]"
+check pretrain_resume_complete_log_kept sh -c "[ \$(tail -n +2 '$T/done_run/loss.csv' | wc -l) = 3 ]"
