@@ -137,3 +137,9 @@ rm -f "$T/done_run/loss.png"; echo junk > "$T/done_run/loss.png.partial" # kille
 check pretrain_resume_complete_exits_0 "$I2PMAE" pretrain --config "$TINY" --data "$T/d.h5" --features "$T/f.h5" --batch 8 -o "$T/done_run" --steps 3 --resume
 check pretrain_resume_complete_plots sh -c "head -c 4 '$T/done_run/loss.png' | grep -q PNG && [ ! -e '$T/done_run/loss.png.partial' ]"
 check pretrain_resume_complete_log_kept sh -c "[ \$(tail -n +2 '$T/done_run/loss.csv' | wc -l) = 3 ]"
+
+# ---- svm: C must be finite; a training split of one class is an error (issue 18, 13) ----
+expect_error svm_c_inf "--c inf: must be a positive number" "$I2PMAE" svm --config "$TINY" --data "$T/d.h5" --test "$T/d.h5" --random-init --c inf
+cp "$T/d.h5" "$T/one_class.h5"
+$PY -c "import h5py; h5py.File('$T/one_class.h5', 'r+')['label'][...] = 2"
+expect_error svm_single_class_training "training split has a single class (2)" "$I2PMAE" svm --config "$TINY" --data "$T/one_class.h5" --test "$T/d.h5" --random-init
