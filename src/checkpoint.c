@@ -157,25 +157,39 @@ int ckpt_array_count(const char *path, MPI_Comm comm, const char *name, long *co
 
 /* ---- configuration comparison ---- */
 
+/* The first key of want (depth first, nested objects entered) whose value differs in have:
+ * returns -1 with err naming its dotted path ("model.dims") and the two values, else 0. */
+static int first_difference(const cJSON *have, const cJSON *want, const char *prefix,
+                            const char *what, char *err)
+{
+    for (const cJSON *w = want->child; w; w = w->next) {
+        char path[256];
+        snprintf(path, sizeof path, "%s%s%s", prefix, prefix[0] ? "." : "", w->string);
+        const cJSON *h = cJSON_GetObjectItemCaseSensitive(have, w->string);
+        if (!h)
+            return errf(err, "%s: configuration differs: '%s' is missing in the checkpoint", what, path);
+        if (cJSON_Compare(h, w, 1)) continue;
+        if (cJSON_IsObject(h) && cJSON_IsObject(w)) {
+            if (first_difference(h, w, path, what, err)) return -1;
+            continue; /* only keys of have beyond want's: accepted */
+        }
+        char *hs = cJSON_PrintUnformatted(h), *ws = cJSON_PrintUnformatted(w);
+        errf(err, "%s: configuration differs: '%s' is %s in the checkpoint but %s here", what, path,
+             hs ? hs : "?", ws ? ws : "?");
+        free(hs);
+        free(ws);
+        return -1;
+    }
+    return 0;
+}
+
 int ckpt_config_compare(const char *have_json, const char *want_json, const char *what, char *err)
 {
     cJSON *have = cJSON_Parse(have_json), *want = cJSON_Parse(want_json);
     int rc = 0;
     if (!have || !cJSON_IsObject(have)) rc = errf(err, "%s: stored configuration is not JSON", what);
     else if (!want || !cJSON_IsObject(want)) rc = errf(err, "%s: configuration to compare is not JSON", what);
-    for (cJSON *w = want ? want->child : NULL; !rc && w; w = w->next) {
-        cJSON *h = cJSON_GetObjectItemCaseSensitive(have, w->string);
-        if (!h) {
-            rc = errf(err, "%s: configuration differs: '%s' is missing in the checkpoint", what,
-                      w->string);
-        } else if (!cJSON_Compare(h, w, 1)) {
-            char *hs = cJSON_PrintUnformatted(h), *ws = cJSON_PrintUnformatted(w);
-            rc = errf(err, "%s: configuration differs: '%s' is %s in the checkpoint but %s here", what,
-                      w->string, hs ? hs : "?", ws ? ws : "?");
-            free(hs);
-            free(ws);
-        }
-    }
+    else rc = first_difference(have, want, "", what, err);
     cJSON_Delete(have);
     cJSON_Delete(want);
     return rc;
