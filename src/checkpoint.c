@@ -5,6 +5,7 @@
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,6 +154,19 @@ int ckpt_array_count(const char *path, MPI_Comm comm, const char *name, long *co
     }
     h5_close(&f);
     return dist_any_error(comm, rc, err);
+}
+
+int ckpt_check_finite(const char *path, const ckpt_array *arrays, int n_arrays, char *err)
+{
+    for (int i = 0; i < n_arrays; i++) {
+        if (arrays[i].type != CKPT_F32) continue;
+        const float *v = arrays[i].data;
+        for (long k = 0; k < arrays[i].count; k++)
+            if (!isfinite(v[k]))
+                return errf(err, "%s: %s[%ld] is not finite (%g): the run had diverged", path,
+                            arrays[i].name, k, v[k]);
+    }
+    return 0;
 }
 
 /* ---- configuration comparison ---- */

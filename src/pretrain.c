@@ -189,6 +189,7 @@ static int resume_latest(trainer *t, const pretrain_args *a, pretrain_result *r,
                     lrc = errf(err, "%s: its data order (epoch %ld, position %ld) is not the one this "
                                "configuration gives at step %ld", path, st.epoch, st.epoch_pos, st.step);
             }
+            if (!lrc) lrc = ckpt_check_finite(path, arr, na, err); /* never resume from NaN */
             free(arr[4].data);
             if (!lrc) {
                 *step = st.step;

@@ -143,3 +143,12 @@ expect_error svm_c_inf "--c inf: must be a positive number" "$I2PMAE" svm --conf
 cp "$T/d.h5" "$T/one_class.h5"
 $PY -c "import h5py; h5py.File('$T/one_class.h5', 'r+')['label'][...] = 2"
 expect_error svm_single_class_training "training split has a single class (2)" "$I2PMAE" svm --config "$TINY" --data "$T/one_class.h5" --test "$T/d.h5" --random-init
+
+# ---- a checkpoint with NaN parameters is skipped on resume (issue 18, 13) ----
+"$I2PMAE" pretrain --config "$TINY" --data "$T/d.h5" --features "$T/f.h5" --batch 8 -o "$T/nan_run" --steps 2 --checkpoint-every 1 --keep 3 > /dev/null 2>&1
+$PY -c "
+import h5py, numpy as np
+h5py.File('$T/nan_run/ckpt-00000002.h5', 'r+')['params'][5] = np.nan"
+"$I2PMAE" pretrain --config "$TINY" --data "$T/d.h5" --features "$T/f.h5" --batch 8 -o "$T/nan_run" --steps 3 --checkpoint-every 1 --resume > "$T/nan_run.out" 2>&1
+check resume_skips_nan_checkpoint grep -q "skipping .*ckpt-00000002.h5: .*params\[5\] is not finite" "$T/nan_run.out"
+check resume_from_older_checkpoint grep -q "steps 1 -> 3 (resumed)" "$T/nan_run.out"
