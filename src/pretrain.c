@@ -1,6 +1,7 @@
 /* pretrain.c -- the data-parallel pre-training loop: run directory, resume, steps, checkpoints
  * (see pretrain.h). */
 #include "pretrain.h"
+#include "run_lock.h"
 
 #include <errno.h>
 #include <math.h>
@@ -26,6 +27,7 @@
 typedef struct {
     MPI_Comm comm;
     int rank, size;
+    run_lock lock; /* rank 0: RUNDIR/lock, held for the run */
     step_layout L;
     dnn_ctx ctx;
     model3d *m;
@@ -103,6 +105,12 @@ static int prepare_rundir(const pretrain_args *a, trainer *t, char *err)
         }
         if (!rc && access(a->rundir, W_OK | X_OK) != 0)
             rc = errf(err, "%s: the run directory is not writable", a->rundir);
+    }
+    if (!rc && t->rank == 0) { /* one run at a time in a run directory */
+        char lock[I2P_PATH_LEN], what[I2P_PATH_LEN + 16];
+        snprintf(lock, sizeof lock, "%s/lock", a->rundir);
+        snprintf(what, sizeof what, "run directory %s", a->rundir);
+        rc = run_lock_take(&t->lock, lock, what, err);
     }
     if (dist_any_error(t->comm, rc, err)) return -1;
     long steps[1];
@@ -291,6 +299,7 @@ static int trainer_init(trainer *t, const pretrain_args *a, MPI_Comm comm, char 
 
 static void trainer_free(trainer *t)
 {
+    run_lock_release(&t->lock);
     if (t->log_open) train_log_close(&t->log);
     model3d_free(t->m);
     if (t->ctx.engine) dnn_ctx_destroy(&t->ctx);
@@ -364,6 +373,7 @@ int pretrain_run(const pretrain_args *a, MPI_Comm comm, pretrain_result *r, char
     double t0 = now_s();
     trainer t;
     memset(&t, 0, sizeof t);
+    t.lock.fd = -1;
     int rc = trainer_init(&t, a, comm, err);
     if (!rc) rc = prepare_rundir(a, &t, err);
     long start = 0;

@@ -152,3 +152,10 @@ h5py.File('$T/nan_run/ckpt-00000002.h5', 'r+')['params'][5] = np.nan"
 "$I2PMAE" pretrain --config "$TINY" --data "$T/d.h5" --features "$T/f.h5" --batch 8 -o "$T/nan_run" --steps 3 --checkpoint-every 1 --resume > "$T/nan_run.out" 2>&1
 check resume_skips_nan_checkpoint grep -q "skipping .*ckpt-00000002.h5: .*params\[5\] is not finite" "$T/nan_run.out"
 check resume_from_older_checkpoint grep -q "steps 1 -> 3 (resumed)" "$T/nan_run.out"
+
+# ---- two runs on one output: the second is refused, naming the first (issue 18, 13) ----
+"$I2PMAE" pretrain --config "$TINY" --data "$T/d.h5" --features "$T/f.h5" --batch 8 -o "$T/locked" --epochs 400 --steps 1200 > /dev/null 2>&1 &
+first=$!
+i=0; while [ $i -lt 300 ] && ! [ -s "$T/locked/lock" ]; do sleep 0.05; i=$((i + 1)); done
+expect_error pretrain_second_run_refused "run directory .*locked is in use by another run (pid $first on " "$I2PMAE" pretrain --config "$TINY" --data "$T/d.h5" --features "$T/f.h5" --batch 8 -o "$T/locked" --steps 3 --resume
+kill "$first" 2> /dev/null; wait "$first" 2> /dev/null
