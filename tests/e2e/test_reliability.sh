@@ -159,3 +159,12 @@ first=$!
 i=0; while [ $i -lt 300 ] && ! [ -s "$T/locked/lock" ]; do sleep 0.05; i=$((i + 1)); done
 expect_error pretrain_second_run_refused "run directory .*locked is in use by another run (pid $first on " "$I2PMAE" pretrain --config "$TINY" --data "$T/d.h5" --features "$T/f.h5" --batch 8 -o "$T/locked" --steps 3 --resume
 kill "$first" 2> /dev/null; wait "$first" 2> /dev/null
+
+# ---- degenerate clouds are refused, not turned into zeros (issue 18, 13) ----
+$PY -c "
+import h5py, numpy as np
+d = np.random.default_rng(0).normal(size=(4, 16, 3)).astype('f4'); d[2] = 0.5
+with h5py.File('$T/degen.h5', 'w') as f: f['data'] = d; f['label'] = np.arange(4, dtype='i4')
+with h5py.File('$T/p1.h5', 'w') as f: f['data'] = d[:, :1]; f['label'] = np.arange(4, dtype='i4')"
+expect_error convert_degenerate_cloud "sample 2: degenerate cloud (16 points, all equal)" "$I2PMAE" convert --format scanobjectnn --input "$T/degen.h5" -o "$T/degen_out.h5"
+expect_error convert_one_point_cloud "sample 0: degenerate cloud (1 point" "$I2PMAE" convert --format scanobjectnn --input "$T/p1.h5" -o "$T/p1_out.h5"
