@@ -245,7 +245,7 @@ static int list_local(const char *rundir, const char *suffix, long *steps, int m
     while ((e = readdir(d)) && n < max)
         if (parse_name(e->d_name, suffix, &steps[n])) n++;
     closedir(d);
-    qsort(steps, (size_t)n, sizeof(long), cmp_desc);
+    if (n > 0) qsort(steps, (size_t)n, sizeof(long), cmp_desc);
     return n;
 }
 

@@ -90,7 +90,7 @@ static int read_rows_any(features_file *ff, features_dataset_id id, const long *
         return -1;
     }
     for (long i = 0; i < count; i++) rp[i] = (row_pos){rows[i], i};
-    qsort(rp, (size_t)count, sizeof *rp, cmp_row_pos);
+    if (count > 0) qsort(rp, (size_t)count, sizeof *rp, cmp_row_pos);
     long nu = 0;
     for (long i = 0; i < count; i++)
         if (nu == 0 || uniq[nu - 1] != rp[i].row) uniq[nu++] = rp[i].row;

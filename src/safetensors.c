@@ -119,7 +119,7 @@ static int parse_header(st_file *f, const char *json, size_t len, char *err)
     }
     cJSON_Delete(root);
     if (rc) return -1;
-    qsort(f->tensors, (size_t)f->n_tensors, sizeof *f->tensors, cmp_begin);
+    if (f->n_tensors > 0) qsort(f->tensors, (size_t)f->n_tensors, sizeof *f->tensors, cmp_begin);
     /* Each non-empty tensor against the furthest-reaching one before it (an empty tensor in
      * between must not hide an overlap). */
     const st_tensor *a = NULL;

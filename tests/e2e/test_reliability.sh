@@ -168,3 +168,8 @@ with h5py.File('$T/degen.h5', 'w') as f: f['data'] = d; f['label'] = np.arange(4
 with h5py.File('$T/p1.h5', 'w') as f: f['data'] = d[:, :1]; f['label'] = np.arange(4, dtype='i4')"
 expect_error convert_degenerate_cloud "sample 2: degenerate cloud (16 points, all equal)" "$I2PMAE" convert --format scanobjectnn --input "$T/degen.h5" -o "$T/degen_out.h5"
 expect_error convert_one_point_cloud "sample 0: degenerate cloud (1 point" "$I2PMAE" convert --format scanobjectnn --input "$T/p1.h5" -o "$T/p1_out.h5"
+
+# ---- an empty ShapeNet-55 list: an error (UBSan flagged qsort(NULL, 0) here; issue 18, 13) ----
+mkdir -p "$T/sn_empty/shapenet_pc"
+: > "$T/sn_empty/train.txt"; : > "$T/sn_empty/test.txt"
+expect_error convert_shapenet_empty_list "0 synsets" "$I2PMAE" convert --format shapenet55 --input "$T/sn_empty" -o "$T/sn_empty.h5"
