@@ -12,8 +12,7 @@
 
 #define LOSS_CSV_HEADER "step,epoch,loss,loss_3d,loss_2d,lr,samples_per_s\n"
 
-/* Keeps the header and the rows with step <= keep_step of path (rewritten via path.partial). */
-static int truncate_rows(const char *path, long keep_step, char *err)
+int csv_truncate_rows(const char *path, long keep_step, char *err)
 {
     FILE *in = fopen(path, "r");
     if (!in) return errno == ENOENT ? 0 : errf(err, "%s: %s", path, strerror(errno));
@@ -45,7 +44,7 @@ int loss_log_open(loss_log *l, const char *rundir, long resume_step, char *err)
     snprintf(l->path, sizeof l->path, "%s/loss.csv", rundir);
     l->f = NULL;
     if (resume_step >= 0) {
-        if (truncate_rows(l->path, resume_step, err)) return -1;
+        if (csv_truncate_rows(l->path, resume_step, err)) return -1;
         int exists = access(l->path, F_OK) == 0;
         l->f = fopen(l->path, "a");
         if (l->f && !exists) fputs(LOSS_CSV_HEADER, l->f);
@@ -85,13 +84,11 @@ static int is_png(const char *path)
     return n == 8 && !memcmp(buf, sig, 8);
 }
 
-int loss_log_plot(const char *rundir, char *err)
+int gnuplot_png(const char *png, const char *script, char *err)
 {
-    char csv[4200], png[4200], tmp[4300];
-    snprintf(csv, sizeof csv, "%s/loss.csv", rundir);
-    snprintf(png, sizeof png, "%s/loss.png", rundir);
+    char tmp[4300];
     snprintf(tmp, sizeof tmp, "%s.partial", png);
-    if (strchr(rundir, '\'') || strchr(rundir, '"'))
+    if (strchr(png, '\'') || strchr(png, '"'))
         return errf(err, "%s: cannot plot: quotes in the run directory name", png);
     const char *gp = getenv("I2PMAE_GNUPLOT");
     char cmd[4400];
@@ -107,27 +104,38 @@ int loss_log_plot(const char *rundir, char *err)
         sigaction(SIGPIPE, &saved, NULL);
         return errf(err, "%s: cannot start gnuplot: %s", png, strerror(errno));
     }
-    fprintf(p,
-            "set terminal png size 900,560\n"
-            "set output '%s'\n"
-            "set datafile separator ','\n"
-            "set key autotitle columnhead\n"
-            "set title 'I2P-MAE pre-training loss'\n"
-            "set xlabel 'step'\nset ylabel 'loss'\nset logscale y\nset grid\n"
-            "plot '%s' using 1:3 with lines lw 2 title 'loss', "
-            "'' using 1:4 with lines title 'loss_3d (Chamfer L2)', "
-            "'' using 1:5 with lines title 'loss_2d (MSE)'\n",
-            tmp, csv);
+    fprintf(p, "set terminal png size 900,560\nset output '%s'\n%s", tmp, script);
     int st = pclose(p);
     sigaction(SIGPIPE, &saved, NULL);
     if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0 || !is_png(tmp)) {
         unlink(tmp);
-        return errf(err, "%s: gnuplot failed (status %d); the loss curve is in %s", png,
-                    WIFEXITED(st) ? WEXITSTATUS(st) : -1, csv);
+        return errf(err, "%s: gnuplot failed (status %d)", png, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
     }
     if (rename(tmp, png) != 0) {
         unlink(tmp);
         return errf(err, "%s: cannot rename the plot: %s", png, strerror(errno));
+    }
+    return 0;
+}
+
+int loss_log_plot(const char *rundir, char *err)
+{
+    char csv[4200], png[4200], script[9000];
+    snprintf(csv, sizeof csv, "%s/loss.csv", rundir);
+    snprintf(png, sizeof png, "%s/loss.png", rundir);
+    snprintf(script, sizeof script,
+             "set datafile separator ','\n"
+             "set key autotitle columnhead\n"
+             "set title 'I2P-MAE pre-training loss'\n"
+             "set xlabel 'step'\nset ylabel 'loss'\nset logscale y\nset grid\n"
+             "plot '%s' using 1:3 with lines lw 2 title 'loss', "
+             "'' using 1:4 with lines title 'loss_3d (Chamfer L2)', "
+             "'' using 1:5 with lines title 'loss_2d (MSE)'\n",
+             csv);
+    if (gnuplot_png(png, script, err)) {
+        if (strstr(err, "gnuplot failed")) snprintf(err + strlen(err), I2P_ERR_LEN - strlen(err),
+                                             "; the loss curve is in %s", csv);
+        return -1;
     }
     return 0;
 }
