@@ -47,6 +47,10 @@ void ft_sampler_free(ft_sampler *s);
 /* cand (n_fps,3) <- the candidates of raw (P,3), in FPS order (a copy when n_fps == P). */
 void ft_candidates(ft_sampler *s, const float *raw, float *cand);
 
+/* idx (Pm) <- Pm distinct indices of [0, n) in random order, drawn from r (partial Fisher-Yates;
+ * work holds n ints). */
+void ft_choose(long n, long Pm, rng_t *r, int32_t *work, int32_t *idx);
+
 /* out (Pm,3) <- Pm candidates drawn from r, augmented for the protocol (draws continue on r). */
 void ft_random_view(ft_sampler *s, ft_protocol p, const float *cand, rng_t *r, float *out);
 

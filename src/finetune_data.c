@@ -90,18 +90,22 @@ void ft_augment(ft_protocol p, float *pts, long P, rng_t *r)
     }
 }
 
+void ft_choose(long n, long Pm, rng_t *r, int32_t *work, int32_t *idx)
+{
+    for (long i = 0; i < n; i++) work[i] = (int32_t)i;
+    for (long i = 0; i < Pm; i++) {
+        long j = i + (long)rng_below(r, (uint64_t)(n - i));
+        int32_t t = work[i];
+        work[i] = work[j];
+        work[j] = t;
+        idx[i] = work[i];
+    }
+}
+
 void ft_random_view(ft_sampler *s, ft_protocol p, const float *cand, rng_t *r, float *out)
 {
-    /* partial Fisher-Yates: the first Pm of a random permutation of the candidates */
-    int32_t *idx = s->idx;
-    for (long i = 0; i < s->n_fps; i++) idx[i] = (int32_t)i;
-    for (long i = 0; i < s->Pm; i++) {
-        long j = i + (long)rng_below(r, (uint64_t)(s->n_fps - i));
-        int32_t t = idx[i];
-        idx[i] = idx[j];
-        idx[j] = t;
-    }
-    pc_gather(cand, idx, s->Pm, out);
+    ft_choose(s->n_fps, s->Pm, r, s->idx, s->idx);
+    pc_gather(cand, s->idx, s->Pm, out);
     ft_augment(p, out, s->Pm, r);
 }
 
