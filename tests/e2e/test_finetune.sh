@@ -119,7 +119,7 @@ check finetune_scanobjectnn_scratch env I2PMAE_GNUPLOT=/nonexistent/gnuplot "$I2
 check finetune_no_gnuplot_no_png sh -c "[ ! -e '$T/scan/curves.png' ] && [ -f '$T/scan/metrics.csv' ]"
 
 # ---- bad input ----
-expect_error finetune_other_architecture "the checkpoint's network: dims 12,24,48" \
+expect_error finetune_other_architecture "tensor '[^']*' has shape .*the checkpoint's network: dims 12,24,48" \
   "$I2PMAE" finetune $FT --dims 16,24,48 --checkpoint "$PRE" -o "$T/bad1" --epochs 1
 expect_error finetune_rundir_as_checkpoint "pre: is a directory (a run directory?); --checkpoint takes a pre-training checkpoint file, e.g. .*ckpt-00000002.h5" \
   "$I2PMAE" finetune $FT --checkpoint "$T/pre" -o "$T/bad2" --epochs 1
