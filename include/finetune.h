@@ -27,6 +27,7 @@
 #include "data_order.h"
 #include "finetune_data.h"
 #include "finetune_eval.h"
+#include "paths.h"
 
 typedef struct {
     char data[CLI_STR_LEN], test[CLI_STR_LEN], rundir[CLI_STR_LEN];
@@ -53,7 +54,7 @@ typedef struct {
     double train_loss, train_acc, lr; /* of the last epoch */
     ft_record last, best;
     double seconds_total, seconds_train, seconds_eval, seconds_allreduce, seconds_checkpoint;
-    char last_checkpoint[4200], best_path[4200];
+    char last_checkpoint[I2P_PATH_LEN], best_path[I2P_PATH_LEN];
 } finetune_result;
 
 int finetune_run(const finetune_args *a, MPI_Comm comm, finetune_result *r, char *err);

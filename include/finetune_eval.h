@@ -18,6 +18,7 @@
 #include "dataset.h"
 #include "finetune_data.h"
 #include "metrics.h"
+#include "paths.h"
 
 /* One evaluation of the test split. */
 typedef struct {
@@ -55,7 +56,7 @@ int ft_testset_vote(ft_testset *t, classifier *c, ft_protocol p, uint64_t seed, 
 
 /* --eval-only: a fine-tuning checkpoint (best.h5 or ckpt-*.h5) on a test split. */
 typedef struct {
-    char checkpoint[4200], test[4200];
+    char checkpoint[I2P_PATH_LEN], test[I2P_PATH_LEN];
     long micro;           /* forward batch; 0: the checkpoint's micro-batch */
     int vote;
     long vote_views, vote_repeats;

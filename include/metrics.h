@@ -35,7 +35,7 @@ void logits_argmax(const float *logits, long n, int C, int32_t *pred);
 /* The i-th '\n'-separated name of names, or the number i when names has none. */
 void class_name_at(const char *names, int i, char *out, size_t n);
 
-/* path (via path.partial + rename): a header "true\pred,<name 0>,...", then one row per true class
+/* path (via path.partial + rename, atomic_file.h): a header "true\pred,<name 0>,...", then one row per true class
  * "<name>,<count>,...". */
 int confusion_write_csv(const confusion *c, const char *path, const char *names, char *err);
 /* path (via .partial + rename): "id,class,samples,correct,accuracy" per class with samples. */

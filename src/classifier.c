@@ -140,10 +140,8 @@ static void run_layout(classifier *m, m3_layout *L)
     for (int s = 0; s < 3; s++) {
         snprintf(n, sizeof n, "encoder.%d.pos", s);
         m->enc[s].pos = m3_layout_pos(L, c->dims[s], n);
-        for (int i = 0; i < m->enc[s].depth; i++) {
-            snprintf(n, sizeof n, "encoder.%d.blocks.%d", s, i);
-            m3_layout_block(L, &m->enc[s].blocks[i], c->dims[s], n);
-        }
+        snprintf(n, sizeof n, "encoder.%d", s);
+        m3_layout_blocks(L, &m->enc[s], c->dims[s], n);
     }
     m->norm = m3_layout_norm(L, c->dims[2], "norm");
     int d = m->cfg.pooling == CLS_POOL_CONCAT ? 2 * c->dims[2] : c->dims[2], H = m->cfg.head_hidden;

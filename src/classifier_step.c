@@ -13,8 +13,6 @@
 #include "rng.h"
 #include "tokenizer.h"
 
-#define TRY(x) do { if (x) return -1; } while (0)
-#define NEED(p) do { if (!(p)) return errf(r->err, "classifier: out of memory (step arena)"); } while (0)
 
 typedef struct {
     long B;

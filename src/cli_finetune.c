@@ -6,15 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
 #include "commands.h"
 #include "errors.h"
 #include "finetune.h"
 #include "log.h"
 #include "model_opts.h"
-#include "summary.h"
-
-enum { N_OWN_OPTS = 33 };
 
 typedef struct {
     finetune_args f;
@@ -24,6 +20,8 @@ typedef struct {
     char protocol[CLI_STR_LEN], radius[CLI_STR_LEN], group_sizes[CLI_STR_LEN], pooling[CLI_STR_LEN],
         smoothing[CLI_STR_LEN];
     model_opts mo;
+    finetune_result r;      /* training */
+    ft_eval_result er;      /* --eval-only */
 } cli_args;
 
 /* "a,b,c" -> three doubles. */
@@ -57,18 +55,19 @@ static int resolve_model(cli_args *c, char *err)
     m->head_hidden = c->head_hidden;
     m->dropout = c->dropout;
     if (model_opts_apply(&c->mo, &m->enc, err)) return -1;
-    if (!c->mo.v[6][0]) { /* the decoder is not used; keep the configuration a valid model3d one */
+    if (!model_opts_get(&c->mo, "dec-dims")[0]) { /* the decoder is not used; keep the configuration a valid model3d one */
         m->enc.dec_dims[0] = m->enc.dims[2];
         m->enc.dec_dims[1] = m->enc.dims[1];
     }
     if (c->group_sizes[0]) { /* the fine-tuning name of k: both given must agree */
         model_opts gs = {0};
-        snprintf(gs.v[2], sizeof gs.v[2], "%s", c->group_sizes);
+        if (model_opts_set(&gs, "k", c->group_sizes))
+            return errf(err, "--group-sizes %s: too long", c->group_sizes);
         model3d_config before = m->enc;
         if (model_opts_apply(&gs, &m->enc, err)) return err_prefix(err, "--group-sizes");
-        if (c->mo.v[2][0] && memcmp(before.k, m->enc.k, sizeof before.k))
+        if (model_opts_get(&c->mo, "k")[0] && memcmp(before.k, m->enc.k, sizeof before.k))
             return errf(err, "--group-sizes %s and --k %s differ (they are the same setting)",
-                        c->group_sizes, c->mo.v[2]);
+                        c->group_sizes, model_opts_get(&c->mo, "k"));
     }
     if (c->radius[0] && parse_triple("radius", c->radius, m->radius, err)) return -1;
     if (c->pooling[0]) {
@@ -132,11 +131,10 @@ static void add_record(cJSON *s, const char *suffix, const ft_record *r)
     cJSON_AddNumberToObject(s, k, (double)r->epoch);
 }
 
-static void emit_train_summary(const finetune_args *a, const finetune_result *r, int rank, int size)
+static void train_summary(const finetune_args *a, const finetune_result *r, cJSON *s)
 {
     double samples = (double)(r->end_epoch - r->start_epoch) * (double)r->layout.steps_per_epoch *
                      (double)r->layout.batch;
-    cJSON *s = summary_begin("finetune", size);
     cJSON_AddStringToObject(s, "mode", "train");
     cJSON_AddStringToObject(s, "rundir", a->rundir);
     cJSON_AddStringToObject(s, "protocol", ft_protocol_name(a->protocol));
@@ -166,10 +164,9 @@ static void emit_train_summary(const finetune_args *a, const finetune_result *r,
     cJSON_AddNumberToObject(s, "seconds_allreduce", r->seconds_allreduce);
     cJSON_AddNumberToObject(s, "seconds_checkpoint", r->seconds_checkpoint);
     cJSON_AddNumberToObject(s, "samples_per_s", r->seconds_total > 0 ? samples / r->seconds_total : 0);
-    summary_emit(s, rank);
 }
 
-static int run_eval_only(cli_args *c, int rank, int size, char *err)
+static int run_eval_only(cli_args *c, char *err)
 {
     ft_eval_args e;
     memset(&e, 0, sizeof e);
@@ -182,52 +179,52 @@ static int run_eval_only(cli_args *c, int rank, int size, char *err)
     e.seed = c->f.seed;
     e.protocol_set = c->protocol[0] != 0;
     e.protocol = c->f.protocol;
-    ft_eval_result r;
     confusion cm = {0};
-    int rc = finetune_eval_only(&e, MPI_COMM_WORLD, &r, &cm, err);
+    int rc = finetune_eval_only(&e, MPI_COMM_WORLD, &c->er, &cm, err);
     confusion_free(&cm);
-    if (rc) return -1;
-    cJSON *s = summary_begin("finetune", size);
-    cJSON_AddStringToObject(s, "mode", "eval");
-    cJSON_AddStringToObject(s, "checkpoint", e.checkpoint);
-    cJSON_AddNumberToObject(s, "checkpoint_epochs", (double)r.epoch);
-    cJSON_AddStringToObject(s, "test", e.test);
-    cJSON_AddStringToObject(s, "protocol", ft_protocol_name(r.protocol));
-    cJSON_AddNumberToObject(s, "test_samples", (double)r.rec.total);
-    cJSON_AddNumberToObject(s, "n_classes", r.n_classes);
-    cJSON_AddNumberToObject(s, "points", (double)r.points);
-    cJSON_AddNumberToObject(s, "test_acc", r.rec.acc);
-    cJSON_AddNumberToObject(s, "mean_class_acc", r.rec.mean_class_acc);
-    if (e.vote) {
-        cJSON_AddNumberToObject(s, "vote_views", (double)e.vote_views);
-        cJSON_AddNumberToObject(s, "vote_repeats", (double)e.vote_repeats);
-        cJSON_AddNumberToObject(s, "vote_seed", (double)r.seed);
-        cJSON_AddNumberToObject(s, "vote_acc_mean", r.vote_mean);
-        cJSON_AddNumberToObject(s, "vote_acc_std", r.vote_std);
-        cJSON_AddNumberToObject(s, "vote_acc_max", r.vote_max);
-        cJSON_AddNumberToObject(s, "vote_acc_min", r.vote_min);
-        cJSON_AddNumberToObject(s, "seconds_vote", r.seconds_vote);
-        cJSON_AddNumberToObject(s, "vote_clouds_per_s", r.vote_clouds_per_s);
-    }
-    cJSON_AddNumberToObject(s, "seconds_eval", r.seconds_eval);
-    summary_emit(s, rank);
-    return 0;
+    return rc;
 }
 
-int cmd_finetune(int argc, char **argv)
+static void eval_summary(const cli_args *c, cJSON *s)
 {
-    cli_args c;
-    memset(&c, 0, sizeof c);
-    finetune_args *a = &c.f;
+    const ft_eval_result *r = &c->er;
+    cJSON_AddStringToObject(s, "mode", "eval");
+    cJSON_AddStringToObject(s, "checkpoint", c->f.pretrained);
+    cJSON_AddNumberToObject(s, "checkpoint_epochs", (double)r->epoch);
+    cJSON_AddStringToObject(s, "test", c->f.test);
+    cJSON_AddStringToObject(s, "protocol", ft_protocol_name(r->protocol));
+    cJSON_AddNumberToObject(s, "test_samples", (double)r->rec.total);
+    cJSON_AddNumberToObject(s, "n_classes", r->n_classes);
+    cJSON_AddNumberToObject(s, "points", (double)r->points);
+    cJSON_AddNumberToObject(s, "test_acc", r->rec.acc);
+    cJSON_AddNumberToObject(s, "mean_class_acc", r->rec.mean_class_acc);
+    if (c->vote) {
+        cJSON_AddNumberToObject(s, "vote_views", (double)c->vote_views);
+        cJSON_AddNumberToObject(s, "vote_repeats", (double)c->vote_repeats);
+        cJSON_AddNumberToObject(s, "vote_seed", (double)r->seed);
+        cJSON_AddNumberToObject(s, "vote_acc_mean", r->vote_mean);
+        cJSON_AddNumberToObject(s, "vote_acc_std", r->vote_std);
+        cJSON_AddNumberToObject(s, "vote_acc_max", r->vote_max);
+        cJSON_AddNumberToObject(s, "vote_acc_min", r->vote_min);
+        cJSON_AddNumberToObject(s, "seconds_vote", r->seconds_vote);
+        cJSON_AddNumberToObject(s, "vote_clouds_per_s", r->vote_clouds_per_s);
+    }
+    cJSON_AddNumberToObject(s, "seconds_eval", r->seconds_eval);
+}
+
+static int options(void *state, cli_opt *opts)
+{
+    cli_args *c = state;
+    finetune_args *a = &c->f;
     *a = (finetune_args){.seed = 0, .epochs = 300, .sched_epochs = 0, .warmup_epochs = 10, .batch = 32,
                          .micro = 0, .ckpt_every = 1, .keep = 2, .log_every = 50, .eval_every = 1,
                          .lr = 5e-4, .min_lr = 1e-6, .warmup_lr = 1e-6, .weight_decay = 0.05,
                          .clip_grad = 10};
-    c.vote_views = 10;
-    c.vote_repeats = 49;
-    c.head_hidden = 256;
-    c.dropout = 0.5;
-    cli_opt opts[N_OWN_OPTS + MODEL_OPTS_COUNT] = {
+    c->vote_views = 10;
+    c->vote_repeats = 49;
+    c->head_hidden = 256;
+    c->dropout = 0.5;
+    const cli_opt own[] = {
         {"data", OPT_STRING, a->data, "FILE", "training split (point-cloud file)"},
         {"test", OPT_STRING, a->test, "FILE", "test split, evaluated every --eval-every epochs"},
         {"output", OPT_STRING, a->rundir, "RUNDIR",
@@ -237,11 +234,11 @@ int cmd_finetune(int argc, char **argv)
          "checkpoint, e.g. RUNDIR/best.h5)"},
         {"scratch", OPT_FLAG, &a->scratch, NULL, "train from a random initialisation instead"},
         {"resume", OPT_FLAG, &a->resume, NULL, "continue from the newest valid checkpoint in RUNDIR"},
-        {"eval-only", OPT_FLAG, &c.eval_only, NULL, "only evaluate --checkpoint on --test"},
-        {"vote", OPT_FLAG, &c.vote, NULL, "with --eval-only: voting statistics (ModelNet40 protocol)"},
-        {"vote-views", OPT_LONG, &c.vote_views, "V", "augmented views whose logits one vote averages"},
-        {"vote-repeats", OPT_LONG, &c.vote_repeats, "R", "votes repeated (mean, std and max reported)"},
-        {"protocol", OPT_STRING, c.protocol, "P",
+        {"eval-only", OPT_FLAG, &c->eval_only, NULL, "only evaluate --checkpoint on --test"},
+        {"vote", OPT_FLAG, &c->vote, NULL, "with --eval-only: voting statistics (ModelNet40 protocol)"},
+        {"vote-views", OPT_LONG, &c->vote_views, "V", "augmented views whose logits one vote averages"},
+        {"vote-repeats", OPT_LONG, &c->vote_repeats, "R", "votes repeated (mean, std and max reported)"},
+        {"protocol", OPT_STRING, c->protocol, "P",
          "modelnet40 or scanobjectnn: sampling, augmentation and the defaults below (default modelnet40)"},
         {"seed", OPT_LONG, &a->seed, "S",
          "seed of the head's initialisation, data order, augmentation, dropout and drop path"},
@@ -261,26 +258,57 @@ int cmd_finetune(int argc, char **argv)
         {"keep", OPT_LONG, &a->keep, "K", "keep the newest K checkpoints (best.h5 is kept apart)"},
         {"log-every", OPT_LONG, &a->log_every, "N", "progress line every N steps"},
         {"eval-every", OPT_LONG, &a->eval_every, "E", "evaluate the test split every E epochs (and at the end)"},
-        {"n-classes", OPT_INT, &c.n_classes, "C", "classes (0: from the training data)"},
-        {"radius", OPT_STRING, c.radius, "R0,R1,R2",
+        {"n-classes", OPT_INT, &c->n_classes, "C", "classes (0: from the training data)"},
+        {"radius", OPT_STRING, c->radius, "R0,R1,R2",
          "local-attention radius per stage, 0 = off (default: modelnet40 0.24,0.48,0.96, "
          "scanobjectnn 0.32,0.64,1.28; PB-T50-RS uses 0.48,0.96,1.92)"},
-        {"group-sizes", OPT_STRING, c.group_sizes, "K0,K1,K2",
+        {"group-sizes", OPT_STRING, c->group_sizes, "K0,K1,K2",
          "kNN group size per scale, the same setting as --k (default: modelnet40 48,24,24, "
          "scanobjectnn 32,16,16)"},
-        {"smoothing", OPT_STRING, c.smoothing, "S",
+        {"smoothing", OPT_STRING, c->smoothing, "S",
          "label smoothing of the cross-entropy (default: modelnet40 0.2, scanobjectnn 0)"},
-        {"pooling", OPT_STRING, c.pooling, "P",
+        {"pooling", OPT_STRING, c->pooling, "P",
          "mean+max (summed) or concat (default: modelnet40 mean+max, scanobjectnn concat)"},
-        {"head-hidden", OPT_INT, &c.head_hidden, "H", "width of the head's hidden layers"},
-        {"dropout", OPT_DOUBLE, &c.dropout, "P", "dropout of the head"},
+        {"head-hidden", OPT_INT, &c->head_hidden, "H", "width of the head's hidden layers"},
+        {"dropout", OPT_DOUBLE, &c->dropout, "P", "dropout of the head"},
     };
-    model_opts_table(&c.mo, opts + N_OWN_OPTS);
-    const cli_cmd cmd = {
-        "finetune", "fine-tuning for classification (ModelNet40, ScanObjectNN) and its evaluation",
-        "i2pmae finetune --data TRAIN.h5 --test TEST.h5 (--checkpoint PRETRAIN.h5 | --scratch) -o RUNDIR "
-        "[--config jobs/finetune-X.ini] [--resume]\n"
-        "       i2pmae finetune --eval-only --checkpoint RUNDIR/best.h5 --test TEST.h5 [--vote]",
+    return model_opts_append(&c->mo, opts, cmd_opts_add(opts, 0, own, (int)(sizeof own / sizeof own[0])));
+}
+
+/* Usage errors; resolves the protocol and the classifier configuration. */
+static int check(void *state, char *err)
+{
+    cli_args *c = state;
+    if (ft_protocol_parse(c->protocol[0] ? c->protocol : "modelnet40", &c->f.protocol, err)) return -1;
+    if (check_args(c, err)) return -1;
+    return c->eval_only ? 0 : resolve_model(c, err);
+}
+
+static int run(void *state, const cmd_env *env, char *err)
+{
+    cli_args *c = state;
+    (void)env;
+    if (c->eval_only) return run_eval_only(c, err);
+    const char *nan_step = getenv("I2PMAE_TEST_NAN_STEP");
+    c->f.fault_nan_step = nan_step ? atol(nan_step) : 0;
+    return finetune_run(&c->f, MPI_COMM_WORLD, &c->r, err);
+}
+
+static void summarise(void *state, const cmd_env *env, cJSON *s)
+{
+    cli_args *c = state;
+    (void)env;
+    if (c->eval_only) eval_summary(c, s);
+    else train_summary(&c->f, &c->r, s);
+}
+
+const i2p_command cmd_finetune = {
+    .name = "finetune",
+    .summary = "fine-tuning for classification (ModelNet40, ScanObjectNN) and its evaluation",
+    .usage = "i2pmae finetune --data TRAIN.h5 --test TEST.h5 (--checkpoint PRETRAIN.h5 | --scratch) -o RUNDIR "
+             "[--config jobs/finetune-X.ini] [--resume]\n"
+             "       i2pmae finetune --eval-only --checkpoint RUNDIR/best.h5 --test TEST.h5 [--vote]",
+    .description =
         "Data-parallel fine-tuning (run under mpirun/srun) of a pre-trained encoder with the\n"
         "classification head of the spec: micro-batches spread over the ranks, one gradient\n"
         "all-reduce, grad-norm clipping, AdamW with the per-epoch cosine schedule. The test split is\n"
@@ -288,33 +316,9 @@ int cmd_finetune(int argc, char **argv)
         "selection, as the official code: the summary reports last and best apart). --resume\n"
         "continues exactly, best record included. --points defaults to 1024 (modelnet40) or 2048\n"
         "(scanobjectnn). Details: docs/finetune.md.",
-        opts, N_OWN_OPTS + MODEL_OPTS_COUNT, 0};
-    int rank = 0, size = 1;
-    cli_common common;
-    int started = cmd_start(&cmd, argc, argv, &common, &rank, &size);
-    if (started) return started > 0 ? 0 : 2;
-    char err[I2P_ERR_LEN];
-    int rc = ft_protocol_parse(c.protocol[0] ? c.protocol : "modelnet40", &a->protocol, err);
-    if (!rc) rc = check_args(&c, err);
-    if (!rc && !c.eval_only) rc = resolve_model(&c, err);
-    if (rc) {
-        if (rank == 0) log_error("%s", err);
-        return 2;
-    }
-    if (c.eval_only) {
-        if (run_eval_only(&c, rank, size, err)) {
-            if (rank == 0) log_error("%s", err);
-            return 1;
-        }
-        return 0;
-    }
-    const char *nan_step = getenv("I2PMAE_TEST_NAN_STEP");
-    a->fault_nan_step = nan_step ? atol(nan_step) : 0;
-    finetune_result r;
-    if (finetune_run(a, MPI_COMM_WORLD, &r, err)) {
-        if (rank == 0) log_error("%s", err);
-        return 1;
-    }
-    emit_train_summary(a, &r, rank, size);
-    return 0;
-}
+    .state_size = sizeof(cli_args),
+    .options = options,
+    .check = check,
+    .run = run,
+    .summarise = summarise,
+};

@@ -6,10 +6,6 @@
 
 #include <string.h>
 
-#include "errors.h"
-
-#define TRY(x) do { if (x) return -1; } while (0)
-#define NEED(p) do { if (!(p)) return errf(r->err, "classifier: out of memory (step arena)"); } while (0)
 
 /* x (n) *= mask (n) */
 static void apply_mask(float *x, const float *mask, long n)
@@ -22,18 +18,10 @@ int cls_head_forward(m3_run *r, const cls_head *p, float *logits, cls_head_state
 {
     long d = p->fc1.in, H = p->fc1.out, n = p->fc3.out;
     memset(s, 0, sizeof *s);
-    s->h1 = arena_floats(r->a, B * H);
-    s->b1 = arena_floats(r->a, B * H);
-    s->a1 = arena_floats(r->a, B * H);
-    s->bn1_mean = arena_floats(r->a, H);
-    s->bn1_var = arena_floats(r->a, H);
-    s->h2 = arena_floats(r->a, B * H);
-    s->b2 = arena_floats(r->a, B * H);
-    s->a2 = arena_floats(r->a, B * H);
-    s->bn2_mean = arena_floats(r->a, H);
-    s->bn2_var = arena_floats(r->a, H);
-    NEED(s->h1 && s->b1 && s->a1 && s->bn1_mean && s->bn1_var && s->h2 && s->b2 && s->a2 && s->bn2_mean &&
-         s->bn2_var);
+    m3_buffer saved[] = {{&s->h1, B * H}, {&s->b1, B * H},   {&s->a1, B * H},       {&s->bn1_mean, H},
+                         {&s->bn1_var, H}, {&s->h2, B * H},   {&s->b2, B * H},       {&s->a2, B * H},
+                         {&s->bn2_mean, H}, {&s->bn2_var, H}};
+    TRY(m3_alloc_floats(r, saved, sizeof saved / sizeof *saved));
     s->mask1 = mask1;
     s->mask2 = mask2;
     TRY(nn_linear_forward(r->c, s->h1, inp, M3P(r, p->fc1.w), M3P(r, p->fc1.b), B, d, H, r->err));

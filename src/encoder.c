@@ -1,102 +1,95 @@
-/* encoder.c -- one transformer stage of the encoder or decoder: the positional MLP of the centres
- * is added before every block (x = block(x + pos)), then an optional stage LayerNorm; padded keys
- * are excluded through the additive key bias, far keys (local attention) through a per-(query, key)
- * bias. Forward and backward.
+/* encoder.c -- the hierarchical encoder of the 3D network over its three scales, forward and
+ * backward: tokenize and mask, then per scale embed the neighbourhoods (embed0) or merge the
+ * previous scale's tokens (merge1, merge2), and run the scale's transformer stage on the visible
+ * tokens, padded to cap_s rows per sample; the encoded tokens are written back into token order
+ * for the next scale's merge (docs/model3d.md).
  */
 #include "model3d_impl.h"
 
 #include <string.h>
 
-#include "errors.h"
-#include "rng.h"
+#define PAD_BIAS (-1e5f)
 
-#define TRY(x) do { if (x) return -1; } while (0)
-#define NEED(p) do { if (!(p)) return errf(r->err, "model3d: out of memory (step arena)"); } while (0)
+static int encode_scale(m3_run *r, const model3d *m, m3_encoder_state *e, int s, uint64_t drop_key);
 
-int m3_stage_forward(m3_run *r, const m3_stage *p, m3_stage_state *s, const float *x0, const float *ctr,
-                     const float *keybias, long B, long T, int heads, int use_norm, uint64_t drop_key,
-                     int drop_index0)
+int m3_encoder_forward(m3_run *r, const model3d *m, m3_encoder_state *e, long B, const float *points,
+                       int all_visible, const model3d_batch *batch)
 {
-    /* one per-sample scale per block, shared by its two residual branches */
-    int D = p->depth;
-    float **drop = arena_alloc(r->a, sizeof(float *) * (size_t)(D + 1));
-    NEED(drop);
-    for (int i = 0; i < D; i++) {
-        drop[i] = NULL;
-        double rate = p->blocks[i].drop_rate;
-        if (r->train && rate > 0) {
-            NEED(drop[i] = arena_floats(r->a, B));
-            rng_t g;
-            rng_seed(&g, drop_key, (uint64_t)(drop_index0 + i));
-            for (long b = 0; b < B; b++)
-                drop[i][b] = rng_uniform(&g) < rate ? 0.0f : (float)(1.0 / (1.0 - rate));
-        }
-    }
-    m3_stage_extra ex = {.pairbias = NULL, .drop_attn = (const float *const *)drop,
-                         .drop_mlp = (const float *const *)drop};
-    return m3_stage_forward_ex(r, p, s, x0, ctr, keybias, &ex, B, T, heads, use_norm);
+    e->B = B;
+    if (tokenizer_run(&m->cfg, r->a, points, (int)B, &e->tk) ||
+        mask_build(&m->cfg, r->a, &e->tk, (int)B, all_visible, batch ? batch->point_saliency : NULL,
+                   batch ? batch->mask_keys : NULL, batch ? batch->forced_visible : NULL, &e->mk))
+        return errf(r->err, "model3d: out of memory (tokenizer)");
+    for (int s = 0; s < 3; s++) TRY(encode_scale(r, m, e, s, batch ? batch->drop_key : 0));
+    return 0;
 }
 
-int m3_stage_forward_ex(m3_run *r, const m3_stage *p, m3_stage_state *s, const float *x0, const float *ctr,
-                        const float *keybias, const m3_stage_extra *ex, long B, long T, int heads,
-                        int use_norm)
+int m3_encoder_backward(m3_run *r, const model3d *m, const m3_encoder_state *e, float *const dnormed[3])
 {
-    long C = p->pos.fc2.out, N = B * T;
-    int D = p->depth;
-    memset(s, 0, sizeof *s);
-    s->B = B;
-    s->T = T;
-    s->x0 = x0;
-    s->ctr = ctr;
-    s->keybias = keybias;
-    s->pos = arena_floats(r->a, N * C);
-    s->xin = arena_alloc(r->a, sizeof(float *) * (size_t)(D + 1));
-    s->bs = arena_alloc(r->a, sizeof(m3_block_state) * (size_t)(D + 1));
-    NEED(s->pos && s->xin && s->bs);
-    TRY(m3_pos_forward(r, &p->pos, s->pos, &s->pos_s, ctr, N));
-    const float *x = x0;
-    for (int i = 0; i < D; i++) {
-        float *out = arena_floats(r->a, N * C);
-        s->xin[i] = arena_floats(r->a, N * C);
-        NEED(out && s->xin[i]);
-        const float *da = ex && ex->drop_attn ? ex->drop_attn[i] : NULL;
-        const float *dm = ex && ex->drop_mlp ? ex->drop_mlp[i] : NULL;
-        TRY(nn_add(r->c, s->xin[i], x, s->pos, N * C, r->err));
-        TRY(m3_block_forward(r, &p->blocks[i], out, &s->bs[i], s->xin[i], keybias, ex ? ex->pairbias : NULL,
-                             da, dm, B, T, heads));
-        x = out;
-    }
-    s->raw = (float *)x;
-    if (use_norm) {
-        s->normed = arena_floats(r->a, N * C);
-        s->ln_mean = arena_floats(r->a, N);
-        s->ln_var = arena_floats(r->a, N);
-        NEED(s->normed && s->ln_mean && s->ln_var);
-        TRY(nn_layernorm_forward(r->c, s->normed, s->ln_mean, s->ln_var, s->raw, M3P(r, p->norm.w),
-                                 M3P(r, p->norm.b), N, C, r->err));
+    const model3d_config *c = &m->cfg;
+    long B = e->B;
+    /* stages 2, 1, 0 with the token merging between them */
+    float *dfull[3];
+    for (int s = 0; s < 3; s++) NEED(dfull[s] = arena_zeros(r->a, B * c->groups[s] * c->dims[s]));
+    for (int s = 2; s >= 0; s--) {
+        long G = c->groups[s], C = c->dims[s], cap = e->mk.cap[s], k = c->k[s];
+        arena_mark_t mk = arena_mark(r->a);
+        float *draw = arena_zeros(r->a, B * cap * C), *dx0 = arena_zeros(r->a, B * cap * C);
+        NEED(draw && dx0);
+        mask_gather_visible(&e->mk, s, B, G, C, dfull[s], draw);
+        TRY(m3_stage_backward(r, &m->enc[s], &e->es[s], draw, dnormed[s], dx0, c->heads));
+        /* visible rows of the embedding get the encoder-input gradient instead */
+        mask_scatter_visible(&e->mk, s, B, G, C, dx0, dfull[s]);
+        float *dgrp = NULL;
+        long Cp = s > 0 ? c->dims[s - 1] : 3;
+        if (s > 0) NEED(dgrp = arena_zeros(r->a, B * G * k * Cp));
+        TRY(m3_group_backward(r, &m->embed[s], dgrp, dfull[s], &e->gs[s], e->grp_in[s], B * G, k));
+        if (s > 0) {
+            long Gp = c->groups[s - 1];
+            for (long b = 0; b < B; b++)
+                for (long i = b * G * k; i < (b + 1) * G * k; i++) {
+                    float *d = dfull[s - 1] + (b * Gp + e->tk.knn[s][i]) * Cp;
+                    for (long j = 0; j < Cp; j++) d[j] += dgrp[i * Cp + j];
+                }
+        }
+        arena_release(r->a, mk);
     }
     return 0;
 }
 
-int m3_stage_backward(m3_run *r, const m3_stage *p, const m3_stage_state *s, float *draw,
-                      const float *dnormed, float *dx0, int heads)
+/* Scale s: embed0 of the scale-0 neighbourhoods, or merge of the previous scale's tokens gathered
+ * by the kNN sets; then the stage on the visible tokens, written back into e->full[s]. */
+static int encode_scale(m3_run *r, const model3d *m, m3_encoder_state *e, int s, uint64_t drop_key)
 {
-    long C = p->pos.fc2.out, B = s->B, T = s->T, N = B * T;
-    int D = p->depth;
-    if (dnormed && s->normed)
-        TRY(nn_layernorm_backward(r->c, draw, M3G(r, p->norm.w), M3G(r, p->norm.b), dnormed, s->raw,
-                                  M3P(r, p->norm.w), M3P(r, p->norm.b), s->ln_mean, s->ln_var, N, C, r->err));
-    arena_mark_t mk = arena_mark(r->a);
-    float *dpos = arena_zeros(r->a, N * C), *dxin = arena_floats(r->a, N * C);
-    NEED(dpos && dxin);
-    for (int i = D - 1; i >= 0; i--) {
-        memset(dxin, 0, sizeof(float) * (size_t)(N * C));
-        TRY(m3_block_backward(r, &p->blocks[i], dxin, draw, &s->bs[i], s->xin[i], B, T, heads));
-        TRY(nn_accumulate(r->c, dpos, dxin, N * C, r->err));
-        memcpy(draw, dxin, sizeof(float) * (size_t)(N * C)); /* gradient w.r.t. the previous x */
+    const model3d_config *c = &m->cfg;
+    long B = e->B, G = c->groups[s], k = c->k[s], C = c->dims[s], cap = e->mk.cap[s];
+    NEED(e->full[s] = arena_floats(r->a, B * G * C));
+    if (s == 0) {
+        e->grp_in[0] = e->tk.nb0;
+    } else {
+        long Gp = c->groups[s - 1], Cp = c->dims[s - 1];
+        NEED(e->grp_in[s] = arena_floats(r->a, B * G * k * Cp));
+#pragma omp parallel for schedule(static)
+        for (long i = 0; i < B * G * k; i++) {
+            long b = i / (G * k);
+            memcpy(e->grp_in[s] + i * Cp, e->full[s - 1] + (b * Gp + e->tk.knn[s][i]) * Cp,
+                   sizeof(float) * (size_t)Cp);
+        }
     }
-    if (D > 0) TRY(m3_pos_backward(r, &p->pos, dpos, &s->pos_s, s->ctr, N));
-    TRY(nn_accumulate(r->c, dx0, draw, N * C, r->err));
-    arena_release(r->a, mk);
+    TRY(m3_group_forward(r, &m->embed[s], e->full[s], &e->gs[s], e->grp_in[s], B * G, k));
+    /* gather the visible tokens, padded to cap rows per sample */
+    NEED(e->x0[s] = arena_zeros(r->a, B * cap * C));
+    NEED(e->ctr[s] = arena_zeros(r->a, B * cap * 3));
+    NEED(e->keybias[s] = arena_floats(r->a, B * cap));
+    mask_gather_visible(&e->mk, s, B, G, C, e->full[s], e->x0[s]);
+    mask_gather_visible(&e->mk, s, B, G, 3, e->tk.ctr[s], e->ctr[s]);
+    for (long b = 0; b < B; b++)
+        for (long i = 0; i < cap; i++) e->keybias[s][b * cap + i] = i < e->mk.count[s][b] ? 0.0f : PAD_BIAS;
+    int idx0 = 0;
+    for (int j = 0; j < s; j++) idx0 += c->depths[j];
+    TRY(m3_stage_forward(r, &m->enc[s], &e->es[s], e->x0[s], e->ctr[s], e->keybias[s], B, cap, c->heads, 1,
+                         drop_key, idx0));
+    /* write the encoded visible tokens back into the full array */
+    mask_scatter_visible(&e->mk, s, B, G, C, e->es[s].raw, e->full[s]);
     return 0;
 }

@@ -16,13 +16,12 @@
 #include "finetune_eval.h"
 #include "grad_allreduce.h"
 #include "log.h"
-#include "loss_log.h"
 #include "metrics.h"
 #include "model_opts.h"
 #include "optim.h"
 #include "rng.h"
+#include "train_log.h"
 
-#define MAX_CKPTS 4096
 #define DROP_STREAM 0x64726f70ull /* "drop" */
 #define METRICS_HEADER "epoch,lr,train_loss,train_acc,test_acc,mean_class_acc\n"
 #define N_ARRAYS 6
@@ -57,7 +56,7 @@ typedef struct {
     int64_t best_epoch;     /* -1: none yet */
     char *config_json, *tensor_table;
     FILE *metrics;
-    char metrics_path[4200];
+    char metrics_path[I2P_PATH_LEN];
 } trainer;
 
 /* ---- set-up ---- */
@@ -207,7 +206,7 @@ static int pretrained_config(const char *path, MPI_Comm comm, model3d_config *pc
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) { /* the same answer on every rank */
         long steps[1];
         int n = ckpt_list(path, comm, steps, 1, err);
-        char hint[4300] = "a ckpt-*.h5 file of a pre-training run";
+        char hint[I2P_PATH_LEN] = "a ckpt-*.h5 file of a pre-training run";
         if (n > 0) ckpt_path(hint, sizeof hint, path, steps[0]);
         return errf(err, "%s: is a directory (a run directory?); --checkpoint takes a pre-training "
                     "checkpoint file, e.g. %s", path, hint);
@@ -293,7 +292,7 @@ static int write_ckpt(trainer *t, const finetune_args *a, const char *path, long
 static int save_checkpoint(trainer *t, const finetune_args *a, long epochs_done, finetune_result *r,
                            char *err)
 {
-    char path[4200];
+    char path[I2P_PATH_LEN];
     ckpt_path(path, sizeof path, a->rundir, epochs_done * t->L.steps_per_epoch);
     if (write_ckpt(t, a, path, epochs_done, N_ARRAYS, r, err)) return -1;
     if (ckpt_prune(a->rundir, t->comm, (int)a->keep, err)) return -1;
@@ -307,13 +306,13 @@ static int save_checkpoint(trainer *t, const finetune_args *a, long epochs_done,
 static int resume_latest(trainer *t, const finetune_args *a, finetune_result *r, long *epochs_done,
                          char *err)
 {
-    long *steps = malloc(sizeof(long) * MAX_CKPTS);
+    long *steps = malloc(sizeof(long) * CKPT_LIST_MAX);
     char *stored = malloc(CKPT_CONFIG_LEN);
-    int n = steps && stored ? ckpt_list(a->rundir, t->comm, steps, MAX_CKPTS, err) : -1;
+    int n = steps && stored ? ckpt_list(a->rundir, t->comm, steps, CKPT_LIST_MAX, err) : -1;
     int rc = n < 0 ? -1 : 1; /* 1: nothing valid found yet */
     char first_err[I2P_ERR_LEN] = "";
     for (int i = 0; i < n && rc == 1; i++) {
-        char path[4200];
+        char path[I2P_PATH_LEN];
         ckpt_path(path, sizeof path, a->rundir, steps[i]);
         ckpt_state st;
         if (ckpt_read_header(path, t->comm, &st, stored, err) == 0) {
@@ -381,7 +380,7 @@ static int metrics_append(trainer *t, long epoch, double lr, double loss, double
 
 static int curves_plot(const char *rundir, char *err)
 {
-    char csv[4200], png[4200], script[9400];
+    char csv[I2P_PATH_LEN], png[I2P_PATH_LEN], script[2 * I2P_PATH_LEN];
     snprintf(csv, sizeof csv, "%s/metrics.csv", rundir);
     snprintf(png, sizeof png, "%s/curves.png", rundir);
     snprintf(script, sizeof script,
@@ -400,7 +399,7 @@ static int curves_plot(const char *rundir, char *err)
 
 static int confusion_plot(const char *rundir, int C, char *err)
 {
-    char csv[4200], png[4200], script[9400];
+    char csv[I2P_PATH_LEN], png[I2P_PATH_LEN], script[2 * I2P_PATH_LEN];
     snprintf(csv, sizeof csv, "%s/confusion.csv", rundir);
     snprintf(png, sizeof png, "%s/confusion.png", rundir);
     snprintf(script, sizeof script,
@@ -417,7 +416,7 @@ static int confusion_plot(const char *rundir, int C, char *err)
 static int write_confusion(trainer *t, const finetune_args *a, char *err)
 {
     if (t->rank) return 0;
-    char path[4200];
+    char path[I2P_PATH_LEN];
     snprintf(path, sizeof path, "%s/confusion.csv", a->rundir);
     if (confusion_write_csv(&t->cm, path, t->tr.d.class_names, err)) return -1;
     snprintf(path, sizeof path, "%s/per_class.csv", a->rundir);

@@ -65,7 +65,7 @@ void ft_candidates(ft_sampler *s, const float *raw, float *cand)
         memcpy(cand, raw, sizeof(float) * (size_t)(3 * s->P));
         return;
     }
-    fps_sample_ws(raw, s->P, s->n_fps, s->idx, s->work);
+    fps_sample_batch_ws(raw, 1, s->P, s->n_fps, s->idx, s->work);
     pc_gather(raw, s->idx, s->n_fps, cand);
 }
 

@@ -48,10 +48,8 @@ m3_norm m3_layout_norm(m3_layout *L, int C, const char *name)
 
 m3_bn m3_layout_bn(m3_layout *L, int C, const char *name)
 {
-    m3_bn n = {.C = C};
-    int s[1] = {C};
-    n.w = m3_layout_tensor(L, 0, 1, s, "%s.weight", name);
-    n.b = m3_layout_tensor(L, 0, 1, s, "%s.bias", name);
+    m3_norm wb = m3_layout_norm(L, C, name);
+    m3_bn n = {.w = wb.w, .b = wb.b, .C = C};
     n.run_mean = L->n_buffers;
     n.run_var = L->n_buffers + C;
     if (L->buffer_tensors)
@@ -101,4 +99,13 @@ void m3_layout_block(m3_layout *L, m3_block *b, int C, const char *name)
     snprintf(n, sizeof n, "%s.norm2", name);     b->norm2 = m3_layout_norm(L, C, n);
     snprintf(n, sizeof n, "%s.mlp.fc1", name);   b->fc1 = m3_layout_linear(L, C, 4 * C, 1, n);
     snprintf(n, sizeof n, "%s.mlp.fc2", name);   b->fc2 = m3_layout_linear(L, 4 * C, C, 1, n);
+}
+
+void m3_layout_blocks(m3_layout *L, m3_stage *st, int C, const char *prefix)
+{
+    char n[96];
+    for (int i = 0; i < st->depth; i++) {
+        snprintf(n, sizeof n, "%s.blocks.%d", prefix, i);
+        m3_layout_block(L, &st->blocks[i], C, n);
+    }
 }

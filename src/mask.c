@@ -1,7 +1,8 @@
 /* mask.c -- 2D-guided masking at scale 2 (softmax of the centres' saliency, sequential multinomial
- * draws without replacement) and its propagation to scales 1 and 0 through the kNN sets.
+ * draws without replacement), its propagation to scales 1 and 0 through the kNN sets, and the
+ * gather / scatter between the padded visible lists and token order (mask.h).
  */
-#include "tokenizer.h"
+#include "mask.h"
 
 #include <math.h>
 #include <string.h>
@@ -100,4 +101,22 @@ int mask_build(const model3d_config *c, arena *a, const m3_tokens *t, int B, int
     for (int s = 0; s < 3; s++)
         list_from_flags(mk->vis[s], B, c->groups[s], mk->cap[s], mk->count[s], mk->idx[s]);
     return 0;
+}
+
+void mask_gather_visible(const m3_mask *mk, int s, long B, long G, long C, const float *tokens, float *rows)
+{
+    long cap = mk->cap[s];
+    for (long b = 0; b < B; b++)
+        for (long i = 0; i < mk->count[s][b]; i++)
+            memcpy(rows + (b * cap + i) * C, tokens + (b * G + mk->idx[s][b * cap + i]) * C,
+                   sizeof(float) * (size_t)C);
+}
+
+void mask_scatter_visible(const m3_mask *mk, int s, long B, long G, long C, const float *rows, float *tokens)
+{
+    long cap = mk->cap[s];
+    for (long b = 0; b < B; b++)
+        for (long i = 0; i < mk->count[s][b]; i++)
+            memcpy(tokens + (b * G + mk->idx[s][b * cap + i]) * C, rows + (b * cap + i) * C,
+                   sizeof(float) * (size_t)C);
 }

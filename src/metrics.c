@@ -1,12 +1,11 @@
 /* metrics.c -- confusion matrix, accuracies and their files (see metrics.h). */
 #include "metrics.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "atomic_file.h"
 #include "errors.h"
 
 int confusion_init(confusion *c, int n_classes, char *err)
@@ -102,30 +101,12 @@ void class_name_at(const char *names, int i, char *out, size_t n)
     snprintf(out, n, "%.*s", (int)(len < n - 1 ? len : n - 1), p);
 }
 
-/* Opens path.partial for writing. */
-static FILE *open_partial(const char *path, char *tmp, size_t n, char *err)
-{
-    snprintf(tmp, n, "%s.partial", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) errf(err, "%s: cannot write: %s", tmp, strerror(errno));
-    return f;
-}
-
-static int commit_partial(FILE *f, const char *tmp, const char *path, char *err)
-{
-    int bad = ferror(f);
-    if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return errf(err, "%s: write failed: %s", path, strerror(errno));
-    }
-    return 0;
-}
-
 int confusion_write_csv(const confusion *c, const char *path, const char *names, char *err)
 {
-    char tmp[4300], nm[64];
-    FILE *f = open_partial(path, tmp, sizeof tmp, err);
-    if (!f) return -1;
+    char nm[64];
+    atomic_file out;
+    if (atomic_file_open(&out, path, err)) return -1;
+    FILE *f = out.f;
     fputs("true\\pred", f);
     for (int p = 0; p < c->n_classes; p++) {
         class_name_at(names, p, nm, sizeof nm);
@@ -139,14 +120,15 @@ int confusion_write_csv(const confusion *c, const char *path, const char *names,
             fprintf(f, ",%lld", (long long)c->counts[(long)t * c->n_classes + p]);
         fputc('\n', f);
     }
-    return commit_partial(f, tmp, path, err);
+    return atomic_file_commit(&out, err);
 }
 
 int per_class_write_csv(const confusion *c, const char *path, const char *names, char *err)
 {
-    char tmp[4300], nm[64];
-    FILE *f = open_partial(path, tmp, sizeof tmp, err);
-    if (!f) return -1;
+    char nm[64];
+    atomic_file out;
+    if (atomic_file_open(&out, path, err)) return -1;
+    FILE *f = out.f;
     fputs("id,class,samples,correct,accuracy\n", f);
     for (int k = 0; k < c->n_classes; k++) {
         long t, r;
@@ -155,7 +137,7 @@ int per_class_write_csv(const confusion *c, const char *path, const char *names,
         class_name_at(names, k, nm, sizeof nm);
         fprintf(f, "%d,%s,%ld,%ld,%.6f\n", k, nm, t, r, (double)r / (double)t);
     }
-    return commit_partial(f, tmp, path, err);
+    return atomic_file_commit(&out, err);
 }
 
 void per_class_print(const confusion *c, const char *names)

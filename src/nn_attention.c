@@ -48,40 +48,25 @@ static nn_prim *bmm_prim(nn_cache *c, int kind, long B, long T, long C, long H,
     return p;
 }
 
-/* att (B,H,T,T) += keybias (B,1,1,T), in place. A separate binary primitive: as a matmul post-op
- * the broadcast add made the score matmul 9x slower. */
-static int add_keybias(nn_cache *c, float *att, const float *keybias, long B, long T, long H, char *err)
+/* att (B,H,T,T) += bias, in place, broadcast over heads: bias (B,1,1,T) per key (rows 1, kind
+ * K_KEYBIAS) or (B,1,T,T) per query and key (rows T, kind K_PAIRBIAS). A separate binary primitive:
+ * as a matmul post-op the broadcast add made the score matmul 9x slower. */
+static int add_bias(nn_cache *c, int kind, float *att, const float *bias, long rows, long B, long T, long H,
+                    char *err)
 {
     long key[] = {B, T, H};
-    nn_prim *p = nn_cache_find(c, K_KEYBIAS, key, 3);
+    nn_prim *p = nn_cache_find(c, kind, key, 3);
     if (!p) {
         dnnl_memory_desc_t s, b;
         dnnl_binary_desc_t d;
-        if (md4(&s, B, H, T, T, H * T * T, T * T, T, 1, err) || md4(&b, B, 1, 1, T, T, T, T, 1, err) ||
-            dnn_check(dnnl_binary_desc_init(&d, dnnl_binary_add, &s, &b, &s), "key bias desc", err))
+        if (md4(&s, B, H, T, T, H * T * T, T * T, T, 1, err) ||
+            md4(&b, B, 1, rows, T, rows * T, rows * T, T, 1, err) ||
+            dnn_check(dnnl_binary_desc_init(&d, dnnl_binary_add, &s, &b, &s), "attention bias desc", err))
             return -1;
         int args[] = {DNNL_ARG_SRC_0, DNNL_ARG_SRC_1, DNNL_ARG_DST};
-        if (!(p = nn_cache_add(c, K_KEYBIAS, key, 3, &d, NULL, NULL, args, 3, 0, err))) return -1;
+        if (!(p = nn_cache_add(c, kind, key, 3, &d, NULL, NULL, args, 3, 0, err))) return -1;
     }
-    void *ptr[] = {att, (void *)keybias, att};
-    return nn_exec(c, p, ptr, err);
-}
-
-/* att (B,H,T,T) += pairbias (B,1,T,T), in place (the same bias for every head). */
-static int add_pairbias(nn_cache *c, float *att, const float *pairbias, long B, long T, long H, char *err)
-{
-    long key[] = {B, T, H};
-    nn_prim *p = nn_cache_find(c, K_PAIRBIAS, key, 3);
-    if (!p) {
-        dnnl_memory_desc_t s, b;
-        dnnl_binary_desc_t d;
-        if (md4(&s, B, H, T, T, H * T * T, T * T, T, 1, err) || md4(&b, B, 1, T, T, T * T, T * T, T, 1, err) ||
-            dnn_check(dnnl_binary_desc_init(&d, dnnl_binary_add, &s, &b, &s), "pair bias desc", err))
-            return -1;
-        int args[] = {DNNL_ARG_SRC_0, DNNL_ARG_SRC_1, DNNL_ARG_DST};
-        if (!(p = nn_cache_add(c, K_PAIRBIAS, key, 3, &d, NULL, NULL, args, 3, 0, err))) return -1;
-    }
-    void *ptr[] = {att, (void *)pairbias, att};
+    void *ptr[] = {att, (void *)bias, att};
     return nn_exec(c, p, ptr, err);
 }
 
@@ -167,8 +152,8 @@ int nn_attention_forward_bias(nn_cache *c, float *out, float *att, const float *
     heads_split(v, qkv + 2 * C, C3, B, T, H, hd);
     void *p1[] = {q, k, att};
     if (nn_exec(c, p, p1, err)) return -1;
-    if (keybias && add_keybias(c, att, keybias, B, T, H, err)) return -1;
-    if (pairbias && add_pairbias(c, att, pairbias, B, T, H, err)) return -1;
+    if (keybias && add_bias(c, K_KEYBIAS, att, keybias, 1, B, T, H, err)) return -1;
+    if (pairbias && add_bias(c, K_PAIRBIAS, att, pairbias, T, B, T, H, err)) return -1;
     nn_prim *sm = softmax_prim(c, 0, B, T, H, err);
     if (!sm) return -1;
     void *p2[] = {att, att};

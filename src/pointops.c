@@ -40,6 +40,11 @@ int pc_all_finite(const float *v, long n)
     return 1;
 }
 
+/* One cloud with caller-provided scratch: fps 4P floats, knn 4P + k floats. */
+static void fps_sample_ws(const float *pts, long P, long M, int32_t *idx, float *buf);
+static void knn_query_ws(const float *pts, long P, const float *queries, long Q, int k, int32_t *idx,
+                         float *buf);
+
 static void to_soa(const float *pts, long P, float *x, float *y, float *z)
 {
     for (long i = 0; i < P; i++) {
@@ -57,7 +62,7 @@ void fps_sample(const float *pts, long P, long M, int32_t *idx)
     free(buf);
 }
 
-void fps_sample_ws(const float *pts, long P, long M, int32_t *idx, float *buf)
+static void fps_sample_ws(const float *pts, long P, long M, int32_t *idx, float *buf)
 {
     if (M <= 0 || P <= 0) return;
     float *x = buf, *y = buf + P, *z = buf + 2 * P, *dist = buf + 3 * P;
@@ -122,7 +127,8 @@ void knn_query(const float *pts, long P, const float *queries, long Q, int k, in
     free(buf);
 }
 
-void knn_query_ws(const float *pts, long P, const float *queries, long Q, int k, int32_t *idx, float *buf)
+static void knn_query_ws(const float *pts, long P, const float *queries, long Q, int k, int32_t *idx,
+                         float *buf)
 {
     if (Q <= 0 || k <= 0) return;
     float *x = buf, *y = buf + P, *z = buf + 2 * P, *d = buf + 3 * P, *best = buf + 4 * P;

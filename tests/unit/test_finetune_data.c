@@ -93,7 +93,7 @@ static void test_csv_files(void **state)
     assert_int_equal(access(path, F_OK), -1);             /* committed by rename */
     snprintf(path, sizeof path, "%s/nodir/confusion.csv", dir);
     assert_int_equal(confusion_write_csv(&c, path, "", err), -1);
-    assert_non_null(strstr(err, "cannot write"));
+    assert_non_null(strstr(err, "cannot create"));
     confusion_free(&c);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

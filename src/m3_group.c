@@ -1,25 +1,10 @@
-/* token_embed.c -- the mini-PointNet that turns a neighbourhood into one token: the scale-0
- * embedding of grouped points (embed0) and the token merging of scales 1 and 2 (merge1, merge2)
- * share it (docs/model3d.md). BatchNorm uses batch statistics in training, running ones in eval.
+/* m3_group.c -- the mini-PointNet that turns a neighbourhood into one token, forward and backward:
+ * the scale-0 embedding of grouped points (embed0) and the token merging of scales 1 and 2
+ * (merge1, merge2) share it (docs/model3d.md).
  */
-#include "model3d_impl.h"
+#include "m3_layers.h"
 
 #include <string.h>
-
-#include "errors.h"
-
-#define TRY(x) do { if (x) return -1; } while (0)
-#define NEED(p) do { if (!(p)) return errf(r->err, "model3d: out of memory (step arena)"); } while (0)
-
-int m3_bn_forward(m3_run *r, const m3_bn *p, float *out, float *mean, float *var, const float *inp,
-                  long M)
-{
-    if (r->train)
-        return nn_batchnorm_forward_train(r->c, out, mean, var, inp, M3P(r, p->w), M3P(r, p->b),
-                                          r->buf + p->run_mean, r->buf + p->run_var, M, p->C, r->err);
-    return nn_batchnorm_forward_eval(r->c, out, inp, M3P(r, p->w), M3P(r, p->b), r->buf + p->run_mean,
-                                     r->buf + p->run_var, M, p->C, r->err);
-}
 
 int m3_group_forward(m3_run *r, const m3_group *p, float *out, m3_group_state *s, const float *inp,
                      long G, long k)
@@ -27,24 +12,14 @@ int m3_group_forward(m3_run *r, const m3_group *p, float *out, m3_group_state *s
     long R = G * k, cin = p->conv1.in, a = p->conv1.out, b = p->conv2.out, c = p->conv3.out,
          cout = p->conv4.out;
     memset(s, 0, sizeof *s);
-    s->h1 = arena_floats(r->a, R * a);
-    s->b1 = arena_floats(r->a, R * a);
-    s->r1 = arena_floats(r->a, R * a);
-    s->bn1_mean = arena_floats(r->a, a);
-    s->bn1_var = arena_floats(r->a, a);
-    s->h2 = arena_floats(r->a, R * b);
-    s->g = arena_floats(r->a, G * b);
-    s->cat = arena_floats(r->a, R * 2 * b);
-    s->h3 = arena_floats(r->a, R * c);
-    s->b2 = arena_floats(r->a, R * c);
-    s->r2 = arena_floats(r->a, R * c);
-    s->bn2_mean = arena_floats(r->a, c);
-    s->bn2_var = arena_floats(r->a, c);
-    s->h4 = arena_floats(r->a, R * cout);
-    s->arg1 = (int32_t *)arena_ints(r->a, G * b);
-    s->arg2 = (int32_t *)arena_ints(r->a, G * cout);
-    NEED(s->h1 && s->b1 && s->r1 && s->bn1_mean && s->bn1_var && s->h2 && s->g && s->cat && s->h3 &&
-         s->b2 && s->r2 && s->bn2_mean && s->bn2_var && s->h4 && s->arg1 && s->arg2);
+    m3_buffer saved[] = {{&s->h1, R * a},       {&s->b1, R * a},  {&s->r1, R * a},
+                         {&s->bn1_mean, a},     {&s->bn1_var, a}, {&s->h2, R * b},
+                         {&s->g, G * b},        {&s->cat, R * 2 * b}, {&s->h3, R * c},
+                         {&s->b2, R * c},       {&s->r2, R * c},  {&s->bn2_mean, c},
+                         {&s->bn2_var, c},      {&s->h4, R * cout}};
+    TRY(m3_alloc_floats(r, saved, sizeof saved / sizeof *saved));
+    NEED(s->arg1 = (int32_t *)arena_ints(r->a, G * b));
+    NEED(s->arg2 = (int32_t *)arena_ints(r->a, G * cout));
     /* (R,cin) -> conv1 (R,a) -> bn1 -> relu -> conv2 (R,b) */
     TRY(nn_linear_forward(r->c, s->h1, inp, M3P(r, p->conv1.w), M3P(r, p->conv1.b), R, cin, a, r->err));
     TRY(m3_bn_forward(r, &p->bn1, s->b1, s->bn1_mean, s->bn1_var, s->h1, R));

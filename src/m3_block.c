@@ -1,15 +1,10 @@
-/* nn_block.c -- the pre-norm transformer block (x += proj(attn(norm1(x))); x += fc2(gelu(fc1(
- * norm2(x))))) with optional per-sample stochastic depth per residual branch, and the positional MLP (3 -> C, GELU,
- * C -> C), each with its explicit backward. Saved activations live in the step arena.
+/* m3_block.c -- the pre-norm transformer block (x += proj(attn(norm1(x))); x += fc2(gelu(fc1(
+ * norm2(x))))) with optional per-sample stochastic depth (each residual branch scaled per sample,
+ * by its own scales) and optional attention biases per key and per (query, key), forward and backward. Saved activations live in the run's arena.
  */
-#include "model3d_impl.h"
+#include "m3_layers.h"
 
 #include <string.h>
-
-#include "errors.h"
-
-#define TRY(x) do { if (x) return -1; } while (0)
-#define NEED(p) do { if (!(p)) return errf(r->err, "model3d: out of memory (step arena)"); } while (0)
 
 /* rows (B,T,C): row block b scaled by scale[b] */
 static void scale_rows(float *x, const float *scale, long B, long T, long C)
@@ -19,54 +14,18 @@ static void scale_rows(float *x, const float *scale, long B, long T, long C)
             for (long i = 0; i < T * C; i++) x[b * T * C + i] *= scale[b];
 }
 
-int m3_pos_forward(m3_run *r, const m3_pos *p, float *out, m3_pos_state *s, const float *xyz, long N)
-{
-    /* xyz (N,3) -> h (N,C) -> g = gelu(h) -> out (N,C) */
-    int C = p->fc1.out;
-    s->h = arena_floats(r->a, N * C);
-    s->g = arena_floats(r->a, N * C);
-    NEED(s->h && s->g);
-    TRY(nn_linear_forward(r->c, s->h, xyz, M3P(r, p->fc1.w), M3P(r, p->fc1.b), N, 3, C, r->err));
-    TRY(nn_act_forward(r->c, NN_GELU, s->g, s->h, N * C, r->err));
-    return nn_linear_forward(r->c, out, s->g, M3P(r, p->fc2.w), M3P(r, p->fc2.b), N, C, C, r->err);
-}
-
-int m3_pos_backward(m3_run *r, const m3_pos *p, const float *dout, const m3_pos_state *s,
-                    const float *xyz, long N)
-{
-    int C = p->fc1.out;
-    arena_mark_t mk = arena_mark(r->a);
-    float *dg = arena_zeros(r->a, N * C), *dh = arena_zeros(r->a, N * C);
-    NEED(dg && dh);
-    TRY(nn_linear_backward(r->c, dg, M3G(r, p->fc2.w), M3G(r, p->fc2.b), dout, s->g, M3P(r, p->fc2.w),
-                           N, C, C, r->err));
-    TRY(nn_act_backward(r->c, NN_GELU, dh, dg, s->h, N * C, r->err));
-    TRY(nn_linear_backward(r->c, NULL, M3G(r, p->fc1.w), M3G(r, p->fc1.b), dh, xyz, M3P(r, p->fc1.w),
-                           N, 3, C, r->err));
-    arena_release(r->a, mk);
-    return 0;
-}
-
 int m3_block_forward(m3_run *r, const m3_block *p, float *out, m3_block_state *s, const float *inp,
                      const float *keybias, const float *pairbias, const float *drop_attn,
                      const float *drop_mlp, long B, long T, int heads)
 {
     long N = B * T, C = p->C;
     memset(s, 0, sizeof *s);
-    s->ln1 = arena_floats(r->a, N * C);
-    s->ln1_mean = arena_floats(r->a, N);
-    s->ln1_var = arena_floats(r->a, N);
-    s->qkv = arena_floats(r->a, N * 3 * C);
-    s->att = arena_floats(r->a, B * heads * T * T);
-    s->attn_out = arena_floats(r->a, N * C);
-    s->x1 = arena_floats(r->a, N * C);
-    s->ln2 = arena_floats(r->a, N * C);
-    s->ln2_mean = arena_floats(r->a, N);
-    s->ln2_var = arena_floats(r->a, N);
-    s->fc1 = arena_floats(r->a, N * 4 * C);
-    s->gelu = arena_floats(r->a, N * 4 * C);
-    NEED(s->ln1 && s->ln1_mean && s->ln1_var && s->qkv && s->att && s->attn_out && s->x1 && s->ln2 &&
-         s->ln2_mean && s->ln2_var && s->fc1 && s->gelu);
+    m3_buffer saved[] = {{&s->ln1, N * C},      {&s->ln1_mean, N}, {&s->ln1_var, N},
+                         {&s->qkv, N * 3 * C},  {&s->att, B * heads * T * T},
+                         {&s->attn_out, N * C}, {&s->x1, N * C},   {&s->ln2, N * C},
+                         {&s->ln2_mean, N},     {&s->ln2_var, N},  {&s->fc1, N * 4 * C},
+                         {&s->gelu, N * 4 * C}};
+    TRY(m3_alloc_floats(r, saved, sizeof saved / sizeof *saved));
     s->drop_attn = drop_attn;
     s->drop_mlp = drop_mlp;
     /* x1 = inp + proj(attn(norm1(inp))) */

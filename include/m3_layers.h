@@ -1,0 +1,164 @@
+/* m3_layers.h -- the layers of the 3D network (internal, not a public API): parameter offsets, the
+ * run context every forward / backward takes, and one forward/backward pair per layer, one section
+ * per source file (m3_run.c, m3_bn.c, m3_pos.c, m3_block.c, m3_stage.c, m3_group.c, m3_interp.c).
+ *
+ * Layers hold offsets (in floats) into the one parameter buffer (and the same offsets into the
+ * gradient buffer); BatchNorm running statistics are offsets into the buffers array. Saved
+ * activations ("state") live in the run's arena. Backward functions accumulate (+=) into the input
+ * gradient they are given, like the nn_* layers (nn.h), and into the gradient buffer.
+ */
+#ifndef I2P_M3_LAYERS_H
+#define I2P_M3_LAYERS_H
+
+#include <stdint.h>
+
+#include "arena.h"
+#include "errors.h"
+#include "nn.h"
+
+/* What every forward / backward needs: primitive cache, arena for saved activations and
+ * temporaries, parameters P, gradients G (NULL in eval), BatchNorm running statistics buf,
+ * training / eval mode and the caller's error line. */
+typedef struct {
+    nn_cache *c;
+    arena *a;
+    const float *P;
+    float *G;                /* NULL in eval */
+    float *buf;
+    int train;               /* 1: BN batch statistics + running-stat update; 0: eval */
+    char *err;
+} m3_run;
+
+/* The parameter (gradient) pointer of a tensor at offset off; M3G is NULL in eval. */
+#define M3P(r, off) ((r)->P + (off))
+#define M3G(r, off) ((r)->G ? (r)->G + (off) : NULL)
+
+/* The error paths of the 3D network's functions, which all return 0 or -1 and have an m3_run *r in
+ * scope: TRY(call) returns -1 when call failed (it already filled r->err); NEED(pointer) returns
+ * -1 with "out of memory" in r->err when an arena allocation gave NULL. */
+#define TRY(x) do { if (x) return -1; } while (0)
+#define NEED(p) do { if (!(p)) return errf(r->err, "model3d: out of memory (step arena)"); } while (0)
+
+/* A float buffer of a layer's saved state: *ptr receives count floats from the run's arena. */
+typedef struct { float **ptr; long count; } m3_buffer;
+/* Allocates the n buffers in order (m3_run.c); 0, or -1 with "out of memory" in r->err. */
+int m3_alloc_floats(m3_run *r, const m3_buffer *list, int n);
+
+/* ---- plain parameter sets, used through nn_linear_* / nn_layernorm_* directly ---- */
+typedef struct { long w, b; int in, out; } m3_linear;        /* w (out,in), b (out) or -1 */
+typedef struct { long w, b; int C; } m3_norm;                 /* LayerNorm */
+
+/* ---- BatchNorm in the run's mode (m3_bn.c) ---- */
+typedef struct { long w, b, run_mean, run_var; int C; } m3_bn; /* run_* index the buffers */
+/* inp, out (M,C); training: batch statistics into mean, var (C) + running update; eval: running
+ * statistics (mean, var unused). The backward is nn_batchnorm_backward. */
+int m3_bn_forward(m3_run *r, const m3_bn *p, float *out, float *mean, float *var, const float *inp, long M);
+
+/* ---- positional MLP of the centres: 3 -> C, GELU, C -> C (m3_pos.c) ---- */
+typedef struct { m3_linear fc1, fc2; } m3_pos;
+typedef struct { float *h, *g; } m3_pos_state;
+/* xyz (N,3) -> out (N,C). */
+int m3_pos_forward(m3_run *r, const m3_pos *p, float *out, m3_pos_state *s, const float *xyz, long N);
+/* Parameter gradients only (the centres need none). */
+int m3_pos_backward(m3_run *r, const m3_pos *p, const float *dout, const m3_pos_state *s,
+                    const float *xyz, long N);
+
+/* ---- pre-norm transformer block with stochastic depth (m3_block.c) ---- */
+typedef struct {
+    m3_norm norm1, norm2;
+    m3_linear qkv, proj, fc1, fc2;
+    int C;
+    double drop_rate;
+} m3_block;
+typedef struct {
+    float *ln1, *ln1_mean, *ln1_var, *qkv, *att, *attn_out, *x1, *ln2, *ln2_mean, *ln2_var, *fc1,
+        *gelu;
+    const float *drop_attn, *drop_mlp; /* (B) per-sample residual scales, NULL when no drop path */
+} m3_block_state;
+/* out, inp (B,T,C); keybias (B,T) or NULL; pairbias (B,T,T) or NULL (attention biases, see
+ * nn_attention_forward_bias); drop_attn, drop_mlp (B) scales of the attention and MLP residual
+ * branches or NULL (both are kept, not copied: they must live until the backward). */
+int m3_block_forward(m3_run *r, const m3_block *p, float *out, m3_block_state *s, const float *inp,
+                     const float *keybias, const float *pairbias, const float *drop_attn,
+                     const float *drop_mlp, long B, long T, int heads);
+/* dinp (B,T,C) += ... */
+int m3_block_backward(m3_run *r, const m3_block *p, float *dinp, const float *dout,
+                      const m3_block_state *s, const float *inp, long B, long T, int heads);
+
+/* ---- transformer stage: x = block_i(x + pos(ctr)) for each block, then LayerNorm (m3_stage.c);
+ * the encoder's three stages and the decoder's two ---- */
+typedef struct {
+    m3_pos pos;
+    m3_block *blocks;
+    int depth;
+    m3_norm norm;
+} m3_stage;
+typedef struct {
+    long B, T;
+    const float *x0, *ctr, *keybias;  /* inputs (B,T,C), (B,T,3), (B,T) or NULL; owned by the caller */
+    float *pos;                       /* (B,T,C) */
+    m3_pos_state pos_s;
+    float **xin;                      /* per block (B,T,C): x + pos */
+    m3_block_state *bs;
+    float *raw;                       /* (B,T,C) last block output (x0 if no blocks) */
+    float *normed, *ln_mean, *ln_var; /* (B,T,C), (B*T), (B*T); NULL if the stage has no norm */
+} m3_stage_state;
+/* drop_key / drop_index0: stochastic-depth stream and the global index of the stage's first block
+ * (used only when r->train and a block's drop_rate > 0). */
+int m3_stage_forward(m3_run *r, const m3_stage *p, m3_stage_state *s, const float *x0, const float *ctr,
+                     const float *keybias, long B, long T, int heads, int use_norm, uint64_t drop_key,
+                     int drop_index0);
+/* What a stage run may add (fine-tuning): pairbias (B,T,T) additive per (query, key) or NULL; the
+ * stochastic-depth scales per block and branch, drop_attn[i], drop_mlp[i] (B) or NULL (none), the
+ * arrays themselves NULL for none at all. Everything must live until the backward. */
+typedef struct {
+    const float *pairbias;
+    const float *const *drop_attn, *const *drop_mlp;
+} m3_stage_extra;
+/* The stage with the extras given explicitly (ex may be NULL); no draws from any stream. */
+int m3_stage_forward_ex(m3_run *r, const m3_stage *p, m3_stage_state *s, const float *x0, const float *ctr,
+                        const float *keybias, const m3_stage_extra *ex, long B, long T, int heads,
+                        int use_norm);
+/* draw (B,T,C): gradient w.r.t. raw (consumed, modified); dnormed (B,T,C) or NULL;
+ * dx0 (B,T,C) += gradient w.r.t. x0. */
+int m3_stage_backward(m3_run *r, const m3_stage *p, const m3_stage_state *s, float *draw,
+                      const float *dnormed, float *dx0, int heads);
+
+/* ---- mini-PointNet on a neighbourhood (m3_group.c): conv1 (a,cin) bn1 relu conv2 (b,a) | max,
+ * concat [g, x] | conv3 (c,2b) bn2 relu conv4 (cout,c) | max. Used by embed0 and merge1/merge2 ---- */
+typedef struct {
+    m3_linear conv1, conv2, conv3, conv4;
+    m3_bn bn1, bn2;
+} m3_group;
+typedef struct {
+    float *h1, *bn1_mean, *bn1_var, *b1, *r1, *h2, *g, *cat, *h3, *bn2_mean, *bn2_var, *b2, *r2, *h4;
+    int32_t *arg1, *arg2;
+} m3_group_state;
+/* inp (G,k,cin) -> out (G,cout). */
+int m3_group_forward(m3_run *r, const m3_group *p, float *out, m3_group_state *s, const float *inp,
+                     long G, long k);
+/* dinp (G,k,cin) += ... (dinp may be NULL). */
+int m3_group_backward(m3_run *r, const m3_group *p, float *dinp, const float *dout,
+                      const m3_group_state *s, const float *inp, long G, long k);
+
+/* ---- decoder upsampling (m3_interp.c): 3-NN interpolation + skip concat, conv-BN-GELU, residual ---- */
+typedef struct {
+    m3_linear conv;
+    m3_bn bn;
+    m3_linear res_conv1, res_conv2;
+    m3_bn res_bn1, res_bn2;
+} m3_interp;
+typedef struct {
+    float *cat, *h, *bn_mean, *bn_var, *b, *x0, *h1, *bn1_mean, *bn1_var, *b1, *g1, *h2, *bn2_mean,
+        *bn2_var, *y, *sum;
+} m3_interp_state;
+/* src (B,G2,D0) rows; idx3, w3 (B,G1,3): source rows and weights per target token;
+ * skip (B,G1,d1) -> out (B,G1,D1). */
+int m3_interp_forward(m3_run *r, const m3_interp *p, float *out, m3_interp_state *s, const float *src,
+                      const int32_t *idx3, const float *w3, const float *skip, long B, long G1, long G2);
+/* dsrc (B,G2,D0) += ..., dskip (B,G1,d1) += ... */
+int m3_interp_backward(m3_run *r, const m3_interp *p, float *dsrc, float *dskip, const float *dout,
+                       const m3_interp_state *s, const int32_t *idx3, const float *w3, long B, long G1,
+                       long G2);
+
+#endif

@@ -1,0 +1,42 @@
+/* mask.h -- 2D-guided masking of the 3D network's tokens (docs/model3d.md): the scale-2 visible
+ * tokens drawn from the saliency of their centres, propagated to scales 1 and 0 through the kNN
+ * sets, as padded per-sample lists; and the moves between those lists and token order.
+ */
+#ifndef I2P_MASK_H
+#define I2P_MASK_H
+
+#include <stdint.h>
+
+#include "arena.h"
+#include "model3d.h"
+#include "tokenizer.h"
+
+typedef struct {
+    int cap[3];        /* padded capacity per scale (rows per sample in the encoder) */
+    int *count[3];     /* (B) visible tokens per sample */
+    int32_t *idx[3];   /* (B,cap) visible token indices, ascending; padding repeats index 0 */
+    uint8_t *vis[3];   /* (B,G_s) 1 if visible */
+} m3_mask;
+
+/* Samples G indices without replacement with probabilities softmax(saliency (G)) by sequential
+ * multinomial draws from the rng.h stream (key, 0): at each draw u = rng_uniform, the first
+ * not-yet-drawn index whose cumulative probability exceeds u * remaining mass. Writes the first
+ * n_vis drawn, sorted ascending, into vis (n_vis); work holds 2G doubles. */
+void mask_draw_visible(const float *saliency, int G, int n_vis, uint64_t key, int32_t *vis, double *work);
+
+/* The masks of all scales: scale-2 visible tokens from forced_visible (B,n_vis) or drawn from the
+ * point saliency at the scale-2 centres (key mask_keys[b]); all_visible = 1 for eval. */
+int mask_build(const model3d_config *c, arena *a, const m3_tokens *t, int B, int all_visible,
+               const float *point_saliency, const uint64_t *mask_keys, const int32_t *forced_visible,
+               m3_mask *mk);
+
+/* Visible scale-2 tokens per sample = groups[2] - int(mask_ratio * groups[2]). */
+int mask_n_visible(const model3d_config *c);
+
+/* Scale s, B samples of G tokens, rows of C floats. Gather: rows (B,cap_s,C) <- the visible
+ * tokens of tokens (B,G,C), in list order; padding rows are left as they are. Scatter: the
+ * visible tokens of tokens (B,G,C) <- rows (B,cap_s,C); the masked tokens are left as they are. */
+void mask_gather_visible(const m3_mask *mk, int s, long B, long G, long C, const float *tokens, float *rows);
+void mask_scatter_visible(const m3_mask *mk, int s, long B, long G, long C, const float *rows, float *tokens);
+
+#endif
