@@ -15,6 +15,7 @@
 #include "dist.h"
 #include "errors.h"
 #include "h5io.h"
+#include "log.h"
 #include "paths.h"
 
 #define CKPT_FORMAT "i2pmae-checkpoint"
@@ -225,6 +226,38 @@ int ckpt_list(const char *rundir, MPI_Comm comm, long *steps, int max, char *err
     MPI_Bcast(&n, 1, MPI_INT, 0, comm);
     if (n > 0) MPI_Bcast(steps, n, MPI_LONG, 0, comm);
     return n;
+}
+
+int ckpt_resume_newest(const char *rundir, MPI_Comm comm, const char *config_json, const char *who,
+                       ckpt_load_fn load, void *ctx, char *path_out, size_t path_len, char *err)
+{
+    long *steps = malloc(sizeof(long) * CKPT_LIST_MAX);
+    char *stored = malloc(CKPT_CONFIG_LEN);
+    int n = steps && stored ? ckpt_list(rundir, comm, steps, CKPT_LIST_MAX, err) : errf(err, "out of memory");
+    int rc = n < 0 ? -1 : 1; /* 1: nothing valid found yet */
+    char first_err[I2P_ERR_LEN] = "";
+    for (int i = 0; i < n && rc == 1; i++) {
+        char path[I2P_PATH_LEN];
+        ckpt_path(path, sizeof path, rundir, steps[i]);
+        ckpt_state st;
+        if (ckpt_read_header(path, comm, &st, stored, err) == 0) {
+            if (ckpt_config_compare(stored, config_json, path, err)) {
+                rc = -1; /* same on every rank: the stored text was read by all */
+                break;
+            }
+            if (load(ctx, path, &st, err) == 0) {
+                snprintf(path_out, path_len, "%s", path);
+                rc = 0;
+                break;
+            }
+        }
+        if (!first_err[0]) snprintf(first_err, sizeof first_err, "%s", err);
+        log_warn("%s: skipping %s: %s", who, path, err);
+    }
+    if (rc == 1) rc = errf(err, "%s: no valid checkpoint to resume from (newest: %s)", rundir, first_err);
+    free(steps);
+    free(stored);
+    return rc;
 }
 
 int ckpt_prune(const char *rundir, MPI_Comm comm, int keep, char *err)

@@ -301,49 +301,42 @@ static int save_checkpoint(trainer *t, const finetune_args *a, long epochs_done,
     return 0;
 }
 
-/* Loads the newest valid checkpoint; corrupt ones are skipped with a warning, a configuration that
- * differs is an error. *epochs_done: the epochs it holds. */
+typedef struct {
+    trainer *t;
+    long epochs_done; /* the epochs the loaded checkpoint holds */
+} resume_ctx;
+
+/* ckpt_load_fn: the arrays of path, which must end an epoch of this configuration. */
+static int resume_load(void *ctx, const char *path, const ckpt_state *hdr, char *err)
+{
+    resume_ctx *rc = ctx;
+    trainer *t = rc->t;
+    ckpt_state st = *hdr;
+    ckpt_array arr[N_ARRAYS];
+    int64_t be = -1;
+    int na = fill_arrays(t, arr, &be);
+    int lrc = ckpt_read(path, t->comm, &st, NULL, arr, na, err);
+    if (!lrc && (st.epoch_pos != 0 || st.step != st.epoch * t->L.steps_per_epoch))
+        lrc = errf(err, "%s: step %ld is not the end of epoch %ld of this configuration", path, st.step,
+                   st.epoch);
+    if (!lrc) {
+        rc->epochs_done = st.epoch;
+        t->best_epoch = be;
+        t->opt.step = st.step; /* AdamW's bias correction continues from here */
+    }
+    return lrc;
+}
+
+/* Loads the newest valid checkpoint (ckpt_resume_newest). *epochs_done: the epochs it holds. */
 static int resume_latest(trainer *t, const finetune_args *a, finetune_result *r, long *epochs_done,
                          char *err)
 {
-    long *steps = malloc(sizeof(long) * CKPT_LIST_MAX);
-    char *stored = malloc(CKPT_CONFIG_LEN);
-    int n = steps && stored ? ckpt_list(a->rundir, t->comm, steps, CKPT_LIST_MAX, err) : -1;
-    int rc = n < 0 ? -1 : 1; /* 1: nothing valid found yet */
-    char first_err[I2P_ERR_LEN] = "";
-    for (int i = 0; i < n && rc == 1; i++) {
-        char path[I2P_PATH_LEN];
-        ckpt_path(path, sizeof path, a->rundir, steps[i]);
-        ckpt_state st;
-        if (ckpt_read_header(path, t->comm, &st, stored, err) == 0) {
-            if (ckpt_config_compare(stored, t->config_json, path, err)) {
-                rc = -1;
-                break;
-            }
-            ckpt_array arr[N_ARRAYS];
-            int64_t be = -1;
-            int na = fill_arrays(t, arr, &be);
-            int lrc = ckpt_read(path, t->comm, &st, NULL, arr, na, err);
-            if (!lrc && (st.epoch_pos != 0 || st.step != st.epoch * t->L.steps_per_epoch))
-                lrc = errf(err, "%s: step %ld is not the end of epoch %ld of this configuration",
-                           path, st.step, st.epoch);
-            if (!lrc) {
-                *epochs_done = st.epoch;
-                t->best_epoch = be;
-                t->opt.step = st.step; /* AdamW's bias correction continues from here */
-                snprintf(r->last_checkpoint, sizeof r->last_checkpoint, "%s", path);
-                rc = 0;
-                break;
-            }
-        }
-        if (!first_err[0]) snprintf(first_err, sizeof first_err, "%s", err);
-        log_warn("finetune: skipping %s: %s", path, err);
-    }
-    if (rc == 1)
-        rc = errf(err, "%s: no valid checkpoint to resume from (newest: %s)", a->rundir, first_err);
-    free(steps);
-    free(stored);
-    return rc;
+    resume_ctx ctx = {t, 0};
+    if (ckpt_resume_newest(a->rundir, t->comm, t->config_json, "finetune", resume_load, &ctx,
+                           r->last_checkpoint, sizeof r->last_checkpoint, err))
+        return -1;
+    *epochs_done = ctx.epochs_done;
+    return 0;
 }
 
 /* ---- metrics.csv, curves.png, confusion ---- */

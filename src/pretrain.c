@@ -109,56 +109,50 @@ static int save_checkpoint(trainer *t, const pretrain_args *a, long step, pretra
     return 0;
 }
 
-/* Loads the newest valid checkpoint of the run directory; corrupt ones are skipped with a warning,
- * a configuration that differs is an error. Returns the step reached. */
+typedef struct {
+    trainer *t;
+    const pretrain_args *a;
+    long step; /* the step reached, once loaded */
+} resume_ctx;
+
+/* ckpt_load_fn: the arrays of path, and a data order that matches this configuration's. */
+static int resume_load(void *ctx, const char *path, const ckpt_state *hdr, char *err)
+{
+    resume_ctx *rc = ctx;
+    trainer *t = rc->t;
+    ckpt_state st = *hdr;
+    ckpt_array arr[5];
+    int na = fill_arrays(t, arr);
+    arr[4].data = malloc(sizeof(int64_t) * (size_t)t->L.n); /* stored order, checked below */
+    int lrc = arr[4].data ? ckpt_read(path, t->comm, &st, NULL, arr, na, err) : errf(err, "out of memory");
+    if (!lrc) {
+        long epoch, pos;
+        step_position(&t->L, st.step, &epoch, &pos);
+        ensure_perm(t, rc->a, epoch);
+        if (epoch != st.epoch || pos != st.epoch_pos ||
+            memcmp(arr[4].data, t->perm, sizeof(int64_t) * (size_t)t->L.n))
+            lrc = errf(err, "%s: its data order (epoch %ld, position %ld) is not the one this "
+                       "configuration gives at step %ld", path, st.epoch, st.epoch_pos, st.step);
+    }
+    free(arr[4].data);
+    if (!lrc) {
+        rc->step = st.step;
+        t->opt.step = st.step; /* AdamW's bias correction continues from here */
+    }
+    return lrc;
+}
+
+/* Loads the newest valid checkpoint of the run directory (ckpt_resume_newest); *step: the step
+ * reached. */
 static int resume_latest(trainer *t, const pretrain_args *a, pretrain_result *r, long *step,
                          char *err)
 {
-    long *steps = malloc(sizeof(long) * CKPT_LIST_MAX);
-    char *stored = malloc(CKPT_CONFIG_LEN);
-    int n = steps && stored ? ckpt_list(a->rundir, t->comm, steps, CKPT_LIST_MAX, err) : -1;
-    int rc = n < 0 ? -1 : 1; /* 1: nothing valid found yet */
-    char first_err[I2P_ERR_LEN] = "";
-    for (int i = 0; i < n && rc == 1; i++) {
-        char path[I2P_PATH_LEN];
-        ckpt_path(path, sizeof path, a->rundir, steps[i]);
-        ckpt_state st;
-        if (ckpt_read_header(path, t->comm, &st, stored, err) == 0) {
-            if (ckpt_config_compare(stored, t->config_json, path, err)) {
-                rc = -1; /* same on every rank: the stored text was read by all */
-                break;
-            }
-            ckpt_array arr[5];
-            int na = fill_arrays(t, arr);
-            arr[4].data = malloc(sizeof(int64_t) * (size_t)t->L.n); /* stored order, checked below */
-            int lrc = arr[4].data ? ckpt_read(path, t->comm, &st, NULL, arr, na, err)
-                                  : errf(err, "out of memory");
-            if (!lrc) {
-                long epoch, pos;
-                step_position(&t->L, st.step, &epoch, &pos);
-                ensure_perm(t, a, epoch);
-                if (epoch != st.epoch || pos != st.epoch_pos ||
-                    memcmp(arr[4].data, t->perm, sizeof(int64_t) * (size_t)t->L.n))
-                    lrc = errf(err, "%s: its data order (epoch %ld, position %ld) is not the one this "
-                               "configuration gives at step %ld", path, st.epoch, st.epoch_pos, st.step);
-            }
-            free(arr[4].data);
-            if (!lrc) {
-                *step = st.step;
-                t->opt.step = st.step; /* AdamW's bias correction continues from here */
-                snprintf(r->last_checkpoint, sizeof r->last_checkpoint, "%s", path);
-                rc = 0;
-                break;
-            }
-        }
-        if (!first_err[0]) snprintf(first_err, sizeof first_err, "%s", err);
-        log_warn("pretrain: skipping %s: %s", path, err);
-    }
-    if (rc == 1)
-        rc = errf(err, "%s: no valid checkpoint to resume from (newest: %s)", a->rundir, first_err);
-    free(steps);
-    free(stored);
-    return rc;
+    resume_ctx ctx = {t, a, 0};
+    if (ckpt_resume_newest(a->rundir, t->comm, t->config_json, "pretrain", resume_load, &ctx,
+                           r->last_checkpoint, sizeof r->last_checkpoint, err))
+        return -1;
+    *step = ctx.step;
+    return 0;
 }
 
 /* ---- one step ---- */
