@@ -1,0 +1,48 @@
+/* m3_store.h -- the memory of a network built from m3 layers (the pre-training model, model3d.c, and
+ * the classifier, classifier.c): one flat parameter buffer with its gradients and named tensor table,
+ * the BatchNorm running statistics ("buffers") with theirs, the work arenas of the train and eval
+ * steps and the oneDNN primitive cache. Each model keeps one and answers its accessors from it.
+ */
+#ifndef I2P_M3_STORE_H
+#define I2P_M3_STORE_H
+
+#include "arena.h"
+#include "m3_layers.h"
+#include "m3_layout.h"
+#include "model3d.h"
+#include "nn.h"
+
+typedef struct {
+    int max_batch;
+    dnn_ctx *ctx;
+    nn_cache cache;
+    arena step_arena, eval_arena;
+    float *params, *grads, *buffers;
+    long n_params, n_buffers;
+    model3d_tensor *tensors;
+    int n_tensors;
+    model3d_tensor *buffer_tensors;  /* <bn>.running_mean / .running_var views into buffers */
+    int n_buffer_tensors;
+} m3_store;
+
+/* Places the tensors of model (its layer structs) with L (m3_layout.h); run twice by m3_store_init. */
+typedef void (*m3_layout_fn)(void *model, m3_layout *L);
+
+/* Sets up s (zeroed by the caller) for model, whose layer structs layout fills: the arenas, the
+ * tensor tables, the primitive cache, then params, grads and buffers (all zero). what names the
+ * model in the messages ("model3d: out of memory"). On failure s holds what was made so far, for
+ * m3_store_free. */
+int m3_store_init(m3_store *s, m3_layout_fn layout, void *model, int max_batch, dnn_ctx *ctx,
+                  const char *what, char *err);
+/* Releases what m3_store_init made (s may be partly set up). */
+void m3_store_free(m3_store *s);
+
+/* Entry i of the parameter / buffer tensor table, or NULL outside it. */
+const model3d_tensor *m3_store_tensor(const m3_store *s, int i);
+const model3d_tensor *m3_store_buffer_tensor(const m3_store *s, int i);
+
+/* The run context of one step over s, its arena reset: train = 1 the step arena, the gradients
+ * (zeroed here) and BatchNorm batch statistics; train = 0 the eval arena, no gradients. */
+m3_run m3_store_run(m3_store *s, int train, char *err);
+
+#endif
