@@ -6,11 +6,14 @@
 #ifndef I2P_M3_STORE_H
 #define I2P_M3_STORE_H
 
+#include <stdint.h>
+
 #include "arena.h"
 #include "m3_layers.h"
 #include "m3_layout.h"
 #include "model3d.h"
 #include "nn.h"
+#include "rng.h"
 
 typedef struct {
     int max_batch;
@@ -36,6 +39,14 @@ int m3_store_init(m3_store *s, m3_layout_fn layout, void *model, int max_batch, 
                   const char *what, char *err);
 /* Releases what m3_store_init made (s may be partly set up). */
 void m3_store_free(m3_store *s);
+
+/* Initialises tensor t's count floats at p from its own stream r (rng_seed(seed, t)); returns 0
+ * for a tensor it does not handle. */
+typedef int (*m3_init_fn)(const m3_store *s, int t, rng_t *r, float *p);
+/* The spec's initialisation of every parameter tensor, one rng stream per tensor index: special
+ * first (may be NULL), else Xavier-uniform weights of rank >= 2, unit norm scales ("*.weight" of
+ * rank 1) and zero biases; BatchNorm running means 0 and variances 1. */
+void m3_store_init_params(m3_store *s, uint64_t seed, m3_init_fn special);
 
 /* Entry i of the parameter / buffer tensor table, or NULL outside it. */
 const model3d_tensor *m3_store_tensor(const m3_store *s, int i);

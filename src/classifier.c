@@ -143,36 +143,18 @@ static void run_layout(void *model, m3_layout *L)
     m->head.fc3 = m3_layout_linear(L, H, m->cfg.n_classes, 1, "head.fc3");
 }
 
-/* Encoder as model3d_create (Xavier-uniform weights, zero biases, unit norm scales); head linears
- * as PyTorch's nn.Linear default (weight and bias U(-1/sqrt(in), 1/sqrt(in))); the fresh norm and
- * the head's BatchNorms (1, 0). One rng stream per tensor index. */
-static void init_params(classifier *m, uint64_t seed)
+/* Head linears as PyTorch's nn.Linear default (weight and bias U(-1/sqrt(in), 1/sqrt(in))); the
+ * encoder as model3d_create, the fresh norm and the head's BatchNorms (1, 0) by
+ * m3_store_init_params' rule. */
+static int init_head_linear(const m3_store *s, int t, rng_t *r, float *p)
 {
-    for (int t = 0; t < m->st.n_tensors; t++) {
-        const model3d_tensor *T = &m->st.tensors[t];
-        float *p = m->st.params + T->offset;
-        rng_t r;
-        rng_seed(&r, seed, (uint64_t)t);
-        const char *suffix = strrchr(T->name, '.');
-        int weight = suffix && !strcmp(suffix, ".weight");
-        if (!strncmp(T->name, "head.fc", 7)) {
-            /* a bias follows its weight (out, in) in the table */
-            int fan_in = T->rank >= 2 ? T->shape[1] : m->st.tensors[t - 1].shape[1];
-            double bound = 1.0 / sqrt((double)fan_in);
-            for (long i = 0; i < T->count; i++) p[i] = (float)rng_range(&r, -bound, bound);
-        } else if (T->rank >= 2) {
-            double bound = sqrt(6.0 / (T->shape[0] + T->shape[1]));
-            for (long i = 0; i < T->count; i++) p[i] = (float)rng_range(&r, -bound, bound);
-        } else {
-            for (long i = 0; i < T->count; i++) p[i] = weight ? 1.0f : 0.0f;
-        }
-    }
-    /* running mean 0, running var 1 */
-    for (int i = 0; i < m->st.n_buffer_tensors; i++) {
-        const model3d_tensor *T = &m->st.buffer_tensors[i];
-        float v = strstr(T->name, "running_var") ? 1.0f : 0.0f;
-        for (long j = 0; j < T->count; j++) m->st.buffers[T->offset + j] = v;
-    }
+    const model3d_tensor *T = &s->tensors[t];
+    if (strncmp(T->name, "head.fc", 7) != 0) return 0;
+    /* a bias follows its weight (out, in) in the table */
+    int fan_in = T->rank >= 2 ? T->shape[1] : s->tensors[t - 1].shape[1];
+    double bound = 1.0 / sqrt((double)fan_in);
+    for (long i = 0; i < T->count; i++) p[i] = (float)rng_range(r, -bound, bound);
+    return 1;
 }
 
 int classifier_create(classifier **out, const classifier_config *cfg, int max_batch, uint64_t seed,
@@ -194,7 +176,7 @@ int classifier_create(classifier **out, const classifier_config *cfg, int max_ba
         return -1;
     }
     m3_stages_drop_path(m->enc, 3, cfg->enc.drop_path);
-    init_params(m, seed);
+    m3_store_init_params(&m->st, seed, init_head_linear);
     *out = m;
     return 0;
 }

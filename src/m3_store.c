@@ -3,6 +3,7 @@
  */
 #include "m3_store.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,6 +46,30 @@ void m3_store_free(m3_store *s)
     free(s->params);
     free(s->grads);
     free(s->buffers);
+}
+
+void m3_store_init_params(m3_store *s, uint64_t seed, m3_init_fn special)
+{
+    for (int t = 0; t < s->n_tensors; t++) {
+        const model3d_tensor *T = &s->tensors[t];
+        float *p = s->params + T->offset;
+        rng_t r;
+        rng_seed(&r, seed, (uint64_t)t);
+        const char *suffix = strrchr(T->name, '.');
+        if (special && special(s, t, &r, p)) continue;
+        if (T->rank >= 2) {
+            double bound = sqrt(6.0 / (T->shape[0] + T->shape[1]));
+            for (long i = 0; i < T->count; i++) p[i] = (float)rng_range(&r, -bound, bound);
+        } else {
+            float v = suffix && strcmp(suffix, ".weight") == 0 ? 1.0f : 0.0f;
+            for (long i = 0; i < T->count; i++) p[i] = v;
+        }
+    }
+    for (int i = 0; i < s->n_buffer_tensors; i++) {
+        const model3d_tensor *T = &s->buffer_tensors[i];
+        float v = strstr(T->name, "running_var") ? 1.0f : 0.0f;
+        for (long j = 0; j < T->count; j++) s->buffers[T->offset + j] = v;
+    }
 }
 
 const model3d_tensor *m3_store_tensor(const m3_store *s, int i)

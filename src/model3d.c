@@ -38,40 +38,17 @@ static void run_layout(void *model, m3_layout *L)
     m->rec2d = m3_layout_linear(L, D1, c->k[1] * c->views * c->feat_dim, 1, "rec_head_2d");
 }
 
-/* Xavier-uniform weights of rank >= 2, zero biases, unit norm scales, trunc-normal(0.02) token. */
-static void init_params(model3d *m, uint64_t seed)
+/* The mask token: trunc-normal(0.02) (timm trunc_normal_(std=.02): cut at +-2); the other tensors
+ * take m3_store_init_params' rule. */
+static int init_mask_token(const m3_store *s, int t, rng_t *r, float *p)
 {
-    for (int t = 0; t < m->st.n_tensors; t++) {
-        const model3d_tensor *T = &m->st.tensors[t];
-        float *p = m->st.params + T->offset;
-        rng_t r;
-        rng_seed(&r, seed, (uint64_t)t);
-        const char *suffix = strrchr(T->name, '.');
-        if (strcmp(T->name, "decoder.mask_token") == 0) {
-            for (long i = 0; i < T->count; i++) { /* timm trunc_normal_(std=.02): cut at +-2 */
-                double v = 0.02 * rng_normal(&r);
-                p[i] = (float)(v > 2.0 ? 2.0 : v < -2.0 ? -2.0 : v);
-            }
-        } else if (T->rank >= 2) {
-            double bound = sqrt(6.0 / (T->shape[0] + T->shape[1]));
-            for (long i = 0; i < T->count; i++) p[i] = (float)rng_range(&r, -bound, bound);
-        } else {
-            float v = suffix && strcmp(suffix, ".weight") == 0 ? 1.0f : 0.0f;
-            for (long i = 0; i < T->count; i++) p[i] = v;
-        }
+    const model3d_tensor *T = &s->tensors[t];
+    if (strcmp(T->name, "decoder.mask_token") != 0) return 0;
+    for (long i = 0; i < T->count; i++) {
+        double v = 0.02 * rng_normal(r);
+        p[i] = (float)(v > 2.0 ? 2.0 : v < -2.0 ? -2.0 : v);
     }
-}
-
-/* Running mean 0 and var 1; the buffers hold [running_mean (C), running_var (C)] per BatchNorm in
- * parameter-table order. */
-static void init_running_stats(model3d *m)
-{
-    memset(m->st.buffers, 0, sizeof(float) * (size_t)m->st.n_buffers);
-    m3_bn *bns[] = {&m->embed[0].bn1, &m->embed[0].bn2, &m->embed[1].bn1, &m->embed[1].bn2,
-                    &m->embed[2].bn1, &m->embed[2].bn2, &m->interp.bn,    &m->interp.res_bn1,
-                    &m->interp.res_bn2};
-    for (size_t i = 0; i < sizeof bns / sizeof *bns; i++)
-        for (int j = 0; j < bns[i]->C; j++) m->st.buffers[bns[i]->run_var + j] = 1.0f;
+    return 1;
 }
 
 int model3d_create(model3d **out, const model3d_config *cfg, int max_batch, uint64_t seed,
@@ -94,8 +71,7 @@ int model3d_create(model3d **out, const model3d_config *cfg, int max_batch, uint
     /* stochastic depth over the encoder blocks, then separately over the decoder's */
     m3_stages_drop_path(m->enc, 3, cfg->drop_path);
     m3_stages_drop_path(m->dec, 2, cfg->drop_path);
-    init_params(m, seed);
-    init_running_stats(m);
+    m3_store_init_params(&m->st, seed, init_mask_token);
     *out = m;
     return 0;
 }
