@@ -55,5 +55,9 @@ const model3d_tensor *m3_store_buffer_tensor(const m3_store *s, int i);
 /* The run context of one step over s, its arena reset: train = 1 the step arena, the gradients
  * (zeroed here) and BatchNorm batch statistics; train = 0 the eval arena, no gradients. */
 m3_run m3_store_run(m3_store *s, int train, char *err);
+/* Starts a step of B samples: checks 1 <= B <= max_batch ("<what>: batch of B samples (max N)"),
+ * sets *r = m3_store_run(s, train, err) and returns a zeroed block of bytes from the run's arena
+ * for the step's saved state; NULL with err set on failure. */
+void *m3_store_begin(m3_store *s, m3_run *r, int train, int B, size_t bytes, const char *what, char *err);
 
 #endif

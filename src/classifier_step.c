@@ -177,10 +177,9 @@ int classifier_train_step(classifier *m, const classifier_batch *b, double *loss
         if (b->labels[i] < 0 || b->labels[i] >= m->cfg.n_classes)
             return errf(err, "classifier: label %d of sample %d outside 0..%d", (int)b->labels[i], i,
                         m->cfg.n_classes - 1);
-    m3_run r = m3_store_run(&m->st, 1, err);
-    cls_fwd *f = arena_alloc(r.a, sizeof *f);
-    if (!f) return errf(err, "classifier: out of memory (step arena)");
-    memset(f, 0, sizeof *f);
+    m3_run r;
+    cls_fwd *f = m3_store_begin(&m->st, &r, 1, b->B, sizeof *f, "classifier", err);
+    if (!f) return -1;
     m->last_fwd = NULL;
     if (forward(&r, m, f, b->B, b->points, b)) return -1;
     double L = loss_xent_forward(f->logits, b->labels, b->B, m->cfg.n_classes, m->cfg.smoothing);
@@ -193,11 +192,9 @@ int classifier_train_step(classifier *m, const classifier_batch *b, double *loss
 
 int classifier_forward(classifier *m, int B, const float *points, float *logits, char *err)
 {
-    if (B < 1 || B > m->st.max_batch) return errf(err, "classifier: batch of %d samples (max %d)", B, m->st.max_batch);
-    m3_run r = m3_store_run(&m->st, 0, err);
-    cls_fwd *f = arena_alloc(r.a, sizeof *f);
-    if (!f) return errf(err, "classifier: out of memory (eval arena)");
-    memset(f, 0, sizeof *f);
+    m3_run r;
+    cls_fwd *f = m3_store_begin(&m->st, &r, 0, B, sizeof *f, "classifier", err);
+    if (!f) return -1;
     TRY(forward(&r, m, f, B, points, NULL));
     memcpy(logits, f->logits, sizeof(float) * (size_t)(B * m->cfg.n_classes));
     return 0;

@@ -90,3 +90,19 @@ m3_run m3_store_run(m3_store *s, int train, char *err)
     return (m3_run){.c = &s->cache, .a = a, .P = s->params, .G = train ? s->grads : NULL,
                     .buf = s->buffers, .train = train, .err = err};
 }
+
+void *m3_store_begin(m3_store *s, m3_run *r, int train, int B, size_t bytes, const char *what, char *err)
+{
+    if (B < 1 || B > s->max_batch) {
+        errf(err, "%s: batch of %d samples (max %d)", what, B, s->max_batch);
+        return NULL;
+    }
+    *r = m3_store_run(s, train, err);
+    void *state = arena_alloc(r->a, bytes);
+    if (!state) {
+        errf(err, "%s: out of memory (%s arena)", what, train ? "step" : "eval");
+        return NULL;
+    }
+    memset(state, 0, bytes);
+    return state;
+}
