@@ -94,7 +94,10 @@ def run_status(rundir):
     if status is None:
         return None, "missing: not finished (no summary.json, no exit_status: running, cancelled or killed)"
     if status != "0":
-        return None, f"failed: exit status {status} (see {rundir})"
+        why = f"failed: exit status {status}"
+        if status.isdigit() and int(status) > 128:
+            why += f" (killed by signal {int(status) - 128}: cancelled, preempted or out of time?)"
+        return None, f"{why}; submit the task again (see {rundir})"
     return None, "failed: exit status 0 but no summary.json"
 
 

@@ -9,12 +9,13 @@
 #   i2p_run_done RUNDIR                  true (and says so) when RUNDIR holds a finished run
 #   i2p_run_step RUNDIR NP CMD ARGS...   runs `i2pmae CMD ARGS...` on NP ranks unless RUNDIR/CMD.json
 #                                        says it is done; output appended to RUNDIR/CMD.log (and the
-#                                        job's output); on success its JSON line -> RUNDIR/CMD.json;
-#                                        RUNDIR/exit_status gets the exit status. Returns it.
-#   i2p_run_finish RUNDIR CMD            RUNDIR/CMD.json becomes the run's summary.json
-# A run directory's record (read by slurm/report.py): summary.json only after the whole run
-# succeeded; exit_status after every finished attempt (removed when an attempt starts, so a run
-# killed mid-way has neither: "not finished"). Files are written to .partial and renamed.
+#                                        job's output); on success its JSON line -> RUNDIR/CMD.json,
+#                                        on failure its status -> RUNDIR/exit_status. Returns it.
+#   i2p_run_finish RUNDIR CMD            RUNDIR/CMD.json becomes the run's summary.json, and
+#                                        exit_status 0
+# A run directory's record (read by slurm/report.py): summary.json and exit_status 0 after the
+# whole run succeeded; exit_status N after a step failed with status N (removed when a step
+# starts, so a run killed mid-way has neither: "not finished"). Files go through .partial + rename.
 
 i2p_section_value() {
   [ -f "$1" ] || return 0
@@ -76,11 +77,11 @@ i2p_run_step() {
     [ "$rc" = 0 ] && line=$(i2p_last_summary "$dir/$cmd.log")
     [ "$rc" = 0 ] && [ -z "$line" ] && { echo "i2pmae-job: $cmd exited 0 without a JSON line"; rc=70; }
   fi
-  echo "$rc" > "$dir/exit_status"
-  [ "$rc" = 0 ] && i2p_keep "$line" "$dir/$cmd.json"
+  # exit_status is the whole run's: a failed step's status, or 0 once summary.json is there.
+  if [ "$rc" = 0 ]; then i2p_keep "$line" "$dir/$cmd.json"; else echo "$rc" > "$dir/exit_status"; fi
   echo "i2pmae-job: $cmd exited with status $rc at $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   return "$rc"
 }
 
-# i2p_run_finish RUNDIR CMD: CMD's JSON line becomes the run's summary.json.
-i2p_run_finish() { i2p_keep "$(cat "$1/$2.json")" "$1/summary.json"; }
+# i2p_run_finish RUNDIR CMD: CMD's JSON line becomes the run's summary.json; exit status 0.
+i2p_run_finish() { i2p_keep "$(cat "$1/$2.json")" "$1/summary.json" && echo 0 > "$1/exit_status"; }

@@ -157,3 +157,134 @@ bad_summary report_nan 'metric "test_acc_last" is "NaN", not a finite number' \
 '
 bad_summary report_metric_absent 'metric "test_acc_last" missing' '{"i2pmae":"0.1.0","command":"finetune","test_acc_best":0.9}
 '
+
+# ---- the job array on the local Slurm -----------------------------------------------------------
+SLURM_CHECKS="slurm_cluster_start slurm_array_runs slurm_report_equals_direct slurm_cancelled_task_named slurm_resubmitted_task_completes"
+skip_slurm() { for n in $SLURM_CHECKS; do skip "$n" "$1"; done; exit 0; }
+"$I2PMAE" finetune --help > /dev/null 2>&1 || skip_slurm "no finetune command in this build"
+have_h5py || skip_slurm "python3 h5py/numpy missing (the toy data needs none, but the split checks above did)"
+[ "$(id -u)" = 0 ] || skip_slurm "not root: slurmd must run as root"
+for t in munged slurmctld slurmd sbatch scancel squeue; do
+  command -v "$t" > /dev/null || [ -x "/usr/sbin/$t" ] || skip_slurm "'$t' not installed (slurm-wlm, munge; tests/deps.sh)"
+done
+
+# The toy: 2 settings x 2 folds of the tiny network, 2 epochs from scratch, on 12 classes x 8 clouds.
+"$I2PMAE" synth --samples 96 --points 128 --seed 7 -o "$T/toy.h5" > /dev/null 2>&1 || skip_slurm "synth failed"
+cat > "$T/toy.ini" <<INI
+points = 128
+groups = 32,16,8
+k = 8,4,4
+dims = 12,24,48
+depths = 1,1,1
+heads = 2
+embed-hidden = 8,16,32
+drop-path = 0
+[fewshot]
+settings = 2x3 3x3
+folds = 2
+query = 3
+split-seed = 4
+data = $T/toy.h5
+out = $T/array
+[finetune]
+epochs = 2
+warmup-epochs = 1
+batch = 4
+micro-batch = 4
+lr = 0.002
+log-every = 1
+INI
+RUNS="2way-3shot/fold-0 2way-3shot/fold-1 3way-3shot/fold-0 3way-3shot/fold-1"
+
+CLUSTER=$ROOT/slurm/local-cluster.sh
+export I2PMAE_SLURM_DIR=$T/slurm I2PMAE_SLURM_TIMEOUT=20 I2PMAE_HOME=$ROOT I2PMAE
+chmod 0755 "$T"   # munged (user munge) must reach its socket below $T
+port_free() { ! ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
+pick_port() {
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    p=$(shuf -i 10000-30000 -n 1)
+    if port_free "$p" && port_free $((p + 1)); then echo "$p"; return 0; fi
+  done
+  return 1
+}
+export I2PMAE_SLURM_PORT=$(pick_port) || skip_slurm "no free TCP port pair"
+trap 'timeout 120 "$CLUSTER" stop > /dev/null 2>&1; rm -rf "$T"' EXIT
+trap 'exit 1' INT TERM HUP
+if ! timeout 90 "$CLUSTER" start > "$T/start.out" 2>&1; then
+  fail slurm_cluster_start "$(tail -n 4 "$T/start.out" | tr '\n' ' ')"
+  for n in $SLURM_CHECKS; do [ "$n" = slurm_cluster_start ] || skip "$n" "the local cluster did not start"; done
+  exit 0
+fi
+pass slurm_cluster_start
+eval "$("$CLUSTER" env)"
+
+# Task 3 (3-way, fold 1) waits before fine-tuning while $T/stall exists, so that it can be cancelled
+# mid-run (its split written, fine-tuning started).
+cat > "$T/i2pmae-stall" <<EOF
+#!/bin/sh
+if [ "\$1" = finetune ] && [ -e "$T/stall" ]; then
+  case "\$*" in *3way-3shot/fold-1/*) sleep 300 ;; esac
+fi
+exec "$I2PMAE" "\$@"
+EOF
+chmod +x "$T/i2pmae-stall"
+touch "$T/stall"
+ARGS="--config $T/toy.ini --scratch"
+job=$(sbatch --parsable --array=0-3 -n 1 -c 1 -o "$T/array-%a.out" --export=ALL,I2PMAE="$T/i2pmae-stall" \
+      "$ROOT/slurm/fewshot.sbatch" $ARGS 2>&1)
+
+# The same runs made directly, meanwhile.
+for r in $RUNS; do
+  s=${r%%/*}; way=${s%%way*}; shot=${s#*way-}; shot=${shot%shot}; fold=${r#*fold-}
+  mkdir -p "$T/direct/$r"
+  "$I2PMAE" fewshot-split --data "$T/toy.h5" --way "$way" --shot "$shot" --query 3 --fold "$fold" --seed 4 \
+    -o "$T/direct/$r/split.h5" > /dev/null 2>&1 &&
+  "$I2PMAE" finetune $ARGS --data "$T/direct/$r/split.h5" -o "$T/direct/$r" > "$T/direct/$r/summary.json" 2> "$T/direct.err" ||
+    echo "direct run $r failed: $(tail -n 2 "$T/direct.err")" >> "$T/direct.fail"
+done
+(cd "$T/direct" && $REPORT --csv "$T/direct.csv" $RUNS > "$T/direct.md" 2> "$T/direct.err")
+direct_rc=$?
+
+# Wait for tasks 0-2 to finish and task 3 to stall (90 s at most), then cancel task 3.
+n=0
+for _ in $(seq 1 450); do
+  n=0; for r in $RUNS; do [ -s "$T/array/$r/summary.json" ] && n=$((n + 1)); done
+  [ $n -ge 3 ] && [ -f "$T/array/3way-3shot/fold-1/finetune.log" ] && break
+  [ -z "$(squeue -h -j "$job" 2>/dev/null)" ] && break
+  sleep 0.2
+done
+scancel "${job}_3" 2>/dev/null
+for _ in $(seq 1 150); do [ -z "$(squeue -h -j "$job" 2>/dev/null)" ] && break; sleep 0.2; done
+if [ $n -ge 3 ]; then pass slurm_array_runs
+else fail slurm_array_runs "job '$job': $n of 3 tasks finished: $(tail -n 3 "$T"/array-*.out 2>/dev/null | tr '\n' ' ')"
+fi
+(cd "$T/array" && $REPORT --csv "$T/cancelled.csv" $RUNS > "$T/cancelled.md" 2> "$T/cancelled.err")
+rc=$?
+# Cancelled mid-run: the job's shell may record the killed step's status (143) or be gone first.
+if [ $rc = 1 ] && grep -q '^- 3way-3shot/fold-1: \(missing: not finished\|failed: exit status 143 (killed by signal 15\)' "$T/cancelled.md" &&
+   grep -q '^| 3way-3shot | 1 of 2 |' "$T/cancelled.md"; then
+  pass slurm_cancelled_task_named
+else
+  fail slurm_cancelled_task_named "report exit $rc: $(tr '\n' ' ' < "$T/cancelled.md")"
+fi
+
+# Resubmit task 3 alone (without the stall): it reuses its split and completes the table.
+rm -f "$T/stall"
+timeout 90 sbatch --wait --quiet --array=3 -n 1 -c 1 -o "$T/array-3b.out" "$ROOT/slurm/fewshot.sbatch" $ARGS \
+  > "$T/resub.out" 2>&1
+(cd "$T/array" && $REPORT --csv "$T/array.csv" $RUNS > "$T/array.md" 2> "$T/array.err")
+rc=$?
+if [ $rc = 0 ] && ! grep -q 'i2pmae-job: .* fewshot-split ' "$T/array-3b.out"; then
+  pass slurm_resubmitted_task_completes
+else
+  fail slurm_resubmitted_task_completes "report exit $rc: $(cat "$T/resub.out" "$T/array.md" "$T/array-3b.out" 2>/dev/null | tail -n 4 | tr '\n' ' ')"
+fi
+if [ -f "$T/direct.fail" ] || [ $direct_rc != 0 ]; then
+  fail slurm_report_equals_direct "direct runs: $(cat "$T/direct.fail" "$T/direct.md" 2>/dev/null | tail -n 3 | tr '\n' ' ')"
+elif cmp -s "$T/direct.csv" "$T/array.csv" && cmp -s "$T/direct.md" "$T/array.md" &&
+     [ "$(grep -c '^| [23]way-3shot | 2 |' "$T/array.md")" = 2 ]; then
+  pass slurm_report_equals_direct
+  sed 's/^/    /' "$T/array.md"
+else
+  fail slurm_report_equals_direct "$(diff "$T/direct.md" "$T/array.md" | head -n 6 | tr '\n' ' ')"
+fi
