@@ -21,7 +21,9 @@ static int check_layout(dataset *d, const char *path, const char *group, char *e
     snprintf(points, sizeof points, "%s/points", group);
     snprintf(d->label_name, sizeof d->label_name, "%s/label", group);
     if (group[0] && !h5_exists(f, group)) {
-        return errf(err, "%s: no group %s in this file", path, group);
+        return errf(err, "%s: no group %s in this file%s", path, group,
+                    h5_exists(f, "/points") || h5_exists(f, "/data")
+                        ? " (a plain point-cloud dataset, not a few-shot split)" : "");
     } else if (h5_exists(f, points)) {
         snprintf(d->points_name, sizeof d->points_name, "%s", points);
     } else if (!group[0] && h5_exists(f, "/data")) {
