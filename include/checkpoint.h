@@ -22,6 +22,8 @@
 #include <mpi.h>
 #include <stddef.h>
 
+#include "model3d.h"
+
 typedef enum { CKPT_F32, CKPT_I64 } ckpt_type;
 
 /* A flat array to save or load. data holds count elements (float or int64_t), owned by the caller. */
@@ -77,5 +79,14 @@ int ckpt_list(const char *rundir, MPI_Comm comm, long *steps, int max, char *err
 /* Deletes all but the newest `keep` checkpoints of rundir, and stale ckpt-*.h5.partial files
  * (rank 0 deletes; collective). keep < 1 keeps everything. */
 int ckpt_prune(const char *rundir, MPI_Comm comm, int keep, char *err);
+
+/* "name offset count (shape) decay=d" per tensor of a contiguous table: the provenance text stored
+ * with each checkpoint for h5py users. Caller frees; NULL if out of memory. Not collective. */
+char *ckpt_tensor_table(const model3d_tensor *tensors, int n);
+
+/* The start of a training run (pretrain, finetune): creates rundir if needed (rank 0) and checks
+ * it is a writable directory; refuses a directory that holds checkpoints without --resume (resume
+ * 0) and, with resume 1, one that does not exist or holds none. */
+int ckpt_prepare_rundir(const char *rundir, int resume, MPI_Comm comm, char *err);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "dist.h"
@@ -250,4 +251,49 @@ int ckpt_prune(const char *rundir, MPI_Comm comm, int keep, char *err)
         free(steps);
     }
     return dist_any_error(comm, rc, err);
+}
+
+int ckpt_prepare_rundir(const char *rundir, int resume, MPI_Comm comm, char *err)
+{
+    int rc = 0, rank;
+    MPI_Comm_rank(comm, &rank);
+    if (rank == 0) {
+        struct stat st;
+        if (stat(rundir, &st) != 0) {
+            if (resume)
+                rc = errf(err, "%s: --resume, but the run directory does not exist", rundir);
+            else if (mkdir(rundir, 0777) != 0)
+                rc = errf(err, "%s: cannot create the run directory: %s", rundir, strerror(errno));
+        } else if (!S_ISDIR(st.st_mode)) {
+            rc = errf(err, "%s: exists and is not a directory", rundir);
+        }
+        if (!rc && access(rundir, W_OK | X_OK) != 0)
+            rc = errf(err, "%s: the run directory is not writable", rundir);
+    }
+    if (dist_any_error(comm, rc, err)) return -1;
+    long steps[1];
+    int n = ckpt_list(rundir, comm, steps, 1, err);
+    if (n < 0) return -1;
+    if (!resume && n > 0)
+        return errf(err, "%s: holds checkpoints of an earlier run (newest: step %ld); add --resume to "
+                    "continue it or choose another run directory", rundir, steps[0]);
+    if (resume && n == 0)
+        return errf(err, "%s: --resume, but the run directory holds no checkpoint (ckpt-*.h5)", rundir);
+    return 0;
+}
+
+char *ckpt_tensor_table(const model3d_tensor *tensors, int n)
+{
+    size_t cap = 160 * (size_t)(n + 1), len = 0;
+    char *s = malloc(cap);
+    if (!s) return NULL;
+    s[0] = 0;
+    for (int i = 0; i < n; i++) {
+        const model3d_tensor *t = &tensors[i];
+        len += (size_t)snprintf(s + len, cap - len, "%s %ld %ld (", t->name, t->offset, t->count);
+        for (int k = 0; k < t->rank; k++)
+            len += (size_t)snprintf(s + len, cap - len, k ? ",%d" : "%d", t->shape[k]);
+        len += (size_t)snprintf(s + len, cap - len, ") decay=%d\n", t->decay);
+    }
+    return s;
 }
