@@ -132,11 +132,14 @@ def main(argv):
 
     rows = []  # (setting, metric, n, expected, mean, std, min, max)
     metrics_seen = []
+    # A setting without a finished run takes the metrics of the others (its n is 0).
+    known = next((s["command"] for s in settings.values() if s["command"]), None)
     for name, s in settings.items():
         expected = len(s["runs"]) + len(s["problems"])
-        keys = a.metric or DEFAULT_METRICS.get(s["command"] or "", None)
+        command = s["command"] or known
+        keys = a.metric or ([] if command is None else DEFAULT_METRICS.get(command))
         if keys is None:
-            raise ReportError(f"setting {name}: no default metric for command {s['command']}; "
+            raise ReportError(f"setting {name}: no default metric for command {command}; "
                               f"name one with --metric")
         for k in keys:
             if k not in metrics_seen:
@@ -155,8 +158,8 @@ def main(argv):
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name in settings:
         mine = {r[1]: r for r in rows if r[0] == name}
-        any_row = next(iter(mine.values()), None)
-        n, expected = (any_row[2], any_row[3]) if any_row else (0, 0)
+        s = settings[name]
+        n, expected = len(s["runs"]), len(s["runs"]) + len(s["problems"])
         cells = [name, f"{n}" if n == expected else f"{n} of {expected}"]
         for k in metrics_seen:
             r = mine.get(k)

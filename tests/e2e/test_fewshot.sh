@@ -119,15 +119,16 @@ else
   fail report_markdown "$(tr '\n' ' ' < "$T/rep.md")"
 fi
 
-# Missing and failed runs: named, exit 1, n says "of".
+# Missing and failed runs: named, exit 1, n says "of"; a setting with no finished run still has its row.
 mkdir -p "$R/10way-10shot/fold-2" "$R/10way-10shot/fold-3"; echo 1 > "$R/10way-10shot/fold-3/exit_status"
 $REPORT --csv "$T/rep2.csv" $ALL "$R/10way-10shot/fold-2" "$R/10way-10shot/fold-3" "$R/10way-10shot/fold-4" \
-  > "$T/rep2.md" 2>&1
+  "$R/20way-1shot/fold-0" > "$T/rep2.md" 2>&1
 rc=$?
 if [ $rc = 1 ] && grep -q "^- $R/10way-10shot/fold-2: missing: not finished" "$T/rep2.md" &&
    grep -q "^- $R/10way-10shot/fold-3: failed: exit status 1" "$T/rep2.md" &&
    grep -q "^- $R/10way-10shot/fold-4: missing: no run directory" "$T/rep2.md" &&
-   grep -q '^3 of 8 runs missing or failed' "$T/rep2.md" && grep -q '^| 10way-10shot | 2 of 5 |' "$T/rep2.md" &&
+   grep -q '^4 of 9 runs missing or failed' "$T/rep2.md" && grep -q '^| 10way-10shot | 2 of 5 |' "$T/rep2.md" &&
+   grep -q '^| 20way-1shot | 0 of 1 | n/a ± n/a |' "$T/rep2.md" && grep -q '^20way-1shot,test_acc_last,0,1,,,,$' "$T/rep2.csv" &&
    grep -q '^10way-10shot,test_acc_best,2,5,' "$T/rep2.csv"; then
   pass report_missing_failed_named
 else
