@@ -1,5 +1,6 @@
 /* pretrain.c -- the data-parallel pre-training loop: run directory, resume, steps, checkpoints
  * (see pretrain.h). */
+#include "preempt.h"
 #include "pretrain.h"
 #include "run_lock.h"
 
@@ -318,6 +319,11 @@ static int train_loop(trainer *t, const pretrain_args *a, long start, long end, 
         }
         if (done % a->ckpt_every == 0 || last)
             if (save_checkpoint(t, a, done, r, err)) return -1;
+        if (!last && preempt_pending(t->comm)) { /* SIGTERM / SIGUSR1: save this step and stop */
+            if (done % a->ckpt_every && save_checkpoint(t, a, done, r, err)) return -1;
+            r->end_step = done;
+            return PREEMPT_STOPPED;
+        }
     }
     return 0;
 }
@@ -329,6 +335,7 @@ int pretrain_run(const pretrain_args *a, MPI_Comm comm, pretrain_result *r, char
     trainer t;
     memset(&t, 0, sizeof t);
     t.lock.fd = -1;
+    preempt_install(); /* the loop stops at a step boundary, with a checkpoint */
     int rc = trainer_init(&t, a, comm, err);
     if (!rc) rc = lock_rundir(&t, a, err); /* before anything looks at the directory */
     if (!rc) rc = ckpt_prepare_rundir(a->rundir, a->resume, comm, err);
@@ -361,7 +368,7 @@ int pretrain_run(const pretrain_args *a, MPI_Comm comm, pretrain_result *r, char
                  t.L.micro_per_step, t.L.micro, t.size, t.n_params, start, end,
                  r->resumed ? " (resumed)" : "");
         rc = complete ? 0 : train_loop(&t, a, start, end, r, err);
-        r->end_step = rc ? r->end_step : end;
+        r->end_step = rc ? r->end_step : end; /* PREEMPT_STOPPED: the step reached */
     }
     if (t.log_open) {
         train_log_close(&t.log);

@@ -173,3 +173,20 @@ expect_error convert_one_point_cloud "sample 0: degenerate cloud (1 point" "$I2P
 mkdir -p "$T/sn_empty/shapenet_pc"
 : > "$T/sn_empty/train.txt"; : > "$T/sn_empty/test.txt"
 expect_error convert_shapenet_empty_list "0 synsets" "$I2PMAE" convert --format shapenet55 --input "$T/sn_empty" -o "$T/sn_empty.h5"
+
+# ---- preemption: SIGTERM / SIGUSR1 finish the step, write a checkpoint, exit 75; the resumed run
+# gives the losses of an uninterrupted one ----
+PP="--config $TINY --data $T/d.h5 --features $T/f.h5 --batch 8 --epochs 20 --steps 40 --checkpoint-every 10"
+"$I2PMAE" pretrain $PP -o "$T/pre_ref" > /dev/null 2>&1
+for sig in TERM USR1; do
+  "$I2PMAE" pretrain $PP -o "$T/pre_$sig" > "$T/pre_$sig.out" 2>&1 &
+  p=$!
+  i=0; while [ $i -lt 1500 ] && ! grep -q '^5,' "$T/pre_$sig/loss.csv" 2> /dev/null; do sleep 0.02; i=$((i + 1)); done
+  kill -$sig $p
+  wait $p; rc=$?
+  if [ "$rc" = 75 ]; then pass "pretrain_sig${sig}_exit_75"; else fail "pretrain_sig${sig}_exit_75" "exit status $rc"; fi
+  stop=$(ls "$T/pre_$sig" | sed -n 's/^ckpt-0*\([0-9]*\)\.h5$/\1/p' | sort -n | tail -1)
+  if [ -n "$stop" ] && [ "$stop" -ge 5 ] && [ "$stop" -lt 40 ]; then pass "pretrain_sig${sig}_checkpoint_at_stop"; else fail "pretrain_sig${sig}_checkpoint_at_stop" "newest checkpoint: '$stop'"; fi
+  check "pretrain_sig${sig}_resume" "$I2PMAE" pretrain $PP -o "$T/pre_$sig" --resume
+  losses_equal "pretrain_sig${sig}_same_losses" "$T/pre_ref/loss.csv" "$T/pre_$sig/loss.csv" 0
+done
