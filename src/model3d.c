@@ -164,7 +164,7 @@ static void run_layout(layout *L)
     add_blocks(L, &m->dec[1], D1, "decoder.1");
     m->dec[1].norm = add_norm(L, D1, "decoder.1.norm");
     m->rec3d = add_linear(L, D1, 3 * c->k[1], 1, "rec_head_3d");
-    m->rec2d = add_linear(L, D1, c->k[1] * c->views * c->feat_dim, 1, "rec_head_2d");
+    if (c->feat_dim > 0) m->rec2d = add_linear(L, D1, c->k[1] * c->views * c->feat_dim, 1, "rec_head_2d");
 }
 
 int m3_build_layout(model3d *m, char *err)
@@ -266,6 +266,7 @@ int model3d_create(model3d **out, const model3d_config *cfg, int max_batch, uint
     }
     init_params(m, seed);
     init_running_stats(m);
+    m->loss_w3 = m->loss_w2 = 1.0;
     *out = m;
     return 0;
 }
@@ -284,6 +285,15 @@ void model3d_free(model3d *m)
     free(m->grads);
     free(m->buffers);
     free(m);
+}
+
+int model3d_set_loss_weights(model3d *m, double w3, double w2, char *err)
+{
+    if (!(w3 >= 0) || !(w2 >= 0) || (w3 == 0 && w2 == 0))
+        return errf(err, "model3d: loss weights %g (3D) and %g (2D) must be non-negative, not both 0", w3, w2);
+    m->loss_w3 = w3;
+    m->loss_w2 = w2;
+    return 0;
 }
 
 const model3d_config *model3d_get_config(const model3d *m) { return &m->cfg; }
