@@ -97,6 +97,14 @@ typedef struct {
 /* Forward and backward of one batch; gradients are overwritten (not accumulated across calls). */
 int model3d_train_step(model3d *m, const model3d_batch *b, model3d_losses *out, char *err);
 
+/* The last train step's 3D reconstruction of sample b as points (k[1] per scale-1 token, each its
+ * centre plus an offset): the ground-truth neighbourhoods of the visible scale-1 tokens (vis), of the
+ * masked ones (gt) and the 3D head's prediction for the masked ones (rec). Each array has room for
+ * groups[1] * k[1] * 3 floats; *n_vis and *n_masked are point counts (rec has n_masked points).
+ * Fails if no step was run or b is out of range. */
+int model3d_reconstruction(const model3d *m, int b, float *vis, long *n_vis, float *gt, float *rec,
+                           long *n_masked, char *err);
+
 /* Encoder without masking (eval): global feature = max-pool over the last stage's tokens after its
  * LayerNorm. points (B,P,3) -> global (B, dims[2]). */
 int model3d_encode_global(model3d *m, int B, const float *points, float *global, char *err);
