@@ -16,6 +16,7 @@ Everything the C side draws is written again here from the definitions, not read
   * data order: Fisher-Yates with rng_below on stream rng_mix("order", epoch) (src/data_order.c);
   * augmentation: per (epoch, sample) stream rng_mix("augment", rng_mix(epoch, sample)): three scales
     U(2/3, 3/2), three shifts U(-0.2, 0.2), applied in double and rounded to float32 (augment.c);
+  * 2D targets: bicubic reads (a=-0.75, the tap form of model3d_ref_data.py) of the stored grids;
   * masks: key rng_mix(rng_mix(seed, step), sample), the saliency-guided draw of model3d_ref_data.py
     (uniform without a saliency: --masking random);
   * learning rate: timm's cosine per epoch (cosine_ref.py transcription); AdamW as torch.optim.AdamW.
@@ -194,7 +195,7 @@ def main(argv):
                 s2 = sal[i][tok["orig2"][j]] if guided else np.zeros(cfg["groups"][2], np.float32)
                 vis[j] = draw_visible(s2, key, n_vis)
             if has2d:
-                feat = point_features(grids[ids], pixels[ids], tok["orig0"], cfg["image"], use_interpolate=True)
+                feat = point_features(grids[ids], pixels[ids], tok["orig0"], cfg["image"], use_interpolate=False)
             else:
                 feat = np.zeros((micro, cfg["groups"][0], 1), np.float32)
             _, l3, l2, _ = model(pts, vis, feat, tok)
