@@ -42,7 +42,8 @@ int model_opts_apply(const model_opts *o, model3d_config *c, char *err);
 int model_opts_check_against(const model_opts *o, const model3d_config *c, const char *what,
                              char *err);
 
-/* The configuration as a JSON object (every field; arrays as JSON arrays). Caller owns it. */
+/* The configuration as a JSON object (every field; arrays as JSON arrays; "visible" only when set,
+ * so configurations without it read as before). Caller owns it. */
 cJSON *model3d_config_to_json(const model3d_config *c);
 /* Reads every field from such an object. */
 int model3d_config_from_json(const cJSON *j, model3d_config *c, char *err);

@@ -1,5 +1,5 @@
 /* mask.c -- 2D-guided masking at scale 2 (softmax of the centres' saliency, sequential multinomial
- * draws without replacement), its propagation to scales 1 and 0 through the kNN sets, and the
+ * draws without replacement; without a saliency the same draws from the uniform distribution), its propagation to scales 1 and 0 through the kNN sets, and the
  * gather / scatter between the padded visible lists and token order (mask.h).
  */
 #include "mask.h"
@@ -11,6 +11,7 @@
 
 int mask_n_visible(const model3d_config *c)
 {
+    if (c->visible > 0) return c->visible;
     return c->groups[2] - (int)(c->mask_ratio * c->groups[2]);
 }
 
@@ -83,8 +84,9 @@ int mask_build(const model3d_config *c, arena *a, const m3_tokens *t, int B, int
         for (int b = 0; b < B; b++) {
             const int32_t *chosen = forced_visible ? forced_visible + (long)b * nv : v;
             if (!forced_visible) {
-                for (int g = 0; g < G2; g++)
-                    sal[g] = point_saliency[(long)b * c->points + t->orig[2][b * G2 + g]];
+                for (int g = 0; g < G2; g++) /* no saliency: random masking, uniform draws */
+                    sal[g] = point_saliency ? point_saliency[(long)b * c->points + t->orig[2][b * G2 + g]]
+                                            : 0.0f;
                 mask_draw_visible(sal, G2, nv, mask_keys ? mask_keys[b] : (uint64_t)b, v, work);
             }
             for (int i = 0; i < nv; i++) mk->vis[2][b * G2 + chosen[i]] = 1;

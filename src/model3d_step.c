@@ -106,3 +106,29 @@ int model3d_encode_global(model3d *m, int B, const float *points, float *global,
         }
     return 0;
 }
+
+int model3d_reconstruction(const model3d *m, int b, float *vis, long *n_vis, float *gt, float *rec,
+                           long *n_masked, char *err)
+{
+    const m3_fwd *f = m->last_fwd;
+    if (!f) return errf(err, "model3d: no training step run yet");
+    if (b < 0 || b >= f->e.B) return errf(err, "model3d: sample %d of a batch of %ld", b, f->e.B);
+    long G1 = m->cfg.groups[1], k1 = m->cfg.k[1], nv = 0, nm = 0;
+    for (long t = (long)b * G1; t < (long)(b + 1) * G1; t++) {
+        const float *c = f->e.tk.ctr[1] + t * 3, *g = f->h.gt3d + t * k1 * 3, *r = f->h.rec3d + t * k1 * 3;
+        for (long j = 0; j < k1; j++)
+            for (int x = 0; x < 3; x++) {
+                if (f->h.masked1[t]) {
+                    gt[(nm + j) * 3 + x] = c[x] + g[j * 3 + x];
+                    rec[(nm + j) * 3 + x] = c[x] + r[j * 3 + x];
+                } else {
+                    vis[(nv + j) * 3 + x] = c[x] + g[j * 3 + x];
+                }
+            }
+        if (f->h.masked1[t]) nm += k1;
+        else nv += k1;
+    }
+    *n_vis = nv;
+    *n_masked = nm;
+    return 0;
+}

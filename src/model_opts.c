@@ -140,6 +140,7 @@ cJSON *model3d_config_to_json(const model3d_config *c)
         else if (fields[i].n == 1) cJSON_AddNumberToObject(j, json_key[i], *(const int *)p);
         else cJSON_AddItemToObject(j, json_key[i], cJSON_CreateIntArray((const int *)p, fields[i].n));
     }
+    if (c->visible > 0) cJSON_AddNumberToObject(j, "visible", c->visible); /* absent: from mask_ratio */
     cJSON_AddNumberToObject(j, "views", c->views);
     cJSON_AddNumberToObject(j, "feat_dim", c->feat_dim);
     cJSON_AddNumberToObject(j, "grid", c->grid);
@@ -174,6 +175,8 @@ int model3d_config_from_json(const cJSON *j, model3d_config *c, char *err)
                 ((int *)p)[k] = cJSON_GetArrayItem(v, k)->valueint;
         }
     }
+    if (cJSON_GetObjectItemCaseSensitive(j, "visible") && get_int(j, "visible", &c->visible, err))
+        return -1;
     if (get_int(j, "views", &c->views, err) || get_int(j, "feat_dim", &c->feat_dim, err) ||
         get_int(j, "grid", &c->grid, err) || get_int(j, "image", &c->image, err))
         return -1;
