@@ -51,7 +51,8 @@ static int check(void *state, char *err)
     const char *outs[2][2] = {{a->output, "-o"}, {a->dump, "--dump"}};
     for (int i = 0; i < 2; i++)
         if (path_is_input(outs[i][0], outs[i][1], a->input, "--input", err) ||
-            path_is_input(outs[i][0], outs[i][1], a->features, "--features", err))
+            path_is_input(outs[i][0], outs[i][1], a->features, "--features", err) ||
+            path_is_input(outs[i][0], outs[i][1], a->checkpoint, "--checkpoint", err))
             return -1;
     if (a->checkpoint[0] && a->dump[0]) return errf(err, "render: --dump draws depth maps, not with --checkpoint");
     if (a->seed < 0) return errf(err, "--seed %ld: must be non-negative", a->seed);
