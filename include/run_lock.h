@@ -3,6 +3,8 @@
  * dies. The file holds "pid P on HOST since TIME", so a second run is refused with an error naming
  * the first one instead of failing later on a confusing rename.
  *
+ * Where the lock file cannot be created (missing or read-only directory) the lock is skipped: the
+ * run then fails on its output with the error that names the real problem.
  * On a file system without flock (ENOLCK, ENOSYS, EOPNOTSUPP) the lock is skipped: runs are then
  * not protected against each other, as before. Not collective: callers agree with dist_any_error.
  */

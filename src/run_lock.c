@@ -16,6 +16,8 @@ int run_lock_take(run_lock *l, const char *path, const char *what, char *err)
     l->fd = -1;
     snprintf(l->path, sizeof l->path, "%s", path);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 && (errno == ENOENT || errno == ENOTDIR || errno == EACCES || errno == EROFS))
+        return 0; /* no directory to write in: the run fails on its output, with that error */
     if (fd < 0) return errf(err, "%s: cannot create the lock file: %s", path, strerror(errno));
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         int e = errno;
