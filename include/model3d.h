@@ -88,8 +88,11 @@ typedef struct {
 /* Forward and backward of one batch; gradients are overwritten (not accumulated across calls). */
 int model3d_train_step(model3d *m, const model3d_batch *b, model3d_losses *out, char *err);
 
-/* Encoder without masking (eval): global feature = max-pool over the last stage's tokens after its
- * LayerNorm. points (B,P,3) -> global (B, dims[2]). */
+/* The encoder on the official SVM path (i2pmae-spec.md section 8; the pre-training model with
+ * eval=True): BatchNorm in eval mode, every scale-2 token visible, scales 1 and 0 visible through
+ * the kNN propagation (a finer token in no coarser kNN set is left out of its stage and keeps its
+ * embedding). Global feature = max-pool over the last stage's tokens after its LayerNorm.
+ * points (B,P,3) -> global (B, dims[2]). */
 int model3d_encode_global(model3d *m, int B, const float *points, float *global, char *err);
 
 /* Allocation counters (tests: a steady state adds nothing): step/eval arena chunks malloc'ed so far,

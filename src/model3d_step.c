@@ -30,7 +30,7 @@ int model3d_train_step(model3d *m, const model3d_batch *b, model3d_losses *out, 
     memset(f, 0, sizeof *f);
     memset(m->grads, 0, sizeof(float) * (size_t)m->n_params);
     model3d_losses L = {0};
-    if (m3_encoder_forward(&r, m, &f->e, b->B, b->points, 0, b) ||
+    if (m3_encoder_forward(&r, m, &f->e, b->B, b->points, MASK_DRAWN, b) ||
         m3_decoder_forward(&r, m, &f->d, &f->e, b->drop_key) ||
         m3_heads_forward(&r, m, &f->h, &f->e, &f->d, b, &L) || backward(&r, m, f))
         return -1;
@@ -105,7 +105,7 @@ int model3d_encode_global(model3d *m, int B, const float *points, float *global,
     m3_encoder_state *e = arena_alloc(r.a, sizeof *e);
     if (!e) return errf(err, "model3d: out of memory (eval arena)");
     memset(e, 0, sizeof *e);
-    TRY(m3_encoder_forward(&r, m, e, B, points, 1, NULL));
+    TRY(m3_encoder_forward(&r, m, e, B, points, MASK_EVAL_SVM, NULL));
     long G2 = m->cfg.groups[2], C = m->cfg.dims[2];
     for (long b = 0; b < B; b++)
         for (long j = 0; j < C; j++) {
