@@ -31,6 +31,8 @@ typedef struct {
     int feat_dim;      /* 2D feature width C (512) */
     int grid;          /* 2D patch grid side (14) */
     int image;         /* depth-map side (224) */
+    int fps_skip_origin; /* 1: the tokenizer's FPS never picks a point of squared norm <= 1e-3 after
+                            index 0, as the official pointnet2 kernel (pointops.h); 0: plain FPS */
 } model3d_config;
 
 /* The spec's configuration. */
