@@ -67,6 +67,9 @@ int ckpt_config_compare(const char *have_json, const char *want_json, const char
 /* "<rundir>/ckpt-<step %08ld>.h5" into out (out_len bytes). Not collective. */
 void ckpt_path(char *out, size_t out_len, const char *rundir, long step);
 
+/* The most checkpoints of one run directory that are listed (ckpt_list, ckpt_prune). */
+#define CKPT_LIST_MAX 4096
+
 /* The steps of the ckpt-*.h5 files in rundir, newest first (at most max). Rank 0 lists and
  * broadcasts; returns the number found (>= 0) or -1 if rundir cannot be read. */
 int ckpt_list(const char *rundir, MPI_Comm comm, long *steps, int max, char *err);

@@ -35,6 +35,9 @@ typedef struct {
     const cli_opt *opts;
     int n_opts;
     int n_positional;        /* positional arguments required (e.g. 1 for `info FILE`) */
+    /* 1 if an INI section [name] belongs to another command or tool, so this one skips it; an
+     * unknown section is an error. NULL: every other section is unknown. */
+    int (*other_section)(const char *name);
 } cli_cmd;
 
 typedef struct {

@@ -1,26 +1,72 @@
-/* commands.h -- the subcommands dispatched by main. Each returns the process exit status
- * (0 ok, 1 error already reported, 2 usage error) and must return the same status on every rank. */
+/* commands.h -- how a subcommand is defined, and the one driver that runs every command.
+ *
+ * A command is one constant i2p_command (in its src/cli_<name>.c) and its entry in i2p_commands
+ * (src/commands.c), which is also the list of INI sections that other commands skip. cmd_main runs
+ * the phases in this order, on every rank:
+ *   options   sets the defaults in the command's state and lists its options (cli.h);
+ *   parse     cli_parse: defaults, --config FILE, command line; --help prints and exits 0;
+ *   check     usage errors (options are the same on every rank, so every rank agrees): rank 0
+ *             prints "i2pmae: error: <err>", exit status 2;
+ *   run       the work (collective over MPI_COMM_WORLD); a failure on any rank is agreed on every
+ *             rank, rank 0 prints it, exit status 1;
+ *   summarise adds the command's figures to the JSON line {"i2pmae", "command", "ranks",
+ *             "threads", ...} that rank 0 prints last (summary.h).
+ * The state is a zeroed block of `state_size` bytes that cmd_main owns: the command's options and
+ * what run found for the summary. A command that keeps heap memory in it frees it in run (on
+ * failure) or in summarise.
+ */
 #ifndef I2P_COMMANDS_H
 #define I2P_COMMANDS_H
 
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
 #include "cli.h"
 
-int cmd_synth(int argc, char **argv);
-int cmd_convert(int argc, char **argv);
-int cmd_info(int argc, char **argv);
-int cmd_vit(int argc, char **argv);
-int cmd_extract(int argc, char **argv);
-int cmd_render(int argc, char **argv);
-int cmd_pretrain(int argc, char **argv);
-int cmd_svm(int argc, char **argv);
-int cmd_finetune(int argc, char **argv);
+#define CMD_MAX_OPTS 48 /* entries of a command's option table, model options included */
 
-/* The common start of a command (src/cmd_start.c): world rank and size, cli_parse, --verbose.
- * Returns 0 to go on, 1 after --help was printed (the command returns 0), -1 after a usage error
- * was printed on rank 0 (the command returns 2). */
-int cmd_start(const cli_cmd *cmd, int argc, char **argv, cli_common *common, int *rank, int *size);
+/* What run and summarise know besides the state. */
+typedef struct {
+    int rank, size;          /* in MPI_COMM_WORLD */
+    const cli_cmd *cli;      /* the parsed option table (cli_values_json for provenance) */
+    const cli_common *common; /* positional arguments, --verbose, --config */
+} cmd_env;
 
-/* Shared by the stubs of unimplemented commands: prints the error and returns 2. */
-int cmd_not_implemented(const char *name);
+typedef struct {
+    const char *name;        /* the command word and its INI section, e.g. "synth" */
+    const char *summary;     /* one line for `i2pmae --help` and the top of `--help` */
+    const char *usage;       /* e.g. "i2pmae synth --samples N --points P -o FILE [options]" */
+    const char *description; /* a paragraph printed by --help; may be NULL */
+    int n_positional;        /* positional arguments required (1 for `info FILE`) */
+    size_t state_size;       /* bytes of the command's state struct */
+    /* Stores the defaults into state and writes the option table (pointing into state) to opts
+     * (room for CMD_MAX_OPTS); returns the number of entries (cmd_opts_add). */
+    int (*options)(void *state, cli_opt *opts);
+    /* Usage errors: 0, or -1 with err set. May complete the state (e.g. "auto" values). */
+    int (*check)(void *state, char *err);
+    /* The work: 0, or -1 with err set. Collective over MPI_COMM_WORLD. */
+    int (*run)(void *state, const cmd_env *env, char *err);
+    /* Adds the command's fields to the summary object s; called after a successful run. */
+    void (*summarise)(void *state, const cmd_env *env, cJSON *s);
+} i2p_command;
+
+/* Every command, in the order `i2pmae --help` lists them; NULL-terminated (src/commands.c). */
+extern const i2p_command *const i2p_commands[];
+
+/* The command named name, or NULL. */
+const i2p_command *cmd_find(const char *name);
+
+/* 1 if [name] is the INI section of a command or of a script ([bench], [scaling]), else 0. */
+int cmd_ini_section(const char *name);
+
+/* Runs cmd (argv[0] is the command word) and returns the process exit status, the same on every
+ * rank: 0 ok (or --help), 1 failure (already printed), 2 usage error (already printed). */
+int cmd_main(const i2p_command *cmd, int argc, char **argv);
+
+/* Appends add[0..n_add) to opts, which holds n entries; returns the new count, or -1 if it would
+ * pass CMD_MAX_OPTS (cmd_main reports it). Commands build their table with it:
+ *   return cmd_opts_add(opts, 0, own, (int)(sizeof own / sizeof own[0]));       */
+int cmd_opts_add(cli_opt *opts, int n, const cli_opt *add, int n_add);
 
 #endif

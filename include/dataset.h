@@ -56,4 +56,16 @@ int dataset_writer_write(dataset_writer *w, long start, long count, const float 
 int dataset_writer_commit(dataset_writer *w, char *err);
 void dataset_writer_abort(dataset_writer *w);
 
+/* Produces samples [start, start+count) of the file: points (count,P,3) and labels (count).
+ * Returns 0, or -1 with err set. Called with count 0 by a rank that has run out of samples. */
+typedef int (*dataset_fill_fn)(void *user, long start, long count, float *points, int32_t *labels,
+                               char *err);
+
+/* Writes all w->n samples: ranks take contiguous blocks (dist_block_range) and, in rounds of up to
+ * `batch` samples, fill them and write them collectively; progress lines are labelled `what`.
+ * Collective over the writer's communicator; a failure of any rank is agreed on every rank (err
+ * holds the lowest failing rank's message). Neither commits nor aborts: the caller does. */
+int dataset_write_blocks(dataset_writer *w, long batch, const char *what, dataset_fill_fn fill,
+                         void *user, char *err);
+
 #endif

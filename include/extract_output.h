@@ -19,25 +19,21 @@ int extract_output_open(features_file *ff, const char *path, MPI_Comm io, const 
                         const char *config_json, int force, output_state *state, uint8_t *done,
                         char *err);
 
+/* The rows of up to cap samples, in the layout of the file m describes (data[id]: cap rows of
+ * dataset id, features_row_bytes each, for every dataset before FEATURES_DONE). */
 typedef struct {
     long cap, count;       /* samples */
-    int V, g, C, S;
-    long P;
-    int fp32;
+    features_meta m;
     long *rows;
-    void *patch, *cls;     /* half (uint16) or float per fp32 */
-    float *saliency, *point_saliency;
-    int16_t *pixel;
-    int32_t *label;
+    void *data[FEATURES_DONE];
 } output_buffer;
 
-int output_buffer_alloc(output_buffer *b, long cap, int V, int g, int C, int S, long P, int fp32,
-                        char *err);
+int output_buffer_alloc(output_buffer *b, long cap, const features_meta *m, char *err);
 void output_buffer_free(output_buffer *b);
 
 /* Appends n samples (rows increasing, after those already held): patch (n*V, g*g, C), cls (n*V, C),
- * saliency (n*V, g*g), pixel (n, V, P, 2), label (n). Computes the per-point saliency and converts
- * to the storage type. OpenMP over samples. */
+ * saliency (n*V, g*g), pixel (n, V, P, 2), label (n). Computes the per-point saliency (bicubic at
+ * m.image pixels) and converts to the storage type. OpenMP over samples. */
 void output_buffer_add(output_buffer *b, long n, const long *rows, const float *patch,
                        const float *cls, const float *saliency, const int16_t *pixel,
                        const int32_t *label);

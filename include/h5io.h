@@ -22,6 +22,8 @@
 #include <hdf5.h>
 #include <mpi.h>
 
+#include "paths.h"
+
 #define H5IO_MAX_RANK 8
 
 typedef struct {
@@ -29,8 +31,8 @@ typedef struct {
     MPI_Comm comm;
     int rank;
     int writable;
-    char path[4096];        /* the path actually open (may end in .partial) */
-    char final_path[4096];  /* the name it gets at commit; empty for read-only files */
+    char path[I2P_PATH_LEN];       /* the path actually open (may end in .partial) */
+    char final_path[I2P_PATH_LEN];  /* the name it gets at commit; empty for read-only files */
 } h5file;
 
 /* Call once at start: silences HDF5's automatic error stack printing. */
@@ -101,12 +103,10 @@ hid_t h5_type_f16(void);
 /* Attributes on an object (use "/" for the root group). Strings are variable-length UTF-8. */
 int h5_attr_write_str(h5file *f, const char *obj, const char *name, const char *value, char *err);
 int h5_attr_write_long(h5file *f, const char *obj, const char *name, long value, char *err);
-int h5_attr_write_double(h5file *f, const char *obj, const char *name, double value, char *err);
 /* Reads a string attribute into out (out_len bytes); error if missing. */
 int h5_attr_read_str(h5file *f, const char *obj, const char *name, char *out, size_t out_len,
                      char *err);
 int h5_attr_read_long(h5file *f, const char *obj, const char *name, long *value, char *err);
-int h5_attr_read_double(h5file *f, const char *obj, const char *name, double *value, char *err);
 int h5_attr_exists(h5file *f, const char *obj, const char *name);
 
 /* ---- walking a file (for `info`) ---- */

@@ -12,7 +12,6 @@
 
 void log_init(int world_rank, int verbose);
 void log_set_verbose(int verbose);
-int log_is_verbose(void);
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -24,8 +24,17 @@ typedef struct {
     char v[MODEL_OPTS_COUNT][CLI_STR_LEN]; /* "" = not given */
 } model_opts;
 
-/* Appends the MODEL_OPTS_COUNT option entries (pointing into o, which must outlive them) to opts. */
-void model_opts_table(model_opts *o, cli_opt *opts);
+/* Appends the MODEL_OPTS_COUNT option entries (pointing into o, which must outlive them) to opts,
+ * which holds n entries and has room for CMD_MAX_OPTS (commands.h); returns the new count, or -1
+ * if n < 0 or there is no room. */
+int model_opts_append(model_opts *o, cli_opt *opts, int n);
+
+/* The value given for option `name` ("" if not given), or NULL if no model option has that name. */
+const char *model_opts_get(const model_opts *o, const char *name);
+/* Sets option `name` to value ("" = not given); -1 for an unknown name or a value too long. */
+int model_opts_set(model_opts *o, const char *name, const char *value);
+/* Marks option `name` as not given (model_opts_set(o, name, "")). */
+int model_opts_clear(model_opts *o, const char *name);
 
 /* Overwrites the fields of c named by given options; errors name the option. */
 int model_opts_apply(const model_opts *o, model3d_config *c, char *err);

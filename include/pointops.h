@@ -32,12 +32,10 @@ void knn_query(const float *pts, long P, const float *queries, long Q, int k, in
 /* pts (B,P,3), queries (B,Q,3) -> idx (B,Q,k). */
 void knn_query_batch(const float *pts, long B, long P, const float *queries, long Q, int k, int32_t *idx);
 
-/* The same with caller-provided scratch (no allocation): fps 4P floats per cloud, knn 4P + k floats
- * per cloud (the _batch_ws variants take B times that, cloud b at b * the per-cloud size). */
-void fps_sample_ws(const float *pts, long P, long M, int skip_origin, int32_t *idx, float *work);
+/* The batched ones with caller-provided scratch (no allocation): B times 4P floats (fps) or
+ * 4P + k floats (knn) per cloud, cloud b's at b * the per-cloud size. */
 void fps_sample_batch_ws(const float *pts, long B, long P, long M, int skip_origin, int32_t *idx,
                          float *work);
-void knn_query_ws(const float *pts, long P, const float *queries, long Q, int k, int32_t *idx, float *work);
 void knn_query_batch_ws(const float *pts, long B, long P, const float *queries, long Q, int k,
                         int32_t *idx, float *work);
 

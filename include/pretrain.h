@@ -10,7 +10,7 @@
  * checkpoint. Checkpoints (checkpoint.h) every ckpt_every steps and at the end, the last `keep`
  * kept; --resume restores parameters, AdamW moments, BatchNorm buffers and the step, and the later
  * steps repeat an uninterrupted run exactly (everything random is keyed by seed, epoch, step and
- * sample). Rank 0 writes RUNDIR/loss.csv and RUNDIR/loss.png (loss_log.h).
+ * sample). Rank 0 writes RUNDIR/loss.csv and RUNDIR/loss.png (train_log.h).
  */
 #ifndef I2P_PRETRAIN_H
 #define I2P_PRETRAIN_H
@@ -20,6 +20,7 @@
 #include "cli.h"
 #include "data_order.h"
 #include "model3d.h"
+#include "paths.h"
 
 typedef struct {
     char data[CLI_STR_LEN], features[CLI_STR_LEN], rundir[CLI_STR_LEN];
@@ -44,7 +45,7 @@ typedef struct {
     int resumed;
     double seconds_total, seconds_allreduce, seconds_data, seconds_compute, seconds_checkpoint;
     double loss, loss_3d, loss_2d, lr; /* of the last step */
-    char last_checkpoint[4200];
+    char last_checkpoint[I2P_PATH_LEN];
 } pretrain_result;
 
 /* Runs (or resumes) the training described by a. Collective over comm. */

@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "paths.h"
+
 #define ST_MAX_RANK 8
 
 typedef struct {
@@ -30,7 +32,7 @@ typedef struct {
 } st_tensor;
 
 typedef struct {
-    char path[4096];
+    char path[I2P_PATH_LEN];
     unsigned char *map;          /* the whole file */
     size_t file_bytes;
     const unsigned char *data;   /* first byte after the header */
@@ -73,8 +75,5 @@ typedef struct {
  * string pairs meta[0..2*n_meta) = key, value, ... to path (through path.partial + rename). */
 int st_write(const char *path, const st_entry *entries, int n, const char *const *meta, int n_meta,
              char *err);
-
-/* Bytes per element of a dtype name, 0 if unknown. */
-size_t st_dtype_bytes(const char *dtype);
 
 #endif

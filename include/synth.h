@@ -13,8 +13,6 @@
 
 #define SYNTH_N_CLASSES 12
 
-/* Name of class c (static string), e.g. "sphere". */
-const char *synth_class_name(int c);
 /* All class names joined by '\n' into out (n bytes). */
 void synth_class_names(char *out, size_t n);
 /* Writes sample i: pts (P,3) float32 (caller-owned), *label. */

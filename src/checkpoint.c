@@ -14,6 +14,7 @@
 #include "dist.h"
 #include "errors.h"
 #include "h5io.h"
+#include "paths.h"
 
 #define CKPT_FORMAT "i2pmae-checkpoint"
 #define CKPT_CHUNK 65536L /* elements per chunk: one Fletcher32 checksum per 256 KiB of floats */
@@ -231,16 +232,15 @@ int ckpt_prune(const char *rundir, MPI_Comm comm, int keep, char *err)
     MPI_Comm_rank(comm, &rank);
     int rc = 0;
     if (rank == 0) {
-        enum { MAX = 4096 };
-        long *steps = malloc(sizeof(long) * MAX);
-        char path[4200];
-        int n = steps ? list_local(rundir, ".partial", steps, MAX, err) : errf(err, "out of memory");
+        long *steps = malloc(sizeof(long) * CKPT_LIST_MAX);
+        char path[I2P_PATH_LEN];
+        int n = steps ? list_local(rundir, ".partial", steps, CKPT_LIST_MAX, err) : errf(err, "out of memory");
         for (int i = 0; i < n; i++) {
             ckpt_path(path, sizeof path, rundir, steps[i]);
             strcat(path, ".partial");
             unlink(path);
         }
-        if (n >= 0 && keep > 0) n = list_local(rundir, "", steps, MAX, err);
+        if (n >= 0 && keep > 0) n = list_local(rundir, "", steps, CKPT_LIST_MAX, err);
         for (int i = keep; keep > 0 && i < n; i++) {
             ckpt_path(path, sizeof path, rundir, steps[i]);
             if (unlink(path) != 0) rc = errf(err, "%s: cannot delete old checkpoint: %s", path,

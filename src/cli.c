@@ -9,9 +9,6 @@
 
 #include "errors.h"
 
-static const char *known_sections[] = {"synth", "convert", "info", "vit", "extract", "render",
-                                       "pretrain", "svm", "finetune", "bench", "scaling", NULL};
-
 static const cli_opt *find_opt(const cli_cmd *cmd, const char *name)
 {
     for (int i = 0; i < cmd->n_opts; i++)
@@ -96,8 +93,7 @@ static int ini_on_key(void *user, const char *section, const char *name, const c
     int lineno = c->lineno;
     if (c->failed) return 0;
     if (section[0] && strcmp(section, c->cmd->name) != 0) {
-        for (int i = 0; known_sections[i]; i++)
-            if (strcmp(section, known_sections[i]) == 0) return 1; /* another command's section */
+        if (c->cmd->other_section && c->cmd->other_section(section)) return 1;
         errf(c->err, "%s:%d: unknown section [%s]", c->path, lineno, section);
         c->failed = 1;
         return 0;

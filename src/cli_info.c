@@ -11,14 +11,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cli.h"
 #include "commands.h"
 #include "dataset.h"
 #include "dist.h"
 #include "errors.h"
 #include "h5io.h"
-#include "log.h"
-#include "summary.h"
 
 typedef struct {
     h5file *f;
@@ -166,27 +163,46 @@ static int info_file(const char *path, cJSON *js, char *err)
     return rc;
 }
 
-int cmd_info(int argc, char **argv)
+/* The figures info_file found are kept for the summary, after "file". */
+typedef struct {
+    cJSON *figures;
+} info_state;
+
+static int run(void *state, const cmd_env *env, char *err)
 {
-    const cli_cmd cmd = {
-        "info", "summarise any file this program wrote", "i2pmae info FILE",
-        "Prints root attributes, every dataset (shape, type, chunks, filters, attributes), the label\n"
-        "histogram with class names where /label exists, and extraction progress where /done exists.",
-        NULL, 0, 1};
-    int rank, size;
-    cli_common common;
-    int st = cmd_start(&cmd, argc, argv, &common, &rank, &size);
-    if (st) return st > 0 ? 0 : 2;
-    char err[I2P_ERR_LEN];
-    const char *path = common.positional[0];
-    cJSON *js = summary_begin("info", size);
-    cJSON_AddStringToObject(js, "file", path);
-    int rc = rank == 0 ? info_file(path, js, err) : 0;
-    if (dist_any_error(MPI_COMM_WORLD, rc, err)) {
-        if (rank == 0) log_error("%s", err);
-        cJSON_Delete(js);
-        return 1;
+    info_state *st = state;
+    if (env->rank != 0) return 0;
+    st->figures = cJSON_CreateObject();
+    if (!st->figures) return errf(err, "out of memory");
+    if (info_file(env->common->positional[0], st->figures, err)) {
+        cJSON_Delete(st->figures);
+        st->figures = NULL;
+        return -1;
     }
-    summary_emit(js, rank);
     return 0;
 }
+
+static void summarise(void *state, const cmd_env *env, cJSON *s)
+{
+    info_state *st = state;
+    cJSON_AddStringToObject(s, "file", env->common->positional[0]);
+    cJSON *item;
+    while (st->figures && (item = st->figures->child)) {
+        cJSON_DetachItemViaPointer(st->figures, item);
+        cJSON_AddItemToObject(s, item->string, item); /* copies the key before freeing the old */
+    }
+    cJSON_Delete(st->figures);
+}
+
+const i2p_command cmd_info = {
+    .name = "info",
+    .summary = "summarise any file this program wrote",
+    .usage = "i2pmae info FILE",
+    .description =
+        "Prints root attributes, every dataset (shape, type, chunks, filters, attributes), the label\n"
+        "histogram with class names where /label exists, and extraction progress where /done exists.",
+    .n_positional = 1,
+    .state_size = sizeof(info_state),
+    .run = run,
+    .summarise = summarise,
+};

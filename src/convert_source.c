@@ -14,6 +14,10 @@
 #include "dataset.h"
 #include "errors.h"
 #include "npy.h"
+#include "paths.h"
+
+/* The longest line of a ShapeNet55 split list or a ScanObjectNN/ModelNet class list. */
+#define LIST_LINE_LEN 1024
 
 /* ScanObjectNN's 15 classes, in label order (its shape_names.txt). */
 static const char scanobjectnn_names[] =
@@ -139,7 +143,7 @@ static int open_modelnet40(convert_source *s, const char *dir, const char *split
 {
     if (!is_dir(dir)) return errf(err, "%s: not a directory (expected modelnet40_ply_hdf5_2048/)", dir);
     for (int k = 0;; k++) {
-        char path[4200];
+        char path[I2P_PATH_LEN];
         snprintf(path, sizeof path, "%s/ply_data_%s%d.h5", dir, split, k);
         if (!is_file(path)) break;
         if (add_h5_file(s, path, err)) return -1;
@@ -187,7 +191,7 @@ static int collect_synsets(const char *list, char ***syn, long *n, long *cap, ch
 {
     FILE *fp = fopen(list, "r");
     if (!fp) return errf(err, "%s: %s", list, strerror(errno));
-    char line[1024];
+    char line[LIST_LINE_LEN];
     while (fgets(line, sizeof line, fp)) {
         line[strcspn(line, "\r\n")] = 0;
         char *dash = strchr(line, '-');
@@ -213,7 +217,7 @@ static int open_shapenet55(convert_source *s, const char *dir, const char *split
     if (!is_dir(dir)) return errf(err, "%s: not a directory (expected the ShapeNet55-34 directory)", dir);
     char *list = find_list(dir, split);
     if (!list) return errf(err, "%s: no %s.txt (nor ShapeNet-55/%s.txt)", dir, split, split);
-    char tmp[4096];
+    char tmp[I2P_PATH_LEN];
     snprintf(tmp, sizeof tmp, "%s", list);
     char *listdir = dirname(tmp);
     char *pc = join(dir, "shapenet_pc");
@@ -243,7 +247,7 @@ static int open_shapenet55(convert_source *s, const char *dir, const char *split
     FILE *fp = rc ? NULL : fopen(list, "r");
     if (!rc && !fp) rc = errf(err, "%s: %s", list, strerror(errno));
     long icap = 0, lineno = 0;
-    char line[1024];
+    char line[LIST_LINE_LEN];
     while (fp && !rc && fgets(line, sizeof line, fp)) {
         lineno++;
         line[strcspn(line, "\r\n")] = 0;
@@ -277,7 +281,7 @@ static int open_off(convert_source *s, const char *dir, const char *split, char 
     int rc = 0, used = 0;
     size_t len = 0;
     for (long c = 0; c < nc && !rc; c++) {
-        char sub[4200];
+        char sub[I2P_PATH_LEN];
         snprintf(sub, sizeof sub, "%s/%s/%s", dir, classes[c], split);
         if (!is_dir(sub)) continue;
         len += (size_t)snprintf(s->class_names + len, sizeof s->class_names - len, "%s%s", used ? "\n" : "", classes[c]);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "paths.h"
 #include "pointops.h"
 
 /* Layout checks on an open file; fills d->n, d->points, names and source. */
@@ -52,7 +53,7 @@ static int check_layout(dataset *d, const char *path, char *err)
 /* Class names of a ModelNet40 h5 release: shape_names.txt next to the file, one per line. */
 static void read_shape_names(dataset *d, const char *path)
 {
-    char tmp[4096], names[4200];
+    char tmp[I2P_PATH_LEN], names[I2P_PATH_LEN];
     snprintf(tmp, sizeof tmp, "%s", path);
     snprintf(names, sizeof names, "%s/shape_names.txt", dirname(tmp));
     FILE *fp = fopen(names, "r");
@@ -91,7 +92,7 @@ static int open_local(dataset *d, const char *path, char *err)
             h5_attr_read_str(&d->f, "/", "class_names", d->class_names, sizeof d->class_names, err))
             return -1;
     } else {
-        char tmp[4096];
+        char tmp[I2P_PATH_LEN];
         snprintf(tmp, sizeof tmp, "%s", path);
         const char *base = basename(tmp);
         int mn40 = !strncmp(base, "ply_data_", 9);

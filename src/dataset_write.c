@@ -7,9 +7,12 @@
  */
 #include "dataset.h"
 
+#include <stdlib.h>
 #include <string.h>
 
+#include "dist.h"
 #include "errors.h"
+#include "log.h"
 
 int dataset_writer_create(dataset_writer *w, const char *path, MPI_Comm comm, long n, long points,
                           int n_classes, const char *class_names, const char *source, int force,
@@ -52,3 +55,38 @@ int dataset_writer_write(dataset_writer *w, long start, long count, const float 
 int dataset_writer_commit(dataset_writer *w, char *err) { return h5_commit(&w->f, err); }
 
 void dataset_writer_abort(dataset_writer *w) { h5_abort(&w->f); }
+
+int dataset_write_blocks(dataset_writer *w, long batch, const char *what, dataset_fill_fn fill,
+                         void *user, char *err)
+{
+    MPI_Comm comm = w->f.comm;
+    int rank, size;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    long start, count, largest, dummy;
+    dist_block_range(w->n, size, rank, &start, &count);
+    dist_block_range(w->n, size, 0, &dummy, &largest); /* rank 0 holds the largest block */
+    float *pts = malloc(sizeof(float) * 3 * (size_t)(batch * w->points));
+    int32_t *lab = malloc(sizeof(int32_t) * (size_t)batch);
+    int rc = pts && lab ? 0
+                        : errf(err, "%s: out of memory for a batch of %ld samples of %ld points",
+                               w->f.final_path, batch, w->points);
+    rc = dist_any_error(comm, rc, err);
+    if (rc) goto out;
+    progress pr;
+    progress_start(&pr, what, "samples", w->n);
+    for (long off = 0; off < largest; off += batch) {
+        long n = off >= count ? 0 : (count - off < batch ? count - off : batch);
+        rc = dist_any_error(comm, fill(user, start + off, n, pts, lab, err), err);
+        if (!rc) rc = dist_any_error(comm, dataset_writer_write(w, start + off, n, pts, lab, err), err);
+        if (rc) goto out;
+        /* rank 0 holds the largest block, so its share done scales to the whole */
+        progress_update(&pr, (long)((double)(off + n) / (double)(count ? count : 1) * (double)w->n));
+    }
+    pr.done = w->n;
+    progress_finish(&pr);
+out:
+    free(pts);
+    free(lab);
+    return rc ? -1 : 0;
+}

@@ -17,18 +17,10 @@ static int final_matches(const char *path, MPI_Comm io, const features_meta *m, 
         err_prefix(err, "existing output (use --force to replace it)");
         return -1;
     }
-    char *want = features_identity_json(m);
-    char *have = malloc(65536);
-    int rc = have ? h5_attr_read_str(&old.f, "/", "identity", have, 65536, err)
-                  : errf(err, "%s: out of memory", path);
-    if (!rc && strcmp(want, have))
-        rc = errf(err, "%s: exists and was made with another configuration (%s; now %s): use --force "
-                  "to replace it", path, have, want);
     long missing = 0;
+    int rc = features_identity_check(&old.f, m, 1, err);
     if (!rc) rc = features_count_missing(&old, &missing, err);
     if (!rc && missing) rc = errf(err, "%s: complete file with %ld samples missing", path, missing);
-    free(want);
-    free(have);
     features_close(&old);
     return rc ? -1 : 1;
 }
@@ -64,27 +56,18 @@ int extract_output_open(features_file *ff, const char *path, MPI_Comm io, const 
     return features_create(ff, path, io, m, config_json, force, err);
 }
 
-static void *alloc_bytes(size_t n, int *oom)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p) *oom = 1;
-    return p;
-}
-
-int output_buffer_alloc(output_buffer *b, long cap, int V, int g, int C, int S, long P, int fp32,
-                        char *err)
+int output_buffer_alloc(output_buffer *b, long cap, const features_meta *m, char *err)
 {
     memset(b, 0, sizeof *b);
-    *b = (output_buffer){.cap = cap, .V = V, .g = g, .C = C, .S = S, .P = P, .fp32 = fp32};
-    size_t el = fp32 ? sizeof(float) : sizeof(uint16_t);
+    *b = (output_buffer){.cap = cap, .m = *m};
     int oom = 0;
-    b->rows = alloc_bytes(sizeof(long) * (size_t)cap, &oom);
-    b->patch = alloc_bytes(el * (size_t)(cap * V * g * g * C), &oom);
-    b->cls = alloc_bytes(el * (size_t)(cap * V * C), &oom);
-    b->saliency = alloc_bytes(sizeof(float) * (size_t)(cap * V * g * g), &oom);
-    b->point_saliency = alloc_bytes(sizeof(float) * (size_t)(cap * P), &oom);
-    b->pixel = alloc_bytes(sizeof(int16_t) * (size_t)(cap * V * P * 2), &oom);
-    b->label = alloc_bytes(sizeof(int32_t) * (size_t)cap, &oom);
+    b->rows = malloc(sizeof(long) * (size_t)(cap ? cap : 1));
+    oom |= !b->rows;
+    for (int id = 0; id < FEATURES_DONE; id++) {
+        size_t n = features_row_bytes(m, (features_dataset_id)id) * (size_t)cap;
+        b->data[id] = malloc(n ? n : 1);
+        oom |= !b->data[id];
+    }
     if (oom) {
         output_buffer_free(b);
         return errf(err, "out of memory for a flush buffer of %ld samples", cap);
@@ -95,12 +78,7 @@ int output_buffer_alloc(output_buffer *b, long cap, int V, int g, int C, int S, 
 void output_buffer_free(output_buffer *b)
 {
     free(b->rows);
-    free(b->patch);
-    free(b->cls);
-    free(b->saliency);
-    free(b->point_saliency);
-    free(b->pixel);
-    free(b->label);
+    for (int id = 0; id < FEATURES_DONE; id++) free(b->data[id]);
     memset(b, 0, sizeof *b);
 }
 
@@ -126,39 +104,38 @@ void output_buffer_add(output_buffer *b, long n, const long *rows, const float *
                        const float *cls, const float *saliency, const int16_t *pixel,
                        const int32_t *label)
 {
-    const long V = b->V, gg = (long)b->g * b->g, C = b->C, P = b->P, at = b->count;
-    const long np = V * gg * C, nc = V * C;
+    const features_meta *m = &b->m;
+    const long V = m->views, gg = (long)m->grid * m->grid, C = m->feat_dim, P = m->points;
+    const long np = V * gg * C, nc = V * C, at = b->count;
+    float *sal_out = b->data[FEATURES_SALIENCY], *ps_out = b->data[FEATURES_POINT_SALIENCY];
+    int16_t *pix_out = b->data[FEATURES_PIXEL];
+    int32_t *lab_out = b->data[FEATURES_LABEL];
 #pragma omp parallel for schedule(static)
     for (long i = 0; i < n; i++) {
         long k = at + i;
-        if (b->fp32) {
-            memcpy((float *)b->patch + k * np, patch + i * np, sizeof(float) * (size_t)np);
-            memcpy((float *)b->cls + k * nc, cls + i * nc, sizeof(float) * (size_t)nc);
+        if (m->fp32) {
+            memcpy((float *)b->data[FEATURES_PATCH] + k * np, patch + i * np, sizeof(float) * (size_t)np);
+            memcpy((float *)b->data[FEATURES_CLS] + k * nc, cls + i * nc, sizeof(float) * (size_t)nc);
         } else {
-            half_from_floats(patch + i * np, np, (uint16_t *)b->patch + k * np);
-            half_from_floats(cls + i * nc, nc, (uint16_t *)b->cls + k * nc);
+            half_from_floats(patch + i * np, np, (uint16_t *)b->data[FEATURES_PATCH] + k * np);
+            half_from_floats(cls + i * nc, nc, (uint16_t *)b->data[FEATURES_CLS] + k * nc);
         }
-        memcpy(b->saliency + k * V * gg, saliency + i * V * gg, sizeof(float) * (size_t)(V * gg));
-        memcpy(b->pixel + k * V * P * 2, pixel + i * V * P * 2, sizeof(int16_t) * (size_t)(V * P * 2));
-        point_saliency(saliency + i * V * gg, pixel + i * V * P * 2, b->V, b->g, b->S, P,
-                       b->point_saliency + k * P);
+        memcpy(sal_out + k * V * gg, saliency + i * V * gg, sizeof(float) * (size_t)(V * gg));
+        memcpy(pix_out + k * V * P * 2, pixel + i * V * P * 2, sizeof(int16_t) * (size_t)(V * P * 2));
+        point_saliency(saliency + i * V * gg, pixel + i * V * P * 2, m->views, m->grid, m->image, P,
+                       ps_out + k * P);
         b->rows[k] = rows[i];
-        b->label[k] = label[i];
+        lab_out[k] = label[i];
     }
     b->count += n;
 }
 
 int output_buffer_flush(output_buffer *b, features_file *ff, double *bytes, char *err)
 {
-    features_rows r = {b->rows, b->count, b->patch, b->cls, b->saliency, b->point_saliency,
-                       b->pixel, b->label};
+    features_rows r = {.rows = b->rows, .count = b->count};
+    for (int id = 0; id < FEATURES_DONE; id++) r.data[id] = b->data[id];
     int rc = features_write_rows(ff, &r, err);
-    if (!rc) {
-        const double V = b->V, gg = (double)b->g * b->g, P = (double)b->P;
-        double el = b->fp32 ? 4.0 : 2.0;
-        *bytes += (double)b->count * (el * V * gg * b->C + el * V * b->C + 4.0 * V * gg +
-                                      2.0 * V * P * 2 + 4.0 * P + 4.0 + 1.0);
-    }
+    if (!rc) *bytes += (double)b->count * (double)features_sample_bytes(&b->m);
     b->count = 0;
     return rc;
 }

@@ -150,8 +150,7 @@ static int alloc_buffers(extract_ctx *c, char *err)
 #undef ALLOC
     if (oom) return errf(err, "out of memory for micro-batches of %d samples x %d views", c->B, c->V);
     if (c->last)
-        return output_buffer_alloc(&c->out, c->mb_per_flush * c->B, c->V, c->grid, vc->out_dim, c->S,
-                                   c->P, c->o->fp32, err);
+        return output_buffer_alloc(&c->out, c->mb_per_flush * c->B, &c->ff.m, err);
     return 0;
 }
 

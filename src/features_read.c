@@ -18,65 +18,11 @@ static int cmp_row_pos(const void *a, const void *b)
     return x->row < y->row ? -1 : (x->row > y->row ? 1 : (x->pos < y->pos ? -1 : x->pos > y->pos));
 }
 
-int features_meta_read(h5file *f, features_meta *m, char *err)
-{
-    memset(m, 0, sizeof *m);
-    char fmt[64];
-    if (!h5_attr_exists(f, "/", "format"))
-        return errf(err, "%s: not a features file (no 'format' attribute)", f->path);
-    if (h5_attr_read_str(f, "/", "format", fmt, sizeof fmt, err)) return -1;
-    if (strcmp(fmt, FEATURES_FORMAT))
-        return errf(err, "%s: format is '%s', expected '%s'", f->path, fmt, FEATURES_FORMAT);
-    long v[8];
-    const char *names[8] = {"views", "image", "patch", "grid", "feat_dim", "block", "source_samples",
-                            "source_points"};
-    for (int i = 0; i < 8; i++)
-        if (h5_attr_read_long(f, "/", names[i], &v[i], err)) return -1;
-    m->views = (int)v[0];
-    m->image = (int)v[1];
-    m->patch = (int)v[2];
-    m->grid = (int)v[3];
-    m->feat_dim = (int)v[4];
-    m->block = (int)v[5];
-    m->n = v[6];
-    m->points = v[7];
-    char storage[16];
-    if (h5_attr_read_str(f, "/", "storage", storage, sizeof storage, err) ||
-        h5_attr_read_str(f, "/", "vit", m->vit, sizeof m->vit, err) ||
-        h5_attr_read_str(f, "/", "vit_spec", m->vit_spec, sizeof m->vit_spec, err) ||
-        h5_attr_read_str(f, "/", "weights_sha256", m->weights_sha256, sizeof m->weights_sha256, err) ||
-        h5_attr_read_str(f, "/", "precision", m->precision, sizeof m->precision, err) ||
-        h5_attr_read_str(f, "/", "source", m->source, sizeof m->source, err) ||
-        h5_attr_read_str(f, "/", "source_fingerprint", m->source_fingerprint,
-                         sizeof m->source_fingerprint, err))
-        return -1;
-    m->fp32 = !strcmp(storage, "fp32");
-    if (m->n < 1 || m->points < 1 || m->views < 1 || m->grid < 1 || m->feat_dim < 1)
-        return errf(err, "%s: attributes describe an empty layout", f->path);
-    return 0;
-}
-
-static int check_layout(features_file *ff, char *err)
-{
-    const features_meta *m = &ff->m;
-    hsize_t N = (hsize_t)m->n, V = (hsize_t)m->views, g = (hsize_t)m->grid, C = (hsize_t)m->feat_dim;
-    hsize_t P = (hsize_t)m->points;
-    if (h5_check_shape(&ff->f, "/patch", 5, (hsize_t[]){N, V, g, g, C}, err) ||
-        h5_check_shape(&ff->f, "/cls", 3, (hsize_t[]){N, V, C}, err) ||
-        h5_check_shape(&ff->f, "/saliency", 4, (hsize_t[]){N, V, g, g}, err) ||
-        h5_check_shape(&ff->f, "/pixel", 4, (hsize_t[]){N, V, P, 2}, err) ||
-        h5_check_shape(&ff->f, "/point_saliency", 2, (hsize_t[]){N, P}, err) ||
-        h5_check_shape(&ff->f, "/label", 1, (hsize_t[]){N}, err) ||
-        h5_check_shape(&ff->f, "/done", 1, (hsize_t[]){N}, err))
-        return -1;
-    return 0;
-}
-
 int features_open(features_file *ff, const char *path, MPI_Comm comm, char *err)
 {
     memset(ff, 0, sizeof *ff);
     if (h5_open_read(&ff->f, path, comm, err)) return -1;
-    if (features_meta_read(&ff->f, &ff->m, err) || check_layout(ff, err)) {
+    if (features_meta_read(&ff->f, &ff->m, err) || features_layout_check(&ff->f, &ff->m, err)) {
         h5_close(&ff->f);
         return -1;
     }
@@ -87,7 +33,8 @@ void features_close(features_file *ff) { h5_close(&ff->f); }
 
 int features_read_done(features_file *ff, uint8_t *done, char *err)
 {
-    return h5_read_all(&ff->f, "/done", H5T_NATIVE_UINT8, done, err);
+    features_dataset d = features_dataset_of(&ff->m, FEATURES_DONE);
+    return h5_read_all(&ff->f, d.name, d.mem_type, done, err);
 }
 
 int features_count_missing(features_file *ff, long *missing, char *err)
@@ -123,11 +70,13 @@ int features_check_dataset(features_file *ff, dataset *d, int min_views, char *e
     return 0;
 }
 
-/* Reads `count` rows in any order into out (row_bytes each, in memtype): sorted unique rows are
- * read collectively, then placed. */
-static int read_rows_any(features_file *ff, const char *name, hid_t memtype, size_t row_bytes,
-                         const long *rows, long count, void *out, char *err)
+/* Reads `count` rows of dataset id in any order into out (in its memory type): sorted unique rows
+ * are read collectively, then placed. */
+static int read_rows_any(features_file *ff, features_dataset_id id, const long *rows, long count,
+                         void *out, char *err)
 {
+    features_dataset d = features_dataset_of(&ff->m, id);
+    size_t row_bytes = features_row_bytes(&ff->m, id);
     row_pos *rp = malloc(sizeof *rp * (size_t)(count ? count : 1));
     long *uniq = malloc(sizeof *uniq * (size_t)(count ? count : 1));
     char *tmp = malloc(row_bytes * (size_t)(count ? count : 1));
@@ -135,8 +84,8 @@ static int read_rows_any(features_file *ff, const char *name, hid_t memtype, siz
         free(rp);
         free(uniq);
         free(tmp);
-        errf(err, "%s: %s: out of memory for %ld rows", ff->f.path, name, count);
-        h5_read_row_list(&ff->f, name, memtype, NULL, 0, NULL, err); /* keep the collective going */
+        errf(err, "%s: %s: out of memory for %ld rows", ff->f.path, d.name, count);
+        h5_read_row_list(&ff->f, d.name, d.mem_type, NULL, 0, NULL, err); /* keep the collective going */
         return -1;
     }
     for (long i = 0; i < count; i++) rp[i] = (row_pos){rows[i], i};
@@ -144,7 +93,7 @@ static int read_rows_any(features_file *ff, const char *name, hid_t memtype, siz
     long nu = 0;
     for (long i = 0; i < count; i++)
         if (nu == 0 || uniq[nu - 1] != rp[i].row) uniq[nu++] = rp[i].row;
-    int rc = h5_read_row_list(&ff->f, name, memtype, uniq, nu, tmp, err);
+    int rc = h5_read_row_list(&ff->f, d.name, d.mem_type, uniq, nu, tmp, err);
     for (long i = 0, u = -1; !rc && i < count; i++) {
         if (i == 0 || rp[i].row != rp[i - 1].row) u++;
         memcpy((char *)out + (size_t)rp[i].pos * row_bytes, tmp + (size_t)u * row_bytes, row_bytes);
@@ -155,56 +104,48 @@ static int read_rows_any(features_file *ff, const char *name, hid_t memtype, siz
     return rc;
 }
 
-static int read_float_or_half(features_file *ff, const char *name, long per_row, const long *rows,
-                              long count, float *out, char *err)
+/* /patch or /cls rows as float, whichever type they are stored in. */
+static int read_as_float(features_file *ff, features_dataset_id id, const long *rows, long count,
+                         float *out, char *err)
 {
-    if (ff->m.fp32)
-        return read_rows_any(ff, name, H5T_NATIVE_FLOAT, sizeof(float) * (size_t)per_row, rows, count,
-                             out, err);
+    if (ff->m.fp32) return read_rows_any(ff, id, rows, count, out, err);
     /* half rows land in the second half of out's own bytes, then expand forwards in place */
-    uint16_t *h = (uint16_t *)out + count * per_row;
-    if (read_rows_any(ff, name, h5_type_f16(), sizeof(uint16_t) * (size_t)per_row, rows, count, h, err))
-        return -1;
-    half_to_floats(h, count * per_row, out);
+    long n = count * features_row_elems(&ff->m, id);
+    uint16_t *h = (uint16_t *)out + n;
+    if (read_rows_any(ff, id, rows, count, h, err)) return -1;
+    half_to_floats(h, n, out);
     return 0;
 }
 
 int features_read_patch(features_file *ff, const long *rows, long count, float *out, char *err)
 {
-    const features_meta *m = &ff->m;
-    return read_float_or_half(ff, "/patch", (long)m->views * m->grid * m->grid * m->feat_dim, rows,
-                              count, out, err);
+    return read_as_float(ff, FEATURES_PATCH, rows, count, out, err);
 }
 
 int features_read_cls(features_file *ff, const long *rows, long count, float *out, char *err)
 {
-    return read_float_or_half(ff, "/cls", (long)ff->m.views * ff->m.feat_dim, rows, count, out, err);
+    return read_as_float(ff, FEATURES_CLS, rows, count, out, err);
 }
 
 int features_read_saliency(features_file *ff, const long *rows, long count, float *out, char *err)
 {
-    return read_rows_any(ff, "/saliency", H5T_NATIVE_FLOAT,
-                         sizeof(float) * (size_t)ff->m.views * ff->m.grid * ff->m.grid, rows, count,
-                         out, err);
+    return read_rows_any(ff, FEATURES_SALIENCY, rows, count, out, err);
 }
 
 int features_read_pixel(features_file *ff, const long *rows, long count, int16_t *out, char *err)
 {
-    return read_rows_any(ff, "/pixel", H5T_NATIVE_INT16,
-                         sizeof(int16_t) * (size_t)ff->m.views * ff->m.points * 2, rows, count, out,
-                         err);
+    return read_rows_any(ff, FEATURES_PIXEL, rows, count, out, err);
 }
 
 int features_read_point_saliency(features_file *ff, const long *rows, long count, float *out,
                                  char *err)
 {
-    return read_rows_any(ff, "/point_saliency", H5T_NATIVE_FLOAT, sizeof(float) * (size_t)ff->m.points,
-                         rows, count, out, err);
+    return read_rows_any(ff, FEATURES_POINT_SALIENCY, rows, count, out, err);
 }
 
 int features_read_label(features_file *ff, const long *rows, long count, int32_t *out, char *err)
 {
-    return read_rows_any(ff, "/label", H5T_NATIVE_INT32, sizeof(int32_t), rows, count, out, err);
+    return read_rows_any(ff, FEATURES_LABEL, rows, count, out, err);
 }
 
 static uint64_t fnv1a(uint64_t h, const void *data, size_t n)

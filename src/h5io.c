@@ -11,6 +11,13 @@
 
 #include "errors.h"
 
+/* An HDF5 object path we build or split ("/features/global", "/expected/activations/enc0_out"). */
+#define H5_NAME_LEN 1024
+/* An attribute shown as text (h5_attr_visit); the longest we write is class_names, 8192 bytes. */
+#define H5_ATTR_TEXT_LEN 8192
+/* HDF5's innermost error message, or a formatted shape "(2048, 3)". */
+#define H5_SHORT_TEXT_LEN 256
+
 static hid_t g_f16 = -1;
 
 void h5io_init(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
@@ -29,11 +36,11 @@ hid_t h5_type_f16(void)
 /* The innermost (first pushed) message of HDF5's current error stack. */
 static herr_t walk_first(unsigned n, const H5E_error2_t *e, void *data)
 {
-    if (n == 0 && e->desc) snprintf((char *)data, 256, "%s", e->desc);
+    if (n == 0 && e->desc) snprintf((char *)data, H5_SHORT_TEXT_LEN, "%s", e->desc);
     return 0;
 }
 
-static const char *h5_cause(char *buf)
+static const char *h5_cause(char *buf) /* buf: H5_SHORT_TEXT_LEN bytes */
 {
     buf[0] = 0;
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk_first, buf);
@@ -43,7 +50,7 @@ static const char *h5_cause(char *buf)
 
 static int h5_fail(h5file *f, const char *obj, const char *what, char *err)
 {
-    char cause[256];
+    char cause[H5_SHORT_TEXT_LEN];
     h5_cause(cause);
     if (cause[0])
         return errf(err, "%s: %s%s%s (%s)", f->path, obj ? obj : "", obj ? ": " : "", what, cause);
@@ -98,7 +105,7 @@ int h5_open_read(h5file *f, const char *path, MPI_Comm comm, char *err)
 
 static int check_dir_writable(const char *path, char *err)
 {
-    char tmp[4096];
+    char tmp[I2P_PATH_LEN];
     snprintf(tmp, sizeof tmp, "%s", path);
     const char *dir = dirname(tmp);
     struct stat st;
@@ -110,7 +117,7 @@ static int check_dir_writable(const char *path, char *err)
 
 int h5_create(h5file *f, const char *final_path, MPI_Comm comm, int force, char *err)
 {
-    char partial[4200];
+    char partial[I2P_PATH_LEN];
     snprintf(partial, sizeof partial, "%s.partial", final_path);
     init_handle(f, partial, comm);
     snprintf(f->final_path, sizeof f->final_path, "%s", final_path);
@@ -132,7 +139,7 @@ int h5_create(h5file *f, const char *final_path, MPI_Comm comm, int force, char 
 
 int h5_open_partial(h5file *f, const char *final_path, MPI_Comm comm, char *err)
 {
-    char partial[4200];
+    char partial[I2P_PATH_LEN];
     snprintf(partial, sizeof partial, "%s.partial", final_path);
     init_handle(f, partial, comm);
     snprintf(f->final_path, sizeof f->final_path, "%s", final_path);
@@ -195,7 +202,7 @@ int h5_exists(h5file *f, const char *name)
 {
     if (!strcmp(name, "/")) return 1;
     /* Check each path component so a missing group is not an error. */
-    char buf[1024];
+    char buf[H5_NAME_LEN];
     snprintf(buf, sizeof buf, "%s", name);
     for (char *p = buf + 1; ; p++) {
         if (*p == '/' || *p == 0) {
@@ -257,7 +264,7 @@ int h5_check_shape(h5file *f, const char *name, int rank, const hsize_t *want, c
     for (int i = 0; ok && i < rank; i++)
         if (want[i] && want[i] != d[i]) ok = 0;
     if (ok) return 0;
-    char got[256], exp[256];
+    char got[H5_SHORT_TEXT_LEN], exp[H5_SHORT_TEXT_LEN];
     format_dims(r, d, got, sizeof got);
     format_dims(rank, want, exp, sizeof exp);
     return errf(err, "%s: %s has shape %s, expected %s (0 = any)", f->path, name, got, exp);
@@ -276,7 +283,7 @@ int h5_type_class(h5file *f, const char *name, char *err)
 
 static int ensure_parent_groups(h5file *f, const char *name, char *err)
 {
-    char buf[1024];
+    char buf[H5_NAME_LEN];
     snprintf(buf, sizeof buf, "%s", name);
     for (char *p = buf + 1; *p; p++) {
         if (*p != '/') continue;
@@ -480,11 +487,6 @@ int h5_attr_write_long(h5file *f, const char *obj, const char *name, long value,
     return attr_write(f, obj, name, H5T_NATIVE_LLONG, &v, err);
 }
 
-int h5_attr_write_double(h5file *f, const char *obj, const char *name, double value, char *err)
-{
-    return attr_write(f, obj, name, H5T_NATIVE_DOUBLE, &value, err);
-}
-
 int h5_attr_exists(h5file *f, const char *obj, const char *name)
 {
     if (!h5_exists(f, obj)) return 0;
@@ -553,16 +555,6 @@ int h5_attr_read_long(h5file *f, const char *obj, const char *name, long *value,
     return 0;
 }
 
-int h5_attr_read_double(h5file *f, const char *obj, const char *name, double *value, char *err)
-{
-    hid_t a = open_attr(f, obj, name, err);
-    if (a < 0) return -1;
-    herr_t s = H5Aread(a, H5T_NATIVE_DOUBLE, value);
-    H5Aclose(a);
-    if (s < 0) return h5_fail(f, obj, "cannot read attribute", err);
-    return 0;
-}
-
 /* ---- walking a file ---- */
 
 static void describe_type(hid_t t, char *out, size_t n)
@@ -612,7 +604,7 @@ static herr_t visit_link(hid_t g, const char *name, const H5L_info_t *info, void
     hid_t o = H5Oopen(g, name, H5P_DEFAULT);
     if (o < 0) { H5Eclear2(H5E_DEFAULT); return 0; }
     H5I_type_t t = H5Iget_type(o);
-    char full[1100];
+    char full[H5_NAME_LEN + 1]; /* "/" + the link name */
     snprintf(full, sizeof full, "/%s", name);
     h5_object ob;
     memset(&ob, 0, sizeof ob);
@@ -710,7 +702,7 @@ static herr_t visit_attr(hid_t loc, const char *name, const H5A_info_t *info, vo
     attr_ctx *c = data;
     hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
     if (a < 0) { H5Eclear2(H5E_DEFAULT); return 0; }
-    char text[8192];
+    char text[H5_ATTR_TEXT_LEN];
     attr_text(a, text, sizeof text);
     H5Aclose(a);
     c->stop = c->fn(name, text, c->user);

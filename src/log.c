@@ -7,6 +7,9 @@
 #include <string.h>
 #include <time.h>
 
+/* A log message longer than this is cut. */
+#define LOG_LINE_LEN 4096
+
 static int g_rank = 0;
 static int g_verbose = 0;
 
@@ -17,7 +20,6 @@ void log_init(int world_rank, int verbose)
 }
 
 void log_set_verbose(int verbose) { g_verbose = verbose; }
-int log_is_verbose(void) { return g_verbose; }
 
 double now_s(void)
 {
@@ -28,7 +30,7 @@ double now_s(void)
 
 static void vlog(FILE *out, const char *prefix, const char *fmt, va_list ap)
 {
-    char line[4096];
+    char line[LOG_LINE_LEN];
     vsnprintf(line, sizeof line, fmt, ap);
     if (g_verbose)
         fprintf(out, "[rank %d] %s%s\n", g_rank, prefix, line);
@@ -67,7 +69,7 @@ void log_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char line[4096];
+    char line[LOG_LINE_LEN];
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
     fprintf(stderr, "i2pmae: error: %s\n", line);

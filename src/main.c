@@ -8,30 +8,12 @@
 #include "log.h"
 #include "version.h"
 
-typedef struct {
-    const char *name;
-    int (*run)(int argc, char **argv);
-    const char *summary;
-} command_entry;
-
-static const command_entry commands[] = {
-    {"synth", cmd_synth, "write a synthetic labelled point-cloud dataset"},
-    {"convert", cmd_convert, "convert ModelNet40 / ScanObjectNN / ShapeNet-55 / OFF into the canonical file"},
-    {"info", cmd_info, "summarise any file this program wrote"},
-    {"vit", cmd_vit, "run the 2D ViT on images (check weights; patch features, CLS, saliency)"},
-    {"extract", cmd_extract, "precompute multi-view 2D features of a dataset (parallel HDF5)"},
-    {"render", cmd_render, "draw a sample's depth maps (and saliency) as a PNG"},
-    {"pretrain", cmd_pretrain, "I2P-MAE pre-training of the 3D network"},
-    {"svm", cmd_svm, "linear-SVM evaluation of a frozen encoder"},
-    {"finetune", cmd_finetune, "fine-tune a classifier on a pre-trained encoder"},
-};
-static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
-
 static void print_usage(void)
 {
     printf("usage: i2pmae <command> [options]    (run under mpirun/srun, or as one process)\n\n"
            "I2P-MAE: 3D point masked autoencoders guided by a frozen 2D ViT.\n\ncommands:\n");
-    for (int i = 0; i < n_commands; i++) printf("  %-10s %s\n", commands[i].name, commands[i].summary);
+    for (int i = 0; i2p_commands[i]; i++)
+        printf("  %-10s %s\n", i2p_commands[i]->name, i2p_commands[i]->summary);
     printf("\n'i2pmae <command> --help' shows each command's options. 'i2pmae --version' the version.\n");
 }
 
@@ -52,14 +34,12 @@ int main(int argc, char **argv)
         if (rank == 0) printf("i2pmae %s\n", I2PMAE_VERSION);
         rc = 0;
     } else {
-        const command_entry *c = NULL;
-        for (int i = 0; i < n_commands; i++)
-            if (!strcmp(argv[1], commands[i].name)) c = &commands[i];
+        const i2p_command *c = cmd_find(argv[1]);
         if (!c) {
             if (rank == 0) log_error("unknown command '%s' (see: i2pmae --help)", argv[1]);
             rc = 2;
         } else {
-            rc = c->run(argc - 1, argv + 1);
+            rc = cmd_main(c, argc - 1, argv + 1);
         }
     }
     MPI_Finalize();

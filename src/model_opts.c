@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "commands.h"
 #include "errors.h"
 
 /* One field of model3d_config: its option name, the number of ints (0 = a double) and where. */
@@ -41,12 +42,37 @@ static const char *json_key[MODEL_OPTS_COUNT] = {"points", "groups", "k", "dims"
                                                  "dec_dims", "dec_depths", "embed_hidden",
                                                  "mask_ratio", "drop_path", "fps_skip_origin"};
 
-void model_opts_table(model_opts *o, cli_opt *opts)
+int model_opts_append(model_opts *o, cli_opt *opts, int n)
+{
+    cli_opt mine[MODEL_OPTS_COUNT];
+    for (int i = 0; i < MODEL_OPTS_COUNT; i++)
+        mine[i] = (cli_opt){fields[i].name, OPT_STRING, o->v[i], fields[i].n > 1 ? "LIST" : "X",
+                            fields[i].help};
+    return cmd_opts_add(opts, n, mine, MODEL_OPTS_COUNT);
+}
+
+static int field_index(const char *name)
 {
     for (int i = 0; i < MODEL_OPTS_COUNT; i++)
-        opts[i] = (cli_opt){fields[i].name, OPT_STRING, o->v[i], fields[i].n > 1 ? "LIST" : "X",
-                            fields[i].help};
+        if (!strcmp(fields[i].name, name)) return i;
+    return -1;
 }
+
+const char *model_opts_get(const model_opts *o, const char *name)
+{
+    int i = field_index(name);
+    return i < 0 ? NULL : o->v[i];
+}
+
+int model_opts_set(model_opts *o, const char *name, const char *value)
+{
+    int i = field_index(name);
+    if (i < 0 || strlen(value) >= sizeof o->v[i]) return -1;
+    snprintf(o->v[i], sizeof o->v[i], "%s", value);
+    return 0;
+}
+
+int model_opts_clear(model_opts *o, const char *name) { return model_opts_set(o, name, ""); }
 
 static int parse_field(const field_desc *fd, const char *s, model3d_config *c, char *err)
 {

@@ -11,10 +11,13 @@
 #include "errors.h"
 #include "rng.h"
 
+/* The longest line of an .off file we read (a vertex or a face: a few numbers). */
+#define OFF_LINE_LEN 4096
+
 typedef struct {
     FILE *fp;
     long lineno;
-    char line[4096];
+    char line[OFF_LINE_LEN];
 } line_reader;
 
 /* Next line that is not empty and not a comment; 0 at end of file. */

@@ -1,13 +1,11 @@
 /* png_write.c -- PNG output through libpng (see png_write.h). */
 #include "png_write.h"
 
-#include <errno.h>
 #include <png.h>
 #include <setjmp.h>
 #include <stdio.h>
-#include <string.h>
-#include <unistd.h>
 
+#include "atomic_file.h"
 #include "errors.h"
 
 typedef struct {
@@ -55,28 +53,12 @@ static int encode(FILE *fp, int width, int height, const uint8_t *rgb, png_error
 int png_write_rgb(const char *path, int width, int height, const uint8_t *rgb, char *err)
 {
     if (width < 1 || height < 1) return errf(err, "%s: empty picture (%dx%d)", path, width, height);
-    char partial[4200];
-    snprintf(partial, sizeof partial, "%s.partial", path);
-    FILE *fp = fopen(partial, "wb");
-    if (!fp) return errf(err, "%s: cannot create: %s", path, strerror(errno));
+    atomic_file out;
+    if (atomic_file_open(&out, path, err)) return -1;
     png_error_state st = {{0}};
-    int rc = encode(fp, width, height, rgb, &st);
-    if (fflush(fp) != 0 && !rc) {
-        rc = -1;
-        snprintf(st.msg, sizeof st.msg, "write failed: %s", strerror(errno));
-    }
-    if (fclose(fp) != 0 && !rc) {
-        rc = -1;
-        snprintf(st.msg, sizeof st.msg, "write failed: %s", strerror(errno));
-    }
-    if (rc) {
-        unlink(partial);
+    if (encode(out.f, width, height, rgb, &st)) {
+        atomic_file_abort(&out);
         return errf(err, "%s: %s", path, st.msg);
     }
-    if (rename(partial, path) != 0) {
-        int e = errno;
-        unlink(partial);
-        return errf(err, "%s: cannot rename from %s: %s", path, partial, strerror(e));
-    }
-    return 0;
+    return atomic_file_commit(&out, err);
 }

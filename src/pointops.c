@@ -40,6 +40,11 @@ int pc_all_finite(const float *v, long n)
     return 1;
 }
 
+/* One cloud with caller-provided scratch: fps 4P floats, knn 4P + k floats. */
+static void fps_sample_ws(const float *pts, long P, long M, int skip_origin, int32_t *idx, float *buf);
+static void knn_query_ws(const float *pts, long P, const float *queries, long Q, int k, int32_t *idx,
+                         float *buf);
+
 static void to_soa(const float *pts, long P, float *x, float *y, float *z)
 {
     for (long i = 0; i < P; i++) {
@@ -61,7 +66,7 @@ void fps_sample(const float *pts, long P, long M, int skip_origin, int32_t *idx)
  * compare, as `if (mag <= 1e-3) continue;`) is never a candidate after index 0. Its distance is set
  * to -1 here: the running minimum keeps it there and the argmax (best starts at -1, strict >)
  * never takes it; when no candidate is left, index 0 is taken, as the kernel's besti = 0. */
-void fps_sample_ws(const float *pts, long P, long M, int skip_origin, int32_t *idx, float *buf)
+static void fps_sample_ws(const float *pts, long P, long M, int skip_origin, int32_t *idx, float *buf)
 {
     if (M <= 0 || P <= 0) return;
     float *x = buf, *y = buf + P, *z = buf + 2 * P, *dist = buf + 3 * P;
@@ -131,7 +136,8 @@ void knn_query(const float *pts, long P, const float *queries, long Q, int k, in
     free(buf);
 }
 
-void knn_query_ws(const float *pts, long P, const float *queries, long Q, int k, int32_t *idx, float *buf)
+static void knn_query_ws(const float *pts, long P, const float *queries, long Q, int k, int32_t *idx,
+                         float *buf)
 {
     if (Q <= 0 || k <= 0) return;
     float *x = buf, *y = buf + P, *z = buf + 2 * P, *d = buf + 3 * P, *best = buf + 4 * P;

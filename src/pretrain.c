@@ -15,14 +15,13 @@
 #include "errors.h"
 #include "grad_allreduce.h"
 #include "log.h"
-#include "loss_log.h"
+#include "paths.h"
+#include "train_log.h"
 #include "model_opts.h"
 #include "optim.h"
 #include "pretrain_data.h"
 #include "rng.h"
 #include "version.h"
-
-#define MAX_CKPTS 4096
 
 typedef struct {
     MPI_Comm comm;
@@ -42,7 +41,7 @@ typedef struct {
     long n_params, n_buffers, n_acc;
     char *config_json;
     char *tensor_table;
-    loss_log log;
+    train_log log;
     int log_open;
 } trainer;
 
@@ -147,7 +146,7 @@ static int save_checkpoint(trainer *t, const pretrain_args *a, long step, pretra
     ckpt_state st = {.step = step, .epoch = epoch, .epoch_pos = pos, .seed = a->seed};
     ckpt_array arr[5];
     int n = fill_arrays(t, arr);
-    char path[4200];
+    char path[I2P_PATH_LEN];
     ckpt_path(path, sizeof path, a->rundir, step);
     if (ckpt_write(path, t->comm, &st, t->config_json, t->tensor_table, arr, n, err)) return -1;
     if (ckpt_prune(a->rundir, t->comm, (int)a->keep, err)) return -1;
@@ -162,13 +161,13 @@ static int save_checkpoint(trainer *t, const pretrain_args *a, long step, pretra
 static int resume_latest(trainer *t, const pretrain_args *a, pretrain_result *r, long *step,
                          char *err)
 {
-    long *steps = malloc(sizeof(long) * MAX_CKPTS);
+    long *steps = malloc(sizeof(long) * CKPT_LIST_MAX);
     char *stored = malloc(CKPT_CONFIG_LEN);
-    int n = steps && stored ? ckpt_list(a->rundir, t->comm, steps, MAX_CKPTS, err) : -1;
+    int n = steps && stored ? ckpt_list(a->rundir, t->comm, steps, CKPT_LIST_MAX, err) : -1;
     int rc = n < 0 ? -1 : 1; /* 1: nothing valid found yet */
     char first_err[I2P_ERR_LEN] = "";
     for (int i = 0; i < n && rc == 1; i++) {
-        char path[4200];
+        char path[I2P_PATH_LEN];
         ckpt_path(path, sizeof path, a->rundir, steps[i]);
         ckpt_state st;
         if (ckpt_read_header(path, t->comm, &st, stored, err) == 0) {
@@ -291,7 +290,7 @@ static int trainer_init(trainer *t, const pretrain_args *a, MPI_Comm comm, char 
 
 static void trainer_free(trainer *t)
 {
-    if (t->log_open) loss_log_close(&t->log);
+    if (t->log_open) train_log_close(&t->log);
     model3d_free(t->m);
     if (t->ctx.engine) dnn_ctx_destroy(&t->ctx);
     pretrain_data_close(&t->pd);
@@ -346,7 +345,7 @@ static int train_loop(trainer *t, const pretrain_args *a, long start, long end, 
             format_eta(eta, eta_s, sizeof eta_s);
             log_info("pretrain: step %ld/%ld epoch %ld loss %.5f (3d %.5f, 2d %.5f) lr %.3e %.1f "
                      "samples/s ETA %s", done, end, epoch, loss[0], loss[1], loss[2], lr, sps, eta_s);
-            rc = t->rank == 0 ? loss_log_append(&t->log, done, epoch, loss[0], loss[1], loss[2], lr,
+            rc = t->rank == 0 ? train_log_append(&t->log, done, epoch, loss[0], loss[1], loss[2], lr,
                                                 sps, err) : 0;
             if (dist_any_error(t->comm, rc, err)) return -1;
             t_last = now;
@@ -377,7 +376,7 @@ int pretrain_run(const pretrain_args *a, MPI_Comm comm, pretrain_result *r, char
         rc = errf(err, "%s: the run is complete (step %ld of %ld); raise --steps or --epochs to go on",
                   a->rundir, start, end);
     if (!rc) {
-        int lrc = t.rank == 0 ? loss_log_open(&t.log, a->rundir, a->resume ? start : -1, err) : 0;
+        int lrc = t.rank == 0 ? train_log_open(&t.log, a->rundir, a->resume ? start : -1, err) : 0;
         t.log_open = t.rank == 0 && !lrc;
         rc = dist_any_error(comm, lrc, err);
     }
@@ -393,10 +392,10 @@ int pretrain_run(const pretrain_args *a, MPI_Comm comm, pretrain_result *r, char
         r->end_step = rc ? r->end_step : end;
     }
     if (t.log_open) {
-        loss_log_close(&t.log);
+        train_log_close(&t.log);
         t.log_open = 0;
         char perr[I2P_ERR_LEN];
-        if (loss_log_plot(a->rundir, perr)) log_warn("pretrain: no plot: %s", perr);
+        if (train_log_plot(a->rundir, perr)) log_warn("pretrain: no plot: %s", perr);
     }
     trainer_free(&t);
     r->seconds_total = now_s() - t0;

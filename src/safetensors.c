@@ -13,13 +13,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "errors.h"
 #include "half.h"
 
 /* A header beyond this is not a real safetensors file (the format itself caps it at 100 MB). */
 #define ST_MAX_HEADER_BYTES (100u << 20)
 
-size_t st_dtype_bytes(const char *dtype)
+/* Bytes per element of a dtype name, 0 if unknown. */
+static size_t st_dtype_bytes(const char *dtype)
 {
     static const struct { const char *name; size_t bytes; } table[] = {
         {"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8}, {"I32", 4}, {"I16", 2},
@@ -294,28 +296,21 @@ int st_write(const char *path, const st_entry *entries, int n, const char *const
     if (!json) return errf(err, "%s: out of memory for the header", path);
     size_t hlen = strlen(json);
     size_t pad = (8 - hlen % 8) % 8; /* data starts 8-byte aligned, as the Python writer does */
-    char partial[4200];
-    snprintf(partial, sizeof partial, "%s.partial", path);
-    FILE *fp = fopen(partial, "wb");
-    if (!fp) {
+    atomic_file out;
+    if (atomic_file_open(&out, path, err)) {
         free(json);
-        return errf(err, "%s: cannot create: %s", partial, strerror(errno));
+        return -1;
     }
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)(((uint64_t)(hlen + pad)) >> (8 * i));
-    int ok = fwrite(len8, 1, 8, fp) == 8 && fwrite(json, 1, hlen, fp) == hlen &&
-             fwrite("        ", 1, pad, fp) == pad;
+    int rc = atomic_file_write(&out, len8, 8, err) || atomic_file_write(&out, json, hlen, err) ||
+             atomic_file_write(&out, "        ", pad, err);
     free(json);
-    for (int i = 0; ok && i < n; i++) {
+    for (int i = 0; !rc && i < n; i++) {
         size_t bytes = st_dtype_bytes(entries[i].dtype);
         for (int k = 0; k < entries[i].rank; k++) bytes *= (size_t)entries[i].shape[k];
-        ok = fwrite(entries[i].data, 1, bytes, fp) == bytes;
+        rc = atomic_file_write(&out, entries[i].data, bytes, err);
     }
-    if (fclose(fp) != 0) ok = 0;
-    if (!ok || rename(partial, path) != 0) {
-        int e = errno;
-        unlink(partial);
-        return errf(err, "%s: write failed: %s", path, strerror(e));
-    }
+    if (rc || atomic_file_commit(&out, err)) return -1;
     return 0;
 }

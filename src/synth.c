@@ -14,11 +14,6 @@ static const char *const class_names[SYNTH_N_CLASSES] = {
     "sphere", "cube", "cylinder", "cone", "torus", "pyramid",
     "plane", "capsule", "ellipsoid", "helix", "octahedron", "annulus"};
 
-const char *synth_class_name(int c)
-{
-    return c >= 0 && c < SYNTH_N_CLASSES ? class_names[c] : "?";
-}
-
 void synth_class_names(char *out, size_t n)
 {
     size_t len = 0;

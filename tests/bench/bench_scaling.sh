@@ -8,10 +8,6 @@ ROOT=${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 I2PMAE=${I2PMAE:-$ROOT/build/i2pmae}
 INI=${SCALING_INI:-$ROOT/jobs/scaling-extract.ini}
 OUT=${BENCH_OUT:-$ROOT/build/bench-scaling}
-if "$I2PMAE" extract --help 2>&1 | grep -q 'not implemented'; then
-  echo "bench_scaling: skipped: 'i2pmae extract' is not implemented in this build"
-  exit 0
-fi
 mkdir -p "$OUT"
 /usr/bin/python3 "$ROOT/slurm/scaling.py" --config "$INI" --launcher mpirun --bin "$I2PMAE" --out "$OUT" \
   > "$OUT/bench.out"

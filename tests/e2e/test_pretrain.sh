@@ -5,7 +5,7 @@
 # stops the run and keeps the last good checkpoint; outputs (loss.csv, loss.png, JSON); bad input.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/pretrain_lib.sh"
-need_commands extract pretrain
+need_features_writer
 
 check synth_train "$I2PMAE" synth --samples 48 --points 256 --seed 3 -o "$T/d.h5"
 check features make_features "$T/d.h5" "$T/f.h5"

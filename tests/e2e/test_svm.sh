@@ -4,7 +4,7 @@
 # disagree with the checkpoint, both or neither of --checkpoint / --random-init).
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/pretrain_lib.sh"
-need_commands extract pretrain svm
+need_features_writer
 
 check synth_train "$I2PMAE" synth --samples 96 --points 128 --seed 5 -o "$T/tr.h5"
 check synth_test "$I2PMAE" synth --samples 96 --points 128 --seed 6 -o "$T/te.h5"

@@ -18,6 +18,7 @@
 #include "checkpoint.h"
 #include "errors.h"
 #include "h5io.h"
+#include "paths.h"
 
 enum { NP = 70001, NB = 37, NPERM = 100 }; /* NP spans two chunks */
 
@@ -76,13 +77,13 @@ static int arrays_of(fixture *fx, ckpt_array *a)
     return 5;
 }
 
-static void write_ckpt(fixture *fx, long step, char *path)
+static void write_ckpt(fixture *fx, long step, char *path) /* path: I2P_PATH_LEN bytes */
 {
     char err[I2P_ERR_LEN];
     ckpt_array a[5];
     int n = arrays_of(fx, a);
     ckpt_state st = {.step = step, .epoch = 3, .epoch_pos = 16, .seed = 42};
-    ckpt_path(path, 4200, fx->dir, step);
+    ckpt_path(path, I2P_PATH_LEN, fx->dir, step);
     int rc = ckpt_write(path, MPI_COMM_SELF, &st, CONFIG, "test", a, n, err);
     if (rc) fprintf(stderr, "%s\n", err);
     assert_int_equal(rc, 0);
@@ -91,9 +92,9 @@ static void write_ckpt(fixture *fx, long step, char *path)
 static void test_round_trip(void **state)
 {
     fixture *fx = *state;
-    char path[4200], err[I2P_ERR_LEN];
+    char path[I2P_PATH_LEN], err[I2P_ERR_LEN];
     write_ckpt(fx, 20, path);
-    char partial[4300];
+    char partial[I2P_PATH_LEN];
     snprintf(partial, sizeof partial, "%s.partial", path);
     assert_int_equal(access(partial, F_OK), -1);
 
@@ -153,7 +154,7 @@ static void flip_param_byte(const char *path, long elem)
 static void test_corruption_detected(void **state)
 {
     fixture *fx = *state;
-    char path[4200], err[I2P_ERR_LEN];
+    char path[I2P_PATH_LEN], err[I2P_ERR_LEN];
     write_ckpt(fx, 30, path);
     flip_param_byte(path, 68000); /* inside the second chunk */
     ckpt_array a[5];
@@ -168,7 +169,7 @@ static void test_corruption_detected(void **state)
 static void test_truncated_detected(void **state)
 {
     fixture *fx = *state;
-    char path[4200], err[I2P_ERR_LEN];
+    char path[I2P_PATH_LEN], err[I2P_ERR_LEN];
     write_ckpt(fx, 31, path);
     struct stat st0;
     assert_int_equal(stat(path, &st0), 0);
@@ -183,7 +184,7 @@ static void test_truncated_detected(void **state)
 static void test_config_mismatch(void **state)
 {
     fixture *fx = *state;
-    char path[4200], err[I2P_ERR_LEN];
+    char path[I2P_PATH_LEN], err[I2P_ERR_LEN];
     write_ckpt(fx, 40, path);
     ckpt_array a[5];
     int n = arrays_of(fx, a);
@@ -202,7 +203,7 @@ static void test_config_mismatch(void **state)
 static void test_size_mismatch(void **state)
 {
     fixture *fx = *state;
-    char path[4200], err[I2P_ERR_LEN];
+    char path[I2P_PATH_LEN], err[I2P_ERR_LEN];
     write_ckpt(fx, 50, path);
     ckpt_array a[5];
     int n = arrays_of(fx, a);
@@ -215,9 +216,9 @@ static void test_size_mismatch(void **state)
 static void test_list_and_prune(void **state)
 {
     fixture *fx = *state;
-    char path[4200], err[I2P_ERR_LEN];
+    char path[I2P_PATH_LEN], err[I2P_ERR_LEN];
     for (long s = 1; s <= 5; s++) write_ckpt(fx, s * 100, path);
-    char stale[4300];
+    char stale[I2P_PATH_LEN];
     ckpt_path(path, sizeof path, fx->dir, 600);
     snprintf(stale, sizeof stale, "%s.partial", path);
     FILE *f = fopen(stale, "w");

@@ -52,8 +52,11 @@ static void write_rows(features_file *ff, const long *rows, long count, int fp32
     }
     half_from_floats(pf, count * np, ph);
     half_from_floats(cf, count * nc, ch);
-    features_rows r = {rows, count, fp32 ? (void *)pf : (void *)ph, fp32 ? (void *)cf : (void *)ch,
-                       sal, ps, pix, lab};
+    features_rows r = {rows, count,
+                       {[FEATURES_PATCH] = fp32 ? (void *)pf : (void *)ph,
+                        [FEATURES_CLS] = fp32 ? (void *)cf : (void *)ch,
+                        [FEATURES_SALIENCY] = sal, [FEATURES_PIXEL] = pix,
+                        [FEATURES_POINT_SALIENCY] = ps, [FEATURES_LABEL] = lab}};
     char err[I2P_ERR_LEN];
     assert_int_equal(features_write_rows(ff, &r, err), 0);
     free(pf), free(cf), free(ph), free(ch), free(sal), free(ps), free(pix), free(lab);
@@ -143,6 +146,46 @@ static void test_open_rejects_other_files(void **state)
     assert_non_null(strstr(err, "not an HDF5 file"));
 }
 
+/* The table's row sizes and dims against the layout written out by hand (docs/features.md). */
+static void test_layout_table(void **state)
+{
+    (void)state;
+    features_meta h = meta(0), f = meta(1);
+    /* patch V*G*G*C, cls V*C (2 bytes half, 4 float), saliency V*G*G*4, pixel V*P*2*2,
+     * point_saliency P*4, label 4, done 1 */
+    assert_int_equal(features_sample_bytes(&h), 2 * 72 + 2 * 8 + 4 * 18 + 2 * 20 + 4 * 5 + 4 + 1);
+    assert_int_equal(features_sample_bytes(&f), 4 * 72 + 4 * 8 + 4 * 18 + 2 * 20 + 4 * 5 + 4 + 1);
+    assert_int_equal(features_row_elems(&h, FEATURES_PIXEL), V * P * 2);
+    assert_int_equal(features_row_elems(&h, FEATURES_DONE), 1);
+    features_dataset d = features_dataset_of(&h, FEATURES_PATCH);
+    assert_string_equal(d.name, "/patch");
+    assert_int_equal(d.rank, 5);
+    const hsize_t want[5] = {N, V, G, G, C};
+    assert_memory_equal(d.dims, want, sizeof want);
+    assert_true(H5Tequal(d.file_type, h5_type_f16()) > 0);
+    assert_true(H5Tequal(features_dataset_of(&f, FEATURES_PATCH).file_type, H5T_IEEE_F32LE) > 0);
+    d = features_dataset_of(&h, FEATURES_POINT_SALIENCY);
+    assert_string_equal(d.name, "/point_saliency");
+    assert_int_equal(d.rank, 2);
+    assert_int_equal(d.dims[1], P);
+    assert_int_equal(d.per_sample_chunks, 1);
+    assert_int_equal(features_dataset_of(&h, FEATURES_LABEL).per_sample_chunks, 0);
+}
+
+/* The identity JSON is what a restart compares with files already on disk: it must not change. */
+static void test_identity_json_unchanged(void **state)
+{
+    (void)state;
+    features_meta m = meta(0);
+    char *s = features_identity_json(&m);
+    assert_string_equal(s, "{\"source\":\"data.h5\",\"source_samples\":7,\"source_points\":5,"
+                           "\"source_fingerprint\":\"0123456789abcdef\",\"vit_spec\":\"random:tiny\","
+                           "\"weights_sha256\":\"0000000000000000000000000000000000000000000000000000"
+                           "000000000000\",\"views\":2,\"image\":48,\"block\":3,\"precision\":"
+                           "\"fp32\",\"storage\":\"fp16\"}");
+    free(s);
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -152,6 +195,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_roundtrip_half),
         cmocka_unit_test(test_roundtrip_fp32),
         cmocka_unit_test(test_open_rejects_other_files),
+        cmocka_unit_test(test_layout_table),
+        cmocka_unit_test(test_identity_json_unchanged),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[300];

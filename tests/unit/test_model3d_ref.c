@@ -14,7 +14,7 @@
  *    exact 0, whose sign Adam's first step amplifies to lr: allowed 2 * lr * step); per-step losses 1e-4;
  *  - encode_global (the official SVM path: eval BN, propagated visibility; initial state and after
  *    5 steps): 1e-4 * max|r| + 1e-6.
- * Skipped (never passed) when torch / h5py are missing.
+ * SKIP (never passed, the reason printed) when torch / h5py are missing; a failing reference fails.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -34,21 +34,29 @@
 #include "model3d.h"
 #include "model3d_impl.h"
 #include "optim.h"
+#include "ref_python.h"
 
 static dnn_ctx g_dnn;
 static char g_err[I2P_ERR_LEN];
 static char g_path64[256];
-static int g_have_ref = -1;
+static int g_have_ref = -1; /* -1 not looked yet, 0 modules missing, 1 present */
+static int g_ref_ok;
 
+/* 1: the reference file g_path64 is written; 0: torch/h5py missing (SKIP printed once). A
+ * reference that fails with its modules present fails the calling test. */
 static int have_reference(void)
 {
-    if (g_have_ref >= 0) return g_have_ref;
-    const char *root = getenv("ROOT") ? getenv("ROOT") : ".";
-    snprintf(g_path64, sizeof g_path64, "/tmp/i2pmae-model3d-ref64-%d.h5", (int)getpid());
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd,
-             "/usr/bin/python3 %s/tests/ref/model3d_ref.py %s --double >/dev/null 2>&1", root, g_path64);
-    g_have_ref = system(cmd) == 0;
+    if (g_have_ref < 0) {
+        g_have_ref = python_has_modules("model3d_ref", "torch, h5py, numpy");
+        if (!g_have_ref) return 0;
+        const char *root = getenv("ROOT") ? getenv("ROOT") : ".";
+        snprintf(g_path64, sizeof g_path64, "/tmp/i2pmae-model3d-ref64-%d.h5", (int)getpid());
+        char cmd[1024];
+        snprintf(cmd, sizeof cmd,
+                 "/usr/bin/python3 %s/tests/ref/model3d_ref.py %s --double >/dev/null 2>&1", root, g_path64);
+        g_ref_ok = run_reference(cmd) == 0;
+    }
+    if (g_have_ref) assert_true(g_ref_ok);
     return g_have_ref;
 }
 

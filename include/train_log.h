@@ -1,32 +1,34 @@
-/* loss_log.h -- the loss curve of a pre-training run: RUNDIR/loss.csv and RUNDIR/loss.png.
+/* train_log.h -- the training log of a pre-training run: RUNDIR/loss.csv and its plot RUNDIR/loss.png.
  *
  * loss.csv has the header
  *   step,epoch,loss,loss_3d,loss_2d,lr,samples_per_s
  * and one row per logged step (step = optimiser steps done, 1-based; lr = the rate used in that
  * step), flushed after every row. On --resume from step S, rows with step > S (written by the run
  * that was killed after its last checkpoint) are dropped first, so the file always equals the one an
- * uninterrupted run writes (timing columns aside).
+ * uninterrupted run writes (timing columns aside); that rewrite goes through atomic_file.h.
  * loss.png is drawn by gnuplot (command from $I2PMAE_GNUPLOT, default "gnuplot"), written as
- * loss.png.partial and renamed. Rank 0 only; not collective.
+ * loss.png.partial and renamed (atomic_file.h). Rank 0 only; not collective.
  */
-#ifndef I2P_LOSS_LOG_H
-#define I2P_LOSS_LOG_H
+#ifndef I2P_TRAIN_LOG_H
+#define I2P_TRAIN_LOG_H
 
 #include <stdio.h>
 
+#include "paths.h"
+
 typedef struct {
     FILE *f;
-    char path[4200];
-} loss_log;
+    char path[I2P_PATH_LEN];
+} train_log;
 
 /* Opens RUNDIR/loss.csv: resume_step < 0 starts a new file, otherwise keeps the rows up to it. */
-int loss_log_open(loss_log *l, const char *rundir, long resume_step, char *err);
-int loss_log_append(loss_log *l, long step, long epoch, double loss, double loss_3d, double loss_2d,
-                    double lr, double samples_per_s, char *err);
-void loss_log_close(loss_log *l);
+int train_log_open(train_log *l, const char *rundir, long resume_step, char *err);
+int train_log_append(train_log *l, long step, long epoch, double loss, double loss_3d, double loss_2d,
+                      double lr, double samples_per_s, char *err);
+void train_log_close(train_log *l);
 
 /* Draws RUNDIR/loss.png from RUNDIR/loss.csv (total, 3D and 2D loss against step; log scale).
  * Returns -1 with err if gnuplot is missing or fails (callers warn and go on). */
-int loss_log_plot(const char *rundir, char *err);
+int train_log_plot(const char *rundir, char *err);
 
 #endif

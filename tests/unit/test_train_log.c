@@ -1,4 +1,4 @@
-/* test_loss_log.c -- loss.csv rows and header, the resume rule (rows after the checkpoint's step
+/* test_train_log.c -- the training log (train_log.h): loss.csv rows and header, the resume rule (rows after the checkpoint's step
  * dropped), the gnuplot PNG (signature checked) and a failing gnuplot reported as an error. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "errors.h"
-#include "loss_log.h"
+#include "train_log.h"
 
 static char dir[256];
 
@@ -46,18 +46,18 @@ static void test_csv_and_resume(void **state)
 {
     (void)state;
     char err[I2P_ERR_LEN], path[512], last[1024];
-    loss_log l;
-    assert_int_equal(loss_log_open(&l, dir, -1, err), 0);
+    train_log l;
+    assert_int_equal(train_log_open(&l, dir, -1, err), 0);
     for (long s = 1; s <= 10; s++)
-        assert_int_equal(loss_log_append(&l, s, s / 4, 1.0 / s, 0.5 / s, 0.5 / s, 1e-3, 12.5, err), 0);
-    loss_log_close(&l);
+        assert_int_equal(train_log_append(&l, s, s / 4, 1.0 / s, 0.5 / s, 0.5 / s, 1e-3, 12.5, err), 0);
+    train_log_close(&l);
     snprintf(path, sizeof path, "%s/loss.csv", dir);
     assert_int_equal(count_lines(path, last, sizeof last), 11);
     assert_string_equal(last, "10,2,0.1,0.05,0.05,0.001,12.5\n");
     /* resume from step 6: rows 7..10 go, new rows follow row 6 */
-    assert_int_equal(loss_log_open(&l, dir, 6, err), 0);
-    assert_int_equal(loss_log_append(&l, 7, 1, 0.7, 0.3, 0.4, 1e-3, 1, err), 0);
-    loss_log_close(&l);
+    assert_int_equal(train_log_open(&l, dir, 6, err), 0);
+    assert_int_equal(train_log_append(&l, 7, 1, 0.7, 0.3, 0.4, 1e-3, 1, err), 0);
+    train_log_close(&l);
     assert_int_equal(count_lines(path, last, sizeof last), 8);
     assert_string_equal(last, "7,1,0.7,0.3,0.4,0.001,1\n");
     FILE *f = fopen(path, "r");
@@ -71,14 +71,17 @@ static void test_plot(void **state)
 {
     (void)state;
     char err[I2P_ERR_LEN], png[512];
-    loss_log l;
-    assert_int_equal(loss_log_open(&l, dir, -1, err), 0);
+    train_log l;
+    assert_int_equal(train_log_open(&l, dir, -1, err), 0);
     for (long s = 1; s <= 5; s++)
-        assert_int_equal(loss_log_append(&l, s, 0, 2.0 / s, 1.0 / s, 1.0 / s, 1e-3, 3, err), 0);
-    loss_log_close(&l);
+        assert_int_equal(train_log_append(&l, s, 0, 2.0 / s, 1.0 / s, 1.0 / s, 1e-3, 3, err), 0);
+    train_log_close(&l);
     snprintf(png, sizeof png, "%s/loss.png", dir);
-    if (system("command -v gnuplot > /dev/null") != 0) skip();
-    int rc = loss_log_plot(dir, err);
+    if (system("command -v gnuplot > /dev/null") != 0) {
+        printf("SKIP: train_log_plot: gnuplot not installed (optional: pretrain then warns, no loss.png)\n");
+        skip();
+    }
+    int rc = train_log_plot(dir, err);
     if (rc) print_error("%s\n", err);
     assert_int_equal(rc, 0);
     FILE *f = fopen(png, "rb");
@@ -90,7 +93,7 @@ static void test_plot(void **state)
     /* a failing gnuplot is an error, and leaves no partial file */
     unlink(png);
     setenv("I2PMAE_GNUPLOT", "/nonexistent/gnuplot", 1);
-    assert_int_equal(loss_log_plot(dir, err), -1);
+    assert_int_equal(train_log_plot(dir, err), -1);
     unsetenv("I2PMAE_GNUPLOT");
     assert_non_null(strstr(err, "gnuplot failed"));
     assert_int_equal(access(png, F_OK), -1);

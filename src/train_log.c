@@ -1,5 +1,5 @@
-/* loss_log.c -- loss.csv (resume-consistent) and its gnuplot PNG (see loss_log.h). */
-#include "loss_log.h"
+/* train_log.c -- the training log: loss.csv (resume-consistent) and its gnuplot PNG (see train_log.h). */
+#include "train_log.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -8,39 +8,37 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "errors.h"
 
 #define LOSS_CSV_HEADER "step,epoch,loss,loss_3d,loss_2d,lr,samples_per_s\n"
+/* Longest row of loss.csv we read back (a row is 7 numbers, under 200 characters). */
+#define LOSS_CSV_LINE_LEN 1024
 
 /* Keeps the header and the rows with step <= keep_step of path (rewritten via path.partial). */
 static int truncate_rows(const char *path, long keep_step, char *err)
 {
     FILE *in = fopen(path, "r");
     if (!in) return errno == ENOENT ? 0 : errf(err, "%s: %s", path, strerror(errno));
-    char tmp[4300];
-    snprintf(tmp, sizeof tmp, "%s.partial", path);
-    FILE *out = fopen(tmp, "w");
-    if (!out) {
+    atomic_file out;
+    if (atomic_file_open(&out, path, err)) {
         fclose(in);
-        return errf(err, "%s: %s", tmp, strerror(errno));
+        return -1;
     }
-    char line[1024];
-    int first = 1;
-    while (fgets(line, sizeof line, in)) {
+    char line[LOSS_CSV_LINE_LEN];
+    int first = 1, rc = 0;
+    while (!rc && fgets(line, sizeof line, in)) {
         char *end;
         long step = strtol(line, &end, 10);
-        if (first || (end != line && *end == ',' && step <= keep_step)) fputs(line, out);
+        if (first || (end != line && *end == ',' && step <= keep_step))
+            rc = atomic_file_write(&out, line, strlen(line), err);
         first = 0;
     }
     fclose(in);
-    if (fclose(out) != 0 || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return errf(err, "%s: cannot rewrite: %s", path, strerror(errno));
-    }
-    return 0;
+    return rc ? -1 : atomic_file_commit(&out, err);
 }
 
-int loss_log_open(loss_log *l, const char *rundir, long resume_step, char *err)
+int train_log_open(train_log *l, const char *rundir, long resume_step, char *err)
 {
     snprintf(l->path, sizeof l->path, "%s/loss.csv", rundir);
     l->f = NULL;
@@ -58,8 +56,8 @@ int loss_log_open(loss_log *l, const char *rundir, long resume_step, char *err)
     return 0;
 }
 
-int loss_log_append(loss_log *l, long step, long epoch, double loss, double loss_3d, double loss_2d,
-                    double lr, double samples_per_s, char *err)
+int train_log_append(train_log *l, long step, long epoch, double loss, double loss_3d, double loss_2d,
+                     double lr, double samples_per_s, char *err)
 {
     fprintf(l->f, "%ld,%ld,%.9g,%.9g,%.9g,%.9g,%.4g\n", step, epoch, loss, loss_3d, loss_2d, lr,
             samples_per_s);
@@ -68,7 +66,7 @@ int loss_log_append(loss_log *l, long step, long epoch, double loss, double loss
     return 0;
 }
 
-void loss_log_close(loss_log *l)
+void train_log_close(train_log *l)
 {
     if (l->f) fclose(l->f);
     l->f = NULL;
@@ -85,17 +83,18 @@ static int is_png(const char *path)
     return n == 8 && !memcmp(buf, sig, 8);
 }
 
-int loss_log_plot(const char *rundir, char *err)
+int train_log_plot(const char *rundir, char *err)
 {
-    char csv[4200], png[4200], tmp[4300];
+    char csv[I2P_PATH_LEN], png[I2P_PATH_LEN];
     snprintf(csv, sizeof csv, "%s/loss.csv", rundir);
     snprintf(png, sizeof png, "%s/loss.png", rundir);
-    snprintf(tmp, sizeof tmp, "%s.partial", png);
     if (strchr(rundir, '\'') || strchr(rundir, '"'))
         return errf(err, "%s: cannot plot: quotes in the run directory name", png);
     const char *gp = getenv("I2PMAE_GNUPLOT");
-    char cmd[4400];
+    char cmd[I2P_PATH_LEN + 32]; /* the gnuplot command (a path) and the redirection */
     snprintf(cmd, sizeof cmd, "%s > /dev/null 2>&1", gp && *gp ? gp : "gnuplot");
+    atomic_file out; /* gnuplot writes out.partial by name; commit syncs and renames it */
+    if (atomic_file_open(&out, png, err)) return -1;
     /* A gnuplot that is missing or exits early closes the pipe: without this, writing the script
      * would kill the whole run with SIGPIPE instead of failing the plot with a warning. */
     struct sigaction ignore, saved;
@@ -104,8 +103,10 @@ int loss_log_plot(const char *rundir, char *err)
     sigaction(SIGPIPE, &ignore, &saved);
     FILE *p = popen(cmd, "w");
     if (!p) {
+        int e = errno;
         sigaction(SIGPIPE, &saved, NULL);
-        return errf(err, "%s: cannot start gnuplot: %s", png, strerror(errno));
+        atomic_file_abort(&out);
+        return errf(err, "%s: cannot start gnuplot: %s", png, strerror(e));
     }
     fprintf(p,
             "set terminal png size 900,560\n"
@@ -117,17 +118,13 @@ int loss_log_plot(const char *rundir, char *err)
             "plot '%s' using 1:3 with lines lw 2 title 'loss', "
             "'' using 1:4 with lines title 'loss_3d (Chamfer L2)', "
             "'' using 1:5 with lines title 'loss_2d (MSE)'\n",
-            tmp, csv);
+            out.partial, csv);
     int st = pclose(p);
     sigaction(SIGPIPE, &saved, NULL);
-    if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0 || !is_png(tmp)) {
-        unlink(tmp);
+    if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0 || !is_png(out.partial)) {
+        atomic_file_abort(&out);
         return errf(err, "%s: gnuplot failed (status %d); the loss curve is in %s", png,
                     WIFEXITED(st) ? WEXITSTATUS(st) : -1, csv);
     }
-    if (rename(tmp, png) != 0) {
-        unlink(tmp);
-        return errf(err, "%s: cannot rename the plot: %s", png, strerror(errno));
-    }
-    return 0;
+    return atomic_file_commit(&out, err);
 }

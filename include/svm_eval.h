@@ -1,0 +1,40 @@
+/* svm_eval.h -- linear-SVM evaluation of a frozen 3D encoder (i2pmae-spec.md section 8; `i2pmae
+ * svm`, docs/svm.md).
+ *
+ * The model comes from a checkpoint (its configuration; given architecture options must agree,
+ * except points, mask-ratio and drop-path, which do not change the parameters; points is applied)
+ * or is the spec's network with the options applied, randomly initialised. Every rank encodes a
+ * contiguous block of each split (dist_block_range) in batches with model3d_encode_global (no
+ * mask, BatchNorm in eval mode, max-pool of the last stage after its LayerNorm); rank 0 gathers the
+ * features, trains liblinear (svm.h) on the training split, prints a per-class table of the test
+ * split to stdout and fills the result.
+ */
+#ifndef I2P_SVM_EVAL_H
+#define I2P_SVM_EVAL_H
+
+#include "model_opts.h"
+
+typedef struct {
+    const char *data, *test;  /* training and test splits (point-cloud files) */
+    const char *checkpoint;   /* pre-trained checkpoint; ignored with random_init */
+    int random_init;          /* evaluate a randomly initialised encoder (seeded by seed) */
+    double c;                 /* SVM cost; 0: choose it by folds-fold cross-validation */
+    int folds;
+    long batch, seed;         /* samples per encoder batch per rank; seed of weights and liblinear */
+    const model_opts *model;  /* architecture options given */
+} svm_eval_options;
+
+/* The figures; those of the SVM are valid on rank 0 only. */
+typedef struct {
+    double accuracy, mean_class_accuracy;
+    double c;                 /* the cost used */
+    double cv_accuracy;       /* cross-validation accuracy of that cost; -1 when c was given */
+    long train_samples, test_samples;
+    int points, feature_dim;  /* points per cloud the encoder took, feature width (dims[2]) */
+    double seconds_encode, seconds_svm;
+} svm_eval_result;
+
+/* Collective over MPI_COMM_WORLD; a failure (including out of memory) is agreed on every rank. */
+int svm_eval_run(const svm_eval_options *o, svm_eval_result *r, char *err);
+
+#endif
