@@ -96,6 +96,11 @@ int model3d_train_step(model3d *m, const model3d_batch *b, model3d_losses *out, 
  * embedding). Global feature = max-pool over the last stage's tokens after its LayerNorm.
  * points (B,P,3) -> global (B, dims[2]). */
 int model3d_encode_global(model3d *m, int B, const float *points, float *global, char *err);
+/* The same forward with more outputs (each may be NULL): gmax (B, dims[2]) as encode_global, gmean
+ * (B, dims[2]) the mean over the groups[2] tokens, tokens (B, groups[2], dims[2]) the last stage's
+ * tokens after its LayerNorm, centres (B, groups[2], 3) their centres. */
+int model3d_encode(model3d *m, int B, const float *points, float *gmax, float *gmean, float *tokens,
+                   float *centres, char *err);
 
 /* Allocation counters (tests: a steady state adds nothing): step/eval arena chunks malloc'ed so far,
  * oneDNN primitives created, and the bytes of their scratchpads and temporaries; plus the matmul

@@ -96,7 +96,8 @@ long m3_activation(const model3d *m, const char *name, float *out)
     return -1;
 }
 
-int model3d_encode_global(model3d *m, int B, const float *points, float *global, char *err)
+int model3d_encode(model3d *m, int B, const float *points, float *gmax, float *gmean, float *tokens,
+                  float *centres, char *err)
 {
     if (B < 1 || B > m->max_batch) return errf(err, "model3d: batch of %d samples (max %d)", B, m->max_batch);
     arena_reset(&m->eval_arena);
@@ -106,13 +107,27 @@ int model3d_encode_global(model3d *m, int B, const float *points, float *global,
     if (!e) return errf(err, "model3d: out of memory (eval arena)");
     memset(e, 0, sizeof *e);
     TRY(m3_encoder_forward(&r, m, e, B, points, MASK_EVAL_SVM, NULL));
+    /* scale 2 is all visible: the stage's rows are the tokens in order */
     long G2 = m->cfg.groups[2], C = m->cfg.dims[2];
+    const float *x = e->es[2].normed;
     for (long b = 0; b < B; b++)
         for (long j = 0; j < C; j++) {
-            float v = e->es[2].normed[(b * G2) * C + j];
-            for (long t = 1; t < G2; t++)
-                if (e->es[2].normed[(b * G2 + t) * C + j] > v) v = e->es[2].normed[(b * G2 + t) * C + j];
-            global[b * C + j] = v;
+            float v = x[(b * G2) * C + j];
+            double sum = 0;
+            for (long t = 0; t < G2; t++) {
+                float u = x[(b * G2 + t) * C + j];
+                if (u > v) v = u;
+                sum += u;
+            }
+            if (gmax) gmax[b * C + j] = v;
+            if (gmean) gmean[b * C + j] = (float)(sum / (double)G2);
         }
+    if (tokens) memcpy(tokens, x, sizeof(float) * (size_t)(B * G2 * C));
+    if (centres) memcpy(centres, e->tk.ctr[2], sizeof(float) * (size_t)(B * G2 * 3));
     return 0;
+}
+
+int model3d_encode_global(model3d *m, int B, const float *points, float *global, char *err)
+{
+    return model3d_encode(m, B, points, global, NULL, NULL, NULL, err);
 }
