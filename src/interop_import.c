@@ -182,6 +182,25 @@ static int take_tensors(const st_file *f, int prefixed, model3d *m, interop_impo
     return rc;
 }
 
+/* "name offset count (shape) decay=D" per parameter tensor (as pretrain's checkpoints), then a line
+ * "# buffers" and the BatchNorm buffers the same way (offsets into /buffers): for h5py users. */
+static char *tensor_table(model3d *m)
+{
+    int np = model3d_n_tensors(m), nb = model3d_n_buffer_tensors(m);
+    size_t cap = 200 * (size_t)(np + nb + 2), len = 0;
+    char *s = malloc(cap);
+    if (!s) return NULL;
+    s[0] = 0;
+    for (int i = 0; i < np + nb; i++) {
+        const model3d_tensor *t = i < np ? model3d_get_tensor(m, i) : model3d_get_buffer_tensor(m, i - np);
+        if (i == np) len += (size_t)snprintf(s + len, cap - len, "# buffers\n");
+        len += (size_t)snprintf(s + len, cap - len, "%s %ld %ld (", t->name, t->offset, t->count);
+        for (int k = 0; k < t->rank; k++) len += (size_t)snprintf(s + len, cap - len, k ? ",%d" : "%d", t->shape[k]);
+        len += (size_t)snprintf(s + len, cap - len, ") decay=%d\n", t->decay);
+    }
+    return s;
+}
+
 int interop_import(const char *input, const char *output, const model_opts *o, interop_import_result *r,
                    char *err)
 {
@@ -210,16 +229,17 @@ int interop_import(const char *input, const char *output, const model_opts *o, i
         cJSON_AddStringToObject(im, "source", input);
         cJSON_AddStringToObject(im, "sha256", r->sha256);
         cJSON_AddStringToObject(im, "format", "official I2P-MAE names (safetensors)");
-        char *json = cJSON_PrintUnformatted(j);
+        char *json = cJSON_PrintUnformatted(j), *table = tensor_table(m);
         cJSON_Delete(j);
         ckpt_array arrays[2] = {
             {"/params", CKPT_F32, model3d_params(m), model3d_n_params(m)},
             {"/buffers", CKPT_F32, model3d_buffers(m), model3d_n_buffers(m)},
         };
         ckpt_state st = {0};
-        rc = json ? ckpt_write(output, MPI_COMM_WORLD, &st, json, "i2pmae import", arrays, 2, err)
-                  : errf(err, "out of memory");
+        rc = json && table ? ckpt_write(output, MPI_COMM_WORLD, &st, json, table, arrays, 2, err)
+                           : errf(err, "out of memory");
         free(json);
+        free(table);
     }
     model3d_free(m);
     if (ctx.engine) dnn_ctx_destroy(&ctx);
