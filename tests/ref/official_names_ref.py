@@ -19,6 +19,10 @@ Checks for tests/e2e/test_interop.sh (each prints OK lines and exits 1 on a fail
       FILE against our reference (tests/ref/model3d_ref.py, [interpolated | skip]) loaded from
       OURS.h5 (`i2pmae import` of FILE) on the same clouds and mask: equal; and the same
       reference with the fusion weights copied without the column swap: different.
+  bad KIND EXPORT.safetensors OUT.safetensors
+      a bad copy for import: truncated, duplicate (a name twice in the header), shape (a Conv1d
+      weight as [out, in]), missing, unexpected, module (every name 'module.'-prefixed and a CLIP
+      tensor: accepted), finetune, pointmae.
 Computed in float64 from the float32 weights.
 """
 import json
@@ -400,6 +404,57 @@ def cmd_check_decoder(path, ours):
     return 0 if ok else 1
 
 
+def cmd_bad(kind, src, out):
+    """Bad copies of an export for import's checks."""
+    import collections
+    import struct
+    t, meta = st_format.read(src)
+    t = collections.OrderedDict(t)
+    meta.pop("i2pmae_config", None)  # import reads the shapes, not our configuration
+    if kind == "truncated":
+        data = open(src, "rb").read()
+        open(out, "wb").write(data[:len(data) - 100])
+        return 0
+    if kind == "duplicate":  # a second entry for a name, in the header text
+        data = open(src, "rb").read()
+        n = struct.unpack("<Q", data[:8])[0]
+        header = data[8:8 + n].decode().rstrip()
+        h = json.loads(header)
+        name = "decoder_norm.bias"
+        extra = ',"%s":%s}' % (name, json.dumps(h[name], separators=(",", ":")))
+        header = header[:-1] + extra
+        hb = header.encode()
+        hb += b" " * (-len(hb) % 8)
+        open(out, "wb").write(struct.pack("<Q", len(hb)) + hb + data[8 + n:])
+        return 0
+    if kind == "shape":  # a Conv1d weight stored like a Linear one
+        name = "h_encoder.token_embed.0.first_conv.0.weight"
+        t[name] = t[name][:, :, 0].contiguous()
+    elif kind == "missing":
+        del t["h_encoder.encoder_norms.1.weight"]
+    elif kind == "unexpected":
+        t["h_encoder.encoder_blocks.0.blocks.9.norm1.weight"] = torch.ones(3)
+    elif kind == "module":
+        t = collections.OrderedDict(("module." + k, v) for k, v in t.items())
+        t["module.clip_model.transformer.weight"] = torch.zeros(2, dtype=torch.float16)
+    elif kind == "finetune":
+        for k in [k for k in t if not k.startswith("h_encoder.")]:
+            del t[k]
+        t["norm.weight"] = torch.ones(4)
+        t["cls_head_finetune.0.weight"] = torch.ones(4, 4)
+    elif kind == "pointmae":
+        t = collections.OrderedDict()
+        t["MAE_encoder.encoder.first_conv.0.weight"] = torch.zeros(128, 3, 1)
+        t["MAE_encoder.blocks.blocks.0.norm1.weight"] = torch.ones(384)
+        t["MAE_decoder.blocks.blocks.0.norm1.weight"] = torch.ones(384)
+        t["mask_token"] = torch.zeros(1, 1, 384)
+        t["increase_dim.0.weight"] = torch.zeros(96, 384, 1)
+    else:
+        raise ValueError("unknown kind " + kind)
+    st_format.write(out, t, meta)
+    return 0
+
+
 def main(argv):
     torch.set_num_threads(1)
     if not argv:
@@ -422,6 +477,8 @@ def main(argv):
         return cmd_compare(*args)
     if cmd == "check-decoder":
         return cmd_check_decoder(*args)
+    if cmd == "bad":
+        return cmd_bad(*args)
     print("unknown command " + cmd)
     return 2
 
