@@ -24,7 +24,7 @@ static int options(void *state, cli_opt *opts)
     const cli_opt own[] = {
         {"checkpoint", OPT_STRING, a->checkpoint, "FILE", "our checkpoint (pretrain, or import of an official one)"},
         {"input", OPT_STRING, a->input, "FILE", "point-cloud file (canonical layout, e.g. from convert)"},
-        {"output", OPT_STRING, a->output, "FILE", "features file to write (-o)"},
+        {"output", OPT_STRING, a->output, "FILE", "features file to write"},
         {"tokens", OPT_FLAG, &a->tokens, NULL, "also write the last stage's tokens and centres"},
         {"batch", OPT_LONG, &a->batch, "B", "samples per encoder batch (per rank)"},
         {"force", OPT_FLAG, &a->force, NULL, "replace an existing output file"},

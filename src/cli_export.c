@@ -20,7 +20,7 @@ static int options(void *state, cli_opt *opts)
     const cli_opt own[] = {
         {"checkpoint", OPT_STRING, a->checkpoint, "FILE", "our checkpoint (ckpt-*.h5, or one written by import)"},
         {"format", OPT_STRING, a->format, "NAME", "'official': the PyTorch I2P-MAE's tensor names (the only one)"},
-        {"output", OPT_STRING, a->output, "FILE", "the safetensors file to write (-o)"},
+        {"output", OPT_STRING, a->output, "FILE", "the safetensors file to write"},
     };
     return cmd_opts_add(opts, 0, own, (int)(sizeof own / sizeof own[0]));
 }

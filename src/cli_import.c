@@ -20,7 +20,7 @@ static int options(void *state, cli_opt *opts)
     import_state *a = state;
     const cli_opt own[] = {
         {"input", OPT_STRING, a->input, "FILE", "safetensors file in the official names (tools/pth2safetensors.py)"},
-        {"output", OPT_STRING, a->output, "FILE", "our checkpoint to write (-o)"},
+        {"output", OPT_STRING, a->output, "FILE", "our checkpoint to write"},
     };
     return model_opts_append(&a->model, opts, cmd_opts_add(opts, 0, own, (int)(sizeof own / sizeof own[0])));
 }

@@ -33,8 +33,8 @@ static const field_desc fields[MODEL_OPTS_COUNT] = {
     F_DBL("mask-ratio", mask_ratio, "share of scale-2 tokens masked"),
     F_DBL("drop-path", drop_path, "stochastic depth rate of the last encoder block"),
     F_INT("fps-skip-origin", 1, fps_skip_origin,
-          "1: FPS never picks a point within sqrt(1e-3) of the origin after the first, as the official "
-          "pointnet2 kernel does (default); 0: plain FPS"),
+          "1 (default): after the first, FPS skips points within sqrt(1e-3) of the origin, as the "
+          "official pointnet2 kernel; 0: plain FPS"),
 };
 
 /* JSON keys use the struct's field names. */
