@@ -7,9 +7,13 @@
  *   /global_mean (N, C) float32  mean-pool over the same tokens
  *   /label       (N) int32       the input's labels
  *   /tokens      (N, G, C) float32 and /centres (N, G, 3) float32 with --tokens
- *   root attributes: checkpoint, input, points, model (the configuration as JSON)
+ *   /done        (N) uint8       1 for the samples written (for resuming)
+ *   root attributes: checkpoint, input, points, model (the configuration as JSON), identity
  * Every rank encodes a contiguous block of the samples (dist_block_range) in batches and writes its
- * rows with collective writes; results do not depend on the rank count.
+ * rows with collective writes, then marks them done and flushes; results do not depend on the rank
+ * count. Resumable: without force, an <out>.partial of the same identity (checkpoint, input,
+ * configuration, tokens) is continued, skipping the batches it holds; one of another identity is an
+ * error; an existing <out> is an error.
  */
 #ifndef I2P_ENCODE_H
 #define I2P_ENCODE_H
@@ -26,6 +30,7 @@ typedef struct {
 
 typedef struct {
     long samples;
+    long resumed;      /* samples found done in a partial file */
     int dim, groups, points;
     double seconds;
 } encode_result;

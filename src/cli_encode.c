@@ -64,6 +64,7 @@ static void summarise(void *state, const cmd_env *env, cJSON *s)
     cJSON_AddNumberToObject(s, "feature_dim", a->r.dim);
     cJSON_AddNumberToObject(s, "points", a->r.points);
     cJSON_AddBoolToObject(s, "tokens", a->tokens);
+    cJSON_AddNumberToObject(s, "resumed_samples", (double)a->r.resumed);
     cJSON_AddNumberToObject(s, "seconds", a->r.seconds);
     cJSON_AddNumberToObject(s, "samples_per_s", a->r.seconds > 0 ? (double)a->r.samples / a->r.seconds : 0);
 }
@@ -77,7 +78,8 @@ const i2p_command cmd_encode = {
         "visible, scales 1 and 0 through the kNN propagation) over every cloud and writes the\n"
         "max-pooled feature svm uses (/global_max), the mean-pooled one (/global_mean), the labels,\n"
         "and with --tokens the last stage's tokens and centres. Data-parallel over the ranks with\n"
-        "collective writes. Model options must agree with the checkpoint, except --points and\n"
+        "collective writes; a killed run continues from FEATURES.h5.partial (--force starts over).\n"
+        "Model options must agree with the checkpoint, except --points and\n"
         "--fps-skip-origin. docs/interop.md.",
     .state_size = sizeof(encode_state),
     .options = options,

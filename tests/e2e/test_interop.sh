@@ -34,6 +34,29 @@ for k in ('global_max', 'global_mean', 'label', 'tokens', 'centres'):
 assert a['tokens'].shape == (24, 8, 48) and a['centres'].shape == (24, 8, 3)
 assert np.allclose(a['tokens'][:].max(1), a['global_max'][:]) and np.allclose(a['tokens'][:].mean(1), a['global_mean'][:], atol=1e-6)
 " "$T/e1.h5" "$T/e2.h5"
+# resume: a partial file with the first 10 samples done is completed to the same file
+cp "$T/e1.h5" "$T/r.h5.partial"
+$PY -c "
+import h5py, sys
+f = h5py.File(sys.argv[1], 'r+')
+f['done'][10:] = 0
+for k in ('global_max', 'global_mean', 'tokens', 'centres'):
+    f[k][10:] = 0
+" "$T/r.h5.partial"
+mpi 2 "$I2PMAE" encode --checkpoint "$CK" --input "$T/tr.h5" -o "$T/r.h5" --tokens --batch 5 > "$T/resume.out" 2>&1
+check encode_resume_json grep -q '"resumed_samples":10' "$T/resume.out"
+check encode_resume_same_file $PY -c "
+import h5py, numpy as np, sys
+a, b = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
+for k in ('global_max', 'global_mean', 'label', 'tokens', 'centres', 'done'):
+    assert np.array_equal(a[k][:], b[k][:]), k
+" "$T/e1.h5" "$T/r.h5"
+cp "$T/e1.h5" "$T/s.h5.partial"
+expect_error encode_partial_of_another_run "s.h5.partial: left by another run" \
+  $MPIRUN 2 "$I2PMAE" encode --checkpoint "$CK" --input "$T/tr.h5" -o "$T/s.h5"
+check encode_partial_of_another_run_kept test -f "$T/s.h5.partial"
+expect_error encode_output_exists "e1.h5: exists (use --force to replace it)" \
+  "$I2PMAE" encode --checkpoint "$CK" --input "$T/tr.h5" -o "$T/e1.h5" --tokens
 check official_strict_load_same_features $PY "$REF" check-export "$T/a.safetensors" "$T/tr.h5" "$T/e1.h5"
 
 # ---- official -> ours ----
