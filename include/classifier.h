@@ -79,11 +79,19 @@ typedef struct {
     const float *points;     /* (B,P,3), already augmented */
     const int32_t *labels;   /* (B), 0..n_classes-1 */
     uint64_t drop_key;       /* stream of stochastic depth and dropout for this batch */
+    /* Test hook (NULL in normal use): masks given instead of drawn from drop_key.
+     * drop_path (B, n_blocks, 2): per sample and encoder block (stages in order), the residual
+     * scales of the attention and the MLP branch (0 or 1/(1-rate)); dropout (B, 2, head_hidden):
+     * the scales of the head's two dropouts (0 or 1/(1-p)). */
+    const float *forced_drop_path;
+    const float *forced_dropout;
 } classifier_batch;
 
 /* Train mode (BatchNorm batch statistics + running update, dropout, drop path): forward, loss
  * (mean over B), backward; gradients are overwritten (not accumulated). logits (B, n_classes) may
- * be NULL. */
+ * be NULL. B >= 2 (the head's BatchNorm needs a batch, as PyTorch's). Sample b's masks come from
+ * rng_seed(drop_key, b): for each encoder block in order one uniform for the attention branch, one
+ * for the MLP branch (dropped if < rate), then head_hidden for each dropout (dropped if < p). */
 int classifier_train_step(classifier *c, const classifier_batch *b, double *loss, float *logits,
                           char *err);
 

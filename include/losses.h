@@ -1,5 +1,6 @@
-/* losses.h -- the two pre-training losses with their backward (docs/model3d.md):
- * Chamfer L2 on the masked tokens' predicted offsets, MSE on the visible tokens' 2D features.
+/* losses.h -- the losses with their backward: the two of pre-training (docs/model3d.md), Chamfer L2
+ * on the masked tokens' predicted offsets and MSE on the visible tokens' 2D features, and the
+ * fine-tuning cross-entropy with label smoothing (docs/finetune.md).
  */
 #ifndef I2P_LOSSES_H
 #define I2P_LOSSES_H
@@ -17,5 +18,12 @@ void loss_chamfer_backward(float *dpred, const float *pred, const float *gt, con
 double loss_mse_forward(const float *pred, const float *target, long M, long D);
 /* dpred (M,D) += dloss * 2 (pred - target) / (M*D). */
 void loss_mse_backward(float *dpred, const float *pred, const float *target, long M, long D, double dloss);
+
+/* logits (B,n), labels (B) in [0,n): mean over rows of -sum_j t_j log softmax(logits)_j with
+ * t = 1 - eps at the label and eps / (n-1) elsewhere (official I2P-MAE smoothing; eps 0: plain CE). */
+double loss_xent_forward(const float *logits, const int32_t *labels, long B, long n, double eps);
+/* dlogits (B,n) += dloss * (softmax(logits) - t) / B. */
+void loss_xent_backward(float *dlogits, const float *logits, const int32_t *labels, long B, long n,
+                        double eps, double dloss);
 
 #endif

@@ -73,11 +73,14 @@ typedef struct {
 typedef struct {
     float *ln1, *ln1_mean, *ln1_var, *qkv, *att, *attn_out, *x1, *ln2, *ln2_mean, *ln2_var, *fc1,
         *gelu;
-    float *drop_scale;       /* (B) per-sample residual scale, NULL when no drop path */
+    const float *drop_attn, *drop_mlp; /* (B) per-sample residual scales, NULL when no drop path */
 } m3_block_state;
-/* out, inp (B,T,C); keybias (B,T) or NULL; drop_scale (B) or NULL. */
+/* out, inp (B,T,C); keybias (B,T) or NULL; pairbias (B,T,T) or NULL (attention biases, see
+ * nn_attention_forward_bias); drop_attn, drop_mlp (B) scales of the attention and MLP residual
+ * branches or NULL (both are kept, not copied: they must live until the backward). */
 int m3_block_forward(m3_run *r, const m3_block *p, float *out, m3_block_state *s, const float *inp,
-                     const float *keybias, const float *drop_scale, long B, long T, int heads);
+                     const float *keybias, const float *pairbias, const float *drop_attn,
+                     const float *drop_mlp, long B, long T, int heads);
 /* dinp (B,T,C) += ... */
 int m3_block_backward(m3_run *r, const m3_block *p, float *dinp, const float *dout,
                       const m3_block_state *s, const float *inp, long B, long T, int heads);
@@ -97,7 +100,6 @@ typedef struct {
     m3_pos_state pos_s;
     float **xin;                      /* per block (B,T,C): x + pos */
     m3_block_state *bs;
-    float **drop;                     /* per block (B) scales or NULL */
     float *raw;                       /* (B,T,C) last block output (x0 if no blocks) */
     float *normed, *ln_mean, *ln_var; /* (B,T,C), (B*T), (B*T); NULL if the stage has no norm */
 } m3_stage_state;
@@ -106,6 +108,17 @@ typedef struct {
 int m3_stage_forward(m3_run *r, const m3_stage *p, m3_stage_state *s, const float *x0, const float *ctr,
                      const float *keybias, long B, long T, int heads, int use_norm, uint64_t drop_key,
                      int drop_index0);
+/* What a stage run may add (fine-tuning): pairbias (B,T,T) additive per (query, key) or NULL; the
+ * stochastic-depth scales per block and branch, drop_attn[i], drop_mlp[i] (B) or NULL (none), the
+ * arrays themselves NULL for none at all. Everything must live until the backward. */
+typedef struct {
+    const float *pairbias;
+    const float *const *drop_attn, *const *drop_mlp;
+} m3_stage_extra;
+/* The stage with the extras given explicitly (ex may be NULL); no draws from any stream. */
+int m3_stage_forward_ex(m3_run *r, const m3_stage *p, m3_stage_state *s, const float *x0, const float *ctr,
+                        const float *keybias, const m3_stage_extra *ex, long B, long T, int heads,
+                        int use_norm);
 /* draw (B,T,C): gradient w.r.t. raw (consumed, modified); dnormed (B,T,C) or NULL;
  * dx0 (B,T,C) += gradient w.r.t. x0. */
 int m3_stage_backward(m3_run *r, const m3_stage *p, const m3_stage_state *s, float *draw,

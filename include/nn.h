@@ -115,6 +115,11 @@ int nn_batchnorm_backward(nn_cache *c, float *dinp, float *dw, float *db, const 
  * saved for backward; out (B,T,C) with head h in columns [h*C/H, (h+1)*C/H). */
 int nn_attention_forward(nn_cache *c, float *out, float *att, const float *qkv,
                          const float *keybias, long B, long T, long C, long H, char *err);
+/* The same with pairbias (B,T,T) additive on the scores of every head (local attention: 0 or -1e5
+ * per query and key) or NULL; the backward is nn_attention_backward (the biases are constants). */
+int nn_attention_forward_bias(nn_cache *c, float *out, float *att, const float *qkv,
+                              const float *keybias, const float *pairbias, long B, long T, long C,
+                              long H, char *err);
 /* dqkv (B,T,3C) += ...; datt (B,H,T,T) is scratch. */
 int nn_attention_backward(nn_cache *c, float *dqkv, float *datt, const float *dout,
                           const float *qkv, const float *att, long B, long T, long C, long H,

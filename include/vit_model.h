@@ -1,5 +1,7 @@
-/* vit_model.h -- internals of the 2D model shared by src/vit.c (loading, packing) and
- * src/vit_forward.c (primitives and the forward). Not for other modules: use vit.h.
+/* vit_model.h -- the 2D model's data: its configuration and weights packed for oneDNN, filled by
+ * src/vit.c (loading, packing) and read by src/vit_plan.c (per-batch primitives) and
+ * src/vit_forward.c (the forward). Declares no functions: the modules above it talk through
+ * vit_linear.h and vit_plan.h. Not for other modules: use vit.h.
  *
  * The model owns oneDNN memories holding its weights in the formats the matmul primitives asked
  * for (reordered once, at load), and up to VIT_MAX_PLANS plans, one per batch size: the primitives
@@ -9,7 +11,6 @@
 #define I2P_VIT_MODEL_H
 
 #include "vit.h"
-#include "vit_weights.h"
 
 #define VIT_MAX_PLANS 4
 
@@ -25,7 +26,7 @@ typedef struct {
     dnnl_memory_t ln1_w, ln1_b, ln2_w, ln2_b;  /* f32 (D) */
 } vit_block_mem;
 
-typedef struct vit_plan vit_plan;
+typedef struct vit_plan vit_plan; /* vit_plan.h */
 
 struct vit_model {
     vit_config cfg;
@@ -40,23 +41,8 @@ struct vit_model {
     dnnl_memory_t norm_w, norm_b;/* f32 (D) */
     vit_packed head_w;           /* f32 (D, out_dim), CLIP only (mem NULL otherwise) */
     vit_block_mem *blocks;       /* depth */
-    vit_plan *plans[VIT_MAX_PLANS];
+    vit_plan *plans[VIT_MAX_PLANS]; /* owned; built and freed by vit_plan.c */
     int n_plans;
 };
-
-/* Post-op of a linear layer. */
-typedef enum { VIT_POST_NONE, VIT_POST_SUM, VIT_POST_GELU } vit_post;
-
-/* A matmul primitive descriptor dst(M,N) = src(M,K) x W(K,N) [+ bias(1,N) f32] [post-op], plain
- * row-major src/dst, weights in format `any` (the caller reorders them to the chosen format).
- * GELU is erf GELU, or CLIP's quick GELU x*sigmoid(1.702x) (eltwise swish, alpha 1.702). */
-int vit_linear_pd(const vit_model *m, long M, long K, long N, dnnl_data_type_t src_dt,
-                  dnnl_data_type_t wei_dt, dnnl_data_type_t dst_dt, int bias, vit_post post,
-                  dnnl_primitive_desc_t *pd, char *err);
-
-/* oneDNN's implementation name of a primitive descriptor ("brg:avx512_core", ...). */
-const char *vit_impl_name(const_dnnl_primitive_desc_t pd);
-
-void vit_plan_free(vit_plan *p);
 
 #endif

@@ -1,6 +1,6 @@
 /* m3_block.c -- the pre-norm transformer block (x += proj(attn(norm1(x))); x += fc2(gelu(fc1(
- * norm2(x))))) with optional per-sample stochastic depth (each residual branch scaled per sample),
- * forward and backward. Saved activations live in the run's arena.
+ * norm2(x))))) with optional per-sample stochastic depth (each residual branch scaled per sample,
+ * by its own scales) and optional attention biases per key and per (query, key), forward and backward. Saved activations live in the run's arena.
  */
 #include "m3_layers.h"
 
@@ -15,7 +15,8 @@ static void scale_rows(float *x, const float *scale, long B, long T, long C)
 }
 
 int m3_block_forward(m3_run *r, const m3_block *p, float *out, m3_block_state *s, const float *inp,
-                     const float *keybias, const float *drop_scale, long B, long T, int heads)
+                     const float *keybias, const float *pairbias, const float *drop_attn,
+                     const float *drop_mlp, long B, long T, int heads)
 {
     long N = B * T, C = p->C;
     memset(s, 0, sizeof *s);
@@ -25,14 +26,16 @@ int m3_block_forward(m3_run *r, const m3_block *p, float *out, m3_block_state *s
                          {&s->ln2_mean, N},     {&s->ln2_var, N},  {&s->fc1, N * 4 * C},
                          {&s->gelu, N * 4 * C}};
     TRY(m3_alloc_floats(r, saved, sizeof saved / sizeof *saved));
-    s->drop_scale = (float *)drop_scale;
+    s->drop_attn = drop_attn;
+    s->drop_mlp = drop_mlp;
     /* x1 = inp + proj(attn(norm1(inp))) */
     TRY(nn_layernorm_forward(r->c, s->ln1, s->ln1_mean, s->ln1_var, inp, M3P(r, p->norm1.w),
                              M3P(r, p->norm1.b), N, C, r->err));
     TRY(nn_linear_forward(r->c, s->qkv, s->ln1, M3P(r, p->qkv.w), NULL, N, C, 3 * C, r->err));
-    TRY(nn_attention_forward(r->c, s->attn_out, s->att, s->qkv, keybias, B, T, C, heads, r->err));
+    TRY(nn_attention_forward_bias(r->c, s->attn_out, s->att, s->qkv, keybias, pairbias, B, T, C, heads,
+                                  r->err));
     TRY(nn_linear_forward(r->c, out, s->attn_out, M3P(r, p->proj.w), M3P(r, p->proj.b), N, C, C, r->err));
-    if (drop_scale) scale_rows(out, drop_scale, B, T, C);
+    if (drop_attn) scale_rows(out, drop_attn, B, T, C);
     TRY(nn_add(r->c, s->x1, inp, out, N * C, r->err));
     /* out = x1 + fc2(gelu(fc1(norm2(x1)))) */
     TRY(nn_layernorm_forward(r->c, s->ln2, s->ln2_mean, s->ln2_var, s->x1, M3P(r, p->norm2.w),
@@ -40,7 +43,7 @@ int m3_block_forward(m3_run *r, const m3_block *p, float *out, m3_block_state *s
     TRY(nn_linear_forward(r->c, s->fc1, s->ln2, M3P(r, p->fc1.w), M3P(r, p->fc1.b), N, C, 4 * C, r->err));
     TRY(nn_act_forward(r->c, NN_GELU, s->gelu, s->fc1, N * 4 * C, r->err));
     TRY(nn_linear_forward(r->c, out, s->gelu, M3P(r, p->fc2.w), M3P(r, p->fc2.b), N, 4 * C, C, r->err));
-    if (drop_scale) scale_rows(out, drop_scale, B, T, C);
+    if (drop_mlp) scale_rows(out, drop_mlp, B, T, C);
     return nn_add(r->c, out, s->x1, out, N * C, r->err);
 }
 
@@ -56,7 +59,7 @@ int m3_block_backward(m3_run *r, const m3_block *p, float *dinp, const float *do
     NEED(dbranch && dgelu && dfc1 && dln && dx1 && dattn && dqkv && datt);
     /* MLP branch */
     memcpy(dbranch, dout, sizeof(float) * (size_t)(N * C));
-    if (s->drop_scale) scale_rows(dbranch, s->drop_scale, B, T, C);
+    if (s->drop_mlp) scale_rows(dbranch, s->drop_mlp, B, T, C);
     TRY(nn_linear_backward(r->c, dgelu, M3G(r, p->fc2.w), M3G(r, p->fc2.b), dbranch, s->gelu,
                            M3P(r, p->fc2.w), N, 4 * C, C, r->err));
     TRY(nn_act_backward(r->c, NN_GELU, dfc1, dgelu, s->fc1, N * 4 * C, r->err));
@@ -68,7 +71,7 @@ int m3_block_backward(m3_run *r, const m3_block *p, float *dinp, const float *do
                               r->err));
     /* attention branch */
     memcpy(dbranch, dx1, sizeof(float) * (size_t)(N * C));
-    if (s->drop_scale) scale_rows(dbranch, s->drop_scale, B, T, C);
+    if (s->drop_attn) scale_rows(dbranch, s->drop_attn, B, T, C);
     TRY(nn_linear_backward(r->c, dattn, M3G(r, p->proj.w), M3G(r, p->proj.b), dbranch, s->attn_out,
                            M3P(r, p->proj.w), N, C, C, r->err));
     TRY(nn_attention_backward(r->c, dqkv, datt, dattn, s->qkv, s->att, B, T, C, heads, r->err));

@@ -1,7 +1,8 @@
 /* m3_stage.c -- one transformer stage, used by the encoder's three scales and the decoder's two:
  * the positional MLP of the centres is added before every block (x = block(x + pos)), then an
- * optional stage LayerNorm; padded keys are excluded through the additive key bias; the per-sample
- * stochastic-depth draws of the blocks. Forward and backward.
+ * optional stage LayerNorm; padded keys are excluded through the additive key bias, far keys (local
+ * attention, fine-tuning) through a per-(query, key) bias; the per-sample stochastic-depth draws of
+ * the blocks. Forward and backward.
  */
 #include "m3_layers.h"
 
@@ -13,6 +14,30 @@ int m3_stage_forward(m3_run *r, const m3_stage *p, m3_stage_state *s, const floa
                      const float *keybias, long B, long T, int heads, int use_norm, uint64_t drop_key,
                      int drop_index0)
 {
+    /* one per-sample scale per block, shared by its two residual branches */
+    int D = p->depth;
+    float **drop = arena_alloc(r->a, sizeof(float *) * (size_t)(D + 1));
+    NEED(drop);
+    for (int i = 0; i < D; i++) {
+        drop[i] = NULL;
+        double rate = p->blocks[i].drop_rate;
+        if (r->train && rate > 0) {
+            NEED(drop[i] = arena_floats(r->a, B));
+            rng_t g;
+            rng_seed(&g, drop_key, (uint64_t)(drop_index0 + i));
+            for (long b = 0; b < B; b++)
+                drop[i][b] = rng_uniform(&g) < rate ? 0.0f : (float)(1.0 / (1.0 - rate));
+        }
+    }
+    m3_stage_extra ex = {.pairbias = NULL, .drop_attn = (const float *const *)drop,
+                         .drop_mlp = (const float *const *)drop};
+    return m3_stage_forward_ex(r, p, s, x0, ctr, keybias, &ex, B, T, heads, use_norm);
+}
+
+int m3_stage_forward_ex(m3_run *r, const m3_stage *p, m3_stage_state *s, const float *x0, const float *ctr,
+                        const float *keybias, const m3_stage_extra *ex, long B, long T, int heads,
+                        int use_norm)
+{
     long C = p->pos.fc2.out, N = B * T;
     int D = p->depth;
     memset(s, 0, sizeof *s);
@@ -23,27 +48,19 @@ int m3_stage_forward(m3_run *r, const m3_stage *p, m3_stage_state *s, const floa
     s->keybias = keybias;
     s->pos = arena_floats(r->a, N * C);
     s->xin = arena_alloc(r->a, sizeof(float *) * (size_t)(D + 1));
-    s->drop = arena_alloc(r->a, sizeof(float *) * (size_t)(D + 1));
     s->bs = arena_alloc(r->a, sizeof(m3_block_state) * (size_t)(D + 1));
-    NEED(s->pos && s->xin && s->drop && s->bs);
+    NEED(s->pos && s->xin && s->bs);
     TRY(m3_pos_forward(r, &p->pos, s->pos, &s->pos_s, ctr, N));
     const float *x = x0;
     for (int i = 0; i < D; i++) {
         float *out = arena_floats(r->a, N * C);
         s->xin[i] = arena_floats(r->a, N * C);
         NEED(out && s->xin[i]);
-        s->drop[i] = NULL;
-        double rate = p->blocks[i].drop_rate;
-        if (r->train && rate > 0) {
-            s->drop[i] = arena_floats(r->a, B);
-            NEED(s->drop[i]);
-            rng_t g;
-            rng_seed(&g, drop_key, (uint64_t)(drop_index0 + i));
-            for (long b = 0; b < B; b++)
-                s->drop[i][b] = rng_uniform(&g) < rate ? 0.0f : (float)(1.0 / (1.0 - rate));
-        }
+        const float *da = ex && ex->drop_attn ? ex->drop_attn[i] : NULL;
+        const float *dm = ex && ex->drop_mlp ? ex->drop_mlp[i] : NULL;
         TRY(nn_add(r->c, s->xin[i], x, s->pos, N * C, r->err));
-        TRY(m3_block_forward(r, &p->blocks[i], out, &s->bs[i], s->xin[i], keybias, s->drop[i], B, T, heads));
+        TRY(m3_block_forward(r, &p->blocks[i], out, &s->bs[i], s->xin[i], keybias, ex ? ex->pairbias : NULL,
+                             da, dm, B, T, heads));
         x = out;
     }
     s->raw = (float *)x;

@@ -5,166 +5,48 @@
 #include "model3d_impl.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "errors.h"
+#include "m3_layout.h"
 #include "rng.h"
 
 /* ---- parameter table ---- */
 
-typedef struct {
-    model3d *m;
-    int count_only;
-    long n_params, n_buffers;
-    int n_tensors, n_buffer_tensors;
-} layout;
-
-static long add_tensor(layout *L, int decay, int rank, const int *shape, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
-static long add_tensor(layout *L, int decay, int rank, const int *shape, const char *fmt, ...)
+static void run_layout(model3d *m, m3_layout *L)
 {
-    long count = 1;
-    for (int i = 0; i < rank; i++) count *= shape[i];
-    long off = L->n_params;
-    if (!L->count_only) {
-        model3d_tensor *t = &L->m->tensors[L->n_tensors];
-        memset(t, 0, sizeof *t);
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(t->name, sizeof t->name, fmt, ap);
-        va_end(ap);
-        t->offset = off;
-        t->count = count;
-        t->rank = rank;
-        for (int i = 0; i < rank; i++) t->shape[i] = shape[i];
-        t->decay = decay;
-    }
-    L->n_tensors++;
-    L->n_params += count;
-    return off;
-}
-
-static m3_linear add_linear(layout *L, int in, int out, int bias, const char *name)
-{
-    m3_linear l = {.in = in, .out = out, .b = -1};
-    int ws[2] = {out, in}, bs[1] = {out};
-    l.w = add_tensor(L, 1, 2, ws, "%s.weight", name);
-    if (bias) l.b = add_tensor(L, 0, 1, bs, "%s.bias", name);
-    return l;
-}
-
-static m3_norm add_norm(layout *L, int C, const char *name)
-{
-    m3_norm n = {.C = C};
-    int s[1] = {C};
-    n.w = add_tensor(L, 0, 1, s, "%s.weight", name);
-    n.b = add_tensor(L, 0, 1, s, "%s.bias", name);
-    return n;
-}
-
-static m3_bn add_bn(layout *L, int C, const char *name)
-{
-    m3_norm wb = add_norm(L, C, name);
-    m3_bn n = {.w = wb.w, .b = wb.b, .C = C};
-    n.run_mean = L->n_buffers;
-    n.run_var = L->n_buffers + C;
-    if (!L->count_only)
-        for (int i = 0; i < 2; i++) {
-            model3d_tensor *t = &L->m->buffer_tensors[L->n_buffer_tensors + i];
-            memset(t, 0, sizeof *t);
-            snprintf(t->name, sizeof t->name, "%s.%s", name, i ? "running_var" : "running_mean");
-            t->offset = L->n_buffers + i * C;
-            t->count = C;
-            t->rank = 1;
-            t->shape[0] = C;
-        }
-    L->n_buffer_tensors += 2;
-    L->n_buffers += 2 * C;
-    return n;
-}
-
-static m3_group add_group(layout *L, int cin, int a, int b, int c, int cout, const char *name)
-{
-    char n[96];
-    m3_group g;
-    snprintf(n, sizeof n, "%s.conv1", name); g.conv1 = add_linear(L, cin, a, 1, n);
-    snprintf(n, sizeof n, "%s.bn1", name);   g.bn1 = add_bn(L, a, n);
-    snprintf(n, sizeof n, "%s.conv2", name); g.conv2 = add_linear(L, a, b, 1, n);
-    snprintf(n, sizeof n, "%s.conv3", name); g.conv3 = add_linear(L, 2 * b, c, 1, n);
-    snprintf(n, sizeof n, "%s.bn2", name);   g.bn2 = add_bn(L, c, n);
-    snprintf(n, sizeof n, "%s.conv4", name); g.conv4 = add_linear(L, c, cout, 1, n);
-    return g;
-}
-
-static m3_pos add_pos(layout *L, int C, const char *name)
-{
-    char n[96];
-    m3_pos p;
-    snprintf(n, sizeof n, "%s.fc1", name); p.fc1 = add_linear(L, 3, C, 1, n);
-    snprintf(n, sizeof n, "%s.fc2", name); p.fc2 = add_linear(L, C, C, 1, n);
-    return p;
-}
-
-static void add_block(layout *L, m3_block *b, int C, const char *name)
-{
-    char n[128];
-    b->C = C;
-    snprintf(n, sizeof n, "%s.norm1", name);     b->norm1 = add_norm(L, C, n);
-    snprintf(n, sizeof n, "%s.attn.qkv", name);  b->qkv = add_linear(L, C, 3 * C, 0, n);
-    snprintf(n, sizeof n, "%s.attn.proj", name); b->proj = add_linear(L, C, C, 1, n);
-    snprintf(n, sizeof n, "%s.norm2", name);     b->norm2 = add_norm(L, C, n);
-    snprintf(n, sizeof n, "%s.mlp.fc1", name);   b->fc1 = add_linear(L, C, 4 * C, 1, n);
-    snprintf(n, sizeof n, "%s.mlp.fc2", name);   b->fc2 = add_linear(L, 4 * C, C, 1, n);
-}
-
-static void add_blocks(layout *L, m3_stage *st, int C, const char *prefix)
-{
-    char n[96];
-    for (int i = 0; i < st->depth; i++) {
-        snprintf(n, sizeof n, "%s.blocks.%d", prefix, i);
-        add_block(L, &st->blocks[i], C, n);
-    }
-}
-
-static void run_layout(layout *L)
-{
-    model3d *m = L->m;
     const model3d_config *c = &m->cfg;
     const int *h = c->embed_hidden;
-    L->n_params = L->n_buffers = 0;
-    L->n_tensors = L->n_buffer_tensors = 0;
-    m->embed[0] = add_group(L, 3, h[0], h[1], h[2], c->dims[0], "embed0");
-    m->embed[1] = add_group(L, c->dims[0], c->dims[0], c->dims[0], c->dims[1], c->dims[1], "merge1");
-    m->embed[2] = add_group(L, c->dims[1], c->dims[1], c->dims[1], c->dims[2], c->dims[2], "merge2");
+    m->embed[0] = m3_layout_group(L, 3, h[0], h[1], h[2], c->dims[0], "embed0");
+    m->embed[1] = m3_layout_group(L, c->dims[0], c->dims[0], c->dims[0], c->dims[1], c->dims[1], "merge1");
+    m->embed[2] = m3_layout_group(L, c->dims[1], c->dims[1], c->dims[1], c->dims[2], c->dims[2], "merge2");
     char n[96];
     for (int s = 0; s < 3; s++) {
         snprintf(n, sizeof n, "encoder.%d.pos", s);
-        m->enc[s].pos = add_pos(L, c->dims[s], n);
+        m->enc[s].pos = m3_layout_pos(L, c->dims[s], n);
         snprintf(n, sizeof n, "encoder.%d", s);
-        add_blocks(L, &m->enc[s], c->dims[s], n);
+        m3_layout_blocks(L, &m->enc[s], c->dims[s], n);
         snprintf(n, sizeof n, "encoder.%d.norm", s);
-        m->enc[s].norm = add_norm(L, c->dims[s], n);
+        m->enc[s].norm = m3_layout_norm(L, c->dims[s], n);
     }
     int ts[3] = {1, 1, c->dec_dims[0]};
-    m->mask_token = add_tensor(L, 0, 3, ts, "decoder.mask_token");
-    m->dec[0].pos = add_pos(L, c->dec_dims[0], "decoder.0.pos");
-    add_blocks(L, &m->dec[0], c->dec_dims[0], "decoder.0");
+    m->mask_token = m3_layout_tensor(L, 0, 3, ts, "decoder.mask_token");
+    m->dec[0].pos = m3_layout_pos(L, c->dec_dims[0], "decoder.0.pos");
+    m3_layout_blocks(L, &m->dec[0], c->dec_dims[0], "decoder.0");
     int D0 = c->dec_dims[0], D1 = c->dec_dims[1];
-    m->interp.conv = add_linear(L, D0 + c->dims[1], D1, 1, "decoder.1.interp.conv");
-    m->interp.bn = add_bn(L, D1, "decoder.1.interp.bn");
-    m->interp.res_conv1 = add_linear(L, D1, D1, 1, "decoder.1.res.conv1");
-    m->interp.res_bn1 = add_bn(L, D1, "decoder.1.res.bn1");
-    m->interp.res_conv2 = add_linear(L, D1, D1, 1, "decoder.1.res.conv2");
-    m->interp.res_bn2 = add_bn(L, D1, "decoder.1.res.bn2");
-    m->dec[1].pos = add_pos(L, D1, "decoder.1.pos");
-    add_blocks(L, &m->dec[1], D1, "decoder.1");
-    m->dec[1].norm = add_norm(L, D1, "decoder.1.norm");
-    m->rec3d = add_linear(L, D1, 3 * c->k[1], 1, "rec_head_3d");
-    m->rec2d = add_linear(L, D1, c->k[1] * c->views * c->feat_dim, 1, "rec_head_2d");
+    m->interp.conv = m3_layout_linear(L, D0 + c->dims[1], D1, 1, "decoder.1.interp.conv");
+    m->interp.bn = m3_layout_bn(L, D1, "decoder.1.interp.bn");
+    m->interp.res_conv1 = m3_layout_linear(L, D1, D1, 1, "decoder.1.res.conv1");
+    m->interp.res_bn1 = m3_layout_bn(L, D1, "decoder.1.res.bn1");
+    m->interp.res_conv2 = m3_layout_linear(L, D1, D1, 1, "decoder.1.res.conv2");
+    m->interp.res_bn2 = m3_layout_bn(L, D1, "decoder.1.res.bn2");
+    m->dec[1].pos = m3_layout_pos(L, D1, "decoder.1.pos");
+    m3_layout_blocks(L, &m->dec[1], D1, "decoder.1");
+    m->dec[1].norm = m3_layout_norm(L, D1, "decoder.1.norm");
+    m->rec3d = m3_layout_linear(L, D1, 3 * c->k[1], 1, "rec_head_3d");
+    m->rec2d = m3_layout_linear(L, D1, c->k[1] * c->views * c->feat_dim, 1, "rec_head_2d");
 }
 
 int m3_build_layout(model3d *m, char *err)
@@ -180,13 +62,13 @@ int m3_build_layout(model3d *m, char *err)
         m->dec[s].blocks = calloc((size_t)(c->dec_depths[s] + 1), sizeof(m3_block));
         if (!m->dec[s].blocks) return errf(err, "model3d: out of memory");
     }
-    layout L = {.m = m, .count_only = 1};
-    run_layout(&L);
+    m3_layout L = {0};
+    run_layout(m, &L);
     m->tensors = calloc((size_t)L.n_tensors, sizeof *m->tensors);
     m->buffer_tensors = calloc((size_t)L.n_buffer_tensors, sizeof *m->buffer_tensors);
     if (!m->tensors || !m->buffer_tensors) return errf(err, "model3d: out of memory");
-    L.count_only = 0;
-    run_layout(&L);
+    L = (m3_layout){.tensors = m->tensors, .buffer_tensors = m->buffer_tensors};
+    run_layout(m, &L);
     m->n_tensors = L.n_tensors;
     m->n_buffer_tensors = L.n_buffer_tensors;
     m->n_params = L.n_params;

@@ -1,7 +1,7 @@
-/* nn_attention.c -- the multi-head self-attention core, softmax(q k^T * hd^-0.5 + keybias) v, on
- * oneDNN batched matmuls over dense per-head copies of q, k, v (hand-written split / merge loops
- * to and from the interleaved (B,T,3C) buffer), a broadcast binary add for the key padding, and
- * softmax forward / backward.
+/* nn_attention.c -- the multi-head self-attention core, softmax(q k^T * hd^-0.5 + keybias
+ * [+ pairbias]) v, on oneDNN batched matmuls over dense per-head copies of q, k, v (hand-written
+ * split / merge loops to and from the interleaved (B,T,3C) buffer), broadcast binary adds for the
+ * key padding and the per-(query, key) bias of local attention, and softmax forward / backward.
  */
 #include "nn.h"
 
@@ -10,7 +10,7 @@
 
 #include "errors.h"
 
-enum { K_QK = 80, K_AV, K_SOFTMAX_FWD, K_SOFTMAX_BWD, K_DP, K_DV, K_DQ, K_DK, K_KEYBIAS };
+enum { K_QK = 80, K_AV, K_SOFTMAX_FWD, K_SOFTMAX_BWD, K_DP, K_DV, K_DQ, K_DK, K_KEYBIAS, K_PAIRBIAS };
 
 /* A (B,H,r,c) f32 descriptor with strides. */
 static int md4(dnnl_memory_desc_t *md, long B, long H, long r, long c, long sb, long sh, long sr,
@@ -48,22 +48,25 @@ static nn_prim *bmm_prim(nn_cache *c, int kind, long B, long T, long C, long H,
     return p;
 }
 
-/* att (B,H,T,T) += keybias (B,1,1,T), in place. A separate binary primitive: as a matmul post-op
- * the broadcast add made the score matmul 9x slower. */
-static int add_keybias(nn_cache *c, float *att, const float *keybias, long B, long T, long H, char *err)
+/* att (B,H,T,T) += bias, in place, broadcast over heads: bias (B,1,1,T) per key (rows 1, kind
+ * K_KEYBIAS) or (B,1,T,T) per query and key (rows T, kind K_PAIRBIAS). A separate binary primitive:
+ * as a matmul post-op the broadcast add made the score matmul 9x slower. */
+static int add_bias(nn_cache *c, int kind, float *att, const float *bias, long rows, long B, long T, long H,
+                    char *err)
 {
     long key[] = {B, T, H};
-    nn_prim *p = nn_cache_find(c, K_KEYBIAS, key, 3);
+    nn_prim *p = nn_cache_find(c, kind, key, 3);
     if (!p) {
         dnnl_memory_desc_t s, b;
         dnnl_binary_desc_t d;
-        if (md4(&s, B, H, T, T, H * T * T, T * T, T, 1, err) || md4(&b, B, 1, 1, T, T, T, T, 1, err) ||
-            dnn_check(dnnl_binary_desc_init(&d, dnnl_binary_add, &s, &b, &s), "key bias desc", err))
+        if (md4(&s, B, H, T, T, H * T * T, T * T, T, 1, err) ||
+            md4(&b, B, 1, rows, T, rows * T, rows * T, T, 1, err) ||
+            dnn_check(dnnl_binary_desc_init(&d, dnnl_binary_add, &s, &b, &s), "attention bias desc", err))
             return -1;
         int args[] = {DNNL_ARG_SRC_0, DNNL_ARG_SRC_1, DNNL_ARG_DST};
-        if (!(p = nn_cache_add(c, K_KEYBIAS, key, 3, &d, NULL, NULL, args, 3, 0, err))) return -1;
+        if (!(p = nn_cache_add(c, kind, key, 3, &d, NULL, NULL, args, 3, 0, err))) return -1;
     }
-    void *ptr[] = {att, (void *)keybias, att};
+    void *ptr[] = {att, (void *)bias, att};
     return nn_exec(c, p, ptr, err);
 }
 
@@ -126,6 +129,13 @@ static void heads_merge(float *x, const float *d, long ld, long B, long T, long 
 int nn_attention_forward(nn_cache *c, float *out, float *att, const float *qkv,
                          const float *keybias, long B, long T, long C, long H, char *err)
 {
+    return nn_attention_forward_bias(c, out, att, qkv, keybias, NULL, B, T, C, H, err);
+}
+
+int nn_attention_forward_bias(nn_cache *c, float *out, float *att, const float *qkv,
+                              const float *keybias, const float *pairbias, long B, long T, long C,
+                              long H, char *err)
+{
     long hd = C / H, C3 = 3 * C, n = B * T * C;
     float scale = 1.0f / sqrtf((float)hd);
     c->matmul_flops += 2 * (2.0 * B * H * T * T * hd);
@@ -142,7 +152,8 @@ int nn_attention_forward(nn_cache *c, float *out, float *att, const float *qkv,
     heads_split(v, qkv + 2 * C, C3, B, T, H, hd);
     void *p1[] = {q, k, att};
     if (nn_exec(c, p, p1, err)) return -1;
-    if (keybias && add_keybias(c, att, keybias, B, T, H, err)) return -1;
+    if (keybias && add_bias(c, K_KEYBIAS, att, keybias, 1, B, T, H, err)) return -1;
+    if (pairbias && add_bias(c, K_PAIRBIAS, att, pairbias, T, B, T, H, err)) return -1;
     nn_prim *sm = softmax_prim(c, 0, B, T, H, err);
     if (!sm) return -1;
     void *p2[] = {att, att};

@@ -55,16 +55,7 @@ nn_prim *nn_cache_find(nn_cache *c, int kind, const long *key, int n_key)
 int nn_pd_create(nn_cache *c, dnnl_primitive_desc_t *pd, const void *op_desc,
                  const_dnnl_primitive_desc_t hint, char *err)
 {
-    return dnn_check(dnnl_primitive_desc_create(pd, op_desc, NULL, c->dnn->engine, hint),
-                     "primitive descriptor (hint)", err);
-}
-
-static void *aligned_bytes(size_t n)
-{
-    void *p = NULL;
-    if (n == 0) n = 64;
-    if (posix_memalign(&p, 64, (n + 63) / 64 * 64)) return NULL;
-    return p;
+    return dnn_pd_create(c->dnn, pd, op_desc, NULL, hint, "primitive descriptor (hint)", err);
 }
 
 nn_prim *nn_cache_add(nn_cache *c, int kind, const long *key, int n_key, const void *op_desc,
@@ -85,15 +76,13 @@ nn_prim *nn_cache_add(nn_cache *c, int kind, const long *key, int n_key, const v
     memcpy(p->key, key, sizeof(long) * (size_t)n_key);
 
     dnnl_primitive_attr_t own = NULL;
-    if (!attr) {
-        if (dnn_check(dnnl_primitive_attr_create(&own), "attr create", err)) return NULL;
-        attr = own;
-    }
+    int rc = attr ? dnn_check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user),
+                              "scratchpad mode", err)
+                  : dnn_attr_user_scratchpad(&own, err);
+    if (rc) return NULL;
+    if (own) attr = own;
     dnnl_primitive_desc_t pd = NULL;
-    int rc = dnn_check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user),
-                       "scratchpad mode", err);
-    if (!rc) rc = dnn_check(dnnl_primitive_desc_create(&pd, op_desc, attr, c->dnn->engine, hint),
-                            "primitive descriptor", err);
+    rc = dnn_pd_create(c->dnn, &pd, op_desc, attr, hint, "primitive descriptor", err);
     if (own) dnnl_primitive_attr_destroy(own);
     if (rc) return NULL;
     if (dnn_check(dnnl_primitive_create(&p->prim, pd), "primitive create", err)) goto fail;
@@ -101,24 +90,22 @@ nn_prim *nn_cache_add(nn_cache *c, int kind, const long *key, int n_key, const v
         const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md, args[i]);
         if (!md) { errf(err, "oneDNN: no memory descriptor for argument %d", args[i]); goto fail; }
         p->args[i].arg = args[i];
-        if (dnn_check(dnnl_memory_create(&p->args[i].memory, md, c->dnn->engine, DNNL_MEMORY_NONE),
-                      "memory create", err)) goto fail;
+        if (dnn_memory(c->dnn, &p->args[i].memory, md, DNNL_MEMORY_NONE, "memory create", err)) goto fail;
         p->n_args = i + 1;
     }
-    const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
-    size_t sbytes = smd ? dnnl_memory_desc_get_size(smd) : 0;
-    if (sbytes > 0) {
-        p->scratch = aligned_bytes(sbytes);
+    size_t sbytes = 0;
+    const dnnl_memory_desc_t *smd = dnn_scratchpad_md(pd, &sbytes);
+    if (smd) {
+        p->scratch = dnn_alloc(sbytes);
         if (!p->scratch) { errf(err, "nn cache: out of memory (scratchpad)"); goto fail; }
         c->bytes_allocated += (long)sbytes;
         int a = p->n_args;
         p->args[a].arg = DNNL_ARG_SCRATCHPAD;
-        if (dnn_check(dnnl_memory_create(&p->args[a].memory, smd, c->dnn->engine, p->scratch),
-                      "scratchpad memory", err)) goto fail;
+        if (dnn_memory(c->dnn, &p->args[a].memory, smd, p->scratch, "scratchpad memory", err)) goto fail;
         p->n_args = a + 1;
     }
     if (tmp_count > 0) {
-        p->tmp = aligned_bytes(sizeof(float) * (size_t)tmp_count);
+        p->tmp = dnn_alloc(sizeof(float) * (size_t)tmp_count);
         if (!p->tmp) { errf(err, "nn cache: out of memory (temporary)"); goto fail; }
         p->tmp_count = tmp_count;
         c->bytes_allocated += (long)sizeof(float) * tmp_count;
@@ -142,12 +129,11 @@ int nn_exec(nn_cache *c, nn_prim *p, void *const *ptrs, char *err)
 {
     int n_user = p->n_args - (p->scratch ? 1 : 0);
     for (int i = 0; i < n_user; i++)
-        if (dnn_check(dnnl_memory_set_data_handle(p->args[i].memory, ptrs[i]), "bind memory", err))
-            return -1;
+        if (dnn_bind(p->args[i].memory, ptrs[i], "bind memory", err)) return -1;
     c->n_exec++;
     if (nn_exec_hook) nn_exec_hook(1);
-    dnnl_status_t s = dnnl_primitive_execute(p->prim, c->dnn->stream, p->n_args, p->args);
-    if (s == dnnl_success) s = dnnl_stream_wait(c->dnn->stream);
+    int rc = dnn_execute(c->dnn, p->prim, p->n_args, p->args, "execute", err);
+    if (!rc) rc = dnn_wait(c->dnn, "execute", err);
     if (nn_exec_hook) nn_exec_hook(0);
-    return dnn_check(s, "execute", err);
+    return rc;
 }

@@ -11,7 +11,9 @@
 #include "errors.h"
 #include "log.h"
 #include "safetensors.h"
+#include "vit_linear.h"
 #include "vit_model.h"
+#include "vit_plan.h"
 #include "vit_weights.h"
 
 #define VIT_RANDOM_SEED 0x49325041ull /* "I2PA" */
@@ -73,15 +75,13 @@ static int weights_from_spec(const char *spec, vit_weights *w, char *sha, char *
 static int vec_mem(vit_model *m, dnnl_memory_t *out, const float *src, int nd, const dnnl_dim_t *dims,
                    char *err)
 {
-    dnnl_memory_desc_t md;
     static const dnnl_format_tag_t tags[] = {dnnl_format_tag_undef, dnnl_a, dnnl_ab, dnnl_abc};
-    dnnl_dims_t d = {0};
-    memcpy(d, dims, sizeof(dnnl_dim_t) * (size_t)nd);
-    dnnl_memory_desc_init_by_tag(&md, nd, d, dnnl_f32, tags[nd]);
-    if (dnn_check(dnnl_memory_create(out, &md, m->ctx->engine, DNNL_MEMORY_ALLOCATE), "weights memory", err))
-        return -1;
+    dnnl_memory_desc_t md;
     void *p = NULL;
-    dnnl_memory_get_data_handle(*out, &p);
+    if (dnn_md_tag(&md, nd, dims, dnnl_f32, tags[nd], "weights memory", err) ||
+        dnn_memory(m->ctx, out, &md, DNNL_MEMORY_ALLOCATE, "weights memory", err) ||
+        dnn_handle(*out, &p, "weights memory", err))
+        return -1;
     memcpy(p, src, dnnl_memory_desc_get_size(&md));
     return 0;
 }
@@ -91,30 +91,22 @@ static int pack_linear(vit_model *m, vit_packed *out, const float *w_nk, long M,
                        dnnl_data_type_t dt, dnnl_data_type_t dst_dt, int bias, vit_post post,
                        const char *what, char *err)
 {
-    dnnl_primitive_desc_t pd = NULL, rpd = NULL;
-    dnnl_primitive_t r = NULL;
-    dnnl_memory_t user = NULL;
+    dnnl_primitive_desc_t pd = NULL;
     if (vit_linear_pd(m, M, K, N, dt, dt, dst_dt, bias, post, &pd, err)) return err_prefix(err, what);
-    out->md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    const dnnl_memory_desc_t *want = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    if (want) out->md = *want;
     dnnl_primitive_desc_destroy(pd);
+    if (!want) return errf(err, "oneDNN: %s: no weights memory descriptor", what);
+    char step[96];
+    snprintf(step, sizeof step, "%s: pack weights", what);
     dnnl_memory_desc_t umd;
-    dnnl_dims_t kn = {K, N};
-    dnnl_memory_desc_init_by_tag(&umd, 2, kn, dnnl_f32, dnnl_ba);
-    dnnl_status_t s = dnnl_memory_create(&out->mem, &out->md, m->ctx->engine, DNNL_MEMORY_ALLOCATE);
-    if (s == dnnl_success) s = dnnl_memory_create(&user, &umd, m->ctx->engine, (void *)w_nk);
-    if (s == dnnl_success)
-        s = dnnl_reorder_primitive_desc_create(&rpd, &umd, m->ctx->engine, &out->md, m->ctx->engine, NULL);
-    if (s == dnnl_success) s = dnnl_primitive_create(&r, rpd);
-    if (s == dnnl_success) {
-        dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, out->mem}};
-        s = dnnl_primitive_execute(r, m->ctx->stream, 2, a);
-        if (s == dnnl_success) s = dnnl_stream_wait(m->ctx->stream);
-    }
-    if (r) dnnl_primitive_destroy(r);
-    if (rpd) dnnl_primitive_desc_destroy(rpd);
+    dnnl_memory_t user = NULL;
+    int rc = dnn_md_tag(&umd, 2, (dnnl_dim_t[]){K, N}, dnnl_f32, dnnl_ba, step, err) ||
+             dnn_memory(m->ctx, &out->mem, &out->md, DNNL_MEMORY_ALLOCATE, step, err) ||
+             dnn_memory(m->ctx, &user, &umd, (void *)w_nk, step, err) ||
+             dnn_reorder_once(m->ctx, user, out->mem, step, err);
     if (user) dnnl_memory_destroy(user);
-    if (s != dnnl_success) return errf(err, "oneDNN: %s: pack weights: %s", what, dnn_status_name(s));
-    return 0;
+    return rc ? -1 : 0;
 }
 
 static const char *isa_name(dnnl_cpu_isa_t isa)
@@ -145,7 +137,7 @@ static void choose_precision(vit_model *m, vit_precision want)
     const char *impl = "none";
     int ok = isa == dnnl_cpu_isa_avx512_core_bf16 || isa == dnnl_cpu_isa_avx512_core_amx;
     if (ok && vit_linear_pd(m, 256, D, 3 * D, dnnl_bf16, dnnl_bf16, dnnl_bf16, 1, VIT_POST_NONE, &pd, err) == 0) {
-        impl = vit_impl_name(pd);
+        impl = dnn_impl_name(pd);
         ok = strstr(impl, "ref") == NULL;
     } else {
         ok = 0;
@@ -253,7 +245,7 @@ static void mem_free(dnnl_memory_t m)
 void vit_free(vit_model *m)
 {
     if (!m) return;
-    for (int i = 0; i < m->n_plans; i++) vit_plan_free(m->plans[i]);
+    vit_plans_free(m);
     if (m->blocks) {
         for (int l = 0; l < m->cfg.depth; l++) {
             vit_block_mem *b = &m->blocks[l];

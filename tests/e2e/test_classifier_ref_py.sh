@@ -1,0 +1,29 @@
+# test_classifier_ref_py.sh -- self-checks of the PyTorch reference of the fine-tuning classifier
+# (tests/ref/classifier_ref.py): it runs in float32 and float64, the two agree (losses 1e-5 relative,
+# logits 1e-4 of their largest), and a second run writes the same file. Skipped without torch/h5py.
+. "$(dirname "$0")/../lib.sh"
+REF=$ROOT/tests/ref/classifier_ref.py
+
+if ! have_torch; then
+  skip classifier_ref "python3 torch/h5py/numpy missing"
+  exit 0
+fi
+
+check cref_file_float32 timeout 60 $PY "$REF" "$T/ref32.h5"
+check cref_file_float64 timeout 60 $PY "$REF" "$T/ref64.h5" --double
+check cref_deterministic sh -c "$PY '$REF' '$T/again.h5' && h5diff '$T/ref32.h5' '$T/again.h5'"
+check cref_double_agrees $PY - "$T/ref32.h5" "$T/ref64.h5" <<'PY'
+import sys
+import h5py
+import numpy as np
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+bad = 0
+for c in ("mm", "cat"):
+    la, lb = a[c + "/expected/loss"][0], b[c + "/expected/loss"][0]
+    za, zb = a[c + "/expected/activations/logits"][()], b[c + "/expected/activations/logits"][()]
+    d = np.abs(za - zb).max()
+    ok = abs(la - lb) <= 1e-5 * abs(lb) and d <= 1e-4 * np.abs(zb).max()
+    print(c, "loss", la, lb, "logits max diff", d, "OK" if ok else "NOT OK")
+    bad += not ok
+sys.exit(1 if bad else 0)
+PY

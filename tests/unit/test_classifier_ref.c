@@ -1,0 +1,312 @@
+/* test_classifier_ref.c -- the C fine-tuning classifier against the independent PyTorch reference
+ * (tests/ref/classifier_ref.py, tiny encoder, B 4, seed 0; docs/finetune.md), tensor by tensor.
+ *
+ * File: the `--double` reference (float64 from the same float32 inputs and parameters, results
+ * rounded to float32), two cases: /mm (mean+max pooling, smoothing 0.2, local attention on every
+ * stage) and /cat (concat pooling, plain CE, local attention on stages 0 and 2). Parameters, BN
+ * buffers, labels and the drop-path / dropout masks come from the file (forced masks).
+ * Tolerances (stated per check, reported per tensor as OK / NOT OK):
+ *  - loss: relative 1e-5;
+ *  - activations, logits and eval logits: max|c - r| <= 1e-4 * max|r| + 1e-6;
+ *  - gradients: max|c - r| <= 1e-4 * max|r| (of the tensor) + 1e-5 * (largest |r| of all gradients);
+ *  - running stats after the step: 1e-5 relative + 1e-6;
+ *  - local attention: the fraction of masked (query, key) pairs per stage equals the reference's
+ *    exactly, and lies strictly between 0 and 1 where the radius is on (the mask does mask).
+ * Skipped (never passed) when torch / h5py are missing.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "classifier.h"
+#include "classifier_impl.h"
+#include "errors.h"
+#include "h5io.h"
+#include "tokenizer.h"
+
+static dnn_ctx g_dnn;
+static char g_err[I2P_ERR_LEN];
+static char g_path[256];
+static int g_have_ref = -1;
+
+static int have_reference(void)
+{
+    if (g_have_ref >= 0) return g_have_ref;
+    const char *root = getenv("ROOT") ? getenv("ROOT") : ".";
+    snprintf(g_path, sizeof g_path, "/tmp/i2pmae-classifier-ref-%d.h5", (int)getpid());
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/ref/classifier_ref.py %s --double >/dev/null 2>&1",
+             root, g_path);
+    g_have_ref = system(cmd) == 0;
+    return g_have_ref;
+}
+
+static float *read_floats(h5file *f, const char *name, long n)
+{
+    int rank;
+    hsize_t dims[H5IO_MAX_RANK];
+    if (h5_dims(f, name, &rank, dims, g_err)) { printf("%s\n", g_err); return NULL; }
+    long count = 1;
+    for (int i = 0; i < rank; i++) count *= (long)dims[i];
+    if (count != n) { printf("%s: %ld values, expected %ld\n", name, count, n); return NULL; }
+    float *v = malloc(sizeof(float) * (size_t)n);
+    if (h5_read_all(f, name, H5T_NATIVE_FLOAT, v, g_err)) { printf("%s\n", g_err); free(v); return NULL; }
+    return v;
+}
+
+static void read_ints(h5file *f, const char *c, const char *key, int *v)
+{
+    char name[128];
+    snprintf(name, sizeof name, "/%s/config/%s", c, key);
+    assert_int_equal(h5_read_all(f, name, H5T_NATIVE_INT, v, g_err), 0);
+}
+
+static void read_doubles(h5file *f, const char *c, const char *key, double *v)
+{
+    char name[128];
+    snprintf(name, sizeof name, "/%s/config/%s", c, key);
+    assert_int_equal(h5_read_all(f, name, H5T_NATIVE_DOUBLE, v, g_err), 0);
+}
+
+static void read_config(h5file *f, const char *c, classifier_config *cfg, int *B)
+{
+    classifier_config_default(cfg);
+    model3d_config_tiny(&cfg->enc);
+    int pooling;
+    read_ints(f, c, "points", &cfg->enc.points);
+    read_ints(f, c, "groups", cfg->enc.groups);
+    read_ints(f, c, "k", cfg->enc.k);
+    read_ints(f, c, "dims", cfg->enc.dims);
+    read_ints(f, c, "depths", cfg->enc.depths);
+    read_ints(f, c, "heads", &cfg->enc.heads);
+    read_ints(f, c, "embed_hidden", cfg->enc.embed_hidden);
+    read_ints(f, c, "n_classes", &cfg->n_classes);
+    read_ints(f, c, "head_hidden", &cfg->head_hidden);
+    read_ints(f, c, "pooling", &pooling);
+    read_ints(f, c, "batch", B);
+    read_doubles(f, c, "drop_path", &cfg->enc.drop_path);
+    read_doubles(f, c, "dropout", &cfg->dropout);
+    read_doubles(f, c, "smoothing", &cfg->smoothing);
+    read_doubles(f, c, "radius", cfg->radius);
+    cfg->pooling = (cls_pooling)pooling;
+}
+
+static double max_abs(const float *v, long n)
+{
+    double m = 0;
+    for (long i = 0; i < n; i++) if (fabs(v[i]) > m) m = fabs(v[i]);
+    return m;
+}
+
+/* prints and returns 1 if max|c - r| > rel * max|r| + abs */
+static int compare(const char *what, const float *c, const float *r, long n, double rel, double abs_tol)
+{
+    double mr = max_abs(r, n), md = 0;
+    for (long i = 0; i < n; i++) if (fabs((double)c[i] - r[i]) > md) md = fabs((double)c[i] - r[i]);
+    int bad = md > rel * mr + abs_tol;
+    printf("%-48s max|r| %.3e  max|c-r| %.3e  %s\n", what, mr, md, bad ? "NOT OK" : "OK");
+    return bad;
+}
+
+/* Loads every parameter and buffer tensor of c from /<case>/params and /<case>/buffers by name. */
+static void load_state(classifier *m, h5file *f, const char *c)
+{
+    char name[256];
+    for (int i = 0; i < classifier_n_tensors(m); i++) {
+        const model3d_tensor *t = classifier_get_tensor(m, i);
+        snprintf(name, sizeof name, "/%s/params/%s", c, t->name);
+        float *v = read_floats(f, name, t->count);
+        assert_non_null(v);
+        memcpy(classifier_params(m) + t->offset, v, sizeof(float) * (size_t)t->count);
+        free(v);
+    }
+    for (int i = 0; i < classifier_n_buffer_tensors(m); i++) {
+        const model3d_tensor *t = classifier_get_buffer_tensor(m, i);
+        snprintf(name, sizeof name, "/%s/buffers/%s", c, t->name);
+        float *v = read_floats(f, name, t->count);
+        assert_non_null(v);
+        memcpy(classifier_buffers(m) + t->offset, v, sizeof(float) * (size_t)t->count);
+        free(v);
+    }
+}
+
+/* The masked fraction of the local-attention bias per stage, from the C tokenizer's centres. */
+static int check_local_masks(h5file *f, const char *c, const classifier_config *cfg, int B, const float *points)
+{
+    double ref[3];
+    char name[128];
+    snprintf(name, sizeof name, "/%s/expected/masked_fraction", c);
+    assert_int_equal(h5_read_all(f, name, H5T_NATIVE_DOUBLE, ref, g_err), 0);
+    arena a;
+    arena_init(&a, 1 << 20);
+    m3_tokens tk;
+    assert_int_equal(tokenizer_run(&cfg->enc, &a, points, B, &tk), 0);
+    int bad = 0;
+    for (int s = 0; s < 3; s++) {
+        long G = cfg->enc.groups[s], n = (long)B * G * G, far = 0;
+        if (cfg->radius[s] > 0) {
+            float *bias = malloc(sizeof(float) * (size_t)n);
+            cls_local_bias(bias, tk.ctr[s], B, G, cfg->radius[s]);
+            for (long i = 0; i < n; i++) far += bias[i] == CLS_FAR_BIAS;
+            free(bias);
+        }
+        double frac = (double)far / (double)n;
+        int sbad = frac != ref[s] || (cfg->radius[s] > 0 && !(frac > 0 && frac < 1));
+        printf("%s stage %d radius %.2f: masked fraction %.6f (ref %.6f)  %s\n", c, s, cfg->radius[s], frac,
+               ref[s], sbad ? "NOT OK" : "OK");
+        bad += sbad;
+    }
+    arena_free(&a);
+    return bad;
+}
+
+static void run_case(const char *c)
+{
+    if (!have_reference()) skip();
+    h5file f;
+    assert_int_equal(h5_open_read(&f, g_path, MPI_COMM_SELF, g_err), 0);
+    classifier_config cfg;
+    int B = 0;
+    read_config(&f, c, &cfg, &B);
+    assert_true(B >= 2 && B <= 8);
+    classifier *m = NULL;
+    int rc = classifier_create(&m, &cfg, B, 7, &g_dnn, g_err);
+    if (rc) printf("%s\n", g_err);
+    assert_int_equal(rc, 0);
+    load_state(m, &f, c);
+    long P = cfg.enc.points, nb = cfg.enc.depths[0] + cfg.enc.depths[1] + cfg.enc.depths[2], n = cfg.n_classes;
+    char name[256];
+    snprintf(name, sizeof name, "/%s/inputs/points", c);
+    float *points = read_floats(&f, name, B * P * 3);
+    snprintf(name, sizeof name, "/%s/inputs/drop_path", c);
+    float *dp = read_floats(&f, name, B * nb * 2);
+    snprintf(name, sizeof name, "/%s/inputs/dropout", c);
+    float *dr = read_floats(&f, name, B * 2 * cfg.head_hidden);
+    int32_t labels[8];
+    snprintf(name, sizeof name, "/%s/inputs/labels", c);
+    assert_true(points && dp && dr);
+    assert_int_equal(h5_read_all(&f, name, H5T_NATIVE_INT32, labels, g_err), 0);
+    int bad = check_local_masks(&f, c, &cfg, B, points);
+
+    classifier_batch b = {.B = B, .points = points, .labels = labels, .drop_key = 99,
+                          .forced_drop_path = dp, .forced_dropout = dr};
+    double loss = 0, eloss = 0;
+    float *logits = malloc(sizeof(float) * (size_t)(B * n));
+    rc = classifier_train_step(m, &b, &loss, logits, g_err);
+    if (rc) printf("%s\n", g_err);
+    assert_int_equal(rc, 0);
+    snprintf(name, sizeof name, "/%s/expected/loss", c);
+    assert_int_equal(h5_read_all(&f, name, H5T_NATIVE_DOUBLE, &eloss, g_err), 0);
+    int lbad = fabs(loss - eloss) > 1e-5 * fabs(eloss);
+    printf("%s loss %.8f (ref %.8f)  %s\n", c, loss, eloss, lbad ? "NOT OK" : "OK");
+    bad += lbad;
+    /* activations (logits through the API as well) */
+    const char *acts[] = {"enc0_out", "enc1_out", "enc2_out", "normed", "pooled", "logits"};
+    float *buf = malloc(sizeof(float) * 100000);
+    for (size_t i = 0; i < sizeof acts / sizeof *acts; i++) {
+        long cnt = cls_activation(m, acts[i], buf);
+        assert_true(cnt > 0 && cnt <= 100000);
+        snprintf(name, sizeof name, "/%s/expected/activations/%s", c, acts[i]);
+        float *r = read_floats(&f, name, cnt);
+        assert_non_null(r);
+        char what[96];
+        snprintf(what, sizeof what, "%s %s", c, acts[i]);
+        bad += compare(what, buf, r, cnt, 1e-4, 1e-6);
+        if (!strcmp(acts[i], "logits")) bad += compare("logits (train_step output)", logits, r, cnt, 1e-4, 1e-6);
+        free(r);
+    }
+    free(buf);
+    /* every gradient */
+    int nt = classifier_n_tensors(m);
+    float **ref = calloc((size_t)nt, sizeof(float *));
+    double gmax = 0;
+    for (int i = 0; i < nt; i++) {
+        const model3d_tensor *t = classifier_get_tensor(m, i);
+        snprintf(name, sizeof name, "/%s/expected/grads/%s", c, t->name);
+        assert_non_null(ref[i] = read_floats(&f, name, t->count));
+        if (max_abs(ref[i], t->count) > gmax) gmax = max_abs(ref[i], t->count);
+    }
+    for (int i = 0; i < nt; i++) {
+        const model3d_tensor *t = classifier_get_tensor(m, i);
+        char what[160];
+        snprintf(what, sizeof what, "%s grad %s", c, t->name);
+        bad += compare(what, classifier_grads(m) + t->offset, ref[i], t->count, 1e-4, 1e-5 * gmax);
+        free(ref[i]);
+    }
+    free(ref);
+    /* running statistics after the step */
+    for (int i = 0; i < classifier_n_buffer_tensors(m); i++) {
+        const model3d_tensor *t = classifier_get_buffer_tensor(m, i);
+        snprintf(name, sizeof name, "/%s/expected/buffers/%s", c, t->name);
+        float *r = read_floats(&f, name, t->count);
+        assert_non_null(r);
+        char what[160];
+        snprintf(what, sizeof what, "%s %s", c, t->name);
+        bad += compare(what, classifier_buffers(m) + t->offset, r, t->count, 1e-5, 1e-6);
+        free(r);
+    }
+    /* eval mode with the updated running statistics */
+    assert_int_equal(classifier_forward(m, B, points, logits, g_err), 0);
+    snprintf(name, sizeof name, "/%s/expected/eval_logits", c);
+    float *r = read_floats(&f, name, B * n);
+    assert_non_null(r);
+    bad += compare("eval logits after the step", logits, r, B * n, 1e-4, 1e-6);
+    free(r);
+    printf("%s: %d NOT OK\n", c, bad);
+    assert_int_equal(bad, 0);
+    free(logits);
+    free(points);
+    free(dp);
+    free(dr);
+    classifier_free(m);
+    h5_close(&f);
+}
+
+static void test_mean_plus_max_smoothing(void **state)
+{
+    (void)state;
+    run_case("mm");
+}
+
+static void test_concat_plain_ce(void **state)
+{
+    (void)state;
+    run_case("cat");
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    return dnn_ctx_create(&g_dnn, g_err);
+}
+
+static int cleanup(void **state)
+{
+    (void)state;
+    if (g_have_ref == 1) unlink(g_path);
+    dnn_ctx_destroy(&g_dnn);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    omp_set_num_threads(1); /* tiny shapes */
+    MPI_Init(&argc, &argv);
+    h5io_init();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mean_plus_max_smoothing),
+        cmocka_unit_test(test_concat_plain_ce),
+    };
+    int rc = cmocka_run_group_tests(tests, setup, cleanup);
+    MPI_Finalize();
+    return rc;
+}
