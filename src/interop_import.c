@@ -82,10 +82,11 @@ static int import_config(const st_file *f, int prefixed, const model_opts *o, mo
     const char *meta = st_metadata(f, "i2pmae_config");
     *from_meta = meta != NULL;
     if (meta) {
+        char why[I2P_ERR_LEN];
         cJSON *j = cJSON_Parse(meta);
-        int rc = j ? model3d_config_from_json(j, c, err) : errf(err, "not JSON");
+        int rc = j ? model3d_config_from_json(j, c, why) : errf(why, "not JSON");
         cJSON_Delete(j);
-        if (rc) return errf(err, "%s: metadata i2pmae_config: %.200s", f->path, err);
+        if (rc) return errf(err, "%s: metadata i2pmae_config: %.200s", f->path, why);
     } else {
         model3d_config_default(c);
         char n[200];
