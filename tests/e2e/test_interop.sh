@@ -6,7 +6,8 @@
 #    without the column swap;
 #  - PyTorch (official names, 'module.' prefix, a CLIP tensor) -> .pth -> pth2safetensors ->
 #    import -> encode equals the PyTorch features; safetensors2pth -> pth2safetensors round trip;
-#  - encode is the same on 1 and 2 ranks; --tokens;
+#  - the same at the spec's configuration with no model options (import reads it off the shapes);
+#  - encode is the same on 1 and 2 ranks; --tokens; resume from a partial file;
 #  - bad input: truncated file, duplicate names, wrong shape, missing / unexpected tensor,
 #    Point-MAE and fine-tuning checkpoints; a 'module.' prefix is accepted.
 . "$(dirname "$0")/../lib.sh"
@@ -92,6 +93,14 @@ check import_official_lists_clip grep -q 'ignored 1 CLIP tensors (clip_model\.\*
 check import_official_json grep -q '"config_from":"shapes and defaults"' "$T/pimport.out"
 check encode_official "$I2PMAE" encode --checkpoint "$T/p.h5" --input "$T/tr.h5" -o "$T/pe.h5"
 check official_features_equal_pytorch $PY "$REF" compare "$T/pe.h5" "$T/expected.h5"
+# the spec's configuration, no model options: import reads it off the shapes (295 tensors + CLIP)
+check synth_spec "$I2PMAE" synth --samples 2 --points 2048 --seed 3 -o "$T/spec.h5"
+check torch_make_pth_spec $PY "$REF" make "$T/s.pth" "$T/spec.h5" "$T/s_expected.h5" --config-json '{"base": "spec"}'
+check pth2safetensors_spec $PY "$TOOLS/pth2safetensors.py" --trusted "$T/s.pth" "$T/s.safetensors"
+"$I2PMAE" import --input "$T/s.safetensors" -o "$T/s.h5" > "$T/simport.out" 2>&1
+check import_spec_no_options grep -q '"tensors":286,"params":17622808,"ignored_clip_tensors":1' "$T/simport.out"
+check encode_spec "$I2PMAE" encode --checkpoint "$T/s.h5" --input "$T/spec.h5" -o "$T/se.h5"
+check official_spec_features_equal_pytorch $PY "$REF" compare "$T/se.h5" "$T/s_expected.h5"
 check safetensors2pth $PY "$TOOLS/safetensors2pth.py" "$T/a.safetensors" "$T/a.pth"
 check pth2safetensors_weights_only $PY "$TOOLS/pth2safetensors.py" "$T/a.pth" "$T/a2.safetensors"
 check pth_round_trip_same_features sh -c "\"$I2PMAE\" import --input \"$T/a2.safetensors\" -o \"$T/a2.h5\" --config \"$TINY\" && \"$I2PMAE\" encode --checkpoint \"$T/a2.h5\" --input \"$T/tr.h5\" -o \"$T/ea2.h5\" && $PY \"$REF\" compare \"$T/ea2.h5\" \"$T/e1.h5\""

@@ -10,6 +10,7 @@ Checks for tests/e2e/test_interop.sh (each prints OK lines and exits 1 on a fail
       global max- and mean-pooled features (official SVM path, eval=True) of DATA's clouds with
       `i2pmae encode`'s FEATURES.h5.
   make OUT.pth DATA.h5 EXPECTED.h5 --config-json JSON [--seed S]
+      (JSON: configuration fields over model3d_ref_data's "tiny", or {"base": "spec"})
       a random official model (BatchNorm statistics and norm parameters perturbed) saved as the
       official code does: torch.save({'base_model': {'module.' + name: tensor}}), plus a CLIP
       tensor; EXPECTED.h5 holds its features of DATA's clouds (global_max, global_mean).
@@ -307,8 +308,9 @@ def cmd_check_export(path, data, features):
 
 def cmd_make(out, data, expected, cfg_json, seed):
     import h5py
-    cfg = D.config("tiny")
-    cfg.update(json.loads(cfg_json))
+    over = json.loads(cfg_json)
+    cfg = D.config(over.pop("base", "tiny"))  # model3d_ref_data's "tiny" or "spec"
+    cfg.update(over)
     cfg["dec_dims"] = [cfg["dims"][2], cfg["dims"][1]]
     torch.manual_seed(seed)
     model = OfficialI2PMAE(cfg)
