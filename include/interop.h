@@ -26,22 +26,31 @@ typedef enum { IO_SAME, IO_CONV, IO_MASK_TOKEN, IO_FUSE, IO_BN_COUNT } interop_l
 typedef struct {
     char official[160];
     const model3d_tensor *ours; /* our tensor (NULL for IO_BN_COUNT) */
-    int buffer;                 /* 1: ours lives in model3d_buffers, 0: in model3d_params */
+    float *data;                /* its floats (in the model's parameter or buffer array) */
+    int buffer;                 /* 1: a BatchNorm buffer, 0: a parameter */
     interop_layout layout;
     int rank;                   /* official rank (0 for num_batches_tracked) */
     int64_t shape[3];           /* official shape */
+    int fuse_interp, fuse_skip; /* IO_FUSE: widths of the two column blocks */
 } interop_entry;
 
 /* The official pre-training state dict of m (CLIP aside): every parameter, every BatchNorm
  * running_mean / running_var and num_batches_tracked. *out is malloc'ed (caller frees). */
 int interop_table(model3d *m, interop_entry **out, int *n, char *err);
 
+struct classifier;
+/* The official fine-tuning state dict of c (I2P_MAE_ModelNet40 / _ScanObjectNN): the encoder as in
+ * pre-training without h_encoder.encoder_norms, norm.* and cls_head_finetune.{0,1,4,5,8}.* (our
+ * head.fc1, bn1, fc2, bn2, fc3). For the fine-tuning checkpoints of the finetune command, whose
+ * export / import is wired when that command lands. */
+int interop_classifier_table(struct classifier *c, interop_entry **out, int *n, char *err);
+
 /* Elements of the official tensor (1 for a scalar). */
 long interop_numel(const interop_entry *e);
 /* Ours -> official layout (out: interop_numel floats; not for IO_BN_COUNT). */
-void interop_to_official(model3d *m, const interop_entry *e, float *out);
+void interop_to_official(const interop_entry *e, float *out);
 /* Official layout -> ours (in: interop_numel floats; not for IO_BN_COUNT). */
-void interop_from_official(model3d *m, const interop_entry *e, const float *in);
+void interop_from_official(const interop_entry *e, const float *in);
 
 /* The model configuration (checked) and step stored in our checkpoint. Collective. */
 int interop_checkpoint_config(const char *path, model3d_config *cfg, long *step, char *err);

@@ -56,7 +56,7 @@ static int write_official(model3d *m, const char *output, long step, interop_exp
             rc = errf(err, "out of memory");
             break;
         }
-        interop_to_official(m, &e[i], data[i]);
+        interop_to_official(&e[i], data[i]);
         w[i].data = data[i];
         if (!e[i].buffer) r->params += interop_numel(&e[i]);
     }

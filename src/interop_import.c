@@ -173,7 +173,7 @@ static int take_tensors(const st_file *f, int prefixed, model3d *m, interop_impo
         buf = nb;
         rc = st_read_f32(f, t->name, e[k].rank, e[k].shape, buf, err);
         if (!rc) {
-            interop_from_official(m, &e[k], buf);
+            interop_from_official(&e[k], buf);
             r->tensors++;
             if (!e[k].buffer) r->params += interop_numel(&e[k]);
         }

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "classifier.h"
+
 /* Sub-layers of a token embedding / merging (official Token_Embed: first_conv and second_conv are
  * Sequential(Conv1d, BatchNorm1d, ReLU, Conv1d), hence the indices 0, 1, 3). */
 static const char *const group_ours[6] = {"conv1", "bn1", "conv2", "conv3", "bn2", "conv4"};
@@ -57,6 +59,20 @@ static int official_layer(const char *layer, char *out, size_t n, int *conv)
         snprintf(out, n, "decoder_norm");
         return 0;
     }
+    if (!strcmp(layer, "norm")) { /* the classifier's fresh LayerNorm */
+        snprintf(out, n, "norm");
+        return 0;
+    }
+    if (!strncmp(layer, "head.", 5)) { /* cls_head_finetune: Linear, BN, ReLU, Dropout, Linear, BN, ... */
+        static const char *const ours[5] = {"fc1", "bn1", "fc2", "bn2", "fc3"};
+        static const int index[5] = {0, 1, 4, 5, 8};
+        for (int i = 0; i < 5; i++)
+            if (!strcmp(layer + 5, ours[i])) {
+                snprintf(out, n, "cls_head_finetune.%d", index[i]);
+                return 0;
+            }
+        return -1;
+    }
     int enc = !strncmp(layer, "encoder.", 8), dec = !strncmp(layer, "decoder.", 8);
     if (!enc && !dec) return -1;
     if (sscanf(layer + 8, "%d.%127s", &s, rest) != 2) return -1;
@@ -76,11 +92,12 @@ static int official_layer(const char *layer, char *out, size_t n, int *conv)
     return -1;
 }
 
-static int add_entry(interop_entry *e, const model3d_config *c, const model3d_tensor *t, int buffer,
-                     char *err)
+static int add_entry(interop_entry *e, const model3d_config *c, const model3d_tensor *t, float *base,
+                     int buffer, char *err)
 {
     memset(e, 0, sizeof *e);
     e->ours = t;
+    e->data = base + t->offset;
     e->buffer = buffer;
     e->rank = t->rank;
     for (int i = 0; i < t->rank && i < 3; i++) e->shape[i] = t->shape[i];
@@ -105,6 +122,8 @@ static int add_entry(interop_entry *e, const model3d_config *c, const model3d_te
         e->shape[2] = 1;
         if (!strcmp(layer, "decoder.1.interp.conv")) {
             e->layout = IO_FUSE;
+            e->fuse_interp = c->dec_dims[0];
+            e->fuse_skip = c->dims[1];
             if (t->shape[1] != c->dec_dims[0] + c->dims[1])
                 return errf(err, "interop: %s has %d input channels, expected %d", t->name, t->shape[1],
                             c->dec_dims[0] + c->dims[1]);
@@ -113,19 +132,27 @@ static int add_entry(interop_entry *e, const model3d_config *c, const model3d_te
     return 0;
 }
 
-int interop_table(model3d *m, interop_entry **out, int *n, char *err)
+/* The tensors of a model: np parameter tensors and nb buffer tensors (get(i) for i < np, then
+ * buffers), with their float arrays. */
+typedef struct {
+    const model3d_config *cfg;
+    int np, nb;
+    const model3d_tensor *(*param)(const void *model, int i);
+    const model3d_tensor *(*buffer)(const void *model, int i);
+    const void *model;
+    float *params, *buffers;
+} tensor_source;
+
+static int build_table(const tensor_source *src, interop_entry **out, int *n, char *err)
 {
-    const model3d_config *c = model3d_get_config(m);
-    int np = model3d_n_tensors(m), nb = model3d_n_buffer_tensors(m);
-    interop_entry *e = calloc((size_t)(np + nb + nb / 2 + 1), sizeof *e);
+    interop_entry *e = calloc((size_t)(src->np + src->nb + src->nb / 2 + 1), sizeof *e);
     if (!e) return errf(err, "interop: out of memory");
     int k = 0;
-    for (int i = 0; i < np; i++)
-        if (add_entry(&e[k++], c, model3d_get_tensor(m, i), 0, err)) goto fail;
-    for (int i = 0; i < nb; i++) {
-        const model3d_tensor *t = model3d_get_buffer_tensor(m, i);
+    for (int i = 0; i < src->np; i++)
+        if (add_entry(&e[k++], src->cfg, src->param(src->model, i), src->params, 0, err)) goto fail;
+    for (int i = 0; i < src->nb; i++) {
         interop_entry *v = &e[k++];
-        if (add_entry(v, c, t, 1, err)) goto fail;
+        if (add_entry(v, src->cfg, src->buffer(src->model, i), src->buffers, 1, err)) goto fail;
         const char *suffix = ".running_var";
         size_t ln = strlen(v->official), ls = strlen(suffix);
         if (ln > ls && !strcmp(v->official + ln - ls, suffix)) {
@@ -145,6 +172,25 @@ fail:
     return -1;
 }
 
+static const model3d_tensor *m3_param(const void *m, int i) { return model3d_get_tensor(m, i); }
+static const model3d_tensor *m3_buffer(const void *m, int i) { return model3d_get_buffer_tensor(m, i); }
+static const model3d_tensor *cls_param(const void *c, int i) { return classifier_get_tensor(c, i); }
+static const model3d_tensor *cls_buffer(const void *c, int i) { return classifier_get_buffer_tensor(c, i); }
+
+int interop_table(model3d *m, interop_entry **out, int *n, char *err)
+{
+    tensor_source src = {model3d_get_config(m), model3d_n_tensors(m), model3d_n_buffer_tensors(m), m3_param,
+                         m3_buffer, m, model3d_params(m), model3d_buffers(m)};
+    return build_table(&src, out, n, err);
+}
+
+int interop_classifier_table(classifier *c, interop_entry **out, int *n, char *err)
+{
+    tensor_source src = {&classifier_get_config(c)->enc, classifier_n_tensors(c), classifier_n_buffer_tensors(c),
+                         cls_param, cls_buffer, c, classifier_params(c), classifier_buffers(c)};
+    return build_table(&src, out, n, err);
+}
+
 long interop_numel(const interop_entry *e)
 {
     long n = 1;
@@ -152,16 +198,11 @@ long interop_numel(const interop_entry *e)
     return n;
 }
 
-static float *ours_data(model3d *m, const interop_entry *e)
+/* The fusion conv: ours (rows, interp + skip) [interpolated | skip], official (rows, skip + interp)
+ * [skip | interpolated]. to_official = 1: ours -> official. */
+static void swap_fuse(const interop_entry *e, const float *src, float *dst, int to_official)
 {
-    return (e->buffer ? model3d_buffers(m) : model3d_params(m)) + e->ours->offset;
-}
-
-/* The fusion conv: ours (D1, D0 + C1) [interpolated | skip], official (D1, C1 + D0) [skip |
- * interpolated]. to_official = 1: ours -> official. */
-static void swap_fuse(const model3d_config *c, const float *src, float *dst, int to_official)
-{
-    long rows = c->dec_dims[1], D0 = c->dec_dims[0], C1 = c->dims[1], W = D0 + C1;
+    long rows = e->shape[0], D0 = e->fuse_interp, C1 = e->fuse_skip, W = D0 + C1;
     for (long r = 0; r < rows; r++) {
         const float *s = src + r * W;
         float *d = dst + r * W;
@@ -175,16 +216,14 @@ static void swap_fuse(const model3d_config *c, const float *src, float *dst, int
     }
 }
 
-void interop_to_official(model3d *m, const interop_entry *e, float *out)
+void interop_to_official(const interop_entry *e, float *out)
 {
-    const float *src = ours_data(m, e);
-    if (e->layout == IO_FUSE) swap_fuse(model3d_get_config(m), src, out, 1);
-    else memcpy(out, src, sizeof(float) * (size_t)e->ours->count);
+    if (e->layout == IO_FUSE) swap_fuse(e, e->data, out, 1);
+    else memcpy(out, e->data, sizeof(float) * (size_t)e->ours->count);
 }
 
-void interop_from_official(model3d *m, const interop_entry *e, const float *in)
+void interop_from_official(const interop_entry *e, const float *in)
 {
-    float *dst = ours_data(m, e);
-    if (e->layout == IO_FUSE) swap_fuse(model3d_get_config(m), in, dst, 0);
-    else memcpy(dst, in, sizeof(float) * (size_t)e->ours->count);
+    if (e->layout == IO_FUSE) swap_fuse(e, in, e->data, 0);
+    else memcpy(e->data, in, sizeof(float) * (size_t)e->ours->count);
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "classifier.h"
 #include "interop.h"
 
 static dnn_ctx g_dnn;
@@ -77,6 +78,34 @@ static void test_spec_counts_and_names(void **state)
     model3d_free(m);
 }
 
+/* The fine-tuning model (official I2P_MAE_ModelNet40): the encoder without encoder_norms (231
+ * tensors), norm (2) and cls_head_finetune (3 Linear + 2 BN with num_batches_tracked: 16). */
+static void test_classifier_names(void **state)
+{
+    (void)state;
+    classifier_config cfg;
+    classifier_config_default(&cfg);
+    classifier *c;
+    assert_int_equal(classifier_create(&c, &cfg, 2, 1, &g_dnn, g_err), 0);
+    interop_entry *e;
+    int n;
+    assert_int_equal(interop_classifier_table(c, &e, &n, g_err), 0);
+    printf("fine-tuning: %d tensors\n", n);
+    assert_int_equal(n, 249);
+    for (int i = 0; i < n; i++) assert_null(strstr(e[i].official, "encoder_norms"));
+    expect_shape(e, n, "h_encoder.token_embed.0.first_conv.0.weight", 3, 128, 3, 1);
+    expect_shape(e, n, "h_encoder.encoder_blocks.2.blocks.4.mlp.fc2.weight", 2, 384, 1536, 0);
+    expect_shape(e, n, "norm.weight", 1, 384, 0, 0);
+    expect_shape(e, n, "cls_head_finetune.0.weight", 2, 256, 384, 0);
+    expect_shape(e, n, "cls_head_finetune.1.running_mean", 1, 256, 0, 0);
+    expect_shape(e, n, "cls_head_finetune.5.num_batches_tracked", 0, 0, 0, 0);
+    expect_shape(e, n, "cls_head_finetune.4.weight", 2, 256, 256, 0);
+    expect_shape(e, n, "cls_head_finetune.8.weight", 2, 40, 256, 0);
+    expect_shape(e, n, "cls_head_finetune.8.bias", 1, 40, 0, 0);
+    free(e);
+    classifier_free(c);
+}
+
 /* Ours (D1, D0 + C1) = [interpolated | skip]; official = [skip | interpolated]. */
 static void test_fuse_swap(void **state)
 {
@@ -94,13 +123,13 @@ static void test_fuse_swap(void **state)
     float *ours = model3d_params(m) + f->ours->offset;
     for (long i = 0; i < N; i++) ours[i] = (float)i;
     float *off = malloc(sizeof(float) * (size_t)N);
-    interop_to_official(m, f, off);
+    interop_to_official(f, off);
     for (long r = 0; r < D1; r++) {
         for (long j = 0; j < C1; j++) assert_true(off[r * W + j] == (float)(r * W + D0 + j)); /* skip first */
         for (long j = 0; j < D0; j++) assert_true(off[r * W + C1 + j] == (float)(r * W + j));
     }
     memset(ours, 0, sizeof(float) * (size_t)N);
-    interop_from_official(m, f, off);
+    interop_from_official(f, off);
     for (long i = 0; i < N; i++) assert_true(ours[i] == (float)i);
     free(off);
     free(e);
@@ -125,6 +154,7 @@ int main(int argc, char **argv)
     MPI_Init(&argc, &argv);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spec_counts_and_names),
+        cmocka_unit_test(test_classifier_names),
         cmocka_unit_test(test_fuse_swap),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
