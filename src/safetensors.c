@@ -105,7 +105,7 @@ static int parse_header(st_file *f, const char *json, size_t len, char *err)
     int rc = 0;
     for (const cJSON *e = root->child; e && !rc; e = e->next) {
         if (!strcmp(e->string, "__metadata__") ? f->metadata != NULL : st_find(f, e->string) != NULL) {
-            rc = errf(err, "%s: header names %s twice", f->path, e->string);
+            rc = errf(err, "%s: tensor %s appears twice in the header", f->path, e->string);
             break;
         }
         if (!strcmp(e->string, "__metadata__")) {
