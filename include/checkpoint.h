@@ -22,6 +22,8 @@
 #include <mpi.h>
 #include <stddef.h>
 
+#include "model3d.h"
+
 typedef enum { CKPT_F32, CKPT_I64 } ckpt_type;
 
 /* A flat array to save or load. data holds count elements (float or int64_t), owned by the caller. */
@@ -74,8 +76,29 @@ void ckpt_path(char *out, size_t out_len, const char *rundir, long step);
  * broadcasts; returns the number found (>= 0) or -1 if rundir cannot be read. */
 int ckpt_list(const char *rundir, MPI_Comm comm, long *steps, int max, char *err);
 
+/* Restores one checkpoint for ckpt_resume_newest: path's header st has been read and its stored
+ * configuration matches; 0 if it was loaded, -1 with err if it is unusable (an older one is tried). */
+typedef int (*ckpt_load_fn)(void *ctx, const char *path, const ckpt_state *st, char *err);
+
+/* --resume of a training run (pretrain, finetune): tries rundir's checkpoints newest first. A
+ * checkpoint whose header cannot be read or that load refuses is skipped with the warning
+ * "<who>: skipping <path>: <err>"; one whose stored configuration differs from config_json is an
+ * error (ckpt_config_compare). path_out (path_len bytes) receives the checkpoint loaded. -1 with
+ * "<rundir>: no valid checkpoint to resume from (newest: <its error>)" if none loads. Collective. */
+int ckpt_resume_newest(const char *rundir, MPI_Comm comm, const char *config_json, const char *who,
+                       ckpt_load_fn load, void *ctx, char *path_out, size_t path_len, char *err);
+
 /* Deletes all but the newest `keep` checkpoints of rundir, and stale ckpt-*.h5.partial files
  * (rank 0 deletes; collective). keep < 1 keeps everything. */
 int ckpt_prune(const char *rundir, MPI_Comm comm, int keep, char *err);
+
+/* "name offset count (shape) decay=d" per tensor of a contiguous table: the provenance text stored
+ * with each checkpoint for h5py users. Caller frees; NULL if out of memory. Not collective. */
+char *ckpt_tensor_table(const model3d_tensor *tensors, int n);
+
+/* The start of a training run (pretrain, finetune): creates rundir if needed (rank 0) and checks
+ * it is a writable directory; refuses a directory that holds checkpoints without --resume (resume
+ * 0) and, with resume 1, one that does not exist or holds none. */
+int ckpt_prepare_rundir(const char *rundir, int resume, MPI_Comm comm, char *err);
 
 #endif

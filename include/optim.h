@@ -26,6 +26,11 @@ void adamw_free(adamw_state *s);
 void adamw_step(adamw_state *s, const adamw_config *c, double lr, float *params, const float *grads,
                 const model3d_tensor *tensors, int n_tensors);
 
+/* torch.nn.utils.clip_grad_norm_ (norm_type 2) over one flat gradient of n values: the total norm
+ * (summed in double) and, if max_norm > 0 and the clip coefficient max_norm / (norm + 1e-6) is
+ * below 1, every gradient multiplied by it (as a float). Returns the norm before clipping. */
+double clip_grad_norm(float *grads, long n, double max_norm);
+
 typedef struct {
     double base_lr;        /* 1e-3 */
     int epochs;            /* t_initial, 400 */

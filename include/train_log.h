@@ -31,4 +31,13 @@ void train_log_close(train_log *l);
  * Returns -1 with err if gnuplot is missing or fails (callers warn and go on). */
 int train_log_plot(const char *rundir, char *err);
 
+/* Shared with the fine-tuning metrics (metrics.csv): keeps the header and the rows whose first
+ * column is <= keep of the CSV file path (rewritten via path.partial); a missing file is fine. */
+int csv_truncate_rows(const char *path, long keep, char *err);
+
+/* Runs gnuplot (command from $I2PMAE_GNUPLOT, default "gnuplot") on "set terminal png ...; set
+ * output '<png>.partial'" followed by script, checks the result is a PNG and renames it to png.
+ * -1 with err if gnuplot is missing or fails. */
+int gnuplot_png(const char *png, const char *script, char *err);
+
 #endif

@@ -9,11 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "dist.h"
 #include "errors.h"
 #include "h5io.h"
+#include "log.h"
 #include "paths.h"
 
 #define CKPT_FORMAT "i2pmae-checkpoint"
@@ -226,6 +228,38 @@ int ckpt_list(const char *rundir, MPI_Comm comm, long *steps, int max, char *err
     return n;
 }
 
+int ckpt_resume_newest(const char *rundir, MPI_Comm comm, const char *config_json, const char *who,
+                       ckpt_load_fn load, void *ctx, char *path_out, size_t path_len, char *err)
+{
+    long *steps = malloc(sizeof(long) * CKPT_LIST_MAX);
+    char *stored = malloc(CKPT_CONFIG_LEN);
+    int n = steps && stored ? ckpt_list(rundir, comm, steps, CKPT_LIST_MAX, err) : errf(err, "out of memory");
+    int rc = n < 0 ? -1 : 1; /* 1: nothing valid found yet */
+    char first_err[I2P_ERR_LEN] = "";
+    for (int i = 0; i < n && rc == 1; i++) {
+        char path[I2P_PATH_LEN];
+        ckpt_path(path, sizeof path, rundir, steps[i]);
+        ckpt_state st;
+        if (ckpt_read_header(path, comm, &st, stored, err) == 0) {
+            if (ckpt_config_compare(stored, config_json, path, err)) {
+                rc = -1; /* same on every rank: the stored text was read by all */
+                break;
+            }
+            if (load(ctx, path, &st, err) == 0) {
+                snprintf(path_out, path_len, "%s", path);
+                rc = 0;
+                break;
+            }
+        }
+        if (!first_err[0]) snprintf(first_err, sizeof first_err, "%s", err);
+        log_warn("%s: skipping %s: %s", who, path, err);
+    }
+    if (rc == 1) rc = errf(err, "%s: no valid checkpoint to resume from (newest: %s)", rundir, first_err);
+    free(steps);
+    free(stored);
+    return rc;
+}
+
 int ckpt_prune(const char *rundir, MPI_Comm comm, int keep, char *err)
 {
     int rank;
@@ -250,4 +284,49 @@ int ckpt_prune(const char *rundir, MPI_Comm comm, int keep, char *err)
         free(steps);
     }
     return dist_any_error(comm, rc, err);
+}
+
+int ckpt_prepare_rundir(const char *rundir, int resume, MPI_Comm comm, char *err)
+{
+    int rc = 0, rank;
+    MPI_Comm_rank(comm, &rank);
+    if (rank == 0) {
+        struct stat st;
+        if (stat(rundir, &st) != 0) {
+            if (resume)
+                rc = errf(err, "%s: --resume, but the run directory does not exist", rundir);
+            else if (mkdir(rundir, 0777) != 0)
+                rc = errf(err, "%s: cannot create the run directory: %s", rundir, strerror(errno));
+        } else if (!S_ISDIR(st.st_mode)) {
+            rc = errf(err, "%s: exists and is not a directory", rundir);
+        }
+        if (!rc && access(rundir, W_OK | X_OK) != 0)
+            rc = errf(err, "%s: the run directory is not writable", rundir);
+    }
+    if (dist_any_error(comm, rc, err)) return -1;
+    long steps[1];
+    int n = ckpt_list(rundir, comm, steps, 1, err);
+    if (n < 0) return -1;
+    if (!resume && n > 0)
+        return errf(err, "%s: holds checkpoints of an earlier run (newest: step %ld); add --resume to "
+                    "continue it or choose another run directory", rundir, steps[0]);
+    if (resume && n == 0)
+        return errf(err, "%s: --resume, but the run directory holds no checkpoint (ckpt-*.h5)", rundir);
+    return 0;
+}
+
+char *ckpt_tensor_table(const model3d_tensor *tensors, int n)
+{
+    size_t cap = 160 * (size_t)(n + 1), len = 0;
+    char *s = malloc(cap);
+    if (!s) return NULL;
+    s[0] = 0;
+    for (int i = 0; i < n; i++) {
+        const model3d_tensor *t = &tensors[i];
+        len += (size_t)snprintf(s + len, cap - len, "%s %ld %ld (", t->name, t->offset, t->count);
+        for (int k = 0; k < t->rank; k++)
+            len += (size_t)snprintf(s + len, cap - len, k ? ",%d" : "%d", t->shape[k]);
+        len += (size_t)snprintf(s + len, cap - len, ") decay=%d\n", t->decay);
+    }
+    return s;
 }

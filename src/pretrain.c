@@ -69,53 +69,6 @@ static char *make_config_json(const pretrain_args *a, const trainer *t)
     return s;
 }
 
-/* "name offset count shape decay" per tensor: stored with each checkpoint for h5py users. */
-static char *make_tensor_table(model3d *m)
-{
-    int n = model3d_n_tensors(m);
-    size_t cap = 160 * (size_t)(n + 1), len = 0;
-    char *s = malloc(cap);
-    if (!s) return NULL;
-    s[0] = 0;
-    for (int i = 0; i < n; i++) {
-        const model3d_tensor *t = model3d_get_tensor(m, i);
-        len += (size_t)snprintf(s + len, cap - len, "%s %ld %ld (", t->name, t->offset, t->count);
-        for (int k = 0; k < t->rank; k++)
-            len += (size_t)snprintf(s + len, cap - len, k ? ",%d" : "%d", t->shape[k]);
-        len += (size_t)snprintf(s + len, cap - len, ") decay=%d\n", t->decay);
-    }
-    return s;
-}
-
-/* Creates the run directory if needed; refuses to start over an earlier run without --resume. */
-static int prepare_rundir(const pretrain_args *a, trainer *t, char *err)
-{
-    int rc = 0;
-    if (t->rank == 0) {
-        struct stat st;
-        if (stat(a->rundir, &st) != 0) {
-            if (a->resume)
-                rc = errf(err, "%s: --resume, but the run directory does not exist", a->rundir);
-            else if (mkdir(a->rundir, 0777) != 0)
-                rc = errf(err, "%s: cannot create the run directory: %s", a->rundir, strerror(errno));
-        } else if (!S_ISDIR(st.st_mode)) {
-            rc = errf(err, "%s: exists and is not a directory", a->rundir);
-        }
-        if (!rc && access(a->rundir, W_OK | X_OK) != 0)
-            rc = errf(err, "%s: the run directory is not writable", a->rundir);
-    }
-    if (dist_any_error(t->comm, rc, err)) return -1;
-    long steps[1];
-    int n = ckpt_list(a->rundir, t->comm, steps, 1, err);
-    if (n < 0) return -1;
-    if (!a->resume && n > 0)
-        return errf(err, "%s: holds checkpoints of an earlier run (newest: step %ld); add --resume to "
-                    "continue it or choose another run directory", a->rundir, steps[0]);
-    if (a->resume && n == 0)
-        return errf(err, "%s: --resume, but the run directory holds no checkpoint (ckpt-*.h5)", a->rundir);
-    return 0;
-}
-
 /* ---- checkpoints ---- */
 
 static int fill_arrays(trainer *t, ckpt_array *arr)
@@ -156,56 +109,50 @@ static int save_checkpoint(trainer *t, const pretrain_args *a, long step, pretra
     return 0;
 }
 
-/* Loads the newest valid checkpoint of the run directory; corrupt ones are skipped with a warning,
- * a configuration that differs is an error. Returns the step reached. */
+typedef struct {
+    trainer *t;
+    const pretrain_args *a;
+    long step; /* the step reached, once loaded */
+} resume_ctx;
+
+/* ckpt_load_fn: the arrays of path, and a data order that matches this configuration's. */
+static int resume_load(void *ctx, const char *path, const ckpt_state *hdr, char *err)
+{
+    resume_ctx *rc = ctx;
+    trainer *t = rc->t;
+    ckpt_state st = *hdr;
+    ckpt_array arr[5];
+    int na = fill_arrays(t, arr);
+    arr[4].data = malloc(sizeof(int64_t) * (size_t)t->L.n); /* stored order, checked below */
+    int lrc = arr[4].data ? ckpt_read(path, t->comm, &st, NULL, arr, na, err) : errf(err, "out of memory");
+    if (!lrc) {
+        long epoch, pos;
+        step_position(&t->L, st.step, &epoch, &pos);
+        ensure_perm(t, rc->a, epoch);
+        if (epoch != st.epoch || pos != st.epoch_pos ||
+            memcmp(arr[4].data, t->perm, sizeof(int64_t) * (size_t)t->L.n))
+            lrc = errf(err, "%s: its data order (epoch %ld, position %ld) is not the one this "
+                       "configuration gives at step %ld", path, st.epoch, st.epoch_pos, st.step);
+    }
+    free(arr[4].data);
+    if (!lrc) {
+        rc->step = st.step;
+        t->opt.step = st.step; /* AdamW's bias correction continues from here */
+    }
+    return lrc;
+}
+
+/* Loads the newest valid checkpoint of the run directory (ckpt_resume_newest); *step: the step
+ * reached. */
 static int resume_latest(trainer *t, const pretrain_args *a, pretrain_result *r, long *step,
                          char *err)
 {
-    long *steps = malloc(sizeof(long) * CKPT_LIST_MAX);
-    char *stored = malloc(CKPT_CONFIG_LEN);
-    int n = steps && stored ? ckpt_list(a->rundir, t->comm, steps, CKPT_LIST_MAX, err) : -1;
-    int rc = n < 0 ? -1 : 1; /* 1: nothing valid found yet */
-    char first_err[I2P_ERR_LEN] = "";
-    for (int i = 0; i < n && rc == 1; i++) {
-        char path[I2P_PATH_LEN];
-        ckpt_path(path, sizeof path, a->rundir, steps[i]);
-        ckpt_state st;
-        if (ckpt_read_header(path, t->comm, &st, stored, err) == 0) {
-            if (ckpt_config_compare(stored, t->config_json, path, err)) {
-                rc = -1; /* same on every rank: the stored text was read by all */
-                break;
-            }
-            ckpt_array arr[5];
-            int na = fill_arrays(t, arr);
-            arr[4].data = malloc(sizeof(int64_t) * (size_t)t->L.n); /* stored order, checked below */
-            int lrc = arr[4].data ? ckpt_read(path, t->comm, &st, NULL, arr, na, err)
-                                  : errf(err, "out of memory");
-            if (!lrc) {
-                long epoch, pos;
-                step_position(&t->L, st.step, &epoch, &pos);
-                ensure_perm(t, a, epoch);
-                if (epoch != st.epoch || pos != st.epoch_pos ||
-                    memcmp(arr[4].data, t->perm, sizeof(int64_t) * (size_t)t->L.n))
-                    lrc = errf(err, "%s: its data order (epoch %ld, position %ld) is not the one this "
-                               "configuration gives at step %ld", path, st.epoch, st.epoch_pos, st.step);
-            }
-            free(arr[4].data);
-            if (!lrc) {
-                *step = st.step;
-                t->opt.step = st.step; /* AdamW's bias correction continues from here */
-                snprintf(r->last_checkpoint, sizeof r->last_checkpoint, "%s", path);
-                rc = 0;
-                break;
-            }
-        }
-        if (!first_err[0]) snprintf(first_err, sizeof first_err, "%s", err);
-        log_warn("pretrain: skipping %s: %s", path, err);
-    }
-    if (rc == 1)
-        rc = errf(err, "%s: no valid checkpoint to resume from (newest: %s)", a->rundir, first_err);
-    free(steps);
-    free(stored);
-    return rc;
+    resume_ctx ctx = {t, a, 0};
+    if (ckpt_resume_newest(a->rundir, t->comm, t->config_json, "pretrain", resume_load, &ctx,
+                           r->last_checkpoint, sizeof r->last_checkpoint, err))
+        return -1;
+    *step = ctx.step;
+    return 0;
 }
 
 /* ---- one step ---- */
@@ -282,7 +229,7 @@ static int trainer_init(trainer *t, const pretrain_args *a, MPI_Comm comm, char 
     t->acc = calloc((size_t)t->n_acc, sizeof(double));
     t->perm = malloc(sizeof(int64_t) * (size_t)t->L.n);
     t->config_json = make_config_json(a, t);
-    t->tensor_table = make_tensor_table(t->m);
+    t->tensor_table = ckpt_tensor_table(model3d_get_tensor(t->m, 0), model3d_n_tensors(t->m));
     if (!rc) rc = t->acc && t->perm && t->config_json && t->tensor_table
              ? 0 : errf(err, "out of memory for %ld parameters", t->n_params);
     return dist_any_error(comm, rc, err);
@@ -364,7 +311,7 @@ int pretrain_run(const pretrain_args *a, MPI_Comm comm, pretrain_result *r, char
     trainer t;
     memset(&t, 0, sizeof t);
     int rc = trainer_init(&t, a, comm, err);
-    if (!rc) rc = prepare_rundir(a, &t, err);
+    if (!rc) rc = ckpt_prepare_rundir(a->rundir, a->resume, comm, err);
     long start = 0;
     if (!rc && a->resume) {
         rc = resume_latest(&t, a, r, &start, err);

@@ -13,6 +13,7 @@
 #include "dist.h"
 #include "errors.h"
 #include "log.h"
+#include "metrics.h"
 #include "svm.h"
 
 /* Features of one split: rank 0 holds all (n, dim) and the labels after encode_split. */
@@ -169,22 +170,6 @@ static int svm_fit(const svm_eval_options *o, const split *tr, const split *te, 
     return 0;
 }
 
-/* The i-th '\n'-separated class name, or its number. */
-static void class_name(const char *names, int i, char *out, size_t n)
-{
-    const char *p = names;
-    for (int k = 0; k < i && p && *p; k++) {
-        p = strchr(p, '\n');
-        if (p) p++;
-    }
-    if (!p || !*p) {
-        snprintf(out, n, "%d", i);
-        return;
-    }
-    size_t len = strcspn(p, "\n");
-    snprintf(out, n, "%.*s", (int)(len < n - 1 ? len : n - 1), p);
-}
-
 /* Prints the per-class table; *mean receives the mean class accuracy. */
 static int per_class_table(const split *te, const int32_t *pred, int n_classes, const char *names,
                            double *mean, char *err)
@@ -205,7 +190,7 @@ static int per_class_table(const split *te, const int32_t *pred, int n_classes, 
     for (int c = 0; c < n_classes; c++) {
         if (!total[c]) continue;
         char nm[64];
-        class_name(names, c, nm, sizeof nm);
+        class_name_at(names, c, nm, sizeof nm);
         double acc = (double)right[c] / (double)total[c];
         printf("%-4d %-20s %8ld %8ld %8.2f%%\n", c, nm, total[c], right[c], 100 * acc);
         sum += acc;

@@ -15,8 +15,7 @@
 /* Longest row of loss.csv we read back (a row is 7 numbers, under 200 characters). */
 #define LOSS_CSV_LINE_LEN 1024
 
-/* Keeps the header and the rows with step <= keep_step of path (rewritten via path.partial). */
-static int truncate_rows(const char *path, long keep_step, char *err)
+int csv_truncate_rows(const char *path, long keep, char *err)
 {
     FILE *in = fopen(path, "r");
     if (!in) return errno == ENOENT ? 0 : errf(err, "%s: %s", path, strerror(errno));
@@ -30,7 +29,7 @@ static int truncate_rows(const char *path, long keep_step, char *err)
     while (!rc && fgets(line, sizeof line, in)) {
         char *end;
         long step = strtol(line, &end, 10);
-        if (first || (end != line && *end == ',' && step <= keep_step))
+        if (first || (end != line && *end == ',' && step <= keep))
             rc = atomic_file_write(&out, line, strlen(line), err);
         first = 0;
     }
@@ -43,7 +42,7 @@ int train_log_open(train_log *l, const char *rundir, long resume_step, char *err
     snprintf(l->path, sizeof l->path, "%s/loss.csv", rundir);
     l->f = NULL;
     if (resume_step >= 0) {
-        if (truncate_rows(l->path, resume_step, err)) return -1;
+        if (csv_truncate_rows(l->path, resume_step, err)) return -1;
         int exists = access(l->path, F_OK) == 0;
         l->f = fopen(l->path, "a");
         if (l->f && !exists) fputs(LOSS_CSV_HEADER, l->f);
@@ -83,12 +82,9 @@ static int is_png(const char *path)
     return n == 8 && !memcmp(buf, sig, 8);
 }
 
-int train_log_plot(const char *rundir, char *err)
+int gnuplot_png(const char *png, const char *script, char *err)
 {
-    char csv[I2P_PATH_LEN], png[I2P_PATH_LEN];
-    snprintf(csv, sizeof csv, "%s/loss.csv", rundir);
-    snprintf(png, sizeof png, "%s/loss.png", rundir);
-    if (strchr(rundir, '\'') || strchr(rundir, '"'))
+    if (strchr(png, '\'') || strchr(png, '"'))
         return errf(err, "%s: cannot plot: quotes in the run directory name", png);
     const char *gp = getenv("I2PMAE_GNUPLOT");
     char cmd[I2P_PATH_LEN + 32]; /* the gnuplot command (a path) and the redirection */
@@ -108,23 +104,34 @@ int train_log_plot(const char *rundir, char *err)
         atomic_file_abort(&out);
         return errf(err, "%s: cannot start gnuplot: %s", png, strerror(e));
     }
-    fprintf(p,
-            "set terminal png size 900,560\n"
-            "set output '%s'\n"
-            "set datafile separator ','\n"
-            "set key autotitle columnhead\n"
-            "set title 'I2P-MAE pre-training loss'\n"
-            "set xlabel 'step'\nset ylabel 'loss'\nset logscale y\nset grid\n"
-            "plot '%s' using 1:3 with lines lw 2 title 'loss', "
-            "'' using 1:4 with lines title 'loss_3d (Chamfer L2)', "
-            "'' using 1:5 with lines title 'loss_2d (MSE)'\n",
-            out.partial, csv);
+    fprintf(p, "set terminal png size 900,560\nset output '%s'\n%s", out.partial, script);
     int st = pclose(p);
     sigaction(SIGPIPE, &saved, NULL);
     if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0 || !is_png(out.partial)) {
         atomic_file_abort(&out);
-        return errf(err, "%s: gnuplot failed (status %d); the loss curve is in %s", png,
-                    WIFEXITED(st) ? WEXITSTATUS(st) : -1, csv);
+        return errf(err, "%s: gnuplot failed (status %d)", png, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
     }
     return atomic_file_commit(&out, err);
+}
+
+int train_log_plot(const char *rundir, char *err)
+{
+    char csv[I2P_PATH_LEN], png[I2P_PATH_LEN], script[2 * I2P_PATH_LEN];
+    snprintf(csv, sizeof csv, "%s/loss.csv", rundir);
+    snprintf(png, sizeof png, "%s/loss.png", rundir);
+    snprintf(script, sizeof script,
+             "set datafile separator ','\n"
+             "set key autotitle columnhead\n"
+             "set title 'I2P-MAE pre-training loss'\n"
+             "set xlabel 'step'\nset ylabel 'loss'\nset logscale y\nset grid\n"
+             "plot '%s' using 1:3 with lines lw 2 title 'loss', "
+             "'' using 1:4 with lines title 'loss_3d (Chamfer L2)', "
+             "'' using 1:5 with lines title 'loss_2d (MSE)'\n",
+             csv);
+    if (gnuplot_png(png, script, err)) {
+        size_t n = strlen(err);
+        if (strstr(err, "gnuplot failed")) snprintf(err + n, I2P_ERR_LEN - n, "; the loss curve is in %s", csv);
+        return -1;
+    }
+    return 0;
 }

@@ -1,6 +1,6 @@
 #!/bin/sh
-# The demo behind `make run`: synthetic data -> extract -> pretrain -> SVM of the pre-trained and
-# of a randomly initialised encoder (about 2-3 minutes on 2 cores).
+# The demo behind `make run`: synthetic data -> extract -> pretrain -> SVM and fine-tuning of the
+# pre-trained and of a randomly initialised encoder (about 2-3 minutes on 2 cores).
 set -eu
 BIN=${1:-./i2pmae}
 OUT=${DEMO_OUT:-demo-out}
@@ -29,8 +29,19 @@ $MPI "$BIN" svm --config "$DEMO_INI" --data "$OUT/train.h5" --test "$OUT/test.h5
 echo "== demo: linear SVM on a randomly initialised encoder (baseline)"
 $MPI "$BIN" svm --config "$DEMO_INI" --data "$OUT/train.h5" --test "$OUT/test.h5" --random-init \
   | tee "$OUT/svm-random.out"
-accuracy() { tail -n 1 "$1" | sed 's/.*"accuracy":\([0-9.e-]*\).*/\1/' | awk '{ printf "%.1f%%", 100 * $1 }'; }
-echo "== demo: linear-SVM test accuracy (12 synthetic classes, chance 8.3%)"
-echo "   pre-trained encoder:          $(accuracy "$OUT/svm-pretrained.out")   ($CKPT)"
-echo "   randomly initialised encoder: $(accuracy "$OUT/svm-random.out")"
+FT_INI="$HERE/jobs/finetune-demo.ini"
+echo "== demo: fine-tuning the pre-trained encoder (jobs/finetune-demo.ini: a few epochs)"
+rm -rf "$OUT/ft-pretrained" "$OUT/ft-scratch"
+$MPI "$BIN" finetune --config "$FT_INI" --data "$OUT/train.h5" --test "$OUT/test.h5" --checkpoint "$CKPT" \
+  -o "$OUT/ft-pretrained" | tee "$OUT/ft-pretrained.out"
+echo "== demo: fine-tuning from scratch (baseline)"
+$MPI "$BIN" finetune --config "$FT_INI" --data "$OUT/train.h5" --test "$OUT/test.h5" --scratch \
+  -o "$OUT/ft-scratch" | tee "$OUT/ft-scratch.out"
+field() { tail -n 1 "$1" | sed "s/.*\"$2\":\([0-9.e-]*\).*/\1/" | awk '{ printf "%.1f%%", 100 * $1 }'; }
+accuracy() { field "$1" accuracy; }
+echo "== demo: test accuracy (12 synthetic classes, chance 8.3%)"
+echo "                                 linear SVM   fine-tuned (last epoch / best epoch)"
+echo "   pre-trained encoder:          $(accuracy "$OUT/svm-pretrained.out")        $(field "$OUT/ft-pretrained.out" test_acc_last) / $(field "$OUT/ft-pretrained.out" test_acc_best)   ($CKPT)"
+echo "   randomly initialised encoder: $(accuracy "$OUT/svm-random.out")        $(field "$OUT/ft-scratch.out" test_acc_last) / $(field "$OUT/ft-scratch.out" test_acc_best)"
+echo "   fine-tuning curves: $OUT/ft-pretrained/curves.png, $OUT/ft-scratch/curves.png"
 echo "   loss curve: $OUT/run/loss.csv, $OUT/run/loss.png"

@@ -29,8 +29,9 @@ static void test_every_command_is_complete(void **state)
         assert_ptr_equal(cmd_find(c->name), c);
         for (int j = 0; j < i; j++) assert_string_not_equal(i2p_commands[j]->name, c->name);
     }
-    assert_int_equal(n, 8);
-    assert_null(cmd_find("finetune")); /* the stub is gone until the real command lands */
+    assert_int_equal(n, 9);
+    assert_non_null(cmd_find("finetune"));
+    assert_null(cmd_find("finetuen"));
 }
 
 static void test_option_tables_fit_and_names_are_unique(void **state)
@@ -57,7 +58,8 @@ static void test_ini_sections_follow_the_command_list(void **state)
     for (int i = 0; i2p_commands[i]; i++) assert_true(cmd_ini_section(i2p_commands[i]->name));
     assert_true(cmd_ini_section("bench"));
     assert_true(cmd_ini_section("scaling"));
-    assert_false(cmd_ini_section("finetune"));
+    assert_true(cmd_ini_section("finetune"));
+    assert_false(cmd_ini_section("finetuen"));
     assert_false(cmd_ini_section("synht"));
 }
 

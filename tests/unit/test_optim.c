@@ -101,11 +101,29 @@ static void test_cosine_schedule_matches_timm(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* torch.nn.utils.clip_grad_norm_([p], 10.0) gave these (torch 1.13, float32). */
+static void test_clip_grad_norm_matches_torch(void **state)
+{
+    (void)state;
+    float g[4] = {30, 40, 0, -1.5f};
+    double n = clip_grad_norm(g, 4, 10.0);
+    assert_true(fabs(n - 50.02249526977539) < 1e-5);
+    const float want[4] = {5.997302055358887f, 7.996402740478516f, 0.0f, -0.29986512660980225f};
+    for (int i = 0; i < 4; i++) assert_true(fabsf(g[i] - want[i]) <= 1e-6f * (1 + fabsf(want[i])));
+    float h[2] = {3, 4};
+    assert_true(fabs(clip_grad_norm(h, 2, 10.0) - 5.0) < 1e-12);
+    assert_true(h[0] == 3.0f && h[1] == 4.0f);         /* below the bound: unchanged */
+    float z[2] = {300, 400};
+    assert_true(fabs(clip_grad_norm(z, 2, 0) - 500.0) < 1e-9);
+    assert_true(z[0] == 300.0f && z[1] == 400.0f);     /* max_norm 0: no clipping */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_adamw_matches_reference),
         cmocka_unit_test(test_cosine_schedule_matches_timm),
+        cmocka_unit_test(test_clip_grad_norm_matches_torch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,62 @@
+/* finetune.h -- fine-tuning for classification, data parallel over the ranks of a communicator
+ * (i2pmae-spec.md section 8 "Fine-tuning"; user guide docs/finetune.md).
+ *
+ * Epoch loop like pre-training (pretrain.h): each optimiser step's global batch (data_order.h) is
+ * cut into micro-batches; each rank runs classifier_train_step on its micro-batches (training
+ * views of finetune_data.h), each starting from the step's BatchNorm running statistics, and
+ * accumulates gradients, running statistics, loss and correct predictions divided by the
+ * micro-batches per step into one double buffer; one MPI_Allreduce (grad_allreduce.h) makes them
+ * the step's averages on every rank, so nothing depends on the rank count for a fixed micro-batch.
+ * A non-finite loss stops the run before the update, naming the step and the last good checkpoint.
+ * Then gradient-norm clipping (clip_grad_norm) and AdamW (optim.h) with the per-epoch cosine rate.
+ * After every eval_every-th epoch (and the last) the test split is evaluated (finetune_eval.h);
+ * the best test accuracy so far (first epoch reaching it) and its confusion matrix are kept, its
+ * weights in RUNDIR/best.h5. Checkpoints RUNDIR/ckpt-<step>.h5 every ckpt_every epochs and at the
+ * end (the last `keep` kept) hold parameters, AdamW moments, BatchNorm buffers AND the best record,
+ * so --resume continues exactly, best epoch included. Rank 0 writes metrics.csv (one row per
+ * epoch, rows after the resumed epoch dropped on --resume), curves.png, confusion.csv and
+ * per_class.csv (of the last evaluation).
+ */
+#ifndef I2P_FINETUNE_H
+#define I2P_FINETUNE_H
+
+#include <mpi.h>
+
+#include "classifier.h"
+#include "cli.h"
+#include "data_order.h"
+#include "finetune_data.h"
+#include "finetune_eval.h"
+#include "paths.h"
+
+typedef struct {
+    char data[CLI_STR_LEN], test[CLI_STR_LEN], rundir[CLI_STR_LEN];
+    char pretrained[CLI_STR_LEN]; /* pre-training checkpoint; "" with scratch */
+    int scratch, resume;
+    ft_protocol protocol;
+    long seed;
+    long epochs;          /* epochs run (spec: 300) */
+    long sched_epochs;    /* cosine length t_initial (0: epochs) */
+    long warmup_epochs;   /* 10 */
+    long batch, micro;    /* global batch (32); micro-batch (0: batch / ranks) */
+    long ckpt_every;      /* epochs between checkpoints */
+    long keep, log_every, eval_every;
+    double lr, min_lr, warmup_lr, weight_decay, clip_grad;
+    classifier_config model; /* n_classes 0: from the training data */
+    long fault_nan_step;  /* test hook (I2PMAE_TEST_NAN_STEP): step whose loss is made NaN; 0 off */
+} finetune_args;
+
+typedef struct {
+    step_layout layout;
+    long start_epoch, end_epoch;  /* epochs done before this run and at its end */
+    long n_params, n_test;
+    int n_classes, resumed;
+    double train_loss, train_acc, lr; /* of the last epoch */
+    ft_record last, best;
+    double seconds_total, seconds_train, seconds_eval, seconds_allreduce, seconds_checkpoint;
+    char last_checkpoint[I2P_PATH_LEN], best_path[I2P_PATH_LEN];
+} finetune_result;
+
+int finetune_run(const finetune_args *a, MPI_Comm comm, finetune_result *r, char *err);
+
+#endif

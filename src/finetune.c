@@ -1,0 +1,618 @@
+/* finetune.c -- the data-parallel fine-tuning loop: set-up, pre-trained encoder, resume, epochs,
+ * evaluation, best record, checkpoints and the run directory's files (see finetune.h). */
+#include "finetune.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "checkpoint.h"
+#include "dataset.h"
+#include "dist.h"
+#include "errors.h"
+#include "finetune_eval.h"
+#include "grad_allreduce.h"
+#include "log.h"
+#include "metrics.h"
+#include "model_opts.h"
+#include "optim.h"
+#include "rng.h"
+#include "train_log.h"
+
+#define DROP_STREAM 0x64726f70ull /* "drop" */
+#define METRICS_HEADER "epoch,lr,train_loss,train_acc,test_acc,mean_class_acc\n"
+#define N_ARRAYS 6
+
+typedef struct {
+    dataset d;
+    int open;
+    ft_sampler smp;
+    float *raw, *points;
+    int32_t *labels;
+} trainset;
+
+typedef struct {
+    MPI_Comm comm;
+    int rank, size;
+    step_layout L;
+    dnn_ctx ctx;
+    classifier_config cfg;
+    classifier *c;
+    trainset tr;
+    ft_testset ts;
+    adamw_state opt;
+    adamw_config opt_cfg;
+    cosine_schedule sched;
+    int64_t *perm;
+    long perm_epoch;
+    double *acc;            /* [grads | buffers | loss, correct], summed in double (pretrain.c) */
+    float *buf0, *logits;   /* the step's BatchNorm buffers; one micro-batch's logits */
+    int32_t *pred;
+    long n_params, n_buffers, n_acc;
+    confusion cm, best_cm;  /* last evaluation; best so far */
+    int64_t best_epoch;     /* -1: none yet */
+    char *config_json, *tensor_table;
+    FILE *metrics;
+    char metrics_path[I2P_PATH_LEN];
+} trainer;
+
+/* ---- set-up ---- */
+
+static int trainset_open(trainset *s, const finetune_args *a, classifier_config *cfg, char *err)
+{
+    memset(s, 0, sizeof *s);
+    if (dataset_open(&s->d, a->data, MPI_COMM_SELF, err)) return -1;
+    s->open = 1;
+    if (cfg->n_classes == 0) cfg->n_classes = s->d.n_classes;
+    else if (s->d.n_classes > cfg->n_classes)
+        return errf(err, "--n-classes %d: the training data %s has %d classes", cfg->n_classes,
+                    a->data, s->d.n_classes);
+    if (s->d.points < cfg->enc.points)
+        return errf(err, "%s: samples have %ld points, the network takes %d (--points)", a->data,
+                    s->d.points, cfg->enc.points);
+    return ft_sampler_init(&s->smp, s->d.points, cfg->enc.points, err);
+}
+
+static int trainset_alloc(trainset *s, long micro, long Pm, char *err)
+{
+    s->raw = malloc(sizeof(float) * (size_t)(s->d.points * 3));
+    s->points = malloc(sizeof(float) * (size_t)(micro * Pm * 3));
+    s->labels = malloc(sizeof(int32_t) * (size_t)micro);
+    if (!s->raw || !s->points || !s->labels)
+        return errf(err, "%s: out of memory for a micro-batch of %ld", s->d.f.path, micro);
+    return 0;
+}
+
+static void trainset_close(trainset *s)
+{
+    if (s->open) dataset_close(&s->d);
+    ft_sampler_free(&s->smp);
+    free(s->raw);
+    free(s->points);
+    free(s->labels);
+    memset(s, 0, sizeof *s);
+}
+
+/* What a resumed run must share with its checkpoint: everything the metrics depend on (not where
+ * the run stops: --epochs may grow when --sched-epochs is given). */
+static char *make_config_json(const finetune_args *a, const trainer *t)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddItemToObject(j, "classifier", classifier_config_to_json(&t->cfg));
+    cJSON *tr = cJSON_AddObjectToObject(j, "train");
+    cJSON_AddStringToObject(tr, "protocol", ft_protocol_name(a->protocol));
+    cJSON_AddStringToObject(tr, "init", a->scratch ? "scratch" : "pretrained");
+    cJSON_AddNumberToObject(tr, "seed", (double)a->seed);
+    cJSON_AddNumberToObject(tr, "batch", (double)t->L.batch);
+    cJSON_AddNumberToObject(tr, "micro_batch", (double)t->L.micro);
+    cJSON_AddNumberToObject(tr, "sched_epochs", (double)t->sched.epochs);
+    cJSON_AddNumberToObject(tr, "warmup_epochs", (double)a->warmup_epochs);
+    cJSON_AddNumberToObject(tr, "lr", a->lr);
+    cJSON_AddNumberToObject(tr, "min_lr", a->min_lr);
+    cJSON_AddNumberToObject(tr, "warmup_lr", a->warmup_lr);
+    cJSON_AddNumberToObject(tr, "weight_decay", a->weight_decay);
+    cJSON_AddNumberToObject(tr, "clip_grad", a->clip_grad);
+    cJSON_AddNumberToObject(tr, "eval_every", (double)a->eval_every);
+    cJSON *d = cJSON_AddObjectToObject(j, "data");
+    cJSON_AddNumberToObject(d, "train_samples", (double)t->tr.d.n);
+    cJSON_AddNumberToObject(d, "train_points", (double)t->tr.d.points);
+    cJSON_AddNumberToObject(d, "test_samples", (double)t->ts.n);
+    cJSON_AddNumberToObject(d, "test_points", (double)t->ts.d.points);
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return s;
+}
+
+static int trainer_init(trainer *t, const finetune_args *a, MPI_Comm comm, char *err)
+{
+    t->comm = comm;
+    MPI_Comm_rank(comm, &t->rank);
+    MPI_Comm_size(comm, &t->size);
+    t->perm_epoch = -1;
+    t->best_epoch = -1;
+    t->cfg = a->model;
+    int rc = trainset_open(&t->tr, a, &t->cfg, err);
+    if (!rc) rc = classifier_config_check(&t->cfg, err);
+    if (!rc) rc = step_layout_make(&t->L, t->tr.d.n, a->batch, a->micro, t->size, err);
+    if (!rc) rc = trainset_alloc(&t->tr, t->L.micro, t->cfg.enc.points, err);
+    if (dist_any_error(comm, rc, err)) return -1;
+    if (ft_testset_open(&t->ts, a->test, t->cfg.enc.points, t->cfg.n_classes, t->L.micro, a->data,
+                        comm, err))
+        return -1;
+    rc = dnn_ctx_create(&t->ctx, err);
+    if (!rc) rc = classifier_create(&t->c, &t->cfg, (int)t->L.micro, (uint64_t)a->seed, &t->ctx, err);
+    if (dist_any_error(comm, rc, err)) return -1;
+    t->n_params = classifier_n_params(t->c);
+    t->n_buffers = classifier_n_buffers(t->c);
+    t->n_acc = t->n_params + t->n_buffers + 2;
+    adamw_config_default(&t->opt_cfg);
+    t->opt_cfg.weight_decay = a->weight_decay;
+    t->sched = (cosine_schedule){.base_lr = a->lr,
+                                 .epochs = (int)(a->sched_epochs > 0 ? a->sched_epochs : a->epochs),
+                                 .warmup_epochs = (int)a->warmup_epochs, .lr_min = a->min_lr,
+                                 .warmup_lr_init = a->warmup_lr};
+    rc = adamw_init(&t->opt, t->n_params, err);
+    if (!rc) rc = confusion_init(&t->cm, t->cfg.n_classes, err);
+    if (!rc) rc = confusion_init(&t->best_cm, t->cfg.n_classes, err);
+    t->acc = calloc((size_t)t->n_acc, sizeof(double));
+    t->perm = malloc(sizeof(int64_t) * (size_t)t->L.n);
+    t->buf0 = malloc(sizeof(float) * (size_t)(t->n_buffers ? t->n_buffers : 1));
+    t->logits = malloc(sizeof(float) * (size_t)(t->L.micro * t->cfg.n_classes));
+    t->pred = malloc(sizeof(int32_t) * (size_t)t->L.micro);
+    t->config_json = make_config_json(a, t);
+    t->tensor_table = ckpt_tensor_table(classifier_get_tensor(t->c, 0), classifier_n_tensors(t->c));
+    if (!rc && !(t->acc && t->perm && t->buf0 && t->logits && t->pred && t->config_json &&
+                 t->tensor_table))
+        rc = errf(err, "out of memory for %ld parameters", t->n_params);
+    return dist_any_error(comm, rc, err);
+}
+
+static void trainer_free(trainer *t)
+{
+    if (t->metrics) fclose(t->metrics);
+    if (t->c) classifier_free(t->c);
+    if (t->ctx.engine) dnn_ctx_destroy(&t->ctx);
+    trainset_close(&t->tr);
+    ft_testset_close(&t->ts);
+    adamw_free(&t->opt);
+    confusion_free(&t->cm);
+    confusion_free(&t->best_cm);
+    free(t->acc);
+    free(t->perm);
+    free(t->buf0);
+    free(t->logits);
+    free(t->pred);
+    free(t->config_json);
+    free(t->tensor_table);
+}
+
+/* ---- the pre-trained encoder ---- */
+
+static void arch_hint(const model3d_config *m, char *out, size_t n)
+{
+    snprintf(out, n, "dims %d,%d,%d depths %d,%d,%d heads %d embed-hidden %d,%d,%d", m->dims[0],
+             m->dims[1], m->dims[2], m->depths[0], m->depths[1], m->depths[2], m->heads,
+             m->embed_hidden[0], m->embed_hidden[1], m->embed_hidden[2]);
+}
+
+/* The pre-training configuration stored in path (errors for a directory or a fine-tuning
+ * checkpoint). Collective. */
+static int pretrained_config(const char *path, MPI_Comm comm, model3d_config *pcfg, char *err)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) { /* the same answer on every rank */
+        long steps[1];
+        int n = ckpt_list(path, comm, steps, 1, err);
+        char hint[I2P_PATH_LEN] = "a ckpt-*.h5 file of a pre-training run";
+        if (n > 0) ckpt_path(hint, sizeof hint, path, steps[0]);
+        return errf(err, "%s: is a directory (a run directory?); --checkpoint takes a pre-training "
+                    "checkpoint file, e.g. %s", path, hint);
+    }
+    char *json = malloc(CKPT_CONFIG_LEN);
+    if (!json) return errf(err, "out of memory");
+    ckpt_state cs;
+    int rc = ckpt_read_header(path, comm, &cs, json, err);
+    cJSON *root = rc ? NULL : cJSON_Parse(json);
+    free(json);
+    if (rc) return -1;
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "model");
+    if (cJSON_GetObjectItemCaseSensitive(root, "classifier"))
+        rc = errf(err, "%s: is a fine-tuning checkpoint; --checkpoint takes a pre-training one "
+                  "(continue a fine-tuning run with --resume, evaluate it with --eval-only)", path);
+    else if (!m) rc = errf(err, "%s: checkpoint has no model configuration", path);
+    else if (model3d_config_from_json(m, pcfg, err)) rc = err_prefix(err, path);
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* Builds the pre-training model of the checkpoint, loads it and copies its encoder. Collective. */
+static int load_pretrained(trainer *t, const finetune_args *a, char *err)
+{
+    model3d_config pcfg;
+    if (pretrained_config(a->pretrained, t->comm, &pcfg, err)) return -1;
+    model3d *pre = NULL;
+    int rc = model3d_create(&pre, &pcfg, 1, 0, &t->ctx, err);
+    if (rc) err_prefix(err, a->pretrained);
+    if (dist_any_error(t->comm, rc, err)) {
+        if (pre) model3d_free(pre);
+        return -1;
+    }
+    ckpt_array arr[2] = {
+        {"/params", CKPT_F32, model3d_params(pre), model3d_n_params(pre)},
+        {"/buffers", CKPT_F32, model3d_buffers(pre), model3d_n_buffers(pre)},
+    };
+    ckpt_state st;
+    rc = ckpt_read(a->pretrained, t->comm, &st, NULL, arr, 2, err);
+    if (!rc && classifier_load_encoder(t->c, pre, err)) {
+        char h[300];
+        arch_hint(&pcfg, h, sizeof h);
+        err_prefix(err, a->pretrained);
+        size_t len = strlen(err);
+        snprintf(err + len, I2P_ERR_LEN - len, " (the checkpoint's network: %s; give the same "
+                 "architecture options)", h);
+        rc = -1;
+    }
+    model3d_free(pre);
+    if (!rc) log_info("finetune: encoder from %s (pre-training step %ld)", a->pretrained, st.step);
+    return dist_any_error(t->comm, rc, err);
+}
+
+/* ---- checkpoints ---- */
+
+static int fill_arrays(trainer *t, ckpt_array *arr, int64_t *best_epoch)
+{
+    long C = t->cfg.n_classes;
+    arr[0] = (ckpt_array){"/params", CKPT_F32, classifier_params(t->c), t->n_params};
+    arr[1] = (ckpt_array){"/buffers", CKPT_F32, classifier_buffers(t->c), t->n_buffers};
+    arr[2] = (ckpt_array){"/best/confusion", CKPT_I64, t->best_cm.counts, C * C};
+    arr[3] = (ckpt_array){"/best/epoch", CKPT_I64, best_epoch, 1};
+    arr[4] = (ckpt_array){"/adamw/m", CKPT_F32, t->opt.m, t->n_params};
+    arr[5] = (ckpt_array){"/adamw/v", CKPT_F32, t->opt.v, t->n_params};
+    return N_ARRAYS;
+}
+
+/* ckpt-<step>.h5 after `epochs_done` epochs (n = N_ARRAYS) or best.h5 (n = 4: no moments). */
+static int write_ckpt(trainer *t, const finetune_args *a, const char *path, long epochs_done,
+                      int n, finetune_result *r, char *err)
+{
+    double t0 = now_s();
+    ckpt_state st = {.step = epochs_done * t->L.steps_per_epoch, .epoch = epochs_done,
+                     .epoch_pos = 0, .seed = a->seed};
+    ckpt_array arr[N_ARRAYS];
+    int64_t be = t->best_epoch;
+    fill_arrays(t, arr, &be);
+    int rc = ckpt_write(path, t->comm, &st, t->config_json, t->tensor_table, arr, n, err);
+    r->seconds_checkpoint += now_s() - t0;
+    return rc;
+}
+
+static int save_checkpoint(trainer *t, const finetune_args *a, long epochs_done, finetune_result *r,
+                           char *err)
+{
+    char path[I2P_PATH_LEN];
+    ckpt_path(path, sizeof path, a->rundir, epochs_done * t->L.steps_per_epoch);
+    if (write_ckpt(t, a, path, epochs_done, N_ARRAYS, r, err)) return -1;
+    if (ckpt_prune(a->rundir, t->comm, (int)a->keep, err)) return -1;
+    snprintf(r->last_checkpoint, sizeof r->last_checkpoint, "%s", path);
+    log_info("finetune: checkpoint %s (epoch %ld done)", path, epochs_done);
+    return 0;
+}
+
+typedef struct {
+    trainer *t;
+    long epochs_done; /* the epochs the loaded checkpoint holds */
+} resume_ctx;
+
+/* ckpt_load_fn: the arrays of path, which must end an epoch of this configuration. */
+static int resume_load(void *ctx, const char *path, const ckpt_state *hdr, char *err)
+{
+    resume_ctx *rc = ctx;
+    trainer *t = rc->t;
+    ckpt_state st = *hdr;
+    ckpt_array arr[N_ARRAYS];
+    int64_t be = -1;
+    int na = fill_arrays(t, arr, &be);
+    int lrc = ckpt_read(path, t->comm, &st, NULL, arr, na, err);
+    if (!lrc && (st.epoch_pos != 0 || st.step != st.epoch * t->L.steps_per_epoch))
+        lrc = errf(err, "%s: step %ld is not the end of epoch %ld of this configuration", path, st.step,
+                   st.epoch);
+    if (!lrc) {
+        rc->epochs_done = st.epoch;
+        t->best_epoch = be;
+        t->opt.step = st.step; /* AdamW's bias correction continues from here */
+    }
+    return lrc;
+}
+
+/* Loads the newest valid checkpoint (ckpt_resume_newest). *epochs_done: the epochs it holds. */
+static int resume_latest(trainer *t, const finetune_args *a, finetune_result *r, long *epochs_done,
+                         char *err)
+{
+    resume_ctx ctx = {t, 0};
+    if (ckpt_resume_newest(a->rundir, t->comm, t->config_json, "finetune", resume_load, &ctx,
+                           r->last_checkpoint, sizeof r->last_checkpoint, err))
+        return -1;
+    *epochs_done = ctx.epochs_done;
+    return 0;
+}
+
+/* ---- metrics.csv, curves.png, confusion ---- */
+
+static int metrics_open(trainer *t, const finetune_args *a, long resume_epochs, char *err)
+{
+    if (t->rank) return 0;
+    snprintf(t->metrics_path, sizeof t->metrics_path, "%s/metrics.csv", a->rundir);
+    int exists = 0;
+    if (resume_epochs >= 0) {
+        if (csv_truncate_rows(t->metrics_path, resume_epochs - 1, err)) return -1;
+        FILE *f = fopen(t->metrics_path, "r");
+        exists = f != NULL;
+        if (f) fclose(f);
+    }
+    t->metrics = fopen(t->metrics_path, resume_epochs >= 0 ? "a" : "w");
+    if (!t->metrics) return errf(err, "%s: cannot write: %s", t->metrics_path, strerror(errno));
+    if (!exists) fputs(METRICS_HEADER, t->metrics);
+    fflush(t->metrics);
+    return 0;
+}
+
+static int metrics_append(trainer *t, long epoch, double lr, double loss, double acc,
+                          const ft_record *test, char *err)
+{
+    if (t->rank) return 0;
+    fprintf(t->metrics, "%ld,%.9g,%.9g,%.9g", epoch, lr, loss, acc);
+    if (test) fprintf(t->metrics, ",%.9g,%.9g\n", test->acc, test->mean_class_acc);
+    else fputs(",nan,nan\n", t->metrics);
+    if (fflush(t->metrics) != 0 || ferror(t->metrics))
+        return errf(err, "%s: write failed: %s", t->metrics_path, strerror(errno));
+    return 0;
+}
+
+static int curves_plot(const char *rundir, char *err)
+{
+    char csv[I2P_PATH_LEN], png[I2P_PATH_LEN], script[2 * I2P_PATH_LEN];
+    snprintf(csv, sizeof csv, "%s/metrics.csv", rundir);
+    snprintf(png, sizeof png, "%s/curves.png", rundir);
+    snprintf(script, sizeof script,
+             "set datafile separator ','\n"
+             "set datafile missing 'nan'\n"
+             "set title 'I2P-MAE fine-tuning'\n"
+             "set xlabel 'epoch'\nset ylabel 'train loss'\nset y2label 'accuracy (%%)'\n"
+             "set ytics nomirror\nset y2tics\nset y2range [0:100]\nset grid\nset key below\n"
+             "plot '%s' every ::1 using 1:3 with lines lw 2 title 'train loss', "
+             "'' every ::1 using 1:($4*100) axes x1y2 with lines title 'train acc', "
+             "'' every ::1 using 1:($5*100) axes x1y2 with linespoints pt 7 ps 0.5 title 'test acc', "
+             "'' every ::1 using 1:($6*100) axes x1y2 with lines dt 2 title 'test mean class acc'\n",
+             csv);
+    return gnuplot_png(png, script, err);
+}
+
+static int confusion_plot(const char *rundir, int C, char *err)
+{
+    char csv[I2P_PATH_LEN], png[I2P_PATH_LEN], script[2 * I2P_PATH_LEN];
+    snprintf(csv, sizeof csv, "%s/confusion.csv", rundir);
+    snprintf(png, sizeof png, "%s/confusion.png", rundir);
+    snprintf(script, sizeof script,
+             "set datafile separator ','\n"
+             "set title 'confusion (row: true class, column: prediction)'\n"
+             "set xrange [-0.5:%d.5]\nset yrange [%d.5:-0.5]\nset palette defined (0 'white', 1 'navy')\n"
+             "set xlabel 'predicted'\nset ylabel 'true'\nunset key\nset xtics rotate by -45\n"
+             "plot '%s' matrix rowheaders columnheaders with image\n",
+             C - 1, C - 1, csv);
+    return gnuplot_png(png, script, err);
+}
+
+/* Rank 0: confusion.csv and per_class.csv of the last evaluation. */
+static int write_confusion(trainer *t, const finetune_args *a, char *err)
+{
+    if (t->rank) return 0;
+    char path[I2P_PATH_LEN];
+    snprintf(path, sizeof path, "%s/confusion.csv", a->rundir);
+    if (confusion_write_csv(&t->cm, path, t->tr.d.class_names, err)) return -1;
+    snprintf(path, sizeof path, "%s/per_class.csv", a->rundir);
+    return per_class_write_csv(&t->cm, path, t->tr.d.class_names, err);
+}
+
+static ft_record record_of(const confusion *cm, long epoch)
+{
+    return (ft_record){.epoch = epoch, .correct = confusion_correct(cm), .total = confusion_total(cm),
+                       .acc = confusion_accuracy(cm), .mean_class_acc = confusion_mean_class_accuracy(cm)};
+}
+
+/* ---- one step ---- */
+
+static void ensure_perm(trainer *t, const finetune_args *a, long epoch)
+{
+    if (t->perm_epoch == epoch) return;
+    data_order_epoch((uint64_t)a->seed, epoch, t->L.n, t->perm);
+    t->perm_epoch = epoch;
+}
+
+/* Training views and labels of samples ids[0..count) in epoch. */
+static int fill_micro(trainer *t, const finetune_args *a, const int64_t *ids, long count, long epoch,
+                      char *err)
+{
+    long Pm = t->cfg.enc.points;
+    for (long i = 0; i < count; i++) {
+        if (dataset_read(&t->tr.d, (long)ids[i], 1, t->tr.raw, t->tr.labels + i, err)) return -1;
+        ft_train_view(&t->tr.smp, a->protocol, t->tr.raw, (uint64_t)a->seed, epoch, (long)ids[i],
+                      t->tr.points + i * Pm * 3);
+    }
+    return 0;
+}
+
+/* Forward/backward of this rank's micro-batches of `step`; fills t->acc (before the reduction). */
+static int run_micro_batches(trainer *t, const finetune_args *a, long step, finetune_result *r,
+                             char *err)
+{
+    long epoch, pos;
+    step_position(&t->L, step, &epoch, &pos);
+    ensure_perm(t, a, epoch);
+    memset(t->acc, 0, sizeof(double) * (size_t)t->n_acc);
+    double inv = 1.0 / (double)t->L.micro_per_step;
+    float *bufs = classifier_buffers(t->c);
+    const float *g = classifier_grads(t->c);
+    memcpy(t->buf0, bufs, sizeof(float) * (size_t)t->n_buffers);
+    double *acc = t->acc, *bacc = t->acc + t->n_params, *lacc = t->acc + t->n_params + t->n_buffers;
+    for (long j = 0; j < t->L.micro_per_rank; j++) {
+        long k = step_micro_index(&t->L, t->rank, j);
+        if (fill_micro(t, a, t->perm + pos + k * t->L.micro, t->L.micro, epoch, err)) return -1;
+        /* every micro-batch starts from the step's running statistics: their average is the
+         * update one batch would make, whichever rank runs it */
+        memcpy(bufs, t->buf0, sizeof(float) * (size_t)t->n_buffers);
+        classifier_batch b = {.B = (int)t->L.micro, .points = t->tr.points, .labels = t->tr.labels,
+                              .drop_key = rng_mix(rng_mix((uint64_t)a->seed ^ DROP_STREAM,
+                                                          (uint64_t)step), (uint64_t)k)};
+        double t0 = now_s(), loss = 0;
+        if (classifier_train_step(t->c, &b, &loss, t->logits, err)) return -1;
+#pragma omp parallel for schedule(static)
+        for (long i = 0; i < t->n_params; i++) acc[i] += (double)g[i] * inv;
+        for (long i = 0; i < t->n_buffers; i++) bacc[i] += (double)bufs[i] * inv;
+        logits_argmax(t->logits, t->L.micro, t->cfg.n_classes, t->pred);
+        long right = 0;
+        for (long i = 0; i < t->L.micro; i++) right += t->pred[i] == t->tr.labels[i];
+        lacc[0] += loss * inv;
+        lacc[1] += (double)right;
+        r->seconds_train += now_s() - t0;
+    }
+    if (a->fault_nan_step == step + 1 && t->rank == 0) lacc[0] = NAN;
+    return 0;
+}
+
+/* ---- the loop ---- */
+
+static int train_epoch(trainer *t, const finetune_args *a, long epoch, long end, double *loss_out,
+                       double *acc_out, finetune_result *r, char *err)
+{
+    double lr = cosine_lr(&t->sched, (int)epoch), sum_loss = 0, correct = 0, t_last = now_s();
+    long spe = t->L.steps_per_epoch;
+    for (long s = 0; s < spe; s++) {
+        long step = epoch * spe + s;
+        int rc = run_micro_batches(t, a, step, r, err);
+        if (dist_any_error(t->comm, rc, err)) return -1;
+        if (grad_allreduce(t->acc, t->n_acc, t->comm, &r->seconds_allreduce, err)) return -1;
+        const double *l = t->acc + t->n_params + t->n_buffers;
+        if (!isfinite(l[0]))
+            return errf(err, "step %ld (epoch %ld): the loss is not finite (loss %g, lr %g); stopped "
+                        "before the update; last good checkpoint: %s", step + 1, epoch, l[0], lr,
+                        r->last_checkpoint[0] ? r->last_checkpoint : "none yet");
+        float *grad = classifier_grads(t->c), *bufs = classifier_buffers(t->c);
+        for (long i = 0; i < t->n_params; i++) grad[i] = (float)t->acc[i];
+        for (long i = 0; i < t->n_buffers; i++) bufs[i] = (float)t->acc[t->n_params + i];
+        double gnorm = clip_grad_norm(grad, t->n_params, a->clip_grad);
+        adamw_step(&t->opt, &t->opt_cfg, lr, classifier_params(t->c), grad,
+                   classifier_get_tensor(t->c, 0), classifier_n_tensors(t->c));
+        sum_loss += l[0];
+        correct += l[1];
+        if ((s + 1) % a->log_every == 0) {
+            double now = now_s();
+            log_info("finetune: epoch %ld/%ld step %ld/%ld loss %.5f grad-norm %.3g lr %.3e %.1f "
+                     "samples/s", epoch, end, s + 1, spe, l[0], gnorm, lr,
+                     (double)(a->log_every * t->L.batch) / (now - t_last));
+            t_last = now;
+        }
+    }
+    *loss_out = sum_loss / (double)spe;
+    *acc_out = correct / (double)(spe * t->L.batch);
+    r->lr = lr;
+    return 0;
+}
+
+static int evaluate(trainer *t, const finetune_args *a, long epoch, finetune_result *r, char *err)
+{
+    double t0 = now_s();
+    if (ft_testset_eval(&t->ts, t->c, &t->cm, t->comm, err)) return -1;
+    r->seconds_eval += now_s() - t0;
+    r->last = record_of(&t->cm, epoch);
+    int better = t->best_epoch < 0 || confusion_correct(&t->cm) > confusion_correct(&t->best_cm);
+    if (better) { /* the first epoch reaching the best accuracy, as the official runner */
+        memcpy(t->best_cm.counts, t->cm.counts,
+               sizeof(int64_t) * (size_t)t->cfg.n_classes * (size_t)t->cfg.n_classes);
+        t->best_epoch = epoch;
+        snprintf(r->best_path, sizeof r->best_path, "%s/best.h5", a->rundir);
+        if (write_ckpt(t, a, r->best_path, epoch + 1, 4, r, err)) return -1;
+    }
+    return dist_any_error(t->comm, write_confusion(t, a, err), err);
+}
+
+static int train_loop(trainer *t, const finetune_args *a, long start, long end, finetune_result *r,
+                      char *err)
+{
+    for (long epoch = start; epoch < end; epoch++) {
+        double loss = 0, acc = 0;
+        if (train_epoch(t, a, epoch, end, &loss, &acc, r, err)) return -1;
+        int last = epoch + 1 == end, evaluated = (epoch + 1) % a->eval_every == 0 || last;
+        if (evaluated && evaluate(t, a, epoch, r, err)) return -1;
+        r->train_loss = loss;
+        r->train_acc = acc;
+        r->best = t->best_epoch >= 0 ? record_of(&t->best_cm, t->best_epoch) : (ft_record){.epoch = -1};
+        if (evaluated)
+            log_info("finetune: epoch %ld/%ld lr %.3e train loss %.4f acc %.2f%% | test acc %.2f%% "
+                     "mean class %.2f%% | best %.2f%% (epoch %ld)", epoch, end, r->lr, loss, 100 * acc,
+                     100 * r->last.acc, 100 * r->last.mean_class_acc, 100 * r->best.acc, r->best.epoch);
+        else
+            log_info("finetune: epoch %ld/%ld lr %.3e train loss %.4f acc %.2f%%", epoch, end, r->lr,
+                     loss, 100 * acc);
+        int rc = metrics_append(t, epoch, r->lr, loss, acc, evaluated ? &r->last : NULL, err);
+        if (dist_any_error(t->comm, rc, err)) return -1;
+        if ((epoch + 1) % a->ckpt_every == 0 || last)
+            if (save_checkpoint(t, a, epoch + 1, r, err)) return -1;
+        r->end_epoch = epoch + 1;
+    }
+    return 0;
+}
+
+int finetune_run(const finetune_args *a, MPI_Comm comm, finetune_result *r, char *err)
+{
+    memset(r, 0, sizeof *r);
+    r->last.epoch = r->best.epoch = -1;
+    double t0 = now_s();
+    trainer t;
+    memset(&t, 0, sizeof t);
+    int rc = trainer_init(&t, a, comm, err);
+    if (!rc) rc = ckpt_prepare_rundir(a->rundir, a->resume, comm, err);
+    long start = 0;
+    if (!rc && a->resume) {
+        rc = resume_latest(&t, a, r, &start, err);
+        r->resumed = !rc;
+    } else if (!rc && !a->scratch) {
+        rc = load_pretrained(&t, a, err);
+    }
+    if (!rc && start >= a->epochs)
+        rc = errf(err, "%s: the run is complete (epoch %ld of %ld); raise --epochs to go on", a->rundir,
+                  start, a->epochs);
+    if (!rc) rc = dist_any_error(comm, metrics_open(&t, a, a->resume ? start : -1, err), err);
+    if (!rc) {
+        r->layout = t.L;
+        r->start_epoch = r->end_epoch = start;
+        r->n_params = t.n_params;
+        r->n_test = t.ts.n;
+        r->n_classes = t.cfg.n_classes;
+        if (t.best_epoch >= 0) r->best = record_of(&t.best_cm, t.best_epoch);
+        log_info("finetune: %s protocol, %ld train / %ld test samples, %d classes, %d points; %ld steps "
+                 "per epoch, batch %ld = %ld micro-batches of %ld on %d ranks; %ld parameters; epochs "
+                 "%ld -> %ld%s; encoder %s", ft_protocol_name(a->protocol), t.L.n, t.ts.n,
+                 t.cfg.n_classes, t.cfg.enc.points, t.L.steps_per_epoch, t.L.batch, t.L.micro_per_step,
+                 t.L.micro, t.size, t.n_params, start, a->epochs, r->resumed ? " (resumed)" : "",
+                 a->scratch ? "from scratch" : a->pretrained);
+        rc = train_loop(&t, a, start, a->epochs, r, err);
+    }
+    if (t.metrics) {
+        fclose(t.metrics);
+        t.metrics = NULL;
+        char perr[I2P_ERR_LEN];
+        if (curves_plot(a->rundir, perr)) log_warn("finetune: no curves.png: %s", perr);
+        if (!rc && r->last.epoch >= 0 && confusion_plot(a->rundir, t.cfg.n_classes, perr))
+            log_warn("finetune: no confusion.png: %s", perr);
+    }
+    if (!rc && t.rank == 0 && r->last.epoch >= 0) {
+        printf("per-class test accuracy after epoch %ld:\n", r->last.epoch);
+        per_class_print(&t.cm, t.tr.d.class_names);
+    }
+    trainer_free(&t);
+    r->seconds_total = now_s() - t0;
+    return rc;
+}
