@@ -19,16 +19,7 @@ typedef struct {
 
 struct classifier {
     classifier_config cfg;
-    int max_batch;
-    dnn_ctx *ctx;
-    nn_cache cache;
-    arena step_arena, eval_arena;
-    float *params, *grads, *buffers;
-    long n_params, n_buffers;
-    model3d_tensor *tensors;
-    int n_tensors;
-    model3d_tensor *buffer_tensors;
-    int n_buffer_tensors;
+    m3_store st;             /* parameters, gradients, buffers, their tables, arenas, primitive cache */
     m3_group embed[3];       /* embed0, merge1, merge2 (pre-training names) */
     m3_stage enc[3];         /* encoder.{s}.pos / .blocks; the stage norms are not part of it */
     m3_norm norm;            /* the fresh LayerNorm over the last-stage tokens, "norm" */
@@ -46,7 +37,8 @@ void cls_pool_backward(cls_pooling mode, float *dx, const float *dout, const int
 
 /* ---- the head (cls_head.c) ---- */
 typedef struct {
-    float *h1, *bn1_mean, *bn1_var, *b1, *a1, *h2, *bn2_mean, *bn2_var, *b2, *a2;
+    m3_conv_bn_state u1, u2; /* fc1-bn1-relu, fc2-bn2-relu (B,H) */
+    float *a1, *a2;          /* (B,H) the ReLU outputs after dropout */
     const float *mask1, *mask2; /* (B,H) dropout scales (0 or 1/(1-p)) or NULL; kept, not copied */
 } cls_head_state;
 /* inp (B,d) -> logits (B,n). BatchNorm in the run's mode; mask1 / mask2 multiply the ReLU outputs

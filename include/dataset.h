@@ -30,12 +30,15 @@ typedef struct {
     long n;                 /* samples */
     long points;            /* points per sample */
     int n_classes;          /* from the "n_classes" attribute, else max label + 1 */
-    char points_name[32];   /* "/points" or "/data" */
-    char label_name[32];    /* "/label" */
+    char points_name[256];  /* "/points" or "/data" ("/train/points" in a group) */
+    char label_name[256];   /* "/label" ("/train/label") */
     char source[64];        /* "canonical:<source>", "modelnet40-h5", "scanobjectnn-h5" ... */
     char class_names[8192]; /* '\n'-separated, may be empty */
 } dataset;
 
+/* path is a file, or "FILE:/GROUP" for a canonical dataset in a group of FILE (e.g. a few-shot
+ * split's "SPLIT.h5:/train"; fewshot_split.h): points, label and the attributes are then read from
+ * the group. A name that exists as a file is always the file. */
 int dataset_open(dataset *d, const char *path, MPI_Comm comm, char *err);
 /* Reads samples [start, start+count): points (count,P,3), labels (count) (labels may be NULL).
  * Collective (a rank with nothing to read passes count 0). */

@@ -1,6 +1,7 @@
 /* m3_layers.h -- the layers of the 3D network (internal, not a public API): parameter offsets, the
  * run context every forward / backward takes, and one forward/backward pair per layer, one section
- * per source file (m3_run.c, m3_bn.c, m3_pos.c, m3_block.c, m3_stage.c, m3_group.c, m3_interp.c).
+ * per source file (m3_run.c, m3_bn.c, m3_conv_bn.c, m3_pos.c, m3_block.c, m3_stage.c, m3_group.c,
+ * m3_interp.c).
  *
  * Layers hold offsets (in floats) into the one parameter buffer (and the same offsets into the
  * gradient buffer); BatchNorm running statistics are offsets into the buffers array. Saved
@@ -53,6 +54,22 @@ typedef struct { long w, b, run_mean, run_var; int C; } m3_bn; /* run_* index th
 /* inp, out (M,C); training: batch statistics into mean, var (C) + running update; eval: running
  * statistics (mean, var unused). The backward is nn_batchnorm_backward. */
 int m3_bn_forward(m3_run *r, const m3_bn *p, float *out, float *mean, float *var, const float *inp, long M);
+
+/* ---- conv-BN-activation unit (m3_conv_bn.c): kernel-1 Conv1d, BatchNorm in the run's mode, then
+ * NN_RELU, NN_GELU or 0 (no activation) ---- */
+typedef struct {
+    float *h;                /* (R,C) conv output */
+    float *mean, *var;       /* (C) batch statistics (training) */
+    float *b;                /* (R,C) BN output: the activation's input, or the unit's output for act 0 */
+} m3_conv_bn_state;
+/* inp (R,conv->in) -> out (R,conv->out) = act(bn(conv(inp))); for act 0 out is unused and s->b is
+ * the output. The state's buffers are the caller's (allocated with its other saved activations). */
+int m3_conv_bn_act_forward(m3_run *r, const m3_linear *conv, const m3_bn *bn, int act, float *out,
+                           const m3_conv_bn_state *s, const float *inp, long R);
+/* dout (R,conv->out): gradient w.r.t. out (w.r.t. s->b for act 0); dinp (R,conv->in) += ... (may
+ * be NULL); conv and BN parameter gradients into r->G. */
+int m3_conv_bn_act_backward(m3_run *r, const m3_linear *conv, const m3_bn *bn, int act, float *dinp,
+                            const float *dout, const m3_conv_bn_state *s, const float *inp, long R);
 
 /* ---- positional MLP of the centres: 3 -> C, GELU, C -> C (m3_pos.c) ---- */
 typedef struct { m3_linear fc1, fc2; } m3_pos;
@@ -131,7 +148,8 @@ typedef struct {
     m3_bn bn1, bn2;
 } m3_group;
 typedef struct {
-    float *h1, *bn1_mean, *bn1_var, *b1, *r1, *h2, *g, *cat, *h3, *bn2_mean, *bn2_var, *b2, *r2, *h4;
+    m3_conv_bn_state u1, u2; /* conv1-bn1-relu on (R,a), conv3-bn2-relu on (R,c) */
+    float *r1, *h2, *g, *cat, *r2, *h4;
     int32_t *arg1, *arg2;
 } m3_group_state;
 /* inp (G,k,cin) -> out (G,cout). */
@@ -149,8 +167,8 @@ typedef struct {
     m3_bn res_bn1, res_bn2;
 } m3_interp;
 typedef struct {
-    float *cat, *h, *bn_mean, *bn_var, *b, *x0, *h1, *bn1_mean, *bn1_var, *b1, *g1, *h2, *bn2_mean,
-        *bn2_var, *y, *sum;
+    m3_conv_bn_state u, res1, res2; /* conv-bn-gelu, res_conv1-res_bn1-gelu, res_conv2-res_bn2 (res2.b = y) */
+    float *cat, *x0, *g1, *sum;
 } m3_interp_state;
 /* src (B,G2,D0) rows; idx3, w3 (B,G1,3): source rows and weights per target token;
  * skip (B,G1,d1) -> out (B,G1,D1). */

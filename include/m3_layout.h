@@ -36,5 +36,18 @@ m3_pos m3_layout_pos(m3_layout *L, int C, const char *name);
 void m3_layout_block(m3_layout *L, m3_block *b, int C, const char *name);
 /* the st->depth blocks "<prefix>.blocks.<i>" of a stage. */
 void m3_layout_blocks(m3_layout *L, m3_stage *st, int C, const char *prefix);
+/* The hierarchical encoder of c: "embed0", "merge1", "merge2" into embed, then per scale s
+ * "encoder.<s>.pos", its blocks and, if stage_norms, "encoder.<s>.norm" into enc (blocks allocated). */
+void m3_layout_encoder(m3_layout *L, m3_group embed[3], m3_stage enc[3], const model3d_config *c,
+                       int stage_norms);
+
+/* ---- the stages' blocks, before and after the layout ---- */
+/* Allocates depths[i] blocks (zeroed, one spare) for each of the n stages; 0, or -1 when out of
+ * memory (m3_stages_free releases what was made). */
+int m3_stages_alloc(m3_stage *st, int n, const int *depths);
+void m3_stages_free(m3_stage *st, int n);
+/* Stochastic depth: the rate rises linearly 0..drop_path over all blocks of the n stages in order
+ * (torch.linspace); 0 for a single block. */
+void m3_stages_drop_path(m3_stage *st, int n, double drop_path);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include "arena.h"
 #include "m3_layers.h"
+#include "m3_store.h"
 #include "mask.h"
 #include "model3d.h"
 #include "nn.h"
@@ -20,16 +21,7 @@
 /* ---- the model: configuration, parameter layout, buffers, work memory (model3d.c) ---- */
 struct model3d {
     model3d_config cfg;
-    int max_batch;
-    dnn_ctx *ctx;
-    nn_cache cache;
-    arena step_arena, eval_arena;
-    float *params, *grads, *buffers;
-    long n_params, n_buffers;
-    model3d_tensor *tensors;
-    int n_tensors;
-    model3d_tensor *buffer_tensors;  /* <bn>.running_mean / .running_var views into buffers */
-    int n_buffer_tensors;
+    m3_store st;             /* parameters, gradients, buffers, their tables, arenas, primitive cache */
     void *last_fwd;                  /* the last train step's saved forward (in step_arena) */
     m3_group embed[3];       /* embed0, merge1, merge2 */
     m3_stage enc[3];
@@ -39,9 +31,6 @@ struct model3d {
     m3_linear rec3d, rec2d;
     long steps_done;
 };
-
-/* Fills the layer offsets, the tensor tables and the stochastic-depth rates of m (m->cfg set). */
-int m3_build_layout(model3d *m, char *err);
 
 /* ---- hierarchical encoder over the three scales (encoder.c) ---- */
 typedef struct {

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "m3_layers.h"
+#include "m3_store.h"
 #include "partseg.h"
 
 /* Conv(in,h)-BN-ReLU-Conv(h,F)-BN-ReLU on [xyz | interpolated] (in = 3 + C_s) */
@@ -25,16 +26,7 @@ typedef struct {
 
 struct partseg {
     partseg_config cfg;
-    int max_batch;
-    dnn_ctx *ctx;
-    nn_cache cache;
-    arena step_arena, eval_arena;
-    float *params, *grads, *buffers;
-    long n_params, n_buffers;
-    model3d_tensor *tensors;
-    int n_tensors;
-    model3d_tensor *buffer_tensors;
-    int n_buffer_tensors;
+    m3_store st;             /* parameters, gradients, buffers, their tables, arenas, primitive cache */
     m3_group embed[3];       /* embed0, merge1, merge2 */
     m3_stage enc[3];         /* encoder.{s}.pos / .blocks / .norm */
     seg_prop prop[3];        /* prop.{s}.conv1|bn1|conv2|bn2 */

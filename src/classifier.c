@@ -130,20 +130,11 @@ int classifier_config_from_json(const cJSON *j, classifier_config *c, char *err)
 
 /* ---- parameter table ---- */
 
-static void run_layout(classifier *m, m3_layout *L)
+static void run_layout(void *model, m3_layout *L)
 {
+    classifier *m = model;
     const model3d_config *c = &m->cfg.enc;
-    const int *h = c->embed_hidden;
-    m->embed[0] = m3_layout_group(L, 3, h[0], h[1], h[2], c->dims[0], "embed0");
-    m->embed[1] = m3_layout_group(L, c->dims[0], c->dims[0], c->dims[0], c->dims[1], c->dims[1], "merge1");
-    m->embed[2] = m3_layout_group(L, c->dims[1], c->dims[1], c->dims[1], c->dims[2], c->dims[2], "merge2");
-    char n[96];
-    for (int s = 0; s < 3; s++) {
-        snprintf(n, sizeof n, "encoder.%d.pos", s);
-        m->enc[s].pos = m3_layout_pos(L, c->dims[s], n);
-        snprintf(n, sizeof n, "encoder.%d", s);
-        m3_layout_blocks(L, &m->enc[s], c->dims[s], n);
-    }
+    m3_layout_encoder(L, m->embed, m->enc, c, 0);
     m->norm = m3_layout_norm(L, c->dims[2], "norm");
     int d = m->cfg.pooling == CLS_POOL_CONCAT ? 2 * c->dims[2] : c->dims[2], H = m->cfg.head_hidden;
     m->head.fc1 = m3_layout_linear(L, d, H, 1, "head.fc1");
@@ -153,64 +144,18 @@ static void run_layout(classifier *m, m3_layout *L)
     m->head.fc3 = m3_layout_linear(L, H, m->cfg.n_classes, 1, "head.fc3");
 }
 
-static int build_layout(classifier *m, char *err)
+/* Head linears as PyTorch's nn.Linear default (weight and bias U(-1/sqrt(in), 1/sqrt(in))); the
+ * encoder as model3d_create, the fresh norm and the head's BatchNorms (1, 0) by
+ * m3_store_init_params' rule. */
+static int init_head_linear(const m3_store *s, int t, rng_t *r, float *p)
 {
-    const model3d_config *c = &m->cfg.enc;
-    for (int s = 0; s < 3; s++) {
-        m->enc[s].depth = c->depths[s];
-        m->enc[s].norm = (m3_norm){.w = -1, .b = -1, .C = 0};
-        m->enc[s].blocks = calloc((size_t)(c->depths[s] + 1), sizeof(m3_block));
-        if (!m->enc[s].blocks) return errf(err, "classifier: out of memory");
-    }
-    m3_layout L = {0};
-    run_layout(m, &L);
-    m->tensors = calloc((size_t)L.n_tensors, sizeof *m->tensors);
-    m->buffer_tensors = calloc((size_t)L.n_buffer_tensors, sizeof *m->buffer_tensors);
-    if (!m->tensors || !m->buffer_tensors) return errf(err, "classifier: out of memory");
-    L = (m3_layout){.tensors = m->tensors, .buffer_tensors = m->buffer_tensors};
-    run_layout(m, &L);
-    m->n_tensors = L.n_tensors;
-    m->n_buffer_tensors = L.n_buffer_tensors;
-    m->n_params = L.n_params;
-    m->n_buffers = L.n_buffers;
-    /* stochastic depth rising linearly 0..drop_path over the encoder blocks (torch.linspace) */
-    int n_enc = c->depths[0] + c->depths[1] + c->depths[2], i = 0;
-    for (int s = 0; s < 3; s++)
-        for (int j = 0; j < c->depths[s]; j++, i++)
-            m->enc[s].blocks[j].drop_rate = n_enc > 1 ? c->drop_path * i / (n_enc - 1) : 0;
-    return 0;
-}
-
-/* Encoder as model3d_create (Xavier-uniform weights, zero biases, unit norm scales); head linears
- * as PyTorch's nn.Linear default (weight and bias U(-1/sqrt(in), 1/sqrt(in))); the fresh norm and
- * the head's BatchNorms (1, 0). One rng stream per tensor index. */
-static void init_params(classifier *m, uint64_t seed)
-{
-    for (int t = 0; t < m->n_tensors; t++) {
-        const model3d_tensor *T = &m->tensors[t];
-        float *p = m->params + T->offset;
-        rng_t r;
-        rng_seed(&r, seed, (uint64_t)t);
-        const char *suffix = strrchr(T->name, '.');
-        int weight = suffix && !strcmp(suffix, ".weight");
-        if (!strncmp(T->name, "head.fc", 7)) {
-            /* a bias follows its weight (out, in) in the table */
-            int fan_in = T->rank >= 2 ? T->shape[1] : m->tensors[t - 1].shape[1];
-            double bound = 1.0 / sqrt((double)fan_in);
-            for (long i = 0; i < T->count; i++) p[i] = (float)rng_range(&r, -bound, bound);
-        } else if (T->rank >= 2) {
-            double bound = sqrt(6.0 / (T->shape[0] + T->shape[1]));
-            for (long i = 0; i < T->count; i++) p[i] = (float)rng_range(&r, -bound, bound);
-        } else {
-            for (long i = 0; i < T->count; i++) p[i] = weight ? 1.0f : 0.0f;
-        }
-    }
-    /* running mean 0, running var 1 */
-    for (int i = 0; i < m->n_buffer_tensors; i++) {
-        const model3d_tensor *T = &m->buffer_tensors[i];
-        float v = strstr(T->name, "running_var") ? 1.0f : 0.0f;
-        for (long j = 0; j < T->count; j++) m->buffers[T->offset + j] = v;
-    }
+    const model3d_tensor *T = &s->tensors[t];
+    if (strncmp(T->name, "head.fc", 7) != 0) return 0;
+    /* a bias follows its weight (out, in) in the table */
+    int fan_in = T->rank >= 2 ? T->shape[1] : s->tensors[t - 1].shape[1];
+    double bound = 1.0 / sqrt((double)fan_in);
+    for (long i = 0; i < T->count; i++) p[i] = (float)rng_range(r, -bound, bound);
+    return 1;
 }
 
 int classifier_create(classifier **out, const classifier_config *cfg, int max_batch, uint64_t seed,
@@ -222,22 +167,17 @@ int classifier_create(classifier **out, const classifier_config *cfg, int max_ba
     classifier *m = calloc(1, sizeof *m);
     if (!m) return errf(err, "classifier: out of memory");
     m->cfg = *cfg;
-    m->max_batch = max_batch;
-    m->ctx = ctx;
-    arena_init(&m->step_arena, (size_t)64 << 20);
-    arena_init(&m->eval_arena, (size_t)16 << 20);
-    if (build_layout(m, err) || nn_cache_init(&m->cache, ctx, 1024, err)) {
+    if (m3_stages_alloc(m->enc, 3, cfg->enc.depths)) {
+        classifier_free(m);
+        return errf(err, "classifier: out of memory");
+    }
+    for (int s = 0; s < 3; s++) m->enc[s].norm = (m3_norm){.w = -1, .b = -1, .C = 0};
+    if (m3_store_init(&m->st, run_layout, m, max_batch, ctx, "classifier", err)) {
         classifier_free(m);
         return -1;
     }
-    m->params = calloc((size_t)m->n_params, sizeof(float));
-    m->grads = calloc((size_t)m->n_params, sizeof(float));
-    m->buffers = calloc((size_t)m->n_buffers + 1, sizeof(float));
-    if (!m->params || !m->grads || !m->buffers) {
-        classifier_free(m);
-        return errf(err, "classifier: out of memory (%ld parameters)", m->n_params);
-    }
-    init_params(m, seed);
+    m3_stages_drop_path(m->enc, 3, cfg->enc.drop_path);
+    m3_store_init_params(&m->st, seed, init_head_linear);
     *out = m;
     return 0;
 }
@@ -245,33 +185,26 @@ int classifier_create(classifier **out, const classifier_config *cfg, int max_ba
 void classifier_free(classifier *m)
 {
     if (!m) return;
-    for (int s = 0; s < 3; s++) free(m->enc[s].blocks);
-    nn_cache_free(&m->cache);
-    arena_free(&m->step_arena);
-    arena_free(&m->eval_arena);
-    free(m->tensors);
-    free(m->buffer_tensors);
-    free(m->params);
-    free(m->grads);
-    free(m->buffers);
+    m3_stages_free(m->enc, 3);
+    m3_store_free(&m->st);
     free(m);
 }
 
 const classifier_config *classifier_get_config(const classifier *c) { return &c->cfg; }
-float *classifier_params(classifier *c) { return c->params; }
-float *classifier_grads(classifier *c) { return c->grads; }
-long classifier_n_params(const classifier *c) { return c->n_params; }
-int classifier_n_tensors(const classifier *c) { return c->n_tensors; }
+float *classifier_params(classifier *c) { return c->st.params; }
+float *classifier_grads(classifier *c) { return c->st.grads; }
+long classifier_n_params(const classifier *c) { return c->st.n_params; }
+int classifier_n_tensors(const classifier *c) { return c->st.n_tensors; }
 const model3d_tensor *classifier_get_tensor(const classifier *c, int i)
 {
-    return i >= 0 && i < c->n_tensors ? &c->tensors[i] : NULL;
+    return m3_store_tensor(&c->st, i);
 }
-float *classifier_buffers(classifier *c) { return c->buffers; }
-long classifier_n_buffers(const classifier *c) { return c->n_buffers; }
-int classifier_n_buffer_tensors(const classifier *c) { return c->n_buffer_tensors; }
+float *classifier_buffers(classifier *c) { return c->st.buffers; }
+long classifier_n_buffers(const classifier *c) { return c->st.n_buffers; }
+int classifier_n_buffer_tensors(const classifier *c) { return c->st.n_buffer_tensors; }
 const model3d_tensor *classifier_get_buffer_tensor(const classifier *c, int i)
 {
-    return i >= 0 && i < c->n_buffer_tensors ? &c->buffer_tensors[i] : NULL;
+    return m3_store_buffer_tensor(&c->st, i);
 }
 
 /* ---- loading a pre-trained encoder ---- */
@@ -282,9 +215,9 @@ int classifier_load_encoder(classifier *c, const model3d *pre, char *err)
     /* the tables are arrays: model3d_get_tensor(pre, 0) points at the first of n */
     const model3d_tensor *theirs = model3d_get_tensor(pre, 0), *their_bufs = model3d_get_buffer_tensor(pre, 0);
     model3d *mp = (model3d *)pre; /* the accessors of the buffers are not const; nothing is written */
-    if (ft_encoder_copy("classifier", 0, "tensor", c->tensors, c->n_tensors, c->params, theirs, n,
+    if (ft_encoder_copy("classifier", 0, "tensor", c->st.tensors, c->st.n_tensors, c->st.params, theirs, n,
                         model3d_params(mp), err) ||
-        ft_encoder_copy("classifier", 0, "buffer", c->buffer_tensors, c->n_buffer_tensors, c->buffers,
+        ft_encoder_copy("classifier", 0, "buffer", c->st.buffer_tensors, c->st.n_buffer_tensors, c->st.buffers,
                         their_bufs, nb, model3d_buffers(mp), err))
         return -1;
     return 0;

@@ -93,19 +93,15 @@ static int backward(m3_run *r, classifier *m, cls_fwd *f, const int32_t *labels)
 
 int classifier_train_step(classifier *m, const classifier_batch *b, double *loss, float *logits, char *err)
 {
-    if (b->B < 2 || b->B > m->max_batch)
-        return errf(err, "classifier: a train batch of %d samples (needs 2..%d)", b->B, m->max_batch);
+    if (b->B < 2 || b->B > m->st.max_batch)
+        return errf(err, "classifier: a train batch of %d samples (needs 2..%d)", b->B, m->st.max_batch);
     for (int i = 0; i < b->B; i++)
         if (b->labels[i] < 0 || b->labels[i] >= m->cfg.n_classes)
             return errf(err, "classifier: label %d of sample %d outside 0..%d", (int)b->labels[i], i,
                         m->cfg.n_classes - 1);
-    arena_reset(&m->step_arena);
-    m3_run r = {.c = &m->cache, .a = &m->step_arena, .P = m->params, .G = m->grads, .buf = m->buffers,
-                .train = 1, .err = err};
-    cls_fwd *f = arena_alloc(r.a, sizeof *f);
-    if (!f) return errf(err, "classifier: out of memory (step arena)");
-    memset(f, 0, sizeof *f);
-    memset(m->grads, 0, sizeof(float) * (size_t)m->n_params);
+    m3_run r;
+    cls_fwd *f = m3_store_begin(&m->st, &r, 1, b->B, sizeof *f, "classifier", err);
+    if (!f) return -1;
     m->last_fwd = NULL;
     if (forward(&r, m, f, b->B, b->points, b)) return -1;
     double L = loss_xent_forward(f->logits, b->labels, b->B, m->cfg.n_classes, m->cfg.smoothing);
@@ -118,13 +114,9 @@ int classifier_train_step(classifier *m, const classifier_batch *b, double *loss
 
 int classifier_forward(classifier *m, int B, const float *points, float *logits, char *err)
 {
-    if (B < 1 || B > m->max_batch) return errf(err, "classifier: batch of %d samples (max %d)", B, m->max_batch);
-    arena_reset(&m->eval_arena);
-    m3_run r = {.c = &m->cache, .a = &m->eval_arena, .P = m->params, .G = NULL, .buf = m->buffers,
-                .train = 0, .err = err};
-    cls_fwd *f = arena_alloc(r.a, sizeof *f);
-    if (!f) return errf(err, "classifier: out of memory (eval arena)");
-    memset(f, 0, sizeof *f);
+    m3_run r;
+    cls_fwd *f = m3_store_begin(&m->st, &r, 0, B, sizeof *f, "classifier", err);
+    if (!f) return -1;
     TRY(forward(&r, m, f, B, points, NULL));
     memcpy(logits, f->logits, sizeof(float) * (size_t)(B * m->cfg.n_classes));
     return 0;

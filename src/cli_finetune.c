@@ -84,6 +84,15 @@ static int resolve_model(cli_args *c, char *err)
     return 0;
 }
 
+/* --data SPLIT.h5 without --test: a few-shot split (fewshot_split.h): train on its /train group,
+ * evaluate its /test group (dataset.h reads FILE:/GROUP). */
+static void use_split_groups(finetune_args *a)
+{
+    if (!a->data[0] || a->test[0] || strstr(a->data, ":/")) return;
+    snprintf(a->test, sizeof a->test, "%s:/test", a->data);
+    strncat(a->data, ":/train", sizeof a->data - strlen(a->data) - 1);
+}
+
 static int check_args(cli_args *c, char *err)
 {
     finetune_args *a = &c->f;
@@ -98,6 +107,7 @@ static int check_args(cli_args *c, char *err)
         return 0;
     }
     if (c->vote) return errf(err, "--vote goes with --eval-only (evaluate RUNDIR/best.h5 after training)");
+    use_split_groups(a);
     if (!a->data[0] || !a->test[0] || !a->rundir[0])
         return errf(err, "finetune: --data, --test and -o RUNDIR are required");
     if (!a->scratch == !a->pretrained[0])
@@ -225,7 +235,9 @@ static int options(void *state, cli_opt *opts)
     c->head_hidden = 256;
     c->dropout = 0.5;
     const cli_opt own[] = {
-        {"data", OPT_STRING, a->data, "FILE", "training split (point-cloud file)"},
+        {"data", OPT_STRING, a->data, "FILE",
+         "training split (point-cloud file); without --test: a few-shot split (fewshot-split), "
+         "its /train and /test groups"},
         {"test", OPT_STRING, a->test, "FILE", "test split, evaluated every --eval-every epochs"},
         {"output", OPT_STRING, a->rundir, "RUNDIR",
          "run directory: checkpoints, best.h5, metrics.csv, curves.png, confusion.csv (-o)"},

@@ -13,10 +13,10 @@ int m3_interp_forward(m3_run *r, const m3_interp *p, float *out, m3_interp_state
 {
     long R = B * G1, Din = p->conv.in, D1 = p->conv.out, D0 = Din - D1;
     memset(s, 0, sizeof *s);
-    m3_buffer saved[] = {{&s->cat, R * Din}, {&s->h, R * D1},  {&s->b, R * D1},      {&s->x0, R * D1},
-                         {&s->h1, R * D1},   {&s->b1, R * D1}, {&s->g1, R * D1},     {&s->h2, R * D1},
-                         {&s->y, R * D1},    {&s->sum, R * D1}, {&s->bn_mean, D1},   {&s->bn_var, D1},
-                         {&s->bn1_mean, D1}, {&s->bn1_var, D1}, {&s->bn2_mean, D1},  {&s->bn2_var, D1}};
+    m3_buffer saved[] = {{&s->cat, R * Din},    {&s->u.h, R * D1},    {&s->u.b, R * D1},   {&s->x0, R * D1},
+                         {&s->res1.h, R * D1},  {&s->res1.b, R * D1}, {&s->g1, R * D1},    {&s->res2.h, R * D1},
+                         {&s->res2.b, R * D1},  {&s->sum, R * D1},    {&s->u.mean, D1},    {&s->u.var, D1},
+                         {&s->res1.mean, D1},   {&s->res1.var, D1},   {&s->res2.mean, D1}, {&s->res2.var, D1}};
     TRY(m3_alloc_floats(r, saved, sizeof saved / sizeof *saved));
     /* cat (R, D0 + D1) = [sum_i w_i src[b, idx_i], skip] */
 #pragma omp parallel for schedule(static)
@@ -31,15 +31,10 @@ int m3_interp_forward(m3_run *r, const m3_interp *p, float *out, m3_interp_state
         }
         memcpy(o + D0, skip + t * D1, sizeof(float) * (size_t)D1);
     }
-    TRY(nn_linear_forward(r->c, s->h, s->cat, M3P(r, p->conv.w), M3P(r, p->conv.b), R, Din, D1, r->err));
-    TRY(m3_bn_forward(r, &p->bn, s->b, s->bn_mean, s->bn_var, s->h, R));
-    TRY(nn_act_forward(r->c, NN_GELU, s->x0, s->b, R * D1, r->err));
-    TRY(nn_linear_forward(r->c, s->h1, s->x0, M3P(r, p->res_conv1.w), M3P(r, p->res_conv1.b), R, D1, D1, r->err));
-    TRY(m3_bn_forward(r, &p->res_bn1, s->b1, s->bn1_mean, s->bn1_var, s->h1, R));
-    TRY(nn_act_forward(r->c, NN_GELU, s->g1, s->b1, R * D1, r->err));
-    TRY(nn_linear_forward(r->c, s->h2, s->g1, M3P(r, p->res_conv2.w), M3P(r, p->res_conv2.b), R, D1, D1, r->err));
-    TRY(m3_bn_forward(r, &p->res_bn2, s->y, s->bn2_mean, s->bn2_var, s->h2, R));
-    TRY(nn_add(r->c, s->sum, s->x0, s->y, R * D1, r->err));
+    TRY(m3_conv_bn_act_forward(r, &p->conv, &p->bn, NN_GELU, s->x0, &s->u, s->cat, R));
+    TRY(m3_conv_bn_act_forward(r, &p->res_conv1, &p->res_bn1, NN_GELU, s->g1, &s->res1, s->x0, R));
+    TRY(m3_conv_bn_act_forward(r, &p->res_conv2, &p->res_bn2, 0, NULL, &s->res2, s->g1, R));
+    TRY(nn_add(r->c, s->sum, s->x0, s->res2.b, R * D1, r->err));
     return nn_act_forward(r->c, NN_GELU, out, s->sum, R * D1, r->err);
 }
 
@@ -50,29 +45,15 @@ int m3_interp_backward(m3_run *r, const m3_interp *p, float *dsrc, float *dskip,
     long R = B * G1, Din = p->conv.in, D1 = p->conv.out, D0 = Din - D1;
     arena_mark_t mk = arena_mark(r->a);
     float *dsum = arena_zeros(r->a, R * D1), *dx0 = arena_floats(r->a, R * D1),
-          *dh2 = arena_zeros(r->a, R * D1), *dg1 = arena_zeros(r->a, R * D1),
-          *db1 = arena_zeros(r->a, R * D1), *dh1 = arena_zeros(r->a, R * D1),
-          *db = arena_zeros(r->a, R * D1), *dh = arena_zeros(r->a, R * D1),
-          *dcat = arena_zeros(r->a, R * Din);
-    NEED(dsum && dx0 && dh2 && dg1 && db1 && dh1 && db && dh && dcat);
+          *dg1 = arena_zeros(r->a, R * D1), *dcat = arena_zeros(r->a, R * Din);
+    NEED(dsum && dx0 && dg1 && dcat);
     TRY(nn_act_backward(r->c, NN_GELU, dsum, dout, s->sum, R * D1, r->err));
     memcpy(dx0, dsum, sizeof(float) * (size_t)(R * D1));
     /* residual branch: y = bn2(conv2(gelu(bn1(conv1(x0))))) */
-    TRY(nn_batchnorm_backward(r->c, dh2, M3G(r, p->res_bn2.w), M3G(r, p->res_bn2.b), dsum, s->h2,
-                              M3P(r, p->res_bn2.w), M3P(r, p->res_bn2.b), s->bn2_mean, s->bn2_var, R, D1, r->err));
-    TRY(nn_linear_backward(r->c, dg1, M3G(r, p->res_conv2.w), M3G(r, p->res_conv2.b), dh2, s->g1,
-                           M3P(r, p->res_conv2.w), R, D1, D1, r->err));
-    TRY(nn_act_backward(r->c, NN_GELU, db1, dg1, s->b1, R * D1, r->err));
-    TRY(nn_batchnorm_backward(r->c, dh1, M3G(r, p->res_bn1.w), M3G(r, p->res_bn1.b), db1, s->h1,
-                              M3P(r, p->res_bn1.w), M3P(r, p->res_bn1.b), s->bn1_mean, s->bn1_var, R, D1, r->err));
-    TRY(nn_linear_backward(r->c, dx0, M3G(r, p->res_conv1.w), M3G(r, p->res_conv1.b), dh1, s->x0,
-                           M3P(r, p->res_conv1.w), R, D1, D1, r->err));
+    TRY(m3_conv_bn_act_backward(r, &p->res_conv2, &p->res_bn2, 0, dg1, dsum, &s->res2, s->g1, R));
+    TRY(m3_conv_bn_act_backward(r, &p->res_conv1, &p->res_bn1, NN_GELU, dx0, dg1, &s->res1, s->x0, R));
     /* x0 = gelu(bn(conv(cat))) */
-    TRY(nn_act_backward(r->c, NN_GELU, db, dx0, s->b, R * D1, r->err));
-    TRY(nn_batchnorm_backward(r->c, dh, M3G(r, p->bn.w), M3G(r, p->bn.b), db, s->h, M3P(r, p->bn.w),
-                              M3P(r, p->bn.b), s->bn_mean, s->bn_var, R, D1, r->err));
-    TRY(nn_linear_backward(r->c, dcat, M3G(r, p->conv.w), M3G(r, p->conv.b), dh, s->cat, M3P(r, p->conv.w),
-                           R, Din, D1, r->err));
+    TRY(m3_conv_bn_act_backward(r, &p->conv, &p->bn, NN_GELU, dcat, dx0, &s->u, s->cat, R));
     /* split: skip half, and the interpolation routed back to its three sources (serial per sample) */
 #pragma omp parallel for schedule(static)
     for (long b = 0; b < B; b++)

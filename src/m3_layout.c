@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 long m3_layout_tensor(m3_layout *L, int decay, int rank, const int *shape, const char *fmt, ...)
@@ -108,4 +109,47 @@ void m3_layout_blocks(m3_layout *L, m3_stage *st, int C, const char *prefix)
         snprintf(n, sizeof n, "%s.blocks.%d", prefix, i);
         m3_layout_block(L, &st->blocks[i], C, n);
     }
+}
+
+void m3_layout_encoder(m3_layout *L, m3_group embed[3], m3_stage enc[3], const model3d_config *c,
+                       int stage_norms)
+{
+    const int *h = c->embed_hidden;
+    embed[0] = m3_layout_group(L, 3, h[0], h[1], h[2], c->dims[0], "embed0");
+    embed[1] = m3_layout_group(L, c->dims[0], c->dims[0], c->dims[0], c->dims[1], c->dims[1], "merge1");
+    embed[2] = m3_layout_group(L, c->dims[1], c->dims[1], c->dims[1], c->dims[2], c->dims[2], "merge2");
+    char n[96];
+    for (int s = 0; s < 3; s++) {
+        snprintf(n, sizeof n, "encoder.%d.pos", s);
+        enc[s].pos = m3_layout_pos(L, c->dims[s], n);
+        snprintf(n, sizeof n, "encoder.%d", s);
+        m3_layout_blocks(L, &enc[s], c->dims[s], n);
+        if (!stage_norms) continue;
+        snprintf(n, sizeof n, "encoder.%d.norm", s);
+        enc[s].norm = m3_layout_norm(L, c->dims[s], n);
+    }
+}
+
+int m3_stages_alloc(m3_stage *st, int n, const int *depths)
+{
+    for (int s = 0; s < n; s++) {
+        st[s].depth = depths[s];
+        st[s].blocks = calloc((size_t)(depths[s] + 1), sizeof(m3_block));
+        if (!st[s].blocks) return -1;
+    }
+    return 0;
+}
+
+void m3_stages_free(m3_stage *st, int n)
+{
+    for (int s = 0; s < n; s++) free(st[s].blocks);
+}
+
+void m3_stages_drop_path(m3_stage *st, int n, double drop_path)
+{
+    int total = 0, i = 0;
+    for (int s = 0; s < n; s++) total += st[s].depth;
+    for (int s = 0; s < n; s++)
+        for (int j = 0; j < st[s].depth; j++, i++)
+            st[s].blocks[j].drop_rate = total > 1 ? drop_path * i / (total - 1) : 0;
 }

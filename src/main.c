@@ -13,7 +13,7 @@ static void print_usage(void)
     printf("usage: i2pmae <command> [options]    (run under mpirun/srun, or as one process)\n\n"
            "I2P-MAE: 3D point masked autoencoders guided by a frozen 2D ViT.\n\ncommands:\n");
     for (int i = 0; i2p_commands[i]; i++)
-        printf("  %-10s %s\n", i2p_commands[i]->name, i2p_commands[i]->summary);
+        printf("  %-13s %s\n", i2p_commands[i]->name, i2p_commands[i]->summary);
     printf("\n'i2pmae <command> --help' shows each command's options. 'i2pmae --version' the version.\n");
 }
 

@@ -20,15 +20,9 @@ static int backward(m3_run *r, const model3d *m, const m3_fwd *f);
 
 int model3d_train_step(model3d *m, const model3d_batch *b, model3d_losses *out, char *err)
 {
-    if (b->B < 1 || b->B > m->max_batch)
-        return errf(err, "model3d: batch of %d samples (max %d)", b->B, m->max_batch);
-    arena_reset(&m->step_arena);
-    m3_run r = {.c = &m->cache, .a = &m->step_arena, .P = m->params, .G = m->grads, .buf = m->buffers,
-                .train = 1, .err = err};
-    m3_fwd *f = arena_alloc(r.a, sizeof *f);
-    if (!f) return errf(err, "model3d: out of memory (step arena)");
-    memset(f, 0, sizeof *f);
-    memset(m->grads, 0, sizeof(float) * (size_t)m->n_params);
+    m3_run r;
+    m3_fwd *f = m3_store_begin(&m->st, &r, 1, b->B, sizeof *f, "model3d", err);
+    if (!f) return -1;
     model3d_losses L = {0};
     if (m3_encoder_forward(&r, m, &f->e, b->B, b->points, 0, b) ||
         m3_decoder_forward(&r, m, &f->d, &f->e, b->drop_key) ||
@@ -98,13 +92,9 @@ long m3_activation(const model3d *m, const char *name, float *out)
 
 int model3d_encode_global(model3d *m, int B, const float *points, float *global, char *err)
 {
-    if (B < 1 || B > m->max_batch) return errf(err, "model3d: batch of %d samples (max %d)", B, m->max_batch);
-    arena_reset(&m->eval_arena);
-    m3_run r = {.c = &m->cache, .a = &m->eval_arena, .P = m->params, .G = NULL, .buf = m->buffers,
-                .train = 0, .err = err};
-    m3_encoder_state *e = arena_alloc(r.a, sizeof *e);
-    if (!e) return errf(err, "model3d: out of memory (eval arena)");
-    memset(e, 0, sizeof *e);
+    m3_run r;
+    m3_encoder_state *e = m3_store_begin(&m->st, &r, 0, B, sizeof *e, "model3d", err);
+    if (!e) return -1;
     TRY(m3_encoder_forward(&r, m, e, B, points, 1, NULL));
     long G2 = m->cfg.groups[2], C = m->cfg.dims[2];
     for (long b = 0; b < B; b++)

@@ -102,21 +102,16 @@ int nn_batchnorm_forward_eval(nn_cache *c, float *out, const float *inp, const f
     return nn_exec(c, p, ptr, err);
 }
 
+static int bn_backward_descs(nn_norm_desc *fd, nn_norm_desc *bd, long M, long C, char *err)
+{
+    return bn_desc(&fd->bn, dnnl_forward_training, 0, M, C, err) ||
+           bn_desc(&bd->bn, dnnl_backward, 0, M, C, err) ? -1 : 0;
+}
+
 int nn_batchnorm_backward(nn_cache *c, float *dinp, float *dw, float *db, const float *dout,
                           const float *inp, const float *w, const float *b, const float *mean,
                           const float *var, long M, long C, char *err)
 {
-    long key[] = {M, C};
-    nn_prim *p = nn_cache_find(c, K_BN_BWD, key, 2);
-    if (!p) {
-        dnnl_batch_normalization_desc_t fd, bd;
-        dnnl_primitive_desc_t hint = NULL;
-        if (bn_desc(&fd, dnnl_forward_training, 0, M, C, err) ||
-            bn_desc(&bd, dnnl_backward, 0, M, C, err) || nn_pd_create(c, &hint, &fd, NULL, err))
-            return -1;
-        p = nn_cache_add(c, K_BN_BWD, key, 2, &bd, NULL, hint, nn_norm_backward_args, 9, M * C + 2 * C, err);
-        dnnl_primitive_desc_destroy(hint);
-        if (!p) return -1;
-    }
-    return nn_norm_backward_exec(c, p, dinp, dw, db, dout, inp, w, b, mean, var, M, C, err);
+    return nn_norm_backward(c, K_BN_BWD, bn_backward_descs, dinp, dw, db, dout, inp, w, b, mean, var, M,
+                            C, err);
 }

@@ -7,23 +7,6 @@
 
 enum { K_LN_FWD = 40, K_LN_BWD };
 
-const int nn_norm_backward_args[9] = {DNNL_ARG_SRC,   DNNL_ARG_DIFF_DST, DNNL_ARG_MEAN,
-                                      DNNL_ARG_VARIANCE, DNNL_ARG_SCALE, DNNL_ARG_SHIFT,
-                                      DNNL_ARG_DIFF_SRC, DNNL_ARG_DIFF_SCALE, DNNL_ARG_DIFF_SHIFT};
-
-int nn_norm_backward_exec(nn_cache *c, nn_prim *p, float *dinp, float *dw, float *db, const float *dout,
-                          const float *inp, const float *w, const float *b, const float *mean,
-                          const float *var, long M, long C, char *err)
-{
-    float *tdx = p->tmp, *tdw = p->tmp + M * C, *tdb = tdw + C;
-    void *ptr[] = {(void *)inp, (void *)dout, (void *)mean, (void *)var, (void *)w, (void *)b, tdx, tdw,
-                   tdb};
-    if (nn_exec(c, p, ptr, err)) return -1;
-    if (dinp && nn_accumulate(c, dinp, tdx, M * C, err)) return -1;
-    if (dw && nn_accumulate(c, dw, tdw, C, err)) return -1;
-    if (db && nn_accumulate(c, db, tdb, C, err)) return -1;
-    return 0;
-}
 #define LN_EPS 1e-5f
 
 static int ln_descs(dnnl_layer_normalization_desc_t *fd, dnnl_layer_normalization_desc_t *bd,
@@ -61,19 +44,15 @@ int nn_layernorm_forward(nn_cache *c, float *out, float *mean, float *var, const
     return nn_exec(c, p, ptr, err);
 }
 
+static int ln_backward_descs(nn_norm_desc *fd, nn_norm_desc *bd, long M, long C, char *err)
+{
+    return ln_descs(&fd->ln, &bd->ln, M, C, err);
+}
+
 int nn_layernorm_backward(nn_cache *c, float *dinp, float *dw, float *db, const float *dout,
                           const float *inp, const float *w, const float *b, const float *mean,
                           const float *var, long M, long C, char *err)
 {
-    long key[] = {M, C};
-    nn_prim *p = nn_cache_find(c, K_LN_BWD, key, 2);
-    if (!p) {
-        dnnl_layer_normalization_desc_t fd, bd;
-        dnnl_primitive_desc_t hint = NULL;
-        if (ln_descs(&fd, &bd, M, C, err) || nn_pd_create(c, &hint, &fd, NULL, err)) return -1;
-        p = nn_cache_add(c, K_LN_BWD, key, 2, &bd, NULL, hint, nn_norm_backward_args, 9, M * C + 2 * C, err);
-        dnnl_primitive_desc_destroy(hint);
-        if (!p) return -1;
-    }
-    return nn_norm_backward_exec(c, p, dinp, dw, db, dout, inp, w, b, mean, var, M, C, err);
+    return nn_norm_backward(c, K_LN_BWD, ln_backward_descs, dinp, dw, db, dout, inp, w, b, mean, var, M,
+                            C, err);
 }

@@ -133,23 +133,13 @@ int partseg_config_from_json(const cJSON *j, partseg_config *c, char *err)
 
 /* ---- parameter table ---- */
 
-static void run_layout(partseg *m, m3_layout *L)
+static void run_layout(void *model, m3_layout *L)
 {
+    partseg *m = model;
     const partseg_config *pc = &m->cfg;
     const model3d_config *c = &pc->enc;
-    const int *h = c->embed_hidden;
-    m->embed[0] = m3_layout_group(L, 3, h[0], h[1], h[2], c->dims[0], "embed0");
-    m->embed[1] = m3_layout_group(L, c->dims[0], c->dims[0], c->dims[0], c->dims[1], c->dims[1], "merge1");
-    m->embed[2] = m3_layout_group(L, c->dims[1], c->dims[1], c->dims[1], c->dims[2], c->dims[2], "merge2");
+    m3_layout_encoder(L, m->embed, m->enc, c, 1);
     char n[96];
-    for (int s = 0; s < 3; s++) {
-        snprintf(n, sizeof n, "encoder.%d.pos", s);
-        m->enc[s].pos = m3_layout_pos(L, c->dims[s], n);
-        snprintf(n, sizeof n, "encoder.%d", s);
-        m3_layout_blocks(L, &m->enc[s], c->dims[s], n);
-        snprintf(n, sizeof n, "encoder.%d.norm", s);
-        m->enc[s].norm = m3_layout_norm(L, c->dims[s], n);
-    }
     for (int s = 0; s < 3; s++) {
         snprintf(n, sizeof n, "prop.%d.conv1", s);
         m->prop[s].conv1 = m3_layout_linear(L, 3 + c->dims[s], pc->prop_hidden, 1, n);
@@ -175,62 +165,20 @@ static void run_layout(partseg *m, m3_layout *L)
     }
 }
 
-static int build_layout(partseg *m, char *err)
+/* The new convolutions (prop.*, label.*, head.*) as PyTorch's Conv1d default: weight and bias
+ * U(-1/sqrt(fan_in), 1/sqrt(fan_in)); the encoder as model3d_create and the BatchNorms (1, 0) by
+ * m3_store_init_params' rule. */
+static int init_fresh_conv(const m3_store *s, int t, rng_t *r, float *p)
 {
-    const model3d_config *c = &m->cfg.enc;
-    for (int s = 0; s < 3; s++) {
-        m->enc[s].depth = c->depths[s];
-        m->enc[s].blocks = calloc((size_t)(c->depths[s] + 1), sizeof(m3_block));
-        if (!m->enc[s].blocks) return errf(err, "partseg: out of memory");
-    }
-    m3_layout L = {0};
-    run_layout(m, &L);
-    m->tensors = calloc((size_t)L.n_tensors, sizeof *m->tensors);
-    m->buffer_tensors = calloc((size_t)L.n_buffer_tensors, sizeof *m->buffer_tensors);
-    if (!m->tensors || !m->buffer_tensors) return errf(err, "partseg: out of memory");
-    L = (m3_layout){.tensors = m->tensors, .buffer_tensors = m->buffer_tensors};
-    run_layout(m, &L);
-    m->n_tensors = L.n_tensors;
-    m->n_buffer_tensors = L.n_buffer_tensors;
-    m->n_params = L.n_params;
-    m->n_buffers = L.n_buffers;
-    int n_enc = ft_encoder_n_blocks(c), i = 0;
-    for (int s = 0; s < 3; s++)
-        for (int j = 0; j < c->depths[s]; j++, i++)
-            m->enc[s].blocks[j].drop_rate = n_enc > 1 ? c->drop_path * i / (n_enc - 1) : 0;
-    return 0;
-}
-
-/* Encoder as model3d_create (Xavier-uniform weights, zero biases, unit norm scales); prop.*,
- * label.*, head.* convolutions as PyTorch's Conv1d default (U(+-1/sqrt(fan_in)) for weight and
- * bias); BatchNorms (1, 0), running mean 0 / var 1. One rng stream per tensor index. */
-static void init_params(partseg *m, uint64_t seed)
-{
-    for (int t = 0; t < m->n_tensors; t++) {
-        const model3d_tensor *T = &m->tensors[t];
-        float *p = m->params + T->offset;
-        rng_t r;
-        rng_seed(&r, seed, (uint64_t)t);
-        const char *suffix = strrchr(T->name, '.');
-        int weight = suffix && !strcmp(suffix, ".weight");
-        int fresh_conv = strstr(T->name, ".conv") && (!strncmp(T->name, "prop.", 5) ||
-                                                      !strncmp(T->name, "label.", 6) || !strncmp(T->name, "head.", 5));
-        if (fresh_conv) {
-            int fan_in = T->rank >= 2 ? T->shape[1] : m->tensors[t - 1].shape[1];
-            double bound = 1.0 / sqrt((double)fan_in);
-            for (long i = 0; i < T->count; i++) p[i] = (float)rng_range(&r, -bound, bound);
-        } else if (T->rank >= 2) {
-            double bound = sqrt(6.0 / (T->shape[0] + T->shape[1]));
-            for (long i = 0; i < T->count; i++) p[i] = (float)rng_range(&r, -bound, bound);
-        } else {
-            for (long i = 0; i < T->count; i++) p[i] = weight ? 1.0f : 0.0f;
-        }
-    }
-    for (int i = 0; i < m->n_buffer_tensors; i++) {
-        const model3d_tensor *T = &m->buffer_tensors[i];
-        float v = strstr(T->name, "running_var") ? 1.0f : 0.0f;
-        for (long j = 0; j < T->count; j++) m->buffers[T->offset + j] = v;
-    }
+    const model3d_tensor *T = &s->tensors[t];
+    int fresh = strstr(T->name, ".conv") &&
+                (!strncmp(T->name, "prop.", 5) || !strncmp(T->name, "label.", 6) || !strncmp(T->name, "head.", 5));
+    if (!fresh) return 0;
+    /* a bias follows its weight (out, in) in the table */
+    int fan_in = T->rank >= 2 ? T->shape[1] : s->tensors[t - 1].shape[1];
+    double bound = 1.0 / sqrt((double)fan_in);
+    for (long i = 0; i < T->count; i++) p[i] = (float)rng_range(r, -bound, bound);
+    return 1;
 }
 
 int partseg_create(partseg **out, const partseg_config *cfg, int max_batch, uint64_t seed, dnn_ctx *ctx,
@@ -242,22 +190,16 @@ int partseg_create(partseg **out, const partseg_config *cfg, int max_batch, uint
     partseg *m = calloc(1, sizeof *m);
     if (!m) return errf(err, "partseg: out of memory");
     m->cfg = *cfg;
-    m->max_batch = max_batch;
-    m->ctx = ctx;
-    arena_init(&m->step_arena, (size_t)64 << 20);
-    arena_init(&m->eval_arena, (size_t)16 << 20);
-    if (build_layout(m, err) || nn_cache_init(&m->cache, ctx, 1024, err)) {
+    if (m3_stages_alloc(m->enc, 3, cfg->enc.depths)) {
+        partseg_free(m);
+        return errf(err, "partseg: out of memory");
+    }
+    if (m3_store_init(&m->st, run_layout, m, max_batch, ctx, "partseg", err)) {
         partseg_free(m);
         return -1;
     }
-    m->params = calloc((size_t)m->n_params, sizeof(float));
-    m->grads = calloc((size_t)m->n_params, sizeof(float));
-    m->buffers = calloc((size_t)m->n_buffers + 1, sizeof(float));
-    if (!m->params || !m->grads || !m->buffers) {
-        partseg_free(m);
-        return errf(err, "partseg: out of memory (%ld parameters)", m->n_params);
-    }
-    init_params(m, seed);
+    m3_stages_drop_path(m->enc, 3, cfg->enc.drop_path);
+    m3_store_init_params(&m->st, seed, init_fresh_conv);
     *out = m;
     return 0;
 }
@@ -265,33 +207,23 @@ int partseg_create(partseg **out, const partseg_config *cfg, int max_batch, uint
 void partseg_free(partseg *m)
 {
     if (!m) return;
-    for (int s = 0; s < 3; s++) free(m->enc[s].blocks);
-    nn_cache_free(&m->cache);
-    arena_free(&m->step_arena);
-    arena_free(&m->eval_arena);
-    free(m->tensors);
-    free(m->buffer_tensors);
-    free(m->params);
-    free(m->grads);
-    free(m->buffers);
+    m3_stages_free(m->enc, 3);
+    m3_store_free(&m->st);
     free(m);
 }
 
 const partseg_config *partseg_get_config(const partseg *m) { return &m->cfg; }
-float *partseg_params(partseg *m) { return m->params; }
-float *partseg_grads(partseg *m) { return m->grads; }
-long partseg_n_params(const partseg *m) { return m->n_params; }
-int partseg_n_tensors(const partseg *m) { return m->n_tensors; }
-const model3d_tensor *partseg_get_tensor(const partseg *m, int i)
-{
-    return i >= 0 && i < m->n_tensors ? &m->tensors[i] : NULL;
-}
-float *partseg_buffers(partseg *m) { return m->buffers; }
-long partseg_n_buffers(const partseg *m) { return m->n_buffers; }
-int partseg_n_buffer_tensors(const partseg *m) { return m->n_buffer_tensors; }
+float *partseg_params(partseg *m) { return m->st.params; }
+float *partseg_grads(partseg *m) { return m->st.grads; }
+long partseg_n_params(const partseg *m) { return m->st.n_params; }
+int partseg_n_tensors(const partseg *m) { return m->st.n_tensors; }
+const model3d_tensor *partseg_get_tensor(const partseg *m, int i) { return m3_store_tensor(&m->st, i); }
+float *partseg_buffers(partseg *m) { return m->st.buffers; }
+long partseg_n_buffers(const partseg *m) { return m->st.n_buffers; }
+int partseg_n_buffer_tensors(const partseg *m) { return m->st.n_buffer_tensors; }
 const model3d_tensor *partseg_get_buffer_tensor(const partseg *m, int i)
 {
-    return i >= 0 && i < m->n_buffer_tensors ? &m->buffer_tensors[i] : NULL;
+    return m3_store_buffer_tensor(&m->st, i);
 }
 
 int partseg_load_encoder(partseg *m, const model3d *pre, char *err)
@@ -299,10 +231,10 @@ int partseg_load_encoder(partseg *m, const model3d *pre, char *err)
     int n = model3d_n_tensors(pre), nb = model3d_n_buffer_tensors(pre);
     const model3d_tensor *theirs = model3d_get_tensor(pre, 0), *their_bufs = model3d_get_buffer_tensor(pre, 0);
     model3d *mp = (model3d *)pre; /* the accessors of the buffers are not const; nothing is written */
-    if (ft_encoder_copy("partseg", 1, "tensor", m->tensors, m->n_tensors, m->params, theirs, n,
+    if (ft_encoder_copy("partseg", 1, "tensor", m->st.tensors, m->st.n_tensors, m->st.params, theirs, n,
                         model3d_params(mp), err) ||
-        ft_encoder_copy("partseg", 1, "buffer", m->buffer_tensors, m->n_buffer_tensors, m->buffers, their_bufs,
-                        nb, model3d_buffers(mp), err))
+        ft_encoder_copy("partseg", 1, "buffer", m->st.buffer_tensors, m->st.n_buffer_tensors, m->st.buffers,
+                        their_bufs, nb, model3d_buffers(mp), err))
         return -1;
     return 0;
 }

@@ -165,19 +165,15 @@ int partseg_train_step(partseg *m, const partseg_batch *b, double *loss, float *
 {
     const partseg_config *pc = &m->cfg;
     long N = pc->enc.points;
-    if (b->B < 2 || b->B > m->max_batch)
-        return errf(err, "partseg: a train batch of %d samples (needs 2..%d)", b->B, m->max_batch);
+    if (b->B < 2 || b->B > m->st.max_batch)
+        return errf(err, "partseg: a train batch of %d samples (needs 2..%d)", b->B, m->st.max_batch);
     for (long i = 0; i < b->B * N; i++)
         if (b->seg[i] < 0 || b->seg[i] >= pc->n_parts)
             return errf(err, "partseg: part label %d of sample %ld point %ld outside 0..%d", (int)b->seg[i], i / N,
                         i % N, pc->n_parts - 1);
-    arena_reset(&m->step_arena);
-    m3_run r = {.c = &m->cache, .a = &m->step_arena, .P = m->params, .G = m->grads, .buf = m->buffers,
-                .train = 1, .err = err};
-    seg_fwd *f = arena_alloc(r.a, sizeof *f);
-    if (!f) return errf(err, "partseg: out of memory (step arena)");
-    memset(f, 0, sizeof *f);
-    memset(m->grads, 0, sizeof(float) * (size_t)m->n_params);
+    m3_run r;
+    seg_fwd *f = m3_store_begin(&m->st, &r, 1, b->B, sizeof *f, "partseg", err);
+    if (!f) return -1;
     m->last_fwd = NULL;
     if (forward(&r, m, f, b->B, b->points, b->category, b)) return -1;
     double Lv = loss_xent_forward(f->logits, b->seg, b->B * N, pc->n_parts, 0.0);
@@ -190,13 +186,9 @@ int partseg_train_step(partseg *m, const partseg_batch *b, double *loss, float *
 
 int partseg_forward(partseg *m, int B, const float *points, const int32_t *category, float *logits, char *err)
 {
-    if (B < 1 || B > m->max_batch) return errf(err, "partseg: batch of %d samples (max %d)", B, m->max_batch);
-    arena_reset(&m->eval_arena);
-    m3_run r = {.c = &m->cache, .a = &m->eval_arena, .P = m->params, .G = NULL, .buf = m->buffers,
-                .train = 0, .err = err};
-    seg_fwd *f = arena_alloc(r.a, sizeof *f);
-    if (!f) return errf(err, "partseg: out of memory (eval arena)");
-    memset(f, 0, sizeof *f);
+    m3_run r;
+    seg_fwd *f = m3_store_begin(&m->st, &r, 0, B, sizeof *f, "partseg", err);
+    if (!f) return -1;
     TRY(forward(&r, m, f, B, points, category, NULL));
     memcpy(logits, f->logits, sizeof(float) * (size_t)((long)B * m->cfg.enc.points * m->cfg.n_parts));
     return 0;

@@ -29,9 +29,10 @@ static void test_every_command_is_complete(void **state)
         assert_ptr_equal(cmd_find(c->name), c);
         for (int j = 0; j < i; j++) assert_string_not_equal(i2p_commands[j]->name, c->name);
     }
-    assert_int_equal(n, 10);
+    assert_int_equal(n, 11);
     assert_non_null(cmd_find("finetune"));
     assert_non_null(cmd_find("partseg"));
+    assert_non_null(cmd_find("fewshot-split"));
     assert_null(cmd_find("finetuen"));
 }
 
@@ -59,6 +60,8 @@ static void test_ini_sections_follow_the_command_list(void **state)
     for (int i = 0; i2p_commands[i]; i++) assert_true(cmd_ini_section(i2p_commands[i]->name));
     assert_true(cmd_ini_section("bench"));
     assert_true(cmd_ini_section("scaling"));
+    assert_true(cmd_ini_section("fewshot"));   /* slurm/fewshot.sbatch */
+    assert_true(cmd_ini_section("seeds"));     /* slurm/seeds.sbatch */
     assert_true(cmd_ini_section("finetune"));
     assert_false(cmd_ini_section("finetuen"));
     assert_false(cmd_ini_section("synht"));
