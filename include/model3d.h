@@ -27,10 +27,14 @@ typedef struct {
     int embed_hidden[3]; /* mini-PointNet widths: 3->h0, BN, ReLU, h0->h1, [cat] 2*h1->h2, ... (128, 256, 512) */
     double mask_ratio; /* 0.8 */
     double drop_path;  /* 0.1 (0 in reference tests) */
-    int views;         /* 2D views (3) */
+    int visible;       /* visible scale-2 tokens per sample; 0: groups[2] - int(mask_ratio * groups[2])
+                          (the spec: 13 of 64) */
+    int views;         /* 2D views (3); views = feat_dim = 0: no 2D head (3D-only pre-training) */
     int feat_dim;      /* 2D feature width C (512) */
     int grid;          /* 2D patch grid side (14) */
     int image;         /* depth-map side (224) */
+    int fps_skip_origin; /* 1: the tokenizer's FPS never picks a point of squared norm <= 1e-3 after
+                            index 0, as the official pointnet2 kernel (pointops.h); 0: plain FPS */
 } model3d_config;
 
 /* The spec's configuration. */
@@ -69,12 +73,19 @@ const model3d_tensor *model3d_get_tensor(const model3d *m, int i);
 int model3d_n_buffer_tensors(const model3d *m);
 const model3d_tensor *model3d_get_buffer_tensor(const model3d *m, int i);
 
+/* The weights of the two losses in the trained loss w3 * loss_3d + w2 * loss_2d (default 1, 1). A
+ * weight 0 turns its head off: it is not run, its loss reads 0 and its inputs (the 2D grids and
+ * pixels for w2) are not read. Fails if both are 0 or one is negative. */
+int model3d_set_loss_weights(model3d *m, double w3, double w2, char *err);
+
 typedef struct {
     int B;
     const float *points;          /* (B,P,3) network input (already augmented) */
-    const float *point_saliency;  /* (B,P) view-averaged 2D saliency of each point */
-    const float *grids;           /* (B,V,grid,grid,C) 2D feature grids (channel-last) */
-    const int16_t *pixels;        /* (B,V,P,2) pixel (row, col) of each point in each view */
+    const float *point_saliency;  /* (B,P) view-averaged 2D saliency of each point (2D-guided
+                                     masking), or NULL: random masking, every token equally likely */
+    const float *grids;           /* (B,V,grid,grid,C) 2D feature grids (channel-last); NULL when
+                                     the model has no 2D head or its weight is 0 */
+    const int16_t *pixels;        /* (B,V,P,2) pixel (row, col) of each point in each view (as grids) */
     const uint64_t *mask_keys;    /* (B) RNG stream per sample for the masking draw */
     uint64_t drop_key;            /* RNG stream for stochastic depth in this step */
     const int32_t *forced_visible; /* (B, n_visible) scale-2 visible token indices, or NULL to draw
@@ -82,15 +93,31 @@ typedef struct {
 } model3d_batch;
 
 typedef struct {
-    double loss, loss_3d, loss_2d;
+    double loss, loss_3d, loss_2d; /* loss = w3 * loss_3d + w2 * loss_2d (model3d_set_loss_weights) */
 } model3d_losses;
 
 /* Forward and backward of one batch; gradients are overwritten (not accumulated across calls). */
 int model3d_train_step(model3d *m, const model3d_batch *b, model3d_losses *out, char *err);
 
-/* Encoder without masking (eval): global feature = max-pool over the last stage's tokens after its
- * LayerNorm. points (B,P,3) -> global (B, dims[2]). */
+/* The last train step's 3D reconstruction of sample b as points (k[1] per scale-1 token, each its
+ * centre plus an offset): the ground-truth neighbourhoods of the visible scale-1 tokens (vis), of the
+ * masked ones (gt) and the 3D head's prediction for the masked ones (rec). Each array has room for
+ * groups[1] * k[1] * 3 floats; *n_vis and *n_masked are point counts (rec has n_masked points).
+ * Fails if no step was run or b is out of range. */
+int model3d_reconstruction(const model3d *m, int b, float *vis, long *n_vis, float *gt, float *rec,
+                           long *n_masked, char *err);
+
+/* The encoder on the official SVM path (i2pmae-spec.md section 8; the pre-training model with
+ * eval=True): BatchNorm in eval mode, every scale-2 token visible, scales 1 and 0 visible through
+ * the kNN propagation (a finer token in no coarser kNN set is left out of its stage and keeps its
+ * embedding). Global feature = max-pool over the last stage's tokens after its LayerNorm.
+ * points (B,P,3) -> global (B, dims[2]). */
 int model3d_encode_global(model3d *m, int B, const float *points, float *global, char *err);
+/* The same forward with more outputs (each may be NULL): gmax (B, dims[2]) as encode_global, gmean
+ * (B, dims[2]) the mean over the groups[2] tokens, tokens (B, groups[2], dims[2]) the last stage's
+ * tokens after its LayerNorm, centres (B, groups[2], 3) their centres. */
+int model3d_encode(model3d *m, int B, const float *points, float *gmax, float *gmean, float *tokens,
+                   float *centres, char *err);
 
 /* Allocation counters (tests: a steady state adds nothing): step/eval arena chunks malloc'ed so far,
  * oneDNN primitives created, and the bytes of their scratchpads and temporaries; plus the matmul

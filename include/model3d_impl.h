@@ -28,7 +28,8 @@ struct model3d {
     long mask_token;         /* (1,1,dec_dims[0]) */
     m3_stage dec[2];         /* dec[0].norm unused; dec[1].norm = decoder.1.norm */
     m3_interp interp;
-    m3_linear rec3d, rec2d;
+    m3_linear rec3d, rec2d;  /* rec2d only when cfg.feat_dim > 0 */
+    double loss_w3, loss_w2; /* model3d_set_loss_weights; 0: that head is off */
     long steps_done;
 };
 
@@ -43,11 +44,11 @@ typedef struct {
     float *x0[3], *ctr[3], *keybias[3]; /* visible tokens, centres, key bias (B, cap_s, .) */
     m3_stage_state es[3];    /* es[s].normed (B,cap_s,C_s): the encoder outputs */
 } m3_encoder_state;
-/* points (B,P,3): tokenize, mask (all_visible = 1: no masking; batch gives the saliency, mask keys,
- * forced mask and drop-path key, NULL in eval), then per scale embed / merge and encode the visible
- * tokens. */
+/* points (B,P,3): tokenize, mask (mask_mode: MASK_DRAWN, MASK_ALL_VISIBLE or MASK_EVAL_SVM of
+ * mask.h; batch gives the saliency, mask keys, forced mask and drop-path key, NULL in eval), then
+ * per scale embed / merge and encode the visible tokens. */
 int m3_encoder_forward(m3_run *r, const model3d *m, m3_encoder_state *e, long B, const float *points,
-                       int all_visible, const model3d_batch *batch);
+                       int mask_mode, const model3d_batch *batch);
 /* dnormed[s] (B,cap_s,C_s) or NULL: the gradient w.r.t. e->es[s].normed; all parameter gradients. */
 int m3_encoder_backward(m3_run *r, const model3d *m, const m3_encoder_state *e, float *const dnormed[3]);
 
@@ -80,7 +81,10 @@ typedef struct {
 } m3_heads_state;
 int m3_heads_forward(m3_run *r, const model3d *m, m3_heads_state *h, const m3_encoder_state *e,
                      const m3_decoder_state *d, const model3d_batch *batch, model3d_losses *L);
-/* ddec1 (B,G1,D1) += gradient of loss_3d + loss_2d w.r.t. d->ds1.normed. */
+/* 1 if the 2D head runs (the model has one and its loss weight is not 0). */
+int m3_heads_2d_on(const model3d *m);
+/* ddec1 (B,G1,D1) += gradient of w3 * loss_3d + w2 * loss_2d w.r.t. d->ds1.normed (a head whose
+ * weight is 0 is skipped). */
 int m3_heads_backward(m3_run *r, const model3d *m, const m3_heads_state *h, const m3_decoder_state *d,
                       long B, float *ddec1);
 

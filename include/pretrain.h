@@ -11,6 +11,8 @@
  * kept; --resume restores parameters, AdamW moments, BatchNorm buffers and the step, and the later
  * steps repeat an uninterrupted run exactly (everything random is keyed by seed, epoch, step and
  * sample). Rank 0 writes RUNDIR/loss.csv and RUNDIR/loss.png (train_log.h).
+ * The ablation switches (masking, loss weights, 2D targets, visible tokens) are part of the
+ * configuration stored in checkpoints ("objective") and compared on --resume.
  */
 #ifndef I2P_PRETRAIN_H
 #define I2P_PRETRAIN_H
@@ -34,7 +36,12 @@ typedef struct {
     long max_steps;       /* stop after this many steps in all (0: epochs x steps per epoch) */
     long ckpt_every, keep, log_every;
     double lr, min_lr, warmup_lr, weight_decay;
-    model3d_config model; /* architecture; the 2D fields are filled from the features file */
+    model3d_config model; /* architecture (model.visible: --visible); the 2D fields are filled
+                             from the features file (0 when no 2D targets are read) */
+    /* the ablation switches (i2pmae-spec.md 6-7; the paper's ablation rows are jobs/ablation-*.ini) */
+    int random_masking;   /* 1: scale-2 visible tokens drawn uniformly; 0: 2D-guided (saliency) */
+    double loss_3d_weight, loss_2d_weight; /* loss = w3 * loss_3d + w2 * loss_2d; 0 turns one off */
+    char targets[CLI_STR_LEN]; /* 2D targets reconstructed: "clip" (the features file's) or "none" */
     long fault_nan_step;  /* test hook (I2PMAE_TEST_NAN_STEP): step whose loss is made NaN; 0 off */
 } pretrain_args;
 
@@ -42,11 +49,16 @@ typedef struct {
     step_layout layout;
     long start_step, end_step;   /* steps done before this run and at its end */
     long n_params;
+    int visible;                 /* visible scale-2 tokens per cloud */
     int resumed;
     double seconds_total, seconds_allreduce, seconds_data, seconds_compute, seconds_checkpoint;
     double loss, loss_3d, loss_2d, lr; /* of the last step */
     char last_checkpoint[I2P_PATH_LEN];
 } pretrain_result;
+
+/* What of the features file the run reads (pretrain_data.h PD_SALIENCY | PD_TARGETS); 0: none,
+ * the file is not opened (3D-only pre-training with random masking). */
+int pretrain_needs_features(const pretrain_args *a);
 
 /* Runs (or resumes) the training described by a. Collective over comm. */
 int pretrain_run(const pretrain_args *a, MPI_Comm comm, pretrain_result *r, char *err);

@@ -1,15 +1,20 @@
 /* cli_pretrain.c -- `i2pmae pretrain`: options, the run, the JSON summary (engine: pretrain.c). */
 #include <mpi.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "commands.h"
 #include "errors.h"
 #include "model_opts.h"
 #include "pretrain.h"
+#include "pretrain_data.h"
 
 typedef struct {
     pretrain_args a;
     model_opts model;
+    char masking[CLI_STR_LEN]; /* "2d-guided", "random" or "" (2d-guided with --features, else random) */
+    long visible;              /* --visible (0: from mask-ratio) */
     pretrain_result r;
 } pretrain_state;
 
@@ -20,10 +25,22 @@ static int options(void *state, cli_opt *opts)
     *a = (pretrain_args){.views = 3, .seed = 0, .epochs = 300, .sched_epochs = 400, .warmup_epochs = 10,
                          .batch = 64, .micro = 0, .max_steps = 0, .ckpt_every = 1000, .keep = 3,
                          .log_every = 20, .lr = 1e-3, .min_lr = 1e-6, .warmup_lr = 1e-6,
-                         .weight_decay = 0.05};
+                         .weight_decay = 0.05, .loss_3d_weight = 1.0, .loss_2d_weight = 1.0,
+                         .targets = "clip"};
     const cli_opt own[] = {
         {"data", OPT_STRING, a->data, "FILE", "point-cloud file to pre-train on (e.g. ShapeNet-55 train)"},
-        {"features", OPT_STRING, a->features, "FILE", "its features file (i2pmae extract)"},
+        {"features", OPT_STRING, a->features, "FILE",
+         "its features file (i2pmae extract); not needed for 3D-only pre-training (--loss-2d-weight 0 "
+         "or --targets none, with --masking random)"},
+        {"masking", OPT_STRING, st->masking, "2d-guided|random",
+         "how the visible scale-2 tokens are drawn: from the 2D saliency or uniformly (default: "
+         "2d-guided with --features, random without)"},
+        {"loss-3d-weight", OPT_DOUBLE, &a->loss_3d_weight, "W", "weight of the 3D (Chamfer) loss; 0 turns it off"},
+        {"loss-2d-weight", OPT_DOUBLE, &a->loss_2d_weight, "W",
+         "weight of the 2D-semantic (MSE) loss; 0 turns it off and its targets are not read"},
+        {"targets", OPT_STRING, a->targets, "clip|none",
+         "2D targets reconstructed: the features file's 2D features (clip) or none (3D only)"},
+        {"visible", OPT_LONG, &st->visible, "N", "visible scale-2 tokens per cloud (spec: 13 of 64); 0: from mask-ratio"},
         {"output", OPT_STRING, a->rundir, "RUNDIR", "run directory: checkpoints, loss.csv, loss.png (-o)"},
         {"resume", OPT_FLAG, &a->resume, NULL, "continue from the newest valid checkpoint in RUNDIR"},
         {"seed", OPT_LONG, &a->seed, "S", "seed of initialisation, data order, augmentation, masks"},
@@ -52,8 +69,25 @@ static int check(void *state, char *err)
 {
     pretrain_state *st = state;
     const pretrain_args *a = &st->a;
-    if (!a->data[0] || !a->features[0] || !a->rundir[0])
-        return errf(err, "pretrain: --data, --features and -o RUNDIR are required");
+    pretrain_args *w = &st->a;
+    if (!a->data[0] || !a->rundir[0]) return errf(err, "pretrain: --data and -o RUNDIR are required");
+    if (strcmp(a->targets, "clip") && strcmp(a->targets, "none"))
+        return errf(err, "--targets %s: must be clip or none", a->targets);
+    if (!(a->loss_3d_weight >= 0) || !(a->loss_2d_weight >= 0))
+        return errf(err, "--loss-3d-weight %g, --loss-2d-weight %g: must be non-negative", a->loss_3d_weight,
+                    a->loss_2d_weight);
+    int has_2d = a->loss_2d_weight > 0 && strcmp(a->targets, "none");
+    if (a->loss_3d_weight == 0 && !has_2d)
+        return errf(err, "pretrain: no loss left (--loss-3d-weight 0 and no 2D targets)");
+    if (!st->masking[0]) snprintf(st->masking, sizeof st->masking, "%s", a->features[0] ? "2d-guided" : "random");
+    if (strcmp(st->masking, "2d-guided") && strcmp(st->masking, "random"))
+        return errf(err, "--masking %s: must be 2d-guided or random", st->masking);
+    w->random_masking = !strcmp(st->masking, "random");
+    if (pretrain_needs_features(a) && !a->features[0])
+        return errf(err, "pretrain: --features is required for %s (3D-only pre-training without it: "
+                    "--loss-2d-weight 0 or --targets none, and --masking random)",
+                    has_2d ? "the 2D targets" : "--masking 2d-guided");
+    if (st->visible < 0) return errf(err, "--visible %ld: must be non-negative", st->visible);
     if (a->batch < 1) return errf(err, "--batch %ld: must be at least 1", a->batch);
     if (a->micro < 0) return errf(err, "--micro-batch %ld: must be 0 (batch / ranks) or positive", a->micro);
     if (a->epochs < 1) return errf(err, "--epochs %ld: must be at least 1", a->epochs);
@@ -68,7 +102,12 @@ static int check(void *state, char *err)
     if (a->seed < 0) return errf(err, "--seed %ld: must be non-negative", a->seed);
     if (a->views < 1) return errf(err, "--views %d: must be at least 1", a->views);
     model3d_config_default(&st->a.model);
-    return model_opts_apply(&st->model, &st->a.model, err);
+    if (model_opts_apply(&st->model, &st->a.model, err)) return -1;
+    if (st->visible > st->a.model.groups[2])
+        return errf(err, "--visible %ld: more than the %d scale-2 tokens (groups)", st->visible,
+                    st->a.model.groups[2]);
+    st->a.model.visible = (int)st->visible;
+    return 0;
 }
 
 static int run(void *state, const cmd_env *env, char *err)
@@ -99,6 +138,11 @@ static void summarise(void *state, const cmd_env *env, cJSON *s)
     cJSON_AddNumberToObject(s, "loss_3d", r->loss_3d);
     cJSON_AddNumberToObject(s, "loss_2d", r->loss_2d);
     cJSON_AddNumberToObject(s, "lr", r->lr);
+    cJSON_AddStringToObject(s, "masking", a->random_masking ? "random" : "2d-guided");
+    cJSON_AddNumberToObject(s, "loss_3d_weight", a->loss_3d_weight);
+    cJSON_AddNumberToObject(s, "loss_2d_weight", a->loss_2d_weight);
+    cJSON_AddStringToObject(s, "targets", pretrain_needs_features(a) & PD_TARGETS ? a->targets : "none");
+    cJSON_AddNumberToObject(s, "visible", (double)r->visible);
     cJSON_AddStringToObject(s, "checkpoint", r->last_checkpoint);
     cJSON_AddNumberToObject(s, "seconds", r->seconds_total);
     cJSON_AddNumberToObject(s, "seconds_data", r->seconds_data);
@@ -113,13 +157,15 @@ static void summarise(void *state, const cmd_env *env, cJSON *s)
 const i2p_command cmd_pretrain = {
     .name = "pretrain",
     .summary = "I2P-MAE pre-training of the 3D network",
-    .usage = "i2pmae pretrain --data DATA.h5 --features FEATURES.h5 -o RUNDIR [--config jobs/X.ini] [--resume]",
+    .usage = "i2pmae pretrain --data DATA.h5 [--features FEATURES.h5] -o RUNDIR [--config jobs/X.ini] [--resume]",
     .description =
         "Data-parallel pre-training (run under mpirun/srun): each step's global batch is cut into\n"
         "micro-batches spread over the ranks; gradients are averaged with one MPI_Allreduce; AdamW\n"
         "with the per-epoch cosine schedule of the spec. Checkpoints (HDF5, Fletcher32) every N steps\n"
         "and at the end; --resume continues exactly. batch must be a multiple of micro-batch x ranks.\n"
-        "Architecture options default to the spec's network. Details: docs/pretrain.md.",
+        "Architecture options default to the spec's network. The ablation switches (--masking,\n"
+        "--loss-3d-weight, --loss-2d-weight, --targets, --visible) give the paper's ablation rows\n"
+        "(jobs/ablation-*.ini). Details: docs/pretrain.md.",
     .state_size = sizeof(pretrain_state),
     .options = options,
     .check = check,

@@ -10,10 +10,13 @@
 #include "log.h"
 #include "project.h"
 #include "render.h"
+#include "render_rec.h"
 
 typedef struct {
     char input[CLI_STR_LEN], output[CLI_STR_LEN], features[CLI_STR_LEN], dump[CLI_STR_LEN];
-    long sample;
+    char checkpoint[CLI_STR_LEN];
+    long sample, seed;
+    render_rec_result rec;
     int views, image, force;
     double seconds;
 } render_state;
@@ -31,6 +34,10 @@ static int options(void *state, cli_opt *opts)
         {"image", OPT_INT, &a->image, "S", "depth-map side in pixels"},
         {"dump", OPT_STRING, a->dump, "FILE", "also write /depth, /image (the ViT input) and /pixel to this HDF5 file"},
         {"force", OPT_FLAG, &a->force, NULL, "replace the --dump file if it exists"},
+        {"checkpoint", OPT_STRING, a->checkpoint, "CKPT",
+         "draw this pre-trained network's 3D reconstruction instead: visible tokens, reconstruction, "
+         "masked ground truth (three views) and the sample's Chamfer distance"},
+        {"seed", OPT_LONG, &a->seed, "S", "with --checkpoint: seed of the mask draw"},
     };
     return cmd_opts_add(opts, 0, own, (int)(sizeof own / sizeof own[0]));
 }
@@ -40,6 +47,8 @@ static int check(void *state, char *err)
     const render_state *a = state;
     if (!a->input[0]) return errf(err, "render: --input FILE is required");
     if (!a->output[0]) return errf(err, "render: -o PNG is required");
+    if (a->checkpoint[0] && a->dump[0]) return errf(err, "render: --dump draws depth maps, not with --checkpoint");
+    if (a->seed < 0) return errf(err, "--seed %ld: must be non-negative", a->seed);
     if (a->views < 1 || a->views > PROJECT_MAX_VIEWS)
         return errf(err, "--views %d: must be 1..%d", a->views, PROJECT_MAX_VIEWS);
     if (a->image < PROJECT_MIN_IMAGE || a->image > 4096)
@@ -54,8 +63,14 @@ static int run(void *state, const cmd_env *env, char *err)
     render_options o = {.input = a->input, .output = a->output, .features = a->features,
                         .dump = a->dump, .sample = a->sample, .views = a->views,
                         .image = a->image, .force = a->force};
-    int rc = env->rank == 0 ? render_sample(&o, err) : 0;
+    render_rec_options ro = {.checkpoint = a->checkpoint, .input = a->input, .features = a->features,
+                             .output = a->output, .sample = a->sample, .seed = a->seed, .size = a->image};
+    int rc = env->rank != 0 ? 0 : a->checkpoint[0] ? render_reconstruction(&ro, &a->rec, err) : render_sample(&o, err);
     if (dist_any_error(MPI_COMM_WORLD, rc, err)) return -1;
+    if (a->checkpoint[0])
+        log_info("render: sample %ld: Chamfer distance %.6f (%ld visible points, %ld masked, %s masking)",
+                 a->sample, a->rec.chamfer, a->rec.n_visible, a->rec.n_masked,
+                 a->rec.guided ? "2D-guided" : "random");
     log_info("render: wrote %s (sample %ld)", a->output, a->sample);
     a->seconds = now_s() - t0;
     return 0;
@@ -67,17 +82,26 @@ static void summarise(void *state, const cmd_env *env, cJSON *s)
     (void)env;
     cJSON_AddStringToObject(s, "output", a->output);
     cJSON_AddNumberToObject(s, "sample", (double)a->sample);
+    if (a->checkpoint[0]) {
+        cJSON_AddStringToObject(s, "checkpoint", a->checkpoint);
+        cJSON_AddNumberToObject(s, "chamfer", a->rec.chamfer);
+        cJSON_AddStringToObject(s, "masking", a->rec.guided ? "2d-guided" : "random");
+    }
     cJSON_AddNumberToObject(s, "seconds", a->seconds);
 }
 
 const i2p_command cmd_render = {
     .name = "render",
-    .summary = "draw a sample's depth maps (and saliency) as a PNG",
-    .usage = "i2pmae render --input DATA.h5 --sample I -o X.png [--features FEAT.h5]",
+    .summary = "draw a sample's depth maps (and saliency), or a checkpoint's reconstruction, as a PNG",
+    .usage = "i2pmae render --input DATA.h5 --sample I -o X.png [--features FEAT.h5] [--checkpoint CKPT.h5]",
     .description =
         "One row per view (views permute the axes: (x,y,z), (z,x,y), (y,z,x)). Left: the depth map\n"
         "(scatter-summed depth, black where empty). Right, with --features: the saliency of the 2D\n"
-        "model (bicubic-upsampled CLS attention) over it, black-red-yellow-white.",
+        "model (bicubic-upsampled CLS attention) over it, black-red-yellow-white.\n"
+        "With --checkpoint: the pre-trained network's reconstruction of the sample instead, one row per\n"
+        "view, columns: visible tokens (grey); + reconstruction of the masked tokens (blue); + masked\n"
+        "ground truth (red); the sample's Chamfer distance is printed. Masking as in pre-training\n"
+        "(2D-guided needs --features, else random).",
     .state_size = sizeof(render_state),
     .options = options,
     .check = check,

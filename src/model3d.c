@@ -35,7 +35,7 @@ static void run_layout(void *model, m3_layout *L)
     m3_layout_blocks(L, &m->dec[1], D1, "decoder.1");
     m->dec[1].norm = m3_layout_norm(L, D1, "decoder.1.norm");
     m->rec3d = m3_layout_linear(L, D1, 3 * c->k[1], 1, "rec_head_3d");
-    m->rec2d = m3_layout_linear(L, D1, c->k[1] * c->views * c->feat_dim, 1, "rec_head_2d");
+    if (c->feat_dim > 0) m->rec2d = m3_layout_linear(L, D1, c->k[1] * c->views * c->feat_dim, 1, "rec_head_2d");
 }
 
 /* The mask token: trunc-normal(0.02) (timm trunc_normal_(std=.02): cut at +-2); the other tensors
@@ -72,6 +72,7 @@ int model3d_create(model3d **out, const model3d_config *cfg, int max_batch, uint
     m3_stages_drop_path(m->enc, 3, cfg->drop_path);
     m3_stages_drop_path(m->dec, 2, cfg->drop_path);
     m3_store_init_params(&m->st, seed, init_mask_token);
+    m->loss_w3 = m->loss_w2 = 1.0;
     *out = m;
     return 0;
 }
@@ -83,6 +84,15 @@ void model3d_free(model3d *m)
     m3_stages_free(m->dec, 2);
     m3_store_free(&m->st);
     free(m);
+}
+
+int model3d_set_loss_weights(model3d *m, double w3, double w2, char *err)
+{
+    if (!(w3 >= 0) || !(w2 >= 0) || (w3 == 0 && w2 == 0))
+        return errf(err, "model3d: loss weights %g (3D) and %g (2D) must be non-negative, not both 0", w3, w2);
+    m->loss_w3 = w3;
+    m->loss_w2 = w2;
+    return 0;
 }
 
 const model3d_config *model3d_get_config(const model3d *m) { return &m->cfg; }

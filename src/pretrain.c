@@ -15,6 +15,7 @@
 #include "errors.h"
 #include "grad_allreduce.h"
 #include "log.h"
+#include "mask.h"
 #include "paths.h"
 #include "train_log.h"
 #include "model_opts.h"
@@ -63,6 +64,12 @@ static char *make_config_json(const pretrain_args *a, const trainer *t)
     cJSON_AddNumberToObject(tr, "min_lr", a->min_lr);
     cJSON_AddNumberToObject(tr, "warmup_lr", a->warmup_lr);
     cJSON_AddNumberToObject(tr, "weight_decay", a->weight_decay);
+    cJSON *ob = cJSON_AddObjectToObject(j, "objective");
+    cJSON_AddStringToObject(ob, "masking", a->random_masking ? "random" : "2d-guided");
+    cJSON_AddNumberToObject(ob, "loss_3d_weight", a->loss_3d_weight);
+    cJSON_AddNumberToObject(ob, "loss_2d_weight", a->loss_2d_weight);
+    cJSON_AddStringToObject(ob, "targets", t->pd.need & PD_TARGETS ? a->targets : "none");
+    cJSON_AddNumberToObject(ob, "visible", mask_n_visible(&t->pd.cfg));
     cJSON_AddItemToObject(j, "data", pretrain_data_identity(&t->pd));
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
@@ -196,6 +203,13 @@ static int run_micro_batches(trainer *t, const pretrain_args *a, long step, pret
 
 /* ---- set-up and the loop ---- */
 
+int pretrain_needs_features(const pretrain_args *a)
+{
+    int need = a->random_masking ? 0 : PD_SALIENCY;
+    if (a->loss_2d_weight > 0 && strcmp(a->targets, "none") != 0) need |= PD_TARGETS;
+    return need;
+}
+
 static int trainer_init(trainer *t, const pretrain_args *a, MPI_Comm comm, char *err)
 {
     t->comm = comm;
@@ -205,17 +219,20 @@ static int trainer_init(trainer *t, const pretrain_args *a, MPI_Comm comm, char 
     model3d_config cfg = a->model;
     int rc = model3d_config_check(&cfg, err);
     /* open on every rank (independent reads); the micro-batch is known once n is */
-    if (!rc) rc = pretrain_data_open(&t->pd, a->data, a->features, a->views, &cfg, 1, err);
+    int need = pretrain_needs_features(a);
+    if (!rc) rc = pretrain_data_open(&t->pd, a->data, a->features, a->views, &cfg, 1, need, err);
     if (!rc) rc = step_layout_make(&t->L, t->pd.d.n, a->batch, a->micro, t->size, err);
     if (!rc && t->L.micro > 1) { /* reopen with room for a whole micro-batch */
         pretrain_data_close(&t->pd);
         cfg = a->model;
-        rc = pretrain_data_open(&t->pd, a->data, a->features, a->views, &cfg, t->L.micro, err);
+        rc = pretrain_data_open(&t->pd, a->data, a->features, a->views, &cfg, t->L.micro, need, err);
     }
     if (!rc) rc = model3d_config_check(&cfg, err);
     if (dist_any_error(comm, rc, err)) return -1;
     rc = dnn_ctx_create(&t->ctx, err);
     if (!rc) rc = model3d_create(&t->m, &cfg, (int)t->L.micro, (uint64_t)a->seed, &t->ctx, err);
+    if (!rc) rc = model3d_set_loss_weights(t->m, a->loss_3d_weight, need & PD_TARGETS ? a->loss_2d_weight : 0,
+                                           err);
     if (dist_any_error(comm, rc, err)) return -1;
     t->n_params = model3d_n_params(t->m);
     t->n_buffers = model3d_n_buffers(t->m);
@@ -331,6 +348,7 @@ int pretrain_run(const pretrain_args *a, MPI_Comm comm, pretrain_result *r, char
         r->layout = t.L;
         r->start_step = start;
         r->n_params = t.n_params;
+        r->visible = mask_n_visible(&t.pd.cfg);
         log_info("pretrain: %ld samples, %ld steps per epoch, batch %ld = %ld micro-batches of %ld on "
                  "%d ranks; %ld parameters; steps %ld -> %ld%s", t.L.n, t.L.steps_per_epoch, t.L.batch,
                  t.L.micro_per_step, t.L.micro, t.size, t.n_params, start, end,

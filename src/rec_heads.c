@@ -23,8 +23,11 @@ int m3_heads_forward(m3_run *r, const model3d *m, m3_heads_state *h, const m3_en
     NEED(h->rec3d = arena_floats(r->a, B * G1 * 3 * k1));
     NEED(h->gt3d = arena_floats(r->a, B * G1 * 3 * k1));
     NEED(h->masked1 = arena_alloc(r->a, (size_t)(B * G1)));
-    TRY(nn_linear_forward(r->c, h->rec3d, d->ds1.normed, M3P(r, m->rec3d.w), M3P(r, m->rec3d.b), B * G1, D1,
-                          3 * k1, r->err));
+    if (m->loss_w3 > 0)
+        TRY(nn_linear_forward(r->c, h->rec3d, d->ds1.normed, M3P(r, m->rec3d.w), M3P(r, m->rec3d.b), B * G1,
+                              D1, 3 * k1, r->err));
+    else
+        memset(h->rec3d, 0, sizeof(float) * (size_t)(B * G1 * 3 * k1));
     for (long t = 0; t < B * G1; t++) {
         long b = t / G1;
         h->masked1[t] = !e->mk.vis[1][t];
@@ -33,7 +36,11 @@ int m3_heads_forward(m3_run *r, const model3d *m, m3_heads_state *h, const m3_en
                 h->gt3d[(t * k1 + j) * 3 + x] = e->tk.ctr[0][(b * G0 + e->tk.knn[1][t * k1 + j]) * 3 + x] -
                                                 e->tk.ctr[1][t * 3 + x];
     }
-    L->loss_3d = loss_chamfer_forward(h->rec3d, h->gt3d, h->masked1, B * G1, k1);
+    L->loss_3d = m->loss_w3 > 0 ? loss_chamfer_forward(h->rec3d, h->gt3d, h->masked1, B * G1, k1) : 0;
+    L->loss_2d = 0;
+    L->loss = m->loss_w3 * L->loss_3d;
+    h->n_vrows = h->vcap = 0;
+    if (!m3_heads_2d_on(m)) return 0; /* no 2D head: the grids and pixels are not read */
     /* 2D head on the visible scale-1 tokens, rows padded to B * cap1 */
     h->vcap = B * e->mk.cap[1];
     NEED(h->vrows = (int32_t *)arena_ints(r->a, h->vcap));
@@ -48,8 +55,13 @@ int m3_heads_forward(m3_run *r, const model3d *m, m3_heads_state *h, const m3_en
                           r->err));
     target_2d(m, h, e, batch);
     L->loss_2d = loss_mse_forward(h->rec2d, h->tgt2d, h->n_vrows, W2);
-    L->loss = L->loss_3d + L->loss_2d;
+    L->loss += m->loss_w2 * L->loss_2d;
     return 0;
+}
+
+int m3_heads_2d_on(const model3d *m)
+{
+    return m->cfg.feat_dim > 0 && m->loss_w2 > 0;
 }
 
 int m3_heads_backward(m3_run *r, const model3d *m, const m3_heads_state *h, const m3_decoder_state *d,
@@ -57,13 +69,17 @@ int m3_heads_backward(m3_run *r, const model3d *m, const m3_heads_state *h, cons
 {
     const model3d_config *c = &m->cfg;
     long G1 = c->groups[1], k1 = c->k[1], D1 = c->dec_dims[1], W2 = k1 * c->views * c->feat_dim;
-    float *drec3d = arena_zeros(r->a, B * G1 * 3 * k1), *drec2d = arena_zeros(r->a, h->vcap * W2),
-          *dv_in = arena_zeros(r->a, h->vcap * D1);
-    NEED(drec3d && drec2d && dv_in);
-    loss_chamfer_backward(drec3d, h->rec3d, h->gt3d, h->masked1, B * G1, k1, 1.0);
-    loss_mse_backward(drec2d, h->rec2d, h->tgt2d, h->n_vrows, W2, 1.0);
-    TRY(nn_linear_backward(r->c, ddec1, M3G(r, m->rec3d.w), M3G(r, m->rec3d.b), drec3d, d->ds1.normed,
-                           M3P(r, m->rec3d.w), B * G1, D1, 3 * k1, r->err));
+    if (m->loss_w3 > 0) {
+        float *drec3d = arena_zeros(r->a, B * G1 * 3 * k1);
+        NEED(drec3d);
+        loss_chamfer_backward(drec3d, h->rec3d, h->gt3d, h->masked1, B * G1, k1, m->loss_w3);
+        TRY(nn_linear_backward(r->c, ddec1, M3G(r, m->rec3d.w), M3G(r, m->rec3d.b), drec3d, d->ds1.normed,
+                               M3P(r, m->rec3d.w), B * G1, D1, 3 * k1, r->err));
+    }
+    if (!m3_heads_2d_on(m)) return 0;
+    float *drec2d = arena_zeros(r->a, h->vcap * W2), *dv_in = arena_zeros(r->a, h->vcap * D1);
+    NEED(drec2d && dv_in);
+    loss_mse_backward(drec2d, h->rec2d, h->tgt2d, h->n_vrows, W2, m->loss_w2);
     TRY(nn_linear_backward(r->c, dv_in, M3G(r, m->rec2d.w), M3G(r, m->rec2d.b), drec2d, h->v_in,
                            M3P(r, m->rec2d.w), h->vcap, D1, W2, r->err));
     nn_scatter_add_rows(ddec1, dv_in, h->vrows, h->n_vrows, D1);
