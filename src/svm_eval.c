@@ -170,9 +170,9 @@ static int svm_fit(const svm_eval_options *o, const split *tr, const split *te, 
     return 0;
 }
 
-/* Prints the per-class table; *mean receives the mean class accuracy. */
+/* Prints the per-class table (unless quiet); *mean receives the mean class accuracy. */
 static int per_class_table(const split *te, const int32_t *pred, int n_classes, const char *names,
-                           double *mean, char *err)
+                           int quiet, double *mean, char *err)
 {
     long *total = calloc((size_t)n_classes, sizeof(long)), *right = calloc((size_t)n_classes, sizeof(long));
     if (!total || !right) {
@@ -184,7 +184,7 @@ static int per_class_table(const split *te, const int32_t *pred, int n_classes, 
         total[te->y[i]]++;
         right[te->y[i]] += pred[i] == te->y[i];
     }
-    printf("%-4s %-20s %8s %8s %9s\n", "id", "class", "test", "correct", "accuracy");
+    if (!quiet) printf("%-4s %-20s %8s %8s %9s\n", "id", "class", "test", "correct", "accuracy");
     double sum = 0;
     int present = 0;
     for (int c = 0; c < n_classes; c++) {
@@ -192,7 +192,7 @@ static int per_class_table(const split *te, const int32_t *pred, int n_classes, 
         char nm[64];
         class_name_at(names, c, nm, sizeof nm);
         double acc = (double)right[c] / (double)total[c];
-        printf("%-4d %-20s %8ld %8ld %8.2f%%\n", c, nm, total[c], right[c], 100 * acc);
+        if (!quiet) printf("%-4d %-20s %8ld %8ld %8.2f%%\n", c, nm, total[c], right[c], 100 * acc);
         sum += acc;
         present++;
     }
@@ -213,9 +213,10 @@ static int classify(const svm_eval_options *o, const split *tr, const split *te,
     if (!rc) {
         long right = 0;
         for (long i = 0; i < te->n; i++) right += pred[i] == te->y[i];
+        r->correct = right;
         r->accuracy = (double)right / (double)te->n;
-        rc = per_class_table(te, pred, tr->d.n_classes, tr->d.class_names, &r->mean_class_accuracy,
-                             err);
+        rc = per_class_table(te, pred, tr->d.n_classes, tr->d.class_names, o->quiet,
+                             &r->mean_class_accuracy, err);
     }
     free(pred);
     return rc;
@@ -240,37 +241,47 @@ static void close_split(split *s)
     free(s->y);
 }
 
-int svm_eval_run(const svm_eval_options *o, svm_eval_result *r, char *err)
+/* Opens both splits and checks them against cfg; *tr and *te are closed by close_split. */
+static int open_splits(const svm_eval_options *o, const model3d_config *cfg, split *tr, split *te,
+                       char *err)
+{
+    int rc = open_split(tr, o->data, cfg, err);
+    if (!rc) rc = open_split(te, o->test, cfg, err);
+    else memset(te, 0, sizeof *te);
+    if (!rc && te->d.n_classes > tr->d.n_classes)
+        rc = errf(err, "%s: %d classes, more than the %d of the training split %s", o->test,
+                  te->d.n_classes, tr->d.n_classes, o->data);
+    return rc;
+}
+
+int svm_eval_check_splits(const svm_eval_options *o, const model3d_config *cfg, char *err)
+{
+    split tr, te;
+    int rc = open_splits(o, cfg, &tr, &te, err);
+    close_split(&tr);
+    close_split(&te);
+    return dist_any_error(MPI_COMM_WORLD, rc, err);
+}
+
+int svm_eval_model(const svm_eval_options *o, model3d *m, const model3d_config *cfg,
+                   svm_eval_result *r, char *err)
 {
     int rank;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     memset(r, 0, sizeof *r);
     r->cv_accuracy = -1;
-    model3d_config cfg;
-    if (dist_any_error(MPI_COMM_WORLD, svm_config(o, &cfg, err), err)) return -1;
     split tr, te;
-    int rc = open_split(&tr, o->data, &cfg, err);
-    if (!rc) rc = open_split(&te, o->test, &cfg, err);
-    else memset(&te, 0, sizeof te);
-    if (!rc && te.d.n_classes > tr.d.n_classes)
-        rc = errf(err, "%s: %d classes, more than the %d of the training split %s", o->test,
-                  te.d.n_classes, tr.d.n_classes, o->data);
-    dnn_ctx ctx = {0};
-    model3d *m = NULL;
-    if (!rc) rc = dnn_ctx_create(&ctx, err);
-    if (!rc) rc = model3d_create(&m, &cfg, (int)o->batch, (uint64_t)o->seed, &ctx, err);
+    int rc = open_splits(o, cfg, &tr, &te, err);
     if (dist_any_error(MPI_COMM_WORLD, rc, err)) goto out;
-    if (!o->random_init && svm_load(o->checkpoint, m, err)) { rc = -1; goto out; }
-
-    int dim = cfg.dims[2];
+    int dim = cfg->dims[2];
     double t0 = now_s();
     progress pr;
     progress_start(&pr, "svm: encode", "samples", tr.n + te.n);
     long done = 0;
-    rc = encode_split(&tr, m, &cfg, o->batch, &pr, &done, err);
-    if (!rc) rc = encode_split(&te, m, &cfg, o->batch, &pr, &done, err);
+    rc = encode_split(&tr, m, cfg, o->batch, &pr, &done, err);
+    if (!rc) rc = encode_split(&te, m, cfg, o->batch, &pr, &done, err);
     if (rc) goto out;
-    progress_finish(&pr);
+    if (!o->quiet) progress_finish(&pr);
     r->seconds_encode = now_s() - t0;
     double t1 = now_s();
     rc = rank == 0 ? classify(o, &tr, &te, dim, r, err) : 0;
@@ -278,12 +289,29 @@ int svm_eval_run(const svm_eval_options *o, svm_eval_result *r, char *err)
     r->seconds_svm = now_s() - t1;
     r->train_samples = tr.n;
     r->test_samples = te.n;
-    r->points = cfg.points;
+    r->points = cfg->points;
     r->feature_dim = dim;
 out:
-    model3d_free(m);
-    if (ctx.engine) dnn_ctx_destroy(&ctx);
     close_split(&tr);
     close_split(&te);
+    return rc ? -1 : 0;
+}
+
+int svm_eval_run(const svm_eval_options *o, svm_eval_result *r, char *err)
+{
+    memset(r, 0, sizeof *r);
+    r->cv_accuracy = -1;
+    model3d_config cfg;
+    if (dist_any_error(MPI_COMM_WORLD, svm_config(o, &cfg, err), err)) return -1;
+    if (svm_eval_check_splits(o, &cfg, err)) return -1;
+    dnn_ctx ctx = {0};
+    model3d *m = NULL;
+    int rc = dnn_ctx_create(&ctx, err);
+    if (!rc) rc = model3d_create(&m, &cfg, (int)o->batch, (uint64_t)o->seed, &ctx, err);
+    rc = dist_any_error(MPI_COMM_WORLD, rc, err);
+    if (!rc && !o->random_init) rc = svm_load(o->checkpoint, m, err);
+    if (!rc) rc = svm_eval_model(o, m, &cfg, r, err);
+    model3d_free(m);
+    if (ctx.engine) dnn_ctx_destroy(&ctx);
     return rc ? -1 : 0;
 }
