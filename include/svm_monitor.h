@@ -44,9 +44,11 @@ typedef struct {
 
 /* Sets s up; every 0 leaves it off (nothing is opened, the checkpoint array is still restored and
  * kept). Otherwise checks both splits against cfg (svm_eval_check_splits) and creates the evaluation
- * model with ctx. data, test: kept as pointers. Collective. */
+ * model with ctx. data, test: kept as pointers. comm: the trainer's, which must be MPI_COMM_WORLD
+ * (or congruent to it). Collective. */
 int svm_monitor_init(svm_monitor *s, long every, const char *data, const char *test, double c,
-                     long steps_per_epoch, const model3d_config *cfg, dnn_ctx *ctx, char *err);
+                     long steps_per_epoch, const model3d_config *cfg, dnn_ctx *ctx, MPI_Comm comm,
+                     char *err);
 void svm_monitor_free(svm_monitor *s);
 
 /* 1 if the step `done` (optimiser steps done) is measured: an epoch boundary that is a multiple of

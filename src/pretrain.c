@@ -255,7 +255,7 @@ static int trainer_init(trainer *t, const pretrain_args *a, MPI_Comm comm, char 
              ? 0 : errf(err, "out of memory for %ld parameters", t->n_params);
     if (dist_any_error(comm, rc, err)) return -1;
     return svm_monitor_init(&t->svm, a->svm_every, a->svm_data, a->svm_test, a->svm_c,
-                            t->L.steps_per_epoch, model3d_get_config(t->m), &t->ctx, err);
+                            t->L.steps_per_epoch, model3d_get_config(t->m), &t->ctx, comm, err);
 }
 
 static void trainer_free(trainer *t)

@@ -11,7 +11,8 @@
 #define SVM_MONITOR_ARRAY "/svm_monitor"
 
 int svm_monitor_init(svm_monitor *s, long every, const char *data, const char *test, double c,
-                     long steps_per_epoch, const model3d_config *cfg, dnn_ctx *ctx, char *err)
+                     long steps_per_epoch, const model3d_config *cfg, dnn_ctx *ctx, MPI_Comm comm,
+                     char *err)
 {
     memset(s, 0, sizeof *s);
     s->every = every;
@@ -19,6 +20,10 @@ int svm_monitor_init(svm_monitor *s, long every, const char *data, const char *t
     s->last_acc = NAN;
     s->best_step = -1;
     if (every <= 0) return 0;
+    int same;
+    MPI_Comm_compare(comm, MPI_COMM_WORLD, &same);
+    if (same != MPI_IDENT && same != MPI_CONGRUENT)
+        return errf(err, "svm monitor: runs on MPI_COMM_WORLD only (svm_eval.h)");
     s->cfg = *cfg;
     s->o = (svm_eval_options){.data = data, .test = test, .c = c, .folds = 5,
                               .batch = SVM_MONITOR_BATCH, .seed = SVM_MONITOR_SEED, .quiet = 1};
