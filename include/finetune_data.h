@@ -36,6 +36,9 @@ long ft_fps_count(long P, long Pm);
 /* Scratch for one cloud of up to P stored points. */
 typedef struct {
     long P, Pm, n_fps;
+    int skip_origin;   /* FPS never picks a point of squared norm <= 1e-3 after the first (the
+                          official kernel's rule, pointops.h); 1 after init, the model's
+                          fps_skip_origin set by the caller */
     float *work;       /* 4P floats (FPS) */
     int32_t *idx;      /* n_fps */
     float *cand;       /* (n_fps,3) */

@@ -42,9 +42,10 @@ typedef struct {
 
 /* Opens path (every rank, independent reads), checks it (at least Pm points per cloud, no label
  * outside [0, n_classes): the error names train_path, the split the classes come from) and samples
- * this rank's part. Collective over comm (errors agreed). */
-int ft_testset_open(ft_testset *t, const char *path, long Pm, int n_classes, long chunk,
-                    const char *train_path, MPI_Comm comm, char *err);
+ * this rank's part (FPS candidates with the model's fps_skip_origin rule). Collective over comm
+ * (errors agreed). */
+int ft_testset_open(ft_testset *t, const char *path, long Pm, int skip_origin, int n_classes,
+                    long chunk, const char *train_path, MPI_Comm comm, char *err);
 void ft_testset_close(ft_testset *t);
 
 /* cm <- the confusion matrix of the whole split (eval mode), on every rank. Collective. */

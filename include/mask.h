@@ -24,11 +24,20 @@ typedef struct {
  * n_vis drawn, sorted ascending, into vis (n_vis); work holds 2G doubles. */
 void mask_draw_visible(const float *saliency, int G, int n_vis, uint64_t key, int32_t *vis, double *work);
 
-/* The masks of all scales: scale-2 visible tokens from forced_visible (B,n_vis) or drawn from the
- * point saliency at the scale-2 centres (key mask_keys[b]); point_saliency NULL: random masking,
- * the same draws with every token equally likely (the saliency is not read); all_visible = 1 for
- * eval. */
-int mask_build(const model3d_config *c, arena *a, const m3_tokens *t, int B, int all_visible,
+/* How mask_build chooses the visible tokens. */
+enum {
+    MASK_DRAWN = 0,       /* pre-training: scale 2 drawn (or forced), propagated to scales 1 and 0 */
+    MASK_ALL_VISIBLE = 1, /* fine-tuning: every token of every scale, no propagation */
+    MASK_EVAL_SVM = 2     /* the official SVM path (pre-training model, eval=True): scale 2 all
+                             visible, propagated -- a finer token in no kNN set of a coarser one
+                             stays masked (i2pmae-spec.md section 8) */
+};
+
+/* The masks of all scales for mode (MASK_*): MASK_DRAWN takes the scale-2 visible tokens from
+ * forced_visible (B,n_vis) or draws them from the point saliency at the scale-2 centres (key
+ * mask_keys[b]); point_saliency NULL: random masking, the same draws with every token equally
+ * likely (the saliency is not read). */
+int mask_build(const model3d_config *c, arena *a, const m3_tokens *t, int B, int mode,
                const float *point_saliency, const uint64_t *mask_keys, const int32_t *forced_visible,
                m3_mask *mk);
 

@@ -33,6 +33,8 @@ typedef struct {
     int feat_dim;      /* 2D feature width C (512) */
     int grid;          /* 2D patch grid side (14) */
     int image;         /* depth-map side (224) */
+    int fps_skip_origin; /* 1: the tokenizer's FPS never picks a point of squared norm <= 1e-3 after
+                            index 0, as the official pointnet2 kernel (pointops.h); 0: plain FPS */
 } model3d_config;
 
 /* The spec's configuration. */
@@ -105,9 +107,17 @@ int model3d_train_step(model3d *m, const model3d_batch *b, model3d_losses *out, 
 int model3d_reconstruction(const model3d *m, int b, float *vis, long *n_vis, float *gt, float *rec,
                            long *n_masked, char *err);
 
-/* Encoder without masking (eval): global feature = max-pool over the last stage's tokens after its
- * LayerNorm. points (B,P,3) -> global (B, dims[2]). */
+/* The encoder on the official SVM path (i2pmae-spec.md section 8; the pre-training model with
+ * eval=True): BatchNorm in eval mode, every scale-2 token visible, scales 1 and 0 visible through
+ * the kNN propagation (a finer token in no coarser kNN set is left out of its stage and keeps its
+ * embedding). Global feature = max-pool over the last stage's tokens after its LayerNorm.
+ * points (B,P,3) -> global (B, dims[2]). */
 int model3d_encode_global(model3d *m, int B, const float *points, float *global, char *err);
+/* The same forward with more outputs (each may be NULL): gmax (B, dims[2]) as encode_global, gmean
+ * (B, dims[2]) the mean over the groups[2] tokens, tokens (B, groups[2], dims[2]) the last stage's
+ * tokens after its LayerNorm, centres (B, groups[2], 3) their centres. */
+int model3d_encode(model3d *m, int B, const float *points, float *gmax, float *gmean, float *tokens,
+                   float *centres, char *err);
 
 /* Allocation counters (tests: a steady state adds nothing): step/eval arena chunks malloc'ed so far,
  * oneDNN primitives created, and the bytes of their scratchpads and temporaries; plus the matmul

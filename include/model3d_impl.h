@@ -44,11 +44,11 @@ typedef struct {
     float *x0[3], *ctr[3], *keybias[3]; /* visible tokens, centres, key bias (B, cap_s, .) */
     m3_stage_state es[3];    /* es[s].normed (B,cap_s,C_s): the encoder outputs */
 } m3_encoder_state;
-/* points (B,P,3): tokenize, mask (all_visible = 1: no masking; batch gives the saliency, mask keys,
- * forced mask and drop-path key, NULL in eval), then per scale embed / merge and encode the visible
- * tokens. */
+/* points (B,P,3): tokenize, mask (mask_mode: MASK_DRAWN, MASK_ALL_VISIBLE or MASK_EVAL_SVM of
+ * mask.h; batch gives the saliency, mask keys, forced mask and drop-path key, NULL in eval), then
+ * per scale embed / merge and encode the visible tokens. */
 int m3_encoder_forward(m3_run *r, const model3d *m, m3_encoder_state *e, long B, const float *points,
-                       int all_visible, const model3d_batch *batch);
+                       int mask_mode, const model3d_batch *batch);
 /* dnormed[s] (B,cap_s,C_s) or NULL: the gradient w.r.t. e->es[s].normed; all parameter gradients. */
 int m3_encoder_backward(m3_run *r, const model3d *m, const m3_encoder_state *e, float *const dnormed[3]);
 

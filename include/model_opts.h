@@ -2,7 +2,8 @@
  * (checkpoints).
  *
  * Options (INI keys in the global section, so one job file configures pretrain and svm alike):
- *   points, groups, k, dims, depths, heads, dec-dims, dec-depths, embed-hidden, mask-ratio, drop-path
+ *   points, groups, k, dims, depths, heads, dec-dims, dec-depths, embed-hidden, mask-ratio, drop-path,
+ *   fps-skip-origin
  * Lists are comma-separated ("512,256,64"). Every option is a string that stays empty when not
  * given: model_opts_apply overwrites only the fields given, so a command can start from the spec's
  * defaults (pretrain, svm --random-init) or from a checkpoint's configuration (svm --checkpoint) and
@@ -17,7 +18,7 @@
 #include "cli.h"
 #include "model3d.h"
 
-#define MODEL_OPTS_COUNT 11
+#define MODEL_OPTS_COUNT 12
 
 typedef struct {
     char v[MODEL_OPTS_COUNT][CLI_STR_LEN]; /* "" = not given */
@@ -45,7 +46,8 @@ int model_opts_check_against(const model_opts *o, const model3d_config *c, const
 /* The configuration as a JSON object (every field; arrays as JSON arrays; "visible" only when set,
  * so configurations without it read as before). Caller owns it. */
 cJSON *model3d_config_to_json(const model3d_config *c);
-/* Reads every field from such an object. */
+/* Reads every field from such an object. fps_skip_origin may be absent: configurations written
+ * before it existed were trained with plain FPS, so absent means 0. */
 int model3d_config_from_json(const cJSON *j, model3d_config *c, char *err);
 
 #endif

@@ -3,6 +3,9 @@
  * Points are (P,3) float32, row-major xyz. All functions are deterministic:
  *  - fps_sample starts at index 0 (as PointNet++ / Point-MAE do); on equal distances the lowest
  *    index wins. Distances are squared Euclidean in float, summed x, y, z in that order.
+ *    skip_origin = 1 reproduces a quirk of the official pointnet2 CUDA kernel (i2pmae-spec.md
+ *    section 5): after index 0, a point whose squared norm is <= 1e-3 is never selected; if no
+ *    other point is left, index 0 is selected again. 0 = plain FPS.
  *  - knn_query returns, per query, the k nearest points in ascending squared distance, ties broken
  *    by the lower point index. k must be <= P.
  * The _batch variants run OpenMP over the batch; the single-cloud ones are serial.
@@ -20,9 +23,9 @@ void pc_normalize_unit_sphere(float *pts, long P);
 int pc_all_finite(const float *v, long n);
 
 /* pts (P,3) -> idx (M) with M <= P. */
-void fps_sample(const float *pts, long P, long M, int32_t *idx);
+void fps_sample(const float *pts, long P, long M, int skip_origin, int32_t *idx);
 /* pts (B,P,3) -> idx (B,M). */
-void fps_sample_batch(const float *pts, long B, long P, long M, int32_t *idx);
+void fps_sample_batch(const float *pts, long B, long P, long M, int skip_origin, int32_t *idx);
 
 /* pts (P,3), queries (Q,3) -> idx (Q,k) into pts. */
 void knn_query(const float *pts, long P, const float *queries, long Q, int k, int32_t *idx);
@@ -31,7 +34,8 @@ void knn_query_batch(const float *pts, long B, long P, const float *queries, lon
 
 /* The batched ones with caller-provided scratch (no allocation): B times 4P floats (fps) or
  * 4P + k floats (knn) per cloud, cloud b's at b * the per-cloud size. */
-void fps_sample_batch_ws(const float *pts, long B, long P, long M, int32_t *idx, float *work);
+void fps_sample_batch_ws(const float *pts, long B, long P, long M, int skip_origin, int32_t *idx,
+                         float *work);
 void knn_query_batch_ws(const float *pts, long B, long P, const float *queries, long Q, int k,
                         int32_t *idx, float *work);
 

@@ -6,7 +6,8 @@
  *
  * st_open checks the whole header before anything is read: a header length past the end of the
  * file, malformed JSON or entries, unknown dtypes, a byte count that disagrees with dtype x shape,
- * offsets that run past the end of the data (a truncated file) and tensors that overlap. Every
+ * offsets that run past the end of the data (a truncated file), tensors that overlap and a name
+ * given twice. Every
  * error names the file and, where there is one, the tensor. Tensors of any standard dtype may be
  * present (e.g. CLIP's I64 position_ids); st_read_f32 reads F32, F16 and BF16 only.
  *

@@ -104,12 +104,13 @@ const i2p_command cmd_svm = {
     .summary = "linear-SVM evaluation of a frozen encoder",
     .usage = "i2pmae svm --data TRAIN.h5 --test TEST.h5 (--checkpoint CKPT | --random-init) [--c C|auto]",
     .description =
-        "Encodes both splits with the frozen encoder (no mask, BatchNorm in eval mode; feature =\n"
+        "Encodes both splits with the frozen encoder on the official SVM path (BatchNorm in eval mode,\n"
+        "every scale-2 token visible, scales 1 and 0 through the kNN propagation; feature =\n"
         "max-pool of the last stage's tokens after its LayerNorm, dims[2] wide), trains a linear SVM\n"
         "(liblinear, hinge loss, L2, one-vs-rest) on the training split and reports test accuracy,\n"
         "a per-class table and a JSON line. The architecture comes from the checkpoint; model\n"
         "options given must agree with it, except --points (the spec's protocol uses the first 1024\n"
-        "points: jobs/svm-modelnet40.ini). Layout and protocol: docs/svm.md.",
+        "points: jobs/svm-modelnet40.ini) and --fps-skip-origin. Layout and protocol: docs/svm.md.",
     .state_size = sizeof(svm_state),
     .options = options,
     .check = check,

@@ -93,7 +93,7 @@ int convert_source_load(const convert_source *s, long start, long count, long P_
             const float *src = raw + i * P * 3;
             float *dst = out + i * P_out * 3;
             if (use_fps && P_out < P) {
-                fps_sample(src, P, P_out, idx + i * P_out);
+                fps_sample(src, P, P_out, 0, idx + i * P_out);
                 pc_gather(src, idx + i * P_out, P_out, dst);
             } else {
                 memcpy(dst, src, sizeof(float) * 3 * (size_t)P_out);

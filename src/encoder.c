@@ -13,11 +13,11 @@
 static int encode_scale(m3_run *r, const model3d *m, m3_encoder_state *e, int s, uint64_t drop_key);
 
 int m3_encoder_forward(m3_run *r, const model3d *m, m3_encoder_state *e, long B, const float *points,
-                       int all_visible, const model3d_batch *batch)
+                       int mask_mode, const model3d_batch *batch)
 {
     e->B = B;
     if (tokenizer_run(&m->cfg, r->a, points, (int)B, &e->tk) ||
-        mask_build(&m->cfg, r->a, &e->tk, (int)B, all_visible, batch ? batch->point_saliency : NULL,
+        mask_build(&m->cfg, r->a, &e->tk, (int)B, mask_mode, batch ? batch->point_saliency : NULL,
                    batch ? batch->mask_keys : NULL, batch ? batch->forced_visible : NULL, &e->mk))
         return errf(r->err, "model3d: out of memory (tokenizer)");
     for (int s = 0; s < 3; s++) TRY(encode_scale(r, m, e, s, batch ? batch->drop_key : 0));

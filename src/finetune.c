@@ -73,7 +73,9 @@ static int trainset_open(trainset *s, const finetune_args *a, classifier_config 
     if (s->d.points < cfg->enc.points)
         return errf(err, "%s: samples have %ld points, the network takes %d (--points)", a->data,
                     s->d.points, cfg->enc.points);
-    return ft_sampler_init(&s->smp, s->d.points, cfg->enc.points, err);
+    if (ft_sampler_init(&s->smp, s->d.points, cfg->enc.points, err)) return -1;
+    s->smp.skip_origin = cfg->enc.fps_skip_origin;
+    return 0;
 }
 
 static int trainset_alloc(trainset *s, long micro, long Pm, char *err)
@@ -139,7 +141,7 @@ static int trainer_init(trainer *t, const finetune_args *a, MPI_Comm comm, char 
     if (!rc) rc = step_layout_make(&t->L, t->tr.d.n, a->batch, a->micro, t->size, err);
     if (!rc) rc = trainset_alloc(&t->tr, t->L.micro, t->cfg.enc.points, err);
     if (dist_any_error(comm, rc, err)) return -1;
-    if (ft_testset_open(&t->ts, a->test, t->cfg.enc.points, t->cfg.n_classes, t->L.micro, a->data,
+    if (ft_testset_open(&t->ts, a->test, t->cfg.enc.points, t->cfg.enc.fps_skip_origin, t->cfg.n_classes, t->L.micro, a->data,
                         comm, err))
         return -1;
     rc = dnn_ctx_create(&t->ctx, err);

@@ -41,6 +41,7 @@ int ft_sampler_init(ft_sampler *s, long P, long Pm, char *err)
     s->P = P;
     s->Pm = Pm;
     s->n_fps = ft_fps_count(P, Pm);
+    s->skip_origin = 1;
     s->work = malloc(sizeof(float) * (size_t)(4 * P));
     s->idx = malloc(sizeof(int32_t) * (size_t)s->n_fps);
     s->cand = malloc(sizeof(float) * (size_t)(3 * s->n_fps));
@@ -65,7 +66,7 @@ void ft_candidates(ft_sampler *s, const float *raw, float *cand)
         memcpy(cand, raw, sizeof(float) * (size_t)(3 * s->P));
         return;
     }
-    fps_sample_batch_ws(raw, 1, s->P, s->n_fps, s->idx, s->work);
+    fps_sample_batch_ws(raw, 1, s->P, s->n_fps, s->skip_origin, s->idx, s->work);
     pc_gather(raw, s->idx, s->n_fps, cand);
 }
 

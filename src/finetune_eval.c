@@ -25,8 +25,8 @@ static void rank_range(long n, long chunk, MPI_Comm comm, long *first, long *cou
     *count = end - *first;
 }
 
-static int testset_load(ft_testset *t, const char *path, long Pm, int n_classes, long chunk,
-                        const char *train_path, MPI_Comm comm, char *err)
+static int testset_load(ft_testset *t, const char *path, long Pm, int skip_origin, int n_classes,
+                        long chunk, const char *train_path, MPI_Comm comm, char *err)
 {
     if (dataset_open(&t->d, path, MPI_COMM_SELF, err)) return -1;
     t->open = 1;
@@ -41,6 +41,7 @@ static int testset_load(ft_testset *t, const char *path, long Pm, int n_classes,
         return errf(err, "%s: labels up to %d, outside the %d classes of the training data %s",
                     path, t->d.n_classes - 1, n_classes, train_path);
     if (ft_sampler_init(&t->smp, t->d.points, Pm, err)) return -1;
+    t->smp.skip_origin = skip_origin;
     rank_range(t->n, chunk, comm, &t->first, &t->count);
     long nf = t->smp.n_fps, P = t->d.points, cnt = t->count ? t->count : 1;
     t->cand = malloc(sizeof(float) * (size_t)(cnt * nf * 3));
@@ -63,11 +64,11 @@ static int testset_load(ft_testset *t, const char *path, long Pm, int n_classes,
     return rc;
 }
 
-int ft_testset_open(ft_testset *t, const char *path, long Pm, int n_classes, long chunk,
-                    const char *train_path, MPI_Comm comm, char *err)
+int ft_testset_open(ft_testset *t, const char *path, long Pm, int skip_origin, int n_classes,
+                    long chunk, const char *train_path, MPI_Comm comm, char *err)
 {
     memset(t, 0, sizeof *t);
-    int rc = testset_load(t, path, Pm, n_classes, chunk, train_path, comm, err);
+    int rc = testset_load(t, path, Pm, skip_origin, n_classes, chunk, train_path, comm, err);
     return dist_any_error(comm, rc, err);
 }
 
@@ -205,7 +206,7 @@ int finetune_eval_only(const ft_eval_args *a, MPI_Comm comm, ft_eval_result *r, 
     };
     ckpt_state st;
     rc = ckpt_read(a->checkpoint, comm, &st, NULL, arr, 2, err);
-    if (!rc) rc = ft_testset_open(&ts, a->test, cfg.enc.points, cfg.n_classes, micro, "(the checkpoint)",
+    if (!rc) rc = ft_testset_open(&ts, a->test, cfg.enc.points, cfg.enc.fps_skip_origin, cfg.n_classes, micro, "(the checkpoint)",
                                   comm, err);
     if (rc) goto out;
     double t0 = now_s();

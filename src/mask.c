@@ -1,5 +1,6 @@
 /* mask.c -- 2D-guided masking at scale 2 (softmax of the centres' saliency, sequential multinomial
- * draws without replacement; without a saliency the same draws from the uniform distribution), its propagation to scales 1 and 0 through the kNN sets, and the
+ * draws without replacement; without a saliency the same draws from the uniform distribution; or
+ * every scale-2 token on the SVM path), its propagation to scales 1 and 0 through the kNN sets, and the
  * gather / scatter between the padded visible lists and token order (mask.h).
  */
 #include "mask.h"
@@ -56,12 +57,12 @@ static void list_from_flags(const uint8_t *vis, int B, int G, int cap, int *coun
     }
 }
 
-int mask_build(const model3d_config *c, arena *a, const m3_tokens *t, int B, int all_visible,
+int mask_build(const model3d_config *c, arena *a, const m3_tokens *t, int B, int mode,
                const float *point_saliency, const uint64_t *mask_keys, const int32_t *forced_visible,
                m3_mask *mk)
 {
-    int nv = mask_n_visible(c);
-    if (all_visible) {
+    int nv = mode == MASK_DRAWN ? mask_n_visible(c) : c->groups[2];
+    if (mode == MASK_ALL_VISIBLE) {
         for (int s = 0; s < 3; s++) mk->cap[s] = c->groups[s];
     } else {
         mk->cap[2] = nv;
@@ -73,9 +74,10 @@ int mask_build(const model3d_config *c, arena *a, const m3_tokens *t, int B, int
         mk->idx[s] = (int32_t *)arena_ints(a, (long)B * mk->cap[s]);
         mk->vis[s] = arena_alloc(a, (size_t)B * c->groups[s]);
         if (!mk->count[s] || !mk->idx[s] || !mk->vis[s]) return -1;
-        memset(mk->vis[s], all_visible ? 1 : 0, (size_t)B * c->groups[s]);
+        memset(mk->vis[s], mode == MASK_ALL_VISIBLE || (mode == MASK_EVAL_SVM && s == 2) ? 1 : 0,
+               (size_t)B * c->groups[s]);
     }
-    if (!all_visible) {
+    if (mode == MASK_DRAWN) {
         int G2 = c->groups[2];
         float *sal = (float *)arena_floats(a, G2);
         int32_t *v = (int32_t *)arena_ints(a, nv);
@@ -91,6 +93,8 @@ int mask_build(const model3d_config *c, arena *a, const m3_tokens *t, int B, int
             }
             for (int i = 0; i < nv; i++) mk->vis[2][b * G2 + chosen[i]] = 1;
         }
+    }
+    if (mode != MASK_ALL_VISIBLE) {
         /* a finer token is visible iff it is in the kNN set of a visible coarser token */
         for (int s = 2; s >= 1; s--) {
             int G = c->groups[s], Gf = c->groups[s - 1], k = c->k[s];

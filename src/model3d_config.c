@@ -25,6 +25,7 @@ void model3d_config_default(model3d_config *c)
     c->feat_dim = 512;
     c->grid = 14;
     c->image = 224;
+    c->fps_skip_origin = 1;
 }
 
 void model3d_config_tiny(model3d_config *c)
@@ -76,6 +77,8 @@ int model3d_config_check(const model3d_config *c, char *err)
         return errf(err, "model3d config: visible %d must be in [1, groups[2] = %d] (0: from mask_ratio)",
                     c->visible, c->groups[2]);
     if (c->drop_path < 0 || c->drop_path >= 1) return errf(err, "model3d config: drop_path must be in [0,1)");
+    if (c->fps_skip_origin != 0 && c->fps_skip_origin != 1)
+        return errf(err, "model3d config: fps_skip_origin must be 0 or 1");
     if (c->views == 0 && c->feat_dim == 0) { /* no 2D head: grid and image unused */
         if (c->grid < 0 || c->image < 0) return errf(err, "model3d config: grid and image must be >= 0");
     } else if (c->views < 1 || c->feat_dim < 1 || c->grid < 1 || c->image < 1) {

@@ -24,7 +24,7 @@ int model3d_train_step(model3d *m, const model3d_batch *b, model3d_losses *out, 
     m3_fwd *f = m3_store_begin(&m->st, &r, 1, b->B, sizeof *f, "model3d", err);
     if (!f) return -1;
     model3d_losses L = {0};
-    if (m3_encoder_forward(&r, m, &f->e, b->B, b->points, 0, b) ||
+    if (m3_encoder_forward(&r, m, &f->e, b->B, b->points, MASK_DRAWN, b) ||
         m3_decoder_forward(&r, m, &f->d, &f->e, b->drop_key) ||
         m3_heads_forward(&r, m, &f->h, &f->e, &f->d, b, &L) || backward(&r, m, f))
         return -1;
@@ -90,20 +90,30 @@ long m3_activation(const model3d *m, const char *name, float *out)
     return -1;
 }
 
-int model3d_encode_global(model3d *m, int B, const float *points, float *global, char *err)
+int model3d_encode(model3d *m, int B, const float *points, float *gmax, float *gmean, float *tokens,
+                  float *centres, char *err)
 {
     m3_run r;
     m3_encoder_state *e = m3_store_begin(&m->st, &r, 0, B, sizeof *e, "model3d", err);
     if (!e) return -1;
-    TRY(m3_encoder_forward(&r, m, e, B, points, 1, NULL));
+    TRY(m3_encoder_forward(&r, m, e, B, points, MASK_EVAL_SVM, NULL));
+    /* scale 2 is all visible: the stage's rows are the tokens in order */
     long G2 = m->cfg.groups[2], C = m->cfg.dims[2];
+    const float *x = e->es[2].normed;
     for (long b = 0; b < B; b++)
         for (long j = 0; j < C; j++) {
-            float v = e->es[2].normed[(b * G2) * C + j];
-            for (long t = 1; t < G2; t++)
-                if (e->es[2].normed[(b * G2 + t) * C + j] > v) v = e->es[2].normed[(b * G2 + t) * C + j];
-            global[b * C + j] = v;
+            float v = x[(b * G2) * C + j];
+            double sum = 0;
+            for (long t = 0; t < G2; t++) {
+                float u = x[(b * G2 + t) * C + j];
+                if (u > v) v = u;
+                sum += u;
+            }
+            if (gmax) gmax[b * C + j] = v;
+            if (gmean) gmean[b * C + j] = (float)(sum / (double)G2);
         }
+    if (tokens) memcpy(tokens, x, sizeof(float) * (size_t)(B * G2 * C));
+    if (centres) memcpy(centres, e->tk.ctr[2], sizeof(float) * (size_t)(B * G2 * 3));
     return 0;
 }
 
@@ -131,4 +141,9 @@ int model3d_reconstruction(const model3d *m, int b, float *vis, long *n_vis, flo
     *n_vis = nv;
     *n_masked = nm;
     return 0;
+}
+
+int model3d_encode_global(model3d *m, int B, const float *points, float *global, char *err)
+{
+    return model3d_encode(m, B, points, global, NULL, NULL, NULL, err);
 }

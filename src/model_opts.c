@@ -32,12 +32,15 @@ static const field_desc fields[MODEL_OPTS_COUNT] = {
     F_INT("embed-hidden", 3, embed_hidden, "mini-PointNet widths, e.g. 128,256,512"),
     F_DBL("mask-ratio", mask_ratio, "share of scale-2 tokens masked"),
     F_DBL("drop-path", drop_path, "stochastic depth rate of the last encoder block"),
+    F_INT("fps-skip-origin", 1, fps_skip_origin,
+          "1 (default): after the first, FPS skips points within sqrt(1e-3) of the origin, as the "
+          "official pointnet2 kernel; 0: plain FPS"),
 };
 
 /* JSON keys use the struct's field names. */
 static const char *json_key[MODEL_OPTS_COUNT] = {"points", "groups", "k", "dims", "depths", "heads",
                                                  "dec_dims", "dec_depths", "embed_hidden",
-                                                 "mask_ratio", "drop_path"};
+                                                 "mask_ratio", "drop_path", "fps_skip_origin"};
 
 int model_opts_append(model_opts *o, cli_opt *opts, int n)
 {
@@ -162,6 +165,7 @@ int model3d_config_from_json(const cJSON *j, model3d_config *c, char *err)
     for (int i = 0; i < MODEL_OPTS_COUNT; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, json_key[i]);
         char *p = (char *)c + fields[i].offset;
+        if (!v && !strcmp(json_key[i], "fps_skip_origin")) continue; /* older configurations: 0 */
         if (fields[i].n == 0) {
             if (!cJSON_IsNumber(v)) return errf(err, "model configuration: '%s' missing", json_key[i]);
             *(double *)p = v->valuedouble;

@@ -41,7 +41,7 @@ int pc_all_finite(const float *v, long n)
 }
 
 /* One cloud with caller-provided scratch: fps 4P floats, knn 4P + k floats. */
-static void fps_sample_ws(const float *pts, long P, long M, int32_t *idx, float *buf);
+static void fps_sample_ws(const float *pts, long P, long M, int skip_origin, int32_t *idx, float *buf);
 static void knn_query_ws(const float *pts, long P, const float *queries, long Q, int k, int32_t *idx,
                          float *buf);
 
@@ -54,20 +54,27 @@ static void to_soa(const float *pts, long P, float *x, float *y, float *z)
     }
 }
 
-void fps_sample(const float *pts, long P, long M, int32_t *idx)
+void fps_sample(const float *pts, long P, long M, int skip_origin, int32_t *idx)
 {
     if (M <= 0 || P <= 0) return;
     float *buf = malloc(sizeof(float) * 4 * (size_t)P);
-    fps_sample_ws(pts, P, M, idx, buf);
+    fps_sample_ws(pts, P, M, skip_origin, idx, buf);
     free(buf);
 }
 
-static void fps_sample_ws(const float *pts, long P, long M, int32_t *idx, float *buf)
+/* The pointnet2 kernel's rule (skip_origin): a point with x*x + y*y + z*z <= 1e-3 (float sum, double
+ * compare, as `if (mag <= 1e-3) continue;`) is never a candidate after index 0. Its distance is set
+ * to -1 here: the running minimum keeps it there and the argmax (best starts at -1, strict >)
+ * never takes it; when no candidate is left, index 0 is taken, as the kernel's besti = 0. */
+static void fps_sample_ws(const float *pts, long P, long M, int skip_origin, int32_t *idx, float *buf)
 {
     if (M <= 0 || P <= 0) return;
     float *x = buf, *y = buf + P, *z = buf + 2 * P, *dist = buf + 3 * P;
     to_soa(pts, P, x, y, z);
-    for (long i = 0; i < P; i++) dist[i] = FLT_MAX;
+    for (long i = 0; i < P; i++) {
+        float mag = x[i] * x[i] + y[i] * y[i] + z[i] * z[i];
+        dist[i] = skip_origin && (double)mag <= 1e-3 ? -1.0f : FLT_MAX;
+    }
     long last = 0;
     idx[0] = 0;
     for (long m = 1; m < M; m++) {
@@ -87,16 +94,18 @@ static void fps_sample_ws(const float *pts, long P, long M, int32_t *idx, float 
     }
 }
 
-void fps_sample_batch(const float *pts, long B, long P, long M, int32_t *idx)
+void fps_sample_batch(const float *pts, long B, long P, long M, int skip_origin, int32_t *idx)
 {
 #pragma omp parallel for schedule(dynamic)
-    for (long b = 0; b < B; b++) fps_sample(pts + b * P * 3, P, M, idx + b * M);
+    for (long b = 0; b < B; b++) fps_sample(pts + b * P * 3, P, M, skip_origin, idx + b * M);
 }
 
-void fps_sample_batch_ws(const float *pts, long B, long P, long M, int32_t *idx, float *work)
+void fps_sample_batch_ws(const float *pts, long B, long P, long M, int skip_origin, int32_t *idx,
+                         float *work)
 {
 #pragma omp parallel for schedule(dynamic)
-    for (long b = 0; b < B; b++) fps_sample_ws(pts + b * P * 3, P, M, idx + b * M, work + b * 4 * P);
+    for (long b = 0; b < B; b++)
+        fps_sample_ws(pts + b * P * 3, P, M, skip_origin, idx + b * M, work + b * 4 * P);
 }
 
 /* Top-k by (distance, index) over one query: scans i ascending, so on equal distances the earlier

@@ -115,6 +115,10 @@ static int parse_header(st_file *f, const char *json, size_t len, char *err)
     }
     cJSON_Delete(root);
     if (rc) return -1;
+    for (int i = 1; i < f->n_tensors; i++) /* a JSON object may repeat a key; a weights file may not */
+        for (int j = 0; j < i; j++)
+            if (!strcmp(f->tensors[i].name, f->tensors[j].name))
+                return errf(err, "%s: tensor %s appears twice in the header", f->path, f->tensors[i].name);
     qsort(f->tensors, (size_t)f->n_tensors, sizeof *f->tensors, cmp_begin);
     for (int i = 1; i < f->n_tensors; i++) {
         const st_tensor *a = &f->tensors[i - 1], *b = &f->tensors[i];

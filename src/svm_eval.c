@@ -29,7 +29,8 @@ static const double c_grid[] = {1e-4, 3e-4, 1e-3, 3e-3, 0.0093, 0.03, 0.1, 0.3, 
 enum { C_GRID_N = (int)(sizeof c_grid / sizeof c_grid[0]) };
 
 /* Builds the model configuration: from the checkpoint (options given must agree, except points,
- * mask-ratio and drop-path, which do not change the parameters) or the spec's defaults. */
+ * fps-skip-origin, mask-ratio and drop-path, which do not change the parameters) or the spec's
+ * defaults. */
 static int svm_config(const svm_eval_options *o, model3d_config *cfg, char *err)
 {
     if (o->random_init) {
@@ -53,8 +54,10 @@ static int svm_config(const svm_eval_options *o, model3d_config *cfg, char *err)
     model_opts_clear(&arch, "points");
     model_opts_clear(&arch, "mask-ratio");
     model_opts_clear(&arch, "drop-path");
+    model_opts_clear(&arch, "fps-skip-origin");
     if (model_opts_check_against(&arch, cfg, o->checkpoint, err)) return -1;
     model_opts_set(&points, "points", model_opts_get(o->model, "points"));
+    model_opts_set(&points, "fps-skip-origin", model_opts_get(o->model, "fps-skip-origin"));
     if (model_opts_apply(&points, cfg, err)) return -1;
     return model3d_config_check(cfg, err);
 }

@@ -17,7 +17,7 @@ int tokenizer_run(const model3d_config *c, arena *a, const float *points, int B,
         t->ctr[s] = arena_floats(a, B * G * 3);
         float *work = arena_floats(a, B * (4 * n_src + k));
         if (!fps || !t->knn[s] || !t->orig[s] || !t->ctr[s] || !work) return -1;
-        fps_sample_batch_ws(src, B, n_src, G, fps, work);
+        fps_sample_batch_ws(src, B, n_src, G, c->fps_skip_origin, fps, work);
         for (long b = 0; b < B; b++) {
             pc_gather(src + b * n_src * 3, fps + b * G, G, t->ctr[s] + b * G * 3);
             for (long g = 0; g < G; g++)

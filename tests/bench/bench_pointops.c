@@ -37,7 +37,7 @@ int main(int argc, char **argv)
     double fps_best = 1e30, knn_best = 1e30;
     for (int it = 0; it < reps; it++) {
         double t0 = now_s();
-        fps_sample_batch(pts, B, P, M, fidx);
+        fps_sample_batch(pts, B, P, M, 0, fidx);
         double t1 = now_s();
         if (t1 - t0 < fps_best) fps_best = t1 - t0;
     }

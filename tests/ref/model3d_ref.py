@@ -371,12 +371,13 @@ class Model3D(nn.Module):
 
     @torch.no_grad()
     def encode_global(self, points):
-        """Eval BN, all tokens visible: max over scale-2 tokens of norm_2(stage-2 output)."""
+        """The official SVM path (eval=True): eval BN, every scale-2 token visible, scales 1 and 0
+        visible through the kNN propagation; max over scale-2 tokens of norm_2(stage-2 output)."""
         was = self.training
         self.eval()
         dtype = self.rec_head_3d.weight.dtype
         tok = tokenize(points, self.cfg)
-        vis = tuple(np.ones(tok["centres%d" % s].shape, bool) for s in range(3))
+        vis = propagate_mask(tok, np.ones(tok["centres2"].shape, bool))
         acts = self.encode(tok, vis, self.centre_tensors(points, tok, dtype), {})
         self.train(was)
         return acts["enc2_out"].max(dim=1)[0]
@@ -446,6 +447,10 @@ def write_reference(path, cfg_name, B, seed, double):
 
         global0 = model.encode_global(inp["points"])
         f["expected/global"] = f32(global0)
+        # the SVM path's visibility (tests check that it leaves some finer token out)
+        tok_eval = tokenize(inp["points"], cfg)
+        for s, v in enumerate(propagate_mask(tok_eval, np.ones(tok_eval["centres2"].shape, bool))):
+            f["expected/eval_vis%d" % s] = np.asarray(v, np.int32)
 
         opt = torch.optim.AdamW(param_groups(model), lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
         step_losses = np.zeros((5, 3))

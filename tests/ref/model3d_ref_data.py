@@ -17,19 +17,21 @@ M64 = (1 << 64) - 1
 # Configuration (the fields of model3d_config in include/model3d.h)
 
 CONFIG_FIELDS = ("points", "groups", "k", "dims", "depths", "heads", "dec_dims", "dec_depths",
-                 "embed_hidden", "mask_ratio", "drop_path", "views", "feat_dim", "grid", "image")
+                 "embed_hidden", "mask_ratio", "drop_path", "views", "feat_dim", "grid", "image",
+                 "fps_skip_origin")
 
 
 def config(name):
     if name == "tiny":
         return dict(points=64, groups=[16, 8, 4], k=[4, 4, 2], dims=[12, 24, 48], depths=[1, 1, 1],
                     heads=2, dec_dims=[48, 24], dec_depths=[1, 1], embed_hidden=[8, 16, 32],
-                    mask_ratio=0.5, drop_path=0.0, views=2, feat_dim=6, grid=4, image=32)
+                    mask_ratio=0.5, drop_path=0.0, views=2, feat_dim=6, grid=4, image=32,
+                    fps_skip_origin=1)
     if name == "spec":
         return dict(points=2048, groups=[512, 256, 64], k=[16, 8, 8], dims=[96, 192, 384],
                     depths=[5, 5, 5], heads=6, dec_dims=[384, 192], dec_depths=[1, 1],
                     embed_hidden=[128, 256, 512], mask_ratio=0.8, drop_path=0.1, views=3,
-                    feat_dim=512, grid=14, image=224)
+                    feat_dim=512, grid=14, image=224, fps_skip_origin=1)
     raise ValueError("unknown config " + name)
 
 
@@ -46,11 +48,15 @@ def sqdist_f32(pts, q):
     return d[..., 0] * d[..., 0] + d[..., 1] * d[..., 1] + d[..., 2] * d[..., 2]
 
 
-def fps(pts, M):
-    """pts (B,P,3) float32 -> (B,M) int64. Starts at index 0; argmax takes the lowest index on ties."""
+def fps(pts, M, skip_origin=1):
+    """pts (B,P,3) float32 -> (B,M) int64. Starts at index 0; argmax takes the lowest index on ties.
+    skip_origin: the official pointnet2 kernel's rule -- a point with x*x+y*y+z*z <= 1e-3 is never
+    selected after index 0 (kept out of the argmax with distance -1: index 0 when none is left)."""
     B, P, _ = pts.shape
     x, y, z = pts[..., 0], pts[..., 1], pts[..., 2]
     dist = np.full((B, P), FLT_MAX, np.float32)
+    if skip_origin:
+        dist[(x * x + y * y + z * z).astype(np.float64) <= 1e-3] = np.float32(-1)
     idx = np.zeros((B, M), np.int64)
     last = np.zeros(B, np.int64)
     ar = np.arange(B)
@@ -84,7 +90,7 @@ def tokenize(points, cfg):
     t = {}
     prev, prev_orig = points, np.broadcast_to(np.arange(points.shape[1]), points.shape[:2])
     for s in range(3):
-        c = fps(prev, G[s])
+        c = fps(prev, G[s], cfg.get("fps_skip_origin", 1))
         xyz = gather_rows(prev, c)
         t["centres%d" % s] = c
         t["knn%d" % s] = knn(prev, xyz, K[s])
@@ -228,12 +234,14 @@ def point_features(grids, pixels, orig, image, use_interpolate=True):
 # Inputs
 
 def make_inputs(cfg, B, seed):
-    """Random test inputs: points U(-1,1), saliency U(0,2), grids N(0,1), pixels = orthographic
+    """Random test inputs: points U(-1,1) (point 4 near the origin), saliency U(0,2), grids N(0,1), pixels = orthographic
     projection of the points (view v: rows from axis (v+1)%3, cols from axis v), mask_keys, and the
     forced visible scale-2 tokens = the saliency-guided draw with those keys (in draw order)."""
     rng = np.random.default_rng(seed)
     P, V, g, C, S = cfg["points"], cfg["views"], cfg["grid"], cfg["feat_dim"], cfg["image"]
     points = rng.uniform(-1, 1, (B, P, 3)).astype(np.float32)
+    if P > 21:  # one point near the origin: plain FPS picks it, the kernel rule (pointops.h) not
+        points[:, 21] *= np.float32(0.02)
     saliency = rng.uniform(0, 2, (B, P)).astype(np.float32)
     grids = rng.standard_normal((B, V, g, g, C)).astype(np.float32)
     pixels = np.zeros((B, V, P, 2), np.int16)

@@ -29,10 +29,13 @@ static void test_every_command_is_complete(void **state)
         assert_ptr_equal(cmd_find(c->name), c);
         for (int j = 0; j < i; j++) assert_string_not_equal(i2p_commands[j]->name, c->name);
     }
-    assert_int_equal(n, 10);
+    assert_int_equal(n, 13);
     assert_non_null(cmd_find("finetune"));
     assert_non_null(cmd_find("fewshot-split"));
     assert_null(cmd_find("finetuen"));
+    assert_non_null(cmd_find("encode"));
+    assert_non_null(cmd_find("export"));
+    assert_non_null(cmd_find("import"));
 }
 
 static void test_option_tables_fit_and_names_are_unique(void **state)

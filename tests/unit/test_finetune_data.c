@@ -137,12 +137,12 @@ static void test_candidates_are_fps(void **state)
     float *cand = malloc(sizeof(float) * 3 * 300), *want = malloc(sizeof(float) * 3 * 300);
     int32_t idx[300];
     ft_candidates(&s, raw, cand);
-    fps_sample(raw, P, 300, idx);
+    fps_sample(raw, P, 300, s.skip_origin, idx);
     pc_gather(raw, idx, 300, want);
     assert_memory_equal(cand, want, sizeof(float) * 3 * 300);
     /* FPS to Pm (the test view) = the first Pm candidates */
     int32_t idx2[PM];
-    fps_sample(raw, P, PM, idx2);
+    fps_sample(raw, P, PM, s.skip_origin, idx2);
     assert_memory_equal(idx, idx2, sizeof idx2);
     ft_sampler_free(&s);
     /* n_fps == P: the candidates are the points themselves */

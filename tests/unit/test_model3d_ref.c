@@ -12,7 +12,8 @@
  *  - AdamW steps 1..5: |c - r| <= 1e-5 + 1e-4 |r| per element, except elements whose step-1 gradient
  *    is below 1e-4 of their tensor's largest + 1e-5 of the largest of all (rounding noise around an
  *    exact 0, whose sign Adam's first step amplifies to lr: allowed 2 * lr * step); per-step losses 1e-4;
- *  - encode_global (initial state, eval BN): 1e-4 * max|r| + 1e-6.
+ *  - encode_global (the official SVM path: eval BN, propagated visibility; initial state and after
+ *    5 steps): 1e-4 * max|r| + 1e-6.
  * SKIP (never passed, the reason printed) when torch / h5py are missing; a failing reference fails.
  */
 #include <setjmp.h>
@@ -320,6 +321,20 @@ static void test_encode_global(void **state)
     h5file f;
     open_case(&rc, &f, g_path64);
     long C = rc.cfg.dims[2];
+    /* the case must exercise the SVM path's visibility: some finer token in no coarser kNN set
+       (else an encoder that marks every token visible would pass too) */
+    long left_out = 0;
+    for (int s = 0; s < 2; s++) {
+        char name[32];
+        long G = rc.cfg.groups[s];
+        int32_t *v = malloc(sizeof(int32_t) * (size_t)(rc.B * G));
+        snprintf(name, sizeof name, "/expected/eval_vis%d", s);
+        assert_int_equal(h5_read_all(&f, name, H5T_NATIVE_INT32, v, g_err), 0);
+        for (long i = 0; i < rc.B * G; i++) left_out += !v[i];
+        free(v);
+    }
+    printf("SVM path: %ld scale-0/1 tokens left out of their stage\n", left_out);
+    assert_true(left_out > 0);
     float *g = malloc(sizeof(float) * (size_t)(rc.B * C));
     assert_int_equal(model3d_encode_global(rc.m, rc.B, rc.points, g, g_err), 0);
     float *r = read_floats(&f, "/expected/global", rc.B * C);

@@ -25,14 +25,16 @@ static float d2(const float *a, const float *b)
     return dx * dx + dy * dy + dz * dz;
 }
 
-/* Brute force FPS: O(M^2 P), recomputes min distance to the whole selected set each time. */
-static void fps_brute(const float *p, long P, long M, int32_t *out)
+/* Brute force FPS: O(M^2 P), recomputes min distance to the whole selected set each time. With
+ * skip_origin, points of squared norm <= 1e-3 are no candidates (index 0 if none is left). */
+static void fps_brute(const float *p, long P, long M, int skip_origin, int32_t *out)
 {
     out[0] = 0;
     for (long m = 1; m < M; m++) {
         float best = -1;
-        long arg = -1;
+        long arg = 0;
         for (long i = 0; i < P; i++) {
+            if (skip_origin && d2(p + 3 * i, (const float[3]){0, 0, 0}) <= 1e-3) continue;
             float dmin = FLT_MAX;
             for (long j = 0; j < m; j++) {
                 float d = d2(p + 3 * i, p + 3 * out[j]);
@@ -51,9 +53,42 @@ static void test_fps_matches_brute_force(void **state)
     float *p = malloc(sizeof(float) * 3 * P);
     random_cloud(p, P, 11);
     int32_t a[40], b[40];
-    fps_sample(p, P, M, a);
-    fps_brute(p, P, M, b);
+    fps_sample(p, P, M, 0, a);
+    fps_brute(p, P, M, 0, b);
     for (long m = 0; m < M; m++) assert_int_equal(a[m], b[m]);
+    free(p);
+}
+
+/* The official kernel's rule: a cloud with points at and near the origin (and the first point
+ * there too) -- plain FPS picks some of them, the rule none after index 0. */
+static void test_fps_skip_origin(void **state)
+{
+    (void)state;
+    long P = 300, M = 60;
+    float *p = malloc(sizeof(float) * 3 * P);
+    random_cloud(p, P, 5);
+    for (long i = 0; i < P; i++) { /* on the unit sphere, every tenth within sqrt(1e-3) ~ 0.0316 of 0 */
+        float n = sqrtf(d2(p + 3 * i, (const float[3]){0, 0, 0}));
+        for (int d = 0; d < 3; d++) p[3 * i + d] *= (i % 10 != 5 ? 1.0f : 0.015f) / n;
+    }
+    for (int d = 0; d < 3; d++) p[3 * 7 + d] = 0; /* one exactly at the origin */
+    int32_t plain[60], skip[60], want[60];
+    fps_sample(p, P, M, 0, plain);
+    fps_sample(p, P, M, 1, skip);
+    fps_brute(p, P, M, 1, want);
+    int plain_near = 0;
+    for (long m = 0; m < M; m++) {
+        assert_int_equal(skip[m], want[m]);
+        const float *q = p + 3 * skip[m];
+        if (m > 0) assert_true(q[0] * q[0] + q[1] * q[1] + q[2] * q[2] > 1e-3f);
+        const float *r = p + 3 * plain[m];
+        plain_near += m > 0 && r[0] * r[0] + r[1] * r[1] + r[2] * r[2] <= 1e-3f;
+    }
+    assert_true(plain_near > 0); /* the cloud does exercise the rule */
+    /* every point near the origin: index 0 over and over, as the kernel's besti = 0 */
+    for (long i = 0; i < 3 * P; i++) p[i] *= 0.01f;
+    fps_sample(p, P, 5, 1, skip);
+    for (long m = 0; m < 5; m++) assert_int_equal(skip[m], 0);
     free(p);
 }
 
@@ -64,9 +99,9 @@ static void test_fps_batch_equals_single(void **state)
     float *p = malloc(sizeof(float) * 3 * P * B);
     random_cloud(p, P * B, 3);
     int32_t *a = malloc(sizeof(int32_t) * B * M), one[32];
-    fps_sample_batch(p, B, P, M, a);
+    fps_sample_batch(p, B, P, M, 1, a);
     for (long b = 0; b < B; b++) {
-        fps_sample(p + b * P * 3, P, M, one);
+        fps_sample(p + b * P * 3, P, M, 1, one);
         for (long m = 0; m < M; m++) assert_int_equal(a[b * M + m], one[m]);
     }
     free(p);
@@ -138,6 +173,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fps_matches_brute_force),
+        cmocka_unit_test(test_fps_skip_origin),
         cmocka_unit_test(test_fps_batch_equals_single),
         cmocka_unit_test(test_knn_matches_sort),
         cmocka_unit_test(test_knn_ties_by_index),

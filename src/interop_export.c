@@ -1,0 +1,112 @@
+/* interop_export.c -- our checkpoint -> a safetensors file in the official I2P-MAE names
+ * (interop.h). Every rank reads the checkpoint (collective); rank 0 converts and writes.
+ */
+#include "interop.h"
+
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "checkpoint.h"
+#include "dist.h"
+#include "safetensors.h"
+
+int interop_checkpoint_config(const char *path, model3d_config *cfg, long *step, char *err)
+{
+    ckpt_state st;
+    char *json = malloc(CKPT_CONFIG_LEN);
+    if (!json) return errf(err, "out of memory");
+    int rc = ckpt_read_header(path, MPI_COMM_WORLD, &st, json, err);
+    cJSON *root = rc ? NULL : cJSON_Parse(json);
+    free(json);
+    if (rc) return -1;
+    cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "model");
+    rc = m ? model3d_config_from_json(m, cfg, err)
+           : errf(err, "checkpoint has no 3D-network configuration (not a pre-training checkpoint?)");
+    cJSON_Delete(root);
+    if (rc) return err_prefix(err, path);
+    if (step) *step = st.step;
+    return model3d_config_check(cfg, err) ? err_prefix(err, path) : 0;
+}
+
+/* Rank 0: the tensors of m in the official layout, written to output. */
+static int write_official(model3d *m, const char *output, long step, interop_export_result *r, char *err)
+{
+    interop_entry *e = NULL;
+    int n = 0;
+    if (interop_table(m, &e, &n, err)) return -1;
+    st_entry *w = calloc((size_t)n, sizeof *w);
+    void **data = calloc((size_t)n, sizeof *data);
+    int rc = w && data ? 0 : errf(err, "out of memory");
+    int64_t count = step;
+    for (int i = 0; i < n && !rc; i++) {
+        w[i].name = e[i].official;
+        w[i].rank = e[i].rank;
+        for (int d = 0; d < e[i].rank; d++) w[i].shape[d] = e[i].shape[d];
+        if (e[i].layout == IO_BN_COUNT) {
+            w[i].dtype = "I64";
+            w[i].data = &count;
+            continue;
+        }
+        w[i].dtype = "F32";
+        if (!(data[i] = malloc(sizeof(float) * (size_t)interop_numel(&e[i])))) {
+            rc = errf(err, "out of memory");
+            break;
+        }
+        interop_to_official(&e[i], data[i]);
+        w[i].data = data[i];
+        if (!e[i].buffer) r->params += interop_numel(&e[i]);
+    }
+    char *cfg_json = NULL;
+    if (!rc) {
+        cJSON *cj = model3d_config_to_json(model3d_get_config(m));
+        cfg_json = cJSON_PrintUnformatted(cj);
+        cJSON_Delete(cj);
+        char step_s[32];
+        snprintf(step_s, sizeof step_s, "%ld", step);
+        const char *meta[] = {"format", "pt", "i2pmae_kind", "pretrain", "i2pmae_config", cfg_json ? cfg_json : "{}",
+                              "i2pmae_step", step_s};
+        rc = st_write(output, w, n, meta, 4, err);
+        r->tensors = n;
+    }
+    free(cfg_json);
+    for (int i = 0; data && i < n; i++) free(data[i]);
+    free(data);
+    free(w);
+    free(e);
+    return rc;
+}
+
+int interop_export(const char *checkpoint, const char *output, interop_export_result *r, char *err)
+{
+    int rank;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    memset(r, 0, sizeof *r);
+    model3d_config cfg;
+    if (interop_checkpoint_config(checkpoint, &cfg, &r->step, err)) return -1;
+    dnn_ctx ctx = {0};
+    model3d *m = NULL;
+    int rc = dnn_ctx_create(&ctx, err);
+    if (!rc) rc = model3d_create(&m, &cfg, 1, 1, &ctx, err);
+    rc = dist_any_error(MPI_COMM_WORLD, rc, err);
+    if (!rc) {
+        ckpt_array arrays[2] = {
+            {"/params", CKPT_F32, model3d_params(m), model3d_n_params(m)},
+            {"/buffers", CKPT_F32, model3d_buffers(m), model3d_n_buffers(m)},
+        };
+        ckpt_state st;
+        rc = ckpt_read(checkpoint, MPI_COMM_WORLD, &st, NULL, arrays, 2, err);
+    }
+    if (!rc && rank == 0) rc = write_official(m, output, r->step, r, err);
+    rc = dist_any_error(MPI_COMM_WORLD, rc, err);
+    if (!rc) {
+        MPI_Bcast(&r->tensors, 1, MPI_INT, 0, MPI_COMM_WORLD);
+        MPI_Bcast(&r->params, 1, MPI_LONG, 0, MPI_COMM_WORLD);
+    }
+    model3d_free(m);
+    if (ctx.engine) dnn_ctx_destroy(&ctx);
+    return rc;
+}
