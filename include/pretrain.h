@@ -10,7 +10,9 @@
  * checkpoint. Checkpoints (checkpoint.h) every ckpt_every steps and at the end, the last `keep`
  * kept; --resume restores parameters, AdamW moments, BatchNorm buffers and the step, and the later
  * steps repeat an uninterrupted run exactly (everything random is keyed by seed, epoch, step and
- * sample). Rank 0 writes RUNDIR/loss.csv and RUNDIR/loss.png (train_log.h).
+ * sample). Rank 0 writes RUNDIR/loss.csv and RUNDIR/loss.png (train_log.h). With svm_every > 0 the
+ * encoder's linear-SVM test accuracy is measured every svm_every epochs and at the end
+ * (svm_monitor.h; then comm must be MPI_COMM_WORLD); it does not change training.
  * The ablation switches (masking, loss weights, 2D targets, visible tokens) are part of the
  * configuration stored in checkpoints ("objective") and compared on --resume.
  */
@@ -43,6 +45,10 @@ typedef struct {
     double loss_3d_weight, loss_2d_weight; /* loss = w3 * loss_3d + w2 * loss_2d; 0 turns one off */
     char targets[CLI_STR_LEN]; /* 2D targets reconstructed: "clip" (the features file's) or "none" */
     long fault_nan_step;  /* test hook (I2PMAE_TEST_NAN_STEP): step whose loss is made NaN; 0 off */
+    /* the SVM monitor (svm_monitor.h): every svm_every epochs (0: off), splits svm_data/svm_test */
+    long svm_every;
+    char svm_data[CLI_STR_LEN], svm_test[CLI_STR_LEN];
+    double svm_c;
 } pretrain_args;
 
 typedef struct {
@@ -53,6 +59,10 @@ typedef struct {
     int resumed;
     double seconds_total, seconds_allreduce, seconds_data, seconds_compute, seconds_checkpoint;
     double loss, loss_3d, loss_2d, lr; /* of the last step */
+    /* the SVM monitor: last and best test accuracy (NAN: none), epochs done at the best (its step:
+     * svm_best_step, -1 if none), measurements in this run, seconds spent on them */
+    double svm_acc_last, svm_acc_best, svm_best_epoch, seconds_svm;
+    long svm_best_step, svm_measurements;
     char last_checkpoint[I2P_PATH_LEN];
 } pretrain_result;
 

@@ -22,11 +22,13 @@ typedef struct {
     int folds;
     long batch, seed;         /* samples per encoder batch per rank; seed of weights and liblinear */
     const model_opts *model;  /* architecture options given */
+    int quiet;                /* 1: no per-class table, no final progress line (svm_monitor.h) */
 } svm_eval_options;
 
 /* The figures; those of the SVM are valid on rank 0 only. */
 typedef struct {
     double accuracy, mean_class_accuracy;
+    long correct;             /* test samples classified right (accuracy = correct / test_samples) */
     double c;                 /* the cost used */
     double cv_accuracy;       /* cross-validation accuracy of that cost; -1 when c was given */
     long train_samples, test_samples;
@@ -36,5 +38,16 @@ typedef struct {
 
 /* Collective over MPI_COMM_WORLD; a failure (including out of memory) is agreed on every rank. */
 int svm_eval_run(const svm_eval_options *o, svm_eval_result *r, char *err);
+
+/* The part of svm_eval_run after the model is built: m (configuration cfg, created for o->batch
+ * samples, parameters and BatchNorm buffers loaded) encodes both splits and the SVM is trained and
+ * tested; o->checkpoint and o->random_init are not used, nor o->model. Collective over
+ * MPI_COMM_WORLD. */
+int svm_eval_model(const svm_eval_options *o, model3d *m, const model3d_config *cfg,
+                   svm_eval_result *r, char *err);
+
+/* Opens both splits and checks them against cfg (points, classes) as svm_eval_run does first.
+ * Collective over MPI_COMM_WORLD. */
+int svm_eval_check_splits(const svm_eval_options *o, const model3d_config *cfg, char *err);
 
 #endif

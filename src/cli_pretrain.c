@@ -28,7 +28,7 @@ static int options(void *state, cli_opt *opts)
                          .batch = 64, .micro = 0, .max_steps = 0, .ckpt_every = 1000, .keep = 3,
                          .log_every = 20, .lr = 1e-3, .min_lr = 1e-6, .warmup_lr = 1e-6,
                          .weight_decay = 0.05, .loss_3d_weight = 1.0, .loss_2d_weight = 1.0,
-                         .targets = "clip"};
+                         .targets = "clip", .svm_c = 0.01};
     const cli_opt own[] = {
         {"data", OPT_STRING, a->data, "FILE", "point-cloud file to pre-train on (e.g. ShapeNet-55 train)"},
         {"features", OPT_STRING, a->features, "FILE",
@@ -62,6 +62,12 @@ static int options(void *state, cli_opt *opts)
         {"checkpoint-every", OPT_LONG, &a->ckpt_every, "N", "write a checkpoint every N steps (and at the end)"},
         {"keep", OPT_LONG, &a->keep, "K", "keep the newest K checkpoints"},
         {"log-every", OPT_LONG, &a->log_every, "N", "progress line and loss.csv row every N steps"},
+        {"svm-every", OPT_LONG, &a->svm_every, "N",
+         "SVM monitor: every N epochs and at the end, the encoder's linear-SVM test accuracy goes into "
+         "loss.csv (svm_acc), loss.png and the JSON line; 0: off"},
+        {"svm-data", OPT_STRING, a->svm_data, "FILE", "SVM monitor: training split (as svm --data)"},
+        {"svm-test", OPT_STRING, a->svm_test, "FILE", "SVM monitor: test split (as svm --test)"},
+        {"svm-c", OPT_DOUBLE, &a->svm_c, "C", "SVM monitor: the SVM cost"},
     };
     return model_opts_append(&st->model, opts, cmd_opts_add(opts, 0, own, (int)(sizeof own / sizeof own[0])));
 }
@@ -105,6 +111,10 @@ static int check(void *state, char *err)
     if (a->weight_decay < 0) return errf(err, "--weight-decay %g: must be non-negative", a->weight_decay);
     if (a->seed < 0) return errf(err, "--seed %ld: must be non-negative", a->seed);
     if (a->views < 1) return errf(err, "--views %d: must be at least 1", a->views);
+    if (a->svm_every < 0) return errf(err, "--svm-every %ld: must be non-negative", a->svm_every);
+    if (a->svm_every > 0 && (!a->svm_data[0] || !a->svm_test[0]))
+        return errf(err, "pretrain: --svm-every needs --svm-data and --svm-test");
+    if (!(a->svm_c > 0)) return errf(err, "--svm-c %g: must be positive", a->svm_c);
     model3d_config_default(&st->a.model);
     if (model_opts_apply(&st->model, &st->a.model, err)) return -1;
     if (st->visible > st->a.model.groups[2])
@@ -156,6 +166,19 @@ static void summarise(void *state, const cmd_env *env, cJSON *s)
     cJSON_AddNumberToObject(s, "samples_per_s", r->seconds_total > 0 ? samples / r->seconds_total : 0);
     cJSON_AddNumberToObject(s, "allreduce_share",
                             r->seconds_total > 0 ? r->seconds_allreduce / r->seconds_total : 0);
+    if (a->svm_every > 0) { /* the SVM monitor; epochs = optimiser steps / steps per epoch */
+        cJSON *m = cJSON_AddObjectToObject(s, "svm_monitor");
+        cJSON_AddNumberToObject(m, "every_epochs", (double)a->svm_every);
+        cJSON_AddNumberToObject(m, "c", a->svm_c);
+        cJSON_AddStringToObject(m, "data", a->svm_data);
+        cJSON_AddStringToObject(m, "test", a->svm_test);
+        cJSON_AddNumberToObject(m, "measurements", (double)r->svm_measurements);
+        cJSON_AddNumberToObject(m, "seconds", r->seconds_svm);
+        cJSON_AddNumberToObject(s, "svm_acc_last", r->svm_acc_last);
+        cJSON_AddNumberToObject(s, "svm_acc_best", r->svm_acc_best);
+        cJSON_AddNumberToObject(s, "svm_best_epoch", r->svm_best_epoch);
+        cJSON_AddNumberToObject(s, "svm_best_step", (double)r->svm_best_step);
+    }
 }
 
 const i2p_command cmd_pretrain = {
@@ -169,7 +192,8 @@ const i2p_command cmd_pretrain = {
         "and at the end; --resume continues exactly. batch must be a multiple of micro-batch x ranks.\n"
         "Architecture options default to the spec's network. The ablation switches (--masking,\n"
         "--loss-3d-weight, --loss-2d-weight, --targets, --visible) give the paper's ablation rows\n"
-        "(jobs/ablation-*.ini). Details: docs/pretrain.md.",
+        "(jobs/ablation-*.ini). --svm-every N measures the encoder's linear-SVM test accuracy\n"
+        "every N epochs (loss.csv, loss.png, JSON). Details: docs/pretrain.md.",
     .state_size = sizeof(pretrain_state),
     .options = options,
     .check = check,

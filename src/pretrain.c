@@ -24,6 +24,7 @@
 #include "optim.h"
 #include "pretrain_data.h"
 #include "rng.h"
+#include "svm_monitor.h"
 #include "version.h"
 
 typedef struct {
@@ -47,6 +48,7 @@ typedef struct {
     char *tensor_table;
     train_log log;
     int log_open;
+    svm_monitor svm;         /* --svm-every (svm_monitor.h) */
 } trainer;
 
 /* ---- configuration and run directory ---- */
@@ -107,8 +109,9 @@ static int save_checkpoint(trainer *t, const pretrain_args *a, long step, pretra
     step_position(&t->L, step, &epoch, &pos);
     ensure_perm(t, a, epoch);
     ckpt_state st = {.step = step, .epoch = epoch, .epoch_pos = pos, .seed = a->seed};
-    ckpt_array arr[5];
+    ckpt_array arr[6];
     int n = fill_arrays(t, arr);
+    n += svm_monitor_ckpt_array(&t->svm, arr + n);
     char path[I2P_PATH_LEN];
     ckpt_path(path, sizeof path, a->rundir, step);
     if (ckpt_write(path, t->comm, &st, t->config_json, t->tensor_table, arr, n, err)) return -1;
@@ -145,6 +148,7 @@ static int resume_load(void *ctx, const char *path, const ckpt_state *hdr, char 
                        "configuration gives at step %ld", path, st.epoch, st.epoch_pos, st.step);
     }
     free(arr[4].data);
+    if (!lrc) lrc = svm_monitor_restore(&t->svm, path, t->comm, err);
     if (!lrc) {
         rc->step = st.step;
         t->opt.step = st.step; /* AdamW's bias correction continues from here */
@@ -252,7 +256,9 @@ static int trainer_init(trainer *t, const pretrain_args *a, MPI_Comm comm, char 
     t->tensor_table = ckpt_tensor_table(model3d_get_tensor(t->m, 0), model3d_n_tensors(t->m));
     if (!rc) rc = t->acc && t->perm && t->config_json && t->tensor_table
              ? 0 : errf(err, "out of memory for %ld parameters", t->n_params);
-    return dist_any_error(comm, rc, err);
+    if (dist_any_error(comm, rc, err)) return -1;
+    return svm_monitor_init(&t->svm, a->svm_every, a->svm_data, a->svm_test, a->svm_c,
+                            t->L.steps_per_epoch, model3d_get_config(t->m), &t->ctx, comm, err);
 }
 
 /* Rank 0 locks RUNDIR/lock once the directory exists (one run at a time in a run directory);
@@ -274,6 +280,7 @@ static void trainer_free(trainer *t)
 {
     run_lock_release(&t->lock);
     if (t->log_open) train_log_close(&t->log);
+    svm_monitor_free(&t->svm);
     model3d_free(t->m);
     if (t->ctx.engine) dnn_ctx_destroy(&t->ctx);
     pretrain_data_close(&t->pd);
@@ -320,7 +327,14 @@ static int train_loop(trainer *t, const pretrain_args *a, long start, long end, 
         r->lr = lr;
         long done = step + 1;
         int last = done == end;
-        if (done % a->log_every == 0 || last) {
+        double svm_acc = NAN;
+        int measured = svm_monitor_due(&t->svm, done, last);
+        if (measured) {
+            double t0 = now_s();
+            if (svm_monitor_measure(&t->svm, t->m, done, &svm_acc, err)) return -1;
+            t_last += now_s() - t0; /* samples/s counts training only */
+        }
+        if (done % a->log_every == 0 || last || measured) {
             double now = now_s();
             double sps = (double)((done - last_logged) * t->L.batch) / (now - t_last);
             double eta = (now - t_start) / (double)(done - start) * (double)(end - done);
@@ -329,7 +343,7 @@ static int train_loop(trainer *t, const pretrain_args *a, long start, long end, 
             log_info("pretrain: step %ld/%ld epoch %ld loss %.5f (3d %.5f, 2d %.5f) lr %.3e %.1f "
                      "samples/s ETA %s", done, end, epoch, loss[0], loss[1], loss[2], lr, sps, eta_s);
             rc = t->rank == 0 ? train_log_append(&t->log, done, epoch, loss[0], loss[1], loss[2], lr,
-                                                sps, err) : 0;
+                                                sps, svm_acc, err) : 0;
             if (dist_any_error(t->comm, rc, err)) return -1;
             t_last = now;
             last_logged = done;
@@ -372,7 +386,8 @@ int pretrain_run(const pretrain_args *a, MPI_Comm comm, pretrain_result *r, char
         rc = errf(err, "%s: the run is complete (step %ld of %ld); raise --steps or --epochs to go on",
                   a->rundir, start, end);
     if (!rc) {
-        int lrc = t.rank == 0 ? train_log_open(&t.log, a->rundir, a->resume ? start : -1, err) : 0;
+        int lrc = t.rank == 0 ? train_log_open(&t.log, a->rundir, a->resume ? start : -1,
+                                                   a->svm_every > 0, err) : 0;
         t.log_open = t.rank == 0 && !lrc;
         rc = dist_any_error(comm, lrc, err);
     }
@@ -387,6 +402,12 @@ int pretrain_run(const pretrain_args *a, MPI_Comm comm, pretrain_result *r, char
                  r->resumed ? " (resumed)" : "");
         rc = complete ? 0 : train_loop(&t, a, start, end, r, err);
         r->end_step = rc ? r->end_step : end; /* PREEMPT_STOPPED: the step reached */
+        r->svm_acc_last = t.svm.last_acc;
+        r->svm_acc_best = svm_monitor_best_acc(&t.svm);
+        r->svm_best_epoch = svm_monitor_best_epoch(&t.svm);
+        r->svm_best_step = t.svm.best_step;
+        r->svm_measurements = t.svm.measurements;
+        r->seconds_svm = t.svm.seconds;
     }
     if (t.log_open) {
         train_log_close(&t.log);

@@ -173,9 +173,9 @@ static int svm_fit(const svm_eval_options *o, const split *tr, const split *te, 
     return 0;
 }
 
-/* Prints the per-class table; *mean receives the mean class accuracy. */
+/* Prints the per-class table (unless quiet); *mean receives the mean class accuracy. */
 static int per_class_table(const split *te, const int32_t *pred, int n_classes, const char *names,
-                           double *mean, char *err)
+                           int quiet, double *mean, char *err)
 {
     long *total = calloc((size_t)n_classes, sizeof(long)), *right = calloc((size_t)n_classes, sizeof(long));
     if (!total || !right) {
@@ -187,7 +187,7 @@ static int per_class_table(const split *te, const int32_t *pred, int n_classes, 
         total[te->y[i]]++;
         right[te->y[i]] += pred[i] == te->y[i];
     }
-    printf("%-4s %-20s %8s %8s %9s\n", "id", "class", "test", "correct", "accuracy");
+    if (!quiet) printf("%-4s %-20s %8s %8s %9s\n", "id", "class", "test", "correct", "accuracy");
     double sum = 0;
     int present = 0;
     for (int c = 0; c < n_classes; c++) {
@@ -195,7 +195,7 @@ static int per_class_table(const split *te, const int32_t *pred, int n_classes, 
         char nm[64];
         class_name_at(names, c, nm, sizeof nm);
         double acc = (double)right[c] / (double)total[c];
-        printf("%-4d %-20s %8ld %8ld %8.2f%%\n", c, nm, total[c], right[c], 100 * acc);
+        if (!quiet) printf("%-4d %-20s %8ld %8ld %8.2f%%\n", c, nm, total[c], right[c], 100 * acc);
         sum += acc;
         present++;
     }
@@ -216,9 +216,10 @@ static int classify(const svm_eval_options *o, const split *tr, const split *te,
     if (!rc) {
         long right = 0;
         for (long i = 0; i < te->n; i++) right += pred[i] == te->y[i];
+        r->correct = right;
         r->accuracy = (double)right / (double)te->n;
-        rc = per_class_table(te, pred, tr->d.n_classes, tr->d.class_names, &r->mean_class_accuracy,
-                             err);
+        rc = per_class_table(te, pred, tr->d.n_classes, tr->d.class_names, o->quiet,
+                             &r->mean_class_accuracy, err);
     }
     free(pred);
     return rc;
@@ -243,44 +244,65 @@ static void close_split(split *s)
     free(s->y);
 }
 
-int svm_eval_run(const svm_eval_options *o, svm_eval_result *r, char *err)
+/* Opens both splits and checks them against cfg; *tr and *te are closed by close_split. */
+static int open_splits(const svm_eval_options *o, const model3d_config *cfg, split *tr, split *te,
+                       char *err)
+{
+    int rc = open_split(tr, o->data, cfg, err);
+    if (!rc) rc = open_split(te, o->test, cfg, err);
+    else memset(te, 0, sizeof *te);
+    if (!rc && te->d.n_classes > tr->d.n_classes)
+        rc = errf(err, "%s: %d classes, more than the %d of the training split %s", o->test,
+                  te->d.n_classes, tr->d.n_classes, o->data);
+    return rc;
+}
+
+/* The encode batch: o->batch, but no larger than a rank's share of the larger split (a huge
+ * --batch must not allocate for samples that do not exist). */
+static long batch_for(long batch, long n_train, long n_test)
+{
+    int size;
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    long most = ((n_train > n_test ? n_train : n_test) + size - 1) / size;
+    return batch > most ? (most > 0 ? most : 1) : batch;
+}
+
+/* svm_eval_check_splits, and the encode batch for these splits into *batch (may be NULL). */
+static int check_splits(const svm_eval_options *o, const model3d_config *cfg, long *batch, char *err)
+{
+    split tr, te;
+    int rc = open_splits(o, cfg, &tr, &te, err);
+    if (!rc && batch) *batch = batch_for(o->batch, tr.n, te.n);
+    close_split(&tr);
+    close_split(&te);
+    return dist_any_error(MPI_COMM_WORLD, rc, err);
+}
+
+int svm_eval_check_splits(const svm_eval_options *o, const model3d_config *cfg, char *err)
+{
+    return check_splits(o, cfg, NULL, err);
+}
+
+int svm_eval_model(const svm_eval_options *o, model3d *m, const model3d_config *cfg,
+                   svm_eval_result *r, char *err)
 {
     int rank;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     memset(r, 0, sizeof *r);
     r->cv_accuracy = -1;
-    model3d_config cfg;
-    if (dist_any_error(MPI_COMM_WORLD, svm_config(o, &cfg, err), err)) return -1;
     split tr, te;
-    int rc = open_split(&tr, o->data, &cfg, err);
-    if (!rc) rc = open_split(&te, o->test, &cfg, err);
-    else memset(&te, 0, sizeof te);
-    if (!rc && te.d.n_classes > tr.d.n_classes)
-        rc = errf(err, "%s: %d classes, more than the %d of the training split %s", o->test,
-                  te.d.n_classes, tr.d.n_classes, o->data);
-    dnn_ctx ctx = {0};
-    model3d *m = NULL;
-    long batch = o->batch; /* no larger than a rank's share of the larger split */
-    if (!rc) {
-        int size;
-        MPI_Comm_size(MPI_COMM_WORLD, &size);
-        long most = ((tr.n > te.n ? tr.n : te.n) + size - 1) / size;
-        if (batch > most) batch = most > 0 ? most : 1;
-    }
-    if (!rc) rc = dnn_ctx_create(&ctx, err);
-    if (!rc) rc = model3d_create(&m, &cfg, (int)batch, (uint64_t)o->seed, &ctx, err);
+    int rc = open_splits(o, cfg, &tr, &te, err);
+    long batch = rc ? 1 : batch_for(o->batch, tr.n, te.n);
     if (dist_any_error(MPI_COMM_WORLD, rc, err)) goto out;
-    if (!o->random_init && svm_load(o->checkpoint, m, err)) { rc = -1; goto out; }
-
-    int dim = cfg.dims[2];
+    int dim = cfg->dims[2];
     double t0 = now_s();
     progress pr;
     progress_start(&pr, "svm: encode", "samples", tr.n + te.n);
     long done = 0;
-    rc = encode_split(&tr, m, &cfg, batch, &pr, &done, err);
-    if (!rc) rc = encode_split(&te, m, &cfg, batch, &pr, &done, err);
+    rc = encode_split(&tr, m, cfg, batch, &pr, &done, err);
+    if (!rc) rc = encode_split(&te, m, cfg, batch, &pr, &done, err);
     if (rc) goto out;
-    progress_finish(&pr);
+    if (!o->quiet) progress_finish(&pr);
     r->seconds_encode = now_s() - t0;
     double t1 = now_s();
     rc = rank == 0 ? classify(o, &tr, &te, dim, r, err) : 0;
@@ -288,12 +310,30 @@ int svm_eval_run(const svm_eval_options *o, svm_eval_result *r, char *err)
     r->seconds_svm = now_s() - t1;
     r->train_samples = tr.n;
     r->test_samples = te.n;
-    r->points = cfg.points;
+    r->points = cfg->points;
     r->feature_dim = dim;
 out:
-    model3d_free(m);
-    if (ctx.engine) dnn_ctx_destroy(&ctx);
     close_split(&tr);
     close_split(&te);
+    return rc ? -1 : 0;
+}
+
+int svm_eval_run(const svm_eval_options *o, svm_eval_result *r, char *err)
+{
+    memset(r, 0, sizeof *r);
+    r->cv_accuracy = -1;
+    model3d_config cfg;
+    if (dist_any_error(MPI_COMM_WORLD, svm_config(o, &cfg, err), err)) return -1;
+    long batch = o->batch;
+    if (check_splits(o, &cfg, &batch, err)) return -1;
+    dnn_ctx ctx = {0};
+    model3d *m = NULL;
+    int rc = dnn_ctx_create(&ctx, err);
+    if (!rc) rc = model3d_create(&m, &cfg, (int)batch, (uint64_t)o->seed, &ctx, err);
+    rc = dist_any_error(MPI_COMM_WORLD, rc, err);
+    if (!rc && !o->random_init) rc = svm_load(o->checkpoint, m, err);
+    if (!rc) rc = svm_eval_model(o, m, &cfg, r, err);
+    model3d_free(m);
+    if (ctx.engine) dnn_ctx_destroy(&ctx);
     return rc ? -1 : 0;
 }

@@ -2,6 +2,7 @@
 #include "train_log.h"
 
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,8 @@
 #include "errors.h"
 
 #define LOSS_CSV_HEADER "step,epoch,loss,loss_3d,loss_2d,lr,samples_per_s\n"
-/* Longest row of loss.csv we read back (a row is 7 numbers, under 200 characters). */
+#define LOSS_CSV_SVM_HEADER "step,epoch,loss,loss_3d,loss_2d,lr,samples_per_s,svm_acc\n"
+/* Longest row of loss.csv we read back (a row is 8 numbers, under 200 characters). */
 #define LOSS_CSV_LINE_LEN 1024
 
 int csv_truncate_rows(const char *path, long keep, char *err)
@@ -37,18 +39,52 @@ int csv_truncate_rows(const char *path, long keep, char *err)
     return rc ? -1 : atomic_file_commit(&out, err);
 }
 
-int train_log_open(train_log *l, const char *rundir, long resume_step, char *err)
+/* On resume: whether the kept loss.csv has the svm_acc column (*has); with want, a file without it
+ * (written without the monitor, or by an older i2pmae) gets it: the header is extended and every
+ * row gets an empty field (rewritten via atomic_file.h). A missing file is fine. */
+static int svm_column_upgrade(const char *path, int want, int *has, char *err)
+{
+    *has = 0;
+    FILE *in = fopen(path, "r");
+    if (!in) return errno == ENOENT ? 0 : errf(err, "%s: %s", path, strerror(errno));
+    char line[LOSS_CSV_LINE_LEN];
+    int old = fgets(line, sizeof line, in) && !strcmp(line, LOSS_CSV_HEADER);
+    *has = !old;
+    if (!old || !want) {
+        fclose(in);
+        return 0;
+    }
+    atomic_file out;
+    if (atomic_file_open(&out, path, err)) {
+        fclose(in);
+        return -1;
+    }
+    int rc = atomic_file_write(&out, LOSS_CSV_SVM_HEADER, strlen(LOSS_CSV_SVM_HEADER), err);
+    while (!rc && fgets(line, sizeof line, in)) {
+        size_t n = strcspn(line, "\n");
+        rc = atomic_file_write(&out, line, n, err) || atomic_file_write(&out, ",\n", 2, err);
+    }
+    fclose(in);
+    *has = 1;
+    return rc ? -1 : atomic_file_commit(&out, err);
+}
+
+int train_log_open(train_log *l, const char *rundir, long resume_step, int svm_column, char *err)
 {
     snprintf(l->path, sizeof l->path, "%s/loss.csv", rundir);
     l->f = NULL;
+    l->svm_column = svm_column;
     if (resume_step >= 0) {
         if (csv_truncate_rows(l->path, resume_step, err)) return -1;
+        int has;
+        if (svm_column_upgrade(l->path, svm_column, &has, err)) return -1;
         int exists = access(l->path, F_OK) == 0;
+        l->svm_column = exists ? has : svm_column;
         l->f = fopen(l->path, "a");
-        if (l->f && !exists) fputs(LOSS_CSV_HEADER, l->f);
+        if (l->f && !exists) fputs(l->svm_column ? LOSS_CSV_SVM_HEADER : LOSS_CSV_HEADER, l->f);
     } else {
         l->f = fopen(l->path, "w");
-        if (l->f) fputs(LOSS_CSV_HEADER, l->f);
+        if (l->f) fputs(l->svm_column ? LOSS_CSV_SVM_HEADER : LOSS_CSV_HEADER, l->f);
     }
     if (!l->f) return errf(err, "%s: cannot write: %s", l->path, strerror(errno));
     fflush(l->f);
@@ -56,10 +92,13 @@ int train_log_open(train_log *l, const char *rundir, long resume_step, char *err
 }
 
 int train_log_append(train_log *l, long step, long epoch, double loss, double loss_3d, double loss_2d,
-                     double lr, double samples_per_s, char *err)
+                     double lr, double samples_per_s, double svm_acc, char *err)
 {
-    fprintf(l->f, "%ld,%ld,%.9g,%.9g,%.9g,%.9g,%.4g\n", step, epoch, loss, loss_3d, loss_2d, lr,
+    fprintf(l->f, "%ld,%ld,%.9g,%.9g,%.9g,%.9g,%.4g", step, epoch, loss, loss_3d, loss_2d, lr,
             samples_per_s);
+    if (l->svm_column && isnan(svm_acc)) fputs(",", l->f);
+    else if (l->svm_column) fprintf(l->f, ",%.9g", svm_acc);
+    fputs("\n", l->f);
     if (fflush(l->f) != 0 || ferror(l->f))
         return errf(err, "%s: write failed: %s", l->path, strerror(errno));
     return 0;
@@ -124,20 +163,42 @@ int gnuplot_png(const char *png, const char *script, char *err)
     return atomic_file_commit(&out, err);
 }
 
+/* 1 if some row of the CSV file has a value in column 8 (svm_acc). */
+static int has_svm_values(const char *csv)
+{
+    FILE *f = fopen(csv, "r");
+    if (!f) return 0;
+    char line[LOSS_CSV_LINE_LEN];
+    int found = 0, first = 1;
+    while (!found && fgets(line, sizeof line, f)) {
+        char *p = line;
+        for (int i = 0; p && i < 7; i++) p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL;
+        found = !first && p && *p && *p != '\n';
+        first = 0;
+    }
+    fclose(f);
+    return found;
+}
+
 int train_log_plot(const char *rundir, char *err)
 {
-    char csv[I2P_PATH_LEN], png[I2P_PATH_LEN], script[2 * I2P_PATH_LEN];
+    char csv[I2P_PATH_LEN], png[I2P_PATH_LEN], script[3 * I2P_PATH_LEN];
     snprintf(csv, sizeof csv, "%s/loss.csv", rundir);
     snprintf(png, sizeof png, "%s/loss.png", rundir);
+    int svm = has_svm_values(csv);
     snprintf(script, sizeof script,
              "set datafile separator ','\n"
              "set key autotitle columnhead\n"
              "set title 'I2P-MAE pre-training loss'\n"
              "set xlabel 'step'\nset ylabel 'loss'\nset logscale y\nset grid\n"
+             "%s"
              "plot '%s' using 1:3 with lines lw 2 title 'loss', "
              "'' using 1:4 with lines title 'loss_3d (Chamfer L2)', "
-             "'' using 1:5 with lines title 'loss_2d (MSE)'\n",
-             csv);
+             "'' using 1:5 with lines title 'loss_2d (MSE)'%s\n",
+             svm ? "set y2label 'linear-SVM test accuracy'\nset y2range [0:1]\nset y2tics\n"
+                   "set ytics nomirror\nset key bottom left\n" : "",
+             csv,
+             svm ? ", '' using 1:8 axes x1y2 with linespoints pt 7 lw 2 title 'SVM test accuracy'" : "");
     if (gnuplot_png(png, script, err)) {
         size_t n = strlen(err);
         if (strstr(err, "gnuplot failed")) snprintf(err + n, I2P_ERR_LEN - n, "; the loss curve is in %s", csv);

@@ -1,11 +1,13 @@
 /* test_train_log.c -- the training log (train_log.h): loss.csv rows and header, the resume rule (rows after the checkpoint's step
- * dropped), the gnuplot PNG (signature checked) and a failing gnuplot reported as an error. */
+ * dropped), the gnuplot PNG (signature checked) and a failing gnuplot reported as an error; the svm_acc column
+ * (empty without a measurement), added on resume to a file written without it, kept on resume without the monitor. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,16 +50,16 @@ static void test_csv_and_resume(void **state)
     (void)state;
     char err[I2P_ERR_LEN], path[512], last[1024];
     train_log l;
-    assert_int_equal(train_log_open(&l, dir, -1, err), 0);
+    assert_int_equal(train_log_open(&l, dir, -1, 0, err), 0);
     for (long s = 1; s <= 10; s++)
-        assert_int_equal(train_log_append(&l, s, s / 4, 1.0 / s, 0.5 / s, 0.5 / s, 1e-3, 12.5, err), 0);
+        assert_int_equal(train_log_append(&l, s, s / 4, 1.0 / s, 0.5 / s, 0.5 / s, 1e-3, 12.5, NAN, err), 0);
     train_log_close(&l);
     snprintf(path, sizeof path, "%s/loss.csv", dir);
     assert_int_equal(count_lines(path, last, sizeof last), 11);
     assert_string_equal(last, "10,2,0.1,0.05,0.05,0.001,12.5\n");
     /* resume from step 6: rows 7..10 go, new rows follow row 6 */
-    assert_int_equal(train_log_open(&l, dir, 6, err), 0);
-    assert_int_equal(train_log_append(&l, 7, 1, 0.7, 0.3, 0.4, 1e-3, 1, err), 0);
+    assert_int_equal(train_log_open(&l, dir, 6, 0, err), 0);
+    assert_int_equal(train_log_append(&l, 7, 1, 0.7, 0.3, 0.4, 1e-3, 1, NAN, err), 0);
     train_log_close(&l);
     assert_int_equal(count_lines(path, last, sizeof last), 8);
     assert_string_equal(last, "7,1,0.7,0.3,0.4,0.001,1\n");
@@ -68,14 +70,63 @@ static void test_csv_and_resume(void **state)
     assert_string_equal(head, "step,epoch,loss,loss_3d,loss_2d,lr,samples_per_s\n");
 }
 
+static void read_file(const char *path, char *buf, size_t n)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t got = fread(buf, 1, n - 1, f);
+    buf[got] = 0;
+    fclose(f);
+}
+
+static void test_svm_column(void **state)
+{
+    (void)state;
+    char err[I2P_ERR_LEN], path[512], text[2048];
+    snprintf(path, sizeof path, "%s/loss.csv", dir);
+    train_log l;
+    /* a file written without the monitor ... */
+    assert_int_equal(train_log_open(&l, dir, -1, 0, err), 0);
+    for (long s = 1; s <= 4; s++)
+        assert_int_equal(train_log_append(&l, s, 0, 1.0 / s, 0.5 / s, 0.5 / s, 1e-3, 2, 0.5, err), 0);
+    train_log_close(&l);
+    read_file(path, text, sizeof text);
+    assert_null(strstr(text, "svm_acc"));
+    assert_non_null(strstr(text, "\n4,0,0.25,0.125,0.125,0.001,2\n"));
+    /* ... resumed at step 3 with the monitor: header and kept rows get the column */
+    assert_int_equal(train_log_open(&l, dir, 3, 1, err), 0);
+    assert_int_equal(train_log_append(&l, 4, 0, 0.25, 0.125, 0.125, 1e-3, 2, NAN, err), 0);
+    assert_int_equal(train_log_append(&l, 5, 1, 0.2, 0.1, 0.1, 1e-3, 2, 0.375, err), 0);
+    train_log_close(&l);
+    read_file(path, text, sizeof text);
+    assert_string_equal(text, "step,epoch,loss,loss_3d,loss_2d,lr,samples_per_s,svm_acc\n"
+                              "1,0,1,0.5,0.5,0.001,2,\n2,0,0.5,0.25,0.25,0.001,2,\n"
+                              "3,0,0.333333333,0.166666667,0.166666667,0.001,2,\n"
+                              "4,0,0.25,0.125,0.125,0.001,2,\n5,1,0.2,0.1,0.1,0.001,2,0.375\n");
+    /* resumed without the monitor: the column stays (empty) */
+    assert_int_equal(train_log_open(&l, dir, 5, 0, err), 0);
+    assert_int_equal(train_log_append(&l, 6, 1, 0.2, 0.1, 0.1, 1e-3, 2, NAN, err), 0);
+    train_log_close(&l);
+    read_file(path, text, sizeof text);
+    assert_non_null(strstr(text, "\n5,1,0.2,0.1,0.1,0.001,2,0.375\n6,1,0.2,0.1,0.1,0.001,2,\n"));
+    /* the plot with the second axis */
+    if (system("command -v gnuplot > /dev/null") != 0) {
+        printf("SKIP: train_log_plot with svm_acc: gnuplot not installed\n");
+        skip();
+    }
+    int rc = train_log_plot(dir, err);
+    if (rc) print_error("%s\n", err);
+    assert_int_equal(rc, 0);
+}
+
 static void test_plot(void **state)
 {
     (void)state;
     char err[I2P_ERR_LEN], png[512];
     train_log l;
-    assert_int_equal(train_log_open(&l, dir, -1, err), 0);
+    assert_int_equal(train_log_open(&l, dir, -1, 0, err), 0);
     for (long s = 1; s <= 5; s++)
-        assert_int_equal(train_log_append(&l, s, 0, 2.0 / s, 1.0 / s, 1.0 / s, 1e-3, 3, err), 0);
+        assert_int_equal(train_log_append(&l, s, 0, 2.0 / s, 1.0 / s, 1.0 / s, 1e-3, 3, NAN, err), 0);
     train_log_close(&l);
     snprintf(png, sizeof png, "%s/loss.png", dir);
     if (system("command -v gnuplot > /dev/null") != 0) {
@@ -134,6 +185,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_csv_and_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plot_injection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_svm_column, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
