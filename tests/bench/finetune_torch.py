@@ -8,7 +8,8 @@ mean+max pooling, smoothing 0.2, 40 classes), then the eval-mode forward in clou
 A step = tokenize (numpy FPS + kNN, model3d_ref_data.py) + forward + loss + backward +
 clip_grad_norm_(10) + AdamW, as the C step (classifier_train_step + clip + adamw_step). Drop path
 and dropout masks are drawn with torch's generator (same rates as the C side). Prints one JSON line
-and "ref_seconds_per_step X", "ref_train_vmhwm_kb X", "ref_eval_clouds_per_s X", "ref_vmhwm_kb X".
+and "ref_seconds_per_step X", "ref_cpu_seconds_per_step X", "ref_train_vmhwm_kb X",
+"ref_eval_clouds_per_s X", "ref_eval_cpu_per_cloud X" (CPU seconds per cloud), "ref_vmhwm_kb X".
 """
 import argparse
 import os
@@ -71,7 +72,7 @@ def main(argv):
     labels = torch.from_numpy(rng.integers(0, cfg["n_classes"], B)).long()
     times = []
     for it in range(a.steps + a.warmup):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         tok = tokenize(points, cfg)
         t1 = time.perf_counter()
         dp, do = masks(cfg, B)
@@ -81,28 +82,29 @@ def main(argv):
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
         opt.step()
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.process_time()
         if it >= a.warmup:
-            times.append((t2 - t0, t1 - t0))
+            times.append((t2 - t0, t1 - t0, c2 - c0))
         print("step %d: %.3f s (tokenize %.3f s) loss %.4f" % (it, t2 - t0, t1 - t0, loss.item()), flush=True)
     train_kb = vm_hwm_kb()
     model.eval()
     with torch.no_grad():
         model(points, tokenize(points, cfg))  # warm-up
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(a.eval_reps):
             model(points, tokenize(points, cfg))
-        eval_s = time.perf_counter() - t0
+        eval_s, eval_cpu = time.perf_counter() - t0, time.process_time() - c0
     cps = a.eval_reps * B / eval_s
     all_kb = vm_hwm_kb()
     step_s = sum(t[0] for t in times) / len(times)
     print('{"bench": "finetune_ref", "batch": %d, "points": %d, "threads": %d, "params": %d, "steps": %d, '
-          '"seconds_per_step": %.4f, "tokenize_seconds_per_step": %.4f, "start_vmhwm_kb": %d, '
-          '"train_vmhwm_kb": %d, "eval_clouds_per_s": %.2f, "vmhwm_kb": %d}'
-          % (B, cfg["points"], a.threads, n_params, len(times), step_s, sum(t[1] for t in times) / len(times),
-             base_kb, train_kb, cps, all_kb))
-    print("ref_seconds_per_step %.4f\nref_train_vmhwm_kb %d\nref_eval_clouds_per_s %.3f\nref_vmhwm_kb %d"
-          % (step_s, train_kb, cps, all_kb))
+          '"seconds_per_step": %.4f, "cpu_seconds_per_step": %.4f, "tokenize_seconds_per_step": %.4f, "start_vmhwm_kb": %d, '
+          '"train_vmhwm_kb": %d, "eval_clouds_per_s": %.2f, "eval_cpu_seconds_per_cloud": %.4f, "vmhwm_kb": %d}'
+          % (B, cfg["points"], a.threads, n_params, len(times), step_s, sum(t[2] for t in times) / len(times),
+             sum(t[1] for t in times) / len(times), base_kb, train_kb, cps, eval_cpu / (a.eval_reps * B), all_kb))
+    print("ref_seconds_per_step %.4f\nref_cpu_seconds_per_step %.4f\nref_train_vmhwm_kb %d\nref_eval_clouds_per_s %.3f\n"
+          "ref_eval_cpu_per_cloud %.4f\nref_vmhwm_kb %d"
+          % (step_s, sum(t[2] for t in times) / len(times), train_kb, cps, eval_cpu / (a.eval_reps * B), all_kb))
     return 0
 
 
