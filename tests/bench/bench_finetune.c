@@ -105,14 +105,16 @@ int main(int argc, char **argv)
         }
     double eval_s = now_s() - t0, cps = eval_reps * B / eval_s, eval_cpu = cpu_s() - c0;
     long all_kb = vm_hwm_kb();
-    double step_s = total / steps;
+    double step_s = total / steps, step_cpu = total_cpu / steps, cloud_cpu = eval_cpu / (eval_reps * B);
     printf("{\"bench\": \"finetune_c\", \"batch\": %d, \"points\": %ld, \"threads\": %d, \"params\": %ld, "
-           "\"steps\": %d, \"seconds_per_step\": %.4f, \"cpu_seconds_per_step\": %.4f, \"start_vmhwm_kb\": %ld, \"train_vmhwm_kb\": %ld, "
-           "\"eval_clouds_per_s\": %.2f, \"eval_cpu_seconds_per_cloud\": %.4f, \"vmhwm_kb\": %ld}\n",
-           B, P, omp_get_max_threads(), classifier_n_params(c), steps, step_s, total_cpu / steps, base_kb, train_kb, cps, eval_cpu / (eval_reps * B), all_kb);
-    printf("c_seconds_per_step %.4f\nc_cpu_seconds_per_step %.4f\nc_train_vmhwm_kb %ld\nc_eval_clouds_per_s %.3f\n"
-           "c_eval_cpu_per_cloud %.4f\nc_vmhwm_kb %ld\n", step_s, total_cpu / steps, train_kb, cps,
-           eval_cpu / (eval_reps * B), all_kb);
+           "\"steps\": %d, \"seconds_per_step\": %.4f, \"cpu_seconds_per_step\": %.4f, "
+           "\"start_vmhwm_kb\": %ld, \"train_vmhwm_kb\": %ld, \"eval_clouds_per_s\": %.2f, "
+           "\"eval_cpu_seconds_per_cloud\": %.4f, \"vmhwm_kb\": %ld}\n",
+           B, P, omp_get_max_threads(), classifier_n_params(c), steps, step_s, step_cpu, base_kb, train_kb, cps,
+           cloud_cpu, all_kb);
+    printf("c_seconds_per_step %.4f\nc_cpu_seconds_per_step %.4f\nc_train_vmhwm_kb %ld\n"
+           "c_eval_clouds_per_s %.3f\nc_eval_cpu_per_cloud %.4f\nc_vmhwm_kb %ld\n",
+           step_s, step_cpu, train_kb, cps, cloud_cpu, all_kb);
     adamw_free(&st);
     classifier_free(c);
     dnn_ctx_destroy(&ctx);

@@ -97,14 +97,18 @@ def main(argv):
     cps = a.eval_reps * B / eval_s
     all_kb = vm_hwm_kb()
     step_s = sum(t[0] for t in times) / len(times)
+    step_cpu = sum(t[2] for t in times) / len(times)
+    tok_s = sum(t[1] for t in times) / len(times)
+    cloud_cpu = eval_cpu / (a.eval_reps * B)
     print('{"bench": "finetune_ref", "batch": %d, "points": %d, "threads": %d, "params": %d, "steps": %d, '
-          '"seconds_per_step": %.4f, "cpu_seconds_per_step": %.4f, "tokenize_seconds_per_step": %.4f, "start_vmhwm_kb": %d, '
-          '"train_vmhwm_kb": %d, "eval_clouds_per_s": %.2f, "eval_cpu_seconds_per_cloud": %.4f, "vmhwm_kb": %d}'
-          % (B, cfg["points"], a.threads, n_params, len(times), step_s, sum(t[2] for t in times) / len(times),
-             sum(t[1] for t in times) / len(times), base_kb, train_kb, cps, eval_cpu / (a.eval_reps * B), all_kb))
-    print("ref_seconds_per_step %.4f\nref_cpu_seconds_per_step %.4f\nref_train_vmhwm_kb %d\nref_eval_clouds_per_s %.3f\n"
-          "ref_eval_cpu_per_cloud %.4f\nref_vmhwm_kb %d"
-          % (step_s, sum(t[2] for t in times) / len(times), train_kb, cps, eval_cpu / (a.eval_reps * B), all_kb))
+          '"seconds_per_step": %.4f, "cpu_seconds_per_step": %.4f, "tokenize_seconds_per_step": %.4f, '
+          '"start_vmhwm_kb": %d, "train_vmhwm_kb": %d, "eval_clouds_per_s": %.2f, '
+          '"eval_cpu_seconds_per_cloud": %.4f, "vmhwm_kb": %d}'
+          % (B, cfg["points"], a.threads, n_params, len(times), step_s, step_cpu, tok_s, base_kb, train_kb, cps,
+             cloud_cpu, all_kb))
+    print("ref_seconds_per_step %.4f\nref_cpu_seconds_per_step %.4f\nref_train_vmhwm_kb %d\n"
+          "ref_eval_clouds_per_s %.3f\nref_eval_cpu_per_cloud %.4f\nref_vmhwm_kb %d"
+          % (step_s, step_cpu, train_kb, cps, cloud_cpu, all_kb))
     return 0
 
 
