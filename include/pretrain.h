@@ -27,6 +27,7 @@
 typedef struct {
     char data[CLI_STR_LEN], features[CLI_STR_LEN], rundir[CLI_STR_LEN];
     int resume;
+    char init[CLI_STR_LEN]; /* --init: start from this checkpoint's parameters (pretrain_init.h); "" none */
     int views;            /* views the features file must have */
     long seed;
     long epochs;          /* epochs run (spec: 300) */

@@ -21,6 +21,7 @@
 #include "model_opts.h"
 #include "optim.h"
 #include "pretrain_data.h"
+#include "pretrain_init.h"
 #include "rng.h"
 #include "version.h"
 
@@ -252,6 +253,17 @@ static int trainer_init(trainer *t, const pretrain_args *a, MPI_Comm comm, char 
     return dist_any_error(comm, rc, err);
 }
 
+/* --init: the checkpoint's parameters and buffers, recorded as "init" in the configuration. */
+static int init_from_checkpoint(trainer *t, const char *path, char *err)
+{
+    cJSON *rec = NULL;
+    int rc = pretrain_init_load(t->m, path, t->comm, &t->ctx, &rec, err);
+    if (!rc) rc = pretrain_init_record(&t->config_json, rec, err);
+    cJSON_Delete(rec);
+    if (!rc) log_info("pretrain: parameters and BatchNorm buffers from %s (fresh AdamW state, step 0)", path);
+    return rc;
+}
+
 static void trainer_free(trainer *t)
 {
     if (t->log_open) train_log_close(&t->log);
@@ -328,6 +340,7 @@ int pretrain_run(const pretrain_args *a, MPI_Comm comm, pretrain_result *r, char
     trainer t;
     memset(&t, 0, sizeof t);
     int rc = trainer_init(&t, a, comm, err);
+    if (!rc && a->init[0]) rc = init_from_checkpoint(&t, a->init, err);
     if (!rc) rc = ckpt_prepare_rundir(a->rundir, a->resume, comm, err);
     long start = 0;
     if (!rc && a->resume) {
