@@ -10,7 +10,7 @@
  * checkpoint. Checkpoints (checkpoint.h) every ckpt_every steps and at the end, the last `keep`
  * kept; --resume restores parameters, AdamW moments, BatchNorm buffers and the step, and the later
  * steps repeat an uninterrupted run exactly (everything random is keyed by seed, epoch, step and
- * sample). Rank 0 writes RUNDIR/loss.csv and RUNDIR/loss.png (train_log.h).
+ * sample); --init starts a new run from a checkpoint's parameters and buffers (pretrain_init.h). Rank 0 writes RUNDIR/loss.csv and RUNDIR/loss.png (train_log.h).
  * The ablation switches (masking, loss weights, 2D targets, visible tokens) are part of the
  * configuration stored in checkpoints ("objective") and compared on --resume.
  */
