@@ -55,6 +55,11 @@ int ckpt_write(const char *path, MPI_Comm comm, const ckpt_state *st, const char
 int ckpt_read(const char *path, MPI_Comm comm, ckpt_state *st, const char *expect_config_json,
               const ckpt_array *arrays, int n_arrays, char *err);
 
+/* -1 with err naming the array and element if a float array holds a NaN or an infinity (a run that
+ * diverged must not be resumed, nor called "last good"; ckpt_read checks this); 0 otherwise.
+ * Not collective. */
+int ckpt_check_finite(const char *path, const ckpt_array *arrays, int n_arrays, char *err);
+
 /* Reads only the stored configuration JSON (out: CKPT_CONFIG_LEN bytes) and the state. */
 int ckpt_read_header(const char *path, MPI_Comm comm, ckpt_state *st, char *config_json, char *err);
 

@@ -8,7 +8,9 @@
  *   check     usage errors (options are the same on every rank, so every rank agrees): rank 0
  *             prints "i2pmae: error: <err>", exit status 2;
  *   run       the work (collective over MPI_COMM_WORLD); a failure on any rank is agreed on every
- *             rank, rank 0 prints it, exit status 1;
+ *             rank, rank 0 prints it, exit status 1; a run that returns PREEMPT_STOPPED on every
+ *             rank (stopped by SIGTERM / SIGUSR1 after saving its state, preempt.h) exits with
+ *             I2P_EXIT_PREEMPTED (75) and no summary;
  *   summarise adds the command's figures to the JSON line {"i2pmae", "command", "ranks",
  *             "threads", ...} that rank 0 prints last (summary.h).
  * The state is a zeroed block of `state_size` bytes that cmd_main owns: the command's options and

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "h5io.h"
+#include "part_table.h"
 
 #define DATASET_MAX_CLASSES 1024
 
@@ -70,5 +71,27 @@ typedef int (*dataset_fill_fn)(void *user, long start, long count, float *points
  * holds the lowest failing rank's message). Neither commits nor aborts: the caller does. */
 int dataset_write_blocks(dataset_writer *w, long batch, const char *what, dataset_fill_fn fill,
                          void *user, char *err);
+
+/* ---- part segmentation (docs/datasets.md "Part labels") ----
+ * /seg (N,P) int32: the global part label of every point, inside the range of the sample's
+ * category (/label); root attributes "n_parts", "parts_per_class" (part_table.h) and "part_names"
+ * ('\n'-separated). Code: src/dataset_parts.c. */
+
+/* Adds /seg and the part attributes to a file being written (collective). */
+int dataset_writer_add_parts(dataset_writer *w, const part_table *t, const char *part_names, char *err);
+/* As dataset_fill_fn, with seg (count,P) to fill too. */
+typedef int (*dataset_fill_parts_fn)(void *user, long start, long count, float *points, int32_t *labels,
+                                     int32_t *seg, char *err);
+/* dataset_write_blocks for a file with parts (dataset_writer_add_parts done). */
+int dataset_write_blocks_parts(dataset_writer *w, long batch, const char *what, dataset_fill_parts_fn fill,
+                               void *user, char *err);
+
+/* Checks that an open dataset has /seg of shape (N,P), integer, and reads its part table; the
+ * categories must match n_classes. Errors name the file. */
+int dataset_open_parts(dataset *d, part_table *t, char *err);
+/* Reads seg (count,P) of samples [start, start+count) (collective) and checks every label lies in
+ * the range of its sample's category labels[i] (naming sample and point). */
+int dataset_read_seg(dataset *d, const part_table *t, long start, long count, const int32_t *labels,
+                     int32_t *seg, char *err);
 
 #endif

@@ -43,8 +43,8 @@ int features_read_label(features_file *ff, const long *rows, long count, int32_t
 void features_close(features_file *ff);
 
 /* A 64-bit fingerprint (16 hex digits) of a dataset: FNV-1a over N, P, all labels and the points of
- * the first and last sample. Cheap, and the same on every rank (collective over the dataset's
- * communicator). */
+ * every sample in order (read in blocks; about one second per GB), so an edited cloud anywhere
+ * changes it. The same on every rank (collective over the dataset's communicator). */
 int features_fingerprint(dataset *d, char out[17], char *err);
 
 /* ---- writing (extract) ---- */

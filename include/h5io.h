@@ -25,6 +25,8 @@
 #include "paths.h"
 
 #define H5IO_MAX_RANK 8
+/* Sanity limit on one dataset: 16 TiB. */
+#define H5IO_MAX_DATASET_BYTES (16ULL << 40)
 
 typedef struct {
     hid_t file;
@@ -33,6 +35,7 @@ typedef struct {
     int writable;
     char path[I2P_PATH_LEN];       /* the path actually open (may end in .partial) */
     char final_path[I2P_PATH_LEN];  /* the name it gets at commit; empty for read-only files */
+    unsigned long long declared_bytes; /* data bytes of the datasets created through this handle */
 } h5file;
 
 /* Call once at start: silences HDF5's automatic error stack printing. */
@@ -53,7 +56,9 @@ int h5_open_partial(h5file *f, const char *final_path, MPI_Comm comm, char *err)
 
 /* Flushes, closes and renames the partial file to its final name (collective). */
 int h5_commit(h5file *f, char *err);
-/* Closes a writable file and deletes the partial file (collective). Safe on a closed file. */
+/* Closes a writable file and deletes the partial file (collective). Safe on a closed file. The
+ * partial file is emptied before the close, so that the close's metadata writes find room on a
+ * full disk (a file left open inside HDF5 would crash MPI_Finalize). */
 void h5_abort(h5file *f);
 /* Closes without renaming (read-only files, or a partial file kept for restart). */
 void h5_close(h5file *f);
@@ -68,7 +73,14 @@ int h5_check_shape(h5file *f, const char *name, int rank, const hsize_t *want, c
 /* The dataset's class: H5T_FLOAT, H5T_INTEGER, ...; -1 on error. */
 int h5_type_class(h5file *f, const char *name, char *err);
 
-/* Creates a dataset (collective). type: a file type such as H5T_IEEE_F32LE, H5T_IEEE_F16LE (see
+/* Creates a dataset (collective). Before anything is allocated, the ranks agree on every local
+ * error, and rank 0 checks the size: dimensions whose byte count overflows or passes
+ * H5IO_MAX_DATASET_BYTES are refused, and so is a dataset that does not fit in the free space of
+ * the file system (all datasets created through this handle counted, plus a margin for metadata):
+ * "<file>: <dataset>: disk full: needs N bytes, M available". A full disk is thus found by every
+ * rank together before HDF5's collective calls, where a failure on one rank would leave the others
+ * waiting in HDF5's internal barriers. (A disk filled by someone else between the check and the
+ * write is still found by the failing write; that race is not covered.) type: a file type such as H5T_IEEE_F32LE, H5T_IEEE_F16LE (see
  * h5_type_f16), H5T_STD_I32LE. chunk: NULL for contiguous, otherwise per-dimension chunk sizes.
  * fletcher32: adds the checksum filter (needs chunk). Intermediate groups are created. */
 int h5_create_dataset(h5file *f, const char *name, hid_t type, int rank, const hsize_t *dims,

@@ -10,4 +10,10 @@
 
 #define I2P_PATH_LEN (4096 + 128)
 
+/* 0 if output is not the file input (same device and inode: hard links and symbolic links
+ * included; an output that does not exist yet is never an input); -1 with err naming both
+ * options otherwise. output_opt / input_opt: the options that named them ("-o", "--input"). */
+int path_is_input(const char *output, const char *output_opt, const char *input,
+                  const char *input_opt, char *err);
+
 #endif

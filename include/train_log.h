@@ -27,6 +27,10 @@ int train_log_append(train_log *l, long step, long epoch, double loss, double lo
                       double lr, double samples_per_s, char *err);
 void train_log_close(train_log *l);
 
+/* 1 if path cannot go into the plot script (quotes or control characters, e.g. a newline that
+ * would start a gnuplot command); pretrain refuses such a run directory before it starts. */
+int train_log_path_unsafe(const char *path);
+
 /* Draws RUNDIR/loss.png from RUNDIR/loss.csv (total, 3D and 2D loss against step; log scale).
  * Returns -1 with err if gnuplot is missing or fails (callers warn and go on). */
 int train_log_plot(const char *rundir, char *err);

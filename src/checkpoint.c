@@ -5,6 +5,7 @@
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,7 +78,13 @@ static int open_checkpoint(h5file *f, const char *path, MPI_Comm comm, char *err
         return -1;
     }
     char fmt[64] = "";
-    if (h5_attr_read_str(f, "/", "format", fmt, sizeof fmt, err) || strcmp(fmt, CKPT_FORMAT)) {
+    if (h5_attr_read_str(f, "/", "format", fmt, sizeof fmt, err) && !strstr(err, "is missing")) {
+        char cause[I2P_ERR_LEN]; /* e.g. HDF5's "incorrect metadata checksum" */
+        snprintf(cause, sizeof cause, "%s", err);
+        h5_close(f);
+        return errf(err, "%s: checkpoint is corrupt: %s", path, cause);
+    }
+    if (strcmp(fmt, CKPT_FORMAT)) {
         h5_close(f);
         return errf(err, "%s: not an i2pmae checkpoint (format attribute is '%s')", path, fmt);
     }
@@ -122,6 +129,7 @@ int ckpt_read(const char *path, MPI_Comm comm, ckpt_state *st, const char *expec
     if (!rc && expect_config_json) rc = ckpt_config_compare(cfg, expect_config_json, path, err);
     for (int i = 0; !rc && i < n_arrays; i++)
         if (arrays[i].count > 0) rc = read_array(&f, &arrays[i], err);
+    if (!rc) rc = ckpt_check_finite(path, arrays, n_arrays, err); /* a diverged run is no state */
     free(cfg);
     h5_close(&f);
     return dist_any_error(comm, rc, err);
@@ -151,7 +159,46 @@ int ckpt_array_count(const char *path, MPI_Comm comm, const char *name, long *co
     return dist_any_error(comm, rc, err);
 }
 
+int ckpt_check_finite(const char *path, const ckpt_array *arrays, int n_arrays, char *err)
+{
+    for (int i = 0; i < n_arrays; i++) {
+        if (arrays[i].type != CKPT_F32) continue;
+        const float *v = arrays[i].data;
+        for (long k = 0; k < arrays[i].count; k++)
+            if (!isfinite(v[k]))
+                return errf(err, "%s: %s[%ld] is not finite (%g): the run had diverged", path,
+                            arrays[i].name, k, v[k]);
+    }
+    return 0;
+}
+
 /* ---- configuration comparison ---- */
+
+/* The first key of want (depth first, nested objects entered) whose value differs in have:
+ * returns -1 with err naming its dotted path ("model.dims") and the two values, else 0. */
+static int first_difference(const cJSON *have, const cJSON *want, const char *prefix,
+                            const char *what, char *err)
+{
+    for (const cJSON *w = want->child; w; w = w->next) {
+        char path[256];
+        snprintf(path, sizeof path, "%s%s%s", prefix, prefix[0] ? "." : "", w->string);
+        const cJSON *h = cJSON_GetObjectItemCaseSensitive(have, w->string);
+        if (!h)
+            return errf(err, "%s: configuration differs: '%s' is missing in the checkpoint", what, path);
+        if (cJSON_Compare(h, w, 1)) continue;
+        if (cJSON_IsObject(h) && cJSON_IsObject(w)) {
+            if (first_difference(h, w, path, what, err)) return -1;
+            continue; /* only keys of have beyond want's: accepted */
+        }
+        char *hs = cJSON_PrintUnformatted(h), *ws = cJSON_PrintUnformatted(w);
+        errf(err, "%s: configuration differs: '%s' is %s in the checkpoint but %s here", what, path,
+             hs ? hs : "?", ws ? ws : "?");
+        free(hs);
+        free(ws);
+        return -1;
+    }
+    return 0;
+}
 
 int ckpt_config_compare(const char *have_json, const char *want_json, const char *what, char *err)
 {
@@ -159,19 +206,7 @@ int ckpt_config_compare(const char *have_json, const char *want_json, const char
     int rc = 0;
     if (!have || !cJSON_IsObject(have)) rc = errf(err, "%s: stored configuration is not JSON", what);
     else if (!want || !cJSON_IsObject(want)) rc = errf(err, "%s: configuration to compare is not JSON", what);
-    for (cJSON *w = want ? want->child : NULL; !rc && w; w = w->next) {
-        cJSON *h = cJSON_GetObjectItemCaseSensitive(have, w->string);
-        if (!h) {
-            rc = errf(err, "%s: configuration differs: '%s' is missing in the checkpoint", what,
-                      w->string);
-        } else if (!cJSON_Compare(h, w, 1)) {
-            char *hs = cJSON_PrintUnformatted(h), *ws = cJSON_PrintUnformatted(w);
-            rc = errf(err, "%s: configuration differs: '%s' is %s in the checkpoint but %s here", what,
-                      w->string, hs ? hs : "?", ws ? ws : "?");
-            free(hs);
-            free(ws);
-        }
-    }
+    else rc = first_difference(have, want, "", what, err);
     cJSON_Delete(have);
     cJSON_Delete(want);
     return rc;
@@ -213,7 +248,7 @@ static int list_local(const char *rundir, const char *suffix, long *steps, int m
     while ((e = readdir(d)) && n < max)
         if (parse_name(e->d_name, suffix, &steps[n])) n++;
     closedir(d);
-    qsort(steps, (size_t)n, sizeof(long), cmp_desc);
+    if (n > 0) qsort(steps, (size_t)n, sizeof(long), cmp_desc);
     return n;
 }
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "ft_encoder.h"
 #include "m3_layout.h"
 #include "model_opts.h"
 #include "rng.h"
@@ -208,65 +209,16 @@ const model3d_tensor *classifier_get_buffer_tensor(const classifier *c, int i)
 
 /* ---- loading a pre-trained encoder ---- */
 
-/* 1 for the tensors the classifier shares with the pre-training model: the token embedding and
- * merging, the positional MLPs and the blocks (not the stage norms, decoder or heads). */
-static int is_encoder_tensor(const char *name)
-{
-    if (!strncmp(name, "embed0.", 7) || !strncmp(name, "merge1.", 7) || !strncmp(name, "merge2.", 7))
-        return 1;
-    return !strncmp(name, "encoder.", 8) && (strstr(name, ".pos.") || strstr(name, ".blocks."));
-}
-
-static void shape_str(const model3d_tensor *t, char *s, size_t n)
-{
-    int at = snprintf(s, n, "(");
-    for (int i = 0; i < t->rank && at < (int)n; i++) at += snprintf(s + at, n - (size_t)at, i ? ",%d" : "%d", t->shape[i]);
-    if (at < (int)n) snprintf(s + at, n - (size_t)at, ")");
-}
-
-/* Copies the encoder tensors of one table (parameters or buffers) by name into dst. */
-static int copy_by_name(const char *what, const model3d_tensor *mine, int n_mine, float *dst,
-                        const model3d_tensor *theirs, int n_theirs, const float *src, char *err)
-{
-    for (int i = 0; i < n_mine; i++) {
-        const model3d_tensor *t = &mine[i];
-        if (!is_encoder_tensor(t->name)) continue;
-        const model3d_tensor *u = NULL;
-        for (int j = 0; j < n_theirs && !u; j++)
-            if (!strcmp(theirs[j].name, t->name)) u = &theirs[j];
-        if (!u) return errf(err, "classifier: %s '%s' missing from the pre-trained model", what, t->name);
-        int same = u->rank == t->rank && u->count == t->count;
-        for (int k = 0; same && k < t->rank; k++) same = u->shape[k] == t->shape[k];
-        if (!same) {
-            char a[64], b[64];
-            shape_str(u, a, sizeof a);
-            shape_str(t, b, sizeof b);
-            return errf(err, "classifier: %s '%s' has shape %s in the pre-trained model, %s here", what,
-                        t->name, a, b);
-        }
-        memcpy(dst + t->offset, src + u->offset, sizeof(float) * (size_t)t->count);
-    }
-    /* an encoder tensor of the pre-trained model that the classifier lacks: another architecture */
-    for (int j = 0; j < n_theirs; j++) {
-        if (!is_encoder_tensor(theirs[j].name)) continue;
-        int found = 0;
-        for (int i = 0; i < n_mine && !found; i++) found = !strcmp(mine[i].name, theirs[j].name);
-        if (!found)
-            return errf(err, "classifier: pre-trained %s '%s' has no counterpart in the classifier", what,
-                        theirs[j].name);
-    }
-    return 0;
-}
-
 int classifier_load_encoder(classifier *c, const model3d *pre, char *err)
 {
     int n = model3d_n_tensors(pre), nb = model3d_n_buffer_tensors(pre);
     /* the tables are arrays: model3d_get_tensor(pre, 0) points at the first of n */
     const model3d_tensor *theirs = model3d_get_tensor(pre, 0), *their_bufs = model3d_get_buffer_tensor(pre, 0);
     model3d *mp = (model3d *)pre; /* the accessors of the buffers are not const; nothing is written */
-    if (copy_by_name("tensor", c->st.tensors, c->st.n_tensors, c->st.params, theirs, n, model3d_params(mp), err) ||
-        copy_by_name("buffer", c->st.buffer_tensors, c->st.n_buffer_tensors, c->st.buffers, their_bufs, nb,
-                     model3d_buffers(mp), err))
+    if (ft_encoder_copy("classifier", 0, "tensor", c->st.tensors, c->st.n_tensors, c->st.params, theirs, n,
+                        model3d_params(mp), err) ||
+        ft_encoder_copy("classifier", 0, "buffer", c->st.buffer_tensors, c->st.n_buffer_tensors, c->st.buffers,
+                        their_bufs, nb, model3d_buffers(mp), err))
         return -1;
     return 0;
 }

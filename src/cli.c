@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "errors.h"
 
@@ -125,10 +126,17 @@ static int load_config(const cli_cmd *cmd, cli_common *common, const char *path,
 {
     FILE *fp = fopen(path, "r");
     if (!fp) return errf(err, "%s: cannot open config file: %s", path, strerror(errno));
+    struct stat st; /* a directory opens, and reads as an empty file */
+    if (fstat(fileno(fp), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(fp);
+        return errf(err, "%s: config file is a directory", path);
+    }
     ini_ctx c = {cmd, common, path, err, 0, fp, 0};
     int rc = ini_parse_stream(ini_read_line, &c, ini_on_key, &c);
+    int read_error = ferror(fp);
     fclose(fp);
     if (c.failed) return -1;
+    if (read_error) return errf(err, "%s: cannot read config file", path);
     if (rc > 0) return errf(err, "%s:%d: malformed line", path, rc);
     if (rc < 0) return errf(err, "%s: cannot parse config file", path);
     return 0;

@@ -8,10 +8,12 @@
 #include <string.h>
 
 #include "commands.h"
+#include "convert_shapenetpart.h"
 #include "convert_source.h"
 #include "dataset.h"
 #include "dist.h"
 #include "errors.h"
+#include "paths.h"
 #include "log.h"
 
 typedef struct {
@@ -28,11 +30,11 @@ static int options(void *state, cli_opt *opts)
     convert_state *a = state;
     *a = (convert_state){.split = "train", .subsample = "auto", .points = 0, .seed = 1, .batch = 64};
     const cli_opt own[] = {
-        {"format", OPT_STRING, a->format, "F", "input layout: modelnet40, scanobjectnn, shapenet55, off"},
+        {"format", OPT_STRING, a->format, "F", "input layout: modelnet40, scanobjectnn, shapenet55, off, shapenetpart"},
         {"input", OPT_STRING, a->input, "PATH", "input directory (modelnet40, shapenet55, off) or .h5 file (scanobjectnn)"},
         {"output", OPT_STRING, a->output, "FILE", "output HDF5 file (canonical point-cloud layout)"},
         {"points", OPT_LONG, &a->points, "N", "points per sample (0: all the source has; OFF: 2048)"},
-        {"split", OPT_STRING, a->split, "S", "train or test (modelnet40, shapenet55, off)"},
+        {"split", OPT_STRING, a->split, "S", "train or test (modelnet40, shapenet55, off); shapenetpart also val, trainval"},
         {"subsample", OPT_STRING, a->subsample, "M", "how to reduce to --points: first, fps, or auto (h5: first, npy: fps)"},
         {"seed", OPT_LONG, &a->seed, "S", "seed of the OFF surface sampling (mesh i uses stream i)"},
         {"force", OPT_FLAG, &a->force, NULL, "replace FILE if it exists"},
@@ -47,7 +49,12 @@ static int check(void *state, char *err)
     if (!a->format[0]) return errf(err, "convert: --format is required (modelnet40, scanobjectnn, shapenet55, off)");
     if (!a->input[0]) return errf(err, "convert: --input PATH is required");
     if (!a->output[0]) return errf(err, "convert: -o FILE is required");
-    if (strcmp(a->split, "train") && strcmp(a->split, "test"))
+    if (path_is_input(a->output, "-o", a->input, "--input", err)) return -1;
+    int parts = !strcmp(a->format, "shapenetpart");
+    if (parts && strcmp(a->split, "train") && strcmp(a->split, "test") && strcmp(a->split, "val") &&
+        strcmp(a->split, "trainval"))
+        return errf(err, "--split %s: must be train, val, test or trainval (shapenetpart)", a->split);
+    if (!parts && strcmp(a->split, "train") && strcmp(a->split, "test"))
         return errf(err, "--split %s: must be train or test", a->split);
     if (a->points < 0) return errf(err, "--points %ld: must be >= 0", a->points);
     if (a->batch < 1) return errf(err, "--batch %ld: must be at least 1", a->batch);
@@ -109,11 +116,64 @@ static int convert_write(convert_source *s, const convert_state *a, long P, char
     return dataset_writer_commit(&w, err);
 }
 
+typedef struct {
+    const shapenetpart_source *src;
+    const convert_state *a;
+    long P;
+} parts_fill_ctx;
+
+static int parts_fill(void *user, long start, long count, float *points, int32_t *labels, int32_t *seg,
+                      char *err)
+{
+    const parts_fill_ctx *c = user;
+    return shapenetpart_load(c->src, start, count, c->P, (uint64_t)c->a->seed, points, labels, seg, err);
+}
+
+/* ShapeNetPart: the canonical file plus /seg and the part attributes (dataset.h). */
+static int run_shapenetpart(convert_state *a, char *err)
+{
+    shapenetpart_source s;
+    int rc = shapenetpart_open(&s, a->input, a->split, err);
+    if (dist_any_error(MPI_COMM_WORLD, rc, err)) return -1;
+    long P = a->points ? a->points : 2048;
+    log_info("convert: shapenetpart %s (%s): %ld shapes, 16 categories, 50 parts -> %ld points (random, with "
+             "replacement)", a->input, a->split, s.n, P);
+    dataset_writer w;
+    rc = dataset_writer_create(&w, a->output, MPI_COMM_WORLD, s.n, P, SHAPENETPART_CATEGORIES, s.class_names,
+                               "shapenetpart", a->force, err);
+    if (!rc && (dataset_writer_add_parts(&w, &s.parts, s.part_names, err) ||
+                h5_attr_write_str(&w.f, "/", "input", a->input, err) ||
+                h5_attr_write_str(&w.f, "/", "split", a->split, err) ||
+                h5_attr_write_str(&w.f, "/", "subsample", "random-with-replacement", err) ||
+                h5_attr_write_long(&w.f, "/", "seed", a->seed, err))) {
+        dataset_writer_abort(&w);
+        rc = -1;
+    }
+    parts_fill_ctx ctx = {&s, a, P};
+    if (!dist_any_error(MPI_COMM_WORLD, rc, err)) {
+        rc = dataset_write_blocks_parts(&w, a->batch, "convert", parts_fill, &ctx, err);
+        if (rc) dataset_writer_abort(&w);
+        else rc = dataset_writer_commit(&w, err);
+    } else {
+        rc = -1;
+    }
+    a->n_out = s.n;
+    a->points_out = P;
+    shapenetpart_free(&s);
+    return rc;
+}
+
 static int run(void *state, const cmd_env *env, char *err)
 {
     convert_state *a = state;
     (void)env;
     double t0 = now_s();
+    if (!strcmp(a->format, "shapenetpart")) {
+        if (run_shapenetpart(a, err)) return -1;
+        a->seconds = now_s() - t0;
+        log_info("convert: wrote %s: %ld samples x %ld points", a->output, a->n_out, a->points_out);
+        return 0;
+    }
     convert_source s;
     int rc = convert_source_open(&s, a->format, a->input, a->split, err);
     if (dist_any_error(MPI_COMM_WORLD, rc, err)) return -1;
@@ -152,11 +212,11 @@ static void summarise(void *state, const cmd_env *env, cJSON *s)
 const i2p_command cmd_convert = {
     .name = "convert",
     .summary = "convert ModelNet40 / ScanObjectNN / ShapeNet-55 / OFF into the canonical file",
-    .usage = "i2pmae convert --format modelnet40|scanobjectnn|shapenet55|off --input PATH -o FILE [options]",
+    .usage = "i2pmae convert --format modelnet40|scanobjectnn|shapenet55|off|shapenetpart --input PATH -o FILE [options]",
     .description =
         "Reads the datasets in their released layouts (docs/datasets.md), reduces every cloud to\n"
         "--points points, centres it and scales it into the unit sphere, and writes /points (N,P,3)\n"
-        "float32 and /label (N) int32 with the class names.",
+        "float32 and /label (N) int32 with the class names. shapenetpart adds /seg (N,P) part labels.",
     .state_size = sizeof(convert_state),
     .options = options,
     .check = check,

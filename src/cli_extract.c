@@ -2,11 +2,14 @@
  * extract_pipeline.c (see extract.h, docs/features.md). */
 #include <mpi.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "commands.h"
 #include "dist.h"
 #include "errors.h"
+#include "paths.h"
+#include "run_lock.h"
 #include "extract.h"
 #include "log.h"
 #include "project.h"
@@ -44,6 +47,9 @@ static int check(void *state, char *err)
     if (!a->input[0]) return errf(err, "extract: --input FILE is required");
     if (!a->vit[0]) return errf(err, "extract: --vit SPEC is required (e.g. random:tiny, clip-b16:FILE)");
     if (!a->output[0]) return errf(err, "extract: -o FILE is required");
+    if (path_is_input(a->output, "-o", a->input, "--input", err)) return -1;
+    const char *weights = strchr(a->vit, ':'); /* the file of a MODEL:FILE spec */
+    if (weights && path_is_input(a->output, "-o", weights + 1, "--vit", err)) return -1;
     if (a->views < 1 || a->views > PROJECT_MAX_VIEWS)
         return errf(err, "--views %d: must be 1..%d (the spec's axis-permutation views)", a->views,
                     PROJECT_MAX_VIEWS);
@@ -98,7 +104,13 @@ static int run(void *state, const cmd_env *env, char *err)
                          .precision = strcmp(a->precision, "bf16") ? VIT_FP32 : VIT_BF16};
     log_info("extract: %s -> %s, %s, %d views, %d ranks = %d replicas x %d stages, batch %d, flush %d",
              a->input, a->output, a->vit, a->views, env->size, g.data, g.stages, a->batch, a->flush);
-    rc = extract_run(&o, &g, &a->r, err);
+    run_lock lock = {.fd = -1}; /* one run at a time per output */
+    char lock_path[I2P_PATH_LEN], what[I2P_PATH_LEN + 16];
+    snprintf(lock_path, sizeof lock_path, "%s.lock", a->output);
+    snprintf(what, sizeof what, "output %s", a->output);
+    rc = env->rank == 0 ? run_lock_take(&lock, lock_path, what, err) : 0;
+    if (!dist_any_error(MPI_COMM_WORLD, rc, err)) rc = extract_run(&o, &g, &a->r, err);
+    run_lock_release(&lock);
     a->seconds = now_s() - t0;
     free(cfg_s);
     dist_grid_free(&g);

@@ -1,4 +1,5 @@
 /* cli_pretrain.c -- `i2pmae pretrain`: options, the run, the JSON summary (engine: pretrain.c). */
+#include <math.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include "model_opts.h"
 #include "pretrain.h"
 #include "pretrain_data.h"
+#include "train_log.h"
 
 typedef struct {
     pretrain_args a;
@@ -102,7 +104,9 @@ static int check(void *state, char *err)
     if (a->ckpt_every < 1) return errf(err, "--checkpoint-every %ld: must be at least 1", a->ckpt_every);
     if (a->keep < 1) return errf(err, "--keep %ld: must be at least 1", a->keep);
     if (a->log_every < 1) return errf(err, "--log-every %ld: must be at least 1", a->log_every);
-    if (!(a->lr > 0)) return errf(err, "--lr %g: must be positive", a->lr);
+    if (!(a->lr > 0) || !isfinite(a->lr)) return errf(err, "--lr %g: must be positive and finite", a->lr);
+    if (train_log_path_unsafe(a->rundir))
+        return errf(err, "-o: the run directory name holds quotes or control characters");
     if (a->weight_decay < 0) return errf(err, "--weight-decay %g: must be non-negative", a->weight_decay);
     if (a->seed < 0) return errf(err, "--seed %ld: must be non-negative", a->seed);
     if (a->views < 1) return errf(err, "--views %d: must be at least 1", a->views);

@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "dist.h"
 #include "errors.h"
+#include "paths.h"
 #include "log.h"
 #include "project.h"
 #include "render.h"
@@ -47,6 +48,12 @@ static int check(void *state, char *err)
     const render_state *a = state;
     if (!a->input[0]) return errf(err, "render: --input FILE is required");
     if (!a->output[0]) return errf(err, "render: -o PNG is required");
+    const char *outs[2][2] = {{a->output, "-o"}, {a->dump, "--dump"}};
+    for (int i = 0; i < 2; i++)
+        if (path_is_input(outs[i][0], outs[i][1], a->input, "--input", err) ||
+            path_is_input(outs[i][0], outs[i][1], a->features, "--features", err) ||
+            path_is_input(outs[i][0], outs[i][1], a->checkpoint, "--checkpoint", err))
+            return -1;
     if (a->checkpoint[0] && a->dump[0]) return errf(err, "render: --dump draws depth maps, not with --checkpoint");
     if (a->seed < 0) return errf(err, "--seed %ld: must be non-negative", a->seed);
     if (a->views < 1 || a->views > PROJECT_MAX_VIEWS)

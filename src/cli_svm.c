@@ -1,4 +1,5 @@
 /* cli_svm.c -- `i2pmae svm`: linear-SVM evaluation of a frozen encoder (engine: svm_eval.c). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +48,7 @@ static int check(void *state, char *err)
     if (strcmp(a->c, "auto")) {
         char *end;
         a->c_value = strtod(a->c, &end);
-        if (end == a->c || *end || !(a->c_value > 0))
+        if (end == a->c || *end || !(a->c_value > 0) || !isfinite(a->c_value))
             return errf(err, "--c %s: must be a positive number or 'auto'", a->c);
     }
     if (a->folds < 2) return errf(err, "--folds %d: must be at least 2", a->folds);

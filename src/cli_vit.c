@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "errors.h"
+#include "paths.h"
 #include "log.h"
 #include "vit_run.h"
 
@@ -35,6 +36,7 @@ static int check(void *state, char *err)
     if (!a->vit[0]) return errf(err, "vit: --vit SPEC is required");
     if (!a->input[0]) return errf(err, "vit: --input FILE is required");
     if (!a->output[0]) return errf(err, "vit: -o FILE is required");
+    if (path_is_input(a->output, "-o", a->input, "--input", err)) return -1;
     if (a->batch < 1) return errf(err, "--batch %d: must be at least 1", a->batch);
     if (strcmp(a->precision, "fp32") && strcmp(a->precision, "bf16"))
         return errf(err, "--precision '%s': must be fp32 or bf16", a->precision);

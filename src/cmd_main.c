@@ -7,6 +7,7 @@
 #include "dist.h"
 #include "errors.h"
 #include "log.h"
+#include "preempt.h"
 #include "summary.h"
 
 int cmd_opts_add(cli_opt *opts, int n, const cli_opt *add, int n_add)
@@ -59,7 +60,15 @@ int cmd_main(const i2p_command *c, int argc, char **argv)
         env.cli = &cli;
         env.common = &common;
         rc = c->run(state, &env, err);
-        if (dist_any_error(MPI_COMM_WORLD, rc, err)) {
+        int stopped = rc == PREEMPT_STOPPED, all_stopped = 0; /* decided collectively */
+        MPI_Allreduce(&stopped, &all_stopped, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+        if (all_stopped) {
+            if (env.rank == 0)
+                log_warn("%s: stopped by signal %d after saving its state; run it again (with "
+                         "--resume) to go on (exit status %d)", c->name, preempt_signal(),
+                         I2P_EXIT_PREEMPTED);
+            status = I2P_EXIT_PREEMPTED;
+        } else if (dist_any_error(MPI_COMM_WORLD, rc, err)) {
             if (env.rank == 0) log_error("%s", err);
             status = 1;
         } else {

@@ -5,11 +5,13 @@
 #include <string.h>
 
 extern const i2p_command cmd_synth, cmd_convert, cmd_info, cmd_vit, cmd_extract, cmd_render,
-    cmd_pretrain, cmd_svm, cmd_finetune, cmd_fewshot_split, cmd_encode, cmd_export, cmd_import;
+    cmd_pretrain, cmd_svm, cmd_finetune, cmd_fewshot_split, cmd_encode, cmd_export, cmd_import,
+    cmd_partseg;
 
 const i2p_command *const i2p_commands[] = {
     &cmd_synth, &cmd_convert, &cmd_info, &cmd_vit, &cmd_extract, &cmd_render, &cmd_pretrain,
-    &cmd_svm, &cmd_finetune, &cmd_fewshot_split, &cmd_encode, &cmd_export, &cmd_import, NULL,
+    &cmd_svm, &cmd_finetune, &cmd_fewshot_split, &cmd_encode, &cmd_export, &cmd_import,
+    &cmd_partseg, NULL,
 };
 
 /* INI sections read by scripts, not by a command (tests/bench: [bench], [scaling]; the job arrays

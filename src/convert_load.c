@@ -2,6 +2,7 @@
  * unit sphere (see convert_source.h). Files are read serially; subsampling and normalisation run
  * OpenMP-parallel over the samples. */
 #include <mpi.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,11 +69,29 @@ static int load_off(const convert_source *s, long start, long count, long P_out,
     return 0;
 }
 
+/* 0 if the P points are finite and not all equal; else -1 with err naming sample `index`: such
+ * a cloud has no shape, and the unit-sphere normalisation would silently turn it into zeros. */
+static int check_cloud(const float *pts, long P, long index, char *err)
+{
+    int spread = 0;
+    for (long i = 0; i < P * 3; i++) {
+        if (!isfinite(pts[i]))
+            return errf(err, "sample %ld: point %ld holds a non-finite coordinate", index, i / 3);
+        if (pts[i] != pts[i % 3]) spread = 1;
+    }
+    if (!spread)
+        return errf(err, "sample %ld: degenerate cloud (%ld point%s, all equal): nothing to normalise",
+                    index, P, P == 1 ? "" : "s");
+    return 0;
+}
+
 int convert_source_load(const convert_source *s, long start, long count, long P_out, int use_fps,
                         uint64_t seed, float *out, int32_t *labels, char *err)
 {
     if (s->format == FMT_OFF) {
         if (load_off(s, start, count, P_out, seed, out, labels, err)) return -1;
+        for (long i = 0; i < count; i++)
+            if (check_cloud(out + i * P_out * 3, P_out, start + i, err)) return -1;
 #pragma omp parallel for schedule(static)
         for (long i = 0; i < count; i++) pc_normalize_unit_sphere(out + i * P_out * 3, P_out);
         return 0;
@@ -87,6 +106,7 @@ int convert_source_load(const convert_source *s, long start, long count, long P_
     }
     int rc = s->format == FMT_SHAPENET55 ? load_npy(s, start, count, raw, labels, err)
                                          : load_h5(s, start, count, raw, labels, err);
+    for (long i = 0; !rc && i < count; i++) rc = check_cloud(raw + i * P * 3, P, start + i, err);
     if (!rc) {
 #pragma omp parallel for schedule(dynamic)
         for (long i = 0; i < count; i++) {

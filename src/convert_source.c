@@ -237,7 +237,7 @@ static int open_shapenet55(convert_source *s, const char *dir, const char *split
         free(l);
     }
     if (!rc) {
-        qsort(syn, (size_t)nsyn, sizeof(char *), cmp_str);
+        if (nsyn > 0) qsort(syn, (size_t)nsyn, sizeof(char *), cmp_str); /* syn is NULL when empty */
         size_t len = 0;
         for (long i = 0; i < nsyn && len < sizeof s->class_names; i++)
             len += (size_t)snprintf(s->class_names + len, sizeof s->class_names - len, "%s%s", i ? "\n" : "", syn[i]);

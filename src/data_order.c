@@ -31,6 +31,10 @@ int step_layout_make(step_layout *l, long n, long batch, long micro, int ranks, 
         micro = batch / ranks;
     }
     if (micro < 1) return errf(err, "--micro-batch %ld: must be at least 1", micro);
+    long per_round;
+    if (__builtin_mul_overflow(micro, (long)ranks, &per_round) || per_round > batch)
+        return errf(err, "--micro-batch %ld over %d data ranks is more than --batch %ld", micro, ranks,
+                    batch);
     if (batch % (micro * ranks))
         return errf(err, "--batch %ld is not divisible into micro-batches of %ld over %d data ranks "
                     "(batch must be a multiple of micro-batch x ranks = %ld)", batch, micro, ranks,

@@ -56,8 +56,9 @@ int dataset_writer_commit(dataset_writer *w, char *err) { return h5_commit(&w->f
 
 void dataset_writer_abort(dataset_writer *w) { h5_abort(&w->f); }
 
-int dataset_write_blocks(dataset_writer *w, long batch, const char *what, dataset_fill_fn fill,
-                         void *user, char *err)
+/* The block loop of dataset_write_blocks(_parts): exactly one of fill, fill_parts is set. */
+static int write_blocks(dataset_writer *w, long batch, const char *what, dataset_fill_fn fill,
+                        dataset_fill_parts_fn fill_parts, void *user, char *err)
 {
     MPI_Comm comm = w->f.comm;
     int rank, size;
@@ -66,19 +67,26 @@ int dataset_write_blocks(dataset_writer *w, long batch, const char *what, datase
     long start, count, largest, dummy;
     dist_block_range(w->n, size, rank, &start, &count);
     dist_block_range(w->n, size, 0, &dummy, &largest); /* rank 0 holds the largest block */
+    if (batch > largest) batch = largest > 0 ? largest : 1; /* no buffer beyond the samples */
     float *pts = malloc(sizeof(float) * 3 * (size_t)(batch * w->points));
     int32_t *lab = malloc(sizeof(int32_t) * (size_t)batch);
-    int rc = pts && lab ? 0
-                        : errf(err, "%s: out of memory for a batch of %ld samples of %ld points",
-                               w->f.final_path, batch, w->points);
+    int32_t *seg = fill_parts ? malloc(sizeof(int32_t) * (size_t)(batch * w->points)) : NULL;
+    int rc = pts && lab && (seg || !fill_parts)
+                 ? 0
+                 : errf(err, "%s: out of memory for a batch of %ld samples of %ld points",
+                        w->f.final_path, batch, w->points);
     rc = dist_any_error(comm, rc, err);
     if (rc) goto out;
     progress pr;
     progress_start(&pr, what, "samples", w->n);
     for (long off = 0; off < largest; off += batch) {
         long n = off >= count ? 0 : (count - off < batch ? count - off : batch);
-        rc = dist_any_error(comm, fill(user, start + off, n, pts, lab, err), err);
+        int frc = fill_parts ? fill_parts(user, start + off, n, pts, lab, seg, err)
+                             : fill(user, start + off, n, pts, lab, err);
+        rc = dist_any_error(comm, frc, err);
         if (!rc) rc = dist_any_error(comm, dataset_writer_write(w, start + off, n, pts, lab, err), err);
+        if (!rc && fill_parts)
+            rc = dist_any_error(comm, h5_write_rows(&w->f, "/seg", H5T_NATIVE_INT32, start + off, n, seg, err), err);
         if (rc) goto out;
         /* rank 0 holds the largest block, so its share done scales to the whole */
         progress_update(&pr, (long)((double)(off + n) / (double)(count ? count : 1) * (double)w->n));
@@ -88,5 +96,18 @@ int dataset_write_blocks(dataset_writer *w, long batch, const char *what, datase
 out:
     free(pts);
     free(lab);
+    free(seg);
     return rc ? -1 : 0;
+}
+
+int dataset_write_blocks(dataset_writer *w, long batch, const char *what, dataset_fill_fn fill,
+                         void *user, char *err)
+{
+    return write_blocks(w, batch, what, fill, NULL, user, err);
+}
+
+int dataset_write_blocks_parts(dataset_writer *w, long batch, const char *what, dataset_fill_parts_fn fill,
+                               void *user, char *err)
+{
+    return write_blocks(w, batch, what, NULL, fill, user, err);
 }

@@ -13,6 +13,7 @@
  */
 #include "extract.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,6 +87,9 @@ static int load_model_and_data(extract_ctx *c, dnn_ctx *dnn, char *sha, char *er
     c->S = image;
     c->N = c->ds.n;
     c->P = c->ds.points;
+    /* A micro-batch is padded to B samples: never more than the dataset holds (bounded by N, not
+     * by the samples per rank, so the shapes and thus the bits do not depend on the grid). */
+    if (c->B > c->N) c->B = (int)(c->N > 0 ? c->N : 1);
     return 0;
 }
 
@@ -183,6 +187,21 @@ static int read_micro_batch(extract_ctx *c, long mb, long *n_out, char *err)
     return 0;
 }
 
+/* A NaN or infinity from the ViT (e.g. a NaN in its weights) must not be written as features. */
+static int check_features_finite(const extract_ctx *c, long n, const long *samples, char *err)
+{
+    long D = vit_get_config(c->vit)->out_dim, gg = (long)c->grid * c->grid, V = c->V;
+    const struct { const char *name; const float *v; long per_sample; } out[3] = {
+        {"/patch", c->patch, V * gg * D}, {"/cls", c->cls, V * D}, {"/saliency", c->sal, V * gg}};
+    for (int k = 0; k < 3; k++)
+        for (long i = 0; i < n * out[k].per_sample; i++)
+            if (!isfinite(out[k].v[i]))
+                return errf(err, "%s: sample %ld: the ViT gave a non-finite value (%g) for %s "
+                            "(NaN or infinite weights?)", c->o->output, samples[i / out[k].per_sample],
+                            out[k].v[i], out[k].name);
+    return 0;
+}
+
 static int run_micro_batch(extract_ctx *c, long mb, float *tokens, char *err)
 {
     double t = now_s();
@@ -201,7 +220,9 @@ static int run_micro_batch(extract_ctx *c, long mb, float *tokens, char *err)
     }
     if (vit_blocks(c->vit, imgs, c->blk_a, c->blk_b, tokens, c->last ? c->sal : NULL, err)) return -1;
     if (c->last) {
-        if (vit_head(c->vit, imgs, tokens, c->patch, c->cls, err)) return -1;
+        if (vit_head(c->vit, imgs, tokens, c->patch, c->cls, err) ||
+            check_features_finite(c, n, c->todo + mb * c->B, err))
+            return -1;
         output_buffer_add(&c->out, n, c->todo + mb * c->B, c->patch, c->cls, c->sal, c->pixel, c->labels);
     }
     tick(&c->t.compute_s, t);

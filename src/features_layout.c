@@ -142,6 +142,11 @@ typedef enum {
     ATTR_CONFIG   /* the command configuration; not read back */
 } attr_kind;
 
+/* Sanity limits on the integer attributes read back (the largest ViT input is 16384 px). */
+#define FEATURES_MAX_INT_ATTR 1000000
+#define FEATURES_MAX_IMAGE 16384
+#define FEATURES_MAX_VIEWS 64
+
 /* In writing order (the identity attribute comes after these, see features_create). */
 static const struct {
     const char *name;
@@ -214,6 +219,9 @@ int features_meta_read(h5file *f, features_meta *m, char *err)
         switch (ATTRS[i].kind) {
         case ATTR_INT:
             if (h5_attr_read_long(f, "/", name, &v, err)) return -1;
+            if (v < 0 || v > FEATURES_MAX_INT_ATTR)
+                return errf(err, "%s: attribute %s = %ld is outside [0, %d]", f->path, name, v,
+                            FEATURES_MAX_INT_ATTR);
             *(int *)field = (int)v;
             break;
         case ATTR_LONG:
@@ -224,6 +232,8 @@ int features_meta_read(h5file *f, features_meta *m, char *err)
             break;
         case ATTR_STORAGE:
             if (h5_attr_read_str(f, "/", name, storage, sizeof storage, err)) return -1;
+            if (strcmp(storage, "fp32") && strcmp(storage, "fp16"))
+                return errf(err, "%s: storage '%s': must be fp32 or fp16", f->path, storage);
             m->fp32 = !strcmp(storage, "fp32");
             break;
         case ATTR_FORMAT:
@@ -233,6 +243,13 @@ int features_meta_read(h5file *f, features_meta *m, char *err)
     }
     if (m->n < 1 || m->points < 1 || m->views < 1 || m->grid < 1 || m->feat_dim < 1)
         return errf(err, "%s: attributes describe an empty layout", f->path);
+    /* sizes the readers index with: image = grid x patch, within the ViT's limits */
+    if (m->patch < 1 || m->image > FEATURES_MAX_IMAGE || m->image != m->grid * m->patch ||
+        m->views > FEATURES_MAX_VIEWS || m->points > 32767)
+        return errf(err, "%s: attributes image %d, patch %d, grid %d, views %d, points %ld are not "
+                    "a consistent layout (image = grid x patch <= %d, views <= %d, points <= 32767)",
+                    f->path, m->image, m->patch, m->grid, m->views, m->points, FEATURES_MAX_IMAGE,
+                    FEATURES_MAX_VIEWS);
     return 0;
 }
 

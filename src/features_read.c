@@ -1,6 +1,7 @@
 /* features_read.c -- opening, validating and reading the features file (see features_file.h). */
 #include "features_file.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,7 +90,7 @@ static int read_rows_any(features_file *ff, features_dataset_id id, const long *
         return -1;
     }
     for (long i = 0; i < count; i++) rp[i] = (row_pos){rows[i], i};
-    qsort(rp, (size_t)count, sizeof *rp, cmp_row_pos);
+    if (count > 0) qsort(rp, (size_t)count, sizeof *rp, cmp_row_pos);
     long nu = 0;
     for (long i = 0; i < count; i++)
         if (nu == 0 || uniq[nu - 1] != rp[i].row) uniq[nu++] = rp[i].row;
@@ -104,17 +105,32 @@ static int read_rows_any(features_file *ff, features_dataset_id id, const long *
     return rc;
 }
 
+/* Features are model inputs: a NaN or an infinity (a damaged file, a broken ViT) is an error, not
+ * a silently wrong mask or loss. */
+static int check_finite(features_file *ff, features_dataset_id id, const long *rows, long count,
+                        const float *v, char *err)
+{
+    long per_row = features_row_elems(&ff->m, id);
+    for (long i = 0; i < count * per_row; i++)
+        if (!isfinite(v[i]))
+            return errf(err, "%s: %s: sample %ld holds a non-finite value (%g)", ff->f.path,
+                        features_dataset_of(&ff->m, id).name, rows[i / per_row], v[i]);
+    return 0;
+}
+
 /* /patch or /cls rows as float, whichever type they are stored in. */
 static int read_as_float(features_file *ff, features_dataset_id id, const long *rows, long count,
                          float *out, char *err)
 {
-    if (ff->m.fp32) return read_rows_any(ff, id, rows, count, out, err);
+    if (ff->m.fp32)
+        return read_rows_any(ff, id, rows, count, out, err) ? -1
+                                                            : check_finite(ff, id, rows, count, out, err);
     /* half rows land in the second half of out's own bytes, then expand forwards in place */
     long n = count * features_row_elems(&ff->m, id);
     uint16_t *h = (uint16_t *)out + n;
     if (read_rows_any(ff, id, rows, count, h, err)) return -1;
     half_to_floats(h, n, out);
-    return 0;
+    return check_finite(ff, id, rows, count, out, err);
 }
 
 int features_read_patch(features_file *ff, const long *rows, long count, float *out, char *err)
@@ -129,18 +145,26 @@ int features_read_cls(features_file *ff, const long *rows, long count, float *ou
 
 int features_read_saliency(features_file *ff, const long *rows, long count, float *out, char *err)
 {
-    return read_rows_any(ff, FEATURES_SALIENCY, rows, count, out, err);
+    return read_rows_any(ff, FEATURES_SALIENCY, rows, count, out, err) ? -1
+           : check_finite(ff, FEATURES_SALIENCY, rows, count, out, err);
 }
 
 int features_read_pixel(features_file *ff, const long *rows, long count, int16_t *out, char *err)
 {
-    return read_rows_any(ff, FEATURES_PIXEL, rows, count, out, err);
+    if (read_rows_any(ff, FEATURES_PIXEL, rows, count, out, err)) return -1;
+    long per_row = features_row_elems(&ff->m, FEATURES_PIXEL);
+    for (long i = 0; i < count * per_row; i++) /* -1: outside the view; else a pixel index */
+        if (out[i] < -1 || out[i] >= ff->m.image)
+            return errf(err, "%s: /pixel: sample %ld holds %d, outside [-1, %d)", ff->f.path,
+                        rows[i / per_row], out[i], ff->m.image);
+    return 0;
 }
 
 int features_read_point_saliency(features_file *ff, const long *rows, long count, float *out,
                                  char *err)
 {
-    return read_rows_any(ff, FEATURES_POINT_SALIENCY, rows, count, out, err);
+    return read_rows_any(ff, FEATURES_POINT_SALIENCY, rows, count, out, err) ? -1
+           : check_finite(ff, FEATURES_POINT_SALIENCY, rows, count, out, err);
 }
 
 int features_read_label(features_file *ff, const long *rows, long count, int32_t *out, char *err)
@@ -158,23 +182,27 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
     return h;
 }
 
+/* Samples read at a time for the fingerprint (a few MB for clouds of 2048 points). */
+#define FINGERPRINT_BLOCK 256L
+
 int features_fingerprint(dataset *d, char out[17], char *err)
 {
+    long block = d->n < FINGERPRINT_BLOCK ? d->n : FINGERPRINT_BLOCK;
     int32_t *lab = malloc(sizeof(int32_t) * (size_t)d->n);
-    float *pts = malloc(sizeof(float) * (size_t)d->points * 3 * 2);
+    float *pts = malloc(sizeof(float) * (size_t)d->points * 3 * (size_t)(block > 0 ? block : 1));
     int rc = lab && pts ? 0 : errf(err, "%s: out of memory for the fingerprint", d->f.path);
     if (!rc) rc = h5_read_all(&d->f, d->label_name, H5T_NATIVE_INT32, lab, err);
-    /* collective reads: every rank reads the same two samples */
-    if (dataset_read(d, 0, 1, pts, NULL, err)) rc = -1;
-    if (dataset_read(d, d->n - 1, 1, pts + d->points * 3, NULL, err)) rc = -1;
-    if (!rc) {
-        uint64_t h = 1469598103934665603ull;
-        int64_t dims[2] = {d->n, d->points};
-        h = fnv1a(h, dims, sizeof dims);
-        h = fnv1a(h, lab, sizeof(int32_t) * (size_t)d->n);
-        h = fnv1a(h, pts, sizeof(float) * (size_t)d->points * 6);
-        snprintf(out, 17, "%016llx", (unsigned long long)h);
+    uint64_t h = 1469598103934665603ull;
+    int64_t dims[2] = {d->n, d->points};
+    h = fnv1a(h, dims, sizeof dims);
+    if (!rc) h = fnv1a(h, lab, sizeof(int32_t) * (size_t)d->n);
+    /* every cloud, in order (collective reads: every rank of d's communicator reads them all) */
+    for (long s = 0; s < d->n; s += block) {
+        long n = d->n - s < block ? d->n - s : block;
+        if (dataset_read(d, s, rc ? 0 : n, pts, NULL, err)) rc = -1;
+        if (!rc) h = fnv1a(h, pts, sizeof(float) * (size_t)(n * d->points * 3));
     }
+    if (!rc) snprintf(out, 17, "%016llx", (unsigned long long)h);
     free(lab);
     free(pts);
     return rc;

@@ -7,8 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "dist.h"
 #include "errors.h"
 
 /* An HDF5 object path we build or split ("/features/global", "/expected/activations/enc0_out"). */
@@ -43,7 +45,7 @@ static herr_t walk_first(unsigned n, const H5E_error2_t *e, void *data)
 static const char *h5_cause(char *buf) /* buf: H5_SHORT_TEXT_LEN bytes */
 {
     buf[0] = 0;
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk_first, buf);
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_first, buf); /* upward: innermost first */
     H5Eclear2(H5E_DEFAULT);
     return buf;
 }
@@ -61,6 +63,10 @@ static hid_t make_fapl(MPI_Comm comm)
 {
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL);
+    /* The file format of HDF5 >= 1.8 checksums every object header, attribute and index, so a
+     * flipped metadata byte is an error on read instead of a crash or a silently wrong value
+     * (Fletcher32 covers only chunked data). docs/reliability.md says which versions read it. */
+    H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
     return fapl;
 }
 
@@ -130,7 +136,10 @@ int h5_create(h5file *f, const char *final_path, MPI_Comm comm, int force, char 
     }
     if (bcast_result(comm, rc, err)) return -1;
     hid_t fapl = make_fapl(comm);
-    f->file = H5Fcreate(partial, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+    H5Pset_obj_track_times(fcpl, 0); /* the root group's header holds no times either */
+    f->file = H5Fcreate(partial, H5F_ACC_TRUNC, fcpl, fapl);
+    H5Pclose(fcpl);
     H5Pclose(fapl);
     if (f->file < 0) return h5_fail(f, NULL, "cannot create file", err);
     f->writable = 1;
@@ -163,7 +172,13 @@ int h5_flush(h5file *f, char *err)
 
 int h5_commit(h5file *f, char *err)
 {
-    int rc = 0;
+    /* The flush writes what the close would; its failure (a full disk) is agreed, and the file is
+     * then closed by h5_abort, which makes room for the close first. */
+    int rc = H5Fflush(f->file, H5F_SCOPE_GLOBAL) < 0 ? h5_fail(f, NULL, "flush failed (disk full?)", err) : 0;
+    if (dist_any_error(f->comm, rc, err)) {
+        h5_abort(f);
+        return -1;
+    }
     if (H5Fclose(f->file) < 0) rc = h5_fail(f, NULL, "close failed (disk full?)", err);
     f->file = -1;
     int any = rc ? 1 : 0, all = 0;
@@ -183,7 +198,15 @@ int h5_commit(h5file *f, char *err)
 
 void h5_abort(h5file *f)
 {
-    if (f->file >= 0) H5Fclose(f->file);
+    if (f->writable && f->file >= 0) {
+        /* Empty the file first: on a full disk its freed blocks give the close room for the
+         * metadata it still writes (a close that fails leaves the file open inside HDF5, which
+         * then crashes in MPI_Finalize). */
+        MPI_Barrier(f->comm);
+        if (f->rank == 0 && truncate(f->path, 0) != 0) H5Eclear2(H5E_DEFAULT); /* the close may fail */
+        MPI_Barrier(f->comm);
+    }
+    if (f->file >= 0 && H5Fclose(f->file) < 0) H5Eclear2(H5E_DEFAULT);
     f->file = -1;
     if (f->writable) {
         MPI_Barrier(f->comm);
@@ -316,10 +339,60 @@ int h5_create_dataset_unfilled(h5file *f, const char *name, hid_t type, int rank
     return create_dataset(f, name, type, rank, dims, chunk, 0, 0, err);
 }
 
+/* Bytes a dataset takes on disk: its data, or its whole chunks when chunked (an edge chunk is
+ * stored full size), plus 4 KiB for its object header and chunk index; -1 if the count overflows
+ * or passes H5IO_MAX_DATASET_BYTES. */
+static int dataset_bytes(hid_t type, int rank, const hsize_t *dims, const hsize_t *chunk,
+                         unsigned long long *bytes)
+{
+    unsigned long long n = H5Tget_size(type);
+    for (int i = 0; i < rank; i++) {
+        unsigned long long d = dims[i];
+        if (chunk && chunk[i]) d = (d + chunk[i] - 1) / chunk[i] * chunk[i];
+        if (d && n > H5IO_MAX_DATASET_BYTES / d) return -1;
+        n *= d;
+    }
+    if (n > H5IO_MAX_DATASET_BYTES) return -1;
+    *bytes = n + (4ULL << 10) + (chunk ? n / 1024 : 0);
+    return 0;
+}
+
+/* Bytes for metadata (object headers, chunk indexes, the superblock) beyond the declared data. */
+#define H5_METADATA_MARGIN_BYTES (64ULL << 10)
+
+/* Rank 0: does the file, once it holds `total` declared data bytes, fit on its file system? */
+static int check_free_space(h5file *f, const char *name, unsigned long long total, char *err)
+{
+    char tmp[I2P_PATH_LEN];
+    snprintf(tmp, sizeof tmp, "%s", f->path);
+    struct statvfs vfs;
+    struct stat st;
+    if (statvfs(dirname(tmp), &vfs) != 0 || stat(f->path, &st) != 0) return 0; /* cannot tell */
+    unsigned long long have = (unsigned long long)vfs.f_bavail * vfs.f_frsize +
+                              (unsigned long long)st.st_blocks * 512;
+    unsigned long long need = total + H5_METADATA_MARGIN_BYTES;
+    if (need <= have) return 0;
+    return errf(err, "%s: %s: disk full: the file needs %llu bytes, %llu available", f->path, name,
+                need, have);
+}
+
 static int create_dataset(h5file *f, const char *name, hid_t type, int rank, const hsize_t *dims,
                           const hsize_t *chunk, int fletcher32, int fill, char *err)
 {
-    if (ensure_parent_groups(f, name, err)) return -1;
+    /* Every error that can be known before HDF5's collective calls is agreed here. */
+    unsigned long long bytes = 0;
+    int rc = 0;
+    if (rank < 1 || rank > H5IO_MAX_RANK) rc = errf(err, "%s: %s: rank %d", f->path, name, rank);
+    else if (dataset_bytes(type, rank, dims, chunk, &bytes))
+        rc = errf(err, "%s: %s: declared size is absurd (more than %llu bytes)", f->path, name,
+                  H5IO_MAX_DATASET_BYTES);
+    else if (f->rank == 0)
+        rc = check_free_space(f, name, f->declared_bytes + bytes, err);
+    if (dist_any_error(f->comm, rc, err)) return -1;
+    /* Groups are created only once every rank knows it goes on: metadata changed on some ranks
+     * only would hang the close. */
+    if (dist_any_error(f->comm, ensure_parent_groups(f, name, err), err)) return -1;
+    f->declared_bytes += bytes;
     hid_t space = H5Screate_simple(rank, dims, NULL);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     H5Pset_obj_track_times(dcpl, 0); /* no timestamps: same content, same bytes */
@@ -378,19 +451,21 @@ static int select_rows(h5file *f, const char *name, hid_t fspace, const long *ro
 static int rows_io(h5file *f, const char *name, hid_t memtype, const long *rows, long start,
                    long count, void *buf, int write, char *err)
 {
-    if (count < 0) return errf(err, "%s: %s: negative row count %ld", f->path, name, count);
-    hid_t d = open_dataset(f, name, err);
-    if (d < 0) return -1;
-    hid_t fspace = H5Dget_space(d);
-    int rank = H5Sget_simple_extent_ndims(fspace);
+    /* A rank that cannot take part must not leave the others in the collective transfer: the
+     * ranks agree on the checks first. */
+    hid_t d = count < 0 ? errf(err, "%s: %s: negative row count %ld", f->path, name, count)
+                        : open_dataset(f, name, err);
+    hid_t fspace = d < 0 ? -1 : H5Dget_space(d);
     hsize_t cnt[H5IO_MAX_RANK];
-    H5Sget_simple_extent_dims(fspace, cnt, NULL);
-    cnt[0] = (hsize_t)count;
-    if (select_rows(f, name, fspace, rows, start, count, err)) {
-        H5Sclose(fspace);
-        H5Dclose(d);
+    int rank = d < 0 ? 0 : H5Sget_simple_extent_ndims(fspace);
+    if (d >= 0) H5Sget_simple_extent_dims(fspace, cnt, NULL);
+    int rc = d < 0 ? -1 : select_rows(f, name, fspace, rows, start, count, err);
+    if (dist_any_error(f->comm, rc, err)) {
+        if (fspace >= 0) H5Sclose(fspace);
+        if (d >= 0) H5Dclose(d);
         return -1;
     }
+    cnt[0] = (hsize_t)count;
     hid_t mspace = H5Screate_simple(rank, cnt, NULL);
     if (count == 0) H5Sselect_none(mspace);
     hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
@@ -497,6 +572,10 @@ int h5_attr_exists(h5file *f, const char *obj, const char *name)
 
 static hid_t open_attr(h5file *f, const char *obj, const char *name, char *err)
 {
+    if (h5_exists(f, obj) && H5Aexists_by_name(f->file, obj, name, H5P_DEFAULT) < 0) {
+        h5_fail(f, obj, "cannot read the attributes", err); /* e.g. a metadata checksum error */
+        return -1;
+    }
     if (!h5_attr_exists(f, obj, name)) {
         errf(err, "%s: %s: attribute '%s' is missing", f->path, obj, name);
         return -1;

@@ -1,6 +1,8 @@
 /* pretrain.c -- the data-parallel pre-training loop: run directory, resume, steps, checkpoints
  * (see pretrain.h). */
+#include "preempt.h"
 #include "pretrain.h"
+#include "run_lock.h"
 
 #include <errno.h>
 #include <math.h>
@@ -28,6 +30,7 @@
 typedef struct {
     MPI_Comm comm;
     int rank, size;
+    run_lock lock; /* rank 0: RUNDIR/lock, held for the run */
     step_layout L;
     dnn_ctx ctx;
     model3d *m;
@@ -264,8 +267,24 @@ static int init_from_checkpoint(trainer *t, const char *path, char *err)
     return rc;
 }
 
+/* Rank 0 locks RUNDIR/lock once the directory exists (one run at a time in a run directory);
+ * collective. */
+static int lock_rundir(trainer *t, const pretrain_args *a, char *err)
+{
+    int rc = 0;
+    struct stat st;
+    if (t->rank == 0 && t->lock.fd < 0 && stat(a->rundir, &st) == 0 && S_ISDIR(st.st_mode)) {
+        char lock[I2P_PATH_LEN], what[I2P_PATH_LEN + 16];
+        snprintf(lock, sizeof lock, "%s/lock", a->rundir);
+        snprintf(what, sizeof what, "run directory %s", a->rundir);
+        rc = run_lock_take(&t->lock, lock, what, err);
+    }
+    return dist_any_error(t->comm, rc, err);
+}
+
 static void trainer_free(trainer *t)
 {
+    run_lock_release(&t->lock);
     if (t->log_open) train_log_close(&t->log);
     model3d_free(t->m);
     if (t->ctx.engine) dnn_ctx_destroy(&t->ctx);
@@ -329,6 +348,11 @@ static int train_loop(trainer *t, const pretrain_args *a, long start, long end, 
         }
         if (done % a->ckpt_every == 0 || last)
             if (save_checkpoint(t, a, done, r, err)) return -1;
+        if (!last && preempt_pending(t->comm)) { /* SIGTERM / SIGUSR1: save this step and stop */
+            if (done % a->ckpt_every && save_checkpoint(t, a, done, r, err)) return -1;
+            r->end_step = done;
+            return PREEMPT_STOPPED;
+        }
     }
     return 0;
 }
@@ -339,9 +363,13 @@ int pretrain_run(const pretrain_args *a, MPI_Comm comm, pretrain_result *r, char
     double t0 = now_s();
     trainer t;
     memset(&t, 0, sizeof t);
+    t.lock.fd = -1;
+    preempt_install(); /* the loop stops at a step boundary, with a checkpoint */
     int rc = trainer_init(&t, a, comm, err);
     if (!rc && a->init[0]) rc = init_from_checkpoint(&t, a->init, err);
+    if (!rc) rc = lock_rundir(&t, a, err); /* before anything looks at the directory */
     if (!rc) rc = ckpt_prepare_rundir(a->rundir, a->resume, comm, err);
+    if (!rc) rc = lock_rundir(&t, a, err); /* a directory prepare_rundir just made */
     long start = 0;
     if (!rc && a->resume) {
         rc = resume_latest(&t, a, r, &start, err);
@@ -349,7 +377,11 @@ int pretrain_run(const pretrain_args *a, MPI_Comm comm, pretrain_result *r, char
     }
     long total = t.L.steps_per_epoch * a->epochs;
     long end = a->max_steps > 0 && a->max_steps < total ? a->max_steps : total;
-    if (!rc && start >= end)
+    /* A resume at the last step: the run was killed after its final checkpoint (in the plot, say);
+     * finish what is missing (the log and the plot below) and succeed, so a requeued job ends. */
+    int complete = !rc && a->resume && start == end;
+    if (complete) log_info("pretrain: %s: the run is complete (step %ld); finishing its outputs", a->rundir, end);
+    if (!rc && start > end)
         rc = errf(err, "%s: the run is complete (step %ld of %ld); raise --steps or --epochs to go on",
                   a->rundir, start, end);
     if (!rc) {
@@ -366,8 +398,8 @@ int pretrain_run(const pretrain_args *a, MPI_Comm comm, pretrain_result *r, char
                  "%d ranks; %ld parameters; steps %ld -> %ld%s", t.L.n, t.L.steps_per_epoch, t.L.batch,
                  t.L.micro_per_step, t.L.micro, t.size, t.n_params, start, end,
                  r->resumed ? " (resumed)" : "");
-        rc = train_loop(&t, a, start, end, r, err);
-        r->end_step = rc ? r->end_step : end;
+        rc = complete ? 0 : train_loop(&t, a, start, end, r, err);
+        r->end_step = rc ? r->end_step : end; /* PREEMPT_STOPPED: the step reached */
     }
     if (t.log_open) {
         train_log_close(&t.log);

@@ -104,6 +104,10 @@ static int parse_header(st_file *f, const char *json, size_t len, char *err)
     }
     int rc = 0;
     for (const cJSON *e = root->child; e && !rc; e = e->next) {
+        if (!strcmp(e->string, "__metadata__") ? f->metadata != NULL : st_find(f, e->string) != NULL) {
+            rc = errf(err, "%s: tensor %s appears twice in the header", f->path, e->string);
+            break;
+        }
         if (!strcmp(e->string, "__metadata__")) {
             f->metadata = cJSON_Duplicate(e, 1);
             continue;
@@ -115,16 +119,17 @@ static int parse_header(st_file *f, const char *json, size_t len, char *err)
     }
     cJSON_Delete(root);
     if (rc) return -1;
-    for (int i = 1; i < f->n_tensors; i++) /* a JSON object may repeat a key; a weights file may not */
-        for (int j = 0; j < i; j++)
-            if (!strcmp(f->tensors[i].name, f->tensors[j].name))
-                return errf(err, "%s: tensor %s appears twice in the header", f->path, f->tensors[i].name);
-    qsort(f->tensors, (size_t)f->n_tensors, sizeof *f->tensors, cmp_begin);
-    for (int i = 1; i < f->n_tensors; i++) {
-        const st_tensor *a = &f->tensors[i - 1], *b = &f->tensors[i];
-        if (b->begin < a->end && b->end > b->begin)
+    if (f->n_tensors > 0) qsort(f->tensors, (size_t)f->n_tensors, sizeof *f->tensors, cmp_begin);
+    /* Each non-empty tensor against the furthest-reaching one before it (an empty tensor in
+     * between must not hide an overlap). */
+    const st_tensor *a = NULL;
+    for (int i = 0; i < f->n_tensors; i++) {
+        const st_tensor *b = &f->tensors[i];
+        if (b->end == b->begin) continue;
+        if (a && b->begin < a->end)
             return errf(err, "%s: tensors %s [%zu, %zu) and %s [%zu, %zu) overlap", f->path, a->name,
                         a->begin, a->end, b->name, b->begin, b->end);
+        if (!a || b->end > a->end) a = b;
     }
     return 0;
 }

@@ -2,6 +2,7 @@
 #include "svm.h"
 
 #include <linear.h>
+#include <math.h>
 #include <stdlib.h>
 
 #include "errors.h"
@@ -73,7 +74,7 @@ static int check_args(long n, int dim, double C, char *err)
 {
     if (n < 2) return errf(err, "svm: need at least 2 training samples, got %ld", n);
     if (dim < 1) return errf(err, "svm: feature dimension %d", dim);
-    if (!(C > 0)) return errf(err, "svm: C must be positive, got %g", C);
+    if (!(C > 0) || !isfinite(C)) return errf(err, "svm: C must be positive and finite, got %g", C);
     return 0;
 }
 
@@ -82,6 +83,10 @@ int svm_train(const float *x, const int32_t *y, long n, int dim, double C, unsig
 {
     *out = NULL;
     if (check_args(n, dim, C, err)) return -1;
+    long other = 1;
+    while (other < n && y[other] == y[0]) other++;
+    if (other == n) /* liblinear would train a model that always answers it */
+        return errf(err, "svm: the training split has a single class (%d): nothing to separate", y[0]);
     set_print_string_function(quiet);
     dense_problem p;
     if (problem_make(&p, x, y, n, dim, err)) return -1;

@@ -260,8 +260,15 @@ int svm_eval_run(const svm_eval_options *o, svm_eval_result *r, char *err)
                   te.d.n_classes, tr.d.n_classes, o->data);
     dnn_ctx ctx = {0};
     model3d *m = NULL;
+    long batch = o->batch; /* no larger than a rank's share of the larger split */
+    if (!rc) {
+        int size;
+        MPI_Comm_size(MPI_COMM_WORLD, &size);
+        long most = ((tr.n > te.n ? tr.n : te.n) + size - 1) / size;
+        if (batch > most) batch = most > 0 ? most : 1;
+    }
     if (!rc) rc = dnn_ctx_create(&ctx, err);
-    if (!rc) rc = model3d_create(&m, &cfg, (int)o->batch, (uint64_t)o->seed, &ctx, err);
+    if (!rc) rc = model3d_create(&m, &cfg, (int)batch, (uint64_t)o->seed, &ctx, err);
     if (dist_any_error(MPI_COMM_WORLD, rc, err)) goto out;
     if (!o->random_init && svm_load(o->checkpoint, m, err)) { rc = -1; goto out; }
 
@@ -270,8 +277,8 @@ int svm_eval_run(const svm_eval_options *o, svm_eval_result *r, char *err)
     progress pr;
     progress_start(&pr, "svm: encode", "samples", tr.n + te.n);
     long done = 0;
-    rc = encode_split(&tr, m, &cfg, o->batch, &pr, &done, err);
-    if (!rc) rc = encode_split(&te, m, &cfg, o->batch, &pr, &done, err);
+    rc = encode_split(&tr, m, &cfg, batch, &pr, &done, err);
+    if (!rc) rc = encode_split(&te, m, &cfg, batch, &pr, &done, err);
     if (rc) goto out;
     progress_finish(&pr);
     r->seconds_encode = now_s() - t0;

@@ -216,3 +216,138 @@ void synth_sample(uint64_t seed, long i, long P, float *pts, int32_t *label)
     pc_normalize_unit_sphere(pts, P);
     *label = c;
 }
+
+/* ---- the parts-labelled set ---- */
+
+typedef struct {
+    const char *name;
+    int n_parts;
+    const char *parts[3];
+    double odds[3];       /* chance that a point falls on each part */
+} part_category;
+
+static const part_category part_categories[SYNTH_PART_CATEGORIES] = {
+    {"capsule", 2, {"body", "ends"}, {0.6, 0.4}},
+    {"cone", 2, {"side", "base"}, {0.65, 0.35}},
+    {"cylinder", 2, {"side", "caps"}, {0.65, 0.35}},
+    {"table", 2, {"top", "legs"}, {0.6, 0.4}},
+    {"lamp", 3, {"shade", "stem", "base"}, {0.5, 0.25, 0.25}},
+    {"airplane", 3, {"fuselage", "wings", "tail"}, {0.45, 0.4, 0.15}},
+};
+
+void synth_part_category_names(char *out, size_t n)
+{
+    size_t len = 0;
+    out[0] = 0;
+    for (int c = 0; c < SYNTH_PART_CATEGORIES && len < n; c++)
+        len += (size_t)snprintf(out + len, n - len, "%s%s", c ? "\n" : "", part_categories[c].name);
+}
+
+void synth_part_counts(int counts[SYNTH_PART_CATEGORIES])
+{
+    for (int c = 0; c < SYNTH_PART_CATEGORIES; c++) counts[c] = part_categories[c].n_parts;
+}
+
+void synth_part_names(char *out, size_t n)
+{
+    size_t len = 0;
+    out[0] = 0;
+    for (int c = 0; c < SYNTH_PART_CATEGORIES; c++)
+        for (int j = 0; j < part_categories[c].n_parts && len < n; j++)
+            len += (size_t)snprintf(out + len, n - len, "%s%s/%s", len ? "\n" : "", part_categories[c].name,
+                                    part_categories[c].parts[j]);
+}
+
+/* A point of part j of category c (shapes of extent about 1, z up). */
+static void part_point(rng_t *r, int c, int j, double *p)
+{
+    switch (c) {
+    case 0: /* capsule: tube, then the two hemispherical ends */
+        if (j == 0) {
+            tube_point(r, 0.5, -0.75, 0.75, p);
+        } else {
+            unit_vector(r, p);
+            for (int d = 0; d < 3; d++) p[d] *= 0.5;
+            p[2] += p[2] >= 0 ? 0.75 : -0.75;
+        }
+        break;
+    case 1: /* cone: lateral surface, base disk */
+        if (j == 0) {
+            double t = sqrt(rng_uniform(r)), a = 2 * M_PI * rng_uniform(r);
+            p[0] = t * cos(a);
+            p[1] = t * sin(a);
+            p[2] = 1.0 - 2.0 * t;
+        } else {
+            disk_point(r, 1.0, -1.0, p);
+        }
+        break;
+    case 2: /* cylinder: side, both caps */
+        if (j == 0) tube_point(r, 0.5, -1.0, 1.0, p);
+        else disk_point(r, 0.5, rng_uniform(r) < 0.5 ? -1.0 : 1.0, p);
+        break;
+    case 3: /* table: a rectangular top, four thin legs */
+        if (j == 0) {
+            p[0] = rng_range(r, -1.0, 1.0);
+            p[1] = rng_range(r, -0.6, 0.6);
+            p[2] = 0.5;
+        } else {
+            int leg = (int)rng_below(r, 4);
+            tube_point(r, 0.06, -0.8, 0.5, p);
+            p[0] += leg & 1 ? 0.85 : -0.85;
+            p[1] += leg & 2 ? 0.45 : -0.45;
+        }
+        break;
+    case 4: /* lamp: a dome shade, a stem, a base disk */
+        if (j == 0) {
+            unit_vector(r, p);
+            for (int d = 0; d < 3; d++) p[d] *= 0.8;
+            p[2] = fabs(p[2]) + 0.2;
+        } else if (j == 1) {
+            tube_point(r, 0.12, -0.8, 0.2, p);
+        } else {
+            disk_point(r, 0.5, -0.8, p);
+        }
+        break;
+    default: /* airplane along x: fuselage tube, wings plate, vertical tail fin */
+        if (j == 0) {
+            tube_point(r, 0.15, -1.0, 1.0, p);
+            double x = p[2];
+            p[2] = p[1];
+            p[1] = p[0];
+            p[0] = x;
+        } else if (j == 1) {
+            p[0] = rng_range(r, -0.2, 0.25);
+            p[1] = rng_range(r, -1.0, 1.0);
+            p[2] = 0;
+        } else {
+            p[0] = rng_range(r, -1.0, -0.7);
+            p[1] = 0;
+            p[2] = rng_range(r, 0.1, 0.5);
+        }
+        break;
+    }
+}
+
+void synth_parts_sample(uint64_t seed, long i, long P, float *pts, int32_t *category, int32_t *seg)
+{
+    rng_t r;
+    rng_seed(&r, seed, (uint64_t)i);
+    int c = (int)(i % SYNTH_PART_CATEGORIES), first = 0;
+    for (int k = 0; k < c; k++) first += part_categories[k].n_parts;
+    const part_category *pc = &part_categories[c];
+    double scale[3];
+    for (int d = 0; d < 3; d++) scale[d] = rng_range(&r, 0.8, 1.2);
+    for (long k = 0; k < P; k++) {
+        double u = rng_uniform(&r), acc = 0, p[3];
+        int j = pc->n_parts - 1;
+        for (int q = 0; q < pc->n_parts - 1; q++) {
+            acc += pc->odds[q];
+            if (u < acc) { j = q; break; }
+        }
+        part_point(&r, c, j, p);
+        for (int d = 0; d < 3; d++) pts[3 * k + d] = (float)(p[d] * scale[d] + 0.01 * rng_normal(&r));
+        seg[k] = first + j;
+    }
+    pc_normalize_unit_sphere(pts, P);
+    *category = c;
+}

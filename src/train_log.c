@@ -82,10 +82,20 @@ static int is_png(const char *path)
     return n == 8 && !memcmp(buf, sig, 8);
 }
 
+int train_log_path_unsafe(const char *path)
+{
+    /* Scripts quote paths in single quotes: a quote or a newline would end the string and the
+     * line, and what follows would run as gnuplot commands (`!` runs a shell). */
+    for (const unsigned char *c = (const unsigned char *)path; *c; c++)
+        if (*c < 0x20 || *c == 0x7f || *c == '\'' || *c == '"') return 1;
+    return 0;
+}
+
 int gnuplot_png(const char *png, const char *script, char *err)
 {
-    if (strchr(png, '\'') || strchr(png, '"'))
-        return errf(err, "%s: cannot plot: quotes in the run directory name", png);
+    if (train_log_path_unsafe(png))
+        return errf(err, "%s: cannot plot: quotes or control characters in the run directory name",
+                    png);
     const char *gp = getenv("I2PMAE_GNUPLOT");
     char cmd[I2P_PATH_LEN + 32]; /* the gnuplot command (a path) and the redirection */
     snprintf(cmd, sizeof cmd, "%s > /dev/null 2>&1", gp && *gp ? gp : "gnuplot");

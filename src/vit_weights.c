@@ -2,6 +2,11 @@
  * shape inference for files of any ViT size (see vit_weights.h). */
 #include "vit_weights.h"
 
+/* Sanity limits on a configuration read from a weights file. */
+#define VIT_MAX_DIM 65536
+#define VIT_MAX_PATCH 1024
+#define VIT_MAX_IMAGE 16384
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,10 +194,19 @@ int vit_config_infer(const st_file *f, vit_naming naming, vit_config *c, char *e
     c->width = (int)pw->shape[0];
     c->patch = (int)pw->shape[2];
     c->mlp = (int)fc1->shape[0];
+    /* Sizes from outside bytes: a zero patch would divide by zero, a huge one overflow. */
+    if (pw->shape[0] < 1 || pw->shape[0] > VIT_MAX_DIM || pw->shape[1] != 3 || pw->shape[2] < 1 ||
+        pw->shape[2] > VIT_MAX_PATCH || pw->shape[3] != pw->shape[2] || fc1->shape[0] < 1 ||
+        fc1->shape[0] > VIT_MAX_DIM)
+        return errf(err, "%s: tensor %s: shape [%lld, %lld, %lld, %lld] is not a patch embedding "
+                    "[width, 3, patch, patch] of sane sizes (or %s has %lld rows)", f->path,
+                    pw->name, (long long)pw->shape[0], (long long)pw->shape[1],
+                    (long long)pw->shape[2], (long long)pw->shape[3], fc1->name,
+                    (long long)fc1->shape[0]);
     long T = (long)pos->shape[pos->rank - 2], g = lround(sqrt((double)(T - 1)));
-    if (T < 2 || g * g != T - 1)
-        return errf(err, "%s: tensor %s: %ld positions is not 1 + a square grid", f->path,
-                    pos->name, T);
+    if (T < 2 || g * g != T - 1 || g * c->patch > VIT_MAX_IMAGE)
+        return errf(err, "%s: tensor %s: %ld positions is not 1 + a square grid (of at most %d px)",
+                    f->path, pos->name, T, VIT_MAX_IMAGE);
     c->image = (int)g * c->patch;
     char name[256];
     while (1) {

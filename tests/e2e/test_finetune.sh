@@ -105,7 +105,7 @@ done
 check finetune_resume_no_partial sh -c "! ls '$T/kill'/*.partial 2> /dev/null"
 expect_error finetune_resume_complete "the run is complete (epoch 10 of 10)" \
   "$I2PMAE" finetune $FT --checkpoint "$PRE" -o "$T/kill" $R --resume
-expect_error finetune_resume_other_config "configuration differs: 'train'" \
+expect_error finetune_resume_other_config "configuration differs: 'train\.sched_epochs' is 10 in the checkpoint but 12 here" \
   "$I2PMAE" finetune $FT --checkpoint "$PRE" -o "$T/kill" --epochs 12 --lr 0.003 --resume
 
 # ---- NaN loss: clear error, last good checkpoint kept ----

@@ -102,9 +102,9 @@ no_file pretrain_features_other_dataset_no_run "$T/bad1/ckpt-00000001.h5"
 make_features "$T/d.h5" "$T/f2v.h5" 2 > /dev/null 2>&1
 expect_error pretrain_features_other_views "f2v.h5: was extracted with 2 views, this run needs 3" \
   "$I2PMAE" pretrain $P --features "$T/f2v.h5" -o "$T/bad2"
-expect_error pretrain_resume_other_config "configuration differs: 'model'" \
+expect_error pretrain_resume_other_config "configuration differs: 'model\.embed_hidden' is \[8,16,32\] in the checkpoint but \[8,16,64\] here" \
   "$I2PMAE" pretrain $P -o "$T/np1" --embed-hidden 8,16,64 --steps 30 --resume
-expect_error pretrain_resume_other_batch "configuration differs: 'train'" \
+expect_error pretrain_resume_other_batch "configuration differs: 'train\.batch' is 8 in the checkpoint but 16 here" \
   "$I2PMAE" pretrain $P -o "$T/np1" --batch 16 --steps 30 --resume
 mkdir -p "$T/empty"
 expect_error pretrain_resume_empty_rundir "empty: --resume, but the run directory holds no checkpoint" \

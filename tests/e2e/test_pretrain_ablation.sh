@@ -70,7 +70,7 @@ check pretrain_switches_in_json sh -c "tail -1 '$T/v.out' | grep -q '\"masking\"
 check pretrain_weighted_loss awk -F, 'NR > 1 { d = $3 - (2 * $4 + 0.5 * $5); if (d < 0) d = -d; if (d > 1e-4 * $3) exit 1 }' "$T/v/loss.csv"
 check pretrain_resume_same_switches mpi 2 "$I2PMAE" pretrain $P -o "$T/v" --features "$T/f.h5" --visible 3 \
   --loss-3d-weight 2 --loss-2d-weight 0.5 --steps 7 --resume
-expect_error pretrain_resume_other_switch "configuration differs: 'objective'" \
+expect_error pretrain_resume_other_switch "configuration differs: 'objective\.loss_2d_weight' is 0.5 in the checkpoint but 0.25 here" \
   $MPIRUN 1 "$I2PMAE" pretrain $P -o "$T/v" --features "$T/f.h5" --visible 3 --loss-3d-weight 2 \
   --loss-2d-weight 0.25 --steps 8 --resume
 

@@ -33,3 +33,8 @@ if have_h5py; then
 else
   skip wrong_image_size "h5py not available"
 fi
+# issue 18 (4, 13): a zero patch size used to divide by zero (SIGFPE); an empty tensor hid an
+# overlap; a duplicate key was accepted
+expect_error zero_patch "zero_patch.safetensors: tensor patch_embed.proj.weight: shape \[8, 3, 0, 0\] is not a patch embedding" $VIT "timm:$B/zero_patch.safetensors"
+expect_error overlap_behind_empty_tensor "overlap_empty.safetensors: tensors norm.weight .* and norm.bias .* overlap" $VIT "timm:$B/overlap_empty.safetensors"
+expect_error duplicate_tensor "duplicate.safetensors: tensor norm.bias appears twice in the header" $VIT "timm:$B/duplicate.safetensors"

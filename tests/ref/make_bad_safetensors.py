@@ -4,7 +4,9 @@ Model: width 8, depth 1, heads 2 (metadata), patch 8, 16x16 images, mlp 16.
 Files: good.safetensors, missing.safetensors (no blocks.0.attn.proj.weight), shape (fc2 weight
 transposed), dtype (norm.weight stored as I32), truncated (last 64 bytes cut), overlap (two tensors
 share bytes), past_end (an offset beyond the data), header_long (header length > file),
-not_json, noproj_clip (CLIP naming without visual_projection.weight)."""
+not_json, noproj_clip (CLIP naming without visual_projection.weight), zero_patch (patch
+embedding [8, 3, 0, 0]), overlap_empty (an empty tensor between two overlapping ones), duplicate
+(a tensor named twice), nan_weight (good with a NaN in blocks.0.mlp.fc2.weight)."""
 import json
 import os
 import struct
@@ -87,6 +89,22 @@ def main():
     with open(j("not_json"), "wb") as f:
         f.write(struct.pack("<Q", 16) + b"this is not json" + b"\0" * 32)
     write(j("noproj_clip"), *build(clip_shapes()))
+    s = timm_shapes()
+    s["patch_embed.proj.weight"] = [D, 3, 0, 0]
+    write(j("zero_patch"), *build(s))
+    he = json.loads(json.dumps(h))  # an empty tensor between two overlapping ones
+    a = he["norm.weight"]["data_offsets"]
+    he["cls_token"]["data_offsets"] = [a[0] + 4, a[0] + 4]
+    he["cls_token"]["shape"] = [1, 0, D]
+    he["norm.bias"]["data_offsets"] = [a[0] + 8, a[0] + 8 + D * 4]
+    write(j("overlap_empty"), he, d)
+    a = h["blocks.0.mlp.fc2.weight"]["data_offsets"][0]  # a NaN weight: well-formed, NaN features
+    write(j("nan_weight"), h, d[:a] + struct.pack("<f", float("nan")) + d[a + 4:])
+    text = json.dumps(h)  # norm.bias named twice: the second entry would silently win
+    dup = text[:-1] + ', "norm.bias": ' + json.dumps(h["norm.bias"]) + "}"
+    with open(j("duplicate"), "wb") as f:
+        raw = dup.encode() + b" " * (-len(dup) % 8)
+        f.write(struct.pack("<Q", len(raw)) + raw + d)
 
 
 if __name__ == "__main__":

@@ -29,8 +29,9 @@ static void test_every_command_is_complete(void **state)
         assert_ptr_equal(cmd_find(c->name), c);
         for (int j = 0; j < i; j++) assert_string_not_equal(i2p_commands[j]->name, c->name);
     }
-    assert_int_equal(n, 13);
+    assert_int_equal(n, 14);
     assert_non_null(cmd_find("finetune"));
+    assert_non_null(cmd_find("partseg"));
     assert_non_null(cmd_find("fewshot-split"));
     assert_null(cmd_find("finetuen"));
     assert_non_null(cmd_find("encode"));

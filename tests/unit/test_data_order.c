@@ -84,6 +84,9 @@ static void test_layout(void **state)
     assert_non_null(strstr(err, "micro-batch x ranks"));
     assert_int_equal(step_layout_make(&l, 5, 8, 2, 1, err), -1);
     assert_non_null(strstr(err, "fewer than one batch"));
+    /* issue 18 (13): micro x ranks used to overflow (UBSan: signed overflow) */
+    assert_int_equal(step_layout_make(&l, 100, 8, 9223372036854775807L, 2, err), -1);
+    assert_non_null(strstr(err, "more than --batch 8"));
 }
 
 static void test_augment(void **state)

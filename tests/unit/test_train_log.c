@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "errors.h"
@@ -102,11 +103,37 @@ static void test_plot(void **state)
     assert_int_equal(access(partial, F_OK), -1);
 }
 
+/* issue 18 (5): a run directory whose name holds a newline used to inject gnuplot commands */
+static void test_plot_injection(void **state)
+{
+    (void)state;
+    char evil[512], pwned[300], csv[600], err[I2P_ERR_LEN];
+    snprintf(pwned, sizeof pwned, "%s/PWNED", dir);
+    snprintf(evil, sizeof evil, "%s/pw\n!touch PWNED\n", dir); /* gnuplot runs in dir */
+    assert_int_equal(mkdir(evil, 0755), 0);
+    snprintf(csv, sizeof csv, "%s/loss.csv", evil);
+    FILE *f = fopen(csv, "w");
+    assert_non_null(f);
+    fprintf(f, "step,epoch,loss,loss_3d,loss_2d,lr,samples_per_s\n1,0,1,1,1,1,1\n2,0,0.5,0.5,0.5,1,1\n");
+    fclose(f);
+    assert_int_equal(train_log_path_unsafe(evil), 1);
+    assert_int_equal(train_log_path_unsafe("runs/ok-1_a b"), 0);
+    char cwd[512];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_int_equal(chdir(dir), 0);
+    int rc = train_log_plot(evil, err);
+    assert_int_equal(chdir(cwd), 0);
+    assert_int_equal(rc, -1);
+    assert_non_null(strstr(err, "control characters"));
+    assert_int_equal(access(pwned, F_OK), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_csv_and_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plot_injection, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

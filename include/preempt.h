@@ -1,0 +1,27 @@
+/* preempt.h -- stopping cleanly when the batch system asks (Slurm sends SIGTERM at the time limit,
+ * and SIGUSR1 ahead of it with `#SBATCH --signal=USR1@120`).
+ *
+ * preempt_install makes SIGTERM and SIGUSR1 set a flag instead of killing the process; long loops
+ * ask preempt_pending (collective: true on every rank when any rank got a signal) at a point where
+ * they can save their state, save it, and return PREEMPT_STOPPED. cmd_main turns that into exit
+ * status I2P_EXIT_PREEMPTED, which job scripts take as "requeue me" (the sbatch scripts in slurm/).
+ * The flag is the one piece of process-wide state here (a signal handler can set nothing else).
+ */
+#ifndef I2P_PREEMPT_H
+#define I2P_PREEMPT_H
+
+#include <mpi.h>
+
+/* A run's return value: stopped by a signal after saving its state (not an error). */
+#define PREEMPT_STOPPED 75
+/* The exit status of such a run (EX_TEMPFAIL of sysexits.h: "try again later"). */
+#define I2P_EXIT_PREEMPTED 75
+
+/* Catches SIGTERM and SIGUSR1 from now on (call it where the loop will look at the flag). */
+void preempt_install(void);
+/* Collective over comm: 1 on every rank if any rank caught a signal, else 0. */
+int preempt_pending(MPI_Comm comm);
+/* The signal caught (0 if none), for the log. */
+int preempt_signal(void);
+
+#endif

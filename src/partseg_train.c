@@ -1,0 +1,526 @@
+/* partseg_train.c -- the data-parallel part-segmentation loop: set-up, pre-trained encoder,
+ * resume, epochs, evaluation, best record, checkpoints and the run directory's files, and
+ * --eval-only (see partseg_train.h). Shaped like finetune.c, with its shared helpers. */
+#include "partseg_train.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "atomic_file.h"
+#include "checkpoint.h"
+#include "dataset.h"
+#include "dist.h"
+#include "errors.h"
+#include "grad_allreduce.h"
+#include "log.h"
+#include "model_opts.h"
+#include "optim.h"
+#include "partseg_eval.h"
+#include "rng.h"
+#include "seg_metrics.h"
+#include "train_log.h"
+
+#define DROP_STREAM 0x64726f70ull /* "drop" */
+#define METRICS_HEADER "epoch,lr,train_loss,train_acc,instance_miou,class_miou,test_acc\n"
+#define N_ARRAYS 6
+
+/* Everything a run holds: layout, network, splits, optimiser, step buffers, best record. */
+typedef struct {
+    MPI_Comm comm;
+    int rank, size;
+    step_layout L;
+    dnn_ctx ctx;
+    partseg_config cfg;
+    partseg *m;
+    segset tr;
+    segtest ts;
+    float *points;        /* micro-batch (micro, Pm, 3) */
+    int32_t *category, *seg;
+    float *logits;
+    int32_t *pred;
+    adamw_state opt;
+    adamw_config opt_cfg;
+    cosine_schedule sched;
+    int64_t *perm;
+    long perm_epoch;
+    double *acc;          /* [grads | buffers | loss, correct points] */
+    float *buf0;
+    long n_params, n_buffers, n_acc;
+    int64_t best_epoch;
+    double best_metrics[3]; /* instance, class mIoU, point accuracy of the best epoch */
+    double *per_class;      /* last evaluation, per category (-1: no shapes) */
+    char *config_json, *tensor_table;
+    FILE *metrics;
+    char metrics_path[I2P_PATH_LEN];
+} trainer;
+
+/* ---- set-up ---- */
+
+/* What a resumed run must share with its checkpoint: everything the metrics depend on. */
+static char *make_config_json(const partseg_args *a, const trainer *t)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddItemToObject(j, "partseg", partseg_config_to_json(&t->cfg));
+    cJSON *tr = cJSON_AddObjectToObject(j, "train");
+    cJSON_AddStringToObject(tr, "init", a->scratch ? "scratch" : "pretrained");
+    cJSON_AddNumberToObject(tr, "seed", (double)a->seed);
+    cJSON_AddNumberToObject(tr, "batch", (double)t->L.batch);
+    cJSON_AddNumberToObject(tr, "micro_batch", (double)t->L.micro);
+    cJSON_AddNumberToObject(tr, "sched_epochs", (double)t->sched.epochs);
+    cJSON_AddNumberToObject(tr, "warmup_epochs", (double)a->warmup_epochs);
+    cJSON_AddNumberToObject(tr, "lr", a->lr);
+    cJSON_AddNumberToObject(tr, "min_lr", a->min_lr);
+    cJSON_AddNumberToObject(tr, "warmup_lr", a->warmup_lr);
+    cJSON_AddNumberToObject(tr, "weight_decay", a->weight_decay);
+    cJSON_AddNumberToObject(tr, "clip_grad", a->clip_grad);
+    cJSON_AddNumberToObject(tr, "eval_every", (double)a->eval_every);
+    cJSON *d = cJSON_AddObjectToObject(j, "data");
+    cJSON_AddNumberToObject(d, "train_samples", (double)t->tr.d.n);
+    cJSON_AddNumberToObject(d, "train_points", (double)t->tr.d.points);
+    cJSON_AddNumberToObject(d, "test_samples", (double)t->ts.n);
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return s;
+}
+
+static int trainer_init(trainer *t, const partseg_args *a, MPI_Comm comm, char *err)
+{
+    t->comm = comm;
+    MPI_Comm_rank(comm, &t->rank);
+    MPI_Comm_size(comm, &t->size);
+    t->perm_epoch = -1;
+    t->best_epoch = -1;
+    t->cfg = a->model;
+    int rc = segset_open(&t->tr, a->data, MPI_COMM_SELF, err);
+    if (!rc) rc = segset_match(&t->tr, &t->cfg, a->data, err);
+    if (!rc) rc = partseg_config_check(&t->cfg, err);
+    if (!rc) rc = step_layout_make(&t->L, t->tr.d.n, a->batch, a->micro, t->size, err);
+    if (!rc && t->L.micro < 2)
+        rc = errf(err, "--micro-batch %ld: BatchNorm needs at least 2 samples per micro-batch", t->L.micro);
+    if (dist_any_error(comm, rc, err)) return -1;
+    if (segtest_open(&t->ts, a->test, &t->cfg, t->L.micro, comm, err)) return -1;
+    long Pm = t->cfg.enc.points, M = t->L.micro;
+    rc = dnn_ctx_create(&t->ctx, err);
+    if (!rc) rc = partseg_create(&t->m, &t->cfg, (int)M, (uint64_t)a->seed, &t->ctx, err);
+    if (dist_any_error(comm, rc, err)) return -1;
+    t->n_params = partseg_n_params(t->m);
+    t->n_buffers = partseg_n_buffers(t->m);
+    t->n_acc = t->n_params + t->n_buffers + 2;
+    adamw_config_default(&t->opt_cfg);
+    t->opt_cfg.weight_decay = a->weight_decay;
+    t->sched = (cosine_schedule){.base_lr = a->lr,
+                                 .epochs = (int)(a->sched_epochs > 0 ? a->sched_epochs : a->epochs),
+                                 .warmup_epochs = (int)a->warmup_epochs, .lr_min = a->min_lr,
+                                 .warmup_lr_init = a->warmup_lr};
+    rc = adamw_init(&t->opt, t->n_params, err);
+    t->acc = calloc((size_t)t->n_acc, sizeof(double));
+    t->perm = malloc(sizeof(int64_t) * (size_t)t->L.n);
+    t->buf0 = malloc(sizeof(float) * (size_t)(t->n_buffers ? t->n_buffers : 1));
+    t->points = malloc(sizeof(float) * 3 * (size_t)(M * Pm));
+    t->seg = malloc(sizeof(int32_t) * (size_t)(M * Pm));
+    t->category = malloc(sizeof(int32_t) * (size_t)M);
+    t->logits = malloc(sizeof(float) * (size_t)(M * Pm * t->cfg.n_parts));
+    t->pred = malloc(sizeof(int32_t) * (size_t)Pm);
+    t->per_class = malloc(sizeof(double) * (size_t)t->cfg.n_categories);
+    t->config_json = make_config_json(a, t);
+    t->tensor_table = ckpt_tensor_table(partseg_get_tensor(t->m, 0), partseg_n_tensors(t->m));
+    if (!rc && !(t->acc && t->perm && t->buf0 && t->points && t->seg && t->category && t->logits && t->pred &&
+                 t->per_class && t->config_json && t->tensor_table))
+        rc = errf(err, "out of memory for %ld parameters", t->n_params);
+    return dist_any_error(comm, rc, err);
+}
+
+static void trainer_free(trainer *t)
+{
+    if (t->metrics) fclose(t->metrics);
+    if (t->m) partseg_free(t->m);
+    if (t->ctx.engine) dnn_ctx_destroy(&t->ctx);
+    segset_close(&t->tr);
+    segtest_close(&t->ts);
+    adamw_free(&t->opt);
+    free(t->acc);
+    free(t->perm);
+    free(t->buf0);
+    free(t->points);
+    free(t->seg);
+    free(t->category);
+    free(t->logits);
+    free(t->pred);
+    free(t->per_class);
+    free(t->config_json);
+    free(t->tensor_table);
+}
+
+/* ---- the pre-trained encoder ---- */
+
+/* Builds the pre-training model of the checkpoint, loads it and copies its encoder. Collective. */
+static int load_pretrained(trainer *t, const partseg_args *a, char *err)
+{
+    char *json = malloc(CKPT_CONFIG_LEN);
+    if (!json) return errf(err, "out of memory");
+    ckpt_state st;
+    model3d_config pcfg;
+    int rc = ckpt_read_header(a->pretrained, t->comm, &st, json, err);
+    cJSON *root = rc ? NULL : cJSON_Parse(json);
+    free(json);
+    if (rc) return -1;
+    const cJSON *mj = cJSON_GetObjectItemCaseSensitive(root, "model");
+    if (cJSON_GetObjectItemCaseSensitive(root, "partseg") || cJSON_GetObjectItemCaseSensitive(root, "classifier"))
+        rc = errf(err, "%s: is a fine-tuning or part-segmentation checkpoint; --checkpoint takes a "
+                  "pre-training one (continue a run with --resume, evaluate it with --eval-only)", a->pretrained);
+    else if (!mj) rc = errf(err, "%s: checkpoint has no model configuration", a->pretrained);
+    else if (model3d_config_from_json(mj, &pcfg, err)) rc = err_prefix(err, a->pretrained);
+    cJSON_Delete(root);
+    if (rc) return -1;
+    model3d *pre = NULL;
+    rc = model3d_create(&pre, &pcfg, 1, 0, &t->ctx, err);
+    if (rc) err_prefix(err, a->pretrained);
+    if (dist_any_error(t->comm, rc, err)) {
+        if (pre) model3d_free(pre);
+        return -1;
+    }
+    ckpt_array arr[2] = {
+        {"/params", CKPT_F32, model3d_params(pre), model3d_n_params(pre)},
+        {"/buffers", CKPT_F32, model3d_buffers(pre), model3d_n_buffers(pre)},
+    };
+    rc = ckpt_read(a->pretrained, t->comm, &st, NULL, arr, 2, err);
+    if (!rc && partseg_load_encoder(t->m, pre, err)) {
+        err_prefix(err, a->pretrained);
+        size_t len = strlen(err);
+        snprintf(err + len, I2P_ERR_LEN - len, " (the checkpoint's network: dims %d,%d,%d depths %d,%d,%d "
+                 "heads %d; give the same architecture options)", pcfg.dims[0], pcfg.dims[1], pcfg.dims[2],
+                 pcfg.depths[0], pcfg.depths[1], pcfg.depths[2], pcfg.heads);
+        rc = -1;
+    }
+    model3d_free(pre);
+    if (!rc) log_info("partseg: encoder from %s (pre-training step %ld)", a->pretrained, st.step);
+    return dist_any_error(t->comm, rc, err);
+}
+
+/* ---- checkpoints ---- */
+
+/* The best record: epoch, and the IEEE bits of its three metrics (exact through the int64 arrays). */
+static int fill_arrays(trainer *t, ckpt_array *arr, int64_t *best_epoch, int64_t *best_bits)
+{
+    arr[0] = (ckpt_array){"/params", CKPT_F32, partseg_params(t->m), t->n_params};
+    arr[1] = (ckpt_array){"/buffers", CKPT_F32, partseg_buffers(t->m), t->n_buffers};
+    arr[2] = (ckpt_array){"/best/epoch", CKPT_I64, best_epoch, 1};
+    arr[3] = (ckpt_array){"/best/metrics_bits", CKPT_I64, best_bits, 3};
+    arr[4] = (ckpt_array){"/adamw/m", CKPT_F32, t->opt.m, t->n_params};
+    arr[5] = (ckpt_array){"/adamw/v", CKPT_F32, t->opt.v, t->n_params};
+    return N_ARRAYS;
+}
+
+/* ckpt-<step>.h5 after `epochs_done` epochs (n = N_ARRAYS) or best.h5 (n = 4: no moments). */
+static int write_ckpt(trainer *t, const partseg_args *a, const char *path, long epochs_done, int n,
+                      partseg_result *r, char *err)
+{
+    double t0 = now_s();
+    ckpt_state st = {.step = epochs_done * t->L.steps_per_epoch, .epoch = epochs_done, .epoch_pos = 0,
+                     .seed = a->seed};
+    ckpt_array arr[N_ARRAYS];
+    int64_t be = t->best_epoch, bits[3];
+    memcpy(bits, t->best_metrics, sizeof bits);
+    fill_arrays(t, arr, &be, bits);
+    int rc = ckpt_write(path, t->comm, &st, t->config_json, t->tensor_table, arr, n, err);
+    r->seconds_checkpoint += now_s() - t0;
+    return rc;
+}
+
+static int save_checkpoint(trainer *t, const partseg_args *a, long epochs_done, partseg_result *r, char *err)
+{
+    char path[I2P_PATH_LEN];
+    ckpt_path(path, sizeof path, a->rundir, epochs_done * t->L.steps_per_epoch);
+    if (write_ckpt(t, a, path, epochs_done, N_ARRAYS, r, err)) return -1;
+    if (ckpt_prune(a->rundir, t->comm, (int)a->keep, err)) return -1;
+    snprintf(r->last_checkpoint, sizeof r->last_checkpoint, "%s", path);
+    log_info("partseg: checkpoint %s (epoch %ld done)", path, epochs_done);
+    return 0;
+}
+
+typedef struct {
+    trainer *t;
+    long epochs_done;
+} resume_ctx;
+
+static int resume_load(void *ctx, const char *path, const ckpt_state *hdr, char *err)
+{
+    resume_ctx *rc = ctx;
+    trainer *t = rc->t;
+    ckpt_state st = *hdr;
+    ckpt_array arr[N_ARRAYS];
+    int64_t be = -1, bits[3] = {0, 0, 0};
+    int na = fill_arrays(t, arr, &be, bits);
+    int lrc = ckpt_read(path, t->comm, &st, NULL, arr, na, err);
+    if (!lrc && (st.epoch_pos != 0 || st.step != st.epoch * t->L.steps_per_epoch))
+        lrc = errf(err, "%s: step %ld is not the end of epoch %ld of this configuration", path, st.step, st.epoch);
+    if (!lrc) {
+        rc->epochs_done = st.epoch;
+        t->best_epoch = be;
+        memcpy(t->best_metrics, bits, sizeof bits);
+        t->opt.step = st.step;
+    }
+    return lrc;
+}
+
+/* ---- metrics.csv, curves.png, per_category.csv ---- */
+
+static int metrics_open(trainer *t, const partseg_args *a, long resume_epochs, char *err)
+{
+    if (t->rank) return 0;
+    snprintf(t->metrics_path, sizeof t->metrics_path, "%s/metrics.csv", a->rundir);
+    int exists = 0;
+    if (resume_epochs >= 0) {
+        if (csv_truncate_rows(t->metrics_path, resume_epochs - 1, err)) return -1;
+        FILE *f = fopen(t->metrics_path, "r");
+        exists = f != NULL;
+        if (f) fclose(f);
+    }
+    t->metrics = fopen(t->metrics_path, resume_epochs >= 0 ? "a" : "w");
+    if (!t->metrics) return errf(err, "%s: cannot write: %s", t->metrics_path, strerror(errno));
+    if (!exists) fputs(METRICS_HEADER, t->metrics);
+    fflush(t->metrics);
+    return 0;
+}
+
+static int metrics_append(trainer *t, long epoch, double lr, double loss, double acc, const seg_record *test,
+                          char *err)
+{
+    if (t->rank) return 0;
+    fprintf(t->metrics, "%ld,%.9g,%.9g,%.9g", epoch, lr, loss, acc);
+    if (test) fprintf(t->metrics, ",%.9g,%.9g,%.9g\n", test->instance_miou, test->class_miou, test->accuracy);
+    else fputs(",nan,nan,nan\n", t->metrics);
+    if (fflush(t->metrics) != 0 || ferror(t->metrics))
+        return errf(err, "%s: write failed: %s", t->metrics_path, strerror(errno));
+    return 0;
+}
+
+static int curves_plot(const char *rundir, char *err)
+{
+    char csv[I2P_PATH_LEN], png[I2P_PATH_LEN], script[2 * I2P_PATH_LEN];
+    snprintf(csv, sizeof csv, "%s/metrics.csv", rundir);
+    snprintf(png, sizeof png, "%s/curves.png", rundir);
+    snprintf(script, sizeof script,
+             "set datafile separator ','\nset datafile missing 'nan'\n"
+             "set title 'I2P-MAE part segmentation'\n"
+             "set xlabel 'epoch'\nset ylabel 'train loss'\nset y2label 'mIoU / accuracy (%%)'\n"
+             "set ytics nomirror\nset y2tics\nset y2range [0:100]\nset grid\nset key below\n"
+             "plot '%s' every ::1 using 1:3 with lines lw 2 title 'train loss', "
+             "'' every ::1 using 1:($4*100) axes x1y2 with lines title 'train point acc', "
+             "'' every ::1 using 1:($5*100) axes x1y2 with linespoints pt 7 ps 0.5 title 'instance mIoU', "
+             "'' every ::1 using 1:($6*100) axes x1y2 with lines dt 2 title 'class mIoU'\n",
+             csv);
+    return gnuplot_png(png, script, err);
+}
+
+/* Rank 0: per_category.csv of the last evaluation (id,category,miou; categories with shapes). */
+static int write_per_category(trainer *t, const partseg_args *a, char *err)
+{
+    if (t->rank) return 0;
+    char path[I2P_PATH_LEN];
+    snprintf(path, sizeof path, "%s/per_category.csv", a->rundir);
+    atomic_file f;
+    if (atomic_file_open(&f, path, err)) return -1;
+    fputs("id,category,miou\n", f.f);
+    const char *p = t->tr.d.class_names;
+    for (int c = 0; c < t->cfg.n_categories; c++) {
+        int len = p ? (int)strcspn(p, "\n") : 0;
+        if (t->per_class[c] >= 0) fprintf(f.f, "%d,%.*s,%.9g\n", c, len, p ? p : "", t->per_class[c]);
+        p = p && p[len] ? p + len + 1 : NULL;
+    }
+    return atomic_file_commit(&f, err);
+}
+
+/* ---- one step ---- */
+
+static void ensure_perm(trainer *t, const partseg_args *a, long epoch)
+{
+    if (t->perm_epoch == epoch) return;
+    data_order_epoch((uint64_t)a->seed, epoch, t->L.n, t->perm);
+    t->perm_epoch = epoch;
+}
+
+static int run_micro_batches(trainer *t, const partseg_args *a, long step, partseg_result *r, char *err)
+{
+    long epoch, pos, Pm = t->cfg.enc.points, M = t->L.micro;
+    step_position(&t->L, step, &epoch, &pos);
+    ensure_perm(t, a, epoch);
+    memset(t->acc, 0, sizeof(double) * (size_t)t->n_acc);
+    double inv = 1.0 / (double)t->L.micro_per_step;
+    float *bufs = partseg_buffers(t->m);
+    const float *g = partseg_grads(t->m);
+    memcpy(t->buf0, bufs, sizeof(float) * (size_t)t->n_buffers);
+    double *acc = t->acc, *bacc = t->acc + t->n_params, *lacc = t->acc + t->n_params + t->n_buffers;
+    for (long j = 0; j < t->L.micro_per_rank; j++) {
+        long k = step_micro_index(&t->L, t->rank, j);
+        const int64_t *ids = t->perm + pos + k * M;
+        for (long i = 0; i < M; i++)
+            if (segset_view(&t->tr, (long)ids[i], Pm, 1, (uint64_t)a->seed, epoch, t->points + i * Pm * 3,
+                          t->seg + i * Pm, t->category + i, err))
+                return -1;
+        memcpy(bufs, t->buf0, sizeof(float) * (size_t)t->n_buffers);
+        partseg_batch b = {.B = (int)M, .points = t->points, .category = t->category, .seg = t->seg,
+                           .drop_key = rng_mix(rng_mix((uint64_t)a->seed ^ DROP_STREAM, (uint64_t)step), (uint64_t)k)};
+        double t0 = now_s(), loss = 0;
+        if (partseg_train_step(t->m, &b, &loss, t->logits, err)) return -1;
+#pragma omp parallel for schedule(static)
+        for (long i = 0; i < t->n_params; i++) acc[i] += (double)g[i] * inv;
+        for (long i = 0; i < t->n_buffers; i++) bacc[i] += (double)bufs[i] * inv;
+        long right = 0;
+        for (long i = 0; i < M; i++) { /* training accuracy over all parts, as Point-M2AE's */
+            const float *z = t->logits + i * Pm * t->cfg.n_parts;
+            for (long p = 0; p < Pm; p++) {
+                int best = 0;
+                for (int q = 1; q < t->cfg.n_parts; q++)
+                    if (z[p * t->cfg.n_parts + q] > z[p * t->cfg.n_parts + best]) best = q;
+                right += best == t->seg[i * Pm + p];
+            }
+        }
+        lacc[0] += loss * inv;
+        lacc[1] += (double)right;
+        r->seconds_train += now_s() - t0;
+    }
+    return 0;
+}
+
+/* ---- the loop ---- */
+
+static int train_epoch(trainer *t, const partseg_args *a, long epoch, long end, double *loss_out, double *acc_out,
+                       partseg_result *r, char *err)
+{
+    double lr = cosine_lr(&t->sched, (int)epoch), sum_loss = 0, correct = 0, t_last = now_s();
+    long spe = t->L.steps_per_epoch;
+    for (long s = 0; s < spe; s++) {
+        long step = epoch * spe + s;
+        int rc = run_micro_batches(t, a, step, r, err);
+        if (dist_any_error(t->comm, rc, err)) return -1;
+        if (grad_allreduce(t->acc, t->n_acc, t->comm, &r->seconds_allreduce, err)) return -1;
+        const double *l = t->acc + t->n_params + t->n_buffers;
+        if (!isfinite(l[0]))
+            return errf(err, "step %ld (epoch %ld): the loss is not finite (loss %g, lr %g); stopped before the "
+                        "update; last good checkpoint: %s", step + 1, epoch, l[0], lr,
+                        r->last_checkpoint[0] ? r->last_checkpoint : "none yet");
+        float *grad = partseg_grads(t->m), *bufs = partseg_buffers(t->m);
+        for (long i = 0; i < t->n_params; i++) grad[i] = (float)t->acc[i];
+        for (long i = 0; i < t->n_buffers; i++) bufs[i] = (float)t->acc[t->n_params + i];
+        double gnorm = clip_grad_norm(grad, t->n_params, a->clip_grad);
+        /* ONE optimiser step per iteration (Point-M2AE's runner steps twice: docs/partseg.md) */
+        adamw_step(&t->opt, &t->opt_cfg, lr, partseg_params(t->m), grad, partseg_get_tensor(t->m, 0),
+                   partseg_n_tensors(t->m));
+        sum_loss += l[0];
+        correct += l[1];
+        if ((s + 1) % a->log_every == 0) {
+            double now = now_s();
+            log_info("partseg: epoch %ld/%ld step %ld/%ld loss %.5f grad-norm %.3g lr %.3e %.1f samples/s", epoch,
+                     end, s + 1, spe, l[0], gnorm, lr, (double)(a->log_every * t->L.batch) / (now - t_last));
+            t_last = now;
+        }
+    }
+    *loss_out = sum_loss / (double)spe;
+    *acc_out = correct / ((double)spe * (double)t->L.batch * (double)t->cfg.enc.points);
+    r->lr = lr;
+    return 0;
+}
+
+static seg_record best_record(const trainer *t)
+{
+    return (seg_record){.epoch = t->best_epoch, .instance_miou = t->best_metrics[0],
+                        .class_miou = t->best_metrics[1], .accuracy = t->best_metrics[2]};
+}
+
+static int evaluate(trainer *t, const partseg_args *a, long epoch, partseg_result *r, char *err)
+{
+    double t0 = now_s();
+    if (segtest_eval(&t->ts, t->m, &r->last, t->per_class, t->comm, err)) return -1;
+    r->seconds_eval += now_s() - t0;
+    r->last.epoch = epoch;
+    /* ">=": the newest epoch reaching the best instance mIoU, as Point-M2AE's runner saves it */
+    if (t->best_epoch < 0 || r->last.instance_miou >= t->best_metrics[0]) {
+        t->best_epoch = epoch;
+        t->best_metrics[0] = r->last.instance_miou;
+        t->best_metrics[1] = r->last.class_miou;
+        t->best_metrics[2] = r->last.accuracy;
+        snprintf(r->best_path, sizeof r->best_path, "%s/best.h5", a->rundir);
+        if (write_ckpt(t, a, r->best_path, epoch + 1, 4, r, err)) return -1;
+    }
+    return dist_any_error(t->comm, write_per_category(t, a, err), err);
+}
+
+static int train_loop(trainer *t, const partseg_args *a, long start, long end, partseg_result *r, char *err)
+{
+    for (long epoch = start; epoch < end; epoch++) {
+        double loss = 0, acc = 0;
+        if (train_epoch(t, a, epoch, end, &loss, &acc, r, err)) return -1;
+        int last = epoch + 1 == end, evaluated = (epoch + 1) % a->eval_every == 0 || last;
+        if (evaluated && evaluate(t, a, epoch, r, err)) return -1;
+        r->train_loss = loss;
+        r->train_acc = acc;
+        r->best = best_record(t);
+        if (evaluated)
+            log_info("partseg: epoch %ld/%ld lr %.3e train loss %.4f acc %.2f%% | instance mIoU %.2f%% class mIoU "
+                     "%.2f%% | best %.2f%% (epoch %ld)", epoch, end, r->lr, loss, 100 * acc,
+                     100 * r->last.instance_miou, 100 * r->last.class_miou, 100 * r->best.instance_miou,
+                     r->best.epoch);
+        else
+            log_info("partseg: epoch %ld/%ld lr %.3e train loss %.4f acc %.2f%%", epoch, end, r->lr, loss, 100 * acc);
+        int rc = metrics_append(t, epoch, r->lr, loss, acc, evaluated ? &r->last : NULL, err);
+        if (dist_any_error(t->comm, rc, err)) return -1;
+        if ((epoch + 1) % a->ckpt_every == 0 || last)
+            if (save_checkpoint(t, a, epoch + 1, r, err)) return -1;
+        r->end_epoch = epoch + 1;
+    }
+    return 0;
+}
+
+int partseg_train_run(const partseg_args *a, MPI_Comm comm, partseg_result *r, char *err)
+{
+    memset(r, 0, sizeof *r);
+    r->last.epoch = r->best.epoch = -1;
+    double t0 = now_s();
+    trainer t;
+    memset(&t, 0, sizeof t);
+    int rc = trainer_init(&t, a, comm, err);
+    if (!rc) rc = ckpt_prepare_rundir(a->rundir, a->resume, comm, err);
+    long start = 0;
+    if (!rc && a->resume) {
+        resume_ctx ctx = {&t, 0};
+        rc = ckpt_resume_newest(a->rundir, comm, t.config_json, "partseg", resume_load, &ctx, r->last_checkpoint,
+                                sizeof r->last_checkpoint, err);
+        start = ctx.epochs_done;
+        r->resumed = !rc;
+    } else if (!rc && !a->scratch) {
+        rc = load_pretrained(&t, a, err);
+    }
+    if (!rc && start >= a->epochs)
+        rc = errf(err, "%s: the run is complete (epoch %ld of %ld); raise --epochs to go on", a->rundir, start,
+                  a->epochs);
+    if (!rc) rc = dist_any_error(comm, metrics_open(&t, a, a->resume ? start : -1, err), err);
+    if (!rc) {
+        r->layout = t.L;
+        r->start_epoch = r->end_epoch = start;
+        r->n_params = t.n_params;
+        r->n_test = t.ts.n;
+        r->best = best_record(&t);
+        if (t.best_epoch >= 0) snprintf(r->best_path, sizeof r->best_path, "%s/best.h5", a->rundir);
+        log_info("partseg: %ld train / %ld test shapes, %d categories, %d parts, %d points; %ld steps per epoch, "
+                 "batch %ld = %ld micro-batches of %ld on %d ranks; %ld parameters; epochs %ld -> %ld%s; encoder %s",
+                 t.L.n, t.ts.n, t.cfg.n_categories, t.cfg.n_parts, t.cfg.enc.points, t.L.steps_per_epoch, t.L.batch,
+                 t.L.micro_per_step, t.L.micro, t.size, t.n_params, start, a->epochs,
+                 r->resumed ? " (resumed)" : "", a->scratch ? "from scratch" : a->pretrained);
+        rc = train_loop(&t, a, start, a->epochs, r, err);
+    }
+    if (t.metrics) {
+        fclose(t.metrics);
+        t.metrics = NULL;
+        char perr[I2P_ERR_LEN];
+        if (curves_plot(a->rundir, perr)) log_warn("partseg: no curves.png: %s", perr);
+    }
+    trainer_free(&t);
+    r->seconds_total = now_s() - t0;
+    return rc;
+}
+

@@ -1,0 +1,29 @@
+/* preempt.c -- SIGTERM / SIGUSR1 as a request to stop at the next safe point (see preempt.h). */
+#include "preempt.h"
+
+#include <signal.h>
+#include <string.h>
+
+static volatile sig_atomic_t g_signal = 0;
+
+static void on_signal(int sig) { g_signal = sig; }
+
+void preempt_install(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART; /* MPI and file calls go on; the loop looks at the flag */
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+}
+
+int preempt_pending(MPI_Comm comm)
+{
+    int mine = g_signal != 0, any = 0;
+    MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, comm);
+    return any;
+}
+
+int preempt_signal(void) { return (int)g_signal; }

@@ -1,0 +1,84 @@
+# test_partseg.sh -- `i2pmae partseg` end to end on a tiny network (the data side is
+# test_partseg_data.sh), from a pre-trained encoder:
+# metrics.csv and the final parameters bitwise equal on 1 and 2 ranks for a fixed micro-batch, a
+# run killed with SIGKILL and resumed equal to an uninterrupted one (metrics and best record),
+# outputs (best.h5, metrics.csv, per_category.csv, JSON with last and best), --eval-only, and bad
+# input (no /seg, a part label outside its category, a checkpoint of another architecture).
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/pretrain_lib.sh"
+need_features_writer
+json_field() { tail -n 1 "$1" | sed -n "s/.*\"$2\":\([^,}]*\).*/\1/p"; }
+
+check synth_parts "$I2PMAE" synth --parts --samples 24 --points 128 --seed 3 -o "$T/tr.h5"
+check synth_parts_test "$I2PMAE" synth --parts --samples 12 --points 128 --seed 4 -o "$T/te.h5"
+check synth_plain "$I2PMAE" synth --samples 12 --points 128 -o "$T/plain.h5"
+
+# ---- a pre-trained tiny encoder ----
+check synth_pre "$I2PMAE" synth --samples 16 --points 128 --seed 5 -o "$T/pre.h5"
+check features make_features "$T/pre.h5" "$T/f.h5"
+check pretrain_for_partseg "$I2PMAE" pretrain --config "$TINY" --data "$T/pre.h5" --features "$T/f.h5" -o "$T/pre" --batch 8 --steps 2
+PRE="$T/pre/ckpt-00000002.h5"
+[ -f "$PRE" ] || { fail pretrain_checkpoint_missing "no pre-training checkpoint; stopping"; exit 0; }
+PS="--config $TINY --data $T/tr.h5 --test $T/te.h5 --batch 8 --micro-batch 4 --warmup-epochs 1 --lr 0.002
+  --prop-hidden 16 --prop-out 8 --label-dim 8 --head 16,16,8 --radius 0.5,1,1.5 --log-every 100"
+
+# ---- 1 vs 2 ranks ----
+for np in 1 2; do
+  mpi $np "$I2PMAE" partseg $PS --checkpoint "$PRE" -o "$T/np$np" --epochs 3 > "$T/np$np.out" 2>&1
+  check "partseg_np$np" grep -q '"end_epoch":3' "$T/np$np.out"
+done
+check partseg_np2_metrics_bitwise_np1 cmp "$T/np1/metrics.csv" "$T/np2/metrics.csv"
+check partseg_np2_params_bitwise_np1 $PY -c "
+import h5py, numpy as np, sys
+a, b = (h5py.File(sys.argv[i] + '/ckpt-00000009.h5') for i in (1, 2))
+sys.exit(not all(np.array_equal(a[k][:], b[k][:]) for k in ('params', 'buffers', 'adamw/m', 'adamw/v')))" "$T/np1" "$T/np2"
+check partseg_learns awk -F, 'NR == 2 { a = $3 } END { exit !($3 < a) }' "$T/np1/metrics.csv"
+check partseg_outputs sh -c "[ -f '$T/np1/best.h5' ] && [ -f '$T/np1/per_category.csv' ] && grep -q '^epoch,lr,train_loss,train_acc,instance_miou,class_miou,test_acc$' '$T/np1/metrics.csv'"
+for k in instance_miou_last class_miou_last instance_miou_best class_miou_best best_epoch last_epoch best_checkpoint; do
+  check "partseg_json_$k" sh -c "[ -n '$(json_field "$T/np1.out" $k)' ]"
+done
+check partseg_best_h5 $PY -c "
+import h5py, sys
+b = h5py.File(sys.argv[1])
+assert 'params' in b and 'adamw/m' not in b and b['best/epoch'][0] == b.attrs['epoch'] - 1" "$T/np1/best.h5"
+mpi 2 "$I2PMAE" partseg --eval-only --checkpoint "$T/np1/best.h5" --test "$T/te.h5" > "$T/eval.out" 2>&1
+check partseg_eval_only_equals_best sh -c "[ '$(json_field "$T/eval.out" instance_miou)' = '$(json_field "$T/np1.out" instance_miou_best)' ]"
+
+# ---- SIGKILL mid-run, then --resume: the same metrics and best record ----
+R="--epochs 5 --keep 2"
+mpi 2 "$I2PMAE" partseg $PS --checkpoint "$PRE" -o "$T/ref" $R > "$T/ref.out" 2>&1
+check partseg_uninterrupted grep -q '"end_epoch":5' "$T/ref.out"
+$MPIRUN 2 "$I2PMAE" partseg $PS --checkpoint "$PRE" -o "$T/kill" $R > "$T/kill.out" 2>&1 &
+mpid=$!
+i=0
+while [ $i -lt 3000 ] && ! grep -q '^1,' "$T/kill/metrics.csv" 2> /dev/null; do sleep 0.02; i=$((i + 1)); done
+ranks=$(pgrep -P $mpid)
+[ -n "$ranks" ] && kill -9 $ranks 2> /dev/null
+wait $mpid 2> /dev/null
+for pid in $ranks; do while kill -0 "$pid" 2> /dev/null; do sleep 0.05; done; done
+if grep -q '^4,' "$T/kill/metrics.csv" || [ -z "$ranks" ]; then
+  fail partseg_killed_mid_run "the run finished before it was killed (ranks: '$ranks')"
+else
+  pass partseg_killed_mid_run
+fi
+mpi 2 "$I2PMAE" partseg $PS --checkpoint "$PRE" -o "$T/kill" $R --resume > "$T/resume.out" 2>&1
+check partseg_resumed grep -q '"resumed":true' "$T/resume.out"
+check partseg_resume_same_metrics cmp "$T/ref/metrics.csv" "$T/kill/metrics.csv"
+for k in instance_miou_best class_miou_best best_epoch instance_miou_last; do
+  check "partseg_resume_same_$k" sh -c "[ '$(json_field "$T/ref.out" $k)' = '$(json_field "$T/resume.out" $k)' ] && [ -n '$(json_field "$T/ref.out" $k)' ]"
+done
+
+# ---- bad input ----
+expect_error partseg_no_seg "plain.h5: no /seg dataset: not a part-segmentation file" \
+  "$I2PMAE" partseg $PS --data "$T/plain.h5" --scratch -o "$T/bad1" --epochs 1
+cp "$T/tr.h5" "$T/badseg.h5"
+$PY -c "import h5py, sys; f = h5py.File(sys.argv[1], 'r+'); s = f['seg']; s[3, 7] = 13" "$T/badseg.h5"
+expect_error partseg_part_outside_category "badseg.h5: /seg: sample 3 point 7 has part 13, outside the parts \[6, 8) of its category 3" \
+  $MPIRUN 2 "$I2PMAE" partseg $PS --data "$T/badseg.h5" --scratch -o "$T/bad2" --epochs 1
+check pretrain_other_arch "$I2PMAE" pretrain --config "$TINY" --dims 12,24,36 --dec-dims 36,24 --data "$T/pre.h5" --features "$T/f.h5" -o "$T/pre2" --batch 8 --steps 1
+expect_error partseg_other_architecture "partseg: tensor 'merge2.conv3.weight' has shape (36,48) in the pre-trained model, (48,48) here" \
+  $MPIRUN 2 "$I2PMAE" partseg $PS --checkpoint "$T/pre2/ckpt-00000001.h5" -o "$T/bad3" --epochs 1
+expect_error partseg_checkpoint_and_scratch "give exactly one of --checkpoint" \
+  "$I2PMAE" partseg $PS --checkpoint "$PRE" --scratch -o "$T/bad4"
+expect_error partseg_finetune_checkpoint_as_pretrained "is a fine-tuning or part-segmentation checkpoint" \
+  "$I2PMAE" partseg $PS --checkpoint "$T/np1/best.h5" -o "$T/bad5" --epochs 1
