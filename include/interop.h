@@ -41,8 +41,7 @@ int interop_table(model3d *m, interop_entry **out, int *n, char *err);
 struct classifier;
 /* The official fine-tuning state dict of c (I2P_MAE_ModelNet40 / _ScanObjectNN): the encoder as in
  * pre-training without h_encoder.encoder_norms, norm.* and cls_head_finetune.{0,1,4,5,8}.* (our
- * head.fc1, bn1, fc2, bn2, fc3). For the fine-tuning checkpoints of the finetune command, whose
- * export / import is wired when that command lands. */
+ * head.fc1, bn1, fc2, bn2, fc3). */
 int interop_classifier_table(struct classifier *c, interop_entry **out, int *n, char *err);
 
 /* Elements of the official tensor (1 for a scalar). */
@@ -59,10 +58,14 @@ typedef struct {
     int tensors;   /* tensors written */
     long params;   /* parameters among them (buffers not counted) */
     long step;     /* the checkpoint's step (num_batches_tracked) */
+    const char *kind; /* "pretrain" or "finetune" */
 } interop_export_result;
 
 /* Our checkpoint -> FILE.safetensors in the official names, our configuration in its metadata
- * ("i2pmae_config", the model object as JSON). Collective over MPI_COMM_WORLD (rank 0 writes). */
+ * ("i2pmae_kind" pretrain or finetune; "i2pmae_config", the model or classifier object as JSON;
+ * for fine-tuning "i2pmae_train", the run's training settings). A pre-training checkpoint gives
+ * the pre-training state dict (interop_table), a fine-tuning one (finetune's ckpt-*.h5 or
+ * best.h5) the fine-tuning state dict (interop_classifier_table). Collective over MPI_COMM_WORLD (rank 0 writes). */
 int interop_export(const char *checkpoint, const char *output, interop_export_result *r, char *err);
 
 typedef struct {
@@ -71,6 +74,7 @@ typedef struct {
     int ignored_clip;   /* clip_model.* tensors ignored */
     int module_prefix;  /* 1 if the keys carried the DataParallel "module." prefix */
     int config_from_metadata; /* 1: our configuration came from the file's metadata */
+    const char *kind;   /* "pretrain" or "finetune" */
     char sha256[65];    /* of the input file */
 } interop_import_result;
 
@@ -79,7 +83,10 @@ typedef struct {
  * spec's defaults with the widths, depths and head sizes read off the tensor shapes; model options
  * given override it. Every tensor is checked: a missing one, one with a wrong shape or dtype, and
  * one the model does not have are errors naming it; clip_model.* tensors are counted and ignored;
- * a Point-MAE (non-hierarchical) or fine-tuning checkpoint is refused saying what it is.
+ * a Point-MAE (non-hierarchical) checkpoint is refused saying what it is. A fine-tuning state dict
+ * (cls_head_finetune.*) gives a fine-tuning checkpoint ("classifier" configuration: the metadata's,
+ * else the spec's ModelNet40 one with the widths, depths, head width, classes and pooling the
+ * shapes give) that finetune --eval-only takes.
  * Collective over MPI_COMM_WORLD. */
 int interop_import(const char *input, const char *output, const model_opts *o, interop_import_result *r,
                    char *err);

@@ -10,7 +10,8 @@
  * checkpoint. Checkpoints (checkpoint.h) every ckpt_every steps and at the end, the last `keep`
  * kept; --resume restores parameters, AdamW moments, BatchNorm buffers and the step, and the later
  * steps repeat an uninterrupted run exactly (everything random is keyed by seed, epoch, step and
- * sample). Rank 0 writes RUNDIR/loss.csv and RUNDIR/loss.png (train_log.h). With svm_every > 0 the
+ * sample); --init starts a new run from a checkpoint's parameters and buffers (pretrain_init.h).
+ * Rank 0 writes RUNDIR/loss.csv and RUNDIR/loss.png (train_log.h). With svm_every > 0 the
  * encoder's linear-SVM test accuracy is measured every svm_every epochs and at the end
  * (svm_monitor.h; then comm must be MPI_COMM_WORLD); it does not change training.
  * The ablation switches (masking, loss weights, 2D targets, visible tokens) are part of the
@@ -29,6 +30,7 @@
 typedef struct {
     char data[CLI_STR_LEN], features[CLI_STR_LEN], rundir[CLI_STR_LEN];
     int resume;
+    char init[CLI_STR_LEN]; /* --init: start from this checkpoint's parameters (pretrain_init.h); "" none */
     int views;            /* views the features file must have */
     long seed;
     long epochs;          /* epochs run (spec: 300) */

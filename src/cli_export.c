@@ -38,8 +38,8 @@ static int run(void *state, const cmd_env *env, char *err)
     export_state *a = state;
     (void)env;
     if (interop_export(a->checkpoint, a->output, &a->r, err)) return -1;
-    log_info("export: %s -> %s: %d tensors, %ld parameters, official I2P-MAE names", a->checkpoint, a->output,
-             a->r.tensors, a->r.params);
+    log_info("export: %s -> %s: %d tensors, %ld parameters, official I2P-MAE %s names", a->checkpoint,
+             a->output, a->r.tensors, a->r.params, a->r.kind);
     return 0;
 }
 
@@ -53,6 +53,7 @@ static void summarise(void *state, const cmd_env *env, cJSON *s)
     cJSON_AddNumberToObject(s, "tensors", a->r.tensors);
     cJSON_AddNumberToObject(s, "params", (double)a->r.params);
     cJSON_AddNumberToObject(s, "step", (double)a->r.step);
+    cJSON_AddStringToObject(s, "kind", a->r.kind ? a->r.kind : "");
 }
 
 const i2p_command cmd_export = {
@@ -60,8 +61,9 @@ const i2p_command cmd_export = {
     .summary = "write a checkpoint in the official PyTorch I2P-MAE's tensor names (safetensors)",
     .usage = "i2pmae export --checkpoint CKPT.h5 --format official -o FILE.safetensors",
     .description =
-        "Writes the 3D network of a pre-training checkpoint under the names, shapes and layouts of\n"
-        "the official code's state dict (Conv1d weights [out, in, 1], mask_token [1, D], BatchNorm\n"
+        "Writes the 3D network of a pre-training checkpoint, or the classifier of a fine-tuning one\n"
+        "(finetune's best.h5, ckpt-*.h5), under the names, shapes and layouts of the official code's\n"
+        "state dict (Conv1d weights [out, in, 1], mask_token [1, D], BatchNorm\n"
         "num_batches_tracked, the token-propagation fusion columns as [skip | interpolated]), with\n"
         "our configuration in the file's metadata. tools/safetensors2pth.py makes a .pth of it.\n"
         "Mapping and round trip: docs/interop.md.",

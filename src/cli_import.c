@@ -56,6 +56,7 @@ static void summarise(void *state, const cmd_env *env, cJSON *s)
     cJSON_AddNumberToObject(s, "ignored_clip_tensors", a->r.ignored_clip);
     cJSON_AddBoolToObject(s, "module_prefix", a->r.module_prefix);
     cJSON_AddStringToObject(s, "config_from", a->r.config_from_metadata ? "metadata" : "shapes and defaults");
+    cJSON_AddStringToObject(s, "kind", a->r.kind ? a->r.kind : "");
 }
 
 const i2p_command cmd_import = {
@@ -66,10 +67,12 @@ const i2p_command cmd_import = {
         "Reads the 3D network of an official pre-training checkpoint (converted with\n"
         "tools/pth2safetensors.py) or of our export, checks every tensor (a missing one, a wrong\n"
         "shape or one the model does not have is an error naming it; clip_model.* is ignored) and\n"
-        "writes our checkpoint for svm and encode. The configuration comes from the file's metadata\n"
+        "writes our checkpoint for svm, encode, finetune and pretrain --init; a fine-tuning state dict\n"
+        "(cls_head_finetune.*) gives a checkpoint for finetune --eval-only. The configuration comes\n"
+        "from the file's metadata\n"
         "when we wrote it, else from the shapes and the spec's defaults (points, groups, k[0], k[2]\n"
         "and heads are not in the weights: give them as model options if they differ). Refuses\n"
-        "Point-MAE and fine-tuning checkpoints. docs/interop.md.",
+        "Point-MAE checkpoints. docs/interop.md.",
     .state_size = sizeof(import_state),
     .options = options,
     .check = check,

@@ -45,6 +45,9 @@ static int options(void *state, cli_opt *opts)
         {"visible", OPT_LONG, &st->visible, "N", "visible scale-2 tokens per cloud (spec: 13 of 64); 0: from mask-ratio"},
         {"output", OPT_STRING, a->rundir, "RUNDIR", "run directory: checkpoints, loss.csv, loss.png (-o)"},
         {"resume", OPT_FLAG, &a->resume, NULL, "continue from the newest valid checkpoint in RUNDIR"},
+        {"init", OPT_STRING, a->init, "CKPT.h5",
+         "start a new run from this checkpoint's parameters and BatchNorm buffers (pretrain's, or one "
+         "written by import): fresh AdamW state, step 0, a new schedule; the architecture must match"},
         {"seed", OPT_LONG, &a->seed, "S", "seed of initialisation, data order, augmentation, masks"},
         {"epochs", OPT_LONG, &a->epochs, "E", "epochs to run (spec: max_epoch 300)"},
         {"sched-epochs", OPT_LONG, &a->sched_epochs, "E", "length of the cosine schedule (spec: 400)"},
@@ -79,6 +82,8 @@ static int check(void *state, char *err)
     const pretrain_args *a = &st->a;
     pretrain_args *w = &st->a;
     if (!a->data[0] || !a->rundir[0]) return errf(err, "pretrain: --data and -o RUNDIR are required");
+    if (a->init[0] && a->resume)
+        return errf(err, "pretrain: --init starts a new run and --resume continues one: give one of them");
     if (strcmp(a->targets, "clip") && strcmp(a->targets, "none"))
         return errf(err, "--targets %s: must be clip or none", a->targets);
     if (!(a->loss_3d_weight >= 0) || !(a->loss_2d_weight >= 0))
@@ -142,6 +147,7 @@ static void summarise(void *state, const cmd_env *env, cJSON *s)
     double samples = (double)steps * (double)r->layout.batch;
     cJSON_AddStringToObject(s, "rundir", a->rundir);
     cJSON_AddBoolToObject(s, "resumed", r->resumed);
+    if (a->init[0]) cJSON_AddStringToObject(s, "init", a->init);
     cJSON_AddNumberToObject(s, "start_step", (double)r->start_step);
     cJSON_AddNumberToObject(s, "end_step", (double)r->end_step);
     cJSON_AddNumberToObject(s, "batch", (double)r->layout.batch);
@@ -184,12 +190,13 @@ static void summarise(void *state, const cmd_env *env, cJSON *s)
 const i2p_command cmd_pretrain = {
     .name = "pretrain",
     .summary = "I2P-MAE pre-training of the 3D network",
-    .usage = "i2pmae pretrain --data DATA.h5 [--features FEATURES.h5] -o RUNDIR [--config jobs/X.ini] [--resume]",
+    .usage = "i2pmae pretrain --data DATA.h5 [--features FEATURES.h5] -o RUNDIR [--config jobs/X.ini] [--resume | --init CKPT.h5]",
     .description =
         "Data-parallel pre-training (run under mpirun/srun): each step's global batch is cut into\n"
         "micro-batches spread over the ranks; gradients are averaged with one MPI_Allreduce; AdamW\n"
         "with the per-epoch cosine schedule of the spec. Checkpoints (HDF5, Fletcher32) every N steps\n"
-        "and at the end; --resume continues exactly. batch must be a multiple of micro-batch x ranks.\n"
+        "and at the end; --resume continues exactly; --init CKPT.h5 starts a new run from a checkpoint's\n"
+        "weights (e.g. one written by import). batch must be a multiple of micro-batch x ranks.\n"
         "Architecture options default to the spec's network. The ablation switches (--masking,\n"
         "--loss-3d-weight, --loss-2d-weight, --targets, --visible) give the paper's ablation rows\n"
         "(jobs/ablation-*.ini). --svm-every N measures the encoder's linear-SVM test accuracy\n"

@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 
 #include "checkpoint.h"
+#include "classifier.h"
 #include "dist.h"
 #include "log.h"
 #include "safetensors.h"
@@ -35,8 +36,9 @@ static const char *strip(const char *name, int prefixed)
 
 static int starts(const char *s, const char *prefix) { return !strncmp(s, prefix, strlen(prefix)); }
 
-/* What the file is, from its names: refuses the checkpoints of other models. */
-static int classify(const st_file *f, int prefixed, char *err)
+/* What the file is, from its names (*finetune: 1 for a fine-tuning state dict): refuses the
+ * checkpoints of other models. */
+static int classify(const st_file *f, int prefixed, int *is_finetune, char *err)
 {
     int mae = 0, finetune = 0, ours = 0;
     for (int i = 0; i < f->n_tensors; i++) {
@@ -48,9 +50,7 @@ static int classify(const st_file *f, int prefixed, char *err)
     if (mae)
         return errf(err, "%s: this is a Point-MAE (non-hierarchical, MAE_encoder.*) checkpoint; import "
                     "takes the hierarchical I2P-MAE model (h_encoder.*, h_decoder.*)", f->path);
-    if (finetune)
-        return errf(err, "%s: this is an I2P-MAE fine-tuning checkpoint (cls_head_finetune.*); import "
-                    "takes a pre-training checkpoint", f->path);
+    *is_finetune = finetune > 0;
     if (!ours)
         return errf(err, "%s: no h_encoder.* tensors: not an I2P-MAE checkpoint", f->path);
     return 0;
@@ -74,21 +74,10 @@ static int count_blocks(const st_file *f, int prefixed, const char *prefix)
     }
 }
 
-/* The configuration: the file's metadata (our exports) or the spec's defaults with the widths,
- * depths and head sizes the shapes give; then the options given. */
-static int import_config(const st_file *f, int prefixed, const model_opts *o, model3d_config *c,
-                         int *from_meta, char *err)
+/* The widths, depths and hidden sizes of the encoder (and decoder) that the shapes give. */
+static void encoder_from_shapes(const st_file *f, int prefixed, model3d_config *c)
 {
-    const char *meta = st_metadata(f, "i2pmae_config");
-    *from_meta = meta != NULL;
-    if (meta) {
-        char why[I2P_ERR_LEN];
-        cJSON *j = cJSON_Parse(meta);
-        int rc = j ? model3d_config_from_json(j, c, why) : errf(why, "not JSON");
-        cJSON_Delete(j);
-        if (rc) return errf(err, "%s: metadata i2pmae_config: %.200s", f->path, why);
-    } else {
-        model3d_config_default(c);
+    {
         char n[200];
         for (int s = 0; s < 3; s++) {
             snprintf(n, sizeof n, "h_encoder.token_embed.%d.second_conv.3.weight", s);
@@ -107,6 +96,25 @@ static int import_config(const st_file *f, int prefixed, const model_opts *o, mo
             snprintf(n, sizeof n, "h_decoder.%d.blocks", s);
             c->dec_depths[s] = count_blocks(f, prefixed, n);
         }
+    }
+}
+
+/* The configuration: the file's metadata (our exports) or the spec's defaults with the widths,
+ * depths and head sizes the shapes give; then the options given. */
+static int import_config(const st_file *f, int prefixed, const model_opts *o, model3d_config *c,
+                         int *from_meta, char *err)
+{
+    const char *meta = st_metadata(f, "i2pmae_config");
+    *from_meta = meta != NULL;
+    if (meta) {
+        char why[I2P_ERR_LEN];
+        cJSON *j = cJSON_Parse(meta);
+        int rc = j ? model3d_config_from_json(j, c, why) : errf(why, "not JSON");
+        cJSON_Delete(j);
+        if (rc) return errf(err, "%s: metadata i2pmae_config: %.200s", f->path, why);
+    } else {
+        model3d_config_default(c);
+        encoder_from_shapes(f, prefixed, c);
         int out3d = dim_of(f, prefixed, "rec_head_3d.weight", 0);
         if (out3d >= 3) c->k[1] = out3d / 3;
         int out2d = dim_of(f, prefixed, "rec_head_2d.weight", 0);
@@ -125,11 +133,9 @@ static void shape_str(char *out, size_t n, int rank, const int64_t *shape)
 }
 
 /* Every entry of the table from f into m; every tensor of f is one of them or a CLIP tensor. */
-static int take_tensors(const st_file *f, int prefixed, model3d *m, interop_import_result *r, char *err)
+static int take_tensors(const st_file *f, int prefixed, const interop_entry *e, int n, interop_import_result *r,
+                        char *err)
 {
-    interop_entry *e = NULL;
-    int n = 0;
-    if (interop_table(m, &e, &n, err)) return -1;
     int rc = 0;
     float *buf = NULL;
     /* unexpected names first: a file of another configuration says so by name */
@@ -179,27 +185,110 @@ static int take_tensors(const st_file *f, int prefixed, model3d *m, interop_impo
         }
     }
     free(buf);
-    free(e);
     return rc;
 }
 
 /* "name offset count (shape) decay=D" per parameter tensor (as pretrain's checkpoints), then a line
  * "# buffers" and the BatchNorm buffers the same way (offsets into /buffers): for h5py users. */
-static char *tensor_table(model3d *m)
+static char *tensor_table(const interop_entry *e, int n)
 {
-    int np = model3d_n_tensors(m), nb = model3d_n_buffer_tensors(m);
-    size_t cap = 200 * (size_t)(np + nb + 2), len = 0;
+    size_t cap = 200 * (size_t)(n + 2), len = 0;
     char *s = malloc(cap);
     if (!s) return NULL;
     s[0] = 0;
-    for (int i = 0; i < np + nb; i++) {
-        const model3d_tensor *t = i < np ? model3d_get_tensor(m, i) : model3d_get_buffer_tensor(m, i - np);
-        if (i == np) len += (size_t)snprintf(s + len, cap - len, "# buffers\n");
-        len += (size_t)snprintf(s + len, cap - len, "%s %ld %ld (", t->name, t->offset, t->count);
-        for (int k = 0; k < t->rank; k++) len += (size_t)snprintf(s + len, cap - len, k ? ",%d" : "%d", t->shape[k]);
-        len += (size_t)snprintf(s + len, cap - len, ") decay=%d\n", t->decay);
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass) len += (size_t)snprintf(s + len, cap - len, "# buffers\n");
+        for (int i = 0; i < n; i++) {
+            const model3d_tensor *t = e[i].ours;
+            if (!t || e[i].buffer != pass) continue;
+            len += (size_t)snprintf(s + len, cap - len, "%s %ld %ld (", t->name, t->offset, t->count);
+            for (int k = 0; k < t->rank; k++) len += (size_t)snprintf(s + len, cap - len, k ? ",%d" : "%d", t->shape[k]);
+            len += (size_t)snprintf(s + len, cap - len, ") decay=%d\n", t->decay);
+        }
     }
     return s;
+}
+
+/* The fine-tuning configuration: the file's metadata (our exports: i2pmae_kind finetune), else the
+ * spec's ModelNet40 one with the encoder's widths and depths, the head's hidden width, the classes
+ * and the pooling (the head's input width: dims[2] mean + max, 2 dims[2] concat) that the shapes
+ * give; then the model options given. *train: the metadata's i2pmae_train (or NULL). */
+static int classifier_import_config(const st_file *f, int prefixed, const model_opts *o, classifier_config *c,
+                                    cJSON **train, int *from_meta, char *err)
+{
+    const char *kind = st_metadata(f, "i2pmae_kind"), *meta = st_metadata(f, "i2pmae_config");
+    const char *tr = st_metadata(f, "i2pmae_train");
+    *from_meta = kind && !strcmp(kind, "finetune") && meta;
+    *train = NULL;
+    if (*from_meta) {
+        char why[I2P_ERR_LEN];
+        cJSON *j = cJSON_Parse(meta);
+        int rc = j ? classifier_config_from_json(j, c, why) : errf(why, "not JSON");
+        cJSON_Delete(j);
+        if (rc) return errf(err, "%s: metadata i2pmae_config: %.200s", f->path, why);
+        if (tr) *train = cJSON_Parse(tr);
+    } else {
+        classifier_config_default(c);
+        encoder_from_shapes(f, prefixed, &c->enc);
+        c->enc.dec_dims[0] = c->enc.dims[2];
+        c->enc.dec_dims[1] = c->enc.dims[1];
+        int hidden = dim_of(f, prefixed, "cls_head_finetune.0.weight", 0);
+        int in = dim_of(f, prefixed, "cls_head_finetune.0.weight", 1);
+        int classes = dim_of(f, prefixed, "cls_head_finetune.8.weight", 0);
+        if (hidden) c->head_hidden = hidden;
+        if (classes) c->n_classes = classes;
+        if (in == 2 * c->enc.dims[2]) c->pooling = CLS_POOL_CONCAT;
+    }
+    if (model_opts_apply(o, &c->enc, err)) return -1;
+    if (classifier_config_check(c, err)) return err_prefix(err, f->path);
+    return 0;
+}
+
+/* A fine-tuning state dict -> a checkpoint that finetune --eval-only takes ("classifier", "train",
+ * "import" in its configuration; /params, /buffers). Collective. */
+static int import_classifier(const st_file *f, int prefixed, const char *input, const char *output,
+                             const model_opts *o, interop_import_result *r, char *err)
+{
+    classifier_config cfg;
+    cJSON *train = NULL;
+    dnn_ctx ctx = {0};
+    classifier *c = NULL;
+    interop_entry *e = NULL;
+    int n = 0;
+    int rc = classifier_import_config(f, prefixed, o, &cfg, &train, &r->config_from_metadata, err);
+    if (!rc) rc = dnn_ctx_create(&ctx, err);
+    if (!rc) rc = classifier_create(&c, &cfg, 2, 0, &ctx, err);
+    if (!rc) rc = interop_classifier_table(c, &e, &n, err);
+    if (!rc) rc = take_tensors(f, prefixed, e, n, r, err);
+    rc = dist_any_error(MPI_COMM_WORLD, rc, err);
+    if (!rc) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddItemToObject(j, "classifier", classifier_config_to_json(&cfg));
+        if (train) {
+            cJSON_AddItemToObject(j, "train", train);
+            train = NULL;
+        }
+        cJSON *im = cJSON_AddObjectToObject(j, "import");
+        cJSON_AddStringToObject(im, "source", input);
+        cJSON_AddStringToObject(im, "sha256", r->sha256);
+        cJSON_AddStringToObject(im, "format", "official I2P-MAE fine-tuning names (safetensors)");
+        char *json = cJSON_PrintUnformatted(j), *table = tensor_table(e, n);
+        cJSON_Delete(j);
+        ckpt_array arrays[2] = {
+            {"/params", CKPT_F32, classifier_params(c), classifier_n_params(c)},
+            {"/buffers", CKPT_F32, classifier_buffers(c), classifier_n_buffers(c)},
+        };
+        ckpt_state st = {0};
+        rc = json && table ? ckpt_write(output, MPI_COMM_WORLD, &st, json, table, arrays, 2, err)
+                           : errf(err, "out of memory");
+        free(json);
+        free(table);
+    }
+    cJSON_Delete(train);
+    free(e);
+    classifier_free(c);
+    if (ctx.engine) dnn_ctx_destroy(&ctx);
+    return rc;
 }
 
 int interop_import(const char *input, const char *output, const model_opts *o, interop_import_result *r,
@@ -211,16 +300,25 @@ int interop_import(const char *input, const char *output, const model_opts *o, i
     model3d_config cfg;
     dnn_ctx ctx = {0};
     model3d *m = NULL;
+    interop_entry *e = NULL;
+    int n = 0, finetune = 0;
     if (!rc) {
         int all = f.n_tensors > 0;
         for (int i = 0; i < f.n_tensors && all; i++) all = starts(f.tensors[i].name, MODULE_PREFIX);
         r->module_prefix = all;
         st_sha256_hex(&f, r->sha256);
-        rc = classify(&f, all, err);
+        rc = classify(&f, all, &finetune, err);
+        r->kind = finetune ? "finetune" : "pretrain";
+        if (!rc && finetune) {
+            rc = import_classifier(&f, all, input, output, o, r, err);
+            st_close(&f);
+            return rc;
+        }
         if (!rc) rc = import_config(&f, all, o, &cfg, &r->config_from_metadata, err);
         if (!rc) rc = dnn_ctx_create(&ctx, err);
         if (!rc) rc = model3d_create(&m, &cfg, 1, 1, &ctx, err);
-        if (!rc) rc = take_tensors(&f, all, m, r, err);
+        if (!rc) rc = interop_table(m, &e, &n, err);
+        if (!rc) rc = take_tensors(&f, all, e, n, r, err);
     }
     rc = dist_any_error(MPI_COMM_WORLD, rc, err);
     if (!rc) {
@@ -230,7 +328,7 @@ int interop_import(const char *input, const char *output, const model_opts *o, i
         cJSON_AddStringToObject(im, "source", input);
         cJSON_AddStringToObject(im, "sha256", r->sha256);
         cJSON_AddStringToObject(im, "format", "official I2P-MAE names (safetensors)");
-        char *json = cJSON_PrintUnformatted(j), *table = tensor_table(m);
+        char *json = cJSON_PrintUnformatted(j), *table = tensor_table(e, n);
         cJSON_Delete(j);
         ckpt_array arrays[2] = {
             {"/params", CKPT_F32, model3d_params(m), model3d_n_params(m)},
@@ -242,6 +340,7 @@ int interop_import(const char *input, const char *output, const model_opts *o, i
         free(json);
         free(table);
     }
+    free(e);
     model3d_free(m);
     if (ctx.engine) dnn_ctx_destroy(&ctx);
     if (opened) st_close(&f);

@@ -23,6 +23,7 @@
 #include "model_opts.h"
 #include "optim.h"
 #include "pretrain_data.h"
+#include "pretrain_init.h"
 #include "rng.h"
 #include "svm_monitor.h"
 #include "version.h"
@@ -261,6 +262,17 @@ static int trainer_init(trainer *t, const pretrain_args *a, MPI_Comm comm, char 
                             t->L.steps_per_epoch, model3d_get_config(t->m), &t->ctx, comm, err);
 }
 
+/* --init: the checkpoint's parameters and buffers, recorded as "init" in the configuration. */
+static int init_from_checkpoint(trainer *t, const char *path, char *err)
+{
+    cJSON *rec = NULL;
+    int rc = pretrain_init_load(t->m, path, t->comm, &t->ctx, &rec, err);
+    if (!rc) rc = pretrain_init_record(&t->config_json, rec, err);
+    cJSON_Delete(rec);
+    if (!rc) log_info("pretrain: parameters and BatchNorm buffers from %s (fresh AdamW state, step 0)", path);
+    return rc;
+}
+
 /* Rank 0 locks RUNDIR/lock once the directory exists (one run at a time in a run directory);
  * collective. */
 static int lock_rundir(trainer *t, const pretrain_args *a, char *err)
@@ -368,6 +380,7 @@ int pretrain_run(const pretrain_args *a, MPI_Comm comm, pretrain_result *r, char
     t.lock.fd = -1;
     preempt_install(); /* the loop stops at a step boundary, with a checkpoint */
     int rc = trainer_init(&t, a, comm, err);
+    if (!rc && a->init[0]) rc = init_from_checkpoint(&t, a->init, err);
     if (!rc) rc = lock_rundir(&t, a, err); /* before anything looks at the directory */
     if (!rc) rc = ckpt_prepare_rundir(a->rundir, a->resume, comm, err);
     if (!rc) rc = lock_rundir(&t, a, err); /* a directory prepare_rundir just made */

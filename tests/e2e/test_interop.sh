@@ -9,7 +9,15 @@
 #  - the same at the spec's configuration with no model options (import reads it off the shapes);
 #  - encode is the same on 1 and 2 ranks; --tokens; resume from a partial file;
 #  - bad input: truncated file, duplicate names, wrong shape, missing / unexpected tensor,
-#    Point-MAE and fine-tuning checkpoints; a 'module.' prefix is accepted.
+#    Point-MAE checkpoint, a pre-training file with a fine-tuning head; a 'module.' prefix is accepted;
+#  - pretrain --init: from an import and from our checkpoint, the parameters at step 0 are the
+#    checkpoint's (lr 0 for one step leaves them unchanged, bitwise) and both runs' first losses are
+#    the same and differ from a run without --init; recorded as config 'init'; errors: --resume,
+#    another architecture (a tensor's shape; heads), a fine-tuning checkpoint; no run directory left;
+#  - fine-tuning checkpoints: export of finetune's best.h5 loads strictly into the official
+#    fine-tuning model (names, shapes, BN buffers); import (from the metadata, and from the shapes
+#    alone with 'module.' prefixes) gives back the same /params and /buffers, and --eval-only gives
+#    the same accuracy as on best.h5.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/pretrain_lib.sh"
 if ! have_torch; then skip interop "python3 torch / h5py / numpy missing (tests/ref/official_names_ref.py)"; exit 0; fi
@@ -119,7 +127,7 @@ expect_error import_missing "tensor h_encoder.encoder_norms.1.weight is missing"
   "$I2PMAE" import --input "$T/bad_missing.safetensors" -o "$T/x.h5" --config "$TINY"
 expect_error import_unexpected "unexpected tensor h_encoder.encoder_blocks.0.blocks.9.norm1.weight" \
   "$I2PMAE" import --input "$T/bad_unexpected.safetensors" -o "$T/x.h5" --config "$TINY"
-expect_error import_finetune "I2P-MAE fine-tuning checkpoint (cls_head_finetune.\*)" \
+expect_error import_finetune_head_on_pretrain "unexpected tensor h_encoder.encoder_norms.0.weight" \
   "$I2PMAE" import --input "$T/bad_finetune.safetensors" -o "$T/x.h5" --config "$TINY"
 expect_error import_point_mae "Point-MAE (non-hierarchical, MAE_encoder.\*) checkpoint" \
   "$I2PMAE" import --input "$T/bad_pointmae.safetensors" -o "$T/x.h5"
@@ -134,3 +142,60 @@ expect_error export_format "--format onnx: only 'official' is known" \
   "$I2PMAE" export --checkpoint "$CK" --format onnx -o "$T/x.safetensors"
 expect_error encode_other_config "configuration differs: 'dims'" \
   "$I2PMAE" encode --checkpoint "$CK" --input "$T/tr.h5" -o "$T/x.h5" --dims 16,32,64
+
+# ---- pretrain --init ----
+INIT="--config $TINY --data $T/tr.h5 --features $T/f.h5 --batch 8 --steps 1 --warmup-lr 0 --weight-decay 0"
+mpi 2 "$I2PMAE" pretrain $INIT -o "$T/init_imp" --init "$T/b.h5" > "$T/init_imp.out" 2>&1
+check init_json grep -q '"resumed":false,"init":".*b.h5","start_step":0,"end_step":1' "$T/init_imp.out"
+check init_ours mpi 2 "$I2PMAE" pretrain $INIT -o "$T/init_ours" --init "$CK"
+check init_none "$I2PMAE" pretrain $INIT -o "$T/init_none"
+check init_params_at_step_0_are_the_checkpoints $PY -c "
+import h5py, numpy as np, json, sys
+ck, a, b, n = (h5py.File(p, 'r') for p in sys.argv[1:5])
+assert np.array_equal(a['params'][:], ck['params'][:]) and np.array_equal(b['params'][:], ck['params'][:])
+assert not np.array_equal(n['params'][:], ck['params'][:])
+assert a.attrs['step'] == 1 if 'step' in a.attrs else True
+init = json.loads(a.attrs['config'])['init']
+assert init['checkpoint'].endswith('b.h5') and init['step'] == 0 and len(init['import']['sha256']) == 64, init
+assert json.loads(b.attrs['config'])['init']['step'] == 3
+" "$CK" "$T/init_imp/ckpt-00000001.h5" "$T/init_ours/ckpt-00000001.h5" "$T/init_none/ckpt-00000001.h5"
+losses_equal init_import_and_ours_same_first_loss "$T/init_imp/loss.csv" "$T/init_ours/loss.csv" 0
+check init_first_loss_differs_from_fresh sh -c "! cmp -s '$T/init_ours/loss.csv' '$T/init_none/loss.csv' && [ \"\$(cut -d, -f3 '$T/init_ours/loss.csv' | tail -1)\" != \"\$(cut -d, -f3 '$T/init_none/loss.csv' | tail -1)\" ]"
+expect_error init_with_resume "--init starts a new run and --resume continues one" \
+  "$I2PMAE" pretrain $INIT -o "$T/init_bad" --init "$CK" --resume
+expect_error init_other_dims "architecture differs: tensor merge2.conv3.weight is (48,48) in the checkpoint but (64,48) here" \
+  "$I2PMAE" pretrain $INIT -o "$T/init_bad" --init "$CK" --dims 12,24,64 --dec-dims 64,24
+expect_error init_other_heads "architecture differs: heads is 2 in the checkpoint but 4 here" \
+  $MPIRUN 2 "$I2PMAE" pretrain $INIT -o "$T/init_bad" --init "$T/b.h5" --heads 4
+no_file init_bad_leaves_no_rundir "$T/init_bad"
+
+# ---- fine-tuning checkpoints ----
+check finetune_tiny "$I2PMAE" finetune --config "$TINY" --data "$T/tr.h5" --test "$T/tr.h5" --batch 8 --micro-batch 2 \
+  --warmup-epochs 1 --lr 0.002 --checkpoint "$CK" -o "$T/ft" --epochs 2
+mpi 2 "$I2PMAE" export --checkpoint "$T/ft/best.h5" --format official -o "$T/ft.safetensors" > "$T/ftexp.out" 2>&1
+check export_finetune_json grep -q '"tensors":117,"params":132452,"step":[0-9]*,"kind":"finetune"' "$T/ftexp.out"
+check export_finetune_strict_official $PY "$REF" check-finetune "$T/ft.safetensors"
+check init_refuses_finetune_checkpoint_rc sh -c "! \"$I2PMAE\" pretrain $INIT -o '$T/init_bad' --init '$T/ft/best.h5' 2> '$T/initft.err'"
+check init_refuses_finetune_checkpoint grep -q 'is a fine-tuning checkpoint; --init takes a pre-training one' "$T/initft.err"
+mpi 2 "$I2PMAE" import --input "$T/ft.safetensors" -o "$T/ftb.h5" > "$T/ftimp.out" 2>&1
+check import_finetune_json grep -q '"tensors":109,"params":132452,.*"config_from":"metadata"' "$T/ftimp.out"
+$PY -c "
+import sys; sys.path.insert(0, sys.argv[3]); import st_format
+t, m = st_format.read(sys.argv[1])
+st_format.write(sys.argv[2], {'module.' + k: v for k, v in t.items()}, {'format': 'pt'})
+" "$T/ft.safetensors" "$T/ftofficial.safetensors" "$TOOLS"
+"$I2PMAE" import --input "$T/ftofficial.safetensors" -o "$T/ftc.h5" --config "$TINY" > "$T/ftimp2.out" 2>&1
+check import_finetune_from_shapes grep -q '"module_prefix":true,"config_from":"shapes and defaults"' "$T/ftimp2.out"
+check import_finetune_same_arrays $PY -c "
+import h5py, numpy as np, sys
+a = h5py.File(sys.argv[1], 'r')
+for p in sys.argv[2:]:
+    b = h5py.File(p, 'r')
+    for k in ('params', 'buffers'):
+        assert np.array_equal(a[k][:], b[k][:]), (p, k)
+" "$T/ft/best.h5" "$T/ftb.h5" "$T/ftc.h5"
+for c in best ftb ftc; do
+  f="$T/ft/best.h5"; [ $c = best ] || f="$T/$c.h5"
+  "$I2PMAE" finetune --eval-only --checkpoint "$f" --test "$T/tr.h5" > "$T/ev_$c.out" 2>&1
+done
+check import_finetune_eval_only_same_accuracy sh -c "a=\$(grep -o '\"test_acc\":[^,]*,\"mean_class_acc\":[^,]*' '$T/ev_best.out') && [ -n \"\$a\" ] && grep -qF \"\$a\" '$T/ev_ftb.out' && grep -qF \"\$a\" '$T/ev_ftc.out'"

@@ -20,6 +20,12 @@ Checks for tests/e2e/test_interop.sh (each prints OK lines and exits 1 on a fail
       FILE against our reference (tests/ref/model3d_ref.py, [interpolated | skip]) loaded from
       OURS.h5 (`i2pmae import` of FILE) on the same clouds and mask: equal; and the same
       reference with the fusion weights copied without the column swap: different.
+  check-finetune FILE.safetensors
+      the official fine-tuning model (I2P_MAE_ModelNet40 / _ScanObjectNN: h_encoder without
+      encoder_norms, norm, cls_head_finetune = Linear, BN, ReLU, Dropout, Linear, BN, ReLU, Dropout,
+      Linear), built from the file's i2pmae_config (our classifier configuration), loads an
+      `i2pmae export` of a fine-tuning checkpoint with load_state_dict(strict=True); prints the
+      tensor count; num_batches_tracked are int64 scalars. (Names and shapes only: no forward.)
   bad KIND EXPORT.safetensors OUT.safetensors
       a bad copy for import: truncated, duplicate (a name twice in the header), shape (a Conv1d
       weight as [out, in]), missing, unexpected, module (every name 'module.'-prefixed and a CLIP
@@ -253,6 +259,24 @@ class OfficialI2PMAE(nn.Module):
         return torch.stack(res)
 
 
+class OfficialFinetune(nn.Module):
+    """The official fine-tuning model's tensors: the encoder without encoder_norms, norm and
+    cls_head_finetune (its ReLU and Dropout modules hold no tensors: indices 2, 3, 6, 7)."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        enc = cfg["encoder"]
+        self.h_encoder = HEncoder(enc)
+        del self.h_encoder.encoder_norms
+        d2, hid = enc["dims"][2], cfg["head_hidden"]
+        width = 2 * d2 if cfg["pooling"] == "concat" else d2
+        self.norm = nn.LayerNorm(d2)
+        self.cls_head_finetune = nn.Sequential(
+            nn.Linear(width, hid), nn.BatchNorm1d(hid), nn.ReLU(inplace=True), nn.Dropout(cfg["dropout"]),
+            nn.Linear(hid, hid), nn.BatchNorm1d(hid), nn.ReLU(inplace=True), nn.Dropout(cfg["dropout"]),
+            nn.Linear(hid, cfg["n_classes"]))
+
+
 # ---------------------------------------------------------------------------------------------
 # Files
 
@@ -304,6 +328,19 @@ def cmd_check_export(path, data, features):
         ok = close("global_max", f["global_max"][:], gmax.numpy())
         ok &= close("global_mean", f["global_mean"][:], gmean.numpy())
     return 0 if ok else 1
+
+
+def cmd_check_finetune(path):
+    tensors, meta = st_format.read(path)
+    assert meta.get("i2pmae_kind") == "finetune", meta.get("i2pmae_kind")
+    cfg = json.loads(meta["i2pmae_config"])
+    model = OfficialFinetune(cfg)
+    model.load_state_dict(tensors, strict=True)
+    bad = [k for k, v in tensors.items() if k.endswith("num_batches_tracked") and (v.dtype != torch.int64 or v.dim())]
+    assert not bad, bad
+    assert not any(k.startswith("h_encoder.encoder_norms") for k in tensors)
+    print("strict load of %s into the official fine-tuning model: %d tensors OK" % (path, len(tensors)))
+    return 0
 
 
 def cmd_make(out, data, expected, cfg_json, seed):
@@ -479,6 +516,8 @@ def main(argv):
         return cmd_compare(*args)
     if cmd == "check-decoder":
         return cmd_check_decoder(*args)
+    if cmd == "check-finetune":
+        return cmd_check_finetune(*args)
     if cmd == "bad":
         return cmd_bad(*args)
     print("unknown command " + cmd)
