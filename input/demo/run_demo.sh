@@ -9,7 +9,7 @@
 # Then the same three encoders (first seed) fine-tuned for a few epochs (jobs/finetune-demo.ini; the
 # random-init row is `finetune --scratch`), and one few-shot setting (input/demo/fewshot_demo.sh:
 # 5-way 10-shot, 3 folds) from the I2P-MAE encoder and from scratch.
-# About 5-8 minutes on 2 cores. DEMO_STEPS sets the pre-training steps (default 250 = 10 epochs).
+# About 6-8 minutes on 2 idle cores (8 CPU-minutes). DEMO_STEPS sets the pre-training steps (default 250 = 10 epochs).
 set -eu
 BIN=${1:-./i2pmae}
 OUT=${DEMO_OUT:-demo-out}
