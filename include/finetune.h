@@ -28,6 +28,7 @@
 #include "finetune_data.h"
 #include "finetune_eval.h"
 #include "paths.h"
+#include "train_common.h"
 
 typedef struct {
     char data[CLI_STR_LEN], test[CLI_STR_LEN], rundir[CLI_STR_LEN];
@@ -45,6 +46,9 @@ typedef struct {
     classifier_config model; /* n_classes 0: from the training data */
     long fault_nan_step;  /* test hook (I2PMAE_TEST_NAN_STEP): step whose loss is made NaN; 0 off */
 } finetune_args;
+
+/* The options a shares with the other training command (train_common.h). */
+train_opts finetune_train_opts(const finetune_args *a);
 
 typedef struct {
     step_layout layout;

@@ -30,6 +30,7 @@
 #include "part_table.h"
 #include "partseg.h"
 #include "paths.h"
+#include "train_common.h"
 
 typedef struct {
     char data[CLI_STR_LEN], test[CLI_STR_LEN], rundir[CLI_STR_LEN];
@@ -42,6 +43,9 @@ typedef struct {
     double lr, min_lr, warmup_lr, weight_decay, clip_grad;
     partseg_config model; /* n_categories / n_parts 0: from the training data */
 } partseg_args;
+
+/* The options a shares with the other training command (train_common.h). */
+train_opts partseg_train_opts(const partseg_args *a);
 
 /* One evaluation of the test split. */
 typedef struct {

@@ -108,24 +108,8 @@ static int check_args(cli_args *c, char *err)
     }
     if (c->vote) return errf(err, "--vote goes with --eval-only (evaluate RUNDIR/best.h5 after training)");
     use_split_groups(a);
-    if (!a->data[0] || !a->test[0] || !a->rundir[0])
-        return errf(err, "finetune: --data, --test and -o RUNDIR are required");
-    if (!a->scratch == !a->pretrained[0])
-        return errf(err, "finetune: give exactly one of --checkpoint PRETRAIN.h5 (a pre-training "
-                    "checkpoint) and --scratch");
-    if (a->batch < 1) return errf(err, "--batch %ld: must be at least 1", a->batch);
-    if (a->micro < 0) return errf(err, "--micro-batch %ld: must be 0 (batch / ranks) or positive", a->micro);
-    if (a->epochs < 1) return errf(err, "--epochs %ld: must be at least 1", a->epochs);
-    if (a->sched_epochs < 0) return errf(err, "--sched-epochs %ld: must be non-negative", a->sched_epochs);
-    if (a->warmup_epochs < 0) return errf(err, "--warmup-epochs %ld: must be non-negative", a->warmup_epochs);
-    if (a->ckpt_every < 1) return errf(err, "--checkpoint-every %ld: must be at least 1", a->ckpt_every);
-    if (a->keep < 1) return errf(err, "--keep %ld: must be at least 1", a->keep);
-    if (a->log_every < 1) return errf(err, "--log-every %ld: must be at least 1", a->log_every);
-    if (a->eval_every < 1) return errf(err, "--eval-every %ld: must be at least 1", a->eval_every);
-    if (!(a->lr > 0)) return errf(err, "--lr %g: must be positive", a->lr);
-    if (a->weight_decay < 0) return errf(err, "--weight-decay %g: must be non-negative", a->weight_decay);
-    if (a->clip_grad < 0) return errf(err, "--clip-grad %g: must be non-negative (0: off)", a->clip_grad);
-    if (a->seed < 0) return errf(err, "--seed %ld: must be non-negative", a->seed);
+    train_opts o = finetune_train_opts(a);
+    if (train_opts_check(&o, err)) return -1;
     if (c->n_classes < 0) return errf(err, "--n-classes %d: must be non-negative", c->n_classes);
     return 0;
 }

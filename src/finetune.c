@@ -2,7 +2,6 @@
  * evaluation, best record, checkpoints and the run directory's files (see finetune.h). */
 #include "finetune.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,12 +13,12 @@
 #include "dist.h"
 #include "errors.h"
 #include "finetune_eval.h"
-#include "grad_allreduce.h"
 #include "log.h"
 #include "metrics.h"
 #include "model_opts.h"
 #include "optim.h"
 #include "rng.h"
+#include "train_common.h"
 #include "train_log.h"
 
 #define DROP_STREAM 0x64726f70ull /* "drop" */
@@ -57,9 +56,29 @@ typedef struct {
     char *config_json, *tensor_table;
     FILE *metrics;
     char metrics_path[I2P_PATH_LEN];
+    train_opts o; /* the run's shared options */
 } trainer;
 
+/* The context of train_run_start's callbacks. */
+typedef struct {
+    trainer *t;
+    const finetune_args *a;
+    finetune_result *r;
+} run_ctx;
+
 /* ---- set-up ---- */
+
+train_opts finetune_train_opts(const finetune_args *a)
+{
+    return (train_opts){.cmd = "finetune", .data = a->data, .test = a->test, .rundir = a->rundir,
+                        .pretrained = a->pretrained, .scratch = a->scratch, .resume = a->resume,
+                        .batch = a->batch, .micro = a->micro, .epochs = a->epochs,
+                        .sched_epochs = a->sched_epochs, .warmup_epochs = a->warmup_epochs,
+                        .ckpt_every = a->ckpt_every, .keep = a->keep, .log_every = a->log_every,
+                        .eval_every = a->eval_every, .seed = a->seed, .lr = a->lr, .min_lr = a->min_lr,
+                        .warmup_lr = a->warmup_lr, .weight_decay = a->weight_decay,
+                        .clip_grad = a->clip_grad};
+}
 
 static int trainset_open(trainset *s, const finetune_args *a, classifier_config *cfg, char *err)
 {
@@ -136,6 +155,7 @@ static int trainer_init(trainer *t, const finetune_args *a, MPI_Comm comm, char 
     t->perm_epoch = -1;
     t->best_epoch = -1;
     t->cfg = a->model;
+    t->o = finetune_train_opts(a);
     int rc = trainset_open(&t->tr, a, &t->cfg, err);
     if (!rc) rc = classifier_config_check(&t->cfg, err);
     if (!rc) rc = step_layout_make(&t->L, t->tr.d.n, a->batch, a->micro, t->size, err);
@@ -150,12 +170,7 @@ static int trainer_init(trainer *t, const finetune_args *a, MPI_Comm comm, char 
     t->n_params = classifier_n_params(t->c);
     t->n_buffers = classifier_n_buffers(t->c);
     t->n_acc = t->n_params + t->n_buffers + 2;
-    adamw_config_default(&t->opt_cfg);
-    t->opt_cfg.weight_decay = a->weight_decay;
-    t->sched = (cosine_schedule){.base_lr = a->lr,
-                                 .epochs = (int)(a->sched_epochs > 0 ? a->sched_epochs : a->epochs),
-                                 .warmup_epochs = (int)a->warmup_epochs, .lr_min = a->min_lr,
-                                 .warmup_lr_init = a->warmup_lr};
+    train_sched_init(&t->o, &t->sched, &t->opt_cfg);
     rc = adamw_init(&t->opt, t->n_params, err);
     if (!rc) rc = confusion_init(&t->cm, t->cfg.n_classes, err);
     if (!rc) rc = confusion_init(&t->best_cm, t->cfg.n_classes, err);
@@ -231,8 +246,11 @@ static int pretrained_config(const char *path, MPI_Comm comm, model3d_config *pc
 }
 
 /* Builds the pre-training model of the checkpoint, loads it and copies its encoder. Collective. */
-static int load_pretrained(trainer *t, const finetune_args *a, char *err)
+static int load_pretrained(void *ctx, char *err)
 {
+    const run_ctx *c = ctx;
+    trainer *t = c->t;
+    const finetune_args *a = c->a;
     model3d_config pcfg;
     if (pretrained_config(a->pretrained, t->comm, &pcfg, err)) return -1;
     model3d *pre = NULL;
@@ -277,30 +295,22 @@ static int fill_arrays(trainer *t, ckpt_array *arr, int64_t *best_epoch)
 }
 
 /* ckpt-<step>.h5 after `epochs_done` epochs (n = N_ARRAYS) or best.h5 (n = 4: no moments). */
-static int write_ckpt(trainer *t, const finetune_args *a, const char *path, long epochs_done,
-                      int n, finetune_result *r, char *err)
+static int write_ckpt(trainer *t, const char *path, long epochs_done, int n, finetune_result *r, char *err)
 {
-    double t0 = now_s();
-    ckpt_state st = {.step = epochs_done * t->L.steps_per_epoch, .epoch = epochs_done,
-                     .epoch_pos = 0, .seed = a->seed};
     ckpt_array arr[N_ARRAYS];
     int64_t be = t->best_epoch;
     fill_arrays(t, arr, &be);
-    int rc = ckpt_write(path, t->comm, &st, t->config_json, t->tensor_table, arr, n, err);
-    r->seconds_checkpoint += now_s() - t0;
-    return rc;
+    return train_write_ckpt(&t->o, path, t->comm, t->L.steps_per_epoch, epochs_done, t->config_json,
+                            t->tensor_table, arr, n, &r->seconds_checkpoint, err);
 }
 
-static int save_checkpoint(trainer *t, const finetune_args *a, long epochs_done, finetune_result *r,
-                           char *err)
+static int save_checkpoint(trainer *t, long epochs_done, finetune_result *r, char *err)
 {
-    char path[I2P_PATH_LEN];
-    ckpt_path(path, sizeof path, a->rundir, epochs_done * t->L.steps_per_epoch);
-    if (write_ckpt(t, a, path, epochs_done, N_ARRAYS, r, err)) return -1;
-    if (ckpt_prune(a->rundir, t->comm, (int)a->keep, err)) return -1;
-    snprintf(r->last_checkpoint, sizeof r->last_checkpoint, "%s", path);
-    log_info("finetune: checkpoint %s (epoch %ld done)", path, epochs_done);
-    return 0;
+    ckpt_array arr[N_ARRAYS];
+    int64_t be = t->best_epoch;
+    fill_arrays(t, arr, &be);
+    return train_save_ckpt(&t->o, t->comm, t->L.steps_per_epoch, epochs_done, t->config_json,
+                           t->tensor_table, arr, N_ARRAYS, r->last_checkpoint, &r->seconds_checkpoint, err);
 }
 
 typedef struct {
@@ -330,14 +340,14 @@ static int resume_load(void *ctx, const char *path, const ckpt_state *hdr, char 
 }
 
 /* Loads the newest valid checkpoint (ckpt_resume_newest). *epochs_done: the epochs it holds. */
-static int resume_latest(trainer *t, const finetune_args *a, finetune_result *r, long *epochs_done,
-                         char *err)
+static int resume_latest(void *ctx, long *epochs_done, char *err)
 {
-    resume_ctx ctx = {t, 0};
-    if (ckpt_resume_newest(a->rundir, t->comm, t->config_json, "finetune", resume_load, &ctx,
-                           r->last_checkpoint, sizeof r->last_checkpoint, err))
+    run_ctx *c = ctx;
+    resume_ctx rc = {c->t, 0};
+    if (ckpt_resume_newest(c->a->rundir, c->t->comm, c->t->config_json, "finetune", resume_load, &rc,
+                           c->r->last_checkpoint, sizeof c->r->last_checkpoint, err))
         return -1;
-    *epochs_done = ctx.epochs_done;
+    *epochs_done = rc.epochs_done;
     return 0;
 }
 
@@ -346,31 +356,15 @@ static int resume_latest(trainer *t, const finetune_args *a, finetune_result *r,
 static int metrics_open(trainer *t, const finetune_args *a, long resume_epochs, char *err)
 {
     if (t->rank) return 0;
-    snprintf(t->metrics_path, sizeof t->metrics_path, "%s/metrics.csv", a->rundir);
-    int exists = 0;
-    if (resume_epochs >= 0) {
-        if (csv_truncate_rows(t->metrics_path, resume_epochs - 1, err)) return -1;
-        FILE *f = fopen(t->metrics_path, "r");
-        exists = f != NULL;
-        if (f) fclose(f);
-    }
-    t->metrics = fopen(t->metrics_path, resume_epochs >= 0 ? "a" : "w");
-    if (!t->metrics) return errf(err, "%s: cannot write: %s", t->metrics_path, strerror(errno));
-    if (!exists) fputs(METRICS_HEADER, t->metrics);
-    fflush(t->metrics);
-    return 0;
+    return train_metrics_open(&t->metrics, t->metrics_path, a->rundir, METRICS_HEADER, resume_epochs, err);
 }
 
 static int metrics_append(trainer *t, long epoch, double lr, double loss, double acc,
                           const ft_record *test, char *err)
 {
     if (t->rank) return 0;
-    fprintf(t->metrics, "%ld,%.9g,%.9g,%.9g", epoch, lr, loss, acc);
-    if (test) fprintf(t->metrics, ",%.9g,%.9g\n", test->acc, test->mean_class_acc);
-    else fputs(",nan,nan\n", t->metrics);
-    if (fflush(t->metrics) != 0 || ferror(t->metrics))
-        return errf(err, "%s: write failed: %s", t->metrics_path, strerror(errno));
-    return 0;
+    double v[2] = {test ? test->acc : 0, test ? test->mean_class_acc : 0};
+    return train_metrics_row(t->metrics, t->metrics_path, epoch, lr, loss, acc, test ? v : NULL, 2, err);
 }
 
 static int curves_plot(const char *rundir, char *err)
@@ -426,13 +420,6 @@ static ft_record record_of(const confusion *cm, long epoch)
 
 /* ---- one step ---- */
 
-static void ensure_perm(trainer *t, const finetune_args *a, long epoch)
-{
-    if (t->perm_epoch == epoch) return;
-    data_order_epoch((uint64_t)a->seed, epoch, t->L.n, t->perm);
-    t->perm_epoch = epoch;
-}
-
 /* Training views and labels of samples ids[0..count) in epoch. */
 static int fill_micro(trainer *t, const finetune_args *a, const int64_t *ids, long count, long epoch,
                       char *err)
@@ -446,19 +433,27 @@ static int fill_micro(trainer *t, const finetune_args *a, const int64_t *ids, lo
     return 0;
 }
 
+static train_net net_of(const trainer *t)
+{
+    return (train_net){.params = classifier_params(t->c), .grads = classifier_grads(t->c),
+                       .buffers = classifier_buffers(t->c), .tensors = classifier_get_tensor(t->c, 0),
+                       .n_tensors = classifier_n_tensors(t->c), .n_params = t->n_params,
+                       .n_buffers = t->n_buffers};
+}
+
 /* Forward/backward of this rank's micro-batches of `step`; fills t->acc (before the reduction). */
 static int run_micro_batches(trainer *t, const finetune_args *a, long step, finetune_result *r,
                              char *err)
 {
     long epoch, pos;
     step_position(&t->L, step, &epoch, &pos);
-    ensure_perm(t, a, epoch);
+    train_perm_ensure(t->perm, &t->perm_epoch, a->seed, epoch, t->L.n);
     memset(t->acc, 0, sizeof(double) * (size_t)t->n_acc);
     double inv = 1.0 / (double)t->L.micro_per_step;
-    float *bufs = classifier_buffers(t->c);
-    const float *g = classifier_grads(t->c);
+    train_net net = net_of(t);
+    float *bufs = net.buffers;
     memcpy(t->buf0, bufs, sizeof(float) * (size_t)t->n_buffers);
-    double *acc = t->acc, *bacc = t->acc + t->n_params, *lacc = t->acc + t->n_params + t->n_buffers;
+    double *lacc = t->acc + t->n_params + t->n_buffers;
     for (long j = 0; j < t->L.micro_per_rank; j++) {
         long k = step_micro_index(&t->L, t->rank, j);
         if (fill_micro(t, a, t->perm + pos + k * t->L.micro, t->L.micro, epoch, err)) return -1;
@@ -470,9 +465,7 @@ static int run_micro_batches(trainer *t, const finetune_args *a, long step, fine
                                                           (uint64_t)step), (uint64_t)k)};
         double t0 = now_s(), loss = 0;
         if (classifier_train_step(t->c, &b, &loss, t->logits, err)) return -1;
-#pragma omp parallel for schedule(static)
-        for (long i = 0; i < t->n_params; i++) acc[i] += (double)g[i] * inv;
-        for (long i = 0; i < t->n_buffers; i++) bacc[i] += (double)bufs[i] * inv;
+        train_accumulate(t->acc, &net, inv);
         logits_argmax(t->logits, t->L.micro, t->cfg.n_classes, t->pred);
         long right = 0;
         for (long i = 0; i < t->L.micro; i++) right += t->pred[i] == t->tr.labels[i];
@@ -495,18 +488,12 @@ static int train_epoch(trainer *t, const finetune_args *a, long epoch, long end,
         long step = epoch * spe + s;
         int rc = run_micro_batches(t, a, step, r, err);
         if (dist_any_error(t->comm, rc, err)) return -1;
-        if (grad_allreduce(t->acc, t->n_acc, t->comm, &r->seconds_allreduce, err)) return -1;
+        train_net net = net_of(t);
+        double gnorm = 0;
+        if (train_update(&net, t->acc, &t->opt, &t->opt_cfg, lr, a->clip_grad, t->comm, step, epoch,
+                         r->last_checkpoint, &r->seconds_allreduce, &gnorm, err))
+            return -1;
         const double *l = t->acc + t->n_params + t->n_buffers;
-        if (!isfinite(l[0]))
-            return errf(err, "step %ld (epoch %ld): the loss is not finite (loss %g, lr %g); stopped "
-                        "before the update; last good checkpoint: %s", step + 1, epoch, l[0], lr,
-                        r->last_checkpoint[0] ? r->last_checkpoint : "none yet");
-        float *grad = classifier_grads(t->c), *bufs = classifier_buffers(t->c);
-        for (long i = 0; i < t->n_params; i++) grad[i] = (float)t->acc[i];
-        for (long i = 0; i < t->n_buffers; i++) bufs[i] = (float)t->acc[t->n_params + i];
-        double gnorm = clip_grad_norm(grad, t->n_params, a->clip_grad);
-        adamw_step(&t->opt, &t->opt_cfg, lr, classifier_params(t->c), grad,
-                   classifier_get_tensor(t->c, 0), classifier_n_tensors(t->c));
         sum_loss += l[0];
         correct += l[1];
         if ((s + 1) % a->log_every == 0) {
@@ -535,7 +522,7 @@ static int evaluate(trainer *t, const finetune_args *a, long epoch, finetune_res
                sizeof(int64_t) * (size_t)t->cfg.n_classes * (size_t)t->cfg.n_classes);
         t->best_epoch = epoch;
         snprintf(r->best_path, sizeof r->best_path, "%s/best.h5", a->rundir);
-        if (write_ckpt(t, a, r->best_path, epoch + 1, 4, r, err)) return -1;
+        if (write_ckpt(t, r->best_path, epoch + 1, 4, r, err)) return -1;
     }
     return dist_any_error(t->comm, write_confusion(t, a, err), err);
 }
@@ -561,7 +548,7 @@ static int train_loop(trainer *t, const finetune_args *a, long start, long end, 
         int rc = metrics_append(t, epoch, r->lr, loss, acc, evaluated ? &r->last : NULL, err);
         if (dist_any_error(t->comm, rc, err)) return -1;
         if ((epoch + 1) % a->ckpt_every == 0 || last)
-            if (save_checkpoint(t, a, epoch + 1, r, err)) return -1;
+            if (save_checkpoint(t, epoch + 1, r, err)) return -1;
         r->end_epoch = epoch + 1;
     }
     return 0;
@@ -575,17 +562,9 @@ int finetune_run(const finetune_args *a, MPI_Comm comm, finetune_result *r, char
     trainer t;
     memset(&t, 0, sizeof t);
     int rc = trainer_init(&t, a, comm, err);
-    if (!rc) rc = ckpt_prepare_rundir(a->rundir, a->resume, comm, err);
     long start = 0;
-    if (!rc && a->resume) {
-        rc = resume_latest(&t, a, r, &start, err);
-        r->resumed = !rc;
-    } else if (!rc && !a->scratch) {
-        rc = load_pretrained(&t, a, err);
-    }
-    if (!rc && start >= a->epochs)
-        rc = errf(err, "%s: the run is complete (epoch %ld of %ld); raise --epochs to go on", a->rundir,
-                  start, a->epochs);
+    run_ctx ctx = {&t, a, r};
+    if (!rc) rc = train_run_start(&t.o, comm, resume_latest, load_pretrained, &ctx, &start, &r->resumed, err);
     if (!rc) rc = dist_any_error(comm, metrics_open(&t, a, a->resume ? start : -1, err), err);
     if (!rc) {
         r->layout = t.L;

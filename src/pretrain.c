@@ -19,6 +19,7 @@
 #include "log.h"
 #include "mask.h"
 #include "paths.h"
+#include "train_common.h"
 #include "train_log.h"
 #include "model_opts.h"
 #include "optim.h"
@@ -95,20 +96,13 @@ static int fill_arrays(trainer *t, ckpt_array *arr)
 }
 
 /* Makes t->perm the order of `epoch`. */
-static void ensure_perm(trainer *t, const pretrain_args *a, long epoch)
-{
-    if (t->perm_epoch == epoch) return;
-    data_order_epoch((uint64_t)a->seed, epoch, t->L.n, t->perm);
-    t->perm_epoch = epoch;
-}
-
 static int save_checkpoint(trainer *t, const pretrain_args *a, long step, pretrain_result *r,
                            char *err)
 {
     double t0 = now_s();
     long epoch, pos;
     step_position(&t->L, step, &epoch, &pos);
-    ensure_perm(t, a, epoch);
+    train_perm_ensure(t->perm, &t->perm_epoch, a->seed, epoch, t->L.n);
     ckpt_state st = {.step = step, .epoch = epoch, .epoch_pos = pos, .seed = a->seed};
     ckpt_array arr[6];
     int n = fill_arrays(t, arr);
@@ -142,7 +136,7 @@ static int resume_load(void *ctx, const char *path, const ckpt_state *hdr, char 
     if (!lrc) {
         long epoch, pos;
         step_position(&t->L, st.step, &epoch, &pos);
-        ensure_perm(t, rc->a, epoch);
+        train_perm_ensure(t->perm, &t->perm_epoch, rc->a->seed, epoch, t->L.n);
         if (epoch != st.epoch || pos != st.epoch_pos ||
             memcmp(arr[4].data, t->perm, sizeof(int64_t) * (size_t)t->L.n))
             lrc = errf(err, "%s: its data order (epoch %ld, position %ld) is not the one this "
@@ -178,7 +172,7 @@ static int run_micro_batches(trainer *t, const pretrain_args *a, long step, pret
 {
     long epoch, pos;
     step_position(&t->L, step, &epoch, &pos);
-    ensure_perm(t, a, epoch);
+    train_perm_ensure(t->perm, &t->perm_epoch, a->seed, epoch, t->L.n);
     memset(t->acc, 0, sizeof(double) * (size_t)t->n_acc);
     double inv = 1.0 / (double)t->L.micro_per_step;
     const float *g = model3d_grads(t->m);

@@ -1,0 +1,85 @@
+/* train_common.h -- the parts of a data-parallel supervised training loop shared by fine-tuning
+ * (finetune.c) and part segmentation (partseg_train.c): their option checks, the epoch's sample
+ * order, the accumulation of one micro-batch, the step's all-reduce + clip + AdamW update, and
+ * metrics.csv.
+ * Each function does exactly what both loops did, in the same order, so results are bitwise the
+ * same. */
+#ifndef I2P_TRAIN_COMMON_H
+#define I2P_TRAIN_COMMON_H
+
+#include <mpi.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "checkpoint.h"
+#include "optim.h"
+
+/* The options of a training command that finetune and partseg check alike (cmd: the command's
+ * name, for the messages). */
+typedef struct {
+    const char *cmd, *data, *test, *rundir, *pretrained;
+    int scratch, resume;
+    long batch, micro, epochs, sched_epochs, warmup_epochs, ckpt_every, keep, log_every, eval_every;
+    long seed;
+    double lr, min_lr, warmup_lr, weight_decay, clip_grad;
+} train_opts;
+
+/* 0, or -1 with err naming the first option out of range (the required files first). */
+int train_opts_check(const train_opts *o, char *err);
+
+/* The cosine schedule (sched_epochs, else epochs, long) and AdamW's defaults with o's decay. */
+void train_sched_init(const train_opts *o, cosine_schedule *sched, adamw_config *oc);
+
+/* The start of a run: the run directory prepared (ckpt_prepare_rundir), then with --resume
+ * resume(ctx, start) (*start: the epochs the newest checkpoint holds; *resumed set on success),
+ * else unless --scratch load_pretrained(ctx); a run whose *start reaches o->epochs refused.
+ * Collective; 0 or -1. */
+int train_run_start(const train_opts *o, MPI_Comm comm, int (*resume)(void *ctx, long *start, char *err),
+                    int (*load_pretrained)(void *ctx, char *err), void *ctx, long *start, int *resumed,
+                    char *err);
+
+/* Writes arr (n) to path as the state after epochs_done epochs of steps_per_epoch steps; the
+ * seconds it took are added to *seconds. Collective. */
+int train_write_ckpt(const train_opts *o, const char *path, MPI_Comm comm, long steps_per_epoch,
+                     long epochs_done, const char *config_json, const char *tensor_table,
+                     const ckpt_array *arr, int n, double *seconds, char *err);
+
+/* RUNDIR/ckpt-<step>.h5 after epochs_done epochs (train_write_ckpt), the older ones pruned to
+ * --keep, its name in last_checkpoint (I2P_PATH_LEN) and logged. Collective. */
+int train_save_ckpt(const train_opts *o, MPI_Comm comm, long steps_per_epoch, long epochs_done,
+                    const char *config_json, const char *tensor_table, const ckpt_array *arr, int n,
+                    char *last_checkpoint, double *seconds, char *err);
+
+/* A network's flat arrays, as the optimiser step sees them. */
+typedef struct {
+    float *params, *grads, *buffers;
+    const model3d_tensor *tensors;
+    int n_tensors;
+    long n_params, n_buffers;
+} train_net;
+
+/* perm (n ids) := the sample order of epoch, unless *perm_epoch says it already holds it. */
+void train_perm_ensure(int64_t *perm, long *perm_epoch, long seed, long epoch, long n);
+
+/* acc[0..n_params) += grads * inv, acc[n_params..+n_buffers) += buffers * inv (in double). */
+void train_accumulate(double *acc, const train_net *net, double inv);
+
+/* The step after the micro-batches: sums acc ([grads | buffers | loss, correct], n_params +
+ * n_buffers + 2 doubles) over comm, refuses a loss that is not finite (naming the step, epoch and
+ * last_checkpoint, "" for none), copies the averages into the network's grads and buffers, clips
+ * the gradient to clip_grad (0: off) and makes one AdamW step at lr. *gnorm: the norm before
+ * clipping. Collective; 0 or -1. */
+int train_update(const train_net *net, double *acc, adamw_state *opt, const adamw_config *oc,
+                 double lr, double clip_grad, MPI_Comm comm, long step, long epoch,
+                 const char *last_checkpoint, double *seconds_allreduce, double *gnorm, char *err);
+
+/* Rank 0's metrics.csv in rundir (path: its name, I2P_PATH_LEN): a new file with header, or on a
+ * resume (resume_epochs >= 0) the rows of the first resume_epochs epochs kept and appended to. */
+int train_metrics_open(FILE **f, char *path, const char *rundir, const char *header,
+                       long resume_epochs, char *err);
+
+/* One row "epoch,lr,loss,acc" then the n_test values of test (or "nan" each when test is NULL). */
+int train_metrics_row(FILE *f, const char *path, long epoch, double lr, double loss, double acc,
+                      const double *test, int n_test, char *err);
+
+#endif

@@ -1,0 +1,156 @@
+/* train_common.c -- the parts of a data-parallel supervised training loop shared by finetune.c
+ * and partseg_train.c (see train_common.h). */
+#include "train_common.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+#include "data_order.h"
+#include "errors.h"
+#include "grad_allreduce.h"
+#include "log.h"
+#include "paths.h"
+#include "train_log.h"
+
+int train_opts_check(const train_opts *o, char *err)
+{
+    if (!o->data[0] || !o->test[0] || !o->rundir[0])
+        return errf(err, "%s: --data, --test and -o RUNDIR are required", o->cmd);
+    if (!o->scratch == !o->pretrained[0])
+        return errf(err, "%s: give exactly one of --checkpoint PRETRAIN.h5 (a pre-training checkpoint) "
+                    "and --scratch", o->cmd);
+    if (o->batch < 1) return errf(err, "--batch %ld: must be at least 1", o->batch);
+    if (o->micro < 0) return errf(err, "--micro-batch %ld: must be 0 (batch / ranks) or positive", o->micro);
+    if (o->epochs < 1) return errf(err, "--epochs %ld: must be at least 1", o->epochs);
+    if (o->sched_epochs < 0) return errf(err, "--sched-epochs %ld: must be non-negative", o->sched_epochs);
+    if (o->warmup_epochs < 0) return errf(err, "--warmup-epochs %ld: must be non-negative", o->warmup_epochs);
+    if (o->ckpt_every < 1) return errf(err, "--checkpoint-every %ld: must be at least 1", o->ckpt_every);
+    if (o->keep < 1) return errf(err, "--keep %ld: must be at least 1", o->keep);
+    if (o->log_every < 1) return errf(err, "--log-every %ld: must be at least 1", o->log_every);
+    if (o->eval_every < 1) return errf(err, "--eval-every %ld: must be at least 1", o->eval_every);
+    if (!(o->lr > 0)) return errf(err, "--lr %g: must be positive", o->lr);
+    if (o->weight_decay < 0) return errf(err, "--weight-decay %g: must be non-negative", o->weight_decay);
+    if (o->clip_grad < 0) return errf(err, "--clip-grad %g: must be non-negative (0: off)", o->clip_grad);
+    if (o->seed < 0) return errf(err, "--seed %ld: must be non-negative", o->seed);
+    return 0;
+}
+
+void train_sched_init(const train_opts *o, cosine_schedule *sched, adamw_config *oc)
+{
+    adamw_config_default(oc);
+    oc->weight_decay = o->weight_decay;
+    *sched = (cosine_schedule){.base_lr = o->lr, .epochs = (int)(o->sched_epochs > 0 ? o->sched_epochs : o->epochs),
+                               .warmup_epochs = (int)o->warmup_epochs, .lr_min = o->min_lr,
+                               .warmup_lr_init = o->warmup_lr};
+}
+
+int train_run_start(const train_opts *o, MPI_Comm comm, int (*resume)(void *ctx, long *start, char *err),
+                    int (*load_pretrained)(void *ctx, char *err), void *ctx, long *start, int *resumed,
+                    char *err)
+{
+    *start = 0;
+    int rc = ckpt_prepare_rundir(o->rundir, o->resume, comm, err);
+    if (!rc && o->resume) {
+        rc = resume(ctx, start, err);
+        *resumed = !rc;
+    } else if (!rc && !o->scratch) {
+        rc = load_pretrained(ctx, err);
+    }
+    if (!rc && *start >= o->epochs)
+        rc = errf(err, "%s: the run is complete (epoch %ld of %ld); raise --epochs to go on", o->rundir,
+                  *start, o->epochs);
+    return rc;
+}
+
+int train_write_ckpt(const train_opts *o, const char *path, MPI_Comm comm, long steps_per_epoch,
+                     long epochs_done, const char *config_json, const char *tensor_table,
+                     const ckpt_array *arr, int n, double *seconds, char *err)
+{
+    double t0 = now_s();
+    ckpt_state st = {.step = epochs_done * steps_per_epoch, .epoch = epochs_done, .epoch_pos = 0,
+                     .seed = o->seed};
+    int rc = ckpt_write(path, comm, &st, config_json, tensor_table, arr, n, err);
+    *seconds += now_s() - t0;
+    return rc;
+}
+
+int train_save_ckpt(const train_opts *o, MPI_Comm comm, long steps_per_epoch, long epochs_done,
+                    const char *config_json, const char *tensor_table, const ckpt_array *arr, int n,
+                    char *last_checkpoint, double *seconds, char *err)
+{
+    char path[I2P_PATH_LEN];
+    ckpt_path(path, sizeof path, o->rundir, epochs_done * steps_per_epoch);
+    if (train_write_ckpt(o, path, comm, steps_per_epoch, epochs_done, config_json, tensor_table, arr, n,
+                         seconds, err))
+        return -1;
+    if (ckpt_prune(o->rundir, comm, (int)o->keep, err)) return -1;
+    snprintf(last_checkpoint, I2P_PATH_LEN, "%s", path);
+    log_info("%s: checkpoint %s (epoch %ld done)", o->cmd, path, epochs_done);
+    return 0;
+}
+
+void train_perm_ensure(int64_t *perm, long *perm_epoch, long seed, long epoch, long n)
+{
+    if (*perm_epoch == epoch) return;
+    data_order_epoch((uint64_t)seed, epoch, n, perm);
+    *perm_epoch = epoch;
+}
+
+void train_accumulate(double *acc, const train_net *net, double inv)
+{
+    const float *g = net->grads, *bufs = net->buffers;
+    double *bacc = acc + net->n_params;
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < net->n_params; i++) acc[i] += (double)g[i] * inv;
+    for (long i = 0; i < net->n_buffers; i++) bacc[i] += (double)bufs[i] * inv;
+}
+
+int train_update(const train_net *net, double *acc, adamw_state *opt, const adamw_config *oc,
+                 double lr, double clip_grad, MPI_Comm comm, long step, long epoch,
+                 const char *last_checkpoint, double *seconds_allreduce, double *gnorm, char *err)
+{
+    long np = net->n_params, nb = net->n_buffers;
+    if (grad_allreduce(acc, np + nb + 2, comm, seconds_allreduce, err)) return -1;
+    const double *l = acc + np + nb;
+    if (!isfinite(l[0]))
+        return errf(err, "step %ld (epoch %ld): the loss is not finite (loss %g, lr %g); stopped "
+                    "before the update; last good checkpoint: %s", step + 1, epoch, l[0], lr,
+                    last_checkpoint[0] ? last_checkpoint : "none yet");
+    for (long i = 0; i < np; i++) net->grads[i] = (float)acc[i];
+    for (long i = 0; i < nb; i++) net->buffers[i] = (float)acc[np + i];
+    *gnorm = clip_grad_norm(net->grads, np, clip_grad);
+    adamw_step(opt, oc, lr, net->params, net->grads, net->tensors, net->n_tensors);
+    return 0;
+}
+
+int train_metrics_open(FILE **f, char *path, const char *rundir, const char *header,
+                       long resume_epochs, char *err)
+{
+    snprintf(path, I2P_PATH_LEN, "%s/metrics.csv", rundir);
+    int exists = 0;
+    if (resume_epochs >= 0) {
+        if (csv_truncate_rows(path, resume_epochs - 1, err)) return -1;
+        FILE *old = fopen(path, "r");
+        exists = old != NULL;
+        if (old) fclose(old);
+    }
+    *f = fopen(path, resume_epochs >= 0 ? "a" : "w");
+    if (!*f) return errf(err, "%s: cannot write: %s", path, strerror(errno));
+    if (!exists) fputs(header, *f);
+    fflush(*f);
+    return 0;
+}
+
+int train_metrics_row(FILE *f, const char *path, long epoch, double lr, double loss, double acc,
+                      const double *test, int n_test, char *err)
+{
+    fprintf(f, "%ld,%.9g,%.9g,%.9g", epoch, lr, loss, acc);
+    for (int i = 0; i < n_test; i++) {
+        if (test) fprintf(f, ",%.9g", test[i]);
+        else fputs(",nan", f);
+    }
+    fputc('\n', f);
+    if (fflush(f) != 0 || ferror(f)) return errf(err, "%s: write failed: %s", path, strerror(errno));
+    return 0;
+}
