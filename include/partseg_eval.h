@@ -26,7 +26,7 @@ typedef struct {
     segset s;
     long n, chunk, first, count, Pm;
     float *points;        /* (count, Pm, 3) */
-    int32_t *category, *seg, *pred;
+    int32_t *category, *seg, *pred; /* (count), (count, Pm), (count, Pm): pred filled by segtest_eval */
     float *logits;        /* (chunk, Pm, n_parts) */
     double *iou;          /* (n): this rank's shapes, zero elsewhere */
     int32_t *all_category; /* (n) */
@@ -50,5 +50,8 @@ void segtest_close(segtest *t);
 /* Eval-mode forward of this rank's chunks; rec and per_class (n_categories, may be NULL) of the
  * whole split on every rank. Collective. */
 int segtest_eval(segtest *t, partseg *m, seg_record *rec, double *per_class, MPI_Comm comm, char *err);
+/* The split's points, true and predicted parts and categories (after segtest_eval) into the HDF5
+ * file path (format: partseg_eval_only in partseg_train.h), replaced if it exists. Collective. */
+int segtest_write_predictions(const segtest *t, const char *path, MPI_Comm comm, char *err);
 
 #endif

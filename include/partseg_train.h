@@ -67,8 +67,12 @@ typedef struct {
 int partseg_train_run(const partseg_args *a, MPI_Comm comm, partseg_result *r, char *err);
 
 /* --eval-only: a part-segmentation checkpoint (best.h5 or ckpt-*.h5) on a test split. micro: the
- * forward batch (0: the checkpoint's). rec->epoch: the epochs the checkpoint holds. Collective. */
-int partseg_eval_only(const char *checkpoint, const char *test, long micro, MPI_Comm comm, seg_record *rec,
-                      long *n_test, char *err);
+ * forward batch (0: the checkpoint's). rec->epoch: the epochs the checkpoint holds. predictions
+ * (NULL or "": none): an HDF5 file (replaced if it exists, written as .partial then renamed) with
+ * the split's test views and their labels: /points (N,P,3) float32, /seg (N,P) int32 true parts,
+ * /pred (N,P) int32 predicted parts, /category (N) int32; root attributes n_parts, n_categories.
+ * P is the network's points (the first P of each sample). Collective. */
+int partseg_eval_only(const char *checkpoint, const char *test, const char *predictions, long micro,
+                      MPI_Comm comm, seg_record *rec, long *n_test, char *err);
 
 #endif

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "model_opts.h"
 #include "partseg_train.h"
+#include "paths.h"
 
 typedef struct {
     partseg_args p;
@@ -20,6 +21,7 @@ typedef struct {
     partseg_result r;
     seg_record er;   /* --eval-only */
     long er_n;
+    char predictions[CLI_STR_LEN]; /* --eval-only: the predictions file ("": next to the checkpoint) */
 } cli_args;
 
 /* "a,b,c" -> three doubles >= 0. */
@@ -66,7 +68,15 @@ static int check(void *state, char *err)
         if (!a->pretrained[0] || !a->test[0])
             return errf(err, "partseg --eval-only: --checkpoint RUNDIR/best.h5 and --test are required");
         if (a->micro < 0) return errf(err, "--micro-batch %ld: must be non-negative", a->micro);
-        return 0;
+        if (!c->predictions[0]) { /* predictions.h5 beside the checkpoint */
+            const char *slash = strrchr(a->pretrained, '/');
+            int dir = slash ? (int)(slash - a->pretrained) + 1 : 0;
+            if (snprintf(c->predictions, sizeof c->predictions, "%.*spredictions.h5", dir, a->pretrained) >=
+                (int)sizeof c->predictions)
+                return errf(err, "%s: path too long for predictions.h5 beside it", a->pretrained);
+        }
+        return path_is_input(c->predictions, "--predictions", a->test, "--test", err) ||
+               path_is_input(c->predictions, "--predictions", a->pretrained, "--checkpoint", err);
     }
     train_opts o = partseg_train_opts(a);
     if (train_opts_check(&o, err)) return -1;
@@ -93,7 +103,8 @@ static int run(void *state, const cmd_env *env, char *err)
     cli_args *c = state;
     (void)env;
     if (c->eval_only)
-        return partseg_eval_only(c->p.pretrained, c->p.test, c->p.micro, MPI_COMM_WORLD, &c->er, &c->er_n, err);
+        return partseg_eval_only(c->p.pretrained, c->p.test, c->predictions, c->p.micro, MPI_COMM_WORLD, &c->er,
+                                 &c->er_n, err);
     return partseg_train_run(&c->p, MPI_COMM_WORLD, &c->r, err);
 }
 
@@ -111,6 +122,7 @@ static void summarise(void *state, const cmd_env *env, cJSON *s)
         cJSON_AddNumberToObject(s, "instance_miou", c->er.instance_miou);
         cJSON_AddNumberToObject(s, "class_miou", c->er.class_miou);
         cJSON_AddNumberToObject(s, "test_acc", c->er.accuracy);
+        cJSON_AddStringToObject(s, "predictions", c->predictions);
         return;
     }
     const partseg_result *r = &c->r;
@@ -168,6 +180,9 @@ static int options(void *state, cli_opt *opts)
         {"scratch", OPT_FLAG, &a->scratch, NULL, "train from a random initialisation instead"},
         {"resume", OPT_FLAG, &a->resume, NULL, "continue from the newest valid checkpoint in RUNDIR"},
         {"eval-only", OPT_FLAG, &c->eval_only, NULL, "only evaluate --checkpoint on --test"},
+        {"predictions", OPT_STRING, c->predictions, "FILE",
+         "with --eval-only: write the test points, true and predicted parts here (default: predictions.h5 "
+         "beside --checkpoint; draw one with render --segmentation)"},
         {"seed", OPT_LONG, &a->seed, "S", "seed of the new layers' initialisation, data order, views, dropout, drop path"},
         {"epochs", OPT_LONG, &a->epochs, "E", "epochs to run (Point-M2AE: 300)"},
         {"sched-epochs", OPT_LONG, &a->sched_epochs, "E", "length of the cosine schedule (0: --epochs)"},
@@ -202,7 +217,7 @@ const i2p_command cmd_partseg = {
     .summary = "part segmentation (ShapeNetPart) with the pre-trained encoder, and its evaluation",
     .usage = "i2pmae partseg --data TRAIN.h5 --test TEST.h5 (--checkpoint PRETRAIN.h5 | --scratch) -o RUNDIR "
              "[--config jobs/partseg-X.ini] [--resume]\n"
-             "       i2pmae partseg --eval-only --checkpoint RUNDIR/best.h5 --test TEST.h5",
+             "       i2pmae partseg --eval-only --checkpoint RUNDIR/best.h5 --test TEST.h5 [--predictions FILE]",
     .description =
         "Data-parallel training (run under mpirun/srun) of Point-M2AE's segmentation network on a\n"
         "pre-trained encoder: features of the three scales propagated to the points, global and\n"

@@ -9,6 +9,7 @@
 #include "checkpoint.h"
 #include "dist.h"
 #include "errors.h"
+#include "h5io.h"
 #include "rng.h"
 #include "seg_metrics.h"
 
@@ -101,7 +102,7 @@ int segtest_open(segtest *t, const char *path, partseg_config *cfg, long chunk, 
     t->count = cn ? ((c0 + cn) * chunk < t->n ? (c0 + cn) * chunk : t->n) - t->first : 0;
     t->points = malloc(sizeof(float) * 3 * (size_t)((t->count + 1) * t->Pm));
     t->seg = malloc(sizeof(int32_t) * (size_t)((t->count + 1) * t->Pm));
-    t->pred = malloc(sizeof(int32_t) * (size_t)t->Pm);
+    t->pred = malloc(sizeof(int32_t) * (size_t)((t->count + 1) * t->Pm));
     t->category = malloc(sizeof(int32_t) * (size_t)(t->count + 1));
     t->logits = malloc(sizeof(float) * (size_t)(chunk * t->Pm * cfg->n_parts));
     t->iou = malloc(sizeof(double) * (size_t)t->n);
@@ -145,9 +146,10 @@ int segtest_eval(segtest *t, partseg *m, seg_record *rec, double *per_class, MPI
         for (long b = 0; !rc && b < B; b++) {
             const int32_t *truth = t->seg + (off + b) * Pm;
             int cat = t->category[off + b];
-            seg_predict(&t->s.parts, cat, t->logits + b * Pm * n, Pm, t->pred);
-            t->iou[t->first + off + b] = seg_shape_iou(&t->s.parts, cat, t->pred, truth, Pm);
-            for (long k = 0; k < Pm; k++) hits[0] += t->pred[k] == truth[k];
+            int32_t *pred = t->pred + (off + b) * Pm;
+            seg_predict(&t->s.parts, cat, t->logits + b * Pm * n, Pm, pred);
+            t->iou[t->first + off + b] = seg_shape_iou(&t->s.parts, cat, pred, truth, Pm);
+            for (long k = 0; k < Pm; k++) hits[0] += pred[k] == truth[k];
             hits[1] += Pm;
         }
     }
@@ -160,10 +162,35 @@ int segtest_eval(segtest *t, partseg *m, seg_record *rec, double *per_class, MPI
     return 0;
 }
 
+/* The split's points, true and predicted labels and categories into path (replaced if it exists),
+ * each rank writing its rows. Collective. */
+int segtest_write_predictions(const segtest *t, const char *path, MPI_Comm comm, char *err)
+{
+    h5file f;
+    int rc = h5_create(&f, path, comm, 1, err);
+    if (dist_any_error(comm, rc, err)) return -1;
+    hsize_t d3[3] = {(hsize_t)t->n, (hsize_t)t->Pm, 3};
+    rc = h5_create_dataset(&f, "/points", H5T_IEEE_F32LE, 3, d3, NULL, 0, err);
+    if (!rc) rc = h5_create_dataset(&f, "/seg", H5T_STD_I32LE, 2, d3, NULL, 0, err);
+    if (!rc) rc = h5_create_dataset(&f, "/pred", H5T_STD_I32LE, 2, d3, NULL, 0, err);
+    if (!rc) rc = h5_create_dataset(&f, "/category", H5T_STD_I32LE, 1, d3, NULL, 0, err);
+    if (!rc) rc = h5_write_rows(&f, "/points", H5T_NATIVE_FLOAT, t->first, t->count, t->points, err);
+    if (!rc) rc = h5_write_rows(&f, "/seg", H5T_NATIVE_INT32, t->first, t->count, t->seg, err);
+    if (!rc) rc = h5_write_rows(&f, "/pred", H5T_NATIVE_INT32, t->first, t->count, t->pred, err);
+    if (!rc) rc = h5_write_rows(&f, "/category", H5T_NATIVE_INT32, t->first, t->count, t->category, err);
+    if (!rc) rc = h5_attr_write_long(&f, "/", "n_parts", t->s.parts.n_parts, err);
+    if (!rc) rc = h5_attr_write_long(&f, "/", "n_categories", t->s.parts.n_categories, err);
+    if (dist_any_error(comm, rc, err)) {
+        h5_abort(&f);
+        return -1;
+    }
+    return h5_commit(&f, err);
+}
+
 /* ---- --eval-only ---- */
 
-int partseg_eval_only(const char *checkpoint, const char *test, long micro, MPI_Comm comm, seg_record *rec,
-                      long *n_test, char *err)
+int partseg_eval_only(const char *checkpoint, const char *test, const char *predictions, long micro,
+                      MPI_Comm comm, seg_record *rec, long *n_test, char *err)
 {
     char *json = malloc(CKPT_CONFIG_LEN);
     if (!json) return errf(err, "out of memory");
@@ -197,6 +224,7 @@ int partseg_eval_only(const char *checkpoint, const char *test, long micro, MPI_
                              {"/buffers", CKPT_F32, partseg_buffers(m), partseg_n_buffers(m)}};
         rc = ckpt_read(checkpoint, comm, &st, NULL, arr, 2, err);
         if (!rc) rc = segtest_eval(&ts, m, rec, NULL, comm, err);
+        if (!rc && predictions && predictions[0]) rc = segtest_write_predictions(&ts, predictions, comm, err);
         rec->epoch = st.epoch;
         *n_test = ts.n;
     } else {

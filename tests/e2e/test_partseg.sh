@@ -2,7 +2,8 @@
 # test_partseg_data.sh), from a pre-trained encoder:
 # metrics.csv and the final parameters bitwise equal on 1 and 2 ranks for a fixed micro-batch, a
 # run killed with SIGKILL and resumed equal to an uninterrupted one (metrics and best record),
-# outputs (best.h5, metrics.csv, per_category.csv, JSON with last and best), --eval-only, and bad
+# outputs (best.h5, metrics.csv, per_category.csv, JSON with last and best), --eval-only and its
+# predictions.h5 (independent mIoU) drawn by render --segmentation, and bad
 # input (no /seg, a part label outside its category, a checkpoint of another architecture).
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/pretrain_lib.sh"
@@ -43,6 +44,49 @@ b = h5py.File(sys.argv[1])
 assert 'params' in b and 'adamw/m' not in b and b['best/epoch'][0] == b.attrs['epoch'] - 1" "$T/np1/best.h5"
 mpi 2 "$I2PMAE" partseg --eval-only --checkpoint "$T/np1/best.h5" --test "$T/te.h5" > "$T/eval.out" 2>&1
 check partseg_eval_only_equals_best sh -c "[ '$(json_field "$T/eval.out" instance_miou)' = '$(json_field "$T/np1.out" instance_miou_best)' ]"
+
+# ---- predictions.h5 beside the checkpoint, and its picture ----
+check partseg_predictions_written grep -q "\"predictions\":\"$T/np1/predictions.h5\"" "$T/eval.out"
+check partseg_predictions_miou $PY -c "
+import h5py, numpy as np, sys
+p, t = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
+pts, seg, pred, cat = p['points'][:], p['seg'][:], p['pred'][:], p['category'][:]
+assert pts.shape == (12, 128, 3) and pts.dtype == np.float32, pts.shape
+assert seg.shape == pred.shape == (12, 128) and seg.dtype == pred.dtype == np.int32
+assert cat.shape == (12,) and cat.dtype == np.int32
+assert np.array_equal(pts, t['points'][:, :128]) and np.array_equal(cat, t['label'][:].reshape(-1))
+counts = [int(c) for c in str(t.attrs['parts_per_class']).split()]
+first = np.concatenate([[0], np.cumsum(counts)])
+ious = []
+for s in range(12):
+    c = cat[s]
+    pi = []
+    for q in range(first[c], first[c + 1]):
+        u = np.sum((pred[s] == q) | (seg[s] == q))
+        pi.append(1.0 if u == 0 else np.sum((pred[s] == q) & (seg[s] == q)) / u)
+    ious.append(np.mean(pi))
+assert np.all((pred >= first[cat][:, None]) & (pred < first[cat + 1][:, None])), 'prediction outside category'
+want = float(sys.argv[3])
+assert abs(np.mean(ious) - want) < 1e-9, (np.mean(ious), want)
+assert not (pred == seg).all(), 'predictions equal the truth: the test cannot tell'
+" "$T/np1/predictions.h5" "$T/te.h5" "$(json_field "$T/eval.out" instance_miou)"
+mpi 1 "$I2PMAE" partseg --eval-only --checkpoint "$T/np1/best.h5" --test "$T/te.h5" --predictions "$T/pred1.h5" > "$T/eval1.out" 2>&1
+check partseg_predictions_option_np1_equals_np2 $PY -c "
+import h5py, numpy as np, sys
+a, b = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
+sys.exit(not all(np.array_equal(a[k][:], b[k][:]) for k in ('points', 'seg', 'pred', 'category')))" "$T/pred1.h5" "$T/np1/predictions.h5"
+check render_segmentation "$I2PMAE" render --segmentation "$T/np1/predictions.h5" --sample 3 --image 64 -o "$T/seg.png"
+check render_segmentation_png $PY -c "
+import struct, sys
+b = open(sys.argv[1], 'rb').read()
+assert b[:8] == b'\x89PNG\r\n\x1a\n', b[:8]
+w, h = struct.unpack('>II', b[16:24])
+assert (w, h) == (2 * 64 + 4, 3 * 64 + 8), (w, h)" "$T/seg.png"
+expect_error render_segmentation_sample_range "\-\-sample 12: .*predictions.h5 has samples 0..11" \
+  "$I2PMAE" render --segmentation "$T/np1/predictions.h5" --sample 12 -o "$T/seg2.png"
+expect_error render_segmentation_missing_file "nothere.h5" \
+  "$I2PMAE" render --segmentation "$T/nothere.h5" --sample 0 -o "$T/seg3.png"
+check render_segmentation_nothing_left sh -c "[ ! -e '$T/seg2.png' ] && [ ! -e '$T/seg3.png' ] && [ ! -e '$T/seg2.png.partial' ]"
 
 # ---- SIGKILL mid-run, then --resume: the same metrics and best record ----
 R="--epochs 5 --keep 2"
