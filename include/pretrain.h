@@ -51,6 +51,10 @@ typedef struct {
     long svm_every;
     char svm_data[CLI_STR_LEN], svm_test[CLI_STR_LEN];
     double svm_c;
+    /* pipeline parallel (pipe_step.h): stages per replica (1: data parallel only), units per stage
+     * ("": balanced in FLOPs), "gpipe" or "1f1b" */
+    int stages;
+    char stage_split[CLI_STR_LEN], pipe_schedule[CLI_STR_LEN];
 } pretrain_args;
 
 typedef struct {
@@ -60,6 +64,7 @@ typedef struct {
     int visible;                 /* visible scale-2 tokens per cloud */
     int resumed;
     double seconds_total, seconds_allreduce, seconds_data, seconds_compute, seconds_checkpoint;
+    double seconds_pipe_wait;    /* --stages > 1: waiting for the neighbours' messages */
     double loss, loss_3d, loss_2d, lr; /* of the last step */
     /* the SVM monitor: last and best test accuracy (NAN: none), epochs done at the best (its step:
      * svm_best_step, -1 if none), measurements in this run, seconds spent on them */

@@ -9,6 +9,8 @@
 #include "errors.h"
 #include "model_opts.h"
 #include "pretrain.h"
+#include "pipe_schedule.h"
+#include "pipe_split.h"
 #include "pretrain_data.h"
 #include "train_log.h"
 
@@ -28,7 +30,7 @@ static int options(void *state, cli_opt *opts)
                          .batch = 64, .micro = 0, .max_steps = 0, .ckpt_every = 1000, .keep = 3,
                          .log_every = 20, .lr = 1e-3, .min_lr = 1e-6, .warmup_lr = 1e-6,
                          .weight_decay = 0.05, .loss_3d_weight = 1.0, .loss_2d_weight = 1.0,
-                         .targets = "clip", .svm_c = 0.01};
+                         .targets = "clip", .svm_c = 0.01, .stages = 1, .pipe_schedule = "1f1b"};
     const cli_opt own[] = {
         {"data", OPT_STRING, a->data, "FILE", "point-cloud file to pre-train on (e.g. ShapeNet-55 train)"},
         {"features", OPT_STRING, a->features, "FILE",
@@ -71,6 +73,15 @@ static int options(void *state, cli_opt *opts)
         {"svm-data", OPT_STRING, a->svm_data, "FILE", "SVM monitor: training split (as svm --data)"},
         {"svm-test", OPT_STRING, a->svm_test, "FILE", "SVM monitor: test split (as svm --test)"},
         {"svm-c", OPT_DOUBLE, &a->svm_c, "C", "SVM monitor: the SVM cost"},
+        {"stages", OPT_INT, &a->stages, "S",
+         "pipeline stages per replica: the ranks form (ranks / S) data replicas x S stages, each stage "
+         "holding a contiguous part of the network (1: data parallel only); results are those of "
+         "ranks / S data-parallel ranks"},
+        {"stage-split", OPT_STRING, a->stage_split, "N,N,..",
+         "units per stage of the 5 units encoder.0, encoder.1, encoder.2, decoder, heads (e.g. 2,3); "
+         "default: balanced in FLOPs"},
+        {"pipe-schedule", OPT_STRING, a->pipe_schedule, "1f1b|gpipe",
+         "order of the micro-batches' forward and backward passes on a stage"},
     };
     return model_opts_append(&st->model, opts, cmd_opts_add(opts, 0, own, (int)(sizeof own / sizeof own[0])));
 }
@@ -120,6 +131,13 @@ static int check(void *state, char *err)
     if (a->svm_every > 0 && (!a->svm_data[0] || !a->svm_test[0]))
         return errf(err, "pretrain: --svm-every needs --svm-data and --svm-test");
     if (!(a->svm_c > 0)) return errf(err, "--svm-c %g: must be positive", a->svm_c);
+    if (pipe_schedule_parse(a->pipe_schedule) < 0)
+        return errf(err, "--pipe-schedule %s: must be gpipe or 1f1b", a->pipe_schedule);
+    if (a->stage_split[0] && a->stages == 1)
+        return errf(err, "--stage-split %s: needs --stages 2 or more", a->stage_split);
+    double unit[PIPE_UNITS] = {1, 1, 1, 1, 1};
+    pipe_split sp;
+    if (pipe_split_make(&sp, a->stages, a->stage_split, unit, err)) return -1;
     model3d_config_default(&st->a.model);
     if (model_opts_apply(&st->model, &st->a.model, err)) return -1;
     if (st->visible > st->a.model.groups[2])
@@ -169,6 +187,10 @@ static void summarise(void *state, const cmd_env *env, cJSON *s)
     cJSON_AddNumberToObject(s, "seconds_compute", r->seconds_compute);
     cJSON_AddNumberToObject(s, "seconds_allreduce", r->seconds_allreduce);
     cJSON_AddNumberToObject(s, "seconds_checkpoint", r->seconds_checkpoint);
+    if (a->stages > 1) {
+        cJSON_AddNumberToObject(s, "stages", a->stages);
+        cJSON_AddNumberToObject(s, "seconds_pipe_wait", r->seconds_pipe_wait);
+    }
     cJSON_AddNumberToObject(s, "samples_per_s", r->seconds_total > 0 ? samples / r->seconds_total : 0);
     cJSON_AddNumberToObject(s, "allreduce_share",
                             r->seconds_total > 0 ? r->seconds_allreduce / r->seconds_total : 0);

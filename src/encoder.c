@@ -10,9 +10,7 @@
 
 #define PAD_BIAS (-1e5f)
 
-static int encode_scale(m3_run *r, const model3d *m, m3_encoder_state *e, int s, uint64_t drop_key);
-
-int m3_encoder_forward(m3_run *r, const model3d *m, m3_encoder_state *e, long B, const float *points,
+int m3_encoder_prepare(m3_run *r, const model3d *m, m3_encoder_state *e, long B, const float *points,
                        int mask_mode, const model3d_batch *batch)
 {
     e->B = B;
@@ -20,7 +18,14 @@ int m3_encoder_forward(m3_run *r, const model3d *m, m3_encoder_state *e, long B,
         mask_build(&m->cfg, r->a, &e->tk, (int)B, mask_mode, batch ? batch->point_saliency : NULL,
                    batch ? batch->mask_keys : NULL, batch ? batch->forced_visible : NULL, &e->mk))
         return errf(r->err, "model3d: out of memory (tokenizer)");
-    for (int s = 0; s < 3; s++) TRY(encode_scale(r, m, e, s, batch ? batch->drop_key : 0));
+    return 0;
+}
+
+int m3_encoder_forward(m3_run *r, const model3d *m, m3_encoder_state *e, long B, const float *points,
+                       int mask_mode, const model3d_batch *batch)
+{
+    TRY(m3_encoder_prepare(r, m, e, B, points, mask_mode, batch));
+    for (int s = 0; s < 3; s++) TRY(m3_encoder_scale_forward(r, m, e, s, batch ? batch->drop_key : 0));
     return 0;
 }
 
@@ -31,35 +36,42 @@ int m3_encoder_backward(m3_run *r, const model3d *m, const m3_encoder_state *e, 
     /* stages 2, 1, 0 with the token merging between them */
     float *dfull[3];
     for (int s = 0; s < 3; s++) NEED(dfull[s] = arena_zeros(r->a, B * c->groups[s] * c->dims[s]));
-    for (int s = 2; s >= 0; s--) {
-        long G = c->groups[s], C = c->dims[s], cap = e->mk.cap[s], k = c->k[s];
-        arena_mark_t mk = arena_mark(r->a);
-        float *draw = arena_zeros(r->a, B * cap * C), *dx0 = arena_zeros(r->a, B * cap * C);
-        NEED(draw && dx0);
-        mask_gather_visible(&e->mk, s, B, G, C, dfull[s], draw);
-        TRY(m3_stage_backward(r, &m->enc[s], &e->es[s], draw, dnormed[s], dx0, c->heads));
-        /* visible rows of the embedding get the encoder-input gradient instead */
-        mask_scatter_visible(&e->mk, s, B, G, C, dx0, dfull[s]);
-        float *dgrp = NULL;
-        long Cp = s > 0 ? c->dims[s - 1] : 3;
-        if (s > 0) NEED(dgrp = arena_zeros(r->a, B * G * k * Cp));
-        TRY(m3_group_backward(r, &m->embed[s], dgrp, dfull[s], &e->gs[s], e->grp_in[s], B * G, k));
-        if (s > 0) {
-            long Gp = c->groups[s - 1];
-            for (long b = 0; b < B; b++)
-                for (long i = b * G * k; i < (b + 1) * G * k; i++) {
-                    float *d = dfull[s - 1] + (b * Gp + e->tk.knn[s][i]) * Cp;
-                    for (long j = 0; j < Cp; j++) d[j] += dgrp[i * Cp + j];
-                }
-        }
-        arena_release(r->a, mk);
+    for (int s = 2; s >= 0; s--) TRY(m3_encoder_scale_backward(r, m, e, s, dfull, dnormed));
+    return 0;
+}
+
+int m3_encoder_scale_backward(m3_run *r, const model3d *m, const m3_encoder_state *e, int s,
+                              float *const dfull[3], float *const dnormed[3])
+{
+    const model3d_config *c = &m->cfg;
+    long B = e->B;
+    long G = c->groups[s], C = c->dims[s], cap = e->mk.cap[s], k = c->k[s];
+    arena_mark_t mk = arena_mark(r->a);
+    float *draw = arena_zeros(r->a, B * cap * C), *dx0 = arena_zeros(r->a, B * cap * C);
+    NEED(draw && dx0);
+    mask_gather_visible(&e->mk, s, B, G, C, dfull[s], draw);
+    TRY(m3_stage_backward(r, &m->enc[s], &e->es[s], draw, dnormed[s], dx0, c->heads));
+    /* visible rows of the embedding get the encoder-input gradient instead */
+    mask_scatter_visible(&e->mk, s, B, G, C, dx0, dfull[s]);
+    float *dgrp = NULL;
+    long Cp = s > 0 ? c->dims[s - 1] : 3;
+    if (s > 0) NEED(dgrp = arena_zeros(r->a, B * G * k * Cp));
+    TRY(m3_group_backward(r, &m->embed[s], dgrp, dfull[s], &e->gs[s], e->grp_in[s], B * G, k));
+    if (s > 0) {
+        long Gp = c->groups[s - 1];
+        for (long b = 0; b < B; b++)
+            for (long i = b * G * k; i < (b + 1) * G * k; i++) {
+                float *d = dfull[s - 1] + (b * Gp + e->tk.knn[s][i]) * Cp;
+                for (long j = 0; j < Cp; j++) d[j] += dgrp[i * Cp + j];
+            }
     }
+    arena_release(r->a, mk);
     return 0;
 }
 
 /* Scale s: embed0 of the scale-0 neighbourhoods, or merge of the previous scale's tokens gathered
  * by the kNN sets; then the stage on the visible tokens, written back into e->full[s]. */
-static int encode_scale(m3_run *r, const model3d *m, m3_encoder_state *e, int s, uint64_t drop_key)
+int m3_encoder_scale_forward(m3_run *r, const model3d *m, m3_encoder_state *e, int s, uint64_t drop_key)
 {
     const model3d_config *c = &m->cfg;
     long B = e->B, G = c->groups[s], k = c->k[s], C = c->dims[s], cap = e->mk.cap[s];

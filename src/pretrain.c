@@ -23,6 +23,7 @@
 #include "train_log.h"
 #include "model_opts.h"
 #include "optim.h"
+#include "pipe_step.h"
 #include "pretrain_data.h"
 #include "pretrain_init.h"
 #include "rng.h"
@@ -51,6 +52,7 @@ typedef struct {
     train_log log;
     int log_open;
     svm_monitor svm;         /* --svm-every (svm_monitor.h) */
+    pipe_stage *pipe;        /* --stages > 1: this rank's pipeline stage (pipe_step.h); NULL: data parallel */
 } trainer;
 
 /* ---- configuration and run directory ---- */
@@ -100,6 +102,7 @@ static int save_checkpoint(trainer *t, const pretrain_args *a, long step, pretra
                            char *err)
 {
     double t0 = now_s();
+    if (t->pipe && pipe_stage_sync(t->pipe, &t->opt, err)) return -1; /* every stage's tensors */
     long epoch, pos;
     step_position(&t->L, step, &epoch, &pos);
     train_perm_ensure(t->perm, &t->perm_epoch, a->seed, epoch, t->L.n);
@@ -203,6 +206,41 @@ static int run_micro_batches(trainer *t, const pretrain_args *a, long step, pret
     return 0;
 }
 
+/* ---- one step on a pipeline stage (--stages > 1, pipe_step.h) ---- */
+
+typedef struct {
+    trainer *t;
+    const pretrain_args *a;
+    long step, epoch, pos;
+} pipe_fill_ctx;
+
+/* pipe_fill_fn: this replica's j-th micro-batch, as run_micro_batches fills it. */
+static int pipe_fill(void *ctx, long j, model3d_batch *b, char *err)
+{
+    pipe_fill_ctx *c = ctx;
+    trainer *t = c->t;
+    long k = step_micro_index(&t->L, pipe_stage_replica(t->pipe), j);
+    if (pretrain_data_fill(&t->pd, t->perm + c->pos + k * t->L.micro, t->L.micro, (uint64_t)c->a->seed, c->epoch,
+                           c->step, b, err))
+        return -1;
+    b->drop_key = rng_mix(rng_mix((uint64_t)c->a->seed ^ 0x64726f70ull, (uint64_t)c->step), (uint64_t)k);
+    return 0;
+}
+
+static int run_pipe_step(trainer *t, const pretrain_args *a, long step, pretrain_result *r, char *err)
+{
+    pipe_fill_ctx c = {t, a, step, 0, 0};
+    step_position(&t->L, step, &c.epoch, &c.pos);
+    train_perm_ensure(t->perm, &t->perm_epoch, a->seed, c.epoch, t->L.n);
+    pipe_times tm = {0};
+    int rc = pipe_stage_step(t->pipe, pipe_fill, &c, 1.0 / (double)t->L.micro_per_step, t->acc, &tm, err);
+    r->seconds_data += tm.data;
+    r->seconds_compute += tm.compute;
+    r->seconds_pipe_wait += tm.wait;
+    if (a->fault_nan_step == step + 1 && t->rank == 0) t->acc[t->n_params + t->n_buffers] = NAN;
+    return rc;
+}
+
 /* ---- set-up and the loop ---- */
 
 int pretrain_needs_features(const pretrain_args *a)
@@ -218,12 +256,17 @@ static int trainer_init(trainer *t, const pretrain_args *a, MPI_Comm comm, char 
     MPI_Comm_rank(comm, &t->rank);
     MPI_Comm_size(comm, &t->size);
     t->perm_epoch = -1;
+    int data_ranks = t->size; /* the replicas: ranks / stages */
+    if (a->stages > 1) {
+        if (pipe_stage_open(&t->pipe, comm, a->stages, a->stage_split, a->pipe_schedule, err)) return -1;
+        data_ranks = pipe_stage_data(t->pipe);
+    }
     model3d_config cfg = a->model;
     int rc = model3d_config_check(&cfg, err);
     /* open on every rank (independent reads); the micro-batch is known once n is */
     int need = pretrain_needs_features(a);
     if (!rc) rc = pretrain_data_open(&t->pd, a->data, a->features, a->views, &cfg, 1, need, err);
-    if (!rc) rc = step_layout_make(&t->L, t->pd.d.n, a->batch, a->micro, t->size, err);
+    if (!rc) rc = step_layout_make(&t->L, t->pd.d.n, a->batch, a->micro, data_ranks, err);
     if (!rc && t->L.micro > 1) { /* reopen with room for a whole micro-batch */
         pretrain_data_close(&t->pd);
         cfg = a->model;
@@ -235,6 +278,7 @@ static int trainer_init(trainer *t, const pretrain_args *a, MPI_Comm comm, char 
     if (!rc) rc = model3d_create(&t->m, &cfg, (int)t->L.micro, (uint64_t)a->seed, &t->ctx, err);
     if (!rc) rc = model3d_set_loss_weights(t->m, a->loss_3d_weight, need & PD_TARGETS ? a->loss_2d_weight : 0,
                                            err);
+    if (!rc && t->pipe) rc = pipe_stage_bind(t->pipe, t->m, t->L.micro, t->L.micro_per_rank, err);
     if (dist_any_error(comm, rc, err)) return -1;
     t->n_params = model3d_n_params(t->m);
     t->n_buffers = model3d_n_buffers(t->m);
@@ -287,6 +331,7 @@ static void trainer_free(trainer *t)
     run_lock_release(&t->lock);
     if (t->log_open) train_log_close(&t->log);
     svm_monitor_free(&t->svm);
+    pipe_stage_free(t->pipe);
     model3d_free(t->m);
     if (t->ctx.engine) dnn_ctx_destroy(&t->ctx);
     pretrain_data_close(&t->pd);
@@ -313,20 +358,26 @@ static int train_loop(trainer *t, const pretrain_args *a, long start, long end, 
         long epoch, pos;
         step_position(&t->L, step, &epoch, &pos);
         double lr = cosine_lr(&t->sched, (int)epoch);
-        int rc = run_micro_batches(t, a, step, r, err);
+        int rc = t->pipe ? run_pipe_step(t, a, step, r, err) : run_micro_batches(t, a, step, r, err);
         if (dist_any_error(t->comm, rc, err)) return -1;
-        if (grad_allreduce(t->acc, t->n_acc, t->comm, &r->seconds_allreduce, err)) return -1;
+        if (t->pipe ? pipe_stage_reduce(t->pipe, t->acc, &r->seconds_allreduce, err)
+                    : grad_allreduce(t->acc, t->n_acc, t->comm, &r->seconds_allreduce, err))
+            return -1;
         const double *loss = t->acc + t->n_params + t->n_buffers;
         if (!isfinite(loss[0]) || !isfinite(loss[1]) || !isfinite(loss[2])) {
             return errf(err, "step %ld: the loss is not finite (loss %g, loss_3d %g, loss_2d %g, lr %g); "
                         "stopped before the update; last good checkpoint: %s", step + 1, loss[0],
                         loss[1], loss[2], lr, r->last_checkpoint[0] ? r->last_checkpoint : "none yet");
         }
-        float *grad = model3d_grads(t->m), *bufs = model3d_buffers(t->m); /* overwritten next step */
-        for (long i = 0; i < t->n_params; i++) grad[i] = (float)t->acc[i];
-        for (long i = 0; i < t->n_buffers; i++) bufs[i] = (float)t->acc[t->n_params + i];
-        adamw_step(&t->opt, &t->opt_cfg, lr, model3d_params(t->m), grad, model3d_get_tensor(t->m, 0),
-                   model3d_n_tensors(t->m));
+        if (t->pipe) {
+            pipe_stage_update(t->pipe, &t->opt, &t->opt_cfg, lr, t->acc); /* this stage's tensors */
+        } else {
+            float *grad = model3d_grads(t->m), *bufs = model3d_buffers(t->m); /* overwritten next step */
+            for (long i = 0; i < t->n_params; i++) grad[i] = (float)t->acc[i];
+            for (long i = 0; i < t->n_buffers; i++) bufs[i] = (float)t->acc[t->n_params + i];
+            adamw_step(&t->opt, &t->opt_cfg, lr, model3d_params(t->m), grad, model3d_get_tensor(t->m, 0),
+                       model3d_n_tensors(t->m));
+        }
         r->loss = loss[0];
         r->loss_3d = loss[1];
         r->loss_2d = loss[2];
@@ -337,6 +388,7 @@ static int train_loop(trainer *t, const pretrain_args *a, long start, long end, 
         int measured = svm_monitor_due(&t->svm, done, last);
         if (measured) {
             double t0 = now_s();
+            if (t->pipe && pipe_stage_sync(t->pipe, &t->opt, err)) return -1;
             if (svm_monitor_measure(&t->svm, t->m, done, &svm_acc, err)) return -1;
             t_last += now_s() - t0; /* samples/s counts training only */
         }

@@ -1,0 +1,63 @@
+/* pipe_step.h -- one pipeline stage of `pretrain --stages S` (docs/pretrain.md "Pipeline
+ * parallel"): the world is a data x stage grid (dist.h, replica = rank / S, stage = rank % S); the
+ * stage runs the units [lo, hi) of the network (pipe_split.h) on its replica's micro-batches, in a
+ * GPipe or 1F1B order (pipe_schedule.h), with non-blocking point-to-point messages to its
+ * neighbours (pipe_units.h). It accumulates, reduces over its stage communicator and applies with
+ * AdamW only its own tensors' gradients and BatchNorm buffers; the other tensors of its (full-size)
+ * model copy go stale until pipe_stage_sync.
+ *
+ * Results are those of the data-parallel path with `data` ranks bitwise: every micro-batch is the
+ * same, each gradient is computed by the same operations, accumulated into the same double array
+ * in the same micro-batch order and summed over the same replicas.
+ *
+ * A local failure inside a step (out of memory, a data read) does not leave the neighbours
+ * waiting: the stage goes on sending zeros in the schedule's order and the step returns -1, so the
+ * caller's dist_any_error stops every rank. A rank that dies ends the job through mpirun.
+ */
+#ifndef I2P_PIPE_STEP_H
+#define I2P_PIPE_STEP_H
+
+#include <mpi.h>
+
+#include "model3d.h"
+#include "optim.h"
+
+typedef struct pipe_stage pipe_stage;
+
+/* Collective over world: the data x stage grid, the schedule ("gpipe" or "1f1b") and the split
+ * (pipe_split_make: split "" balances FLOPs once the model is known). Fails alike on every rank for
+ * stages > PIPE_UNITS, a world size that is not a multiple of stages, a bad split or schedule. */
+int pipe_stage_open(pipe_stage **p, MPI_Comm world, int stages, const char *split, const char *schedule,
+                    char *err);
+/* The replicas (data ranks) and this rank's replica. */
+int pipe_stage_data(const pipe_stage *p);
+int pipe_stage_replica(const pipe_stage *p);
+/* Binds the model (every rank holds a full copy; this stage runs its units): chooses the split
+ * for m's configuration, the tensors this stage owns, M micro-batches of `micro` samples per step
+ * for this replica.
+ * Logs the split (rank 0). */
+int pipe_stage_bind(pipe_stage *p, model3d *m, long micro, long M, char *err);
+void pipe_stage_free(pipe_stage *p);
+
+/* fill(ctx, j, b, err): this replica's j-th micro-batch of the step (0 <= j < M), b->drop_key set. */
+typedef int (*pipe_fill_fn)(void *ctx, long j, model3d_batch *b, char *err);
+
+typedef struct {
+    double data, compute, wait; /* seconds: filling micro-batches, forward/backward, waiting for messages */
+} pipe_times;
+
+/* One step's forward/backward: acc = [params | buffers | loss, loss_3d, loss_2d] (doubles, as the
+ * data-parallel trainer's) is zeroed, then gets this stage's gradients / inv_micro, its BatchNorm
+ * buffers / data and (last stage) the losses / inv_micro. Times are added to *tm. */
+int pipe_stage_step(pipe_stage *p, pipe_fill_fn fill, void *ctx, double inv_micro, double *acc,
+                    pipe_times *tm, char *err);
+/* Sums this stage's entries of acc over its replicas (stage communicator) and the losses over the
+ * world; seconds added to *seconds. */
+int pipe_stage_reduce(pipe_stage *p, double *acc, double *seconds, char *err);
+/* grads / buffers of this stage's tensors from acc, then AdamW on them. */
+void pipe_stage_update(pipe_stage *p, adamw_state *opt, const adamw_config *c, double lr, const double *acc);
+/* Every stage's parameters, AdamW moments and buffers to every rank of its replica (before a
+ * checkpoint or an evaluation of the whole model). Collective over the world. */
+int pipe_stage_sync(pipe_stage *p, adamw_state *opt, char *err);
+
+#endif

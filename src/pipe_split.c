@@ -1,0 +1,148 @@
+/* pipe_split.c -- the units of the 3D network, their FLOP counts and the split into pipeline
+ * stages (see pipe_split.h). */
+#include "pipe_split.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "mask.h"
+
+static const char *const unit_names[PIPE_UNITS] = {"encoder.0", "encoder.1", "encoder.2", "decoder", "heads"};
+
+const char *pipe_unit_name(int unit)
+{
+    return unit >= 0 && unit < PIPE_UNITS ? unit_names[unit] : "?";
+}
+
+int pipe_unit_of_tensor(const char *name)
+{
+    static const struct { const char *prefix; int unit; } map[] = {
+        {"embed0.", PIPE_ENC0}, {"encoder.0.", PIPE_ENC0}, {"merge1.", PIPE_ENC1}, {"encoder.1.", PIPE_ENC1},
+        {"merge2.", PIPE_ENC2}, {"encoder.2.", PIPE_ENC2}, {"decoder.", PIPE_DEC},   {"rec_head_", PIPE_HEADS},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (!strncmp(name, map[i].prefix, strlen(map[i].prefix))) return map[i].unit;
+    return -1;
+}
+
+/* Forward FLOPs per sample of a mini-PointNet over G groups of k points. */
+static double group_flops(double G, double k, double cin, double a, double b, double c, double cout)
+{
+    return 2 * G * k * (cin * a + a * b + 2 * b * c + c * cout);
+}
+
+/* Forward FLOPs per sample of a transformer stage on T tokens of width C. */
+static double stage_flops(double T, double C, int depth)
+{
+    double pos = 2 * T * (3 * C + C * C);
+    double block = 2 * T * 12 * C * C + 4 * T * T * C;
+    return pos + depth * block;
+}
+
+void pipe_unit_flops(const model3d_config *c, double flops[PIPE_UNITS])
+{
+    /* visible rows per scale: the padded capacities of mask.c */
+    double nv = mask_n_visible(c);
+    double cap1 = c->groups[1] < nv * c->k[2] ? c->groups[1] : nv * c->k[2];
+    double cap0 = c->groups[0] < cap1 * c->k[1] ? c->groups[0] : cap1 * c->k[1];
+    double cap[3] = {cap0, cap1, nv};
+    const int *h = c->embed_hidden, *d = c->dims;
+    double fwd[PIPE_UNITS];
+    fwd[0] = group_flops(c->groups[0], c->k[0], 3, h[0], h[1], h[2], d[0]);
+    fwd[1] = group_flops(c->groups[1], c->k[1], d[0], d[0], d[0], d[1], d[1]);
+    fwd[2] = group_flops(c->groups[2], c->k[2], d[1], d[1], d[1], d[2], d[2]);
+    for (int s = 0; s < 3; s++) fwd[s] += stage_flops(cap[s], d[s], c->depths[s]);
+    double D0 = c->dec_dims[0], D1 = c->dec_dims[1], G1 = c->groups[1];
+    fwd[3] = stage_flops(c->groups[2], D0, c->dec_depths[0]) + 2 * G1 * ((D0 + d[1]) * D1 + 2 * D1 * D1) +
+             stage_flops(G1, D1, c->dec_depths[1]);
+    fwd[4] = 2 * G1 * D1 * 3 * c->k[1] + 2 * cap1 * D1 * (double)c->k[1] * c->views * c->feat_dim;
+    for (int u = 0; u < PIPE_UNITS; u++) flops[u] = 3 * fwd[u]; /* backward ~ twice the forward */
+}
+
+/* The largest stage cost of the split. */
+static double split_max(const pipe_split *sp, const double flops[PIPE_UNITS])
+{
+    double worst = 0;
+    for (int s = 0; s < sp->stages; s++) {
+        double sum = 0;
+        for (int u = sp->first[s]; u < sp->first[s + 1]; u++) sum += flops[u];
+        if (sum > worst) worst = sum;
+    }
+    return worst;
+}
+
+/* Tries every placement of the cuts after stage s (first[0..s] fixed); keeps the best in *best. */
+static void search(pipe_split *cur, int s, const double flops[PIPE_UNITS], pipe_split *best, double *best_cost)
+{
+    if (s == cur->stages - 1) {
+        cur->first[cur->stages] = PIPE_UNITS;
+        double cost = split_max(cur, flops);
+        if (cost < *best_cost) {
+            *best_cost = cost;
+            *best = *cur;
+        }
+        return;
+    }
+    int left = cur->stages - s - 1; /* stages still to place after this one */
+    for (int next = cur->first[s] + 1; next <= PIPE_UNITS - left; next++) {
+        cur->first[s + 1] = next;
+        search(cur, s + 1, flops, best, best_cost);
+    }
+}
+
+int pipe_split_make(pipe_split *sp, int stages, const char *spec, const double flops[PIPE_UNITS], char *err)
+{
+    memset(sp, 0, sizeof *sp);
+    if (stages < 1) return errf(err, "--stages %d: must be at least 1", stages);
+    if (stages > PIPE_UNITS)
+        return errf(err, "--stages %d: the network has only %d pipeline units (encoder.0, encoder.1, "
+                    "encoder.2, decoder, heads)", stages, PIPE_UNITS);
+    sp->stages = stages;
+    if (spec && spec[0]) {
+        const char *p = spec;
+        int n = 0, total = 0;
+        while (*p) {
+            char *end;
+            long v = strtol(p, &end, 10);
+            if (end == p || v < 1 || (*end && *end != ','))
+                return errf(err, "--stage-split %s: must be %d positive unit counts separated by commas", spec,
+                            stages);
+            if (n < stages) sp->first[n + 1] = sp->first[n] + (int)v;
+            n++;
+            total += (int)v;
+            p = *end ? end + 1 : end;
+        }
+        if (n != stages || total != PIPE_UNITS)
+            return errf(err, "--stage-split %s: %d stages holding %d units, but --stages is %d and the network "
+                        "has %d units (encoder.0, encoder.1, encoder.2, decoder, heads); the counts must "
+                        "cover it exactly", spec, n, total, stages, PIPE_UNITS);
+        return 0;
+    }
+    pipe_split cur = *sp, best = *sp;
+    double best_cost = 1e300;
+    cur.first[0] = 0;
+    search(&cur, 0, flops, &best, &best_cost);
+    *sp = best;
+    return 0;
+}
+
+void pipe_split_describe(const pipe_split *sp, const double flops[PIPE_UNITS], char *out, size_t n)
+{
+    double total = 0;
+    for (int u = 0; u < PIPE_UNITS; u++) total += flops[u];
+    size_t len = 0;
+    out[0] = 0;
+    for (int s = 0; s < sp->stages && len < n; s++) {
+        double sum = 0;
+        len += (size_t)snprintf(out + len, n - len, "%sstage %d: ", s ? ", " : "", s);
+        for (int u = sp->first[s]; u < sp->first[s + 1] && len < n; u++) {
+            sum += flops[u];
+            len += (size_t)snprintf(out + len, n - len, "%s%s", u > sp->first[s] ? "+" : "", unit_names[u]);
+        }
+        if (len < n)
+            len += (size_t)snprintf(out + len, n - len, " (%.3g GFLOP/sample, %.0f%%)", sum / 1e9,
+                                    total > 0 ? 100 * sum / total : 0);
+    }
+}
