@@ -106,7 +106,7 @@ int pipe_split_make(pipe_split *sp, int stages, const char *spec, const double f
         while (*p) {
             char *end;
             long v = strtol(p, &end, 10);
-            if (end == p || v < 1 || (*end && *end != ','))
+            if (end == p || v < 1 || (*end && *end != ',') || (*end == ',' && !end[1]))
                 return errf(err, "--stage-split %s: must be %d positive unit counts separated by commas", spec,
                             stages);
             if (n < stages) sp->first[n + 1] = sp->first[n] + (int)v;

@@ -1,0 +1,303 @@
+/* test_pipe.c -- the pieces of pipeline-parallel pre-training that need no MPI:
+ *  - pipe_units: the tiny network run unit by unit, cut at every one of the 16 contiguous splits
+ *    into stages, each stage in its own arena and each boundary crossed through a packed message
+ *    copied into a fresh buffer, gives bitwise the losses, parameter gradients and BatchNorm
+ *    buffers of model3d_train_step;
+ *  - pipe_schedule: GPipe and 1F1B orders for S = 1..4 stages and M = 1..7 micro-batches run to
+ *    the end in a simulated pipeline (no deadlock), each micro-batch once forward then backward in
+ *    ascending order, and no slot reused before its micro-batch's backward;
+ *  - pipe_split: every tensor of the network belongs to a unit; the FLOP-balanced split minimises
+ *    the largest stage (checked against all splits); hand-set splits and their errors.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "pipe_schedule.h"
+#include "pipe_split.h"
+#include "pipe_units.h"
+#include "rng.h"
+
+static dnn_ctx g_dnn;
+static char g_err[I2P_ERR_LEN];
+
+typedef struct {
+    model3d_config cfg;
+    float *points, *sal, *grids;
+    int16_t *pixels;
+    uint64_t keys[2];
+    model3d_batch batch;
+} inputs;
+
+static void make_inputs(inputs *in)
+{
+    model3d_config_tiny(&in->cfg);
+    const model3d_config *c = &in->cfg;
+    int B = 2;
+    rng_t r;
+    rng_seed(&r, 99, 1);
+    long P = c->points, V = c->views, g = c->grid, F = c->feat_dim;
+    in->points = malloc(sizeof(float) * (size_t)(B * P * 3));
+    in->sal = malloc(sizeof(float) * (size_t)(B * P));
+    in->grids = malloc(sizeof(float) * (size_t)(B * V * g * g * F));
+    in->pixels = malloc(sizeof(int16_t) * (size_t)(B * V * P * 2));
+    for (long i = 0; i < B * P * 3; i++) in->points[i] = (float)rng_range(&r, -1, 1);
+    for (long i = 0; i < B * P; i++) in->sal[i] = (float)rng_range(&r, 0, 0.05);
+    for (long i = 0; i < B * V * g * g * F; i++) in->grids[i] = (float)rng_range(&r, -1, 1);
+    for (long i = 0; i < B * V * P * 2; i++) in->pixels[i] = (int16_t)rng_below(&r, (uint64_t)c->image);
+    in->keys[0] = 11;
+    in->keys[1] = 12;
+    in->batch = (model3d_batch){.B = B, .points = in->points, .point_saliency = in->sal, .grids = in->grids,
+                                .pixels = in->pixels, .mask_keys = in->keys, .drop_key = 9};
+}
+
+static void free_inputs(inputs *in)
+{
+    free(in->points);
+    free(in->sal);
+    free(in->grids);
+    free(in->pixels);
+}
+
+/* One micro-batch through the stages of sp in one process; losses into *L. */
+static void run_split(model3d *m, const pipe_split *sp, const model3d_batch *b, model3d_losses *L)
+{
+    int S = sp->stages;
+    arena ar[PIPE_UNITS];
+    pipe_units u[PIPE_UNITS];
+    m3_run r[PIPE_UNITS];
+    float *fmsg[PIPE_UNITS + 1] = {0}, *bmsg[PIPE_UNITS + 1] = {0};
+    memset(m->st.grads, 0, sizeof(float) * (size_t)m->st.n_params);
+    for (int s = 0; s < S; s++) {
+        arena_init(&ar[s], (size_t)1 << 20);
+        r[s] = (m3_run){.c = &m->st.cache, .a = &ar[s], .P = m->st.params, .G = m->st.grads, .buf = m->st.buffers,
+                        .train = 1, .err = g_err};
+        int lo = sp->first[s], hi = sp->first[s + 1];
+        assert_int_equal(pipe_units_prepare(&r[s], m, &u[s], b), 0);
+        if (lo > 0) pipe_msg_attach(&m->cfg, &u[s], lo, 0, fmsg[lo]);
+        for (int k = lo; k < hi; k++) {
+            int rc = pipe_units_forward(&r[s], m, &u[s], k, b);
+            if (rc) printf("forward unit %d: %s\n", k, g_err);
+            assert_int_equal(rc, 0);
+        }
+        if (hi < PIPE_UNITS) {
+            long n = pipe_msg_floats(&m->cfg, b->B, hi, 0);
+            fmsg[hi] = aligned_alloc(64, sizeof(float) * (size_t)n);
+            pipe_msg_pack(&m->cfg, &u[s], hi, 0, fmsg[hi]);
+        }
+    }
+    *L = u[S - 1].loss;
+    for (int s = S - 1; s >= 0; s--) {
+        int lo = sp->first[s], hi = sp->first[s + 1];
+        assert_int_equal(pipe_units_backward_begin(&r[s], m, &u[s], lo, hi), 0);
+        if (hi < PIPE_UNITS) pipe_msg_attach(&m->cfg, &u[s], hi, 1, bmsg[hi]);
+        for (int k = hi - 1; k >= lo; k--) assert_int_equal(pipe_units_backward(&r[s], m, &u[s], k), 0);
+        if (lo > 0) {
+            long n = pipe_msg_floats(&m->cfg, b->B, lo, 1);
+            assert_int_equal(n, pipe_msg_floats(&m->cfg, b->B, lo, 0));
+            bmsg[lo] = aligned_alloc(64, sizeof(float) * (size_t)n);
+            pipe_msg_pack(&m->cfg, &u[s], lo, 1, bmsg[lo]);
+        }
+    }
+    for (int s = 0; s < S; s++) arena_free(&ar[s]);
+    for (int k = 0; k <= PIPE_UNITS; k++) {
+        free(fmsg[k]);
+        free(bmsg[k]);
+    }
+}
+
+static void test_units_bitwise(void **state)
+{
+    (void)state;
+    inputs in;
+    make_inputs(&in);
+    model3d *ref;
+    assert_int_equal(model3d_create(&ref, &in.cfg, 2, 5, &g_dnn, g_err), 0);
+    model3d_losses LA;
+    assert_int_equal(model3d_train_step(ref, &in.batch, &LA, g_err), 0);
+    long np = model3d_n_params(ref), nb = model3d_n_buffers(ref);
+    int splits = 0;
+    /* every composition of the 5 units: bit i set = a cut before unit i + 1 */
+    for (int mask = 0; mask < 1 << (PIPE_UNITS - 1); mask++) {
+        pipe_split sp = {.stages = 1, .first = {0}};
+        for (int i = 0; i < PIPE_UNITS - 1; i++)
+            if (mask >> i & 1) sp.first[sp.stages++] = i + 1;
+        sp.first[sp.stages] = PIPE_UNITS;
+        model3d *m;
+        assert_int_equal(model3d_create(&m, &in.cfg, 2, 5, &g_dnn, g_err), 0);
+        model3d_losses LB;
+        run_split(m, &sp, &in.batch, &LB);
+        assert_memory_equal(&LA.loss, &LB.loss, sizeof(double));
+        assert_memory_equal(&LA.loss_3d, &LB.loss_3d, sizeof(double));
+        assert_memory_equal(&LA.loss_2d, &LB.loss_2d, sizeof(double));
+        assert_memory_equal(model3d_grads(ref), model3d_grads(m), sizeof(float) * (size_t)np);
+        assert_memory_equal(model3d_buffers(ref), model3d_buffers(m), sizeof(float) * (size_t)nb);
+        model3d_free(m);
+        splits++;
+    }
+    assert_int_equal(splits, 16);
+    model3d_free(ref);
+    free_inputs(&in);
+}
+
+/* Runs the S stages' orders against each other: F(j) on s needs F(j) on s-1, B(j) on s needs B(j)
+ * on s+1 (and F(j) on s). Fails on a deadlock, a bad order or a slot reused too early. */
+static void simulate(int kind, int S, long M)
+{
+    pipe_op ops[4][14];
+    long slots[4], pos[4] = {0}, fdone[4][7], bdone[4][7];
+    for (int s = 0; s < S; s++) {
+        slots[s] = pipe_schedule_make(kind, S, s, M, ops[s]);
+        assert_true(slots[s] >= 1 && slots[s] <= M);
+        if (kind == PIPE_1F1B) assert_true(slots[s] <= S - s);
+        for (long j = 0; j < M; j++) fdone[s][j] = bdone[s][j] = 0;
+    }
+    for (int progress = 1; progress;) {
+        progress = 0;
+        for (int s = 0; s < S; s++) {
+            if (pos[s] == 2 * M) continue;
+            pipe_op o = ops[s][pos[s]];
+            long j = o.micro;
+            assert_true(j >= 0 && j < M);
+            int ready;
+            if (o.op == 'F') {
+                ready = s == 0 || fdone[s - 1][j];
+                /* the slot's previous micro-batch is done */
+                if (ready && j >= slots[s]) assert_true(bdone[s][j - slots[s]]);
+                if (ready) {
+                    assert_false(fdone[s][j]);
+                    if (j > 0) assert_true(fdone[s][j - 1]);
+                    fdone[s][j] = 1;
+                }
+            } else {
+                assert_int_equal(o.op, 'B');
+                ready = fdone[s][j] && (s == S - 1 || bdone[s + 1][j]);
+                if (ready) {
+                    assert_false(bdone[s][j]);
+                    if (j > 0) assert_true(bdone[s][j - 1]);
+                    bdone[s][j] = 1;
+                }
+            }
+            if (ready) {
+                pos[s]++;
+                progress = 1;
+            }
+        }
+    }
+    for (int s = 0; s < S; s++) assert_int_equal(pos[s], 2 * M); /* else: deadlock */
+}
+
+static void test_schedules(void **state)
+{
+    (void)state;
+    for (int kind = 0; kind < 2; kind++)
+        for (int S = 1; S <= 4; S++)
+            for (long M = 1; M <= 7; M++) simulate(kind, S, M);
+    pipe_op ops[8];
+    assert_int_equal(pipe_schedule_make(PIPE_1F1B, 3, 0, 4, ops), 3);
+    const char *want = "FFFBFBBB";
+    for (int i = 0; i < 8; i++) assert_int_equal(ops[i].op, want[i]);
+    assert_int_equal(pipe_schedule_make(PIPE_GPIPE, 3, 0, 4, ops), 4);
+    assert_int_equal(pipe_schedule_parse("1f1b"), PIPE_1F1B);
+    assert_int_equal(pipe_schedule_parse("gpipe"), PIPE_GPIPE);
+    assert_int_equal(pipe_schedule_parse("zb"), -1);
+}
+
+static void test_split(void **state)
+{
+    (void)state;
+    model3d_config c;
+    model3d_config_default(&c);
+    c.views = 3;
+    c.feat_dim = 512;
+    model3d *m;
+    model3d_config t;
+    model3d_config_tiny(&t);
+    assert_int_equal(model3d_create(&m, &t, 1, 1, &g_dnn, g_err), 0);
+    for (int i = 0; i < model3d_n_tensors(m); i++) assert_true(pipe_unit_of_tensor(model3d_get_tensor(m, i)->name) >= 0);
+    for (int i = 0; i < model3d_n_buffer_tensors(m); i++)
+        assert_true(pipe_unit_of_tensor(model3d_get_buffer_tensor(m, i)->name) >= 0);
+    assert_int_equal(pipe_unit_of_tensor("decoder.mask_token"), PIPE_DEC);
+    assert_int_equal(pipe_unit_of_tensor("merge2.bn1.running_var"), PIPE_ENC2);
+    assert_int_equal(pipe_unit_of_tensor("rec_head_2d.weight"), PIPE_HEADS);
+    assert_int_equal(pipe_unit_of_tensor("cls_head.fc"), -1);
+    model3d_free(m);
+
+    double f[PIPE_UNITS];
+    pipe_unit_flops(&c, f);
+    for (int u = 0; u < PIPE_UNITS; u++) assert_true(f[u] > 0);
+    for (int S = 1; S <= PIPE_UNITS; S++) {
+        pipe_split sp;
+        assert_int_equal(pipe_split_make(&sp, S, "", f, g_err), 0);
+        assert_int_equal(sp.first[0], 0);
+        assert_int_equal(sp.first[S], PIPE_UNITS);
+        double worst = 0, best = 1e300;
+        for (int s = 0; s < S; s++) {
+            assert_true(sp.first[s + 1] > sp.first[s]);
+            double x = 0;
+            for (int u = sp.first[s]; u < sp.first[s + 1]; u++) x += f[u];
+            if (x > worst) worst = x;
+        }
+        /* brute force over all splits into S parts */
+        for (int mask = 0; mask < 1 << (PIPE_UNITS - 1); mask++) {
+            if (__builtin_popcount((unsigned)mask) != S - 1) continue;
+            double w = 0, x = 0;
+            for (int u = 0; u < PIPE_UNITS; u++) {
+                x += f[u];
+                if (u == PIPE_UNITS - 1 || (mask >> u & 1)) {
+                    if (x > w) w = x;
+                    x = 0;
+                }
+            }
+            if (w < best) best = w;
+        }
+        assert_true(worst == best);
+    }
+    char desc[512];
+    pipe_split sp;
+    assert_int_equal(pipe_split_make(&sp, 2, "4,1", f, g_err), 0);
+    assert_int_equal(sp.first[1], 4);
+    pipe_split_describe(&sp, f, desc, sizeof desc);
+    assert_non_null(strstr(desc, "stage 0: encoder.0+encoder.1+encoder.2+decoder ("));
+    assert_non_null(strstr(desc, "stage 1: heads ("));
+    assert_int_equal(pipe_split_make(&sp, 6, "", f, g_err), -1);
+    assert_non_null(strstr(g_err, "only 5 pipeline units"));
+    assert_int_equal(pipe_split_make(&sp, 2, "2,2", f, g_err), -1);
+    assert_non_null(strstr(g_err, "cover it exactly"));
+    assert_int_equal(pipe_split_make(&sp, 2, "1,1,3", f, g_err), -1);
+    assert_int_equal(pipe_split_make(&sp, 2, "0,5", f, g_err), -1);
+    assert_int_equal(pipe_split_make(&sp, 2, "2,3,", f, g_err), -1);
+    assert_int_equal(pipe_split_make(&sp, 2, "2;3", f, g_err), -1);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    return dnn_ctx_create(&g_dnn, g_err);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    dnn_ctx_destroy(&g_dnn);
+    return 0;
+}
+
+int main(void)
+{
+    omp_set_num_threads(1);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_units_bitwise),
+        cmocka_unit_test(test_schedules),
+        cmocka_unit_test(test_split),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
