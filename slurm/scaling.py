@@ -21,8 +21,8 @@ draws the plots (slurm/scaling_plot.py). Used by slurm/scaling.sbatch; runs outs
 
 [scaling] keys: command (extract|pretrain), modes (strong weak), ranks (1 2), stages (1),
 threads (1), samples (strong: total), samples_per_rank (weak: samples = this x ranks), points
-(1024), out (scaling-out), timeout_s (900). pretrain (data parallel; stages other than 1 are
-skipped): samples is its dataset, steps (10) optimiser steps per run of a global batch of
+(1024), out (scaling-out), timeout_s (900). pretrain (data parallel, and pipeline stages with
+stages > 1): samples is its dataset, steps (10) optimiser steps per run of a global batch of
 batch (16; strong) or batch_per_rank (8; weak) x ranks, vit (random:tiny) makes its features.
 """
 import argparse
@@ -138,7 +138,7 @@ def summary_line(text):
 # ("compute_s", "comm_s", "idle_s", "io_s") and pretrain's totals ("seconds_compute",
 # "seconds_allreduce", "seconds_data", "seconds_checkpoint").
 KIND_OF = {"compute": "compute", "comm": "comm", "communication": "comm", "allreduce": "comm",
-           "idle": "idle", "wait": "idle", "io": "io", "data": "io", "checkpoint": "io"}
+           "idle": "idle", "wait": "idle", "pipe_wait": "idle", "io": "io", "data": "io", "checkpoint": "io"}
 
 
 def kind_of(name):
@@ -214,20 +214,20 @@ def command_argv(args, cfg, data, features, out, stages, batch):
         return [args.bin, "extract", "--config", args.config, "--input", data, "-o", out,
                 "--stages", str(stages), "--force"]
     return [args.bin, "pretrain", "--config", args.config, "--data", data, "--features", features,
-            "-o", out, "--steps", str(cfg["steps"]), "--batch", str(batch)]
+            "-o", out, "--steps", str(cfg["steps"]), "--batch", str(batch), "--stages", str(stages)]
 
 
 def study_plan(cfg):
     """The runs of a study, in order: (mode, ranks, stages, threads, samples, batch, tag).
     extract: samples = the dataset (strong: `samples`; weak: `samples_per_rank` x ranks).
-    pretrain (data parallel only, stages 1): the dataset has `samples`; each run takes `steps`
+    pretrain (ranks / stages data replicas): the dataset has `samples`; each run takes `steps`
     optimiser steps of a global batch (strong: `batch`; weak: `batch_per_rank` x ranks)."""
     plan = []
     pretrain = cfg["command"] == "pretrain"
     for mode in cfg["modes"]:
         for ranks in sorted(cfg["ranks"]):
             for stages in sorted(cfg["stages"]):
-                if ranks % stages or (pretrain and stages != 1):
+                if ranks % stages:
                     continue
                 for threads in sorted(cfg["threads"]):
                     if pretrain:
