@@ -244,6 +244,30 @@ static int classifier_import_config(const st_file *f, int prefixed, const model_
     return 0;
 }
 
+/* Writes the imported checkpoint: configuration j (taken over and freed) with an "import" record of
+ * where the weights came from, the tensor table of e, and /params, /buffers. Collective. */
+static int write_imported(cJSON *j, const char *input, const char *format, const interop_import_result *r,
+                          const interop_entry *e, int n, float *params, long n_params, float *buffers,
+                          long n_buffers, const char *output, char *err)
+{
+    cJSON *im = cJSON_AddObjectToObject(j, "import");
+    cJSON_AddStringToObject(im, "source", input);
+    cJSON_AddStringToObject(im, "sha256", r->sha256);
+    cJSON_AddStringToObject(im, "format", format);
+    char *json = cJSON_PrintUnformatted(j), *table = tensor_table(e, n);
+    cJSON_Delete(j);
+    ckpt_array arrays[2] = {
+        {"/params", CKPT_F32, params, n_params},
+        {"/buffers", CKPT_F32, buffers, n_buffers},
+    };
+    ckpt_state st = {0};
+    int rc = json && table ? ckpt_write(output, MPI_COMM_WORLD, &st, json, table, arrays, 2, err)
+                           : errf(err, "out of memory");
+    free(json);
+    free(table);
+    return rc;
+}
+
 /* A fine-tuning state dict -> a checkpoint that finetune --eval-only takes ("classifier", "train",
  * "import" in its configuration; /params, /buffers). Collective. */
 static int import_classifier(const st_file *f, int prefixed, const char *input, const char *output,
@@ -268,21 +292,9 @@ static int import_classifier(const st_file *f, int prefixed, const char *input, 
             cJSON_AddItemToObject(j, "train", train);
             train = NULL;
         }
-        cJSON *im = cJSON_AddObjectToObject(j, "import");
-        cJSON_AddStringToObject(im, "source", input);
-        cJSON_AddStringToObject(im, "sha256", r->sha256);
-        cJSON_AddStringToObject(im, "format", "official I2P-MAE fine-tuning names (safetensors)");
-        char *json = cJSON_PrintUnformatted(j), *table = tensor_table(e, n);
-        cJSON_Delete(j);
-        ckpt_array arrays[2] = {
-            {"/params", CKPT_F32, classifier_params(c), classifier_n_params(c)},
-            {"/buffers", CKPT_F32, classifier_buffers(c), classifier_n_buffers(c)},
-        };
-        ckpt_state st = {0};
-        rc = json && table ? ckpt_write(output, MPI_COMM_WORLD, &st, json, table, arrays, 2, err)
-                           : errf(err, "out of memory");
-        free(json);
-        free(table);
+        rc = write_imported(j, input, "official I2P-MAE fine-tuning names (safetensors)", r, e, n,
+                            classifier_params(c), classifier_n_params(c), classifier_buffers(c),
+                            classifier_n_buffers(c), output, err);
     }
     cJSON_Delete(train);
     free(e);
@@ -324,21 +336,8 @@ int interop_import(const char *input, const char *output, const model_opts *o, i
     if (!rc) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddItemToObject(j, "model", model3d_config_to_json(&cfg));
-        cJSON *im = cJSON_AddObjectToObject(j, "import");
-        cJSON_AddStringToObject(im, "source", input);
-        cJSON_AddStringToObject(im, "sha256", r->sha256);
-        cJSON_AddStringToObject(im, "format", "official I2P-MAE names (safetensors)");
-        char *json = cJSON_PrintUnformatted(j), *table = tensor_table(e, n);
-        cJSON_Delete(j);
-        ckpt_array arrays[2] = {
-            {"/params", CKPT_F32, model3d_params(m), model3d_n_params(m)},
-            {"/buffers", CKPT_F32, model3d_buffers(m), model3d_n_buffers(m)},
-        };
-        ckpt_state st = {0};
-        rc = json && table ? ckpt_write(output, MPI_COMM_WORLD, &st, json, table, arrays, 2, err)
-                           : errf(err, "out of memory");
-        free(json);
-        free(table);
+        rc = write_imported(j, input, "official I2P-MAE names (safetensors)", r, e, n, model3d_params(m),
+                            model3d_n_params(m), model3d_buffers(m), model3d_n_buffers(m), output, err);
     }
     free(e);
     model3d_free(m);
