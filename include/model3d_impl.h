@@ -52,15 +52,23 @@ int m3_encoder_forward(m3_run *r, const model3d *m, m3_encoder_state *e, long B,
 /* dnormed[s] (B,cap_s,C_s) or NULL: the gradient w.r.t. e->es[s].normed; all parameter gradients. */
 int m3_encoder_backward(m3_run *r, const model3d *m, const m3_encoder_state *e, float *const dnormed[3]);
 /* The parts of the two above, for a network split over pipeline stages (pipe_units.c):
- * prepare = tokenize and mask (e->tk, e->mk); scale_forward = scale s's embed / merge (reading
- * e->full[s-1] for s > 0) and stage, into e->full[s], e->es[s]; scale_backward = scale s's
- * backward: dfull[s] (B,G_s,C_s) holds the gradient from scale s+1's merge (zeros for s = 2) and is
- * modified; dfull[s-1] += the gradient w.r.t. e->full[s-1] (s > 0). */
+ * prepare = tokenize and mask (e->tk, e->mk); scale_forward = embed_forward (scale s's embed0 /
+ * merge, reading e->full[s-1] for s > 0, into e->full[s]) then stage_forward (the stage on the
+ * visible rows of e->full[s], into e->es[s] and back into e->full[s]). scale_backward =
+ * stage_backward (dfull[s] (B,G_s,C_s) holds the gradient from scale s+1's merge, zeros for s = 2;
+ * afterwards the gradient w.r.t. the embedding) then embed_backward (dfull[s-1] += the gradient
+ * w.r.t. e->full[s-1], s > 0). */
 int m3_encoder_prepare(m3_run *r, const model3d *m, m3_encoder_state *e, long B, const float *points,
                        int mask_mode, const model3d_batch *batch);
 int m3_encoder_scale_forward(m3_run *r, const model3d *m, m3_encoder_state *e, int s, uint64_t drop_key);
+int m3_encoder_embed_forward(m3_run *r, const model3d *m, m3_encoder_state *e, int s);
+int m3_encoder_stage_forward(m3_run *r, const model3d *m, m3_encoder_state *e, int s, uint64_t drop_key);
 int m3_encoder_scale_backward(m3_run *r, const model3d *m, const m3_encoder_state *e, int s,
                               float *const dfull[3], float *const dnormed[3]);
+int m3_encoder_stage_backward(m3_run *r, const model3d *m, const m3_encoder_state *e, int s,
+                              float *const dfull[3], float *const dnormed[3]);
+int m3_encoder_embed_backward(m3_run *r, const model3d *m, const m3_encoder_state *e, int s,
+                              float *const dfull[3]);
 
 /* ---- decoder: stage 0 on scale 2 with mask tokens, upsampling + skip, stage 1 (decoder.c) ---- */
 typedef struct {

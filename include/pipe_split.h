@@ -1,11 +1,12 @@
 /* pipe_split.h -- how the 3D pre-training network is cut into pipeline stages (pretrain --stages).
  *
- * The network is a chain of five units; a stage holds a contiguous range of them:
- *   0 encoder.0  tokenizer output -> embed0 + encoder stage 0        (sends full0)
- *   1 encoder.1  merge1 + encoder stage 1                            (sends full1, enc1 out)
- *   2 encoder.2  merge2 + encoder stage 2                            (sends enc1 out, enc2 out)
- *   3 decoder    mask tokens, decoder stage 0, upsampling, stage 1   (sends dec1 out)
- *   4 heads      3D and 2D reconstruction heads and their losses
+ * The network is a chain of six units; a stage holds a contiguous range of them:
+ *   0 embed0     mini-PointNet of the scale-0 neighbourhoods          (sends full0)
+ *   1 encoder.0  encoder stage 0 on the visible scale-0 tokens        (sends full0)
+ *   2 encoder.1  merge1 + encoder stage 1                             (sends full1, enc1 out)
+ *   3 encoder.2  merge2 + encoder stage 2                             (sends enc1 out, enc2 out)
+ *   4 decoder    mask tokens, decoder stage 0, upsampling, stage 1    (sends dec1 out)
+ *   5 heads      3D and 2D reconstruction heads and their losses
  * The state crossing each boundary is the short list in parentheses (pipe_units.h); the
  * tokenizer and the mask are recomputed on every stage. Each parameter and BatchNorm buffer tensor
  * belongs to one unit (by its name). A split is chosen to balance the units' FLOPs (an analytic
@@ -18,8 +19,8 @@
 
 #include "model3d.h"
 
-#define PIPE_UNITS 5
-enum { PIPE_ENC0, PIPE_ENC1, PIPE_ENC2, PIPE_DEC, PIPE_HEADS };
+#define PIPE_UNITS 6
+enum { PIPE_EMBED0, PIPE_ENC0, PIPE_ENC1, PIPE_ENC2, PIPE_DEC, PIPE_HEADS };
 
 const char *pipe_unit_name(int unit);
 /* The unit a parameter or buffer tensor belongs to, from its name (model3d.h table); -1 unknown. */
@@ -33,10 +34,10 @@ typedef struct {
 } pipe_split;
 
 /* spec "" or NULL: the contiguous split into `stages` parts whose largest FLOP count is smallest
- * (ties: the earliest cut); else spec is the units per stage, comma-separated ("2,2,1"), which must
+ * (ties: the earliest cut); else spec is the units per stage, comma-separated ("2,3,1"), which must
  * name `stages` positive counts summing to PIPE_UNITS. 0, or -1 with err. */
 int pipe_split_make(pipe_split *sp, int stages, const char *spec, const double flops[PIPE_UNITS], char *err);
-/* "stage 0: encoder.0+encoder.1 (1.2 GFLOP/sample, 40%), stage 1: ..." into out (n bytes). */
+/* "stage 0: embed0+encoder.0 (1.2 GFLOP/sample, 40%), stage 1: ..." into out (n bytes). */
 void pipe_split_describe(const pipe_split *sp, const double flops[PIPE_UNITS], char *out, size_t n);
 
 #endif

@@ -5,10 +5,11 @@
  * Boundary b sits before unit b (1 <= b < PIPE_UNITS). Its messages, one float buffer each, every
  * tensor starting at a multiple of 16 floats (sizes from the micro-batch B and the mask capacities):
  *   b  forward (unit b-1 -> b)             backward (unit b -> b-1)
- *   1  enc0 full (B,G0,C0)                 d enc0 full (B,G0,C0)
- *   2  enc1 full (B,G1,C1), enc1 out       d enc1 full, d enc1 out (B,cap1,C1)
- *   3  enc1 out (B,cap1,C1), enc2 out      d enc1 out, d enc2 out (B,cap2,C2)
- *   4  dec1 out (B,G1,D1)                  d dec1 out
+ *   1  full0 from embed0 (B,G0,C0)         its gradient (after stage 0)
+ *   2  full0 after stage 0 (B,G0,C0)       its gradient (from merge1)
+ *   3  full1 (B,G1,C1), enc1 out           d full1, d enc1 out (B,cap1,C1)
+ *   4  enc1 out (B,cap1,C1), enc2 out      d enc1 out, d enc2 out (B,cap2,C2)
+ *   5  dec1 out (B,G1,D1)                  d dec1 out
  * "out" is an encoder stage's LayerNorm output (the decoder's skip inputs), "full" a scale's token
  * embeddings after its stage (the next scale's merge input). A received message is not copied: the
  * state points into it, so it must live until the micro-batch's backward is done.

@@ -78,7 +78,7 @@ static int options(void *state, cli_opt *opts)
          "holding a contiguous part of the network (1: data parallel only); results are those of "
          "ranks / S data-parallel ranks"},
         {"stage-split", OPT_STRING, a->stage_split, "N,N,..",
-         "units per stage of the 5 units encoder.0, encoder.1, encoder.2, decoder, heads (e.g. 2,3); "
+         "units per stage of the 6 units embed0, encoder.0, encoder.1, encoder.2, decoder, heads (e.g. 2,4); "
          "default: balanced in FLOPs"},
         {"pipe-schedule", OPT_STRING, a->pipe_schedule, "1f1b|gpipe",
          "order of the micro-batches' forward and backward passes on a stage"},
@@ -135,7 +135,7 @@ static int check(void *state, char *err)
         return errf(err, "--pipe-schedule %s: must be gpipe or 1f1b", a->pipe_schedule);
     if (a->stage_split[0] && a->stages == 1)
         return errf(err, "--stage-split %s: needs --stages 2 or more", a->stage_split);
-    double unit[PIPE_UNITS] = {1, 1, 1, 1, 1};
+    double unit[PIPE_UNITS] = {1, 1, 1, 1, 1, 1};
     pipe_split sp;
     if (pipe_split_make(&sp, a->stages, a->stage_split, unit, err)) return -1;
     model3d_config_default(&st->a.model);

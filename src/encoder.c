@@ -43,9 +43,15 @@ int m3_encoder_backward(m3_run *r, const model3d *m, const m3_encoder_state *e, 
 int m3_encoder_scale_backward(m3_run *r, const model3d *m, const m3_encoder_state *e, int s,
                               float *const dfull[3], float *const dnormed[3])
 {
+    TRY(m3_encoder_stage_backward(r, m, e, s, dfull, dnormed));
+    return m3_encoder_embed_backward(r, m, e, s, dfull);
+}
+
+int m3_encoder_stage_backward(m3_run *r, const model3d *m, const m3_encoder_state *e, int s,
+                              float *const dfull[3], float *const dnormed[3])
+{
     const model3d_config *c = &m->cfg;
-    long B = e->B;
-    long G = c->groups[s], C = c->dims[s], cap = e->mk.cap[s], k = c->k[s];
+    long B = e->B, G = c->groups[s], C = c->dims[s], cap = e->mk.cap[s];
     arena_mark_t mk = arena_mark(r->a);
     float *draw = arena_zeros(r->a, B * cap * C), *dx0 = arena_zeros(r->a, B * cap * C);
     NEED(draw && dx0);
@@ -53,6 +59,16 @@ int m3_encoder_scale_backward(m3_run *r, const model3d *m, const m3_encoder_stat
     TRY(m3_stage_backward(r, &m->enc[s], &e->es[s], draw, dnormed[s], dx0, c->heads));
     /* visible rows of the embedding get the encoder-input gradient instead */
     mask_scatter_visible(&e->mk, s, B, G, C, dx0, dfull[s]);
+    arena_release(r->a, mk);
+    return 0;
+}
+
+int m3_encoder_embed_backward(m3_run *r, const model3d *m, const m3_encoder_state *e, int s,
+                              float *const dfull[3])
+{
+    const model3d_config *c = &m->cfg;
+    long B = e->B, G = c->groups[s], k = c->k[s];
+    arena_mark_t mk = arena_mark(r->a);
     float *dgrp = NULL;
     long Cp = s > 0 ? c->dims[s - 1] : 3;
     if (s > 0) NEED(dgrp = arena_zeros(r->a, B * G * k * Cp));
@@ -69,12 +85,18 @@ int m3_encoder_scale_backward(m3_run *r, const model3d *m, const m3_encoder_stat
     return 0;
 }
 
-/* Scale s: embed0 of the scale-0 neighbourhoods, or merge of the previous scale's tokens gathered
- * by the kNN sets; then the stage on the visible tokens, written back into e->full[s]. */
 int m3_encoder_scale_forward(m3_run *r, const model3d *m, m3_encoder_state *e, int s, uint64_t drop_key)
 {
+    TRY(m3_encoder_embed_forward(r, m, e, s));
+    return m3_encoder_stage_forward(r, m, e, s, drop_key);
+}
+
+/* Scale s's tokens: embed0 of the scale-0 neighbourhoods, or merge of the previous scale's tokens
+ * gathered by the kNN sets, into e->full[s]. */
+int m3_encoder_embed_forward(m3_run *r, const model3d *m, m3_encoder_state *e, int s)
+{
     const model3d_config *c = &m->cfg;
-    long B = e->B, G = c->groups[s], k = c->k[s], C = c->dims[s], cap = e->mk.cap[s];
+    long B = e->B, G = c->groups[s], k = c->k[s], C = c->dims[s];
     NEED(e->full[s] = arena_floats(r->a, B * G * C));
     if (s == 0) {
         e->grp_in[0] = e->tk.nb0;
@@ -88,7 +110,14 @@ int m3_encoder_scale_forward(m3_run *r, const model3d *m, m3_encoder_state *e, i
                    sizeof(float) * (size_t)Cp);
         }
     }
-    TRY(m3_group_forward(r, &m->embed[s], e->full[s], &e->gs[s], e->grp_in[s], B * G, k));
+    return m3_group_forward(r, &m->embed[s], e->full[s], &e->gs[s], e->grp_in[s], B * G, k);
+}
+
+/* Scale s's stage on its visible tokens of e->full[s], written back into e->full[s]. */
+int m3_encoder_stage_forward(m3_run *r, const model3d *m, m3_encoder_state *e, int s, uint64_t drop_key)
+{
+    const model3d_config *c = &m->cfg;
+    long B = e->B, G = c->groups[s], C = c->dims[s], cap = e->mk.cap[s];
     /* gather the visible tokens, padded to cap rows per sample */
     NEED(e->x0[s] = arena_zeros(r->a, B * cap * C));
     NEED(e->ctr[s] = arena_zeros(r->a, B * cap * 3));

@@ -9,7 +9,9 @@
 #include "errors.h"
 #include "mask.h"
 
-static const char *const unit_names[PIPE_UNITS] = {"encoder.0", "encoder.1", "encoder.2", "decoder", "heads"};
+static const char *const unit_names[PIPE_UNITS] = {"embed0", "encoder.0", "encoder.1", "encoder.2", "decoder",
+                                                   "heads"};
+#define UNIT_LIST "embed0, encoder.0, encoder.1, encoder.2, decoder, heads"
 
 const char *pipe_unit_name(int unit)
 {
@@ -19,7 +21,7 @@ const char *pipe_unit_name(int unit)
 int pipe_unit_of_tensor(const char *name)
 {
     static const struct { const char *prefix; int unit; } map[] = {
-        {"embed0.", PIPE_ENC0}, {"encoder.0.", PIPE_ENC0}, {"merge1.", PIPE_ENC1}, {"encoder.1.", PIPE_ENC1},
+        {"embed0.", PIPE_EMBED0}, {"encoder.0.", PIPE_ENC0}, {"merge1.", PIPE_ENC1}, {"encoder.1.", PIPE_ENC1},
         {"merge2.", PIPE_ENC2}, {"encoder.2.", PIPE_ENC2}, {"decoder.", PIPE_DEC},   {"rec_head_", PIPE_HEADS},
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
@@ -50,14 +52,16 @@ void pipe_unit_flops(const model3d_config *c, double flops[PIPE_UNITS])
     double cap[3] = {cap0, cap1, nv};
     const int *h = c->embed_hidden, *d = c->dims;
     double fwd[PIPE_UNITS];
-    fwd[0] = group_flops(c->groups[0], c->k[0], 3, h[0], h[1], h[2], d[0]);
-    fwd[1] = group_flops(c->groups[1], c->k[1], d[0], d[0], d[0], d[1], d[1]);
-    fwd[2] = group_flops(c->groups[2], c->k[2], d[1], d[1], d[1], d[2], d[2]);
-    for (int s = 0; s < 3; s++) fwd[s] += stage_flops(cap[s], d[s], c->depths[s]);
+    fwd[PIPE_EMBED0] = group_flops(c->groups[0], c->k[0], 3, h[0], h[1], h[2], d[0]);
+    fwd[PIPE_ENC0] = stage_flops(cap[0], d[0], c->depths[0]);
+    fwd[PIPE_ENC1] = group_flops(c->groups[1], c->k[1], d[0], d[0], d[0], d[1], d[1]) +
+                     stage_flops(cap[1], d[1], c->depths[1]);
+    fwd[PIPE_ENC2] = group_flops(c->groups[2], c->k[2], d[1], d[1], d[1], d[2], d[2]) +
+                     stage_flops(cap[2], d[2], c->depths[2]);
     double D0 = c->dec_dims[0], D1 = c->dec_dims[1], G1 = c->groups[1];
-    fwd[3] = stage_flops(c->groups[2], D0, c->dec_depths[0]) + 2 * G1 * ((D0 + d[1]) * D1 + 2 * D1 * D1) +
-             stage_flops(G1, D1, c->dec_depths[1]);
-    fwd[4] = 2 * G1 * D1 * 3 * c->k[1] + 2 * cap1 * D1 * (double)c->k[1] * c->views * c->feat_dim;
+    fwd[PIPE_DEC] = stage_flops(c->groups[2], D0, c->dec_depths[0]) + 2 * G1 * ((D0 + d[1]) * D1 + 2 * D1 * D1) +
+                    stage_flops(G1, D1, c->dec_depths[1]);
+    fwd[PIPE_HEADS] = 2 * G1 * D1 * 3 * c->k[1] + 2 * cap1 * D1 * (double)c->k[1] * c->views * c->feat_dim;
     for (int u = 0; u < PIPE_UNITS; u++) flops[u] = 3 * fwd[u]; /* backward ~ twice the forward */
 }
 
@@ -97,8 +101,8 @@ int pipe_split_make(pipe_split *sp, int stages, const char *spec, const double f
     memset(sp, 0, sizeof *sp);
     if (stages < 1) return errf(err, "--stages %d: must be at least 1", stages);
     if (stages > PIPE_UNITS)
-        return errf(err, "--stages %d: the network has only %d pipeline units (encoder.0, encoder.1, "
-                    "encoder.2, decoder, heads)", stages, PIPE_UNITS);
+        return errf(err, "--stages %d: the network has only %d pipeline units (" UNIT_LIST ")", stages,
+                    PIPE_UNITS);
     sp->stages = stages;
     if (spec && spec[0]) {
         const char *p = spec;
@@ -116,8 +120,8 @@ int pipe_split_make(pipe_split *sp, int stages, const char *spec, const double f
         }
         if (n != stages || total != PIPE_UNITS)
             return errf(err, "--stage-split %s: %d stages holding %d units, but --stages is %d and the network "
-                        "has %d units (encoder.0, encoder.1, encoder.2, decoder, heads); the counts must "
-                        "cover it exactly", spec, n, total, stages, PIPE_UNITS);
+                        "has %d units (" UNIT_LIST "); the counts must cover it exactly", spec, n, total,
+                        stages, PIPE_UNITS);
         return 0;
     }
     pipe_split cur = *sp, best = *sp;

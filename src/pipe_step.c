@@ -55,7 +55,7 @@ int pipe_stage_open(pipe_stage **out, MPI_Comm world, int stages, const char *sp
     pipe_stage *p = calloc(1, sizeof *p);
     if (!p) return errf(err, "out of memory");
     p->g.stage_comm = p->g.replica_comm = MPI_COMM_NULL;
-    double unit[PIPE_UNITS] = {1, 1, 1, 1, 1};
+    double unit[PIPE_UNITS] = {1, 1, 1, 1, 1, 1};
     int rc = pipe_split_make(&p->sp, stages, split, unit, err);
     p->kind = pipe_schedule_parse(schedule);
     if (!rc && p->kind < 0) rc = errf(err, "--pipe-schedule %s: must be gpipe or 1f1b", schedule);

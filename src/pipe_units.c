@@ -21,10 +21,10 @@ static int msg_parts(const model3d_config *c, long B, int b, int backward, long 
     (void)backward; /* a backward message carries the gradients of the forward one's tensors */
     long G0 = c->groups[0], G1 = c->groups[1], C0 = c->dims[0], C1 = c->dims[1], C2 = c->dims[2];
     switch (b) {
-    case 1: count[0] = B * G0 * C0; return 1;
-    case 2: count[0] = B * G1 * C1; count[1] = B * cap_of(c, 1) * C1; return 2;
-    case 3: count[0] = B * cap_of(c, 1) * C1; count[1] = B * cap_of(c, 2) * C2; return 2;
-    case 4: count[0] = B * G1 * c->dec_dims[1]; return 1;
+    case 1: case 2: count[0] = B * G0 * C0; return 1;
+    case 3: count[0] = B * G1 * C1; count[1] = B * cap_of(c, 1) * C1; return 2;
+    case 4: count[0] = B * cap_of(c, 1) * C1; count[1] = B * cap_of(c, 2) * C2; return 2;
+    case 5: count[0] = B * G1 * c->dec_dims[1]; return 1;
     default: return 0;
     }
 }
@@ -47,16 +47,16 @@ long pipe_msg_floats(const model3d_config *c, long B, int b, int backward)
 static int msg_slots(pipe_units *u, int b, int backward, float **slot[2])
 {
     switch (b) {
-    case 1: slot[0] = backward ? &u->dfull[0] : &u->e.full[0]; return 1;
-    case 2:
+    case 1: case 2: slot[0] = backward ? &u->dfull[0] : &u->e.full[0]; return 1;
+    case 3:
         slot[0] = backward ? &u->dfull[1] : &u->e.full[1];
         slot[1] = backward ? &u->dnormed[1] : &u->e.es[1].normed;
         return 2;
-    case 3:
+    case 4:
         slot[0] = backward ? &u->dnormed[1] : &u->e.es[1].normed;
         slot[1] = backward ? &u->dnormed[2] : &u->e.es[2].normed;
         return 2;
-    case 4: slot[0] = backward ? &u->ddec1 : &u->d.ds1.normed; return 1;
+    case 5: slot[0] = backward ? &u->ddec1 : &u->d.ds1.normed; return 1;
     default: return 0;
     }
 }
@@ -100,7 +100,9 @@ int pipe_units_prepare(m3_run *r, const model3d *m, pipe_units *u, const model3d
 int pipe_units_forward(m3_run *r, const model3d *m, pipe_units *u, int unit, const model3d_batch *b)
 {
     switch (unit) {
-    case PIPE_ENC0: case PIPE_ENC1: case PIPE_ENC2:
+    case PIPE_EMBED0: return m3_encoder_embed_forward(r, m, &u->e, 0);
+    case PIPE_ENC0: return m3_encoder_stage_forward(r, m, &u->e, 0, u->drop_key);
+    case PIPE_ENC1: case PIPE_ENC2:
         return m3_encoder_scale_forward(r, m, &u->e, unit - PIPE_ENC0, u->drop_key);
     case PIPE_DEC: return m3_decoder_forward(r, m, &u->d, &u->e, u->drop_key);
     case PIPE_HEADS: return m3_heads_forward(r, m, &u->h, &u->e, &u->d, b, &u->loss);
@@ -127,7 +129,9 @@ int pipe_units_backward_begin(m3_run *r, const model3d *m, pipe_units *u, int lo
 int pipe_units_backward(m3_run *r, const model3d *m, pipe_units *u, int unit)
 {
     switch (unit) {
-    case PIPE_ENC0: case PIPE_ENC1: case PIPE_ENC2:
+    case PIPE_EMBED0: return m3_encoder_embed_backward(r, m, &u->e, 0, u->dfull);
+    case PIPE_ENC0: return m3_encoder_stage_backward(r, m, &u->e, 0, u->dfull, u->dnormed);
+    case PIPE_ENC1: case PIPE_ENC2:
         return m3_encoder_scale_backward(r, m, &u->e, unit - PIPE_ENC0, u->dfull, u->dnormed);
     case PIPE_DEC: return m3_decoder_backward(r, m, &u->d, &u->e, u->ddec1, u->dnormed);
     case PIPE_HEADS: return m3_heads_backward(r, m, &u->h, &u->d, u->e.B, u->ddec1);

@@ -46,17 +46,17 @@ check stages_s1_np1 mpi 1 "$I2PMAE" pretrain $P -o "$T/s1" --steps 8
 check stages_s2_np2 mpi 2 "$I2PMAE" pretrain $P -o "$T/s2" --steps 8 --stages 2
 check stages_s3_np3 mpi 3 "$I2PMAE" pretrain $P -o "$T/s3" --steps 8 --stages 3
 check stages_s3_gpipe mpi 3 "$I2PMAE" pretrain $P -o "$T/s3g" --steps 8 --stages 3 --pipe-schedule gpipe \
-  --stage-split 1,1,3
-check stages_s2_split41 mpi 2 "$I2PMAE" pretrain $P -o "$T/s2h" --steps 8 --stages 2 --stage-split 4,1
+  --stage-split 1,2,3
+check stages_s2_split51 mpi 2 "$I2PMAE" pretrain $P -o "$T/s2h" --steps 8 --stages 2 --stage-split 5,1
 same_run stages_s2_bitwise_s1 "$T/s1" "$T/s2" 8
 same_run stages_s3_bitwise_s1 "$T/s1" "$T/s3" 8
 same_run stages_s3_gpipe_bitwise_s1 "$T/s1" "$T/s3g" 8
-same_run stages_s2_split41_bitwise_s1 "$T/s1" "$T/s2h" 8
+same_run stages_s2_split51_bitwise_s1 "$T/s1" "$T/s2h" 8
 check stages_d2_np2 mpi 2 "$I2PMAE" pretrain $P -o "$T/d2" --steps 8
-check stages_d2_s2_np4 mpi 4 "$I2PMAE" pretrain $P -o "$T/d2s2" --steps 8 --stages 2 --stage-split 2,3
+check stages_d2_s2_np4 mpi 4 "$I2PMAE" pretrain $P -o "$T/d2s2" --steps 8 --stages 2 --stage-split 3,3
 same_run stages_np4_s2_bitwise_np2_s1 "$T/d2" "$T/d2s2" 8
 mpi 3 "$I2PMAE" pretrain $P -o "$T/pr" --steps 1 --stages 3 > "$T/pr.out" 2>&1
-check stages_split_logged grep -q 'pipeline of 3 stages x 1 replicas, 1f1b schedule; stage 0: encoder.0.*GFLOP/sample.*stage 2: ' "$T/pr.out"
+check stages_split_logged grep -q 'pipeline of 3 stages x 1 replicas, 1f1b schedule; stage 0: embed0.*GFLOP/sample.*stage 2: ' "$T/pr.out"
 check stages_json grep -q '"stages":3,"seconds_pipe_wait":' "$T/pr.out"
 
 # ---- resume on another grid: checkpoint at S = 2 on 2 ranks, resumed at S = 1 on 1 rank ----
@@ -81,11 +81,11 @@ every_rank() {
   for f in "$T"/rc.*; do [ -f "$f" ] || continue; cnt=$((cnt + 1)); [ "$(cat "$f")" = 0 ] && bad=1; done
   if [ "$cnt" = "$np" ] && [ $bad = 0 ]; then pass "${n}_every_rank"; else fail "${n}_every_rank" "$cnt of $np rank statuses, a zero one: $bad"; fi
 }
-every_rank stages_more_than_units 2 "the network has only 5 pipeline units" --stages 6
+every_rank stages_more_than_units 2 "the network has only 6 pipeline units" --stages 7
 every_rank stages_not_divisor 3 "world size 3 is not a multiple of --stages 2" --stages 2
-every_rank stages_split_short 2 "--stage-split 2,2: 2 stages holding 4 units" --stages 2 --stage-split 2,2
-every_rank stages_split_count 2 "--stage-split 1,1,3: 3 stages holding 5 units, but --stages is 2" --stages 2 \
-  --stage-split 1,1,3
+every_rank stages_split_short 2 "--stage-split 2,3: 2 stages holding 5 units" --stages 2 --stage-split 2,3
+every_rank stages_split_count 2 "--stage-split 1,2,3: 3 stages holding 6 units, but --stages is 2" --stages 2 \
+  --stage-split 1,2,3
 every_rank stages_split_syntax 2 "--stage-split 2,x: must be 2 positive unit counts" --stages 2 --stage-split 2,x
 every_rank stages_schedule 2 "--pipe-schedule 2f2b: must be gpipe or 1f1b" --stages 2 --pipe-schedule 2f2b
 

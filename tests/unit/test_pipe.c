@@ -1,5 +1,5 @@
 /* test_pipe.c -- the pieces of pipeline-parallel pre-training that need no MPI:
- *  - pipe_units: the tiny network run unit by unit, cut at every one of the 16 contiguous splits
+ *  - pipe_units: the tiny network run unit by unit, cut at every one of the 32 contiguous splits
  *    into stages, each stage in its own arena and each boundary crossed through a packed message
  *    copied into a fresh buffer, gives bitwise the losses, parameter gradients and BatchNorm
  *    buffers of model3d_train_step;
@@ -143,7 +143,7 @@ static void test_units_bitwise(void **state)
         model3d_free(m);
         splits++;
     }
-    assert_int_equal(splits, 16);
+    assert_int_equal(splits, 32);
     model3d_free(ref);
     free_inputs(&in);
 }
@@ -226,6 +226,8 @@ static void test_split(void **state)
     for (int i = 0; i < model3d_n_buffer_tensors(m); i++)
         assert_true(pipe_unit_of_tensor(model3d_get_buffer_tensor(m, i)->name) >= 0);
     assert_int_equal(pipe_unit_of_tensor("decoder.mask_token"), PIPE_DEC);
+    assert_int_equal(pipe_unit_of_tensor("embed0.bn1.running_mean"), PIPE_EMBED0);
+    assert_int_equal(pipe_unit_of_tensor("encoder.0.norm.weight"), PIPE_ENC0);
     assert_int_equal(pipe_unit_of_tensor("merge2.bn1.running_var"), PIPE_ENC2);
     assert_int_equal(pipe_unit_of_tensor("rec_head_2d.weight"), PIPE_HEADS);
     assert_int_equal(pipe_unit_of_tensor("cls_head.fc"), -1);
@@ -263,19 +265,19 @@ static void test_split(void **state)
     }
     char desc[512];
     pipe_split sp;
-    assert_int_equal(pipe_split_make(&sp, 2, "4,1", f, g_err), 0);
-    assert_int_equal(sp.first[1], 4);
+    assert_int_equal(pipe_split_make(&sp, 2, "5,1", f, g_err), 0);
+    assert_int_equal(sp.first[1], 5);
     pipe_split_describe(&sp, f, desc, sizeof desc);
-    assert_non_null(strstr(desc, "stage 0: encoder.0+encoder.1+encoder.2+decoder ("));
+    assert_non_null(strstr(desc, "stage 0: embed0+encoder.0+encoder.1+encoder.2+decoder ("));
     assert_non_null(strstr(desc, "stage 1: heads ("));
-    assert_int_equal(pipe_split_make(&sp, 6, "", f, g_err), -1);
-    assert_non_null(strstr(g_err, "only 5 pipeline units"));
+    assert_int_equal(pipe_split_make(&sp, 7, "", f, g_err), -1);
+    assert_non_null(strstr(g_err, "only 6 pipeline units"));
     assert_int_equal(pipe_split_make(&sp, 2, "2,2", f, g_err), -1);
     assert_non_null(strstr(g_err, "cover it exactly"));
     assert_int_equal(pipe_split_make(&sp, 2, "1,1,3", f, g_err), -1);
-    assert_int_equal(pipe_split_make(&sp, 2, "0,5", f, g_err), -1);
-    assert_int_equal(pipe_split_make(&sp, 2, "2,3,", f, g_err), -1);
-    assert_int_equal(pipe_split_make(&sp, 2, "2;3", f, g_err), -1);
+    assert_int_equal(pipe_split_make(&sp, 2, "0,6", f, g_err), -1);
+    assert_int_equal(pipe_split_make(&sp, 2, "2,4,", f, g_err), -1);
+    assert_int_equal(pipe_split_make(&sp, 2, "2;4", f, g_err), -1);
 }
 
 static int setup(void **state)
