@@ -16,6 +16,8 @@
  * (svm_monitor.h; then comm must be MPI_COMM_WORLD); it does not change training.
  * The ablation switches (masking, loss weights, 2D targets, visible tokens) are part of the
  * configuration stored in checkpoints ("objective") and compared on --resume.
+ * With stages > 1 the ranks form ranks / stages data replicas of `stages` pipeline stages
+ * (pipe_step.h) that play the part of the data-parallel ranks, with bitwise the same results.
  */
 #ifndef I2P_PRETRAIN_H
 #define I2P_PRETRAIN_H

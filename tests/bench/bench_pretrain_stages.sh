@@ -5,7 +5,8 @@
 #    replica), with the micro-batch = the batch (one micro-batch per step, as data parallel on one
 #    rank with --micro-batch 0).
 # Network: BENCH_STAGES_INI (default: the spec's widths and depths at 1024 points, 256/128/32 groups,
-# 3D loss only, random masking: no features file needed). A few minutes on 2 cores.
+# 3D loss only, random masking: no features file needed). BENCH_STAGES_PARTS: "throughput memory"
+# (default) or one of them. About 10-20 minutes on the 2 shared cores.
 set -u
 : "${ROOT:?}" "${I2PMAE:?}"
 B=$(mktemp -d /tmp/i2pmae-bench.XXXXXX)
@@ -36,10 +37,12 @@ run() { # label np args...
     > "$B/$label.out" 2>&1 || { echo "bench_pretrain_stages: $label failed: $(tail -1 "$B/$label.out")"; exit 1; }
 }
 rate() { grep 'pretrain: step' "$B/$1.out" | tail -1 | sed 's/.* \([0-9.]*\) samples\/s.*/\1/'; }
-hwm() { grep 'VmHWM' "$B/$1.out" | sort | sed 's/.*VmHWM \([0-9]*\) kB/\1/' | awk '{printf "%s%.0f", NR > 1 ? " " : "", $1 / 1024}'; }
+hwm() { grep 'VmHWM' "$B/$1.out" | sort | sed 's/.*VmHWM \([0-9]*\) kB/\1/' | awk '{printf "%s%.0f", (NR > 1 ? " " : ""), $1 / 1024}'; }
 maxhwm() { grep 'VmHWM' "$B/$1.out" | sed 's/.*VmHWM \([0-9]*\) kB/\1/' | sort -n | tail -1; }
 
+PARTS=${BENCH_STAGES_PARTS:-throughput memory}
 half=$((STEPS / 2))
+if echo "$PARTS" | grep -q throughput; then
 run dp2 2 --steps "$STEPS" --log-every "$half" --micro-batch "$MICRO"
 run pp2 2 --steps "$STEPS" --log-every "$half" --micro-batch "$MICRO" --stages 2
 a=$(rate dp2); b=$(rate pp2)
@@ -48,6 +51,8 @@ printf '  data parallel, 2 ranks:      %8.2f samples/s\n' "$a"
 printf '  --stages 2 on 2 ranks:       %8.2f samples/s  (%.0f%% of data parallel)  %s\n' "$b" \
   "$(awk -v a="$a" -v b="$b" 'BEGIN{print 100*b/a}')" "$(grep -o 'stage 0: [^;]*' "$B/pp2.out" | head -1)"
 
+fi
+echo "$PARTS" | grep -q memory || exit 0
 run m1 1 --steps 2 --micro-batch "$BATCH"
 run m2 2 --steps 2 --micro-batch "$BATCH" --stages 2
 run m3 3 --steps 2 --micro-batch "$BATCH" --stages 3
