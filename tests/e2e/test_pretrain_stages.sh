@@ -2,8 +2,9 @@
 # tiny network: loss.csv and the checkpoints' arrays are bitwise those of the data-parallel run
 # with ranks / S ranks (S = 1, 2, 3 on 1-4 ranks; 1F1B and GPipe; balanced and hand-set splits);
 # a run checkpointed at S = 2 on 2 ranks resumes at S = 1 on 1 rank with the same later losses and
-# checkpoint; bad grids and splits give one error and every rank exits non-zero; a stage rank
-# killed mid-step ends the job (no hang) and --resume finishes it with the uninterrupted losses.
+# checkpoint; the SVM monitor gives the same accuracies; bad grids and splits give one error and
+# every rank exits non-zero; a stage rank killed mid-step ends the job (no hang) and --resume
+# finishes it with the uninterrupted losses.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/pretrain_lib.sh"
 need_features_writer
@@ -58,6 +59,14 @@ same_run stages_np4_s2_bitwise_np2_s1 "$T/d2" "$T/d2s2" 8
 mpi 3 "$I2PMAE" pretrain $P -o "$T/pr" --steps 1 --stages 3 > "$T/pr.out" 2>&1
 check stages_split_logged grep -q 'pipeline of 3 stages x 1 replicas, 1f1b schedule; stage 0: embed0.*GFLOP/sample.*stage 2: ' "$T/pr.out"
 check stages_json grep -q '"stages":3,"seconds_pipe_wait":' "$T/pr.out"
+
+# ---- the SVM monitor measures the whole encoder: every stage's parameters gathered first ----
+check stages_svm_data "$I2PMAE" synth --samples 96 --points 128 --seed 5 -o "$T/tr.h5"
+check stages_svm_test "$I2PMAE" synth --samples 96 --points 128 --seed 6 -o "$T/te.h5"
+M="--svm-every 1 --svm-data $T/tr.h5 --svm-test $T/te.h5 --epochs 2"
+check stages_svm_s1 mpi 1 "$I2PMAE" pretrain $P $M -o "$T/sv1"
+check stages_svm_s2 mpi 2 "$I2PMAE" pretrain $P $M -o "$T/sv2" --stages 2
+check stages_svm_same_accuracy sh -c "cut -d, -f1-6,8 '$T/sv1/loss.csv' > '$T/sv1.c'; cut -d, -f1-6,8 '$T/sv2/loss.csv' > '$T/sv2.c'; [ \$(awk -F, 'NR > 1 && \$7 != \"\"' '$T/sv1.c' | wc -l) = 2 ] && cmp '$T/sv1.c' '$T/sv2.c'"
 
 # ---- resume on another grid: checkpoint at S = 2 on 2 ranks, resumed at S = 1 on 1 rank ----
 check stages_grid_first mpi 2 "$I2PMAE" pretrain $P -o "$T/g" --steps 4 --stages 2
