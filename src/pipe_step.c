@@ -33,7 +33,7 @@ typedef struct {
 struct pipe_stage {
     dist_grid g;
     int kind;
-    char split_spec[64];
+    char split_spec[256];
     pipe_split sp;
     int lo, hi;                /* this stage's units */
     model3d *m;
@@ -59,6 +59,7 @@ int pipe_stage_open(pipe_stage **out, MPI_Comm world, int stages, const char *sp
     int rc = pipe_split_make(&p->sp, stages, split, unit, err);
     p->kind = pipe_schedule_parse(schedule);
     if (!rc && p->kind < 0) rc = errf(err, "--pipe-schedule %s: must be gpipe or 1f1b", schedule);
+    if (!rc && split && strlen(split) >= sizeof p->split_spec) rc = errf(err, "--stage-split: too long");
     snprintf(p->split_spec, sizeof p->split_spec, "%s", split ? split : "");
     /* the checks above give every rank the same answer; the grid checks the world size */
     if (!rc) rc = dist_grid_create(&p->g, world, stages, err);
