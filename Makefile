@@ -2,7 +2,8 @@
 #
 #   make run     install missing Debian packages, build, run the demo
 #   make test    install missing Debian packages, build, run every test
-#   make bench   install, build, run the benchmarks (ratios against the reference)
+#   make bench   install, build, run the benchmarks (ratios against the reference); BENCH=pattern
+#                runs some (BENCH=roofline rewrites the tables of docs/performance.md)
 #   make all     build ./i2pmae and the unit tests only (no install step)
 #   make test SAN=1   the same suite built with AddressSanitizer + UBSan (build-san/)
 #

@@ -32,6 +32,10 @@ void *arena_alloc(arena *a, size_t bytes);
 float *arena_floats(arena *a, long n);            /* uninitialised */
 float *arena_zeros(arena *a, long n);             /* zero-filled */
 int *arena_ints(arena *a, long n);
+/* The arena's chunk allocator, for other long-lived large buffers: n bytes released with free(),
+ * 2 MiB aligned and advised as transparent huge pages when n >= 2 MiB, else 64-byte aligned. NULL
+ * when out of memory. */
+void *arena_chunk_alloc(size_t n);
 arena_mark_t arena_mark(const arena *a);
 void arena_release(arena *a, arena_mark_t m);
 

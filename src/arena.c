@@ -3,6 +3,25 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+
+/* Chunks of at least this size are 2 MiB aligned and advised as transparent huge pages: the first
+ * step touches its activations through far fewer page faults (7.5x fewer in a spec-size step) and
+ * every later step meets fewer TLB misses (with nn_eltwise.c's serial small adds: ~11 % less user
+ * CPU per step, docs/performance.md); the first step pays for it in system time (the kernel
+ * zeroes whole 2 MiB pages). The kernel may ignore the advice; the contents are the same. */
+#define ARENA_HUGE_BYTES ((size_t)2 << 20)
+
+void *arena_chunk_alloc(size_t n)
+{
+    void *p = NULL;
+    size_t align = n >= ARENA_HUGE_BYTES ? ARENA_HUGE_BYTES : 64;
+    if (posix_memalign(&p, align, n)) return NULL;
+#ifdef MADV_HUGEPAGE
+    if (align == ARENA_HUGE_BYTES) (void)madvise(p, n / ARENA_HUGE_BYTES * ARENA_HUGE_BYTES, MADV_HUGEPAGE);
+#endif
+    return p;
+}
 
 void arena_init(arena *a, size_t default_bytes)
 {
@@ -33,8 +52,8 @@ void *arena_alloc(arena *a, size_t bytes)
     if (a->cur == a->n_chunks) {
         if (a->n_chunks == ARENA_MAX_CHUNKS) { a->failed = 1; return NULL; }
         size_t n = bytes > a->default_bytes ? bytes : a->default_bytes;
-        void *p = NULL;
-        if (posix_memalign(&p, 64, n)) { a->failed = 1; return NULL; }
+        void *p = arena_chunk_alloc(n);
+        if (!p) { a->failed = 1; return NULL; }
         a->chunk[a->n_chunks] = p;
         a->size[a->n_chunks] = n;
         a->n_chunks++;

@@ -18,8 +18,19 @@ static dnnl_alg_kind_t alg_of(nn_act a)
     return a == NN_GELU ? dnnl_eltwise_gelu_erf : dnnl_eltwise_relu;
 }
 
+/* Below this many elements an add is a plain serial loop: a primitive call is an OpenMP parallel
+ * region, whose fork / join costs more than adding a few thousand floats, and on a shared machine
+ * each region waits for a preempted thread (the 135 small adds of a spec-size training step, the
+ * norm parameter gradients mostly, took ~4 s of it at load 12, docs/performance.md). The sum is the
+ * same float addition, so the results are bitwise those of the primitive. */
+#define NN_ADD_SERIAL_MAX 16384
+
 int nn_add(nn_cache *c, float *out, const float *a, const float *b, long n, char *err)
 {
+    if (n <= NN_ADD_SERIAL_MAX) {
+        for (long i = 0; i < n; i++) out[i] = a[i] + b[i];
+        return 0;
+    }
     long key[] = {n};
     nn_prim *p = nn_cache_find(c, K_ADD, key, 1);
     if (!p) {

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "errors.h"
 
 int nn_cache_init(nn_cache *c, dnn_ctx *dnn, int capacity, char *err)
@@ -96,7 +97,7 @@ nn_prim *nn_cache_add(nn_cache *c, int kind, const long *key, int n_key, const v
     size_t sbytes = 0;
     const dnnl_memory_desc_t *smd = dnn_scratchpad_md(pd, &sbytes);
     if (smd) {
-        p->scratch = dnn_alloc(sbytes);
+        p->scratch = arena_chunk_alloc(sbytes > 64 ? sbytes : 64);
         if (!p->scratch) { errf(err, "nn cache: out of memory (scratchpad)"); goto fail; }
         c->bytes_allocated += (long)sbytes;
         int a = p->n_args;
@@ -105,7 +106,7 @@ nn_prim *nn_cache_add(nn_cache *c, int kind, const long *key, int n_key, const v
         p->n_args = a + 1;
     }
     if (tmp_count > 0) {
-        p->tmp = dnn_alloc(sizeof(float) * (size_t)tmp_count);
+        p->tmp = arena_chunk_alloc(sizeof(float) * (size_t)tmp_count);
         if (!p->tmp) { errf(err, "nn cache: out of memory (temporary)"); goto fail; }
         p->tmp_count = tmp_count;
         c->bytes_allocated += (long)sizeof(float) * tmp_count;

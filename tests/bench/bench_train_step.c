@@ -8,12 +8,23 @@
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "errors.h"
 #include "model3d.h"
 #include "optim.h"
 #include "rng.h"
+
+/* Minor page faults, user and system CPU seconds of this process so far. */
+static void usage_now(long *minflt, double *user_s, double *sys_s)
+{
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    *minflt = u.ru_minflt;
+    *user_s = u.ru_utime.tv_sec + 1e-6 * u.ru_utime.tv_usec;
+    *sys_s = u.ru_stime.tv_sec + 1e-6 * u.ru_stime.tv_usec;
+}
 
 static double now_s(void)
 {
@@ -57,7 +68,8 @@ int main(int argc, char **argv)
     adamw_config_default(&ac);
     adamw_state st;
     if (adamw_init(&st, model3d_n_params(m), err)) return 1;
-    double total = 0, flops0 = 0;
+    double total = 0, flops0 = 0, user = 0, sys = 0;
+    long faults = 0;
     model3d_alloc_info info;
     for (int it = 0; it < warmup + steps; it++) {
         for (int b = 0; b < B; b++) keys[b] = (uint64_t)(it * 1000 + b);
@@ -68,6 +80,9 @@ int main(int argc, char **argv)
             model3d_alloc_stats(m, &info);
             flops0 = info.matmul_flops;
         }
+        long f0, f1;
+        double u0, s0, u1, s1;
+        usage_now(&f0, &u0, &s0);
         double t0 = now_s();
         if (model3d_train_step(m, &bt, &L, err)) {
             fprintf(stderr, "bench: %s\n", err);
@@ -76,15 +91,24 @@ int main(int argc, char **argv)
         adamw_step(&st, &ac, 1e-3, model3d_params(m), model3d_grads(m), model3d_get_tensor(m, 0),
                    model3d_n_tensors(m));
         double dt = now_s() - t0;
-        if (it >= warmup) total += dt;
-        printf("step %d: %.3f s loss %.4f\n", it, dt, L.loss);
+        usage_now(&f1, &u1, &s1);
+        if (it >= warmup) {
+            total += dt;
+            faults += f1 - f0;
+            user += u1 - u0;
+            sys += s1 - s0;
+        }
+        printf("step %d: %.3f s loss %.4f; minor faults %ld, cpu user %.2f s sys %.2f s\n", it, dt, L.loss,
+               f1 - f0, u1 - u0, s1 - s0);
         fflush(stdout);
     }
     model3d_alloc_stats(m, &info);
     double step_s = total / steps, flops = (info.matmul_flops - flops0) / steps;
     printf("{\"bench\": \"model3d_c\", \"batch\": %d, \"points\": %ld, \"threads\": %d, \"params\": %ld, "
-           "\"steps\": %d, \"seconds_per_step\": %.4f, \"matmul_gflop_per_step\": %.2f, \"gflop_per_s\": %.2f}\n",
-           B, P, omp_get_max_threads(), model3d_n_params(m), steps, step_s, flops / 1e9, flops / 1e9 / step_s);
+           "\"steps\": %d, \"seconds_per_step\": %.4f, \"matmul_gflop_per_step\": %.2f, \"gflop_per_s\": %.2f, "
+           "\"minor_faults_per_step\": %ld, \"user_s_per_step\": %.3f, \"sys_s_per_step\": %.3f}\n",
+           B, P, omp_get_max_threads(), model3d_n_params(m), steps, step_s, flops / 1e9, flops / 1e9 / step_s,
+           faults / steps, user / steps, sys / steps);
     printf("c_seconds_per_step %.4f\nc_gflop_per_step %.3f\n", step_s, flops / 1e9);
     adamw_free(&st);
     model3d_free(m);

@@ -4,6 +4,7 @@
 # (oneDNN) beside the PyTorch reference (tests/ref/model3d_ref.py --bench) in the same run.
 # Batch: BENCH_BATCH (default 16: batch 32 needs ~13 GB per side and ~6 min for the reference on 2
 # busy cores; BENCH_BATCH=32 gives the spec's batch). One warm-up step each, then BENCH_STEPS (1).
+# Also per timed step: minor page faults and user / system CPU time (getrusage), goals 0 and < 5 %.
 # FLOPs = 2*M*K*N over every matmul executed (linear layers forward + both backward products,
 # attention score and value products), counted by the C code; GFLOP/s = that / C step time.
 set -u
@@ -18,6 +19,11 @@ mpicc -std=c11 -O2 -fopenmp -D_GNU_SOURCE -I"$ROOT/include" "$ROOT/tests/bench/b
   -ldnnl -llinear -lcrypto -lm || { echo "bench_train_step: cannot build the C driver"; exit 1; }
 OMP_NUM_THREADS=2 "$OUT/bench_c" "$B" "$STEPS" 1 > "$OUT/c.txt" 2>&1 || { cat "$OUT/c.txt"; exit 1; }
 grep '^{' "$OUT/c.txt"
+# steady state (the timed steps, not the warm-up): page faults and system CPU time per step
+sed -n 's/.*"minor_faults_per_step": \([0-9]*\), "user_s_per_step": \([0-9.]*\), "sys_s_per_step": \([0-9.]*\).*/\1 \2 \3/p' \
+  "$OUT/c.txt" | awk -v l="$(cut -d' ' -f1 /proc/loadavg)" '{
+  printf "model3d train step steady state: %d minor page faults/step (goal 0), system time %.1f%% of the step CPU time (goal < 5%%), load %s\n",
+         $1, ($2 + $3 > 0) ? 100 * $3 / ($2 + $3) : 0, l }'
 c_s=$(sed -n 's/^c_seconds_per_step //p' "$OUT/c.txt")
 gflop=$(sed -n 's/^c_gflop_per_step //p' "$OUT/c.txt")
 if ! /usr/bin/python3 -c 'import torch, h5py' 2>/dev/null; then

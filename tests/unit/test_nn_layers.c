@@ -312,6 +312,31 @@ static void test_maxpool(void **state)
     case_free(&t);
 }
 
+/* ---- nn_add: the serial loop below NN_ADD_SERIAL_MAX (16384) elements and the oneDNN binary
+ * primitive above give bitwise the float sums a[i] + b[i], also in place (out == a). */
+static void test_add_paths(void **state)
+{
+    (void)state;
+    const long sizes[] = {1, 96, 16384, 16385, 40000};
+    rng_t r;
+    rng_seed(&r, 7, 0);
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        long n = sizes[s];
+        float *a = malloc(sizeof(float) * (size_t)n), *b = malloc(sizeof(float) * (size_t)n),
+              *out = malloc(sizeof(float) * (size_t)n), *want = malloc(sizeof(float) * (size_t)n);
+        for (long i = 0; i < n; i++) {
+            a[i] = (float)rng_normal(&r) * 1e3f;
+            b[i] = (float)rng_normal(&r) * 1e-3f;
+            want[i] = a[i] + b[i];
+        }
+        assert_int_equal(nn_add(&g_c, out, a, b, n, g_err), 0);
+        assert_memory_equal(out, want, sizeof(float) * (size_t)n);
+        assert_int_equal(nn_accumulate(&g_c, a, b, n, g_err), 0);
+        assert_memory_equal(a, want, sizeof(float) * (size_t)n);
+        free(a); free(b); free(out); free(want);
+    }
+}
+
 int main(void)
 {
     /* tiny shapes: one thread (OpenMP barriers on a loaded 2-core machine cost 50x the work) */
@@ -320,6 +345,7 @@ int main(void)
         cmocka_unit_test(test_linear),    cmocka_unit_test(test_layernorm),
         cmocka_unit_test(test_batchnorm), cmocka_unit_test(test_gelu_relu),
         cmocka_unit_test(test_attention), cmocka_unit_test(test_maxpool),
+        cmocka_unit_test(test_add_paths),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,37 @@
+#!/bin/sh
+# bench_roofline.sh -- the roofline tables of docs/performance.md: every oneDNN primitive of the
+# ViT-B/16 forward and of the 3D training step (spec configuration) with its FLOPs and bytes, our
+# time inside the forward / step (oneDNN's verbose exec times), the same primitive alone (and a
+# matmul with format `any`), % of the fp32 peak; the hand-written kernels of the step (FPS, kNN,
+# Chamfer, AdamW) and extract's projection alone, with their share of the step.
+# Sizes: ROOFLINE_VIT_BATCH (8), ROOFLINE_M3_BATCH (8), ROOFLINE_PREC (fp32|bf16, the ViT's).
+# ROOFLINE_DOC (default docs/performance.md; empty: print only) receives the tables between its
+# roofline markers. ROOFLINE_RAW=FILE keeps the raw output. About 10 minutes on the shared 2-core
+# machine at load ~10, 20 at load ~20.
+set -u
+: "${ROOT:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${BUILD:=$ROOT/build}"
+VB=${ROOFLINE_VIT_BATCH:-8}
+MB=${ROOFLINE_M3_BATCH:-8}
+PREC=${ROOFLINE_PREC:-fp32}
+DOC=${ROOFLINE_DOC-$ROOT/docs/performance.md}
+T=$(mktemp -d /tmp/i2pmae-bench-roofline.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+export OMP_NUM_THREADS=2
+cc -O1 -o "$T/cpu_freq" "$ROOT/tests/bench/cpu_freq.c" 2>/dev/null
+# the clock: the fastest of 3 runs of cpu_freq; a busy machine hides it (at load ~25 it read 2.3 GHz
+# where a quieter run read 4.3), so ROOFLINE_GHZ may give it, and the table says which was used
+measured=$(for i in 1 2 3; do "$T/cpu_freq" 2>/dev/null; done | awk '$2 > m { m = $2 } END { print m + 0 }')
+if [ -n "${ROOFLINE_GHZ:-}" ]; then
+  ghz=$ROOFLINE_GHZ; clock_src="given by ROOFLINE_GHZ; tests/bench/cpu_freq.c measured $measured GHz in this run"
+else
+  ghz=$measured; clock_src="measured by tests/bench/cpu_freq.c"
+fi
+export ROOFLINE_CLOCK_SOURCE="$clock_src"
+ONEDNN_VERBOSE=1 "$BUILD/bench/bench_roofline" "$VB" "$MB" "$PREC" > "$T/raw.txt" 2> "$T/err.txt" ||
+  { echo "bench_roofline failed:"; tail -n 5 "$T/err.txt"; exit 1; }
+[ -n "${ROOFLINE_RAW:-}" ] && cp "$T/raw.txt" "$ROOFLINE_RAW"
+/usr/bin/python3 "$ROOT/tests/bench/roofline.py" "$T/raw.txt" "$ghz" "$OMP_NUM_THREADS" "$PREC" $DOC ||
+  { echo "roofline.py failed"; exit 1; }
+[ -n "$DOC" ] && echo "bench_roofline: tables written to $DOC"
+exit 0
