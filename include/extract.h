@@ -27,9 +27,11 @@ typedef struct {
     const char *config_json; /* cli_values_json of the command, stored as the "config" attribute */
 } extract_options;
 
-/* Seconds of this rank by kind (see docs/features.md for what each counts). */
+/* Seconds of this rank by kind (see docs/features.md for what each counts); vit_s is the part of
+ * compute_s inside the ViT (embedding, blocks, head), the rest of compute_s is projection,
+ * saliency, checks and conversion. */
 typedef struct {
-    double compute_s, comm_s, idle_s, io_s;
+    double compute_s, comm_s, idle_s, io_s, vit_s;
 } extract_times;
 
 typedef struct {

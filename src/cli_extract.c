@@ -66,7 +66,7 @@ static int check(void *state, char *err)
 static void add_rank_times(cJSON *s, const extract_result *r, int size, double wall_s)
 {
     cJSON *arr = cJSON_AddArrayToObject(s, "per_rank");
-    double comm = 0, io = 0, idle = 0;
+    double comm = 0, io = 0, idle = 0, vit = 0;
     for (int i = 0; r->per_rank && i < size; i++) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "rank", i);
@@ -74,7 +74,9 @@ static void add_rank_times(cJSON *s, const extract_result *r, int size, double w
         cJSON_AddNumberToObject(o, "comm_s", r->per_rank[i].comm_s);
         cJSON_AddNumberToObject(o, "idle_s", r->per_rank[i].idle_s);
         cJSON_AddNumberToObject(o, "io_s", r->per_rank[i].io_s);
+        cJSON_AddNumberToObject(o, "vit_s", r->per_rank[i].vit_s);
         cJSON_AddItemToArray(arr, o);
+        vit += r->per_rank[i].vit_s;
         comm += r->per_rank[i].comm_s;
         io += r->per_rank[i].io_s;
         idle += r->per_rank[i].idle_s;
@@ -83,6 +85,7 @@ static void add_rank_times(cJSON *s, const extract_result *r, int size, double w
     cJSON_AddNumberToObject(s, "comm_share", total > 0 ? comm / total : 0.0);
     cJSON_AddNumberToObject(s, "io_share", total > 0 ? io / total : 0.0);
     cJSON_AddNumberToObject(s, "idle_share", total > 0 ? idle / total : 0.0);
+    cJSON_AddNumberToObject(s, "vit_share", total > 0 ? vit / total : 0.0);
 }
 
 static int run(void *state, const cmd_env *env, char *err)

@@ -38,7 +38,7 @@ typedef struct {
     long N, P, tok_floats;
     long *todo, n_todo, n_mb, mb_per_flush, n_flush;
     /* buffers */
-    float *points, *images, *sal, *patch, *cls;
+    float *points, *images, *depth, *sal, *patch, *cls;
     int32_t *labels;
     int16_t *pixel;
     float *buf[NBUF];
@@ -144,6 +144,7 @@ static int alloc_buffers(extract_ctx *c, char *err)
     ALLOC(c->points, c->B * c->P * 3);
     ALLOC(c->labels, c->B);
     if (c->first) ALLOC(c->images, imgs * 3 * c->S * c->S);
+    if (c->first) ALLOC(c->depth, imgs * c->S * c->S); /* the projection's scratch, made once */
     for (int k = 0; k < NBUF; k++) ALLOC(c->buf[k], HDR_FLOATS + c->tok_floats);
     if (c->last) {
         ALLOC(c->sal, imgs * gg);
@@ -160,7 +161,8 @@ static int alloc_buffers(extract_ctx *c, char *err)
 
 static void free_buffers(extract_ctx *c)
 {
-    free(c->points), free(c->labels), free(c->images), free(c->sal), free(c->patch), free(c->cls);
+    free(c->points), free(c->labels), free(c->images), free(c->depth), free(c->sal), free(c->patch);
+    free(c->cls);
     free(c->pixel), free(c->todo);
     for (int k = 0; k < NBUF; k++) free(c->buf[k]);
     output_buffer_free(&c->out);
@@ -187,12 +189,21 @@ static int read_micro_batch(extract_ctx *c, long mb, long *n_out, char *err)
     return 0;
 }
 
-/* A NaN or infinity from the ViT (e.g. a NaN in its weights) must not be written as features. */
+/* A NaN or infinity from the ViT (e.g. a NaN in its weights) must not be written as features.
+ * One parallel pass finds whether there is any; only then the first is looked for, to name it. */
 static int check_features_finite(const extract_ctx *c, long n, const long *samples, char *err)
 {
     long D = vit_get_config(c->vit)->out_dim, gg = (long)c->grid * c->grid, V = c->V;
     const struct { const char *name; const float *v; long per_sample; } out[3] = {
         {"/patch", c->patch, V * gg * D}, {"/cls", c->cls, V * D}, {"/saliency", c->sal, V * gg}};
+    int bad = 0;
+    for (int k = 0; k < 3; k++) {
+        const float *v = out[k].v;
+        long len = n * out[k].per_sample;
+#pragma omp parallel for simd reduction(| : bad) schedule(static)
+        for (long i = 0; i < len; i++) bad |= !isfinite(v[i]);
+    }
+    if (!bad) return 0;
     for (int k = 0; k < 3; k++)
         for (long i = 0; i < n * out[k].per_sample; i++)
             if (!isfinite(out[k].v[i]))
@@ -204,7 +215,7 @@ static int check_features_finite(const extract_ctx *c, long n, const long *sampl
 
 static int run_micro_batch(extract_ctx *c, long mb, float *tokens, char *err)
 {
-    double t = now_s();
+    double t = now_s(), tv;
     long n = 0;
     int imgs = c->B * c->V;
     if (c->first || c->last) {
@@ -212,17 +223,21 @@ static int run_micro_batch(extract_ctx *c, long mb, float *tokens, char *err)
         t = tick(&c->t.io_s, t);
     }
     if (c->first) {
-        if (project_batch(c->points, c->B, c->P, c->V, c->S, c->images, c->last ? c->pixel : NULL, NULL, err) ||
-            vit_embed(c->vit, imgs, c->images, tokens, err))
+        if (project_batch(c->points, c->B, c->P, c->V, c->S, c->images, c->last ? c->pixel : NULL,
+                          c->depth, err))
             return -1;
-    } else if (c->last) {
-        if (project_batch(c->points, c->B, c->P, c->V, c->S, NULL, c->pixel, NULL, err)) return -1;
+        tv = now_s();
+        if (vit_embed(c->vit, imgs, c->images, tokens, err)) return -1;
+    } else {
+        if (c->last && project_batch(c->points, c->B, c->P, c->V, c->S, NULL, c->pixel, NULL, err))
+            return -1;
+        tv = now_s();
     }
     if (vit_blocks(c->vit, imgs, c->blk_a, c->blk_b, tokens, c->last ? c->sal : NULL, err)) return -1;
+    if (c->last && vit_head(c->vit, imgs, tokens, c->patch, c->cls, err)) return -1;
+    tick(&c->t.vit_s, tv);
     if (c->last) {
-        if (vit_head(c->vit, imgs, tokens, c->patch, c->cls, err) ||
-            check_features_finite(c, n, c->todo + mb * c->B, err))
-            return -1;
+        if (check_features_finite(c, n, c->todo + mb * c->B, err)) return -1;
         output_buffer_add(&c->out, n, c->todo + mb * c->B, c->patch, c->cls, c->sal, c->pixel, c->labels);
     }
     tick(&c->t.compute_s, t);
@@ -340,14 +355,16 @@ static void finish_stream(extract_ctx *c, int failed)
 static int gather_times(extract_ctx *c, extract_result *res)
 {
     res->me = c->t;
-    double mine[4] = {c->t.compute_s, c->t.comm_s, c->t.idle_s, c->t.io_s};
+    double mine[5] = {c->t.compute_s, c->t.comm_s, c->t.idle_s, c->t.io_s, c->t.vit_s};
     double *all = NULL;
-    if (c->g->rank == 0) all = malloc(sizeof(double) * 4 * (size_t)c->g->size);
-    MPI_Gather(mine, 4, MPI_DOUBLE, all, 4, MPI_DOUBLE, 0, c->g->world);
+    if (c->g->rank == 0) all = malloc(sizeof(double) * 5 * (size_t)c->g->size);
+    MPI_Gather(mine, 5, MPI_DOUBLE, all, 5, MPI_DOUBLE, 0, c->g->world);
     if (c->g->rank == 0 && all) {
         res->per_rank = malloc(sizeof(extract_times) * (size_t)c->g->size);
-        for (int r = 0; res->per_rank && r < c->g->size; r++)
-            res->per_rank[r] = (extract_times){all[4 * r], all[4 * r + 1], all[4 * r + 2], all[4 * r + 3]};
+        for (int r = 0; res->per_rank && r < c->g->size; r++) {
+            const double *a = all + 5 * r;
+            res->per_rank[r] = (extract_times){a[0], a[1], a[2], a[3], a[4]};
+        }
     }
     free(all);
     double b = c->bytes;

@@ -94,14 +94,17 @@ void project_pixels_view(const float *points, long P, int view, int S, const pro
     }
 }
 
+/* One sigmoid per pixel for the three channels (the same float operations per channel). */
 void project_normalise(const float *depth, int S, float *image)
 {
     const long n = (long)S * S;
-    for (int ch = 0; ch < 3; ch++) {
-        const float mean = IMAGENET_MEAN[ch], std = IMAGENET_STD[ch];
-        float *out = image + ch * n;
+    float *r = image, *g = image + n, *b = image + 2 * n;
 #pragma omp simd
-        for (long i = 0; i < n; i++) out[i] = (1.0f / (1.0f + expf(-depth[i])) - mean) / std;
+    for (long i = 0; i < n; i++) {
+        const float s = 1.0f / (1.0f + expf(-depth[i]));
+        r[i] = (s - IMAGENET_MEAN[0]) / IMAGENET_STD[0];
+        g[i] = (s - IMAGENET_MEAN[1]) / IMAGENET_STD[1];
+        b[i] = (s - IMAGENET_MEAN[2]) / IMAGENET_STD[2];
     }
 }
 

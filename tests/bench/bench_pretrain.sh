@@ -31,6 +31,9 @@ printf 'pretrain demo net, batch 16 (micro 8), %s steps:\n' "$STEPS"
 printf '  1 rank  x 2 threads: %8.1f samples/s   all-reduce %5.2f%% of wall time\n' "$a" "$(awk -v s="$(share r1t2)" 'BEGIN{print 100*s}')"
 printf '  2 ranks x 1 thread:  %8.1f samples/s   all-reduce %5.2f%% of wall time   (%.2fx the 1x2 rate)\n' \
   "$b" "$(awk -v s="$(share r2t1)" 'BEGIN{print 100*s}')" "$(awk -v a="$a" -v b="$b" 'BEGIN{print b/a}')"
+# data preparation (reading, augmenting, gathering targets) as a share of the step's data + compute
+dshare() { tail -1 "$B/$1.out" | /usr/bin/python3 -c 'import json, sys; d = json.load(sys.stdin); print("%.2f" % (100 * d["seconds_data"] / max(1e-9, d["seconds_data"] + d["seconds_compute"])))'; }
+printf '  data preparation: %s%% (1x2), %s%% (2x1) of data + compute time   (goal < 5%%)\n' "$(dshare r1t2)" "$(dshare r2t1)"
 ref=""
 if /usr/bin/python3 -c 'import torch, numpy' > /dev/null 2>&1; then
   # PyTorch reference (tests/ref/model3d_ref.py) on the same network: tokenize, forward, backward,

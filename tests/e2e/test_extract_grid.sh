@@ -30,6 +30,13 @@ if [ -z "$(h5diff "$T/g1.h5" "$T/v2.h5" /saliency /saliency 2>&1)" ]; then
   fail grid_comparison_can_fail "2 views gave the same saliency as 3"; else pass grid_comparison_can_fail; fi
 check extract_batch_independent sh -c "'$I2PMAE' extract --input '$T/d.h5' --vit $VIT --batch 5 -o '$T/b5.h5' > /dev/null 2>&1 && [ -z \"\$(h5diff '$T/g1.h5' '$T/b5.h5' /patch /patch)\" ]"
 check extract_json_summary sh -c "tail -1 '$T/check.out' >/dev/null; '$I2PMAE' $X -o '$T/j.h5' | tail -1 | grep -q '\"command\":\"extract\".*\"samples\":$N.*\"samples_per_s\".*\"per_rank\":\[{\"rank\":0,\"compute_s\"'"
+# the ViT's seconds are part of each rank's compute seconds; vit_share is their share of the stream
+"$I2PMAE" $X -o "$T/j2.h5" 2> /dev/null | tail -1 > "$T/j2.json"
+check extract_json_vit_share $PY -c "
+import json; d = json.load(open('$T/j2.json'))
+assert 0 < d['vit_share'] <= 1, d['vit_share']
+assert all(0 < r['vit_s'] <= r['compute_s'] for r in d['per_rank']), d['per_rank']
+"
 check extract_fp32_storage "$I2PMAE" $X --fp32 -o "$T/f32.h5"
 if have_torch; then
   check features_reference_np4 $PY "$ROOT/tests/ref/check_features.py" "$T/d.h5" "$T/g4s.h5"

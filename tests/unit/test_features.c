@@ -96,27 +96,31 @@ static void roundtrip(int fp32)
     long missing = -1;
     assert_int_equal(features_count_missing(&rd, &missing, err), 0);
     assert_int_equal(missing, 0);
-    const long rows[] = {6, 0, 6, 3}; /* any order, duplicates */
+    const long rows[] = {6, 0, 6, 3, 2}; /* any order, duplicates, a run of consecutive rows */
+    enum { NR = 5 };
     long np = V * G * G * C;
-    float *patch = malloc(sizeof(float) * 4 * np);
-    assert_int_equal(features_read_patch(&rd, rows, 4, patch, err), 0);
-    for (int k = 0; k < 4; k++)
+    float *patch = malloc(sizeof(float) * NR * np);
+    assert_int_equal(features_read_patch(&rd, rows, NR, patch, err), 0);
+    for (int k = 0; k < NR; k++)
         for (long i = 0; i < np; i++) {
             float v = value(rows[k], i);
             float w = fp32 ? v : half_to_float(half_from_float(v));
             assert_true(patch[k * np + i] == w);
         }
-    float ps[4 * P];
-    int16_t pix[4 * V * P * 2];
-    int32_t lab[4];
-    assert_int_equal(features_read_point_saliency(&rd, rows, 4, ps, err), 0);
-    assert_int_equal(features_read_pixel(&rd, rows, 4, pix, err), 0);
-    assert_int_equal(features_read_label(&rd, rows, 4, lab, err), 0);
-    for (int k = 0; k < 4; k++) {
+    float ps[NR * P];
+    int16_t pix[NR * V * P * 2];
+    int32_t lab[NR];
+    assert_int_equal(features_read_point_saliency(&rd, rows, NR, ps, err), 0);
+    assert_int_equal(features_read_pixel(&rd, rows, NR, pix, err), 0);
+    assert_int_equal(features_read_label(&rd, rows, NR, lab, err), 0);
+    for (int k = 0; k < NR; k++) {
         assert_true(ps[k * P] == (float)rows[k]);
         assert_int_equal(pix[k * V * P * 2 + 3], (rows[k] * 10 + 3) % 48);
         assert_int_equal(lab[k], rows[k] % 3);
     }
+    const long outside[] = {1, N}; /* the row-list read's own error */
+    assert_int_equal(features_read_label(&rd, outside, 2, lab, err), -1);
+    assert_non_null(strstr(err, "outside the"));
     features_close(&rd);
     free(patch);
 }
