@@ -1,6 +1,7 @@
 /* bench_train_step.c -- one training step of the 3D network (tokenize + mask + 2D targets +
  * forward + backward + AdamW update) at the spec configuration, timed after warm-up steps.
- * Usage: bench_train_step BATCH STEPS WARMUP. Prints one JSON line and "c_seconds_per_step X".
+ * Usage: bench_train_step BATCH STEPS WARMUP [fp32|bf16]. Prints one JSON line and
+ * "c_seconds_per_step X". bf16: the mixed-precision step (model3d_set_precision).
  * Inputs are synthetic (uniform points, saliency, unit-normal grids, orthographic pixels), as in the
  * reference's --bench.
  */
@@ -8,6 +9,7 @@
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "errors.h"
@@ -26,12 +28,14 @@ int main(int argc, char **argv)
 {
     int B = argc > 1 ? atoi(argv[1]) : 32, steps = argc > 2 ? atoi(argv[2]) : 1,
         warmup = argc > 3 ? atoi(argv[3]) : 1;
+    const char *prec = argc > 4 ? argv[4] : "fp32";
     char err[I2P_ERR_LEN];
     model3d_config c;
     model3d_config_default(&c);
     dnn_ctx ctx;
     model3d *m;
-    if (dnn_ctx_create(&ctx, err) || model3d_create(&m, &c, B, 1, &ctx, err)) {
+    if (dnn_ctx_create(&ctx, err) || model3d_create(&m, &c, B, 1, &ctx, err) ||
+        model3d_set_precision(m, strcmp(prec, "bf16") ? NN_FP32 : NN_BF16, err)) {
         fprintf(stderr, "bench: %s\n", err);
         return 1;
     }
@@ -82,9 +86,9 @@ int main(int argc, char **argv)
     }
     model3d_alloc_stats(m, &info);
     double step_s = total / steps, flops = (info.matmul_flops - flops0) / steps;
-    printf("{\"bench\": \"model3d_c\", \"batch\": %d, \"points\": %ld, \"threads\": %d, \"params\": %ld, "
+    printf("{\"bench\": \"model3d_c\", \"precision\": \"%s\", \"batch\": %d, \"points\": %ld, \"threads\": %d, \"params\": %ld, "
            "\"steps\": %d, \"seconds_per_step\": %.4f, \"matmul_gflop_per_step\": %.2f, \"gflop_per_s\": %.2f}\n",
-           B, P, omp_get_max_threads(), model3d_n_params(m), steps, step_s, flops / 1e9, flops / 1e9 / step_s);
+           prec, B, P, omp_get_max_threads(), model3d_n_params(m), steps, step_s, flops / 1e9, flops / 1e9 / step_s);
     printf("c_seconds_per_step %.4f\nc_gflop_per_step %.3f\n", step_s, flops / 1e9);
     adamw_free(&st);
     model3d_free(m);
