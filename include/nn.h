@@ -74,6 +74,9 @@ int nn_pd_create(nn_cache *c, dnnl_primitive_desc_t *pd, const void *op_desc,
  * bias, bias gradient (an f32 sum), softmax, masks and every other layer stay f32. Needs
  * avx512_bf16 or AMX (else an error: oneDNN would emulate bf16, slower than fp32). */
 int nn_cache_set_precision(nn_cache *c, nn_precision p, char *err);
+/* "fp32" / "bf16" <-> nn_precision (the --precision option); parse fails naming the value. */
+int nn_precision_parse(const char *s, nn_precision *p, char *err);
+const char *nn_precision_name(nn_precision p);
 /* Declares copy (count bf16 values, owned by the caller) the bf16 rounding of base (count floats):
  * bf16 matmuls whose weights lie inside base read them there instead of converting them at every
  * call. The caller keeps copy current (nn_to_bf16 after each change of base); NULL: none. */

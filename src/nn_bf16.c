@@ -28,6 +28,16 @@ int nn_cache_set_precision(nn_cache *c, nn_precision p, char *err)
     return 0;
 }
 
+int nn_precision_parse(const char *s, nn_precision *p, char *err)
+{
+    if (!strcmp(s, "fp32")) *p = NN_FP32;
+    else if (!strcmp(s, "bf16")) *p = NN_BF16;
+    else return errf(err, "--precision %s: must be fp32 or bf16", s);
+    return 0;
+}
+
+const char *nn_precision_name(nn_precision p) { return p == NN_BF16 ? "bf16" : "fp32"; }
+
 void nn_cache_set_bf16_weights(nn_cache *c, const float *base, const uint16_t *copy, long count)
 {
     c->wbase = base;
