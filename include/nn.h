@@ -72,7 +72,13 @@ int nn_pd_create(nn_cache *c, dnnl_primitive_desc_t *pd, const void *op_desc,
  * With NN_BF16 every matmul of nn_linear_* and nn_attention_* (forward and backward) reads its two
  * inputs rounded to bf16 (8-bit mantissa, round to nearest even) and accumulates and writes in f32;
  * bias, bias gradient (an f32 sum), softmax, masks and every other layer stay f32. Needs
- * avx512_bf16 or AMX (else an error: oneDNN would emulate bf16, slower than fp32). */
+ * avx512_bf16 or AMX (else an error: oneDNN would emulate bf16, slower than fp32).
+ * Where bf16 gains nothing the layer stays f32 (measured, docs/model3d.md): a linear layer with fewer
+ * than NN_BF16_MIN_DIM inputs or outputs (e.g. the 3 -> C layers on raw coordinates: memory-bound,
+ * and coordinates would lose their low bits), an attention with a head dimension below
+ * NN_BF16_MIN_HEAD_DIM (its products then cost less than the conversions of the T x T scores). */
+#define NN_BF16_MIN_DIM 16
+#define NN_BF16_MIN_HEAD_DIM 64
 int nn_cache_set_precision(nn_cache *c, nn_precision p, char *err);
 /* "fp32" / "bf16" <-> nn_precision (the --precision option); parse fails naming the value. */
 int nn_precision_parse(const char *s, nn_precision *p, char *err);

@@ -2,9 +2,10 @@
  * [+ pairbias]) v, on oneDNN batched matmuls over dense per-head copies of q, k, v (hand-written
  * split / merge loops to and from the interleaved (B,T,3C) buffer), broadcast binary adds for the
  * key padding and the per-(query, key) bias of local attention, and softmax forward / backward.
- * With NN_BF16 (nn.h) the four batched matmuls of the backward and two of the forward read bf16
- * copies (q, k, v, the output gradient, the probabilities, the score gradient) made in the cache's
- * bf16 buffer and write f32; scores, biases and softmax stay f32.
+ * With NN_BF16 (nn.h) and a head dimension of at least NN_BF16_MIN_HEAD_DIM, the two batched
+ * matmuls of the forward and four of the backward read bf16 copies (q, k, v, the output gradient,
+ * the probabilities, the score gradient) made in the cache's bf16 buffer and write f32; scores,
+ * biases and softmax stay f32.
  */
 #include "nn.h"
 
@@ -235,7 +236,7 @@ int nn_attention_forward_bias(nn_cache *c, float *out, float *att, const float *
     long hd = C / H, C3 = 3 * C, n = B * T * C;
     float scale = 1.0f / sqrtf((float)hd);
     c->matmul_flops += 2 * (2.0 * B * H * T * T * hd);
-    if (c->precision == NN_BF16)
+    if (c->precision == NN_BF16 && hd >= NN_BF16_MIN_HEAD_DIM)
         return attention_forward_bf16(c, out, att, qkv, keybias, pairbias, B, T, C, H, err);
     dnnl_memory_desc_t x, xt, s;
     if (md4(&x, B, H, T, hd, H * T * hd, T * hd, hd, 1, err) || md4(&xt, B, H, hd, T, H * T * hd, T * hd, 1, hd, err) ||
@@ -272,7 +273,8 @@ int nn_attention_backward(nn_cache *c, float *dqkv, float *datt, const float *do
     long hd = C / H, C3 = 3 * C, n = B * T * C;
     float scale = 1.0f / sqrtf((float)hd);
     c->matmul_flops += 4 * (2.0 * B * H * T * T * hd);
-    if (c->precision == NN_BF16) return attention_backward_bf16(c, dqkv, datt, dout, qkv, att, B, T, C, H, err);
+    if (c->precision == NN_BF16 && hd >= NN_BF16_MIN_HEAD_DIM)
+        return attention_backward_bf16(c, dqkv, datt, dout, qkv, att, B, T, C, H, err);
     dnnl_memory_desc_t x, xt, s, st;
     if (md4(&x, B, H, T, hd, H * T * hd, T * hd, hd, 1, err) || md4(&xt, B, H, hd, T, H * T * hd, T * hd, 1, hd, err) ||
         md4(&s, B, H, T, T, H * T * T, T * T, T, 1, err) || md4(&st, B, H, T, T, H * T * T, T * T, 1, T, err))

@@ -1,6 +1,7 @@
 /* nn_linear.c -- linear layer (and kernel-1 Conv1d) on oneDNN matmul: forward, backward data and
  * backward weights (matmul on transposed memory descriptors), accumulation by a sum post-op.
- * With NN_BF16 (nn.h) the two inputs of the forward, backward-data and backward-weights matmuls
+ * With NN_BF16 (nn.h), for at least NN_BF16_MIN_DIM inputs and outputs, the two inputs of the
+ * forward, backward-data and backward-weights matmuls
  * are bf16 (activations and output gradients converted into the cache's bf16 buffer, weights from
  * the declared bf16 copy), the output and its accumulation f32; the bias gradient stays an f32 sum.
  */
@@ -108,7 +109,8 @@ static int linear_backward_bf16(nn_cache *c, float *dinp, float *dw, const float
 int nn_linear_forward(nn_cache *c, float *out, const float *inp, const float *w, const float *b,
                       long M, long K, long N, char *err)
 {
-    if (c->precision == NN_BF16) return linear_forward_bf16(c, out, inp, w, b, M, K, N, err);
+    if (c->precision == NN_BF16 && K >= NN_BF16_MIN_DIM && N >= NN_BF16_MIN_DIM)
+        return linear_forward_bf16(c, out, inp, w, b, M, K, N, err);
     /* out (M,N) = inp (M,K) x w^T (K,N: w read with strides (1,K)) + b */
     dnnl_memory_desc_t s, wt, d;
     if (md2(&s, M, K, K, 1, err) || md2(&wt, K, N, 1, K, err) || md2(&d, M, N, N, 1, err)) return -1;
@@ -123,7 +125,7 @@ int nn_linear_backward(nn_cache *c, float *dinp, float *dw, float *db, const flo
                        const float *inp, const float *w, long M, long K, long N, char *err)
 {
     dnnl_memory_desc_t s, wt, d;
-    if (c->precision == NN_BF16) {
+    if (c->precision == NN_BF16 && K >= NN_BF16_MIN_DIM && N >= NN_BF16_MIN_DIM) {
         if ((dinp || dw) && linear_backward_bf16(c, dinp, dw, dout, inp, w, M, K, N, err)) return -1;
         dinp = dw = NULL; /* done; the bias gradient below stays f32 */
     }

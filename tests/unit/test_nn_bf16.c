@@ -18,6 +18,8 @@
  * the f32 path of the same library (itself checked against finite differences and PyTorch) with a
  * normwise bound 2^-5 max|f32| per tensor: rounding of the three inputs and of the probabilities
  * (4 u16 relative, ~8e-3) and the softmax's sensitivity to the score error, with margin.
+ * Below the thresholds of nn.h (fewer than NN_BF16_MIN_DIM inputs or outputs, head dimension below
+ * NN_BF16_MIN_HEAD_DIM) the results are the f32 ones, bit for bit.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -125,17 +127,24 @@ static void test_conversion(void **state)
     free(b);
 }
 
-/* c (rows,cols) [+]= sum_k A(i,k) B(k,j) in double, with A(i,k) = a[i*sa0 + k*sa1] and B likewise,
- * optionally on bf16-rounded inputs; absum gets sum_k |A B|. */
+/* A copy of x (n) rounded to bf16 by bf16_ref. */
+static float *rounded(const float *x, long n)
+{
+    float *r = malloc(sizeof(float) * (size_t)n);
+    for (long i = 0; i < n; i++) r[i] = (float)bf16_ref(x[i]);
+    return r;
+}
+
+/* c (rows,cols) = sum_k A(i,k) B(k,j) in double, with A(i,k) = a[i*sa0 + k*sa1] and B likewise;
+ * absum gets sum_k |A B|. */
 static void ref_mm(double *c, double *absum, const float *a, long sa0, long sa1, const float *b, long sb0,
-                   long sb1, long rows, long n, long cols, int round)
+                   long sb1, long rows, long n, long cols)
 {
     for (long i = 0; i < rows; i++)
         for (long j = 0; j < cols; j++) {
             double s = 0, as = 0;
             for (long k = 0; k < n; k++) {
                 double x = a[i * sa0 + k * sa1], y = b[k * sb0 + j * sb1];
-                if (round) { x = bf16_ref((float)x); y = bf16_ref((float)y); }
                 s += x * y;
                 as += fabs(x * y);
             }
@@ -172,6 +181,7 @@ static void linear_case(long M, long K, long N)
     if (!g_bf16_ok) { skip(); return; }
     float *x = rnd(M * K, 2, -1, 1), *w = rnd(N * K, 3, -0.5, 0.5), *b = rnd(N, 4, -1, 1);
     float *dout = rnd(M * N, 5, -1, 1), *y = malloc(sizeof(float) * (size_t)(M * N));
+    float *xr = rounded(x, M * K), *wr = rounded(w, N * K), *doutr = rounded(dout, M * N);
     float *y32 = malloc(sizeof(float) * (size_t)(M * N));
     float *dx0 = rnd(M * K, 6, -1, 1), *dw0 = rnd(N * K, 7, -1, 1), *db0 = rnd(N, 8, -1, 1);
     float *dx = malloc(sizeof(float) * (size_t)(M * K)), *dw = malloc(sizeof(float) * (size_t)(N * K)),
@@ -185,8 +195,8 @@ static void linear_case(long M, long K, long N)
 
     /* forward: y (M,N) = x (M,K) w^T + b */
     assert_int_equal(nn_linear_forward(&g_c, y, x, w, b, M, K, N, g_err), 0);
-    ref_mm(ref_r, abs_r, x, K, 1, w, 1, K, M, K, N, 1);
-    ref_mm(ref, abs_u, x, K, 1, w, 1, K, M, K, N, 0);
+    ref_mm(ref_r, abs_r, xr, K, 1, wr, 1, K, M, K, N);
+    ref_mm(ref, abs_u, x, K, 1, w, 1, K, M, K, N);
     snprintf(name, sizeof name, "linear %ldx%ldx%ld forward", M, K, N);
     bad += check_bounds(name, y, NULL, b, ref_r, abs_r, ref, abs_u, M, N, K);
     /* the bf16 path is really taken: f32 differs by more than f32 rounding somewhere */
@@ -210,12 +220,12 @@ static void linear_case(long M, long K, long N)
     memcpy(db, db0, sizeof(float) * (size_t)N);
     assert_int_equal(nn_linear_backward(&g_c, dx, dw, db, dout, x, w, M, K, N, g_err), 0);
     nn_cache_set_bf16_weights(&g_c, NULL, NULL, 0);
-    ref_mm(ref_r, abs_r, dout, N, 1, w, K, 1, M, N, K, 1); /* dx (M,K) = dout (M,N) w (N,K) */
-    ref_mm(ref, abs_u, dout, N, 1, w, K, 1, M, N, K, 0);
+    ref_mm(ref_r, abs_r, doutr, N, 1, wr, K, 1, M, N, K); /* dx (M,K) = dout (M,N) w (N,K) */
+    ref_mm(ref, abs_u, dout, N, 1, w, K, 1, M, N, K);
     snprintf(name, sizeof name, "linear %ldx%ldx%ld input gradient", M, K, N);
     bad += check_bounds(name, dx, dx0, NULL, ref_r, abs_r, ref, abs_u, M, K, N);
-    ref_mm(ref_r, abs_r, dout, 1, N, x, K, 1, N, M, K, 1); /* dw (N,K) = dout^T (N,M) x (M,K) */
-    ref_mm(ref, abs_u, dout, 1, N, x, K, 1, N, M, K, 0);
+    ref_mm(ref_r, abs_r, doutr, 1, N, xr, K, 1, N, M, K); /* dw (N,K) = dout^T (N,M) x (M,K) */
+    ref_mm(ref, abs_u, dout, 1, N, x, K, 1, N, M, K);
     snprintf(name, sizeof name, "linear %ldx%ldx%ld weight gradient", M, K, N);
     bad += check_bounds(name, dw, dw0, NULL, ref_r, abs_r, ref, abs_u, N, K, M);
     int bad_b = 0;
@@ -227,6 +237,7 @@ static void linear_case(long M, long K, long N)
     printf("linear %ldx%ldx%ld bias gradient (f32 sum): %s\n", M, K, N, bad_b ? "NOT OK" : "OK");
     assert_int_equal(bad + bad_b, 0);
     free(wcopy);
+    free(xr); free(wr); free(doutr);
     free(x); free(w); free(b); free(dout); free(y); free(y32);
     free(dx0); free(dw0); free(db0); free(dx); free(dw); free(db);
     free(ref_r); free(abs_r); free(ref); free(abs_u);
@@ -250,7 +261,7 @@ static void test_attention(void **state)
 {
     (void)state;
     if (!g_bf16_ok) { skip(); return; }
-    long B = 2, T = 37, C = 24, H = 3, n = B * T * C, ns = B * H * T * T;
+    long B = 2, T = 37, C = 128, H = 2, n = B * T * C, ns = B * H * T * T; /* head dim 64 */
     float *qkv = rnd(3 * n, 21, -2, 2), *keybias = calloc((size_t)(B * T), sizeof(float));
     for (long t = T - 5; t < T; t++) keybias[t] = -1e5f; /* padding keys in sample 0 */
     float *dout = rnd(n, 22, -1, 1);
@@ -285,6 +296,31 @@ static void test_attention(void **state)
     free(g16); free(g32);
 }
 
+/* Below the thresholds bf16 mode gives the f32 bits. */
+static void test_thresholds(void **state)
+{
+    (void)state;
+    if (!g_bf16_ok) { skip(); return; }
+    long M = 50, K = 3, N = 40;
+    float *x = rnd(M * K, 31, -1, 1), *w = rnd(N * K, 32, -1, 1), *y16 = malloc(sizeof(float) * (size_t)(M * N)),
+          *y32 = malloc(sizeof(float) * (size_t)(M * N));
+    assert_int_equal(nn_linear_forward(&g_c, y16, x, w, NULL, M, K, N, g_err), 0);
+    g_c.precision = NN_FP32;
+    assert_int_equal(nn_linear_forward(&g_c, y32, x, w, NULL, M, K, N, g_err), 0);
+    g_c.precision = NN_BF16;
+    assert_memory_equal(y16, y32, sizeof(float) * (size_t)(M * N));
+    long B = 2, T = 20, C = 96, H = 6, n = B * T * C, ns = B * H * T * T; /* head dim 16 */
+    float *qkv = rnd(3 * n, 33, -2, 2), *o16 = malloc(sizeof(float) * (size_t)n),
+          *o32 = malloc(sizeof(float) * (size_t)n), *att = malloc(sizeof(float) * (size_t)ns);
+    assert_int_equal(nn_attention_forward(&g_c, o16, att, qkv, NULL, B, T, C, H, g_err), 0);
+    g_c.precision = NN_FP32;
+    assert_int_equal(nn_attention_forward(&g_c, o32, att, qkv, NULL, B, T, C, H, g_err), 0);
+    g_c.precision = NN_BF16;
+    assert_memory_equal(o16, o32, sizeof(float) * (size_t)n);
+    printf("below the thresholds (K 3; head dim 16): f32 bits: OK\n");
+    free(x); free(w); free(y16); free(y32); free(qkv); free(o16); free(o32); free(att);
+}
+
 static void test_precision_parse(void **state)
 {
     (void)state;
@@ -303,7 +339,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conversion),   cmocka_unit_test(test_linear_small),
         cmocka_unit_test(test_linear_long_reductions), cmocka_unit_test(test_attention),
-        cmocka_unit_test(test_precision_parse),
+        cmocka_unit_test(test_thresholds),   cmocka_unit_test(test_precision_parse),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
