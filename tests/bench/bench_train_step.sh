@@ -9,7 +9,8 @@
 # Then the bf16 mixed-precision step (--precision bf16: bf16 matmul inputs, f32 accumulation) of the
 # same driver, fp32 and bf16 alternated BENCH_ROUNDS times (default 2) and the best of each kept, so
 # both see the same share of the shared cores; the ratio fp32 / bf16 is printed beside its goal
-# (>= 1.6x) with the load average at the start and the end. BENCH_BF16=0 skips it.
+# (>= 1.6x) with the load average at the start and the end, and the ratio of the process CPU seconds
+# (steadier than wall time when other work shares the cores). BENCH_BF16=0 skips it.
 set -u
 ROOT=${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 BUILD=${BUILD:-$ROOT/build}
@@ -23,7 +24,7 @@ mpicc -std=c11 -O2 -fopenmp -D_GNU_SOURCE -I"$ROOT/include" "$ROOT/tests/bench/b
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 best_of() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b + 0 < a + 0) ? b : a }'; }
 load0=$(load)
-c_s=""; c16_s=""
+c_s=""; c16_s=""; cpu_s=""; cpu16_s=""
 rounds=${BENCH_ROUNDS:-2}; [ "${BENCH_BF16:-1}" = 0 ] && rounds=1
 r=0
 while [ $r -lt "$rounds" ]; do
@@ -31,16 +32,18 @@ while [ $r -lt "$rounds" ]; do
   OMP_NUM_THREADS=2 "$OUT/bench_c" "$B" "$STEPS" 1 fp32 > "$OUT/c.txt" 2>&1 || { cat "$OUT/c.txt"; exit 1; }
   grep '^{' "$OUT/c.txt"
   c_s=$(best_of "$c_s" "$(sed -n 's/^c_seconds_per_step //p' "$OUT/c.txt")")
+  cpu_s=$(best_of "$cpu_s" "$(sed -n 's/^c_cpu_seconds_per_step //p' "$OUT/c.txt")")
   [ "${BENCH_BF16:-1}" = 0 ] && break
   OMP_NUM_THREADS=2 "$OUT/bench_c" "$B" "$STEPS" 1 bf16 > "$OUT/c16.txt" 2>&1 || { cat "$OUT/c16.txt"; exit 1; }
   grep '^{' "$OUT/c16.txt"
   c16_s=$(best_of "$c16_s" "$(sed -n 's/^c_seconds_per_step //p' "$OUT/c16.txt")")
+  cpu16_s=$(best_of "$cpu16_s" "$(sed -n 's/^c_cpu_seconds_per_step //p' "$OUT/c16.txt")")
 done
 gflop=$(sed -n 's/^c_gflop_per_step //p' "$OUT/c.txt")
 if [ -n "$c16_s" ]; then
-  awk -v f="$c_s" -v h="$c16_s" -v g="$gflop" -v b="$B" -v l0="$load0" -v l1="$(load)" 'BEGIN {
-    printf "model3d train step bf16 vs fp32 (spec config, batch %d, 2 threads, best of the alternated runs): fp32 %.3f s, bf16 %.3f s, ratio %.2fx (goal >= 1.6x); bf16 %.1f GFLOP/s; load average %s at the start, %s at the end\n",
-           b, f, h, f / h, g / h, l0, l1 }'
+  awk -v f="$c_s" -v h="$c16_s" -v cf="$cpu_s" -v ch="$cpu16_s" -v g="$gflop" -v b="$B" -v l0="$load0" -v l1="$(load)" 'BEGIN {
+    printf "model3d train step bf16 vs fp32 (spec config, batch %d, 2 threads, best of the alternated runs): fp32 %.3f s, bf16 %.3f s, ratio %.2fx (goal >= 1.6x); CPU seconds fp32 %.3f, bf16 %.3f, ratio %.2fx; bf16 %.1f GFLOP/s; load average %s at the start, %s at the end\n",
+           b, f, h, f / h, cf, ch, cf / ch, g / h, l0, l1 }'
 fi
 if ! /usr/bin/python3 -c 'import torch, h5py' 2>/dev/null; then
   echo "model3d train step (batch $B, 2 threads): C ${c_s} s/step, ${gflop} GFLOP/step; reference SKIPPED (no torch)"
