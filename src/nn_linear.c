@@ -1,9 +1,9 @@
 /* nn_linear.c -- linear layer (and kernel-1 Conv1d) on oneDNN matmul: forward, backward data and
  * backward weights (matmul on transposed memory descriptors), accumulation by a sum post-op.
  * With NN_BF16 (nn.h), for at least NN_BF16_MIN_DIM inputs and outputs, the two inputs of the
- * forward, backward-data and backward-weights matmuls
- * are bf16 (activations and output gradients converted into the cache's bf16 buffer, weights from
- * the declared bf16 copy), the output and its accumulation f32; the bias gradient stays an f32 sum.
+ * forward, backward-data and backward-weights matmuls are bf16 (activations and output gradients
+ * converted into the cache's bf16 buffer, weights from the declared bf16 copy), the output and its
+ * accumulation f32; the bias gradient stays an f32 sum.
  */
 #include "nn.h"
 
