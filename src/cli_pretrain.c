@@ -164,11 +164,11 @@ static void summarise(void *state, const cmd_env *env, cJSON *s)
     cJSON_AddNumberToObject(s, "loss_2d", r->loss_2d);
     cJSON_AddNumberToObject(s, "lr", r->lr);
     cJSON_AddStringToObject(s, "masking", a->random_masking ? "random" : "2d-guided");
-    cJSON_AddStringToObject(s, "precision", nn_precision_name(a->precision));
     cJSON_AddNumberToObject(s, "loss_3d_weight", a->loss_3d_weight);
     cJSON_AddNumberToObject(s, "loss_2d_weight", a->loss_2d_weight);
     cJSON_AddStringToObject(s, "targets", pretrain_needs_features(a) & PD_TARGETS ? a->targets : "none");
     cJSON_AddNumberToObject(s, "visible", (double)r->visible);
+    cJSON_AddStringToObject(s, "precision", nn_precision_name(a->precision));
     cJSON_AddStringToObject(s, "checkpoint", r->last_checkpoint);
     cJSON_AddNumberToObject(s, "seconds", r->seconds_total);
     cJSON_AddNumberToObject(s, "seconds_data", r->seconds_data);
