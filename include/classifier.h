@@ -57,6 +57,8 @@ int classifier_config_from_json(const cJSON *j, classifier_config *c, char *err)
 int classifier_create(classifier **c, const classifier_config *cfg, int max_batch, uint64_t seed,
                       dnn_ctx *ctx, char *err);
 void classifier_free(classifier *c);
+/* The matmul precision of every later step, as model3d_set_precision. */
+int classifier_set_precision(classifier *c, nn_precision p, char *err);
 const classifier_config *classifier_get_config(const classifier *c);
 
 float *classifier_params(classifier *c);

@@ -44,6 +44,7 @@ typedef struct {
     long keep, log_every, eval_every;
     double lr, min_lr, warmup_lr, weight_decay, clip_grad;
     classifier_config model; /* n_classes 0: from the training data */
+    nn_precision precision; /* matmul precision (--precision; classifier_set_precision), in the configuration */
     long fault_nan_step;  /* test hook (I2PMAE_TEST_NAN_STEP): step whose loss is made NaN; 0 off */
 } finetune_args;
 

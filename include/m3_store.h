@@ -21,6 +21,7 @@ typedef struct {
     nn_cache cache;
     arena step_arena, eval_arena;
     float *params, *grads, *buffers;
+    uint16_t *params_bf16;  /* NN_BF16: the bf16 rounding of params, remade at every m3_store_run */
     long n_params, n_buffers;
     model3d_tensor *tensors;
     int n_tensors;
@@ -52,8 +53,14 @@ void m3_store_init_params(m3_store *s, uint64_t seed, m3_init_fn special);
 const model3d_tensor *m3_store_tensor(const m3_store *s, int i);
 const model3d_tensor *m3_store_buffer_tensor(const m3_store *s, int i);
 
+/* The matmul precision of s's network (nn.h): NN_BF16 makes the bf16 copy of the parameters that
+ * the bf16 matmuls read (m3_store_run refreshes it) and fails where the CPU has no bf16 support. */
+int m3_store_set_precision(m3_store *s, nn_precision p, char *err);
+
 /* The run context of one step over s, its arena reset: train = 1 the step arena, the gradients
- * (zeroed here) and BatchNorm batch statistics; train = 0 the eval arena, no gradients. */
+ * (zeroed here) and BatchNorm batch statistics; train = 0 the eval arena, no gradients. With NN_BF16
+ * the bf16 copy of the parameters is remade here: once per forward pass, after any change of the
+ * parameters (optimiser step, checkpoint load) that came before it. */
 m3_run m3_store_run(m3_store *s, int train, char *err);
 /* Starts a step of B samples: checks 1 <= B <= max_batch ("<what>: batch of B samples (max N)"),
  * sets *r = m3_store_run(s, train, err) and returns a zeroed block of bytes from the run's arena

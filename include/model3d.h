@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "dnn.h"
+#include "nn.h"
 
 typedef struct {
     int points;        /* input points per cloud (2048) */
@@ -72,6 +73,11 @@ const model3d_tensor *model3d_get_tensor(const model3d *m, int i);
  * model3d_buffers, decay 0), in parameter-table order. */
 int model3d_n_buffer_tensors(const model3d *m);
 const model3d_tensor *model3d_get_buffer_tensor(const model3d *m, int i);
+
+/* The matmul precision of every later step (nn.h): NN_FP32 (the default) or NN_BF16 (bf16 matmul
+ * inputs, f32 accumulation; parameters, gradients, norms and losses stay f32). Fails where the CPU
+ * has no bf16 support. */
+int model3d_set_precision(model3d *m, nn_precision p, char *err);
 
 /* The weights of the two losses in the trained loss w3 * loss_3d + w2 * loss_2d (default 1, 1). A
  * weight 0 turns its head off: it is not run, its loss reads 0 and its inputs (the 2D grids and

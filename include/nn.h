@@ -33,8 +33,17 @@ typedef struct {
     long tmp_count;
 } nn_prim;
 
+/* Precision of the matmuls of nn_linear_* and nn_attention_* (nn_cache_set_precision). */
+typedef enum { NN_FP32 = 0, NN_BF16 = 1 } nn_precision;
+
 typedef struct {
     dnn_ctx *dnn;
+    nn_precision precision; /* NN_FP32 (the default) or NN_BF16 */
+    const float *wbase;     /* bf16: weights inside [wbase, wbase + wcount) are read from their */
+    const uint16_t *wbf16;  /* bf16 copy at the same offset (nn_cache_set_bf16_weights) */
+    long wcount;
+    uint16_t *bf16_buf;     /* bf16 matmul inputs of the call in progress (grown, never shrunk) */
+    long bf16_cap;
     nn_prim *prims;         /* fixed capacity, never reallocated */
     int n_prims, cap;
     long n_created;         /* primitives created so far (a steady state adds none) */
@@ -58,6 +67,35 @@ int nn_exec(nn_cache *c, nn_prim *p, void *const *ptrs, char *err);
 /* Creates a primitive descriptor (for use as a backward hint); the caller destroys it. */
 int nn_pd_create(nn_cache *c, dnnl_primitive_desc_t *pd, const void *op_desc,
                  const_dnnl_primitive_desc_t hint, char *err);
+
+/* ---- bf16 mixed precision (nn_bf16.c) ----
+ * With NN_BF16 every matmul of nn_linear_* and nn_attention_* (forward and backward) reads its two
+ * inputs rounded to bf16 (8-bit mantissa, round to nearest even) and accumulates and writes in f32;
+ * bias, bias gradient (an f32 sum), softmax, masks and every other layer stay f32. Needs
+ * avx512_bf16 or AMX (else an error: oneDNN would emulate bf16, slower than fp32).
+ * Where bf16 gains nothing the layer stays f32 (measured, docs/model3d.md): a linear layer with fewer
+ * than NN_BF16_MIN_DIM inputs or outputs (e.g. the 3 -> C layers on raw coordinates: memory-bound,
+ * and coordinates would lose their low bits), an attention with a head dimension below
+ * NN_BF16_MIN_HEAD_DIM (its products then cost less than the conversions of the T x T scores). */
+#define NN_BF16_MIN_DIM 16
+#define NN_BF16_MIN_HEAD_DIM 64
+int nn_cache_set_precision(nn_cache *c, nn_precision p, char *err);
+/* "fp32" / "bf16" <-> nn_precision (the --precision option); parse fails naming the value. */
+int nn_precision_parse(const char *s, nn_precision *p, char *err);
+const char *nn_precision_name(nn_precision p);
+/* Declares copy (count bf16 values, owned by the caller) the bf16 rounding of base (count floats):
+ * bf16 matmuls whose weights lie inside base read them there instead of converting them at every
+ * call. The caller keeps copy current (nn_to_bf16 after each change of base); NULL: none. */
+void nn_cache_set_bf16_weights(nn_cache *c, const float *base, const uint16_t *copy, long count);
+/* dst (n) = src (n) rounded to bf16 (nearest even; subnormals to zero, as the AVX-512 BF16
+ * instruction does): OpenMP over chunks, and a serial form for use inside parallel loops. */
+void nn_to_bf16(uint16_t *dst, const float *src, long n);
+void nn_to_bf16_serial(uint16_t *dst, const float *src, long n);
+/* Internal to the nn_*.c files: the cache's bf16 buffer with room for count values (grown at the
+ * first call of a larger shape, so a steady state allocates nothing); NULL with err if out of
+ * memory. nn_bf16_weights: the bf16 copy of w (count) if declared, else w converted into spare. */
+uint16_t *nn_bf16_buffer(nn_cache *c, long count, char *err);
+const uint16_t *nn_bf16_weights(nn_cache *c, const float *w, long count, uint16_t *spare);
 
 /* ---- element-wise and binary ---- */
 /* out (n) = a (n) + b (n); out may alias a or b. */

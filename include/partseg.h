@@ -49,6 +49,8 @@ int partseg_config_from_json(const cJSON *j, partseg_config *c, char *err);
 int partseg_create(partseg **m, const partseg_config *cfg, int max_batch, uint64_t seed, dnn_ctx *ctx,
                    char *err);
 void partseg_free(partseg *m);
+/* The matmul precision of every later step, as model3d_set_precision. */
+int partseg_set_precision(partseg *m, nn_precision p, char *err);
 const partseg_config *partseg_get_config(const partseg *m);
 
 float *partseg_params(partseg *m);

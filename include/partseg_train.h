@@ -42,6 +42,7 @@ typedef struct {
     long ckpt_every, keep, log_every, eval_every;
     double lr, min_lr, warmup_lr, weight_decay, clip_grad;
     partseg_config model; /* n_categories / n_parts 0: from the training data */
+    nn_precision precision; /* matmul precision (--precision; partseg_set_precision), in the configuration */
 } partseg_args;
 
 /* The options a shares with the other training command (train_common.h). */

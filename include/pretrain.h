@@ -48,6 +48,7 @@ typedef struct {
     int random_masking;   /* 1: scale-2 visible tokens drawn uniformly; 0: 2D-guided (saliency) */
     double loss_3d_weight, loss_2d_weight; /* loss = w3 * loss_3d + w2 * loss_2d; 0 turns one off */
     char targets[CLI_STR_LEN]; /* 2D targets reconstructed: "clip" (the features file's) or "none" */
+    nn_precision precision; /* matmul precision (--precision; model3d_set_precision), in the configuration */
     long fault_nan_step;  /* test hook (I2PMAE_TEST_NAN_STEP): step whose loss is made NaN; 0 off */
     /* the SVM monitor (svm_monitor.h): every svm_every epochs (0: off), splits svm_data/svm_test */
     long svm_every;

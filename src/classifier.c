@@ -182,6 +182,11 @@ int classifier_create(classifier **out, const classifier_config *cfg, int max_ba
     return 0;
 }
 
+int classifier_set_precision(classifier *m, nn_precision p, char *err)
+{
+    return m3_store_set_precision(&m->st, p, err);
+}
+
 void classifier_free(classifier *m)
 {
     if (!m) return;

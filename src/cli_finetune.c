@@ -18,7 +18,7 @@ typedef struct {
     long vote_views, vote_repeats;
     double dropout;
     char protocol[CLI_STR_LEN], radius[CLI_STR_LEN], group_sizes[CLI_STR_LEN], pooling[CLI_STR_LEN],
-        smoothing[CLI_STR_LEN];
+        smoothing[CLI_STR_LEN], precision[CLI_STR_LEN];
     model_opts mo;
     finetune_result r;      /* training */
     ft_eval_result er;      /* --eval-only */
@@ -107,6 +107,7 @@ static int check_args(cli_args *c, char *err)
         return 0;
     }
     if (c->vote) return errf(err, "--vote goes with --eval-only (evaluate RUNDIR/best.h5 after training)");
+    if (nn_precision_parse(c->precision[0] ? c->precision : "fp32", &a->precision, err)) return -1;
     use_split_groups(a);
     train_opts o = finetune_train_opts(a);
     if (train_opts_check(&o, err)) return -1;
@@ -133,6 +134,7 @@ static void train_summary(const finetune_args *a, const finetune_result *r, cJSO
     cJSON_AddStringToObject(s, "rundir", a->rundir);
     cJSON_AddStringToObject(s, "protocol", ft_protocol_name(a->protocol));
     cJSON_AddStringToObject(s, "encoder", a->scratch ? "scratch" : "pretrained");
+    cJSON_AddStringToObject(s, "precision", nn_precision_name(a->precision));
     if (!a->scratch) cJSON_AddStringToObject(s, "pretrained", a->pretrained);
     cJSON_AddBoolToObject(s, "resumed", r->resumed);
     cJSON_AddNumberToObject(s, "start_epoch", (double)r->start_epoch);
@@ -249,6 +251,9 @@ static int options(void *state, cli_opt *opts)
         {"min-lr", OPT_DOUBLE, &a->min_lr, "LR", "cosine floor"},
         {"warmup-lr", OPT_DOUBLE, &a->warmup_lr, "LR", "learning rate of epoch 0"},
         {"weight-decay", OPT_DOUBLE, &a->weight_decay, "WD", "AdamW weight decay (not on biases, norms, tokens)"},
+        {"precision", OPT_STRING, c->precision, "fp32|bf16",
+         "matmul precision of training: fp32 (default) or bf16 mixed precision (bf16 matmul inputs, "
+         "f32 accumulation, f32 weights, optimiser and loss; needs avx512_bf16 or AMX)"},
         {"clip-grad", OPT_DOUBLE, &a->clip_grad, "N", "clip the gradient's global L2 norm to N (0: off)"},
         {"checkpoint-every", OPT_LONG, &a->ckpt_every, "E", "write a checkpoint every E epochs (and at the end)"},
         {"keep", OPT_LONG, &a->keep, "K", "keep the newest K checkpoints (best.h5 is kept apart)"},

@@ -16,7 +16,7 @@ typedef struct {
     partseg_args p;
     int eval_only, n_categories, n_parts, prop_hidden, prop_out, label_dim;
     double dropout;
-    char radius[CLI_STR_LEN], head[CLI_STR_LEN];
+    char radius[CLI_STR_LEN], head[CLI_STR_LEN], precision[CLI_STR_LEN];
     model_opts mo;
     partseg_result r;
     seg_record er;   /* --eval-only */
@@ -80,6 +80,7 @@ static int check(void *state, char *err)
     }
     train_opts o = partseg_train_opts(a);
     if (train_opts_check(&o, err)) return -1;
+    if (nn_precision_parse(c->precision[0] ? c->precision : "fp32", &a->precision, err)) return -1;
     if (c->n_categories < 0 || c->n_parts < 0)
         return errf(err, "--n-categories / --n-parts: must be non-negative (0: from the data)");
     return resolve_model(c, err);
@@ -131,6 +132,7 @@ static void summarise(void *state, const cmd_env *env, cJSON *s)
     cJSON_AddStringToObject(s, "mode", "train");
     cJSON_AddStringToObject(s, "rundir", a->rundir);
     cJSON_AddStringToObject(s, "encoder", a->scratch ? "scratch" : "pretrained");
+    cJSON_AddStringToObject(s, "precision", nn_precision_name(a->precision));
     if (!a->scratch) cJSON_AddStringToObject(s, "pretrained", a->pretrained);
     cJSON_AddBoolToObject(s, "resumed", r->resumed);
     cJSON_AddNumberToObject(s, "start_epoch", (double)r->start_epoch);
@@ -195,6 +197,9 @@ static int options(void *state, cli_opt *opts)
         {"min-lr", OPT_DOUBLE, &a->min_lr, "LR", "cosine floor"},
         {"warmup-lr", OPT_DOUBLE, &a->warmup_lr, "LR", "learning rate of epoch 0"},
         {"weight-decay", OPT_DOUBLE, &a->weight_decay, "WD", "AdamW weight decay (not on biases, norms, tokens)"},
+        {"precision", OPT_STRING, c->precision, "fp32|bf16",
+         "matmul precision of training: fp32 (default) or bf16 mixed precision (bf16 matmul inputs, "
+         "f32 accumulation, f32 weights, optimiser and loss; needs avx512_bf16 or AMX)"},
         {"clip-grad", OPT_DOUBLE, &a->clip_grad, "N", "clip the gradient's global L2 norm to N (0: off)"},
         {"checkpoint-every", OPT_LONG, &a->ckpt_every, "E", "write a checkpoint every E epochs (and at the end)"},
         {"keep", OPT_LONG, &a->keep, "K", "keep the newest K checkpoints (best.h5 is kept apart)"},

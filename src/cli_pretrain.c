@@ -19,6 +19,7 @@ typedef struct {
     model_opts model;
     char masking[CLI_STR_LEN]; /* "2d-guided", "random" or "" (2d-guided with --features, else random) */
     long visible;              /* --visible (0: from mask-ratio) */
+    char precision[CLI_STR_LEN]; /* --precision: "fp32" (default) or "bf16" */
     pretrain_result r;
 } pretrain_state;
 
@@ -51,6 +52,9 @@ static int options(void *state, cli_opt *opts)
          "start a new run from this checkpoint's parameters and BatchNorm buffers (pretrain's, or one "
          "written by import): fresh AdamW state, step 0, a new schedule; the architecture must match"},
         {"seed", OPT_LONG, &a->seed, "S", "seed of initialisation, data order, augmentation, masks"},
+        {"precision", OPT_STRING, st->precision, "fp32|bf16",
+         "matmul precision: fp32 (default) or bf16 mixed precision (bf16 matmul inputs, f32 "
+         "accumulation, f32 weights, optimiser and losses; needs avx512_bf16 or AMX)"},
         {"epochs", OPT_LONG, &a->epochs, "E", "epochs to run (spec: max_epoch 300)"},
         {"sched-epochs", OPT_LONG, &a->sched_epochs, "E", "length of the cosine schedule (spec: 400)"},
         {"warmup-epochs", OPT_LONG, &a->warmup_epochs, "E", "linear warm-up epochs (spec: 10)"},
@@ -111,6 +115,7 @@ static int check(void *state, char *err)
         return errf(err, "pretrain: --features is required for %s (3D-only pre-training without it: "
                     "--loss-2d-weight 0 or --targets none, and --masking random)",
                     has_2d ? "the 2D targets" : "--masking 2d-guided");
+    if (nn_precision_parse(st->precision[0] ? st->precision : "fp32", &w->precision, err)) return -1;
     if (st->visible < 0) return errf(err, "--visible %ld: must be non-negative", st->visible);
     if (a->batch < 1) return errf(err, "--batch %ld: must be at least 1", a->batch);
     if (a->micro < 0) return errf(err, "--micro-batch %ld: must be 0 (batch / ranks) or positive", a->micro);
@@ -181,6 +186,7 @@ static void summarise(void *state, const cmd_env *env, cJSON *s)
     cJSON_AddNumberToObject(s, "loss_2d_weight", a->loss_2d_weight);
     cJSON_AddStringToObject(s, "targets", pretrain_needs_features(a) & PD_TARGETS ? a->targets : "none");
     cJSON_AddNumberToObject(s, "visible", (double)r->visible);
+    cJSON_AddStringToObject(s, "precision", nn_precision_name(a->precision));
     cJSON_AddStringToObject(s, "checkpoint", r->last_checkpoint);
     cJSON_AddNumberToObject(s, "seconds", r->seconds_total);
     cJSON_AddNumberToObject(s, "seconds_data", r->seconds_data);

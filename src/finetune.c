@@ -136,6 +136,7 @@ static char *make_config_json(const finetune_args *a, const trainer *t)
     cJSON_AddNumberToObject(tr, "warmup_lr", a->warmup_lr);
     cJSON_AddNumberToObject(tr, "weight_decay", a->weight_decay);
     cJSON_AddNumberToObject(tr, "clip_grad", a->clip_grad);
+    cJSON_AddStringToObject(tr, "precision", nn_precision_name(a->precision));
     cJSON_AddNumberToObject(tr, "eval_every", (double)a->eval_every);
     cJSON *d = cJSON_AddObjectToObject(j, "data");
     cJSON_AddNumberToObject(d, "train_samples", (double)t->tr.d.n);
@@ -166,6 +167,7 @@ static int trainer_init(trainer *t, const finetune_args *a, MPI_Comm comm, char 
         return -1;
     rc = dnn_ctx_create(&t->ctx, err);
     if (!rc) rc = classifier_create(&t->c, &t->cfg, (int)t->L.micro, (uint64_t)a->seed, &t->ctx, err);
+    if (!rc) rc = classifier_set_precision(t->c, a->precision, err);
     if (dist_any_error(comm, rc, err)) return -1;
     t->n_params = classifier_n_params(t->c);
     t->n_buffers = classifier_n_buffers(t->c);

@@ -44,6 +44,7 @@ void m3_store_free(m3_store *s)
     free(s->tensors);
     free(s->buffer_tensors);
     free(s->params);
+    free(s->params_bf16);
     free(s->grads);
     free(s->buffers);
 }
@@ -82,10 +83,22 @@ const model3d_tensor *m3_store_buffer_tensor(const m3_store *s, int i)
     return i >= 0 && i < s->n_buffer_tensors ? &s->buffer_tensors[i] : NULL;
 }
 
+int m3_store_set_precision(m3_store *s, nn_precision p, char *err)
+{
+    if (nn_cache_set_precision(&s->cache, p, err)) return -1;
+    if (p == NN_BF16 && !s->params_bf16) {
+        s->params_bf16 = dnn_alloc(sizeof(uint16_t) * (size_t)s->n_params);
+        if (!s->params_bf16) return errf(err, "out of memory (bf16 copy of %ld parameters)", s->n_params);
+    }
+    nn_cache_set_bf16_weights(&s->cache, s->params, p == NN_BF16 ? s->params_bf16 : NULL, s->n_params);
+    return 0;
+}
+
 m3_run m3_store_run(m3_store *s, int train, char *err)
 {
     arena *a = train ? &s->step_arena : &s->eval_arena;
     arena_reset(a);
+    if (s->cache.precision == NN_BF16) nn_to_bf16(s->params_bf16, s->params, s->n_params);
     if (train) memset(s->grads, 0, sizeof(float) * (size_t)s->n_params);
     return (m3_run){.c = &s->cache, .a = a, .P = s->params, .G = train ? s->grads : NULL,
                     .buf = s->buffers, .train = train, .err = err};

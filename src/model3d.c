@@ -95,6 +95,8 @@ int model3d_set_loss_weights(model3d *m, double w3, double w2, char *err)
     return 0;
 }
 
+int model3d_set_precision(model3d *m, nn_precision p, char *err) { return m3_store_set_precision(&m->st, p, err); }
+
 const model3d_config *model3d_get_config(const model3d *m) { return &m->cfg; }
 float *model3d_params(model3d *m) { return m->st.params; }
 float *model3d_grads(model3d *m) { return m->st.grads; }

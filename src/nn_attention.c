@@ -2,6 +2,10 @@
  * [+ pairbias]) v, on oneDNN batched matmuls over dense per-head copies of q, k, v (hand-written
  * split / merge loops to and from the interleaved (B,T,3C) buffer), broadcast binary adds for the
  * key padding and the per-(query, key) bias of local attention, and softmax forward / backward.
+ * With NN_BF16 (nn.h) and a head dimension of at least NN_BF16_MIN_HEAD_DIM, the two batched
+ * matmuls of the forward and four of the backward read bf16 copies (q, k, v, the output gradient,
+ * the probabilities, the score gradient) made in the cache's bf16 buffer and write f32; scores,
+ * biases and softmax stay f32.
  */
 #include "nn.h"
 
@@ -12,12 +16,32 @@
 
 enum { K_QK = 80, K_AV, K_SOFTMAX_FWD, K_SOFTMAX_BWD, K_DP, K_DV, K_DQ, K_DK, K_KEYBIAS, K_PAIRBIAS };
 
-/* A (B,H,r,c) f32 descriptor with strides. */
+/* A (B,H,r,c) descriptor of type dt with strides. */
+static int md4t(dnnl_memory_desc_t *md, long B, long H, long r, long c, long sb, long sh, long sr,
+                long sc, dnnl_data_type_t dt, char *err)
+{
+    dnnl_dims_t d = {B, H, r, c}, s = {sb, sh, sr, sc};
+    return dnn_check(dnnl_memory_desc_init_by_strides(md, 4, d, dt, s), "attention md", err);
+}
+
 static int md4(dnnl_memory_desc_t *md, long B, long H, long r, long c, long sb, long sh, long sr,
                long sc, char *err)
 {
-    dnnl_dims_t d = {B, H, r, c}, s = {sb, sh, sr, sc};
-    return dnn_check(dnnl_memory_desc_init_by_strides(md, 4, d, dnnl_f32, s), "attention md", err);
+    return md4t(md, B, H, r, c, sb, sh, sr, sc, dnnl_f32, err);
+}
+
+/* The four (B,H,T,hd) / (B,H,T,T) descriptors of the products, inputs of type dt, outputs f32:
+ * x, xt (transposed) and s, st (transposed) for inputs; xo, so for outputs. */
+typedef struct { dnnl_memory_desc_t x, xt, s, st, xo, so; } att_mds;
+
+static int att_mds_init(att_mds *m, long B, long T, long H, long hd, dnnl_data_type_t dt, char *err)
+{
+    return md4t(&m->x, B, H, T, hd, H * T * hd, T * hd, hd, 1, dt, err) ||
+           md4t(&m->xt, B, H, hd, T, H * T * hd, T * hd, 1, hd, dt, err) ||
+           md4t(&m->s, B, H, T, T, H * T * T, T * T, T, 1, dt, err) ||
+           md4t(&m->st, B, H, T, T, H * T * T, T * T, 1, T, dt, err) ||
+           md4(&m->xo, B, H, T, hd, H * T * hd, T * hd, hd, 1, err) ||
+           md4(&m->so, B, H, T, T, H * T * T, T * T, T, 1, err);
 }
 
 /* dst = scale * (src x wei) [+ dst]. */
@@ -26,8 +50,8 @@ static nn_prim *bmm_prim(nn_cache *c, int kind, long B, long T, long C, long H,
                          const dnnl_memory_desc_t *dst, float scale, int accumulate, long tmp_count,
                          char *err)
 {
-    long key[] = {B, T, C, H, accumulate};
-    nn_prim *p = nn_cache_find(c, kind, key, 5);
+    long key[] = {B, T, C, H, accumulate, src->data_type == dnnl_bf16};
+    nn_prim *p = nn_cache_find(c, kind, key, 6);
     if (p) return p;
     dnnl_matmul_desc_t d;
     if (dnn_check(dnnl_matmul_desc_init(&d, src, wei, NULL, dst), "bmm desc", err)) return NULL;
@@ -41,7 +65,7 @@ static nn_prim *bmm_prim(nn_cache *c, int kind, long B, long T, long C, long H,
     if (!rc) rc = dnn_check(dnnl_primitive_attr_set_post_ops(attr, po), "set post ops", err);
     if (!rc) {
         int args[] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST};
-        p = nn_cache_add(c, kind, key, 5, &d, attr, NULL, args, 3, tmp_count, err);
+        p = nn_cache_add(c, kind, key, 6, &d, attr, NULL, args, 3, tmp_count, err);
     }
     if (po) dnnl_post_ops_destroy(po);
     if (attr) dnnl_primitive_attr_destroy(attr);
@@ -126,6 +150,79 @@ static void heads_merge(float *x, const float *d, long ld, long B, long T, long 
     }
 }
 
+/* heads_split into bf16: d (B,H,T,hd) dense = x's head columns rounded to bf16. */
+static void heads_split_bf16(uint16_t *d, const float *x, long ld, long B, long T, long H, long hd)
+{
+#pragma omp parallel for schedule(static)
+    for (long bh = 0; bh < B * H; bh++) {
+        long b = bh / H, h = bh % H;
+        for (long t = 0; t < T; t++) nn_to_bf16_serial(d + (bh * T + t) * hd, x + (b * T + t) * ld + h * hd, hd);
+    }
+}
+
+static int attention_forward_bf16(nn_cache *c, float *out, float *att, const float *qkv, const float *keybias,
+                                  const float *pairbias, long B, long T, long C, long H, char *err)
+{
+    long hd = C / H, C3 = 3 * C, n = B * T * C, ns = B * H * T * T;
+    float scale = 1.0f / sqrtf((float)hd);
+    att_mds m;
+    if (att_mds_init(&m, B, T, H, hd, dnnl_bf16, err)) return -1;
+    /* att = scale * q x k^T (+ biases), f32; the f32 output o in the primitive's tmp */
+    nn_prim *p = bmm_prim(c, K_QK, B, T, C, H, &m.x, &m.xt, &m.so, scale, 0, n, err);
+    nn_prim *av = p ? bmm_prim(c, K_AV, B, T, C, H, &m.s, &m.x, &m.xo, 1.0f, 0, 0, err) : NULL;
+    nn_prim *sm = av ? softmax_prim(c, 0, B, T, H, err) : NULL;
+    uint16_t *q = sm ? nn_bf16_buffer(c, 3 * n + ns, err) : NULL;
+    if (!q) return -1;
+    uint16_t *k = q + n, *v = k + n, *ab = v + n;
+    heads_split_bf16(q, qkv, C3, B, T, H, hd);
+    heads_split_bf16(k, qkv + C, C3, B, T, H, hd);
+    heads_split_bf16(v, qkv + 2 * C, C3, B, T, H, hd);
+    void *p1[] = {q, k, att};
+    if (nn_exec(c, p, p1, err)) return -1;
+    if (keybias && add_bias(c, K_KEYBIAS, att, keybias, 1, B, T, H, err)) return -1;
+    if (pairbias && add_bias(c, K_PAIRBIAS, att, pairbias, T, B, T, H, err)) return -1;
+    void *p2[] = {att, att};
+    if (nn_exec(c, sm, p2, err)) return -1;
+    nn_to_bf16(ab, att, ns);
+    void *p3[] = {ab, v, p->tmp};
+    if (nn_exec(c, av, p3, err)) return -1;
+    heads_merge(out, p->tmp, C, B, T, H, hd, 0);
+    return 0;
+}
+
+static int attention_backward_bf16(nn_cache *c, float *dqkv, float *datt, const float *dout, const float *qkv,
+                                   const float *att, long B, long T, long C, long H, char *err)
+{
+    long hd = C / H, C3 = 3 * C, n = B * T * C, ns = B * H * T * T;
+    float scale = 1.0f / sqrtf((float)hd);
+    att_mds m;
+    if (att_mds_init(&m, B, T, H, hd, dnnl_bf16, err)) return -1;
+    /* dq, dk, dv f32 in the primitive's tmp; q, k, v, dout, att, dscores bf16 in the cache's buffer */
+    nn_prim *p = bmm_prim(c, K_DP, B, T, C, H, &m.x, &m.xt, &m.so, 1.0f, 0, 3 * n, err);
+    nn_prim *pv = p ? bmm_prim(c, K_DV, B, T, C, H, &m.st, &m.x, &m.xo, 1.0f, 0, 0, err) : NULL;
+    nn_prim *sm = pv ? softmax_prim(c, 1, B, T, H, err) : NULL;
+    nn_prim *pq = sm ? bmm_prim(c, K_DQ, B, T, C, H, &m.s, &m.x, &m.xo, scale, 0, 0, err) : NULL;
+    nn_prim *pk = pq ? bmm_prim(c, K_DK, B, T, C, H, &m.st, &m.x, &m.xo, scale, 0, 0, err) : NULL;
+    uint16_t *q = pk ? nn_bf16_buffer(c, 4 * n + 2 * ns, err) : NULL;
+    if (!q) return -1;
+    uint16_t *k = q + n, *v = k + n, *dO = v + n, *ab = dO + n, *ds = ab + ns;
+    float *dq = p->tmp, *dk = dq + n, *dv = dk + n;
+    heads_split_bf16(q, qkv, C3, B, T, H, hd);
+    heads_split_bf16(k, qkv + C, C3, B, T, H, hd);
+    heads_split_bf16(v, qkv + 2 * C, C3, B, T, H, hd);
+    heads_split_bf16(dO, dout, C, B, T, H, hd);
+    nn_to_bf16(ab, att, ns);
+    void *p1[] = {dO, v, datt}, *p2[] = {ab, dO, dv}, *p3[] = {(void *)att, datt, datt};
+    if (nn_exec(c, p, p1, err) || nn_exec(c, pv, p2, err) || nn_exec(c, sm, p3, err)) return -1;
+    nn_to_bf16(ds, datt, ns);
+    void *p4[] = {ds, k, dq}, *p5[] = {ds, q, dk};
+    if (nn_exec(c, pq, p4, err) || nn_exec(c, pk, p5, err)) return -1;
+    heads_merge(dqkv, dq, C3, B, T, H, hd, 1);
+    heads_merge(dqkv + C, dk, C3, B, T, H, hd, 1);
+    heads_merge(dqkv + 2 * C, dv, C3, B, T, H, hd, 1);
+    return 0;
+}
+
 int nn_attention_forward(nn_cache *c, float *out, float *att, const float *qkv,
                          const float *keybias, long B, long T, long C, long H, char *err)
 {
@@ -139,6 +236,8 @@ int nn_attention_forward_bias(nn_cache *c, float *out, float *att, const float *
     long hd = C / H, C3 = 3 * C, n = B * T * C;
     float scale = 1.0f / sqrtf((float)hd);
     c->matmul_flops += 2 * (2.0 * B * H * T * T * hd);
+    if (c->precision == NN_BF16 && hd >= NN_BF16_MIN_HEAD_DIM)
+        return attention_forward_bf16(c, out, att, qkv, keybias, pairbias, B, T, C, H, err);
     dnnl_memory_desc_t x, xt, s;
     if (md4(&x, B, H, T, hd, H * T * hd, T * hd, hd, 1, err) || md4(&xt, B, H, hd, T, H * T * hd, T * hd, 1, hd, err) ||
         md4(&s, B, H, T, T, H * T * T, T * T, T, 1, err))
@@ -174,6 +273,8 @@ int nn_attention_backward(nn_cache *c, float *dqkv, float *datt, const float *do
     long hd = C / H, C3 = 3 * C, n = B * T * C;
     float scale = 1.0f / sqrtf((float)hd);
     c->matmul_flops += 4 * (2.0 * B * H * T * T * hd);
+    if (c->precision == NN_BF16 && hd >= NN_BF16_MIN_HEAD_DIM)
+        return attention_backward_bf16(c, dqkv, datt, dout, qkv, att, B, T, C, H, err);
     dnnl_memory_desc_t x, xt, s, st;
     if (md4(&x, B, H, T, hd, H * T * hd, T * hd, hd, 1, err) || md4(&xt, B, H, hd, T, H * T * hd, T * hd, 1, hd, err) ||
         md4(&s, B, H, T, T, H * T * T, T * T, T, 1, err) || md4(&st, B, H, T, T, H * T * T, T * T, 1, T, err))

@@ -1,5 +1,9 @@
 /* nn_linear.c -- linear layer (and kernel-1 Conv1d) on oneDNN matmul: forward, backward data and
  * backward weights (matmul on transposed memory descriptors), accumulation by a sum post-op.
+ * With NN_BF16 (nn.h), for at least NN_BF16_MIN_DIM inputs and outputs, the two inputs of the
+ * forward, backward-data and backward-weights matmuls are bf16 (activations and output gradients
+ * converted into the cache's bf16 buffer, weights from the declared bf16 copy), the output and its
+ * accumulation f32; the bias gradient stays an f32 sum.
  */
 #include "nn.h"
 
@@ -7,20 +11,25 @@
 
 enum { K_FWD = 1, K_BWD_DATA, K_BWD_W, K_BWD_B };
 
-/* A (rows, cols) f32 descriptor with the given strides. */
-static int md2(dnnl_memory_desc_t *md, long rows, long cols, long s0, long s1, char *err)
+/* A (rows, cols) descriptor of type dt with the given strides. */
+static int md2t(dnnl_memory_desc_t *md, long rows, long cols, long s0, long s1, dnnl_data_type_t dt, char *err)
 {
     dnnl_dims_t d = {rows, cols}, s = {s0, s1};
-    return dnn_check(dnnl_memory_desc_init_by_strides(md, 2, d, dnnl_f32, s), "matmul md", err);
+    return dnn_check(dnnl_memory_desc_init_by_strides(md, 2, d, dt, s), "matmul md", err);
 }
 
-/* dst = src x wei (+ bias) (+ dst if accumulate). */
+static int md2(dnnl_memory_desc_t *md, long rows, long cols, long s0, long s1, char *err)
+{
+    return md2t(md, rows, cols, s0, s1, dnnl_f32, err);
+}
+
+/* dst = src x wei (+ bias) (+ dst if accumulate); src and wei of one type (f32 or bf16). */
 static nn_prim *matmul_prim(nn_cache *c, int kind, long M, long K, long N, int bias, int accumulate,
                             const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *wei,
                             const dnnl_memory_desc_t *dst, long tmp_count, char *err)
 {
-    long key[] = {M, K, N, bias, accumulate};
-    nn_prim *p = nn_cache_find(c, kind, key, 5);
+    long key[] = {M, K, N, bias, accumulate, src->data_type == dnnl_bf16};
+    nn_prim *p = nn_cache_find(c, kind, key, 6);
     if (p) return p;
     dnnl_memory_desc_t bmd;
     if (bias && md2(&bmd, 1, N, N, 1, err)) return NULL;
@@ -41,15 +50,67 @@ static nn_prim *matmul_prim(nn_cache *c, int kind, long M, long K, long N, int b
         dnnl_post_ops_destroy(po);
     }
     int args_b[] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS};
-    p = nn_cache_add(c, kind, key, 5, &d, attr, NULL, args_b, bias ? 4 : 3, tmp_count, err);
+    p = nn_cache_add(c, kind, key, 6, &d, attr, NULL, args_b, bias ? 4 : 3, tmp_count, err);
     dnnl_primitive_attr_destroy(attr);
     for (long i = 0; p && i < tmp_count; i++) p->tmp[i] = 1.0f; /* the ones row of K_BWD_B */
     return p;
 }
 
+/* The bf16 forward: inp converted into the cache's bf16 buffer (and w, if it has no declared copy). */
+static int linear_forward_bf16(nn_cache *c, float *out, const float *inp, const float *w, const float *b,
+                               long M, long K, long N, char *err)
+{
+    dnnl_memory_desc_t s, wt, d;
+    if (md2t(&s, M, K, K, 1, dnnl_bf16, err) || md2t(&wt, K, N, 1, K, dnnl_bf16, err) || md2(&d, M, N, N, 1, err))
+        return -1;
+    nn_prim *p = matmul_prim(c, K_FWD, M, K, N, b != NULL, 0, &s, &wt, &d, 0, err);
+    uint16_t *ib = p ? nn_bf16_buffer(c, M * K + N * K, err) : NULL;
+    if (!ib) return -1;
+    nn_to_bf16(ib, inp, M * K);
+    const uint16_t *wb = nn_bf16_weights(c, w, N * K, ib + M * K);
+    void *ptr[] = {ib, (void *)wb, out, (void *)b};
+    c->matmul_flops += 2.0 * M * K * N;
+    return nn_exec(c, p, ptr, err);
+}
+
+/* The bf16 backward of data and weights: dout (and inp for dw) converted once for both. */
+static int linear_backward_bf16(nn_cache *c, float *dinp, float *dw, const float *dout, const float *inp,
+                                const float *w, long M, long K, long N, char *err)
+{
+    uint16_t *gb = nn_bf16_buffer(c, M * N + (dw ? M * K : 0) + (dinp ? N * K : 0), err);
+    if (!gb) return -1;
+    uint16_t *ib = gb + M * N, *spare = ib + (dw ? M * K : 0);
+    nn_to_bf16(gb, dout, M * N);
+    dnnl_memory_desc_t s, wt, d;
+    if (dinp) { /* dinp (M,K) += dout (M,N) x w (N,K) */
+        if (md2t(&s, M, N, N, 1, dnnl_bf16, err) || md2t(&wt, N, K, K, 1, dnnl_bf16, err) ||
+            md2(&d, M, K, K, 1, err))
+            return -1;
+        nn_prim *p = matmul_prim(c, K_BWD_DATA, M, K, N, 0, 1, &s, &wt, &d, 0, err);
+        if (!p) return -1;
+        void *ptr[] = {gb, (void *)nn_bf16_weights(c, w, N * K, spare), dinp};
+        c->matmul_flops += 2.0 * M * K * N;
+        if (nn_exec(c, p, ptr, err)) return -1;
+    }
+    if (dw) { /* dw (N,K) += dout^T (N,M: strides (1,N)) x inp (M,K) */
+        if (md2t(&s, N, M, 1, N, dnnl_bf16, err) || md2t(&wt, M, K, K, 1, dnnl_bf16, err) ||
+            md2(&d, N, K, K, 1, err))
+            return -1;
+        nn_prim *p = matmul_prim(c, K_BWD_W, M, K, N, 0, 1, &s, &wt, &d, 0, err);
+        if (!p) return -1;
+        nn_to_bf16(ib, inp, M * K);
+        void *ptr[] = {gb, ib, dw};
+        c->matmul_flops += 2.0 * M * K * N;
+        if (nn_exec(c, p, ptr, err)) return -1;
+    }
+    return 0;
+}
+
 int nn_linear_forward(nn_cache *c, float *out, const float *inp, const float *w, const float *b,
                       long M, long K, long N, char *err)
 {
+    if (c->precision == NN_BF16 && K >= NN_BF16_MIN_DIM && N >= NN_BF16_MIN_DIM)
+        return linear_forward_bf16(c, out, inp, w, b, M, K, N, err);
     /* out (M,N) = inp (M,K) x w^T (K,N: w read with strides (1,K)) + b */
     dnnl_memory_desc_t s, wt, d;
     if (md2(&s, M, K, K, 1, err) || md2(&wt, K, N, 1, K, err) || md2(&d, M, N, N, 1, err)) return -1;
@@ -64,6 +125,10 @@ int nn_linear_backward(nn_cache *c, float *dinp, float *dw, float *db, const flo
                        const float *inp, const float *w, long M, long K, long N, char *err)
 {
     dnnl_memory_desc_t s, wt, d;
+    if (c->precision == NN_BF16 && K >= NN_BF16_MIN_DIM && N >= NN_BF16_MIN_DIM) {
+        if ((dinp || dw) && linear_backward_bf16(c, dinp, dw, dout, inp, w, M, K, N, err)) return -1;
+        dinp = dw = NULL; /* done; the bias gradient below stays f32 */
+    }
     if (dinp) { /* dinp (M,K) += dout (M,N) x w (N,K) */
         if (md2(&s, M, N, N, 1, err) || md2(&wt, N, K, K, 1, err) || md2(&d, M, K, K, 1, err)) return -1;
         nn_prim *p = matmul_prim(c, K_BWD_DATA, M, K, N, 0, 1, &s, &wt, &d, 0, err);

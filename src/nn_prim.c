@@ -37,6 +37,7 @@ void nn_cache_free(nn_cache *c)
     if (!c->prims) return;
     for (int i = 0; i < c->n_prims; i++) prim_release(&c->prims[i]);
     free(c->prims);
+    free(c->bf16_buf);
     memset(c, 0, sizeof *c);
 }
 

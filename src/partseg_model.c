@@ -204,6 +204,11 @@ int partseg_create(partseg **out, const partseg_config *cfg, int max_batch, uint
     return 0;
 }
 
+int partseg_set_precision(partseg *m, nn_precision p, char *err)
+{
+    return m3_store_set_precision(&m->st, p, err);
+}
+
 void partseg_free(partseg *m)
 {
     if (!m) return;

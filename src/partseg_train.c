@@ -95,6 +95,7 @@ static char *make_config_json(const partseg_args *a, const trainer *t)
     cJSON_AddNumberToObject(tr, "warmup_lr", a->warmup_lr);
     cJSON_AddNumberToObject(tr, "weight_decay", a->weight_decay);
     cJSON_AddNumberToObject(tr, "clip_grad", a->clip_grad);
+    cJSON_AddStringToObject(tr, "precision", nn_precision_name(a->precision));
     cJSON_AddNumberToObject(tr, "eval_every", (double)a->eval_every);
     cJSON *d = cJSON_AddObjectToObject(j, "data");
     cJSON_AddNumberToObject(d, "train_samples", (double)t->tr.d.n);
@@ -125,6 +126,7 @@ static int trainer_init(trainer *t, const partseg_args *a, MPI_Comm comm, char *
     long Pm = t->cfg.enc.points, M = t->L.micro;
     rc = dnn_ctx_create(&t->ctx, err);
     if (!rc) rc = partseg_create(&t->m, &t->cfg, (int)M, (uint64_t)a->seed, &t->ctx, err);
+    if (!rc) rc = partseg_set_precision(t->m, a->precision, err);
     if (dist_any_error(comm, rc, err)) return -1;
     t->n_params = partseg_n_params(t->m);
     t->n_buffers = partseg_n_buffers(t->m);

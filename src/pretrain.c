@@ -73,6 +73,7 @@ static char *make_config_json(const pretrain_args *a, const trainer *t)
     cJSON_AddNumberToObject(tr, "min_lr", a->min_lr);
     cJSON_AddNumberToObject(tr, "warmup_lr", a->warmup_lr);
     cJSON_AddNumberToObject(tr, "weight_decay", a->weight_decay);
+    cJSON_AddStringToObject(tr, "precision", nn_precision_name(a->precision));
     cJSON *ob = cJSON_AddObjectToObject(j, "objective");
     cJSON_AddStringToObject(ob, "masking", a->random_masking ? "random" : "2d-guided");
     cJSON_AddNumberToObject(ob, "loss_3d_weight", a->loss_3d_weight);
@@ -276,6 +277,7 @@ static int trainer_init(trainer *t, const pretrain_args *a, MPI_Comm comm, char 
     if (dist_any_error(comm, rc, err)) return -1;
     rc = dnn_ctx_create(&t->ctx, err);
     if (!rc) rc = model3d_create(&t->m, &cfg, (int)t->L.micro, (uint64_t)a->seed, &t->ctx, err);
+    if (!rc) rc = model3d_set_precision(t->m, a->precision, err);
     if (!rc) rc = model3d_set_loss_weights(t->m, a->loss_3d_weight, need & PD_TARGETS ? a->loss_2d_weight : 0,
                                            err);
     if (!rc && t->pipe) rc = pipe_stage_bind(t->pipe, t->m, t->L.micro, t->L.micro_per_rank, err);

@@ -1,6 +1,7 @@
 /* bench_train_step.c -- one training step of the 3D network (tokenize + mask + 2D targets +
  * forward + backward + AdamW update) at the spec configuration, timed after warm-up steps.
- * Usage: bench_train_step BATCH STEPS WARMUP. Prints one JSON line and "c_seconds_per_step X".
+ * Usage: bench_train_step BATCH STEPS WARMUP [fp32|bf16]. Prints one JSON line and
+ * "c_seconds_per_step X". bf16: the mixed-precision step (model3d_set_precision).
  * Inputs are synthetic (uniform points, saliency, unit-normal grids, orthographic pixels), as in the
  * reference's --bench.
  */
@@ -8,6 +9,7 @@
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -33,16 +35,27 @@ static double now_s(void)
     return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
+/* CPU seconds of the whole process (all threads): on a shared machine a steadier measure of the work
+ * than the wall time (with 2 threads it includes OpenMP's spin-waits). */
+static double cpu_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
 int main(int argc, char **argv)
 {
     int B = argc > 1 ? atoi(argv[1]) : 32, steps = argc > 2 ? atoi(argv[2]) : 1,
         warmup = argc > 3 ? atoi(argv[3]) : 1;
+    const char *prec = argc > 4 ? argv[4] : "fp32";
     char err[I2P_ERR_LEN];
     model3d_config c;
     model3d_config_default(&c);
     dnn_ctx ctx;
     model3d *m;
-    if (dnn_ctx_create(&ctx, err) || model3d_create(&m, &c, B, 1, &ctx, err)) {
+    if (dnn_ctx_create(&ctx, err) || model3d_create(&m, &c, B, 1, &ctx, err) ||
+        model3d_set_precision(m, strcmp(prec, "bf16") ? NN_FP32 : NN_BF16, err)) {
         fprintf(stderr, "bench: %s\n", err);
         return 1;
     }
@@ -68,7 +81,7 @@ int main(int argc, char **argv)
     adamw_config_default(&ac);
     adamw_state st;
     if (adamw_init(&st, model3d_n_params(m), err)) return 1;
-    double total = 0, flops0 = 0, user = 0, sys = 0;
+    double total = 0, total_cpu = 0, flops0 = 0, user = 0, sys = 0;
     long faults = 0;
     model3d_alloc_info info;
     for (int it = 0; it < warmup + steps; it++) {
@@ -83,17 +96,18 @@ int main(int argc, char **argv)
         long f0, f1;
         double u0, s0, u1, s1;
         usage_now(&f0, &u0, &s0);
-        double t0 = now_s();
+        double t0 = now_s(), c0 = cpu_s();
         if (model3d_train_step(m, &bt, &L, err)) {
             fprintf(stderr, "bench: %s\n", err);
             return 1;
         }
         adamw_step(&st, &ac, 1e-3, model3d_params(m), model3d_grads(m), model3d_get_tensor(m, 0),
                    model3d_n_tensors(m));
-        double dt = now_s() - t0;
+        double dt = now_s() - t0, dc = cpu_s() - c0;
         usage_now(&f1, &u1, &s1);
         if (it >= warmup) {
             total += dt;
+            total_cpu += dc;
             faults += f1 - f0;
             user += u1 - u0;
             sys += s1 - s0;
@@ -104,12 +118,14 @@ int main(int argc, char **argv)
     }
     model3d_alloc_stats(m, &info);
     double step_s = total / steps, flops = (info.matmul_flops - flops0) / steps;
-    printf("{\"bench\": \"model3d_c\", \"batch\": %d, \"points\": %ld, \"threads\": %d, \"params\": %ld, "
-           "\"steps\": %d, \"seconds_per_step\": %.4f, \"matmul_gflop_per_step\": %.2f, \"gflop_per_s\": %.2f, "
-           "\"minor_faults_per_step\": %ld, \"user_s_per_step\": %.3f, \"sys_s_per_step\": %.3f}\n",
-           B, P, omp_get_max_threads(), model3d_n_params(m), steps, step_s, flops / 1e9, flops / 1e9 / step_s,
-           faults / steps, user / steps, sys / steps);
-    printf("c_seconds_per_step %.4f\nc_gflop_per_step %.3f\n", step_s, flops / 1e9);
+    printf("{\"bench\": \"model3d_c\", \"precision\": \"%s\", \"batch\": %d, \"points\": %ld, \"threads\": %d, "
+           "\"params\": %ld, \"steps\": %d, \"seconds_per_step\": %.4f, \"cpu_seconds_per_step\": %.4f, "
+           "\"matmul_gflop_per_step\": %.2f, \"gflop_per_s\": %.2f, \"minor_faults_per_step\": %ld, "
+           "\"user_s_per_step\": %.3f, \"sys_s_per_step\": %.3f}\n",
+           prec, B, P, omp_get_max_threads(), model3d_n_params(m), steps, step_s, total_cpu / steps, flops / 1e9,
+           flops / 1e9 / step_s, faults / steps, user / steps, sys / steps);
+    printf("c_seconds_per_step %.4f\nc_cpu_seconds_per_step %.4f\nc_gflop_per_step %.3f\n", step_s,
+           total_cpu / steps, flops / 1e9);
     adamw_free(&st);
     model3d_free(m);
     dnn_ctx_destroy(&ctx);

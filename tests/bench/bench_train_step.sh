@@ -7,6 +7,11 @@
 # Also per timed step: minor page faults and user / system CPU time (getrusage), goals 0 and < 5 %.
 # FLOPs = 2*M*K*N over every matmul executed (linear layers forward + both backward products,
 # attention score and value products), counted by the C code; GFLOP/s = that / C step time.
+# Then the bf16 mixed-precision step (--precision bf16: bf16 matmul inputs, f32 accumulation) of the
+# same driver, fp32 and bf16 alternated BENCH_ROUNDS times (default 2) and the best of each kept, so
+# both see the same share of the shared cores; the ratio fp32 / bf16 is printed beside its goal
+# (>= 1.6x) with the load average at the start and the end, and the ratio of the process CPU seconds
+# (steadier than wall time when other work shares the cores). BENCH_BF16=0 skips it.
 set -u
 ROOT=${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 BUILD=${BUILD:-$ROOT/build}
@@ -17,15 +22,35 @@ trap 'rm -rf "$OUT"' EXIT
 mpicc -std=c11 -O2 -fopenmp -D_GNU_SOURCE -I"$ROOT/include" "$ROOT/tests/bench/bench_train_step.c" \
   "$BUILD/libi2pmae.a" -o "$OUT/bench_c" $(pkg-config --libs hdf5-openmpi libcjson inih libpng) \
   -ldnnl -llinear -lcrypto -lm || { echo "bench_train_step: cannot build the C driver"; exit 1; }
-OMP_NUM_THREADS=2 "$OUT/bench_c" "$B" "$STEPS" 1 > "$OUT/c.txt" 2>&1 || { cat "$OUT/c.txt"; exit 1; }
-grep '^{' "$OUT/c.txt"
-# steady state (the timed steps, not the warm-up): page faults and system CPU time per step
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+best_of() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b + 0 < a + 0) ? b : a }'; }
+load0=$(load)
+c_s=""; c16_s=""; cpu_s=""; cpu16_s=""
+rounds=${BENCH_ROUNDS:-2}; [ "${BENCH_BF16:-1}" = 0 ] && rounds=1
+r=0
+while [ $r -lt "$rounds" ]; do
+  r=$((r + 1))
+  OMP_NUM_THREADS=2 "$OUT/bench_c" "$B" "$STEPS" 1 fp32 > "$OUT/c.txt" 2>&1 || { cat "$OUT/c.txt"; exit 1; }
+  grep '^{' "$OUT/c.txt"
+  c_s=$(best_of "$c_s" "$(sed -n 's/^c_seconds_per_step //p' "$OUT/c.txt")")
+  cpu_s=$(best_of "$cpu_s" "$(sed -n 's/^c_cpu_seconds_per_step //p' "$OUT/c.txt")")
+  [ "${BENCH_BF16:-1}" = 0 ] && break
+  OMP_NUM_THREADS=2 "$OUT/bench_c" "$B" "$STEPS" 1 bf16 > "$OUT/c16.txt" 2>&1 || { cat "$OUT/c16.txt"; exit 1; }
+  grep '^{' "$OUT/c16.txt"
+  c16_s=$(best_of "$c16_s" "$(sed -n 's/^c_seconds_per_step //p' "$OUT/c16.txt")")
+  cpu16_s=$(best_of "$cpu16_s" "$(sed -n 's/^c_cpu_seconds_per_step //p' "$OUT/c16.txt")")
+done
+# steady state (the timed steps, not the warm-up) of the fp32 run: page faults and system CPU time per step
 sed -n 's/.*"minor_faults_per_step": \([0-9]*\), "user_s_per_step": \([0-9.]*\), "sys_s_per_step": \([0-9.]*\).*/\1 \2 \3/p' \
   "$OUT/c.txt" | awk -v l="$(cut -d' ' -f1 /proc/loadavg)" '{
   printf "model3d train step steady state: %d minor page faults/step (goal 0), system time %.1f%% of the step CPU time (goal < 5%%), load %s\n",
          $1, ($2 + $3 > 0) ? 100 * $3 / ($2 + $3) : 0, l }'
-c_s=$(sed -n 's/^c_seconds_per_step //p' "$OUT/c.txt")
 gflop=$(sed -n 's/^c_gflop_per_step //p' "$OUT/c.txt")
+if [ -n "$c16_s" ]; then
+  awk -v f="$c_s" -v h="$c16_s" -v cf="$cpu_s" -v ch="$cpu16_s" -v g="$gflop" -v b="$B" -v l0="$load0" -v l1="$(load)" 'BEGIN {
+    printf "model3d train step bf16 vs fp32 (spec config, batch %d, 2 threads, best of the alternated runs): fp32 %.3f s, bf16 %.3f s, ratio %.2fx (goal >= 1.6x); CPU seconds fp32 %.3f, bf16 %.3f, ratio %.2fx; bf16 %.1f GFLOP/s; load average %s at the start, %s at the end\n",
+           b, f, h, f / h, cf, ch, cf / ch, g / h, l0, l1 }'
+fi
 if ! /usr/bin/python3 -c 'import torch, h5py' 2>/dev/null; then
   echo "model3d train step (batch $B, 2 threads): C ${c_s} s/step, ${gflop} GFLOP/step; reference SKIPPED (no torch)"
   exit 0

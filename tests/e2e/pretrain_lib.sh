@@ -57,3 +57,21 @@ losses_equal() {
     END { if (na == 0 || na != nb) { print "rows: " na " vs " nb; bad = 1 } exit bad }' "$2" "$3" > "$T/cmp.out" 2>&1
   if [ $? = 0 ]; then pass "$1"; else fail "$1" "$(head -3 "$T/cmp.out" | tr '\n' ' ')"; fi
 }
+
+# loss_curve_stats FP32.csv OTHER.csv: how far OTHER's loss curve (column 3) is from FP32's over their
+# common steps 1..n: "mean_rel R ma_max M at S": R = mean |loss difference| / mean fp32 loss over the
+# last 50 steps (all if fewer); M = max over steps of the relative difference of the 25-step moving
+# averages (at step S).
+loss_curve_stats() {
+  awk -F, 'FNR == 1 { next }
+    NR == FNR { a[$1] = $3; next }
+    ($1 in a) { b[$1] = $3; if ($1 > n) n = $1 }
+    END {
+      w = n < 25 ? n : 25; first = n > 50 ? n - 49 : 1; s = 0; m = 0; mx = 0; at = 0
+      for (i = first; i <= n; i++) { d = b[i] - a[i]; s += d < 0 ? -d : d; m += a[i] }
+      for (i = w; i <= n; i++) {
+        sa = 0; sb = 0
+        for (j = i - w + 1; j <= i; j++) { sa += a[j]; sb += b[j] }
+        r = (sb - sa) / sa; if (r < 0) r = -r; if (r > mx) { mx = r; at = i } }
+      printf "mean_rel %.4f ma_max %.4f at %d steps %d\n", s / m, mx, at, n }' "$1" "$2"
+}

@@ -8,7 +8,10 @@
  *    that fails is retried with eps/4 and eps/16 (a crossed kink disappears, a wrong gradient not;
  *    float32 roundoff of the loss grows as 1/eps, hence the scaled absolute term));
  *  - determinism (same inputs and keys -> bitwise same losses and gradients);
- *  - no allocation after the first step (arena chunks and primitives stay constant);
+ *  - no allocation after the first step (arena chunks and primitives stay constant), in fp32 and
+ *    in bf16 mixed precision;
+ *  - bf16: the bf16 copy of the weights follows every change of the parameters (a step after an
+ *    update equals, bitwise, a step of a fresh model given the updated parameters);
  *  - encode_global shape, finiteness and independence from masking.
  */
 #include <setjmp.h>
@@ -183,13 +186,13 @@ static void test_fd_whole_model(void **state)
     free_inputs(&in);
 }
 
-static void test_determinism_and_no_alloc(void **state)
+static void determinism_and_no_alloc(nn_precision prec)
 {
-    (void)state;
     inputs in;
     make_inputs(&in, 2);
     model3d *m;
     assert_int_equal(model3d_create(&m, &in.cfg, 2, 3, &g_dnn, g_err), 0);
+    assert_int_equal(model3d_set_precision(m, prec, g_err), 0);
     model3d_losses a, b;
     assert_int_equal(model3d_train_step(m, &in.batch, &a, g_err), 0);
     long n = model3d_n_params(m);
@@ -204,8 +207,9 @@ static void test_determinism_and_no_alloc(void **state)
     for (int i = 0; i < 3; i++) assert_int_equal(model3d_train_step(m, &other, &b, g_err), 0);
     assert_int_equal(model3d_train_step(m, &in.batch, &b, g_err), 0);
     model3d_alloc_stats(m, &s2);
-    printf("after step 1: %ld arena chunks, %ld primitives (%ld bytes); after 5: %ld, %ld\n",
-           s1.arena_chunks, s1.primitives, s1.primitive_bytes, s2.arena_chunks, s2.primitives);
+    printf("%s: after step 1: %ld arena chunks, %ld primitives (%ld bytes); after 5: %ld, %ld\n",
+           nn_precision_name(prec), s1.arena_chunks, s1.primitives, s1.primitive_bytes, s2.arena_chunks,
+           s2.primitives);
     assert_int_equal(s1.arena_chunks, s2.arena_chunks);
     assert_int_equal(s1.primitives, s2.primitives);
     assert_int_equal(s1.primitive_bytes, s2.primitive_bytes);
@@ -213,6 +217,57 @@ static void test_determinism_and_no_alloc(void **state)
     assert_memory_equal(ga, model3d_grads(m), sizeof(float) * (size_t)n);
     free(ga);
     model3d_free(m);
+    free_inputs(&in);
+}
+
+static void test_determinism_and_no_alloc(void **state)
+{
+    (void)state;
+    determinism_and_no_alloc(NN_FP32);
+}
+
+static int bf16_supported(void)
+{
+    nn_cache c;
+    char err[I2P_ERR_LEN];
+    if (nn_cache_init(&c, &g_dnn, 1, err)) return 0;
+    int ok = nn_cache_set_precision(&c, NN_BF16, err) == 0;
+    nn_cache_free(&c);
+    return ok;
+}
+
+static void test_bf16_no_alloc_and_weight_copy(void **state)
+{
+    (void)state;
+    if (!bf16_supported()) { skip(); return; }
+    determinism_and_no_alloc(NN_BF16);
+    inputs in;
+    make_inputs(&in, 2);
+    model3d *a, *b;
+    assert_int_equal(model3d_create(&a, &in.cfg, 2, 3, &g_dnn, g_err), 0);
+    assert_int_equal(model3d_create(&b, &in.cfg, 2, 4, &g_dnn, g_err), 0);
+    assert_int_equal(model3d_set_precision(a, NN_BF16, g_err), 0);
+    assert_int_equal(model3d_set_precision(b, NN_BF16, g_err), 0);
+    model3d_losses la, lb, l32;
+    assert_int_equal(model3d_train_step(a, &in.batch, &la, g_err), 0);
+    long n = model3d_n_params(a);
+    float *pa = model3d_params(a);
+    for (long i = 0; i < n; i++) pa[i] -= 0.05f * model3d_grads(a)[i] + 1e-3f * pa[i]; /* an update */
+    memcpy(model3d_params(b), pa, sizeof(float) * (size_t)n);
+    memcpy(model3d_buffers(b), model3d_buffers(a), sizeof(float) * (size_t)model3d_n_buffers(a));
+    assert_int_equal(model3d_train_step(a, &in.batch, &la, g_err), 0);
+    assert_int_equal(model3d_train_step(b, &in.batch, &lb, g_err), 0);
+    printf("bf16 after an update: loss %.9g, fresh model %.9g\n", la.loss, lb.loss);
+    assert_true(la.loss == lb.loss);
+    assert_memory_equal(model3d_grads(a), model3d_grads(b), sizeof(float) * (size_t)n);
+    /* and bf16 is really in use: the fp32 step of the same state differs */
+    memcpy(model3d_buffers(b), model3d_buffers(a), sizeof(float) * (size_t)model3d_n_buffers(a));
+    assert_int_equal(model3d_set_precision(b, NN_FP32, g_err), 0);
+    assert_int_equal(model3d_train_step(b, &in.batch, &l32, g_err), 0);
+    printf("fp32 of the same state: loss %.9g\n", l32.loss);
+    assert_true(l32.loss != lb.loss);
+    model3d_free(a);
+    model3d_free(b);
     free_inputs(&in);
 }
 
@@ -243,6 +298,7 @@ int main(void)
         cmocka_unit_test(test_param_table),
         cmocka_unit_test(test_fd_whole_model),
         cmocka_unit_test(test_determinism_and_no_alloc),
+        cmocka_unit_test(test_bf16_no_alloc_and_weight_copy),
         cmocka_unit_test(test_encode_global),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

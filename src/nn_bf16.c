@@ -1,0 +1,113 @@
+/* nn_bf16.c -- the bf16 side of the layer library (nn.h): the cache's precision switch, its bf16
+ * weight copy and work buffer, and the f32 -> bf16 conversion every bf16 matmul input goes through.
+ *
+ * The conversion rounds to nearest, ties to even, and flushes f32 subnormal inputs to a signed
+ * zero: exactly what the AVX-512 BF16 instruction (vcvtne2ps2bf16) does, so its vector path and the
+ * portable loop give the same bits on every machine and for every split of the work.
+ */
+#include "nn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef __x86_64__
+#include <immintrin.h>
+#endif
+
+#include "errors.h"
+
+int nn_cache_set_precision(nn_cache *c, nn_precision p, char *err)
+{
+    if (p == NN_BF16) {
+        dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+        if (isa != dnnl_cpu_isa_avx512_core_bf16 && isa != dnnl_cpu_isa_avx512_core_amx)
+            return errf(err, "--precision bf16: this CPU has neither avx512_bf16 nor AMX (oneDNN's CPU ISA "
+                        "is 0x%x): bf16 matmuls would be emulated, slower than fp32", (unsigned)isa);
+    }
+    c->precision = p;
+    return 0;
+}
+
+int nn_precision_parse(const char *s, nn_precision *p, char *err)
+{
+    if (!strcmp(s, "fp32")) *p = NN_FP32;
+    else if (!strcmp(s, "bf16")) *p = NN_BF16;
+    else return errf(err, "--precision %s: must be fp32 or bf16", s);
+    return 0;
+}
+
+const char *nn_precision_name(nn_precision p) { return p == NN_BF16 ? "bf16" : "fp32"; }
+
+void nn_cache_set_bf16_weights(nn_cache *c, const float *base, const uint16_t *copy, long count)
+{
+    c->wbase = base;
+    c->wbf16 = copy;
+    c->wcount = copy ? count : 0;
+}
+
+uint16_t *nn_bf16_buffer(nn_cache *c, long count, char *err)
+{
+    if (count <= c->bf16_cap) return c->bf16_buf;
+    free(c->bf16_buf);
+    c->bf16_buf = dnn_alloc(sizeof(uint16_t) * (size_t)count);
+    c->bf16_cap = c->bf16_buf ? count : 0;
+    if (!c->bf16_buf) {
+        errf(err, "nn cache: out of memory (bf16 buffer of %ld values)", count);
+        return NULL;
+    }
+    c->bytes_allocated += (long)sizeof(uint16_t) * count;
+    return c->bf16_buf;
+}
+
+const uint16_t *nn_bf16_weights(nn_cache *c, const float *w, long count, uint16_t *spare)
+{
+    if (c->wbf16 && w >= c->wbase && w + count <= c->wbase + c->wcount) return c->wbf16 + (w - c->wbase);
+    nn_to_bf16(spare, w, count);
+    return spare;
+}
+
+/* ---- conversion ---- */
+
+static uint16_t bf16_of(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7f800000u) == 0) return (uint16_t)((u >> 16) & 0x8000u);      /* zero, subnormal */
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u); /* NaN: quiet */
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+#ifdef __x86_64__
+__attribute__((target("avx512f,avx512bf16"))) static void to_bf16_avx512(uint16_t *dst, const float *src, long n)
+{
+    long i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512bh h = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + i + 16), _mm512_loadu_ps(src + i));
+        _mm512_storeu_si512((void *)(dst + i), (__m512i)h);
+    }
+    for (; i < n; i++) dst[i] = bf16_of(src[i]);
+}
+#endif
+
+void nn_to_bf16_serial(uint16_t *dst, const float *src, long n)
+{
+#ifdef __x86_64__
+    if (__builtin_cpu_supports("avx512bf16")) { /* a bit test of libgcc's CPU model */
+        to_bf16_avx512(dst, src, n);
+        return;
+    }
+#endif
+    for (long i = 0; i < n; i++) dst[i] = bf16_of(src[i]);
+}
+
+void nn_to_bf16(uint16_t *dst, const float *src, long n)
+{
+    const long chunk = 16384;
+    long n_chunks = (n + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static) if (n_chunks > 1)
+    for (long j = 0; j < n_chunks; j++) {
+        long a = j * chunk, len = n - a < chunk ? n - a : chunk;
+        nn_to_bf16_serial(dst + a, src + a, len);
+    }
+}

@@ -1,0 +1,345 @@
+/* test_nn_bf16.c -- the bf16 mixed-precision matmuls of nn.h (NN_BF16) against references computed
+ * here in double.
+ *
+ * Rounding: bf16 keeps 8 significant bits, so rounding to nearest moves a value by at most
+ * u16 = 2^-9 of its magnitude; f32 accumulation adds at most (n-1) u32 (u32 = 2^-24) of the sum of
+ * the |terms| over a reduction of length n. A product of two bf16 values (8 + 8 bits) is exact in f32.
+ * Hence, for y = sum_k a_k b_k over n terms (+ bias b0), per output element:
+ *  (1) against the reference on the bf16-rounded inputs, in double:
+ *        |y - ref_r| <= (n + 1) u32 (sum_k |a_k^r b_k^r| + |b0|)            [f32 accumulation only]
+ *  (2) against the reference on the unrounded inputs, in double:
+ *        |y - ref| <= (2 u16 + u16^2) sum_k |a_k b_k| + (n + 1) u32 (sum_k |a_k^r b_k^r| + |b0|)
+ * Both are checked for the forward (n = K), the input gradient (n = N) and the weight gradient
+ * (n = M, the batch reduction, accumulated into an f32 gradient that already holds values); the
+ * bias gradient is an f32 sum of the unrounded output gradient: (M + 1) u32 sum |dout|.
+ * The bf16 path must also differ from the f32 one (it is really taken), give the same bits with a
+ * declared bf16 weight copy as without, and the conversion must round to nearest even.
+ * Attention (softmax of bf16 products, then bf16 probabilities times bf16 values): checked against
+ * the f32 path of the same library (itself checked against finite differences and PyTorch) with a
+ * normwise bound 2^-5 max|f32| per tensor: rounding of the three inputs and of the probabilities
+ * (4 u16 relative, ~8e-3) and the softmax's sensitivity to the score error, with margin.
+ * Below the thresholds of nn.h (fewer than NN_BF16_MIN_DIM inputs or outputs, head dimension below
+ * NN_BF16_MIN_HEAD_DIM) the results are the f32 ones, bit for bit.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "nn.h"
+#include "rng.h"
+
+#define U16 (1.0 / 512.0)       /* 2^-9: bf16 rounding, relative */
+#define U32 (1.0 / 16777216.0)  /* 2^-24: f32 rounding, relative */
+
+static dnn_ctx g_dnn;
+static nn_cache g_c;
+static char g_err[I2P_ERR_LEN];
+static int g_bf16_ok;
+
+static int setup(void **state)
+{
+    (void)state;
+    if (dnn_ctx_create(&g_dnn, g_err) || nn_cache_init(&g_c, &g_dnn, 128, g_err)) return -1;
+    g_bf16_ok = nn_cache_set_precision(&g_c, NN_BF16, g_err) == 0;
+    if (!g_bf16_ok) printf("no bf16 support here: %s\n", g_err);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    nn_cache_free(&g_c);
+    dnn_ctx_destroy(&g_dnn);
+    return 0;
+}
+
+static float *rnd(long n, uint64_t seed, double lo, double hi)
+{
+    rng_t r;
+    rng_seed(&r, seed, 11);
+    float *v = malloc(sizeof(float) * (size_t)n);
+    for (long i = 0; i < n; i++) v[i] = (float)rng_range(&r, lo, hi);
+    return v;
+}
+
+/* The reference rounding, written independently of nn_bf16.c: nearest, ties to even, on the value
+ * (not the bits): the two bf16 neighbours of x and the one with an even last mantissa bit on a tie. */
+static double bf16_ref(float x)
+{
+    if (x == 0 || !isfinite(x)) return x;
+    if (fabsf(x) < 1.17549435e-38f) return copysign(0.0, x); /* subnormal: flushed, as the CPU does */
+    int e;
+    frexp((double)x, &e);                   /* |x| in [2^(e-1), 2^e) */
+    double ulp = ldexp(1.0, e - 8);         /* 8 significant bits */
+    double lo = floor((double)x / ulp) * ulp, hi = lo + ulp;
+    double dl = (double)x - lo, dh = hi - (double)x;
+    if (dl < dh) return lo;
+    if (dh < dl) return hi;
+    return fmod(fabs(lo / ulp), 2.0) == 0 ? lo : hi;
+}
+
+static uint16_t bits_of(double v)
+{
+    float f = (float)v;
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return (uint16_t)(u >> 16);
+}
+
+static void test_conversion(void **state)
+{
+    (void)state;
+    float special[] = {1.0f, 1.00390625f /* 1 + 2^-8: tie, to even (1) */, 1.01171875f /* 1 + 3 2^-8: tie, up */,
+                       -2.5f, 3.14159265f, 65504.0f, 1e-30f, 1e-40f /* subnormal */, -0.0f, INFINITY, -INFINITY,
+                       3.4e38f /* rounds to inf */};
+    long ns = (long)(sizeof special / sizeof special[0]);
+    uint16_t out[16];
+    nn_to_bf16(out, special, ns);
+    int bad = 0;
+    for (long i = 0; i < ns; i++) {
+        /* 3.4e38 lies beyond the largest bf16 plus half an ulp: infinity */
+        uint16_t want = special[i] == 3.4e38f ? 0x7f80 : bits_of(bf16_ref(special[i]));
+        if (out[i] != want) { printf("convert %g: 0x%04x, want 0x%04x NOT OK\n", special[i], out[i], want); bad++; }
+    }
+    float nan = NAN;
+    nn_to_bf16(out, &nan, 1);
+    if ((out[0] & 0x7f80) != 0x7f80 || (out[0] & 0x7f) == 0) { printf("NaN -> 0x%04x NOT OK\n", out[0]); bad++; }
+    /* a long array (vector path, several chunks) against the reference and the serial form */
+    long n = 100003;
+    float *x = rnd(n, 1, -1000, 1000);
+    uint16_t *a = malloc(sizeof(uint16_t) * (size_t)n), *b = malloc(sizeof(uint16_t) * (size_t)n);
+    nn_to_bf16(a, x, n);
+    nn_to_bf16_serial(b, x, n);
+    for (long i = 0; i < n; i++)
+        if (a[i] != b[i] || a[i] != bits_of(bf16_ref(x[i]))) { bad++; break; }
+    printf("bf16 conversion: %s\n", bad ? "NOT OK" : "OK");
+    assert_int_equal(bad, 0);
+    free(x);
+    free(a);
+    free(b);
+}
+
+/* A copy of x (n) rounded to bf16 by bf16_ref. */
+static float *rounded(const float *x, long n)
+{
+    float *r = malloc(sizeof(float) * (size_t)n);
+    for (long i = 0; i < n; i++) r[i] = (float)bf16_ref(x[i]);
+    return r;
+}
+
+/* c (rows,cols) = sum_k A(i,k) B(k,j) in double, with A(i,k) = a[i*sa0 + k*sa1] and B likewise;
+ * absum gets sum_k |A B|. */
+static void ref_mm(double *c, double *absum, const float *a, long sa0, long sa1, const float *b, long sb0,
+                   long sb1, long rows, long n, long cols)
+{
+    for (long i = 0; i < rows; i++)
+        for (long j = 0; j < cols; j++) {
+            double s = 0, as = 0;
+            for (long k = 0; k < n; k++) {
+                double x = a[i * sa0 + k * sa1], y = b[k * sb0 + j * sb1];
+                s += x * y;
+                as += fabs(x * y);
+            }
+            c[i * cols + j] = s;
+            absum[i * cols + j] = as;
+        }
+}
+
+/* got (count) against base (NULL: 0) + ref on rounded inputs (bound 1) and on unrounded (bound 2). */
+static int check_bounds(const char *name, const float *got, const float *base, const float *bias,
+                        const double *ref_r, const double *abs_r, const double *ref, const double *abs_u,
+                        long rows, long cols, long n)
+{
+    int bad = 0;
+    double worst1 = 0, worst2 = 0;
+    for (long i = 0; i < rows; i++)
+        for (long j = 0; j < cols; j++) {
+            long e = i * cols + j;
+            double b0 = (base ? base[e] : 0) + (bias ? bias[j] : 0);
+            double acc = (double)(n + 1) * U32 * (abs_r[e] + fabs(b0));
+            double t1 = acc + 1e-30, t2 = (2 * U16 + U16 * U16) * abs_u[e] + acc + 1e-30;
+            double d1 = fabs(got[e] - (ref_r[e] + b0)), d2 = fabs(got[e] - (ref[e] + b0));
+            worst1 = fmax(worst1, d1 / t1);
+            worst2 = fmax(worst2, d2 / t2);
+            if (d1 > t1 || d2 > t2) bad++;
+        }
+    printf("%s: max error / bound: %.3f (bf16-rounded reference), %.3f (f32 reference): %s\n", name, worst1,
+           worst2, bad ? "NOT OK" : "OK");
+    return bad;
+}
+
+static void linear_case(long M, long K, long N)
+{
+    if (!g_bf16_ok) { skip(); return; }
+    float *x = rnd(M * K, 2, -1, 1), *w = rnd(N * K, 3, -0.5, 0.5), *b = rnd(N, 4, -1, 1);
+    float *dout = rnd(M * N, 5, -1, 1), *y = malloc(sizeof(float) * (size_t)(M * N));
+    float *xr = rounded(x, M * K), *wr = rounded(w, N * K), *doutr = rounded(dout, M * N);
+    float *y32 = malloc(sizeof(float) * (size_t)(M * N));
+    float *dx0 = rnd(M * K, 6, -1, 1), *dw0 = rnd(N * K, 7, -1, 1), *db0 = rnd(N, 8, -1, 1);
+    float *dx = malloc(sizeof(float) * (size_t)(M * K)), *dw = malloc(sizeof(float) * (size_t)(N * K)),
+          *db = malloc(sizeof(float) * (size_t)N);
+    long big = M * K > N * K ? M * K : N * K;
+    big = big > M * N ? big : M * N;
+    double *ref_r = malloc(sizeof(double) * (size_t)big), *abs_r = malloc(sizeof(double) * (size_t)big),
+           *ref = malloc(sizeof(double) * (size_t)big), *abs_u = malloc(sizeof(double) * (size_t)big);
+    char name[96];
+    int bad = 0;
+
+    /* forward: y (M,N) = x (M,K) w^T + b */
+    assert_int_equal(nn_linear_forward(&g_c, y, x, w, b, M, K, N, g_err), 0);
+    ref_mm(ref_r, abs_r, xr, K, 1, wr, 1, K, M, K, N);
+    ref_mm(ref, abs_u, x, K, 1, w, 1, K, M, K, N);
+    snprintf(name, sizeof name, "linear %ldx%ldx%ld forward", M, K, N);
+    bad += check_bounds(name, y, NULL, b, ref_r, abs_r, ref, abs_u, M, N, K);
+    /* the bf16 path is really taken: f32 differs by more than f32 rounding somewhere */
+    g_c.precision = NN_FP32;
+    assert_int_equal(nn_linear_forward(&g_c, y32, x, w, b, M, K, N, g_err), 0);
+    g_c.precision = NN_BF16;
+    double maxd = 0;
+    for (long i = 0; i < M * N; i++) maxd = fmax(maxd, fabs(y[i] - y32[i]));
+    printf("%s: max |bf16 - f32| %.3g (must exceed 1e-4)\n", name, maxd);
+    if (!(maxd > 1e-4)) bad++;
+    /* a declared bf16 copy of the weights gives the same bits */
+    uint16_t *wcopy = malloc(sizeof(uint16_t) * (size_t)(N * K));
+    nn_to_bf16(wcopy, w, N * K);
+    nn_cache_set_bf16_weights(&g_c, w, wcopy, N * K);
+    assert_int_equal(nn_linear_forward(&g_c, y32, x, w, b, M, K, N, g_err), 0);
+    if (memcmp(y, y32, sizeof(float) * (size_t)(M * N))) { printf("%s: weight copy changes bits NOT OK\n", name); bad++; }
+
+    /* backward, accumulating into gradients that hold values */
+    memcpy(dx, dx0, sizeof(float) * (size_t)(M * K));
+    memcpy(dw, dw0, sizeof(float) * (size_t)(N * K));
+    memcpy(db, db0, sizeof(float) * (size_t)N);
+    assert_int_equal(nn_linear_backward(&g_c, dx, dw, db, dout, x, w, M, K, N, g_err), 0);
+    nn_cache_set_bf16_weights(&g_c, NULL, NULL, 0);
+    ref_mm(ref_r, abs_r, doutr, N, 1, wr, K, 1, M, N, K); /* dx (M,K) = dout (M,N) w (N,K) */
+    ref_mm(ref, abs_u, dout, N, 1, w, K, 1, M, N, K);
+    snprintf(name, sizeof name, "linear %ldx%ldx%ld input gradient", M, K, N);
+    bad += check_bounds(name, dx, dx0, NULL, ref_r, abs_r, ref, abs_u, M, K, N);
+    ref_mm(ref_r, abs_r, doutr, 1, N, xr, K, 1, N, M, K); /* dw (N,K) = dout^T (N,M) x (M,K) */
+    ref_mm(ref, abs_u, dout, 1, N, x, K, 1, N, M, K);
+    snprintf(name, sizeof name, "linear %ldx%ldx%ld weight gradient", M, K, N);
+    bad += check_bounds(name, dw, dw0, NULL, ref_r, abs_r, ref, abs_u, N, K, M);
+    int bad_b = 0;
+    for (long j = 0; j < N; j++) {
+        double s = db0[j], as = fabs(db0[j]);
+        for (long i = 0; i < M; i++) { s += dout[i * N + j]; as += fabs(dout[i * N + j]); }
+        if (fabs(db[j] - s) > (double)(M + 1) * U32 * as + 1e-30) bad_b++;
+    }
+    printf("linear %ldx%ldx%ld bias gradient (f32 sum): %s\n", M, K, N, bad_b ? "NOT OK" : "OK");
+    assert_int_equal(bad + bad_b, 0);
+    free(wcopy);
+    free(xr); free(wr); free(doutr);
+    free(x); free(w); free(b); free(dout); free(y); free(y32);
+    free(dx0); free(dw0); free(db0); free(dx); free(dw); free(db);
+    free(ref_r); free(abs_r); free(ref); free(abs_u);
+}
+
+static void test_linear_small(void **state)
+{
+    (void)state;
+    linear_case(37, 19, 23);
+}
+
+/* Reductions of the spec's shapes: K = 384 (encoder stage 2), N = 1536 (its MLP), M = 1024 rows. */
+static void test_linear_long_reductions(void **state)
+{
+    (void)state;
+    linear_case(1024, 384, 96);
+    linear_case(64, 1536, 384);
+}
+
+static void test_attention(void **state)
+{
+    (void)state;
+    if (!g_bf16_ok) { skip(); return; }
+    long B = 2, T = 37, C = 128, H = 2, n = B * T * C, ns = B * H * T * T; /* head dim 64 */
+    float *qkv = rnd(3 * n, 21, -2, 2), *keybias = calloc((size_t)(B * T), sizeof(float));
+    for (long t = T - 5; t < T; t++) keybias[t] = -1e5f; /* padding keys in sample 0 */
+    float *dout = rnd(n, 22, -1, 1);
+    float *o16 = malloc(sizeof(float) * (size_t)n), *o32 = malloc(sizeof(float) * (size_t)n);
+    float *a16 = malloc(sizeof(float) * (size_t)ns), *a32 = malloc(sizeof(float) * (size_t)ns),
+          *datt = malloc(sizeof(float) * (size_t)ns);
+    float *g16 = calloc((size_t)(3 * n), sizeof(float)), *g32 = calloc((size_t)(3 * n), sizeof(float));
+    assert_int_equal(nn_attention_forward(&g_c, o16, a16, qkv, keybias, B, T, C, H, g_err), 0);
+    assert_int_equal(nn_attention_backward(&g_c, g16, datt, dout, qkv, a16, B, T, C, H, g_err), 0);
+    g_c.precision = NN_FP32;
+    assert_int_equal(nn_attention_forward(&g_c, o32, a32, qkv, keybias, B, T, C, H, g_err), 0);
+    assert_int_equal(nn_attention_backward(&g_c, g32, datt, dout, qkv, a32, B, T, C, H, g_err), 0);
+    g_c.precision = NN_BF16;
+    const struct { const char *name; const float *a, *b; long n; } t[] = {
+        {"attention output", o16, o32, n}, {"attention probabilities", a16, a32, ns},
+        {"attention dq", g16, g32, n}, {"attention dk", g16 + n, g32 + n, n},
+        {"attention dv", g16 + 2 * n, g32 + 2 * n, n}};
+    int bad = 0;
+    for (int i = 0; i < 5; i++) {
+        double md = 0, mx = 0;
+        for (long j = 0; j < t[i].n; j++) {
+            md = fmax(md, fabs(t[i].a[j] - t[i].b[j]));
+            mx = fmax(mx, fabs(t[i].b[j]));
+        }
+        int ok = md <= mx / 32 && md > 0;
+        printf("%s: max |bf16 - f32| %.3g, bound %.3g (2^-5 max %.3g), nonzero: %s\n", t[i].name, md, mx / 32, mx,
+               ok ? "OK" : "NOT OK");
+        bad += !ok;
+    }
+    assert_int_equal(bad, 0);
+    free(qkv); free(keybias); free(dout); free(o16); free(o32); free(a16); free(a32); free(datt);
+    free(g16); free(g32);
+}
+
+/* Below the thresholds bf16 mode gives the f32 bits. */
+static void test_thresholds(void **state)
+{
+    (void)state;
+    if (!g_bf16_ok) { skip(); return; }
+    long M = 50, K = 3, N = 40;
+    float *x = rnd(M * K, 31, -1, 1), *w = rnd(N * K, 32, -1, 1), *y16 = malloc(sizeof(float) * (size_t)(M * N)),
+          *y32 = malloc(sizeof(float) * (size_t)(M * N));
+    assert_int_equal(nn_linear_forward(&g_c, y16, x, w, NULL, M, K, N, g_err), 0);
+    g_c.precision = NN_FP32;
+    assert_int_equal(nn_linear_forward(&g_c, y32, x, w, NULL, M, K, N, g_err), 0);
+    g_c.precision = NN_BF16;
+    assert_memory_equal(y16, y32, sizeof(float) * (size_t)(M * N));
+    long B = 2, T = 20, C = 96, H = 6, n = B * T * C, ns = B * H * T * T; /* head dim 16 */
+    float *qkv = rnd(3 * n, 33, -2, 2), *o16 = malloc(sizeof(float) * (size_t)n),
+          *o32 = malloc(sizeof(float) * (size_t)n), *att = malloc(sizeof(float) * (size_t)ns);
+    assert_int_equal(nn_attention_forward(&g_c, o16, att, qkv, NULL, B, T, C, H, g_err), 0);
+    g_c.precision = NN_FP32;
+    assert_int_equal(nn_attention_forward(&g_c, o32, att, qkv, NULL, B, T, C, H, g_err), 0);
+    g_c.precision = NN_BF16;
+    assert_memory_equal(o16, o32, sizeof(float) * (size_t)n);
+    printf("below the thresholds (K 3; head dim 16): f32 bits: OK\n");
+    free(x); free(w); free(y16); free(y32); free(qkv); free(o16); free(o32); free(att);
+}
+
+static void test_precision_parse(void **state)
+{
+    (void)state;
+    nn_precision p = NN_FP32;
+    assert_int_equal(nn_precision_parse("bf16", &p, g_err), 0);
+    assert_int_equal(p, NN_BF16);
+    assert_string_equal(nn_precision_name(p), "bf16");
+    assert_int_equal(nn_precision_parse("fp32", &p, g_err), 0);
+    assert_int_equal(p, NN_FP32);
+    assert_int_equal(nn_precision_parse("fp16", &p, g_err), -1);
+    assert_string_equal(g_err, "--precision fp16: must be fp32 or bf16");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conversion),   cmocka_unit_test(test_linear_small),
+        cmocka_unit_test(test_linear_long_reductions), cmocka_unit_test(test_attention),
+        cmocka_unit_test(test_thresholds),   cmocka_unit_test(test_precision_parse),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
