@@ -174,6 +174,27 @@ int ckpt_check_finite(const char *path, const ckpt_array *arrays, int n_arrays, 
 
 /* ---- configuration comparison ---- */
 
+/* Keys added to run configurations after checkpoints were first written, with the value a
+ * checkpoint without the key was trained with: such a checkpoint resumes when the run asks for
+ * that value, and is refused (key missing) otherwise. */
+static const struct {
+    const char *path, *value_json;
+} added_later[] = {
+    {"train.precision", "\"fp32\""},
+};
+
+static int missing_means_default(const char *path, const cJSON *w)
+{
+    for (size_t i = 0; i < sizeof added_later / sizeof added_later[0]; i++) {
+        if (strcmp(path, added_later[i].path)) continue;
+        cJSON *d = cJSON_Parse(added_later[i].value_json);
+        int same = d && cJSON_Compare(d, w, 1);
+        cJSON_Delete(d);
+        return same;
+    }
+    return 0;
+}
+
 /* The first key of want (depth first, nested objects entered) whose value differs in have:
  * returns -1 with err naming its dotted path ("model.dims") and the two values, else 0. */
 static int first_difference(const cJSON *have, const cJSON *want, const char *prefix,
@@ -183,6 +204,7 @@ static int first_difference(const cJSON *have, const cJSON *want, const char *pr
         char path[256];
         snprintf(path, sizeof path, "%s%s%s", prefix, prefix[0] ? "." : "", w->string);
         const cJSON *h = cJSON_GetObjectItemCaseSensitive(have, w->string);
+        if (!h && missing_means_default(path, w)) continue;
         if (!h)
             return errf(err, "%s: configuration differs: '%s' is missing in the checkpoint", what, path);
         if (cJSON_Compare(h, w, 1)) continue;

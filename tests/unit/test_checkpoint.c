@@ -202,6 +202,21 @@ static void test_config_mismatch(void **state)
     assert_int_equal(ckpt_read(path, MPI_COMM_SELF, &st, "{\"batch\":8}", a, n, err), 0);
 }
 
+/* A key added after checkpoints were first written (train.precision): a checkpoint without it was
+ * trained in fp32, so an fp32 run resumes from it and a bf16 run is refused. */
+static void test_config_key_added_later(void **state)
+{
+    (void)state;
+    char err[I2P_ERR_LEN];
+    const char *old = "{\"train\":{\"seed\":1}}";
+    assert_int_equal(ckpt_config_compare(old, "{\"train\":{\"seed\":1,\"precision\":\"fp32\"}}", "c.h5", err), 0);
+    assert_int_equal(ckpt_config_compare(old, "{\"train\":{\"seed\":1,\"precision\":\"bf16\"}}", "c.h5", err), -1);
+    assert_non_null(strstr(err, "'train.precision' is missing in the checkpoint"));
+    /* only that path: another missing key is still refused */
+    assert_int_equal(ckpt_config_compare(old, "{\"train\":{\"seed\":1,\"lr\":0.1}}", "c.h5", err), -1);
+    assert_int_equal(ckpt_config_compare("{}", "{\"precision\":\"fp32\"}", "c.h5", err), -1);
+}
+
 static void test_size_mismatch(void **state)
 {
     fixture *fx = *state;
@@ -261,6 +276,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_corruption_detected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_detected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_mismatch, setup, teardown),
+        cmocka_unit_test(test_config_key_added_later),
         cmocka_unit_test_setup_teardown(test_size_mismatch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_and_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unwritable_dir, setup, teardown),
