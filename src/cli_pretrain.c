@@ -28,7 +28,7 @@ static int options(void *state, cli_opt *opts)
                          .batch = 64, .micro = 0, .max_steps = 0, .ckpt_every = 1000, .keep = 3,
                          .log_every = 20, .lr = 1e-3, .min_lr = 1e-6, .warmup_lr = 1e-6,
                          .weight_decay = 0.05, .loss_3d_weight = 1.0, .loss_2d_weight = 1.0,
-                         .targets = "clip", .svm_c = 0.01};
+                         .targets = "clip", .svm_c = 0.01, .overlap_allreduce = 1, .bucket_mb = 8};
     const cli_opt own[] = {
         {"data", OPT_STRING, a->data, "FILE", "point-cloud file to pre-train on (e.g. ShapeNet-55 train)"},
         {"features", OPT_STRING, a->features, "FILE",
@@ -71,6 +71,13 @@ static int options(void *state, cli_opt *opts)
         {"svm-data", OPT_STRING, a->svm_data, "FILE", "SVM monitor: training split (as svm --data)"},
         {"svm-test", OPT_STRING, a->svm_test, "FILE", "SVM monitor: test split (as svm --test)"},
         {"svm-c", OPT_DOUBLE, &a->svm_c, "C", "SVM monitor: the SVM cost"},
+        {"overlap-allreduce", OPT_INT, &a->overlap_allreduce, "0|1",
+         "1: sum the gradients over the ranks in buckets while the backward runs; 0: one all-reduce "
+         "after it (same results)"},
+        {"bucket-mb", OPT_DOUBLE, &a->bucket_mb, "MB", "size of a gradient bucket (MiB of doubles)"},
+        {"recompute", OPT_FLAG, &a->recompute, NULL,
+         "activation checkpointing: keep only each transformer block's input and recompute the rest "
+         "in the backward (less memory, same results)"},
     };
     return model_opts_append(&st->model, opts, cmd_opts_add(opts, 0, own, (int)(sizeof own / sizeof own[0])));
 }
@@ -120,6 +127,10 @@ static int check(void *state, char *err)
     if (a->svm_every > 0 && (!a->svm_data[0] || !a->svm_test[0]))
         return errf(err, "pretrain: --svm-every needs --svm-data and --svm-test");
     if (!(a->svm_c > 0)) return errf(err, "--svm-c %g: must be positive", a->svm_c);
+    if (a->overlap_allreduce != 0 && a->overlap_allreduce != 1)
+        return errf(err, "--overlap-allreduce %d: must be 0 or 1", a->overlap_allreduce);
+    if (!(a->bucket_mb > 0) || !isfinite(a->bucket_mb))
+        return errf(err, "--bucket-mb %g: must be positive", a->bucket_mb);
     model3d_config_default(&st->a.model);
     if (model_opts_apply(&st->model, &st->a.model, err)) return -1;
     if (st->visible > st->a.model.groups[2])
@@ -135,14 +146,44 @@ static int run(void *state, const cmd_env *env, char *err)
     (void)env;
     const char *nan_step = getenv("I2PMAE_TEST_NAN_STEP");
     st->a.fault_nan_step = nan_step ? atol(nan_step) : 0;
+    const char *fail_step = getenv("I2PMAE_TEST_FAIL_STEP");
+    st->a.fault_fail_step = fail_step ? atol(fail_step) : 0;
     return pretrain_run(&st->a, MPI_COMM_WORLD, &st->r, err);
+}
+
+/* per_rank: each rank's compute / comm / idle / io seconds (pretrain.h), and the shares of the
+ * ranks' summed wall time in comm, io and idle, as extract's JSON line has them. Collective. */
+static void add_rank_times(cJSON *s, const pretrain_result *r, int size, double wall_s)
+{
+    double mine[4] = {r->compute_s, r->comm_s, r->idle_s, r->io_s};
+    double *all = malloc(sizeof(double) * 4 * (size_t)size);
+    double *recv = all ? all : mine; /* out of memory: a gather into mine, of which nothing is read */
+    MPI_Allgather(mine, 4, MPI_DOUBLE, recv, all ? 4 : 0, MPI_DOUBLE, MPI_COMM_WORLD);
+    cJSON *arr = cJSON_AddArrayToObject(s, "per_rank");
+    double comm = 0, io = 0, idle = 0;
+    for (int i = 0; all && i < size; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "rank", i);
+        cJSON_AddNumberToObject(o, "compute_s", all[4 * i]);
+        cJSON_AddNumberToObject(o, "comm_s", all[4 * i + 1]);
+        cJSON_AddNumberToObject(o, "idle_s", all[4 * i + 2]);
+        cJSON_AddNumberToObject(o, "io_s", all[4 * i + 3]);
+        cJSON_AddItemToArray(arr, o);
+        comm += all[4 * i + 1];
+        idle += all[4 * i + 2];
+        io += all[4 * i + 3];
+    }
+    free(all);
+    double total = wall_s * size;
+    cJSON_AddNumberToObject(s, "comm_share", total > 0 ? comm / total : 0.0);
+    cJSON_AddNumberToObject(s, "io_share", total > 0 ? io / total : 0.0);
+    cJSON_AddNumberToObject(s, "idle_share", total > 0 ? idle / total : 0.0);
 }
 
 static void summarise(void *state, const cmd_env *env, cJSON *s)
 {
     const pretrain_args *a = &((pretrain_state *)state)->a;
     const pretrain_result *r = &((pretrain_state *)state)->r;
-    (void)env;
     long steps = r->end_step - r->start_step;
     double samples = (double)steps * (double)r->layout.batch;
     cJSON_AddStringToObject(s, "rundir", a->rundir);
@@ -172,6 +213,11 @@ static void summarise(void *state, const cmd_env *env, cJSON *s)
     cJSON_AddNumberToObject(s, "samples_per_s", r->seconds_total > 0 ? samples / r->seconds_total : 0);
     cJSON_AddNumberToObject(s, "allreduce_share",
                             r->seconds_total > 0 ? r->seconds_allreduce / r->seconds_total : 0);
+    cJSON_AddBoolToObject(s, "overlap_allreduce", a->overlap_allreduce);
+    cJSON_AddNumberToObject(s, "bucket_mb", a->bucket_mb);
+    cJSON_AddBoolToObject(s, "recompute", a->recompute);
+    cJSON_AddNumberToObject(s, "step_arena_bytes", (double)r->step_arena_bytes);
+    add_rank_times(s, r, env->size, r->seconds_total);
     if (a->svm_every > 0) { /* the SVM monitor; epochs = optimiser steps / steps per epoch */
         cJSON *m = cJSON_AddObjectToObject(s, "svm_monitor");
         cJSON_AddNumberToObject(m, "every_epochs", (double)a->svm_every);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "mem_peak.h"
 #include "version.h"
 
 cJSON *summary_begin(const char *command, int ranks)
@@ -26,4 +27,17 @@ void summary_emit(cJSON *obj, int rank)
         free(s);
     }
     cJSON_Delete(obj);
+}
+
+void summary_add_peak_memory(cJSON *obj, MPI_Comm comm)
+{
+    int n;
+    MPI_Comm_size(comm, &n);
+    long *all = malloc(sizeof(long) * (size_t)n);
+    long max = mem_peak_max(comm, all); /* collective even when all is NULL (no memory) */
+    cJSON_AddNumberToObject(obj, "peak_rss_bytes", (double)max);
+    if (!all) return;
+    cJSON *arr = cJSON_AddArrayToObject(obj, "peak_rss_bytes_per_rank");
+    for (int i = 0; i < n; i++) cJSON_AddItemToArray(arr, cJSON_CreateNumber((double)all[i]));
+    free(all);
 }
