@@ -45,6 +45,10 @@ typedef struct {
     double lr, min_lr, warmup_lr, weight_decay, clip_grad;
     classifier_config model; /* n_classes 0: from the training data */
     long fault_nan_step;  /* test hook (I2PMAE_TEST_NAN_STEP): step whose loss is made NaN; 0 off */
+    /* how a step runs (not part of the configuration: the same results bitwise), as pretrain's */
+    int overlap_allreduce; /* 1: gradient buckets reduced during the backward (grad_allreduce.h) */
+    double bucket_mb;      /* their size in MiB of doubles */
+    int recompute;         /* 1: activation checkpointing per transformer block */
 } finetune_args;
 
 /* The options a shares with the other training command (train_common.h). */

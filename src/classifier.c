@@ -182,6 +182,14 @@ int classifier_create(classifier **out, const classifier_config *cfg, int max_ba
     return 0;
 }
 
+void classifier_set_step_options(classifier *c, int recompute, void (*grads_final)(void *ctx, long lo),
+                                 void *ctx)
+{
+    c->st.recompute = recompute;
+    c->st.grads_final = grads_final;
+    c->st.grads_final_ctx = ctx;
+}
+
 void classifier_free(classifier *m)
 {
     if (!m) return;

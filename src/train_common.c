@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "data_order.h"
+#include "dist.h"
 #include "errors.h"
 #include "grad_allreduce.h"
 #include "log.h"
@@ -99,19 +100,41 @@ void train_perm_ensure(int64_t *perm, long *perm_epoch, long seed, long epoch, l
 
 void train_accumulate(double *acc, const train_net *net, double inv)
 {
-    const float *g = net->grads, *bufs = net->buffers;
-    double *bacc = acc + net->n_params;
+    const float *g = net->grads;
 #pragma omp parallel for schedule(static)
     for (long i = 0; i < net->n_params; i++) acc[i] += (double)g[i] * inv;
+    train_accumulate_buffers(acc, net, inv);
+}
+
+void train_accumulate_buffers(double *acc, const train_net *net, double inv)
+{
+    const float *bufs = net->buffers;
+    double *bacc = acc + net->n_params;
     for (long i = 0; i < net->n_buffers; i++) bacc[i] += (double)bufs[i] * inv;
 }
 
+int train_micro_batches_done(grad_overlap *ov, int rc, MPI_Comm comm, char *err)
+{
+    if (ov) grad_overlap_start_tail(ov, rc != 0);
+    if (!dist_any_error(comm, rc, err)) return 0;
+    char werr[I2P_ERR_LEN];
+    if (ov) grad_overlap_wait(ov, werr); /* the error is err's */
+    return -1;
+}
+
 int train_update(const train_net *net, double *acc, adamw_state *opt, const adamw_config *oc,
-                 double lr, double clip_grad, MPI_Comm comm, long step, long epoch,
+                 double lr, double clip_grad, MPI_Comm comm, grad_overlap *ov, long step, long epoch,
                  const char *last_checkpoint, double *seconds_allreduce, double *gnorm, char *err)
 {
     long np = net->n_params, nb = net->n_buffers;
-    if (grad_allreduce(acc, np + nb + 2, comm, seconds_allreduce, err)) return -1;
+    if (ov) {
+        double c0 = ov->comm_s;
+        int rc = grad_overlap_wait(ov, err);
+        *seconds_allreduce += ov->comm_s - c0;
+        if (rc) return -1;
+    } else if (grad_allreduce(acc, np + nb + 2, comm, seconds_allreduce, err)) {
+        return -1;
+    }
     const double *l = acc + np + nb;
     if (!isfinite(l[0]))
         return errf(err, "step %ld (epoch %ld): the loss is not finite (loss %g, lr %g); stopped "
