@@ -28,6 +28,10 @@ typedef struct {
 /* 0, or -1 with err naming the first option out of range (the required files first). */
 int train_opts_check(const train_opts *o, char *err);
 
+/* How a step runs (pretrain and finetune): --overlap-allreduce must be 0 or 1, --bucket-mb
+ * positive; 0, or -1 with err naming the option. */
+int train_step_opts_check(int overlap_allreduce, double bucket_mb, char *err);
+
 /* The cosine schedule (sched_epochs, else epochs, long) and AdamW's defaults with o's decay. */
 void train_sched_init(const train_opts *o, cosine_schedule *sched, adamw_config *oc);
 

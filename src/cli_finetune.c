@@ -111,10 +111,7 @@ static int check_args(cli_args *c, char *err)
     train_opts o = finetune_train_opts(a);
     if (train_opts_check(&o, err)) return -1;
     if (c->n_classes < 0) return errf(err, "--n-classes %d: must be non-negative", c->n_classes);
-    if (a->overlap_allreduce != 0 && a->overlap_allreduce != 1)
-        return errf(err, "--overlap-allreduce %d: must be 0 or 1", a->overlap_allreduce);
-    if (!(a->bucket_mb > 0) || !isfinite(a->bucket_mb))
-        return errf(err, "--bucket-mb %g: must be positive", a->bucket_mb);
+    if (train_step_opts_check(a->overlap_allreduce, a->bucket_mb, err)) return -1;
     return 0;
 }
 

@@ -10,6 +10,7 @@
 #include "model_opts.h"
 #include "pretrain.h"
 #include "pretrain_data.h"
+#include "train_common.h"
 #include "train_log.h"
 
 typedef struct {
@@ -127,10 +128,7 @@ static int check(void *state, char *err)
     if (a->svm_every > 0 && (!a->svm_data[0] || !a->svm_test[0]))
         return errf(err, "pretrain: --svm-every needs --svm-data and --svm-test");
     if (!(a->svm_c > 0)) return errf(err, "--svm-c %g: must be positive", a->svm_c);
-    if (a->overlap_allreduce != 0 && a->overlap_allreduce != 1)
-        return errf(err, "--overlap-allreduce %d: must be 0 or 1", a->overlap_allreduce);
-    if (!(a->bucket_mb > 0) || !isfinite(a->bucket_mb))
-        return errf(err, "--bucket-mb %g: must be positive", a->bucket_mb);
+    if (train_step_opts_check(a->overlap_allreduce, a->bucket_mb, err)) return -1;
     model3d_config_default(&st->a.model);
     if (model_opts_apply(&st->model, &st->a.model, err)) return -1;
     if (st->visible > st->a.model.groups[2])

@@ -37,6 +37,14 @@ int train_opts_check(const train_opts *o, char *err)
     return 0;
 }
 
+int train_step_opts_check(int overlap_allreduce, double bucket_mb, char *err)
+{
+    if (overlap_allreduce != 0 && overlap_allreduce != 1)
+        return errf(err, "--overlap-allreduce %d: must be 0 or 1", overlap_allreduce);
+    if (!(bucket_mb > 0) || !isfinite(bucket_mb)) return errf(err, "--bucket-mb %g: must be positive", bucket_mb);
+    return 0;
+}
+
 void train_sched_init(const train_opts *o, cosine_schedule *sched, adamw_config *oc)
 {
     adamw_config_default(oc);
