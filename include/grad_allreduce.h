@@ -14,9 +14,10 @@
  * report adds the newly final float gradients times inv to the buffer, and on the rank's last
  * micro-batch of the step starts MPI_Iallreduce on every bucket that is now complete (and calls
  * MPI_Testall on those in flight, which is what moves them along in MPI libraries without a
- * progress thread). grad_overlap_finish then reduces the tail (buffers, losses) and waits. Every
- * rank starts the same buckets in the same order; a rank whose step failed must still call
- * grad_overlap_finish (with abandon = 1) so the collectives match.
+ * progress thread). grad_overlap_start_tail then starts the tail's (buffers, losses) and
+ * grad_overlap_wait waits for all. Every rank starts the same buckets in the same order; a rank
+ * whose step failed must still call grad_overlap_start_tail (with abandon = 1) and
+ * grad_overlap_wait so the collectives match.
  */
 #ifndef I2P_GRAD_ALLREDUCE_H
 #define I2P_GRAD_ALLREDUCE_H

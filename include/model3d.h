@@ -102,8 +102,9 @@ int model3d_train_step(model3d *m, const model3d_batch *b, model3d_losses *out, 
 /* How the following train steps run (results are the same bitwise either way): recompute 1 keeps
  * only each transformer block's input and recomputes its other activations in the backward (less
  * memory, about one more forward of the blocks); grads_final, when not NULL, is called during the
- * backward with lo each time the gradients of all parameters at offsets >= lo are final (lo falls,
- * the last call of a step has lo = 0 only if the caller makes it), e.g. to start their reduction. */
+ * backward with lo each time the gradients of all parameters at offsets >= lo are final (lo only
+ * falls; the lowest report is encoder.0's first tensor: the embeddings before it are final when
+ * model3d_train_step returns), e.g. to start their reduction. */
 void model3d_set_step_options(model3d *m, int recompute, void (*grads_final)(void *ctx, long lo), void *ctx);
 
 /* The last train step's 3D reconstruction of sample b as points (k[1] per scale-1 token, each its
