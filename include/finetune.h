@@ -62,6 +62,9 @@ typedef struct {
     double train_loss, train_acc, lr; /* of the last epoch */
     ft_record last, best;
     double seconds_total, seconds_train, seconds_eval, seconds_allreduce, seconds_checkpoint;
+    /* the rest of this rank's split (the JSON's per_rank): the optimiser updates, waiting for the
+     * slowest rank after the micro-batches, reading and augmenting the micro-batches */
+    double seconds_update, seconds_idle, seconds_data;
     char last_checkpoint[I2P_PATH_LEN], best_path[I2P_PATH_LEN];
 } finetune_result;
 

@@ -73,9 +73,10 @@ void train_accumulate_buffers(double *acc, const train_net *net, double inv);
 
 /* The end of a step's micro-batches (rc: this rank's status, 0 or -1 with err) with the bucketed
  * reduction ov (NULL: none): ov's tail started (all its buckets, should this rank have failed),
- * then every rank learns any rank's error; on an error every rank has waited for the reductions
- * before returning -1, so the collectives match. Collective. */
-int train_micro_batches_done(grad_overlap *ov, int rc, MPI_Comm comm, char *err);
+ * then every rank learns any rank's error (the seconds waited there, for the slowest rank, are
+ * added to *idle_s); on an error every rank has waited for the reductions before returning -1, so
+ * the collectives match. Collective. */
+int train_micro_batches_done(grad_overlap *ov, int rc, MPI_Comm comm, double *idle_s, char *err);
 
 /* The step after the micro-batches: sums acc ([grads | buffers | loss, correct], n_params +
  * n_buffers + 2 doubles) over comm (with ov, not NULL: waits for its reductions instead), refuses a loss that is not finite (naming the step, epoch and

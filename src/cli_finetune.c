@@ -11,6 +11,7 @@
 #include "finetune.h"
 #include "log.h"
 #include "model_opts.h"
+#include "summary.h"
 
 typedef struct {
     finetune_args f;
@@ -160,6 +161,10 @@ static void train_summary(const finetune_args *a, const finetune_result *r, cJSO
     cJSON_AddBoolToObject(s, "overlap_allreduce", a->overlap_allreduce);
     cJSON_AddNumberToObject(s, "bucket_mb", a->bucket_mb);
     cJSON_AddBoolToObject(s, "recompute", a->recompute);
+    /* this rank's split, as pretrain's: compute = train steps, updates and evaluation */
+    double mine[4] = {r->seconds_train + r->seconds_update + r->seconds_eval, r->seconds_allreduce,
+                      r->seconds_idle, r->seconds_data + r->seconds_checkpoint};
+    summary_add_rank_times(s, mine, r->seconds_total, MPI_COMM_WORLD); /* all ranks summarise */
     cJSON_AddNumberToObject(s, "seconds_checkpoint", r->seconds_checkpoint);
     cJSON_AddNumberToObject(s, "samples_per_s", r->seconds_total > 0 ? samples / r->seconds_total : 0);
 }

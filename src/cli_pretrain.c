@@ -10,6 +10,7 @@
 #include "model_opts.h"
 #include "pretrain.h"
 #include "pretrain_data.h"
+#include "summary.h"
 #include "train_common.h"
 #include "train_log.h"
 
@@ -149,39 +150,11 @@ static int run(void *state, const cmd_env *env, char *err)
     return pretrain_run(&st->a, MPI_COMM_WORLD, &st->r, err);
 }
 
-/* per_rank: each rank's compute / comm / idle / io seconds (pretrain.h), and the shares of the
- * ranks' summed wall time in comm, io and idle, as extract's JSON line has them. Collective. */
-static void add_rank_times(cJSON *s, const pretrain_result *r, int size, double wall_s)
-{
-    double mine[4] = {r->compute_s, r->comm_s, r->idle_s, r->io_s};
-    double *all = malloc(sizeof(double) * 4 * (size_t)size);
-    double *recv = all ? all : mine; /* out of memory: a gather into mine, of which nothing is read */
-    MPI_Allgather(mine, 4, MPI_DOUBLE, recv, all ? 4 : 0, MPI_DOUBLE, MPI_COMM_WORLD);
-    cJSON *arr = cJSON_AddArrayToObject(s, "per_rank");
-    double comm = 0, io = 0, idle = 0;
-    for (int i = 0; all && i < size; i++) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "rank", i);
-        cJSON_AddNumberToObject(o, "compute_s", all[4 * i]);
-        cJSON_AddNumberToObject(o, "comm_s", all[4 * i + 1]);
-        cJSON_AddNumberToObject(o, "idle_s", all[4 * i + 2]);
-        cJSON_AddNumberToObject(o, "io_s", all[4 * i + 3]);
-        cJSON_AddItemToArray(arr, o);
-        comm += all[4 * i + 1];
-        idle += all[4 * i + 2];
-        io += all[4 * i + 3];
-    }
-    free(all);
-    double total = wall_s * size;
-    cJSON_AddNumberToObject(s, "comm_share", total > 0 ? comm / total : 0.0);
-    cJSON_AddNumberToObject(s, "io_share", total > 0 ? io / total : 0.0);
-    cJSON_AddNumberToObject(s, "idle_share", total > 0 ? idle / total : 0.0);
-}
-
 static void summarise(void *state, const cmd_env *env, cJSON *s)
 {
     const pretrain_args *a = &((pretrain_state *)state)->a;
     const pretrain_result *r = &((pretrain_state *)state)->r;
+    (void)env;
     long steps = r->end_step - r->start_step;
     double samples = (double)steps * (double)r->layout.batch;
     cJSON_AddStringToObject(s, "rundir", a->rundir);
@@ -215,7 +188,8 @@ static void summarise(void *state, const cmd_env *env, cJSON *s)
     cJSON_AddNumberToObject(s, "bucket_mb", a->bucket_mb);
     cJSON_AddBoolToObject(s, "recompute", a->recompute);
     cJSON_AddNumberToObject(s, "step_arena_bytes", (double)r->step_arena_bytes);
-    add_rank_times(s, r, env->size, r->seconds_total);
+    double mine[4] = {r->compute_s, r->comm_s, r->idle_s, r->io_s};
+    summary_add_rank_times(s, mine, r->seconds_total, MPI_COMM_WORLD); /* all ranks summarise */
     if (a->svm_every > 0) { /* the SVM monitor; epochs = optimiser steps / steps per epoch */
         cJSON *m = cJSON_AddObjectToObject(s, "svm_monitor");
         cJSON_AddNumberToObject(m, "every_epochs", (double)a->svm_every);

@@ -472,7 +472,9 @@ static int run_micro_batches(trainer *t, const finetune_args *a, long step, fine
     double *lacc = t->acc + t->n_params + t->n_buffers;
     for (long j = 0; j < t->L.micro_per_rank; j++) {
         long k = step_micro_index(&t->L, t->rank, j);
+        double t_fill = now_s();
         if (fill_micro(t, a, t->perm + pos + k * t->L.micro, t->L.micro, epoch, err)) return -1;
+        r->seconds_data += now_s() - t_fill;
         /* every micro-batch starts from the step's running statistics: their average is the
          * update one batch would make, whichever rank runs it */
         memcpy(bufs, t->buf0, sizeof(float) * (size_t)t->n_buffers);
@@ -511,13 +513,14 @@ static int train_epoch(trainer *t, const finetune_args *a, long epoch, long end,
     for (long s = 0; s < spe; s++) {
         long step = epoch * spe + s;
         int rc = run_micro_batches(t, a, step, r, err);
-        if (train_micro_batches_done(t->overlap ? &t->ov : NULL, rc, t->comm, err)) return -1;
+        if (train_micro_batches_done(t->overlap ? &t->ov : NULL, rc, t->comm, &r->seconds_idle, err)) return -1;
         train_net net = net_of(t);
-        double gnorm = 0;
+        double gnorm = 0, t_update = now_s(), comm0 = r->seconds_allreduce;
         if (train_update(&net, t->acc, &t->opt, &t->opt_cfg, lr, a->clip_grad, t->comm,
                          t->overlap ? &t->ov : NULL, step, epoch,
                          r->last_checkpoint, &r->seconds_allreduce, &gnorm, err))
             return -1;
+        r->seconds_update += now_s() - t_update - (r->seconds_allreduce - comm0);
         const double *l = t->acc + t->n_params + t->n_buffers;
         sum_loss += l[0];
         correct += l[1];

@@ -121,10 +121,13 @@ void train_accumulate_buffers(double *acc, const train_net *net, double inv)
     for (long i = 0; i < net->n_buffers; i++) bacc[i] += (double)bufs[i] * inv;
 }
 
-int train_micro_batches_done(grad_overlap *ov, int rc, MPI_Comm comm, char *err)
+int train_micro_batches_done(grad_overlap *ov, int rc, MPI_Comm comm, double *idle_s, char *err)
 {
     if (ov) grad_overlap_start_tail(ov, rc != 0);
-    if (!dist_any_error(comm, rc, err)) return 0;
+    double t0 = now_s();
+    int bad = dist_any_error(comm, rc, err);
+    *idle_s += now_s() - t0;
+    if (!bad) return 0;
     char werr[I2P_ERR_LEN];
     if (ov) grad_overlap_wait(ov, werr); /* the error is err's */
     return -1;

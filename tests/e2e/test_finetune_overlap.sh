@@ -2,7 +2,8 @@
 # the backward (--overlap-allreduce 1, tiny buckets) and with activation recomputation (--recompute,
 # drop path on) gives metrics.csv and a final checkpoint (parameters, buffers, AdamW moments)
 # bitwise equal to one all-reduce after the backward, on 1 and 2 ranks; another seed differs
-# (negative control); bad options are refused.
+# (negative control); the JSON line has the per-rank time split and peak memory; bad options are
+# refused.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/pretrain_lib.sh"
 need_features_writer
@@ -43,6 +44,7 @@ same_run ft_recompute_overlap_np2_bitwise np2_rc_on np2_off $W
 out=$(h5diff "$T/np1_off/$CK" "$T/np1_seed/$CK" /params /params 2>&1)
 if [ -n "$out" ]; then pass ft_overlap_negative_control; else fail ft_overlap_negative_control "another seed gave the same parameters"; fi
 check ft_overlap_json sh -c "tail -1 '$T/np2_rc_on.out' | grep -q '\"overlap_allreduce\":true,\"bucket_mb\":0.01,\"recompute\":true'"
+check ft_per_rank_json sh -c "tail -1 '$T/np2_on.out' | grep -q '\"per_rank\":\[{\"rank\":0,\"compute_s\":[0-9.e-]*,\"comm_s\":[0-9.e-]*,\"idle_s\":[0-9.e-]*,\"io_s\":[0-9.e-]*},{\"rank\":1,.*\"idle_share\"'"
 check ft_peak_memory_json sh -c "tail -1 '$T/np2_on.out' | grep -q '\"peak_rss_bytes\":[1-9][0-9]*,\"peak_rss_bytes_per_rank\":\[[1-9][0-9]*,[1-9][0-9]*\]'"
 
 expect_error ft_overlap_bad_flag "--overlap-allreduce 2: must be 0 or 1" \
