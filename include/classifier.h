@@ -100,4 +100,10 @@ int classifier_train_step(classifier *c, const classifier_batch *b, double *loss
 /* Eval mode (running statistics, no dropout, no drop path): logits (B, n_classes). */
 int classifier_forward(classifier *c, int B, const float *points, float *logits, char *err);
 
+/* How the following train steps run, as model3d_set_step_options (model3d.h): recompute 1:
+ * activation checkpointing per transformer block; grads_final: the backward's progress reports.
+ * Results are the same bitwise either way. */
+void classifier_set_step_options(classifier *c, int recompute, void (*grads_final)(void *ctx, long lo),
+                                 void *ctx);
+
 #endif

@@ -46,6 +46,10 @@ typedef struct {
     classifier_config model; /* n_classes 0: from the training data */
     nn_precision precision; /* matmul precision (--precision; classifier_set_precision), in the configuration */
     long fault_nan_step;  /* test hook (I2PMAE_TEST_NAN_STEP): step whose loss is made NaN; 0 off */
+    /* how a step runs (not part of the configuration: the same results bitwise), as pretrain's */
+    int overlap_allreduce; /* 1: gradient buckets reduced during the backward (grad_allreduce.h) */
+    double bucket_mb;      /* their size in MiB of doubles */
+    int recompute;         /* 1: activation checkpointing per transformer block */
 } finetune_args;
 
 /* The options a shares with the other training command (train_common.h). */
@@ -59,6 +63,9 @@ typedef struct {
     double train_loss, train_acc, lr; /* of the last epoch */
     ft_record last, best;
     double seconds_total, seconds_train, seconds_eval, seconds_allreduce, seconds_checkpoint;
+    /* the rest of this rank's split (the JSON's per_rank): the optimiser updates, waiting for the
+     * slowest rank after the micro-batches, reading and augmenting the micro-batches */
+    double seconds_update, seconds_idle, seconds_data;
     char last_checkpoint[I2P_PATH_LEN], best_path[I2P_PATH_LEN];
 } finetune_result;
 

@@ -4,8 +4,9 @@
  * prefixed with its rank). log_warn prints on every rank that calls it. log_error prints
  * "i2pmae: error: <msg>" on stderr of the calling rank; commands call it once, on rank 0, after the
  * ranks agreed on the error (dist_any_error).
- * Progress lines report count, rate and ETA at most every I2PMAE_PROGRESS_S seconds (default 10)
- * and always at the end; they go to stdout so batch logs carry them.
+ * Progress lines report count, rate, ETA and the printing rank's peak resident memory (VmHWM,
+ * mem_peak.h) at most every I2PMAE_PROGRESS_S seconds (default 10) and always at the end; they go
+ * to stdout so batch logs carry them.
  */
 #ifndef I2P_LOG_H
 #define I2P_LOG_H

@@ -28,6 +28,14 @@ typedef struct {
     float *buf;
     int train;               /* 1: BN batch statistics + running-stat update; 0: eval */
     char *err;
+    /* Backward progress, or NULL: grads_final(grads_final_ctx, lo) says that the gradient of every
+     * parameter at offset >= lo is final for this step. The backward of a network calls it only
+     * where it runs in reverse parameter-table order (m3_grads_final). */
+    void (*grads_final)(void *ctx, long lo);
+    void *grads_final_ctx;
+    /* 1 (training only): a transformer stage keeps each block's input only; the block's other
+     * activations are recomputed in the backward (activation checkpointing, same results bitwise) */
+    int recompute;
 } m3_run;
 
 /* The parameter (gradient) pointer of a tensor at offset off; M3G is NULL in eval. */
@@ -44,6 +52,8 @@ typedef struct {
 typedef struct { float **ptr; long count; } m3_buffer;
 /* Allocates the n buffers in order (m3_run.c); 0, or -1 with "out of memory" in r->err. */
 int m3_alloc_floats(m3_run *r, const m3_buffer *list, int n);
+/* Calls r->grads_final with lo when it is set (m3_run.c). */
+void m3_grads_final(const m3_run *r, long lo);
 
 /* ---- plain parameter sets, used through nn_linear_* / nn_layernorm_* directly ---- */
 typedef struct { long w, b; int in, out; } m3_linear;        /* w (out,in), b (out) or -1 */
@@ -119,6 +129,9 @@ typedef struct {
     m3_block_state *bs;
     float *raw;                       /* (B,T,C) last block output (x0 if no blocks) */
     float *normed, *ln_mean, *ln_var; /* (B,T,C), (B*T), (B*T); NULL if the stage has no norm */
+    const float *pairbias;            /* the run's (m3_stage_extra), for a recomputation */
+    int recomputed;                   /* 1: bs[i] hold only the drop scales; the backward recomputes
+                                         each block's activations from xin[i] (r->recompute) */
 } m3_stage_state;
 /* drop_key / drop_index0: stochastic-depth stream and the global index of the stage's first block
  * (used only when r->train and a block's drop_rate > 0). */
@@ -137,7 +150,8 @@ int m3_stage_forward_ex(m3_run *r, const m3_stage *p, m3_stage_state *s, const f
                         const float *keybias, const m3_stage_extra *ex, long B, long T, int heads,
                         int use_norm);
 /* draw (B,T,C): gradient w.r.t. raw (consumed, modified); dnormed (B,T,C) or NULL;
- * dx0 (B,T,C) += gradient w.r.t. x0. */
+ * dx0 (B,T,C) += gradient w.r.t. x0. Reports backward progress (m3_grads_final) after each block
+ * and at the end, so the stage's backward must come after that of every parameter above it. */
 int m3_stage_backward(m3_run *r, const m3_stage *p, const m3_stage_state *s, float *draw,
                       const float *dnormed, float *dx0, int heads);
 

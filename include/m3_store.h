@@ -27,6 +27,10 @@ typedef struct {
     int n_tensors;
     model3d_tensor *buffer_tensors;  /* <bn>.running_mean / .running_var views into buffers */
     int n_buffer_tensors;
+    /* copied into every train run (m3_layers.h m3_run): backward progress and recomputation */
+    void (*grads_final)(void *ctx, long lo);
+    void *grads_final_ctx;
+    int recompute;
 } m3_store;
 
 /* Places the tensors of model (its layer structs) with L (m3_layout.h); run twice by m3_store_init. */
@@ -38,6 +42,8 @@ typedef void (*m3_layout_fn)(void *model, m3_layout *L);
  * m3_store_free. */
 int m3_store_init(m3_store *s, m3_layout_fn layout, void *model, int max_batch, dnn_ctx *ctx,
                   const char *what, char *err);
+/* Bytes the step arena holds (its chunks: the peak of the train steps so far). */
+long m3_store_step_arena_bytes(const m3_store *s);
 /* Releases what m3_store_init made (s may be partly set up). */
 void m3_store_free(m3_store *s);
 
@@ -58,9 +64,10 @@ const model3d_tensor *m3_store_buffer_tensor(const m3_store *s, int i);
 int m3_store_set_precision(m3_store *s, nn_precision p, char *err);
 
 /* The run context of one step over s, its arena reset: train = 1 the step arena, the gradients
- * (zeroed here) and BatchNorm batch statistics; train = 0 the eval arena, no gradients. With NN_BF16
- * the bf16 copy of the parameters is remade here: once per forward pass, after any change of the
- * parameters (optimiser step, checkpoint load) that came before it. */
+ * (zeroed here), BatchNorm batch statistics and s's grads_final / recompute; train = 0 the
+ * eval arena, no gradients. With NN_BF16 the bf16 copy of the parameters is remade here: once per
+ * forward pass, after any change of the parameters (optimiser step, checkpoint load) that came
+ * before it. */
 m3_run m3_store_run(m3_store *s, int train, char *err);
 /* Starts a step of B samples: checks 1 <= B <= max_batch ("<what>: batch of B samples (max N)"),
  * sets *r = m3_store_run(s, train, err) and returns a zeroed block of bytes from the run's arena

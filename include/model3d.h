@@ -105,6 +105,14 @@ typedef struct {
 /* Forward and backward of one batch; gradients are overwritten (not accumulated across calls). */
 int model3d_train_step(model3d *m, const model3d_batch *b, model3d_losses *out, char *err);
 
+/* How the following train steps run (results are the same bitwise either way): recompute 1 keeps
+ * only each transformer block's input and recomputes its other activations in the backward (less
+ * memory, about one more forward of the blocks); grads_final, when not NULL, is called during the
+ * backward with lo each time the gradients of all parameters at offsets >= lo are final (lo only
+ * falls; the lowest report is encoder.0's first tensor: the embeddings before it are final when
+ * model3d_train_step returns), e.g. to start their reduction. */
+void model3d_set_step_options(model3d *m, int recompute, void (*grads_final)(void *ctx, long lo), void *ctx);
+
 /* The last train step's 3D reconstruction of sample b as points (k[1] per scale-1 token, each its
  * centre plus an offset): the ground-truth neighbourhoods of the visible scale-1 tokens (vis), of the
  * masked ones (gt) and the 3D head's prediction for the masked ones (rec). Each array has room for
@@ -130,6 +138,7 @@ int model3d_encode(model3d *m, int B, const float *points, float *gmax, float *g
  * FLOPs (2*M*K*N, forward and backward) executed so far, for throughput figures. */
 typedef struct {
     long arena_chunks, primitives, primitive_bytes;
+    long step_arena_bytes;  /* what the train step's arena holds: its peak activations so far */
     long executions;        /* oneDNN primitive executions so far */
     double matmul_flops;
 } model3d_alloc_info;

@@ -4,8 +4,9 @@
  * One optimiser step: the step's global batch (data_order.h) is cut into micro-batches; each rank
  * runs forward/backward on its micro-batches (pretrain_data.h, model3d_train_step), accumulates
  * gradients / micro_per_step, BatchNorm running statistics / ranks and losses / micro_per_step into
- * one flat double buffer, and one MPI_Allreduce (grad_allreduce.h) makes them the step's averages on every
- * rank; every rank then applies the same AdamW update (optim.h; lr from the per-epoch cosine schedule).
+ * one flat double buffer, and its sum over the ranks (grad_allreduce.h: one MPI_Allreduce after the
+ * backward, or with overlap_allreduce buckets reduced during the last micro-batch's backward, the same
+ * sums) makes them the step's averages on every rank; every rank then applies the same AdamW update (optim.h; lr from the per-epoch cosine schedule).
  * A non-finite loss stops the run before the update with an error naming the step and the last good
  * checkpoint. Checkpoints (checkpoint.h) every ckpt_every steps and at the end, the last `keep`
  * kept; --resume restores parameters, AdamW moments, BatchNorm buffers and the step, and the later
@@ -50,6 +51,8 @@ typedef struct {
     char targets[CLI_STR_LEN]; /* 2D targets reconstructed: "clip" (the features file's) or "none" */
     nn_precision precision; /* matmul precision (--precision; model3d_set_precision), in the configuration */
     long fault_nan_step;  /* test hook (I2PMAE_TEST_NAN_STEP): step whose loss is made NaN; 0 off */
+    long fault_fail_step; /* test hook (I2PMAE_TEST_FAIL_STEP): step whose first micro-batch fails on
+                             the last rank (the others run theirs and start their reductions); 0 off */
     /* the SVM monitor (svm_monitor.h): every svm_every epochs (0: off), splits svm_data/svm_test */
     long svm_every;
     char svm_data[CLI_STR_LEN], svm_test[CLI_STR_LEN];
@@ -58,6 +61,10 @@ typedef struct {
      * ("": balanced in FLOPs), "gpipe" or "1f1b" */
     int stages;
     char stage_split[CLI_STR_LEN], pipe_schedule[CLI_STR_LEN];
+    /* how a step runs (not part of the configuration: the results are the same bitwise) */
+    int overlap_allreduce; /* 1: gradient buckets reduced during the backward (grad_allreduce.h) */
+    double bucket_mb;      /* their size in MiB of doubles */
+    int recompute;         /* 1: activation checkpointing per transformer block */
 } pretrain_args;
 
 typedef struct {
@@ -68,6 +75,12 @@ typedef struct {
     int resumed;
     double seconds_total, seconds_allreduce, seconds_data, seconds_compute, seconds_checkpoint;
     double seconds_pipe_wait;    /* --stages > 1: waiting for the neighbours' messages */
+    /* this rank's split of the training time (the JSON's per_rank, like extract's): compute
+     * (forward/backward, accumulation, the update), comm (MPI calls of the gradient reduction: the
+     * same as seconds_allreduce), idle (waiting for the slowest rank at the end of the
+     * micro-batches), io (data + checkpoints) */
+    double compute_s, comm_s, idle_s, io_s;
+    long step_arena_bytes;       /* the model's step arena: the activations of a micro-batch */
     double loss, loss_3d, loss_2d, lr; /* of the last step */
     /* the SVM monitor: last and best test accuracy (NAN: none), epochs done at the best (its step:
      * svm_best_step, -1 if none), measurements in this run, seconds spent on them */

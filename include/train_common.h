@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "checkpoint.h"
+#include "grad_allreduce.h"
 #include "optim.h"
 
 /* The options of a training command that finetune and partseg check alike (cmd: the command's
@@ -26,6 +27,10 @@ typedef struct {
 
 /* 0, or -1 with err naming the first option out of range (the required files first). */
 int train_opts_check(const train_opts *o, char *err);
+
+/* How a step runs (pretrain and finetune): --overlap-allreduce must be 0 or 1, --bucket-mb
+ * positive; 0, or -1 with err naming the option. */
+int train_step_opts_check(int overlap_allreduce, double bucket_mb, char *err);
 
 /* The cosine schedule (sched_epochs, else epochs, long) and AdamW's defaults with o's decay. */
 void train_sched_init(const train_opts *o, cosine_schedule *sched, adamw_config *oc);
@@ -63,14 +68,23 @@ void train_perm_ensure(int64_t *perm, long *perm_epoch, long seed, long epoch, l
 
 /* acc[0..n_params) += grads * inv, acc[n_params..+n_buffers) += buffers * inv (in double). */
 void train_accumulate(double *acc, const train_net *net, double inv);
+/* The buffers' part of train_accumulate alone (the gradients went through a grad_overlap). */
+void train_accumulate_buffers(double *acc, const train_net *net, double inv);
+
+/* The end of a step's micro-batches (rc: this rank's status, 0 or -1 with err) with the bucketed
+ * reduction ov (NULL: none): ov's tail started (all its buckets, should this rank have failed),
+ * then every rank learns any rank's error (the seconds waited there, for the slowest rank, are
+ * added to *idle_s); on an error every rank has waited for the reductions before returning -1, so
+ * the collectives match. Collective. */
+int train_micro_batches_done(grad_overlap *ov, int rc, MPI_Comm comm, double *idle_s, char *err);
 
 /* The step after the micro-batches: sums acc ([grads | buffers | loss, correct], n_params +
- * n_buffers + 2 doubles) over comm, refuses a loss that is not finite (naming the step, epoch and
+ * n_buffers + 2 doubles) over comm (with ov, not NULL: waits for its reductions instead), refuses a loss that is not finite (naming the step, epoch and
  * last_checkpoint, "" for none), copies the averages into the network's grads and buffers, clips
  * the gradient to clip_grad (0: off) and makes one AdamW step at lr. *gnorm: the norm before
  * clipping. Collective; 0 or -1. */
 int train_update(const train_net *net, double *acc, adamw_state *opt, const adamw_config *oc,
-                 double lr, double clip_grad, MPI_Comm comm, long step, long epoch,
+                 double lr, double clip_grad, MPI_Comm comm, grad_overlap *ov, long step, long epoch,
                  const char *last_checkpoint, double *seconds_allreduce, double *gnorm, char *err);
 
 /* Rank 0's metrics.csv in rundir (path: its name, I2P_PATH_LEN): a new file with header, or on a

@@ -187,6 +187,14 @@ int classifier_set_precision(classifier *m, nn_precision p, char *err)
     return m3_store_set_precision(&m->st, p, err);
 }
 
+void classifier_set_step_options(classifier *c, int recompute, void (*grads_final)(void *ctx, long lo),
+                                 void *ctx)
+{
+    c->st.recompute = recompute;
+    c->st.grads_final = grads_final;
+    c->st.grads_final_ctx = ctx;
+}
+
 void classifier_free(classifier *m)
 {
     if (!m) return;

@@ -11,6 +11,7 @@
 #include "finetune.h"
 #include "log.h"
 #include "model_opts.h"
+#include "summary.h"
 
 typedef struct {
     finetune_args f;
@@ -112,6 +113,7 @@ static int check_args(cli_args *c, char *err)
     train_opts o = finetune_train_opts(a);
     if (train_opts_check(&o, err)) return -1;
     if (c->n_classes < 0) return errf(err, "--n-classes %d: must be non-negative", c->n_classes);
+    if (train_step_opts_check(a->overlap_allreduce, a->bucket_mb, err)) return -1;
     return 0;
 }
 
@@ -158,6 +160,13 @@ static void train_summary(const finetune_args *a, const finetune_result *r, cJSO
     cJSON_AddNumberToObject(s, "seconds_train", r->seconds_train);
     cJSON_AddNumberToObject(s, "seconds_eval", r->seconds_eval);
     cJSON_AddNumberToObject(s, "seconds_allreduce", r->seconds_allreduce);
+    cJSON_AddBoolToObject(s, "overlap_allreduce", a->overlap_allreduce);
+    cJSON_AddNumberToObject(s, "bucket_mb", a->bucket_mb);
+    cJSON_AddBoolToObject(s, "recompute", a->recompute);
+    /* this rank's split, as pretrain's: compute = train steps, updates and evaluation */
+    double mine[4] = {r->seconds_train + r->seconds_update + r->seconds_eval, r->seconds_allreduce,
+                      r->seconds_idle, r->seconds_data + r->seconds_checkpoint};
+    summary_add_rank_times(s, mine, r->seconds_total, MPI_COMM_WORLD); /* all ranks summarise */
     cJSON_AddNumberToObject(s, "seconds_checkpoint", r->seconds_checkpoint);
     cJSON_AddNumberToObject(s, "samples_per_s", r->seconds_total > 0 ? samples / r->seconds_total : 0);
 }
@@ -215,7 +224,7 @@ static int options(void *state, cli_opt *opts)
     *a = (finetune_args){.seed = 0, .epochs = 300, .sched_epochs = 0, .warmup_epochs = 10, .batch = 32,
                          .micro = 0, .ckpt_every = 1, .keep = 2, .log_every = 50, .eval_every = 1,
                          .lr = 5e-4, .min_lr = 1e-6, .warmup_lr = 1e-6, .weight_decay = 0.05,
-                         .clip_grad = 10};
+                         .clip_grad = 10, .overlap_allreduce = 1, .bucket_mb = 8};
     c->vote_views = 10;
     c->vote_repeats = 49;
     c->head_hidden = 256;
@@ -272,6 +281,13 @@ static int options(void *state, cli_opt *opts)
          "mean+max (summed) or concat (default: modelnet40 mean+max, scanobjectnn concat)"},
         {"head-hidden", OPT_INT, &c->head_hidden, "H", "width of the head's hidden layers"},
         {"dropout", OPT_DOUBLE, &c->dropout, "P", "dropout of the head"},
+        {"overlap-allreduce", OPT_INT, &a->overlap_allreduce, "0|1",
+         "1: sum the gradients over the ranks in buckets while the backward runs; 0: one all-reduce "
+         "after it (same results)"},
+        {"bucket-mb", OPT_DOUBLE, &a->bucket_mb, "MB", "size of a gradient bucket (MiB of doubles)"},
+        {"recompute", OPT_FLAG, &a->recompute, NULL,
+         "activation checkpointing: keep only each transformer block's input and recompute the rest "
+         "in the backward (less memory, same results)"},
     };
     return model_opts_append(&c->mo, opts, cmd_opts_add(opts, 0, own, (int)(sizeof own / sizeof own[0])));
 }

@@ -12,6 +12,8 @@
 #include "pipe_schedule.h"
 #include "pipe_split.h"
 #include "pretrain_data.h"
+#include "summary.h"
+#include "train_common.h"
 #include "train_log.h"
 
 typedef struct {
@@ -31,7 +33,8 @@ static int options(void *state, cli_opt *opts)
                          .batch = 64, .micro = 0, .max_steps = 0, .ckpt_every = 1000, .keep = 3,
                          .log_every = 20, .lr = 1e-3, .min_lr = 1e-6, .warmup_lr = 1e-6,
                          .weight_decay = 0.05, .loss_3d_weight = 1.0, .loss_2d_weight = 1.0,
-                         .targets = "clip", .svm_c = 0.01, .stages = 1, .pipe_schedule = "1f1b"};
+                         .targets = "clip", .svm_c = 0.01, .stages = 1, .pipe_schedule = "1f1b",
+                         .overlap_allreduce = 1, .bucket_mb = 8};
     const cli_opt own[] = {
         {"data", OPT_STRING, a->data, "FILE", "point-cloud file to pre-train on (e.g. ShapeNet-55 train)"},
         {"features", OPT_STRING, a->features, "FILE",
@@ -86,6 +89,13 @@ static int options(void *state, cli_opt *opts)
          "default: balanced in FLOPs"},
         {"pipe-schedule", OPT_STRING, a->pipe_schedule, "1f1b|gpipe",
          "order of the micro-batches' forward and backward passes on a stage"},
+        {"overlap-allreduce", OPT_INT, &a->overlap_allreduce, "0|1",
+         "1: sum the gradients over the ranks in buckets while the backward runs; 0: one all-reduce "
+         "after it (same results)"},
+        {"bucket-mb", OPT_DOUBLE, &a->bucket_mb, "MB", "size of a gradient bucket (MiB of doubles)"},
+        {"recompute", OPT_FLAG, &a->recompute, NULL,
+         "activation checkpointing: keep only each transformer block's input and recompute the rest "
+         "in the backward (less memory, same results)"},
     };
     return model_opts_append(&st->model, opts, cmd_opts_add(opts, 0, own, (int)(sizeof own / sizeof own[0])));
 }
@@ -143,6 +153,7 @@ static int check(void *state, char *err)
     double unit[PIPE_UNITS] = {1, 1, 1, 1, 1, 1};
     pipe_split sp;
     if (pipe_split_make(&sp, a->stages, a->stage_split, unit, err)) return -1;
+    if (train_step_opts_check(a->overlap_allreduce, a->bucket_mb, err)) return -1;
     model3d_config_default(&st->a.model);
     if (model_opts_apply(&st->model, &st->a.model, err)) return -1;
     if (st->visible > st->a.model.groups[2])
@@ -158,6 +169,8 @@ static int run(void *state, const cmd_env *env, char *err)
     (void)env;
     const char *nan_step = getenv("I2PMAE_TEST_NAN_STEP");
     st->a.fault_nan_step = nan_step ? atol(nan_step) : 0;
+    const char *fail_step = getenv("I2PMAE_TEST_FAIL_STEP");
+    st->a.fault_fail_step = fail_step ? atol(fail_step) : 0;
     return pretrain_run(&st->a, MPI_COMM_WORLD, &st->r, err);
 }
 
@@ -200,6 +213,12 @@ static void summarise(void *state, const cmd_env *env, cJSON *s)
     cJSON_AddNumberToObject(s, "samples_per_s", r->seconds_total > 0 ? samples / r->seconds_total : 0);
     cJSON_AddNumberToObject(s, "allreduce_share",
                             r->seconds_total > 0 ? r->seconds_allreduce / r->seconds_total : 0);
+    cJSON_AddBoolToObject(s, "overlap_allreduce", a->overlap_allreduce);
+    cJSON_AddNumberToObject(s, "bucket_mb", a->bucket_mb);
+    cJSON_AddBoolToObject(s, "recompute", a->recompute);
+    cJSON_AddNumberToObject(s, "step_arena_bytes", (double)r->step_arena_bytes);
+    double mine[4] = {r->compute_s, r->comm_s, r->idle_s, r->io_s};
+    summary_add_rank_times(s, mine, r->seconds_total, MPI_COMM_WORLD); /* all ranks summarise */
     if (a->svm_every > 0) { /* the SVM monitor; epochs = optimiser steps / steps per epoch */
         cJSON *m = cJSON_AddObjectToObject(s, "svm_monitor");
         cJSON_AddNumberToObject(m, "every_epochs", (double)a->svm_every);

@@ -74,6 +74,7 @@ int cmd_main(const i2p_command *c, int argc, char **argv)
         } else {
             cJSON *s = summary_begin(c->name, env.size);
             if (c->summarise) c->summarise(state, &env, s);
+            summary_add_peak_memory(s, MPI_COMM_WORLD);
             summary_emit(s, env.rank);
             status = 0;
         }

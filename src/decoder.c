@@ -42,6 +42,7 @@ int m3_decoder_backward(m3_run *r, const model3d *m, const m3_decoder_state *d, 
     NEED(draw1 && dup && ddec0 && dskip && dd0_in);
     TRY(m3_stage_backward(r, &m->dec[1], &d->ds1, draw1, ddec1, dup, c->heads));
     TRY(m3_interp_backward(r, &m->interp, ddec0, dskip, dup, &d->is, d->idx3, d->w3, B, G1, G2));
+    m3_grads_final(r, m->interp.conv.w);
     TRY(m3_stage_backward(r, &m->dec[0], &d->ds0, ddec0, NULL, dd0_in, c->heads));
     /* into the encoder's outputs (scale 2 from stage 0's visible rows, scale 1 from the skip) and
      * the mask token (stage 0's masked rows) */
@@ -55,6 +56,7 @@ int m3_decoder_backward(m3_run *r, const model3d *m, const m3_decoder_state *d, 
         }
     }
     mask_gather_visible(&e->mk, 1, B, G1, D1, dskip, dnormed[1]);
+    m3_grads_final(r, m->mask_token);
     return 0;
 }
 

@@ -14,6 +14,7 @@
 #include "errors.h"
 #include "finetune_eval.h"
 #include "log.h"
+#include "mem_peak.h"
 #include "metrics.h"
 #include "model_opts.h"
 #include "optim.h"
@@ -57,6 +58,8 @@ typedef struct {
     FILE *metrics;
     char metrics_path[I2P_PATH_LEN];
     train_opts o; /* the run's shared options */
+    grad_overlap ov; /* --overlap-allreduce 1: the bucketed reduction (grad_allreduce.h) */
+    int overlap;
 } trainer;
 
 /* The context of train_run_start's callbacks. */
@@ -148,6 +151,17 @@ static char *make_config_json(const finetune_args *a, const trainer *t)
     return s;
 }
 
+/* How the steps run: --recompute, and with --overlap-allreduce the bucketed reduction the
+ * backward feeds (neither changes a result). */
+static int step_options(trainer *t, const finetune_args *a, char *err)
+{
+    t->overlap = a->overlap_allreduce;
+    if (t->overlap && grad_overlap_init(&t->ov, t->acc, t->n_params, t->n_acc, a->bucket_mb, t->comm, err))
+        return -1;
+    classifier_set_step_options(t->c, a->recompute, t->overlap ? grad_overlap_final : NULL, &t->ov);
+    return 0;
+}
+
 static int trainer_init(trainer *t, const finetune_args *a, MPI_Comm comm, char *err)
 {
     t->comm = comm;
@@ -186,6 +200,7 @@ static int trainer_init(trainer *t, const finetune_args *a, MPI_Comm comm, char 
     if (!rc && !(t->acc && t->perm && t->buf0 && t->logits && t->pred && t->config_json &&
                  t->tensor_table))
         rc = errf(err, "out of memory for %ld parameters", t->n_params);
+    if (!rc) rc = step_options(t, a, err);
     return dist_any_error(comm, rc, err);
 }
 
@@ -197,6 +212,7 @@ static void trainer_free(trainer *t)
     trainset_close(&t->tr);
     ft_testset_close(&t->ts);
     adamw_free(&t->opt);
+    grad_overlap_free(&t->ov);
     confusion_free(&t->cm);
     confusion_free(&t->best_cm);
     free(t->acc);
@@ -458,16 +474,26 @@ static int run_micro_batches(trainer *t, const finetune_args *a, long step, fine
     double *lacc = t->acc + t->n_params + t->n_buffers;
     for (long j = 0; j < t->L.micro_per_rank; j++) {
         long k = step_micro_index(&t->L, t->rank, j);
+        double t_fill = now_s();
         if (fill_micro(t, a, t->perm + pos + k * t->L.micro, t->L.micro, epoch, err)) return -1;
+        r->seconds_data += now_s() - t_fill;
         /* every micro-batch starts from the step's running statistics: their average is the
          * update one batch would make, whichever rank runs it */
         memcpy(bufs, t->buf0, sizeof(float) * (size_t)t->n_buffers);
         classifier_batch b = {.B = (int)t->L.micro, .points = t->tr.points, .labels = t->tr.labels,
                               .drop_key = rng_mix(rng_mix((uint64_t)a->seed ^ DROP_STREAM,
                                                           (uint64_t)step), (uint64_t)k)};
-        double t0 = now_s(), loss = 0;
+        double t0 = now_s(), loss = 0, comm0 = t->ov.comm_s;
+        if (t->overlap) grad_overlap_begin(&t->ov, net.grads, inv, j == t->L.micro_per_rank - 1);
         if (classifier_train_step(t->c, &b, &loss, t->logits, err)) return -1;
-        train_accumulate(t->acc, &net, inv);
+        if (t->overlap) {
+            grad_overlap_end(&t->ov);
+            train_accumulate_buffers(t->acc, &net, inv);
+        } else {
+            train_accumulate(t->acc, &net, inv);
+        }
+        r->seconds_allreduce += t->ov.comm_s - comm0; /* the buckets' MPI calls in the backward */
+        t0 += t->ov.comm_s - comm0;
         logits_argmax(t->logits, t->L.micro, t->cfg.n_classes, t->pred);
         long right = 0;
         for (long i = 0; i < t->L.micro; i++) right += t->pred[i] == t->tr.labels[i];
@@ -489,20 +515,22 @@ static int train_epoch(trainer *t, const finetune_args *a, long epoch, long end,
     for (long s = 0; s < spe; s++) {
         long step = epoch * spe + s;
         int rc = run_micro_batches(t, a, step, r, err);
-        if (dist_any_error(t->comm, rc, err)) return -1;
+        if (train_micro_batches_done(t->overlap ? &t->ov : NULL, rc, t->comm, &r->seconds_idle, err)) return -1;
         train_net net = net_of(t);
-        double gnorm = 0;
-        if (train_update(&net, t->acc, &t->opt, &t->opt_cfg, lr, a->clip_grad, t->comm, step, epoch,
+        double gnorm = 0, t_update = now_s(), comm0 = r->seconds_allreduce;
+        if (train_update(&net, t->acc, &t->opt, &t->opt_cfg, lr, a->clip_grad, t->comm,
+                         t->overlap ? &t->ov : NULL, step, epoch,
                          r->last_checkpoint, &r->seconds_allreduce, &gnorm, err))
             return -1;
+        r->seconds_update += now_s() - t_update - (r->seconds_allreduce - comm0);
         const double *l = t->acc + t->n_params + t->n_buffers;
         sum_loss += l[0];
         correct += l[1];
         if ((s + 1) % a->log_every == 0) {
             double now = now_s();
             log_info("finetune: epoch %ld/%ld step %ld/%ld loss %.5f grad-norm %.3g lr %.3e %.1f "
-                     "samples/s", epoch, end, s + 1, spe, l[0], gnorm, lr,
-                     (double)(a->log_every * t->L.batch) / (now - t_last));
+                     "samples/s peak RSS %.2f GiB (rank 0)", epoch, end, s + 1, spe, l[0], gnorm, lr,
+                     (double)(a->log_every * t->L.batch) / (now - t_last), mem_gib(mem_peak_bytes()));
             t_last = now;
         }
     }

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "mem_peak.h"
+
 /* A log message longer than this is cut. */
 #define LOG_LINE_LEN 4096
 
@@ -105,8 +107,8 @@ static void progress_print(progress *p, double t)
     format_duration(rate > 0 ? (double)(p->total - p->done) / rate : -1, eta, sizeof eta);
     format_duration(el, elapsed, sizeof elapsed);
     double pct = p->total > 0 ? 100.0 * (double)p->done / (double)p->total : 100.0;
-    log_info("%s: %ld/%ld %s (%.1f%%), %.2f %s/s, elapsed %s, ETA %s", p->label, p->done, p->total,
-             p->unit, pct, rate, p->unit, elapsed, eta);
+    log_info("%s: %ld/%ld %s (%.1f%%), %.2f %s/s, elapsed %s, ETA %s, peak RSS %.2f GiB", p->label,
+             p->done, p->total, p->unit, pct, rate, p->unit, elapsed, eta, mem_gib(mem_peak_bytes()));
     p->last_print_s = t;
 }
 

@@ -2,13 +2,18 @@
  * the positional MLP of the centres is added before every block (x = block(x + pos)), then an
  * optional stage LayerNorm; padded keys are excluded through the additive key bias, far keys (local
  * attention, fine-tuning) through a per-(query, key) bias; the per-sample stochastic-depth draws of
- * the blocks. Forward and backward.
+ * the blocks. Forward and backward; with r->recompute (training) each block's activations are
+ * dropped after its forward and recomputed from its input in the backward (activation
+ * checkpointing: the same operations on the same inputs, so the same results bitwise).
  */
 #include "m3_layers.h"
 
 #include <string.h>
 
 #include "rng.h"
+
+static int block_recompute(m3_run *r, const m3_stage *p, const m3_stage_state *s, int i, int heads,
+                           m3_block_state *again, const m3_block_state **bs);
 
 int m3_stage_forward(m3_run *r, const m3_stage *p, m3_stage_state *s, const float *x0, const float *ctr,
                      const float *keybias, long B, long T, int heads, int use_norm, uint64_t drop_key,
@@ -46,6 +51,8 @@ int m3_stage_forward_ex(m3_run *r, const m3_stage *p, m3_stage_state *s, const f
     s->x0 = x0;
     s->ctr = ctr;
     s->keybias = keybias;
+    s->pairbias = ex ? ex->pairbias : NULL;
+    s->recomputed = r->recompute && r->G;
     s->pos = arena_floats(r->a, N * C);
     s->xin = arena_alloc(r->a, sizeof(float *) * (size_t)(D + 1));
     s->bs = arena_alloc(r->a, sizeof(m3_block_state) * (size_t)(D + 1));
@@ -59,8 +66,10 @@ int m3_stage_forward_ex(m3_run *r, const m3_stage *p, m3_stage_state *s, const f
         const float *da = ex && ex->drop_attn ? ex->drop_attn[i] : NULL;
         const float *dm = ex && ex->drop_mlp ? ex->drop_mlp[i] : NULL;
         TRY(nn_add(r->c, s->xin[i], x, s->pos, N * C, r->err));
-        TRY(m3_block_forward(r, &p->blocks[i], out, &s->bs[i], s->xin[i], keybias, ex ? ex->pairbias : NULL,
-                             da, dm, B, T, heads));
+        arena_mark_t mk = arena_mark(r->a);
+        TRY(m3_block_forward(r, &p->blocks[i], out, &s->bs[i], s->xin[i], keybias, s->pairbias, da, dm, B,
+                             T, heads));
+        if (s->recomputed) arena_release(r->a, mk); /* kept: xin[i], out and the drop scales */
         x = out;
     }
     s->raw = (float *)x;
@@ -88,12 +97,33 @@ int m3_stage_backward(m3_run *r, const m3_stage *p, const m3_stage_state *s, flo
     NEED(dpos && dxin);
     for (int i = D - 1; i >= 0; i--) {
         memset(dxin, 0, sizeof(float) * (size_t)(N * C));
-        TRY(m3_block_backward(r, &p->blocks[i], dxin, draw, &s->bs[i], s->xin[i], B, T, heads));
+        arena_mark_t bm = arena_mark(r->a);
+        const m3_block_state *bs = &s->bs[i];
+        m3_block_state again;
+        if (s->recomputed) TRY(block_recompute(r, p, s, i, heads, &again, &bs));
+        TRY(m3_block_backward(r, &p->blocks[i], dxin, draw, bs, s->xin[i], B, T, heads));
+        arena_release(r->a, bm);
         TRY(nn_accumulate(r->c, dpos, dxin, N * C, r->err));
         memcpy(draw, dxin, sizeof(float) * (size_t)(N * C)); /* gradient w.r.t. the previous x */
+        m3_grads_final(r, p->blocks[i].norm1.w);
     }
     if (D > 0) TRY(m3_pos_backward(r, &p->pos, dpos, &s->pos_s, s->ctr, N));
     TRY(nn_accumulate(r->c, dx0, draw, N * C, r->err));
     arena_release(r->a, mk);
+    m3_grads_final(r, p->pos.fc1.w);
+    return 0;
+}
+
+/* Block i's forward again from its saved input, with the forward's biases and drop scales, its
+ * activations in *again from the arena (the caller releases them); *bs := again. */
+static int block_recompute(m3_run *r, const m3_stage *p, const m3_stage_state *s, int i, int heads,
+                           m3_block_state *again, const m3_block_state **bs)
+{
+    long N = s->B * s->T, C = p->pos.fc2.out;
+    float *out = arena_floats(r->a, N * C);
+    NEED(out);
+    TRY(m3_block_forward(r, &p->blocks[i], out, again, s->xin[i], s->keybias, s->pairbias, s->bs[i].drop_attn,
+                         s->bs[i].drop_mlp, s->B, s->T, heads));
+    *bs = again;
     return 0;
 }

@@ -49,6 +49,13 @@ void m3_store_free(m3_store *s)
     free(s->buffers);
 }
 
+long m3_store_step_arena_bytes(const m3_store *s)
+{
+    long n = 0;
+    for (int i = 0; i < s->step_arena.n_chunks; i++) n += (long)s->step_arena.size[i];
+    return n;
+}
+
 void m3_store_init_params(m3_store *s, uint64_t seed, m3_init_fn special)
 {
     for (int t = 0; t < s->n_tensors; t++) {
@@ -99,9 +106,16 @@ m3_run m3_store_run(m3_store *s, int train, char *err)
     arena *a = train ? &s->step_arena : &s->eval_arena;
     arena_reset(a);
     if (s->cache.precision == NN_BF16) nn_to_bf16(s->params_bf16, s->params, s->n_params);
-    if (train) memset(s->grads, 0, sizeof(float) * (size_t)s->n_params);
-    return (m3_run){.c = &s->cache, .a = a, .P = s->params, .G = train ? s->grads : NULL,
-                    .buf = s->buffers, .train = train, .err = err};
+    m3_run r = {.c = &s->cache, .a = a, .P = s->params, .G = NULL, .buf = s->buffers, .train = train,
+                .err = err};
+    if (train) {
+        memset(s->grads, 0, sizeof(float) * (size_t)s->n_params);
+        r.G = s->grads;
+        r.grads_final = s->grads_final;
+        r.grads_final_ctx = s->grads_final_ctx;
+        r.recompute = s->recompute;
+    }
+    return r;
 }
 
 void *m3_store_begin(m3_store *s, m3_run *r, int train, int B, size_t bytes, const char *what, char *err)

@@ -114,9 +114,17 @@ const model3d_tensor *model3d_get_buffer_tensor(const model3d *m, int i)
     return m3_store_buffer_tensor(&m->st, i);
 }
 
+void model3d_set_step_options(model3d *m, int recompute, void (*grads_final)(void *ctx, long lo), void *ctx)
+{
+    m->st.recompute = recompute;
+    m->st.grads_final = grads_final;
+    m->st.grads_final_ctx = ctx;
+}
+
 void model3d_alloc_stats(const model3d *m, model3d_alloc_info *info)
 {
     info->arena_chunks = m->st.step_arena.n_mallocs + m->st.eval_arena.n_mallocs;
+    info->step_arena_bytes = m3_store_step_arena_bytes(&m->st);
     info->primitives = m->st.cache.n_created;
     info->primitive_bytes = m->st.cache.bytes_allocated;
     info->matmul_flops = m->st.cache.matmul_flops;

@@ -34,7 +34,10 @@ int model3d_train_step(model3d *m, const model3d_batch *b, model3d_losses *out, 
     return 0;
 }
 
-/* The backward of the parts in reverse order; gradients accumulate into r->G. */
+/* The backward of the parts in reverse order; gradients accumulate into r->G. The parts' order is
+ * the reverse of the parameter table's (model3d.c), so the progress reports (m3_grads_final) hold:
+ * heads here, the decoder's and the stages' in theirs; the encoder's embeddings (the table's
+ * start) are final when the step returns. */
 static int backward(m3_run *r, const model3d *m, const m3_fwd *f)
 {
     const model3d_config *c = &m->cfg;
@@ -42,6 +45,7 @@ static int backward(m3_run *r, const model3d *m, const m3_fwd *f)
     float *ddec1 = arena_zeros(r->a, B * G1 * D1), *dnormed[3] = {NULL, NULL, NULL};
     NEED(ddec1);
     TRY(m3_heads_backward(r, m, &f->h, &f->d, B, ddec1));
+    m3_grads_final(r, m->rec3d.w); /* the heads end the parameter table */
     for (int s = 1; s < 3; s++) NEED(dnormed[s] = arena_zeros(r->a, B * f->e.mk.cap[s] * c->dims[s]));
     TRY(m3_decoder_backward(r, m, &f->d, &f->e, ddec1, dnormed));
     return m3_encoder_backward(r, m, &f->e, dnormed);

@@ -14,6 +14,7 @@
 #include "dist.h"
 #include "errors.h"
 #include "log.h"
+#include "mem_peak.h"
 #include "model_opts.h"
 #include "optim.h"
 #include "partseg_eval.h"
@@ -407,7 +408,7 @@ static int train_epoch(trainer *t, const partseg_args *a, long epoch, long end, 
         /* ONE optimiser step per iteration (Point-M2AE's runner steps twice: docs/partseg.md) */
         train_net net = net_of(t);
         double gnorm = 0;
-        if (train_update(&net, t->acc, &t->opt, &t->opt_cfg, lr, a->clip_grad, t->comm, step, epoch,
+        if (train_update(&net, t->acc, &t->opt, &t->opt_cfg, lr, a->clip_grad, t->comm, NULL, step, epoch,
                          r->last_checkpoint, &r->seconds_allreduce, &gnorm, err))
             return -1;
         const double *l = t->acc + t->n_params + t->n_buffers;
@@ -415,8 +416,9 @@ static int train_epoch(trainer *t, const partseg_args *a, long epoch, long end, 
         correct += l[1];
         if ((s + 1) % a->log_every == 0) {
             double now = now_s();
-            log_info("partseg: epoch %ld/%ld step %ld/%ld loss %.5f grad-norm %.3g lr %.3e %.1f samples/s", epoch,
-                     end, s + 1, spe, l[0], gnorm, lr, (double)(a->log_every * t->L.batch) / (now - t_last));
+            log_info("partseg: epoch %ld/%ld step %ld/%ld loss %.5f grad-norm %.3g lr %.3e %.1f samples/s "
+                     "peak RSS %.2f GiB (rank 0)", epoch, end, s + 1, spe, l[0], gnorm, lr,
+                     (double)(a->log_every * t->L.batch) / (now - t_last), mem_gib(mem_peak_bytes()));
             t_last = now;
         }
     }

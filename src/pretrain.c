@@ -18,6 +18,7 @@
 #include "grad_allreduce.h"
 #include "log.h"
 #include "mask.h"
+#include "mem_peak.h"
 #include "paths.h"
 #include "train_common.h"
 #include "train_log.h"
@@ -53,6 +54,8 @@ typedef struct {
     int log_open;
     svm_monitor svm;         /* --svm-every (svm_monitor.h) */
     pipe_stage *pipe;        /* --stages > 1: this rank's pipeline stage (pipe_step.h); NULL: data parallel */
+    grad_overlap ov;         /* --overlap-allreduce 1: the bucketed reduction (grad_allreduce.h) */
+    int overlap;
 } trainer;
 
 /* ---- configuration and run directory ---- */
@@ -170,6 +173,26 @@ static int resume_latest(trainer *t, const pretrain_args *a, pretrain_result *r,
 
 /* ---- one step ---- */
 
+/* Forward/backward of one micro-batch, its gradients times inv added to t->acc: while the backward
+ * runs, with the bucketed reduction (last: this rank's last micro-batch of the step, whose buckets
+ * start their sums), else after it. */
+static int train_micro_batch(trainer *t, const model3d_batch *b, double inv, int last, model3d_losses *l,
+                             char *err)
+{
+    const float *g = model3d_grads(t->m);
+    if (t->overlap) {
+        grad_overlap_begin(&t->ov, g, inv, last);
+        if (model3d_train_step(t->m, b, l, err)) return -1;
+        grad_overlap_end(&t->ov);
+        return 0;
+    }
+    if (model3d_train_step(t->m, b, l, err)) return -1;
+    double *acc = t->acc;
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < t->n_params; i++) acc[i] += (double)g[i] * inv;
+    return 0;
+}
+
 /* Forward/backward of this rank's micro-batches of `step`; fills t->acc (before the reduction). */
 static int run_micro_batches(trainer *t, const pretrain_args *a, long step, pretrain_result *r,
                              char *err)
@@ -179,27 +202,25 @@ static int run_micro_batches(trainer *t, const pretrain_args *a, long step, pret
     train_perm_ensure(t->perm, &t->perm_epoch, a->seed, epoch, t->L.n);
     memset(t->acc, 0, sizeof(double) * (size_t)t->n_acc);
     double inv = 1.0 / (double)t->L.micro_per_step;
-    const float *g = model3d_grads(t->m);
     for (long j = 0; j < t->L.micro_per_rank; j++) {
         long k = step_micro_index(&t->L, t->rank, j);
+        if (a->fault_fail_step == step + 1 && t->rank == t->size - 1)
+            return errf(err, "step %ld: test fault on rank %d (I2PMAE_TEST_FAIL_STEP)", step + 1, t->rank);
         double t0 = now_s();
         model3d_batch b;
         if (pretrain_data_fill(&t->pd, t->perm + pos + k * t->L.micro, t->L.micro, (uint64_t)a->seed,
                                epoch, step, &b, err))
             return -1;
         b.drop_key = rng_mix(rng_mix((uint64_t)a->seed ^ 0x64726f70ull, (uint64_t)step), (uint64_t)k);
-        double t1 = now_s();
+        double t1 = now_s(), comm0 = t->ov.comm_s;
         model3d_losses l;
-        if (model3d_train_step(t->m, &b, &l, err)) return -1;
-        double *acc = t->acc;
-#pragma omp parallel for schedule(static)
-        for (long i = 0; i < t->n_params; i++) acc[i] += (double)g[i] * inv;
+        if (train_micro_batch(t, &b, inv, j == t->L.micro_per_rank - 1, &l, err)) return -1;
         double *lacc = t->acc + t->n_params + t->n_buffers;
         lacc[0] += (double)(float)l.loss * inv;
         lacc[1] += (double)(float)l.loss_3d * inv;
         lacc[2] += (double)(float)l.loss_2d * inv;
         r->seconds_data += t1 - t0;
-        r->seconds_compute += now_s() - t1;
+        r->seconds_compute += now_s() - t1 - (t->ov.comm_s - comm0); /* the reduction's MPI calls: comm */
     }
     const float *buf = model3d_buffers(t->m);
     for (long i = 0; i < t->n_buffers; i++) t->acc[t->n_params + i] = (double)buf[i] / t->size;
@@ -242,6 +263,25 @@ static int run_pipe_step(trainer *t, const pretrain_args *a, long step, pretrain
     return rc;
 }
 
+/* This rank's micro-batches of `step` and the sums of t->acc over the ranks: every rank learns any
+ * rank's error (dist_any_error; the seconds it waits there are idle: the slowest rank's lead), and
+ * every rank, failed or not, completes the same reductions so the collectives match. */
+static int run_step_sums(trainer *t, const pretrain_args *a, long step, pretrain_result *r, char *err)
+{
+    double comm0 = t->ov.comm_s;
+    int rc = run_micro_batches(t, a, step, r, err);
+    if (t->overlap) grad_overlap_start_tail(&t->ov, rc != 0);
+    double t0 = now_s();
+    int bad = dist_any_error(t->comm, rc, err);
+    r->idle_s += now_s() - t0;
+    if (!t->overlap) return bad ? -1 : grad_allreduce(t->acc, t->n_acc, t->comm, &r->seconds_allreduce, err);
+    char werr[I2P_ERR_LEN];
+    int wrc = grad_overlap_wait(&t->ov, werr);
+    r->seconds_allreduce += t->ov.comm_s - comm0;
+    if (bad) return -1;
+    return wrc ? errf(err, "%s", werr) : 0;
+}
+
 /* ---- set-up and the loop ---- */
 
 int pretrain_needs_features(const pretrain_args *a)
@@ -249,6 +289,17 @@ int pretrain_needs_features(const pretrain_args *a)
     int need = a->random_masking ? 0 : PD_SALIENCY;
     if (a->loss_2d_weight > 0 && strcmp(a->targets, "none") != 0) need |= PD_TARGETS;
     return need;
+}
+
+/* How the steps run: --recompute, and with --overlap-allreduce the bucketed reduction the
+ * backward feeds (neither changes a result). */
+static int step_options(trainer *t, const pretrain_args *a, char *err)
+{
+    t->overlap = a->overlap_allreduce && !t->pipe; /* --stages: each stage reduces its own tensors (pipe_stage_reduce) */
+    if (t->overlap && grad_overlap_init(&t->ov, t->acc, t->n_params, t->n_acc, a->bucket_mb, t->comm, err))
+        return -1;
+    model3d_set_step_options(t->m, a->recompute, t->overlap ? grad_overlap_final : NULL, &t->ov);
+    return 0;
 }
 
 static int trainer_init(trainer *t, const pretrain_args *a, MPI_Comm comm, char *err)
@@ -297,6 +348,7 @@ static int trainer_init(trainer *t, const pretrain_args *a, MPI_Comm comm, char 
     t->tensor_table = ckpt_tensor_table(model3d_get_tensor(t->m, 0), model3d_n_tensors(t->m));
     if (!rc) rc = t->acc && t->perm && t->config_json && t->tensor_table
              ? 0 : errf(err, "out of memory for %ld parameters", t->n_params);
+    if (!rc) rc = step_options(t, a, err);
     if (dist_any_error(comm, rc, err)) return -1;
     return svm_monitor_init(&t->svm, a->svm_every, a->svm_data, a->svm_test, a->svm_c,
                             t->L.steps_per_epoch, model3d_get_config(t->m), &t->ctx, comm, err);
@@ -338,6 +390,7 @@ static void trainer_free(trainer *t)
     if (t->ctx.engine) dnn_ctx_destroy(&t->ctx);
     pretrain_data_close(&t->pd);
     adamw_free(&t->opt);
+    grad_overlap_free(&t->ov);
     free(t->acc);
     free(t->perm);
     free(t->config_json);
@@ -360,11 +413,14 @@ static int train_loop(trainer *t, const pretrain_args *a, long start, long end, 
         long epoch, pos;
         step_position(&t->L, step, &epoch, &pos);
         double lr = cosine_lr(&t->sched, (int)epoch);
-        int rc = t->pipe ? run_pipe_step(t, a, step, r, err) : run_micro_batches(t, a, step, r, err);
-        if (dist_any_error(t->comm, rc, err)) return -1;
-        if (t->pipe ? pipe_stage_reduce(t->pipe, t->acc, &r->seconds_allreduce, err)
-                    : grad_allreduce(t->acc, t->n_acc, t->comm, &r->seconds_allreduce, err))
+        if (t->pipe) {
+            int rc = run_pipe_step(t, a, step, r, err);
+            if (dist_any_error(t->comm, rc, err)) return -1;
+            if (pipe_stage_reduce(t->pipe, t->acc, &r->seconds_allreduce, err)) return -1;
+        } else if (run_step_sums(t, a, step, r, err)) {
             return -1;
+        }
+        double t_update = now_s();
         const double *loss = t->acc + t->n_params + t->n_buffers;
         if (!isfinite(loss[0]) || !isfinite(loss[1]) || !isfinite(loss[2])) {
             return errf(err, "step %ld: the loss is not finite (loss %g, loss_3d %g, loss_2d %g, lr %g); "
@@ -380,6 +436,7 @@ static int train_loop(trainer *t, const pretrain_args *a, long start, long end, 
             adamw_step(&t->opt, &t->opt_cfg, lr, model3d_params(t->m), grad, model3d_get_tensor(t->m, 0),
                        model3d_n_tensors(t->m));
         }
+        r->compute_s += now_s() - t_update;
         r->loss = loss[0];
         r->loss_3d = loss[1];
         r->loss_2d = loss[2];
@@ -400,9 +457,11 @@ static int train_loop(trainer *t, const pretrain_args *a, long start, long end, 
             double eta = (now - t_start) / (double)(done - start) * (double)(end - done);
             char eta_s[32];
             format_eta(eta, eta_s, sizeof eta_s);
+            double peak_gib = mem_gib(mem_peak_max(t->comm, NULL));
             log_info("pretrain: step %ld/%ld epoch %ld loss %.5f (3d %.5f, 2d %.5f) lr %.3e %.1f "
-                     "samples/s ETA %s", done, end, epoch, loss[0], loss[1], loss[2], lr, sps, eta_s);
-            rc = t->rank == 0 ? train_log_append(&t->log, done, epoch, loss[0], loss[1], loss[2], lr,
+                     "samples/s ETA %s peak RSS %.2f GiB (max over ranks)", done, end, epoch, loss[0],
+                     loss[1], loss[2], lr, sps, eta_s, peak_gib);
+            int rc = t->rank == 0 ? train_log_append(&t->log, done, epoch, loss[0], loss[1], loss[2], lr,
                                                 sps, svm_acc, err) : 0;
             if (dist_any_error(t->comm, rc, err)) return -1;
             t_last = now;
@@ -417,6 +476,17 @@ static int train_loop(trainer *t, const pretrain_args *a, long start, long end, 
         }
     }
     return 0;
+}
+
+/* This rank's time split and the model's step arena, for the JSON line. */
+static void step_times(const trainer *t, pretrain_result *r)
+{
+    r->compute_s += r->seconds_compute;
+    r->comm_s = r->seconds_allreduce;
+    r->io_s = r->seconds_data + r->seconds_checkpoint;
+    model3d_alloc_info info;
+    model3d_alloc_stats(t->m, &info);
+    r->step_arena_bytes = info.step_arena_bytes;
 }
 
 int pretrain_run(const pretrain_args *a, MPI_Comm comm, pretrain_result *r, char *err)
@@ -469,6 +539,7 @@ int pretrain_run(const pretrain_args *a, MPI_Comm comm, pretrain_result *r, char
         r->svm_best_step = t.svm.best_step;
         r->svm_measurements = t.svm.measurements;
         r->seconds_svm = t.svm.seconds;
+        step_times(&t, r);
     }
     if (t.log_open) {
         train_log_close(&t.log);

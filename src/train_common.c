@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "data_order.h"
+#include "dist.h"
 #include "errors.h"
 #include "grad_allreduce.h"
 #include "log.h"
@@ -33,6 +34,14 @@ int train_opts_check(const train_opts *o, char *err)
     if (o->weight_decay < 0) return errf(err, "--weight-decay %g: must be non-negative", o->weight_decay);
     if (o->clip_grad < 0) return errf(err, "--clip-grad %g: must be non-negative (0: off)", o->clip_grad);
     if (o->seed < 0) return errf(err, "--seed %ld: must be non-negative", o->seed);
+    return 0;
+}
+
+int train_step_opts_check(int overlap_allreduce, double bucket_mb, char *err)
+{
+    if (overlap_allreduce != 0 && overlap_allreduce != 1)
+        return errf(err, "--overlap-allreduce %d: must be 0 or 1", overlap_allreduce);
+    if (!(bucket_mb > 0) || !isfinite(bucket_mb)) return errf(err, "--bucket-mb %g: must be positive", bucket_mb);
     return 0;
 }
 
@@ -99,19 +108,44 @@ void train_perm_ensure(int64_t *perm, long *perm_epoch, long seed, long epoch, l
 
 void train_accumulate(double *acc, const train_net *net, double inv)
 {
-    const float *g = net->grads, *bufs = net->buffers;
-    double *bacc = acc + net->n_params;
+    const float *g = net->grads;
 #pragma omp parallel for schedule(static)
     for (long i = 0; i < net->n_params; i++) acc[i] += (double)g[i] * inv;
+    train_accumulate_buffers(acc, net, inv);
+}
+
+void train_accumulate_buffers(double *acc, const train_net *net, double inv)
+{
+    const float *bufs = net->buffers;
+    double *bacc = acc + net->n_params;
     for (long i = 0; i < net->n_buffers; i++) bacc[i] += (double)bufs[i] * inv;
 }
 
+int train_micro_batches_done(grad_overlap *ov, int rc, MPI_Comm comm, double *idle_s, char *err)
+{
+    if (ov) grad_overlap_start_tail(ov, rc != 0);
+    double t0 = now_s();
+    int bad = dist_any_error(comm, rc, err);
+    *idle_s += now_s() - t0;
+    if (!bad) return 0;
+    char werr[I2P_ERR_LEN];
+    if (ov) grad_overlap_wait(ov, werr); /* the error is err's */
+    return -1;
+}
+
 int train_update(const train_net *net, double *acc, adamw_state *opt, const adamw_config *oc,
-                 double lr, double clip_grad, MPI_Comm comm, long step, long epoch,
+                 double lr, double clip_grad, MPI_Comm comm, grad_overlap *ov, long step, long epoch,
                  const char *last_checkpoint, double *seconds_allreduce, double *gnorm, char *err)
 {
     long np = net->n_params, nb = net->n_buffers;
-    if (grad_allreduce(acc, np + nb + 2, comm, seconds_allreduce, err)) return -1;
+    if (ov) {
+        double c0 = ov->comm_s;
+        int rc = grad_overlap_wait(ov, err);
+        *seconds_allreduce += ov->comm_s - c0;
+        if (rc) return -1;
+    } else if (grad_allreduce(acc, np + nb + 2, comm, seconds_allreduce, err)) {
+        return -1;
+    }
     const double *l = acc + np + nb;
     if (!isfinite(l[0]))
         return errf(err, "step %ld (epoch %ld): the loss is not finite (loss %g, lr %g); stopped "
