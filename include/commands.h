@@ -26,7 +26,7 @@
 
 #include "cli.h"
 
-#define CMD_MAX_OPTS 48 /* entries of a command's option table, model options included */
+#define CMD_MAX_OPTS 64 /* entries of a command's option table, model options included */
 
 /* What run and summarise know besides the state. */
 typedef struct {
