@@ -24,4 +24,18 @@ int preempt_pending(MPI_Comm comm);
 /* The signal caught (0 if none), for the log. */
 int preempt_signal(void);
 
+/* preempt_pending in two halves, for a pipeline whose ranks reach a safe point at different
+ * times (extract's stages): each rank starts the vote at safe point k and ends it at safe point
+ * k+1, so no rank waits for the others and every rank gets the same answer at the same point.
+ * Initialise req to MPI_REQUEST_NULL; a vote must be ended before it is started again. */
+typedef struct {
+    MPI_Request req;
+    int mine, any;
+} preempt_vote;
+/* Collective over comm (non-blocking): this rank's flag now. */
+void preempt_vote_start(preempt_vote *v, MPI_Comm comm);
+/* Waits for the vote: 1 if any rank had caught a signal when it started it; 0 (no wait) if none
+ * was started. */
+int preempt_vote_end(preempt_vote *v);
+
 #endif

@@ -27,3 +27,17 @@ int preempt_pending(MPI_Comm comm)
 }
 
 int preempt_signal(void) { return (int)g_signal; }
+
+void preempt_vote_start(preempt_vote *v, MPI_Comm comm)
+{
+    v->mine = g_signal != 0;
+    v->any = 0;
+    MPI_Iallreduce(&v->mine, &v->any, 1, MPI_INT, MPI_MAX, comm, &v->req);
+}
+
+int preempt_vote_end(preempt_vote *v)
+{
+    if (v->req == MPI_REQUEST_NULL) return 0;
+    MPI_Wait(&v->req, MPI_STATUS_IGNORE);
+    return v->any;
+}
