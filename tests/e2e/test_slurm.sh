@@ -291,18 +291,19 @@ pretrain_checks() {
 # limits every 30 s, sends it 5 to 35 s after the start). The job passes it to the ranks,
 # pretrain checkpoints and exits 75, the job requeues itself; the local cluster lets a requeued
 # job start again after 10 s (cred_expire in slurm/local-cluster.sh). The work is sized from a
-# short calibration run to about 50 s, so at least one requeue is sure; the finished job must
+# short calibration run to about 55 s, so at least one requeue is sure; the finished job must
 # hold the losses and final checkpoint of an uninterrupted run (mpirun, same steps).
 requeue_checks() {
   NET="--points 256 --groups 64,32,8 --k 16,8,8 --dims 32,64,128 --depths 1,1,1 --heads 4 --dec-dims 128,64
     --dec-depths 1,1 --embed-hidden 32,64,128"
   set -- --data "$T/data.h5" --features "$T/ref.h5" --batch 8 --micro-batch 4 --log-every 10 $NET
   export OMP_NUM_THREADS=1 # as in the job (--cpus-per-task=1): the same bits
-  t0=$(date +%s.%N)
   timeout 300 mpirun -np 2 --oversubscribe --bind-to none "$I2PMAE" pretrain "$@" -o "$T/calib" --steps 10 \
     > "$T/calib.out" 2>&1
-  secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
-  steps=$(awk -v s="$secs" 'BEGIN { n = int(50 * 10 / s / 10) * 10; print (n < 30 ? 30 : (n > 3000 ? 3000 : n)) }')
+  # seconds per step: data + compute + all-reduce of the JSON line (start-up not counted)
+  secs=$(tail -n 1 "$T/calib.out" | tr ',' '\n' | awk -F: '$1 ~ /"seconds_(data|compute|allreduce)"/ { s += $2 }
+    END { printf "%.3f", s / 10 }')
+  steps=$(awk -v s="$secs" 'BEGIN { n = s > 0 ? int(55 / s / 10) * 10 : 0; print (n < 30 ? 30 : (n > 3000 ? 3000 : n)) }')
   set -- "$@" --steps "$steps" --epochs $(( steps / 25 + 1 )) --checkpoint-every 1000000
   if ! timeout 600 mpirun -np 2 --oversubscribe --bind-to none "$I2PMAE" pretrain "$@" -o "$T/rq_ref" > "$T/rq_ref.out" 2>&1; then
     fail pretrain_requeued_by_itself "uninterrupted run failed: $(tail -n 3 "$T/rq_ref.out" | tr '\n' ' ')"; return
@@ -315,7 +316,7 @@ requeue_checks() {
   why=""
   if [ -n "$(squeue -h -j "$job" -o %T 2>/dev/null)" ]; then scancel "$job"; why="job $job still queued after 900 s"
   elif ! tail -n 3 "$T/rq.out" | grep -q 'pretrain exited with status 0'; then why="did not end with status 0"
-  elif [ "$requeues" -lt 1 ]; then why="never requeued (the calibration said $secs s for 10 steps)"
+  elif [ "$requeues" -lt 1 ]; then why="never requeued ($steps steps: the calibration said $secs s per step)"
   elif cut -d, -f1-6 "$T/rq_ref/loss.csv" > "$T/rq_ref.loss" && cut -d, -f1-6 "$T/rq/loss.csv" > "$T/rq.loss" &&
        ! cmp -s "$T/rq_ref.loss" "$T/rq.loss"; then why="loss.csv differs (step, epoch, losses, lr)"
   else
