@@ -163,6 +163,9 @@ i2p_wait_requeue() {
 # i2p_launch_requeue NP CMD ARGS...: i2p_launch NP CMD ARGS... in the background, then
 # i2p_wait_requeue; returns the command's status (or exits 0 once the job is requeued).
 i2p_launch_requeue() {
+  local what=$2
+  # --eval-only (finetune, partseg) does not stop on a signal: left to the time limit
+  printf '%s\n' "$@" | grep -qx -- --eval-only && what="$2 --eval-only"
   i2p_launch "$@" &
-  i2p_wait_requeue $! "$2"
+  i2p_wait_requeue $! "$what"
 }
