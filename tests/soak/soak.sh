@@ -68,8 +68,8 @@ verdict() {
 "$I2PMAE" synth --samples 24 --points 128 --seed 3 -o "$T/d.h5" > /dev/null 2>&1
 make_features "$T/d.h5" "$T/f.h5" > /dev/null 2>&1 || { fail soak_setup "no features file"; exit 0; }
 
-# ---- extract: 48 samples, a flush every 4 ----
-"$I2PMAE" synth --samples 48 --points 128 --seed 7 -o "$T/ex_in.h5" > /dev/null 2>&1
+# ---- extract: 32 samples, a flush every 4 ----
+"$I2PMAE" synth --samples 32 --points 128 --seed 7 -o "$T/ex_in.h5" > /dev/null 2>&1
 EX="--input $T/ex_in.h5 --vit random:tiny --batch 2 --flush 4"
 if tref=$(timed "$T/ex_ref.out" "$I2PMAE" extract $EX -o "$T/ex_ref.h5"); then
   i=1
@@ -85,15 +85,15 @@ if tref=$(timed "$T/ex_ref.out" "$I2PMAE" extract $EX -o "$T/ex_ref.h5"); then
       why=$(same_datasets "$T/ex_ref.h5" "$T/ex.h5")
     fi
     skipped=$(grep -o '"skipped":[0-9]*' "$T/ex_resume.out" | tr -dc 0-9)
-    verdict extract "$i" "$d" "$state $grid, resume skipped ${skipped:-?} of 48" "$why"
+    verdict extract "$i" "$d" "$state $grid, resume skipped ${skipped:-?} of 32" "$why"
     i=$((i + 1))
   done
 else
   fail extract_reference "the uninterrupted extract failed"
 fi
 
-# ---- pretrain: 2 ranks, 30 steps, a checkpoint every 7 ----
-PP="--config $TINY --data $T/d.h5 --features $T/f.h5 --batch 8 --micro-batch 2 --epochs 20 --steps 30 --checkpoint-every 7"
+# ---- pretrain: 2 ranks, 24 steps, a checkpoint every 7 ----
+PP="--config $TINY --data $T/d.h5 --features $T/f.h5 --batch 8 --micro-batch 2 --epochs 20 --steps 24 --checkpoint-every 7"
 if tref=$(timed "$T/pre_ref.out" $MPIRUN 2 "$I2PMAE" pretrain $PP -o "$T/pre_ref"); then
   cut -d, -f1-6 "$T/pre_ref/loss.csv" > "$T/pre_ref.loss"
   i=1
@@ -108,7 +108,7 @@ if tref=$(timed "$T/pre_ref.out" $MPIRUN 2 "$I2PMAE" pretrain $PP -o "$T/pre_ref
     elif ! cut -d, -f1-6 "$T/pre/loss.csv" | cmp -s - "$T/pre_ref.loss"; then
       why="loss.csv differs"
     else
-      why=$(same_datasets "$T/pre_ref/ckpt-00000030.h5" "$T/pre/ckpt-00000030.h5")
+      why=$(same_datasets "$T/pre_ref/ckpt-00000024.h5" "$T/pre/ckpt-00000024.h5")
     fi
     from=$(sed -n 's/.*"start_step":\([0-9]*\).*/\1/p' "$T/pre_resume.out")
     verdict pretrain "$i" "$d" "$state, resumed at step ${from:-?}" "$why"
@@ -118,8 +118,8 @@ else
   fail pretrain_reference "the uninterrupted pretrain failed"
 fi
 
-# ---- finetune: 2 ranks, 4 epochs of 6 steps from scratch, a checkpoint every epoch ----
-FTP="--config $TINY --data $T/d.h5 --test $T/ex_in.h5 --batch 4 --micro-batch 2 --scratch --epochs 4"
+# ---- finetune: 2 ranks, 3 epochs of 6 steps from scratch, a checkpoint every epoch ----
+FTP="--config $TINY --data $T/d.h5 --test $T/ex_in.h5 --batch 4 --micro-batch 2 --scratch --epochs 3"
 if tref=$(timed "$T/ft_ref.out" $MPIRUN 2 "$I2PMAE" finetune $FTP -o "$T/ft_ref"); then
   i=1
   while [ $i -le "$N" ]; do
@@ -133,7 +133,7 @@ if tref=$(timed "$T/ft_ref.out" $MPIRUN 2 "$I2PMAE" finetune $FTP -o "$T/ft_ref"
     elif ! cmp -s "$T/ft_ref/metrics.csv" "$T/ft/metrics.csv"; then
       why="metrics.csv differs"
     else
-      why=$(same_datasets "$T/ft_ref/ckpt-00000024.h5" "$T/ft/ckpt-00000024.h5") &&
+      why=$(same_datasets "$T/ft_ref/ckpt-00000018.h5" "$T/ft/ckpt-00000018.h5") &&
         why=$(same_datasets "$T/ft_ref/best.h5" "$T/ft/best.h5")
     fi
     from=$(sed -n 's/.*"start_epoch":\([0-9]*\).*/\1/p' "$T/ft_resume.out")
