@@ -1,7 +1,8 @@
 /* preempt.h -- stopping cleanly when the batch system asks (Slurm sends SIGTERM at the time limit,
  * and SIGUSR1 ahead of it with `#SBATCH --signal=USR1@120`).
  *
- * preempt_install makes SIGTERM and SIGUSR1 set a flag instead of killing the process; long loops
+ * preempt_install makes SIGTERM and SIGUSR1 set a flag instead of killing the process (and blocks
+ * them in the calling thread and the compute threads it starts: see preempt.c); long loops
  * ask preempt_pending (collective: true on every rank when any rank got a signal) at a point where
  * they can save their state, save it, and return PREEMPT_STOPPED. cmd_main turns that into exit
  * status I2P_EXIT_PREEMPTED, which job scripts take as "requeue me" (the sbatch scripts in slurm/).

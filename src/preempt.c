@@ -26,10 +26,11 @@ void preempt_install(void)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
     /* Blocked in this thread and so in the compute threads it starts from now on (OpenMP,
-     * oneDNN): a signal frame pushed onto a thread inside a oneDNN JIT kernel corrupted its data
-     * and the heap (an extract stopped by SIGTERM aborted in free() about once in 12 runs, its
-     * resumed features differing). The signal goes to a thread that does not block it (MPI's
-     * progress threads: the handler sets the flag) or stays pending for take_pending(). */
+     * oneDNN): a signal delivered to a thread computing in oneDNN corrupted its data and the heap
+     * (an extract stopped by SIGTERM aborted in oneDNN's free() about once in 12 runs, a resumed
+     * features file differed; most likely JIT code using stack below its red zone). The signal
+     * goes to a thread that does not block it (MPI's progress threads: the handler sets the flag)
+     * or stays pending for local_flag(). */
     sigset_t s;
     signal_set(&s);
     pthread_sigmask(SIG_BLOCK, &s, NULL);
