@@ -13,6 +13,8 @@
 # passes it to the ranks; extract, pretrain, finetune and partseg then save their state at the
 # next safe point and exit with status 75 (src/preempt.h), and the job requeues itself
 # (`scontrol requeue`): the next start resumes. Other commands are left to the time limit.
+# SIGTERM (scancel, the time limit itself) is not trapped: it ends the script as before, while
+# the ranks, which get it too, save their state.
 #
 # Launcher (I2PMAE_LAUNCHER = auto | srun | mpirun, default auto):
 #   srun   `srun --mpi=pmix`: Slurm starts the ranks itself. Debian's Open MPI 4.1 talks PMIx, and
@@ -139,7 +141,7 @@ i2p_requeue() {
 }
 
 # i2p_wait_requeue PID CMD: waits for PID (a launch of `i2pmae CMD` in the background) and returns
-# its status. Meanwhile SIGUSR1 or SIGTERM to this script is passed to the ranks as SIGUSR1 when CMD
+# its status. Meanwhile SIGUSR1 to this script is passed to the ranks when CMD
 # stops on it (extract, pretrain, finetune, partseg); a status of 75 (state saved) then requeues the
 # job (i2p_requeue) unless I2P_NO_REQUEUE is set.
 i2p_wait_requeue() {
@@ -147,12 +149,12 @@ i2p_wait_requeue() {
   local rc=
   case $I2P_LAUNCH_CMD in
     extract|pretrain|finetune|partseg)
-      trap 'echo "i2pmae-job: preemption signal: $I2P_LAUNCH_CMD saves its state and stops"; i2p_forward_usr1 "$I2P_LAUNCH_PID"' USR1 TERM ;;
+      trap 'echo "i2pmae-job: preemption signal: $I2P_LAUNCH_CMD saves its state and stops"; i2p_forward_usr1 "$I2P_LAUNCH_PID"' USR1 ;;
     *) trap 'echo "i2pmae-job: preemption signal: ignored ($I2P_LAUNCH_CMD does not stop on it)"' USR1 ;;
   esac
   # `wait` returns early on a trapped signal: wait again for the real status
   while [ -z "$rc" ] || kill -0 "$I2P_LAUNCH_PID" 2> /dev/null; do wait "$I2P_LAUNCH_PID"; rc=$?; done
-  trap - USR1 TERM
+  trap - USR1
   if [ "$rc" = 75 ]; then
     echo "i2pmae-job: $I2P_LAUNCH_CMD saved its state and stopped (status 75)"
     [ -n "${I2P_NO_REQUEUE:-}" ] || i2p_requeue # I2P_NO_REQUEUE: the caller requeues
