@@ -35,7 +35,7 @@ BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 BIN       := $(BUILD)/i2pmae
 
-.PHONY: all deps build run test bench clean demo-clean
+.PHONY: all deps build run test bench soak clean demo-clean
 
 all: $(BIN) $(TEST_BINS) $(BENCH_BINS)
 ifeq ($(SAN),0)
@@ -54,6 +54,11 @@ run: build
 
 test: build
 	@I2PMAE=$(CURDIR)/$(BIN) BUILD=$(CURDIR)/$(BUILD) SAN=$(SAN) sh tests/run_all.sh
+
+# The kill soak (tests/soak/soak.sh): SOAK_N kills each of extract, pretrain, finetune (default 20),
+# moments from SOAK_SEED (default 1).
+soak: build
+	@I2PMAE=$(CURDIR)/$(BIN) ROOT=$(CURDIR) sh tests/soak/soak.sh
 
 bench: build
 	@I2PMAE=$(CURDIR)/$(BIN) BUILD=$(CURDIR)/$(BUILD) sh tests/bench/run_bench.sh

@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "checkpoint.h"
+#include "data_order.h"
 #include "grad_allreduce.h"
 #include "optim.h"
 
@@ -36,22 +37,24 @@ int train_step_opts_check(int overlap_allreduce, double bucket_mb, char *err);
 void train_sched_init(const train_opts *o, cosine_schedule *sched, adamw_config *oc);
 
 /* The start of a run: the run directory prepared (ckpt_prepare_rundir), then with --resume
- * resume(ctx, start) (*start: the epochs the newest checkpoint holds; *resumed set on success),
- * else unless --scratch load_pretrained(ctx); a run whose *start reaches o->epochs refused.
+ * resume(ctx, start) (*start: the epochs the newest checkpoint holds whole; *resumed set on
+ * success), else unless --scratch load_pretrained(ctx); a run whose *start is beyond o->epochs
+ * refused (*start == o->epochs: a complete run, whose caller finishes its outputs).
  * Collective; 0 or -1. */
 int train_run_start(const train_opts *o, MPI_Comm comm, int (*resume)(void *ctx, long *start, char *err),
                     int (*load_pretrained)(void *ctx, char *err), void *ctx, long *start, int *resumed,
                     char *err);
 
-/* Writes arr (n) to path as the state after epochs_done epochs of steps_per_epoch steps; the
+/* Writes arr (n) to path as the state after epochs_done epochs of L and `steps` steps of the next
+ * one (0: at an epoch's end; more when a signal stopped the run inside an epoch, preempt.h); the
  * seconds it took are added to *seconds. Collective. */
-int train_write_ckpt(const train_opts *o, const char *path, MPI_Comm comm, long steps_per_epoch,
-                     long epochs_done, const char *config_json, const char *tensor_table,
+int train_write_ckpt(const train_opts *o, const char *path, MPI_Comm comm, const step_layout *L,
+                     long epochs_done, long steps, const char *config_json, const char *tensor_table,
                      const ckpt_array *arr, int n, double *seconds, char *err);
 
-/* RUNDIR/ckpt-<step>.h5 after epochs_done epochs (train_write_ckpt), the older ones pruned to
- * --keep, its name in last_checkpoint (I2P_PATH_LEN) and logged. Collective. */
-int train_save_ckpt(const train_opts *o, MPI_Comm comm, long steps_per_epoch, long epochs_done,
+/* RUNDIR/ckpt-<step>.h5 after epochs_done epochs and `steps` steps (train_write_ckpt), the older
+ * ones pruned to --keep, its name in last_checkpoint (I2P_PATH_LEN) and logged. Collective. */
+int train_save_ckpt(const train_opts *o, MPI_Comm comm, const step_layout *L, long epochs_done, long steps,
                     const char *config_json, const char *tensor_table, const ckpt_array *arr, int n,
                     char *last_checkpoint, double *seconds, char *err);
 

@@ -5,6 +5,16 @@
 #   i2p_setup          sets I2PMAE (the binary), OMP_NUM_THREADS, I2P_NTASKS; prints a header
 #   i2p_launch NP ...  runs "$I2PMAE ..." on NP ranks with the chosen launcher; returns its status
 #   i2p_opt NAME VAR   appends "--NAME $VAR" to the array I2P_ARGS when VAR is set and non-empty
+#   i2p_launch_requeue NP CMD ...  i2p_launch with the preemption protocol (below)
+#   i2p_wait_requeue PID CMD       that protocol for a launch already in the background
+#
+# Preemption: the jobs ask for `#SBATCH --signal=B:USR1@120` (SIGUSR1 to the job script 120 s
+# before the time limit). The script passes it on as SIGUSR1 to the launcher (srun, mpirun), which
+# passes it to the ranks; extract, pretrain, finetune and partseg then save their state at the
+# next safe point and exit with status 75 (src/preempt.h), and the job requeues itself
+# (`scontrol requeue`): the next start resumes. Other commands are left to the time limit.
+# SIGTERM (scancel, the time limit itself) is not trapped: it ends the script as before, while
+# the ranks, which get it too, save their state.
 #
 # Launcher (I2PMAE_LAUNCHER = auto | srun | mpirun, default auto):
 #   srun   `srun --mpi=pmix`: Slurm starts the ranks itself. Debian's Open MPI 4.1 talks PMIx, and
@@ -106,4 +116,58 @@ i2p_value() {
       END { if (found != "") print found }' "$cfg")
   fi
   echo "$v"
+}
+
+# i2p_forward_usr1 PID: SIGUSR1 to the launchers (srun, mpirun) below PID, which pass it on to the
+# ranks (the shells in between would die of it).
+i2p_forward_usr1() {
+  local p
+  for p in $(pgrep -P "$1"); do
+    case $(ps -o comm= -p "$p" 2>/dev/null) in
+      srun|mpirun|mpiexec|orterun|prterun) kill -USR1 "$p" 2>/dev/null ;;
+      *) i2p_forward_usr1 "$p" ;;
+    esac
+  done
+}
+
+# i2p_requeue: `scontrol requeue` of this job, then exit 0 (the job starts again and resumes);
+# returns 75 outside Slurm or when the requeue fails.
+i2p_requeue() {
+  if [ -n "${SLURM_JOB_ID:-}" ] && scontrol requeue "$SLURM_JOB_ID"; then
+    echo "i2pmae-job: requeued job $SLURM_JOB_ID"
+    exit 0
+  fi
+  return 75
+}
+
+# i2p_wait_requeue PID CMD: waits for PID (a launch of `i2pmae CMD` in the background) and returns
+# its status. Meanwhile SIGUSR1 to this script is passed to the ranks when CMD
+# stops on it (extract, pretrain, finetune, partseg); a status of 75 (state saved) then requeues the
+# job (i2p_requeue) unless I2P_NO_REQUEUE is set.
+i2p_wait_requeue() {
+  I2P_LAUNCH_PID=$1 I2P_LAUNCH_CMD=$2
+  local rc=
+  case $I2P_LAUNCH_CMD in
+    extract|pretrain|finetune|partseg)
+      trap 'echo "i2pmae-job: preemption signal: $I2P_LAUNCH_CMD saves its state and stops"; i2p_forward_usr1 "$I2P_LAUNCH_PID"' USR1 ;;
+    *) trap 'echo "i2pmae-job: preemption signal: ignored ($I2P_LAUNCH_CMD does not stop on it)"' USR1 ;;
+  esac
+  # `wait` returns early on a trapped signal: wait again for the real status
+  while [ -z "$rc" ] || kill -0 "$I2P_LAUNCH_PID" 2> /dev/null; do wait "$I2P_LAUNCH_PID"; rc=$?; done
+  trap - USR1
+  if [ "$rc" = 75 ]; then
+    echo "i2pmae-job: $I2P_LAUNCH_CMD saved its state and stopped (status 75)"
+    [ -n "${I2P_NO_REQUEUE:-}" ] || i2p_requeue # I2P_NO_REQUEUE: the caller requeues
+  fi
+  return "$rc"
+}
+
+# i2p_launch_requeue NP CMD ARGS...: i2p_launch NP CMD ARGS... in the background, then
+# i2p_wait_requeue; returns the command's status (or exits 0 once the job is requeued).
+i2p_launch_requeue() {
+  local what=$2
+  # --eval-only (finetune, partseg) does not stop on a signal: left to the time limit
+  printf '%s\n' "$@" | grep -qx -- --eval-only && what="$2 --eval-only"
+  i2p_launch "$@" &
+  i2p_wait_requeue $! "$what"
 }

@@ -104,7 +104,9 @@ SlurmdPort=$((PORT + 1))
 SlurmUser=root
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket=$MUNGE_SOCKET
+# cred_expire: a requeued job may start again after this many seconds (default 120), which the
+# requeue test (test_slurm.sh pretrain_requeued_by_itself) waits for every time.
+AuthInfo=socket=$MUNGE_SOCKET,cred_expire=10
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
@@ -122,6 +124,8 @@ ReturnToService=2
 # otherwise backs off to 8 s then 32 s, which would make every waited-for job take that long.
 KillWait=5
 MinJobAge=5
+# Schedule pending jobs (a requeued one whose begin time has come) every 2 s, not every 60.
+SchedulerParameters=sched_interval=2
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none

@@ -72,14 +72,17 @@ i2p_run_step() {
     echo "i2pmae-job: $dir/$cmd.log ends with a finished $cmd run: keeping it"
     rc=0
   else
-    i2p_launch "$np" "$@" 2>&1 | tee -a "$dir/$cmd.log"
-    rc=${PIPESTATUS[0]}
+    # in the background, so that a preemption signal reaches the ranks (i2p_wait_requeue below)
+    (i2p_launch "$np" "$@" 2>&1 | tee -a "$dir/$cmd.log"; exit "${PIPESTATUS[0]}") &
+    I2P_NO_REQUEUE=1 i2p_wait_requeue $! "$cmd"
+    rc=$?
     [ "$rc" = 0 ] && line=$(i2p_last_summary "$dir/$cmd.log")
     [ "$rc" = 0 ] && [ -z "$line" ] && { echo "i2pmae-job: $cmd exited 0 without a JSON line"; rc=70; }
   fi
   # exit_status is the whole run's: a failed step's status, or 0 once summary.json is there.
   if [ "$rc" = 0 ]; then i2p_keep "$line" "$dir/$cmd.json"; else echo "$rc" > "$dir/exit_status"; fi
   echo "i2pmae-job: $cmd exited with status $rc at $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  [ "$rc" = 75 ] && i2p_requeue # stopped by a preemption signal with its state saved: run again
   return "$rc"
 }
 

@@ -117,10 +117,10 @@ static int run(void *state, const cmd_env *env, char *err)
     a->seconds = now_s() - t0;
     free(cfg_s);
     dist_grid_free(&g);
-    if (rc) {
+    if (rc) { /* -1, or PREEMPT_STOPPED: a signal stopped it with the .partial kept */
         free(a->r.per_rank);
         a->r.per_rank = NULL;
-        return -1;
+        return rc;
     }
     log_info("extract: wrote %s: %ld samples (%ld skipped as done)", a->output, a->r.samples,
              a->r.skipped);

@@ -21,6 +21,7 @@
 #include "errors.h"
 #include "extract_output.h"
 #include "log.h"
+#include "preempt.h"
 #include "project.h"
 
 #define TAG_TOKENS 11
@@ -46,6 +47,9 @@ typedef struct {
     /* control */
     int ctrl_out, ctrl_in, ctrl_sent, ctrl_recvd, aborted;
     MPI_Request ctrl_req;
+    /* preemption (SIGTERM / SIGUSR1): a vote per flush, acted on one flush later */
+    preempt_vote vote;
+    int stopped;
     /* output (last stage) */
     MPI_Comm io;
     features_file ff;
@@ -280,7 +284,23 @@ static void post_recv(extract_ctx *c, long mb)
     tick(&c->t.comm_s, t);
 }
 
-/* Runs every micro-batch of this rank's stage; returns this rank's own error (-1) or 0. */
+/* After flush f (mb: the next micro-batch): 1 when the ranks voted after flush f-1 that a signal
+ * came, so every rank stops here with its flushes (and their /done marks) on disk; then the
+ * receive already posted for mb, which no stage will send, is cancelled. Else the next vote. */
+static int preempt_after_flush(extract_ctx *c, long f, long mb)
+{
+    int stop = preempt_vote_end(&c->vote) && f + 1 < c->n_flush;
+    if (stop && !c->first && mb < c->n_mb) {
+        MPI_Request *q = &c->recv_req[mb % NBUF];
+        MPI_Cancel(q);
+        MPI_Wait(q, MPI_STATUS_IGNORE);
+    }
+    if (!stop && f + 1 < c->n_flush) preempt_vote_start(&c->vote, c->g->world);
+    return stop;
+}
+
+/* Runs every micro-batch of this rank's stage; returns this rank's own error (-1) or 0 (with
+ * c->stopped set when a signal stopped it after a flush). */
 static int stream(extract_ctx *c, progress *pr, long total_todo, char *err)
 {
     int rc = 0, io_failed = 0;
@@ -334,6 +354,10 @@ static int stream(extract_ctx *c, progress *pr, long total_todo, char *err)
                 send_control(c, 1);
             }
             tick(&c->t.comm_s, t);
+        }
+        if (preempt_after_flush(c, f, mb)) {
+            c->stopped = 1;
+            break;
         }
     }
     return rc;
@@ -439,6 +463,7 @@ static int run(extract_ctx *c, extract_result *res, char *err)
     if (dist_any_error(g->world, rc, err)) goto out;
     for (int k = 0; k < NBUF; k++) c->send_req[k] = c->recv_req[k] = MPI_REQUEST_NULL;
     c->ctrl_req = MPI_REQUEST_NULL;
+    c->vote.req = MPI_REQUEST_NULL;
 
     double t_stream = now_s();
     res->setup_s = t_stream - t_setup;
@@ -447,7 +472,11 @@ static int run(extract_ctx *c, extract_result *res, char *err)
     rc = stream(c, &pr, c->N - skipped, err);
     finish_stream(c, rc != 0 || c->aborted);
     progress_finish(&pr);
-    if (!dist_any_error(g->world, rc, err)) {
+    int failed = dist_any_error(g->world, rc, err);
+    if (!failed && c->stopped) { /* the same on every rank */
+        rc = PREEMPT_STOPPED; /* the .partial is kept below, its /done mask on disk */
+        log_info("extract: stopped by a signal; %s.partial holds what is done", c->o->output);
+    } else if (!failed) {
         res->extracted = c->N - skipped;
         rc = 0;
         if (c->last) {
@@ -471,7 +500,7 @@ out:
     if (c->ds_open) dataset_close(&c->ds);
     if (c->vit) vit_free(c->vit);
     dnn_ctx_destroy(&dnn);
-    return rc ? -1 : 0;
+    return rc == PREEMPT_STOPPED ? rc : rc ? -1 : 0;
 }
 
 int extract_run(const extract_options *o, const dist_grid *g, extract_result *res, char *err)
@@ -479,5 +508,6 @@ int extract_run(const extract_options *o, const dist_grid *g, extract_result *re
     memset(res, 0, sizeof *res);
     extract_ctx c = {.o = o, .g = g, .V = o->views, .B = o->batch, .first = g->stage == 0,
                      .last = g->stage == g->stages - 1, .io = g->stage_comm};
+    preempt_install(); /* stream() stops after a flush, with the .partial kept */
     return run(&c, res, err);
 }

@@ -3,6 +3,7 @@
  * --eval-only (see partseg_train.h). Shaped like finetune.c, with its shared helpers. */
 #include "partseg_train.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "model_opts.h"
 #include "optim.h"
 #include "partseg_eval.h"
+#include "preempt.h"
 #include "rng.h"
 #include "seg_metrics.h"
 #include "train_common.h"
@@ -25,7 +27,7 @@
 
 #define DROP_STREAM 0x64726f70ull /* "drop" */
 #define METRICS_HEADER "epoch,lr,train_loss,train_acc,instance_miou,class_miou,test_acc\n"
-#define N_ARRAYS 6
+#define N_ARRAYS 7
 
 /* Everything a run holds: layout, network, splits, optimiser, step buffers, best record. */
 typedef struct {
@@ -56,6 +58,9 @@ typedef struct {
     FILE *metrics;
     char metrics_path[I2P_PATH_LEN];
     train_opts o; /* the run's shared options */
+    long part_steps;        /* steps of the current epoch done when a signal stopped the run inside
+                               it (0: at an epoch's end), saved and resumed with its sums */
+    int64_t part_sums[2];   /* the IEEE bits of that epoch's loss and correct sums so far */
 } trainer;
 
 /* The context of train_run_start's callbacks. */
@@ -232,6 +237,7 @@ static int fill_arrays(trainer *t, ckpt_array *arr, int64_t *best_epoch, int64_t
     arr[3] = (ckpt_array){"/best/metrics_bits", CKPT_I64, best_bits, 3};
     arr[4] = (ckpt_array){"/adamw/m", CKPT_F32, t->opt.m, t->n_params};
     arr[5] = (ckpt_array){"/adamw/v", CKPT_F32, t->opt.v, t->n_params};
+    arr[6] = (ckpt_array){"/epoch/sums_bits", CKPT_I64, t->part_sums, t->part_steps ? 2 : 0};
     return N_ARRAYS;
 }
 
@@ -242,17 +248,18 @@ static int write_ckpt(trainer *t, const char *path, long epochs_done, int n, par
     int64_t be = t->best_epoch, bits[3];
     memcpy(bits, t->best_metrics, sizeof bits);
     fill_arrays(t, arr, &be, bits);
-    return train_write_ckpt(&t->o, path, t->comm, t->L.steps_per_epoch, epochs_done, t->config_json,
+    return train_write_ckpt(&t->o, path, t->comm, &t->L, epochs_done, 0, t->config_json,
                             t->tensor_table, arr, n, &r->seconds_checkpoint, err);
 }
 
+/* ckpt-<step>.h5 after epochs_done epochs and t->part_steps steps of the next one. */
 static int save_checkpoint(trainer *t, long epochs_done, partseg_result *r, char *err)
 {
     ckpt_array arr[N_ARRAYS];
     int64_t be = t->best_epoch, bits[3];
     memcpy(bits, t->best_metrics, sizeof bits);
     fill_arrays(t, arr, &be, bits);
-    return train_save_ckpt(&t->o, t->comm, t->L.steps_per_epoch, epochs_done, t->config_json,
+    return train_save_ckpt(&t->o, t->comm, &t->L, epochs_done, t->part_steps, t->config_json,
                            t->tensor_table, arr, N_ARRAYS, r->last_checkpoint, &r->seconds_checkpoint, err);
 }
 
@@ -268,10 +275,14 @@ static int resume_load(void *ctx, const char *path, const ckpt_state *hdr, char 
     ckpt_state st = *hdr;
     ckpt_array arr[N_ARRAYS];
     int64_t be = -1, bits[3] = {0, 0, 0};
+    long spe = t->L.steps_per_epoch, part = st.epoch_pos / t->L.batch;
+    t->part_steps = st.epoch_pos != 0; /* the sums are read only from a checkpoint inside an epoch */
     int na = fill_arrays(t, arr, &be, bits);
     int lrc = ckpt_read(path, t->comm, &st, NULL, arr, na, err);
-    if (!lrc && (st.epoch_pos != 0 || st.step != st.epoch * t->L.steps_per_epoch))
+    if (!lrc && (st.epoch_pos < 0 || st.epoch_pos % t->L.batch || part >= spe ||
+                 st.step != st.epoch * spe + part))
         lrc = errf(err, "%s: step %ld is not the end of epoch %ld of this configuration", path, st.step, st.epoch);
+    t->part_steps = lrc ? 0 : part;
     if (!lrc) {
         rc->epochs_done = st.epoch;
         t->best_epoch = be;
@@ -396,12 +407,19 @@ static int run_micro_batches(trainer *t, const partseg_args *a, long step, parts
 
 /* ---- the loop ---- */
 
+/* One epoch from step t->part_steps (a run resumed inside it, with its sums) to its end; or, when a
+ * signal arrives, to the end of the current step, then a checkpoint there and PREEMPT_STOPPED. */
 static int train_epoch(trainer *t, const partseg_args *a, long epoch, long end, double *loss_out, double *acc_out,
                        partseg_result *r, char *err)
 {
     double lr = cosine_lr(&t->sched, (int)epoch), sum_loss = 0, correct = 0, t_last = now_s();
-    long spe = t->L.steps_per_epoch;
-    for (long s = 0; s < spe; s++) {
+    long spe = t->L.steps_per_epoch, s0 = t->part_steps;
+    if (s0) {
+        memcpy(&sum_loss, &t->part_sums[0], sizeof sum_loss);
+        memcpy(&correct, &t->part_sums[1], sizeof correct);
+        t->part_steps = 0;
+    }
+    for (long s = s0; s < spe; s++) {
         long step = epoch * spe + s;
         int rc = run_micro_batches(t, a, step, r, err);
         if (dist_any_error(t->comm, rc, err)) return -1;
@@ -420,6 +438,12 @@ static int train_epoch(trainer *t, const partseg_args *a, long epoch, long end, 
                      "peak RSS %.2f GiB (rank 0)", epoch, end, s + 1, spe, l[0], gnorm, lr,
                      (double)(a->log_every * t->L.batch) / (now - t_last), mem_gib(mem_peak_bytes()));
             t_last = now;
+        }
+        if (s + 1 < spe && preempt_pending(t->comm)) { /* SIGTERM / SIGUSR1: save this step, stop */
+            t->part_steps = s + 1;
+            memcpy(&t->part_sums[0], &sum_loss, sizeof sum_loss);
+            memcpy(&t->part_sums[1], &correct, sizeof correct);
+            return save_checkpoint(t, epoch, r, err) ? -1 : PREEMPT_STOPPED;
         }
     }
     *loss_out = sum_loss / (double)spe;
@@ -456,7 +480,8 @@ static int train_loop(trainer *t, const partseg_args *a, long start, long end, p
 {
     for (long epoch = start; epoch < end; epoch++) {
         double loss = 0, acc = 0;
-        if (train_epoch(t, a, epoch, end, &loss, &acc, r, err)) return -1;
+        int erc = train_epoch(t, a, epoch, end, &loss, &acc, r, err);
+        if (erc) return erc;
         int last = epoch + 1 == end, evaluated = (epoch + 1) % a->eval_every == 0 || last;
         if (evaluated && evaluate(t, a, epoch, r, err)) return -1;
         r->train_loss = loss;
@@ -474,8 +499,27 @@ static int train_loop(trainer *t, const partseg_args *a, long start, long end, p
         if ((epoch + 1) % a->ckpt_every == 0 || last)
             if (save_checkpoint(t, epoch + 1, r, err)) return -1;
         r->end_epoch = epoch + 1;
+        if (!last && preempt_pending(t->comm)) { /* a signal in the epoch's last step */
+            if ((epoch + 1) % a->ckpt_every && save_checkpoint(t, epoch + 1, r, err)) return -1;
+            return PREEMPT_STOPPED;
+        }
     }
     return 0;
+}
+
+/* A resume of a complete run (killed after its final checkpoint, in the plot say): the last
+ * evaluation again (its record for the summary, per_category.csv); the caller then plots. */
+static int finish_complete(trainer *t, const partseg_args *a, long epochs, partseg_result *r, char *err)
+{
+    log_info("partseg: %s: the run is complete (epoch %ld); finishing its outputs", a->rundir, epochs);
+    double t0 = now_s();
+    if (segtest_eval(&t->ts, t->m, &r->last, t->per_class, t->comm, err)) return -1;
+    r->seconds_eval += now_s() - t0;
+    r->last.epoch = epochs - 1;
+    r->train_loss = r->train_acc = NAN; /* in metrics.csv; not kept in the checkpoint */
+    r->lr = cosine_lr(&t->sched, (int)(epochs - 1));
+    r->end_epoch = epochs;
+    return dist_any_error(t->comm, write_per_category(t, a, err), err);
 }
 
 int partseg_train_run(const partseg_args *a, MPI_Comm comm, partseg_result *r, char *err)
@@ -485,6 +529,7 @@ int partseg_train_run(const partseg_args *a, MPI_Comm comm, partseg_result *r, c
     double t0 = now_s();
     trainer t;
     memset(&t, 0, sizeof t);
+    preempt_install(); /* the loop stops at a step boundary, with a checkpoint */
     int rc = trainer_init(&t, a, comm, err);
     long start = 0;
     run_ctx ctx = {&t, a, r};
@@ -502,7 +547,8 @@ int partseg_train_run(const partseg_args *a, MPI_Comm comm, partseg_result *r, c
                  t.L.n, t.ts.n, t.cfg.n_categories, t.cfg.n_parts, t.cfg.enc.points, t.L.steps_per_epoch, t.L.batch,
                  t.L.micro_per_step, t.L.micro, t.size, t.n_params, start, a->epochs,
                  r->resumed ? " (resumed)" : "", a->scratch ? "from scratch" : a->pretrained);
-        rc = train_loop(&t, a, start, a->epochs, r, err);
+        rc = r->resumed && start == a->epochs ? finish_complete(&t, a, start, r, err)
+                                               : train_loop(&t, a, start, a->epochs, r, err);
     }
     if (t.metrics) {
         fclose(t.metrics);

@@ -66,36 +66,40 @@ int train_run_start(const train_opts *o, MPI_Comm comm, int (*resume)(void *ctx,
     } else if (!rc && !o->scratch) {
         rc = load_pretrained(ctx, err);
     }
-    if (!rc && *start >= o->epochs)
+    if (!rc && *start > o->epochs)
         rc = errf(err, "%s: the run is complete (epoch %ld of %ld); raise --epochs to go on", o->rundir,
                   *start, o->epochs);
     return rc;
 }
 
-int train_write_ckpt(const train_opts *o, const char *path, MPI_Comm comm, long steps_per_epoch,
-                     long epochs_done, const char *config_json, const char *tensor_table,
+int train_write_ckpt(const train_opts *o, const char *path, MPI_Comm comm, const step_layout *L,
+                     long epochs_done, long steps, const char *config_json, const char *tensor_table,
                      const ckpt_array *arr, int n, double *seconds, char *err)
 {
     double t0 = now_s();
-    ckpt_state st = {.step = epochs_done * steps_per_epoch, .epoch = epochs_done, .epoch_pos = 0,
-                     .seed = o->seed};
+    ckpt_state st = {.step = epochs_done * L->steps_per_epoch + steps, .epoch = epochs_done,
+                     .epoch_pos = steps * L->batch, .seed = o->seed};
     int rc = ckpt_write(path, comm, &st, config_json, tensor_table, arr, n, err);
     *seconds += now_s() - t0;
     return rc;
 }
 
-int train_save_ckpt(const train_opts *o, MPI_Comm comm, long steps_per_epoch, long epochs_done,
+int train_save_ckpt(const train_opts *o, MPI_Comm comm, const step_layout *L, long epochs_done, long steps,
                     const char *config_json, const char *tensor_table, const ckpt_array *arr, int n,
                     char *last_checkpoint, double *seconds, char *err)
 {
     char path[I2P_PATH_LEN];
-    ckpt_path(path, sizeof path, o->rundir, epochs_done * steps_per_epoch);
-    if (train_write_ckpt(o, path, comm, steps_per_epoch, epochs_done, config_json, tensor_table, arr, n,
+    ckpt_path(path, sizeof path, o->rundir, epochs_done * L->steps_per_epoch + steps);
+    if (train_write_ckpt(o, path, comm, L, epochs_done, steps, config_json, tensor_table, arr, n,
                          seconds, err))
         return -1;
     if (ckpt_prune(o->rundir, comm, (int)o->keep, err)) return -1;
     snprintf(last_checkpoint, I2P_PATH_LEN, "%s", path);
-    log_info("%s: checkpoint %s (epoch %ld done)", o->cmd, path, epochs_done);
+    if (steps)
+        log_info("%s: checkpoint %s (epoch %ld, step %ld of %ld)", o->cmd, path, epochs_done, steps,
+                 L->steps_per_epoch);
+    else
+        log_info("%s: checkpoint %s (epoch %ld done)", o->cmd, path, epochs_done);
     return 0;
 }
 

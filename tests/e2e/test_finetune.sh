@@ -104,8 +104,11 @@ for k in test_acc_best mean_class_acc_best best_epoch test_acc_last train_loss; 
   check "finetune_resume_same_$k" sh -c "[ '$(json_field "$T/ref.out" $k)' = '$(json_field "$T/resume.out" $k)' ] && [ -n '$(json_field "$T/ref.out" $k)' ]"
 done
 check finetune_resume_no_partial sh -c "! ls '$T/kill'/*.partial 2> /dev/null"
-expect_error finetune_resume_complete "the run is complete (epoch 10 of 10)" \
-  "$I2PMAE" finetune $FT --checkpoint "$PRE" -o "$T/kill" $R --resume
+# a resume of a complete run (a requeued job) finishes its outputs and succeeds (issue 18, 11;
+# test_reliability.sh finetune_resume_complete_*); one beyond --epochs is an error
+check finetune_resume_complete "$I2PMAE" finetune $FT --checkpoint "$PRE" -o "$T/kill" $R --resume
+expect_error finetune_resume_beyond_epochs "the run is complete (epoch 10 of 8); raise --epochs" \
+  "$I2PMAE" finetune $FT --checkpoint "$PRE" -o "$T/kill" $R --epochs 8 --sched-epochs 10 --resume
 expect_error finetune_resume_other_config "configuration differs: 'train\.sched_epochs' is 10 in the checkpoint but 12 here" \
   "$I2PMAE" finetune $FT --checkpoint "$PRE" -o "$T/kill" --epochs 12 --lr 0.003 --resume
 

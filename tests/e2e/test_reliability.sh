@@ -190,3 +190,84 @@ for sig in TERM USR1; do
   check "pretrain_sig${sig}_resume" "$I2PMAE" pretrain $PP -o "$T/pre_$sig" --resume
   losses_equal "pretrain_sig${sig}_same_losses" "$T/pre_ref/loss.csv" "$T/pre_$sig/loss.csv" 0
 done
+
+# ---- preemption of extract, finetune and partseg: SIGTERM / SIGUSR1 stop at a safe point with
+# what is done saved (exit 75); the resumed run gives the bits of an uninterrupted one ----
+# stopped NAME SIG OUT PATTERN CMD...: CMD in the background (output in OUT) gets SIG once OUT
+# matches PATTERN (a kill of mpirun reaches the ranks as SIGUSR1 only); it must exit 75.
+stopped() {
+  n=$1; sig=$2; out=$3; pat=$4; shift 4
+  "$@" > "$out" 2>&1 &
+  p=$!
+  i=0; while [ $i -lt 1500 ] && ! grep -q "$pat" "$out" 2> /dev/null; do sleep 0.02; i=$((i + 1)); done
+  kill -$sig $p
+  wait $p; rc=$?
+  if [ "$rc" = 75 ]; then pass "${n}_exit_75"; else fail "${n}_exit_75" "exit status $rc: $(tail -n 2 "$out" | tr '\n' ' ')"; fi
+}
+# inside_epoch NAME DIR SPE: the newest checkpoint of DIR is a step inside an epoch of SPE steps.
+inside_epoch() {
+  s=$(ls "$2" | sed -n 's/^ckpt-0*\([0-9]*\)\.h5$/\1/p' | sort -n | tail -1)
+  if [ -n "$s" ] && [ $((s % $3)) != 0 ]; then pass "$1"; else fail "$1" "newest checkpoint: step '$s' ($3 steps per epoch)"; fi
+}
+# same_datasets NAME A B: every dataset of A equals B's (h5diff; attributes may differ).
+same_datasets() {
+  sets=$(h5ls -r "$2" 2>/dev/null | awk '$2 == "Dataset" { print $1 }')
+  for d in $sets; do
+    h5diff -q "$2" "$3" "$d" > /dev/null 2>&1 || { fail "$1" "$d differs"; return; }
+  done
+  if [ -n "$sets" ]; then pass "$1"; else fail "$1" "no datasets in $2"; fi
+}
+
+"$I2PMAE" synth --samples 96 --points 128 --seed 5 -o "$T/ft_tr.h5" > /dev/null 2>&1
+"$I2PMAE" synth --samples 12 --points 128 --seed 6 -o "$T/ft_te.h5" > /dev/null 2>&1
+FTP="--config $TINY --data $T/ft_tr.h5 --test $T/ft_te.h5 --batch 4 --micro-batch 2 --scratch --log-every 1 --epochs 3"
+"$I2PMAE" finetune $FTP -o "$T/ft_ref" > /dev/null 2>&1
+stopped finetune_sigTERM TERM "$T/ft_TERM.out" "epoch 1/3 step 3/24" "$I2PMAE" finetune $FTP -o "$T/ft_TERM"
+stopped finetune_sigUSR1_np2 USR1 "$T/ft_USR1.out" "epoch 1/3 step 3/24" $MPIRUN 2 "$I2PMAE" finetune $FTP -o "$T/ft_USR1"
+for run in TERM USR1; do
+  inside_epoch "finetune_sig${run}_checkpoint_inside_epoch" "$T/ft_$run" 24
+  check "finetune_sig${run}_resume" "$I2PMAE" finetune $FTP -o "$T/ft_$run" --resume
+  check "finetune_sig${run}_same_metrics" cmp "$T/ft_ref/metrics.csv" "$T/ft_$run/metrics.csv"
+  same_datasets "finetune_sig${run}_same_checkpoint" "$T/ft_ref/ckpt-00000072.h5" "$T/ft_$run/ckpt-00000072.h5"
+done
+
+"$I2PMAE" synth --parts --samples 48 --points 128 --seed 3 -o "$T/ps_tr.h5" > /dev/null 2>&1
+"$I2PMAE" synth --parts --samples 12 --points 128 --seed 4 -o "$T/ps_te.h5" > /dev/null 2>&1
+PSP="--config $TINY --data $T/ps_tr.h5 --test $T/ps_te.h5 --batch 4 --micro-batch 2 --scratch --warmup-epochs 1
+  --prop-hidden 16 --prop-out 8 --label-dim 8 --head 16,16,8 --radius 0.5,1,1.5 --log-every 1 --epochs 3"
+"$I2PMAE" partseg $PSP -o "$T/ps_ref" > /dev/null 2>&1
+stopped partseg_sigTERM TERM "$T/ps_TERM.out" "epoch 1/3 step 2/12" "$I2PMAE" partseg $PSP -o "$T/ps_TERM"
+inside_epoch partseg_sigTERM_checkpoint_inside_epoch "$T/ps_TERM" 12
+check partseg_sigTERM_resume "$I2PMAE" partseg $PSP -o "$T/ps_TERM" --resume
+check partseg_sigTERM_same_metrics cmp "$T/ps_ref/metrics.csv" "$T/ps_TERM/metrics.csv"
+same_datasets partseg_sigTERM_same_checkpoint "$T/ps_ref/ckpt-00000036.h5" "$T/ps_TERM/ckpt-00000036.h5"
+
+# extract: stops after a flush with the .partial and its /done mask kept; the rerun resumes
+"$I2PMAE" synth --samples 120 --points 128 --seed 3 -o "$T/ex_in.h5" > /dev/null 2>&1
+EX="--input $T/ex_in.h5 --vit random:tiny --batch 2 --flush 4"
+"$I2PMAE" extract $EX -o "$T/ex_ref.h5" > /dev/null 2>&1
+for run in "TERM 1" "USR1 2 --stages 2"; do
+  set -- $run; sig=$1; np=$2; shift 2
+  xn=extract_sig${sig}_np$np
+  launch="$MPIRUN $np"
+  [ "$np" = 1 ] && launch="" # mpirun ends its ranks on SIGTERM; a lone process gets it itself
+  I2PMAE_PROGRESS_S=0.05 stopped "$xn" "$sig" "$T/$xn.out" " [1-9][0-9]*/120 samples" $launch "$I2PMAE" extract $EX "$@" -o "$T/$xn.h5"
+  check "${xn}_partial_kept" sh -c "[ -f '$T/$xn.h5.partial' ] && [ ! -e '$T/$xn.h5' ]"
+  "$I2PMAE" extract $EX -o "$T/$xn.h5" > "$T/$xn.resume" 2>&1
+  skipped=$(grep -o '"skipped":[0-9]*' "$T/$xn.resume" | tr -dc 0-9)
+  if [ -n "$skipped" ] && [ "$skipped" -gt 0 ] && [ "$skipped" -lt 120 ]; then pass "${xn}_resume_skips_done"
+  else fail "${xn}_resume_skips_done" "skipped '$skipped' of 120: $(tail -n 2 "$T/$xn.resume" | tr '\n' ' ')"; fi
+  same_datasets "${xn}_same_features" "$T/ex_ref.h5" "$T/$xn.h5"
+done
+
+# ---- a requeued complete finetune / partseg run whose final plot was killed finishes its outputs
+# and exits 0 (issue 18, 11) ----
+for c in finetune partseg; do
+  d=$T/ft_ref; P=$FTP
+  [ $c = partseg ] && { d=$T/ps_ref; P=$PSP; }
+  cp "$d/metrics.csv" "$T/$c.metrics"
+  rm -f "$d/curves.png"; echo junk > "$d/curves.png.partial" # killed inside gnuplot
+  check "${c}_resume_complete_exits_0" "$I2PMAE" $c $P -o "$d" --resume
+  check "${c}_resume_complete_plots" sh -c "head -c 4 '$d/curves.png' | grep -q PNG && [ ! -e '$d/curves.png.partial' ]"
+  check "${c}_resume_complete_metrics_kept" cmp "$T/$c.metrics" "$d/metrics.csv"
+done

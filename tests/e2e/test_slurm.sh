@@ -4,7 +4,9 @@
 #   launch:  srun --mpi=pmix and mpirun inside an allocation (ranks, cpus-per-task -> threads), scancel
 #   extract: slurm/extract.sbatch with `sbatch --wait` gives the same features as mpirun directly;
 #            a submission cancelled mid-run with scancel and resubmitted resumes (skips done samples)
-#   pretrain: slurm/pretrain.sbatch cancelled after a checkpoint, resubmitted: resumes from it
+#   pretrain: slurm/pretrain.sbatch cancelled after a checkpoint, resubmitted: resumes from it;
+#            a job whose --time is shorter than its work gets SIGUSR1 (--signal), checkpoints,
+#            requeues itself and so completes by itself, with the results of an uninterrupted run
 # Where Slurm daemons cannot run (not root, packages missing) every check is SKIP with the reason.
 . "$(dirname "$0")/../lib.sh"
 
@@ -18,7 +20,7 @@ LIMIT=90   # seconds any one Slurm job of this test may take
 skip_all() {
   for n in cluster_start cluster_idempotent cluster_port_taken job_srun_pmix job_mpirun job_threads \
            job_scancel job_scaling_study extract_sbatch_equals_mpirun extract_scancel_resume \
-           pretrain_scancel_resume cluster_stop; do
+           pretrain_scancel_resume pretrain_requeued_by_itself cluster_stop; do
     skip "$n" "$1"
   done
   exit 0
@@ -66,7 +68,7 @@ done
 if [ $started = 0 ]; then
   fail cluster_start "$(tail -n 5 "$T/start.out" | tr '\n' ' ')"
   for n in cluster_idempotent cluster_port_taken job_srun_pmix job_mpirun job_threads job_scancel job_scaling_study \
-           extract_sbatch_equals_mpirun extract_scancel_resume pretrain_scancel_resume; do
+           extract_sbatch_equals_mpirun extract_scancel_resume pretrain_scancel_resume pretrain_requeued_by_itself; do
     skip "$n" "the local cluster did not start"
   done
   exit 1
@@ -284,9 +286,59 @@ pretrain_checks() {
   fi
 }
 
+# slurm/pretrain.sbatch with --time shorter than the work: Slurm's minimum --time is 1 minute, so
+# the job asks for SIGUSR1 55 s before it (--signal=B:USR1@55: slurmctld, which looks at time
+# limits every 30 s, sends it 5 to 35 s after the start). The job passes it to the ranks,
+# pretrain checkpoints and exits 75, the job requeues itself; the local cluster lets a requeued
+# job start again after 10 s (cred_expire in slurm/local-cluster.sh). The work is sized from a
+# short calibration run to about 55 s, so at least one requeue is sure; the finished job must
+# hold the losses and final checkpoint of an uninterrupted run (mpirun, same steps).
+requeue_checks() {
+  NET="--points 256 --groups 64,32,8 --k 16,8,8 --dims 32,64,128 --depths 1,1,1 --heads 4 --dec-dims 128,64
+    --dec-depths 1,1 --embed-hidden 32,64,128"
+  set -- --data "$T/data.h5" --features "$T/ref.h5" --batch 8 --micro-batch 4 --log-every 10 $NET
+  export OMP_NUM_THREADS=1 # as in the job (--cpus-per-task=1): the same bits
+  timeout 300 mpirun -np 2 --oversubscribe --bind-to none "$I2PMAE" pretrain "$@" -o "$T/calib" --steps 10 \
+    > "$T/calib.out" 2>&1
+  # seconds per step: data + compute + all-reduce of the JSON line (start-up not counted)
+  secs=$(tail -n 1 "$T/calib.out" | tr ',' '\n' | awk -F: '$1 ~ /"seconds_(data|compute|allreduce)"/ { s += $2 }
+    END { printf "%.3f", s / 10 }')
+  steps=$(awk -v s="$secs" 'BEGIN { n = s > 0 ? int(55 / s / 10) * 10 : 0; print (n < 30 ? 30 : (n > 3000 ? 3000 : n)) }')
+  set -- "$@" --steps "$steps" --epochs $(( steps / 25 + 1 )) --checkpoint-every 1000000
+  if ! timeout 600 mpirun -np 2 --oversubscribe --bind-to none "$I2PMAE" pretrain "$@" -o "$T/rq_ref" > "$T/rq_ref.out" 2>&1; then
+    fail pretrain_requeued_by_itself "uninterrupted run failed: $(tail -n 3 "$T/rq_ref.out" | tr '\n' ' ')"; return
+  fi
+  job=$(sbatch --parsable -n 2 --time=1 --signal=B:USR1@55 -o "$T/rq.out" "$ROOT/slurm/pretrain.sbatch" "$@" \
+        -o "$T/rq" 2>&1)
+  for _ in $(seq 1 900); do [ -z "$(squeue -h -j "$job" -o %T 2>/dev/null)" ] && break; sleep 1; done
+  requeues=$(grep -c "requeued job $job" "$T/rq.out" 2>/dev/null)
+  final="ckpt-$(printf %08d "$steps").h5"
+  why=""
+  if [ -n "$(squeue -h -j "$job" -o %T 2>/dev/null)" ]; then scancel "$job"; why="job $job still queued after 900 s"
+  elif ! tail -n 3 "$T/rq.out" | grep -q 'pretrain exited with status 0'; then why="did not end with status 0"
+  elif [ "$requeues" -lt 1 ]; then why="never requeued ($steps steps: the calibration said $secs s per step)"
+  elif cut -d, -f1-6 "$T/rq_ref/loss.csv" > "$T/rq_ref.loss" && cut -d, -f1-6 "$T/rq/loss.csv" > "$T/rq.loss" &&
+       ! cmp -s "$T/rq_ref.loss" "$T/rq.loss"; then why="loss.csv differs (step, epoch, losses, lr)"
+  else
+    for d in $(h5ls -r "$T/rq_ref/$final" 2>/dev/null | awk '$2 == "Dataset" { print $1 }'); do
+      h5diff -q "$T/rq_ref/$final" "$T/rq/$final" "$d" > /dev/null 2>&1 || why="$final: $d differs"
+    done
+  fi
+  if [ -z "$why" ]; then
+    pass pretrain_requeued_by_itself
+    echo "    ($steps steps, $requeues requeues: $(grep -c 'stopped by signal' "$T/rq.out") stops, $(grep -o '"seconds":[0-9.]*' "$T/rq_ref.out" | tail -n 1) uninterrupted)"
+  else
+    fail pretrain_requeued_by_itself "$why: $(grep 'i2pmae-job\|error' "$T/rq.out" | tail -n 6 | tr '\n' ' ')"
+  fi
+}
+
 extract_checks
-if [ ! -s "$T/ref.h5" ]; then skip pretrain_scancel_resume "no features file (the extract checks failed)"
-else pretrain_checks
+if [ ! -s "$T/ref.h5" ]; then
+  skip pretrain_scancel_resume "no features file (the extract checks failed)"
+  skip pretrain_requeued_by_itself "no features file (the extract checks failed)"
+else
+  pretrain_checks
+  requeue_checks
 fi
 
 # ---- stop ----------------------------------------------------------------------------------
