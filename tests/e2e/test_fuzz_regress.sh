@@ -1,0 +1,33 @@
+# test_fuzz_regress.sh -- the inputs that fuzzing (tests/fuzz/, `make fuzz`) found to crash a reader,
+# fed to the real binary: each must give its one-line error, not a crash or undefined behaviour.
+# (The same inputs are replayed through the harnesses by test_fuzz_replay.sh, under SAN=1 with
+# UBSan, from tests/fuzz/regress/.)
+. "$(dirname "$0")/../lib.sh"
+
+# ---- ShapeNetPart rows: a part id outside int's range (1e20, NaN) was converted to int (UB) ----
+SP="$T/sp"
+mkdir -p "$SP/train_test_split" "$SP/s00"
+i=0
+for c in Airplane Bag Cap Car Chair Earphone Guitar Knife Lamp Laptop Motorbike Mug Pistol Rocket Skateboard Table; do
+  printf '%s\ts%02d\n' "$c" $i >> "$SP/synsetoffset2category.txt"; i=$((i + 1))
+done
+printf '["shape_data/s00/m"]' > "$SP/train_test_split/shuffled_test_file_list.json"
+sp_case() { # name, pattern, then the rows of the shape on stdin
+  cat > "$SP/s00/m.txt"
+  expect_error "$1" "$2" "$I2PMAE" convert --format shapenetpart --input "$SP" --split test --points 4 -o "$T/sp.h5"
+  no_file "$1_no_output" "$T/sp.h5"
+}
+printf '0 0 0 0 0 1 0\n1 0 0 0 0 1 1\n' | {
+  cat > "$SP/s00/m.txt"
+  check shapenetpart_fixture_converts "$I2PMAE" convert --format shapenetpart --input "$SP" --split test --points 4 -o "$T/ok.h5"
+}
+sp_case shapenetpart_part_1e20 "m.txt:2: part 1e+20 is not a part of Airplane (parts 0..3)" <<'EOM'
+0 0 0 0 0 1 0
+0 0 0 0 0 1 1e20
+EOM
+sp_case shapenetpart_part_nan "m.txt:1: part nan is not a part of Airplane" <<'EOM'
+0 0 0 0 0 1 nan
+EOM
+sp_case shapenetpart_part_minus_1e300 "m.txt:1: part -1e+300 is not a part of Airplane" <<'EOM'
+0 0 0 0 0 1 -1e300
+EOM
