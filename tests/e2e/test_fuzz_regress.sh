@@ -31,3 +31,26 @@ EOM
 sp_case shapenetpart_part_minus_1e300 "m.txt:1: part -1e+300 is not a part of Airplane" <<'EOM'
 0 0 0 0 0 1 -1e300
 EOM
+
+# ---- .npy headers: 'descr' at the end of the header (read past it), a row count whose x3
+# overflows (a small buffer returned as a huge cloud), a row count beyond long ----
+npy_case() { # name, pattern, header dict; a ShapeNet-55 list of one file m.npy with that header
+  d="$T/sn_$1"; mkdir -p "$d/shapenet_pc"
+  echo "02691156-m.npy" > "$d/train.txt"
+  $PY - "$d/shapenet_pc/02691156-m.npy" "$3" <<'PYEOF'
+import struct, sys
+h = sys.argv[2].encode()
+h += b" " * (-(10 + len(h) + 1) % 64) + b"\n"
+open(sys.argv[1], "wb").write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h + b"\0" * 48)
+PYEOF
+  expect_error "$1" "$2" "$I2PMAE" convert --format shapenet55 --input "$d" -o "$T/sn.h5"
+  no_file "$1_no_output" "$T/sn.h5"
+}
+npy_case npy_descr_at_end "02691156-m.npy: .npy dtype  is not little-endian float32/float64" \
+  "{'fortran_order': False, 'shape': (4, 3), 'descr':"
+npy_case npy_rows_times_3_overflow "02691156-m.npy: .npy data truncated (header says (6148914691236517206, 3))" \
+  "{'descr': '<f4', 'fortran_order': False, 'shape': (6148914691236517206, 3), }"
+npy_case npy_rows_beyond_long "02691156-m.npy: .npy shape (99999999999999999999999, 3) is not (P, 3)" \
+  "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999999, 3), }"
+npy_case npy_rows_beyond_data "02691156-m.npy: .npy data truncated (header says (5, 3))" \
+  "{'descr': '<f4', 'fortran_order': False, 'shape': (5, 3), }"
