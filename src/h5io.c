@@ -581,7 +581,22 @@ static hid_t open_attr(h5file *f, const char *obj, const char *name, char *err)
         return -1;
     }
     hid_t a = H5Aopen_by_name(f->file, obj, name, H5P_DEFAULT, H5P_DEFAULT);
-    if (a < 0) h5_fail(f, obj, "cannot open attribute", err);
+    if (a < 0) {
+        h5_fail(f, obj, "cannot open attribute", err);
+        return -1;
+    }
+    /* Exactly one value: the readers below read into one scalar, which an array attribute of a
+     * hostile file would overflow (found by tests/fuzz/fuzz_h5_checkpoint). */
+    hid_t sp = H5Aget_space(a);
+    hssize_t count = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
+    if (sp >= 0) H5Sclose(sp);
+    if (count != 1) {
+        H5Aclose(a);
+        H5Eclear2(H5E_DEFAULT);
+        errf(err, "%s: %s: attribute '%s' holds %lld values, expected one", f->path, obj, name,
+             (long long)count);
+        return -1;
+    }
     return a;
 }
 
@@ -753,7 +768,7 @@ static void attr_text(hid_t a, char *out, size_t n)
             H5Tclose(mt);
             free(s);
         }
-    } else if ((cls == H5T_INTEGER || cls == H5T_FLOAT) && count >= 1) {
+    } else if ((cls == H5T_INTEGER || cls == H5T_FLOAT) && count >= 1 && count <= (1 << 20)) {
         int isint = cls == H5T_INTEGER;
         void *buf = malloc((size_t)count * 8);
         if (buf && H5Aread(a, isint ? H5T_NATIVE_LLONG : H5T_NATIVE_DOUBLE, buf) >= 0) {

@@ -54,3 +54,12 @@ npy_case npy_rows_beyond_long "02691156-m.npy: .npy shape (999999999999999999999
   "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999999, 3), }"
 npy_case npy_rows_beyond_data "02691156-m.npy: .npy data truncated (header says (5, 3))" \
   "{'descr': '<f4', 'fortran_order': False, 'shape': (5, 3), }"
+
+# ---- HDF5 attributes: an array where one value is read (a string or integer attribute of 64 or
+# 1000 values) overflowed the reader's scalar on the stack; the files are in tests/fuzz/regress/ ----
+R="$ROOT/tests/fuzz/regress/h5_checkpoint"
+"$I2PMAE" synth --samples 4 --points 16 -o "$T/d.h5" > /dev/null 2>&1
+expect_error h5_attr_string_array "format_is_array.h5: /: attribute 'format' holds 64 values, expected one" \
+  "$I2PMAE" svm --checkpoint "$R/format_is_array.h5" --data "$T/d.h5" --test "$T/d.h5"
+expect_error h5_attr_long_array "step_is_array.h5: /: attribute 'step' holds 1000 values, expected one" \
+  "$I2PMAE" svm --checkpoint "$R/step_is_array.h5" --data "$T/d.h5" --test "$T/d.h5"
