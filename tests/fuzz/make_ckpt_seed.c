@@ -1,3 +1,10 @@
+/* make_ckpt_seed.c -- writes the seed checkpoints of tests/fuzz/corpus/h5_checkpoint/ with the real
+ * writer (ckpt_write) and tiny arrays, so the seeds are a few KB (a real run's checkpoint is MBs).
+ * Not built by the Makefile; by hand, after `make all`:
+ *   mpicc -std=c11 -D_GNU_SOURCE -Iinclude $(pkg-config --cflags hdf5-openmpi libcjson) \
+ *     tests/fuzz/make_ckpt_seed.c build/libi2pmae.a -fopenmp -o /tmp/mkckpt \
+ *     $(pkg-config --libs hdf5-openmpi libcjson inih libpng) -ldnnl -llinear -lcrypto -lm
+ *   /tmp/mkckpt ckpt.h5 5; /tmp/mkckpt ckpt_params_only.h5 1    (arguments: file, arrays to write) */
 #include <mpi.h>
 #include <stdio.h>
 #include <stdint.h>
