@@ -448,6 +448,22 @@ static int select_rows(h5file *f, const char *name, hid_t fspace, const long *ro
     return 0;
 }
 
+/* Stored elements of at most this many bytes are read (ours are 1-8 bytes). */
+#define H5IO_MAX_ELEM_BYTES 16
+
+/* A corrupt datatype message can claim gigabytes per element, and HDF5 allocates its conversion
+ * buffer from that before reading (found by tests/fuzz/fuzz_h5_features). */
+static int check_elem_size(h5file *f, hid_t d, const char *name, char *err)
+{
+    hid_t t = H5Dget_type(d);
+    size_t size = t < 0 ? 0 : H5Tget_size(t);
+    if (t >= 0) H5Tclose(t);
+    if (size == 0 || size > H5IO_MAX_ELEM_BYTES)
+        return errf(err, "%s: %s: stored elements of %zu bytes (a corrupt datatype?)", f->path, name,
+                    size);
+    return 0;
+}
+
 static int rows_io(h5file *f, const char *name, hid_t memtype, const long *rows, long start,
                    long count, void *buf, int write, char *err)
 {
@@ -460,6 +476,7 @@ static int rows_io(h5file *f, const char *name, hid_t memtype, const long *rows,
     int rank = d < 0 ? 0 : H5Sget_simple_extent_ndims(fspace);
     if (d >= 0) H5Sget_simple_extent_dims(fspace, cnt, NULL);
     int rc = d < 0 ? -1 : select_rows(f, name, fspace, rows, start, count, err);
+    if (!rc && !write) rc = check_elem_size(f, d, name, err);
     if (dist_any_error(f->comm, rc, err)) {
         if (fspace >= 0) H5Sclose(fspace);
         if (d >= 0) H5Dclose(d);
@@ -508,6 +525,10 @@ int h5_read_all(h5file *f, const char *name, hid_t memtype, void *buf, char *err
 {
     hid_t d = open_dataset(f, name, err);
     if (d < 0) return -1;
+    if (check_elem_size(f, d, name, err)) {
+        H5Dclose(d);
+        return -1;
+    }
     herr_t s = H5Dread(d, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
     H5Dclose(d);
     if (s < 0) return h5_fail(f, name, "read failed", err);

@@ -63,3 +63,10 @@ expect_error h5_attr_string_array "format_is_array.h5: /: attribute 'format' hol
   "$I2PMAE" svm --checkpoint "$R/format_is_array.h5" --data "$T/d.h5" --test "$T/d.h5"
 expect_error h5_attr_long_array "step_is_array.h5: /: attribute 'step' holds 1000 values, expected one" \
   "$I2PMAE" svm --checkpoint "$R/step_is_array.h5" --data "$T/d.h5" --test "$T/d.h5"
+
+# ---- HDF5 datatypes: a corrupt datatype message claiming 2 GB per element made HDF5 allocate a
+# conversion buffer of gigabytes before reading /label (20 s and 2 GB for 4 labels; features
+# files likewise) ----
+expect_error h5_elem_size_2gb "label_type_2gb_per_element.h5: /label: stored elements of 2147483644 bytes (a corrupt datatype?)" \
+  "$I2PMAE" convert --format scanobjectnn --input "$ROOT/tests/fuzz/regress/h5_dataset/label_type_2gb_per_element.h5" -o "$T/so.h5"
+no_file h5_elem_size_2gb_no_output "$T/so.h5"
