@@ -607,7 +607,7 @@ static hid_t open_attr(h5file *f, const char *obj, const char *name, char *err)
         return -1;
     }
     /* Exactly one value: the readers below read into one scalar, which an array attribute of a
-     * hostile file would overflow (found by tests/fuzz/fuzz_h5_checkpoint). */
+     * hostile file would overflow (reproduced with tests/fuzz/fuzz_h5_checkpoint). */
     hid_t sp = H5Aget_space(a);
     hssize_t count = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
     if (sp >= 0) H5Sclose(sp);
