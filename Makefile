@@ -5,6 +5,8 @@
 #   make bench   install, build, run the benchmarks (ratios against the reference); BENCH=pattern
 #                runs some (BENCH=roofline rewrites the tables of docs/performance.md)
 #   make all     build ./i2pmae and the unit tests only (no install step)
+#   make fuzz    install clang, build the libFuzzer harnesses of tests/fuzz/ (build-fuzz/), run
+#                each for FUZZ_SECONDS (default 60; FUZZ_ONLY=name runs one harness)
 #   make test SAN=1   the same suite built with AddressSanitizer + UBSan (build-san/)
 #
 # Variables: SAN=1 (sanitizers), JOBS (parallel build jobs, default: nproc).
@@ -34,10 +36,14 @@ TEST_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 BIN       := $(BUILD)/i2pmae
+# Fuzz harnesses (tests/fuzz/fuzz_<name>.c): replay drivers built with the ordinary compiler for
+# `make test` (tests/e2e/test_fuzz_replay.sh), libFuzzer binaries built with clang by `make fuzz`.
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_REPLAY_BINS := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/fuzz/replay_%,$(FUZZ_SRCS))
 
-.PHONY: all deps build run test bench soak clean demo-clean
+.PHONY: all deps build run test bench soak clean demo-clean fuzz fuzz-build
 
-all: $(BIN) $(TEST_BINS) $(BENCH_BINS)
+all: $(BIN) $(TEST_BINS) $(BENCH_BINS) $(FUZZ_REPLAY_BINS)
 ifeq ($(SAN),0)
 	@ln -sf $(BIN) i2pmae
 endif
@@ -81,10 +87,45 @@ $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libi2pmae.a | $(BUILD)/bench
 	$(CC) $(CFLAGS) $(shell pkg-config --cflags $(PKGS)) $(LDFLAGS) $< $(BUILD)/libi2pmae.a -o $@ \
 	  $(shell pkg-config --libs $(PKGS)) $(LDLIBS)
 
-$(BUILD)/obj $(BUILD)/tests $(BUILD)/bench:
+$(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c $(BUILD)/libi2pmae.a | $(BUILD)/fuzz
+	$(CC) $(CFLAGS) $(shell pkg-config --cflags $(PKGS)) $(LDFLAGS) $< tests/fuzz/replay_main.c \
+	  $(BUILD)/libi2pmae.a -o $@ $(shell pkg-config --libs $(PKGS)) $(LDLIBS)
+
+# ---- make fuzz: libFuzzer (clang -fsanitize=fuzzer,address,undefined), its own build folder ----
+FUZZ_SECONDS ?= 60
+FUZZ_ONLY    ?=
+FUZZ_DIR     := build-fuzz
+FUZZ_PKGS    := clang libclang-rt-14-dev libomp-14-dev
+FUZZ_CC      := OMPI_CC=clang mpicc
+FUZZ_CFLAGS  := -std=c11 -O1 -g -Wall -Wextra -Werror -Wno-pass-failed -fopenmp -D_GNU_SOURCE -Iinclude \
+                -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_LIB_OBJS := $(patsubst src/%.c,$(FUZZ_DIR)/obj/%.o,$(LIB_SRCS))
+FUZZ_BINS    := $(patsubst tests/fuzz/fuzz_%.c,$(FUZZ_DIR)/fuzz_%,$(FUZZ_SRCS))
+
+fuzz:
+	@sh tests/deps.sh $(FUZZ_PKGS)
+	@$(MAKE) --no-print-directory -j$(JOBS) fuzz-build
+	@FUZZ_BUILD=$(CURDIR)/$(FUZZ_DIR) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_ONLY=$(FUZZ_ONLY) sh tests/fuzz/run_fuzz.sh
+
+fuzz-build: $(FUZZ_BINS)
+
+$(FUZZ_DIR)/obj/%.o: src/%.c | $(FUZZ_DIR)/obj
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(shell pkg-config --cflags $(PKGS)) -MMD -MP -c $< -o $@
+
+$(FUZZ_DIR)/libi2pmae.a: $(FUZZ_LIB_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DIR)/libi2pmae.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(shell pkg-config --cflags $(PKGS)) $< $(FUZZ_DIR)/libi2pmae.a \
+	  -o $@ $(shell pkg-config --libs $(PKGS)) $(LDLIBS)
+
+$(FUZZ_DIR)/obj:
+	@mkdir -p $@
+
+$(BUILD)/obj $(BUILD)/tests $(BUILD)/bench $(BUILD)/fuzz:
 	@mkdir -p $@
 
 clean:
-	rm -rf build build-san i2pmae
+	rm -rf build build-san build-fuzz i2pmae
 
--include $(wildcard $(BUILD)/obj/*.d $(BUILD)/tests/*.d $(BUILD)/bench/*.d)
+-include $(wildcard $(BUILD)/obj/*.d $(BUILD)/tests/*.d $(BUILD)/bench/*.d $(FUZZ_DIR)/obj/*.d)

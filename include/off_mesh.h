@@ -3,6 +3,11 @@
  *
  * Accepts "OFF" on its own line or glued to the counts ("OFF1234 567 0", as in some ModelNet40
  * files), '#' comments, polygons with >= 3 vertices (fan-triangulated) and trailing colour values.
+ * The text variants of Geomview's OFF are read too: the header keyword [ST][C][N][n]OFF announces
+ * per-vertex normals (N), colours (C, RGB or RGBA) and texture coordinates (ST) after x y z, and a
+ * dimension line (nOFF, which must say 3); only x y z are used. Refused with an error naming the
+ * variant and the file: 4-D vertices (4OFF, 4nOFF ...), nOFF of another dimension, binary OFF and
+ * any other keyword.
  */
 #ifndef I2P_OFF_MESH_H
 #define I2P_OFF_MESH_H

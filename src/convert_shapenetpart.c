@@ -179,8 +179,10 @@ static int read_shape(const char *path, int c, const part_table *t, float **xyz,
             rc = errf(err, "%s:%ld: %d numbers, expected 7 (x y z nx ny nz part)", path, lineno, got);
             break;
         }
-        int id = (int)v[6];
-        if ((double)id != v[6] || id < t->first[c] || id >= t->first[c] + t->count[c]) {
+        /* range first: converting a double outside int's range (1e20, NaN) is undefined */
+        int lo = t->first[c], hi = t->first[c] + t->count[c];
+        int id = v[6] >= lo && v[6] < hi ? (int)v[6] : -1;
+        if (id < 0 || (double)id != v[6]) {
             rc = errf(err, "%s:%ld: part %g is not a part of %s (parts %d..%d)", path, lineno, v[6],
                       categories[c].name, t->first[c], t->first[c] + t->count[c] - 1);
             break;

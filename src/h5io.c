@@ -448,6 +448,22 @@ static int select_rows(h5file *f, const char *name, hid_t fspace, const long *ro
     return 0;
 }
 
+/* Stored elements of at most this many bytes are read (ours are 1-8 bytes). */
+#define H5IO_MAX_ELEM_BYTES 16
+
+/* A corrupt datatype message can claim gigabytes per element, and HDF5 allocates its conversion
+ * buffer from that before reading (found by tests/fuzz/fuzz_h5_features). */
+static int check_elem_size(h5file *f, hid_t d, const char *name, char *err)
+{
+    hid_t t = H5Dget_type(d);
+    size_t size = t < 0 ? 0 : H5Tget_size(t);
+    if (t >= 0) H5Tclose(t);
+    if (size == 0 || size > H5IO_MAX_ELEM_BYTES)
+        return errf(err, "%s: %s: stored elements of %zu bytes (a corrupt datatype?)", f->path, name,
+                    size);
+    return 0;
+}
+
 static int rows_io(h5file *f, const char *name, hid_t memtype, const long *rows, long start,
                    long count, void *buf, int write, char *err)
 {
@@ -460,6 +476,7 @@ static int rows_io(h5file *f, const char *name, hid_t memtype, const long *rows,
     int rank = d < 0 ? 0 : H5Sget_simple_extent_ndims(fspace);
     if (d >= 0) H5Sget_simple_extent_dims(fspace, cnt, NULL);
     int rc = d < 0 ? -1 : select_rows(f, name, fspace, rows, start, count, err);
+    if (!rc && !write) rc = check_elem_size(f, d, name, err);
     if (dist_any_error(f->comm, rc, err)) {
         if (fspace >= 0) H5Sclose(fspace);
         if (d >= 0) H5Dclose(d);
@@ -508,6 +525,10 @@ int h5_read_all(h5file *f, const char *name, hid_t memtype, void *buf, char *err
 {
     hid_t d = open_dataset(f, name, err);
     if (d < 0) return -1;
+    if (check_elem_size(f, d, name, err)) {
+        H5Dclose(d);
+        return -1;
+    }
     herr_t s = H5Dread(d, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
     H5Dclose(d);
     if (s < 0) return h5_fail(f, name, "read failed", err);
@@ -581,7 +602,22 @@ static hid_t open_attr(h5file *f, const char *obj, const char *name, char *err)
         return -1;
     }
     hid_t a = H5Aopen_by_name(f->file, obj, name, H5P_DEFAULT, H5P_DEFAULT);
-    if (a < 0) h5_fail(f, obj, "cannot open attribute", err);
+    if (a < 0) {
+        h5_fail(f, obj, "cannot open attribute", err);
+        return -1;
+    }
+    /* Exactly one value: the readers below read into one scalar, which an array attribute of a
+     * hostile file would overflow (reproduced with tests/fuzz/fuzz_h5_checkpoint). */
+    hid_t sp = H5Aget_space(a);
+    hssize_t count = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
+    if (sp >= 0) H5Sclose(sp);
+    if (count != 1) {
+        H5Aclose(a);
+        H5Eclear2(H5E_DEFAULT);
+        errf(err, "%s: %s: attribute '%s' holds %lld values, expected one", f->path, obj, name,
+             (long long)count);
+        return -1;
+    }
     return a;
 }
 
@@ -753,7 +789,7 @@ static void attr_text(hid_t a, char *out, size_t n)
             H5Tclose(mt);
             free(s);
         }
-    } else if ((cls == H5T_INTEGER || cls == H5T_FLOAT) && count >= 1) {
+    } else if ((cls == H5T_INTEGER || cls == H5T_FLOAT) && count >= 1 && count <= (1 << 20)) {
         int isint = cls == H5T_INTEGER;
         void *buf = malloc((size_t)count * 8);
         if (buf && H5Aread(a, isint ? H5T_NATIVE_LLONG : H5T_NATIVE_DOUBLE, buf) >= 0) {

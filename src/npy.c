@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "errors.h"
 
@@ -37,6 +38,21 @@ static const char *dict_value(const char *h, const char *key)
     p++;
     while (*p == ' ') p++;
     return p;
+}
+
+/* "(a, b" as two longs (what follows is not checked); -1 if malformed or out of range. */
+static int parse_shape(const char *s, long *a, long *b)
+{
+    char *end;
+    if (*s++ != '(') return -1;
+    errno = 0;
+    *a = strtol(s, &end, 10);
+    if (end == s || errno) return -1;
+    s = end;
+    while (*s == ' ') s++;
+    if (*s++ != ',') return -1;
+    *b = strtol(s, &end, 10);
+    return end == s || errno ? -1 : 0;
 }
 
 static int parse_header(FILE *fp, const char *path, npy_header *out, char *err)
@@ -71,21 +87,28 @@ static int parse_header(FILE *fp, const char *path, npy_header *out, char *err)
                *shape = dict_value(h, "shape");
     if (!descr || !fo || !shape) {
         rc = errf(err, "%s: malformed .npy header (needs descr, fortran_order, shape): %.80s", path, h);
-    } else if (!strncmp(descr + 1, "<f4", 3) || !strncmp(descr + 1, "<f8", 3)) {
+    } else if ((descr[0] == '\'' || descr[0] == '"') &&
+               (!strncmp(descr + 1, "<f4", 3) || !strncmp(descr + 1, "<f8", 3))) {
         out->itemsize = descr[3] == '4' ? 4 : 8;
         if (strncmp(fo, "False", 5) != 0) {
             rc = errf(err, "%s: Fortran-order .npy arrays are not supported", path);
         } else {
             long a = -1, b = -1;
-            int nread = sscanf(shape, "(%ld , %ld )", &a, &b);
-            if (nread != 2 || a < 0 || b != 3)
+            if (parse_shape(shape, &a, &b) || a < 0 || b != 3)
                 rc = errf(err, "%s: .npy shape %.*s is not (P, 3)", path,
                           (int)(strcspn(shape, ")") + 1), shape);
             out->rows = a;
             out->cols = b;
+            /* the data must be in the file: checked before any size is computed or allocated */
+            struct stat st;
+            if (!rc && fstat(fileno(fp), &st) == 0 && S_ISREG(st.st_mode) &&
+                a > ((long)st.st_size - off - hlen) / (3 * out->itemsize))
+                rc = errf(err, "%s: .npy data truncated (header says (%ld, 3))", path, a);
         }
     } else {
-        rc = errf(err, "%s: .npy dtype %.8s is not little-endian float32/float64", path, descr);
+        size_t n = strcspn(descr, ",}\r\n"); /* the value only: a header line is not a message */
+        rc = errf(err, "%s: .npy dtype %.*s is not little-endian float32/float64", path,
+                  (int)(n < 8 ? n : 8), descr);
     }
     free(h);
     out->data_offset = off + hlen;

@@ -1,10 +1,11 @@
 #!/bin/sh
 # Installs the Debian packages i2pmae needs, only those that are missing.
 # Runs `apt-get update` once, and only when something is missing. No-op otherwise.
+# Arguments: more packages to require (`make fuzz` adds clang and its fuzzer runtime).
 set -eu
 PKGS="build-essential pkg-config openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools \
 libdnnl-dev liblinear-dev libssl-dev libcmocka-dev libcjson-dev libinih-dev libpng-dev gnuplot-nox \
-python3-torch python3-h5py-mpi python3-numpy libopenblas0-pthread slurm-wlm munge"
+python3-torch python3-h5py-mpi python3-numpy libopenblas0-pthread slurm-wlm munge $*"
 missing=""
 for p in $PKGS; do
   st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
