@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "checkpoint.h"
+#include "cli.h"
 #include "data_order.h"
 #include "grad_allreduce.h"
 #include "optim.h"
@@ -32,6 +33,10 @@ int train_opts_check(const train_opts *o, char *err);
 /* How a step runs (pretrain and finetune): --overlap-allreduce must be 0 or 1, --bucket-mb
  * positive; 0, or -1 with err naming the option. */
 int train_step_opts_check(int overlap_allreduce, double bucket_mb, char *err);
+
+/* Appends the options of how a step runs (--overlap-allreduce, --bucket-mb, --recompute), bound
+ * to the given fields, to opts[0..n) (cmd_opts_add: -1 when the table is full or n < 0). */
+int train_step_opts_add(cli_opt *opts, int n, int *overlap_allreduce, double *bucket_mb, int *recompute);
 
 /* The cosine schedule (sched_epochs, else epochs, long) and AdamW's defaults with o's decay. */
 void train_sched_init(const train_opts *o, cosine_schedule *sched, adamw_config *oc);

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "model_opts.h"
 #include "summary.h"
+#include "train_common.h"
 
 typedef struct {
     finetune_args f;
@@ -281,15 +282,10 @@ static int options(void *state, cli_opt *opts)
          "mean+max (summed) or concat (default: modelnet40 mean+max, scanobjectnn concat)"},
         {"head-hidden", OPT_INT, &c->head_hidden, "H", "width of the head's hidden layers"},
         {"dropout", OPT_DOUBLE, &c->dropout, "P", "dropout of the head"},
-        {"overlap-allreduce", OPT_INT, &a->overlap_allreduce, "0|1",
-         "1: sum the gradients over the ranks in buckets while the backward runs; 0: one all-reduce "
-         "after it (same results)"},
-        {"bucket-mb", OPT_DOUBLE, &a->bucket_mb, "MB", "size of a gradient bucket (MiB of doubles)"},
-        {"recompute", OPT_FLAG, &a->recompute, NULL,
-         "activation checkpointing: keep only each transformer block's input and recompute the rest "
-         "in the backward (less memory, same results)"},
     };
-    return model_opts_append(&c->mo, opts, cmd_opts_add(opts, 0, own, (int)(sizeof own / sizeof own[0])));
+    int n = cmd_opts_add(opts, 0, own, (int)(sizeof own / sizeof own[0]));
+    n = train_step_opts_add(opts, n, &a->overlap_allreduce, &a->bucket_mb, &a->recompute);
+    return model_opts_append(&c->mo, opts, n);
 }
 
 /* Usage errors; resolves the protocol and the classifier configuration. */

@@ -89,15 +89,10 @@ static int options(void *state, cli_opt *opts)
          "default: balanced in FLOPs"},
         {"pipe-schedule", OPT_STRING, a->pipe_schedule, "1f1b|gpipe",
          "order of the micro-batches' forward and backward passes on a stage"},
-        {"overlap-allreduce", OPT_INT, &a->overlap_allreduce, "0|1",
-         "1: sum the gradients over the ranks in buckets while the backward runs; 0: one all-reduce "
-         "after it (same results)"},
-        {"bucket-mb", OPT_DOUBLE, &a->bucket_mb, "MB", "size of a gradient bucket (MiB of doubles)"},
-        {"recompute", OPT_FLAG, &a->recompute, NULL,
-         "activation checkpointing: keep only each transformer block's input and recompute the rest "
-         "in the backward (less memory, same results)"},
     };
-    return model_opts_append(&st->model, opts, cmd_opts_add(opts, 0, own, (int)(sizeof own / sizeof own[0])));
+    int n = cmd_opts_add(opts, 0, own, (int)(sizeof own / sizeof own[0]));
+    n = train_step_opts_add(opts, n, &a->overlap_allreduce, &a->bucket_mb, &a->recompute);
+    return model_opts_append(&st->model, opts, n);
 }
 
 /* Usage errors; also applies the architecture options to the spec's network. */

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "commands.h"
 #include "data_order.h"
 #include "dist.h"
 #include "errors.h"
@@ -43,6 +44,20 @@ int train_step_opts_check(int overlap_allreduce, double bucket_mb, char *err)
         return errf(err, "--overlap-allreduce %d: must be 0 or 1", overlap_allreduce);
     if (!(bucket_mb > 0) || !isfinite(bucket_mb)) return errf(err, "--bucket-mb %g: must be positive", bucket_mb);
     return 0;
+}
+
+int train_step_opts_add(cli_opt *opts, int n, int *overlap_allreduce, double *bucket_mb, int *recompute)
+{
+    const cli_opt step[] = {
+        {"overlap-allreduce", OPT_INT, overlap_allreduce, "0|1",
+         "1: sum the gradients over the ranks in buckets while the backward runs; 0: one all-reduce "
+         "after it (same results)"},
+        {"bucket-mb", OPT_DOUBLE, bucket_mb, "MB", "size of a gradient bucket (MiB of doubles)"},
+        {"recompute", OPT_FLAG, recompute, NULL,
+         "activation checkpointing: keep only each transformer block's input and recompute the rest "
+         "in the backward (less memory, same results)"},
+    };
+    return cmd_opts_add(opts, n, step, (int)(sizeof step / sizeof step[0]));
 }
 
 void train_sched_init(const train_opts *o, cosine_schedule *sched, adamw_config *oc)
