@@ -64,8 +64,9 @@ int cmd_main(const i2p_command *c, int argc, char **argv)
         MPI_Allreduce(&stopped, &all_stopped, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
         if (all_stopped) {
             if (env.rank == 0)
-                log_warn("%s: stopped by signal %d after saving its state; run it again (with "
-                         "--resume) to go on (exit status %d)", c->name, preempt_signal(),
+                log_warn("%s: stopped by signal %d after saving its state; run the same command "
+                         "again to go on (%s; exit status %d)", c->name, preempt_signal(),
+                         strcmp(c->name, "extract") ? "with --resume" : "it skips what is done",
                          I2P_EXIT_PREEMPTED);
             status = I2P_EXIT_PREEMPTED;
         } else if (dist_any_error(MPI_COMM_WORLD, rc, err)) {

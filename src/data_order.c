@@ -27,7 +27,7 @@ int step_layout_make(step_layout *l, long n, long batch, long micro, int ranks, 
     if (micro == 0) {
         if (batch % ranks)
             return errf(err, "--batch %ld is not divisible by the %d data ranks (no uneven split: "
-                        "choose a batch that is a multiple of the rank count)", batch, ranks);
+                        "choose a batch that is a multiple of the data ranks: the ranks, or ranks / --stages)", batch, ranks);
         micro = batch / ranks;
     }
     if (micro < 1) return errf(err, "--micro-batch %ld: must be at least 1", micro);
