@@ -17,6 +17,18 @@
 #include "grad_allreduce.h"
 #include "optim.h"
 
+/* Where a signal stopped a run inside an epoch: the steps of that epoch done (0: at an epoch's
+ * end) and the IEEE bits of the epoch's two running sums, saved in the checkpoint and resumed. */
+typedef struct {
+    long steps;
+    int64_t sums[2];
+} train_part_epoch;
+
+/* The step an epoch starts at and its sums so far: p's (then p is cleared), or 0 and zeros. */
+long train_part_take(train_part_epoch *p, double *sum0, double *sum1);
+/* Records a stop after `steps` steps of the epoch with its sums so far. */
+void train_part_keep(train_part_epoch *p, long steps, double sum0, double sum1);
+
 /* The options of a training command that finetune and partseg check alike (cmd: the command's
  * name, for the messages). */
 typedef struct {

@@ -58,9 +58,7 @@ typedef struct {
     FILE *metrics;
     char metrics_path[I2P_PATH_LEN];
     train_opts o; /* the run's shared options */
-    long part_steps;        /* steps of the current epoch done when a signal stopped the run inside
-                               it (0: at an epoch's end), saved and resumed with its sums */
-    int64_t part_sums[2];   /* the IEEE bits of that epoch's loss and correct sums so far */
+    train_part_epoch part;  /* a signal's stop inside an epoch: its steps and loss / correct sums */
 } trainer;
 
 /* The context of train_run_start's callbacks. */
@@ -237,7 +235,7 @@ static int fill_arrays(trainer *t, ckpt_array *arr, int64_t *best_epoch, int64_t
     arr[3] = (ckpt_array){"/best/metrics_bits", CKPT_I64, best_bits, 3};
     arr[4] = (ckpt_array){"/adamw/m", CKPT_F32, t->opt.m, t->n_params};
     arr[5] = (ckpt_array){"/adamw/v", CKPT_F32, t->opt.v, t->n_params};
-    arr[6] = (ckpt_array){"/epoch/sums_bits", CKPT_I64, t->part_sums, t->part_steps ? 2 : 0};
+    arr[6] = (ckpt_array){"/epoch/sums_bits", CKPT_I64, t->part.sums, t->part.steps ? 2 : 0};
     return N_ARRAYS;
 }
 
@@ -252,14 +250,14 @@ static int write_ckpt(trainer *t, const char *path, long epochs_done, int n, par
                             t->tensor_table, arr, n, &r->seconds_checkpoint, err);
 }
 
-/* ckpt-<step>.h5 after epochs_done epochs and t->part_steps steps of the next one. */
+/* ckpt-<step>.h5 after epochs_done epochs and t->part.steps steps of the next one. */
 static int save_checkpoint(trainer *t, long epochs_done, partseg_result *r, char *err)
 {
     ckpt_array arr[N_ARRAYS];
     int64_t be = t->best_epoch, bits[3];
     memcpy(bits, t->best_metrics, sizeof bits);
     fill_arrays(t, arr, &be, bits);
-    return train_save_ckpt(&t->o, t->comm, &t->L, epochs_done, t->part_steps, t->config_json,
+    return train_save_ckpt(&t->o, t->comm, &t->L, epochs_done, t->part.steps, t->config_json,
                            t->tensor_table, arr, N_ARRAYS, r->last_checkpoint, &r->seconds_checkpoint, err);
 }
 
@@ -276,13 +274,13 @@ static int resume_load(void *ctx, const char *path, const ckpt_state *hdr, char 
     ckpt_array arr[N_ARRAYS];
     int64_t be = -1, bits[3] = {0, 0, 0};
     long spe = t->L.steps_per_epoch, part = st.epoch_pos / t->L.batch;
-    t->part_steps = st.epoch_pos != 0; /* the sums are read only from a checkpoint inside an epoch */
+    t->part.steps = st.epoch_pos != 0; /* the sums are read only from a checkpoint inside an epoch */
     int na = fill_arrays(t, arr, &be, bits);
     int lrc = ckpt_read(path, t->comm, &st, NULL, arr, na, err);
     if (!lrc && (st.epoch_pos < 0 || st.epoch_pos % t->L.batch || part >= spe ||
                  st.step != st.epoch * spe + part))
         lrc = errf(err, "%s: step %ld is not the end of epoch %ld of this configuration", path, st.step, st.epoch);
-    t->part_steps = lrc ? 0 : part;
+    t->part.steps = lrc ? 0 : part;
     if (!lrc) {
         rc->epochs_done = st.epoch;
         t->best_epoch = be;
@@ -407,18 +405,13 @@ static int run_micro_batches(trainer *t, const partseg_args *a, long step, parts
 
 /* ---- the loop ---- */
 
-/* One epoch from step t->part_steps (a run resumed inside it, with its sums) to its end; or, when a
+/* One epoch from step t->part.steps (a run resumed inside it, with its sums) to its end; or, when a
  * signal arrives, to the end of the current step, then a checkpoint there and PREEMPT_STOPPED. */
 static int train_epoch(trainer *t, const partseg_args *a, long epoch, long end, double *loss_out, double *acc_out,
                        partseg_result *r, char *err)
 {
     double lr = cosine_lr(&t->sched, (int)epoch), sum_loss = 0, correct = 0, t_last = now_s();
-    long spe = t->L.steps_per_epoch, s0 = t->part_steps;
-    if (s0) {
-        memcpy(&sum_loss, &t->part_sums[0], sizeof sum_loss);
-        memcpy(&correct, &t->part_sums[1], sizeof correct);
-        t->part_steps = 0;
-    }
+    long spe = t->L.steps_per_epoch, s0 = train_part_take(&t->part, &sum_loss, &correct);
     for (long s = s0; s < spe; s++) {
         long step = epoch * spe + s;
         int rc = run_micro_batches(t, a, step, r, err);
@@ -440,9 +433,7 @@ static int train_epoch(trainer *t, const partseg_args *a, long epoch, long end, 
             t_last = now;
         }
         if (s + 1 < spe && preempt_pending(t->comm)) { /* SIGTERM / SIGUSR1: save this step, stop */
-            t->part_steps = s + 1;
-            memcpy(&t->part_sums[0], &sum_loss, sizeof sum_loss);
-            memcpy(&t->part_sums[1], &correct, sizeof correct);
+            train_part_keep(&t->part, s + 1, sum_loss, correct);
             return save_checkpoint(t, epoch, r, err) ? -1 : PREEMPT_STOPPED;
         }
     }

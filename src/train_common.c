@@ -207,3 +207,23 @@ int train_metrics_row(FILE *f, const char *path, long epoch, double lr, double l
     if (fflush(f) != 0 || ferror(f)) return errf(err, "%s: write failed: %s", path, strerror(errno));
     return 0;
 }
+
+long train_part_take(train_part_epoch *p, double *sum0, double *sum1)
+{
+    long s0 = p->steps;
+    *sum0 = 0;
+    *sum1 = 0;
+    if (s0) {
+        memcpy(sum0, &p->sums[0], sizeof *sum0);
+        memcpy(sum1, &p->sums[1], sizeof *sum1);
+        p->steps = 0;
+    }
+    return s0;
+}
+
+void train_part_keep(train_part_epoch *p, long steps, double sum0, double sum1)
+{
+    p->steps = steps;
+    memcpy(&p->sums[0], &sum0, sizeof sum0);
+    memcpy(&p->sums[1], &sum1, sizeof sum1);
+}
