@@ -110,6 +110,10 @@ int nn_act_forward(nn_cache *c, nn_act a, float *out, const float *inp, long n, 
 int nn_act_backward(nn_cache *c, nn_act a, float *dinp, const float *dout, const float *inp, long n,
                     char *err);
 
+/* ReLU's backward from its output: dinp (n) = (out > 0) * dout. OVERWRITES dinp (no accumulation,
+ * no temporary), which may alias dout; lets a caller keep ReLU's output instead of its input. */
+int nn_relu_backward_dst(nn_cache *c, float *dinp, const float *dout, const float *out, long n, char *err);
+
 /* ---- linear (also kernel-1 Conv1d) ---- */
 /* out (M,N) = inp (M,K) w^T + b;  w (N,K), b (N) or NULL. */
 int nn_linear_forward(nn_cache *c, float *out, const float *inp, const float *w, const float *b,
@@ -117,6 +121,16 @@ int nn_linear_forward(nn_cache *c, float *out, const float *inp, const float *w,
 /* dinp (M,K) += dout w;  dw (N,K) += dout^T inp;  db (N) += sum_rows dout. */
 int nn_linear_backward(nn_cache *c, float *dinp, float *dw, float *db, const float *dout,
                        const float *inp, const float *w, long M, long K, long N, char *err);
+
+/* The same with w (N,K) a column block of a wider (N,ldw) matrix (row stride ldw >= K), e.g. one half
+ * of a weight over a concat [x1, x2]: w = W + 0 for x1's half, W + K1 for x2's. The forward writes
+ * out, or adds to it when accumulate; the backward accumulates dinp (M,K) and dw (N,K; row stride
+ * ldw), either may be NULL, and has no bias gradient (nn_linear_backward with NULL dinp and dw gives
+ * it). Same precision rules as nn_linear_* (bf16 weights: the declared copy at the same offset). */
+int nn_linear_forward_ld(nn_cache *c, float *out, const float *inp, const float *w, long ldw,
+                         const float *b, long M, long K, long N, int accumulate, char *err);
+int nn_linear_backward_ld(nn_cache *c, float *dinp, float *dw, const float *dout, const float *inp,
+                          const float *w, long ldw, long M, long K, long N, char *err);
 
 /* ---- layer normalisation over the last dim (eps 1e-5) ---- */
 /* out, inp (M,C); w, b (C); mean, var (M) saved for the backward. */
