@@ -122,16 +122,6 @@ int nn_linear_forward(nn_cache *c, float *out, const float *inp, const float *w,
 int nn_linear_backward(nn_cache *c, float *dinp, float *dw, float *db, const float *dout,
                        const float *inp, const float *w, long M, long K, long N, char *err);
 
-/* The same with w (N,K) a column block of a wider (N,ldw) matrix (row stride ldw >= K), e.g. one half
- * of a weight over a concat [x1, x2]: w = W + 0 for x1's half, W + K1 for x2's. The forward writes
- * out, or adds to it when accumulate; the backward accumulates dinp (M,K) and dw (N,K; row stride
- * ldw), either may be NULL, and has no bias gradient (nn_linear_backward with NULL dinp and dw gives
- * it). Same precision rules as nn_linear_* (bf16 weights: the declared copy at the same offset). */
-int nn_linear_forward_ld(nn_cache *c, float *out, const float *inp, const float *w, long ldw,
-                         const float *b, long M, long K, long N, int accumulate, char *err);
-int nn_linear_backward_ld(nn_cache *c, float *dinp, float *dw, const float *dout, const float *inp,
-                          const float *w, long ldw, long M, long K, long N, char *err);
-
 /* ---- layer normalisation over the last dim (eps 1e-5) ---- */
 /* out, inp (M,C); w, b (C); mean, var (M) saved for the backward. */
 int nn_layernorm_forward(nn_cache *c, float *out, float *mean, float *var, const float *inp,

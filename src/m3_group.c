@@ -1,7 +1,8 @@
 /* m3_group.c -- the mini-PointNet that turns a neighbourhood into one token, forward and backward:
  * the scale-0 embedding of grouped points (embed0) and the token merging of scales 1 and 2
  * (merge1, merge2) share it (docs/model3d.md). conv3 runs factorised over the concat [g, h2]
- * (m3_layers.h); the state keeps a + b + 2c floats per row.
+ * (m3_layers.h) on copies of its weight's two column halves; the state keeps a + b + 2c floats per
+ * row.
  */
 #include "m3_layers.h"
 
@@ -10,6 +11,28 @@
 static long max_l(long x, long y)
 {
     return x > y ? x : y;
+}
+
+/* The column halves of conv3's weight w3 (c, 2b) copied out: wg = w3[:, :b] (global), wh = w3[:, b:]
+ * (per point), each (c,b) contiguous. A copy rather than strided weight descriptors: with a row
+ * stride oneDNN 2.6 leaves brgemm for gemm:jit, whose rounding of a row depends on the number of
+ * rows, which would make a sample's result depend on the batch it is in (eval). */
+static void split_w3(float *wg, float *wh, const float *w3, long b, long c)
+{
+    for (long j = 0; j < c; j++) {
+        memcpy(wg + j * b, w3 + j * 2 * b, sizeof(float) * (size_t)b);
+        memcpy(wh + j * b, w3 + j * 2 * b + b, sizeof(float) * (size_t)b);
+    }
+}
+
+/* gw3 (c, 2b) += [dwg | dwh] */
+static void add_w3(float *gw3, const float *dwg, const float *dwh, long b, long c)
+{
+    for (long j = 0; j < c; j++)
+        for (long q = 0; q < b; q++) {
+            gw3[j * 2 * b + q] += dwg[j * b + q];
+            gw3[j * 2 * b + b + q] += dwh[j * b + q];
+        }
 }
 
 int m3_group_forward(m3_run *r, const m3_group *p, float *out, m3_group_state *s, const float *inp,
@@ -25,21 +48,26 @@ int m3_group_forward(m3_run *r, const m3_group *p, float *out, m3_group_state *s
     NEED(s->arg1 = (int32_t *)arena_ints(r->a, G * b));
     NEED(s->arg2 = (int32_t *)arena_ints(r->a, G * cout));
     arena_mark_t mk = arena_mark(r->a);
-    float *h1 = arena_floats(r->a, R * a), *gy = arena_floats(r->a, G * c), *h4 = arena_floats(r->a, R * cout);
-    NEED(h1 && gy && h4);
+    float *h1 = arena_floats(r->a, R * a), *gy = arena_floats(r->a, G * c), *h4 = arena_floats(r->a, R * cout),
+          *wg = arena_floats(r->a, c * b), *wh = arena_floats(r->a, c * b);
+    NEED(h1 && gy && h4 && wg && wh);
     /* (R,cin) -> conv1 (R,a) -> bn1 -> relu (in place) -> conv2 (R,b) */
     TRY(nn_linear_forward(r->c, h1, inp, M3P(r, p->conv1.w), M3P(r, p->conv1.b), R, p->conv1.in, a, r->err));
     TRY(m3_bn_forward(r, &p->bn1, s->r1, s->mean1, s->var1, h1, R));
     TRY(nn_act_forward(r->c, NN_RELU, s->r1, s->r1, R * a, r->err));
     TRY(nn_linear_forward(r->c, s->h2, s->r1, M3P(r, p->conv2.w), M3P(r, p->conv2.b), R, a, b, r->err));
-    /* g (G,b) = max over k; conv3 on [g broadcast, h2]: gy (G,c) = g W_g^T + b3 broadcast over k into
-       h3, then h3 += h2 W_h^T (W_g, W_h: the column halves of conv3.w, row stride 2b) */
+    /* g (G,b) = max over k; conv3 on [g broadcast, h2]: gy (G,c) = g W_g^T + b3, h3 = h2 W_h^T, then
+       h3 += gy broadcast over k (W_g, W_h: the column halves of conv3.w) */
     nn_maxpool_forward(s->g, s->arg1, s->h2, G, k, b);
-    const float *w3 = M3P(r, p->conv3.w);
-    TRY(nn_linear_forward_ld(r->c, gy, s->g, w3, 2 * b, M3P(r, p->conv3.b), G, b, c, 0, r->err));
+    split_w3(wg, wh, M3P(r, p->conv3.w), b, c);
+    TRY(nn_linear_forward(r->c, gy, s->g, wg, M3P(r, p->conv3.b), G, b, c, r->err));
+    TRY(nn_linear_forward(r->c, s->h3, s->h2, wh, NULL, R, b, c, r->err));
 #pragma omp parallel for schedule(static)
-    for (long i = 0; i < R; i++) memcpy(s->h3 + i * c, gy + (i / k) * c, sizeof(float) * (size_t)c);
-    TRY(nn_linear_forward_ld(r->c, s->h3, s->h2, w3 + b, 2 * b, NULL, R, b, c, 1, r->err));
+    for (long i = 0; i < R; i++) {
+        float *y = s->h3 + i * c;
+        const float *t = gy + (i / k) * c;
+        for (long j = 0; j < c; j++) y[j] += t[j];
+    }
     /* -> bn2 -> relu (in place) -> conv4 (R,cout) -> max over k (G,cout) */
     TRY(m3_bn_forward(r, &p->bn2, s->r2, s->mean2, s->var2, s->h3, R));
     TRY(nn_act_forward(r->c, NN_RELU, s->r2, s->r2, R * c, r->err));
@@ -70,8 +98,9 @@ int m3_group_backward(m3_run *r, const m3_group *p, float *dinp, const float *do
          cout = p->conv4.out;
     arena_mark_t mk = arena_mark(r->a);
     float *A = arena_floats(r->a, R * max_l(c, max_l(b, 2 * a))), *B = arena_floats(r->a, R * max_l(c, a));
-    float *S = arena_floats(r->a, G * c), *dg = arena_zeros(r->a, G * b);
-    NEED(A && B && S && dg);
+    float *S = arena_floats(r->a, G * c), *dg = arena_zeros(r->a, G * b), *wg = arena_floats(r->a, c * b),
+          *wh = arena_floats(r->a, c * b), *dwg = arena_zeros(r->a, c * b), *dwh = arena_zeros(r->a, c * b);
+    NEED(A && B && S && dg && wg && wh && dwg && dwh);
     /* conv4: A = dr2 */
     arena_mark_t mk4 = arena_mark(r->a);
     float *dh4 = arena_zeros(r->a, R * cout);
@@ -88,13 +117,13 @@ int m3_group_backward(m3_run *r, const m3_group *p, float *dinp, const float *do
                               M3P(r, p->bn2.b), s->mean2, s->var2, R, c, r->err));
     /* conv3, per-point half: A = dh2 (R,b) = dy3 W_h, dW_h += dy3^T h2; global half on S = dy3
        summed over k: dg = S W_g, dW_g += S^T g, db3 += sum of S */
-    const float *w3 = M3P(r, p->conv3.w);
     float *gw3 = M3G(r, p->conv3.w);
+    split_w3(wg, wh, M3P(r, p->conv3.w), b, c);
     memset(A, 0, sizeof(float) * (size_t)(R * b));
-    TRY(nn_linear_backward_ld(r->c, A, gw3 ? gw3 + b : NULL, B, s->h2, w3 + b, 2 * b, R, b, c, r->err));
+    TRY(nn_linear_backward(r->c, A, gw3 ? dwh : NULL, NULL, B, s->h2, wh, R, b, c, r->err));
     sum_over_k(S, B, G, k, c);
-    TRY(nn_linear_backward_ld(r->c, dg, gw3, S, s->g, w3, 2 * b, G, b, c, r->err));
-    TRY(nn_linear_backward(r->c, NULL, NULL, M3G(r, p->conv3.b), S, NULL, NULL, G, b, c, r->err));
+    TRY(nn_linear_backward(r->c, dg, gw3 ? dwg : NULL, M3G(r, p->conv3.b), S, s->g, wg, G, b, c, r->err));
+    if (gw3) add_w3(gw3, dwg, dwh, b, c);
     /* max over k: dh2 += dg routed to the winners; conv2: B = dr1 */
     nn_maxpool_backward(A, dg, s->arg1, G, k, b);
     memset(B, 0, sizeof(float) * (size_t)(R * a));

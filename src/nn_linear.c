@@ -10,7 +10,6 @@
 #include "errors.h"
 
 enum { K_FWD = 1, K_BWD_DATA, K_BWD_W, K_BWD_B };
-enum { K_FWD_LD = 10, K_BWD_DATA_LD, K_BWD_W_LD }; /* weights with a row stride (nn_linear_*_ld) */
 
 /* A (rows, cols) descriptor of type dt with the given strides. */
 static int md2t(dnnl_memory_desc_t *md, long rows, long cols, long s0, long s1, dnnl_data_type_t dt, char *err)
@@ -24,14 +23,13 @@ static int md2(dnnl_memory_desc_t *md, long rows, long cols, long s0, long s1, c
     return md2t(md, rows, cols, s0, s1, dnnl_f32, err);
 }
 
-/* dst = src x wei (+ bias) (+ dst if accumulate); src and wei of one type (f32 or bf16); cached
- * under key (n_key values). */
-static nn_prim *matmul_prim_keyed(nn_cache *c, int kind, const long *key, int n_key, long N, int bias,
-                                  int accumulate, const dnnl_memory_desc_t *src,
-                                  const dnnl_memory_desc_t *wei, const dnnl_memory_desc_t *dst,
-                                  long tmp_count, char *err)
+/* dst = src x wei (+ bias) (+ dst if accumulate); src and wei of one type (f32 or bf16). */
+static nn_prim *matmul_prim(nn_cache *c, int kind, long M, long K, long N, int bias, int accumulate,
+                            const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *wei,
+                            const dnnl_memory_desc_t *dst, long tmp_count, char *err)
 {
-    nn_prim *p = nn_cache_find(c, kind, key, n_key);
+    long key[] = {M, K, N, bias, accumulate, src->data_type == dnnl_bf16};
+    nn_prim *p = nn_cache_find(c, kind, key, 6);
     if (p) return p;
     dnnl_memory_desc_t bmd;
     if (bias && md2(&bmd, 1, N, N, 1, err)) return NULL;
@@ -52,18 +50,10 @@ static nn_prim *matmul_prim_keyed(nn_cache *c, int kind, const long *key, int n_
         dnnl_post_ops_destroy(po);
     }
     int args_b[] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS};
-    p = nn_cache_add(c, kind, key, n_key, &d, attr, NULL, args_b, bias ? 4 : 3, tmp_count, err);
+    p = nn_cache_add(c, kind, key, 6, &d, attr, NULL, args_b, bias ? 4 : 3, tmp_count, err);
     dnnl_primitive_attr_destroy(attr);
     for (long i = 0; p && i < tmp_count; i++) p->tmp[i] = 1.0f; /* the ones row of K_BWD_B */
     return p;
-}
-
-static nn_prim *matmul_prim(nn_cache *c, int kind, long M, long K, long N, int bias, int accumulate,
-                            const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *wei,
-                            const dnnl_memory_desc_t *dst, long tmp_count, char *err)
-{
-    long key[] = {M, K, N, bias, accumulate, src->data_type == dnnl_bf16};
-    return matmul_prim_keyed(c, kind, key, 6, N, bias, accumulate, src, wei, dst, tmp_count, err);
 }
 
 /* The bf16 forward: inp converted into the cache's bf16 buffer (and w, if it has no declared copy). */
@@ -161,88 +151,6 @@ int nn_linear_backward(nn_cache *c, float *dinp, float *dw, float *db, const flo
         if (!p) return -1;
         void *ptr[] = {p->tmp, (void *)dout, db};
         c->matmul_flops += 2.0 * M * N;
-        if (nn_exec(c, p, ptr, err)) return -1;
-    }
-    return 0;
-}
-
-/* ---- weights with a row stride: w (N,K) is a column block of a wider (N,ldw) matrix ---- */
-
-/* Whether a linear of K inputs and N outputs runs its matmuls in bf16 (as nn_linear_*). */
-static int use_bf16(const nn_cache *c, long K, long N)
-{
-    return c->precision == NN_BF16 && K >= NN_BF16_MIN_DIM && N >= NN_BF16_MIN_DIM;
-}
-
-/* The span of floats that a (N,K) block with row stride ldw covers. */
-static long ld_span(long N, long K, long ldw)
-{
-    return (N - 1) * ldw + K;
-}
-
-int nn_linear_forward_ld(nn_cache *c, float *out, const float *inp, const float *w, long ldw,
-                         const float *b, long M, long K, long N, int accumulate, char *err)
-{
-    int bf = use_bf16(c, K, N);
-    dnnl_data_type_t dt = bf ? dnnl_bf16 : dnnl_f32;
-    /* out (M,N) (+)= inp (M,K) x w^T (K,N: w read with strides (1,ldw)) + b */
-    dnnl_memory_desc_t s, wt, d;
-    if (md2t(&s, M, K, K, 1, dt, err) || md2t(&wt, K, N, 1, ldw, dt, err) || md2(&d, M, N, N, 1, err))
-        return -1;
-    long key[] = {M, K, N, b != NULL, accumulate != 0, bf, ldw};
-    nn_prim *p = matmul_prim_keyed(c, K_FWD_LD, key, 7, N, b != NULL, accumulate, &s, &wt, &d, 0, err);
-    if (!p) return -1;
-    const void *src = inp, *wei = w;
-    if (bf) {
-        uint16_t *ib = nn_bf16_buffer(c, M * K + ld_span(N, K, ldw), err);
-        if (!ib) return -1;
-        nn_to_bf16(ib, inp, M * K);
-        src = ib;
-        wei = nn_bf16_weights(c, w, ld_span(N, K, ldw), ib + M * K);
-    }
-    void *ptr[] = {(void *)src, (void *)wei, out, (void *)b};
-    c->matmul_flops += 2.0 * M * K * N;
-    return nn_exec(c, p, ptr, err);
-}
-
-int nn_linear_backward_ld(nn_cache *c, float *dinp, float *dw, const float *dout, const float *inp,
-                          const float *w, long ldw, long M, long K, long N, char *err)
-{
-    int bf = use_bf16(c, K, N);
-    dnnl_data_type_t dt = bf ? dnnl_bf16 : dnnl_f32;
-    const void *gsrc = dout, *isrc = inp, *wei = w;
-    if (bf && (dinp || dw)) { /* dout (and inp for dw) converted once for both */
-        long span = ld_span(N, K, ldw);
-        uint16_t *gb = nn_bf16_buffer(c, M * N + (dw ? M * K : 0) + (dinp ? span : 0), err);
-        if (!gb) return -1;
-        uint16_t *ib = gb + M * N, *spare = ib + (dw ? M * K : 0);
-        nn_to_bf16(gb, dout, M * N);
-        gsrc = gb;
-        if (dw) {
-            nn_to_bf16(ib, inp, M * K);
-            isrc = ib;
-        }
-        if (dinp) wei = nn_bf16_weights(c, w, span, spare);
-    }
-    dnnl_memory_desc_t s, wt, d;
-    if (dinp) { /* dinp (M,K) += dout (M,N) x w (N,K: strides (ldw,1)) */
-        if (md2t(&s, M, N, N, 1, dt, err) || md2t(&wt, N, K, ldw, 1, dt, err) || md2(&d, M, K, K, 1, err))
-            return -1;
-        long key[] = {M, K, N, 0, 1, bf, ldw};
-        nn_prim *p = matmul_prim_keyed(c, K_BWD_DATA_LD, key, 7, K, 0, 1, &s, &wt, &d, 0, err);
-        if (!p) return -1;
-        void *ptr[] = {(void *)gsrc, (void *)wei, dinp};
-        c->matmul_flops += 2.0 * M * K * N;
-        if (nn_exec(c, p, ptr, err)) return -1;
-    }
-    if (dw) { /* dw (N,K: strides (ldw,1)) += dout^T (N,M: strides (1,N)) x inp (M,K) */
-        if (md2t(&s, N, M, 1, N, dt, err) || md2t(&wt, M, K, K, 1, dt, err) || md2(&d, N, K, ldw, 1, err))
-            return -1;
-        long key[] = {M, K, N, 0, 1, bf, ldw};
-        nn_prim *p = matmul_prim_keyed(c, K_BWD_W_LD, key, 7, K, 0, 1, &s, &wt, &d, 0, err);
-        if (!p) return -1;
-        void *ptr[] = {(void *)gsrc, (void *)isrc, dw};
-        c->matmul_flops += 2.0 * M * K * N;
         if (nn_exec(c, p, ptr, err)) return -1;
     }
     return 0;

@@ -5,9 +5,7 @@
  *    halves of conv3.weight included) and the input, float32, eps 1e-3 retried at eps/4, eps/16
  *    where a ReLU / max-pool kink is crossed; tolerance 1e-2 relative + 2e-3 (test_nn_layers.c's);
  *  - the backward accumulates into dinp and the parameter gradients (a second call doubles them);
- *  - nn_linear_forward_ld / nn_linear_backward_ld on a column block agree with nn_linear_* on the
- *    block copied out (to float rounding: oneDNN may pick another kernel for strided weights), and
- *    leave the columns outside the block untouched.
+ *  - a group's output does not depend on the other groups of the batch (eval mode, bitwise).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -271,47 +269,27 @@ static void test_fd(void **state)
     net_free(&n);
 }
 
-static void assert_close(const float *x, const float *y, long n)
-{
-    for (long i = 0; i < n; i++) assert_true(fabsf(x[i] - y[i]) <= 1e-6f * (1 + fabsf(y[i])));
-}
-
-/* nn_linear_*_ld on a column block of W (N, ldw) ~ nn_linear_* on the block copied out. */
-static void test_linear_ld(void **state)
+/* eval mode: groups 0..1 and group 2 run apart give the output of the three together, bitwise */
+static void test_eval_batch_independent(void **state)
 {
     (void)state;
-    enum { M = 9, KK = 5, N = 6, LDW = 13, OFF = 4 };
-    float W[N * LDW], Wb[N * KK], x[M * KK], bias[N], dout[M * N];
-    fill(W, N * LDW, 1, -1, 1);
-    fill(x, M * KK, 2, -1, 1);
-    fill(bias, N, 3, -1, 1);
-    fill(dout, M * N, 4, -1, 1);
-    for (long j = 0; j < N; j++) memcpy(Wb + j * KK, W + j * LDW + OFF, sizeof(float) * KK);
-    float o1[M * N], o2[M * N];
-    assert_int_equal(nn_linear_forward(&g_c, o1, x, Wb, bias, M, KK, N, g_err), 0);
-    assert_int_equal(nn_linear_forward_ld(&g_c, o2, x, W + OFF, LDW, bias, M, KK, N, 0, g_err), 0);
-    assert_close(o2, o1, M * N);
-    /* accumulate: o2 += x Wb^T (no bias) */
-    float o3[M * N];
-    assert_int_equal(nn_linear_forward(&g_c, o3, x, Wb, NULL, M, KK, N, g_err), 0);
-    assert_int_equal(nn_linear_forward_ld(&g_c, o2, x, W + OFF, LDW, NULL, M, KK, N, 1, g_err), 0);
-    for (long i = 0; i < M * N; i++) assert_true(fabsf(o2[i] - (o1[i] + o3[i])) <= 1e-6f * (1 + fabsf(o1[i])));
-    /* backward: dinp and the block of dW, accumulated; the columns outside the block untouched */
-    float di1[M * KK], di2[M * KK], dw1[N * KK], dW[N * LDW];
-    fill(di1, M * KK, 5, -1, 1);
-    memcpy(di2, di1, sizeof di1);
-    fill(dW, N * LDW, 6, -1, 1);
-    for (long j = 0; j < N; j++) memcpy(dw1 + j * KK, dW + j * LDW + OFF, sizeof(float) * KK);
-    float dW0[N * LDW];
-    memcpy(dW0, dW, sizeof dW);
-    assert_int_equal(nn_linear_backward(&g_c, di1, dw1, NULL, dout, x, Wb, M, KK, N, g_err), 0);
-    assert_int_equal(nn_linear_backward_ld(&g_c, di2, dW + OFF, dout, x, W + OFF, LDW, M, KK, N, g_err), 0);
-    assert_close(di2, di1, M * KK);
-    for (long j = 0; j < N; j++)
-        for (long q = 0; q < LDW; q++) {
-            if (q >= OFF && q < OFF + KK) assert_close(&dW[j * LDW + q], &dw1[j * KK + q - OFF], 1);
-            else assert_memory_equal(&dW0[j * LDW + q], &dW[j * LDW + q], sizeof(float));
-        }
+    net n;
+    net_init(&n);
+    for (long i = 0; i < A + C; i++) n.buf[i] = 0.1f * (float)(i % 5); /* running means */
+    for (long i = A + C; i < 2 * (A + C); i++) n.buf[i] = 0.5f + 0.1f * (float)(i % 3); /* running vars */
+    n.p.bn1.run_mean = 0, n.p.bn2.run_mean = A, n.p.bn1.run_var = A + C, n.p.bn2.run_var = 2 * A + C;
+    n.run.train = 0;
+    n.run.G = NULL;
+    float all[G * COUT], part[G * COUT];
+    m3_group_state s;
+    arena_reset(&n.a);
+    assert_int_equal(m3_group_forward(&n.run, &n.p, all, &s, n.inp, G, K), 0);
+    arena_reset(&n.a);
+    assert_int_equal(m3_group_forward(&n.run, &n.p, part, &s, n.inp, 2, K), 0);
+    arena_reset(&n.a);
+    assert_int_equal(m3_group_forward(&n.run, &n.p, part + 2 * COUT, &s, n.inp + 2 * K * CIN, 1, K), 0);
+    assert_memory_equal(all, part, sizeof all);
+    net_free(&n);
 }
 
 int main(void)
@@ -320,7 +298,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forward_reference),
         cmocka_unit_test(test_fd),
-        cmocka_unit_test(test_linear_ld),
+        cmocka_unit_test(test_eval_batch_independent),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
