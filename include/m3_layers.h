@@ -156,20 +156,30 @@ int m3_stage_backward(m3_run *r, const m3_stage *p, const m3_stage_state *s, flo
                       const float *dnormed, float *dx0, int heads);
 
 /* ---- mini-PointNet on a neighbourhood (m3_group.c): conv1 (a,cin) bn1 relu conv2 (b,a) | max,
- * concat [g, x] | conv3 (c,2b) bn2 relu conv4 (cout,c) | max. Used by embed0 and merge1/merge2 ---- */
+ * concat [g, x] | conv3 (c,2b) bn2 relu conv4 (cout,c) | max. Used by embed0 and merge1/merge2.
+ * conv3 is computed factorised over the concat, never built: with W3 = [W_g | W_h] (global half
+ * first), y3 = h2 W_h^T (R rows) + broadcast over k of (g W_g^T + b3) (G rows); in the backward the
+ * global half's gradients come from dy3 summed over k (G rows). Same mathematics, other rounding. ---- */
 typedef struct {
     m3_linear conv1, conv2, conv3, conv4;
     m3_bn bn1, bn2;
 } m3_group;
+/* Saved by the forward (R = G k rows): a + b + 2c floats per row (conv1's output and the
+ * pre-ReLU BN outputs are not kept: conv1 is recomputed from the input, ReLU's backward uses
+ * its output; conv4's output is a temporary, its max-pool keeps the argmax). */
 typedef struct {
-    m3_conv_bn_state u1, u2; /* conv1-bn1-relu on (R,a), conv3-bn2-relu on (R,c) */
-    float *r1, *h2, *g, *cat, *r2, *h4;
-    int32_t *arg1, *arg2;
+    float *r1;                 /* (R,a) relu(bn1(conv1(inp))): conv2's input */
+    float *h2;                 /* (R,b) conv2 output */
+    float *g;                  /* (G,b) max over k of h2 */
+    float *h3;                 /* (R,c) conv3 output: bn2's input */
+    float *r2;                 /* (R,c) relu(bn2(h3)): conv4's input */
+    float *mean1, *var1, *mean2, *var2; /* (a), (c) batch statistics (training) */
+    int32_t *arg1, *arg2;      /* (G,b), (G,cout) max-pool winners */
 } m3_group_state;
 /* inp (G,k,cin) -> out (G,cout). */
 int m3_group_forward(m3_run *r, const m3_group *p, float *out, m3_group_state *s, const float *inp,
                      long G, long k);
-/* dinp (G,k,cin) += ... (dinp may be NULL). */
+/* dinp (G,k,cin) += ... (dinp may be NULL). Temporaries: about 2 R max(c, b, 2a) floats. */
 int m3_group_backward(m3_run *r, const m3_group *p, float *dinp, const float *dout,
                       const m3_group_state *s, const float *inp, long G, long k);
 

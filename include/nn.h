@@ -110,6 +110,10 @@ int nn_act_forward(nn_cache *c, nn_act a, float *out, const float *inp, long n, 
 int nn_act_backward(nn_cache *c, nn_act a, float *dinp, const float *dout, const float *inp, long n,
                     char *err);
 
+/* ReLU's backward from its output: dinp (n) = (out > 0) * dout. OVERWRITES dinp (no accumulation,
+ * no temporary), which may alias dout; lets a caller keep ReLU's output instead of its input. */
+int nn_relu_backward_dst(nn_cache *c, float *dinp, const float *dout, const float *out, long n, char *err);
+
 /* ---- linear (also kernel-1 Conv1d) ---- */
 /* out (M,N) = inp (M,K) w^T + b;  w (N,K), b (N) or NULL. */
 int nn_linear_forward(nn_cache *c, float *out, const float *inp, const float *w, const float *b,

@@ -1,10 +1,39 @@
 /* m3_group.c -- the mini-PointNet that turns a neighbourhood into one token, forward and backward:
  * the scale-0 embedding of grouped points (embed0) and the token merging of scales 1 and 2
- * (merge1, merge2) share it (docs/model3d.md).
+ * (merge1, merge2) share it (docs/model3d.md). conv3 runs factorised over the concat [g, h2]
+ * (m3_layers.h) on copies of its weight's two column halves; the state keeps a + b + 2c floats per
+ * row.
  */
 #include "m3_layers.h"
 
 #include <string.h>
+
+static long max_l(long x, long y)
+{
+    return x > y ? x : y;
+}
+
+/* The column halves of conv3's weight w3 (c, 2b) copied out: wg = w3[:, :b] (global), wh = w3[:, b:]
+ * (per point), each (c,b) contiguous. A copy rather than strided weight descriptors: with a row
+ * stride oneDNN 2.6 leaves brgemm for gemm:jit, whose rounding of a row depends on the number of
+ * rows, which would make a sample's result depend on the batch it is in (eval). */
+static void split_w3(float *wg, float *wh, const float *w3, long b, long c)
+{
+    for (long j = 0; j < c; j++) {
+        memcpy(wg + j * b, w3 + j * 2 * b, sizeof(float) * (size_t)b);
+        memcpy(wh + j * b, w3 + j * 2 * b + b, sizeof(float) * (size_t)b);
+    }
+}
+
+/* gw3 (c, 2b) += [dwg | dwh] */
+static void add_w3(float *gw3, const float *dwg, const float *dwh, long b, long c)
+{
+    for (long j = 0; j < c; j++)
+        for (long q = 0; q < b; q++) {
+            gw3[j * 2 * b + q] += dwg[j * b + q];
+            gw3[j * 2 * b + b + q] += dwh[j * b + q];
+        }
+}
 
 int m3_group_forward(m3_run *r, const m3_group *p, float *out, m3_group_state *s, const float *inp,
                      long G, long k)
@@ -12,56 +41,103 @@ int m3_group_forward(m3_run *r, const m3_group *p, float *out, m3_group_state *s
     long R = G * k, a = p->conv1.out, b = p->conv2.out, c = p->conv3.out,
          cout = p->conv4.out;
     memset(s, 0, sizeof *s);
-    m3_buffer saved[] = {{&s->u1.h, R * a},     {&s->u1.b, R * a},   {&s->r1, R * a},
-                         {&s->u1.mean, a},      {&s->u1.var, a},     {&s->h2, R * b},
-                         {&s->g, G * b},        {&s->cat, R * 2 * b}, {&s->u2.h, R * c},
-                         {&s->u2.b, R * c},     {&s->r2, R * c},     {&s->u2.mean, c},
-                         {&s->u2.var, c},       {&s->h4, R * cout}};
+    m3_buffer saved[] = {{&s->r1, R * a},   {&s->h2, R * b},   {&s->g, G * b},
+                         {&s->h3, R * c},   {&s->r2, R * c},   {&s->mean1, a},
+                         {&s->var1, a},     {&s->mean2, c},    {&s->var2, c}};
     TRY(m3_alloc_floats(r, saved, sizeof saved / sizeof *saved));
     NEED(s->arg1 = (int32_t *)arena_ints(r->a, G * b));
     NEED(s->arg2 = (int32_t *)arena_ints(r->a, G * cout));
-    /* (R,cin) -> conv1 (R,a) -> bn1 -> relu -> conv2 (R,b) */
-    TRY(m3_conv_bn_act_forward(r, &p->conv1, &p->bn1, NN_RELU, s->r1, &s->u1, inp, R));
+    arena_mark_t mk = arena_mark(r->a);
+    float *h1 = arena_floats(r->a, R * a), *gy = arena_floats(r->a, G * c), *h4 = arena_floats(r->a, R * cout),
+          *wg = arena_floats(r->a, c * b), *wh = arena_floats(r->a, c * b);
+    NEED(h1 && gy && h4 && wg && wh);
+    /* (R,cin) -> conv1 (R,a) -> bn1 -> relu (in place) -> conv2 (R,b) */
+    TRY(nn_linear_forward(r->c, h1, inp, M3P(r, p->conv1.w), M3P(r, p->conv1.b), R, p->conv1.in, a, r->err));
+    TRY(m3_bn_forward(r, &p->bn1, s->r1, s->mean1, s->var1, h1, R));
+    TRY(nn_act_forward(r->c, NN_RELU, s->r1, s->r1, R * a, r->err));
     TRY(nn_linear_forward(r->c, s->h2, s->r1, M3P(r, p->conv2.w), M3P(r, p->conv2.b), R, a, b, r->err));
-    /* g (G,b) = max over k; cat (R,2b) = [g broadcast, h2] (global first) */
+    /* g (G,b) = max over k; conv3 on [g broadcast, h2]: gy (G,c) = g W_g^T + b3, h3 = h2 W_h^T, then
+       h3 += gy broadcast over k (W_g, W_h: the column halves of conv3.w) */
     nn_maxpool_forward(s->g, s->arg1, s->h2, G, k, b);
+    split_w3(wg, wh, M3P(r, p->conv3.w), b, c);
+    TRY(nn_linear_forward(r->c, gy, s->g, wg, M3P(r, p->conv3.b), G, b, c, r->err));
+    TRY(nn_linear_forward(r->c, s->h3, s->h2, wh, NULL, R, b, c, r->err));
 #pragma omp parallel for schedule(static)
     for (long i = 0; i < R; i++) {
-        memcpy(s->cat + i * 2 * b, s->g + (i / k) * b, sizeof(float) * (size_t)b);
-        memcpy(s->cat + i * 2 * b + b, s->h2 + i * b, sizeof(float) * (size_t)b);
+        float *y = s->h3 + i * c;
+        const float *t = gy + (i / k) * c;
+        for (long j = 0; j < c; j++) y[j] += t[j];
     }
-    /* -> conv3 (R,c) -> bn2 -> relu -> conv4 (R,cout) -> max over k (G,cout) */
-    TRY(m3_conv_bn_act_forward(r, &p->conv3, &p->bn2, NN_RELU, s->r2, &s->u2, s->cat, R));
-    TRY(nn_linear_forward(r->c, s->h4, s->r2, M3P(r, p->conv4.w), M3P(r, p->conv4.b), R, c, cout, r->err));
-    nn_maxpool_forward(out, s->arg2, s->h4, G, k, cout);
+    /* -> bn2 -> relu (in place) -> conv4 (R,cout) -> max over k (G,cout) */
+    TRY(m3_bn_forward(r, &p->bn2, s->r2, s->mean2, s->var2, s->h3, R));
+    TRY(nn_act_forward(r->c, NN_RELU, s->r2, s->r2, R * c, r->err));
+    TRY(nn_linear_forward(r->c, h4, s->r2, M3P(r, p->conv4.w), M3P(r, p->conv4.b), R, c, cout, r->err));
+    nn_maxpool_forward(out, s->arg2, h4, G, k, cout);
+    arena_release(r->a, mk);
     return 0;
 }
 
+/* s (G,C) = x (G,k,C) summed over k, in k order per element (deterministic). */
+static void sum_over_k(float *s, const float *x, long G, long k, long C)
+{
+#pragma omp parallel for schedule(static)
+    for (long gi = 0; gi < G; gi++) {
+        float *o = s + gi * C;
+        memcpy(o, x + gi * k * C, sizeof(float) * (size_t)C);
+        for (long i = 1; i < k; i++)
+            for (long j = 0; j < C; j++) o[j] += x[(gi * k + i) * C + j];
+    }
+}
+
+/* Two ping-pong buffers A (R, max(c, b, 2a)) and B (R, max(c, a)) carry the gradient down the layers;
+ * conv4's output gradient (R,cout) lives only until conv4's backward, the rest is G rows. */
 int m3_group_backward(m3_run *r, const m3_group *p, float *dinp, const float *dout,
                       const m3_group_state *s, const float *inp, long G, long k)
 {
-    long R = G * k, a = p->conv1.out, b = p->conv2.out, c = p->conv3.out,
+    long R = G * k, cin = p->conv1.in, a = p->conv1.out, b = p->conv2.out, c = p->conv3.out,
          cout = p->conv4.out;
     arena_mark_t mk = arena_mark(r->a);
-    float *dh4 = arena_zeros(r->a, R * cout), *dr2 = arena_zeros(r->a, R * c),
-          *dcat = arena_zeros(r->a, R * 2 * b), *dh2 = arena_floats(r->a, R * b),
-          *dg = arena_zeros(r->a, G * b), *dr1 = arena_zeros(r->a, R * a);
-    NEED(dh4 && dr2 && dcat && dh2 && dg && dr1);
+    float *A = arena_floats(r->a, R * max_l(c, max_l(b, 2 * a))), *B = arena_floats(r->a, R * max_l(c, a));
+    float *S = arena_floats(r->a, G * c), *dg = arena_zeros(r->a, G * b), *wg = arena_floats(r->a, c * b),
+          *wh = arena_floats(r->a, c * b), *dwg = arena_zeros(r->a, c * b), *dwh = arena_zeros(r->a, c * b);
+    NEED(A && B && S && dg && wg && wh && dwg && dwh);
+    /* conv4: A = dr2 */
+    arena_mark_t mk4 = arena_mark(r->a);
+    float *dh4 = arena_zeros(r->a, R * cout);
+    NEED(dh4);
     nn_maxpool_backward(dh4, dout, s->arg2, G, k, cout);
-    TRY(nn_linear_backward(r->c, dr2, M3G(r, p->conv4.w), M3G(r, p->conv4.b), dh4, s->r2,
+    memset(A, 0, sizeof(float) * (size_t)(R * c));
+    TRY(nn_linear_backward(r->c, A, M3G(r, p->conv4.w), M3G(r, p->conv4.b), dh4, s->r2,
                            M3P(r, p->conv4.w), R, c, cout, r->err));
-    TRY(m3_conv_bn_act_backward(r, &p->conv3, &p->bn2, NN_RELU, dcat, dr2, &s->u2, s->cat, R));
-    /* split the concat: per-point half to dh2, global half summed over k into dg */
-#pragma omp parallel for schedule(static)
-    for (long gi = 0; gi < G; gi++)
-        for (long i = gi * k; i < (gi + 1) * k; i++) {
-            memcpy(dh2 + i * b, dcat + i * 2 * b + b, sizeof(float) * (size_t)b);
-            for (long j = 0; j < b; j++) dg[gi * b + j] += dcat[i * 2 * b + j];
-        }
-    nn_maxpool_backward(dh2, dg, s->arg1, G, k, b);
-    TRY(nn_linear_backward(r->c, dr1, M3G(r, p->conv2.w), M3G(r, p->conv2.b), dh2, s->r1,
-                           M3P(r, p->conv2.w), R, a, b, r->err));
-    TRY(m3_conv_bn_act_backward(r, &p->conv1, &p->bn1, NN_RELU, dinp, dr1, &s->u1, inp, R));
+    arena_release(r->a, mk4);
+    /* relu (from its output, in place on A), bn2: B = dy3 */
+    TRY(nn_relu_backward_dst(r->c, A, A, s->r2, R * c, r->err));
+    memset(B, 0, sizeof(float) * (size_t)(R * c));
+    TRY(nn_batchnorm_backward(r->c, B, M3G(r, p->bn2.w), M3G(r, p->bn2.b), A, s->h3, M3P(r, p->bn2.w),
+                              M3P(r, p->bn2.b), s->mean2, s->var2, R, c, r->err));
+    /* conv3, per-point half: A = dh2 (R,b) = dy3 W_h, dW_h += dy3^T h2; global half on S = dy3
+       summed over k: dg = S W_g, dW_g += S^T g, db3 += sum of S */
+    float *gw3 = M3G(r, p->conv3.w);
+    split_w3(wg, wh, M3P(r, p->conv3.w), b, c);
+    memset(A, 0, sizeof(float) * (size_t)(R * b));
+    TRY(nn_linear_backward(r->c, A, gw3 ? dwh : NULL, NULL, B, s->h2, wh, R, b, c, r->err));
+    sum_over_k(S, B, G, k, c);
+    TRY(nn_linear_backward(r->c, dg, gw3 ? dwg : NULL, M3G(r, p->conv3.b), S, s->g, wg, G, b, c, r->err));
+    if (gw3) add_w3(gw3, dwg, dwh, b, c);
+    /* max over k: dh2 += dg routed to the winners; conv2: B = dr1 */
+    nn_maxpool_backward(A, dg, s->arg1, G, k, b);
+    memset(B, 0, sizeof(float) * (size_t)(R * a));
+    TRY(nn_linear_backward(r->c, B, M3G(r, p->conv2.w), M3G(r, p->conv2.b), A, s->r1, M3P(r, p->conv2.w),
+                           R, a, b, r->err));
+    /* relu (in place on B); conv1's output recomputed into A, bn1's input gradient into A + R a */
+    TRY(nn_relu_backward_dst(r->c, B, B, s->r1, R * a, r->err));
+    float *h1 = A, *dh1 = A + R * a;
+    TRY(nn_linear_forward(r->c, h1, inp, M3P(r, p->conv1.w), M3P(r, p->conv1.b), R, cin, a, r->err));
+    memset(dh1, 0, sizeof(float) * (size_t)(R * a));
+    TRY(nn_batchnorm_backward(r->c, dh1, M3G(r, p->bn1.w), M3G(r, p->bn1.b), B, h1, M3P(r, p->bn1.w),
+                              M3P(r, p->bn1.b), s->mean1, s->var1, R, a, r->err));
+    TRY(nn_linear_backward(r->c, dinp, M3G(r, p->conv1.w), M3G(r, p->conv1.b), dh1, inp, M3P(r, p->conv1.w),
+                           R, cin, a, r->err));
     arena_release(r->a, mk);
     return 0;
 }

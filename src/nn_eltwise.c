@@ -1,11 +1,12 @@
 /* nn_eltwise.c -- element-wise activations (GELU-erf, ReLU) and binary add on oneDNN eltwise /
- * binary primitives. Backward results are written to a primitive-owned temporary and accumulated.
+ * binary primitives. Backward results are written to a primitive-owned temporary and accumulated
+ * (nn_relu_backward_dst: written in place, see nn.h).
  */
 #include "nn.h"
 
 #include "errors.h"
 
-enum { K_ADD = 20, K_ACT_FWD, K_ACT_BWD };
+enum { K_ADD = 20, K_ACT_FWD, K_ACT_BWD, K_RELU_BWD_DST };
 
 static int md1(dnnl_memory_desc_t *md, long n, char *err)
 {
@@ -95,4 +96,29 @@ int nn_act_backward(nn_cache *c, nn_act a, float *dinp, const float *dout, const
     void *ptr[] = {(void *)inp, (void *)dout, p->tmp};
     if (nn_exec(c, p, ptr, err)) return -1;
     return nn_accumulate(c, dinp, p->tmp, n, err);
+}
+
+int nn_relu_backward_dst(nn_cache *c, float *dinp, const float *dout, const float *out, long n, char *err)
+{
+    long key[] = {n};
+    nn_prim *p = nn_cache_find(c, K_RELU_BWD_DST, key, 1);
+    if (!p) {
+        dnnl_memory_desc_t md;
+        dnnl_eltwise_desc_t fd, d;
+        dnnl_primitive_desc_t hint = NULL;
+        if (md1(&md, n, err)) return -1;
+        if (dnn_check(dnnl_eltwise_forward_desc_init(&fd, dnnl_forward_training, dnnl_eltwise_relu_use_dst_for_bwd,
+                                                     &md, 0, 0),
+                      "eltwise fwd desc", err) ||
+            dnn_check(dnnl_eltwise_backward_desc_init(&d, dnnl_eltwise_relu_use_dst_for_bwd, &md, &md, 0, 0),
+                      "eltwise bwd desc", err) ||
+            nn_pd_create(c, &hint, &fd, NULL, err))
+            return -1;
+        int args[] = {DNNL_ARG_DST, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_SRC};
+        p = nn_cache_add(c, K_RELU_BWD_DST, key, 1, &d, NULL, hint, args, 3, 0, err);
+        dnnl_primitive_desc_destroy(hint);
+        if (!p) return -1;
+    }
+    void *ptr[] = {(void *)out, (void *)dout, dinp};
+    return nn_exec(c, p, ptr, err);
 }
