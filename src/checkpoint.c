@@ -47,18 +47,50 @@ static int max_slices(MPI_Comm comm, const ckpt_part *part)
     return most;
 }
 
-/* This rank's slices of a sliced array, in as many collective calls as the most slices of a rank
- * (a rank out of slices takes part with none). */
+/* Elements per collective write of a slice: HDF5 holds the chunks of one filtered write in memory
+ * on the ranks that write them, so a stage writing most of the parameters in one call would add a
+ * copy of them to its peak memory. */
+#define CKPT_PIECE (16 * CKPT_CHUNK)
+
+/* Slice s cut at the multiples of CKPT_PIECE: the number of pieces, and piece i's range. */
+static long n_pieces(const ckpt_slice *s)
+{
+    return s->count > 0 ? (s->off + s->count - 1) / CKPT_PIECE - s->off / CKPT_PIECE + 1 : 0;
+}
+
+static void piece(const ckpt_slice *s, long i, long *off, long *count)
+{
+    long lo = i == 0 ? s->off : (s->off / CKPT_PIECE + i) * CKPT_PIECE;
+    long hi = (s->off / CKPT_PIECE + i + 1) * CKPT_PIECE;
+    if (hi > s->off + s->count) hi = s->off + s->count;
+    *off = lo;
+    *count = hi - lo;
+}
+
+/* This rank's slices of a sliced array, cut in pieces, in as many collective calls as the most
+ * pieces of a rank (a rank out of pieces takes part with none). */
 static int write_slices(h5file *f, const ckpt_array *a, const ckpt_part *part, char *err)
 {
     hsize_t dims[1] = {(hsize_t)a->count};
     hsize_t chunk[1] = {(hsize_t)(a->count < CKPT_CHUNK ? a->count : CKPT_CHUNK)};
     if (h5_create_dataset(f, a->name, file_type(a->type), 1, dims, chunk, 1, err)) return -1;
-    int most = max_slices(f->comm, part);
-    for (int k = 0; k < most; k++) {
-        const ckpt_slice *s = k < part->n ? &part->s[k] : NULL;
-        const char *p = s ? (const char *)a->data + (size_t)s->at * elem_size(a->type) : a->data;
-        if (h5_write_rows(f, a->name, mem_type(a->type), s ? s->off : 0, s ? s->count : 0, p, err)) return -1;
+    long mine = 0, most = 0;
+    for (int k = 0; k < part->n; k++) mine += n_pieces(&part->s[k]);
+    MPI_Allreduce(&mine, &most, 1, MPI_LONG, MPI_MAX, f->comm);
+    int k = 0;
+    long i = 0;
+    for (long call = 0; call < most; call++) {
+        while (k < part->n && i >= n_pieces(&part->s[k])) {
+            k++;
+            i = 0;
+        }
+        long off = 0, count = 0;
+        const char *p = a->data;
+        if (k < part->n) {
+            piece(&part->s[k], i++, &off, &count);
+            p = (const char *)a->data + (size_t)(part->s[k].at + off - part->s[k].off) * elem_size(a->type);
+        }
+        if (h5_write_rows(f, a->name, mem_type(a->type), off, count, p, err)) return -1;
     }
     return 0;
 }
