@@ -118,18 +118,21 @@ static int own_tensors(pipe_stage *p, char *err)
     p->range_t = calloc((size_t)nt + 1, sizeof *p->range_t);
     if (!p->own_t || !p->range_t) return errf(err, "out of memory");
     range_list *own = &p->own_p[p->g.stage];
+    long next = 0; /* the table is contiguous: a range's tensors are neighbours in the packing too */
     for (int i = 0; i < nt; i++) {
         const model3d_tensor *T = model3d_get_tensor(p->m, i);
         int u = pipe_unit_of_tensor(T->name), s = stage_of_unit(&p->sp, u);
         if (s < 0) return errf(err, "pipeline: tensor %s belongs to no unit", T->name);
-        if (i > 0 && T->offset != model3d_get_tensor(p->m, i - 1)->offset + model3d_get_tensor(p->m, i - 1)->count)
-            return errf(err, "pipeline: the parameter table is not contiguous at %s", T->name);
+        if (T->offset != next) return errf(err, "pipeline: the parameter table is not contiguous at %s", T->name);
+        next = T->offset + T->count;
         int n_before = own->n;
         if (range_add(&p->own_p[s], T->offset, T->count)) return errf(err, "out of memory");
         if (s != p->g.stage) continue;
-        long at = own->total - T->count;
-        if (range_add(&p->unit_p[u], T->offset, T->count)) return errf(err, "out of memory");
-        p->unit_p[u].r[p->unit_p[u].n - 1].at = at - (T->offset - p->unit_p[u].r[p->unit_p[u].n - 1].off);
+        long at = own->total - T->count; /* T's packed offset */
+        range_list *ul = &p->unit_p[u];
+        int n_unit = ul->n;
+        if (range_add(ul, T->offset, T->count)) return errf(err, "out of memory");
+        if (ul->n > n_unit) ul->r[n_unit].at = at; /* a new range of the unit */
         for (int v = u + 1; v < PIPE_UNITS; v++)
             if (p->final_lo[v] < at + T->count) p->final_lo[v] = at + T->count;
         if (own->n > n_before) p->range_t[own->n - 1] = p->n_own_t; /* a new range starts here */
