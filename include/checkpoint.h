@@ -49,11 +49,34 @@ typedef struct {
 int ckpt_write(const char *path, MPI_Comm comm, const ckpt_state *st, const char *config_json,
                const char *provenance, const ckpt_array *arrays, int n_arrays, char *err);
 
+/* An array held in slices across the ranks (pipeline stages, pipe_step.h): this rank's part is
+ * n slices, elements [off, off + count) of the array, slice k stored at data + s[k].at elements.
+ * Different ranks' slices must not overlap; every element must be some rank's. */
+typedef struct {
+    long off, count, at;
+} ckpt_slice;
+
+typedef struct {
+    const ckpt_slice *s; /* NULL: the array is replicated, whole on every rank (as ckpt_write) */
+    int n;
+} ckpt_part;
+
+/* ckpt_write with parts (NULL, or one per array): a sliced array is written by each rank
+ * writing its own slices in collective calls (as many as the most slices any rank holds), the
+ * replicated ones as ckpt_write does; the file is the same whoever writes what. */
+int ckpt_write_parts(const char *path, MPI_Comm comm, const ckpt_state *st, const char *config_json,
+                     const char *provenance, const ckpt_array *arrays, const ckpt_part *parts, int n_arrays,
+                     char *err);
+
 /* Reads the state and every array (sizes must match the file exactly; each array is verified by
  * its checksum). expect_config_json: NULL to skip the comparison, otherwise every key of it must be
  * present in the stored configuration with the same value (keys only in the file are ignored). */
 int ckpt_read(const char *path, MPI_Comm comm, ckpt_state *st, const char *expect_config_json,
               const ckpt_array *arrays, int n_arrays, char *err);
+/* ckpt_read with parts (NULL, or one per array): of a sliced array only this rank's slices are read
+ * (into data + at, collective reads) and checked finite; count is the whole array's, as stored. */
+int ckpt_read_parts(const char *path, MPI_Comm comm, ckpt_state *st, const char *expect_config_json,
+                    const ckpt_array *arrays, const ckpt_part *parts, int n_arrays, char *err);
 
 /* -1 with err naming the array and element if a float array holds a NaN or an infinity (a run that
  * diverged must not be resumed, nor called "last good"; ckpt_read checks this); 0 otherwise.

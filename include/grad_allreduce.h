@@ -55,6 +55,10 @@ void grad_overlap_free(grad_overlap *o);
 void grad_overlap_begin(grad_overlap *o, const float *grads, double inv, int last);
 /* The backward's report (model3d_set_step_options' grads_final; ctx is the grad_overlap). */
 void grad_overlap_final(void *ctx, long lo);
+/* For a caller that adds the gradients to acc itself (pipeline stages, pipe_step.h): on its last
+ * micro-batch of the step, acc[lo, n_grads) is final; starts the buckets that lie wholly in it.
+ * lo = 0 at the end of the backward starts them all. */
+void grad_overlap_ready(grad_overlap *o, long lo);
 /* The micro-batch's backward is done: the rest of its gradients (offset >= 0) are added and, on
  * the last micro-batch, the remaining buckets started. */
 void grad_overlap_end(grad_overlap *o);

@@ -3,8 +3,11 @@
  * stage runs the units [lo, hi) of the network (pipe_split.h) on its replica's micro-batches, in a
  * GPipe or 1F1B order (pipe_schedule.h), with non-blocking point-to-point messages to its
  * neighbours (pipe_units.h). It accumulates, reduces over its stage communicator and applies with
- * AdamW only its own tensors' gradients and BatchNorm buffers; the other tensors of its (full-size)
- * model copy go stale until pipe_stage_sync.
+ * AdamW only its own tensors' gradients and BatchNorm buffers, and holds state only for them: the
+ * step buffer acc and the AdamW moments are packed (this stage's parameters in table order, then
+ * its buffers), and of the model's full-size gradient array only its own ranges are ever written
+ * (so only their pages are resident). The parameters stay full-size on every rank (docs/pretrain.md
+ * says why); the other stages' go stale until pipe_stage_sync.
  *
  * Results are those of the data-parallel path with `data` ranks bitwise: every micro-batch is the
  * same, each gradient is computed by the same operations, accumulated into the same double array
@@ -39,6 +42,26 @@ int pipe_stage_replica(const pipe_stage *p);
 int pipe_stage_bind(pipe_stage *p, model3d *m, long micro, long M, char *err);
 void pipe_stage_free(pipe_stage *p);
 
+/* After bind: the length of the stage's step buffer acc (doubles: its parameters' gradients, its
+ * buffers, then loss, loss_3d, loss_2d) and its parameter count (the AdamW moments to allocate). */
+long pipe_stage_acc_len(const pipe_stage *p);
+long pipe_stage_n_own(const pipe_stage *p);
+
+/* A range of a flat table: elements [off, off + count), at `at` in the stage's packing. */
+typedef struct {
+    long off, count, at;
+} pipe_range;
+
+/* This stage's ranges of the parameter table (buffers 0) or of the buffer table (1), in table
+ * order; returns their number, *r points at them (owned by p). */
+int pipe_stage_own(const pipe_stage *p, int buffers, const pipe_range **r);
+
+/* --overlap-allreduce: with more than one replica, the step starts MPI_Iallreduce on buckets of
+ * acc (grad_allreduce.h's scheme, bucket_mb MiB, on the stage communicator) as the backward of the
+ * replica's last micro-batch finishes them, unit by unit, and pipe_stage_reduce waits for them.
+ * acc: the buffer every step is given. The sums are those of the single reduction, bitwise. */
+int pipe_stage_overlap(pipe_stage *p, double *acc, double bucket_mb, char *err);
+
 /* fill(ctx, j, b, err): this replica's j-th micro-batch of the step (0 <= j < M), b->drop_key set. */
 typedef int (*pipe_fill_fn)(void *ctx, long j, model3d_batch *b, char *err);
 
@@ -46,18 +69,21 @@ typedef struct {
     double data, compute, wait; /* seconds: filling micro-batches, forward/backward, waiting for messages */
 } pipe_times;
 
-/* One step's forward/backward: acc = [params | buffers | loss, loss_3d, loss_2d] (doubles, as the
- * data-parallel trainer's) is zeroed, then gets this stage's gradients / inv_micro, its BatchNorm
- * buffers / data and (last stage) the losses / inv_micro. Times are added to *tm. */
+/* One step's forward/backward: acc = [own gradients | own buffers | loss, loss_3d, loss_2d]
+ * (pipe_stage_acc_len doubles, packed as pipe_stage_own says) is zeroed, then gets this stage's
+ * gradients / inv_micro, its BatchNorm buffers / data and (last stage) the losses / inv_micro.
+ * Times are added to *tm. On a failure the reductions started (overlap) are started all the same:
+ * call pipe_stage_reduce on every rank either way. */
 int pipe_stage_step(pipe_stage *p, pipe_fill_fn fill, void *ctx, double inv_micro, double *acc,
                     pipe_times *tm, char *err);
-/* Sums this stage's entries of acc over its replicas (stage communicator) and the losses over the
- * world; seconds added to *seconds. */
+/* Sums this stage's entries of acc over its replicas (stage communicator; with the overlap, waits
+ * for the sums started in the step) and the losses over the world; seconds added to *seconds. */
 int pipe_stage_reduce(pipe_stage *p, double *acc, double *seconds, char *err);
-/* grads / buffers of this stage's tensors from acc, then AdamW on them. */
+/* grads / buffers of this stage's tensors from acc, then AdamW on them (opt: pipe_stage_n_own
+ * moments, packed). */
 void pipe_stage_update(pipe_stage *p, adamw_state *opt, const adamw_config *c, double lr, const double *acc);
-/* Every stage's parameters, AdamW moments and buffers to every rank of its replica (before a
- * checkpoint or an evaluation of the whole model). Collective over the world. */
-int pipe_stage_sync(pipe_stage *p, adamw_state *opt, char *err);
+/* Every stage's parameters and buffers to every rank of its replica (before an evaluation of the
+ * whole model: the SVM monitor). Collective over the world. */
+int pipe_stage_sync(pipe_stage *p, char *err);
 
 #endif

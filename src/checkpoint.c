@@ -39,6 +39,62 @@ static int write_array(h5file *f, const ckpt_array *a, char *err)
     return h5_write_rows(f, a->name, mem_type(a->type), start, count, p, err);
 }
 
+/* The most slices any rank of comm holds (the collective calls each rank makes). */
+static int max_slices(MPI_Comm comm, const ckpt_part *part)
+{
+    int n = part->n, most = 0;
+    MPI_Allreduce(&n, &most, 1, MPI_INT, MPI_MAX, comm);
+    return most;
+}
+
+/* Elements per collective write of a slice: HDF5 holds the chunks of one filtered write in memory
+ * on the ranks that write them, so a stage writing most of the parameters in one call would add a
+ * copy of them to its peak memory. */
+#define CKPT_PIECE (16 * CKPT_CHUNK)
+
+/* Slice s cut at the multiples of CKPT_PIECE: the number of pieces, and piece i's range. */
+static long n_pieces(const ckpt_slice *s)
+{
+    return s->count > 0 ? (s->off + s->count - 1) / CKPT_PIECE - s->off / CKPT_PIECE + 1 : 0;
+}
+
+static void piece(const ckpt_slice *s, long i, long *off, long *count)
+{
+    long lo = i == 0 ? s->off : (s->off / CKPT_PIECE + i) * CKPT_PIECE;
+    long hi = (s->off / CKPT_PIECE + i + 1) * CKPT_PIECE;
+    if (hi > s->off + s->count) hi = s->off + s->count;
+    *off = lo;
+    *count = hi - lo;
+}
+
+/* This rank's slices of a sliced array, cut in pieces, in as many collective calls as the most
+ * pieces of a rank (a rank out of pieces takes part with none). */
+static int write_slices(h5file *f, const ckpt_array *a, const ckpt_part *part, char *err)
+{
+    hsize_t dims[1] = {(hsize_t)a->count};
+    hsize_t chunk[1] = {(hsize_t)(a->count < CKPT_CHUNK ? a->count : CKPT_CHUNK)};
+    if (h5_create_dataset(f, a->name, file_type(a->type), 1, dims, chunk, 1, err)) return -1;
+    long mine = 0, most = 0;
+    for (int k = 0; k < part->n; k++) mine += n_pieces(&part->s[k]);
+    MPI_Allreduce(&mine, &most, 1, MPI_LONG, MPI_MAX, f->comm);
+    int k = 0;
+    long i = 0;
+    for (long call = 0; call < most; call++) {
+        while (k < part->n && i >= n_pieces(&part->s[k])) {
+            k++;
+            i = 0;
+        }
+        long off = 0, count = 0;
+        const char *p = a->data;
+        if (k < part->n) {
+            piece(&part->s[k], i++, &off, &count);
+            p = (const char *)a->data + (size_t)(part->s[k].at + off - part->s[k].off) * elem_size(a->type);
+        }
+        if (h5_write_rows(f, a->name, mem_type(a->type), off, count, p, err)) return -1;
+    }
+    return 0;
+}
+
 static int write_attrs(h5file *f, const ckpt_state *st, const char *config_json,
                        const char *provenance, char *err)
 {
@@ -55,12 +111,22 @@ static int write_attrs(h5file *f, const ckpt_state *st, const char *config_json,
 int ckpt_write(const char *path, MPI_Comm comm, const ckpt_state *st, const char *config_json,
                const char *provenance, const ckpt_array *arrays, int n_arrays, char *err)
 {
+    return ckpt_write_parts(path, comm, st, config_json, provenance, arrays, NULL, n_arrays, err);
+}
+
+int ckpt_write_parts(const char *path, MPI_Comm comm, const ckpt_state *st, const char *config_json,
+                     const char *provenance, const ckpt_array *arrays, const ckpt_part *parts, int n_arrays,
+                     char *err)
+{
     h5file f;
     int rc = h5_create(&f, path, comm, 1, err);
     if (dist_any_error(comm, rc, err)) return -1;
     rc = write_attrs(&f, st, config_json, provenance, err);
-    for (int i = 0; !rc && i < n_arrays; i++)
-        if (arrays[i].count > 0) rc = write_array(&f, &arrays[i], err);
+    for (int i = 0; !rc && i < n_arrays; i++) {
+        if (arrays[i].count <= 0) continue;
+        if (parts && parts[i].s) rc = write_slices(&f, &arrays[i], &parts[i], err);
+        else rc = write_array(&f, &arrays[i], err);
+    }
     if (dist_any_error(comm, rc, err)) {
         h5_abort(&f);
         return -1;
@@ -102,7 +168,19 @@ static int read_state(h5file *f, ckpt_state *st, char *config_json, char *err)
     return 0;
 }
 
+static int check_array(h5file *f, const ckpt_array *a, char *err);
+
 static int read_array(h5file *f, const ckpt_array *a, char *err)
+{
+    if (check_array(f, a, err)) return -1;
+    if (h5_read_all(f, a->name, mem_type(a->type), a->data, err))
+        return errf(err, "%s: checkpoint is corrupt: %s fails its Fletcher32 checksum (or its "
+                    "chunks cannot be read)", f->path, a->name);
+    return 0;
+}
+
+/* The dataset a->name must exist with a->count elements. */
+static int check_array(h5file *f, const ckpt_array *a, char *err)
 {
     int rank;
     hsize_t dims[H5IO_MAX_RANK];
@@ -113,23 +191,57 @@ static int read_array(h5file *f, const ckpt_array *a, char *err)
     if (rank != 1 || (long)dims[0] != a->count)
         return errf(err, "%s: %s has %llu elements, this run needs %ld (another configuration?)",
                     f->path, a->name, (unsigned long long)dims[0], a->count);
-    if (h5_read_all(f, a->name, mem_type(a->type), a->data, err))
-        return errf(err, "%s: checkpoint is corrupt: %s fails its Fletcher32 checksum (or its "
-                    "chunks cannot be read)", f->path, a->name);
     return 0;
+}
+
+/* This rank's slices of a sliced array, in collective calls as write_slices; every rank learns
+ * any rank's failure (the ranks' calls stay matched). */
+static int read_slices(h5file *f, const ckpt_array *a, const ckpt_part *part, char *err)
+{
+    if (dist_any_error(f->comm, check_array(f, a, err), err)) return -1;
+    int most = max_slices(f->comm, part), rc = 0;
+    for (int k = 0; k < most && !rc; k++) {
+        const ckpt_slice *s = k < part->n ? &part->s[k] : NULL;
+        char *p = s ? (char *)a->data + (size_t)s->at * elem_size(a->type) : a->data;
+        rc = h5_read_rows(f, a->name, mem_type(a->type), s ? s->off : 0, s ? s->count : 0, p, err);
+        if (rc) errf(err, "%s: checkpoint is corrupt: %s fails its Fletcher32 checksum (or its chunks cannot "
+                     "be read)", f->path, a->name);
+        rc = dist_any_error(f->comm, rc, err);
+    }
+    if (rc || a->type != CKPT_F32) return rc;
+    for (int k = 0; k < part->n; k++) { /* a diverged run is no state */
+        const float *v = (const float *)a->data + part->s[k].at;
+        for (long i = 0; i < part->s[k].count; i++)
+            if (!isfinite(v[i]))
+                rc = errf(err, "%s: %s[%ld] is not finite (%g): the run had diverged", f->path, a->name,
+                          part->s[k].off + i, v[i]);
+    }
+    return dist_any_error(f->comm, rc, err);
 }
 
 int ckpt_read(const char *path, MPI_Comm comm, ckpt_state *st, const char *expect_config_json,
               const ckpt_array *arrays, int n_arrays, char *err)
+{
+    return ckpt_read_parts(path, comm, st, expect_config_json, arrays, NULL, n_arrays, err);
+}
+
+int ckpt_read_parts(const char *path, MPI_Comm comm, ckpt_state *st, const char *expect_config_json,
+                    const ckpt_array *arrays, const ckpt_part *parts, int n_arrays, char *err)
 {
     h5file f;
     if (dist_any_error(comm, open_checkpoint(&f, path, comm, err), err)) return -1;
     char *cfg = calloc(CKPT_CONFIG_LEN, 1);
     int rc = cfg ? read_state(&f, st, cfg, err) : errf(err, "%s: out of memory", path);
     if (!rc && expect_config_json) rc = ckpt_config_compare(cfg, expect_config_json, path, err);
+    /* the replicated arrays first (independent reads: a rank may stop at its own error), then,
+     * once the ranks agree, the sliced ones (collective) */
     for (int i = 0; !rc && i < n_arrays; i++)
-        if (arrays[i].count > 0) rc = read_array(&f, &arrays[i], err);
-    if (!rc) rc = ckpt_check_finite(path, arrays, n_arrays, err); /* a diverged run is no state */
+        if (arrays[i].count > 0 && !(parts && parts[i].s)) rc = read_array(&f, &arrays[i], err);
+    for (int i = 0; !rc && i < n_arrays; i++) /* a diverged run is no state */
+        if (!(parts && parts[i].s)) rc = ckpt_check_finite(path, &arrays[i], 1, err);
+    rc = dist_any_error(comm, rc, err);
+    for (int i = 0; !rc && parts && i < n_arrays; i++)
+        if (arrays[i].count > 0 && parts[i].s) rc = read_slices(&f, &arrays[i], &parts[i], err);
     free(cfg);
     h5_close(&f);
     return dist_any_error(comm, rc, err);

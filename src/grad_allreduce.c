@@ -93,6 +93,11 @@ void grad_overlap_final(void *ctx, long lo)
     if (o->last) start_complete(o, lo);
 }
 
+void grad_overlap_ready(grad_overlap *o, long lo)
+{
+    start_complete(o, lo < 0 ? 0 : lo);
+}
+
 void grad_overlap_end(grad_overlap *o)
 {
     grad_overlap_final(o, 0);

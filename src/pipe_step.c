@@ -8,18 +8,18 @@
 
 #include "dist.h"
 #include "errors.h"
+#include "grad_allreduce.h"
 #include "log.h"
 #include "pipe_schedule.h"
 #include "pipe_split.h"
 #include "pipe_units.h"
 
-typedef struct {
-    long off, count;
-} range;
+typedef pipe_range range;
 
 typedef struct {
     range *r;
     int n;
+    long total; /* the elements of all ranges; r[k].at: the elements before range k */
 } range_list;
 
 typedef struct {
@@ -42,10 +42,15 @@ struct pipe_stage {
     slot *slots;
     long fin_n, fout_n;        /* message floats at boundaries lo and hi */
     range_list own_p[PIPE_UNITS], own_b[PIPE_UNITS]; /* per stage: parameter / buffer ranges */
-    model3d_tensor *own_t;     /* this stage's parameter tensors */
+    range_list unit_p[PIPE_UNITS]; /* this stage's units: their parameter ranges (at: packed offset) */
+    long final_lo[PIPE_UNITS];     /* after unit u's backward, packed gradients >= final_lo[u] are done */
+    model3d_tensor *own_t;     /* this stage's parameter tensors, offsets from their range's start */
+    int *range_t;              /* own_t[range_t[k], range_t[k + 1]): the tensors of own range k */
     int n_own_t;
-    double *red;               /* this stage's entries, packed for the reduction */
-    long n_red;
+    long n_own_p, n_own_b;     /* this stage's parameters and buffers (the packed layout of acc) */
+    grad_overlap ov;           /* --overlap-allreduce with replicas: the bucketed reduction */
+    int overlap;
+    double comm0;              /* ov.comm_s at the step's start */
 };
 
 int pipe_stage_open(pipe_stage **out, MPI_Comm world, int stages, const char *split, const char *schedule,
@@ -83,6 +88,7 @@ int pipe_stage_replica(const pipe_stage *p)
 
 static int range_add(range_list *l, long off, long count)
 {
+    l->total += count;
     if (l->n && l->r[l->n - 1].off + l->r[l->n - 1].count == off) {
         l->r[l->n - 1].count += count;
         return 0;
@@ -90,7 +96,7 @@ static int range_add(range_list *l, long off, long count)
     range *r = realloc(l->r, sizeof *r * (size_t)(l->n + 1));
     if (!r) return -1;
     l->r = r;
-    l->r[l->n++] = (range){off, count};
+    l->r[l->n++] = (range){off, count, l->total - count};
     return 0;
 }
 
@@ -102,25 +108,47 @@ static int stage_of_unit(const pipe_split *sp, int u)
     return -1;
 }
 
-/* Ownership of every tensor by stage; this stage's parameter tensors. */
+/* Ownership of every tensor by stage; this stage's parameter tensors, their ranges per unit (in
+ * the packed layout: this stage's parameters in table order) and the packed offsets final after
+ * each unit's backward. */
 static int own_tensors(pipe_stage *p, char *err)
 {
     int nt = model3d_n_tensors(p->m), nb = model3d_n_buffer_tensors(p->m);
     p->own_t = calloc((size_t)nt, sizeof *p->own_t);
-    if (!p->own_t) return errf(err, "out of memory");
+    p->range_t = calloc((size_t)nt + 1, sizeof *p->range_t);
+    if (!p->own_t || !p->range_t) return errf(err, "out of memory");
+    range_list *own = &p->own_p[p->g.stage];
+    long next = 0; /* the table is contiguous: a range's tensors are neighbours in the packing too */
     for (int i = 0; i < nt; i++) {
         const model3d_tensor *T = model3d_get_tensor(p->m, i);
-        int s = stage_of_unit(&p->sp, pipe_unit_of_tensor(T->name));
+        int u = pipe_unit_of_tensor(T->name), s = stage_of_unit(&p->sp, u);
         if (s < 0) return errf(err, "pipeline: tensor %s belongs to no unit", T->name);
+        if (T->offset != next) return errf(err, "pipeline: the parameter table is not contiguous at %s", T->name);
+        next = T->offset + T->count;
+        int n_before = own->n;
         if (range_add(&p->own_p[s], T->offset, T->count)) return errf(err, "out of memory");
-        if (s == p->g.stage) p->own_t[p->n_own_t++] = *T;
+        if (s != p->g.stage) continue;
+        long at = own->total - T->count; /* T's packed offset */
+        range_list *ul = &p->unit_p[u];
+        int n_unit = ul->n;
+        if (range_add(ul, T->offset, T->count)) return errf(err, "out of memory");
+        if (ul->n > n_unit) ul->r[n_unit].at = at; /* a new range of the unit */
+        for (int v = u + 1; v < PIPE_UNITS; v++)
+            if (p->final_lo[v] < at + T->count) p->final_lo[v] = at + T->count;
+        if (own->n > n_before) p->range_t[own->n - 1] = p->n_own_t; /* a new range starts here */
+        model3d_tensor t = *T;
+        t.offset -= own->r[own->n - 1].off;
+        p->own_t[p->n_own_t++] = t;
     }
+    p->range_t[own->n] = p->n_own_t;
+    p->n_own_p = own->total;
     for (int i = 0; i < nb; i++) {
         const model3d_tensor *T = model3d_get_buffer_tensor(p->m, i);
         int s = stage_of_unit(&p->sp, pipe_unit_of_tensor(T->name));
         if (s < 0) return errf(err, "pipeline: buffer %s belongs to no unit", T->name);
         if (range_add(&p->own_b[s], T->offset, T->count)) return errf(err, "out of memory");
     }
+    p->n_own_b = p->own_b[p->g.stage].total;
     return 0;
 }
 
@@ -163,12 +191,32 @@ int pipe_stage_bind(pipe_stage *p, model3d *m, long micro, long M, char *err)
         if ((p->fin_n && (!s->fin || !s->bout)) || (p->fout_n && (!s->fout || !s->bin)))
             return errf(err, "out of memory for pipeline messages");
     }
-    long n_red = 0;
-    for (int k = 0; k < p->own_p[p->g.stage].n; k++) n_red += p->own_p[p->g.stage].r[k].count;
-    for (int k = 0; k < p->own_b[p->g.stage].n; k++) n_red += p->own_b[p->g.stage].r[k].count;
-    p->n_red = n_red;
-    p->red = malloc(sizeof(double) * (size_t)(n_red + 1));
-    if (!p->red) return errf(err, "out of memory");
+    return 0;
+}
+
+long pipe_stage_acc_len(const pipe_stage *p)
+{
+    return p->n_own_p + p->n_own_b + 3;
+}
+
+long pipe_stage_n_own(const pipe_stage *p)
+{
+    return p->n_own_p;
+}
+
+int pipe_stage_own(const pipe_stage *p, int buffers, const pipe_range **r)
+{
+    const range_list *l = buffers ? &p->own_b[p->g.stage] : &p->own_p[p->g.stage];
+    *r = l->r;
+    return l->n;
+}
+
+int pipe_stage_overlap(pipe_stage *p, double *acc, double bucket_mb, char *err)
+{
+    if (p->g.data < 2) return 0; /* one replica: nothing to sum */
+    if (grad_overlap_init(&p->ov, acc, p->n_own_p, p->n_own_p + p->n_own_b, bucket_mb, p->g.stage_comm, err))
+        return -1;
+    p->overlap = 1;
     return 0;
 }
 
@@ -192,11 +240,13 @@ void pipe_stage_free(pipe_stage *p)
     for (int s = 0; s < PIPE_UNITS; s++) {
         free(p->own_p[s].r);
         free(p->own_b[s].r);
+        free(p->unit_p[s].r);
     }
     free(p->slots);
     free(p->ops);
     free(p->own_t);
-    free(p->red);
+    free(p->range_t);
+    grad_overlap_free(&p->ov);
     dist_grid_free(&p->g);
     free(p);
 }
@@ -249,7 +299,7 @@ static void forward(pipe_stage *p, long j, pipe_fill_fn fill, void *ctx, double 
         MPI_Isend(s->fout, (int)p->fout_n, MPI_FLOAT, stage + 1, (int)(2 * j), comm, &s->rq_fout);
         MPI_Irecv(s->bin, (int)p->fout_n, MPI_FLOAT, stage + 1, (int)(2 * j + 1), comm, &s->rq_bin);
     } else if (s->ok) {
-        double *lacc = acc + model3d_n_params(p->m) + model3d_n_buffers(p->m);
+        double *lacc = acc + p->n_own_p + p->n_own_b;
         lacc[0] += (double)(float)s->u.loss.loss * inv;
         lacc[1] += (double)(float)s->u.loss.loss_3d * inv;
         lacc[2] += (double)(float)s->u.loss.loss_2d * inv;
@@ -258,14 +308,31 @@ static void forward(pipe_stage *p, long j, pipe_fill_fn fill, void *ctx, double 
     *ok = s->ok;
 }
 
-/* Backward of micro-batch j; then its slot takes micro-batch j + nslots's forward message. */
+/* Unit u's parameter gradients times inv added to the packed acc. */
+static void accumulate(const pipe_stage *p, int u, double inv, double *acc)
+{
+    const float *g = p->m->st.grads;
+    const range_list *l = &p->unit_p[u];
+    for (int k = 0; k < l->n; k++) {
+        const float *gk = g + l->r[k].off;
+        double *ak = acc + l->r[k].at;
+        long n = l->r[k].count;
+#pragma omp parallel for schedule(static)
+        for (long i = 0; i < n; i++) ak[i] += (double)gk[i] * inv;
+    }
+}
+
+/* Backward of micro-batch j; then its slot takes micro-batch j + nslots's forward message. Each
+ * unit's gradients are added to acc once its backward is done; on the last micro-batch, with the
+ * overlapped reduction, the buckets they complete start their sums. */
 static void backward(pipe_stage *p, long j, double inv, double *acc, pipe_times *tm, int *ok, char *err)
 {
     slot *s = &p->slots[j % p->nslots];
     const model3d_config *c = model3d_get_config(p->m);
     MPI_Comm comm = p->g.replica_comm;
     int stage = p->g.stage;
-    double t1 = MPI_Wtime();
+    double t1 = MPI_Wtime(), c0 = p->ov.comm_s;
+    int ready = p->overlap && j == p->M - 1;
     m3_run r = slot_run(p, s, err);
     float *g = p->m->st.grads;
     const range_list *own = &p->own_p[stage];
@@ -277,7 +344,11 @@ static void backward(pipe_stage *p, long j, double inv, double *acc, pipe_times 
         t1 += MPI_Wtime() - t2;
         if (good) pipe_msg_attach(c, &s->u, p->hi, 1, s->bin);
     }
-    for (int u = p->hi - 1; u >= p->lo && good; u--) good = !pipe_units_backward(&r, p->m, &s->u, u);
+    for (int u = p->hi - 1; u >= p->lo && good; u--) {
+        good = !pipe_units_backward(&r, p->m, &s->u, u);
+        if (good) accumulate(p, u, inv, acc);
+        if (good && ready) grad_overlap_ready(&p->ov, p->final_lo[u]);
+    }
     if (p->lo > 0) {
         double t2 = MPI_Wtime();
         tm->wait += wait_timed(&s->rq_bout);
@@ -289,21 +360,15 @@ static void backward(pipe_stage *p, long j, double inv, double *acc, pipe_times 
         if (next < p->M)
             MPI_Irecv(s->fin, (int)p->fin_n, MPI_FLOAT, stage - 1, (int)(2 * next), comm, &s->rq_fin);
     }
-    if (good)
-        for (int k = 0; k < own->n; k++) {
-            long lo = own->r[k].off, hi = lo + own->r[k].count;
-#pragma omp parallel for schedule(static)
-            for (long i = lo; i < hi; i++) acc[i] += (double)g[i] * inv;
-        }
-    tm->compute += MPI_Wtime() - t1;
+    tm->compute += MPI_Wtime() - t1 - (p->ov.comm_s - c0); /* the reduction's MPI calls: pipe_stage_reduce */
     *ok = good;
 }
 
 int pipe_stage_step(pipe_stage *p, pipe_fill_fn fill, void *ctx, double inv_micro, double *acc,
                     pipe_times *tm, char *err)
 {
-    long np = model3d_n_params(p->m), nb = model3d_n_buffers(p->m);
-    memset(acc, 0, sizeof(double) * (size_t)(np + nb + 3));
+    memset(acc, 0, sizeof(double) * (size_t)pipe_stage_acc_len(p));
+    p->comm0 = p->ov.comm_s;
     if (p->lo > 0)
         for (long j = 0; j < p->nslots && j < p->M; j++)
             MPI_Irecv(p->slots[j].fin, (int)p->fin_n, MPI_FLOAT, p->g.stage - 1, (int)(2 * j), p->g.replica_comm,
@@ -320,69 +385,64 @@ int pipe_stage_step(pipe_stage *p, pipe_fill_fn fill, void *ctx, double inv_micr
         tm->wait += wait_timed(&p->slots[i].rq_fout);
         tm->wait += wait_timed(&p->slots[i].rq_bout);
     }
+    const float *buf = model3d_buffers(p->m);
+    const range_list *ob = &p->own_b[p->g.stage];
+    for (int k = 0; k < ob->n; k++)
+        for (long i = 0; i < ob->r[k].count; i++)
+            acc[p->n_own_p + ob->r[k].at + i] = (double)buf[ob->r[k].off + i] / p->g.data;
+    if (p->overlap) grad_overlap_start_tail(&p->ov, !ok); /* a failed step still starts every bucket */
     if (!ok) {
         memcpy(err, first_err, I2P_ERR_LEN);
         return -1;
     }
-    const float *buf = model3d_buffers(p->m);
-    const range_list *ob = &p->own_b[p->g.stage];
-    for (int k = 0; k < ob->n; k++)
-        for (long i = ob->r[k].off; i < ob->r[k].off + ob->r[k].count; i++)
-            acc[np + i] = (double)buf[i] / p->g.data;
     return 0;
-}
-
-/* Copies this stage's entries of acc into p->red (dir 0) or back (dir 1). */
-static void pack_own(pipe_stage *p, double *acc, int dir)
-{
-    long np = model3d_n_params(p->m), n = 0;
-    const range_list *lists[2] = {&p->own_p[p->g.stage], &p->own_b[p->g.stage]};
-    for (int l = 0; l < 2; l++)
-        for (int k = 0; k < lists[l]->n; k++) {
-            double *a = acc + (l ? np : 0) + lists[l]->r[k].off;
-            size_t bytes = sizeof(double) * (size_t)lists[l]->r[k].count;
-            if (dir) memcpy(a, p->red + n, bytes);
-            else memcpy(p->red + n, a, bytes);
-            n += lists[l]->r[k].count;
-        }
 }
 
 int pipe_stage_reduce(pipe_stage *p, double *acc, double *seconds, char *err)
 {
-    double t0 = MPI_Wtime();
-    long nl = model3d_n_params(p->m) + model3d_n_buffers(p->m);
+    long n = p->n_own_p + p->n_own_b;
     int rc = 0;
-    if (p->g.data > 1) {
-        pack_own(p, acc, 0);
-        rc = MPI_Allreduce(MPI_IN_PLACE, p->red, (int)p->n_red, MPI_DOUBLE, MPI_SUM, p->g.stage_comm);
-        pack_own(p, acc, 1);
+    if (p->overlap) {
+        rc = grad_overlap_wait(&p->ov, err);
+        *seconds += p->ov.comm_s - p->comm0;
+    } else if (p->g.data > 1) {
+        rc = grad_allreduce(acc, n, p->g.stage_comm, seconds, err);
     }
-    if (!rc) rc = MPI_Allreduce(MPI_IN_PLACE, acc + nl, 3, MPI_DOUBLE, MPI_SUM, p->g.world);
+    double t0 = MPI_Wtime();
+    int lrc = MPI_Allreduce(MPI_IN_PLACE, acc + n, 3, MPI_DOUBLE, MPI_SUM, p->g.world);
     *seconds += MPI_Wtime() - t0;
-    return rc ? errf(err, "pipeline: MPI_Allreduce failed") : 0;
+    if (rc) return -1;
+    return lrc ? errf(err, "pipeline: MPI_Allreduce of the losses failed") : 0;
 }
 
 void pipe_stage_update(pipe_stage *p, adamw_state *opt, const adamw_config *c, double lr, const double *acc)
 {
-    float *grad = model3d_grads(p->m), *bufs = model3d_buffers(p->m);
-    long np = model3d_n_params(p->m);
+    float *grad = model3d_grads(p->m), *bufs = model3d_buffers(p->m), *params = model3d_params(p->m);
     const range_list *op = &p->own_p[p->g.stage], *ob = &p->own_b[p->g.stage];
     for (int k = 0; k < op->n; k++)
-        for (long i = op->r[k].off; i < op->r[k].off + op->r[k].count; i++) grad[i] = (float)acc[i];
+        for (long i = 0; i < op->r[k].count; i++) grad[op->r[k].off + i] = (float)acc[op->r[k].at + i];
     for (int k = 0; k < ob->n; k++)
-        for (long i = ob->r[k].off; i < ob->r[k].off + ob->r[k].count; i++) bufs[i] = (float)acc[np + i];
-    adamw_step(opt, c, lr, model3d_params(p->m), grad, p->own_t, p->n_own_t);
+        for (long i = 0; i < ob->r[k].count; i++) bufs[ob->r[k].off + i] = (float)acc[p->n_own_p + ob->r[k].at + i];
+    /* AdamW range by range: the moments are packed (opt holds this stage's n_own_p), the tensors'
+     * offsets are from their range's start */
+    long step = opt->step;
+    for (int k = 0; k < op->n; k++) {
+        adamw_state view = {.m = opt->m + op->r[k].at, .v = opt->v + op->r[k].at, .n = op->r[k].count,
+                            .step = step};
+        adamw_step(&view, c, lr, params + op->r[k].off, grad + op->r[k].off, p->own_t + p->range_t[k],
+                   p->range_t[k + 1] - p->range_t[k]);
+    }
+    opt->step = step + 1;
 }
 
-int pipe_stage_sync(pipe_stage *p, adamw_state *opt, char *err)
+int pipe_stage_sync(pipe_stage *p, char *err)
 {
-    float *arrays[3] = {model3d_params(p->m), opt->m, opt->v}, *bufs = model3d_buffers(p->m);
+    float *params = model3d_params(p->m), *bufs = model3d_buffers(p->m);
     int rc = 0;
     for (int s = 0; s < p->g.stages && !rc; s++) {
-        for (int a = 0; a < 3 && !rc; a++)
-            for (int k = 0; k < p->own_p[s].n && !rc; k++)
-                rc = MPI_Bcast(arrays[a] + p->own_p[s].r[k].off, (int)p->own_p[s].r[k].count, MPI_FLOAT, s,
-                               p->g.replica_comm);
+        for (int k = 0; k < p->own_p[s].n && !rc; k++)
+            rc = MPI_Bcast(params + p->own_p[s].r[k].off, (int)p->own_p[s].r[k].count, MPI_FLOAT, s,
+                           p->g.replica_comm);
         for (int k = 0; k < p->own_b[s].n && !rc; k++)
             rc = MPI_Bcast(bufs + p->own_b[s].r[k].off, (int)p->own_b[s].r[k].count, MPI_FLOAT, s,
                            p->g.replica_comm);

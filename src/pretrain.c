@@ -46,7 +46,8 @@ typedef struct {
     long perm_epoch;
     double *acc;             /* [grads | buffers | loss, loss_3d, loss_2d], summed in double so the
                                 sum (exact for all but extreme exponent spreads) does not depend on
-                                the order the ranks' shares are added in */
+                                the order the ranks' shares are added in; --stages: the stage's own
+                                entries only (pipe_stage_acc_len) */
     long n_params, n_buffers, n_acc;
     char *config_json;
     char *tensor_table;
@@ -54,6 +55,8 @@ typedef struct {
     int log_open;
     svm_monitor svm;         /* --svm-every (svm_monitor.h) */
     pipe_stage *pipe;        /* --stages > 1: this rank's pipeline stage (pipe_step.h); NULL: data parallel */
+    ckpt_slice *slices;      /* --stages: this stage's slices of the checkpoint arrays */
+    ckpt_part parts[4];      /* of /params, /adamw/m, /adamw/v, /buffers (replica 0 writes them) */
     grad_overlap ov;         /* --overlap-allreduce 1: the bucketed reduction (grad_allreduce.h) */
     int overlap;
 } trainer;
@@ -101,12 +104,44 @@ static int fill_arrays(trainer *t, ckpt_array *arr)
     return 5;
 }
 
+/* --stages: the checkpoint arrays are held in slices, each stage its own tensors' (the moments
+ * packed, the parameters and buffers at their offsets); replica 0 writes them, every rank reads
+ * its own moments and the whole parameters and buffers (which every rank holds). */
+static int make_parts(trainer *t, char *err)
+{
+    const pipe_range *rp, *rb;
+    int np = pipe_stage_own(t->pipe, 0, &rp), nb = pipe_stage_own(t->pipe, 1, &rb);
+    t->slices = malloc(sizeof *t->slices * (size_t)(2 * np + nb + 1));
+    if (!t->slices) return errf(err, "out of memory");
+    ckpt_slice *at_off = t->slices, *packed = at_off + np, *buf = packed + np;
+    for (int k = 0; k < np; k++) {
+        at_off[k] = (ckpt_slice){rp[k].off, rp[k].count, rp[k].off};
+        packed[k] = (ckpt_slice){rp[k].off, rp[k].count, rp[k].at};
+    }
+    for (int k = 0; k < nb; k++) buf[k] = (ckpt_slice){rb[k].off, rb[k].count, rb[k].off};
+    int writer = pipe_stage_replica(t->pipe) == 0;
+    t->parts[0] = (ckpt_part){at_off, writer ? np : 0};
+    t->parts[1] = t->parts[2] = (ckpt_part){packed, np};
+    t->parts[3] = (ckpt_part){buf, writer ? nb : 0};
+    return 0;
+}
+
+/* The parts of fill_arrays' arrays for writing (write 1) or reading: NULL without --stages. */
+static const ckpt_part *array_parts(trainer *t, int write, ckpt_part *out)
+{
+    if (!t->pipe) return NULL;
+    memset(out, 0, sizeof *out * 6);
+    memcpy(out, t->parts, sizeof t->parts);
+    if (!write) out[0] = out[3] = (ckpt_part){NULL, 0}; /* every rank reads the whole parameters, buffers */
+    else if (pipe_stage_replica(t->pipe) != 0) out[1] = out[2] = (ckpt_part){t->parts[1].s, 0};
+    return out;
+}
+
 /* Makes t->perm the order of `epoch`. */
 static int save_checkpoint(trainer *t, const pretrain_args *a, long step, pretrain_result *r,
                            char *err)
 {
     double t0 = now_s();
-    if (t->pipe && pipe_stage_sync(t->pipe, &t->opt, err)) return -1; /* every stage's tensors */
     long epoch, pos;
     step_position(&t->L, step, &epoch, &pos);
     train_perm_ensure(t->perm, &t->perm_epoch, a->seed, epoch, t->L.n);
@@ -116,7 +151,9 @@ static int save_checkpoint(trainer *t, const pretrain_args *a, long step, pretra
     n += svm_monitor_ckpt_array(&t->svm, arr + n);
     char path[I2P_PATH_LEN];
     ckpt_path(path, sizeof path, a->rundir, step);
-    if (ckpt_write(path, t->comm, &st, t->config_json, t->tensor_table, arr, n, err)) return -1;
+    ckpt_part parts[6];
+    if (ckpt_write_parts(path, t->comm, &st, t->config_json, t->tensor_table, arr, array_parts(t, 1, parts), n, err))
+        return -1;
     if (ckpt_prune(a->rundir, t->comm, (int)a->keep, err)) return -1;
     snprintf(r->last_checkpoint, sizeof r->last_checkpoint, "%s", path);
     r->seconds_checkpoint += now_s() - t0;
@@ -139,7 +176,9 @@ static int resume_load(void *ctx, const char *path, const ckpt_state *hdr, char 
     ckpt_array arr[5];
     int na = fill_arrays(t, arr);
     arr[4].data = malloc(sizeof(int64_t) * (size_t)t->L.n); /* stored order, checked below */
-    int lrc = arr[4].data ? ckpt_read(path, t->comm, &st, NULL, arr, na, err) : errf(err, "out of memory");
+    ckpt_part parts[6];
+    int lrc = arr[4].data ? ckpt_read_parts(path, t->comm, &st, NULL, arr, array_parts(t, 0, parts), na, err)
+                          : errf(err, "out of memory");
     if (!lrc) {
         long epoch, pos;
         step_position(&t->L, st.step, &epoch, &pos);
@@ -215,7 +254,7 @@ static int run_micro_batches(trainer *t, const pretrain_args *a, long step, pret
         double t1 = now_s(), comm0 = t->ov.comm_s;
         model3d_losses l;
         if (train_micro_batch(t, &b, inv, j == t->L.micro_per_rank - 1, &l, err)) return -1;
-        double *lacc = t->acc + t->n_params + t->n_buffers;
+        double *lacc = t->acc + t->n_acc - 3;
         lacc[0] += (double)(float)l.loss * inv;
         lacc[1] += (double)(float)l.loss_3d * inv;
         lacc[2] += (double)(float)l.loss_2d * inv;
@@ -224,7 +263,7 @@ static int run_micro_batches(trainer *t, const pretrain_args *a, long step, pret
     }
     const float *buf = model3d_buffers(t->m);
     for (long i = 0; i < t->n_buffers; i++) t->acc[t->n_params + i] = (double)buf[i] / t->size;
-    if (a->fault_nan_step == step + 1 && t->rank == 0) t->acc[t->n_params + t->n_buffers] = NAN;
+    if (a->fault_nan_step == step + 1 && t->rank == 0) t->acc[t->n_acc - 3] = NAN;
     return 0;
 }
 
@@ -259,7 +298,7 @@ static int run_pipe_step(trainer *t, const pretrain_args *a, long step, pretrain
     r->seconds_data += tm.data;
     r->seconds_compute += tm.compute;
     r->seconds_pipe_wait += tm.wait;
-    if (a->fault_nan_step == step + 1 && t->rank == 0) t->acc[t->n_params + t->n_buffers] = NAN;
+    if (a->fault_nan_step == step + 1 && t->rank == 0) t->acc[t->n_acc - 3] = NAN;
     return rc;
 }
 
@@ -295,7 +334,11 @@ int pretrain_needs_features(const pretrain_args *a)
  * backward feeds (neither changes a result). */
 static int step_options(trainer *t, const pretrain_args *a, char *err)
 {
-    t->overlap = a->overlap_allreduce && !t->pipe; /* --stages: each stage reduces its own tensors (pipe_stage_reduce) */
+    if (t->pipe) { /* each stage reduces its own tensors (pipe_stage_reduce) */
+        model3d_set_step_options(t->m, a->recompute, NULL, NULL);
+        return a->overlap_allreduce ? pipe_stage_overlap(t->pipe, t->acc, a->bucket_mb, err) : 0;
+    }
+    t->overlap = a->overlap_allreduce;
     if (t->overlap && grad_overlap_init(&t->ov, t->acc, t->n_params, t->n_acc, a->bucket_mb, t->comm, err))
         return -1;
     model3d_set_step_options(t->m, a->recompute, t->overlap ? grad_overlap_final : NULL, &t->ov);
@@ -335,13 +378,14 @@ static int trainer_init(trainer *t, const pretrain_args *a, MPI_Comm comm, char 
     if (dist_any_error(comm, rc, err)) return -1;
     t->n_params = model3d_n_params(t->m);
     t->n_buffers = model3d_n_buffers(t->m);
-    t->n_acc = t->n_params + t->n_buffers + 3;
+    t->n_acc = t->pipe ? pipe_stage_acc_len(t->pipe) : t->n_params + t->n_buffers + 3;
     adamw_config_default(&t->opt_cfg);
     t->opt_cfg.weight_decay = a->weight_decay;
     t->sched = (cosine_schedule){.base_lr = a->lr, .epochs = (int)a->sched_epochs,
                                  .warmup_epochs = (int)a->warmup_epochs, .lr_min = a->min_lr,
                                  .warmup_lr_init = a->warmup_lr};
-    rc = adamw_init(&t->opt, t->n_params, err);
+    rc = adamw_init(&t->opt, t->pipe ? pipe_stage_n_own(t->pipe) : t->n_params, err); /* --stages: its own */
+    if (!rc && t->pipe) rc = make_parts(t, err);
     t->acc = calloc((size_t)t->n_acc, sizeof(double));
     t->perm = malloc(sizeof(int64_t) * (size_t)t->L.n);
     t->config_json = make_config_json(a, t);
@@ -392,6 +436,7 @@ static void trainer_free(trainer *t)
     adamw_free(&t->opt);
     grad_overlap_free(&t->ov);
     free(t->acc);
+    free(t->slices);
     free(t->perm);
     free(t->config_json);
     free(t->tensor_table);
@@ -413,15 +458,16 @@ static int train_loop(trainer *t, const pretrain_args *a, long start, long end, 
         long epoch, pos;
         step_position(&t->L, step, &epoch, &pos);
         double lr = cosine_lr(&t->sched, (int)epoch);
-        if (t->pipe) {
-            int rc = run_pipe_step(t, a, step, r, err);
-            if (dist_any_error(t->comm, rc, err)) return -1;
-            if (pipe_stage_reduce(t->pipe, t->acc, &r->seconds_allreduce, err)) return -1;
+        if (t->pipe) { /* every rank completes the reductions, failed or not (the collectives match) */
+            int bad = dist_any_error(t->comm, run_pipe_step(t, a, step, r, err), err);
+            char rerr[I2P_ERR_LEN];
+            int rrc = pipe_stage_reduce(t->pipe, t->acc, &r->seconds_allreduce, bad ? rerr : err);
+            if (bad || rrc) return -1;
         } else if (run_step_sums(t, a, step, r, err)) {
             return -1;
         }
         double t_update = now_s();
-        const double *loss = t->acc + t->n_params + t->n_buffers;
+        const double *loss = t->acc + t->n_acc - 3;
         if (!isfinite(loss[0]) || !isfinite(loss[1]) || !isfinite(loss[2])) {
             return errf(err, "step %ld: the loss is not finite (loss %g, loss_3d %g, loss_2d %g, lr %g); "
                         "stopped before the update; last good checkpoint: %s", step + 1, loss[0],
@@ -447,7 +493,7 @@ static int train_loop(trainer *t, const pretrain_args *a, long start, long end, 
         int measured = svm_monitor_due(&t->svm, done, last);
         if (measured) {
             double t0 = now_s();
-            if (t->pipe && pipe_stage_sync(t->pipe, &t->opt, err)) return -1;
+            if (t->pipe && pipe_stage_sync(t->pipe, err)) return -1; /* the whole encoder on every rank */
             if (svm_monitor_measure(&t->svm, t->m, done, &svm_acc, err)) return -1;
             t_last += now_s() - t0; /* samples/s counts training only */
         }

@@ -1,8 +1,10 @@
 # test_pretrain_stages.sh -- `i2pmae pretrain --stages S` (pipeline parallel, pipe_step.h) on the
 # tiny network: loss.csv and the checkpoints' arrays are bitwise those of the data-parallel run
-# with ranks / S ranks (S = 1, 2, 3 on 1-4 ranks; 1F1B and GPipe; balanced and hand-set splits);
-# a run checkpointed at S = 2 on 2 ranks resumes at S = 1 on 1 rank with the same later losses and
-# checkpoint; the SVM monitor gives the same accuracies; bad grids and splits give one error and
+# with ranks / S ranks (S = 1, 2, 3 on 1-6 ranks; 1F1B and GPipe; balanced and hand-set splits;
+# the overlapped reduction under stages with one or many buckets, and the single one); the
+# checkpoints, written by the stages in slices, are h5diff-equal; a run checkpointed at S = 2 on 2
+# ranks resumes at S = 1 on 1 rank (and the reverse, and S = 1 -> 3, 4 ranks -> 4 ranks) with the
+# same later losses and checkpoint; the SVM monitor gives the same accuracies; bad grids and splits give one error and
 # every rank exits non-zero; a stage rank killed mid-step ends the job (no hang) and --resume
 # finishes it with the uninterrupted losses.
 . "$(dirname "$0")/../lib.sh"
@@ -56,6 +58,14 @@ same_run stages_s2_split51_bitwise_s1 "$T/s1" "$T/s2h" 8
 check stages_d2_np2 mpi 2 "$I2PMAE" pretrain $P -o "$T/d2" --steps 8
 check stages_d2_s2_np4 mpi 4 "$I2PMAE" pretrain $P -o "$T/d2s2" --steps 8 --stages 2 --stage-split 3,3
 same_run stages_np4_s2_bitwise_np2_s1 "$T/d2" "$T/d2s2" 8
+# the overlapped reduction under --stages (the default above, with 8 MiB buckets: one per stage):
+# small buckets (many per stage, started unit by unit) and the single reduction give the same bits
+check stages_np4_s2_buckets mpi 4 "$I2PMAE" pretrain $P -o "$T/d2s2b" --steps 8 --stages 2 --bucket-mb 0.02
+check stages_np4_s2_no_overlap mpi 4 "$I2PMAE" pretrain $P -o "$T/d2s2n" --steps 8 --stages 2 --overlap-allreduce 0
+same_run stages_np4_s2_buckets_bitwise "$T/d2" "$T/d2s2b" 8
+same_run stages_np4_s2_no_overlap_bitwise "$T/d2" "$T/d2s2n" 8
+check stages_np6_s3_buckets mpi 6 "$I2PMAE" pretrain $P -o "$T/d2s3" --steps 8 --stages 3 --bucket-mb 0.02
+same_run stages_np6_s3_buckets_bitwise "$T/d2" "$T/d2s3" 8
 mpi 3 "$I2PMAE" pretrain $P -o "$T/pr" --steps 1 --stages 3 > "$T/pr.out" 2>&1
 check stages_split_logged grep -q 'pipeline of 3 stages x 1 replicas, 1f1b schedule; stage 0: embed0.*GFLOP/sample.*stage 2: ' "$T/pr.out"
 check stages_json grep -q '"stages":3,"seconds_pipe_wait":' "$T/pr.out"
@@ -75,6 +85,17 @@ same_run stages_grid_resume_same "$T/s1" "$T/g" 8
 check stages_grid_back mpi 1 "$I2PMAE" pretrain $P -o "$T/g1" --steps 4
 check stages_grid_resume_s3 mpi 3 "$I2PMAE" pretrain $P -o "$T/g1" --steps 8 --resume --stages 3
 same_run stages_grid_resume_s3_same "$T/s1" "$T/g1" 8
+check stages_grid_s1_first mpi 1 "$I2PMAE" pretrain $P -o "$T/g2" --steps 4
+check stages_grid_resume_s2 mpi 2 "$I2PMAE" pretrain $P -o "$T/g2" --steps 8 --resume --stages 2
+same_run stages_grid_resume_s2_same "$T/s1" "$T/g2" 8
+# two replicas of two stages write their slices (replica 1 none), resumed with the single reduction
+check stages_grid_np4_first mpi 4 "$I2PMAE" pretrain $P -o "$T/g4" --steps 4 --stages 2
+check stages_grid_np4_resume mpi 4 "$I2PMAE" pretrain $P -o "$T/g4" --steps 8 --resume --stages 2 \
+  --overlap-allreduce 0
+same_run stages_grid_np4_resume_same "$T/d2" "$T/g4" 8
+# the checkpoints written in slices are those of S = 1, byte for byte in every dataset (h5diff)
+check stages_h5diff_s3 sh -c "[ -z \"\$(h5diff '$T/s1/ckpt-00000008.h5' '$T/s3/ckpt-00000008.h5' 2>&1)\" ]"
+check stages_h5diff_np4 sh -c "[ -z \"\$(h5diff '$T/d2/ckpt-00000008.h5' '$T/d2s2/ckpt-00000008.h5' 2>&1)\" ]"
 
 # ---- bad input: one error line, every rank exits non-zero ----
 # every_rank NAME NP PATTERN ARGS...: expect_error under mpirun; then again with each rank wrapped

@@ -267,12 +267,46 @@ static void test_unwritable_dir(void **state)
     assert_non_null(strstr(err, "/nonexistent/dir"));
 }
 
+/* An array written in slices (ckpt_write_parts: a pipeline stage's packed moments), cut in several
+ * collective pieces and held out of order in memory, reads back whole (ckpt_read) and as the same
+ * slices (ckpt_read_parts) with the same bits. */
+static void test_sliced_round_trip(void **state)
+{
+    fixture *fx = *state;
+    enum { N = 2500007 }; /* beyond two write pieces of 16 chunks */
+    float *packed = malloc(sizeof(float) * N), *whole = calloc(N, sizeof(float)),
+          *again = calloc(N, sizeof(float));
+    assert_true(packed && whole && again);
+    const ckpt_slice sl[3] = {{700001, N - 700001, 0}, {0, 300000, N - 700001}, {300000, 400001, N - 400001}};
+    for (int k = 0; k < 3; k++)
+        for (long i = 0; i < sl[k].count; i++) packed[sl[k].at + i] = 1.0f + (float)(sl[k].off + i) * 0.25f;
+    ckpt_array a[2] = {{"/adamw/m", CKPT_F32, packed, N}, {"/buffers", CKPT_F32, fx->b, NB}};
+    ckpt_part parts[2] = {{sl, 3}, {NULL, 0}};
+    ckpt_state st = {.step = 5, .epoch = 1, .epoch_pos = 0, .seed = 42};
+    char path[I2P_PATH_LEN], err[I2P_ERR_LEN];
+    ckpt_path(path, sizeof path, fx->dir, 5);
+    int rc = ckpt_write_parts(path, MPI_COMM_SELF, &st, CONFIG, NULL, a, parts, 2, err);
+    if (rc) fprintf(stderr, "%s\n", err);
+    assert_int_equal(rc, 0);
+    ckpt_array w[1] = {{"/adamw/m", CKPT_F32, whole, N}};
+    assert_int_equal(ckpt_read(path, MPI_COMM_SELF, &st, CONFIG, w, 1, err), 0);
+    for (long i = 0; i < N; i++)
+        if (whole[i] != 1.0f + (float)i * 0.25f) fail_msg("element %ld: %g", i, whole[i]);
+    ckpt_array r[1] = {{"/adamw/m", CKPT_F32, again, N}};
+    assert_int_equal(ckpt_read_parts(path, MPI_COMM_SELF, &st, CONFIG, r, parts, 1, err), 0);
+    assert_memory_equal(packed, again, sizeof(float) * N);
+    free(packed);
+    free(whole);
+    free(again);
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
     h5io_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sliced_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corruption_detected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_detected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_mismatch, setup, teardown),

@@ -2,7 +2,8 @@
  *  - pipe_units: the tiny network run unit by unit, cut at every one of the 32 contiguous splits
  *    into stages, each stage in its own arena and each boundary crossed through a packed message
  *    copied into a fresh buffer, gives bitwise the losses, parameter gradients and BatchNorm
- *    buffers of model3d_train_step;
+ *    buffers of model3d_train_step; and each unit's backward writes only its own tensors' gradients
+ *    (what a stage's per-unit accumulation and overlapped reduction rely on);
  *  - pipe_schedule: GPipe and 1F1B orders for S = 1..4 stages and M = 1..7 micro-batches run to
  *    the end in a simulated pipeline (no deadlock), each micro-batch once forward then backward in
  *    ascending order, and no slot reused before its micro-batch's backward;
@@ -145,6 +146,48 @@ static void test_units_bitwise(void **state)
     }
     assert_int_equal(splits, 32);
     model3d_free(ref);
+    free_inputs(&in);
+}
+
+/* What a stage's per-unit accumulation and overlapped reduction rely on (pipe_step.c): the
+ * backward of unit k writes the gradients of unit k's tensors only, so those of units >= k are
+ * final once it is done. One stage holding all six units; before and after each unit's backward
+ * the gradients of every other unit's tensors are the same bits, and the unit's own changed. */
+static void test_unit_grads_final(void **state)
+{
+    (void)state;
+    inputs in;
+    make_inputs(&in);
+    model3d *m;
+    assert_int_equal(model3d_create(&m, &in.cfg, 2, 5, &g_dnn, g_err), 0);
+    long np = model3d_n_params(m);
+    int nt = model3d_n_tensors(m);
+    float *before = malloc(sizeof(float) * (size_t)np);
+    assert_non_null(before);
+    arena ar;
+    arena_init(&ar, (size_t)1 << 20);
+    m3_run r = {.c = &m->st.cache, .a = &ar, .P = m->st.params, .G = m->st.grads, .buf = m->st.buffers,
+                .train = 1, .err = g_err};
+    pipe_units u;
+    memset(m->st.grads, 0, sizeof(float) * (size_t)np);
+    assert_int_equal(pipe_units_prepare(&r, m, &u, &in.batch), 0);
+    for (int k = 0; k < PIPE_UNITS; k++) assert_int_equal(pipe_units_forward(&r, m, &u, k, &in.batch), 0);
+    assert_int_equal(pipe_units_backward_begin(&r, m, &u, 0, PIPE_UNITS), 0);
+    for (int k = PIPE_UNITS - 1; k >= 0; k--) {
+        memcpy(before, m->st.grads, sizeof(float) * (size_t)np);
+        assert_int_equal(pipe_units_backward(&r, m, &u, k), 0);
+        int own_changed = 0;
+        for (int i = 0; i < nt; i++) {
+            const model3d_tensor *T = model3d_get_tensor(m, i);
+            int same = !memcmp(before + T->offset, m->st.grads + T->offset, sizeof(float) * (size_t)T->count);
+            if (pipe_unit_of_tensor(T->name) == k) own_changed |= !same;
+            else if (!same) fail_msg("unit %d's backward wrote the gradient of %s", k, T->name);
+        }
+        if (!own_changed) fail_msg("unit %d's backward wrote none of its gradients", k);
+    }
+    arena_free(&ar);
+    free(before);
+    model3d_free(m);
     free_inputs(&in);
 }
 
@@ -298,6 +341,7 @@ int main(void)
     omp_set_num_threads(1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_units_bitwise),
+        cmocka_unit_test(test_unit_grads_final),
         cmocka_unit_test(test_schedules),
         cmocka_unit_test(test_split),
     };
