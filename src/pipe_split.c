@@ -1,5 +1,5 @@
-/* pipe_split.c -- the units of the 3D network, their FLOP counts and the split into pipeline
- * stages (see pipe_split.h). */
+/* pipe_split.c -- the split of a unit table into pipeline stages, and the units of the 3D
+ * pre-training network with their FLOP counts (see pipe_split.h). */
 #include "pipe_split.h"
 
 #include <stdio.h>
@@ -11,7 +11,6 @@
 
 static const char *const unit_names[PIPE_UNITS] = {"embed0", "encoder.0", "encoder.1", "encoder.2", "decoder",
                                                    "heads"};
-#define UNIT_LIST "embed0, encoder.0, encoder.1, encoder.2, decoder, heads"
 
 const char *pipe_unit_name(int unit)
 {
@@ -65,24 +64,57 @@ void pipe_unit_flops(const model3d_config *c, double flops[PIPE_UNITS])
     for (int u = 0; u < PIPE_UNITS; u++) flops[u] = 3 * fwd[u]; /* backward ~ twice the forward */
 }
 
+void pipe_unit_table_3d(const double flops[PIPE_UNITS], pipe_unit_table *u)
+{
+    memset(u, 0, sizeof *u);
+    u->n = PIPE_UNITS;
+    for (int i = 0; i < PIPE_UNITS; i++) {
+        u->names[i] = unit_names[i];
+        u->flops[i] = flops[i];
+    }
+}
+
+int pipe_split_make(pipe_split *sp, int stages, const char *spec, const double flops[PIPE_UNITS], char *err)
+{
+    pipe_unit_table u;
+    pipe_unit_table_3d(flops, &u);
+    return pipe_split_units(sp, stages, spec, &u, err);
+}
+
+void pipe_split_describe(const pipe_split *sp, const double flops[PIPE_UNITS], char *out, size_t n)
+{
+    pipe_unit_table u;
+    pipe_unit_table_3d(flops, &u);
+    pipe_split_describe_units(sp, &u, out, n);
+}
+
+/* ---- any unit table ---- */
+
+int pipe_split_stage_of(const pipe_split *sp, int unit)
+{
+    for (int s = 0; s < sp->stages; s++)
+        if (unit >= sp->first[s] && unit < sp->first[s + 1]) return s;
+    return -1;
+}
+
 /* The largest stage cost of the split. */
-static double split_max(const pipe_split *sp, const double flops[PIPE_UNITS])
+static double split_max(const pipe_split *sp, const pipe_unit_table *u)
 {
     double worst = 0;
     for (int s = 0; s < sp->stages; s++) {
         double sum = 0;
-        for (int u = sp->first[s]; u < sp->first[s + 1]; u++) sum += flops[u];
+        for (int i = sp->first[s]; i < sp->first[s + 1]; i++) sum += u->flops[i];
         if (sum > worst) worst = sum;
     }
     return worst;
 }
 
 /* Tries every placement of the cuts after stage s (first[0..s] fixed); keeps the best in *best. */
-static void search(pipe_split *cur, int s, const double flops[PIPE_UNITS], pipe_split *best, double *best_cost)
+static void search(pipe_split *cur, int s, const pipe_unit_table *u, pipe_split *best, double *best_cost)
 {
     if (s == cur->stages - 1) {
-        cur->first[cur->stages] = PIPE_UNITS;
-        double cost = split_max(cur, flops);
+        cur->first[cur->stages] = u->n;
+        double cost = split_max(cur, u);
         if (cost < *best_cost) {
             *best_cost = cost;
             *best = *cur;
@@ -90,19 +122,29 @@ static void search(pipe_split *cur, int s, const double flops[PIPE_UNITS], pipe_
         return;
     }
     int left = cur->stages - s - 1; /* stages still to place after this one */
-    for (int next = cur->first[s] + 1; next <= PIPE_UNITS - left; next++) {
+    for (int next = cur->first[s] + 1; next <= u->n - left; next++) {
         cur->first[s + 1] = next;
-        search(cur, s + 1, flops, best, best_cost);
+        search(cur, s + 1, u, best, best_cost);
     }
 }
 
-int pipe_split_make(pipe_split *sp, int stages, const char *spec, const double flops[PIPE_UNITS], char *err)
+/* "embed0, encoder.0, ..." into out (n bytes). */
+static void unit_list(const pipe_unit_table *u, char *out, size_t n)
+{
+    size_t len = 0;
+    out[0] = 0;
+    for (int i = 0; i < u->n && len < n; i++)
+        len += (size_t)snprintf(out + len, n - len, "%s%s", i ? ", " : "", u->names[i]);
+}
+
+int pipe_split_units(pipe_split *sp, int stages, const char *spec, const pipe_unit_table *u, char *err)
 {
     memset(sp, 0, sizeof *sp);
+    char list[256];
+    unit_list(u, list, sizeof list);
     if (stages < 1) return errf(err, "--stages %d: must be at least 1", stages);
-    if (stages > PIPE_UNITS)
-        return errf(err, "--stages %d: the network has only %d pipeline units (" UNIT_LIST ")", stages,
-                    PIPE_UNITS);
+    if (stages > u->n)
+        return errf(err, "--stages %d: the network has only %d pipeline units (%s)", stages, u->n, list);
     sp->stages = stages;
     if (spec && spec[0]) {
         const char *p = spec;
@@ -118,32 +160,32 @@ int pipe_split_make(pipe_split *sp, int stages, const char *spec, const double f
             total += (int)v;
             p = *end ? end + 1 : end;
         }
-        if (n != stages || total != PIPE_UNITS)
+        if (n != stages || total != u->n)
             return errf(err, "--stage-split %s: %d stages holding %d units, but --stages is %d and the network "
-                        "has %d units (" UNIT_LIST "); the counts must cover it exactly", spec, n, total,
-                        stages, PIPE_UNITS);
+                        "has %d units (%s); the counts must cover it exactly", spec, n, total, stages, u->n,
+                        list);
         return 0;
     }
     pipe_split cur = *sp, best = *sp;
     double best_cost = 1e300;
     cur.first[0] = 0;
-    search(&cur, 0, flops, &best, &best_cost);
+    search(&cur, 0, u, &best, &best_cost);
     *sp = best;
     return 0;
 }
 
-void pipe_split_describe(const pipe_split *sp, const double flops[PIPE_UNITS], char *out, size_t n)
+void pipe_split_describe_units(const pipe_split *sp, const pipe_unit_table *u, char *out, size_t n)
 {
     double total = 0;
-    for (int u = 0; u < PIPE_UNITS; u++) total += flops[u];
+    for (int i = 0; i < u->n; i++) total += u->flops[i];
     size_t len = 0;
     out[0] = 0;
     for (int s = 0; s < sp->stages && len < n; s++) {
         double sum = 0;
         len += (size_t)snprintf(out + len, n - len, "%sstage %d: ", s ? ", " : "", s);
-        for (int u = sp->first[s]; u < sp->first[s + 1] && len < n; u++) {
-            sum += flops[u];
-            len += (size_t)snprintf(out + len, n - len, "%s%s", u > sp->first[s] ? "+" : "", unit_names[u]);
+        for (int i = sp->first[s]; i < sp->first[s + 1] && len < n; i++) {
+            sum += u->flops[i];
+            len += (size_t)snprintf(out + len, n - len, "%s%s", i > sp->first[s] ? "+" : "", u->names[i]);
         }
         if (len < n)
             len += (size_t)snprintf(out + len, n - len, " (%.3g GFLOP/sample, %.0f%%)", sum / 1e9,
