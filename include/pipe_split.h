@@ -44,6 +44,12 @@ void pipe_split_describe_units(const pipe_split *sp, const pipe_unit_table *u, c
 /* The stage holding unit `unit`, or -1. */
 int pipe_split_stage_of(const pipe_split *sp, int unit);
 
+/* Forward FLOPs per sample of a mini-PointNet over G groups of k points (widths cin -> a -> b,
+ * then [b | max] 2b -> c -> cout), and of a transformer stage of `depth` blocks on T tokens of
+ * width C (positional MLP included). */
+double pipe_flops_group(double G, double k, double cin, double a, double b, double c, double cout);
+double pipe_flops_stage(double T, double C, int depth);
+
 /* ---- the 3D pre-training network (model3d.h) ---- */
 #define PIPE_UNITS 6
 enum { PIPE_EMBED0, PIPE_ENC0, PIPE_ENC1, PIPE_ENC2, PIPE_DEC, PIPE_HEADS };

@@ -29,13 +29,13 @@ int pipe_unit_of_tensor(const char *name)
 }
 
 /* Forward FLOPs per sample of a mini-PointNet over G groups of k points. */
-static double group_flops(double G, double k, double cin, double a, double b, double c, double cout)
+double pipe_flops_group(double G, double k, double cin, double a, double b, double c, double cout)
 {
     return 2 * G * k * (cin * a + a * b + 2 * b * c + c * cout);
 }
 
 /* Forward FLOPs per sample of a transformer stage on T tokens of width C. */
-static double stage_flops(double T, double C, int depth)
+double pipe_flops_stage(double T, double C, int depth)
 {
     double pos = 2 * T * (3 * C + C * C);
     double block = 2 * T * 12 * C * C + 4 * T * T * C;
@@ -51,15 +51,15 @@ void pipe_unit_flops(const model3d_config *c, double flops[PIPE_UNITS])
     double cap[3] = {cap0, cap1, nv};
     const int *h = c->embed_hidden, *d = c->dims;
     double fwd[PIPE_UNITS];
-    fwd[PIPE_EMBED0] = group_flops(c->groups[0], c->k[0], 3, h[0], h[1], h[2], d[0]);
-    fwd[PIPE_ENC0] = stage_flops(cap[0], d[0], c->depths[0]);
-    fwd[PIPE_ENC1] = group_flops(c->groups[1], c->k[1], d[0], d[0], d[0], d[1], d[1]) +
-                     stage_flops(cap[1], d[1], c->depths[1]);
-    fwd[PIPE_ENC2] = group_flops(c->groups[2], c->k[2], d[1], d[1], d[1], d[2], d[2]) +
-                     stage_flops(cap[2], d[2], c->depths[2]);
+    fwd[PIPE_EMBED0] = pipe_flops_group(c->groups[0], c->k[0], 3, h[0], h[1], h[2], d[0]);
+    fwd[PIPE_ENC0] = pipe_flops_stage(cap[0], d[0], c->depths[0]);
+    fwd[PIPE_ENC1] = pipe_flops_group(c->groups[1], c->k[1], d[0], d[0], d[0], d[1], d[1]) +
+                     pipe_flops_stage(cap[1], d[1], c->depths[1]);
+    fwd[PIPE_ENC2] = pipe_flops_group(c->groups[2], c->k[2], d[1], d[1], d[1], d[2], d[2]) +
+                     pipe_flops_stage(cap[2], d[2], c->depths[2]);
     double D0 = c->dec_dims[0], D1 = c->dec_dims[1], G1 = c->groups[1];
-    fwd[PIPE_DEC] = stage_flops(c->groups[2], D0, c->dec_depths[0]) + 2 * G1 * ((D0 + d[1]) * D1 + 2 * D1 * D1) +
-                    stage_flops(G1, D1, c->dec_depths[1]);
+    fwd[PIPE_DEC] = pipe_flops_stage(c->groups[2], D0, c->dec_depths[0]) + 2 * G1 * ((D0 + d[1]) * D1 + 2 * D1 * D1) +
+                    pipe_flops_stage(G1, D1, c->dec_depths[1]);
     fwd[PIPE_HEADS] = 2 * G1 * D1 * 3 * c->k[1] + 2 * cap1 * D1 * (double)c->k[1] * c->views * c->feat_dim;
     for (int u = 0; u < PIPE_UNITS; u++) flops[u] = 3 * fwd[u]; /* backward ~ twice the forward */
 }
