@@ -21,6 +21,9 @@
 typedef struct pipe_run pipe_run;
 
 typedef struct {
+    /* or NULL: the part of micro-batch j's forward that needs no message (reading the data, the
+     * tokenizer), run before waiting for the previous stage's */
+    int (*prepare)(void *ctx, long j, long slot, char *err);
     /* forward of micro-batch j in activation slot `slot` (j % slots): in (the previous stage's
      * message; NULL on stage 0), out (to fill for the next stage; NULL on the last stage) */
     int (*forward)(void *ctx, long j, long slot, float *in, float *out, char *err);

@@ -205,24 +205,34 @@ static void add_ranges(double *acc, const float *x, const range_list *l, double 
     }
 }
 
-/* pipe_run callback: the forward of micro-batch j through this stage's units. */
-static int forward(void *ctx, long j, long si, float *in, float *out, char *err)
+/* pipe_run callback: micro-batch j read, its draws and tokenizer (before the message). */
+static int prepare(void *ctx, long j, long si, char *err)
 {
     ft_pipe *p = ctx;
     slot *s = &p->slots[si];
-    classifier *c = p->c;
     arena_reset(&s->a);
     m3_run r = slot_run(p, s, err);
     double t0 = MPI_Wtime();
     int rc = p->fill(p->fill_ctx, j, &s->b, err);
     *p->data_s += MPI_Wtime() - t0;
-    if (rc || cls_check_batch(c, &s->b, err)) return -1;
+    if (rc || cls_check_batch(p->c, &s->b, err)) return -1;
     memcpy(s->labels, s->b.labels, sizeof(int32_t) * (size_t)s->b.B);
-    s->b.labels = s->labels; /* the points are read by the tokenizer only, below */
+    s->b.labels = s->labels;
+    rc = cls_units_prepare(&r, p->c, &s->u, &s->b);
+    s->b.points = NULL; /* read by the tokenizer only */
+    return rc;
+}
+
+/* pipe_run callback: the forward of micro-batch j through this stage's units. */
+static int forward(void *ctx, long j, long si, float *in, float *out, char *err)
+{
+    (void)j;
+    ft_pipe *p = ctx;
+    slot *s = &p->slots[si];
+    classifier *c = p->c;
+    m3_run r = slot_run(p, s, err);
     const range_list *ob = &p->own_b[p->g.stage];
     copy_ranges(c->st.buffers, p->buf0, ob); /* every micro-batch starts from the step's statistics */
-    if (cls_units_prepare(&r, c, &s->u, &s->b)) return -1;
-    s->b.points = NULL;
     if (in) cls_msg_attach(&s->u, p->lo, 0, in);
     for (int u = p->lo; u < p->hi; u++)
         if (cls_units_forward(&r, c, &s->u, u, &s->b)) return -1;
@@ -271,7 +281,7 @@ int ft_pipe_step(ft_pipe *p, ft_pipe_fill_fn fill, void *ctx, double inv_micro, 
     p->inv = inv_micro;
     p->acc = acc;
     p->data_s = data_s;
-    pipe_run_fns fns = {forward, backward};
+    pipe_run_fns fns = {prepare, forward, backward};
     return pipe_run_step(p->run, &fns, p, tm, err);
 }
 

@@ -95,6 +95,7 @@ static void forward(pipe_run *p, long j, const pipe_run_fns *fns, void *ctx, pip
 {
     slot *s = &p->slots[j % p->nslots];
     double t0 = MPI_Wtime(), waited = 0;
+    if (*ok && fns->prepare) *ok = !fns->prepare(ctx, j, j % p->nslots, err);
     if (p->in_n) waited += wait_timed(&s->rq_fin);
     if (p->out_n) waited += wait_timed(&s->rq_fout); /* its buffer's previous send */
     if (*ok) *ok = !fns->forward(ctx, j, j % p->nslots, p->in_n ? s->fin : NULL, p->out_n ? s->fout : NULL, err);
