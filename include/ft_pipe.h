@@ -52,6 +52,9 @@ int ft_pipe_reduce(ft_pipe *p, double *acc, double *seconds, char *err);
  * clipped to clip_grad (0: off; *gnorm: its norm before), AdamW on this stage's parameters. */
 int ft_pipe_update(ft_pipe *p, const double *acc, adamw_state *opt, const adamw_config *oc, double lr,
                    double clip_grad, double *gnorm, double *seconds, char *err);
+/* Returns the memory of the micro-batches' activations (before an evaluation, whose own arena
+ * would otherwise add to it); the next step takes it again. */
+void ft_pipe_trim(ft_pipe *p);
 /* Every stage's parameters, AdamW moments and buffers to every rank of its replica (before a
  * checkpoint or an evaluation of the whole model). Collective over the world. */
 int ft_pipe_sync(ft_pipe *p, adamw_state *opt, char *err);

@@ -618,7 +618,10 @@ static int train_epoch(trainer *t, const finetune_args *a, long epoch, long end,
 static int evaluate(trainer *t, const finetune_args *a, long epoch, finetune_result *r, char *err)
 {
     double t0 = now_s();
-    if (t->pipe && ft_pipe_sync(t->pipe, &t->opt, err)) return -1; /* the whole model on every rank */
+    if (t->pipe) {
+        ft_pipe_trim(t->pipe); /* the evaluation's activations instead of the step's */
+        if (ft_pipe_sync(t->pipe, &t->opt, err)) return -1; /* the whole model on every rank */
+    }
     if (ft_testset_eval(&t->ts, t->c, &t->cm, t->comm, err)) return -1;
     r->seconds_eval += now_s() - t0;
     r->last = record_of(&t->cm, epoch);

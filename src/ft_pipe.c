@@ -344,6 +344,14 @@ int ft_pipe_update(ft_pipe *p, const double *acc, adamw_state *opt, const adamw_
     return 0;
 }
 
+void ft_pipe_trim(ft_pipe *p)
+{
+    for (long i = 0; i < p->nslots; i++) {
+        arena_free(&p->slots[i].a);
+        arena_init(&p->slots[i].a, (size_t)16 << 20);
+    }
+}
+
 int ft_pipe_sync(ft_pipe *p, adamw_state *opt, char *err)
 {
     m3_store *st = &p->c->st;

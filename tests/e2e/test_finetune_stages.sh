@@ -1,10 +1,11 @@
 # test_finetune_stages.sh -- `i2pmae finetune --stages S` (pipeline parallel, ft_pipe.h) on the tiny
 # network from scratch (drop path and dropout on): metrics.csv, the last checkpoint and best.h5 are
 # bitwise those of the data-parallel run with ranks / S ranks (S = 2, 3 at one replica, 1F1B and
-# GPipe, balanced and hand-set splits; 2 replicas x 2 stages on 4 ranks); runs resume across grids
-# (S = 2 -> data parallel, data parallel -> S = 3) with the uninterrupted rows and checkpoint; a
-# SIGUSR1 inside an epoch under S = 2 stops with a checkpoint there that resumes exactly; bad grids, splits and schedules give
-# one error and every rank exits non-zero.
+# GPipe, balanced and hand-set splits; 2 replicas x 2 stages on 4 ranks; with --recompute and
+# --precision bf16 where the CPU has it); runs resume across grids (S = 2 -> data parallel, data
+# parallel -> S = 3) with the uninterrupted rows and checkpoint; SIGUSR1 inside an epoch under
+# S = 2 stops with a checkpoint there that resumes exactly on one rank; bad grids, splits and
+# schedules give one error and every rank exits non-zero.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/pretrain_lib.sh"
 
@@ -26,7 +27,7 @@ same_run() {
 # ---- grid independence ----
 check ftst_dp_np1 mpi 1 "$I2PMAE" finetune $FT --epochs 2 -o "$T/dp1"
 check ftst_s2_np2 mpi 2 "$I2PMAE" finetune $FT --epochs 2 -o "$T/s2" --stages 2
-check ftst_s3_np3 mpi 3 "$I2PMAE" finetune $FT --epochs 2 -o "$T/s3" --stages 3
+check ftst_s3_np3 sh -c "mpirun -np 3 --oversubscribe --bind-to none '$I2PMAE' finetune $FT --epochs 2 -o '$T/s3' --stages 3 > '$T/s3.out' 2>&1"
 check ftst_s3_gpipe mpi 3 "$I2PMAE" finetune $FT --epochs 2 -o "$T/s3g" --stages 3 --pipe-schedule gpipe \
   --stage-split 1,1,3
 check ftst_s2_split41 mpi 2 "$I2PMAE" finetune $FT --epochs 2 -o "$T/s2h" --stages 2 --stage-split 4,1
@@ -37,12 +38,18 @@ same_run ftst_s2_split41_bitwise_dp1 "$T/dp1" "$T/s2h"
 check ftst_dp_np2 mpi 2 "$I2PMAE" finetune $FT --epochs 2 -o "$T/dp2"
 check ftst_d2_s2_np4 mpi 4 "$I2PMAE" finetune $FT --epochs 2 -o "$T/d2s2" --stages 2
 same_run ftst_np4_s2_bitwise_np2 "$T/dp2" "$T/d2s2"
-mpi 3 "$I2PMAE" finetune $FT --epochs 1 -o "$T/log3" --stages 3 > "$T/log3.out" 2>&1
-check ftst_split_logged grep -q 'finetune: pipeline of 3 stages x 1 replicas, 1f1b schedule; stage 0: embed0 (.*GFLOP/sample.*), stage 2: .*head' "$T/log3.out"
-check ftst_json sh -c "tail -1 '$T/log3.out' | grep -q '\"stages\":3,\"seconds_pipe_wait\":'"
+check ftst_split_logged grep -q 'finetune: pipeline of 3 stages x 1 replicas, 1f1b schedule; stage 0: embed0 (.*GFLOP/sample.*), stage 2: .*head' "$T/s3.out"
+check ftst_json sh -c "tail -1 '$T/s3.out' | grep -q '\"stages\":3,\"seconds_pipe_wait\":'"
 check ftst_s2_seed9 mpi 2 "$I2PMAE" finetune $FT --epochs 2 -o "$T/s2seed" --stages 2 --seed 9
 out=$(h5diff "$T/dp1/$CK" "$T/s2seed/$CK" /params /params 2>&1)
 if [ -n "$out" ]; then pass ftst_negative_control; else fail ftst_negative_control "another seed gave the same parameters"; fi
+
+# ---- --recompute and --precision bf16 apply on the stages alike (bf16 where the CPU has it) ----
+X="--recompute"
+grep -qw -e avx512_bf16 -e amx_bf16 /proc/cpuinfo && X="$X --precision bf16"
+check ftst_x_dp mpi 1 "$I2PMAE" finetune $FT --epochs 1 -o "$T/xdp" $X
+check ftst_x_s2 mpi 2 "$I2PMAE" finetune $FT --epochs 1 -o "$T/xs2" $X --stages 2 --pipe-schedule gpipe
+check ftst_x_bitwise sh -c "cmp '$T/xdp/metrics.csv' '$T/xs2/metrics.csv' && h5diff '$T/xdp/ckpt-00000006.h5' '$T/xs2/ckpt-00000006.h5'"
 
 # ---- resume on another grid ----
 check ftst_grid_first mpi 2 "$I2PMAE" finetune $FT --epochs 1 -o "$T/g" --stages 2
