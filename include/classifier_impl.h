@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "classifier.h"
+#include "ft_encoder.h"
 #include "model3d_impl.h"
 
 /* Linear(d,H) -> BN -> ReLU -> Dropout -> Linear(H,H) -> BN -> ReLU -> Dropout -> Linear(H,n) */
@@ -54,6 +55,28 @@ int cls_head_backward(m3_run *r, const cls_head *p, float *dinp, const float *dl
 /* ctr (B,T,3) -> bias (B,T,T): CLS_FAR_BIAS where the Euclidean distance between the centres of
  * query t and key u is >= radius, else 0 (radius > 0). Distances in double. */
 void cls_local_bias(float *bias, const float *ctr, long B, long T, double radius);
+
+/* ---- the step in pieces (classifier_step.c), for the pipeline stages (cls_units.h) ---- */
+typedef struct {
+    ft_encoder_state e;
+    float *normed, *ln_mean, *ln_var;
+    float *pooled;              /* (B,d) */
+    int32_t *arg;               /* (B,C2) max-pool winners */
+    cls_head_state hs;
+    const float *mask1, *mask2; /* (B,H) dropout scales or NULL */
+    float *logits;              /* (B,n) */
+} cls_fwd;
+/* The encoder's view of the classifier's layers. */
+ft_encoder cls_encoder_of(const classifier *m);
+/* The train step's drop-path scales (into f->e) and dropout masks, from b's drop_key. */
+int cls_make_masks(m3_run *r, const classifier *m, cls_fwd *f, const classifier_batch *b);
+/* After the encoder (f->e.es[2].raw, f->e.B): the norm, pooling and head, into f->logits. */
+int cls_top_forward(m3_run *r, classifier *m, cls_fwd *f);
+/* The loss's gradient back through the head, pooling and norm: *draw (B,G2,C2), new, the gradient
+ * w.r.t. f->e.es[2].raw. */
+int cls_top_backward(m3_run *r, classifier *m, cls_fwd *f, const int32_t *labels, float **draw);
+/* classifier_train_step's checks of a batch (size, labels). */
+int cls_check_batch(const classifier *m, const classifier_batch *b, char *err);
 
 /* ---- the step's activations (classifier_step.c), for the reference tests ---- */
 /* enc{s}_out (B,G_s,dims[s]): stage outputs; normed (B,G2,dims[2]); pooled (B,d); logits (B,n).

@@ -50,6 +50,10 @@ typedef struct {
     int overlap_allreduce; /* 1: gradient buckets reduced during the backward (grad_allreduce.h) */
     double bucket_mb;      /* their size in MiB of doubles */
     int recompute;         /* 1: activation checkpointing per transformer block */
+    /* pipeline parallel (ft_pipe.h): stages per replica (1: data parallel only), units per stage
+     * ("": balanced in FLOPs), "gpipe" or "1f1b"; not part of the configuration either */
+    int stages;
+    char stage_split[CLI_STR_LEN], pipe_schedule[CLI_STR_LEN];
 } finetune_args;
 
 /* The options a shares with the other training command (train_common.h). */
@@ -66,6 +70,7 @@ typedef struct {
     /* the rest of this rank's split (the JSON's per_rank): the optimiser updates, waiting for the
      * slowest rank after the micro-batches, reading and augmenting the micro-batches */
     double seconds_update, seconds_idle, seconds_data;
+    double seconds_pipe_wait; /* --stages > 1: waiting for the neighbours' messages */
     char last_checkpoint[I2P_PATH_LEN], best_path[I2P_PATH_LEN];
 } finetune_result;
 

@@ -43,10 +43,24 @@ int ft_encoder_drop_path(m3_run *r, const ft_encoder *e, ft_encoder_state *f, lo
                          const float *forced);
 /* points (B,P,3): tokenize, then per scale embed / merge and encode. */
 int ft_encoder_forward(m3_run *r, const ft_encoder *e, ft_encoder_state *f, long B, const float *points);
+/* The same in pieces (pipeline stages, pipe_split.h): the tokenizer; scale s's token embedding
+ * (s = 0: the mini-PointNet of the neighbourhoods; else the merge of es[s-1].raw); its stage. */
+int ft_encoder_tokenize(m3_run *r, const ft_encoder *e, ft_encoder_state *f, long B, const float *points);
+int ft_encoder_embed_forward(m3_run *r, const ft_encoder *e, ft_encoder_state *f, int s);
+int ft_encoder_stage_forward(m3_run *r, const ft_encoder *e, ft_encoder_state *f, int s);
 /* draw2 (B,G2,C2) or NULL: gradient w.r.t. es[2].raw (consumed); dnormed[s] (B,G_s,C_s) or NULL:
  * gradients w.r.t. es[s].normed (dnormed may be NULL). All parameter gradients into r->G. */
 int ft_encoder_backward(m3_run *r, const ft_encoder *e, const ft_encoder_state *f, float *draw2,
                         float *const *dnormed);
+
+/* The backward in pieces: stage s (draw: gradient w.r.t. es[s].raw; dnormed or NULL) into a new
+ * zeroed *dx0 (B,G_s,C_s); then scale s's embedding from dx0, for s > 0 into a new zeroed *dprev
+ * (B,G_{s-1},C_{s-1}), the gradient w.r.t. es[s-1].raw. ft_encoder_backward runs them for
+ * s = 2, 1, 0. */
+int ft_encoder_stage_backward(m3_run *r, const ft_encoder *e, const ft_encoder_state *f, int s, float *draw,
+                              float *dnormed, float **dx0);
+int ft_encoder_embed_backward(m3_run *r, const ft_encoder *e, const ft_encoder_state *f, int s, const float *dx0,
+                              float **dprev);
 
 /* Copies the encoder tensors of one table (what: "tensor" parameters or "buffer" BatchNorm
  * statistics) of a pre-training model (theirs, src) into a fine-tuning model's (mine, dst) by

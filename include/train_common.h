@@ -98,6 +98,10 @@ void train_accumulate_buffers(double *acc, const train_net *net, double inv);
  * the collectives match. Collective. */
 int train_micro_batches_done(grad_overlap *ov, int rc, MPI_Comm comm, double *idle_s, char *err);
 
+/* -1 with the error naming the step, epoch and last_checkpoint ("" for none) when the step's summed
+ * loss is not finite (the check of train_update), else 0. */
+int train_loss_check(double loss, long step, long epoch, double lr, const char *last_checkpoint, char *err);
+
 /* The step after the micro-batches: sums acc ([grads | buffers | loss, correct], n_params +
  * n_buffers + 2 doubles) over comm (with ov, not NULL: waits for its reductions instead), refuses a loss that is not finite (naming the step, epoch and
  * last_checkpoint, "" for none), copies the averages into the network's grads and buffers, clips

@@ -15,29 +15,17 @@
 #include "tokenizer.h"
 
 
-typedef struct {
-    ft_encoder_state e;
-    float *normed, *ln_mean, *ln_var;
-    float *pooled;             /* (B,d) */
-    int32_t *arg;              /* (B,C2) max-pool winners */
-    cls_head_state hs;
-    const float *mask1, *mask2; /* (B,H) dropout scales or NULL */
-    float *logits;             /* (B,n) */
-} cls_fwd;
-
-static ft_encoder encoder_of(const classifier *m)
+ft_encoder cls_encoder_of(const classifier *m)
 {
     return (ft_encoder){.cfg = &m->cfg.enc, .radius = m->cfg.radius, .embed = m->embed, .enc = m->enc,
                         .use_norm = 0};
 }
 
-/* Stochastic-depth and dropout scales of a train step, drawn from drop_key (or copied from the
- * batch's forced masks): sample b's stream gives the drop path first, then the head's dropouts. */
-static int make_masks(m3_run *r, const classifier *m, cls_fwd *f, const classifier_batch *b)
+int cls_make_masks(m3_run *r, const classifier *m, cls_fwd *f, const classifier_batch *b)
 {
     long B = b->B, H = m->cfg.head_hidden;
     double p = m->cfg.dropout;
-    ft_encoder e = encoder_of(m);
+    ft_encoder e = cls_encoder_of(m);
     rng_t *g = arena_alloc(r->a, sizeof(rng_t) * (size_t)B);
     float *m1 = arena_floats(r->a, B * H), *m2 = arena_floats(r->a, B * H);
     NEED(g && m1 && m2);
@@ -55,14 +43,10 @@ static int make_masks(m3_run *r, const classifier *m, cls_fwd *f, const classifi
     return 0;
 }
 
-/* batch NULL: eval (no masks) */
-static int forward(m3_run *r, classifier *m, cls_fwd *f, long B, const float *points, const classifier_batch *batch)
+int cls_top_forward(m3_run *r, classifier *m, cls_fwd *f)
 {
     const model3d_config *c = &m->cfg.enc;
-    ft_encoder e = encoder_of(m);
-    if (batch) TRY(make_masks(r, m, f, batch));
-    TRY(ft_encoder_forward(r, &e, &f->e, B, points));
-    long G2 = c->groups[2], C2 = c->dims[2], d = m->head.fc1.in;
+    long B = f->e.B, G2 = c->groups[2], C2 = c->dims[2], d = m->head.fc1.in;
     NEED(f->normed = arena_floats(r->a, B * G2 * C2));
     NEED(f->ln_mean = arena_floats(r->a, B * G2));
     NEED(f->ln_var = arena_floats(r->a, B * G2));
@@ -75,7 +59,16 @@ static int forward(m3_run *r, classifier *m, cls_fwd *f, long B, const float *po
     return cls_head_forward(r, &m->head, f->logits, &f->hs, f->pooled, f->mask1, f->mask2, B);
 }
 
-static int backward(m3_run *r, classifier *m, cls_fwd *f, const int32_t *labels)
+/* batch NULL: eval (no masks) */
+static int forward(m3_run *r, classifier *m, cls_fwd *f, long B, const float *points, const classifier_batch *batch)
+{
+    ft_encoder e = cls_encoder_of(m);
+    if (batch) TRY(cls_make_masks(r, m, f, batch));
+    TRY(ft_encoder_forward(r, &e, &f->e, B, points));
+    return cls_top_forward(r, m, f);
+}
+
+int cls_top_backward(m3_run *r, classifier *m, cls_fwd *f, const int32_t *labels, float **draw_out)
 {
     const model3d_config *c = &m->cfg.enc;
     long B = f->e.B, n = m->cfg.n_classes, d = m->head.fc1.in, G2 = c->groups[2], C2 = c->dims[2];
@@ -87,11 +80,19 @@ static int backward(m3_run *r, classifier *m, cls_fwd *f, const int32_t *labels)
     cls_pool_backward(m->cfg.pooling, dnormed, dpooled, f->arg, B, G2, C2);
     TRY(nn_layernorm_backward(r->c, draw, M3G(r, m->norm.w), M3G(r, m->norm.b), dnormed, f->e.es[2].raw,
                               M3P(r, m->norm.w), M3P(r, m->norm.b), f->ln_mean, f->ln_var, B * G2, C2, r->err));
-    ft_encoder e = encoder_of(m);
+    *draw_out = draw;
+    return 0;
+}
+
+static int backward(m3_run *r, classifier *m, cls_fwd *f, const int32_t *labels)
+{
+    float *draw = NULL;
+    TRY(cls_top_backward(r, m, f, labels, &draw));
+    ft_encoder e = cls_encoder_of(m);
     return ft_encoder_backward(r, &e, &f->e, draw, NULL);
 }
 
-int classifier_train_step(classifier *m, const classifier_batch *b, double *loss, float *logits, char *err)
+int cls_check_batch(const classifier *m, const classifier_batch *b, char *err)
 {
     if (b->B < 2 || b->B > m->st.max_batch)
         return errf(err, "classifier: a train batch of %d samples (needs 2..%d)", b->B, m->st.max_batch);
@@ -99,6 +100,12 @@ int classifier_train_step(classifier *m, const classifier_batch *b, double *loss
         if (b->labels[i] < 0 || b->labels[i] >= m->cfg.n_classes)
             return errf(err, "classifier: label %d of sample %d outside 0..%d", (int)b->labels[i], i,
                         m->cfg.n_classes - 1);
+    return 0;
+}
+
+int classifier_train_step(classifier *m, const classifier_batch *b, double *loss, float *logits, char *err)
+{
+    if (cls_check_batch(m, b, err)) return -1;
     m3_run r;
     cls_fwd *f = m3_store_begin(&m->st, &r, 1, b->B, sizeof *f, "classifier", err);
     if (!f) return -1;

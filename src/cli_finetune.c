@@ -6,11 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cls_units.h"
 #include "commands.h"
 #include "errors.h"
 #include "finetune.h"
 #include "log.h"
 #include "model_opts.h"
+#include "pipe_schedule.h"
 #include "summary.h"
 #include "train_common.h"
 
@@ -115,7 +117,14 @@ static int check_args(cli_args *c, char *err)
     if (train_opts_check(&o, err)) return -1;
     if (c->n_classes < 0) return errf(err, "--n-classes %d: must be non-negative", c->n_classes);
     if (train_step_opts_check(a->overlap_allreduce, a->bucket_mb, err)) return -1;
-    return 0;
+    if (pipe_schedule_parse(a->pipe_schedule) < 0)
+        return errf(err, "--pipe-schedule %s: must be gpipe or 1f1b", a->pipe_schedule);
+    if (a->stage_split[0] && a->stages == 1)
+        return errf(err, "--stage-split %s: needs --stages 2 or more", a->stage_split);
+    pipe_unit_table units;
+    cls_units_names(&units);
+    pipe_split sp;
+    return pipe_split_units(&sp, a->stages, a->stage_split, &units, err);
 }
 
 static void add_record(cJSON *s, const char *suffix, const ft_record *r)
@@ -164,6 +173,10 @@ static void train_summary(const finetune_args *a, const finetune_result *r, cJSO
     cJSON_AddBoolToObject(s, "overlap_allreduce", a->overlap_allreduce);
     cJSON_AddNumberToObject(s, "bucket_mb", a->bucket_mb);
     cJSON_AddBoolToObject(s, "recompute", a->recompute);
+    if (a->stages > 1) {
+        cJSON_AddNumberToObject(s, "stages", a->stages);
+        cJSON_AddNumberToObject(s, "seconds_pipe_wait", r->seconds_pipe_wait);
+    }
     /* this rank's split, as pretrain's: compute = train steps, updates and evaluation */
     double mine[4] = {r->seconds_train + r->seconds_update + r->seconds_eval, r->seconds_allreduce,
                       r->seconds_idle, r->seconds_data + r->seconds_checkpoint};
@@ -225,7 +238,8 @@ static int options(void *state, cli_opt *opts)
     *a = (finetune_args){.seed = 0, .epochs = 300, .sched_epochs = 0, .warmup_epochs = 10, .batch = 32,
                          .micro = 0, .ckpt_every = 1, .keep = 2, .log_every = 50, .eval_every = 1,
                          .lr = 5e-4, .min_lr = 1e-6, .warmup_lr = 1e-6, .weight_decay = 0.05,
-                         .clip_grad = 10, .overlap_allreduce = 1, .bucket_mb = 8};
+                         .clip_grad = 10, .overlap_allreduce = 1, .bucket_mb = 8, .stages = 1,
+                         .pipe_schedule = "1f1b"};
     c->vote_views = 10;
     c->vote_repeats = 49;
     c->head_hidden = 256;
@@ -282,6 +296,15 @@ static int options(void *state, cli_opt *opts)
          "mean+max (summed) or concat (default: modelnet40 mean+max, scanobjectnn concat)"},
         {"head-hidden", OPT_INT, &c->head_hidden, "H", "width of the head's hidden layers"},
         {"dropout", OPT_DOUBLE, &c->dropout, "P", "dropout of the head"},
+        {"stages", OPT_INT, &a->stages, "S",
+         "pipeline stages per replica: the ranks form (ranks / S) data replicas x S stages, each stage "
+         "holding a contiguous part of the network (1: data parallel only); results are those of "
+         "ranks / S data-parallel ranks"},
+        {"stage-split", OPT_STRING, a->stage_split, "N,N,..",
+         "units per stage of the 5 units embed0, encoder.0, encoder.1, encoder.2, head (e.g. 1,4); "
+         "default: balanced in FLOPs"},
+        {"pipe-schedule", OPT_STRING, a->pipe_schedule, "1f1b|gpipe",
+         "order of the micro-batches' forward and backward passes on a stage"},
     };
     int n = cmd_opts_add(opts, 0, own, (int)(sizeof own / sizeof own[0]));
     n = train_step_opts_add(opts, n, &a->overlap_allreduce, &a->bucket_mb, &a->recompute);
@@ -328,7 +351,9 @@ const i2p_command cmd_finetune = {
         "evaluated every epoch; metrics.csv holds every epoch, best.h5 the best test accuracy (test-set\n"
         "selection, as the official code: the summary reports last and best apart). --resume\n"
         "continues exactly, best record included. --points defaults to 1024 (modelnet40) or 2048\n"
-        "(scanobjectnn). Details: docs/finetune.md.",
+        "(scanobjectnn). --stages S: (ranks / S) data replicas x S pipeline stages, each stage\n"
+        "running a contiguous part of the network (embed0, encoder.0-2, head), with the results of\n"
+        "ranks / S data-parallel ranks. Details: docs/finetune.md.",
     .state_size = sizeof(cli_args),
     .options = options,
     .check = check,

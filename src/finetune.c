@@ -13,6 +13,7 @@
 #include "dist.h"
 #include "errors.h"
 #include "finetune_eval.h"
+#include "ft_pipe.h"
 #include "log.h"
 #include "mem_peak.h"
 #include "metrics.h"
@@ -62,6 +63,7 @@ typedef struct {
     grad_overlap ov; /* --overlap-allreduce 1: the bucketed reduction (grad_allreduce.h) */
     int overlap;
     train_part_epoch part;  /* a signal's stop inside an epoch: its steps and loss / correct sums */
+    ft_pipe *pipe;          /* --stages > 1: this rank's pipeline stage (ft_pipe.h); NULL: data parallel */
 } trainer;
 
 /* The context of train_run_start's callbacks. */
@@ -157,7 +159,7 @@ static char *make_config_json(const finetune_args *a, const trainer *t)
  * backward feeds (neither changes a result). */
 static int step_options(trainer *t, const finetune_args *a, char *err)
 {
-    t->overlap = a->overlap_allreduce;
+    t->overlap = a->overlap_allreduce && !t->pipe; /* --stages: each stage reduces its own tensors */
     if (t->overlap && grad_overlap_init(&t->ov, t->acc, t->n_params, t->n_acc, a->bucket_mb, t->comm, err))
         return -1;
     classifier_set_step_options(t->c, a->recompute, t->overlap ? grad_overlap_final : NULL, &t->ov);
@@ -173,9 +175,14 @@ static int trainer_init(trainer *t, const finetune_args *a, MPI_Comm comm, char 
     t->best_epoch = -1;
     t->cfg = a->model;
     t->o = finetune_train_opts(a);
+    int data_ranks = t->size; /* the replicas: ranks / stages */
+    if (a->stages > 1) {
+        if (ft_pipe_open(&t->pipe, comm, a->stages, a->stage_split, a->pipe_schedule, err)) return -1;
+        data_ranks = ft_pipe_data(t->pipe);
+    }
     int rc = trainset_open(&t->tr, a, &t->cfg, err);
     if (!rc) rc = classifier_config_check(&t->cfg, err);
-    if (!rc) rc = step_layout_make(&t->L, t->tr.d.n, a->batch, a->micro, t->size, err);
+    if (!rc) rc = step_layout_make(&t->L, t->tr.d.n, a->batch, a->micro, data_ranks, err);
     if (!rc) rc = trainset_alloc(&t->tr, t->L.micro, t->cfg.enc.points, err);
     if (dist_any_error(comm, rc, err)) return -1;
     if (ft_testset_open(&t->ts, a->test, t->cfg.enc.points, t->cfg.enc.fps_skip_origin, t->cfg.n_classes, t->L.micro, a->data,
@@ -184,6 +191,7 @@ static int trainer_init(trainer *t, const finetune_args *a, MPI_Comm comm, char 
     rc = dnn_ctx_create(&t->ctx, err);
     if (!rc) rc = classifier_create(&t->c, &t->cfg, (int)t->L.micro, (uint64_t)a->seed, &t->ctx, err);
     if (!rc) rc = classifier_set_precision(t->c, a->precision, err);
+    if (!rc && t->pipe) rc = ft_pipe_bind(t->pipe, t->c, t->L.micro, t->L.micro_per_rank, err);
     if (dist_any_error(comm, rc, err)) return -1;
     t->n_params = classifier_n_params(t->c);
     t->n_buffers = classifier_n_buffers(t->c);
@@ -215,6 +223,7 @@ static void trainer_free(trainer *t)
     ft_testset_close(&t->ts);
     adamw_free(&t->opt);
     grad_overlap_free(&t->ov);
+    ft_pipe_free(t->pipe);
     confusion_free(&t->cm);
     confusion_free(&t->best_cm);
     free(t->acc);
@@ -328,6 +337,7 @@ static int write_ckpt(trainer *t, const char *path, long epochs_done, int n, fin
 /* ckpt-<step>.h5 after epochs_done epochs and t->part.steps steps of the next one. */
 static int save_checkpoint(trainer *t, long epochs_done, finetune_result *r, char *err)
 {
+    if (t->pipe && ft_pipe_sync(t->pipe, &t->opt, err)) return -1; /* every stage's tensors */
     ckpt_array arr[N_ARRAYS];
     int64_t be = t->best_epoch;
     fill_arrays(t, arr, &be);
@@ -514,6 +524,44 @@ static int run_micro_batches(trainer *t, const finetune_args *a, long step, fine
     return 0;
 }
 
+/* ---- one step on a pipeline stage (--stages > 1, ft_pipe.h) ---- */
+
+typedef struct {
+    trainer *t;
+    const finetune_args *a;
+    long step, epoch, pos;
+} pipe_fill_ctx;
+
+/* ft_pipe_fill_fn: this replica's j-th micro-batch, as run_micro_batches fills it. */
+static int pipe_fill(void *ctx, long j, classifier_batch *b, char *err)
+{
+    pipe_fill_ctx *c = ctx;
+    trainer *t = c->t;
+    long k = step_micro_index(&t->L, ft_pipe_replica(t->pipe), j);
+    if (fill_micro(t, c->a, t->perm + c->pos + k * t->L.micro, t->L.micro, c->epoch, err)) return -1;
+    *b = (classifier_batch){.B = (int)t->L.micro, .points = t->tr.points, .labels = t->tr.labels,
+                            .drop_key = rng_mix(rng_mix((uint64_t)c->a->seed ^ DROP_STREAM, (uint64_t)c->step),
+                                                (uint64_t)k)};
+    return 0;
+}
+
+/* The pipeline's forward/backward of `step` on this stage, then its reduction; t->acc as
+ * run_micro_batches + the all-reduce leave it. Collective. */
+static int run_pipe_step(trainer *t, const finetune_args *a, long step, finetune_result *r, char *err)
+{
+    pipe_fill_ctx c = {t, a, step, 0, 0};
+    step_position(&t->L, step, &c.epoch, &c.pos);
+    train_perm_ensure(t->perm, &t->perm_epoch, a->seed, c.epoch, t->L.n);
+    pipe_run_times tm = {0};
+    int rc = ft_pipe_step(t->pipe, pipe_fill, &c, 1.0 / (double)t->L.micro_per_step, t->acc, &r->seconds_data,
+                          &tm, err);
+    r->seconds_train += tm.compute;
+    r->seconds_pipe_wait += tm.wait;
+    if (a->fault_nan_step == step + 1 && t->rank == 0) t->acc[t->n_params + t->n_buffers] = NAN;
+    if (dist_any_error(t->comm, rc, err)) return -1;
+    return ft_pipe_reduce(t->pipe, t->acc, &r->seconds_allreduce, err);
+}
+
 /* ---- the loop ---- */
 
 /* One epoch from step t->part.steps (a run resumed inside it, with its sums) to its end; or, when a
@@ -525,14 +573,26 @@ static int train_epoch(trainer *t, const finetune_args *a, long epoch, long end,
     long spe = t->L.steps_per_epoch, s0 = train_part_take(&t->part, &sum_loss, &correct);
     for (long s = s0; s < spe; s++) {
         long step = epoch * spe + s;
-        int rc = run_micro_batches(t, a, step, r, err);
-        if (train_micro_batches_done(t->overlap ? &t->ov : NULL, rc, t->comm, &r->seconds_idle, err)) return -1;
-        train_net net = net_of(t);
-        double gnorm = 0, t_update = now_s(), comm0 = r->seconds_allreduce;
-        if (train_update(&net, t->acc, &t->opt, &t->opt_cfg, lr, a->clip_grad, t->comm,
-                         t->overlap ? &t->ov : NULL, step, epoch,
-                         r->last_checkpoint, &r->seconds_allreduce, &gnorm, err))
-            return -1;
+        double gnorm = 0, t_update, comm0;
+        if (t->pipe) {
+            if (run_pipe_step(t, a, step, r, err)) return -1;
+            t_update = now_s();
+            comm0 = r->seconds_allreduce;
+            if (train_loss_check(t->acc[t->n_params + t->n_buffers], step, epoch, lr, r->last_checkpoint, err) ||
+                ft_pipe_update(t->pipe, t->acc, &t->opt, &t->opt_cfg, lr, a->clip_grad, &gnorm,
+                               &r->seconds_allreduce, err))
+                return -1;
+        } else {
+            int rc = run_micro_batches(t, a, step, r, err);
+            if (train_micro_batches_done(t->overlap ? &t->ov : NULL, rc, t->comm, &r->seconds_idle, err)) return -1;
+            train_net net = net_of(t);
+            t_update = now_s();
+            comm0 = r->seconds_allreduce;
+            if (train_update(&net, t->acc, &t->opt, &t->opt_cfg, lr, a->clip_grad, t->comm,
+                             t->overlap ? &t->ov : NULL, step, epoch,
+                             r->last_checkpoint, &r->seconds_allreduce, &gnorm, err))
+                return -1;
+        }
         r->seconds_update += now_s() - t_update - (r->seconds_allreduce - comm0);
         const double *l = t->acc + t->n_params + t->n_buffers;
         sum_loss += l[0];
@@ -558,6 +618,10 @@ static int train_epoch(trainer *t, const finetune_args *a, long epoch, long end,
 static int evaluate(trainer *t, const finetune_args *a, long epoch, finetune_result *r, char *err)
 {
     double t0 = now_s();
+    if (t->pipe) {
+        ft_pipe_trim(t->pipe); /* the evaluation's activations instead of the step's */
+        if (ft_pipe_sync(t->pipe, &t->opt, err)) return -1; /* the whole model on every rank */
+    }
     if (ft_testset_eval(&t->ts, t->c, &t->cm, t->comm, err)) return -1;
     r->seconds_eval += now_s() - t0;
     r->last = record_of(&t->cm, epoch);

@@ -50,35 +50,83 @@ int ft_encoder_drop_path(m3_run *r, const ft_encoder *e, ft_encoder_state *f, lo
     return 0;
 }
 
-int ft_encoder_forward(m3_run *r, const ft_encoder *e, ft_encoder_state *f, long B, const float *points)
+int ft_encoder_tokenize(m3_run *r, const ft_encoder *e, ft_encoder_state *f, long B, const float *points)
+{
+    f->B = B;
+    if (tokenizer_run(e->cfg, r->a, points, (int)B, &f->tk)) return errf(r->err, "encoder: out of memory (tokenizer)");
+    return 0;
+}
+
+int ft_encoder_embed_forward(m3_run *r, const ft_encoder *e, ft_encoder_state *f, int s)
 {
     const model3d_config *c = e->cfg;
-    f->B = B;
-    if (tokenizer_run(c, r->a, points, (int)B, &f->tk)) return errf(r->err, "encoder: out of memory (tokenizer)");
-    for (int s = 0; s < 3; s++) {
-        long G = c->groups[s], k = c->k[s], C = c->dims[s];
-        if (s == 0) {
-            f->grp_in[0] = f->tk.nb0;
-        } else {
-            long Gp = c->groups[s - 1], Cp = c->dims[s - 1];
-            const float *prev = f->es[s - 1].raw;
-            NEED(f->grp_in[s] = arena_floats(r->a, B * G * k * Cp));
+    long B = f->B, G = c->groups[s], k = c->k[s], C = c->dims[s];
+    if (s == 0) {
+        f->grp_in[0] = f->tk.nb0;
+    } else {
+        long Gp = c->groups[s - 1], Cp = c->dims[s - 1];
+        const float *prev = f->es[s - 1].raw;
+        NEED(f->grp_in[s] = arena_floats(r->a, B * G * k * Cp));
 #pragma omp parallel for schedule(static)
-            for (long i = 0; i < B * G * k; i++) {
-                long b = i / (G * k);
-                memcpy(f->grp_in[s] + i * Cp, prev + (b * Gp + f->tk.knn[s][i]) * Cp, sizeof(float) * (size_t)Cp);
-            }
+        for (long i = 0; i < B * G * k; i++) {
+            long b = i / (G * k);
+            memcpy(f->grp_in[s] + i * Cp, prev + (b * Gp + f->tk.knn[s][i]) * Cp, sizeof(float) * (size_t)Cp);
         }
-        NEED(f->x0[s] = arena_floats(r->a, B * G * C));
-        TRY(m3_group_forward(r, &e->embed[s], f->x0[s], &f->gs[s], f->grp_in[s], B * G, k));
-        if (e->radius[s] > 0) {
-            NEED(f->pairbias[s] = arena_floats(r->a, B * G * G));
-            cls_local_bias(f->pairbias[s], f->tk.ctr[s], B, G, e->radius[s]);
-        }
-        f->ex[s].pairbias = f->pairbias[s];
-        TRY(m3_stage_forward_ex(r, &e->enc[s], &f->es[s], f->x0[s], f->tk.ctr[s], NULL, &f->ex[s], B, G,
-                                c->heads, e->use_norm));
     }
+    NEED(f->x0[s] = arena_floats(r->a, B * G * C));
+    return m3_group_forward(r, &e->embed[s], f->x0[s], &f->gs[s], f->grp_in[s], B * G, k);
+}
+
+int ft_encoder_stage_forward(m3_run *r, const ft_encoder *e, ft_encoder_state *f, int s)
+{
+    const model3d_config *c = e->cfg;
+    long B = f->B, G = c->groups[s];
+    if (e->radius[s] > 0) {
+        NEED(f->pairbias[s] = arena_floats(r->a, B * G * G));
+        cls_local_bias(f->pairbias[s], f->tk.ctr[s], B, G, e->radius[s]);
+    }
+    f->ex[s].pairbias = f->pairbias[s];
+    return m3_stage_forward_ex(r, &e->enc[s], &f->es[s], f->x0[s], f->tk.ctr[s], NULL, &f->ex[s], B, G,
+                               c->heads, e->use_norm);
+}
+
+int ft_encoder_forward(m3_run *r, const ft_encoder *e, ft_encoder_state *f, long B, const float *points)
+{
+    TRY(ft_encoder_tokenize(r, e, f, B, points));
+    for (int s = 0; s < 3; s++) {
+        TRY(ft_encoder_embed_forward(r, e, f, s));
+        TRY(ft_encoder_stage_forward(r, e, f, s));
+    }
+    return 0;
+}
+
+int ft_encoder_stage_backward(m3_run *r, const ft_encoder *e, const ft_encoder_state *f, int s, float *draw,
+                              float *dnormed, float **dx0)
+{
+    const model3d_config *c = e->cfg;
+    NEED(*dx0 = arena_zeros(r->a, f->B * c->groups[s] * c->dims[s]));
+    return m3_stage_backward(r, &e->enc[s], &f->es[s], draw, dnormed, *dx0, c->heads);
+}
+
+int ft_encoder_embed_backward(m3_run *r, const ft_encoder *e, const ft_encoder_state *f, int s, const float *dx0,
+                              float **dprev)
+{
+    const model3d_config *c = e->cfg;
+    long B = f->B, G = c->groups[s], k = c->k[s], Cp = s > 0 ? c->dims[s - 1] : 3;
+    float *dgrp = NULL;
+    if (s > 0) NEED(dgrp = arena_zeros(r->a, B * G * k * Cp));
+    TRY(m3_group_backward(r, &e->embed[s], dgrp, dx0, &f->gs[s], f->grp_in[s], B * G, k));
+    if (s == 0) return 0;
+    long Gp = c->groups[s - 1];
+    float *dp;
+    NEED(dp = arena_zeros(r->a, B * Gp * Cp));
+#pragma omp parallel for schedule(static)
+    for (long b = 0; b < B; b++) /* serial within a sample: neighbourhoods overlap */
+        for (long i = b * G * k; i < (b + 1) * G * k; i++) {
+            float *dst = dp + (b * Gp + f->tk.knn[s][i]) * Cp;
+            for (long j = 0; j < Cp; j++) dst[j] += dgrp[i * Cp + j];
+        }
+    *dprev = dp;
     return 0;
 }
 
@@ -86,26 +134,13 @@ int ft_encoder_backward(m3_run *r, const ft_encoder *e, const ft_encoder_state *
                         float *const *dnormed)
 {
     const model3d_config *c = e->cfg;
-    long B = f->B;
     float *draw = draw2;
-    if (!draw) NEED(draw = arena_zeros(r->a, B * c->groups[2] * c->dims[2]));
+    if (!draw) NEED(draw = arena_zeros(r->a, f->B * c->groups[2] * c->dims[2]));
     /* stages 2, 1, 0 with the token merging between them; draw: gradient w.r.t. stage s's output */
     for (int s = 2; s >= 0; s--) {
-        long G = c->groups[s], C = c->dims[s], k = c->k[s], Cp = s > 0 ? c->dims[s - 1] : 3;
-        float *dx0 = arena_zeros(r->a, B * G * C), *dgrp = NULL, *dprev = NULL;
-        NEED(dx0);
-        TRY(m3_stage_backward(r, &e->enc[s], &f->es[s], draw, dnormed ? dnormed[s] : NULL, dx0, c->heads));
-        if (s > 0) NEED(dgrp = arena_zeros(r->a, B * G * k * Cp));
-        TRY(m3_group_backward(r, &e->embed[s], dgrp, dx0, &f->gs[s], f->grp_in[s], B * G, k));
-        if (s == 0) break;
-        long Gp = c->groups[s - 1];
-        NEED(dprev = arena_zeros(r->a, B * Gp * Cp));
-#pragma omp parallel for schedule(static)
-        for (long b = 0; b < B; b++) /* serial within a sample: neighbourhoods overlap */
-            for (long i = b * G * k; i < (b + 1) * G * k; i++) {
-                float *dst = dprev + (b * Gp + f->tk.knn[s][i]) * Cp;
-                for (long j = 0; j < Cp; j++) dst[j] += dgrp[i * Cp + j];
-            }
+        float *dx0 = NULL, *dprev = NULL;
+        TRY(ft_encoder_stage_backward(r, e, f, s, draw, dnormed ? dnormed[s] : NULL, &dx0));
+        TRY(ft_encoder_embed_backward(r, e, f, s, dx0, &dprev));
         draw = dprev;
     }
     return 0;

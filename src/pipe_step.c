@@ -1,5 +1,5 @@
-/* pipe_step.c -- one pipeline stage of pre-training: ownership of tensors, the step's schedule with
- * non-blocking messages, the reduction, the update and the synchronisation (see pipe_step.h). */
+/* pipe_step.c -- one pipeline stage of pre-training: ownership of tensors, the step's units around
+ * pipe_run's schedule, the reduction, the update and the synchronisation (see pipe_step.h). */
 #include "pipe_step.h"
 
 #include <stdio.h>
@@ -10,6 +10,7 @@
 #include "errors.h"
 #include "grad_allreduce.h"
 #include "log.h"
+#include "pipe_run.h"
 #include "pipe_schedule.h"
 #include "pipe_split.h"
 #include "pipe_units.h"
@@ -25,9 +26,7 @@ typedef struct {
 typedef struct {
     arena a;                   /* the micro-batch's saved activations and gradients */
     pipe_units u;
-    int ok;                    /* its forward ran */
-    float *fin, *fout, *bin, *bout; /* messages: forward in (from stage-1), out; backward in, out */
-    MPI_Request rq_fin, rq_fout, rq_bin, rq_bout;
+    model3d_batch b;           /* its batch (filled by prepare) */
 } slot;
 
 struct pipe_stage {
@@ -38,9 +37,8 @@ struct pipe_stage {
     int lo, hi;                /* this stage's units */
     model3d *m;
     long M, nslots;
-    pipe_op *ops;
+    pipe_run *run;             /* the schedule and the messages (pipe_run.h) */
     slot *slots;
-    long fin_n, fout_n;        /* message floats at boundaries lo and hi */
     range_list own_p[PIPE_UNITS], own_b[PIPE_UNITS]; /* per stage: parameter / buffer ranges */
     range_list unit_p[PIPE_UNITS]; /* this stage's units: their parameter ranges (at: packed offset) */
     long final_lo[PIPE_UNITS];     /* after unit u's backward, packed gradients >= final_lo[u] are done */
@@ -51,6 +49,11 @@ struct pipe_stage {
     grad_overlap ov;           /* --overlap-allreduce with replicas: the bucketed reduction */
     int overlap;
     double comm0;              /* ov.comm_s at the step's start */
+    /* the step in progress (pipe_run's callbacks) */
+    pipe_fill_fn fill;
+    void *fill_ctx;
+    double inv, *acc;
+    pipe_times *tm;
 };
 
 int pipe_stage_open(pipe_stage **out, MPI_Comm world, int stages, const char *split, const char *schedule,
@@ -152,11 +155,6 @@ static int own_tensors(pipe_stage *p, char *err)
     return 0;
 }
 
-static float *msg_alloc(long n)
-{
-    return n > 0 ? aligned_alloc(64, sizeof(float) * (size_t)((n + 15) / 16 * 16)) : NULL;
-}
-
 int pipe_stage_bind(pipe_stage *p, model3d *m, long micro, long M, char *err)
 {
     p->m = m;
@@ -172,25 +170,14 @@ int pipe_stage_bind(pipe_stage *p, model3d *m, long micro, long M, char *err)
     log_info("pretrain: pipeline of %d stages x %d replicas, %s schedule; %s", p->g.stages, p->g.data,
              pipe_schedule_name(p->kind), desc);
     if (own_tensors(p, err)) return -1;
-    p->ops = calloc((size_t)(2 * M), sizeof *p->ops);
-    if (!p->ops) return errf(err, "out of memory");
-    p->nslots = pipe_schedule_make(p->kind, p->g.stages, p->g.stage, M, p->ops);
+    long in_n = p->lo > 0 ? pipe_msg_floats(c, micro, p->lo, 0) : 0;
+    long out_n = p->hi < PIPE_UNITS ? pipe_msg_floats(c, micro, p->hi, 0) : 0;
+    if (pipe_run_open(&p->run, p->g.replica_comm, p->g.stages, p->g.stage, p->kind, M, in_n, out_n, err))
+        return -1;
+    p->nslots = pipe_run_slots(p->run);
     p->slots = calloc((size_t)p->nslots, sizeof *p->slots);
     if (!p->slots) return errf(err, "out of memory");
-    p->fin_n = p->lo > 0 ? pipe_msg_floats(c, micro, p->lo, 0) : 0;
-    p->fout_n = p->hi < PIPE_UNITS ? pipe_msg_floats(c, micro, p->hi, 0) : 0;
-    for (long i = 0; i < p->nslots; i++) {
-        slot *s = &p->slots[i];
-        arena_init(&s->a, (size_t)16 << 20);
-        s->rq_fin = s->rq_fout = s->rq_bin = s->rq_bout = MPI_REQUEST_NULL;
-        /* a backward message has the size of the forward one at the same boundary */
-        s->fin = msg_alloc(p->fin_n);
-        s->bout = msg_alloc(p->fin_n);
-        s->fout = msg_alloc(p->fout_n);
-        s->bin = msg_alloc(p->fout_n);
-        if ((p->fin_n && (!s->fin || !s->bout)) || (p->fout_n && (!s->fout || !s->bin)))
-            return errf(err, "out of memory for pipeline messages");
-    }
+    for (long i = 0; i < p->nslots; i++) arena_init(&p->slots[i].a, (size_t)16 << 20);
     return 0;
 }
 
@@ -223,27 +210,14 @@ int pipe_stage_overlap(pipe_stage *p, double *acc, double bucket_mb, char *err)
 void pipe_stage_free(pipe_stage *p)
 {
     if (!p) return;
-    for (long i = 0; p->slots && i < p->nslots; i++) {
-        slot *s = &p->slots[i];
-        MPI_Request rq[4] = {s->rq_fin, s->rq_fout, s->rq_bin, s->rq_bout};
-        for (int k = 0; k < 4; k++)
-            if (rq[k] != MPI_REQUEST_NULL) {
-                MPI_Cancel(&rq[k]);
-                MPI_Request_free(&rq[k]);
-            }
-        arena_free(&s->a);
-        free(s->fin);
-        free(s->fout);
-        free(s->bin);
-        free(s->bout);
-    }
+    pipe_run_free(p->run);
+    for (long i = 0; p->slots && i < p->nslots; i++) arena_free(&p->slots[i].a);
     for (int s = 0; s < PIPE_UNITS; s++) {
         free(p->own_p[s].r);
         free(p->own_b[s].r);
         free(p->unit_p[s].r);
     }
     free(p->slots);
-    free(p->ops);
     free(p->own_t);
     free(p->range_t);
     grad_overlap_free(&p->ov);
@@ -253,13 +227,6 @@ void pipe_stage_free(pipe_stage *p)
 
 /* ---- the step ---- */
 
-static double wait_timed(MPI_Request *rq)
-{
-    double t0 = MPI_Wtime();
-    MPI_Wait(rq, MPI_STATUS_IGNORE);
-    return MPI_Wtime() - t0;
-}
-
 static m3_run slot_run(pipe_stage *p, slot *s, char *err)
 {
     model3d *m = p->m;
@@ -267,45 +234,39 @@ static m3_run slot_run(pipe_stage *p, slot *s, char *err)
                     .buf = m->st.buffers, .train = 1, .err = err};
 }
 
-/* Forward of micro-batch j; *ok cleared on a failure (the messages still go out). */
-static void forward(pipe_stage *p, long j, pipe_fill_fn fill, void *ctx, double inv, double *acc,
-                    pipe_times *tm, int *ok, char *err)
+/* pipe_run callback: micro-batch j filled, its tokenizer and mask (before the message). */
+static int prepare(void *ctx, long j, long si, char *err)
 {
-    slot *s = &p->slots[j % p->nslots];
-    const model3d_config *c = model3d_get_config(p->m);
-    MPI_Comm comm = p->g.replica_comm;
-    int stage = p->g.stage;
+    pipe_stage *p = ctx;
+    slot *s = &p->slots[si];
     arena_reset(&s->a);
     m3_run r = slot_run(p, s, err);
-    model3d_batch b;
     double t0 = MPI_Wtime();
-    s->ok = *ok && !fill(ctx, j, &b, err);
-    double t1 = MPI_Wtime();
-    tm->data += t1 - t0;
-    if (s->ok) s->ok = !pipe_units_prepare(&r, p->m, &s->u, &b);
-    if (p->lo > 0) {
-        double t2 = MPI_Wtime();
-        tm->wait += wait_timed(&s->rq_fin);
-        t1 += MPI_Wtime() - t2;
-        if (s->ok) pipe_msg_attach(c, &s->u, p->lo, 0, s->fin);
+    int rc = p->fill(p->fill_ctx, j, &s->b, err);
+    p->tm->data += MPI_Wtime() - t0;
+    return rc ? -1 : pipe_units_prepare(&r, p->m, &s->u, &s->b);
+}
+
+/* pipe_run callback: the forward of micro-batch j through this stage's units. */
+static int forward(void *ctx, long j, long si, float *in, float *out, char *err)
+{
+    (void)j;
+    pipe_stage *p = ctx;
+    slot *s = &p->slots[si];
+    const model3d_config *c = model3d_get_config(p->m);
+    m3_run r = slot_run(p, s, err);
+    if (in) pipe_msg_attach(c, &s->u, p->lo, 0, in);
+    for (int u = p->lo; u < p->hi; u++)
+        if (pipe_units_forward(&r, p->m, &s->u, u, &s->b)) return -1;
+    if (out) {
+        pipe_msg_pack(c, &s->u, p->hi, 0, out);
+    } else {
+        double *lacc = p->acc + p->n_own_p + p->n_own_b;
+        lacc[0] += (double)(float)s->u.loss.loss * p->inv;
+        lacc[1] += (double)(float)s->u.loss.loss_3d * p->inv;
+        lacc[2] += (double)(float)s->u.loss.loss_2d * p->inv;
     }
-    for (int u = p->lo; u < p->hi && s->ok; u++) s->ok = !pipe_units_forward(&r, p->m, &s->u, u, &b);
-    if (p->hi < PIPE_UNITS) {
-        double t2 = MPI_Wtime();
-        tm->wait += wait_timed(&s->rq_fout);
-        t1 += MPI_Wtime() - t2;
-        if (s->ok) pipe_msg_pack(c, &s->u, p->hi, 0, s->fout);
-        else memset(s->fout, 0, sizeof(float) * (size_t)p->fout_n);
-        MPI_Isend(s->fout, (int)p->fout_n, MPI_FLOAT, stage + 1, (int)(2 * j), comm, &s->rq_fout);
-        MPI_Irecv(s->bin, (int)p->fout_n, MPI_FLOAT, stage + 1, (int)(2 * j + 1), comm, &s->rq_bin);
-    } else if (s->ok) {
-        double *lacc = acc + p->n_own_p + p->n_own_b;
-        lacc[0] += (double)(float)s->u.loss.loss * inv;
-        lacc[1] += (double)(float)s->u.loss.loss_3d * inv;
-        lacc[2] += (double)(float)s->u.loss.loss_2d * inv;
-    }
-    tm->compute += MPI_Wtime() - t1;
-    *ok = s->ok;
+    return 0;
 }
 
 /* Unit u's parameter gradients times inv added to the packed acc. */
@@ -322,46 +283,27 @@ static void accumulate(const pipe_stage *p, int u, double inv, double *acc)
     }
 }
 
-/* Backward of micro-batch j; then its slot takes micro-batch j + nslots's forward message. Each
- * unit's gradients are added to acc once its backward is done; on the last micro-batch, with the
- * overlapped reduction, the buckets they complete start their sums. */
-static void backward(pipe_stage *p, long j, double inv, double *acc, pipe_times *tm, int *ok, char *err)
+/* pipe_run callback: the backward of micro-batch j through this stage's units. */
+static int backward(void *ctx, long j, long si, float *in, float *out, char *err)
 {
-    slot *s = &p->slots[j % p->nslots];
+    (void)j;
+    pipe_stage *p = ctx;
+    slot *s = &p->slots[si];
     const model3d_config *c = model3d_get_config(p->m);
-    MPI_Comm comm = p->g.replica_comm;
-    int stage = p->g.stage;
-    double t1 = MPI_Wtime(), c0 = p->ov.comm_s;
     int ready = p->overlap && j == p->M - 1;
     m3_run r = slot_run(p, s, err);
     float *g = p->m->st.grads;
-    const range_list *own = &p->own_p[stage];
+    const range_list *own = &p->own_p[p->g.stage];
     for (int k = 0; k < own->n; k++) memset(g + own->r[k].off, 0, sizeof(float) * (size_t)own->r[k].count);
-    int good = *ok && s->ok && !pipe_units_backward_begin(&r, p->m, &s->u, p->lo, p->hi);
-    if (p->hi < PIPE_UNITS) {
-        double t2 = MPI_Wtime();
-        tm->wait += wait_timed(&s->rq_bin);
-        t1 += MPI_Wtime() - t2;
-        if (good) pipe_msg_attach(c, &s->u, p->hi, 1, s->bin);
+    if (pipe_units_backward_begin(&r, p->m, &s->u, p->lo, p->hi)) return -1;
+    if (in) pipe_msg_attach(c, &s->u, p->hi, 1, in);
+    for (int u = p->hi - 1; u >= p->lo; u--) {
+        if (pipe_units_backward(&r, p->m, &s->u, u)) return -1;
+        accumulate(p, u, p->inv, p->acc);
+        if (ready) grad_overlap_ready(&p->ov, p->final_lo[u]);
     }
-    for (int u = p->hi - 1; u >= p->lo && good; u--) {
-        good = !pipe_units_backward(&r, p->m, &s->u, u);
-        if (good) accumulate(p, u, inv, acc);
-        if (good && ready) grad_overlap_ready(&p->ov, p->final_lo[u]);
-    }
-    if (p->lo > 0) {
-        double t2 = MPI_Wtime();
-        tm->wait += wait_timed(&s->rq_bout);
-        t1 += MPI_Wtime() - t2;
-        if (good) pipe_msg_pack(c, &s->u, p->lo, 1, s->bout);
-        else memset(s->bout, 0, sizeof(float) * (size_t)p->fin_n);
-        MPI_Isend(s->bout, (int)p->fin_n, MPI_FLOAT, stage - 1, (int)(2 * j + 1), comm, &s->rq_bout);
-        long next = j + p->nslots;
-        if (next < p->M)
-            MPI_Irecv(s->fin, (int)p->fin_n, MPI_FLOAT, stage - 1, (int)(2 * next), comm, &s->rq_fin);
-    }
-    tm->compute += MPI_Wtime() - t1 - (p->ov.comm_s - c0); /* the reduction's MPI calls: pipe_stage_reduce */
-    *ok = good;
+    if (out) pipe_msg_pack(c, &s->u, p->lo, 1, out);
+    return 0;
 }
 
 int pipe_stage_step(pipe_stage *p, pipe_fill_fn fill, void *ctx, double inv_micro, double *acc,
@@ -369,32 +311,25 @@ int pipe_stage_step(pipe_stage *p, pipe_fill_fn fill, void *ctx, double inv_micr
 {
     memset(acc, 0, sizeof(double) * (size_t)pipe_stage_acc_len(p));
     p->comm0 = p->ov.comm_s;
-    if (p->lo > 0)
-        for (long j = 0; j < p->nslots && j < p->M; j++)
-            MPI_Irecv(p->slots[j].fin, (int)p->fin_n, MPI_FLOAT, p->g.stage - 1, (int)(2 * j), p->g.replica_comm,
-                      &p->slots[j].rq_fin);
-    int ok = 1;
-    char first_err[I2P_ERR_LEN] = "";
-    for (long i = 0; i < 2 * p->M; i++) {
-        int was_ok = ok;
-        if (p->ops[i].op == 'F') forward(p, p->ops[i].micro, fill, ctx, inv_micro, acc, tm, &ok, err);
-        else backward(p, p->ops[i].micro, inv_micro, acc, tm, &ok, err);
-        if (was_ok && !ok) memcpy(first_err, err, I2P_ERR_LEN);
-    }
-    for (long i = 0; i < p->nslots; i++) {
-        tm->wait += wait_timed(&p->slots[i].rq_fout);
-        tm->wait += wait_timed(&p->slots[i].rq_bout);
-    }
+    p->fill = fill;
+    p->fill_ctx = ctx;
+    p->inv = inv_micro;
+    p->acc = acc;
+    p->tm = tm;
+    double data0 = tm->data;
+    pipe_run_times rt = {0};
+    pipe_run_fns fns = {prepare, forward, backward};
+    int rc = pipe_run_step(p->run, &fns, p, &rt, err);
+    tm->wait += rt.wait;
+    /* the overlapped reduction's MPI calls inside the backward count in pipe_stage_reduce */
+    tm->compute += rt.compute - (tm->data - data0) - (p->ov.comm_s - p->comm0);
     const float *buf = model3d_buffers(p->m);
     const range_list *ob = &p->own_b[p->g.stage];
     for (int k = 0; k < ob->n; k++)
         for (long i = 0; i < ob->r[k].count; i++)
             acc[p->n_own_p + ob->r[k].at + i] = (double)buf[ob->r[k].off + i] / p->g.data;
-    if (p->overlap) grad_overlap_start_tail(&p->ov, !ok); /* a failed step still starts every bucket */
-    if (!ok) {
-        memcpy(err, first_err, I2P_ERR_LEN);
-        return -1;
-    }
+    if (p->overlap) grad_overlap_start_tail(&p->ov, rc != 0); /* a failed step still starts every bucket */
+    return rc ? -1 : 0;
     return 0;
 }
 

@@ -152,6 +152,15 @@ int train_micro_batches_done(grad_overlap *ov, int rc, MPI_Comm comm, double *id
     return -1;
 }
 
+int train_loss_check(double loss, long step, long epoch, double lr, const char *last_checkpoint, char *err)
+{
+    if (!isfinite(loss))
+        return errf(err, "step %ld (epoch %ld): the loss is not finite (loss %g, lr %g); stopped "
+                    "before the update; last good checkpoint: %s", step + 1, epoch, loss, lr,
+                    last_checkpoint[0] ? last_checkpoint : "none yet");
+    return 0;
+}
+
 int train_update(const train_net *net, double *acc, adamw_state *opt, const adamw_config *oc,
                  double lr, double clip_grad, MPI_Comm comm, grad_overlap *ov, long step, long epoch,
                  const char *last_checkpoint, double *seconds_allreduce, double *gnorm, char *err)
@@ -165,11 +174,7 @@ int train_update(const train_net *net, double *acc, adamw_state *opt, const adam
     } else if (grad_allreduce(acc, np + nb + 2, comm, seconds_allreduce, err)) {
         return -1;
     }
-    const double *l = acc + np + nb;
-    if (!isfinite(l[0]))
-        return errf(err, "step %ld (epoch %ld): the loss is not finite (loss %g, lr %g); stopped "
-                    "before the update; last good checkpoint: %s", step + 1, epoch, l[0], lr,
-                    last_checkpoint[0] ? last_checkpoint : "none yet");
+    if (train_loss_check(acc[np + nb], step, epoch, lr, last_checkpoint, err)) return -1;
     for (long i = 0; i < np; i++) net->grads[i] = (float)acc[i];
     for (long i = 0; i < nb; i++) net->buffers[i] = (float)acc[np + i];
     *gnorm = clip_grad_norm(net->grads, np, clip_grad);

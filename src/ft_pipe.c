@@ -1,0 +1,363 @@
+/* ft_pipe.c -- one pipeline stage of fine-tuning: ownership of tensors, the step's units around
+ * pipe_run's schedule, the reduction, the update and the synchronisation (see ft_pipe.h). */
+#include "ft_pipe.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "classifier_impl.h"
+#include "cls_units.h"
+#include "dist.h"
+#include "errors.h"
+#include "log.h"
+#include "metrics.h"
+#include "pipe_schedule.h"
+#include "pipe_split.h"
+
+typedef struct {
+    long off, count;
+} range;
+
+typedef struct {
+    range *r;
+    int n;
+} range_list;
+
+typedef struct {
+    arena a;          /* the micro-batch's saved activations and gradients */
+    cls_units u;
+    classifier_batch b;
+    int32_t *labels;  /* the micro-batch's labels, kept for the backward */
+} slot;
+
+struct ft_pipe {
+    dist_grid g;
+    int kind;
+    char split_spec[256];
+    pipe_split sp;
+    int lo, hi;       /* this stage's units */
+    classifier *c;
+    long micro;
+    pipe_run *run;
+    slot *slots;
+    long nslots;
+    range_list own_p[CLS_UNITS], own_b[CLS_UNITS]; /* per stage: parameter / buffer ranges */
+    model3d_tensor *own_t; /* this stage's parameter tensors */
+    int n_own_t;
+    double *red;      /* this stage's entries, packed for the reduction */
+    long n_red;
+    float *buf0;      /* the step's BatchNorm buffers */
+    int32_t *pred;
+    /* the step in progress (pipe_run's callbacks) */
+    ft_pipe_fill_fn fill;
+    void *fill_ctx;
+    double inv, *acc, *data_s;
+};
+
+int ft_pipe_open(ft_pipe **out, MPI_Comm world, int stages, const char *split, const char *schedule, char *err)
+{
+    *out = NULL;
+    ft_pipe *p = calloc(1, sizeof *p);
+    if (!p) return errf(err, "out of memory");
+    p->g.stage_comm = p->g.replica_comm = MPI_COMM_NULL;
+    pipe_unit_table names;
+    cls_units_names(&names);
+    int rc = pipe_split_units(&p->sp, stages, split, &names, err);
+    p->kind = pipe_schedule_parse(schedule);
+    if (!rc && p->kind < 0) rc = errf(err, "--pipe-schedule %s: must be gpipe or 1f1b", schedule);
+    if (!rc && split && strlen(split) >= sizeof p->split_spec) rc = errf(err, "--stage-split: too long");
+    snprintf(p->split_spec, sizeof p->split_spec, "%s", split ? split : "");
+    /* the checks above give every rank the same answer; the grid checks the world size */
+    if (!rc) rc = dist_grid_create(&p->g, world, stages, err);
+    if (dist_any_error(world, rc, err)) {
+        ft_pipe_free(p);
+        return -1;
+    }
+    *out = p;
+    return 0;
+}
+
+int ft_pipe_data(const ft_pipe *p)
+{
+    return p->g.data;
+}
+
+int ft_pipe_replica(const ft_pipe *p)
+{
+    return p->g.replica;
+}
+
+static int range_add(range_list *l, long off, long count)
+{
+    if (l->n && l->r[l->n - 1].off + l->r[l->n - 1].count == off) {
+        l->r[l->n - 1].count += count;
+        return 0;
+    }
+    range *r = realloc(l->r, sizeof *r * (size_t)(l->n + 1));
+    if (!r) return -1;
+    l->r = r;
+    l->r[l->n++] = (range){off, count};
+    return 0;
+}
+
+/* Ownership of every tensor by stage; this stage's parameter tensors. */
+static int own_tensors(ft_pipe *p, char *err)
+{
+    int nt = classifier_n_tensors(p->c);
+    const model3d_tensor *T = classifier_get_tensor(p->c, 0), *B = p->c->st.buffer_tensors;
+    p->own_t = calloc((size_t)nt, sizeof *p->own_t);
+    if (!p->own_t) return errf(err, "out of memory");
+    for (int i = 0; i < nt; i++) {
+        int s = pipe_split_stage_of(&p->sp, cls_unit_of_tensor(T[i].name));
+        if (s < 0) return errf(err, "pipeline: tensor %s belongs to no unit", T[i].name);
+        if (range_add(&p->own_p[s], T[i].offset, T[i].count)) return errf(err, "out of memory");
+        if (s == p->g.stage) p->own_t[p->n_own_t++] = T[i];
+    }
+    for (int i = 0; i < p->c->st.n_buffer_tensors; i++) {
+        int s = pipe_split_stage_of(&p->sp, cls_unit_of_tensor(B[i].name));
+        if (s < 0) return errf(err, "pipeline: buffer %s belongs to no unit", B[i].name);
+        if (range_add(&p->own_b[s], B[i].offset, B[i].count)) return errf(err, "out of memory");
+    }
+    return 0;
+}
+
+int ft_pipe_bind(ft_pipe *p, classifier *c, long micro, long M, char *err)
+{
+    p->c = c;
+    p->micro = micro;
+    pipe_unit_table units;
+    cls_units_table(c, &units);
+    if (pipe_split_units(&p->sp, p->g.stages, p->split_spec, &units, err)) return -1;
+    p->lo = p->sp.first[p->g.stage];
+    p->hi = p->sp.first[p->g.stage + 1];
+    char desc[512];
+    pipe_split_describe_units(&p->sp, &units, desc, sizeof desc);
+    log_info("finetune: pipeline of %d stages x %d replicas, %s schedule; %s", p->g.stages, p->g.data,
+             pipe_schedule_name(p->kind), desc);
+    if (own_tensors(p, err)) return -1;
+    long in_n = p->lo > 0 ? cls_msg_floats(c, micro, p->lo) : 0;
+    long out_n = p->hi < CLS_UNITS ? cls_msg_floats(c, micro, p->hi) : 0;
+    if (pipe_run_open(&p->run, p->g.replica_comm, p->g.stages, p->g.stage, p->kind, M, in_n, out_n, err))
+        return -1;
+    p->nslots = pipe_run_slots(p->run);
+    p->slots = calloc((size_t)p->nslots, sizeof *p->slots);
+    if (!p->slots) return errf(err, "out of memory");
+    for (long i = 0; i < p->nslots; i++) {
+        arena_init(&p->slots[i].a, (size_t)16 << 20);
+        if (!(p->slots[i].labels = malloc(sizeof(int32_t) * (size_t)micro))) return errf(err, "out of memory");
+    }
+    long n_red = 0;
+    for (int k = 0; k < p->own_p[p->g.stage].n; k++) n_red += p->own_p[p->g.stage].r[k].count;
+    for (int k = 0; k < p->own_b[p->g.stage].n; k++) n_red += p->own_b[p->g.stage].r[k].count;
+    p->n_red = n_red;
+    p->red = malloc(sizeof(double) * (size_t)(n_red + 1));
+    p->buf0 = malloc(sizeof(float) * (size_t)(classifier_n_buffers(c) + 1));
+    p->pred = malloc(sizeof(int32_t) * (size_t)micro);
+    if (!p->red || !p->buf0 || !p->pred) return errf(err, "out of memory");
+    return 0;
+}
+
+void ft_pipe_free(ft_pipe *p)
+{
+    if (!p) return;
+    pipe_run_free(p->run);
+    for (long i = 0; p->slots && i < p->nslots; i++) {
+        arena_free(&p->slots[i].a);
+        free(p->slots[i].labels);
+    }
+    for (int s = 0; s < CLS_UNITS; s++) {
+        free(p->own_p[s].r);
+        free(p->own_b[s].r);
+    }
+    free(p->slots);
+    free(p->own_t);
+    free(p->red);
+    free(p->buf0);
+    free(p->pred);
+    dist_grid_free(&p->g);
+    free(p);
+}
+
+/* ---- the step ---- */
+
+static m3_run slot_run(ft_pipe *p, slot *s, char *err)
+{
+    m3_store *st = &p->c->st;
+    return (m3_run){.c = &st->cache, .a = &s->a, .P = st->params, .G = st->grads, .buf = st->buffers,
+                    .train = 1, .err = err, .recompute = st->recompute};
+}
+
+/* dst[ranges] = src[ranges] (floats). */
+static void copy_ranges(float *dst, const float *src, const range_list *l)
+{
+    for (int k = 0; k < l->n; k++)
+        memcpy(dst + l->r[k].off, src + l->r[k].off, sizeof(float) * (size_t)l->r[k].count);
+}
+
+/* acc[ranges] += x[ranges] * inv (in double). */
+static void add_ranges(double *acc, const float *x, const range_list *l, double inv)
+{
+    for (int k = 0; k < l->n; k++) {
+        long lo = l->r[k].off, hi = lo + l->r[k].count;
+#pragma omp parallel for schedule(static)
+        for (long i = lo; i < hi; i++) acc[i] += (double)x[i] * inv;
+    }
+}
+
+/* pipe_run callback: micro-batch j read, its draws and tokenizer (before the message). */
+static int prepare(void *ctx, long j, long si, char *err)
+{
+    ft_pipe *p = ctx;
+    slot *s = &p->slots[si];
+    arena_reset(&s->a);
+    m3_run r = slot_run(p, s, err);
+    double t0 = MPI_Wtime();
+    int rc = p->fill(p->fill_ctx, j, &s->b, err);
+    *p->data_s += MPI_Wtime() - t0;
+    if (rc || cls_check_batch(p->c, &s->b, err)) return -1;
+    memcpy(s->labels, s->b.labels, sizeof(int32_t) * (size_t)s->b.B);
+    s->b.labels = s->labels;
+    rc = cls_units_prepare(&r, p->c, &s->u, &s->b);
+    s->b.points = NULL; /* read by the tokenizer only */
+    return rc;
+}
+
+/* pipe_run callback: the forward of micro-batch j through this stage's units. */
+static int forward(void *ctx, long j, long si, float *in, float *out, char *err)
+{
+    (void)j;
+    ft_pipe *p = ctx;
+    slot *s = &p->slots[si];
+    classifier *c = p->c;
+    m3_run r = slot_run(p, s, err);
+    const range_list *ob = &p->own_b[p->g.stage];
+    copy_ranges(c->st.buffers, p->buf0, ob); /* every micro-batch starts from the step's statistics */
+    if (in) cls_msg_attach(&s->u, p->lo, 0, in);
+    for (int u = p->lo; u < p->hi; u++)
+        if (cls_units_forward(&r, c, &s->u, u, &s->b)) return -1;
+    if (out) {
+        cls_msg_pack(c, &s->u, p->hi, 0, out);
+    } else { /* the head: loss and correct predictions, as finetune.c's run_micro_batches */
+        long B = s->b.B, right = 0;
+        logits_argmax(s->u.f.logits, B, c->cfg.n_classes, p->pred);
+        for (long i = 0; i < B; i++) right += p->pred[i] == s->labels[i];
+        double *lacc = p->acc + classifier_n_params(c) + classifier_n_buffers(c);
+        lacc[0] += s->u.loss * p->inv;
+        lacc[1] += (double)right;
+    }
+    add_ranges(p->acc + classifier_n_params(c), c->st.buffers, ob, p->inv);
+    return 0;
+}
+
+/* pipe_run callback: the backward of micro-batch j through this stage's units. */
+static int backward(void *ctx, long j, long si, float *in, float *out, char *err)
+{
+    (void)j;
+    ft_pipe *p = ctx;
+    slot *s = &p->slots[si];
+    classifier *c = p->c;
+    m3_run r = slot_run(p, s, err);
+    const range_list *op = &p->own_p[p->g.stage];
+    for (int k = 0; k < op->n; k++) memset(c->st.grads + op->r[k].off, 0, sizeof(float) * (size_t)op->r[k].count);
+    if (in) cls_msg_attach(&s->u, p->hi, 1, in);
+    for (int u = p->hi - 1; u >= p->lo; u--)
+        if (cls_units_backward(&r, c, &s->u, u, &s->b)) return -1;
+    if (out) cls_msg_pack(c, &s->u, p->lo, 1, out);
+    add_ranges(p->acc, c->st.grads, op, p->inv);
+    return 0;
+}
+
+int ft_pipe_step(ft_pipe *p, ft_pipe_fill_fn fill, void *ctx, double inv_micro, double *acc, double *data_s,
+                 pipe_run_times *tm, char *err)
+{
+    classifier *c = p->c;
+    m3_store *st = &c->st;
+    memset(acc, 0, sizeof(double) * (size_t)(st->n_params + st->n_buffers + 2));
+    if (st->cache.precision == NN_BF16) nn_to_bf16(st->params_bf16, st->params, st->n_params);
+    copy_ranges(p->buf0, st->buffers, &p->own_b[p->g.stage]);
+    p->fill = fill;
+    p->fill_ctx = ctx;
+    p->inv = inv_micro;
+    p->acc = acc;
+    p->data_s = data_s;
+    pipe_run_fns fns = {prepare, forward, backward};
+    return pipe_run_step(p->run, &fns, p, tm, err);
+}
+
+/* Copies this stage's entries of acc into p->red (dir 0) or back (dir 1). */
+static void pack_own(ft_pipe *p, double *acc, int dir)
+{
+    long np = classifier_n_params(p->c), n = 0;
+    const range_list *lists[2] = {&p->own_p[p->g.stage], &p->own_b[p->g.stage]};
+    for (int l = 0; l < 2; l++)
+        for (int k = 0; k < lists[l]->n; k++) {
+            double *a = acc + (l ? np : 0) + lists[l]->r[k].off;
+            size_t bytes = sizeof(double) * (size_t)lists[l]->r[k].count;
+            if (dir) memcpy(a, p->red + n, bytes);
+            else memcpy(p->red + n, a, bytes);
+            n += lists[l]->r[k].count;
+        }
+}
+
+int ft_pipe_reduce(ft_pipe *p, double *acc, double *seconds, char *err)
+{
+    double t0 = MPI_Wtime();
+    long nl = classifier_n_params(p->c) + classifier_n_buffers(p->c);
+    int rc = 0;
+    if (p->g.data > 1) {
+        pack_own(p, acc, 0);
+        rc = MPI_Allreduce(MPI_IN_PLACE, p->red, (int)p->n_red, MPI_DOUBLE, MPI_SUM, p->g.stage_comm);
+        pack_own(p, acc, 1);
+    }
+    if (!rc) rc = MPI_Allreduce(MPI_IN_PLACE, acc + nl, 2, MPI_DOUBLE, MPI_SUM, p->g.world);
+    *seconds += MPI_Wtime() - t0;
+    return rc ? errf(err, "pipeline: MPI_Allreduce failed") : 0;
+}
+
+/* Broadcasts every stage's ranges of x (stage s's from replica rank s). */
+static int bcast_owned(ft_pipe *p, float *x, const range_list *lists)
+{
+    int rc = 0;
+    for (int s = 0; s < p->g.stages && !rc; s++)
+        for (int k = 0; k < lists[s].n && !rc; k++)
+            rc = MPI_Bcast(x + lists[s].r[k].off, (int)lists[s].r[k].count, MPI_FLOAT, s, p->g.replica_comm);
+    return rc;
+}
+
+int ft_pipe_update(ft_pipe *p, const double *acc, adamw_state *opt, const adamw_config *oc, double lr,
+                   double clip_grad, double *gnorm, double *seconds, char *err)
+{
+    m3_store *st = &p->c->st;
+    long np = st->n_params;
+    const range_list *op = &p->own_p[p->g.stage], *ob = &p->own_b[p->g.stage];
+    for (int k = 0; k < op->n; k++)
+        for (long i = op->r[k].off; i < op->r[k].off + op->r[k].count; i++) st->grads[i] = (float)acc[i];
+    for (int k = 0; k < ob->n; k++)
+        for (long i = ob->r[k].off; i < ob->r[k].off + ob->r[k].count; i++) st->buffers[i] = (float)acc[np + i];
+    double t0 = MPI_Wtime();
+    int rc = bcast_owned(p, st->grads, p->own_p); /* the clip's norm is over the whole gradient */
+    *seconds += MPI_Wtime() - t0;
+    if (rc) return errf(err, "pipeline: MPI_Bcast failed");
+    *gnorm = clip_grad_norm(st->grads, np, clip_grad);
+    adamw_step(opt, oc, lr, st->params, st->grads, p->own_t, p->n_own_t);
+    return 0;
+}
+
+void ft_pipe_trim(ft_pipe *p)
+{
+    for (long i = 0; i < p->nslots; i++) {
+        arena_free(&p->slots[i].a);
+        arena_init(&p->slots[i].a, (size_t)16 << 20);
+    }
+}
+
+int ft_pipe_sync(ft_pipe *p, adamw_state *opt, char *err)
+{
+    m3_store *st = &p->c->st;
+    int rc = bcast_owned(p, st->params, p->own_p);
+    if (!rc) rc = bcast_owned(p, opt->m, p->own_p);
+    if (!rc) rc = bcast_owned(p, opt->v, p->own_p);
+    if (!rc) rc = bcast_owned(p, st->buffers, p->own_b);
+    return rc ? errf(err, "pipeline: MPI_Bcast failed") : 0;
+}
