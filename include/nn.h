@@ -109,6 +109,10 @@ int nn_act_forward(nn_cache *c, nn_act a, float *out, const float *inp, long n, 
 /* dinp (n) += act'(inp) * dout */
 int nn_act_backward(nn_cache *c, nn_act a, float *dinp, const float *dout, const float *inp, long n,
                     char *err);
+/* dinp (n) = act'(inp) * dout: the same values as nn_act_backward into zeros (up to the sign of a
+ * zero: 0 + -0 is +0 there), without the temporary, the zeroing and the add pass */
+int nn_act_backward_set(nn_cache *c, nn_act a, float *dinp, const float *dout, const float *inp, long n,
+                        char *err);
 
 /* ---- linear (also kernel-1 Conv1d) ---- */
 /* out (M,N) = inp (M,K) w^T + b;  w (N,K), b (N) or NULL. */

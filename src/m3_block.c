@@ -71,7 +71,7 @@ int m3_block_backward(m3_run *r, const m3_block *p, float *dinp, const float *do
     long N = B * T, C = p->C;
     arena_mark_t mk = arena_mark(r->a);
     float *dbranch = arena_floats(r->a, N * C), *dgelu = arena_zeros(r->a, N * 4 * C),
-          *dfc1 = arena_zeros(r->a, N * 4 * C), *dln = arena_zeros(r->a, N * C),
+          *dfc1 = arena_floats(r->a, N * 4 * C), *dln = arena_zeros(r->a, N * C),
           *dx1 = arena_floats(r->a, N * C), *dattn = arena_zeros(r->a, N * C),
           *dqkv = arena_zeros(r->a, N * 3 * C), *datt = arena_floats(r->a, B * heads * T * T);
     NEED(dbranch && dgelu && dfc1 && dln && dx1 && dattn && dqkv && datt);
@@ -79,7 +79,7 @@ int m3_block_backward(m3_run *r, const m3_block *p, float *dinp, const float *do
     copy_scaled_rows(dbranch, dout, s->drop_mlp, B, T, C);
     TRY(nn_linear_backward(r->c, dgelu, M3G(r, p->fc2.w), M3G(r, p->fc2.b), dbranch, s->gelu,
                            M3P(r, p->fc2.w), N, 4 * C, C, r->err));
-    TRY(nn_act_backward(r->c, NN_GELU, dfc1, dgelu, s->fc1, N * 4 * C, r->err));
+    TRY(nn_act_backward_set(r->c, NN_GELU, dfc1, dgelu, s->fc1, N * 4 * C, r->err));
     TRY(nn_linear_backward(r->c, dln, M3G(r, p->fc1.w), M3G(r, p->fc1.b), dfc1, s->ln2,
                            M3P(r, p->fc1.w), N, C, 4 * C, r->err));
     memcpy(dx1, dout, sizeof(float) * (size_t)(N * C));

@@ -2,7 +2,9 @@
  * results of plain scalar loops written here (the same float / double operations in the same order
  * per element or per channel), for 1, 2 and 3 OpenMP threads: batch-norm batch statistics (mean and
  * biased variance, nn_batchnorm_forward_train), max-pool forward (values and argmax, with ties and a
- * NaN), AdamW (two steps over tensors with and without decay) and the bicubic sample.
+ * NaN), AdamW (two steps over tensors with and without decay) and the bicubic sample. And
+ * nn_act_backward_set gives the values of nn_act_backward into zeros (compared as floats: the sign of
+ * a zero may differ, 0 + -0 being +0).
  * Odd sizes exercise the vector loops' tails.
  */
 #include <setjmp.h>
@@ -184,6 +186,29 @@ static void test_bicubic_sample(void **state)
     free(grid);
 }
 
+static void test_act_backward_set(void **state)
+{
+    (void)state;
+    const long n = 40013; /* above the serial-add threshold: the accumulating path's add is a primitive */
+    rng_t r;
+    rng_seed(&r, 15, 0);
+    float *x = normals(&r, n, 3.0f, 0.0f), *dout = normals(&r, n, 1.0f, 0.0f);
+    float *acc = calloc((size_t)n, sizeof(float)), *set = malloc(sizeof(float) * (size_t)n);
+    const nn_act acts[] = {NN_GELU, NN_RELU};
+    for (int a = 0; a < 2; a++)
+        for (int t = 0; t < N_THREADS; t++) {
+            omp_set_num_threads(THREADS[t]);
+            memset(acc, 0, sizeof(float) * (size_t)n);
+            memset(set, 0xff, sizeof(float) * (size_t)n); /* NaNs: every element must be written */
+            assert_int_equal(nn_act_backward(&g_c, acts[a], acc, dout, x, n, g_err), 0);
+            assert_int_equal(nn_act_backward_set(&g_c, acts[a], set, dout, x, n, g_err), 0);
+            long differ = 0;
+            for (long i = 0; i < n; i++) differ += !(set[i] == acc[i]);
+            assert_int_equal(differ, 0);
+        }
+    free(x); free(dout); free(acc); free(set);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -191,6 +216,7 @@ int main(void)
         cmocka_unit_test(test_maxpool_forward),
         cmocka_unit_test(test_adamw),
         cmocka_unit_test(test_bicubic_sample),
+        cmocka_unit_test(test_act_backward_set),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
