@@ -109,6 +109,10 @@ int nn_act_forward(nn_cache *c, nn_act a, float *out, const float *inp, long n, 
 /* dinp (n) += act'(inp) * dout */
 int nn_act_backward(nn_cache *c, nn_act a, float *dinp, const float *dout, const float *inp, long n,
                     char *err);
+/* dinp (n) = act'(inp) * dout: the same values as nn_act_backward into zeros (up to the sign of a
+ * zero: 0 + -0 is +0 there), without the temporary, the zeroing and the add pass */
+int nn_act_backward_set(nn_cache *c, nn_act a, float *dinp, const float *dout, const float *inp, long n,
+                        char *err);
 
 /* ReLU's backward from its output: dinp (n) = (out > 0) * dout. OVERWRITES dinp (no accumulation,
  * no temporary), which may alias dout; lets a caller keep ReLU's output instead of its input. */

@@ -36,6 +36,7 @@ void bicubic_sample(const float *grid, int g, int C, int S, int row, int col, fl
         for (int b = 0; b < 4; b++) {
             const float *v = grid + ((long)ry[a] * g + cx[b]) * C;
             float wgt = wy[a] * wx[b];
+#pragma omp simd
             for (int c = 0; c < C; c++) out[c] += wgt * v[c];
         }
     }

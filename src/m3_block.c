@@ -10,8 +10,26 @@
 static void scale_rows(float *x, const float *scale, long B, long T, long C)
 {
     for (long b = 0; b < B; b++)
-        if (scale[b] != 1.0f)
-            for (long i = 0; i < T * C; i++) x[b * T * C + i] *= scale[b];
+        if (scale[b] != 1.0f) {
+            float *xb = x + b * T * C, sb = scale[b];
+#pragma omp simd
+            for (long i = 0; i < T * C; i++) xb[i] *= sb;
+        }
+}
+
+/* dst = src, row block b scaled by scale[b] if scale: the copy and scale_rows in one pass */
+static void copy_scaled_rows(float *dst, const float *src, const float *scale, long B, long T, long C)
+{
+    for (long b = 0; b < B; b++) {
+        float *d = dst + b * T * C, sb = scale ? scale[b] : 1.0f;
+        const float *x = src + b * T * C;
+        if (sb == 1.0f) {
+            memcpy(d, x, sizeof(float) * (size_t)(T * C));
+            continue;
+        }
+#pragma omp simd
+        for (long i = 0; i < T * C; i++) d[i] = x[i] * sb;
+    }
 }
 
 int m3_block_forward(m3_run *r, const m3_block *p, float *out, m3_block_state *s, const float *inp,
@@ -53,16 +71,15 @@ int m3_block_backward(m3_run *r, const m3_block *p, float *dinp, const float *do
     long N = B * T, C = p->C;
     arena_mark_t mk = arena_mark(r->a);
     float *dbranch = arena_floats(r->a, N * C), *dgelu = arena_zeros(r->a, N * 4 * C),
-          *dfc1 = arena_zeros(r->a, N * 4 * C), *dln = arena_zeros(r->a, N * C),
+          *dfc1 = arena_floats(r->a, N * 4 * C), *dln = arena_zeros(r->a, N * C),
           *dx1 = arena_floats(r->a, N * C), *dattn = arena_zeros(r->a, N * C),
           *dqkv = arena_zeros(r->a, N * 3 * C), *datt = arena_floats(r->a, B * heads * T * T);
     NEED(dbranch && dgelu && dfc1 && dln && dx1 && dattn && dqkv && datt);
     /* MLP branch */
-    memcpy(dbranch, dout, sizeof(float) * (size_t)(N * C));
-    if (s->drop_mlp) scale_rows(dbranch, s->drop_mlp, B, T, C);
+    copy_scaled_rows(dbranch, dout, s->drop_mlp, B, T, C);
     TRY(nn_linear_backward(r->c, dgelu, M3G(r, p->fc2.w), M3G(r, p->fc2.b), dbranch, s->gelu,
                            M3P(r, p->fc2.w), N, 4 * C, C, r->err));
-    TRY(nn_act_backward(r->c, NN_GELU, dfc1, dgelu, s->fc1, N * 4 * C, r->err));
+    TRY(nn_act_backward_set(r->c, NN_GELU, dfc1, dgelu, s->fc1, N * 4 * C, r->err));
     TRY(nn_linear_backward(r->c, dln, M3G(r, p->fc1.w), M3G(r, p->fc1.b), dfc1, s->ln2,
                            M3P(r, p->fc1.w), N, C, 4 * C, r->err));
     memcpy(dx1, dout, sizeof(float) * (size_t)(N * C));
@@ -70,8 +87,7 @@ int m3_block_backward(m3_run *r, const m3_block *p, float *dinp, const float *do
                               M3P(r, p->norm2.w), M3P(r, p->norm2.b), s->ln2_mean, s->ln2_var, N, C,
                               r->err));
     /* attention branch */
-    memcpy(dbranch, dx1, sizeof(float) * (size_t)(N * C));
-    if (s->drop_attn) scale_rows(dbranch, s->drop_attn, B, T, C);
+    copy_scaled_rows(dbranch, dx1, s->drop_attn, B, T, C);
     TRY(nn_linear_backward(r->c, dattn, M3G(r, p->proj.w), M3G(r, p->proj.b), dbranch, s->attn_out,
                            M3P(r, p->proj.w), N, C, C, r->err));
     TRY(nn_attention_backward(r->c, dqkv, datt, dattn, s->qkv, s->att, B, T, C, heads, r->err));

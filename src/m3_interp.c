@@ -44,10 +44,10 @@ int m3_interp_backward(m3_run *r, const m3_interp *p, float *dsrc, float *dskip,
 {
     long R = B * G1, Din = p->conv.in, D1 = p->conv.out, D0 = Din - D1;
     arena_mark_t mk = arena_mark(r->a);
-    float *dsum = arena_zeros(r->a, R * D1), *dx0 = arena_floats(r->a, R * D1),
+    float *dsum = arena_floats(r->a, R * D1), *dx0 = arena_floats(r->a, R * D1),
           *dg1 = arena_zeros(r->a, R * D1), *dcat = arena_zeros(r->a, R * Din);
     NEED(dsum && dx0 && dg1 && dcat);
-    TRY(nn_act_backward(r->c, NN_GELU, dsum, dout, s->sum, R * D1, r->err));
+    TRY(nn_act_backward_set(r->c, NN_GELU, dsum, dout, s->sum, R * D1, r->err));
     memcpy(dx0, dsum, sizeof(float) * (size_t)(R * D1));
     /* residual branch: y = bn2(conv2(gelu(bn1(conv1(x0))))) */
     TRY(m3_conv_bn_act_backward(r, &p->res_conv2, &p->res_bn2, 0, dg1, dsum, &s->res2, s->g1, R));

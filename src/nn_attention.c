@@ -142,9 +142,10 @@ static void heads_merge(float *x, const float *d, long ld, long B, long T, long 
         for (long t = 0; t < T; t++) {
             float *o = x + (b * T + t) * ld + h * hd;
             const float *src = d + (bh * T + t) * hd;
-            if (accumulate)
+            if (accumulate) {
+#pragma omp simd
                 for (long e = 0; e < hd; e++) o[e] += src[e];
-            else
+            } else
                 memcpy(o, src, sizeof(float) * (size_t)hd);
         }
     }

@@ -1,6 +1,7 @@
 /* nn_eltwise.c -- element-wise activations (GELU-erf, ReLU) and binary add on oneDNN eltwise /
  * binary primitives. Backward results are written to a primitive-owned temporary and accumulated
- * (nn_relu_backward_dst: written in place, see nn.h).
+ * (nn_act_backward), or straight into the gradient (nn_act_backward_set, and
+ * nn_relu_backward_dst: written in place, see nn.h).
  */
 #include "nn.h"
 
@@ -72,27 +73,32 @@ int nn_act_forward(nn_cache *c, nn_act a, float *out, const float *inp, long n, 
     return nn_exec(c, p, ptr, err);
 }
 
-int nn_act_backward(nn_cache *c, nn_act a, float *dinp, const float *dout, const float *inp, long n,
-                    char *err)
+/* The cached backward primitive of act over n elements (its tmp holds n floats). */
+static nn_prim *act_backward_prim(nn_cache *c, nn_act a, long n, char *err)
 {
     long key[] = {n, a};
     nn_prim *p = nn_cache_find(c, K_ACT_BWD, key, 2);
-    if (!p) {
-        dnnl_memory_desc_t md;
-        dnnl_eltwise_desc_t fd, d;
-        dnnl_primitive_desc_t hint = NULL;
-        if (md1(&md, n, err)) return -1;
-        if (dnn_check(dnnl_eltwise_forward_desc_init(&fd, dnnl_forward_training, alg_of(a), &md, 0, 0),
-                      "eltwise fwd desc", err) ||
-            dnn_check(dnnl_eltwise_backward_desc_init(&d, alg_of(a), &md, &md, 0, 0), "eltwise bwd desc",
-                      err) ||
-            nn_pd_create(c, &hint, &fd, NULL, err))
-            return -1;
-        int args[] = {DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_SRC};
-        p = nn_cache_add(c, K_ACT_BWD, key, 2, &d, NULL, hint, args, 3, n, err);
-        dnnl_primitive_desc_destroy(hint);
-        if (!p) return -1;
-    }
+    if (p) return p;
+    dnnl_memory_desc_t md;
+    dnnl_eltwise_desc_t fd, d;
+    dnnl_primitive_desc_t hint = NULL;
+    if (md1(&md, n, err)) return NULL;
+    if (dnn_check(dnnl_eltwise_forward_desc_init(&fd, dnnl_forward_training, alg_of(a), &md, 0, 0),
+                  "eltwise fwd desc", err) ||
+        dnn_check(dnnl_eltwise_backward_desc_init(&d, alg_of(a), &md, &md, 0, 0), "eltwise bwd desc", err) ||
+        nn_pd_create(c, &hint, &fd, NULL, err))
+        return NULL;
+    int args[] = {DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_SRC};
+    p = nn_cache_add(c, K_ACT_BWD, key, 2, &d, NULL, hint, args, 3, n, err);
+    dnnl_primitive_desc_destroy(hint);
+    return p;
+}
+
+int nn_act_backward(nn_cache *c, nn_act a, float *dinp, const float *dout, const float *inp, long n,
+                    char *err)
+{
+    nn_prim *p = act_backward_prim(c, a, n, err);
+    if (!p) return -1;
     void *ptr[] = {(void *)inp, (void *)dout, p->tmp};
     if (nn_exec(c, p, ptr, err)) return -1;
     return nn_accumulate(c, dinp, p->tmp, n, err);
@@ -120,5 +126,14 @@ int nn_relu_backward_dst(nn_cache *c, float *dinp, const float *dout, const floa
         if (!p) return -1;
     }
     void *ptr[] = {(void *)out, (void *)dout, dinp};
+    return nn_exec(c, p, ptr, err);
+}
+
+int nn_act_backward_set(nn_cache *c, nn_act a, float *dinp, const float *dout, const float *inp, long n,
+                        char *err)
+{
+    nn_prim *p = act_backward_prim(c, a, n, err);
+    if (!p) return -1;
+    void *ptr[] = {(void *)inp, (void *)dout, dinp};
     return nn_exec(c, p, ptr, err);
 }

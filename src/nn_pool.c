@@ -13,9 +13,16 @@ void nn_maxpool_forward(float *out, int32_t *arg, const float *inp, long G, long
         float *o = out + g * C;
         int32_t *a = arg + g * C;
         for (long j = 0; j < C; j++) { o[j] = x[j]; a[j] = 0; }
-        for (long i = 1; i < k; i++)
-            for (long j = 0; j < C; j++)
-                if (x[i * C + j] > o[j]) { o[j] = x[i * C + j]; a[j] = (int32_t)i; }
+        for (long i = 1; i < k; i++) {
+            const float *xi = x + i * C;
+#pragma omp simd
+            for (long j = 0; j < C; j++) { /* branch-free (a mask), the same comparisons, vectorised */
+                float v = xi[j], cur = o[j];
+                int32_t gt = -(int32_t)(v > cur);
+                o[j] = v > cur ? v : cur;
+                a[j] = (a[j] & ~gt) | ((int32_t)i & gt);
+            }
+        }
     }
 }
 

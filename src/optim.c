@@ -45,18 +45,22 @@ void adamw_step(adamw_state *s, const adamw_config *c, double lr, float *params,
     double bc1 = 1.0 - pow(c->beta1, (double)s->step), bc2 = 1.0 - pow(c->beta2, (double)s->step);
     float b1 = (float)c->beta1, b2 = (float)c->beta2, step_size = (float)(lr / bc1),
           bc2_sqrt = (float)sqrt(bc2), eps = (float)c->eps;
+    float *m = s->m, *v = s->v;
+    /* one team for all tensors (no fork / join per tensor, no barrier between them: the tensors'
+       ranges are disjoint); each element's operations are those of the scalar loop, in its order */
+#pragma omp parallel
     for (int t = 0; t < n_tensors; t++) {
         const model3d_tensor *T = &tensors[t];
         float decay = T->decay ? (float)(1.0 - lr * c->weight_decay) : 1.0f;
         long lo = T->offset, hi = T->offset + T->count;
-#pragma omp parallel for schedule(static)
+#pragma omp for simd schedule(static) nowait
         for (long i = lo; i < hi; i++) {
             float g = grads[i];
             params[i] *= decay;
-            s->m[i] = s->m[i] * b1 + g * (1 - b1);
-            s->v[i] = s->v[i] * b2 + g * g * (1 - b2);
-            float denom = sqrtf(s->v[i]) / bc2_sqrt + eps;
-            params[i] += -step_size * (s->m[i] / denom);
+            m[i] = m[i] * b1 + g * (1 - b1);
+            v[i] = v[i] * b2 + g * g * (1 - b2);
+            float denom = sqrtf(v[i]) / bc2_sqrt + eps;
+            params[i] += -step_size * (m[i] / denom);
         }
     }
 }

@@ -1,0 +1,222 @@
+/* test_kernels_exact.c -- the vectorised hand-written kernels of the training step give bitwise the
+ * results of plain scalar loops written here (the same float / double operations in the same order
+ * per element or per channel), for 1, 2 and 3 OpenMP threads: batch-norm batch statistics (mean and
+ * biased variance, nn_batchnorm_forward_train), max-pool forward (values and argmax, with ties and a
+ * NaN), AdamW (two steps over tensors with and without decay) and the bicubic sample. And
+ * nn_act_backward_set gives the values of nn_act_backward into zeros (compared as floats: the sign of
+ * a zero may differ, 0 + -0 being +0).
+ * Odd sizes exercise the vector loops' tails.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bicubic.h"
+#include "errors.h"
+#include "nn.h"
+#include "optim.h"
+#include "rng.h"
+
+static dnn_ctx g_dnn;
+static nn_cache g_c;
+static char g_err[I2P_ERR_LEN];
+static const int THREADS[] = {1, 2, 3};
+enum { N_THREADS = 3 };
+
+static int setup(void **state)
+{
+    (void)state;
+    if (dnn_ctx_create(&g_dnn, g_err)) return -1;
+    return nn_cache_init(&g_c, &g_dnn, 16, g_err);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    nn_cache_free(&g_c);
+    dnn_ctx_destroy(&g_dnn);
+    return 0;
+}
+
+static float *normals(rng_t *r, long n, float scale, float shift)
+{
+    float *x = malloc(sizeof(float) * (size_t)n);
+    for (long i = 0; i < n; i++) x[i] = (float)rng_normal(r) * scale + shift;
+    return x;
+}
+
+static void test_batch_stats(void **state)
+{
+    (void)state;
+    const long M = 1003, C = 67;
+    rng_t r;
+    rng_seed(&r, 11, 0);
+    float *x = normals(&r, M * C, 3.0f, 5.0f), *w = normals(&r, C, 1.0f, 1.0f), *b = normals(&r, C, 1.0f, 0.0f);
+    float *out = malloc(sizeof(float) * (size_t)(M * C)), mean[67], var[67], want_mean[67], want_var[67];
+    for (long j = 0; j < C; j++) { /* two passes in double, rows in order */
+        double s = 0, q = 0;
+        for (long i = 0; i < M; i++) s += x[i * C + j];
+        s /= (double)M;
+        for (long i = 0; i < M; i++) {
+            double d = x[i * C + j] - s;
+            q += d * d;
+        }
+        want_mean[j] = (float)s;
+        want_var[j] = (float)(q / (double)M);
+    }
+    for (int t = 0; t < N_THREADS; t++) {
+        omp_set_num_threads(THREADS[t]);
+        memset(mean, 0xff, sizeof mean);
+        memset(var, 0xff, sizeof var);
+        assert_int_equal(nn_batchnorm_forward_train(&g_c, out, mean, var, x, w, b, NULL, NULL, M, C, g_err), 0);
+        assert_memory_equal(mean, want_mean, sizeof mean);
+        assert_memory_equal(var, want_var, sizeof var);
+    }
+    free(x); free(w); free(b); free(out);
+}
+
+static void test_maxpool_forward(void **state)
+{
+    (void)state;
+    const long G = 37, k = 9, C = 19;
+    rng_t r;
+    rng_seed(&r, 12, 0);
+    float *x = normals(&r, G * k * C, 2.0f, 0.0f), *out = malloc(sizeof(float) * (size_t)(G * C)),
+          *want = malloc(sizeof(float) * (size_t)(G * C));
+    int32_t *arg = malloc(sizeof(int32_t) * (size_t)(G * C)), *want_arg = malloc(sizeof(int32_t) * (size_t)(G * C));
+    for (long i = 0; i < G * k * C; i++) x[i] = roundf(x[i]); /* few distinct values: many ties */
+    x[5 * k * C + 3] = NAN;                                     /* a NaN first in its window */
+    x[(7 * k + 4) * C + 2] = NAN;                               /* and one in the middle of one */
+    for (long g = 0; g < G; g++)
+        for (long j = 0; j < C; j++) {
+            float best = x[g * k * C + j];
+            int32_t a = 0;
+            for (long i = 1; i < k; i++)
+                if (x[(g * k + i) * C + j] > best) {
+                    best = x[(g * k + i) * C + j];
+                    a = (int32_t)i;
+                }
+            want[g * C + j] = best;
+            want_arg[g * C + j] = a;
+        }
+    for (int t = 0; t < N_THREADS; t++) {
+        omp_set_num_threads(THREADS[t]);
+        nn_maxpool_forward(out, arg, x, G, k, C);
+        assert_memory_equal(out, want, sizeof(float) * (size_t)(G * C));
+        assert_memory_equal(arg, want_arg, sizeof(int32_t) * (size_t)(G * C));
+    }
+    free(x); free(out); free(want); free(arg); free(want_arg);
+}
+
+static void test_adamw(void **state)
+{
+    (void)state;
+    model3d_tensor T[3] = {{.offset = 0, .count = 5, .decay = 1},
+                           {.offset = 5, .count = 1001, .decay = 0},
+                           {.offset = 1006, .count = 37, .decay = 1}};
+    const long n = 1043;
+    const double lr = 3e-3;
+    adamw_config ac;
+    adamw_config_default(&ac);
+    rng_t r;
+    rng_seed(&r, 13, 0);
+    float *p0 = normals(&r, n, 1.0f, 0.0f), *g1 = normals(&r, n, 0.1f, 0.0f), *g2 = normals(&r, n, 0.1f, 0.0f);
+    float *want = malloc(sizeof(float) * (size_t)n), *m = calloc((size_t)n, sizeof(float)),
+          *v = calloc((size_t)n, sizeof(float)), *p = malloc(sizeof(float) * (size_t)n);
+    memcpy(want, p0, sizeof(float) * (size_t)n);
+    for (int step = 1; step <= 2; step++) { /* torch 1.13's single-tensor AdamW, element by element */
+        const float *g = step == 1 ? g1 : g2;
+        double bc1 = 1.0 - pow(ac.beta1, step), bc2 = 1.0 - pow(ac.beta2, step);
+        float b1 = (float)ac.beta1, b2 = (float)ac.beta2, step_size = (float)(lr / bc1),
+              bc2_sqrt = (float)sqrt(bc2), eps = (float)ac.eps;
+        for (int t = 0; t < 3; t++) {
+            float decay = T[t].decay ? (float)(1.0 - lr * ac.weight_decay) : 1.0f;
+            for (long i = T[t].offset; i < T[t].offset + T[t].count; i++) {
+                want[i] *= decay;
+                m[i] = m[i] * b1 + g[i] * (1 - b1);
+                v[i] = v[i] * b2 + g[i] * g[i] * (1 - b2);
+                float denom = sqrtf(v[i]) / bc2_sqrt + eps;
+                want[i] += -step_size * (m[i] / denom);
+            }
+        }
+    }
+    for (int t = 0; t < N_THREADS; t++) {
+        omp_set_num_threads(THREADS[t]);
+        adamw_state s;
+        assert_int_equal(adamw_init(&s, n, g_err), 0);
+        memcpy(p, p0, sizeof(float) * (size_t)n);
+        adamw_step(&s, &ac, lr, p, g1, T, 3);
+        adamw_step(&s, &ac, lr, p, g2, T, 3);
+        assert_memory_equal(p, want, sizeof(float) * (size_t)n);
+        assert_memory_equal(s.m, m, sizeof(float) * (size_t)n);
+        assert_memory_equal(s.v, v, sizeof(float) * (size_t)n);
+        adamw_free(&s);
+    }
+    free(p0); free(g1); free(g2); free(want); free(m); free(v); free(p);
+}
+
+static void test_bicubic_sample(void **state)
+{
+    (void)state;
+    const int g = 5, C = 23, S = 37;
+    rng_t r;
+    rng_seed(&r, 14, 0);
+    float *grid = normals(&r, (long)g * g * C, 1.0f, 0.0f), out[23], want[23];
+    const int pix[][2] = {{0, 0}, {3, 36}, {18, 19}, {36, 1}, {29, 7}};
+    for (size_t q = 0; q < sizeof pix / sizeof pix[0]; q++) {
+        int ry[4], cx[4];
+        float wy[4], wx[4];
+        bicubic_taps(g, S, pix[q][0], ry, wy);
+        bicubic_taps(g, S, pix[q][1], cx, wx);
+        for (int c = 0; c < C; c++) {
+            want[c] = 0.0f;
+            for (int a = 0; a < 4; a++)
+                for (int b = 0; b < 4; b++) want[c] += wy[a] * wx[b] * grid[((long)ry[a] * g + cx[b]) * C + c];
+        }
+        bicubic_sample(grid, g, C, S, pix[q][0], pix[q][1], out);
+        assert_memory_equal(out, want, sizeof out);
+    }
+    free(grid);
+}
+
+static void test_act_backward_set(void **state)
+{
+    (void)state;
+    const long n = 40013; /* above the serial-add threshold: the accumulating path's add is a primitive */
+    rng_t r;
+    rng_seed(&r, 15, 0);
+    float *x = normals(&r, n, 3.0f, 0.0f), *dout = normals(&r, n, 1.0f, 0.0f);
+    float *acc = calloc((size_t)n, sizeof(float)), *set = malloc(sizeof(float) * (size_t)n);
+    const nn_act acts[] = {NN_GELU, NN_RELU};
+    for (int a = 0; a < 2; a++)
+        for (int t = 0; t < N_THREADS; t++) {
+            omp_set_num_threads(THREADS[t]);
+            memset(acc, 0, sizeof(float) * (size_t)n);
+            memset(set, 0xff, sizeof(float) * (size_t)n); /* NaNs: every element must be written */
+            assert_int_equal(nn_act_backward(&g_c, acts[a], acc, dout, x, n, g_err), 0);
+            assert_int_equal(nn_act_backward_set(&g_c, acts[a], set, dout, x, n, g_err), 0);
+            long differ = 0;
+            for (long i = 0; i < n; i++) differ += !(set[i] == acc[i]);
+            assert_int_equal(differ, 0);
+        }
+    free(x); free(dout); free(acc); free(set);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_batch_stats),
+        cmocka_unit_test(test_maxpool_forward),
+        cmocka_unit_test(test_adamw),
+        cmocka_unit_test(test_bicubic_sample),
+        cmocka_unit_test(test_act_backward_set),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
