@@ -21,7 +21,9 @@ typedef struct {
     nn_cache cache;
     arena step_arena, eval_arena;
     float *params, *grads, *buffers;
-    uint16_t *params_bf16;  /* NN_BF16: the bf16 rounding of params, remade at every m3_store_run */
+    uint16_t *params_bf16;  /* NN_BF16: the bf16 rounding of params (m3_store_bf16_refresh) */
+    int bf16_stale;         /* params may have changed since params_bf16 was made */
+    long bf16_copies;       /* times params_bf16 was made (tests, model3d_alloc_stats) */
     long n_params, n_buffers;
     model3d_tensor *tensors;
     int n_tensors;
@@ -60,14 +62,24 @@ const model3d_tensor *m3_store_tensor(const m3_store *s, int i);
 const model3d_tensor *m3_store_buffer_tensor(const m3_store *s, int i);
 
 /* The matmul precision of s's network (nn.h): NN_BF16 makes the bf16 copy of the parameters that
- * the bf16 matmuls read (m3_store_run refreshes it) and fails where the CPU has no bf16 support. */
+ * the bf16 matmuls read (m3_store_bf16_refresh) and fails where the CPU has no bf16 support. */
 int m3_store_set_precision(m3_store *s, nn_precision p, char *err);
+
+/* The parameters for writing: marks the bf16 copy stale, so that the next run remakes it once
+ * (every model's xxx_params accessor goes through here). A writer takes the pointer again after a
+ * run before it writes (the optimiser step, a checkpoint load, an initialisation do): a pointer kept
+ * from before a run and written after it would leave the bf16 copy stale. */
+float *m3_store_params(m3_store *s);
+/* NN_BF16: remakes the bf16 copy of the parameters if m3_store_params was called since it was last
+ * made (so once per optimiser step, shared by all its micro-batches, forward and backward, and by the
+ * eval batches that follow); else nothing. m3_store_run calls it; a step that makes its own run
+ * context (pipe_step.c) calls it first. */
+void m3_store_bf16_refresh(m3_store *s);
 
 /* The run context of one step over s, its arena reset: train = 1 the step arena, the gradients
  * (zeroed here), BatchNorm batch statistics and s's grads_final / recompute; train = 0 the
- * eval arena, no gradients. With NN_BF16 the bf16 copy of the parameters is remade here: once per
- * forward pass, after any change of the parameters (optimiser step, checkpoint load) that came
- * before it. */
+ * eval arena, no gradients. With NN_BF16 the bf16 copy of the parameters is brought up to date
+ * here (m3_store_bf16_refresh: remade only if the parameters were taken for writing since). */
 m3_run m3_store_run(m3_store *s, int train, char *err);
 /* Starts a step of B samples: checks 1 <= B <= max_batch ("<what>: batch of B samples (max N)"),
  * sets *r = m3_store_run(s, train, err) and returns a zeroed block of bytes from the run's arena

@@ -135,11 +135,13 @@ int model3d_encode(model3d *m, int B, const float *points, float *gmax, float *g
 
 /* Allocation counters (tests: a steady state adds nothing): step/eval arena chunks malloc'ed so far,
  * oneDNN primitives created, and the bytes of their scratchpads and temporaries; plus the matmul
- * FLOPs (2*M*K*N, forward and backward) executed so far, for throughput figures. */
+ * FLOPs (2*M*K*N, forward and backward) executed so far, for throughput figures, and the bf16
+ * weight copies made (one per change of the parameters, m3_store_bf16_refresh). */
 typedef struct {
     long arena_chunks, primitives, primitive_bytes;
     long step_arena_bytes;  /* what the train step's arena holds: its peak activations so far */
     long executions;        /* oneDNN primitive executions so far */
+    long bf16_weight_copies; /* NN_BF16: times the bf16 copy of the parameters was made so far */
     double matmul_flops;
 } model3d_alloc_info;
 void model3d_alloc_stats(const model3d *m, model3d_alloc_info *info);

@@ -58,6 +58,7 @@ long m3_store_step_arena_bytes(const m3_store *s)
 
 void m3_store_init_params(m3_store *s, uint64_t seed, m3_init_fn special)
 {
+    s->bf16_stale = 1;
     for (int t = 0; t < s->n_tensors; t++) {
         const model3d_tensor *T = &s->tensors[t];
         float *p = s->params + T->offset;
@@ -98,14 +99,29 @@ int m3_store_set_precision(m3_store *s, nn_precision p, char *err)
         if (!s->params_bf16) return errf(err, "out of memory (bf16 copy of %ld parameters)", s->n_params);
     }
     nn_cache_set_bf16_weights(&s->cache, s->params, p == NN_BF16 ? s->params_bf16 : NULL, s->n_params);
+    s->bf16_stale = 1;
     return 0;
+}
+
+float *m3_store_params(m3_store *s)
+{
+    s->bf16_stale = 1;
+    return s->params;
+}
+
+void m3_store_bf16_refresh(m3_store *s)
+{
+    if (s->cache.precision != NN_BF16 || !s->bf16_stale) return;
+    nn_to_bf16(s->params_bf16, s->params, s->n_params);
+    s->bf16_stale = 0;
+    s->bf16_copies++;
 }
 
 m3_run m3_store_run(m3_store *s, int train, char *err)
 {
     arena *a = train ? &s->step_arena : &s->eval_arena;
     arena_reset(a);
-    if (s->cache.precision == NN_BF16) nn_to_bf16(s->params_bf16, s->params, s->n_params);
+    m3_store_bf16_refresh(s);
     m3_run r = {.c = &s->cache, .a = a, .P = s->params, .G = NULL, .buf = s->buffers, .train = train,
                 .err = err};
     if (train) {

@@ -98,7 +98,7 @@ int model3d_set_loss_weights(model3d *m, double w3, double w2, char *err)
 int model3d_set_precision(model3d *m, nn_precision p, char *err) { return m3_store_set_precision(&m->st, p, err); }
 
 const model3d_config *model3d_get_config(const model3d *m) { return &m->cfg; }
-float *model3d_params(model3d *m) { return m->st.params; }
+float *model3d_params(model3d *m) { return m3_store_params(&m->st); }
 float *model3d_grads(model3d *m) { return m->st.grads; }
 long model3d_n_params(const model3d *m) { return m->st.n_params; }
 int model3d_n_tensors(const model3d *m) { return m->st.n_tensors; }
@@ -129,4 +129,5 @@ void model3d_alloc_stats(const model3d *m, model3d_alloc_info *info)
     info->primitive_bytes = m->st.cache.bytes_allocated;
     info->matmul_flops = m->st.cache.matmul_flops;
     info->executions = m->st.cache.n_exec;
+    info->bf16_weight_copies = m->st.bf16_copies;
 }

@@ -230,6 +230,7 @@ void pipe_stage_free(pipe_stage *p)
 static m3_run slot_run(pipe_stage *p, slot *s, char *err)
 {
     model3d *m = p->m;
+    m3_store_bf16_refresh(&m->st); /* NN_BF16: the copy of this step's parameters (once per step) */
     return (m3_run){.c = &m->st.cache, .a = &s->a, .P = m->st.params, .G = m->st.grads,
                     .buf = m->st.buffers, .train = 1, .err = err};
 }

@@ -4,7 +4,8 @@
 #    25-step moving averages within 8 % at every step. Measured: 1.0 % and 4.1 %. Negative control: an
 #    fp32 run with another seed (initialisation, data order, masks) is outside the bound (measured
 #    5.7-7 % and 16-27 %), so the bound separates rounding noise from a different run;
-#  - bf16 is bitwise independent of the rank count (pretrain and finetune, fixed micro-batch);
+#  - bf16 is bitwise independent of the rank count (pretrain and finetune, fixed micro-batch) and of
+#    the pipeline split (pretrain --stages 2);
 #  - the precision is in the run configuration: resuming with another precision is refused; the
 #    JSON line names it; a bad value is a usage error.
 # Skipped (but for the error message) where the CPU has neither avx512_bf16 nor AMX.
@@ -43,6 +44,9 @@ for np in 1 2; do
   check "bf16_pretrain_np$np" mpi $np "$I2PMAE" pretrain $P -o "$T/np$np" --steps 12 --precision bf16
 done
 check bf16_pretrain_np2_bitwise_np1 sh -c "cut -d, -f1-6 '$T/np1/loss.csv' > '$T/a.csv' && cut -d, -f1-6 '$T/np2/loss.csv' > '$T/b.csv' && cmp '$T/a.csv' '$T/b.csv'"
+# and of the pipeline: 2 stages (each stage's slot runs read the bf16 weights of the step's parameters)
+check bf16_pretrain_s2 mpi 2 "$I2PMAE" pretrain $P -o "$T/s2" --steps 12 --precision bf16 --stages 2
+check bf16_pretrain_s2_bitwise_np1 sh -c "cut -d, -f1-6 '$T/s2/loss.csv' > '$T/c.csv' && cmp '$T/a.csv' '$T/c.csv'"
 if have_h5py; then
   check bf16_pretrain_np2_params_bitwise_np1 $PY -c "
 import h5py, numpy, sys

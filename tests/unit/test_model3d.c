@@ -250,6 +250,21 @@ static void test_bf16_no_alloc_and_weight_copy(void **state)
     assert_int_equal(model3d_set_precision(b, NN_BF16, g_err), 0);
     model3d_losses la, lb, l32;
     assert_int_equal(model3d_train_step(a, &in.batch, &la, g_err), 0);
+    /* micro-batches of one optimiser step (the parameters not taken for writing between them) and
+       eval batches share one bf16 copy of the weights */
+    model3d_alloc_info i0, i1;
+    model3d_alloc_stats(a, &i0);
+    assert_int_equal(model3d_train_step(a, &in.batch, &lb, g_err), 0);
+    assert_int_equal(model3d_train_step(a, &in.batch, &lb, g_err), 0);
+    float *gl = malloc(sizeof(float) * 2 * (size_t)in.cfg.dims[2]);
+    assert_int_equal(model3d_encode_global(a, 2, in.batch.points, gl, g_err), 0);
+    free(gl);
+    model3d_alloc_stats(a, &i1);
+    printf("bf16 weight copies: %ld after the first step, %ld after 2 more steps and an eval batch\n",
+           i0.bf16_weight_copies, i1.bf16_weight_copies);
+    assert_int_equal(i0.bf16_weight_copies, 1);
+    assert_int_equal(i1.bf16_weight_copies, 1);
+    assert_true(la.loss == lb.loss);
     long n = model3d_n_params(a);
     float *pa = model3d_params(a);
     for (long i = 0; i < n; i++) pa[i] -= 0.05f * model3d_grads(a)[i] + 1e-3f * pa[i]; /* an update */
