@@ -33,6 +33,8 @@ LIB_OBJS  := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 MAIN_OBJ  := $(BUILD)/obj/main.o
 TEST_SRCS := $(wildcard tests/unit/test_*.c)
 TEST_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+# Code shared by several unit tests (tests/unit/support_*.c): linked into every unit test.
+TEST_SUPPORT := $(patsubst tests/unit/%.c,$(BUILD)/tests/%.o,$(wildcard tests/unit/support_*.c))
 BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 BIN       := $(BUILD)/i2pmae
@@ -43,7 +45,7 @@ FUZZ_REPLAY_BINS := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/fuzz/replay_%,$(FUZZ
 
 .PHONY: all deps build run test bench soak clean demo-clean fuzz fuzz-build
 
-all: $(BIN) $(TEST_BINS) $(BENCH_BINS) $(FUZZ_REPLAY_BINS)
+all: $(BIN) $(TEST_SUPPORT) $(TEST_BINS) $(BENCH_BINS) $(FUZZ_REPLAY_BINS)
 ifeq ($(SAN),0)
 	@ln -sf $(BIN) i2pmae
 endif
@@ -78,9 +80,12 @@ $(BUILD)/libi2pmae.a: $(LIB_OBJS)
 $(BIN): $(MAIN_OBJ) $(BUILD)/libi2pmae.a
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(shell pkg-config --libs $(PKGS)) $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libi2pmae.a | $(BUILD)/tests
-	$(CC) $(CFLAGS) $(shell pkg-config --cflags $(PKGS) cmocka) $(LDFLAGS) $< $(BUILD)/libi2pmae.a -o $@ \
+$(BUILD)/tests/%: tests/unit/%.c $(TEST_SUPPORT) $(BUILD)/libi2pmae.a | $(BUILD)/tests
+	$(CC) $(CFLAGS) $(shell pkg-config --cflags $(PKGS) cmocka) $(LDFLAGS) $< $(TEST_SUPPORT) $(BUILD)/libi2pmae.a -o $@ \
 	  $(shell pkg-config --libs $(PKGS) cmocka) $(LDLIBS)
+
+$(BUILD)/tests/support_%.o: tests/unit/support_%.c | $(BUILD)/tests
+	$(CC) $(CFLAGS) $(shell pkg-config --cflags $(PKGS) cmocka) -c $< -o $@
 
 # Benchmark drivers (tests/bench/bench_*.c): linked like the unit tests, without cmocka.
 $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libi2pmae.a | $(BUILD)/bench
