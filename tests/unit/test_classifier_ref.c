@@ -31,10 +31,10 @@
 #include "classifier_impl.h"
 #include "errors.h"
 #include "h5io.h"
+#include "support_dnn.h"
 #include "support_ref.h"
 #include "tokenizer.h"
 
-static dnn_ctx g_dnn;
 static char g_err[I2P_ERR_LEN];
 static char g_path[256];
 static int g_have_ref = -1;
@@ -224,18 +224,11 @@ static void test_concat_plain_ce(void **state)
     run_case("cat");
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    return dnn_ctx_create(&g_dnn, g_err);
-}
-
 static int cleanup(void **state)
 {
     (void)state;
     if (g_have_ref == 1) unlink(g_path);
-    dnn_ctx_destroy(&g_dnn);
-    return 0;
+    return dnn_group_teardown(state);
 }
 
 int main(int argc, char **argv)
@@ -247,7 +240,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_mean_plus_max_smoothing),
         cmocka_unit_test(test_concat_plain_ce),
     };
-    int rc = cmocka_run_group_tests(tests, setup, cleanup);
+    int rc = cmocka_run_group_tests(tests, dnn_group_setup, cleanup);
     MPI_Finalize();
     return rc;
 }

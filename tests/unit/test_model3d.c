@@ -29,6 +29,7 @@
 #include "errors.h"
 #include "model3d.h"
 #include "rng.h"
+#include "support_dnn.h"
 #include "support_inputs.h"
 
 #define FD_EPS 1e-3f
@@ -45,21 +46,7 @@ static void make_inputs(inputs *in, int B)
     m3_test_inputs_make(in, &c, B, 2024, 77, 5);
 }
 
-static dnn_ctx g_dnn;
 static char g_err[I2P_ERR_LEN];
-
-static int setup(void **state)
-{
-    (void)state;
-    return dnn_ctx_create(&g_dnn, g_err);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    dnn_ctx_destroy(&g_dnn);
-    return 0;
-}
 
 static void test_param_table(void **state)
 {
@@ -273,5 +260,5 @@ int main(void)
         cmocka_unit_test(test_bf16_no_alloc_and_weight_copy),
         cmocka_unit_test(test_encode_global),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, dnn_group_setup, dnn_group_teardown);
 }

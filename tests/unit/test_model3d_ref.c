@@ -35,9 +35,9 @@
 #include "model3d_impl.h"
 #include "optim.h"
 #include "ref_python.h"
+#include "support_dnn.h"
 #include "support_ref.h"
 
-static dnn_ctx g_dnn;
 static char g_err[I2P_ERR_LEN];
 static char g_path64[256];
 static int g_have_ref = -1; /* -1 not looked yet, 0 modules missing, 1 present */
@@ -293,14 +293,7 @@ static int cleanup(void **state)
     if (g_have_ref == 1) {
         unlink(g_path64);
     }
-    dnn_ctx_destroy(&g_dnn);
-    return 0;
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    return dnn_ctx_create(&g_dnn, g_err);
+    return dnn_group_teardown(state);
 }
 
 int main(int argc, char **argv)
@@ -314,7 +307,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_adamw_five_steps),
         cmocka_unit_test(test_encode_global),
     };
-    int rc = cmocka_run_group_tests(tests, setup, cleanup);
+    int rc = cmocka_run_group_tests(tests, dnn_group_setup, cleanup);
     MPI_Finalize();
     return rc;
 }

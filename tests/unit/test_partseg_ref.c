@@ -29,9 +29,9 @@
 #include "h5io.h"
 #include "partseg.h"
 #include "ref_python.h"
+#include "support_dnn.h"
 #include "support_ref.h"
 
-static dnn_ctx g_dnn;
 static char g_err[I2P_ERR_LEN];
 static char g_path[256];
 static int g_have_ref = -1;
@@ -164,18 +164,11 @@ static void test_against_reference(void **state)
     h5_close(&f);
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    return dnn_ctx_create(&g_dnn, g_err);
-}
-
 static int cleanup(void **state)
 {
     (void)state;
     if (g_have_ref == 1) unlink(g_path);
-    dnn_ctx_destroy(&g_dnn);
-    return 0;
+    return dnn_group_teardown(state);
 }
 
 int main(int argc, char **argv)
@@ -186,7 +179,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_against_reference),
     };
-    int rc = cmocka_run_group_tests(tests, setup, cleanup);
+    int rc = cmocka_run_group_tests(tests, dnn_group_setup, cleanup);
     MPI_Finalize();
     return rc;
 }

@@ -24,9 +24,9 @@
 #include "pipe_schedule.h"
 #include "pipe_split.h"
 #include "pipe_units.h"
+#include "support_dnn.h"
 #include "support_inputs.h"
 
-static dnn_ctx g_dnn;
 static char g_err[I2P_ERR_LEN];
 
 typedef m3_test_inputs inputs;
@@ -252,19 +252,6 @@ static void test_split(void **state)
     assert_int_equal(pipe_split_make(&sp, 2, "2;4", f, g_err), -1);
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    return dnn_ctx_create(&g_dnn, g_err);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    dnn_ctx_destroy(&g_dnn);
-    return 0;
-}
-
 int main(void)
 {
     omp_set_num_threads(1);
@@ -273,5 +260,5 @@ int main(void)
         cmocka_unit_test(test_schedules),
         cmocka_unit_test(test_split),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, dnn_group_setup, dnn_group_teardown);
 }

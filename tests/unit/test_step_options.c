@@ -26,23 +26,10 @@
 #include "m3_layout.h"
 #include "model3d.h"
 #include "rng.h"
+#include "support_dnn.h"
 #include "support_inputs.h"
 
-static dnn_ctx g_dnn;
 static char g_err[I2P_ERR_LEN];
-
-static int setup(void **state)
-{
-    (void)state;
-    return dnn_ctx_create(&g_dnn, g_err);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    dnn_ctx_destroy(&g_dnn);
-    return 0;
-}
 
 /* ---- one stage, with and without recomputation ---- */
 
@@ -213,5 +200,5 @@ int main(void)
         cmocka_unit_test(test_stage_recompute_bitwise),
         cmocka_unit_test(test_model_recompute_and_progress),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, dnn_group_setup, dnn_group_teardown);
 }
