@@ -1,8 +1,17 @@
-/* support_inputs.c -- a random model3d training batch for the unit tests (support_inputs.h). */
+/* support_inputs.c -- made-up inputs for the unit tests (support_inputs.h). */
 #include <stdlib.h>
 
 #include "rng.h"
 #include "support_inputs.h"
+
+float *test_uniform(long n, uint64_t seed, uint64_t stream, double lo, double hi)
+{
+    rng_t r;
+    rng_seed(&r, seed, stream);
+    float *v = malloc(sizeof(float) * (size_t)n);
+    for (long i = 0; i < n; i++) v[i] = (float)rng_range(&r, lo, hi);
+    return v;
+}
 
 void m3_test_inputs_make(m3_test_inputs *in, const model3d_config *cfg, int B, uint64_t seed, uint64_t key0,
                          uint64_t drop_key)

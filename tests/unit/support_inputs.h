@@ -1,11 +1,15 @@
-/* support_inputs.h -- a random training batch of the 3D network for the unit tests that run
- * model3d steps on made-up data (test_model3d, test_step_options, test_pipe). */
+/* support_inputs.h -- made-up inputs for the unit tests: uniform random arrays (test_nn_layers,
+ * test_nn_bf16, test_classifier) and a random training batch of the 3D network (test_model3d,
+ * test_step_options, test_pipe). */
 #ifndef I2P_TEST_SUPPORT_INPUTS_H
 #define I2P_TEST_SUPPORT_INPUTS_H
 
 #include <stdint.h>
 
 #include "model3d.h"
+
+/* n floats (malloc'ed, caller frees) uniform in [lo, hi), drawn from rng_seed(seed, stream). */
+float *test_uniform(long n, uint64_t seed, uint64_t stream, double lo, double hi);
 
 enum { M3_TEST_MAX_B = 8 };
 
