@@ -35,8 +35,11 @@ LIB_OBJS  := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 MAIN_OBJ  := $(BUILD)/obj/main.o
 TEST_SRCS := $(wildcard tests/unit/test_*.c)
 TEST_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+# Code shared by several unit tests (tests/unit/support_*.c): linked into every unit test.
+TEST_SUPPORT := $(patsubst tests/unit/%.c,$(BUILD)/tests/%.o,$(wildcard tests/unit/support_*.c))
 BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+BENCH_SUPPORT := $(BUILD)/bench/support_bench.o
 BIN       := $(BUILD)/i2pmae
 # Fuzz harnesses (tests/fuzz/fuzz_<name>.c): replay drivers built with the ordinary compiler for
 # `make test` (tests/e2e/test_fuzz_replay.sh), libFuzzer binaries built with clang by `make fuzz`.
@@ -45,7 +48,7 @@ FUZZ_REPLAY_BINS := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/fuzz/replay_%,$(FUZZ
 
 .PHONY: all deps build run test bench soak clean demo-clean fuzz fuzz-build
 
-all: $(BIN) $(TEST_BINS) $(BENCH_BINS) $(FUZZ_REPLAY_BINS)
+all: $(BIN) $(TEST_SUPPORT) $(TEST_BINS) $(BENCH_SUPPORT) $(BENCH_BINS) $(FUZZ_REPLAY_BINS)
 ifeq ($(SAN),0)
 	@ln -sf $(BIN) i2pmae
 endif
@@ -80,14 +83,20 @@ $(BUILD)/libi2pmae.a: $(LIB_OBJS)
 $(BIN): $(MAIN_OBJ) $(BUILD)/libi2pmae.a
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(shell pkg-config --libs $(PKGS)) $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libi2pmae.a | $(BUILD)/tests
-	$(CC) $(CFLAGS) $(shell pkg-config --cflags $(PKGS) cmocka) $(LDFLAGS) $< $(BUILD)/libi2pmae.a -o $@ \
+$(BUILD)/tests/%: tests/unit/%.c $(TEST_SUPPORT) $(BUILD)/libi2pmae.a | $(BUILD)/tests
+	$(CC) $(CFLAGS) $(shell pkg-config --cflags $(PKGS) cmocka) $(LDFLAGS) $< $(TEST_SUPPORT) $(BUILD)/libi2pmae.a -o $@ \
 	  $(shell pkg-config --libs $(PKGS) cmocka) $(LDLIBS)
 
+$(BUILD)/tests/support_%.o: tests/unit/support_%.c | $(BUILD)/tests
+	$(CC) $(CFLAGS) $(shell pkg-config --cflags $(PKGS) cmocka) -c $< -o $@
+
 # Benchmark drivers (tests/bench/bench_*.c): linked like the unit tests, without cmocka.
-$(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libi2pmae.a | $(BUILD)/bench
-	$(CC) $(CFLAGS) $(shell pkg-config --cflags $(PKGS)) $(LDFLAGS) $< $(BUILD)/libi2pmae.a -o $@ \
+$(BUILD)/bench/%: tests/bench/%.c $(BENCH_SUPPORT) $(BUILD)/libi2pmae.a | $(BUILD)/bench
+	$(CC) $(CFLAGS) $(shell pkg-config --cflags $(PKGS)) $(LDFLAGS) $< $(BENCH_SUPPORT) $(BUILD)/libi2pmae.a -o $@ \
 	  $(shell pkg-config --libs $(PKGS)) $(LDLIBS)
+
+$(BUILD)/bench/support_bench.o: tests/bench/support_bench.c | $(BUILD)/bench
+	$(CC) $(CFLAGS) $(shell pkg-config --cflags $(PKGS)) -c $< -o $@
 
 $(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c $(BUILD)/libi2pmae.a | $(BUILD)/fuzz
 	$(CC) $(CFLAGS) $(shell pkg-config --cflags $(PKGS)) $(LDFLAGS) $< tests/fuzz/replay_main.c \

@@ -12,27 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "classifier.h"
 #include "errors.h"
 #include "optim.h"
 #include "rng.h"
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-
-/* CPU seconds of the process (all threads): tells more than wall time on a shared machine. */
-static double cpu_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
+#include "support_bench.h"
 
 /* VmHWM (peak resident set) of this process in kB, -1 when unreadable. */
 static long vm_hwm_kb(void)
@@ -76,7 +61,7 @@ int main(int argc, char **argv)
     double total = 0, total_cpu = 0;
     for (int it = 0; it < warmup + steps; it++) {
         classifier_batch bt = {.B = B, .points = pts, .labels = labels, .drop_key = (uint64_t)it};
-        double loss, t0 = now_s(), c0 = cpu_s();
+        double loss, t0 = bench_now_s(), c0 = bench_cpu_s();
         if (classifier_train_step(c, &bt, &loss, NULL, err)) {
             fprintf(stderr, "bench: %s\n", err);
             return 1;
@@ -84,10 +69,10 @@ int main(int argc, char **argv)
         clip_grad_norm(classifier_grads(c), classifier_n_params(c), 10.0);
         adamw_step(&st, &ac, 5e-4, classifier_params(c), classifier_grads(c), classifier_get_tensor(c, 0),
                    classifier_n_tensors(c));
-        double dt = now_s() - t0;
+        double dt = bench_now_s() - t0;
         if (it >= warmup) {
             total += dt;
-            total_cpu += cpu_s() - c0;
+            total_cpu += bench_cpu_s() - c0;
         }
         printf("step %d: %.3f s loss %.4f\n", it, dt, loss);
         fflush(stdout);
@@ -97,13 +82,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench: %s\n", err);
         return 1;
     }
-    double t0 = now_s(), c0 = cpu_s();
+    double t0 = bench_now_s(), c0 = bench_cpu_s();
     for (int i = 0; i < eval_reps; i++)
         if (classifier_forward(c, B, pts, logits, err)) {
             fprintf(stderr, "bench: %s\n", err);
             return 1;
         }
-    double eval_s = now_s() - t0, cps = eval_reps * B / eval_s, eval_cpu = cpu_s() - c0;
+    double eval_s = bench_now_s() - t0, cps = eval_reps * B / eval_s, eval_cpu = bench_cpu_s() - c0;
     long all_kb = vm_hwm_kb();
     double step_s = total / steps, step_cpu = total_cpu / steps, cloud_cpu = eval_cpu / (eval_reps * B);
     printf("{\"bench\": \"finetune_c\", \"batch\": %d, \"points\": %ld, \"threads\": %d, \"params\": %ld, "

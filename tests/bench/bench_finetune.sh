@@ -20,7 +20,8 @@ OUT=$(mktemp -d /tmp/i2pmae-bench-XXXXXX)
 trap 'rm -rf "$OUT"' EXIT
 load() { uptime | sed 's/.*load average: //'; }
 mpicc -std=c11 -O2 -fopenmp -D_GNU_SOURCE -I"$ROOT/include" "$ROOT/tests/bench/bench_finetune.c" \
-  "$BUILD/libi2pmae.a" -o "$OUT/bench_c" $(pkg-config --libs hdf5-openmpi libcjson inih libpng) \
+  "$ROOT/tests/bench/support_bench.c" "$BUILD/libi2pmae.a" -o "$OUT/bench_c" \
+  $(pkg-config --libs hdf5-openmpi libcjson inih libpng) \
   -ldnnl -llinear -lcrypto -lm || { echo "bench_finetune: cannot build the C driver"; exit 1; }
 l0=$(load)
 OMP_NUM_THREADS=2 "$OUT/bench_c" "$B" "$STEPS" 1 "$REPS" > "$OUT/c.txt" 2>&1 || { cat "$OUT/c.txt"; exit 1; }

@@ -41,24 +41,10 @@
 #include "pointops.h"
 #include "project.h"
 #include "rng.h"
+#include "support_bench.h"
 #include "vit.h"
 #include "vit_model.h"
 #include "vit_plan.h"
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-
-/* CPU seconds of the whole process (all threads): the time it actually ran, whatever the load. */
-static double cpu_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
 
 static double load1(void)
 {
@@ -150,12 +136,12 @@ static double time_alone(const char *tag, const char *label, const_dnnl_primitiv
     printf("roofline %s %s %.0f %.0f %s\n", tag, label, flops, bytes, dnn_impl_name(pd));
     fflush(stdout);
     for (int r = 0; r < 60 && (r < 10 || spent < 0.5); r++) {
-        double t0 = now_s(), c0 = cpu_s();
+        double t0 = bench_now_s(), c0 = bench_cpu_s();
         if (dnn_execute(&ctx, prim, n, args, "alone", err) || dnn_wait(&ctx, "alone", err)) {
             fprintf(stderr, "roofline: %s: %s\n", label, err);
             exit(1);
         }
-        double dt = now_s() - t0, dc = cpu_s() - c0;
+        double dt = bench_now_s() - t0, dc = bench_cpu_s() - c0;
         if (r >= 2 && dt < best) best = dt;
         if (r >= 2 && dc < best_cpu) best_cpu = dc;
         spent += dt;
@@ -213,15 +199,15 @@ static int vit_part(int B, vit_precision prec)
     for (long i = 0; i < (long)B * 3 * S * S; i++) img[i] = (float)rng_normal(&r);
     for (int it = 0; it < 1 + INSITU_REPS; it++) {
         if (it >= 1) phase("vit_insitu");
-        double t0 = now_s(), c0 = cpu_s();
+        double t0 = bench_now_s(), c0 = bench_cpu_s();
         if (vit_embed(m, B, img, tok, err) || vit_blocks(m, B, 0, depth, tok, NULL, err) ||
             vit_head(m, B, tok, NULL, cls, err)) {
             fprintf(stderr, "roofline: %s\n", err);
             return -1;
         }
         if (it >= 1)
-            printf("roofline total vit_forward %.4f\nroofline total vit_forward_cpu %.4f\n", now_s() - t0,
-                   (cpu_s() - c0) / omp_get_max_threads());
+            printf("roofline total vit_forward %.4f\nroofline total vit_forward_cpu %.4f\n", bench_now_s() - t0,
+                   (bench_cpu_s() - c0) / omp_get_max_threads());
     }
     phase("vit_alone");
     vit_plan *pl = vit_plan_get(m, B, err);
@@ -277,44 +263,29 @@ static int m3_part(int B)
     model3d_config_default(&c);
     model3d *m;
     if (model3d_create(&m, &c, B, 1, &ctx, err)) { fprintf(stderr, "roofline: %s\n", err); return -1; }
-    long P = c.points, V = c.views, g = c.grid, F = c.feat_dim;
-    float *pts = malloc(sizeof(float) * (size_t)(B * P * 3)), *sal = malloc(sizeof(float) * (size_t)(B * P)),
-          *grids = malloc(sizeof(float) * (size_t)(B * V * g * g * F));
-    int16_t *pix = malloc(sizeof(int16_t) * (size_t)(B * V * P * 2));
-    uint64_t *keys = malloc(sizeof(uint64_t) * (size_t)B);
+    long P = c.points, V = c.views;
     rng_t r;
     rng_seed(&r, 1, 0);
-    for (long i = 0; i < B * P * 3; i++) pts[i] = (float)rng_range(&r, -1, 1);
-    for (long i = 0; i < B * P; i++) sal[i] = (float)rng_range(&r, 0, 0.02);
-    for (long i = 0; i < B * V * g * g * F; i++) grids[i] = (float)rng_normal(&r);
-    for (long b = 0; b < B; b++)
-        for (long v = 0; v < V; v++)
-            for (long n = 0; n < P; n++)
-                for (int a = 0; a < 2; a++) {
-                    float x = pts[(b * P + n) * 3 + (v + a + 1) % 3];
-                    int p = (int)floorf((x + 1) / 2 * c.image);
-                    pix[((b * V + v) * P + n) * 2 + a] = (int16_t)(p < 0 ? 0 : p >= c.image ? c.image - 1 : p);
-                }
+    bench_m3_inputs in;
+    bench_m3_inputs_make(&in, &c, B, &r);
     adamw_config ac;
     adamw_config_default(&ac);
     adamw_state st;
     if (adamw_init(&st, model3d_n_params(m), err)) return -1;
     double adamw_ms = 0;
     for (int it = 0; it < 1 + INSITU_REPS; it++) {
-        for (int b = 0; b < B; b++) keys[b] = (uint64_t)(it * 1000 + b);
-        model3d_batch bt = {.B = B, .points = pts, .point_saliency = sal, .grids = grids, .pixels = pix,
-                            .mask_keys = keys, .drop_key = (uint64_t)it, .forced_visible = NULL};
+        model3d_batch bt = bench_m3_batch(&in, it);
         model3d_losses L;
         if (it >= 1) phase("m3_insitu");
-        double t0 = now_s(), c0 = cpu_s();
+        double t0 = bench_now_s(), c0 = bench_cpu_s();
         if (model3d_train_step(m, &bt, &L, err)) { fprintf(stderr, "roofline: %s\n", err); return -1; }
-        double t1 = now_s();
+        double t1 = bench_now_s();
         adamw_step(&st, &ac, 1e-3, model3d_params(m), model3d_grads(m), model3d_get_tensor(m, 0),
                    model3d_n_tensors(m));
-        double t2 = now_s();
+        double t2 = bench_now_s();
         if (it >= 1) {
             printf("roofline total m3_step %.4f\nroofline total m3_step_cpu %.4f\n", t2 - t0,
-                   (cpu_s() - c0) / omp_get_max_threads());
+                   (bench_cpu_s() - c0) / omp_get_max_threads());
             if (adamw_ms == 0 || 1e3 * (t2 - t1) < adamw_ms) adamw_ms = 1e3 * (t2 - t1);
         }
     }
@@ -330,20 +301,20 @@ static int m3_part(int B)
     phase("kernels");
     /* FPS and kNN of the tokenizer at its three scales (tokenizer.c), on the same points */
     long n_src = P;
-    float *src = pts, *work = malloc(sizeof(float) * (size_t)(B * (4 * P + 64)));
+    float *src = in.points, *work = malloc(sizeof(float) * (size_t)(B * (4 * P + 64)));
     for (int s = 0; s < 3; s++) {
         long G = c.groups[s], k = c.k[s];
         int32_t *fps = malloc(sizeof(int32_t) * (size_t)(B * G)), *knn = malloc(sizeof(int32_t) * (size_t)(B * G * k));
         float *ctr = malloc(sizeof(float) * (size_t)(B * G * 3));
         double bf = 1e30, bk = 1e30;
         for (int rep = 0; rep < 5; rep++) {
-            double t0 = now_s();
+            double t0 = bench_now_s();
             fps_sample_batch_ws(src, B, n_src, G, c.fps_skip_origin, fps, work);
-            double t1 = now_s();
+            double t1 = bench_now_s();
             for (long b = 0; b < B; b++) pc_gather(src + b * n_src * 3, fps + b * G, G, ctr + b * G * 3);
-            double t2 = now_s();
+            double t2 = bench_now_s();
             knn_query_batch_ws(src, B, n_src, ctr, G, (int)k, knn, work);
-            double t3 = now_s();
+            double t3 = bench_now_s();
             if (t1 - t0 < bf) bf = t1 - t0;
             if (t3 - t2 < bk) bk = t3 - t2;
         }
@@ -370,10 +341,10 @@ static int m3_part(int B)
         double best = 1e30;
         volatile double sink = 0;
         for (int rep = 0; rep < 5; rep++) {
-            double t0 = now_s();
+            double t0 = bench_now_s();
             sink += loss_chamfer_forward(pred, gt, use, M, k);
             loss_chamfer_backward(dp, pred, gt, use, M, k, 1.0);
-            double dt = now_s() - t0;
+            double dt = bench_now_s() - t0;
             if (dt < best) best = dt;
         }
         (void)sink;
@@ -389,9 +360,9 @@ static int m3_part(int B)
         int16_t *px = malloc(sizeof(int16_t) * (size_t)(B * V * P * 2));
         double best = 1e30;
         for (int rep = 0; rep < 3; rep++) {
-            double t0 = now_s();
-            if (project_batch(pts, B, P, (int)V, S, img, px, NULL, err)) { fprintf(stderr, "roofline: %s\n", err); return -1; }
-            double dt = now_s() - t0;
+            double t0 = bench_now_s();
+            if (project_batch(in.points, B, P, (int)V, S, img, px, NULL, err)) { fprintf(stderr, "roofline: %s\n", err); return -1; }
+            double dt = bench_now_s() - t0;
             if (dt < best) best = dt;
         }
         printf("roofline kernel project_%ldx%ldviews_%dpx 0 %.0f %.5f 1\n", (long)B, V,
@@ -405,14 +376,14 @@ static int m3_part(int B)
         memset(b, 2, n);
         double best = 1e30;
         for (int rep = 0; rep < 4; rep++) {
-            double t0 = now_s();
+            double t0 = bench_now_s();
 #pragma omp parallel
             {
                 int nt = omp_get_num_threads(), t = omp_get_thread_num();
                 size_t lo = n / (size_t)nt * (size_t)t, hi = t == nt - 1 ? n : n / (size_t)nt * (size_t)(t + 1);
                 memcpy(b + lo, a + lo, hi - lo);
             }
-            double dt = now_s() - t0;
+            double dt = bench_now_s() - t0;
             if (dt < best) best = dt;
         }
         printf("roofline copy_gbs %.2f\n", 2.0 * (double)n / best / 1e9);
@@ -421,7 +392,7 @@ static int m3_part(int B)
     fflush(stdout);
     adamw_free(&st);
     model3d_free(m);
-    free(pts); free(sal); free(grids); free(pix); free(keys);
+    bench_m3_inputs_free(&in);
     return 0;
 }
 

@@ -5,18 +5,16 @@
  * Inputs are synthetic (uniform points, saliency, unit-normal grids, orthographic pixels), as in the
  * reference's --bench.
  */
-#include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
 #include "errors.h"
 #include "model3d.h"
 #include "optim.h"
-#include "rng.h"
+#include "support_bench.h"
 
 /* Minor page faults, user and system CPU seconds of this process so far. */
 static void usage_now(long *minflt, double *user_s, double *sys_s)
@@ -26,22 +24,6 @@ static void usage_now(long *minflt, double *user_s, double *sys_s)
     *minflt = u.ru_minflt;
     *user_s = u.ru_utime.tv_sec + 1e-6 * u.ru_utime.tv_usec;
     *sys_s = u.ru_stime.tv_sec + 1e-6 * u.ru_stime.tv_usec;
-}
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-
-/* CPU seconds of the whole process (all threads): on a shared machine a steadier measure of the work
- * than the wall time (with 2 threads it includes OpenMP's spin-waits). */
-static double cpu_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
 int main(int argc, char **argv)
@@ -59,24 +41,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench: %s\n", err);
         return 1;
     }
-    long P = c.points, V = c.views, g = c.grid, F = c.feat_dim;
-    float *pts = malloc(sizeof(float) * (size_t)(B * P * 3)), *sal = malloc(sizeof(float) * (size_t)(B * P)),
-          *grids = malloc(sizeof(float) * (size_t)(B * V * g * g * F));
-    int16_t *pix = malloc(sizeof(int16_t) * (size_t)(B * V * P * 2));
-    uint64_t *keys = malloc(sizeof(uint64_t) * (size_t)B);
+    long P = c.points;
     rng_t r;
     rng_seed(&r, 1, 0);
-    for (long i = 0; i < B * P * 3; i++) pts[i] = (float)rng_range(&r, -1, 1);
-    for (long i = 0; i < B * P; i++) sal[i] = (float)rng_range(&r, 0, 0.02);
-    for (long i = 0; i < B * V * g * g * F; i++) grids[i] = (float)rng_normal(&r);
-    for (long b = 0; b < B; b++)
-        for (long v = 0; v < V; v++)
-            for (long n = 0; n < P; n++)
-                for (int a = 0; a < 2; a++) {
-                    float x = pts[(b * P + n) * 3 + (v + a + 1) % 3];
-                    int p = (int)floorf((x + 1) / 2 * c.image);
-                    pix[((b * V + v) * P + n) * 2 + a] = (int16_t)(p < 0 ? 0 : p >= c.image ? c.image - 1 : p);
-                }
+    bench_m3_inputs in;
+    bench_m3_inputs_make(&in, &c, B, &r);
     adamw_config ac;
     adamw_config_default(&ac);
     adamw_state st;
@@ -85,9 +54,7 @@ int main(int argc, char **argv)
     long faults = 0;
     model3d_alloc_info info;
     for (int it = 0; it < warmup + steps; it++) {
-        for (int b = 0; b < B; b++) keys[b] = (uint64_t)(it * 1000 + b);
-        model3d_batch bt = {.B = B, .points = pts, .point_saliency = sal, .grids = grids, .pixels = pix,
-                            .mask_keys = keys, .drop_key = (uint64_t)it, .forced_visible = NULL};
+        model3d_batch bt = bench_m3_batch(&in, it);
         model3d_losses L;
         if (it == warmup) {
             model3d_alloc_stats(m, &info);
@@ -96,14 +63,14 @@ int main(int argc, char **argv)
         long f0, f1;
         double u0, s0, u1, s1;
         usage_now(&f0, &u0, &s0);
-        double t0 = now_s(), c0 = cpu_s();
+        double t0 = bench_now_s(), c0 = bench_cpu_s();
         if (model3d_train_step(m, &bt, &L, err)) {
             fprintf(stderr, "bench: %s\n", err);
             return 1;
         }
         adamw_step(&st, &ac, 1e-3, model3d_params(m), model3d_grads(m), model3d_get_tensor(m, 0),
                    model3d_n_tensors(m));
-        double dt = now_s() - t0, dc = cpu_s() - c0;
+        double dt = bench_now_s() - t0, dc = bench_cpu_s() - c0;
         usage_now(&f1, &u1, &s1);
         if (it >= warmup) {
             total += dt;
@@ -129,6 +96,6 @@ int main(int argc, char **argv)
     adamw_free(&st);
     model3d_free(m);
     dnn_ctx_destroy(&ctx);
-    free(pts); free(sal); free(grids); free(pix); free(keys);
+    bench_m3_inputs_free(&in);
     return 0;
 }

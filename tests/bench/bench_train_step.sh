@@ -20,7 +20,8 @@ STEPS=${BENCH_STEPS:-1}
 OUT=$(mktemp -d /tmp/i2pmae-bench-XXXXXX)
 trap 'rm -rf "$OUT"' EXIT
 mpicc -std=c11 -O2 -fopenmp -D_GNU_SOURCE -I"$ROOT/include" "$ROOT/tests/bench/bench_train_step.c" \
-  "$BUILD/libi2pmae.a" -o "$OUT/bench_c" $(pkg-config --libs hdf5-openmpi libcjson inih libpng) \
+  "$ROOT/tests/bench/support_bench.c" "$BUILD/libi2pmae.a" -o "$OUT/bench_c" \
+  $(pkg-config --libs hdf5-openmpi libcjson inih libpng) \
   -ldnnl -llinear -lcrypto -lm || { echo "bench_train_step: cannot build the C driver"; exit 1; }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 best_of() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b + 0 < a + 0) ? b : a }'; }

@@ -12,19 +12,25 @@ mesh() { # dir, then the file's text on stdin
   mkdir -p "$T/$1/ModelNet40/box/train" "$T/$1/ModelNet40/box/test"
   cat > "$T/$1/ModelNet40/box/train/box_0001.off"
 }
-mesh plain <<'EOM'
-OFF
-5 3 0
-0 0 0
+# the square's vertices and faces, as every variant without per-vertex extras writes them
+SQUARE='0 0 0
 1 0 0
 1 1 0
 0 1 0
 0.5 0.5 1
 3 0 1 2
 3 0 2 3
-3 0 1 4
+3 0 1 4'
+# the faces alone, for the variants with per-vertex extras
+FACES='3 0 1 2
+3 0 2 3
+3 0 1 4'
+mesh plain <<EOM
+OFF
+5 3 0
+$SQUARE
 EOM
-mesh coff_rgba <<'EOM'
+mesh coff_rgba <<EOM
 COFF
 5 3 0
 0 0 0 255 0 0 255
@@ -32,9 +38,7 @@ COFF
 1 1 0 0 0 255 255
 0 1 0 10 20 30 255
 0.5 0.5 1 1 1 1 255
-3 0 1 2
-3 0 2 3
-3 0 1 4
+$FACES
 EOM
 mesh coff_rgb_float <<'EOM'
 COFF
@@ -49,7 +53,7 @@ COFF
 3 0 2 3 0 255 0 255
 3 0 1 4 0.1 0.2 0.3 1.0
 EOM
-mesh noff <<'EOM'
+mesh noff <<EOM
 NOFF
 5 3 0
 0 0 0 0 0 1
@@ -57,11 +61,9 @@ NOFF
 1 1 0 0 0 1
 0 1 0 0 0 1
 0.5 0.5 1 0 0 1
-3 0 1 2
-3 0 2 3
-3 0 1 4
+$FACES
 EOM
-mesh cnoff <<'EOM'
+mesh cnoff <<EOM
 CNOFF
 5 3 0
 0 0 0 0 0 1 255 0 0 255
@@ -69,11 +71,9 @@ CNOFF
 1 1 0 0 0 1 0 0 255 255
 0 1 0 0 0 1 9 9 9 255
 0.5 0.5 1 0 0 1 1 1 1 255
-3 0 1 2
-3 0 2 3
-3 0 1 4
+$FACES
 EOM
-mesh stoff <<'EOM'
+mesh stoff <<EOM
 STOFF
 5 3 0
 0 0 0 0 0
@@ -81,11 +81,9 @@ STOFF
 1 1 0 1 1
 0 1 0 0 1
 0.5 0.5 1 0.5 0.5
-3 0 1 2
-3 0 2 3
-3 0 1 4
+$FACES
 EOM
-mesh stcnoff <<'EOM'
+mesh stcnoff <<EOM
 STCNOFF
 5 3 0
 0 0 0 0 0 1 1 0 0 1 0 0
@@ -93,35 +91,19 @@ STCNOFF
 1 1 0 0 0 1 0 0 1 1 1 1
 0 1 0 0 0 1 1 1 1 1 0 1
 0.5 0.5 1 0 0 1 1 1 1 1 0.5 0.5
-3 0 1 2
-3 0 2 3
-3 0 1 4
+$FACES
 EOM
-mesh noff_dim3 <<'EOM'
+mesh noff_dim3 <<EOM
 nOFF
 3
 5 3 0
-0 0 0
-1 0 0
-1 1 0
-0 1 0
-0.5 0.5 1
-3 0 1 2
-3 0 2 3
-3 0 1 4
+$SQUARE
 EOM
-mesh noff_dim3_one_line <<'EOM'
+mesh noff_dim3_one_line <<EOM
 nOFF 3 5 3 0
-0 0 0
-1 0 0
-1 1 0
-0 1 0
-0.5 0.5 1
-3 0 1 2
-3 0 2 3
-3 0 1 4
+$SQUARE
 EOM
-mesh cnoff_dim3 <<'EOM'
+mesh cnoff_dim3 <<EOM
 CNnOFF
 3
 5 3 0
@@ -130,9 +112,7 @@ CNnOFF
 1 1 0 0 0 1 0 0 1
 0 1 0 0 0 1 1 1 1
 0.5 0.5 1 0 0 1 1 1 1
-3 0 1 2
-3 0 2 3
-3 0 1 4
+$FACES
 EOM
 
 conv() { # dir -> dir.h5

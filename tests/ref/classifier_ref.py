@@ -17,7 +17,6 @@ checked against the C pre-training network); the transformer block with a per-(q
 per-branch drop-path masks, the fresh norm, the pooling, the head and the loss are written here.
 The smoothing follows the official I2P-MAE code: target 1 - eps at the label, eps / (n - 1) elsewhere.
 """
-import argparse
 import sys
 
 import numpy as np
@@ -25,40 +24,19 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from model3d_ref import BN, Merge, PointNetEmbed, PosMLP, bn_buffers  # noqa: F401
+import model3d_ref
+import ref_case
+from model3d_ref import BN, Merge, Mlp, PointNetEmbed, PosMLP  # noqa: F401
 from model3d_ref_data import config, gather_rows, tokenize
+from ref_case import f32
 
 FAR = -1e5
 
 
-class Attention(nn.Module):
-    def __init__(self, c, heads):
-        super().__init__()
-        self.heads = heads
-        self.qkv = nn.Linear(c, 3 * c, bias=False)
-        self.proj = nn.Linear(c, c)
-
+class Attention(model3d_ref.Attention):
     def forward(self, x, pair_bias):
         """x (B,N,C); pair_bias None or (B,N,N), added to every head's scaled scores."""
-        B, N, C = x.shape
-        hd = C // self.heads
-        qkv = self.qkv(x).reshape(B, N, 3, self.heads, hd).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv[0], qkv[1], qkv[2]
-        att = (q @ k.transpose(-2, -1)) * hd ** -0.5
-        if pair_bias is not None:
-            att = att + pair_bias[:, None, :, :]
-        att = att.softmax(dim=-1)
-        return self.proj((att @ v).transpose(1, 2).reshape(B, N, C))
-
-
-class Mlp(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.fc1 = nn.Linear(c, 4 * c)
-        self.fc2 = nn.Linear(4 * c, c)
-
-    def forward(self, x):
-        return self.fc2(F.gelu(self.fc1(x)))
+        return self.attend(x, pair_bias[:, None, :, :] if pair_bias is not None else None)
 
 
 class Block(nn.Module):
@@ -107,6 +85,43 @@ class Head(nn.Module):
         return self.fc3(x)
 
 
+def add_encoder(model, cfg, stage):
+    """Adds model.embed0, merge1, merge2 and encoder (stage(c, depth, heads) for the three stages),
+    in this order: the order in which they draw their initial parameters."""
+    d, h = cfg["dims"], cfg["embed_hidden"]
+    model.embed0 = PointNetEmbed(h, d[0])
+    model.merge1 = Merge(d[0], d[1])
+    model.merge2 = Merge(d[1], d[2])
+    model.encoder = nn.ModuleList([stage(d[s], cfg["depths"][s], cfg["heads"]) for s in range(3)])
+
+
+def stage_tokens(model, s, x, points, tok, xyz):
+    """The tokens (B,G_s,C_s) entering encoder stage s of model (embed0, merge1, merge2): embed0 of
+    the points' k-neighbourhoods around the centres xyz[0] for s 0, else merge s of the previous
+    stage's output x over the kNN of tok["knn<s>"]."""
+    cfg, B = model.cfg, points.shape[0]
+    if s == 0:
+        nb0 = torch.from_numpy(gather_rows(points, tok["knn0"])).to(xyz[0].dtype) - xyz[0][:, :, None, :]
+        return model.embed0(nb0.reshape(-1, cfg["k"][0], 3)).reshape(B, -1, cfg["dims"][0])
+    knn = torch.from_numpy(tok["knn%d" % s])
+    nb = torch.stack([x[b, knn[b]] for b in range(B)])
+    merge = model.merge1 if s == 1 else model.merge2
+    return merge(nb.reshape(-1, nb.shape[2], nb.shape[3])).reshape(B, nb.shape[1], -1)
+
+
+def run_blocks(stage, x, xyz, bias, drop_path, blk_i):
+    """The blocks of one encoder stage (pos MLP of the centres xyz added before each); drop_path
+    (B,n_blocks,2) forced residual scales or None (eval), blk_i the index of the stage's first
+    block. Returns (x, index after its last block)."""
+    pos = stage.pos(xyz)
+    for blk in stage.blocks:
+        ka = drop_path[:, blk_i, 0] if drop_path is not None else None
+        km = drop_path[:, blk_i, 1] if drop_path is not None else None
+        x = blk(x + pos, bias, ka, km)
+        blk_i += 1
+    return x, blk_i
+
+
 def smooth_ce(logits, labels, eps):
     n = logits.shape[1]
     one_hot = torch.zeros_like(logits).scatter(1, labels.view(-1, 1), 1)
@@ -118,45 +133,23 @@ class Classifier(nn.Module):
     def __init__(self, cfg):
         super().__init__()
         self.cfg = cfg
-        d, h = cfg["dims"], cfg["embed_hidden"]
-        self.embed0 = PointNetEmbed(h, d[0])
-        self.merge1 = Merge(d[0], d[1])
-        self.merge2 = Merge(d[1], d[2])
-        self.encoder = nn.ModuleList([Stage(d[s], cfg["depths"][s], cfg["heads"]) for s in range(3)])
+        add_encoder(self, cfg, Stage)
+        d = cfg["dims"]
         self.norm = nn.LayerNorm(d[2], eps=1e-5)
         dd = 2 * d[2] if cfg["pooling"] == "concat" else d[2]
         self.head = Head(dd, cfg["head_hidden"], cfg["n_classes"])
-
-    def perturb_for_test(self, gen):
-        """Rank-1 parameters N(0,0.1) around their init, BN running means N(0,0.1), variances
-        U(0.5,1.5): every tensor takes part in the comparison."""
-        with torch.no_grad():
-            for _, p in self.named_parameters():
-                if p.dim() == 1:
-                    p.add_(0.1 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
-            for name, b in self.named_buffers():
-                if name.endswith("running_mean"):
-                    b.copy_(0.1 * torch.randn(b.shape, generator=gen, dtype=b.dtype))
-                elif name.endswith("running_var"):
-                    b.copy_(0.5 + torch.rand(b.shape, generator=gen, dtype=b.dtype))
 
     def forward(self, points, tok, drop_path=None, dropout=None):
         """points (B,P,3) float32 numpy; drop_path (B,n_blocks,2), dropout (B,2,H) tensors or None
         (eval). Returns (logits, activations)."""
         cfg = self.cfg
         dtype = self.norm.weight.dtype
-        B = points.shape[0]
         xyz = [torch.from_numpy(tok["xyz%d" % s]).to(dtype) for s in range(3)]
-        nb0 = torch.from_numpy(gather_rows(points, tok["knn0"])).to(dtype) - xyz[0][:, :, None, :]
         acts, masked = {}, []
-        x = self.embed0(nb0.reshape(-1, cfg["k"][0], 3)).reshape(B, -1, cfg["dims"][0])
+        x = None
         blk_i = 0
         for s in range(3):
-            if s > 0:
-                knn = torch.from_numpy(tok["knn%d" % s])
-                nb = torch.stack([x[b, knn[b]] for b in range(B)])
-                merge = self.merge1 if s == 1 else self.merge2
-                x = merge(nb.reshape(-1, nb.shape[2], nb.shape[3])).reshape(B, nb.shape[1], -1)
+            x = stage_tokens(self, s, x, points, tok, xyz)
             bias = None
             if cfg["radius"][s] > 0:
                 far = torch.cdist(xyz[s].double(), xyz[s].double()) >= cfg["radius"][s]
@@ -164,13 +157,7 @@ class Classifier(nn.Module):
                 bias = far.to(dtype) * FAR
             else:
                 masked.append(0.0)
-            stage = self.encoder[s]
-            pos = stage.pos(xyz[s])
-            for blk in stage.blocks:
-                ka = drop_path[:, blk_i, 0] if drop_path is not None else None
-                km = drop_path[:, blk_i, 1] if drop_path is not None else None
-                x = blk(x + pos, bias, ka, km)
-                blk_i += 1
+            x, blk_i = run_blocks(self.encoder[s], x, xyz[s], bias, drop_path, blk_i)
             acts["enc%d_out" % s] = x
         x = self.norm(x)
         acts["normed"] = x
@@ -201,39 +188,21 @@ def case_config(name):
 def write_case(f, name, seed, double):
     cfg = case_config(name)
     B = 4
-    torch.manual_seed(seed)
-    model = Classifier(cfg)
-    model.perturb_for_test(torch.Generator().manual_seed(seed + 1))
-    dtype = torch.float64 if double else torch.float32
-    model.to(dtype)
-    model.train()
+    model, dtype = ref_case.make_model(Classifier, cfg, seed, double)
     rng = np.random.default_rng(seed)
     points = rng.uniform(-1, 1, (B, cfg["points"], 3)).astype(np.float32)
     labels = rng.integers(0, cfg["n_classes"], B).astype(np.int32)
-    nb = sum(cfg["depths"])
-    rates = [cfg["drop_path"] * i / (nb - 1) for i in range(nb)]
-    # forced masks: drop with probability 0.3 (more than the rates, so that drops occur at B 4)
-    keep = rng.uniform(0, 1, (B, nb, 2)) >= 0.3
-    drop_path = (keep / (1.0 - np.asarray(rates))[None, :, None]).astype(np.float32)
+    drop_path = ref_case.forced_drop_path(rng, cfg, B)
     dropout = ((rng.uniform(0, 1, (B, 2, cfg["head_hidden"])) >= cfg["dropout"]) /
                (1.0 - cfg["dropout"])).astype(np.float32)
     tok = tokenize(points, cfg)
 
-    def f32(t):
-        return t.detach().to(torch.float32).numpy()
-
     g = f.create_group(name)
-    for k in ("points", "heads", "n_classes", "head_hidden", "groups", "k", "dims", "depths", "embed_hidden"):
-        g["config/" + k] = np.atleast_1d(np.asarray(cfg[k], np.int32))
-    for k in ("drop_path", "dropout", "smoothing", "radius"):
-        g["config/" + k] = np.atleast_1d(np.asarray(cfg[k], np.float64))
+    ref_case.write_config(g, cfg, ("points", "heads", "n_classes", "head_hidden", "groups", "k", "dims", "depths",
+                                   "embed_hidden"), ("drop_path", "dropout", "smoothing", "radius"), B)
     g["config/pooling"] = np.array([1 if cfg["pooling"] == "concat" else 0], np.int32)  # cls_pooling
-    g["config/batch"] = np.array([B], np.int32)
     g.attrs["computed_in"] = "float64" if double else "float32"
-    for n, p in model.named_parameters():
-        g["params/" + n] = f32(p)
-    for n, b in bn_buffers(model):
-        g["buffers/" + n] = f32(b)
+    ref_case.write_state(g, model)
     g["inputs/points"] = points
     g["inputs/labels"] = labels
     g["inputs/drop_path"] = drop_path
@@ -242,15 +211,8 @@ def write_case(f, name, seed, double):
     logits, acts = model(points, tok, torch.from_numpy(drop_path).to(dtype), torch.from_numpy(dropout).to(dtype))
     loss = smooth_ce(logits, torch.from_numpy(labels).long(), cfg["smoothing"])
     loss.backward()
-    g["expected/loss"] = np.array([loss.item()], np.float64)
+    ref_case.write_step_results(g, model, loss, acts)
     g["expected/masked_fraction"] = np.asarray(acts["_masked"], np.float64)
-    for n, a in acts.items():
-        if not n.startswith("_"):
-            g["expected/activations/" + n] = f32(a)
-    for n, p in model.named_parameters():
-        g["expected/grads/" + n] = f32(p.grad)
-    for n, b in bn_buffers(model):
-        g["expected/buffers/" + n] = f32(b)
     model.eval()
     with torch.no_grad():
         ev, _ = model(points, tok)
@@ -258,20 +220,11 @@ def write_case(f, name, seed, double):
     return loss.item(), acts["_masked"]
 
 
-def main(argv):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("out")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--double", action="store_true", help="compute in float64")
-    a = ap.parse_args(argv)
-    torch.set_num_threads(1)
-    import h5py
-    with h5py.File(a.out, "w") as f:
-        for i, name in enumerate(CASES):
-            loss, masked = write_case(f, name, a.seed + 10 * i, a.double)
-            print("%s: loss %.6f, masked key fraction per stage %s" % (name, loss, masked))
-    return 0
+def write_file(f, seed, double):
+    for i, name in enumerate(CASES):
+        loss, masked = write_case(f, name, seed + 10 * i, double)
+        print("%s: loss %.6f, masked key fraction per stage %s" % (name, loss, masked))
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(ref_case.main(sys.argv[1:], __doc__, write_file))

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from model3d_ref_data import (CONFIG_FIELDS, Rng, config, draw_masks, draw_visible, gather_rows,  # noqa: F401
                               make_inputs, n_visible, point_features, propagate_mask, tokenize)
+from ref_case import bn_buffers, f32, make_model, perturb_for_test  # noqa: F401 (longrun_ref, model3d_ref_check)
 
 # ---------------------------------------------------------------------------------------------
 # Layers. Linear == Conv1d with kernel 1 (weights (out,in)). BatchNorm over all leading positions.
@@ -91,13 +92,17 @@ class Attention(nn.Module):
 
     def forward(self, x, key_add):
         """x (B,N,C); key_add None or (B,N) additive key mask (0 valid, -1e5 padded)."""
+        return self.attend(x, key_add[:, None, None, :] if key_add is not None else None)
+
+    def attend(self, x, bias):
+        """x (B,N,C); bias None or broadcast to the scaled scores (B,H,N,N) and added before the softmax."""
         B, N, C = x.shape
         hd = C // self.heads
         qkv = self.qkv(x).reshape(B, N, 3, self.heads, hd).permute(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]                                     # (B,H,N,hd)
         att = (q @ k.transpose(-2, -1)) * hd ** -0.5
-        if key_add is not None:
-            att = att + key_add[:, None, None, :]
+        if bias is not None:
+            att = att + bias
         att = att.softmax(dim=-1)
         return self.proj((att @ v).transpose(1, 2).reshape(B, N, C))
 
@@ -229,19 +234,6 @@ class Model3D(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
         nn.init.trunc_normal_(self.decoder.mask_token, std=0.02)
-
-    def perturb_for_test(self, gen):
-        """Test files only: biases and norm parameters N(0,0.1) around their init, BN running means
-        N(0,0.1) and running variances U(0.5,1.5), so that every tensor takes part in the comparison."""
-        with torch.no_grad():
-            for name, p in self.named_parameters():
-                if p.dim() == 1:
-                    p.add_(0.1 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
-            for name, b in self.named_buffers():
-                if name.endswith("running_mean"):
-                    b.copy_(0.1 * torch.randn(b.shape, generator=gen, dtype=b.dtype))
-                elif name.endswith("running_var"):
-                    b.copy_(0.5 + torch.rand(b.shape, generator=gen, dtype=b.dtype))
 
     # -- encoder ------------------------------------------------------------------------------
 
@@ -397,10 +389,6 @@ def param_groups(model, wd=0.05):
     return [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def bn_buffers(model):
-    return [(n, b) for n, b in model.named_buffers() if n.endswith("running_mean") or n.endswith("running_var")]
-
-
 # ---------------------------------------------------------------------------------------------
 # Reference file
 
@@ -408,20 +396,11 @@ def write_reference(path, cfg_name, B, seed, double):
     import h5py
     cfg = config(cfg_name)
     cfg["drop_path"] = 0.0  # stochastic depth draws torch's RNG, which the C side cannot reproduce
-    torch.manual_seed(seed)
-    model = Model3D(cfg)
-    gen = torch.Generator().manual_seed(seed + 1)
-    model.perturb_for_test(gen)
-    dtype = torch.float64 if double else torch.float32
-    model.to(dtype)
-    model.train()
+    model, dtype = make_model(Model3D, cfg, seed, double)
     inp = make_inputs(cfg, B, seed)
     tok = tokenize(inp["points"], cfg)
     inp["visible"] = draw_masks(cfg, inp, tok)
     feat = point_features(inp["grids"], inp["pixels"], tok["orig0"], cfg["image"], use_interpolate=True)
-
-    def f32(t):
-        return t.detach().to(torch.float32).numpy()
 
     def grad32(p):  # a parameter outside the loss path (encoder.0.norm) has gradient 0
         return f32(p.grad) if p.grad is not None else np.zeros(tuple(p.shape), np.float32)

@@ -22,7 +22,7 @@ def setup(B=2, seed=0, dtype=torch.float32):
     cfg = R.config("tiny")
     torch.manual_seed(seed)
     model = R.Model3D(cfg)
-    model.perturb_for_test(torch.Generator().manual_seed(seed + 1))
+    R.perturb_for_test(model, torch.Generator().manual_seed(seed + 1))
     model.to(dtype).train()
     inp = R.make_inputs(cfg, B, seed)
     tok = R.tokenize(inp["points"], cfg)

@@ -14,7 +14,6 @@ checked against the C classifier); the stage norms, the 3-NN propagation (its ow
 distances), the propagation MLPs, the global and category features, the head and the loss are
 written here.
 """
-import argparse
 import sys
 
 import numpy as np
@@ -22,9 +21,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from classifier_ref import FAR, Block
-from model3d_ref import Merge, PointNetEmbed, PosMLP, bn_buffers
-from model3d_ref_data import config, gather_rows, tokenize
+import ref_case
+from classifier_ref import FAR, Block, add_encoder, run_blocks, stage_tokens
+from model3d_ref import PosMLP
+from model3d_ref_data import config, tokenize
+from ref_case import f32
 
 
 class SegStage(nn.Module):
@@ -91,26 +92,12 @@ class PartSeg(nn.Module):
     def __init__(self, cfg):
         super().__init__()
         self.cfg = cfg
-        d, h = cfg["dims"], cfg["embed_hidden"]
-        self.embed0 = PointNetEmbed(h, d[0])
-        self.merge1 = Merge(d[0], d[1])
-        self.merge2 = Merge(d[1], d[2])
-        self.encoder = nn.ModuleList([SegStage(d[s], cfg["depths"][s], cfg["heads"]) for s in range(3)])
+        add_encoder(self, cfg, SegStage)
+        d = cfg["dims"]
         F_ = cfg["prop_out"]
         self.prop = nn.ModuleList([Prop(3 + d[s], cfg["prop_hidden"], F_) for s in range(3)])
         self.label = Label(cfg["n_categories"], cfg["label_dim"])
         self.head = Head(6 * F_ + cfg["label_dim"], cfg["head"], cfg["n_parts"])
-
-    def perturb_for_test(self, gen):
-        with torch.no_grad():
-            for _, p in self.named_parameters():
-                if p.dim() == 1:
-                    p.add_(0.1 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
-            for name, b in self.named_buffers():
-                if name.endswith("running_mean"):
-                    b.copy_(0.1 * torch.randn(b.shape, generator=gen, dtype=b.dtype))
-                elif name.endswith("running_var"):
-                    b.copy_(0.5 + torch.rand(b.shape, generator=gen, dtype=b.dtype))
 
     def forward(self, points, category, tok, drop_path=None, dropout=None):
         cfg = self.cfg
@@ -118,25 +105,15 @@ class PartSeg(nn.Module):
         B, N = points.shape[0], points.shape[1]
         xyz = [torch.from_numpy(tok["xyz%d" % s]).to(dtype) for s in range(3)]
         pts = torch.from_numpy(points).to(dtype)
-        nb0 = torch.from_numpy(gather_rows(points, tok["knn0"])).to(dtype) - xyz[0][:, :, None, :]
         acts, outs = {}, []
-        x = self.embed0(nb0.reshape(-1, cfg["k"][0], 3)).reshape(B, -1, cfg["dims"][0])
+        x = None
         blk_i = 0
         for s in range(3):
-            if s > 0:
-                knn = torch.from_numpy(tok["knn%d" % s])
-                nb = torch.stack([x[b, knn[b]] for b in range(B)])
-                merge = self.merge1 if s == 1 else self.merge2
-                x = merge(nb.reshape(-1, nb.shape[2], nb.shape[3])).reshape(B, nb.shape[1], -1)
+            x = stage_tokens(self, s, x, points, tok, xyz)
             far = torch.cdist(xyz[s].double(), xyz[s].double()) >= cfg["radius"][s]
             bias = far.to(dtype) * FAR
             stage = self.encoder[s]
-            pos = stage.pos(xyz[s])
-            for blk in stage.blocks:
-                ka = drop_path[:, blk_i, 0] if drop_path is not None else None
-                km = drop_path[:, blk_i, 1] if drop_path is not None else None
-                x = blk(x + pos, bias, ka, km)
-                blk_i += 1
+            x, blk_i = run_blocks(stage, x, xyz[s], bias, drop_path, blk_i)
             o = stage.norm(x)
             acts["enc%d_out" % s] = o
             outs.append(o)
@@ -169,39 +146,22 @@ def case_config():
 def write_case(f, seed, double):
     cfg = case_config()
     B = 3
-    torch.manual_seed(seed)
-    model = PartSeg(cfg)
-    model.perturb_for_test(torch.Generator().manual_seed(seed + 1))
-    dtype = torch.float64 if double else torch.float32
-    model.to(dtype)
-    model.train()
+    model, dtype = ref_case.make_model(PartSeg, cfg, seed, double)
     rng = np.random.default_rng(seed)
     N = cfg["points"]
     points = rng.uniform(-1, 1, (B, N, 3)).astype(np.float32)
     category = np.array([0, 1, 2], np.int32)
     first = np.cumsum([0] + cfg["parts_per_class"])
     seg = np.stack([rng.integers(first[c], first[c + 1], N) for c in category]).astype(np.int32)
-    nb = sum(cfg["depths"])
-    rates = [cfg["drop_path"] * i / (nb - 1) for i in range(nb)]
-    keep = rng.uniform(0, 1, (B, nb, 2)) >= 0.3
-    drop_path = (keep / (1.0 - np.asarray(rates))[None, :, None]).astype(np.float32)
+    drop_path = ref_case.forced_drop_path(rng, cfg, B)
     dropout = ((rng.uniform(0, 1, (B, N, cfg["head"][0])) >= cfg["dropout"]) / (1.0 - cfg["dropout"])).astype(np.float32)
     tok = tokenize(points, cfg)
 
-    def f32(t):
-        return t.detach().to(torch.float32).numpy()
-
     g = f.create_group("seg")
-    for k in ("points", "heads", "groups", "k", "dims", "depths", "embed_hidden", "n_categories", "n_parts",
-              "prop_hidden", "prop_out", "label_dim", "head"):
-        g["config/" + k] = np.atleast_1d(np.asarray(cfg[k], np.int32))
-    for k in ("drop_path", "dropout", "radius"):
-        g["config/" + k] = np.atleast_1d(np.asarray(cfg[k], np.float64))
-    g["config/batch"] = np.array([B], np.int32)
-    for n, p in model.named_parameters():
-        g["params/" + n] = f32(p)
-    for n, b in bn_buffers(model):
-        g["buffers/" + n] = f32(b)
+    ref_case.write_config(g, cfg, ("points", "heads", "groups", "k", "dims", "depths", "embed_hidden", "n_categories",
+                                   "n_parts", "prop_hidden", "prop_out", "label_dim", "head"),
+                          ("drop_path", "dropout", "radius"), B)
+    ref_case.write_state(g, model)
     g["inputs/points"] = points
     g["inputs/category"] = category
     g["inputs/seg"] = seg
@@ -211,13 +171,7 @@ def write_case(f, seed, double):
                          torch.from_numpy(dropout).to(dtype))
     loss = F.cross_entropy(logits, torch.from_numpy(seg).long().reshape(-1))
     loss.backward()
-    g["expected/loss"] = np.array([loss.item()], np.float64)
-    for n, a in acts.items():
-        g["expected/activations/" + n] = f32(a)
-    for n, p in model.named_parameters():
-        g["expected/grads/" + n] = f32(p.grad)
-    for n, b in bn_buffers(model):
-        g["expected/buffers/" + n] = f32(b)
+    ref_case.write_step_results(g, model, loss, acts)
     model.eval()
     with torch.no_grad():
         ev, _ = model(points, category, tok)
@@ -225,18 +179,9 @@ def write_case(f, seed, double):
     return loss.item()
 
 
-def main(argv):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("out")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--double", action="store_true", help="compute in float64")
-    a = ap.parse_args(argv)
-    torch.set_num_threads(1)
-    import h5py
-    with h5py.File(a.out, "w") as f:
-        print("seg: loss %.6f" % write_case(f, a.seed, a.double))
-    return 0
+def write_file(f, seed, double):
+    print("seg: loss %.6f" % write_case(f, seed, double))
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(ref_case.main(sys.argv[1:], __doc__, write_file))

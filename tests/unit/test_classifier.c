@@ -30,6 +30,7 @@
 #include "losses.h"
 #include "m3_layout.h"
 #include "rng.h"
+#include "support_inputs.h"
 
 #define FD_EPS 1e-3f
 #define FD_REL 1e-2
@@ -40,13 +41,10 @@ static dnn_ctx g_dnn;
 static nn_cache g_c;
 static char g_err[I2P_ERR_LEN];
 
+/* n floats uniform in [lo, hi) from stream 7 of seed */
 static float *rnd(long n, uint64_t seed, double lo, double hi)
 {
-    rng_t r;
-    rng_seed(&r, seed, 7);
-    float *v = malloc(sizeof(float) * (size_t)n);
-    for (long i = 0; i < n; i++) v[i] = (float)rng_range(&r, lo, hi);
-    return v;
+    return test_uniform(n, seed, 7, lo, hi);
 }
 
 /* ---- finite-difference harness ---- */

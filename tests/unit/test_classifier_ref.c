@@ -31,9 +31,10 @@
 #include "classifier_impl.h"
 #include "errors.h"
 #include "h5io.h"
+#include "support_dnn.h"
+#include "support_ref.h"
 #include "tokenizer.h"
 
-static dnn_ctx g_dnn;
 static char g_err[I2P_ERR_LEN];
 static char g_path[256];
 static int g_have_ref = -1;
@@ -48,19 +49,6 @@ static int have_reference(void)
              root, g_path);
     g_have_ref = system(cmd) == 0;
     return g_have_ref;
-}
-
-static float *read_floats(h5file *f, const char *name, long n)
-{
-    int rank;
-    hsize_t dims[H5IO_MAX_RANK];
-    if (h5_dims(f, name, &rank, dims, g_err)) { printf("%s\n", g_err); return NULL; }
-    long count = 1;
-    for (int i = 0; i < rank; i++) count *= (long)dims[i];
-    if (count != n) { printf("%s: %ld values, expected %ld\n", name, count, n); return NULL; }
-    float *v = malloc(sizeof(float) * (size_t)n);
-    if (h5_read_all(f, name, H5T_NATIVE_FLOAT, v, g_err)) { printf("%s\n", g_err); free(v); return NULL; }
-    return v;
 }
 
 static void read_ints(h5file *f, const char *c, const char *key, int *v)
@@ -100,43 +88,15 @@ static void read_config(h5file *f, const char *c, classifier_config *cfg, int *B
     cfg->pooling = (cls_pooling)pooling;
 }
 
-static double max_abs(const float *v, long n)
-{
-    double m = 0;
-    for (long i = 0; i < n; i++) if (fabs(v[i]) > m) m = fabs(v[i]);
-    return m;
-}
-
-/* prints and returns 1 if max|c - r| > rel * max|r| + abs */
-static int compare(const char *what, const float *c, const float *r, long n, double rel, double abs_tol)
-{
-    double mr = max_abs(r, n), md = 0;
-    for (long i = 0; i < n; i++) if (fabs((double)c[i] - r[i]) > md) md = fabs((double)c[i] - r[i]);
-    int bad = md > rel * mr + abs_tol;
-    printf("%-48s max|r| %.3e  max|c-r| %.3e  %s\n", what, mr, md, bad ? "NOT OK" : "OK");
-    return bad;
-}
-
 /* Loads every parameter and buffer tensor of c from /<case>/params and /<case>/buffers by name. */
 static void load_state(classifier *m, h5file *f, const char *c)
 {
-    char name[256];
-    for (int i = 0; i < classifier_n_tensors(m); i++) {
-        const model3d_tensor *t = classifier_get_tensor(m, i);
-        snprintf(name, sizeof name, "/%s/params/%s", c, t->name);
-        float *v = read_floats(f, name, t->count);
-        assert_non_null(v);
-        memcpy(classifier_params(m) + t->offset, v, sizeof(float) * (size_t)t->count);
-        free(v);
-    }
-    for (int i = 0; i < classifier_n_buffer_tensors(m); i++) {
-        const model3d_tensor *t = classifier_get_buffer_tensor(m, i);
-        snprintf(name, sizeof name, "/%s/buffers/%s", c, t->name);
-        float *v = read_floats(f, name, t->count);
-        assert_non_null(v);
-        memcpy(classifier_buffers(m) + t->offset, v, sizeof(float) * (size_t)t->count);
-        free(v);
-    }
+    char group[128];
+    snprintf(group, sizeof group, "/%s/params", c);
+    ref_load_tensors(f, group, classifier_get_tensor(m, 0), classifier_n_tensors(m), classifier_params(m));
+    snprintf(group, sizeof group, "/%s/buffers", c);
+    ref_load_tensors(f, group, classifier_get_buffer_tensor(m, 0), classifier_n_buffer_tensors(m),
+                     classifier_buffers(m));
 }
 
 /* The masked fraction of the local-attention bias per stage, from the C tokenizer's centres. */
@@ -186,11 +146,11 @@ static void run_case(const char *c)
     long P = cfg.enc.points, nb = cfg.enc.depths[0] + cfg.enc.depths[1] + cfg.enc.depths[2], n = cfg.n_classes;
     char name[256];
     snprintf(name, sizeof name, "/%s/inputs/points", c);
-    float *points = read_floats(&f, name, B * P * 3);
+    float *points = ref_read_floats(&f, name, B * P * 3);
     snprintf(name, sizeof name, "/%s/inputs/drop_path", c);
-    float *dp = read_floats(&f, name, B * nb * 2);
+    float *dp = ref_read_floats(&f, name, B * nb * 2);
     snprintf(name, sizeof name, "/%s/inputs/dropout", c);
-    float *dr = read_floats(&f, name, B * 2 * cfg.head_hidden);
+    float *dr = ref_read_floats(&f, name, B * 2 * cfg.head_hidden);
     int32_t labels[8];
     snprintf(name, sizeof name, "/%s/inputs/labels", c);
     assert_true(points && dp && dr);
@@ -216,50 +176,31 @@ static void run_case(const char *c)
         long cnt = cls_activation(m, acts[i], buf);
         assert_true(cnt > 0 && cnt <= 100000);
         snprintf(name, sizeof name, "/%s/expected/activations/%s", c, acts[i]);
-        float *r = read_floats(&f, name, cnt);
+        float *r = ref_read_floats(&f, name, cnt);
         assert_non_null(r);
         char what[96];
         snprintf(what, sizeof what, "%s %s", c, acts[i]);
-        bad += compare(what, buf, r, cnt, 1e-4, 1e-6);
-        if (!strcmp(acts[i], "logits")) bad += compare("logits (train_step output)", logits, r, cnt, 1e-4, 1e-6);
+        bad += ref_compare(what, buf, r, cnt, 1e-4, 1e-6);
+        if (!strcmp(acts[i], "logits")) bad += ref_compare("logits (train_step output)", logits, r, cnt, 1e-4, 1e-6);
         free(r);
     }
     free(buf);
     /* every gradient */
-    int nt = classifier_n_tensors(m);
-    float **ref = calloc((size_t)nt, sizeof(float *));
-    double gmax = 0;
-    for (int i = 0; i < nt; i++) {
-        const model3d_tensor *t = classifier_get_tensor(m, i);
-        snprintf(name, sizeof name, "/%s/expected/grads/%s", c, t->name);
-        assert_non_null(ref[i] = read_floats(&f, name, t->count));
-        if (max_abs(ref[i], t->count) > gmax) gmax = max_abs(ref[i], t->count);
-    }
-    for (int i = 0; i < nt; i++) {
-        const model3d_tensor *t = classifier_get_tensor(m, i);
-        char what[160];
-        snprintf(what, sizeof what, "%s grad %s", c, t->name);
-        bad += compare(what, classifier_grads(m) + t->offset, ref[i], t->count, 1e-4, 1e-5 * gmax);
-        free(ref[i]);
-    }
-    free(ref);
+    char group[128], label[64];
+    snprintf(group, sizeof group, "/%s/expected/grads", c);
+    snprintf(label, sizeof label, "%s grad", c);
+    bad += ref_compare_grads(&f, group, label, classifier_get_tensor(m, 0), classifier_n_tensors(m),
+                             classifier_grads(m), 1e-4, 1e-5, NULL);
     /* running statistics after the step */
-    for (int i = 0; i < classifier_n_buffer_tensors(m); i++) {
-        const model3d_tensor *t = classifier_get_buffer_tensor(m, i);
-        snprintf(name, sizeof name, "/%s/expected/buffers/%s", c, t->name);
-        float *r = read_floats(&f, name, t->count);
-        assert_non_null(r);
-        char what[160];
-        snprintf(what, sizeof what, "%s %s", c, t->name);
-        bad += compare(what, classifier_buffers(m) + t->offset, r, t->count, 1e-5, 1e-6);
-        free(r);
-    }
+    snprintf(group, sizeof group, "/%s/expected/buffers", c);
+    bad += ref_compare_tensors(&f, group, c, classifier_get_buffer_tensor(m, 0), classifier_n_buffer_tensors(m),
+                               classifier_buffers(m), 1e-5, 1e-6);
     /* eval mode with the updated running statistics */
     assert_int_equal(classifier_forward(m, B, points, logits, g_err), 0);
     snprintf(name, sizeof name, "/%s/expected/eval_logits", c);
-    float *r = read_floats(&f, name, B * n);
+    float *r = ref_read_floats(&f, name, B * n);
     assert_non_null(r);
-    bad += compare("eval logits after the step", logits, r, B * n, 1e-4, 1e-6);
+    bad += ref_compare("eval logits after the step", logits, r, B * n, 1e-4, 1e-6);
     free(r);
     printf("%s: %d NOT OK\n", c, bad);
     assert_int_equal(bad, 0);
@@ -283,18 +224,11 @@ static void test_concat_plain_ce(void **state)
     run_case("cat");
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    return dnn_ctx_create(&g_dnn, g_err);
-}
-
 static int cleanup(void **state)
 {
     (void)state;
     if (g_have_ref == 1) unlink(g_path);
-    dnn_ctx_destroy(&g_dnn);
-    return 0;
+    return dnn_group_teardown(state);
 }
 
 int main(int argc, char **argv)
@@ -306,7 +240,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_mean_plus_max_smoothing),
         cmocka_unit_test(test_concat_plain_ce),
     };
-    int rc = cmocka_run_group_tests(tests, setup, cleanup);
+    int rc = cmocka_run_group_tests(tests, dnn_group_setup, cleanup);
     MPI_Finalize();
     return rc;
 }

@@ -15,8 +15,8 @@
 
 #include "classifier.h"
 #include "interop.h"
+#include "support_dnn.h"
 
-static dnn_ctx g_dnn;
 static char g_err[I2P_ERR_LEN];
 
 static const interop_entry *find(const interop_entry *e, int n, const char *name)
@@ -136,19 +136,6 @@ static void test_fuse_swap(void **state)
     model3d_free(m);
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    return dnn_ctx_create(&g_dnn, g_err);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    dnn_ctx_destroy(&g_dnn);
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -157,7 +144,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_classifier_names),
         cmocka_unit_test(test_fuse_swap),
     };
-    int rc = cmocka_run_group_tests(tests, setup, teardown);
+    int rc = cmocka_run_group_tests(tests, dnn_group_setup, dnn_group_teardown);
     MPI_Finalize();
     return rc;
 }

@@ -29,65 +29,24 @@
 #include "errors.h"
 #include "model3d.h"
 #include "rng.h"
+#include "support_dnn.h"
+#include "support_inputs.h"
 
 #define FD_EPS 1e-3f
 #define FD_REL 5e-2
 #define FD_ABS 2e-3
 
-typedef struct {
-    model3d_config cfg;
-    int B;
-    float *points, *sal, *grids;
-    int16_t *pixels;
-    uint64_t keys[4];
-    model3d_batch batch;
-} inputs;
+typedef m3_test_inputs inputs;
 
+/* B random samples of the tiny configuration (seed 2024, mask keys 77.., drop key 5) */
 static void make_inputs(inputs *in, int B)
 {
-    model3d_config_tiny(&in->cfg);
-    model3d_config *c = &in->cfg;
-    in->B = B;
-    rng_t r;
-    rng_seed(&r, 2024, 1);
-    long P = c->points, V = c->views, g = c->grid, F = c->feat_dim;
-    in->points = malloc(sizeof(float) * (size_t)(B * P * 3));
-    in->sal = malloc(sizeof(float) * (size_t)(B * P));
-    in->grids = malloc(sizeof(float) * (size_t)(B * V * g * g * F));
-    in->pixels = malloc(sizeof(int16_t) * (size_t)(B * V * P * 2));
-    for (long i = 0; i < B * P * 3; i++) in->points[i] = (float)rng_range(&r, -1, 1);
-    for (long i = 0; i < B * P; i++) in->sal[i] = (float)rng_range(&r, 0, 0.05);
-    for (long i = 0; i < B * V * g * g * F; i++) in->grids[i] = (float)rng_range(&r, -1, 1);
-    for (long i = 0; i < B * V * P * 2; i++) in->pixels[i] = (int16_t)rng_below(&r, (uint64_t)c->image);
-    for (int b = 0; b < B; b++) in->keys[b] = 77 + (uint64_t)b;
-    model3d_batch bt = {.B = B, .points = in->points, .point_saliency = in->sal, .grids = in->grids,
-                        .pixels = in->pixels, .mask_keys = in->keys, .drop_key = 5, .forced_visible = NULL};
-    in->batch = bt;
+    model3d_config c;
+    model3d_config_tiny(&c);
+    m3_test_inputs_make(in, &c, B, 2024, 77, 5);
 }
 
-static void free_inputs(inputs *in)
-{
-    free(in->points);
-    free(in->sal);
-    free(in->grids);
-    free(in->pixels);
-}
-
-static dnn_ctx g_dnn;
 static char g_err[I2P_ERR_LEN];
-
-static int setup(void **state)
-{
-    (void)state;
-    return dnn_ctx_create(&g_dnn, g_err);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    dnn_ctx_destroy(&g_dnn);
-    return 0;
-}
 
 static void test_param_table(void **state)
 {
@@ -183,7 +142,7 @@ static void test_fd_whole_model(void **state)
     assert_int_equal(bad, 0);
     free(an);
     model3d_free(m);
-    free_inputs(&in);
+    m3_test_inputs_free(&in);
 }
 
 static void determinism_and_no_alloc(nn_precision prec)
@@ -217,7 +176,7 @@ static void determinism_and_no_alloc(nn_precision prec)
     assert_memory_equal(ga, model3d_grads(m), sizeof(float) * (size_t)n);
     free(ga);
     model3d_free(m);
-    free_inputs(&in);
+    m3_test_inputs_free(&in);
 }
 
 static void test_determinism_and_no_alloc(void **state)
@@ -283,7 +242,7 @@ static void test_bf16_no_alloc_and_weight_copy(void **state)
     assert_true(l32.loss != lb.loss);
     model3d_free(a);
     model3d_free(b);
-    free_inputs(&in);
+    m3_test_inputs_free(&in);
 }
 
 static void test_encode_global(void **state)
@@ -302,7 +261,7 @@ static void test_encode_global(void **state)
     assert_int_equal(model3d_encode_global(m, 1, in.points + 64 * 3, g2, g_err), 0);
     for (int i = 0; i < 48; i++) assert_true(fabsf(g1[48 + i] - g2[i]) < 1e-5f);
     model3d_free(m);
-    free_inputs(&in);
+    m3_test_inputs_free(&in);
 }
 
 int main(void)
@@ -316,5 +275,5 @@ int main(void)
         cmocka_unit_test(test_bf16_no_alloc_and_weight_copy),
         cmocka_unit_test(test_encode_global),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, dnn_group_setup, dnn_group_teardown);
 }

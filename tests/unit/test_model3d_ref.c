@@ -35,8 +35,9 @@
 #include "model3d_impl.h"
 #include "optim.h"
 #include "ref_python.h"
+#include "support_dnn.h"
+#include "support_ref.h"
 
-static dnn_ctx g_dnn;
 static char g_err[I2P_ERR_LEN];
 static char g_path64[256];
 static int g_have_ref = -1; /* -1 not looked yet, 0 modules missing, 1 present */
@@ -71,39 +72,11 @@ typedef struct {
     model3d_batch batch;
 } ref_case;
 
-static float *read_floats(h5file *f, const char *name, long n)
-{
-    int rank;
-    hsize_t dims[H5IO_MAX_RANK];
-    if (h5_dims(f, name, &rank, dims, g_err)) { printf("%s\n", g_err); return NULL; }
-    long count = 1;
-    for (int i = 0; i < rank; i++) count *= (long)dims[i];
-    if (count != n) { printf("%s: %ld values, expected %ld\n", name, count, n); return NULL; }
-    float *v = malloc(sizeof(float) * (size_t)n);
-    if (h5_read_all(f, name, H5T_NATIVE_FLOAT, v, g_err)) { printf("%s\n", g_err); free(v); return NULL; }
-    return v;
-}
-
 /* Loads every parameter tensor from <group>/<name> and every buffer from <bgroup>/<name>. */
 static void load_state(model3d *m, h5file *f, const char *group, const char *bgroup)
 {
-    char name[256];
-    for (int i = 0; i < model3d_n_tensors(m); i++) {
-        const model3d_tensor *t = model3d_get_tensor(m, i);
-        snprintf(name, sizeof name, "%s/%s", group, t->name);
-        float *v = read_floats(f, name, t->count);
-        assert_non_null(v);
-        memcpy(model3d_params(m) + t->offset, v, sizeof(float) * (size_t)t->count);
-        free(v);
-    }
-    for (int i = 0; i < model3d_n_buffer_tensors(m); i++) {
-        const model3d_tensor *t = model3d_get_buffer_tensor(m, i);
-        snprintf(name, sizeof name, "%s/%s", bgroup, t->name);
-        float *v = read_floats(f, name, t->count);
-        assert_non_null(v);
-        memcpy(model3d_buffers(m) + t->offset, v, sizeof(float) * (size_t)t->count);
-        free(v);
-    }
+    ref_load_tensors(f, group, model3d_get_tensor(m, 0), model3d_n_tensors(m), model3d_params(m));
+    ref_load_tensors(f, bgroup, model3d_get_buffer_tensor(m, 0), model3d_n_buffer_tensors(m), model3d_buffers(m));
 }
 
 static void open_case(ref_case *rc, h5file *f, const char *path)
@@ -121,9 +94,9 @@ static void open_case(ref_case *rc, h5file *f, const char *path)
     rc->B = (int)B;
     rc->nv = rc->cfg.groups[2] - (int)(rc->cfg.mask_ratio * rc->cfg.groups[2]);
     long P = rc->cfg.points, V = rc->cfg.views, g = rc->cfg.grid, F = rc->cfg.feat_dim;
-    assert_non_null(rc->points = read_floats(f, "/inputs/points", B * P * 3));
-    assert_non_null(rc->sal = read_floats(f, "/inputs/point_saliency", B * P));
-    assert_non_null(rc->grids = read_floats(f, "/inputs/grids", B * V * g * g * F));
+    assert_non_null(rc->points = ref_read_floats(f, "/inputs/points", B * P * 3));
+    assert_non_null(rc->sal = ref_read_floats(f, "/inputs/point_saliency", B * P));
+    assert_non_null(rc->grids = ref_read_floats(f, "/inputs/grids", B * V * g * g * F));
     rc->pixels = malloc(sizeof(int16_t) * (size_t)(B * V * P * 2));
     rc->visible = malloc(sizeof(int32_t) * (size_t)(B * rc->nv));
     assert_int_equal(h5_read_all(f, "/inputs/pixels", H5T_NATIVE_INT16, rc->pixels, g_err), 0);
@@ -155,23 +128,6 @@ static double read_scalar(h5file *f, const char *name)
     return v;
 }
 
-static double max_abs(const float *v, long n)
-{
-    double m = 0;
-    for (long i = 0; i < n; i++) if (fabs(v[i]) > m) m = fabs(v[i]);
-    return m;
-}
-
-/* prints and returns 1 if max|c - r| > rel * max|r| + abs */
-static int compare(const char *what, const float *c, const float *r, long n, double rel, double abs_tol)
-{
-    double mr = max_abs(r, n), md = 0;
-    for (long i = 0; i < n; i++) if (fabs((double)c[i] - r[i]) > md) md = fabs((double)c[i] - r[i]);
-    int bad = md > rel * mr + abs_tol;
-    printf("%-44s max|r| %.3e  max|c-r| %.3e  %s\n", what, mr, md, bad ? "NOT OK" : "OK");
-    return bad;
-}
-
 static void test_step1_losses_activations_grads(void **state)
 {
     (void)state;
@@ -199,41 +155,19 @@ static void test_step1_losses_activations_grads(void **state)
         assert_true(n > 0 && n <= 100000);
         char name[128];
         snprintf(name, sizeof name, "/expected/activations/%s", acts[i]);
-        float *r = read_floats(&f, name, n);
+        float *r = ref_read_floats(&f, name, n);
         assert_non_null(r);
-        bad += compare(acts[i], buf, r, n, 1e-4, 1e-6);
+        bad += ref_compare(acts[i], buf, r, n, 1e-4, 1e-6);
         free(r);
     }
     free(buf);
     /* gradients */
     model3d *m = rc.m;
-    float **ref = calloc((size_t)model3d_n_tensors(m), sizeof(float *));
-    double gmax = 0;
-    for (int i = 0; i < model3d_n_tensors(m); i++) {
-        const model3d_tensor *t = model3d_get_tensor(m, i);
-        char name[256];
-        snprintf(name, sizeof name, "/expected/grads/%s", t->name);
-        assert_non_null(ref[i] = read_floats(&f, name, t->count));
-        if (max_abs(ref[i], t->count) > gmax) gmax = max_abs(ref[i], t->count);
-    }
-    for (int i = 0; i < model3d_n_tensors(m); i++) {
-        const model3d_tensor *t = model3d_get_tensor(m, i);
-        char what[160];
-        snprintf(what, sizeof what, "grad %s", t->name);
-        bad += compare(what, model3d_grads(m) + t->offset, ref[i], t->count, 1e-4, 1e-5 * gmax);
-        free(ref[i]);
-    }
-    free(ref);
+    bad += ref_compare_grads(&f, "/expected/grads", "grad", model3d_get_tensor(m, 0), model3d_n_tensors(m),
+                             model3d_grads(m), 1e-4, 1e-5, NULL);
     /* running statistics after the step */
-    for (int i = 0; i < model3d_n_buffer_tensors(m); i++) {
-        const model3d_tensor *t = model3d_get_buffer_tensor(m, i);
-        char name[256];
-        snprintf(name, sizeof name, "/expected/buffers/%s", t->name);
-        float *r = read_floats(&f, name, t->count);
-        assert_non_null(r);
-        bad += compare(t->name, model3d_buffers(m) + t->offset, r, t->count, 1e-5, 1e-6);
-        free(r);
-    }
+    bad += ref_compare_tensors(&f, "/expected/buffers", "", model3d_get_buffer_tensor(m, 0),
+                               model3d_n_buffer_tensors(m), model3d_buffers(m), 1e-5, 1e-6);
     printf("step 1: %d NOT OK\n", bad);
     assert_int_equal(bad, 0);
     close_case(&rc, &f);
@@ -277,7 +211,7 @@ static void test_adamw_five_steps(void **state)
         assert_int_equal(model3d_train_step(m, &rc.batch, &L, g_err), 0);
         if (step == 1) {
             memcpy(g1, model3d_grads(m), sizeof(float) * (size_t)n);
-            gall = max_abs(g1, n);
+            gall = ref_max_abs(g1, n);
         }
         double el = losses[(step - 1) * 3];
         int lbad = fabs(L.loss - el) > 1e-4 * fabs(el);
@@ -290,9 +224,9 @@ static void test_adamw_five_steps(void **state)
             const model3d_tensor *t = model3d_get_tensor(m, i);
             char name[256];
             snprintf(name, sizeof name, "/expected/adamw/step%d/%s", step, t->name);
-            float *r = read_floats(&f, name, t->count);
+            float *r = ref_read_floats(&f, name, t->count);
             assert_non_null(r);
-            double gm = max_abs(g1 + t->offset, t->count);
+            double gm = ref_max_abs(g1 + t->offset, t->count);
             for (long j = 0; j < t->count; j++) {
                 double c = model3d_params(m)[t->offset + j], d = fabs(c - r[j]);
                 int noise = fabs(g1[t->offset + j]) < 1e-4 * gm + 1e-5 * gall;
@@ -337,16 +271,16 @@ static void test_encode_global(void **state)
     assert_true(left_out > 0);
     float *g = malloc(sizeof(float) * (size_t)(rc.B * C));
     assert_int_equal(model3d_encode_global(rc.m, rc.B, rc.points, g, g_err), 0);
-    float *r = read_floats(&f, "/expected/global", rc.B * C);
+    float *r = ref_read_floats(&f, "/expected/global", rc.B * C);
     assert_non_null(r);
-    int bad = compare("global (initial state)", g, r, rc.B * C, 1e-4, 1e-6);
+    int bad = ref_compare("global (initial state)", g, r, rc.B * C, 1e-4, 1e-6);
     free(r);
     /* after 5 steps, from the stored parameters and running stats (eval BN is sensitive to the
        noise-driven bias moves, so the state is loaded rather than trained) */
     load_state(rc.m, &f, "/expected/adamw/step5", "/expected/adamw/buffers5");
     assert_int_equal(model3d_encode_global(rc.m, rc.B, rc.points, g, g_err), 0);
-    assert_non_null(r = read_floats(&f, "/expected/global_step5", rc.B * C));
-    bad += compare("global (step-5 state)", g, r, rc.B * C, 1e-4, 1e-6);
+    assert_non_null(r = ref_read_floats(&f, "/expected/global_step5", rc.B * C));
+    bad += ref_compare("global (step-5 state)", g, r, rc.B * C, 1e-4, 1e-6);
     free(r);
     free(g);
     assert_int_equal(bad, 0);
@@ -359,14 +293,7 @@ static int cleanup(void **state)
     if (g_have_ref == 1) {
         unlink(g_path64);
     }
-    dnn_ctx_destroy(&g_dnn);
-    return 0;
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    return dnn_ctx_create(&g_dnn, g_err);
+    return dnn_group_teardown(state);
 }
 
 int main(int argc, char **argv)
@@ -380,7 +307,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_adamw_five_steps),
         cmocka_unit_test(test_encode_global),
     };
-    int rc = cmocka_run_group_tests(tests, setup, cleanup);
+    int rc = cmocka_run_group_tests(tests, dnn_group_setup, cleanup);
     MPI_Finalize();
     return rc;
 }

@@ -34,7 +34,7 @@
 
 #include "errors.h"
 #include "nn.h"
-#include "rng.h"
+#include "support_inputs.h"
 
 #define U16 (1.0 / 512.0)       /* 2^-9: bf16 rounding, relative */
 #define U32 (1.0 / 16777216.0)  /* 2^-24: f32 rounding, relative */
@@ -61,13 +61,10 @@ static int teardown(void **state)
     return 0;
 }
 
+/* n floats uniform in [lo, hi) from stream 11 of seed */
 static float *rnd(long n, uint64_t seed, double lo, double hi)
 {
-    rng_t r;
-    rng_seed(&r, seed, 11);
-    float *v = malloc(sizeof(float) * (size_t)n);
-    for (long i = 0; i < n; i++) v[i] = (float)rng_range(&r, lo, hi);
-    return v;
+    return test_uniform(n, seed, 11, lo, hi);
 }
 
 /* The reference rounding, written independently of nn_bf16.c: nearest, ties to even, on the value

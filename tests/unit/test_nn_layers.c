@@ -21,6 +21,7 @@
 #include "errors.h"
 #include "nn.h"
 #include "rng.h"
+#include "support_inputs.h"
 
 #define FD_EPS 1e-3f
 #define FD_REL 1e-2
@@ -45,13 +46,10 @@ static int teardown(void **state)
     return 0;
 }
 
+/* n floats uniform in [lo, hi) from stream 7 of seed */
 static float *rnd(long n, uint64_t seed, double lo, double hi)
 {
-    rng_t r;
-    rng_seed(&r, seed, 7);
-    float *v = malloc(sizeof(float) * (size_t)n);
-    for (long i = 0; i < n; i++) v[i] = (float)rng_range(&r, lo, hi);
-    return v;
+    return test_uniform(n, seed, 7, lo, hi);
 }
 
 /* The layer under test: forward into out (n_out), backward with dout into the registered grads. */

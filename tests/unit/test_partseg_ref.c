@@ -29,8 +29,9 @@
 #include "h5io.h"
 #include "partseg.h"
 #include "ref_python.h"
+#include "support_dnn.h"
+#include "support_ref.h"
 
-static dnn_ctx g_dnn;
 static char g_err[I2P_ERR_LEN];
 static char g_path[256];
 static int g_have_ref = -1;
@@ -49,19 +50,6 @@ static int have_reference(void)
              g_path);
     assert_int_equal(run_reference(cmd), 0);
     return 1;
-}
-
-static float *read_floats(h5file *f, const char *name, long n)
-{
-    int rank;
-    hsize_t dims[H5IO_MAX_RANK];
-    if (h5_dims(f, name, &rank, dims, g_err)) { printf("%s\n", g_err); return NULL; }
-    long count = 1;
-    for (int i = 0; i < rank; i++) count *= (long)dims[i];
-    if (count != n) { printf("%s: %ld values, expected %ld\n", name, count, n); return NULL; }
-    float *v = malloc(sizeof(float) * (size_t)n);
-    if (h5_read_all(f, name, H5T_NATIVE_FLOAT, v, g_err)) { printf("%s\n", g_err); free(v); return NULL; }
-    return v;
 }
 
 static void read_ints(h5file *f, const char *key, int *v)
@@ -101,44 +89,6 @@ static void read_config(h5file *f, partseg_config *cfg, int *B)
     read_doubles(f, "radius", cfg->radius);
 }
 
-static double max_abs(const float *v, long n)
-{
-    double m = 0;
-    for (long i = 0; i < n; i++) if (fabs(v[i]) > m) m = fabs(v[i]);
-    return m;
-}
-
-/* prints and returns 1 if max|c - r| > rel * max|r| + abs */
-static int compare(const char *what, const float *c, const float *r, long n, double rel, double abs_tol)
-{
-    double mr = max_abs(r, n), md = 0;
-    for (long i = 0; i < n; i++) if (fabs((double)c[i] - r[i]) > md) md = fabs((double)c[i] - r[i]);
-    int bad = md > rel * mr + abs_tol;
-    printf("%-48s max|r| %.3e  max|c-r| %.3e  %s\n", what, mr, md, bad ? "NOT OK" : "OK");
-    return bad;
-}
-
-static void load_state(partseg *m, h5file *f)
-{
-    char name[256];
-    for (int i = 0; i < partseg_n_tensors(m); i++) {
-        const model3d_tensor *t = partseg_get_tensor(m, i);
-        snprintf(name, sizeof name, "/seg/params/%s", t->name);
-        float *v = read_floats(f, name, t->count);
-        assert_non_null(v);
-        memcpy(partseg_params(m) + t->offset, v, sizeof(float) * (size_t)t->count);
-        free(v);
-    }
-    for (int i = 0; i < partseg_n_buffer_tensors(m); i++) {
-        const model3d_tensor *t = partseg_get_buffer_tensor(m, i);
-        snprintf(name, sizeof name, "/seg/buffers/%s", t->name);
-        float *v = read_floats(f, name, t->count);
-        assert_non_null(v);
-        memcpy(partseg_buffers(m) + t->offset, v, sizeof(float) * (size_t)t->count);
-        free(v);
-    }
-}
-
 static void test_against_reference(void **state)
 {
     (void)state;
@@ -154,11 +104,13 @@ static void test_against_reference(void **state)
     if (rc) printf("%s\n", g_err);
     assert_int_equal(rc, 0);
     /* every tensor of the reference is one of ours: the same count of parameters */
-    load_state(m, &f);
+    ref_load_tensors(&f, "/seg/params", partseg_get_tensor(m, 0), partseg_n_tensors(m), partseg_params(m));
+    ref_load_tensors(&f, "/seg/buffers", partseg_get_buffer_tensor(m, 0), partseg_n_buffer_tensors(m),
+                     partseg_buffers(m));
     long N = cfg.enc.points, nb = cfg.enc.depths[0] + cfg.enc.depths[1] + cfg.enc.depths[2], n = cfg.n_parts;
-    float *points = read_floats(&f, "/seg/inputs/points", B * N * 3);
-    float *dp = read_floats(&f, "/seg/inputs/drop_path", B * nb * 2);
-    float *dr = read_floats(&f, "/seg/inputs/dropout", B * N * cfg.head[0]);
+    float *points = ref_read_floats(&f, "/seg/inputs/points", B * N * 3);
+    float *dp = ref_read_floats(&f, "/seg/inputs/drop_path", B * nb * 2);
+    float *dr = ref_read_floats(&f, "/seg/inputs/dropout", B * N * cfg.head[0]);
     assert_true(points && dp && dr);
     int32_t *category = malloc(sizeof(int32_t) * (size_t)B), *seg = malloc(sizeof(int32_t) * (size_t)(B * N));
     assert_int_equal(h5_read_all(&f, "/seg/inputs/category", H5T_NATIVE_INT32, category, g_err), 0);
@@ -181,46 +133,24 @@ static void test_against_reference(void **state)
         long cnt = partseg_activation(m, acts[i], buf);
         assert_true(cnt > 0 && cnt <= 200000);
         snprintf(name, sizeof name, "/seg/expected/activations/%s", acts[i]);
-        float *r = read_floats(&f, name, cnt);
+        float *r = ref_read_floats(&f, name, cnt);
         assert_non_null(r);
-        bad += compare(acts[i], buf, r, cnt, 1e-4, 1e-6);
-        if (!strcmp(acts[i], "logits")) bad += compare("logits (train_step output)", logits, r, cnt, 1e-4, 1e-6);
+        bad += ref_compare(acts[i], buf, r, cnt, 1e-4, 1e-6);
+        if (!strcmp(acts[i], "logits")) bad += ref_compare("logits (train_step output)", logits, r, cnt, 1e-4, 1e-6);
         free(r);
     }
     free(buf);
-    int nt = partseg_n_tensors(m);
-    float **ref = calloc((size_t)nt, sizeof(float *));
-    double gmax = 0;
-    for (int i = 0; i < nt; i++) {
-        const model3d_tensor *t = partseg_get_tensor(m, i);
-        snprintf(name, sizeof name, "/seg/expected/grads/%s", t->name);
-        assert_non_null(ref[i] = read_floats(&f, name, t->count));
-        if (max_abs(ref[i], t->count) > gmax) gmax = max_abs(ref[i], t->count);
-    }
-    int zero_ref = 0;
-    for (int i = 0; i < nt; i++) {
-        const model3d_tensor *t = partseg_get_tensor(m, i);
-        char what[160];
-        snprintf(what, sizeof what, "grad %s", t->name);
-        bad += compare(what, partseg_grads(m) + t->offset, ref[i], t->count, 1e-4, 1e-5 * gmax);
-        zero_ref += max_abs(ref[i], t->count) == 0;
-        free(ref[i]);
-    }
-    free(ref);
+    int nt = partseg_n_tensors(m), zero_ref = 0;
+    bad += ref_compare_grads(&f, "/seg/expected/grads", "grad", partseg_get_tensor(m, 0), nt, partseg_grads(m), 1e-4,
+                             1e-5, &zero_ref);
     printf("%d of %d reference gradients are all zero\n", zero_ref, nt);
     bad += zero_ref > 0; /* every tensor must take part, or the comparison proves little */
-    for (int i = 0; i < partseg_n_buffer_tensors(m); i++) {
-        const model3d_tensor *t = partseg_get_buffer_tensor(m, i);
-        snprintf(name, sizeof name, "/seg/expected/buffers/%s", t->name);
-        float *r = read_floats(&f, name, t->count);
-        assert_non_null(r);
-        bad += compare(t->name, partseg_buffers(m) + t->offset, r, t->count, 1e-5, 1e-6);
-        free(r);
-    }
+    bad += ref_compare_tensors(&f, "/seg/expected/buffers", "", partseg_get_buffer_tensor(m, 0),
+                               partseg_n_buffer_tensors(m), partseg_buffers(m), 1e-5, 1e-6);
     assert_int_equal(partseg_forward(m, B, points, category, logits, g_err), 0);
-    float *r = read_floats(&f, "/seg/expected/eval_logits", B * N * n);
+    float *r = ref_read_floats(&f, "/seg/expected/eval_logits", B * N * n);
     assert_non_null(r);
-    bad += compare("eval logits after the step", logits, r, B * N * n, 1e-4, 1e-6);
+    bad += ref_compare("eval logits after the step", logits, r, B * N * n, 1e-4, 1e-6);
     free(r);
     printf("seg: %d NOT OK\n", bad);
     assert_int_equal(bad, 0);
@@ -234,18 +164,11 @@ static void test_against_reference(void **state)
     h5_close(&f);
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    return dnn_ctx_create(&g_dnn, g_err);
-}
-
 static int cleanup(void **state)
 {
     (void)state;
     if (g_have_ref == 1) unlink(g_path);
-    dnn_ctx_destroy(&g_dnn);
-    return 0;
+    return dnn_group_teardown(state);
 }
 
 int main(int argc, char **argv)
@@ -256,7 +179,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_against_reference),
     };
-    int rc = cmocka_run_group_tests(tests, setup, cleanup);
+    int rc = cmocka_run_group_tests(tests, dnn_group_setup, cleanup);
     MPI_Finalize();
     return rc;
 }

@@ -25,47 +25,19 @@
 #include "pipe_schedule.h"
 #include "pipe_split.h"
 #include "pipe_units.h"
-#include "rng.h"
+#include "support_dnn.h"
+#include "support_inputs.h"
 
-static dnn_ctx g_dnn;
 static char g_err[I2P_ERR_LEN];
 
-typedef struct {
-    model3d_config cfg;
-    float *points, *sal, *grids;
-    int16_t *pixels;
-    uint64_t keys[2];
-    model3d_batch batch;
-} inputs;
+typedef m3_test_inputs inputs;
 
+/* two random samples of the tiny configuration (seed 99, mask keys 11 and 12, drop key 9) */
 static void make_inputs(inputs *in)
 {
-    model3d_config_tiny(&in->cfg);
-    const model3d_config *c = &in->cfg;
-    int B = 2;
-    rng_t r;
-    rng_seed(&r, 99, 1);
-    long P = c->points, V = c->views, g = c->grid, F = c->feat_dim;
-    in->points = malloc(sizeof(float) * (size_t)(B * P * 3));
-    in->sal = malloc(sizeof(float) * (size_t)(B * P));
-    in->grids = malloc(sizeof(float) * (size_t)(B * V * g * g * F));
-    in->pixels = malloc(sizeof(int16_t) * (size_t)(B * V * P * 2));
-    for (long i = 0; i < B * P * 3; i++) in->points[i] = (float)rng_range(&r, -1, 1);
-    for (long i = 0; i < B * P; i++) in->sal[i] = (float)rng_range(&r, 0, 0.05);
-    for (long i = 0; i < B * V * g * g * F; i++) in->grids[i] = (float)rng_range(&r, -1, 1);
-    for (long i = 0; i < B * V * P * 2; i++) in->pixels[i] = (int16_t)rng_below(&r, (uint64_t)c->image);
-    in->keys[0] = 11;
-    in->keys[1] = 12;
-    in->batch = (model3d_batch){.B = B, .points = in->points, .point_saliency = in->sal, .grids = in->grids,
-                                .pixels = in->pixels, .mask_keys = in->keys, .drop_key = 9};
-}
-
-static void free_inputs(inputs *in)
-{
-    free(in->points);
-    free(in->sal);
-    free(in->grids);
-    free(in->pixels);
+    model3d_config c;
+    model3d_config_tiny(&c);
+    m3_test_inputs_make(in, &c, 2, 99, 11, 9);
 }
 
 /* One micro-batch through the stages of sp in one process; losses into *L. */
@@ -146,7 +118,7 @@ static void test_units_bitwise(void **state)
     }
     assert_int_equal(splits, 32);
     model3d_free(ref);
-    free_inputs(&in);
+    m3_test_inputs_free(&in);
 }
 
 /* What a stage's per-unit accumulation and overlapped reduction rely on (pipe_step.c): the
@@ -323,19 +295,6 @@ static void test_split(void **state)
     assert_int_equal(pipe_split_make(&sp, 2, "2;4", f, g_err), -1);
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    return dnn_ctx_create(&g_dnn, g_err);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    dnn_ctx_destroy(&g_dnn);
-    return 0;
-}
-
 int main(void)
 {
     omp_set_num_threads(1);
@@ -345,5 +304,5 @@ int main(void)
         cmocka_unit_test(test_schedules),
         cmocka_unit_test(test_split),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, dnn_group_setup, dnn_group_teardown);
 }

@@ -26,22 +26,10 @@
 #include "m3_layout.h"
 #include "model3d.h"
 #include "rng.h"
+#include "support_dnn.h"
+#include "support_inputs.h"
 
-static dnn_ctx g_dnn;
 static char g_err[I2P_ERR_LEN];
-
-static int setup(void **state)
-{
-    (void)state;
-    return dnn_ctx_create(&g_dnn, g_err);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    dnn_ctx_destroy(&g_dnn);
-    return 0;
-}
 
 /* ---- one stage, with and without recomputation ---- */
 
@@ -129,43 +117,17 @@ static void test_stage_recompute_bitwise(void **state)
 
 /* ---- the whole network ---- */
 
-typedef struct {
-    float *points, *sal, *grids;
-    int16_t *pixels;
-    uint64_t keys[2];
-    model3d_batch batch;
-    model3d_config cfg;
-} inputs;
+typedef m3_test_inputs inputs;
 
+/* B random samples of the tiny configuration with two blocks per stage and drop path 0.4 (seed
+ * 2024, mask keys 77.., drop key 9) */
 static void make_inputs(inputs *in, int B)
 {
-    model3d_config_tiny(&in->cfg);
-    model3d_config *c = &in->cfg;
-    c->depths[0] = c->depths[1] = c->depths[2] = 2;
-    c->drop_path = 0.4;
-    rng_t r;
-    rng_seed(&r, 2024, 1);
-    long P = c->points, V = c->views, g = c->grid, F = c->feat_dim;
-    in->points = malloc(sizeof(float) * (size_t)(B * P * 3));
-    in->sal = malloc(sizeof(float) * (size_t)(B * P));
-    in->grids = malloc(sizeof(float) * (size_t)(B * V * g * g * F));
-    in->pixels = malloc(sizeof(int16_t) * (size_t)(B * V * P * 2));
-    for (long i = 0; i < B * P * 3; i++) in->points[i] = (float)rng_range(&r, -1, 1);
-    for (long i = 0; i < B * P; i++) in->sal[i] = (float)rng_range(&r, 0, 0.05);
-    for (long i = 0; i < B * V * g * g * F; i++) in->grids[i] = (float)rng_range(&r, -1, 1);
-    for (long i = 0; i < B * V * P * 2; i++) in->pixels[i] = (int16_t)rng_below(&r, (uint64_t)c->image);
-    for (int b = 0; b < B; b++) in->keys[b] = 77 + (uint64_t)b;
-    in->batch = (model3d_batch){.B = B, .points = in->points, .point_saliency = in->sal, .grids = in->grids,
-                                .pixels = in->pixels, .mask_keys = in->keys, .drop_key = 9,
-                                .forced_visible = NULL};
-}
-
-static void free_inputs(inputs *in)
-{
-    free(in->points);
-    free(in->sal);
-    free(in->grids);
-    free(in->pixels);
+    model3d_config c;
+    model3d_config_tiny(&c);
+    c.depths[0] = c.depths[1] = c.depths[2] = 2;
+    c.drop_path = 0.4;
+    m3_test_inputs_make(in, &c, B, 2024, 77, 9);
 }
 
 /* The progress reports of one step: lo in order, and a snapshot of the gradients each report
@@ -228,7 +190,7 @@ static void test_model_recompute_and_progress(void **state)
     free(ga);
     model3d_free(m);
     model3d_free(m2);
-    free_inputs(&in);
+    m3_test_inputs_free(&in);
 }
 
 int main(void)
@@ -238,5 +200,5 @@ int main(void)
         cmocka_unit_test(test_stage_recompute_bitwise),
         cmocka_unit_test(test_model_recompute_and_progress),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, dnn_group_setup, dnn_group_teardown);
 }
