@@ -1,7 +1,7 @@
 /* m3_conv_bn.c -- the conv-BN-activation unit of the 3D network (m3_layers.h): a kernel-1 Conv1d
  * (a linear over rows), BatchNorm in the run's mode and ReLU, GELU or no activation, forward and
- * backward. The mini-PointNet (m3_group.c), the decoder's upsampling (m3_interp.c) and the
- * classification head (cls_head.c) are made of it.
+ * backward. The decoder's upsampling (m3_interp.c) and the classification head (cls_head.c) are
+ * made of it (the mini-PointNet, m3_group.c, runs its own leaner sequence).
  */
 #include "m3_layers.h"
 
