@@ -228,8 +228,8 @@ int classifier_load_encoder(classifier *c, const model3d *pre, char *err)
     /* the tables are arrays: model3d_get_tensor(pre, 0) points at the first of n */
     const model3d_tensor *theirs = model3d_get_tensor(pre, 0), *their_bufs = model3d_get_buffer_tensor(pre, 0);
     model3d *mp = (model3d *)pre; /* the accessors of the buffers are not const; nothing is written */
-    if (ft_encoder_copy("classifier", 0, "tensor", c->st.tensors, c->st.n_tensors, m3_store_params(&c->st), theirs, n,
-                        model3d_params(mp), err) ||
+    if (ft_encoder_copy("classifier", 0, "tensor", c->st.tensors, c->st.n_tensors, m3_store_params(&c->st),
+                        theirs, n, model3d_params(mp), err) ||
         ft_encoder_copy("classifier", 0, "buffer", c->st.buffer_tensors, c->st.n_buffer_tensors, c->st.buffers,
                         their_bufs, nb, model3d_buffers(mp), err))
         return -1;

@@ -236,8 +236,8 @@ int partseg_load_encoder(partseg *m, const model3d *pre, char *err)
     int n = model3d_n_tensors(pre), nb = model3d_n_buffer_tensors(pre);
     const model3d_tensor *theirs = model3d_get_tensor(pre, 0), *their_bufs = model3d_get_buffer_tensor(pre, 0);
     model3d *mp = (model3d *)pre; /* the accessors of the buffers are not const; nothing is written */
-    if (ft_encoder_copy("partseg", 1, "tensor", m->st.tensors, m->st.n_tensors, m3_store_params(&m->st), theirs, n,
-                        model3d_params(mp), err) ||
+    if (ft_encoder_copy("partseg", 1, "tensor", m->st.tensors, m->st.n_tensors, m3_store_params(&m->st),
+                        theirs, n, model3d_params(mp), err) ||
         ft_encoder_copy("partseg", 1, "buffer", m->st.buffer_tensors, m->st.n_buffer_tensors, m->st.buffers,
                         their_bufs, nb, model3d_buffers(mp), err))
         return -1;
