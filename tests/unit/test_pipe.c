@@ -160,7 +160,7 @@ static void test_unit_grads_final(void **state)
     arena_free(&ar);
     free(before);
     model3d_free(m);
-    free_inputs(&in);
+    m3_test_inputs_free(&in);
 }
 
 /* Runs the S stages' orders against each other: F(j) on s needs F(j) on s-1, B(j) on s needs B(j)
