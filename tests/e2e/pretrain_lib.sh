@@ -5,6 +5,13 @@
 # random:tiny` when I2PMAE_TEST_EXTRACT=1.
 # need_features_writer: prints a SKIP line (with the reason) and ends the suite if neither writer of
 # the features file can run (h5py missing and I2PMAE_TEST_EXTRACT unset).
+# train_data SAMPLES: $T/d.h5, SAMPLES synthetic clouds of 256 points (seed 3), and its features
+# $T/f.h5 (checks synth_train, features); need_features_file ends the suite (FAIL features_missing)
+# when $T/f.h5 is not there.
+# finetune_fixture: the fine-tuning suites' data: $T/d.h5 (48 clouds) with $T/f.h5, test data
+# $T/te.h5 (24 clouds, seed 4) and PRE, a pre-training checkpoint of 2 steps (checks synth_train,
+# synth_test, features, pretrain_for_finetune); ends the suite (FAIL pretrain_checkpoint_missing)
+# without PRE.
 
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} # 2 shared cores: one thread per rank
 MPIRUN="mpirun --oversubscribe --bind-to none -np" # for expect_error (no shell functions)
@@ -42,6 +49,25 @@ need_features_writer() {
     skip features "python3 h5py/numpy missing (tests/ref/make_features.py); I2PMAE_TEST_EXTRACT=1 uses extract"
     exit 0
   fi
+}
+
+train_data() {
+  check synth_train "$I2PMAE" synth --samples "$1" --points 256 --seed 3 -o "$T/d.h5"
+  check features make_features "$T/d.h5" "$T/f.h5"
+}
+
+need_features_file() {
+  [ -f "$T/f.h5" ] || { fail features_missing "no features file; stopping"; exit 0; }
+}
+
+finetune_fixture() {
+  check synth_train "$I2PMAE" synth --samples 48 --points 256 --seed 3 -o "$T/d.h5"
+  check synth_test "$I2PMAE" synth --samples 24 --points 256 --seed 4 -o "$T/te.h5"
+  check features make_features "$T/d.h5" "$T/f.h5"
+  check pretrain_for_finetune "$I2PMAE" pretrain --config "$TINY" --data "$T/d.h5" --features "$T/f.h5" \
+    -o "$T/pre" --batch 8 --steps 2
+  PRE="$T/pre/ckpt-00000002.h5"
+  [ -f "$PRE" ] || { fail pretrain_checkpoint_missing "no pre-training checkpoint; stopping"; exit 0; }
 }
 
 # losses_equal NAME A.csv B.csv RELTOL [FIRST_STEP]: the loss columns (3-5) of the rows with

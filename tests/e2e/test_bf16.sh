@@ -13,8 +13,7 @@
 . "$(dirname "$0")/pretrain_lib.sh"
 need_features_writer
 
-check synth_train "$I2PMAE" synth --samples 48 --points 256 --seed 3 -o "$T/d.h5"
-check features make_features "$T/d.h5" "$T/f.h5"
+train_data 48
 P="--config $TINY --data $T/d.h5 --features $T/f.h5 --batch 8 --micro-batch 2"
 expect_error bf16_bad_value "--precision fp16: must be fp32 or bf16" "$I2PMAE" pretrain $P -o "$T/bad" --precision fp16
 if ! grep -qw -e avx512_bf16 -e amx_bf16 /proc/cpuinfo; then

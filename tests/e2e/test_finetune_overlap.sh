@@ -8,13 +8,7 @@
 . "$(dirname "$0")/pretrain_lib.sh"
 need_features_writer
 
-check synth_train "$I2PMAE" synth --samples 48 --points 256 --seed 3 -o "$T/d.h5"
-check synth_test "$I2PMAE" synth --samples 24 --points 256 --seed 4 -o "$T/te.h5"
-check features make_features "$T/d.h5" "$T/f.h5"
-check pretrain_for_finetune "$I2PMAE" pretrain --config "$TINY" --data "$T/d.h5" --features "$T/f.h5" \
-  -o "$T/pre" --batch 8 --steps 2
-PRE="$T/pre/ckpt-00000002.h5"
-[ -f "$PRE" ] || { fail pretrain_checkpoint_missing "no pre-training checkpoint; stopping"; exit 0; }
+finetune_fixture
 FT="--config $TINY --data $T/d.h5 --test $T/te.h5 --checkpoint $PRE --batch 8 --micro-batch 2 --warmup-epochs 1 --lr 0.002 --epochs 2 --drop-path 0.3"
 CK=ckpt-00000012.h5
 

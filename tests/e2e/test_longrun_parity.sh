@@ -12,8 +12,7 @@
 need_features_writer
 if ! have_torch; then skip longrun_parity "python3 torch missing"; exit 0; fi
 
-check synth_train "$I2PMAE" synth --samples 32 --points 256 --seed 3 -o "$T/d.h5"
-check features make_features "$T/d.h5" "$T/f.h5"
+train_data 32
 check pretrain_50_steps mpi 2 "$I2PMAE" pretrain --config "$TINY" --data "$T/d.h5" --features "$T/f.h5" \
   --batch 8 --micro-batch 2 --epochs 13 --sched-epochs 15 --warmup-epochs 2 -o "$T/run" --steps 50 \
   --checkpoint-every 25 --keep 5 --log-every 1

@@ -8,9 +8,8 @@
 . "$(dirname "$0")/pretrain_lib.sh"
 need_features_writer
 
-check synth_train "$I2PMAE" synth --samples 24 --points 256 --seed 3 -o "$T/d.h5"
-check features make_features "$T/d.h5" "$T/f.h5"
-[ -f "$T/f.h5" ] || { fail features_missing "no features file; stopping"; exit 0; }
+train_data 24
+need_features_file
 P="--config $TINY --data $T/d.h5 --batch 8 --micro-batch 4 --steps 6 --checkpoint-every 6"
 
 # ---- 3D only: the features file is not needed, and giving it changes nothing ----

@@ -10,9 +10,8 @@
 . "$(dirname "$0")/pretrain_lib.sh"
 need_features_writer
 
-check synth_train "$I2PMAE" synth --samples 48 --points 256 --seed 3 -o "$T/d.h5"
-check features make_features "$T/d.h5" "$T/f.h5"
-[ -f "$T/f.h5" ] || { fail features_missing "no features file; stopping"; exit 0; }
+train_data 48
+need_features_file
 P="--config $TINY --data $T/d.h5 --features $T/f.h5 --batch 8 --micro-batch 2 --steps 6 --drop-path 0.2"
 CK=ckpt-00000006.h5
 

@@ -12,9 +12,8 @@
 need_features_writer
 if ! have_h5py; then skip pretrain_stages "python3 h5py/numpy missing (checkpoint comparison)"; exit 0; fi
 
-check synth_train "$I2PMAE" synth --samples 48 --points 256 --seed 3 -o "$T/d.h5"
-check features make_features "$T/d.h5" "$T/f.h5"
-[ -f "$T/f.h5" ] || { fail features_missing "no features file; stopping"; exit 0; }
+train_data 48
+need_features_file
 P="--config $TINY --data $T/d.h5 --features $T/f.h5 --batch 8 --micro-batch 2 --checkpoint-every 4"
 
 # same_run NAME DIR_A DIR_B STEP: loss.csv columns 1-6 (not samples/s) byte-equal and the
