@@ -64,6 +64,10 @@ typedef struct { long w, b, run_mean, run_var; int C; } m3_bn; /* run_* index th
 /* inp, out (M,C); training: batch statistics into mean, var (C) + running update; eval: running
  * statistics (mean, var unused). The backward is nn_batchnorm_backward. */
 int m3_bn_forward(m3_run *r, const m3_bn *p, float *out, float *mean, float *var, const float *inp, long M);
+/* m3_bn_forward's output again, bitwise, from the same inp and the mean, var it saved (training)
+ * or the running statistics (eval); no running-stat update. For backwards that recompute it. */
+int m3_bn_apply(m3_run *r, const m3_bn *p, float *out, const float *mean, const float *var,
+                const float *inp, long M);
 
 /* ---- conv-BN-activation unit (m3_conv_bn.c): kernel-1 Conv1d, BatchNorm in the run's mode, then
  * NN_RELU, NN_GELU or 0 (no activation) ---- */
@@ -164,22 +168,22 @@ typedef struct {
     m3_linear conv1, conv2, conv3, conv4;
     m3_bn bn1, bn2;
 } m3_group;
-/* Saved by the forward (R = G k rows): a + b + 2c floats per row (conv1's output and the
- * pre-ReLU BN outputs are not kept: conv1 is recomputed from the input, ReLU's backward uses
- * its output; conv4's output is a temporary, its max-pool keeps the argmax). */
+/* Saved by the forward (R = G k rows): b + c floats per row. The backward recomputes, bitwise,
+ * what it needs besides: r1 = relu(bn1(conv1(inp))) from the input and r2 = relu(bn2(h3)) from
+ * h3, each BN applied again with the saved statistics (m3_bn_apply); ReLU's backward uses its
+ * output. conv4's output is a temporary, its max-pool keeps the argmax. */
 typedef struct {
-    float *r1;                 /* (R,a) relu(bn1(conv1(inp))): conv2's input */
     float *h2;                 /* (R,b) conv2 output */
     float *g;                  /* (G,b) max over k of h2 */
     float *h3;                 /* (R,c) conv3 output: bn2's input */
-    float *r2;                 /* (R,c) relu(bn2(h3)): conv4's input */
     float *mean1, *var1, *mean2, *var2; /* (a), (c) batch statistics (training) */
     int32_t *arg1, *arg2;      /* (G,b), (G,cout) max-pool winners */
 } m3_group_state;
 /* inp (G,k,cin) -> out (G,cout). */
 int m3_group_forward(m3_run *r, const m3_group *p, float *out, m3_group_state *s, const float *inp,
                      long G, long k);
-/* dinp (G,k,cin) += ... (dinp may be NULL). Temporaries: about 2 R max(c, b, 2a) floats. */
+/* dinp (G,k,cin) += ... (dinp may be NULL). Temporaries: R (max(2c, c + b, 3a + b) + cout) floats
+ * at most, plus G and weight-sized ones. */
 int m3_group_backward(m3_run *r, const m3_group *p, float *dinp, const float *dout,
                       const m3_group_state *s, const float *inp, long G, long k);
 

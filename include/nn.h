@@ -152,6 +152,12 @@ int nn_norm_backward(nn_cache *c, int kind, nn_norm_descs_fn descs, float *dinp,
 int nn_batchnorm_forward_train(nn_cache *c, float *out, float *mean, float *var, const float *inp,
                                const float *w, const float *b, float *running_mean,
                                float *running_var, long M, long C, char *err);
+/* The training forward's normalisation again, with the statistics it saved (mean, var): the same
+ * primitive on the same input, so the same bits; the running statistics are not touched (used by
+ * backwards that recompute a BN output instead of keeping it). */
+int nn_batchnorm_apply_train(nn_cache *c, float *out, const float *inp, const float *w,
+                             const float *b, const float *mean, const float *var, long M, long C,
+                             char *err);
 /* Eval: normalises with the running statistics. */
 int nn_batchnorm_forward_eval(nn_cache *c, float *out, const float *inp, const float *w,
                               const float *b, const float *running_mean, const float *running_var,

@@ -1,8 +1,8 @@
 /* m3_group.c -- the mini-PointNet that turns a neighbourhood into one token, forward and backward:
  * the scale-0 embedding of grouped points (embed0) and the token merging of scales 1 and 2
  * (merge1, merge2) share it (docs/model3d.md). conv3 runs factorised over the concat [g, h2]
- * (m3_layers.h) on copies of its weight's two column halves; the state keeps a + b + 2c floats per
- * row.
+ * (m3_layers.h) on copies of its weight's two column halves; the state keeps b + c floats per row
+ * (conv2's and conv3's outputs), the backward recomputes the ReLU outputs it needs.
  */
 #include "m3_layers.h"
 
@@ -41,21 +41,23 @@ int m3_group_forward(m3_run *r, const m3_group *p, float *out, m3_group_state *s
     long R = G * k, a = p->conv1.out, b = p->conv2.out, c = p->conv3.out,
          cout = p->conv4.out;
     memset(s, 0, sizeof *s);
-    m3_buffer saved[] = {{&s->r1, R * a},   {&s->h2, R * b},   {&s->g, G * b},
-                         {&s->h3, R * c},   {&s->r2, R * c},   {&s->mean1, a},
+    m3_buffer saved[] = {{&s->h2, R * b},   {&s->g, G * b},    {&s->h3, R * c},   {&s->mean1, a},
                          {&s->var1, a},     {&s->mean2, c},    {&s->var2, c}};
     TRY(m3_alloc_floats(r, saved, sizeof saved / sizeof *saved));
     NEED(s->arg1 = (int32_t *)arena_ints(r->a, G * b));
     NEED(s->arg2 = (int32_t *)arena_ints(r->a, G * cout));
     arena_mark_t mk = arena_mark(r->a);
-    float *h1 = arena_floats(r->a, R * a), *gy = arena_floats(r->a, G * c), *h4 = arena_floats(r->a, R * cout),
-          *wg = arena_floats(r->a, c * b), *wh = arena_floats(r->a, c * b);
-    NEED(h1 && gy && h4 && wg && wh);
-    /* (R,cin) -> conv1 (R,a) -> bn1 -> relu (in place) -> conv2 (R,b) */
+    float *gy = arena_floats(r->a, G * c), *wg = arena_floats(r->a, c * b), *wh = arena_floats(r->a, c * b);
+    NEED(gy && wg && wh);
+    /* (R,cin) -> conv1 (R,a) -> bn1 -> relu (in place) -> conv2 (R,b); h1 and r1 are temporaries */
+    arena_mark_t mk1 = arena_mark(r->a);
+    float *h1 = arena_floats(r->a, R * a), *r1 = arena_floats(r->a, R * a);
+    NEED(h1 && r1);
     TRY(nn_linear_forward(r->c, h1, inp, M3P(r, p->conv1.w), M3P(r, p->conv1.b), R, p->conv1.in, a, r->err));
-    TRY(m3_bn_forward(r, &p->bn1, s->r1, s->mean1, s->var1, h1, R));
-    TRY(nn_act_forward(r->c, NN_RELU, s->r1, s->r1, R * a, r->err));
-    TRY(nn_linear_forward(r->c, s->h2, s->r1, M3P(r, p->conv2.w), M3P(r, p->conv2.b), R, a, b, r->err));
+    TRY(m3_bn_forward(r, &p->bn1, r1, s->mean1, s->var1, h1, R));
+    TRY(nn_act_forward(r->c, NN_RELU, r1, r1, R * a, r->err));
+    TRY(nn_linear_forward(r->c, s->h2, r1, M3P(r, p->conv2.w), M3P(r, p->conv2.b), R, a, b, r->err));
+    arena_release(r->a, mk1);
     /* g (G,b) = max over k; conv3 on [g broadcast, h2]: gy (G,c) = g W_g^T + b3, h3 = h2 W_h^T, then
        h3 += gy broadcast over k (W_g, W_h: the column halves of conv3.w) */
     nn_maxpool_forward(s->g, s->arg1, s->h2, G, k, b);
@@ -68,10 +70,12 @@ int m3_group_forward(m3_run *r, const m3_group *p, float *out, m3_group_state *s
         const float *t = gy + (i / k) * c;
         for (long j = 0; j < c; j++) y[j] += t[j];
     }
-    /* -> bn2 -> relu (in place) -> conv4 (R,cout) -> max over k (G,cout) */
-    TRY(m3_bn_forward(r, &p->bn2, s->r2, s->mean2, s->var2, s->h3, R));
-    TRY(nn_act_forward(r->c, NN_RELU, s->r2, s->r2, R * c, r->err));
-    TRY(nn_linear_forward(r->c, h4, s->r2, M3P(r, p->conv4.w), M3P(r, p->conv4.b), R, c, cout, r->err));
+    /* -> bn2 -> relu (in place, temporary r2) -> conv4 (R,cout) -> max over k (G,cout) */
+    float *r2 = arena_floats(r->a, R * c), *h4 = arena_floats(r->a, R * cout);
+    NEED(r2 && h4);
+    TRY(m3_bn_forward(r, &p->bn2, r2, s->mean2, s->var2, s->h3, R));
+    TRY(nn_act_forward(r->c, NN_RELU, r2, r2, R * c, r->err));
+    TRY(nn_linear_forward(r->c, h4, r2, M3P(r, p->conv4.w), M3P(r, p->conv4.b), R, c, cout, r->err));
     nn_maxpool_forward(out, s->arg2, h4, G, k, cout);
     arena_release(r->a, mk);
     return 0;
@@ -89,52 +93,64 @@ static void sum_over_k(float *s, const float *x, long G, long k, long C)
     }
 }
 
-/* Two ping-pong buffers A (R, max(c, b, 2a)) and B (R, max(c, a)) carry the gradient down the layers;
- * conv4's output gradient (R,cout) lives only until conv4's backward, the rest is G rows. */
+/* One block T of R max(2c, c + b, 3a + b) floats carries the gradient down the layers (the
+ * spec's sizes need no more than the two ping-pong buffers R max(c, b, 2a) and R max(c, a) it
+ * replaced): [A | B] = [r2 then dy3 | dr2] (R,c) each at its start, dh2 (R,b) at its end, then
+ * h1, r1 then dh1, dr1 (R,a) each at its start. r2 and r1 are recomputed (bitwise) just before
+ * their use. conv4's output gradient (R,cout) lives only until conv4's backward, the rest is G
+ * rows. */
 int m3_group_backward(m3_run *r, const m3_group *p, float *dinp, const float *dout,
                       const m3_group_state *s, const float *inp, long G, long k)
 {
     long R = G * k, cin = p->conv1.in, a = p->conv1.out, b = p->conv2.out, c = p->conv3.out,
          cout = p->conv4.out;
+    long W = max_l(2 * c, max_l(c + b, 3 * a + b));
     arena_mark_t mk = arena_mark(r->a);
-    float *A = arena_floats(r->a, R * max_l(c, max_l(b, 2 * a))), *B = arena_floats(r->a, R * max_l(c, a));
+    float *T = arena_floats(r->a, R * W);
     float *S = arena_floats(r->a, G * c), *dg = arena_zeros(r->a, G * b), *wg = arena_floats(r->a, c * b),
           *wh = arena_floats(r->a, c * b), *dwg = arena_zeros(r->a, c * b), *dwh = arena_zeros(r->a, c * b);
-    NEED(A && B && S && dg && wg && wh && dwg && dwh);
-    /* conv4: A = dr2 */
+    NEED(T && S && dg && wg && wh && dwg && dwh);
+    float *A = T, *B = T + R * c, *dh2 = T + R * (W - b);
+    /* r2 = relu(bn2(h3)) recomputed into A; conv4: B = dr2 */
     arena_mark_t mk4 = arena_mark(r->a);
     float *dh4 = arena_zeros(r->a, R * cout);
     NEED(dh4);
     nn_maxpool_backward(dh4, dout, s->arg2, G, k, cout);
-    memset(A, 0, sizeof(float) * (size_t)(R * c));
-    TRY(nn_linear_backward(r->c, A, M3G(r, p->conv4.w), M3G(r, p->conv4.b), dh4, s->r2,
+    TRY(m3_bn_apply(r, &p->bn2, A, s->mean2, s->var2, s->h3, R));
+    TRY(nn_act_forward(r->c, NN_RELU, A, A, R * c, r->err));
+    memset(B, 0, sizeof(float) * (size_t)(R * c));
+    TRY(nn_linear_backward(r->c, B, M3G(r, p->conv4.w), M3G(r, p->conv4.b), dh4, A,
                            M3P(r, p->conv4.w), R, c, cout, r->err));
     arena_release(r->a, mk4);
-    /* relu (from its output, in place on A), bn2: B = dy3 */
-    TRY(nn_relu_backward_dst(r->c, A, A, s->r2, R * c, r->err));
-    memset(B, 0, sizeof(float) * (size_t)(R * c));
-    TRY(nn_batchnorm_backward(r->c, B, M3G(r, p->bn2.w), M3G(r, p->bn2.b), A, s->h3, M3P(r, p->bn2.w),
+    /* relu (from its output r2, in place on B), bn2: A = dy3 (over r2) */
+    TRY(nn_relu_backward_dst(r->c, B, B, A, R * c, r->err));
+    memset(A, 0, sizeof(float) * (size_t)(R * c));
+    TRY(nn_batchnorm_backward(r->c, A, M3G(r, p->bn2.w), M3G(r, p->bn2.b), B, s->h3, M3P(r, p->bn2.w),
                               M3P(r, p->bn2.b), s->mean2, s->var2, R, c, r->err));
-    /* conv3, per-point half: A = dh2 (R,b) = dy3 W_h, dW_h += dy3^T h2; global half on S = dy3
+    /* conv3, per-point half: dh2 (R,b) = dy3 W_h, dW_h += dy3^T h2; global half on S = dy3
        summed over k: dg = S W_g, dW_g += S^T g, db3 += sum of S */
     float *gw3 = M3G(r, p->conv3.w);
     split_w3(wg, wh, M3P(r, p->conv3.w), b, c);
-    memset(A, 0, sizeof(float) * (size_t)(R * b));
-    TRY(nn_linear_backward(r->c, A, gw3 ? dwh : NULL, NULL, B, s->h2, wh, R, b, c, r->err));
-    sum_over_k(S, B, G, k, c);
+    memset(dh2, 0, sizeof(float) * (size_t)(R * b));
+    TRY(nn_linear_backward(r->c, dh2, gw3 ? dwh : NULL, NULL, A, s->h2, wh, R, b, c, r->err));
+    sum_over_k(S, A, G, k, c);
     TRY(nn_linear_backward(r->c, dg, gw3 ? dwg : NULL, M3G(r, p->conv3.b), S, s->g, wg, G, b, c, r->err));
     if (gw3) add_w3(gw3, dwg, dwh, b, c);
-    /* max over k: dh2 += dg routed to the winners; conv2: B = dr1 */
-    nn_maxpool_backward(A, dg, s->arg1, G, k, b);
-    memset(B, 0, sizeof(float) * (size_t)(R * a));
-    TRY(nn_linear_backward(r->c, B, M3G(r, p->conv2.w), M3G(r, p->conv2.b), A, s->r1, M3P(r, p->conv2.w),
-                           R, a, b, r->err));
-    /* relu (in place on B); conv1's output recomputed into A, bn1's input gradient into A + R a */
-    TRY(nn_relu_backward_dst(r->c, B, B, s->r1, R * a, r->err));
-    float *h1 = A, *dh1 = A + R * a;
+    /* max over k: dh2 += dg routed to the winners; conv1's output h1 and r1 = relu(bn1(h1))
+       recomputed; conv2: dr1 */
+    nn_maxpool_backward(dh2, dg, s->arg1, G, k, b);
+    float *h1 = T, *r1 = T + R * a, *dr1 = T + 2 * R * a;
     TRY(nn_linear_forward(r->c, h1, inp, M3P(r, p->conv1.w), M3P(r, p->conv1.b), R, cin, a, r->err));
+    TRY(m3_bn_apply(r, &p->bn1, r1, s->mean1, s->var1, h1, R));
+    TRY(nn_act_forward(r->c, NN_RELU, r1, r1, R * a, r->err));
+    memset(dr1, 0, sizeof(float) * (size_t)(R * a));
+    TRY(nn_linear_backward(r->c, dr1, M3G(r, p->conv2.w), M3G(r, p->conv2.b), dh2, r1, M3P(r, p->conv2.w),
+                           R, a, b, r->err));
+    /* relu (in place on dr1); bn1's input gradient over r1 */
+    TRY(nn_relu_backward_dst(r->c, dr1, dr1, r1, R * a, r->err));
+    float *dh1 = r1;
     memset(dh1, 0, sizeof(float) * (size_t)(R * a));
-    TRY(nn_batchnorm_backward(r->c, dh1, M3G(r, p->bn1.w), M3G(r, p->bn1.b), B, h1, M3P(r, p->bn1.w),
+    TRY(nn_batchnorm_backward(r->c, dh1, M3G(r, p->bn1.w), M3G(r, p->bn1.b), dr1, h1, M3P(r, p->bn1.w),
                               M3P(r, p->bn1.b), s->mean1, s->var1, R, a, r->err));
     TRY(nn_linear_backward(r->c, dinp, M3G(r, p->conv1.w), M3G(r, p->conv1.b), dh1, inp, M3P(r, p->conv1.w),
                            R, cin, a, r->err));

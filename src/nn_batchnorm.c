@@ -64,20 +64,26 @@ static void batch_stats(const float *inp, long M, long C, float *mean, float *va
     }
 }
 
+/* The training forward that takes the statistics computed above as inputs (its tmp: 2C doubles
+ * for batch_stats). */
+static nn_prim *bn_train_prim(nn_cache *c, long M, long C, char *err)
+{
+    long key[] = {M, C};
+    nn_prim *p = nn_cache_find(c, K_BN_TRAIN, key, 2);
+    if (p) return p;
+    dnnl_batch_normalization_desc_t d;
+    if (bn_desc(&d, dnnl_forward_training, dnnl_use_global_stats, M, C, err)) return NULL;
+    int args[] = {DNNL_ARG_SRC, DNNL_ARG_DST, DNNL_ARG_MEAN, DNNL_ARG_VARIANCE, DNNL_ARG_SCALE,
+                  DNNL_ARG_SHIFT};
+    return nn_cache_add(c, K_BN_TRAIN, key, 2, &d, NULL, NULL, args, 6, 4 * C, err);
+}
+
 int nn_batchnorm_forward_train(nn_cache *c, float *out, float *mean, float *var, const float *inp,
                                const float *w, const float *b, float *running_mean,
                                float *running_var, long M, long C, char *err)
 {
-    long key[] = {M, C};
-    nn_prim *p = nn_cache_find(c, K_BN_TRAIN, key, 2);
-    if (!p) { /* training forward that takes the statistics computed above as inputs */
-        dnnl_batch_normalization_desc_t d;
-        if (bn_desc(&d, dnnl_forward_training, dnnl_use_global_stats, M, C, err)) return -1;
-        int args[] = {DNNL_ARG_SRC, DNNL_ARG_DST, DNNL_ARG_MEAN, DNNL_ARG_VARIANCE, DNNL_ARG_SCALE,
-                      DNNL_ARG_SHIFT};
-        p = nn_cache_add(c, K_BN_TRAIN, key, 2, &d, NULL, NULL, args, 6, 4 * C, err);
-        if (!p) return -1;
-    }
+    nn_prim *p = bn_train_prim(c, M, C, err);
+    if (!p) return -1;
     batch_stats(inp, M, C, mean, var, (double *)p->tmp);
     void *ptr[] = {(void *)inp, out, mean, var, (void *)w, (void *)b};
     if (nn_exec(c, p, ptr, err)) return -1;
@@ -89,6 +95,16 @@ int nn_batchnorm_forward_train(nn_cache *c, float *out, float *mean, float *var,
         }
     }
     return 0;
+}
+
+int nn_batchnorm_apply_train(nn_cache *c, float *out, const float *inp, const float *w,
+                             const float *b, const float *mean, const float *var, long M, long C,
+                             char *err)
+{
+    nn_prim *p = bn_train_prim(c, M, C, err);
+    if (!p) return -1;
+    void *ptr[] = {(void *)inp, out, (void *)mean, (void *)var, (void *)w, (void *)b};
+    return nn_exec(c, p, ptr, err);
 }
 
 int nn_batchnorm_forward_eval(nn_cache *c, float *out, const float *inp, const float *w,
