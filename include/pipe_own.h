@@ -1,12 +1,13 @@
 /* pipe_own.h -- which tensors and buffers a pipeline stage owns, as ranges of the flat tables
  * (the model's parameter and buffer arrays), and the operations on them shared by the pre-training
  * (pipe_step.h) and fine-tuning (ft_pipe.h) stages: assigning a tensor to the stage of its unit,
- * zeroing, packing and broadcasting owned ranges. */
+ * zeroing, packing and broadcasting owned ranges; and the grid and schedule both stages open with. */
 #ifndef I2P_PIPE_OWN_H
 #define I2P_PIPE_OWN_H
 
 #include <mpi.h>
 
+#include "dist.h"
 #include "model3d.h"
 #include "pipe_split.h"
 
@@ -38,5 +39,12 @@ void pipe_ranges_pack(double *packed, double *full, const pipe_range_list *l, in
 /* Broadcasts every stage's ranges of x (stage s's, per_stage[s], from rank s of replica_comm), the
  * stages in order. Returns MPI's error code (0: success). */
 int pipe_own_bcast(float *x, const pipe_range_list *per_stage, int stages, MPI_Comm replica_comm);
+
+/* The opening both stages share, after the caller's check of the split (rc: 0, or -1 with err):
+ * schedule ("gpipe" or "1f1b") into *kind, split ("" for NULL) into split_spec (spec_n bytes), then
+ * the data x stage grid over world (dist_grid_create checks the world size). Every rank learns any
+ * rank's error. Collective; 0 or -1 (the caller frees g either way). */
+int pipe_own_open_grid(dist_grid *g, int *kind, char *split_spec, size_t spec_n, MPI_Comm world, int stages,
+                       const char *split, const char *schedule, int rc, char *err);
 
 #endif

@@ -58,13 +58,8 @@ int ft_pipe_open(ft_pipe **out, MPI_Comm world, int stages, const char *split, c
     pipe_unit_table names;
     cls_units_names(&names);
     int rc = pipe_split_units(&p->sp, stages, split, &names, err);
-    p->kind = pipe_schedule_parse(schedule);
-    if (!rc && p->kind < 0) rc = errf(err, "--pipe-schedule %s: must be gpipe or 1f1b", schedule);
-    if (!rc && split && strlen(split) >= sizeof p->split_spec) rc = errf(err, "--stage-split: too long");
-    snprintf(p->split_spec, sizeof p->split_spec, "%s", split ? split : "");
-    /* the checks above give every rank the same answer; the grid checks the world size */
-    if (!rc) rc = dist_grid_create(&p->g, world, stages, err);
-    if (dist_any_error(world, rc, err)) {
+    if (pipe_own_open_grid(&p->g, &p->kind, p->split_spec, sizeof p->split_spec, world, stages, split, schedule,
+                           rc, err)) {
         ft_pipe_free(p);
         return -1;
     }

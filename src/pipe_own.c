@@ -1,10 +1,12 @@
 /* pipe_own.c -- a pipeline stage's tensors as ranges of the flat tables (see pipe_own.h). */
 #include "pipe_own.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "errors.h"
+#include "pipe_schedule.h"
 
 int pipe_range_add(pipe_range_list *l, long off, long count)
 {
@@ -57,4 +59,16 @@ int pipe_own_bcast(float *x, const pipe_range_list *per_stage, int stages, MPI_C
         for (int k = 0; k < per_stage[s].n && !rc; k++)
             rc = MPI_Bcast(x + per_stage[s].r[k].off, (int)per_stage[s].r[k].count, MPI_FLOAT, s, replica_comm);
     return rc;
+}
+
+int pipe_own_open_grid(dist_grid *g, int *kind, char *split_spec, size_t spec_n, MPI_Comm world, int stages,
+                       const char *split, const char *schedule, int rc, char *err)
+{
+    *kind = pipe_schedule_parse(schedule);
+    if (!rc && *kind < 0) rc = errf(err, "--pipe-schedule %s: must be gpipe or 1f1b", schedule);
+    if (!rc && split && strlen(split) >= spec_n) rc = errf(err, "--stage-split: too long");
+    snprintf(split_spec, spec_n, "%s", split ? split : "");
+    /* the checks above give every rank the same answer; the grid checks the world size */
+    if (!rc) rc = dist_grid_create(g, world, stages, err);
+    return dist_any_error(world, rc, err) ? -1 : 0;
 }
