@@ -111,6 +111,27 @@ int train_update(const train_net *net, double *acc, adamw_state *opt, const adam
                  double lr, double clip_grad, MPI_Comm comm, grad_overlap *ov, long step, long epoch,
                  const char *last_checkpoint, double *seconds_allreduce, double *gnorm, char *err);
 
+/* Writes a checkpoint after epochs_done whole epochs (and the steps train_part_keep recorded);
+ * 0 or -1. Collective. */
+typedef int (*train_save_fn)(void *ctx, long epochs_done, char *err);
+
+/* The end of step s (from 0) of an epoch of spe steps: loss and correct added to *sum_loss and
+ * *correct; every log_every steps the line "<cmd>: epoch E/END step S/SPE loss ... (rank 0)" (samples
+ * per second since *t_last, then set to now); then, unless s is the epoch's last step, on a signal
+ * (preempt_pending over comm) the stop kept in *part and save(ctx, epoch): PREEMPT_STOPPED, or -1
+ * when the save fails. Else 0. */
+int train_step_end(const char *cmd, long epoch, long end, long s, long spe, double loss, double correct,
+                   double gnorm, double lr, long log_every, long batch, double *t_last, double *sum_loss,
+                   double *sum_correct, train_part_epoch *part, MPI_Comm comm, train_save_fn save, void *ctx,
+                   char *err);
+
+/* The end of epoch `epoch` of a run to `end`, after its metrics row: save(ctx, epoch + 1) every
+ * ckpt_every epochs and at the last, *end_epoch = epoch + 1, then, unless it was the last, on a
+ * signal (preempt_pending over comm) a checkpoint there if none was just written and
+ * PREEMPT_STOPPED. Else 0; -1 when a save fails. */
+int train_epoch_end(long epoch, long end, long ckpt_every, MPI_Comm comm, train_save_fn save, void *ctx,
+                    long *end_epoch, char *err);
+
 /* Rank 0's metrics.csv in rundir (path: its name, I2P_PATH_LEN): a new file with header, or on a
  * resume (resume_epochs >= 0) the rows of the first resume_epochs epochs kept and appended to. */
 int train_metrics_open(FILE **f, char *path, const char *rundir, const char *header,

@@ -12,7 +12,9 @@
 #include "errors.h"
 #include "grad_allreduce.h"
 #include "log.h"
+#include "mem_peak.h"
 #include "paths.h"
+#include "preempt.h"
 #include "train_log.h"
 
 int train_opts_check(const train_opts *o, char *err)
@@ -231,4 +233,39 @@ void train_part_keep(train_part_epoch *p, long steps, double sum0, double sum1)
     p->steps = steps;
     memcpy(&p->sums[0], &sum0, sizeof sum0);
     memcpy(&p->sums[1], &sum1, sizeof sum1);
+}
+
+int train_step_end(const char *cmd, long epoch, long end, long s, long spe, double loss, double correct,
+                   double gnorm, double lr, long log_every, long batch, double *t_last, double *sum_loss,
+                   double *sum_correct, train_part_epoch *part, MPI_Comm comm, train_save_fn save, void *ctx,
+                   char *err)
+{
+    *sum_loss += loss;
+    *sum_correct += correct;
+    if ((s + 1) % log_every == 0) {
+        double now = now_s();
+        log_info("%s: epoch %ld/%ld step %ld/%ld loss %.5f grad-norm %.3g lr %.3e %.1f samples/s peak RSS %.2f "
+                 "GiB (rank 0)", cmd, epoch, end, s + 1, spe, loss, gnorm, lr,
+                 (double)(log_every * batch) / (now - *t_last), mem_gib(mem_peak_bytes()));
+        *t_last = now;
+    }
+    if (s + 1 < spe && preempt_pending(comm)) { /* SIGTERM / SIGUSR1: save this step, stop */
+        train_part_keep(part, s + 1, *sum_loss, *sum_correct);
+        return save(ctx, epoch, err) ? -1 : PREEMPT_STOPPED;
+    }
+    return 0;
+}
+
+int train_epoch_end(long epoch, long end, long ckpt_every, MPI_Comm comm, train_save_fn save, void *ctx,
+                    long *end_epoch, char *err)
+{
+    int last = epoch + 1 == end;
+    if ((epoch + 1) % ckpt_every == 0 || last)
+        if (save(ctx, epoch + 1, err)) return -1;
+    *end_epoch = epoch + 1;
+    if (!last && preempt_pending(comm)) { /* a signal in the epoch's last step */
+        if ((epoch + 1) % ckpt_every && save(ctx, epoch + 1, err)) return -1;
+        return PREEMPT_STOPPED;
+    }
+    return 0;
 }
