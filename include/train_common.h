@@ -50,6 +50,21 @@ int train_step_opts_check(int overlap_allreduce, double bucket_mb, char *err);
  * to the given fields, to opts[0..n) (cmd_opts_add: -1 when the table is full or n < 0). */
 int train_step_opts_add(cli_opt *opts, int n, int *overlap_allreduce, double *bucket_mb, int *recompute);
 
+/* Where the options of a training command that finetune and partseg share alike are bound. */
+typedef struct {
+    int *scratch, *resume, *eval_only;
+    char *precision; /* CLI_STR_LEN */
+    long *ckpt_every, *keep, *log_every, *eval_every;
+    double *min_lr, *warmup_lr, *weight_decay, *clip_grad;
+} train_cli_fields;
+
+/* Appends --scratch, --resume and --eval-only, bound to f's fields, to opts[0..n) (cmd_opts_add:
+ * -1 when the table is full or n < 0). */
+int train_run_opts_add(cli_opt *opts, int n, const train_cli_fields *f);
+/* Appends --min-lr, --warmup-lr, --weight-decay, --precision, --clip-grad, --checkpoint-every,
+ * --keep, --log-every and --eval-every, bound to f's fields (as train_run_opts_add). */
+int train_loop_opts_add(cli_opt *opts, int n, const train_cli_fields *f);
+
 /* The cosine schedule (sched_epochs, else epochs, long) and AdamW's defaults with o's decay. */
 void train_sched_init(const train_opts *o, cosine_schedule *sched, adamw_config *oc);
 

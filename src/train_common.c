@@ -62,6 +62,34 @@ int train_step_opts_add(cli_opt *opts, int n, int *overlap_allreduce, double *bu
     return cmd_opts_add(opts, n, step, (int)(sizeof step / sizeof step[0]));
 }
 
+int train_run_opts_add(cli_opt *opts, int n, const train_cli_fields *f)
+{
+    const cli_opt run[] = {
+        {"scratch", OPT_FLAG, f->scratch, NULL, "train from a random initialisation instead"},
+        {"resume", OPT_FLAG, f->resume, NULL, "continue from the newest valid checkpoint in RUNDIR"},
+        {"eval-only", OPT_FLAG, f->eval_only, NULL, "only evaluate --checkpoint on --test"},
+    };
+    return cmd_opts_add(opts, n, run, (int)(sizeof run / sizeof run[0]));
+}
+
+int train_loop_opts_add(cli_opt *opts, int n, const train_cli_fields *f)
+{
+    const cli_opt loop[] = {
+        {"min-lr", OPT_DOUBLE, f->min_lr, "LR", "cosine floor"},
+        {"warmup-lr", OPT_DOUBLE, f->warmup_lr, "LR", "learning rate of epoch 0"},
+        {"weight-decay", OPT_DOUBLE, f->weight_decay, "WD", "AdamW weight decay (not on biases, norms, tokens)"},
+        {"precision", OPT_STRING, f->precision, "fp32|bf16",
+         "matmul precision of training: fp32 (default) or bf16 mixed precision (bf16 matmul inputs, "
+         "f32 accumulation, f32 weights, optimiser and loss; needs avx512_bf16 or AMX)"},
+        {"clip-grad", OPT_DOUBLE, f->clip_grad, "N", "clip the gradient's global L2 norm to N (0: off)"},
+        {"checkpoint-every", OPT_LONG, f->ckpt_every, "E", "write a checkpoint every E epochs (and at the end)"},
+        {"keep", OPT_LONG, f->keep, "K", "keep the newest K checkpoints (best.h5 is kept apart)"},
+        {"log-every", OPT_LONG, f->log_every, "N", "progress line every N steps"},
+        {"eval-every", OPT_LONG, f->eval_every, "E", "evaluate the test split every E epochs (and at the end)"},
+    };
+    return cmd_opts_add(opts, n, loop, (int)(sizeof loop / sizeof loop[0]));
+}
+
 void train_sched_init(const train_opts *o, cosine_schedule *sched, adamw_config *oc)
 {
     adamw_config_default(oc);
