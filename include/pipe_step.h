@@ -24,6 +24,7 @@
 
 #include "model3d.h"
 #include "optim.h"
+#include "pipe_own.h"
 
 typedef struct pipe_stage pipe_stage;
 
@@ -46,11 +47,6 @@ void pipe_stage_free(pipe_stage *p);
  * buffers, then loss, loss_3d, loss_2d) and its parameter count (the AdamW moments to allocate). */
 long pipe_stage_acc_len(const pipe_stage *p);
 long pipe_stage_n_own(const pipe_stage *p);
-
-/* A range of a flat table: elements [off, off + count), at `at` in the stage's packing. */
-typedef struct {
-    long off, count, at;
-} pipe_range;
 
 /* This stage's ranges of the parameter table (buffers 0) or of the buffer table (1), in table
  * order; returns their number, *r points at them (owned by p). */

@@ -50,6 +50,21 @@ int train_step_opts_check(int overlap_allreduce, double bucket_mb, char *err);
  * to the given fields, to opts[0..n) (cmd_opts_add: -1 when the table is full or n < 0). */
 int train_step_opts_add(cli_opt *opts, int n, int *overlap_allreduce, double *bucket_mb, int *recompute);
 
+/* Where the options of a training command that finetune and partseg share alike are bound. */
+typedef struct {
+    int *scratch, *resume, *eval_only;
+    char *precision; /* CLI_STR_LEN */
+    long *ckpt_every, *keep, *log_every, *eval_every;
+    double *min_lr, *warmup_lr, *weight_decay, *clip_grad;
+} train_cli_fields;
+
+/* Appends --scratch, --resume and --eval-only, bound to f's fields, to opts[0..n) (cmd_opts_add:
+ * -1 when the table is full or n < 0). */
+int train_run_opts_add(cli_opt *opts, int n, const train_cli_fields *f);
+/* Appends --min-lr, --warmup-lr, --weight-decay, --precision, --clip-grad, --checkpoint-every,
+ * --keep, --log-every and --eval-every, bound to f's fields (as train_run_opts_add). */
+int train_loop_opts_add(cli_opt *opts, int n, const train_cli_fields *f);
+
 /* The cosine schedule (sched_epochs, else epochs, long) and AdamW's defaults with o's decay. */
 void train_sched_init(const train_opts *o, cosine_schedule *sched, adamw_config *oc);
 
@@ -110,6 +125,27 @@ int train_loss_check(double loss, long step, long epoch, double lr, const char *
 int train_update(const train_net *net, double *acc, adamw_state *opt, const adamw_config *oc,
                  double lr, double clip_grad, MPI_Comm comm, grad_overlap *ov, long step, long epoch,
                  const char *last_checkpoint, double *seconds_allreduce, double *gnorm, char *err);
+
+/* Writes a checkpoint after epochs_done whole epochs (and the steps train_part_keep recorded);
+ * 0 or -1. Collective. */
+typedef int (*train_save_fn)(void *ctx, long epochs_done, char *err);
+
+/* The end of step s (from 0) of an epoch of spe steps: loss and correct added to *sum_loss and
+ * *correct; every log_every steps the line "<cmd>: epoch E/END step S/SPE loss ... (rank 0)" (samples
+ * per second since *t_last, then set to now); then, unless s is the epoch's last step, on a signal
+ * (preempt_pending over comm) the stop kept in *part and save(ctx, epoch): PREEMPT_STOPPED, or -1
+ * when the save fails. Else 0. */
+int train_step_end(const char *cmd, long epoch, long end, long s, long spe, double loss, double correct,
+                   double gnorm, double lr, long log_every, long batch, double *t_last, double *sum_loss,
+                   double *sum_correct, train_part_epoch *part, MPI_Comm comm, train_save_fn save, void *ctx,
+                   char *err);
+
+/* The end of epoch `epoch` of a run to `end`, after its metrics row: save(ctx, epoch + 1) every
+ * ckpt_every epochs and at the last, *end_epoch = epoch + 1, then, unless it was the last, on a
+ * signal (preempt_pending over comm) a checkpoint there if none was just written and
+ * PREEMPT_STOPPED. Else 0; -1 when a save fails. */
+int train_epoch_end(long epoch, long end, long ckpt_every, MPI_Comm comm, train_save_fn save, void *ctx,
+                    long *end_epoch, char *err);
 
 /* Rank 0's metrics.csv in rundir (path: its name, I2P_PATH_LEN): a new file with header, or on a
  * resume (resume_epochs >= 0) the rows of the first resume_epochs epochs kept and appended to. */

@@ -244,7 +244,11 @@ static int options(void *state, cli_opt *opts)
     c->vote_repeats = 49;
     c->head_hidden = 256;
     c->dropout = 0.5;
-    const cli_opt own[] = {
+    const train_cli_fields tf = {.scratch = &a->scratch, .resume = &a->resume, .eval_only = &c->eval_only,
+                                 .precision = c->precision, .ckpt_every = &a->ckpt_every, .keep = &a->keep, .log_every = &a->log_every,
+                                 .eval_every = &a->eval_every, .min_lr = &a->min_lr, .warmup_lr = &a->warmup_lr,
+                                 .weight_decay = &a->weight_decay, .clip_grad = &a->clip_grad};
+    const cli_opt head[] = {
         {"data", OPT_STRING, a->data, "FILE",
          "training split (point-cloud file); without --test: a few-shot split (fewshot-split), "
          "its /train and /test groups"},
@@ -254,9 +258,8 @@ static int options(void *state, cli_opt *opts)
         {"checkpoint", OPT_STRING, a->pretrained, "FILE",
          "pre-training checkpoint whose encoder to fine-tune (with --eval-only: a fine-tuning "
          "checkpoint, e.g. RUNDIR/best.h5)"},
-        {"scratch", OPT_FLAG, &a->scratch, NULL, "train from a random initialisation instead"},
-        {"resume", OPT_FLAG, &a->resume, NULL, "continue from the newest valid checkpoint in RUNDIR"},
-        {"eval-only", OPT_FLAG, &c->eval_only, NULL, "only evaluate --checkpoint on --test"},
+    };
+    const cli_opt mid[] = {
         {"vote", OPT_FLAG, &c->vote, NULL, "with --eval-only: voting statistics (ModelNet40 protocol)"},
         {"vote-views", OPT_LONG, &c->vote_views, "V", "augmented views whose logits one vote averages"},
         {"vote-repeats", OPT_LONG, &c->vote_repeats, "R", "votes repeated (mean, std and max reported)"},
@@ -272,17 +275,8 @@ static int options(void *state, cli_opt *opts)
          "samples per forward/backward (BatchNorm statistics, test batches); 0: batch / ranks. Fix it "
          "to make the results independent of the rank count"},
         {"lr", OPT_DOUBLE, &a->lr, "LR", "peak learning rate (AdamW)"},
-        {"min-lr", OPT_DOUBLE, &a->min_lr, "LR", "cosine floor"},
-        {"warmup-lr", OPT_DOUBLE, &a->warmup_lr, "LR", "learning rate of epoch 0"},
-        {"weight-decay", OPT_DOUBLE, &a->weight_decay, "WD", "AdamW weight decay (not on biases, norms, tokens)"},
-        {"precision", OPT_STRING, c->precision, "fp32|bf16",
-         "matmul precision of training: fp32 (default) or bf16 mixed precision (bf16 matmul inputs, "
-         "f32 accumulation, f32 weights, optimiser and loss; needs avx512_bf16 or AMX)"},
-        {"clip-grad", OPT_DOUBLE, &a->clip_grad, "N", "clip the gradient's global L2 norm to N (0: off)"},
-        {"checkpoint-every", OPT_LONG, &a->ckpt_every, "E", "write a checkpoint every E epochs (and at the end)"},
-        {"keep", OPT_LONG, &a->keep, "K", "keep the newest K checkpoints (best.h5 is kept apart)"},
-        {"log-every", OPT_LONG, &a->log_every, "N", "progress line every N steps"},
-        {"eval-every", OPT_LONG, &a->eval_every, "E", "evaluate the test split every E epochs (and at the end)"},
+    };
+    const cli_opt own[] = {
         {"n-classes", OPT_INT, &c->n_classes, "C", "classes (0: from the training data)"},
         {"radius", OPT_STRING, c->radius, "R0,R1,R2",
          "local-attention radius per stage, 0 = off (default: modelnet40 0.24,0.48,0.96, "
@@ -306,7 +300,11 @@ static int options(void *state, cli_opt *opts)
         {"pipe-schedule", OPT_STRING, a->pipe_schedule, "1f1b|gpipe",
          "order of the micro-batches' forward and backward passes on a stage"},
     };
-    int n = cmd_opts_add(opts, 0, own, (int)(sizeof own / sizeof own[0]));
+    int n = cmd_opts_add(opts, 0, head, (int)(sizeof head / sizeof head[0]));
+    n = train_run_opts_add(opts, n, &tf);
+    n = cmd_opts_add(opts, n, mid, (int)(sizeof mid / sizeof mid[0]));
+    n = train_loop_opts_add(opts, n, &tf);
+    n = cmd_opts_add(opts, n, own, (int)(sizeof own / sizeof own[0]));
     n = train_step_opts_add(opts, n, &a->overlap_allreduce, &a->bucket_mb, &a->recompute);
     return model_opts_append(&c->mo, opts, n);
 }

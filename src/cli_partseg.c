@@ -173,15 +173,18 @@ static int options(void *state, cli_opt *opts)
     c->prop_out = 1024;
     c->label_dim = 64;
     c->dropout = 0.5;
-    const cli_opt own[] = {
+    const train_cli_fields tf = {.scratch = &a->scratch, .resume = &a->resume, .eval_only = &c->eval_only,
+                                 .precision = c->precision, .ckpt_every = &a->ckpt_every, .keep = &a->keep, .log_every = &a->log_every,
+                                 .eval_every = &a->eval_every, .min_lr = &a->min_lr, .warmup_lr = &a->warmup_lr,
+                                 .weight_decay = &a->weight_decay, .clip_grad = &a->clip_grad};
+    const cli_opt head[] = {
         {"data", OPT_STRING, a->data, "FILE", "training split with part labels (synth --parts, convert --format shapenetpart)"},
         {"test", OPT_STRING, a->test, "FILE", "test split, evaluated every --eval-every epochs"},
         {"output", OPT_STRING, a->rundir, "RUNDIR", "run directory: checkpoints, best.h5, metrics.csv, curves.png (-o)"},
         {"checkpoint", OPT_STRING, a->pretrained, "FILE",
          "pre-training checkpoint whose encoder to fine-tune (with --eval-only: RUNDIR/best.h5 or a ckpt)"},
-        {"scratch", OPT_FLAG, &a->scratch, NULL, "train from a random initialisation instead"},
-        {"resume", OPT_FLAG, &a->resume, NULL, "continue from the newest valid checkpoint in RUNDIR"},
-        {"eval-only", OPT_FLAG, &c->eval_only, NULL, "only evaluate --checkpoint on --test"},
+    };
+    const cli_opt mid[] = {
         {"predictions", OPT_STRING, c->predictions, "FILE",
          "with --eval-only: write the test points, true and predicted parts here (default: predictions.h5 "
          "beside --checkpoint; draw one with render --segmentation)"},
@@ -194,17 +197,8 @@ static int options(void *state, cli_opt *opts)
          "shapes per forward/backward (BatchNorm statistics, test batches); 0: batch / ranks. Fix it to make "
          "the results independent of the rank count"},
         {"lr", OPT_DOUBLE, &a->lr, "LR", "peak learning rate (AdamW, 2e-4)"},
-        {"min-lr", OPT_DOUBLE, &a->min_lr, "LR", "cosine floor"},
-        {"warmup-lr", OPT_DOUBLE, &a->warmup_lr, "LR", "learning rate of epoch 0"},
-        {"weight-decay", OPT_DOUBLE, &a->weight_decay, "WD", "AdamW weight decay (not on biases, norms, tokens)"},
-        {"precision", OPT_STRING, c->precision, "fp32|bf16",
-         "matmul precision of training: fp32 (default) or bf16 mixed precision (bf16 matmul inputs, "
-         "f32 accumulation, f32 weights, optimiser and loss; needs avx512_bf16 or AMX)"},
-        {"clip-grad", OPT_DOUBLE, &a->clip_grad, "N", "clip the gradient's global L2 norm to N (0: off)"},
-        {"checkpoint-every", OPT_LONG, &a->ckpt_every, "E", "write a checkpoint every E epochs (and at the end)"},
-        {"keep", OPT_LONG, &a->keep, "K", "keep the newest K checkpoints (best.h5 is kept apart)"},
-        {"log-every", OPT_LONG, &a->log_every, "N", "progress line every N steps"},
-        {"eval-every", OPT_LONG, &a->eval_every, "E", "evaluate the test split every E epochs (and at the end)"},
+    };
+    const cli_opt own[] = {
         {"n-categories", OPT_INT, &c->n_categories, "C", "object categories (0: from the training data)"},
         {"n-parts", OPT_INT, &c->n_parts, "P", "parts over all categories (0: from the training data)"},
         {"radius", OPT_STRING, c->radius, "R0,R1,R2", "local-attention radius per stage, 0 = off (0.32,0.64,1.28)"},
@@ -214,7 +208,12 @@ static int options(void *state, cli_opt *opts)
         {"head", OPT_STRING, c->head, "H1,H2,H3", "widths of the per-point head (1024,512,256)"},
         {"dropout", OPT_DOUBLE, &c->dropout, "P", "dropout after the head's first layer (0.5)"},
     };
-    return model_opts_append(&c->mo, opts, cmd_opts_add(opts, 0, own, (int)(sizeof own / sizeof own[0])));
+    int n = cmd_opts_add(opts, 0, head, (int)(sizeof head / sizeof head[0]));
+    n = train_run_opts_add(opts, n, &tf);
+    n = cmd_opts_add(opts, n, mid, (int)(sizeof mid / sizeof mid[0]));
+    n = train_loop_opts_add(opts, n, &tf);
+    n = cmd_opts_add(opts, n, own, (int)(sizeof own / sizeof own[0]));
+    return model_opts_append(&c->mo, opts, n);
 }
 
 const i2p_command cmd_partseg = {

@@ -345,6 +345,13 @@ static int save_checkpoint(trainer *t, long epochs_done, finetune_result *r, cha
                            t->tensor_table, arr, N_ARRAYS, r->last_checkpoint, &r->seconds_checkpoint, err);
 }
 
+/* train_save_fn over run_ctx. */
+static int save_cb(void *ctx, long epochs_done, char *err)
+{
+    run_ctx *c = ctx;
+    return save_checkpoint(c->t, epochs_done, c->r, err);
+}
+
 typedef struct {
     trainer *t;
     long epochs_done; /* the epochs the loaded checkpoint holds */
@@ -595,19 +602,10 @@ static int train_epoch(trainer *t, const finetune_args *a, long epoch, long end,
         }
         r->seconds_update += now_s() - t_update - (r->seconds_allreduce - comm0);
         const double *l = t->acc + t->n_params + t->n_buffers;
-        sum_loss += l[0];
-        correct += l[1];
-        if ((s + 1) % a->log_every == 0) {
-            double now = now_s();
-            log_info("finetune: epoch %ld/%ld step %ld/%ld loss %.5f grad-norm %.3g lr %.3e %.1f "
-                     "samples/s peak RSS %.2f GiB (rank 0)", epoch, end, s + 1, spe, l[0], gnorm, lr,
-                     (double)(a->log_every * t->L.batch) / (now - t_last), mem_gib(mem_peak_bytes()));
-            t_last = now;
-        }
-        if (s + 1 < spe && preempt_pending(t->comm)) { /* SIGTERM / SIGUSR1: save this step, stop */
-            train_part_keep(&t->part, s + 1, sum_loss, correct);
-            return save_checkpoint(t, epoch, r, err) ? -1 : PREEMPT_STOPPED;
-        }
+        run_ctx ctx = {t, a, r};
+        int src = train_step_end("finetune", epoch, end, s, spe, l[0], l[1], gnorm, lr, a->log_every, t->L.batch,
+                                 &t_last, &sum_loss, &correct, &t->part, t->comm, save_cb, &ctx, err);
+        if (src) return src;
     }
     *loss_out = sum_loss / (double)spe;
     *acc_out = correct / (double)(spe * t->L.batch);
@@ -657,13 +655,9 @@ static int train_loop(trainer *t, const finetune_args *a, long start, long end, 
                      loss, 100 * acc);
         int rc = metrics_append(t, epoch, r->lr, loss, acc, evaluated ? &r->last : NULL, err);
         if (dist_any_error(t->comm, rc, err)) return -1;
-        if ((epoch + 1) % a->ckpt_every == 0 || last)
-            if (save_checkpoint(t, epoch + 1, r, err)) return -1;
-        r->end_epoch = epoch + 1;
-        if (!last && preempt_pending(t->comm)) { /* a signal in the epoch's last step */
-            if ((epoch + 1) % a->ckpt_every && save_checkpoint(t, epoch + 1, r, err)) return -1;
-            return PREEMPT_STOPPED;
-        }
+        run_ctx ctx = {t, a, r};
+        int end_rc = train_epoch_end(epoch, end, a->ckpt_every, t->comm, save_cb, &ctx, &r->end_epoch, err);
+        if (end_rc) return end_rc;
     }
     return 0;
 }

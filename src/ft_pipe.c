@@ -12,17 +12,11 @@
 #include "errors.h"
 #include "log.h"
 #include "metrics.h"
+#include "pipe_own.h"
 #include "pipe_schedule.h"
 #include "pipe_split.h"
 
-typedef struct {
-    long off, count;
-} range;
-
-typedef struct {
-    range *r;
-    int n;
-} range_list;
+typedef pipe_range_list range_list;
 
 typedef struct {
     arena a;          /* the micro-batch's saved activations and gradients */
@@ -64,13 +58,8 @@ int ft_pipe_open(ft_pipe **out, MPI_Comm world, int stages, const char *split, c
     pipe_unit_table names;
     cls_units_names(&names);
     int rc = pipe_split_units(&p->sp, stages, split, &names, err);
-    p->kind = pipe_schedule_parse(schedule);
-    if (!rc && p->kind < 0) rc = errf(err, "--pipe-schedule %s: must be gpipe or 1f1b", schedule);
-    if (!rc && split && strlen(split) >= sizeof p->split_spec) rc = errf(err, "--stage-split: too long");
-    snprintf(p->split_spec, sizeof p->split_spec, "%s", split ? split : "");
-    /* the checks above give every rank the same answer; the grid checks the world size */
-    if (!rc) rc = dist_grid_create(&p->g, world, stages, err);
-    if (dist_any_error(world, rc, err)) {
+    if (pipe_own_open_grid(&p->g, &p->kind, p->split_spec, sizeof p->split_spec, world, stages, split, schedule,
+                           rc, err)) {
         ft_pipe_free(p);
         return -1;
     }
@@ -88,19 +77,6 @@ int ft_pipe_replica(const ft_pipe *p)
     return p->g.replica;
 }
 
-static int range_add(range_list *l, long off, long count)
-{
-    if (l->n && l->r[l->n - 1].off + l->r[l->n - 1].count == off) {
-        l->r[l->n - 1].count += count;
-        return 0;
-    }
-    range *r = realloc(l->r, sizeof *r * (size_t)(l->n + 1));
-    if (!r) return -1;
-    l->r = r;
-    l->r[l->n++] = (range){off, count};
-    return 0;
-}
-
 /* Ownership of every tensor by stage; this stage's parameter tensors. */
 static int own_tensors(ft_pipe *p, char *err)
 {
@@ -109,16 +85,12 @@ static int own_tensors(ft_pipe *p, char *err)
     p->own_t = calloc((size_t)nt, sizeof *p->own_t);
     if (!p->own_t) return errf(err, "out of memory");
     for (int i = 0; i < nt; i++) {
-        int s = pipe_split_stage_of(&p->sp, cls_unit_of_tensor(T[i].name));
-        if (s < 0) return errf(err, "pipeline: tensor %s belongs to no unit", T[i].name);
-        if (range_add(&p->own_p[s], T[i].offset, T[i].count)) return errf(err, "out of memory");
+        int s = pipe_own_tensor(p->own_p, &p->sp, cls_unit_of_tensor(T[i].name), &T[i], "tensor", err);
+        if (s < 0) return -1;
         if (s == p->g.stage) p->own_t[p->n_own_t++] = T[i];
     }
-    for (int i = 0; i < p->c->st.n_buffer_tensors; i++) {
-        int s = pipe_split_stage_of(&p->sp, cls_unit_of_tensor(B[i].name));
-        if (s < 0) return errf(err, "pipeline: buffer %s belongs to no unit", B[i].name);
-        if (range_add(&p->own_b[s], B[i].offset, B[i].count)) return errf(err, "out of memory");
-    }
+    for (int i = 0; i < p->c->st.n_buffer_tensors; i++)
+        if (pipe_own_tensor(p->own_b, &p->sp, cls_unit_of_tensor(B[i].name), &B[i], "buffer", err) < 0) return -1;
     return 0;
 }
 
@@ -147,9 +119,7 @@ int ft_pipe_bind(ft_pipe *p, classifier *c, long micro, long M, char *err)
         arena_init(&p->slots[i].a, (size_t)16 << 20);
         if (!(p->slots[i].labels = malloc(sizeof(int32_t) * (size_t)micro))) return errf(err, "out of memory");
     }
-    long n_red = 0;
-    for (int k = 0; k < p->own_p[p->g.stage].n; k++) n_red += p->own_p[p->g.stage].r[k].count;
-    for (int k = 0; k < p->own_b[p->g.stage].n; k++) n_red += p->own_b[p->g.stage].r[k].count;
+    long n_red = p->own_p[p->g.stage].total + p->own_b[p->g.stage].total;
     p->n_red = n_red;
     p->red = malloc(sizeof(double) * (size_t)(n_red + 1));
     p->buf0 = malloc(sizeof(float) * (size_t)(classifier_n_buffers(c) + 1));
@@ -167,8 +137,8 @@ void ft_pipe_free(ft_pipe *p)
         free(p->slots[i].labels);
     }
     for (int s = 0; s < CLS_UNITS; s++) {
-        free(p->own_p[s].r);
-        free(p->own_b[s].r);
+        pipe_range_list_free(&p->own_p[s]);
+        pipe_range_list_free(&p->own_b[s]);
     }
     free(p->slots);
     free(p->own_t);
@@ -259,7 +229,7 @@ static int backward(void *ctx, long j, long si, float *in, float *out, char *err
     classifier *c = p->c;
     m3_run r = slot_run(p, s, err);
     const range_list *op = &p->own_p[p->g.stage];
-    for (int k = 0; k < op->n; k++) memset(c->st.grads + op->r[k].off, 0, sizeof(float) * (size_t)op->r[k].count);
+    pipe_ranges_zero(c->st.grads, op);
     if (in) cls_msg_attach(&s->u, p->hi, 1, in);
     for (int u = p->hi - 1; u >= p->lo; u--)
         if (cls_units_backward(&r, c, &s->u, u, &s->b)) return -1;
@@ -288,16 +258,9 @@ int ft_pipe_step(ft_pipe *p, ft_pipe_fill_fn fill, void *ctx, double inv_micro, 
 /* Copies this stage's entries of acc into p->red (dir 0) or back (dir 1). */
 static void pack_own(ft_pipe *p, double *acc, int dir)
 {
-    long np = classifier_n_params(p->c), n = 0;
-    const range_list *lists[2] = {&p->own_p[p->g.stage], &p->own_b[p->g.stage]};
-    for (int l = 0; l < 2; l++)
-        for (int k = 0; k < lists[l]->n; k++) {
-            double *a = acc + (l ? np : 0) + lists[l]->r[k].off;
-            size_t bytes = sizeof(double) * (size_t)lists[l]->r[k].count;
-            if (dir) memcpy(a, p->red + n, bytes);
-            else memcpy(p->red + n, a, bytes);
-            n += lists[l]->r[k].count;
-        }
+    const range_list *op = &p->own_p[p->g.stage], *ob = &p->own_b[p->g.stage];
+    pipe_ranges_pack(p->red, acc, op, dir);
+    pipe_ranges_pack(p->red + op->total, acc + classifier_n_params(p->c), ob, dir);
 }
 
 int ft_pipe_reduce(ft_pipe *p, double *acc, double *seconds, char *err)
@@ -318,11 +281,7 @@ int ft_pipe_reduce(ft_pipe *p, double *acc, double *seconds, char *err)
 /* Broadcasts every stage's ranges of x (stage s's from replica rank s). */
 static int bcast_owned(ft_pipe *p, float *x, const range_list *lists)
 {
-    int rc = 0;
-    for (int s = 0; s < p->g.stages && !rc; s++)
-        for (int k = 0; k < lists[s].n && !rc; k++)
-            rc = MPI_Bcast(x + lists[s].r[k].off, (int)lists[s].r[k].count, MPI_FLOAT, s, p->g.replica_comm);
-    return rc;
+    return pipe_own_bcast(x, lists, p->g.stages, p->g.replica_comm);
 }
 
 int ft_pipe_update(ft_pipe *p, const double *acc, adamw_state *opt, const adamw_config *oc, double lr,

@@ -10,18 +10,13 @@
 #include "errors.h"
 #include "grad_allreduce.h"
 #include "log.h"
+#include "pipe_own.h"
 #include "pipe_run.h"
 #include "pipe_schedule.h"
 #include "pipe_split.h"
 #include "pipe_units.h"
 
-typedef pipe_range range;
-
-typedef struct {
-    range *r;
-    int n;
-    long total; /* the elements of all ranges; r[k].at: the elements before range k */
-} range_list;
+typedef pipe_range_list range_list;
 
 typedef struct {
     arena a;                   /* the micro-batch's saved activations and gradients */
@@ -65,13 +60,8 @@ int pipe_stage_open(pipe_stage **out, MPI_Comm world, int stages, const char *sp
     p->g.stage_comm = p->g.replica_comm = MPI_COMM_NULL;
     double unit[PIPE_UNITS] = {1, 1, 1, 1, 1, 1};
     int rc = pipe_split_make(&p->sp, stages, split, unit, err);
-    p->kind = pipe_schedule_parse(schedule);
-    if (!rc && p->kind < 0) rc = errf(err, "--pipe-schedule %s: must be gpipe or 1f1b", schedule);
-    if (!rc && split && strlen(split) >= sizeof p->split_spec) rc = errf(err, "--stage-split: too long");
-    snprintf(p->split_spec, sizeof p->split_spec, "%s", split ? split : "");
-    /* the checks above give every rank the same answer; the grid checks the world size */
-    if (!rc) rc = dist_grid_create(&p->g, world, stages, err);
-    if (dist_any_error(world, rc, err)) {
+    if (pipe_own_open_grid(&p->g, &p->kind, p->split_spec, sizeof p->split_spec, world, stages, split, schedule,
+                           rc, err)) {
         pipe_stage_free(p);
         return -1;
     }
@@ -89,28 +79,6 @@ int pipe_stage_replica(const pipe_stage *p)
     return p->g.replica;
 }
 
-static int range_add(range_list *l, long off, long count)
-{
-    l->total += count;
-    if (l->n && l->r[l->n - 1].off + l->r[l->n - 1].count == off) {
-        l->r[l->n - 1].count += count;
-        return 0;
-    }
-    range *r = realloc(l->r, sizeof *r * (size_t)(l->n + 1));
-    if (!r) return -1;
-    l->r = r;
-    l->r[l->n++] = (range){off, count, l->total - count};
-    return 0;
-}
-
-/* The stage holding unit u. */
-static int stage_of_unit(const pipe_split *sp, int u)
-{
-    for (int s = 0; s < sp->stages; s++)
-        if (u >= sp->first[s] && u < sp->first[s + 1]) return s;
-    return -1;
-}
-
 /* Ownership of every tensor by stage; this stage's parameter tensors, their ranges per unit (in
  * the packed layout: this stage's parameters in table order) and the packed offsets final after
  * each unit's backward. */
@@ -124,17 +92,18 @@ static int own_tensors(pipe_stage *p, char *err)
     long next = 0; /* the table is contiguous: a range's tensors are neighbours in the packing too */
     for (int i = 0; i < nt; i++) {
         const model3d_tensor *T = model3d_get_tensor(p->m, i);
-        int u = pipe_unit_of_tensor(T->name), s = stage_of_unit(&p->sp, u);
-        if (s < 0) return errf(err, "pipeline: tensor %s belongs to no unit", T->name);
+        int u = pipe_unit_of_tensor(T->name);
+        if (pipe_split_stage_of(&p->sp, u) < 0) return errf(err, "pipeline: tensor %s belongs to no unit", T->name);
         if (T->offset != next) return errf(err, "pipeline: the parameter table is not contiguous at %s", T->name);
         next = T->offset + T->count;
         int n_before = own->n;
-        if (range_add(&p->own_p[s], T->offset, T->count)) return errf(err, "out of memory");
+        int s = pipe_own_tensor(p->own_p, &p->sp, u, T, "tensor", err);
+        if (s < 0) return -1;
         if (s != p->g.stage) continue;
         long at = own->total - T->count; /* T's packed offset */
         range_list *ul = &p->unit_p[u];
         int n_unit = ul->n;
-        if (range_add(ul, T->offset, T->count)) return errf(err, "out of memory");
+        if (pipe_range_add(ul, T->offset, T->count)) return errf(err, "out of memory");
         if (ul->n > n_unit) ul->r[n_unit].at = at; /* a new range of the unit */
         for (int v = u + 1; v < PIPE_UNITS; v++)
             if (p->final_lo[v] < at + T->count) p->final_lo[v] = at + T->count;
@@ -147,9 +116,7 @@ static int own_tensors(pipe_stage *p, char *err)
     p->n_own_p = own->total;
     for (int i = 0; i < nb; i++) {
         const model3d_tensor *T = model3d_get_buffer_tensor(p->m, i);
-        int s = stage_of_unit(&p->sp, pipe_unit_of_tensor(T->name));
-        if (s < 0) return errf(err, "pipeline: buffer %s belongs to no unit", T->name);
-        if (range_add(&p->own_b[s], T->offset, T->count)) return errf(err, "out of memory");
+        if (pipe_own_tensor(p->own_b, &p->sp, pipe_unit_of_tensor(T->name), T, "buffer", err) < 0) return -1;
     }
     p->n_own_b = p->own_b[p->g.stage].total;
     return 0;
@@ -213,9 +180,9 @@ void pipe_stage_free(pipe_stage *p)
     pipe_run_free(p->run);
     for (long i = 0; p->slots && i < p->nslots; i++) arena_free(&p->slots[i].a);
     for (int s = 0; s < PIPE_UNITS; s++) {
-        free(p->own_p[s].r);
-        free(p->own_b[s].r);
-        free(p->unit_p[s].r);
+        pipe_range_list_free(&p->own_p[s]);
+        pipe_range_list_free(&p->own_b[s]);
+        pipe_range_list_free(&p->unit_p[s]);
     }
     free(p->slots);
     free(p->own_t);
@@ -295,7 +262,7 @@ static int backward(void *ctx, long j, long si, float *in, float *out, char *err
     m3_run r = slot_run(p, s, err);
     float *g = p->m->st.grads;
     const range_list *own = &p->own_p[p->g.stage];
-    for (int k = 0; k < own->n; k++) memset(g + own->r[k].off, 0, sizeof(float) * (size_t)own->r[k].count);
+    pipe_ranges_zero(g, own);
     if (pipe_units_backward_begin(&r, p->m, &s->u, p->lo, p->hi)) return -1;
     if (in) pipe_msg_attach(c, &s->u, p->hi, 1, in);
     for (int u = p->hi - 1; u >= p->lo; u--) {
@@ -374,14 +341,7 @@ void pipe_stage_update(pipe_stage *p, adamw_state *opt, const adamw_config *c, d
 int pipe_stage_sync(pipe_stage *p, char *err)
 {
     float *params = model3d_params(p->m), *bufs = model3d_buffers(p->m);
-    int rc = 0;
-    for (int s = 0; s < p->g.stages && !rc; s++) {
-        for (int k = 0; k < p->own_p[s].n && !rc; k++)
-            rc = MPI_Bcast(params + p->own_p[s].r[k].off, (int)p->own_p[s].r[k].count, MPI_FLOAT, s,
-                           p->g.replica_comm);
-        for (int k = 0; k < p->own_b[s].n && !rc; k++)
-            rc = MPI_Bcast(bufs + p->own_b[s].r[k].off, (int)p->own_b[s].r[k].count, MPI_FLOAT, s,
-                           p->g.replica_comm);
-    }
+    int rc = pipe_own_bcast(params, p->own_p, p->g.stages, p->g.replica_comm);
+    if (!rc) rc = pipe_own_bcast(bufs, p->own_b, p->g.stages, p->g.replica_comm);
     return rc ? errf(err, "pipeline: MPI_Bcast failed") : 0;
 }

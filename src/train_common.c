@@ -12,7 +12,9 @@
 #include "errors.h"
 #include "grad_allreduce.h"
 #include "log.h"
+#include "mem_peak.h"
 #include "paths.h"
+#include "preempt.h"
 #include "train_log.h"
 
 int train_opts_check(const train_opts *o, char *err)
@@ -58,6 +60,34 @@ int train_step_opts_add(cli_opt *opts, int n, int *overlap_allreduce, double *bu
          "in the backward (less memory, same results)"},
     };
     return cmd_opts_add(opts, n, step, (int)(sizeof step / sizeof step[0]));
+}
+
+int train_run_opts_add(cli_opt *opts, int n, const train_cli_fields *f)
+{
+    const cli_opt run[] = {
+        {"scratch", OPT_FLAG, f->scratch, NULL, "train from a random initialisation instead"},
+        {"resume", OPT_FLAG, f->resume, NULL, "continue from the newest valid checkpoint in RUNDIR"},
+        {"eval-only", OPT_FLAG, f->eval_only, NULL, "only evaluate --checkpoint on --test"},
+    };
+    return cmd_opts_add(opts, n, run, (int)(sizeof run / sizeof run[0]));
+}
+
+int train_loop_opts_add(cli_opt *opts, int n, const train_cli_fields *f)
+{
+    const cli_opt loop[] = {
+        {"min-lr", OPT_DOUBLE, f->min_lr, "LR", "cosine floor"},
+        {"warmup-lr", OPT_DOUBLE, f->warmup_lr, "LR", "learning rate of epoch 0"},
+        {"weight-decay", OPT_DOUBLE, f->weight_decay, "WD", "AdamW weight decay (not on biases, norms, tokens)"},
+        {"precision", OPT_STRING, f->precision, "fp32|bf16",
+         "matmul precision of training: fp32 (default) or bf16 mixed precision (bf16 matmul inputs, "
+         "f32 accumulation, f32 weights, optimiser and loss; needs avx512_bf16 or AMX)"},
+        {"clip-grad", OPT_DOUBLE, f->clip_grad, "N", "clip the gradient's global L2 norm to N (0: off)"},
+        {"checkpoint-every", OPT_LONG, f->ckpt_every, "E", "write a checkpoint every E epochs (and at the end)"},
+        {"keep", OPT_LONG, f->keep, "K", "keep the newest K checkpoints (best.h5 is kept apart)"},
+        {"log-every", OPT_LONG, f->log_every, "N", "progress line every N steps"},
+        {"eval-every", OPT_LONG, f->eval_every, "E", "evaluate the test split every E epochs (and at the end)"},
+    };
+    return cmd_opts_add(opts, n, loop, (int)(sizeof loop / sizeof loop[0]));
 }
 
 void train_sched_init(const train_opts *o, cosine_schedule *sched, adamw_config *oc)
@@ -231,4 +261,39 @@ void train_part_keep(train_part_epoch *p, long steps, double sum0, double sum1)
     p->steps = steps;
     memcpy(&p->sums[0], &sum0, sizeof sum0);
     memcpy(&p->sums[1], &sum1, sizeof sum1);
+}
+
+int train_step_end(const char *cmd, long epoch, long end, long s, long spe, double loss, double correct,
+                   double gnorm, double lr, long log_every, long batch, double *t_last, double *sum_loss,
+                   double *sum_correct, train_part_epoch *part, MPI_Comm comm, train_save_fn save, void *ctx,
+                   char *err)
+{
+    *sum_loss += loss;
+    *sum_correct += correct;
+    if ((s + 1) % log_every == 0) {
+        double now = now_s();
+        log_info("%s: epoch %ld/%ld step %ld/%ld loss %.5f grad-norm %.3g lr %.3e %.1f samples/s peak RSS %.2f "
+                 "GiB (rank 0)", cmd, epoch, end, s + 1, spe, loss, gnorm, lr,
+                 (double)(log_every * batch) / (now - *t_last), mem_gib(mem_peak_bytes()));
+        *t_last = now;
+    }
+    if (s + 1 < spe && preempt_pending(comm)) { /* SIGTERM / SIGUSR1: save this step, stop */
+        train_part_keep(part, s + 1, *sum_loss, *sum_correct);
+        return save(ctx, epoch, err) ? -1 : PREEMPT_STOPPED;
+    }
+    return 0;
+}
+
+int train_epoch_end(long epoch, long end, long ckpt_every, MPI_Comm comm, train_save_fn save, void *ctx,
+                    long *end_epoch, char *err)
+{
+    int last = epoch + 1 == end;
+    if ((epoch + 1) % ckpt_every == 0 || last)
+        if (save(ctx, epoch + 1, err)) return -1;
+    *end_epoch = epoch + 1;
+    if (!last && preempt_pending(comm)) { /* a signal in the epoch's last step */
+        if ((epoch + 1) % ckpt_every && save(ctx, epoch + 1, err)) return -1;
+        return PREEMPT_STOPPED;
+    }
+    return 0;
 }

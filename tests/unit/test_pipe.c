@@ -8,7 +8,9 @@
  *    the end in a simulated pipeline (no deadlock), each micro-batch once forward then backward in
  *    ascending order, and no slot reused before its micro-batch's backward;
  *  - pipe_split: every tensor of the network belongs to a unit; the FLOP-balanced split minimises
- *    the largest stage (checked against all splits); hand-set splits and their errors.
+ *    the largest stage (checked against all splits); hand-set splits and their errors;
+ *  - pipe_own: tensors assigned to their unit's stage as merged ranges with packed offsets, and
+ *    the ranges zeroed and packed (and back) element by element as written out by hand.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +24,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "pipe_own.h"
 #include "pipe_schedule.h"
 #include "pipe_split.h"
 #include "pipe_units.h"
@@ -295,6 +298,50 @@ static void test_split(void **state)
     assert_int_equal(pipe_split_make(&sp, 2, "2;4", f, g_err), -1);
 }
 
+static void test_own(void **state)
+{
+    (void)state;
+    pipe_split sp = {.stages = 2, .first = {0, 2, 4}};
+    /* tensors of units 0, 0, 2, 1, 3 at 0..3, 3..5, 5..9, 9..10, 12..14 */
+    const model3d_tensor T[5] = {{.name = "a", .offset = 0, .count = 3}, {.name = "b", .offset = 3, .count = 2},
+                                 {.name = "c", .offset = 5, .count = 4}, {.name = "d", .offset = 9, .count = 1},
+                                 {.name = "e", .offset = 12, .count = 2}};
+    const int unit[5] = {0, 0, 2, 1, 3};
+    pipe_range_list own[2] = {{0}};
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(pipe_own_tensor(own, &sp, unit[i], &T[i], "tensor", g_err), unit[i] >= 2);
+    /* stage 0: [0, 5) merged, [9, 10) at 5; stage 1: [5, 9) at 0, [12, 14) at 4 */
+    assert_int_equal(own[0].n, 2);
+    assert_int_equal(own[0].total, 6);
+    assert_true(own[0].r[0].off == 0 && own[0].r[0].count == 5 && own[0].r[0].at == 0);
+    assert_true(own[0].r[1].off == 9 && own[0].r[1].count == 1 && own[0].r[1].at == 5);
+    assert_int_equal(own[1].n, 2);
+    assert_int_equal(own[1].total, 6);
+    assert_true(own[1].r[0].off == 5 && own[1].r[0].count == 4 && own[1].r[0].at == 0);
+    assert_true(own[1].r[1].off == 12 && own[1].r[1].count == 2 && own[1].r[1].at == 4);
+    assert_int_equal(pipe_own_tensor(own, &sp, 4, &T[0], "buffer", g_err), -1);
+    assert_string_equal(g_err, "pipeline: buffer a belongs to no unit");
+
+    float x[14];
+    for (int i = 0; i < 14; i++) x[i] = (float)(i + 1);
+    pipe_ranges_zero(x, &own[1]);
+    const float xz[14] = {1, 2, 3, 4, 5, 0, 0, 0, 0, 10, 11, 12, 0, 0};
+    assert_memory_equal(x, xz, sizeof x);
+
+    double full[14], packed[6];
+    for (int i = 0; i < 14; i++) full[i] = 100 + i;
+    pipe_ranges_pack(packed, full, &own[1], 0);
+    const double want[6] = {105, 106, 107, 108, 112, 113};
+    assert_memory_equal(packed, want, sizeof packed);
+    for (int i = 0; i < 6; i++) packed[i] = -i;
+    pipe_ranges_pack(packed, full, &own[1], 1);
+    assert_true(full[4] == 104 && full[5] == 0 && full[8] == -3 && full[9] == 109 && full[11] == 111 &&
+                full[12] == -4 && full[13] == -5);
+    pipe_range_list_free(&own[0]);
+    pipe_range_list_free(&own[1]);
+    assert_null(own[0].r);
+}
+
 int main(void)
 {
     omp_set_num_threads(1);
@@ -303,6 +350,7 @@ int main(void)
         cmocka_unit_test(test_unit_grads_final),
         cmocka_unit_test(test_schedules),
         cmocka_unit_test(test_split),
+        cmocka_unit_test(test_own),
     };
     return cmocka_run_group_tests(tests, dnn_group_setup, dnn_group_teardown);
 }
