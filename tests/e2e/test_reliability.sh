@@ -288,6 +288,26 @@ for run in "TERM 1" "USR1 2"; do
   same_datasets "${xn}_same_features" "$T/ex_ref.h5" "$T/$xn.h5"
 done
 
+# a rank killed during set-up still ends the job: mpirun's SIGTERM to the other rank is held (its
+# handler is in place), its SIGKILL after that is not; the other rank pauses 30 s, the job must end
+# within 10 s
+env I2PMAE_TEST_SETUP_SLEEP=30 $MPIRUN 2 "$I2PMAE" pretrain $PP -o "$T/pre_setup_kill" > "$T/pre_setup_kill.out" 2>&1 &
+mpid=$!
+i=0; while [ $i -lt 1500 ] && ! grep -q "pausing 30 s in set-up" "$T/pre_setup_kill.out" 2> /dev/null; do sleep 0.02; i=$((i + 1)); done
+ranks=$(pgrep -P $mpid)
+victim=$(echo "$ranks" | sed -n 2p)
+[ -n "$victim" ] && kill -9 "$victim" 2> /dev/null
+i=0; while kill -0 $mpid 2> /dev/null && [ $i -lt 500 ]; do sleep 0.02; i=$((i + 1)); done
+if [ -z "$victim" ]; then fail pretrain_setup_rank_killed_job_ends "no rank found (ranks: '$ranks')"
+elif kill -0 $mpid 2> /dev/null; then
+  fail pretrain_setup_rank_killed_job_ends "mpirun still running 10 s after a rank was killed"
+  kill -9 $mpid $ranks 2> /dev/null
+else pass pretrain_setup_rank_killed_job_ends; fi
+wait $mpid 2> /dev/null
+left="" # a rank still running (a zombie has ended: this container's init may not reap it)
+for pid in $ranks; do st=$(ps -o stat= -p "$pid" 2> /dev/null); case "$st" in ""|Z*) ;; *) left="$left $pid";; esac; done
+if [ -z "$left" ]; then pass pretrain_setup_rank_killed_no_rank_left; else fail pretrain_setup_rank_killed_no_rank_left "still running:$left"; kill -9 $left 2> /dev/null; fi
+
 # ---- a requeued complete finetune / partseg run whose final plot was killed finishes its outputs
 # and exits 0 (issue 18, 11) ----
 for c in finetune partseg; do
