@@ -42,6 +42,10 @@ typedef struct {
     const char *description; /* a paragraph printed by --help; may be NULL */
     int n_positional;        /* positional arguments required (1 for `info FILE`) */
     size_t state_size;       /* bytes of the command's state struct */
+    /* 1: SIGTERM / SIGUSR1 stop the run cleanly (preempt.h); main catches them from process start,
+     * before MPI_Init, so one during set-up is held for the run's first safe point. 0: the
+     * signals keep their default action (they end the process). */
+    int preemptible;
     /* Stores the defaults into state and writes the option table (pointing into state) to opts
      * (room for CMD_MAX_OPTS); returns the number of entries (cmd_opts_add). */
     int (*options)(void *state, cli_opt *opts);

@@ -18,7 +18,9 @@
 /* The exit status of such a run (EX_TEMPFAIL of sysexits.h: "try again later"). */
 #define I2P_EXIT_PREEMPTED 75
 
-/* Catches SIGTERM and SIGUSR1 from now on (call it where the loop will look at the flag). */
+/* Catches SIGTERM and SIGUSR1 from now on. main calls it at process start, before MPI_Init, for
+ * the commands marked preemptible (commands.h): a signal during set-up is held until the loop's
+ * first preempt_pending. The loops call it again (harmless) for callers that did not. */
 void preempt_install(void);
 /* Collective over comm: 1 on every rank if any rank caught a signal, else 0. */
 int preempt_pending(MPI_Comm comm);

@@ -161,6 +161,7 @@ const i2p_command cmd_extract = {
         "Ranks form a data x stage grid: samples are split over data replicas, the ViT blocks over\n"
         "the stages of a replica. Killed runs resume when re-run. Layout: docs/features.md.",
     .state_size = sizeof(extract_state),
+    .preemptible = 1,
     .options = options,
     .check = check,
     .run = run,

@@ -353,6 +353,7 @@ const i2p_command cmd_finetune = {
         "running a contiguous part of the network (embed0, encoder.0-2, head), with the results of\n"
         "ranks / S data-parallel ranks. Details: docs/finetune.md.",
     .state_size = sizeof(cli_args),
+    .preemptible = 1,
     .options = options,
     .check = check,
     .run = run,

@@ -231,6 +231,7 @@ const i2p_command cmd_partseg = {
         "metrics.csv holds every epoch, best.h5 the best instance mIoU. --resume continues exactly,\n"
         "best record included. --points defaults to 2048. Details: docs/partseg.md.",
     .state_size = sizeof(cli_args),
+    .preemptible = 1,
     .options = options,
     .check = check,
     .run = run,

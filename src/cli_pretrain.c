@@ -244,6 +244,7 @@ const i2p_command cmd_pretrain = {
         "(jobs/ablation-*.ini). --svm-every N measures the encoder's linear-SVM test accuracy\n"
         "every N epochs (loss.csv, loss.png, JSON). Details: docs/pretrain.md.",
     .state_size = sizeof(pretrain_state),
+    .preemptible = 1,
     .options = options,
     .check = check,
     .run = run,

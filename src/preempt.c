@@ -28,9 +28,12 @@ void preempt_install(void)
     /* Blocked in this thread and so in the compute threads it starts from now on (OpenMP,
      * oneDNN): a signal delivered to a thread computing in oneDNN corrupted its data and the heap
      * (an extract stopped by SIGTERM aborted in oneDNN's free() about once in 12 runs, a resumed
-     * features file differed; most likely JIT code using stack below its red zone). The signal
-     * goes to a thread that does not block it (MPI's progress threads: the handler sets the flag)
-     * or stays pending for local_flag(). */
+     * features file differed; most likely JIT code using stack below its red zone). main calls
+     * this before MPI_Init, so MPI's threads block the signals too: a signal stays pending for
+     * local_flag() at the run's first safe point, however early it comes. Called later (a second
+     * time by the loops, or by a program that did not call it first), it only adds the calling
+     * thread: a signal then goes to a thread that does not block it (MPI's progress threads: the
+     * handler sets the flag) or stays pending. Child processes (gnuplot) inherit the mask. */
     sigset_t s;
     signal_set(&s);
     pthread_sigmask(SIG_BLOCK, &s, NULL);

@@ -260,6 +260,54 @@ for run in "TERM 1" "USR1 2 --stages 2"; do
   same_datasets "${xn}_same_features" "$T/ex_ref.h5" "$T/$xn.h5"
 done
 
+# ---- a signal during set-up (MPI start-up, reading data, building the model) is held, not fatal:
+# the handler is in place from process start (main, before MPI_Init); the run stops at its first
+# safe point (pretrain: after step 1; extract: after its second flush) with exit 75, and the resumed
+# run gives the results of an uninterrupted one. I2PMAE_TEST_SETUP_SLEEP pauses the set-up after
+# MPI_Init; the signal comes once rank 0 says so. ----
+SETUP="env I2PMAE_TEST_SETUP_SLEEP=2"
+stopped pretrain_setup_sigUSR1 USR1 "$T/pre_setup.out" "pausing 2 s in set-up" $SETUP "$I2PMAE" pretrain $PP -o "$T/pre_setup"
+check pretrain_setup_sigUSR1_message grep -q "pretrain: stopped by signal 10 after saving its state" "$T/pre_setup.out"
+s=$(ls "$T/pre_setup" | sed -n 's/^ckpt-0*\([0-9]*\)\.h5$/\1/p' | sort -n | tail -1)
+if [ "$s" = 1 ]; then pass pretrain_setup_sigUSR1_checkpoint_step_1; else fail pretrain_setup_sigUSR1_checkpoint_step_1 "newest checkpoint: step '$s'"; fi
+check pretrain_setup_sigUSR1_resume "$I2PMAE" pretrain $PP -o "$T/pre_setup" --resume
+losses_equal pretrain_setup_sigUSR1_same_losses "$T/pre_ref/loss.csv" "$T/pre_setup/loss.csv" 0
+for run in "TERM 1" "USR1 2"; do
+  set -- $run; sig=$1; np=$2
+  xn=extract_setup_sig${sig}_np$np
+  launch="$MPIRUN $np"
+  [ "$np" = 1 ] && launch="" # mpirun ends its ranks on SIGTERM; a lone process gets it itself
+  stopped "$xn" "$sig" "$T/$xn.out" "pausing 2 s in set-up" $SETUP $launch "$I2PMAE" extract $EX -o "$T/$xn.h5"
+  n=10; [ "$sig" = TERM ] && n=15
+  check "${xn}_message" grep -q "extract: stopped by signal $n after saving its state" "$T/$xn.out"
+  check "${xn}_partial_kept" sh -c "[ -f '$T/$xn.h5.partial' ] && [ ! -e '$T/$xn.h5' ]"
+  "$I2PMAE" extract $EX -o "$T/$xn.h5" > "$T/$xn.resume" 2>&1
+  skipped=$(grep -o '"skipped":[0-9]*' "$T/$xn.resume" | tr -dc 0-9)
+  if [ -n "$skipped" ] && [ "$skipped" -gt 0 ] && [ "$skipped" -lt 120 ]; then pass "${xn}_resume_skips_done"
+  else fail "${xn}_resume_skips_done" "skipped '$skipped' of 120: $(tail -n 2 "$T/$xn.resume" | tr '\n' ' ')"; fi
+  same_datasets "${xn}_same_features" "$T/ex_ref.h5" "$T/$xn.h5"
+done
+
+# a rank killed during set-up still ends the job: mpirun's SIGTERM to the other rank is held (its
+# handler is in place), its SIGKILL after that is not; the other rank pauses 30 s, the job must end
+# within 10 s
+env I2PMAE_TEST_SETUP_SLEEP=30 $MPIRUN 2 "$I2PMAE" pretrain $PP -o "$T/pre_setup_kill" > "$T/pre_setup_kill.out" 2>&1 &
+mpid=$!
+i=0; while [ $i -lt 1500 ] && ! grep -q "pausing 30 s in set-up" "$T/pre_setup_kill.out" 2> /dev/null; do sleep 0.02; i=$((i + 1)); done
+ranks=$(pgrep -P $mpid)
+victim=$(echo "$ranks" | sed -n 2p)
+[ -n "$victim" ] && kill -9 "$victim" 2> /dev/null
+i=0; while kill -0 $mpid 2> /dev/null && [ $i -lt 500 ]; do sleep 0.02; i=$((i + 1)); done
+if [ -z "$victim" ]; then fail pretrain_setup_rank_killed_job_ends "no rank found (ranks: '$ranks')"
+elif kill -0 $mpid 2> /dev/null; then
+  fail pretrain_setup_rank_killed_job_ends "mpirun still running 10 s after a rank was killed"
+  kill -9 $mpid $ranks 2> /dev/null
+else pass pretrain_setup_rank_killed_job_ends; fi
+wait $mpid 2> /dev/null
+left="" # a rank still running (a zombie has ended: this container's init may not reap it)
+for pid in $ranks; do st=$(ps -o stat= -p "$pid" 2> /dev/null); case "$st" in ""|Z*) ;; *) left="$left $pid";; esac; done
+if [ -z "$left" ]; then pass pretrain_setup_rank_killed_no_rank_left; else fail pretrain_setup_rank_killed_no_rank_left "still running:$left"; kill -9 $left 2> /dev/null; fi
+
 # ---- a requeued complete finetune / partseg run whose final plot was killed finishes its outputs
 # and exits 0 (issue 18, 11) ----
 for c in finetune partseg; do
