@@ -334,7 +334,7 @@ requeue_checks() {
   fi
   if [ -z "$why" ]; then
     pass pretrain_requeued_by_itself
-    echo "    ($steps steps, $requeues requeues: $(grep -c 'stopped by signal' "$T/rq.out") stops, $(grep -o '"seconds":[0-9.]*' "$T/rq_ref.out" | tail -n 1) uninterrupted)"
+    echo "    ($steps steps, $requeues requeues: $(grep -c 'stopped by signal' "$T/rq.out") stops ($(grep -c 'passed to the ranks once they ran' "$T/rq.out") signals held until the ranks ran), $(grep -o '"seconds":[0-9.]*' "$T/rq_ref.out" | tail -n 1) uninterrupted)"
   else
     fail pretrain_requeued_by_itself "$why: $(grep 'i2pmae-job\|error' "$T/rq.out" | tail -n 6 | tr '\n' ' ')"
   fi
