@@ -16,7 +16,8 @@ export I2PMAE_SLURM_DIR=$T/slurm
 chmod 0755 "$T"   # munged (user munge) must reach its socket below $T
 export I2PMAE_SLURM_TIMEOUT=20
 export I2PMAE_HOME=$ROOT I2PMAE
-LIMIT=90   # seconds any one Slurm job of this test may take
+LIMIT=240  # seconds any one Slurm job of this test may take (a hang guard: 200 samples of extract
+           # take 40 s on an idle 2-core machine, over 130 s with 4 busy loops beside it)
 
 skip_all() {
   for n in cluster_start cluster_idempotent cluster_port_taken job_srun_pmix job_mpirun job_threads \
@@ -205,7 +206,7 @@ extract_checks() {
     return
   fi
   set -- --input "$T/data.h5" --vit random:tiny --batch 2 --flush $FLUSH
-  if ! timeout 120 mpirun -np 2 --oversubscribe --bind-to none "$I2PMAE" extract "$@" -o "$T/ref.h5" \
+  if ! timeout $LIMIT mpirun -np 2 --oversubscribe --bind-to none "$I2PMAE" extract "$@" -o "$T/ref.h5" \
        > "$T/ref.out" 2>&1; then
     fail extract_sbatch_equals_mpirun "reference run with mpirun failed: $(tail -n 3 "$T/ref.out" | tr '\n' ' ')"
     skip extract_scancel_resume "no reference features (mpirun run failed)"
