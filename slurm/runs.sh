@@ -74,7 +74,7 @@ i2p_run_step() {
   else
     # in the background, so that a preemption signal reaches the ranks (i2p_wait_requeue below)
     (i2p_launch "$np" "$@" 2>&1 | tee -a "$dir/$cmd.log"; exit "${PIPESTATUS[0]}") &
-    I2P_NO_REQUEUE=1 i2p_wait_requeue $! "$cmd"
+    I2P_NO_REQUEUE=1 i2p_wait_requeue $! "$cmd" "$np"
     rc=$?
     [ "$rc" = 0 ] && line=$(i2p_last_summary "$dir/$cmd.log")
     [ "$rc" = 0 ] && [ -z "$line" ] && { echo "i2pmae-job: $cmd exited 0 without a JSON line"; rc=70; }

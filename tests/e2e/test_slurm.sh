@@ -6,7 +6,8 @@
 #            a submission cancelled mid-run with scancel and resubmitted resumes (skips done samples)
 #   pretrain: slurm/pretrain.sbatch cancelled after a checkpoint, resubmitted: resumes from it;
 #            a job whose --time is shorter than its work gets SIGUSR1 (--signal), checkpoints,
-#            requeues itself and so completes by itself, with the results of an uninterrupted run
+#            requeues itself and so completes by itself, with the results of an uninterrupted run;
+#            so does one whose SIGUSR1 comes before its ranks run (kept, passed on once they do)
 # Where Slurm daemons cannot run (not root, packages missing) every check is SKIP with the reason.
 . "$(dirname "$0")/../lib.sh"
 
@@ -15,12 +16,13 @@ export I2PMAE_SLURM_DIR=$T/slurm
 chmod 0755 "$T"   # munged (user munge) must reach its socket below $T
 export I2PMAE_SLURM_TIMEOUT=20
 export I2PMAE_HOME=$ROOT I2PMAE
-LIMIT=90   # seconds any one Slurm job of this test may take
+LIMIT=240  # seconds any one Slurm job of this test may take (a hang guard: 200 samples of extract
+           # take 40 s on an idle 2-core machine, over 130 s with 4 busy loops beside it)
 
 skip_all() {
   for n in cluster_start cluster_idempotent cluster_port_taken job_srun_pmix job_mpirun job_threads \
            job_scancel job_scaling_study extract_sbatch_equals_mpirun extract_scancel_resume \
-           pretrain_scancel_resume pretrain_requeued_by_itself cluster_stop; do
+           pretrain_scancel_resume pretrain_requeued_by_itself pretrain_signal_before_ranks cluster_stop; do
     skip "$n" "$1"
   done
   exit 0
@@ -68,7 +70,8 @@ done
 if [ $started = 0 ]; then
   fail cluster_start "$(tail -n 5 "$T/start.out" | tr '\n' ' ')"
   for n in cluster_idempotent cluster_port_taken job_srun_pmix job_mpirun job_threads job_scancel job_scaling_study \
-           extract_sbatch_equals_mpirun extract_scancel_resume pretrain_scancel_resume pretrain_requeued_by_itself; do
+           extract_sbatch_equals_mpirun extract_scancel_resume pretrain_scancel_resume pretrain_requeued_by_itself \
+           pretrain_signal_before_ranks; do
     skip "$n" "the local cluster did not start"
   done
   exit 1
@@ -203,7 +206,7 @@ extract_checks() {
     return
   fi
   set -- --input "$T/data.h5" --vit random:tiny --batch 2 --flush $FLUSH
-  if ! timeout 120 mpirun -np 2 --oversubscribe --bind-to none "$I2PMAE" extract "$@" -o "$T/ref.h5" \
+  if ! timeout $LIMIT mpirun -np 2 --oversubscribe --bind-to none "$I2PMAE" extract "$@" -o "$T/ref.h5" \
        > "$T/ref.out" 2>&1; then
     fail extract_sbatch_equals_mpirun "reference run with mpirun failed: $(tail -n 3 "$T/ref.out" | tr '\n' ' ')"
     skip extract_scancel_resume "no reference features (mpirun run failed)"
@@ -286,6 +289,17 @@ pretrain_checks() {
   fi
 }
 
+# same_run REF RUN: empty when $T/RUN holds the loss.csv (step, epoch, losses, lr) and final
+# checkpoint ($final) of the uninterrupted $T/REF; else why not.
+same_run() {
+  cut -d, -f1-6 "$T/$1/loss.csv" > "$T/$1.loss"; cut -d, -f1-6 "$T/$2/loss.csv" > "$T/$2.loss" 2>/dev/null
+  if ! cmp -s "$T/$1.loss" "$T/$2.loss"; then echo "loss.csv differs (step, epoch, losses, lr)"; return; fi
+  [ -s "$T/$2/$final" ] || { echo "no $final"; return; }
+  for d in $(h5ls -r "$T/$1/$final" 2>/dev/null | awk '$2 == "Dataset" { print $1 }'); do
+    h5diff -q "$T/$1/$final" "$T/$2/$final" "$d" > /dev/null 2>&1 || { echo "$final: $d differs"; return; }
+  done
+}
+
 # slurm/pretrain.sbatch with --time shorter than the work: Slurm's minimum --time is 1 minute, so
 # the job asks for SIGUSR1 55 s before it (--signal=B:USR1@55: slurmctld, which looks at time
 # limits every 30 s, sends it 5 to 35 s after the start). The job passes it to the ranks,
@@ -317,18 +331,48 @@ requeue_checks() {
   if [ -n "$(squeue -h -j "$job" -o %T 2>/dev/null)" ]; then scancel "$job"; why="job $job still queued after 900 s"
   elif ! tail -n 3 "$T/rq.out" | grep -q 'pretrain exited with status 0'; then why="did not end with status 0"
   elif [ "$requeues" -lt 1 ]; then why="never requeued ($steps steps: the calibration said $secs s per step)"
-  elif cut -d, -f1-6 "$T/rq_ref/loss.csv" > "$T/rq_ref.loss" && cut -d, -f1-6 "$T/rq/loss.csv" > "$T/rq.loss" &&
-       ! cmp -s "$T/rq_ref.loss" "$T/rq.loss"; then why="loss.csv differs (step, epoch, losses, lr)"
-  else
-    for d in $(h5ls -r "$T/rq_ref/$final" 2>/dev/null | awk '$2 == "Dataset" { print $1 }'); do
-      h5diff -q "$T/rq_ref/$final" "$T/rq/$final" "$d" > /dev/null 2>&1 || why="$final: $d differs"
-    done
+  else why=$(same_run rq_ref rq)
   fi
   if [ -z "$why" ]; then
     pass pretrain_requeued_by_itself
-    echo "    ($steps steps, $requeues requeues: $(grep -c 'stopped by signal' "$T/rq.out") stops, $(grep -o '"seconds":[0-9.]*' "$T/rq_ref.out" | tail -n 1) uninterrupted)"
+    echo "    ($steps steps, $requeues requeues: $(grep -c 'stopped by signal' "$T/rq.out") stops ($(grep -c 'passed to the ranks once they ran' "$T/rq.out") signals held until the ranks ran), $(grep -o '"seconds":[0-9.]*' "$T/rq_ref.out" | tail -n 1) uninterrupted)"
   else
     fail pretrain_requeued_by_itself "$why: $(grep 'i2pmae-job\|error' "$T/rq.out" | tail -n 6 | tr '\n' ' ')"
+  fi
+
+  # The same job, its SIGUSR1 sent before its ranks run: right after the script's header line
+  # (scancel --signal=USR1 --batch), while srun starts ranks that take 3 s to become i2pmae (a
+  # wrapper that sleeps, then execs it: a slow start on a loaded node). A signal passed on then
+  # would kill them, and one srun gets before its tasks start is dropped: the script must keep
+  # it, pass it on once they run, and requeue; the result is again the uninterrupted run's.
+  printf '#!/bin/sh\nsleep 3\nexec "%s" "$@"\n' "$I2PMAE" > "$T/slow-i2pmae"
+  chmod +x "$T/slow-i2pmae"
+  job=$(sbatch --parsable -n 2 --time=10 -o "$T/early.out" --export=ALL,I2PMAE="$T/slow-i2pmae" \
+        "$ROOT/slurm/pretrain.sbatch" "$@" -o "$T/early" 2>&1)
+  sent=""
+  for _ in $(seq 1 600); do
+    if grep -q 'launcher srun' "$T/early.out" 2>/dev/null; then
+      scancel --signal=USR1 --batch "$job" 2>/dev/null && sent=1; break
+    fi
+    [ -z "$(squeue -h -j "$job" -o %T 2>/dev/null)" ] && break
+    sleep 0.1
+  done
+  for _ in $(seq 1 900); do [ -z "$(squeue -h -j "$job" -o %T 2>/dev/null)" ] && break; sleep 1; done
+  why=""
+  if [ -n "$(squeue -h -j "$job" -o %T 2>/dev/null)" ]; then scancel "$job"; why="job $job still queued after 900 s"
+  elif [ -z "$sent" ]; then why="no header line to send the signal after (or scancel failed)"
+  elif ! tail -n 3 "$T/early.out" | grep -q 'pretrain exited with status 0'; then why="did not end with status 0"
+  elif ! grep -q 'preemption signal passed to the ranks once they ran' "$T/early.out"; then
+    why="the signal was not held until the ranks ran"
+  elif [ "$(grep -c "requeued job $job" "$T/early.out")" != 1 ] || ! grep -q 'resuming (--resume)' "$T/early.out"; then
+    why="want one requeue and a resume, have $(grep -c "requeued job $job" "$T/early.out") requeues"
+  else why=$(same_run rq_ref early)
+  fi
+  if [ -z "$why" ]; then
+    pass pretrain_signal_before_ranks
+    echo "    ($(grep -o 'passed to the ranks once they ran ([0-9]* s after it came)' "$T/early.out" | head -n 1); resumed from $(grep -o 'steps [0-9]* -> [0-9]* (resumed)' "$T/early.out" | head -n 1))"
+  else
+    fail pretrain_signal_before_ranks "$why: $(grep 'i2pmae-job\|error' "$T/early.out" | tail -n 6 | tr '\n' ' ')"
   fi
 }
 
@@ -336,6 +380,7 @@ extract_checks
 if [ ! -s "$T/ref.h5" ]; then
   skip pretrain_scancel_resume "no features file (the extract checks failed)"
   skip pretrain_requeued_by_itself "no features file (the extract checks failed)"
+  skip pretrain_signal_before_ranks "no features file (the extract checks failed)"
 else
   pretrain_checks
   requeue_checks
