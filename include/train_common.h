@@ -101,6 +101,28 @@ typedef struct {
 /* perm (n ids) := the sample order of epoch, unless *perm_epoch says it already holds it. */
 void train_perm_ensure(int64_t *perm, long *perm_epoch, long seed, long epoch, long n);
 
+/* Where the samples of a step come from: its epoch, its place in that epoch's order (pos) and the
+ * order (perm, L->n ids). */
+typedef struct {
+    const step_layout *L;
+    const int64_t *perm;
+    long seed, step, epoch, pos;
+} train_step_samples;
+
+/* Step `step` of L: its epoch and place (step_position), perm made that epoch's order
+ * (train_perm_ensure). */
+train_step_samples train_step_samples_of(const step_layout *L, int64_t *perm, long *perm_epoch, long seed,
+                                         long step);
+
+/* The j-th micro-batch of `rank` (a data-parallel rank, or a pipeline's replica) in a step. */
+typedef struct {
+    long k;                 /* its index among the step's micro-batches (step_micro_index) */
+    const int64_t *ids;     /* its L->micro sample ids: perm + pos + k * micro */
+    uint64_t drop_key;      /* its drop-path / dropout key, from the seed, the step and k */
+} train_micro;
+
+train_micro train_micro_at(const train_step_samples *s, int rank, long j);
+
 /* acc[0..n_params) += grads * inv, acc[n_params..+n_buffers) += buffers * inv (in double). */
 void train_accumulate(double *acc, const train_net *net, double inv);
 /* The buffers' part of train_accumulate alone (the gradients went through a grad_overlap). */

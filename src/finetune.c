@@ -20,11 +20,9 @@
 #include "model_opts.h"
 #include "optim.h"
 #include "preempt.h"
-#include "rng.h"
 #include "train_common.h"
 #include "train_log.h"
 
-#define DROP_STREAM 0x64726f70ull /* "drop" */
 #define METRICS_HEADER "epoch,lr,train_loss,train_acc,test_acc,mean_class_acc\n"
 #define N_ARRAYS 7
 
@@ -489,9 +487,7 @@ static train_net net_of(const trainer *t)
 static int run_micro_batches(trainer *t, const finetune_args *a, long step, finetune_result *r,
                              char *err)
 {
-    long epoch, pos;
-    step_position(&t->L, step, &epoch, &pos);
-    train_perm_ensure(t->perm, &t->perm_epoch, a->seed, epoch, t->L.n);
+    train_step_samples at = train_step_samples_of(&t->L, t->perm, &t->perm_epoch, a->seed, step);
     memset(t->acc, 0, sizeof(double) * (size_t)t->n_acc);
     double inv = 1.0 / (double)t->L.micro_per_step;
     train_net net = net_of(t);
@@ -499,16 +495,15 @@ static int run_micro_batches(trainer *t, const finetune_args *a, long step, fine
     memcpy(t->buf0, bufs, sizeof(float) * (size_t)t->n_buffers);
     double *lacc = t->acc + t->n_params + t->n_buffers;
     for (long j = 0; j < t->L.micro_per_rank; j++) {
-        long k = step_micro_index(&t->L, t->rank, j);
+        train_micro mb = train_micro_at(&at, t->rank, j);
         double t_fill = now_s();
-        if (fill_micro(t, a, t->perm + pos + k * t->L.micro, t->L.micro, epoch, err)) return -1;
+        if (fill_micro(t, a, mb.ids, t->L.micro, at.epoch, err)) return -1;
         r->seconds_data += now_s() - t_fill;
         /* every micro-batch starts from the step's running statistics: their average is the
          * update one batch would make, whichever rank runs it */
         memcpy(bufs, t->buf0, sizeof(float) * (size_t)t->n_buffers);
         classifier_batch b = {.B = (int)t->L.micro, .points = t->tr.points, .labels = t->tr.labels,
-                              .drop_key = rng_mix(rng_mix((uint64_t)a->seed ^ DROP_STREAM,
-                                                          (uint64_t)step), (uint64_t)k)};
+                              .drop_key = mb.drop_key};
         double t0 = now_s(), loss = 0, comm0 = t->ov.comm_s;
         if (t->overlap) grad_overlap_begin(&t->ov, net.grads, inv, j == t->L.micro_per_rank - 1);
         if (classifier_train_step(t->c, &b, &loss, t->logits, err)) return -1;
@@ -536,7 +531,7 @@ static int run_micro_batches(trainer *t, const finetune_args *a, long step, fine
 typedef struct {
     trainer *t;
     const finetune_args *a;
-    long step, epoch, pos;
+    train_step_samples at;
 } pipe_fill_ctx;
 
 /* ft_pipe_fill_fn: this replica's j-th micro-batch, as run_micro_batches fills it. */
@@ -544,11 +539,10 @@ static int pipe_fill(void *ctx, long j, classifier_batch *b, char *err)
 {
     pipe_fill_ctx *c = ctx;
     trainer *t = c->t;
-    long k = step_micro_index(&t->L, ft_pipe_replica(t->pipe), j);
-    if (fill_micro(t, c->a, t->perm + c->pos + k * t->L.micro, t->L.micro, c->epoch, err)) return -1;
+    train_micro mb = train_micro_at(&c->at, ft_pipe_replica(t->pipe), j);
+    if (fill_micro(t, c->a, mb.ids, t->L.micro, c->at.epoch, err)) return -1;
     *b = (classifier_batch){.B = (int)t->L.micro, .points = t->tr.points, .labels = t->tr.labels,
-                            .drop_key = rng_mix(rng_mix((uint64_t)c->a->seed ^ DROP_STREAM, (uint64_t)c->step),
-                                                (uint64_t)k)};
+                            .drop_key = mb.drop_key};
     return 0;
 }
 
@@ -556,9 +550,7 @@ static int pipe_fill(void *ctx, long j, classifier_batch *b, char *err)
  * run_micro_batches + the all-reduce leave it. Collective. */
 static int run_pipe_step(trainer *t, const finetune_args *a, long step, finetune_result *r, char *err)
 {
-    pipe_fill_ctx c = {t, a, step, 0, 0};
-    step_position(&t->L, step, &c.epoch, &c.pos);
-    train_perm_ensure(t->perm, &t->perm_epoch, a->seed, c.epoch, t->L.n);
+    pipe_fill_ctx c = {t, a, train_step_samples_of(&t->L, t->perm, &t->perm_epoch, a->seed, step)};
     pipe_run_times tm = {0};
     int rc = ft_pipe_step(t->pipe, pipe_fill, &c, 1.0 / (double)t->L.micro_per_step, t->acc, &r->seconds_data,
                           &tm, err);

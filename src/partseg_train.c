@@ -20,12 +20,10 @@
 #include "optim.h"
 #include "partseg_eval.h"
 #include "preempt.h"
-#include "rng.h"
 #include "seg_metrics.h"
 #include "train_common.h"
 #include "train_log.h"
 
-#define DROP_STREAM 0x64726f70ull /* "drop" */
 #define METRICS_HEADER "epoch,lr,train_loss,train_acc,instance_miou,class_miou,test_acc\n"
 #define N_ARRAYS 7
 
@@ -371,9 +369,8 @@ static train_net net_of(const trainer *t)
 
 static int run_micro_batches(trainer *t, const partseg_args *a, long step, partseg_result *r, char *err)
 {
-    long epoch, pos, Pm = t->cfg.enc.points, M = t->L.micro;
-    step_position(&t->L, step, &epoch, &pos);
-    train_perm_ensure(t->perm, &t->perm_epoch, a->seed, epoch, t->L.n);
+    long Pm = t->cfg.enc.points, M = t->L.micro;
+    train_step_samples at = train_step_samples_of(&t->L, t->perm, &t->perm_epoch, a->seed, step);
     memset(t->acc, 0, sizeof(double) * (size_t)t->n_acc);
     double inv = 1.0 / (double)t->L.micro_per_step;
     train_net net = net_of(t);
@@ -381,15 +378,14 @@ static int run_micro_batches(trainer *t, const partseg_args *a, long step, parts
     memcpy(t->buf0, bufs, sizeof(float) * (size_t)t->n_buffers);
     double *lacc = t->acc + t->n_params + t->n_buffers;
     for (long j = 0; j < t->L.micro_per_rank; j++) {
-        long k = step_micro_index(&t->L, t->rank, j);
-        const int64_t *ids = t->perm + pos + k * M;
+        train_micro mb = train_micro_at(&at, t->rank, j);
         for (long i = 0; i < M; i++)
-            if (segset_view(&t->tr, (long)ids[i], Pm, 1, (uint64_t)a->seed, epoch, t->points + i * Pm * 3,
+            if (segset_view(&t->tr, (long)mb.ids[i], Pm, 1, (uint64_t)a->seed, at.epoch, t->points + i * Pm * 3,
                           t->seg + i * Pm, t->category + i, err))
                 return -1;
         memcpy(bufs, t->buf0, sizeof(float) * (size_t)t->n_buffers);
         partseg_batch b = {.B = (int)M, .points = t->points, .category = t->category, .seg = t->seg,
-                           .drop_key = rng_mix(rng_mix((uint64_t)a->seed ^ DROP_STREAM, (uint64_t)step), (uint64_t)k)};
+                           .drop_key = mb.drop_key};
         double t0 = now_s(), loss = 0;
         if (partseg_train_step(t->m, &b, &loss, t->logits, err)) return -1;
         train_accumulate(t->acc, &net, inv);

@@ -15,7 +15,10 @@
 #include "mem_peak.h"
 #include "paths.h"
 #include "preempt.h"
+#include "rng.h"
 #include "train_log.h"
+
+#define DROP_STREAM 0x64726f70ull /* "drop": the stream of the micro-batches' drop keys */
 
 int train_opts_check(const train_opts *o, char *err)
 {
@@ -153,6 +156,22 @@ void train_perm_ensure(int64_t *perm, long *perm_epoch, long seed, long epoch, l
     if (*perm_epoch == epoch) return;
     data_order_epoch((uint64_t)seed, epoch, n, perm);
     *perm_epoch = epoch;
+}
+
+train_step_samples train_step_samples_of(const step_layout *L, int64_t *perm, long *perm_epoch, long seed,
+                                         long step)
+{
+    train_step_samples s = {.L = L, .perm = perm, .seed = seed, .step = step};
+    step_position(L, step, &s.epoch, &s.pos);
+    train_perm_ensure(perm, perm_epoch, seed, s.epoch, L->n);
+    return s;
+}
+
+train_micro train_micro_at(const train_step_samples *s, int rank, long j)
+{
+    long k = step_micro_index(s->L, rank, j);
+    uint64_t key = rng_mix(rng_mix((uint64_t)s->seed ^ DROP_STREAM, (uint64_t)s->step), (uint64_t)k);
+    return (train_micro){.k = k, .ids = s->perm + s->pos + k * s->L->micro, .drop_key = key};
 }
 
 void train_accumulate(double *acc, const train_net *net, double inv)
