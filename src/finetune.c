@@ -280,19 +280,10 @@ static int load_pretrained(void *ctx, char *err)
     const finetune_args *a = c->a;
     model3d_config pcfg;
     if (pretrained_config(a->pretrained, t->comm, &pcfg, err)) return -1;
-    model3d *pre = NULL;
-    int rc = model3d_create(&pre, &pcfg, 1, 0, &t->ctx, err);
-    if (rc) err_prefix(err, a->pretrained);
-    if (dist_any_error(t->comm, rc, err)) {
-        if (pre) model3d_free(pre);
-        return -1;
-    }
-    ckpt_array arr[2] = {
-        {"/params", CKPT_F32, model3d_params(pre), model3d_n_params(pre)},
-        {"/buffers", CKPT_F32, model3d_buffers(pre), model3d_n_buffers(pre)},
-    };
-    ckpt_state st;
-    rc = ckpt_read(a->pretrained, t->comm, &st, NULL, arr, 2, err);
+    model3d *pre;
+    long step = 0;
+    int rc = train_pretrained_read(a->pretrained, t->comm, &pcfg, &t->ctx, &pre, &step, err);
+    if (!pre) return -1;
     if (!rc && classifier_load_encoder(t->c, pre, err)) {
         char h[300];
         arch_hint(&pcfg, h, sizeof h);
@@ -303,7 +294,7 @@ static int load_pretrained(void *ctx, char *err)
         rc = -1;
     }
     model3d_free(pre);
-    if (!rc) log_info("finetune: encoder from %s (pre-training step %ld)", a->pretrained, st.step);
+    if (!rc) log_info("finetune: encoder from %s (pre-training step %ld)", a->pretrained, step);
     return dist_any_error(t->comm, rc, err);
 }
 
@@ -364,15 +355,9 @@ static int resume_load(void *ctx, const char *path, const ckpt_state *hdr, char 
     ckpt_state st = *hdr;
     ckpt_array arr[N_ARRAYS];
     int64_t be = -1;
-    long spe = t->L.steps_per_epoch, part = st.epoch_pos / t->L.batch;
-    t->part.steps = st.epoch_pos != 0; /* the sums are read only from a checkpoint inside an epoch */
+    train_part_expect(&t->part, &st);
     int na = fill_arrays(t, arr, &be);
-    int lrc = ckpt_read(path, t->comm, &st, NULL, arr, na, err);
-    if (!lrc && (st.epoch_pos < 0 || st.epoch_pos % t->L.batch || part >= spe ||
-                 st.step != st.epoch * spe + part))
-        lrc = errf(err, "%s: step %ld is not the end of epoch %ld of this configuration", path, st.step,
-                   st.epoch);
-    t->part.steps = lrc ? 0 : part;
+    int lrc = train_resume_read(path, t->comm, &t->L, &st, arr, na, &t->part, err);
     if (!lrc) {
         rc->epochs_done = st.epoch;
         t->best_epoch = be;

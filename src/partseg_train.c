@@ -197,18 +197,10 @@ static int load_pretrained(void *ctx, char *err)
     else if (model3d_config_from_json(mj, &pcfg, err)) rc = err_prefix(err, a->pretrained);
     cJSON_Delete(root);
     if (rc) return -1;
-    model3d *pre = NULL;
-    rc = model3d_create(&pre, &pcfg, 1, 0, &t->ctx, err);
-    if (rc) err_prefix(err, a->pretrained);
-    if (dist_any_error(t->comm, rc, err)) {
-        if (pre) model3d_free(pre);
-        return -1;
-    }
-    ckpt_array arr[2] = {
-        {"/params", CKPT_F32, model3d_params(pre), model3d_n_params(pre)},
-        {"/buffers", CKPT_F32, model3d_buffers(pre), model3d_n_buffers(pre)},
-    };
-    rc = ckpt_read(a->pretrained, t->comm, &st, NULL, arr, 2, err);
+    model3d *pre;
+    long step = 0;
+    rc = train_pretrained_read(a->pretrained, t->comm, &pcfg, &t->ctx, &pre, &step, err);
+    if (!pre) return -1;
     if (!rc && partseg_load_encoder(t->m, pre, err)) {
         err_prefix(err, a->pretrained);
         size_t len = strlen(err);
@@ -218,7 +210,7 @@ static int load_pretrained(void *ctx, char *err)
         rc = -1;
     }
     model3d_free(pre);
-    if (!rc) log_info("partseg: encoder from %s (pre-training step %ld)", a->pretrained, st.step);
+    if (!rc) log_info("partseg: encoder from %s (pre-training step %ld)", a->pretrained, step);
     return dist_any_error(t->comm, rc, err);
 }
 
@@ -278,14 +270,9 @@ static int resume_load(void *ctx, const char *path, const ckpt_state *hdr, char 
     ckpt_state st = *hdr;
     ckpt_array arr[N_ARRAYS];
     int64_t be = -1, bits[3] = {0, 0, 0};
-    long spe = t->L.steps_per_epoch, part = st.epoch_pos / t->L.batch;
-    t->part.steps = st.epoch_pos != 0; /* the sums are read only from a checkpoint inside an epoch */
+    train_part_expect(&t->part, &st);
     int na = fill_arrays(t, arr, &be, bits);
-    int lrc = ckpt_read(path, t->comm, &st, NULL, arr, na, err);
-    if (!lrc && (st.epoch_pos < 0 || st.epoch_pos % t->L.batch || part >= spe ||
-                 st.step != st.epoch * spe + part))
-        lrc = errf(err, "%s: step %ld is not the end of epoch %ld of this configuration", path, st.step, st.epoch);
-    t->part.steps = lrc ? 0 : part;
+    int lrc = train_resume_read(path, t->comm, &t->L, &st, arr, na, &t->part, err);
     if (!lrc) {
         rc->epochs_done = st.epoch;
         t->best_epoch = be;
