@@ -38,6 +38,13 @@ int model_opts_clear(model_opts *o, const char *name);
 
 /* Overwrites the fields of c named by given options; errors name the option. */
 int model_opts_apply(const model_opts *o, model3d_config *c, char *err);
+/* The encoder of a fine-tuning network (finetune, partseg): model_opts_apply, then, unless dec-dims
+ * was given, decoder widths dims[2], dims[1] (the decoder is not used; this keeps the configuration
+ * a valid model3d one). */
+int model_opts_apply_encoder(const model_opts *o, model3d_config *c, char *err);
+
+/* "a,b,c", the value of option --opt, -> v[3], each a finite number >= 0; errors name the option. */
+int model_opts_parse_triple(const char *opt, const char *s, double v[3], char *err);
 
 /* Fails if a given option differs from c (what: e.g. the checkpoint path, for the message). */
 int model_opts_check_against(const model_opts *o, const model3d_config *c, const char *what,

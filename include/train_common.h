@@ -29,6 +29,15 @@ long train_part_take(train_part_epoch *p, double *sum0, double *sum1);
 /* Records a stop after `steps` steps of the epoch with its sums so far. */
 void train_part_keep(train_part_epoch *p, long steps, double sum0, double sum1);
 
+/* Before the arrays of a checkpoint whose header is hdr are listed: the epoch's sums are in it only
+ * when it was written inside an epoch, so p->steps is nonzero just then. */
+void train_part_expect(train_part_epoch *p, const ckpt_state *hdr);
+/* Reads the n arrays of the checkpoint at path (ckpt_read, its state into *st), which must end an
+ * epoch of L or, written when a signal stopped the run, be a step inside one: p->steps := the steps
+ * of that epoch done (0 on an error). 0, or -1 with err. Collective. */
+int train_resume_read(const char *path, MPI_Comm comm, const step_layout *L, ckpt_state *st,
+                      const ckpt_array *arr, int n, train_part_epoch *p, char *err);
+
 /* The options of a training command that finetune and partseg check alike (cmd: the command's
  * name, for the messages). */
 typedef struct {
@@ -65,6 +74,13 @@ int train_run_opts_add(cli_opt *opts, int n, const train_cli_fields *f);
  * --keep, --log-every and --eval-every, bound to f's fields (as train_run_opts_add). */
 int train_loop_opts_add(cli_opt *opts, int n, const train_cli_fields *f);
 
+/* The pre-training network of the checkpoint at path (pcfg: its configuration), built on dnn with
+ * its /params and /buffers read: *pre (the caller frees it) and *step, the checkpoint's step.
+ * Returns 0; or -1 with err naming path and *pre NULL when the network could not be built (every
+ * rank learns any rank's error), or -1 with *pre set when the read failed. Collective. */
+int train_pretrained_read(const char *path, MPI_Comm comm, const model3d_config *pcfg, dnn_ctx *dnn,
+                          model3d **pre, long *step, char *err);
+
 /* The cosine schedule (sched_epochs, else epochs, long) and AdamW's defaults with o's decay. */
 void train_sched_init(const train_opts *o, cosine_schedule *sched, adamw_config *oc);
 
@@ -100,6 +116,28 @@ typedef struct {
 
 /* perm (n ids) := the sample order of epoch, unless *perm_epoch says it already holds it. */
 void train_perm_ensure(int64_t *perm, long *perm_epoch, long seed, long epoch, long n);
+
+/* Where the samples of a step come from: its epoch, its place in that epoch's order (pos) and the
+ * order (perm, L->n ids). */
+typedef struct {
+    const step_layout *L;
+    const int64_t *perm;
+    long seed, step, epoch, pos;
+} train_step_samples;
+
+/* Step `step` of L: its epoch and place (step_position), perm made that epoch's order
+ * (train_perm_ensure). */
+train_step_samples train_step_samples_of(const step_layout *L, int64_t *perm, long *perm_epoch, long seed,
+                                         long step);
+
+/* The j-th micro-batch of `rank` (a data-parallel rank, or a pipeline's replica) in a step. */
+typedef struct {
+    long k;                 /* its index among the step's micro-batches (step_micro_index) */
+    const int64_t *ids;     /* its L->micro sample ids: perm + pos + k * micro */
+    uint64_t drop_key;      /* its drop-path / dropout key, from the seed, the step and k */
+} train_micro;
+
+train_micro train_micro_at(const train_step_samples *s, int rank, long j);
 
 /* acc[0..n_params) += grads * inv, acc[n_params..+n_buffers) += buffers * inv (in double). */
 void train_accumulate(double *acc, const train_net *net, double inv);

@@ -1,6 +1,5 @@
 /* cli_finetune.c -- `i2pmae finetune`: options, the protocol's defaults, training or --eval-only,
  * the JSON summary (engines: finetune.c, finetune_eval.c). */
-#include <math.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,17 +27,6 @@ typedef struct {
     ft_eval_result er;      /* --eval-only */
 } cli_args;
 
-/* "a,b,c" -> three doubles. */
-static int parse_triple(const char *opt, const char *s, double v[3], char *err)
-{
-    char extra;
-    if (sscanf(s, "%lf,%lf,%lf%c", &v[0], &v[1], &v[2], &extra) != 3)
-        return errf(err, "--%s %s: expected three comma-separated numbers", opt, s);
-    for (int i = 0; i < 3; i++)
-        if (!(v[i] >= 0) || !isfinite(v[i])) return errf(err, "--%s %s: must be >= 0", opt, s);
-    return 0;
-}
-
 /* The classifier configuration: spec defaults, the protocol's, then the options given. */
 static int resolve_model(cli_args *c, char *err)
 {
@@ -58,11 +46,7 @@ static int resolve_model(cli_args *c, char *err)
     m->n_classes = c->n_classes;
     m->head_hidden = c->head_hidden;
     m->dropout = c->dropout;
-    if (model_opts_apply(&c->mo, &m->enc, err)) return -1;
-    if (!model_opts_get(&c->mo, "dec-dims")[0]) { /* the decoder is not used; keep the configuration a valid model3d one */
-        m->enc.dec_dims[0] = m->enc.dims[2];
-        m->enc.dec_dims[1] = m->enc.dims[1];
-    }
+    if (model_opts_apply_encoder(&c->mo, &m->enc, err)) return -1;
     if (c->group_sizes[0]) { /* the fine-tuning name of k: both given must agree */
         model_opts gs = {0};
         if (model_opts_set(&gs, "k", c->group_sizes))
@@ -73,7 +57,7 @@ static int resolve_model(cli_args *c, char *err)
             return errf(err, "--group-sizes %s and --k %s differ (they are the same setting)",
                         c->group_sizes, model_opts_get(&c->mo, "k"));
     }
-    if (c->radius[0] && parse_triple("radius", c->radius, m->radius, err)) return -1;
+    if (c->radius[0] && model_opts_parse_triple("radius", c->radius, m->radius, err)) return -1;
     if (c->pooling[0]) {
         if (!strcmp(c->pooling, "mean+max")) m->pooling = CLS_POOL_MEAN_PLUS_MAX;
         else if (!strcmp(c->pooling, "concat")) m->pooling = CLS_POOL_CONCAT;

@@ -1,6 +1,5 @@
 /* cli_partseg.c -- `i2pmae partseg`: options, training or --eval-only, the JSON summary (engine:
  * partseg_train.c; network: partseg_model.c / partseg_step.c). */
-#include <math.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,17 +23,6 @@ typedef struct {
     char predictions[CLI_STR_LEN]; /* --eval-only: the predictions file ("": next to the checkpoint) */
 } cli_args;
 
-/* "a,b,c" -> three doubles >= 0. */
-static int parse_triple(const char *opt, const char *s, double v[3], char *err)
-{
-    char extra;
-    if (sscanf(s, "%lf,%lf,%lf%c", &v[0], &v[1], &v[2], &extra) != 3)
-        return errf(err, "--%s %s: expected three comma-separated numbers", opt, s);
-    for (int i = 0; i < 3; i++)
-        if (!(v[i] >= 0) || !isfinite(v[i])) return errf(err, "--%s %s: must be >= 0", opt, s);
-    return 0;
-}
-
 /* Point-M2AE's configuration, then the options given. */
 static int resolve_model(cli_args *c, char *err)
 {
@@ -46,15 +34,11 @@ static int resolve_model(cli_args *c, char *err)
     m->prop_out = c->prop_out;
     m->label_dim = c->label_dim;
     m->dropout = c->dropout;
-    if (model_opts_apply(&c->mo, &m->enc, err)) return -1;
-    if (!model_opts_get(&c->mo, "dec-dims")[0]) { /* no decoder; keep a valid model3d configuration */
-        m->enc.dec_dims[0] = m->enc.dims[2];
-        m->enc.dec_dims[1] = m->enc.dims[1];
-    }
-    if (c->radius[0] && parse_triple("radius", c->radius, m->radius, err)) return -1;
+    if (model_opts_apply_encoder(&c->mo, &m->enc, err)) return -1;
+    if (c->radius[0] && model_opts_parse_triple("radius", c->radius, m->radius, err)) return -1;
     if (c->head[0]) {
         double h[3];
-        if (parse_triple("head", c->head, h, err)) return -1;
+        if (model_opts_parse_triple("head", c->head, h, err)) return -1;
         for (int i = 0; i < 3; i++) m->head[i] = (int)h[i];
     }
     return 0;

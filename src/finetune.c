@@ -20,11 +20,9 @@
 #include "model_opts.h"
 #include "optim.h"
 #include "preempt.h"
-#include "rng.h"
 #include "train_common.h"
 #include "train_log.h"
 
-#define DROP_STREAM 0x64726f70ull /* "drop" */
 #define METRICS_HEADER "epoch,lr,train_loss,train_acc,test_acc,mean_class_acc\n"
 #define N_ARRAYS 7
 
@@ -282,19 +280,10 @@ static int load_pretrained(void *ctx, char *err)
     const finetune_args *a = c->a;
     model3d_config pcfg;
     if (pretrained_config(a->pretrained, t->comm, &pcfg, err)) return -1;
-    model3d *pre = NULL;
-    int rc = model3d_create(&pre, &pcfg, 1, 0, &t->ctx, err);
-    if (rc) err_prefix(err, a->pretrained);
-    if (dist_any_error(t->comm, rc, err)) {
-        if (pre) model3d_free(pre);
-        return -1;
-    }
-    ckpt_array arr[2] = {
-        {"/params", CKPT_F32, model3d_params(pre), model3d_n_params(pre)},
-        {"/buffers", CKPT_F32, model3d_buffers(pre), model3d_n_buffers(pre)},
-    };
-    ckpt_state st;
-    rc = ckpt_read(a->pretrained, t->comm, &st, NULL, arr, 2, err);
+    model3d *pre;
+    long step = 0;
+    int rc = train_pretrained_read(a->pretrained, t->comm, &pcfg, &t->ctx, &pre, &step, err);
+    if (!pre) return -1;
     if (!rc && classifier_load_encoder(t->c, pre, err)) {
         char h[300];
         arch_hint(&pcfg, h, sizeof h);
@@ -305,7 +294,7 @@ static int load_pretrained(void *ctx, char *err)
         rc = -1;
     }
     model3d_free(pre);
-    if (!rc) log_info("finetune: encoder from %s (pre-training step %ld)", a->pretrained, st.step);
+    if (!rc) log_info("finetune: encoder from %s (pre-training step %ld)", a->pretrained, step);
     return dist_any_error(t->comm, rc, err);
 }
 
@@ -366,15 +355,9 @@ static int resume_load(void *ctx, const char *path, const ckpt_state *hdr, char 
     ckpt_state st = *hdr;
     ckpt_array arr[N_ARRAYS];
     int64_t be = -1;
-    long spe = t->L.steps_per_epoch, part = st.epoch_pos / t->L.batch;
-    t->part.steps = st.epoch_pos != 0; /* the sums are read only from a checkpoint inside an epoch */
+    train_part_expect(&t->part, &st);
     int na = fill_arrays(t, arr, &be);
-    int lrc = ckpt_read(path, t->comm, &st, NULL, arr, na, err);
-    if (!lrc && (st.epoch_pos < 0 || st.epoch_pos % t->L.batch || part >= spe ||
-                 st.step != st.epoch * spe + part))
-        lrc = errf(err, "%s: step %ld is not the end of epoch %ld of this configuration", path, st.step,
-                   st.epoch);
-    t->part.steps = lrc ? 0 : part;
+    int lrc = train_resume_read(path, t->comm, &t->L, &st, arr, na, &t->part, err);
     if (!lrc) {
         rc->epochs_done = st.epoch;
         t->best_epoch = be;
@@ -489,9 +472,7 @@ static train_net net_of(const trainer *t)
 static int run_micro_batches(trainer *t, const finetune_args *a, long step, finetune_result *r,
                              char *err)
 {
-    long epoch, pos;
-    step_position(&t->L, step, &epoch, &pos);
-    train_perm_ensure(t->perm, &t->perm_epoch, a->seed, epoch, t->L.n);
+    train_step_samples at = train_step_samples_of(&t->L, t->perm, &t->perm_epoch, a->seed, step);
     memset(t->acc, 0, sizeof(double) * (size_t)t->n_acc);
     double inv = 1.0 / (double)t->L.micro_per_step;
     train_net net = net_of(t);
@@ -499,16 +480,15 @@ static int run_micro_batches(trainer *t, const finetune_args *a, long step, fine
     memcpy(t->buf0, bufs, sizeof(float) * (size_t)t->n_buffers);
     double *lacc = t->acc + t->n_params + t->n_buffers;
     for (long j = 0; j < t->L.micro_per_rank; j++) {
-        long k = step_micro_index(&t->L, t->rank, j);
+        train_micro mb = train_micro_at(&at, t->rank, j);
         double t_fill = now_s();
-        if (fill_micro(t, a, t->perm + pos + k * t->L.micro, t->L.micro, epoch, err)) return -1;
+        if (fill_micro(t, a, mb.ids, t->L.micro, at.epoch, err)) return -1;
         r->seconds_data += now_s() - t_fill;
         /* every micro-batch starts from the step's running statistics: their average is the
          * update one batch would make, whichever rank runs it */
         memcpy(bufs, t->buf0, sizeof(float) * (size_t)t->n_buffers);
         classifier_batch b = {.B = (int)t->L.micro, .points = t->tr.points, .labels = t->tr.labels,
-                              .drop_key = rng_mix(rng_mix((uint64_t)a->seed ^ DROP_STREAM,
-                                                          (uint64_t)step), (uint64_t)k)};
+                              .drop_key = mb.drop_key};
         double t0 = now_s(), loss = 0, comm0 = t->ov.comm_s;
         if (t->overlap) grad_overlap_begin(&t->ov, net.grads, inv, j == t->L.micro_per_rank - 1);
         if (classifier_train_step(t->c, &b, &loss, t->logits, err)) return -1;
@@ -536,7 +516,7 @@ static int run_micro_batches(trainer *t, const finetune_args *a, long step, fine
 typedef struct {
     trainer *t;
     const finetune_args *a;
-    long step, epoch, pos;
+    train_step_samples at;
 } pipe_fill_ctx;
 
 /* ft_pipe_fill_fn: this replica's j-th micro-batch, as run_micro_batches fills it. */
@@ -544,11 +524,10 @@ static int pipe_fill(void *ctx, long j, classifier_batch *b, char *err)
 {
     pipe_fill_ctx *c = ctx;
     trainer *t = c->t;
-    long k = step_micro_index(&t->L, ft_pipe_replica(t->pipe), j);
-    if (fill_micro(t, c->a, t->perm + c->pos + k * t->L.micro, t->L.micro, c->epoch, err)) return -1;
+    train_micro mb = train_micro_at(&c->at, ft_pipe_replica(t->pipe), j);
+    if (fill_micro(t, c->a, mb.ids, t->L.micro, c->at.epoch, err)) return -1;
     *b = (classifier_batch){.B = (int)t->L.micro, .points = t->tr.points, .labels = t->tr.labels,
-                            .drop_key = rng_mix(rng_mix((uint64_t)c->a->seed ^ DROP_STREAM, (uint64_t)c->step),
-                                                (uint64_t)k)};
+                            .drop_key = mb.drop_key};
     return 0;
 }
 
@@ -556,9 +535,7 @@ static int pipe_fill(void *ctx, long j, classifier_batch *b, char *err)
  * run_micro_batches + the all-reduce leave it. Collective. */
 static int run_pipe_step(trainer *t, const finetune_args *a, long step, finetune_result *r, char *err)
 {
-    pipe_fill_ctx c = {t, a, step, 0, 0};
-    step_position(&t->L, step, &c.epoch, &c.pos);
-    train_perm_ensure(t->perm, &t->perm_epoch, a->seed, c.epoch, t->L.n);
+    pipe_fill_ctx c = {t, a, train_step_samples_of(&t->L, t->perm, &t->perm_epoch, a->seed, step)};
     pipe_run_times tm = {0};
     int rc = ft_pipe_step(t->pipe, pipe_fill, &c, 1.0 / (double)t->L.micro_per_step, t->acc, &r->seconds_data,
                           &tm, err);

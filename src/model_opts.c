@@ -2,6 +2,7 @@
 #include "model_opts.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +110,26 @@ int model_opts_apply(const model_opts *o, model3d_config *c, char *err)
 {
     for (int i = 0; i < MODEL_OPTS_COUNT; i++)
         if (o->v[i][0] && parse_field(&fields[i], o->v[i], c, err)) return -1;
+    return 0;
+}
+
+int model_opts_apply_encoder(const model_opts *o, model3d_config *c, char *err)
+{
+    if (model_opts_apply(o, c, err)) return -1;
+    if (!model_opts_get(o, "dec-dims")[0]) {
+        c->dec_dims[0] = c->dims[2];
+        c->dec_dims[1] = c->dims[1];
+    }
+    return 0;
+}
+
+int model_opts_parse_triple(const char *opt, const char *s, double v[3], char *err)
+{
+    char extra;
+    if (sscanf(s, "%lf,%lf,%lf%c", &v[0], &v[1], &v[2], &extra) != 3)
+        return errf(err, "--%s %s: expected three comma-separated numbers", opt, s);
+    for (int i = 0; i < 3; i++)
+        if (!(v[i] >= 0) || !isfinite(v[i])) return errf(err, "--%s %s: must be >= 0", opt, s);
     return 0;
 }
 

@@ -20,12 +20,10 @@
 #include "optim.h"
 #include "partseg_eval.h"
 #include "preempt.h"
-#include "rng.h"
 #include "seg_metrics.h"
 #include "train_common.h"
 #include "train_log.h"
 
-#define DROP_STREAM 0x64726f70ull /* "drop" */
 #define METRICS_HEADER "epoch,lr,train_loss,train_acc,instance_miou,class_miou,test_acc\n"
 #define N_ARRAYS 7
 
@@ -199,18 +197,10 @@ static int load_pretrained(void *ctx, char *err)
     else if (model3d_config_from_json(mj, &pcfg, err)) rc = err_prefix(err, a->pretrained);
     cJSON_Delete(root);
     if (rc) return -1;
-    model3d *pre = NULL;
-    rc = model3d_create(&pre, &pcfg, 1, 0, &t->ctx, err);
-    if (rc) err_prefix(err, a->pretrained);
-    if (dist_any_error(t->comm, rc, err)) {
-        if (pre) model3d_free(pre);
-        return -1;
-    }
-    ckpt_array arr[2] = {
-        {"/params", CKPT_F32, model3d_params(pre), model3d_n_params(pre)},
-        {"/buffers", CKPT_F32, model3d_buffers(pre), model3d_n_buffers(pre)},
-    };
-    rc = ckpt_read(a->pretrained, t->comm, &st, NULL, arr, 2, err);
+    model3d *pre;
+    long step = 0;
+    rc = train_pretrained_read(a->pretrained, t->comm, &pcfg, &t->ctx, &pre, &step, err);
+    if (!pre) return -1;
     if (!rc && partseg_load_encoder(t->m, pre, err)) {
         err_prefix(err, a->pretrained);
         size_t len = strlen(err);
@@ -220,7 +210,7 @@ static int load_pretrained(void *ctx, char *err)
         rc = -1;
     }
     model3d_free(pre);
-    if (!rc) log_info("partseg: encoder from %s (pre-training step %ld)", a->pretrained, st.step);
+    if (!rc) log_info("partseg: encoder from %s (pre-training step %ld)", a->pretrained, step);
     return dist_any_error(t->comm, rc, err);
 }
 
@@ -280,14 +270,9 @@ static int resume_load(void *ctx, const char *path, const ckpt_state *hdr, char 
     ckpt_state st = *hdr;
     ckpt_array arr[N_ARRAYS];
     int64_t be = -1, bits[3] = {0, 0, 0};
-    long spe = t->L.steps_per_epoch, part = st.epoch_pos / t->L.batch;
-    t->part.steps = st.epoch_pos != 0; /* the sums are read only from a checkpoint inside an epoch */
+    train_part_expect(&t->part, &st);
     int na = fill_arrays(t, arr, &be, bits);
-    int lrc = ckpt_read(path, t->comm, &st, NULL, arr, na, err);
-    if (!lrc && (st.epoch_pos < 0 || st.epoch_pos % t->L.batch || part >= spe ||
-                 st.step != st.epoch * spe + part))
-        lrc = errf(err, "%s: step %ld is not the end of epoch %ld of this configuration", path, st.step, st.epoch);
-    t->part.steps = lrc ? 0 : part;
+    int lrc = train_resume_read(path, t->comm, &t->L, &st, arr, na, &t->part, err);
     if (!lrc) {
         rc->epochs_done = st.epoch;
         t->best_epoch = be;
@@ -371,9 +356,8 @@ static train_net net_of(const trainer *t)
 
 static int run_micro_batches(trainer *t, const partseg_args *a, long step, partseg_result *r, char *err)
 {
-    long epoch, pos, Pm = t->cfg.enc.points, M = t->L.micro;
-    step_position(&t->L, step, &epoch, &pos);
-    train_perm_ensure(t->perm, &t->perm_epoch, a->seed, epoch, t->L.n);
+    long Pm = t->cfg.enc.points, M = t->L.micro;
+    train_step_samples at = train_step_samples_of(&t->L, t->perm, &t->perm_epoch, a->seed, step);
     memset(t->acc, 0, sizeof(double) * (size_t)t->n_acc);
     double inv = 1.0 / (double)t->L.micro_per_step;
     train_net net = net_of(t);
@@ -381,15 +365,14 @@ static int run_micro_batches(trainer *t, const partseg_args *a, long step, parts
     memcpy(t->buf0, bufs, sizeof(float) * (size_t)t->n_buffers);
     double *lacc = t->acc + t->n_params + t->n_buffers;
     for (long j = 0; j < t->L.micro_per_rank; j++) {
-        long k = step_micro_index(&t->L, t->rank, j);
-        const int64_t *ids = t->perm + pos + k * M;
+        train_micro mb = train_micro_at(&at, t->rank, j);
         for (long i = 0; i < M; i++)
-            if (segset_view(&t->tr, (long)ids[i], Pm, 1, (uint64_t)a->seed, epoch, t->points + i * Pm * 3,
+            if (segset_view(&t->tr, (long)mb.ids[i], Pm, 1, (uint64_t)a->seed, at.epoch, t->points + i * Pm * 3,
                           t->seg + i * Pm, t->category + i, err))
                 return -1;
         memcpy(bufs, t->buf0, sizeof(float) * (size_t)t->n_buffers);
         partseg_batch b = {.B = (int)M, .points = t->points, .category = t->category, .seg = t->seg,
-                           .drop_key = rng_mix(rng_mix((uint64_t)a->seed ^ DROP_STREAM, (uint64_t)step), (uint64_t)k)};
+                           .drop_key = mb.drop_key};
         double t0 = now_s(), loss = 0;
         if (partseg_train_step(t->m, &b, &loss, t->logits, err)) return -1;
         train_accumulate(t->acc, &net, inv);

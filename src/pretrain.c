@@ -27,7 +27,6 @@
 #include "pipe_step.h"
 #include "pretrain_data.h"
 #include "pretrain_init.h"
-#include "rng.h"
 #include "svm_monitor.h"
 #include "version.h"
 
@@ -236,21 +235,18 @@ static int train_micro_batch(trainer *t, const model3d_batch *b, double inv, int
 static int run_micro_batches(trainer *t, const pretrain_args *a, long step, pretrain_result *r,
                              char *err)
 {
-    long epoch, pos;
-    step_position(&t->L, step, &epoch, &pos);
-    train_perm_ensure(t->perm, &t->perm_epoch, a->seed, epoch, t->L.n);
+    train_step_samples at = train_step_samples_of(&t->L, t->perm, &t->perm_epoch, a->seed, step);
     memset(t->acc, 0, sizeof(double) * (size_t)t->n_acc);
     double inv = 1.0 / (double)t->L.micro_per_step;
     for (long j = 0; j < t->L.micro_per_rank; j++) {
-        long k = step_micro_index(&t->L, t->rank, j);
+        train_micro mb = train_micro_at(&at, t->rank, j);
         if (a->fault_fail_step == step + 1 && t->rank == t->size - 1)
             return errf(err, "step %ld: test fault on rank %d (I2PMAE_TEST_FAIL_STEP)", step + 1, t->rank);
         double t0 = now_s();
         model3d_batch b;
-        if (pretrain_data_fill(&t->pd, t->perm + pos + k * t->L.micro, t->L.micro, (uint64_t)a->seed,
-                               epoch, step, &b, err))
+        if (pretrain_data_fill(&t->pd, mb.ids, t->L.micro, (uint64_t)a->seed, at.epoch, step, &b, err))
             return -1;
-        b.drop_key = rng_mix(rng_mix((uint64_t)a->seed ^ 0x64726f70ull, (uint64_t)step), (uint64_t)k);
+        b.drop_key = mb.drop_key;
         double t1 = now_s(), comm0 = t->ov.comm_s;
         model3d_losses l;
         if (train_micro_batch(t, &b, inv, j == t->L.micro_per_rank - 1, &l, err)) return -1;
@@ -271,8 +267,7 @@ static int run_micro_batches(trainer *t, const pretrain_args *a, long step, pret
 
 typedef struct {
     trainer *t;
-    const pretrain_args *a;
-    long step, epoch, pos;
+    train_step_samples at;
 } pipe_fill_ctx;
 
 /* pipe_fill_fn: this replica's j-th micro-batch, as run_micro_batches fills it. */
@@ -280,19 +275,16 @@ static int pipe_fill(void *ctx, long j, model3d_batch *b, char *err)
 {
     pipe_fill_ctx *c = ctx;
     trainer *t = c->t;
-    long k = step_micro_index(&t->L, pipe_stage_replica(t->pipe), j);
-    if (pretrain_data_fill(&t->pd, t->perm + c->pos + k * t->L.micro, t->L.micro, (uint64_t)c->a->seed, c->epoch,
-                           c->step, b, err))
+    train_micro mb = train_micro_at(&c->at, pipe_stage_replica(t->pipe), j);
+    if (pretrain_data_fill(&t->pd, mb.ids, t->L.micro, (uint64_t)c->at.seed, c->at.epoch, c->at.step, b, err))
         return -1;
-    b->drop_key = rng_mix(rng_mix((uint64_t)c->a->seed ^ 0x64726f70ull, (uint64_t)c->step), (uint64_t)k);
+    b->drop_key = mb.drop_key;
     return 0;
 }
 
 static int run_pipe_step(trainer *t, const pretrain_args *a, long step, pretrain_result *r, char *err)
 {
-    pipe_fill_ctx c = {t, a, step, 0, 0};
-    step_position(&t->L, step, &c.epoch, &c.pos);
-    train_perm_ensure(t->perm, &t->perm_epoch, a->seed, c.epoch, t->L.n);
+    pipe_fill_ctx c = {t, train_step_samples_of(&t->L, t->perm, &t->perm_epoch, a->seed, step)};
     pipe_times tm = {0};
     int rc = pipe_stage_step(t->pipe, pipe_fill, &c, 1.0 / (double)t->L.micro_per_step, t->acc, &tm, err);
     r->seconds_data += tm.data;

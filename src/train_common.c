@@ -15,7 +15,10 @@
 #include "mem_peak.h"
 #include "paths.h"
 #include "preempt.h"
+#include "rng.h"
 #include "train_log.h"
+
+#define DROP_STREAM 0x64726f70ull /* "drop": the stream of the micro-batches' drop keys */
 
 int train_opts_check(const train_opts *o, char *err)
 {
@@ -155,6 +158,43 @@ void train_perm_ensure(int64_t *perm, long *perm_epoch, long seed, long epoch, l
     *perm_epoch = epoch;
 }
 
+int train_pretrained_read(const char *path, MPI_Comm comm, const model3d_config *pcfg, dnn_ctx *dnn,
+                          model3d **pre, long *step, char *err)
+{
+    *pre = NULL;
+    int rc = model3d_create(pre, pcfg, 1, 0, dnn, err);
+    if (rc) err_prefix(err, path);
+    if (dist_any_error(comm, rc, err)) {
+        if (*pre) model3d_free(*pre);
+        *pre = NULL;
+        return -1;
+    }
+    ckpt_array arr[2] = {
+        {"/params", CKPT_F32, model3d_params(*pre), model3d_n_params(*pre)},
+        {"/buffers", CKPT_F32, model3d_buffers(*pre), model3d_n_buffers(*pre)},
+    };
+    ckpt_state st;
+    if (ckpt_read(path, comm, &st, NULL, arr, 2, err)) return -1;
+    *step = st.step;
+    return 0;
+}
+
+train_step_samples train_step_samples_of(const step_layout *L, int64_t *perm, long *perm_epoch, long seed,
+                                         long step)
+{
+    train_step_samples s = {.L = L, .perm = perm, .seed = seed, .step = step};
+    step_position(L, step, &s.epoch, &s.pos);
+    train_perm_ensure(perm, perm_epoch, seed, s.epoch, L->n);
+    return s;
+}
+
+train_micro train_micro_at(const train_step_samples *s, int rank, long j)
+{
+    long k = step_micro_index(s->L, rank, j);
+    uint64_t key = rng_mix(rng_mix((uint64_t)s->seed ^ DROP_STREAM, (uint64_t)s->step), (uint64_t)k);
+    return (train_micro){.k = k, .ids = s->perm + s->pos + k * s->L->micro, .drop_key = key};
+}
+
 void train_accumulate(double *acc, const train_net *net, double inv)
 {
     const float *g = net->grads;
@@ -261,6 +301,24 @@ void train_part_keep(train_part_epoch *p, long steps, double sum0, double sum1)
     p->steps = steps;
     memcpy(&p->sums[0], &sum0, sizeof sum0);
     memcpy(&p->sums[1], &sum1, sizeof sum1);
+}
+
+void train_part_expect(train_part_epoch *p, const ckpt_state *hdr)
+{
+    p->steps = hdr->epoch_pos != 0;
+}
+
+int train_resume_read(const char *path, MPI_Comm comm, const step_layout *L, ckpt_state *st,
+                      const ckpt_array *arr, int n, train_part_epoch *p, char *err)
+{
+    long spe = L->steps_per_epoch, part = st->epoch_pos / L->batch;
+    int rc = ckpt_read(path, comm, st, NULL, arr, n, err);
+    if (!rc && (st->epoch_pos < 0 || st->epoch_pos % L->batch || part >= spe ||
+                st->step != st->epoch * spe + part))
+        rc = errf(err, "%s: step %ld is not the end of epoch %ld of this configuration", path, st->step,
+                  st->epoch);
+    p->steps = rc ? 0 : part;
+    return rc;
 }
 
 int train_step_end(const char *cmd, long epoch, long end, long s, long spe, double loss, double correct,

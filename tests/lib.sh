@@ -42,6 +42,28 @@ expect_error() {
   pass "$n"
 }
 
+# wait_for_line FILE PREFIX: waits (up to 60 s, polled every 20 ms) until FILE has a line that
+# starts with PREFIX.
+wait_for_line() {
+  i=0
+  while [ $i -lt 3000 ] && ! grep -q "^$2" "$1" 2> /dev/null; do sleep 0.02; i=$((i + 1)); done
+}
+
+# kill_ranks NAME MPID LOG LAST: SIGKILL to every rank (child) of the mpirun MPID, then waits until
+# mpirun and its ranks are gone ($ranks: their pids); passes NAME unless LOG already has a line
+# starting with LAST (the run finished before it was killed) or there was no rank to kill.
+kill_ranks() {
+  ranks=$(pgrep -P "$2")
+  [ -n "$ranks" ] && kill -9 $ranks 2> /dev/null
+  wait "$2" 2> /dev/null
+  for pid in $ranks; do while kill -0 "$pid" 2> /dev/null; do sleep 0.05; done; done
+  if grep -q "^$4" "$3" || [ -z "$ranks" ]; then
+    fail "$1" "the run finished before it was killed (ranks: '$ranks')"
+  else
+    pass "$1"
+  fi
+}
+
 # no_file NAME PATH: passes if neither PATH nor PATH.partial exists.
 no_file() {
   if [ -e "$2" ] || [ -e "$2.partial" ]; then fail "$1" "$2 (or .partial) exists"; else pass "$1"; fi
@@ -49,3 +71,17 @@ no_file() {
 
 have_torch() { $PY -c 'import torch, h5py, numpy' > /dev/null 2>&1; }
 have_h5py() { $PY -c 'import h5py, numpy' > /dev/null 2>&1; }
+
+# ref_script_runs NAME PREFIX SCRIPT: the self-checks every PyTorch reference script passes: it
+# writes $T/ref32.h5 (PREFIX_file_float32) and with --double $T/ref64.h5 (PREFIX_file_float64), and a
+# second float32 run writes the same file (PREFIX_deterministic). Without torch/h5py: SKIP NAME and
+# the suite ends.
+ref_script_runs() {
+  if ! have_torch; then
+    skip "$1" "python3 torch/h5py/numpy missing"
+    exit 0
+  fi
+  check "${2}_file_float32" timeout 60 $PY "$3" "$T/ref32.h5"
+  check "${2}_file_float64" timeout 60 $PY "$3" "$T/ref64.h5" --double
+  check "${2}_deterministic" sh -c "$PY '$3' '$T/again.h5' && h5diff '$T/ref32.h5' '$T/again.h5'"
+}

@@ -78,19 +78,10 @@ mpi 2 "$I2PMAE" finetune $FT --checkpoint "$PRE" -o "$T/ref" $R > "$T/ref.out" 2
 check finetune_uninterrupted grep -q '"end_epoch":10' "$T/ref.out"
 $MPIRUN 2 "$I2PMAE" finetune $FT --checkpoint "$PRE" -o "$T/kill" $R > "$T/kill.out" 2>&1 &
 mpid=$!
-i=0
-while [ $i -lt 3000 ] && ! grep -q '^2,' "$T/kill/metrics.csv" 2> /dev/null; do sleep 0.02; i=$((i + 1)); done
+wait_for_line "$T/kill/metrics.csv" 2,
 sleep 0.0$(( $(od -An -N1 -tu1 /dev/urandom) % 10 )) # a random step of the next epoch (0-90 ms: an idle machine runs
 # the 8 remaining tiny epochs in well under a second)
-ranks=$(pgrep -P $mpid)
-[ -n "$ranks" ] && kill -9 $ranks 2> /dev/null
-wait $mpid 2> /dev/null
-for pid in $ranks; do while kill -0 "$pid" 2> /dev/null; do sleep 0.05; done; done
-if grep -q '^9,' "$T/kill/metrics.csv" || [ -z "$ranks" ]; then
-  fail finetune_killed_mid_run "the run finished before it was killed (ranks: '$ranks')"
-else
-  pass finetune_killed_mid_run
-fi
+kill_ranks finetune_killed_mid_run $mpid "$T/kill/metrics.csv" 9,
 mpi 2 "$I2PMAE" finetune $FT --checkpoint "$PRE" -o "$T/kill" $R --resume > "$T/resume.out" 2>&1
 check finetune_resumed grep -q '"resumed":true' "$T/resume.out"
 check finetune_resume_same_metrics cmp "$T/ref/metrics.csv" "$T/kill/metrics.csv"

@@ -4,14 +4,7 @@
 REF=$ROOT/tests/ref/model3d_ref.py
 CHK=$ROOT/tests/ref/model3d_ref_check.py
 
-if ! have_torch; then
-  skip model3d_ref "python3 torch/h5py/numpy missing"
-  exit 0
-fi
-
-check ref_file_float32 timeout 60 $PY "$REF" "$T/ref32.h5"
-check ref_file_float64 timeout 60 $PY "$REF" "$T/ref64.h5" --double
-check ref_deterministic sh -c "$PY '$REF' '$T/again.h5' && h5diff '$T/ref32.h5' '$T/again.h5'"
+ref_script_runs model3d_ref ref "$REF"
 
 # The Python xoshiro256** (mask draw) against src/rng.c, compiled here from the source file alone.
 cat > "$T/rng_values.c" <<'C'

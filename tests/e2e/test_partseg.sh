@@ -94,17 +94,8 @@ mpi 2 "$I2PMAE" partseg $PS --checkpoint "$PRE" -o "$T/ref" $R > "$T/ref.out" 2>
 check partseg_uninterrupted grep -q '"end_epoch":5' "$T/ref.out"
 $MPIRUN 2 "$I2PMAE" partseg $PS --checkpoint "$PRE" -o "$T/kill" $R > "$T/kill.out" 2>&1 &
 mpid=$!
-i=0
-while [ $i -lt 3000 ] && ! grep -q '^1,' "$T/kill/metrics.csv" 2> /dev/null; do sleep 0.02; i=$((i + 1)); done
-ranks=$(pgrep -P $mpid)
-[ -n "$ranks" ] && kill -9 $ranks 2> /dev/null
-wait $mpid 2> /dev/null
-for pid in $ranks; do while kill -0 "$pid" 2> /dev/null; do sleep 0.05; done; done
-if grep -q '^4,' "$T/kill/metrics.csv" || [ -z "$ranks" ]; then
-  fail partseg_killed_mid_run "the run finished before it was killed (ranks: '$ranks')"
-else
-  pass partseg_killed_mid_run
-fi
+wait_for_line "$T/kill/metrics.csv" 1,
+kill_ranks partseg_killed_mid_run $mpid "$T/kill/metrics.csv" 4,
 mpi 2 "$I2PMAE" partseg $PS --checkpoint "$PRE" -o "$T/kill" $R --resume > "$T/resume.out" 2>&1
 check partseg_resumed grep -q '"resumed":true' "$T/resume.out"
 check partseg_resume_same_metrics cmp "$T/ref/metrics.csv" "$T/kill/metrics.csv"

@@ -44,17 +44,8 @@ R="--steps 60 --checkpoint-every 4 --keep 2"
 check pretrain_uninterrupted mpi 2 "$I2PMAE" pretrain $P -o "$T/ref" $R
 $MPIRUN 2 "$I2PMAE" pretrain $P -o "$T/kill" $R > "$T/kill.out" 2>&1 &
 mpid=$! # mpirun itself: its children are the two ranks
-i=0
-while [ $i -lt 3000 ] && ! grep -q '^5,' "$T/kill/loss.csv" 2> /dev/null; do sleep 0.02; i=$((i + 1)); done
-ranks=$(pgrep -P $mpid)
-[ -n "$ranks" ] && kill -9 $ranks 2> /dev/null
-wait $mpid 2> /dev/null
-for pid in $ranks; do while kill -0 "$pid" 2> /dev/null; do sleep 0.05; done; done
-if grep -q '^60,' "$T/kill/loss.csv" || [ -z "$ranks" ]; then
-  fail pretrain_killed_mid_run "the run finished before it was killed (ranks: '$ranks')"
-else
-  pass pretrain_killed_mid_run
-fi
+wait_for_line "$T/kill/loss.csv" 5,
+kill_ranks pretrain_killed_mid_run $mpid "$T/kill/loss.csv" 60,
 check pretrain_resume mpi 2 "$I2PMAE" pretrain $P -o "$T/kill" $R --resume
 losses_equal pretrain_resume_same_losses "$T/ref/loss.csv" "$T/kill/loss.csv" 0
 check pretrain_resume_no_partial sh -c "! ls '$T/kill'/ckpt-*.partial 2> /dev/null"

@@ -204,9 +204,13 @@ stopped() {
   wait $p; rc=$?
   if [ "$rc" = 75 ]; then pass "${n}_exit_75"; else fail "${n}_exit_75" "exit status $rc: $(tail -n 2 "$out" | tr '\n' ' ')"; fi
 }
+# newest_step DIR: the step of DIR's newest checkpoint ("" for none).
+newest_step() {
+  ls "$1" | sed -n 's/^ckpt-0*\([0-9]*\)\.h5$/\1/p' | sort -n | tail -1
+}
 # inside_epoch NAME DIR SPE: the newest checkpoint of DIR is a step inside an epoch of SPE steps.
 inside_epoch() {
-  s=$(ls "$2" | sed -n 's/^ckpt-0*\([0-9]*\)\.h5$/\1/p' | sort -n | tail -1)
+  s=$(newest_step "$2")
   if [ -n "$s" ] && [ $((s % $3)) != 0 ]; then pass "$1"; else fail "$1" "newest checkpoint: step '$s' ($3 steps per epoch)"; fi
 }
 # same_datasets NAME A B: every dataset of A equals B's (h5diff; attributes may differ).
@@ -242,6 +246,22 @@ check partseg_sigTERM_resume "$I2PMAE" partseg $PSP -o "$T/ps_TERM" --resume
 check partseg_sigTERM_same_metrics cmp "$T/ps_ref/metrics.csv" "$T/ps_TERM/metrics.csv"
 same_datasets partseg_sigTERM_same_checkpoint "$T/ps_ref/ckpt-00000036.h5" "$T/ps_TERM/ckpt-00000036.h5"
 
+# extract_resumes NAME: the extract stopped into $T/NAME.h5 kept its .partial; rerun, it skips the
+# samples done and gives the features of the uninterrupted run ($T/ex_ref.h5).
+extract_resumes() {
+  check "${1}_partial_kept" sh -c "[ -f '$T/$1.h5.partial' ] && [ ! -e '$T/$1.h5' ]"
+  "$I2PMAE" extract $EX -o "$T/$1.h5" > "$T/$1.resume" 2>&1
+  skipped=$(grep -o '"skipped":[0-9]*' "$T/$1.resume" | tr -dc 0-9)
+  if [ -n "$skipped" ] && [ "$skipped" -gt 0 ] && [ "$skipped" -lt 120 ]; then pass "${1}_resume_skips_done"
+  else fail "${1}_resume_skips_done" "skipped '$skipped' of 120: $(tail -n 2 "$T/$1.resume" | tr '\n' ' ')"; fi
+  same_datasets "${1}_same_features" "$T/ex_ref.h5" "$T/$1.h5"
+}
+# launcher NP: the command that starts NP ranks; none for 1 (mpirun ends its ranks on SIGTERM; a
+# lone process gets it itself).
+launcher() {
+  if [ "$1" != 1 ]; then echo "$MPIRUN $1"; fi
+}
+
 # extract: stops after a flush with the .partial and its /done mask kept; the rerun resumes
 "$I2PMAE" synth --samples 120 --points 128 --seed 3 -o "$T/ex_in.h5" > /dev/null 2>&1
 EX="--input $T/ex_in.h5 --vit random:tiny --batch 2 --flush 4"
@@ -249,15 +269,9 @@ EX="--input $T/ex_in.h5 --vit random:tiny --batch 2 --flush 4"
 for run in "TERM 1" "USR1 2 --stages 2"; do
   set -- $run; sig=$1; np=$2; shift 2
   xn=extract_sig${sig}_np$np
-  launch="$MPIRUN $np"
-  [ "$np" = 1 ] && launch="" # mpirun ends its ranks on SIGTERM; a lone process gets it itself
+  launch=$(launcher "$np")
   I2PMAE_PROGRESS_S=0.05 stopped "$xn" "$sig" "$T/$xn.out" " [1-9][0-9]*/120 samples" $launch "$I2PMAE" extract $EX "$@" -o "$T/$xn.h5"
-  check "${xn}_partial_kept" sh -c "[ -f '$T/$xn.h5.partial' ] && [ ! -e '$T/$xn.h5' ]"
-  "$I2PMAE" extract $EX -o "$T/$xn.h5" > "$T/$xn.resume" 2>&1
-  skipped=$(grep -o '"skipped":[0-9]*' "$T/$xn.resume" | tr -dc 0-9)
-  if [ -n "$skipped" ] && [ "$skipped" -gt 0 ] && [ "$skipped" -lt 120 ]; then pass "${xn}_resume_skips_done"
-  else fail "${xn}_resume_skips_done" "skipped '$skipped' of 120: $(tail -n 2 "$T/$xn.resume" | tr '\n' ' ')"; fi
-  same_datasets "${xn}_same_features" "$T/ex_ref.h5" "$T/$xn.h5"
+  extract_resumes "$xn"
 done
 
 # ---- a signal during set-up (MPI start-up, reading data, building the model) is held, not fatal:
@@ -268,24 +282,18 @@ done
 SETUP="env I2PMAE_TEST_SETUP_SLEEP=2"
 stopped pretrain_setup_sigUSR1 USR1 "$T/pre_setup.out" "pausing 2 s in set-up" $SETUP "$I2PMAE" pretrain $PP -o "$T/pre_setup"
 check pretrain_setup_sigUSR1_message grep -q "pretrain: stopped by signal 10 after saving its state" "$T/pre_setup.out"
-s=$(ls "$T/pre_setup" | sed -n 's/^ckpt-0*\([0-9]*\)\.h5$/\1/p' | sort -n | tail -1)
+s=$(newest_step "$T/pre_setup")
 if [ "$s" = 1 ]; then pass pretrain_setup_sigUSR1_checkpoint_step_1; else fail pretrain_setup_sigUSR1_checkpoint_step_1 "newest checkpoint: step '$s'"; fi
 check pretrain_setup_sigUSR1_resume "$I2PMAE" pretrain $PP -o "$T/pre_setup" --resume
 losses_equal pretrain_setup_sigUSR1_same_losses "$T/pre_ref/loss.csv" "$T/pre_setup/loss.csv" 0
 for run in "TERM 1" "USR1 2"; do
   set -- $run; sig=$1; np=$2
   xn=extract_setup_sig${sig}_np$np
-  launch="$MPIRUN $np"
-  [ "$np" = 1 ] && launch="" # mpirun ends its ranks on SIGTERM; a lone process gets it itself
+  launch=$(launcher "$np")
   stopped "$xn" "$sig" "$T/$xn.out" "pausing 2 s in set-up" $SETUP $launch "$I2PMAE" extract $EX -o "$T/$xn.h5"
   n=10; [ "$sig" = TERM ] && n=15
   check "${xn}_message" grep -q "extract: stopped by signal $n after saving its state" "$T/$xn.out"
-  check "${xn}_partial_kept" sh -c "[ -f '$T/$xn.h5.partial' ] && [ ! -e '$T/$xn.h5' ]"
-  "$I2PMAE" extract $EX -o "$T/$xn.h5" > "$T/$xn.resume" 2>&1
-  skipped=$(grep -o '"skipped":[0-9]*' "$T/$xn.resume" | tr -dc 0-9)
-  if [ -n "$skipped" ] && [ "$skipped" -gt 0 ] && [ "$skipped" -lt 120 ]; then pass "${xn}_resume_skips_done"
-  else fail "${xn}_resume_skips_done" "skipped '$skipped' of 120: $(tail -n 2 "$T/$xn.resume" | tr '\n' ' ')"; fi
-  same_datasets "${xn}_same_features" "$T/ex_ref.h5" "$T/$xn.h5"
+  extract_resumes "$xn"
 done
 
 # a rank killed during set-up still ends the job: mpirun's SIGTERM to the other rank is held (its

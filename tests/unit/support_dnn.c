@@ -5,6 +5,7 @@
 #include "support_dnn.h"
 
 dnn_ctx g_dnn;
+nn_cache g_cache;
 
 int dnn_group_setup(void **state)
 {
@@ -20,4 +21,19 @@ int dnn_group_teardown(void **state)
     (void)state;
     dnn_ctx_destroy(&g_dnn);
     return 0;
+}
+
+int dnn_cache_group_setup(void **state)
+{
+    char err[I2P_ERR_LEN];
+    if (dnn_group_setup(state)) return -1;
+    if (nn_cache_init(&g_cache, &g_dnn, 128, err) == 0) return 0;
+    printf("%s\n", err);
+    return -1;
+}
+
+int dnn_cache_group_teardown(void **state)
+{
+    nn_cache_free(&g_cache);
+    return dnn_group_teardown(state);
 }

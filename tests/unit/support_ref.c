@@ -9,9 +9,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "errors.h"
+#include "ref_python.h"
+#include "support_dnn.h"
 #include "support_ref.h"
+
+static char g_ref_path[256];
+static int g_have_ref = -1; /* -1 not looked yet, 0 modules missing, 1 present */
+static int g_ref_ok;
 
 float *ref_read_floats(h5file *f, const char *name, long n)
 {
@@ -99,4 +106,31 @@ int ref_compare_grads(h5file *f, const char *group, const char *label, const mod
     free(ref);
     if (n_zero) *n_zero = zero;
     return bad;
+}
+
+int ref_file_ready(const char *test, const char *script, const char *tag)
+{
+    if (g_have_ref < 0) {
+        g_have_ref = python_has_modules(test, "torch, h5py, numpy");
+        if (!g_have_ref) return 0;
+        const char *root = getenv("ROOT") ? getenv("ROOT") : ".";
+        snprintf(g_ref_path, sizeof g_ref_path, "/tmp/i2pmae-%s-%d.h5", tag, (int)getpid());
+        char cmd[1024];
+        snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/ref/%s %s --double >/dev/null 2>&1", root, script,
+                 g_ref_path);
+        g_ref_ok = run_reference(cmd) == 0;
+    }
+    if (g_have_ref) assert_true(g_ref_ok);
+    return g_have_ref;
+}
+
+const char *ref_file_path(void)
+{
+    return g_ref_path;
+}
+
+int ref_group_teardown(void **state)
+{
+    if (g_have_ref == 1) unlink(g_ref_path);
+    return dnn_group_teardown(state);
 }

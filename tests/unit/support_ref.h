@@ -3,7 +3,8 @@
  * size, the max-difference check that prints one OK / NOT OK line per tensor, and loading or
  * comparing a whole table of model3d_tensor (params, buffers, gradients) by name.
  * The tolerances stay with the callers; the functions that read fail the calling cmocka test
- * (assert) when a dataset is missing or has the wrong size. */
+ * (assert) when a dataset is missing or has the wrong size. Each of these tests reads one reference
+ * file, written once per process by ref_file_ready and removed by ref_group_teardown. */
 #ifndef I2P_TEST_SUPPORT_REF_H
 #define I2P_TEST_SUPPORT_REF_H
 
@@ -34,5 +35,17 @@ int ref_compare_tensors(h5file *f, const char *group, const char *label, const m
  * reference tensors). *n_zero (if not NULL) gets the count of reference tensors that are all 0. */
 int ref_compare_grads(h5file *f, const char *group, const char *label, const model3d_tensor *t, int n,
                       const float *grads, double rel, double gmax_rel, int *n_zero);
+
+/* 1 when the reference file ref_file_path() is written: the first call runs
+ * `/usr/bin/python3 ROOT/tests/ref/<script> /tmp/i2pmae-<tag>-<pid>.h5 --double` (ROOT from the
+ * environment, else "."). 0 (a SKIP line for `test` printed once) when python3 lacks torch, h5py or
+ * numpy. A script that is there but fails fails the calling test, at every call. */
+int ref_file_ready(const char *test, const char *script, const char *tag);
+
+/* The reference file's path ("" before ref_file_ready wrote it). */
+const char *ref_file_path(void);
+
+/* cmocka group teardown: removes the reference file (if written), then dnn_group_teardown. */
+int ref_group_teardown(void **state);
 
 #endif

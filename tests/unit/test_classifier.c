@@ -30,6 +30,7 @@
 #include "losses.h"
 #include "m3_layout.h"
 #include "rng.h"
+#include "support_dnn.h"
 #include "support_inputs.h"
 
 #define FD_EPS 1e-3f
@@ -37,8 +38,6 @@
 #define FD_ABS 2e-3
 #define MAX_IN 12
 
-static dnn_ctx g_dnn;
-static nn_cache g_c;
 static char g_err[I2P_ERR_LEN];
 
 /* n floats uniform in [lo, hi) from stream 7 of seed */
@@ -120,7 +119,7 @@ static int fd_check(fd_case *t, const char *what)
 
 static double attn_loss(fd_case *t)
 {
-    int rc = nn_attention_forward_bias(&g_c, t->out, t->att, t->x[0], NULL, t->bias, t->B, t->T, t->C, t->H, g_err);
+    int rc = nn_attention_forward_bias(&g_cache, t->out, t->att, t->x[0], NULL, t->bias, t->B, t->T, t->C, t->H, g_err);
     if (rc) printf("%s\n", g_err);
     assert_int_equal(rc, 0);
     return dot_R(t);
@@ -128,7 +127,7 @@ static double attn_loss(fd_case *t)
 
 static void attn_grad(fd_case *t)
 {
-    assert_int_equal(nn_attention_backward(&g_c, t->dx[0], t->datt, t->R, t->x[0], t->att, t->B, t->T, t->C,
+    assert_int_equal(nn_attention_backward(&g_cache, t->dx[0], t->datt, t->R, t->x[0], t->att, t->B, t->T, t->C,
                                            t->H, g_err), 0);
 }
 
@@ -257,7 +256,7 @@ static void test_head_fixed_dropout(void **state)
     float *buf = rnd(L.n_buffers, 12, 0.5, 1.5);
     arena a;
     arena_init(&a, 1 << 20);
-    t.run = (m3_run){.c = &g_c, .a = &a, .P = P, .G = G, .buf = buf, .train = 1, .err = g_err};
+    t.run = (m3_run){.c = &g_cache, .a = &a, .P = P, .G = G, .buf = buf, .train = 1, .err = g_err};
     float *inp = rnd(B * d, 13, -1, 1), *dinp = malloc(sizeof(float) * (size_t)(B * d));
     t.mask1 = rnd(B * H, 14, 0, 1);
     t.mask2 = rnd(B * H, 15, 0, 1);
@@ -525,21 +524,6 @@ static void test_config_json(void **state)
     assert_true(a.smoothing == 0.2 && a.radius[0] == 0.24 && a.n_classes == 40 && a.head_hidden == 256);
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    if (dnn_ctx_create(&g_dnn, g_err)) return -1;
-    return nn_cache_init(&g_c, &g_dnn, 128, g_err);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    nn_cache_free(&g_c);
-    dnn_ctx_destroy(&g_dnn);
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     omp_set_num_threads(1);
@@ -554,7 +538,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_train_step_depends_on_drop_key_only),
         cmocka_unit_test(test_config_json),
     };
-    int rc = cmocka_run_group_tests(tests, setup, teardown);
+    int rc = cmocka_run_group_tests(tests, dnn_cache_group_setup, dnn_cache_group_teardown);
     MPI_Finalize();
     return rc;
 }

@@ -36,19 +36,12 @@
 #include "tokenizer.h"
 
 static char g_err[I2P_ERR_LEN];
-static char g_path[256];
-static int g_have_ref = -1;
 
+/* 1 when the reference file is written, 0 (a SKIP line printed) when torch / h5py are missing;
+ * a reference script that is there but fails fails the test. */
 static int have_reference(void)
 {
-    if (g_have_ref >= 0) return g_have_ref;
-    const char *root = getenv("ROOT") ? getenv("ROOT") : ".";
-    snprintf(g_path, sizeof g_path, "/tmp/i2pmae-classifier-ref-%d.h5", (int)getpid());
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/ref/classifier_ref.py %s --double >/dev/null 2>&1",
-             root, g_path);
-    g_have_ref = system(cmd) == 0;
-    return g_have_ref;
+    return ref_file_ready("test_classifier_ref", "classifier_ref.py", "classifier-ref");
 }
 
 static void read_ints(h5file *f, const char *c, const char *key, int *v)
@@ -133,7 +126,7 @@ static void run_case(const char *c)
 {
     if (!have_reference()) skip();
     h5file f;
-    assert_int_equal(h5_open_read(&f, g_path, MPI_COMM_SELF, g_err), 0);
+    assert_int_equal(h5_open_read(&f, ref_file_path(), MPI_COMM_SELF, g_err), 0);
     classifier_config cfg;
     int B = 0;
     read_config(&f, c, &cfg, &B);
@@ -224,13 +217,6 @@ static void test_concat_plain_ce(void **state)
     run_case("cat");
 }
 
-static int cleanup(void **state)
-{
-    (void)state;
-    if (g_have_ref == 1) unlink(g_path);
-    return dnn_group_teardown(state);
-}
-
 int main(int argc, char **argv)
 {
     omp_set_num_threads(1); /* tiny shapes */
@@ -240,7 +226,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_mean_plus_max_smoothing),
         cmocka_unit_test(test_concat_plain_ce),
     };
-    int rc = cmocka_run_group_tests(tests, dnn_group_setup, cleanup);
+    int rc = cmocka_run_group_tests(tests, dnn_group_setup, ref_group_teardown);
     MPI_Finalize();
     return rc;
 }

@@ -21,8 +21,8 @@
 #include "cls_units.h"
 #include "errors.h"
 #include "rng.h"
+#include "support_dnn.h"
 
-static dnn_ctx g_dnn;
 static char g_err[I2P_ERR_LEN];
 
 static void tiny_config(classifier_config *c)
@@ -185,19 +185,6 @@ static void test_tensor_units_and_split(void **state)
     classifier_free(m);
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    return dnn_ctx_create(&g_dnn, g_err);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    dnn_ctx_destroy(&g_dnn);
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     omp_set_num_threads(1);
@@ -206,7 +193,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_units_bitwise),
         cmocka_unit_test(test_tensor_units_and_split),
     };
-    int rc = cmocka_run_group_tests(tests, setup, teardown);
+    int rc = cmocka_run_group_tests(tests, dnn_group_setup, dnn_group_teardown);
     MPI_Finalize();
     return rc;
 }

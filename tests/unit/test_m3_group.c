@@ -23,6 +23,7 @@
 #include "errors.h"
 #include "m3_layers.h"
 #include "rng.h"
+#include "support_dnn.h"
 
 #define FD_EPS 1e-3f
 #define FD_REL 1e-2
@@ -30,24 +31,7 @@
 
 enum { G = 3, K = 5, CIN = 3, A = 6, B = 7, C = 8, COUT = 5, R = G * K };
 
-static dnn_ctx g_dnn;
-static nn_cache g_c;
 static char g_err[I2P_ERR_LEN];
-
-static int setup(void **state)
-{
-    (void)state;
-    if (dnn_ctx_create(&g_dnn, g_err)) return -1;
-    return nn_cache_init(&g_c, &g_dnn, 128, g_err);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    nn_cache_free(&g_c);
-    dnn_ctx_destroy(&g_dnn);
-    return 0;
-}
 
 static void fill(float *v, long n, uint64_t seed, double lo, double hi)
 {
@@ -105,7 +89,7 @@ static void net_init(net *n)
         for (int j = 0; j < bc[i]; j++) n->P[bn[i]->w + j] = 0.8f + 0.05f * (float)j;
     fill(n->inp, R * CIN, 12, -1, 1);
     arena_init(&n->a, 1 << 20);
-    n->run = (m3_run){.c = &g_c, .a = &n->a, .P = n->P, .G = n->Gr, .buf = n->buf, .train = 1, .err = g_err};
+    n->run = (m3_run){.c = &g_cache, .a = &n->a, .P = n->P, .G = n->Gr, .buf = n->buf, .train = 1, .err = g_err};
 }
 
 static void net_free(net *n)
@@ -300,5 +284,5 @@ int main(void)
         cmocka_unit_test(test_fd),
         cmocka_unit_test(test_eval_batch_independent),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, dnn_cache_group_setup, dnn_cache_group_teardown);
 }

@@ -34,31 +34,16 @@
 #include "model3d.h"
 #include "model3d_impl.h"
 #include "optim.h"
-#include "ref_python.h"
 #include "support_dnn.h"
 #include "support_ref.h"
 
 static char g_err[I2P_ERR_LEN];
-static char g_path64[256];
-static int g_have_ref = -1; /* -1 not looked yet, 0 modules missing, 1 present */
-static int g_ref_ok;
 
-/* 1: the reference file g_path64 is written; 0: torch/h5py missing (SKIP printed once). A
- * reference that fails with its modules present fails the calling test. */
+/* 1: the reference file is written; 0: torch/h5py missing (SKIP printed once). A reference that
+ * fails with its modules present fails the calling test. */
 static int have_reference(void)
 {
-    if (g_have_ref < 0) {
-        g_have_ref = python_has_modules("model3d_ref", "torch, h5py, numpy");
-        if (!g_have_ref) return 0;
-        const char *root = getenv("ROOT") ? getenv("ROOT") : ".";
-        snprintf(g_path64, sizeof g_path64, "/tmp/i2pmae-model3d-ref64-%d.h5", (int)getpid());
-        char cmd[1024];
-        snprintf(cmd, sizeof cmd,
-                 "/usr/bin/python3 %s/tests/ref/model3d_ref.py %s --double >/dev/null 2>&1", root, g_path64);
-        g_ref_ok = run_reference(cmd) == 0;
-    }
-    if (g_have_ref) assert_true(g_ref_ok);
-    return g_have_ref;
+    return ref_file_ready("model3d_ref", "model3d_ref.py", "model3d-ref64");
 }
 
 typedef struct {
@@ -134,7 +119,7 @@ static void test_step1_losses_activations_grads(void **state)
     if (!have_reference()) skip();
     ref_case rc;
     h5file f;
-    open_case(&rc, &f, g_path64);
+    open_case(&rc, &f, ref_file_path());
     model3d_losses L;
     int rcode = model3d_train_step(rc.m, &rc.batch, &L, g_err);
     if (rcode) printf("%s\n", g_err);
@@ -179,7 +164,7 @@ static void test_own_mask_draw_matches(void **state)
     if (!have_reference()) skip();
     ref_case rc;
     h5file f;
-    open_case(&rc, &f, g_path64);
+    open_case(&rc, &f, ref_file_path());
     rc.batch.forced_visible = NULL; /* draw from saliency with /inputs/mask_keys */
     model3d_losses L;
     assert_int_equal(model3d_train_step(rc.m, &rc.batch, &L, g_err), 0);
@@ -195,7 +180,7 @@ static void test_adamw_five_steps(void **state)
     if (!have_reference()) skip();
     ref_case rc;
     h5file f;
-    open_case(&rc, &f, g_path64);
+    open_case(&rc, &f, ref_file_path());
     model3d *m = rc.m;
     long n = model3d_n_params(m);
     adamw_config ac;
@@ -253,7 +238,7 @@ static void test_encode_global(void **state)
     if (!have_reference()) skip();
     ref_case rc;
     h5file f;
-    open_case(&rc, &f, g_path64);
+    open_case(&rc, &f, ref_file_path());
     long C = rc.cfg.dims[2];
     /* the case must exercise the SVM path's visibility: some finer token in no coarser kNN set
        (else an encoder that marks every token visible would pass too) */
@@ -287,15 +272,6 @@ static void test_encode_global(void **state)
     close_case(&rc, &f);
 }
 
-static int cleanup(void **state)
-{
-    (void)state;
-    if (g_have_ref == 1) {
-        unlink(g_path64);
-    }
-    return dnn_group_teardown(state);
-}
-
 int main(int argc, char **argv)
 {
     omp_set_num_threads(1); /* tiny shapes */
@@ -307,7 +283,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_adamw_five_steps),
         cmocka_unit_test(test_encode_global),
     };
-    int rc = cmocka_run_group_tests(tests, dnn_group_setup, cleanup);
+    int rc = cmocka_run_group_tests(tests, dnn_group_setup, ref_group_teardown);
     MPI_Finalize();
     return rc;
 }

@@ -21,30 +21,14 @@
 #include "errors.h"
 #include "nn.h"
 #include "rng.h"
+#include "support_dnn.h"
 #include "support_inputs.h"
 
 #define FD_EPS 1e-3f
 #define FD_REL 1e-2
 #define FD_ABS 2e-3
 
-static dnn_ctx g_dnn;
-static nn_cache g_c;
 static char g_err[I2P_ERR_LEN];
-
-static int setup(void **state)
-{
-    (void)state;
-    if (dnn_ctx_create(&g_dnn, g_err)) return -1;
-    return nn_cache_init(&g_c, &g_dnn, 128, g_err);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    nn_cache_free(&g_c);
-    dnn_ctx_destroy(&g_dnn);
-    return 0;
-}
 
 /* n floats uniform in [lo, hi) from stream 7 of seed */
 static float *rnd(long n, uint64_t seed, double lo, double hi)
@@ -134,11 +118,11 @@ static void case_free(layer_case *t)
 /* ---- linear ---- */
 static int lin_fwd(layer_case *t, float *out)
 {
-    return nn_linear_forward(&g_c, out, t->x[0], t->x[1], t->x[2], t->B, t->K, t->N, g_err);
+    return nn_linear_forward(&g_cache, out, t->x[0], t->x[1], t->x[2], t->B, t->K, t->N, g_err);
 }
 static int lin_bwd(layer_case *t, const float *dout)
 {
-    return nn_linear_backward(&g_c, t->dx[0], t->dx[1], t->dx[2], dout, t->x[0], t->x[1], t->B, t->K,
+    return nn_linear_backward(&g_cache, t->dx[0], t->dx[1], t->dx[2], dout, t->x[0], t->x[1], t->B, t->K,
                               t->N, g_err);
 }
 static void test_linear(void **state)
@@ -162,12 +146,12 @@ static void test_linear(void **state)
 /* ---- layer norm ---- */
 static int ln_fwd(layer_case *t, float *out)
 {
-    return nn_layernorm_forward(&g_c, out, t->save[0], t->save[1], t->x[0], t->x[1], t->x[2], t->B,
+    return nn_layernorm_forward(&g_cache, out, t->save[0], t->save[1], t->x[0], t->x[1], t->x[2], t->B,
                                 t->C, g_err);
 }
 static int ln_bwd(layer_case *t, const float *dout)
 {
-    return nn_layernorm_backward(&g_c, t->dx[0], t->dx[1], t->dx[2], dout, t->x[0], t->x[1], t->x[2],
+    return nn_layernorm_backward(&g_cache, t->dx[0], t->dx[1], t->dx[2], dout, t->x[0], t->x[1], t->x[2],
                                  t->save[0], t->save[1], t->B, t->C, g_err);
 }
 static void test_layernorm(void **state)
@@ -187,12 +171,12 @@ static void test_layernorm(void **state)
 /* ---- batch norm (training statistics) ---- */
 static int bn_fwd(layer_case *t, float *out)
 {
-    return nn_batchnorm_forward_train(&g_c, out, t->save[0], t->save[1], t->x[0], t->x[1], t->x[2],
+    return nn_batchnorm_forward_train(&g_cache, out, t->save[0], t->save[1], t->x[0], t->x[1], t->x[2],
                                       NULL, NULL, t->B, t->C, g_err);
 }
 static int bn_bwd(layer_case *t, const float *dout)
 {
-    return nn_batchnorm_backward(&g_c, t->dx[0], t->dx[1], t->dx[2], dout, t->x[0], t->x[1], t->x[2],
+    return nn_batchnorm_backward(&g_cache, t->dx[0], t->dx[1], t->dx[2], dout, t->x[0], t->x[1], t->x[2],
                                  t->save[0], t->save[1], t->B, t->C, g_err);
 }
 static void test_batchnorm(void **state)
@@ -208,7 +192,7 @@ static void test_batchnorm(void **state)
     fd_check(&t, "batchnorm");
     /* running statistics: momentum 0.1, unbiased variance */
     float rm[4] = {0}, rv[4] = {1, 1, 1, 1}, out[36];
-    assert_int_equal(nn_batchnorm_forward_train(&g_c, out, t.save[0], t.save[1], t.x[0], t.x[1], t.x[2],
+    assert_int_equal(nn_batchnorm_forward_train(&g_cache, out, t.save[0], t.save[1], t.x[0], t.x[1], t.x[2],
                                                 rm, rv, t.B, t.C, g_err), 0);
     double m = 0, v = 0;
     for (long i = 0; i < t.B; i++) m += t.x[0][i * 4 + 2];
@@ -222,11 +206,11 @@ static void test_batchnorm(void **state)
 /* ---- activations ---- */
 static int act_fwd(layer_case *t, float *out)
 {
-    return nn_act_forward(&g_c, (nn_act)t->H, out, t->x[0], t->nx[0], g_err);
+    return nn_act_forward(&g_cache, (nn_act)t->H, out, t->x[0], t->nx[0], g_err);
 }
 static int act_bwd(layer_case *t, const float *dout)
 {
-    return nn_act_backward(&g_c, (nn_act)t->H, t->dx[0], dout, t->x[0], t->nx[0], g_err);
+    return nn_act_backward(&g_cache, (nn_act)t->H, t->dx[0], dout, t->x[0], t->nx[0], g_err);
 }
 static void test_gelu_relu(void **state)
 {
@@ -245,11 +229,11 @@ static void test_gelu_relu(void **state)
 /* ---- attention core with padded keys ---- */
 static int att_fwd(layer_case *t, float *out)
 {
-    return nn_attention_forward(&g_c, out, t->save[0], t->x[0], t->save[1], t->B, t->T, t->C, t->H, g_err);
+    return nn_attention_forward(&g_cache, out, t->save[0], t->x[0], t->save[1], t->B, t->T, t->C, t->H, g_err);
 }
 static int att_bwd(layer_case *t, const float *dout)
 {
-    return nn_attention_backward(&g_c, t->dx[0], t->save[2], dout, t->x[0], t->save[0], t->B, t->T, t->C,
+    return nn_attention_backward(&g_cache, t->dx[0], t->save[2], dout, t->x[0], t->save[0], t->B, t->T, t->C,
                                  t->H, g_err);
 }
 static void test_attention(void **state)
@@ -327,9 +311,9 @@ static void test_add_paths(void **state)
             b[i] = (float)rng_normal(&r) * 1e-3f;
             want[i] = a[i] + b[i];
         }
-        assert_int_equal(nn_add(&g_c, out, a, b, n, g_err), 0);
+        assert_int_equal(nn_add(&g_cache, out, a, b, n, g_err), 0);
         assert_memory_equal(out, want, sizeof(float) * (size_t)n);
-        assert_int_equal(nn_accumulate(&g_c, a, b, n, g_err), 0);
+        assert_int_equal(nn_accumulate(&g_cache, a, b, n, g_err), 0);
         assert_memory_equal(a, want, sizeof(float) * (size_t)n);
         free(a); free(b); free(out); free(want);
     }
@@ -345,5 +329,5 @@ int main(void)
         cmocka_unit_test(test_attention), cmocka_unit_test(test_maxpool),
         cmocka_unit_test(test_add_paths),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, dnn_cache_group_setup, dnn_cache_group_teardown);
 }

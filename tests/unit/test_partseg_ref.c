@@ -28,28 +28,16 @@
 #include "errors.h"
 #include "h5io.h"
 #include "partseg.h"
-#include "ref_python.h"
 #include "support_dnn.h"
 #include "support_ref.h"
 
 static char g_err[I2P_ERR_LEN];
-static char g_path[256];
-static int g_have_ref = -1;
 
 /* 1 when the reference file is written, 0 (a SKIP line printed) when torch / h5py are missing;
  * a reference script that is there but fails fails the test. */
 static int have_reference(void)
 {
-    if (g_have_ref >= 0) return g_have_ref;
-    g_have_ref = python_has_modules("test_partseg_ref", "torch, h5py, numpy");
-    if (!g_have_ref) return 0;
-    const char *root = getenv("ROOT") ? getenv("ROOT") : ".";
-    snprintf(g_path, sizeof g_path, "/tmp/i2pmae-partseg-ref-%d.h5", (int)getpid());
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "cd %s/tests/ref && /usr/bin/python3 partseg_ref.py %s --double >/dev/null", root,
-             g_path);
-    assert_int_equal(run_reference(cmd), 0);
-    return 1;
+    return ref_file_ready("test_partseg_ref", "partseg_ref.py", "partseg-ref");
 }
 
 static void read_ints(h5file *f, const char *key, int *v)
@@ -94,7 +82,7 @@ static void test_against_reference(void **state)
     (void)state;
     if (!have_reference()) skip();
     h5file f;
-    assert_int_equal(h5_open_read(&f, g_path, MPI_COMM_SELF, g_err), 0);
+    assert_int_equal(h5_open_read(&f, ref_file_path(), MPI_COMM_SELF, g_err), 0);
     partseg_config cfg;
     int B = 0;
     read_config(&f, &cfg, &B);
@@ -164,13 +152,6 @@ static void test_against_reference(void **state)
     h5_close(&f);
 }
 
-static int cleanup(void **state)
-{
-    (void)state;
-    if (g_have_ref == 1) unlink(g_path);
-    return dnn_group_teardown(state);
-}
-
 int main(int argc, char **argv)
 {
     omp_set_num_threads(1); /* tiny shapes */
@@ -179,7 +160,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_against_reference),
     };
-    int rc = cmocka_run_group_tests(tests, dnn_group_setup, cleanup);
+    int rc = cmocka_run_group_tests(tests, dnn_group_setup, ref_group_teardown);
     MPI_Finalize();
     return rc;
 }
