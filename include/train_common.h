@@ -84,11 +84,12 @@ int train_write_ckpt(const train_opts *o, const char *path, MPI_Comm comm, const
                      long epochs_done, long steps, const char *config_json, const char *tensor_table,
                      const ckpt_array *arr, int n, double *seconds, char *err);
 
-/* RUNDIR/ckpt-<step>.h5 after epochs_done epochs and `steps` steps (train_write_ckpt), the older
- * ones pruned to --keep, its name in last_checkpoint (I2P_PATH_LEN) and logged. Collective. */
+/* RUNDIR/ckpt-<step>.h5 after epochs_done epochs and `steps` steps (train_write_ckpt; parts: NULL,
+ * or the arrays' parts as ckpt_write_parts takes them), the older ones pruned to --keep, its name
+ * in last_checkpoint (I2P_PATH_LEN) and logged. Collective. */
 int train_save_ckpt(const train_opts *o, MPI_Comm comm, const step_layout *L, long epochs_done, long steps,
-                    const char *config_json, const char *tensor_table, const ckpt_array *arr, int n,
-                    char *last_checkpoint, double *seconds, char *err);
+                    const char *config_json, const char *tensor_table, const ckpt_array *arr,
+                    const ckpt_part *parts, int n, char *last_checkpoint, double *seconds, char *err);
 
 /* A network's flat arrays, as the optimiser step sees them. */
 typedef struct {

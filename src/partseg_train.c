@@ -258,7 +258,7 @@ static int save_checkpoint(trainer *t, long epochs_done, partseg_result *r, char
     memcpy(bits, t->best_metrics, sizeof bits);
     fill_arrays(t, arr, &be, bits);
     return train_save_ckpt(&t->o, t->comm, &t->L, epochs_done, t->part.steps, t->config_json,
-                           t->tensor_table, arr, N_ARRAYS, r->last_checkpoint, &r->seconds_checkpoint, err);
+                           t->tensor_table, arr, NULL, N_ARRAYS, r->last_checkpoint, &r->seconds_checkpoint, err);
 }
 
 /* train_save_fn over run_ctx. */

@@ -117,25 +117,34 @@ int train_run_start(const train_opts *o, MPI_Comm comm, int (*resume)(void *ctx,
     return rc;
 }
 
-int train_write_ckpt(const train_opts *o, const char *path, MPI_Comm comm, const step_layout *L,
-                     long epochs_done, long steps, const char *config_json, const char *tensor_table,
-                     const ckpt_array *arr, int n, double *seconds, char *err)
+/* train_write_ckpt with parts (NULL: every array whole on every rank). */
+static int write_ckpt_parts(const train_opts *o, const char *path, MPI_Comm comm, const step_layout *L,
+                            long epochs_done, long steps, const char *config_json, const char *tensor_table,
+                            const ckpt_array *arr, const ckpt_part *parts, int n, double *seconds, char *err)
 {
     double t0 = now_s();
     ckpt_state st = {.step = epochs_done * L->steps_per_epoch + steps, .epoch = epochs_done,
                      .epoch_pos = steps * L->batch, .seed = o->seed};
-    int rc = ckpt_write(path, comm, &st, config_json, tensor_table, arr, n, err);
+    int rc = ckpt_write_parts(path, comm, &st, config_json, tensor_table, arr, parts, n, err);
     *seconds += now_s() - t0;
     return rc;
 }
 
+int train_write_ckpt(const train_opts *o, const char *path, MPI_Comm comm, const step_layout *L,
+                     long epochs_done, long steps, const char *config_json, const char *tensor_table,
+                     const ckpt_array *arr, int n, double *seconds, char *err)
+{
+    return write_ckpt_parts(o, path, comm, L, epochs_done, steps, config_json, tensor_table, arr, NULL, n,
+                            seconds, err);
+}
+
 int train_save_ckpt(const train_opts *o, MPI_Comm comm, const step_layout *L, long epochs_done, long steps,
-                    const char *config_json, const char *tensor_table, const ckpt_array *arr, int n,
-                    char *last_checkpoint, double *seconds, char *err)
+                    const char *config_json, const char *tensor_table, const ckpt_array *arr,
+                    const ckpt_part *parts, int n, char *last_checkpoint, double *seconds, char *err)
 {
     char path[I2P_PATH_LEN];
     ckpt_path(path, sizeof path, o->rundir, epochs_done * L->steps_per_epoch + steps);
-    if (train_write_ckpt(o, path, comm, L, epochs_done, steps, config_json, tensor_table, arr, n,
+    if (write_ckpt_parts(o, path, comm, L, epochs_done, steps, config_json, tensor_table, arr, parts, n,
                          seconds, err))
         return -1;
     if (ckpt_prune(o->rundir, comm, (int)o->keep, err)) return -1;
