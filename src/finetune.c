@@ -715,11 +715,14 @@ int finetune_run(const finetune_args *a, MPI_Comm comm, finetune_result *r, char
         r->n_test = t.ts.n;
         r->n_classes = t.cfg.n_classes;
         if (t.best_epoch >= 0) r->best = record_of(&t.best_cm, t.best_epoch);
+        char grid[64]; /* where the micro-batches run: ranks, or under --stages replicas of S stages */
+        if (t.pipe) snprintf(grid, sizeof grid, "%d replicas x %d stages (%d ranks)", ft_pipe_data(t.pipe), a->stages, t.size);
+        else snprintf(grid, sizeof grid, "%d ranks", t.size);
         log_info("finetune: %s protocol, %ld train / %ld test samples, %d classes, %d points; %ld steps "
-                 "per epoch, batch %ld = %ld micro-batches of %ld on %d ranks; %ld parameters; epochs "
+                 "per epoch, batch %ld = %ld micro-batches of %ld on %s; %ld parameters; epochs "
                  "%ld -> %ld%s; encoder %s", ft_protocol_name(a->protocol), t.L.n, t.ts.n,
                  t.cfg.n_classes, t.cfg.enc.points, t.L.steps_per_epoch, t.L.batch, t.L.micro_per_step,
-                 t.L.micro, t.size, t.n_params, start, a->epochs, r->resumed ? " (resumed)" : "",
+                 t.L.micro, grid, t.n_params, start, a->epochs, r->resumed ? " (resumed)" : "",
                  a->scratch ? "from scratch" : a->pretrained);
         rc = r->resumed && start == a->epochs ? finish_complete(&t, a, start, r, err)
                                                : train_loop(&t, a, start, a->epochs, r, err);
