@@ -3,9 +3,10 @@
 # bitwise those of the data-parallel run with ranks / S ranks (S = 2, 3 at one replica, 1F1B and
 # GPipe, balanced and hand-set splits; 2 replicas x 2 stages on 4 ranks; with --recompute and
 # --precision bf16 where the CPU has it); runs resume across grids (S = 2 -> data parallel, data
-# parallel -> S = 3) with the uninterrupted rows and checkpoint; SIGUSR1 inside an epoch under
+# parallel -> S = 3, 2 ranks -> 2 x 2) with the uninterrupted rows and checkpoint (the moments
+# read back in slices: wrong ones would change the later rows); SIGUSR1 inside an epoch under
 # S = 2 stops with a checkpoint there that resumes exactly on one rank; bad grids, splits and
-# schedules give one error and every rank exits non-zero.
+# schedules, and corrupt checkpoints read in slices, give one error and every rank exits non-zero.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/pretrain_lib.sh"
 
@@ -60,6 +61,11 @@ same_run ftst_grid_resume_same "$T/dp1" "$T/g"
 check ftst_grid_back mpi 1 "$I2PMAE" finetune $FT --epochs 1 -o "$T/g1"
 check ftst_grid_resume_s3 mpi 3 "$I2PMAE" finetune $FT --epochs 2 -o "$T/g1" --resume --stages 3
 same_run ftst_grid_resume_s3_same "$T/dp1" "$T/g1"
+# 2 ranks' epoch-0 checkpoint resumed on 2 replicas x 2 stages (every rank reads its stage's
+# moments, the second replica's too): the 2-rank run's rows and checkpoint
+rm -rf "$T/g4"; cp -r "$T/dp2" "$T/g4"; rm "$T/g4/$CK"
+check ftst_grid_resume_d2s2 mpi 4 "$I2PMAE" finetune $FT --epochs 2 -o "$T/g4" --resume --stages 2
+same_run ftst_grid_resume_d2s2_same "$T/dp2" "$T/g4"
 
 # ---- SIGUSR1 inside an epoch under S = 2: the checkpoint there resumes exactly (on 1 rank) ----
 FTP="--config $TINY --data $T/d.h5 --test $T/te.h5 --scratch --batch 4 --micro-batch 2 --log-every 1 --epochs 2 --drop-path 0.3"
