@@ -1,7 +1,9 @@
 /* pipe_own.h -- which tensors and buffers a pipeline stage owns, as ranges of the flat tables
  * (the model's parameter and buffer arrays), and the operations on them shared by the pre-training
  * (pipe_step.h) and fine-tuning (ft_pipe.h) stages: assigning a tensor to the stage of its unit,
- * zeroing, packing and broadcasting owned ranges; and the grid and schedule both stages open with. */
+ * zeroing, packing and broadcasting owned ranges, AdamW on moments packed as the ranges, the
+ * checkpoint slices of a stage's parameters, moments and buffers; and the grid and schedule both
+ * stages open with. */
 #ifndef I2P_PIPE_OWN_H
 #define I2P_PIPE_OWN_H
 
