@@ -16,6 +16,7 @@
 #include "data_order.h"
 #include "grad_allreduce.h"
 #include "optim.h"
+#include "pipe_split.h"
 
 /* Where a signal stopped a run inside an epoch: the steps of that epoch done (0: at an epoch's
  * end) and the IEEE bits of the epoch's two running sums, saved in the checkpoint and resumed. */
@@ -49,6 +50,16 @@ int train_step_opts_check(int overlap_allreduce, double bucket_mb, char *err);
 /* Appends the options of how a step runs (--overlap-allreduce, --bucket-mb, --recompute), bound
  * to the given fields, to opts[0..n) (cmd_opts_add: -1 when the table is full or n < 0). */
 int train_step_opts_add(cli_opt *opts, int n, int *overlap_allreduce, double *bucket_mb, int *recompute);
+
+/* Appends the pipeline options (--stages, --stage-split, --pipe-schedule; pretrain and finetune),
+ * bound to the given fields (stage_split, pipe_schedule: CLI_STR_LEN bytes); split_help is
+ * --stage-split's help (it names the command's units). As cmd_opts_add. */
+int train_stage_opts_add(cli_opt *opts, int n, int *stages, char *stage_split, char *pipe_schedule,
+                         const char *split_help);
+/* Usage errors of the pipeline options: an unknown schedule, --stage-split without --stages, a
+ * split or stage count that does not fit the command's units (pipe_split_units). */
+int train_stage_opts_check(int stages, const char *stage_split, const char *pipe_schedule,
+                           const pipe_unit_table *units, char *err);
 
 /* Where the options of a training command that finetune and partseg share alike are bound. */
 typedef struct {

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "mem_peak.h"
 #include "paths.h"
+#include "pipe_schedule.h"
 #include "preempt.h"
 #include "train_log.h"
 
@@ -60,6 +61,30 @@ int train_step_opts_add(cli_opt *opts, int n, int *overlap_allreduce, double *bu
          "in the backward (less memory, same results)"},
     };
     return cmd_opts_add(opts, n, step, (int)(sizeof step / sizeof step[0]));
+}
+
+int train_stage_opts_add(cli_opt *opts, int n, int *stages, char *stage_split, char *pipe_schedule,
+                         const char *split_help)
+{
+    const cli_opt pipe[] = {
+        {"stages", OPT_INT, stages, "S",
+         "pipeline stages per replica: the ranks form (ranks / S) data replicas x S stages, each stage "
+         "holding a contiguous part of the network (1: data parallel only); results are those of "
+         "ranks / S data-parallel ranks"},
+        {"stage-split", OPT_STRING, stage_split, "N,N,..", split_help},
+        {"pipe-schedule", OPT_STRING, pipe_schedule, "1f1b|gpipe",
+         "order of the micro-batches' forward and backward passes on a stage"},
+    };
+    return cmd_opts_add(opts, n, pipe, (int)(sizeof pipe / sizeof pipe[0]));
+}
+
+int train_stage_opts_check(int stages, const char *stage_split, const char *pipe_schedule,
+                           const pipe_unit_table *units, char *err)
+{
+    if (pipe_schedule_parse(pipe_schedule) < 0) return errf(err, "--pipe-schedule %s: must be gpipe or 1f1b", pipe_schedule);
+    if (stage_split[0] && stages == 1) return errf(err, "--stage-split %s: needs --stages 2 or more", stage_split);
+    pipe_split sp;
+    return pipe_split_units(&sp, stages, stage_split, units, err);
 }
 
 int train_run_opts_add(cli_opt *opts, int n, const train_cli_fields *f)
