@@ -1,7 +1,7 @@
 /* pipe_own.h -- which tensors and buffers a pipeline stage owns, as ranges of the flat tables
  * (the model's parameter and buffer arrays), and the operations on them shared by the pre-training
  * (pipe_step.h) and fine-tuning (ft_pipe.h) stages: assigning a tensor to the stage of its unit,
- * zeroing, packing and broadcasting owned ranges, AdamW on moments packed as the ranges, the
+ * zeroing, unpacking and broadcasting owned ranges, AdamW on moments packed as the ranges, the
  * checkpoint slices of a stage's parameters, moments and buffers; and the grid and schedule both
  * stages open with. */
 #ifndef I2P_PIPE_OWN_H
@@ -77,8 +77,6 @@ void pipe_own_parts(const pipe_own_slices *sl, int write, int writer, ckpt_part 
 void pipe_ranges_unpack(float *full, const double *packed, const pipe_range_list *l);
 /* x[ranges] = 0. */
 void pipe_ranges_zero(float *x, const pipe_range_list *l);
-/* packed[r.at ...] = full[r.off ...] for every range r (dir 0), or back (dir 1). */
-void pipe_ranges_pack(double *packed, double *full, const pipe_range_list *l, int dir);
 /* Broadcasts every stage's ranges of x (stage s's, per_stage[s], from rank s of replica_comm), the
  * stages in order. Returns MPI's error code (0: success). */
 int pipe_own_bcast(float *x, const pipe_range_list *per_stage, int stages, MPI_Comm replica_comm);

@@ -123,16 +123,6 @@ void pipe_ranges_zero(float *x, const pipe_range_list *l)
     for (int k = 0; k < l->n; k++) memset(x + l->r[k].off, 0, sizeof(float) * (size_t)l->r[k].count);
 }
 
-void pipe_ranges_pack(double *packed, double *full, const pipe_range_list *l, int dir)
-{
-    for (int k = 0; k < l->n; k++) {
-        double *a = full + l->r[k].off, *b = packed + l->r[k].at;
-        size_t bytes = sizeof(double) * (size_t)l->r[k].count;
-        if (dir) memcpy(a, b, bytes);
-        else memcpy(b, a, bytes);
-    }
-}
-
 int pipe_own_bcast(float *x, const pipe_range_list *per_stage, int stages, MPI_Comm replica_comm)
 {
     int rc = 0;
