@@ -30,6 +30,11 @@ void adamw_step(adamw_state *s, const adamw_config *c, double lr, float *params,
  * (summed in double) and, if max_norm > 0 and the clip coefficient max_norm / (norm + 1e-6) is
  * below 1, every gradient multiplied by it (as a float). Returns the norm before clipping. */
 double clip_grad_norm(float *grads, long n, double max_norm);
+/* The two halves of clip_grad_norm, for a gradient held in pieces (pipeline stages): sq plus the
+ * squares of grads[0..n) added one by one in double (pieces in order give clip_grad_norm's sum
+ * bitwise); and grads[0..n) scaled as clip_grad_norm scales them for that norm. */
+double clip_grad_sq_sum(const float *grads, long n, double sq);
+void clip_grad_scale(float *grads, long n, double max_norm, double norm);
 
 typedef struct {
     double base_lr;        /* 1e-3 */

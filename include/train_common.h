@@ -16,6 +16,7 @@
 #include "data_order.h"
 #include "grad_allreduce.h"
 #include "optim.h"
+#include "pipe_split.h"
 
 /* Where a signal stopped a run inside an epoch: the steps of that epoch done (0: at an epoch's
  * end) and the IEEE bits of the epoch's two running sums, saved in the checkpoint and resumed. */
@@ -32,11 +33,13 @@ void train_part_keep(train_part_epoch *p, long steps, double sum0, double sum1);
 /* Before the arrays of a checkpoint whose header is hdr are listed: the epoch's sums are in it only
  * when it was written inside an epoch, so p->steps is nonzero just then. */
 void train_part_expect(train_part_epoch *p, const ckpt_state *hdr);
-/* Reads the n arrays of the checkpoint at path (ckpt_read, its state into *st), which must end an
- * epoch of L or, written when a signal stopped the run, be a step inside one: p->steps := the steps
- * of that epoch done (0 on an error). 0, or -1 with err. Collective. */
+/* Reads the n arrays of the checkpoint at path (ckpt_read_parts with parts, which may be NULL for
+ * whole arrays; its state into *st), which must end an epoch of L or, written when a signal stopped
+ * the run, be a step inside one: p->steps := the steps of that epoch done (0 on an error). 0, or -1
+ * with err. Collective. */
 int train_resume_read(const char *path, MPI_Comm comm, const step_layout *L, ckpt_state *st,
-                      const ckpt_array *arr, int n, train_part_epoch *p, char *err);
+                      const ckpt_array *arr, const ckpt_part *parts, int n, train_part_epoch *p,
+                      char *err);
 
 /* The options of a training command that finetune and partseg check alike (cmd: the command's
  * name, for the messages). */
@@ -58,6 +61,16 @@ int train_step_opts_check(int overlap_allreduce, double bucket_mb, char *err);
 /* Appends the options of how a step runs (--overlap-allreduce, --bucket-mb, --recompute), bound
  * to the given fields, to opts[0..n) (cmd_opts_add: -1 when the table is full or n < 0). */
 int train_step_opts_add(cli_opt *opts, int n, int *overlap_allreduce, double *bucket_mb, int *recompute);
+
+/* Appends the pipeline options (--stages, --stage-split, --pipe-schedule; pretrain and finetune),
+ * bound to the given fields (stage_split, pipe_schedule: CLI_STR_LEN bytes); split_help is
+ * --stage-split's help (it names the command's units). As cmd_opts_add. */
+int train_stage_opts_add(cli_opt *opts, int n, int *stages, char *stage_split, char *pipe_schedule,
+                         const char *split_help);
+/* Usage errors of the pipeline options: an unknown schedule, --stage-split without --stages, a
+ * split or stage count that does not fit the command's units (pipe_split_units). */
+int train_stage_opts_check(int stages, const char *stage_split, const char *pipe_schedule,
+                           const pipe_unit_table *units, char *err);
 
 /* Where the options of a training command that finetune and partseg share alike are bound. */
 typedef struct {
@@ -100,11 +113,12 @@ int train_write_ckpt(const train_opts *o, const char *path, MPI_Comm comm, const
                      long epochs_done, long steps, const char *config_json, const char *tensor_table,
                      const ckpt_array *arr, int n, double *seconds, char *err);
 
-/* RUNDIR/ckpt-<step>.h5 after epochs_done epochs and `steps` steps (train_write_ckpt), the older
- * ones pruned to --keep, its name in last_checkpoint (I2P_PATH_LEN) and logged. Collective. */
+/* RUNDIR/ckpt-<step>.h5 after epochs_done epochs and `steps` steps (train_write_ckpt; parts: NULL,
+ * or the arrays' parts as ckpt_write_parts takes them), the older ones pruned to --keep, its name
+ * in last_checkpoint (I2P_PATH_LEN) and logged. Collective. */
 int train_save_ckpt(const train_opts *o, MPI_Comm comm, const step_layout *L, long epochs_done, long steps,
-                    const char *config_json, const char *tensor_table, const ckpt_array *arr, int n,
-                    char *last_checkpoint, double *seconds, char *err);
+                    const char *config_json, const char *tensor_table, const ckpt_array *arr,
+                    const ckpt_part *parts, int n, char *last_checkpoint, double *seconds, char *err);
 
 /* A network's flat arrays, as the optimiser step sees them. */
 typedef struct {

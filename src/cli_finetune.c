@@ -11,7 +11,6 @@
 #include "finetune.h"
 #include "log.h"
 #include "model_opts.h"
-#include "pipe_schedule.h"
 #include "summary.h"
 #include "train_common.h"
 
@@ -101,14 +100,9 @@ static int check_args(cli_args *c, char *err)
     if (train_opts_check(&o, err)) return -1;
     if (c->n_classes < 0) return errf(err, "--n-classes %d: must be non-negative", c->n_classes);
     if (train_step_opts_check(a->overlap_allreduce, a->bucket_mb, err)) return -1;
-    if (pipe_schedule_parse(a->pipe_schedule) < 0)
-        return errf(err, "--pipe-schedule %s: must be gpipe or 1f1b", a->pipe_schedule);
-    if (a->stage_split[0] && a->stages == 1)
-        return errf(err, "--stage-split %s: needs --stages 2 or more", a->stage_split);
     pipe_unit_table units;
     cls_units_names(&units);
-    pipe_split sp;
-    return pipe_split_units(&sp, a->stages, a->stage_split, &units, err);
+    return train_stage_opts_check(a->stages, a->stage_split, a->pipe_schedule, &units, err);
 }
 
 static void add_record(cJSON *s, const char *suffix, const ft_record *r)
@@ -274,21 +268,15 @@ static int options(void *state, cli_opt *opts)
          "mean+max (summed) or concat (default: modelnet40 mean+max, scanobjectnn concat)"},
         {"head-hidden", OPT_INT, &c->head_hidden, "H", "width of the head's hidden layers"},
         {"dropout", OPT_DOUBLE, &c->dropout, "P", "dropout of the head"},
-        {"stages", OPT_INT, &a->stages, "S",
-         "pipeline stages per replica: the ranks form (ranks / S) data replicas x S stages, each stage "
-         "holding a contiguous part of the network (1: data parallel only); results are those of "
-         "ranks / S data-parallel ranks"},
-        {"stage-split", OPT_STRING, a->stage_split, "N,N,..",
-         "units per stage of the 5 units embed0, encoder.0, encoder.1, encoder.2, head (e.g. 1,4); "
-         "default: balanced in FLOPs"},
-        {"pipe-schedule", OPT_STRING, a->pipe_schedule, "1f1b|gpipe",
-         "order of the micro-batches' forward and backward passes on a stage"},
     };
     int n = cmd_opts_add(opts, 0, head, (int)(sizeof head / sizeof head[0]));
     n = train_run_opts_add(opts, n, &tf);
     n = cmd_opts_add(opts, n, mid, (int)(sizeof mid / sizeof mid[0]));
     n = train_loop_opts_add(opts, n, &tf);
     n = cmd_opts_add(opts, n, own, (int)(sizeof own / sizeof own[0]));
+    n = train_stage_opts_add(opts, n, &a->stages, a->stage_split, a->pipe_schedule,
+                             "units per stage of the 5 units embed0, encoder.0, encoder.1, encoder.2, head (e.g. "
+                             "1,4); default: balanced in FLOPs");
     n = train_step_opts_add(opts, n, &a->overlap_allreduce, &a->bucket_mb, &a->recompute);
     return model_opts_append(&c->mo, opts, n);
 }

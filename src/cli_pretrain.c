@@ -9,7 +9,6 @@
 #include "errors.h"
 #include "model_opts.h"
 #include "pretrain.h"
-#include "pipe_schedule.h"
 #include "pipe_split.h"
 #include "pretrain_data.h"
 #include "summary.h"
@@ -80,17 +79,11 @@ static int options(void *state, cli_opt *opts)
         {"svm-data", OPT_STRING, a->svm_data, "FILE", "SVM monitor: training split (as svm --data)"},
         {"svm-test", OPT_STRING, a->svm_test, "FILE", "SVM monitor: test split (as svm --test)"},
         {"svm-c", OPT_DOUBLE, &a->svm_c, "C", "SVM monitor: the SVM cost"},
-        {"stages", OPT_INT, &a->stages, "S",
-         "pipeline stages per replica: the ranks form (ranks / S) data replicas x S stages, each stage "
-         "holding a contiguous part of the network (1: data parallel only); results are those of "
-         "ranks / S data-parallel ranks"},
-        {"stage-split", OPT_STRING, a->stage_split, "N,N,..",
-         "units per stage of the 6 units embed0, encoder.0, encoder.1, encoder.2, decoder, heads (e.g. 2,4); "
-         "default: balanced in FLOPs"},
-        {"pipe-schedule", OPT_STRING, a->pipe_schedule, "1f1b|gpipe",
-         "order of the micro-batches' forward and backward passes on a stage"},
     };
     int n = cmd_opts_add(opts, 0, own, (int)(sizeof own / sizeof own[0]));
+    n = train_stage_opts_add(opts, n, &a->stages, a->stage_split, a->pipe_schedule,
+                             "units per stage of the 6 units embed0, encoder.0, encoder.1, encoder.2, decoder, heads "
+                             "(e.g. 2,4); default: balanced in FLOPs");
     n = train_step_opts_add(opts, n, &a->overlap_allreduce, &a->bucket_mb, &a->recompute);
     return model_opts_append(&st->model, opts, n);
 }
@@ -141,13 +134,10 @@ static int check(void *state, char *err)
     if (a->svm_every > 0 && (!a->svm_data[0] || !a->svm_test[0]))
         return errf(err, "pretrain: --svm-every needs --svm-data and --svm-test");
     if (!(a->svm_c > 0)) return errf(err, "--svm-c %g: must be positive", a->svm_c);
-    if (pipe_schedule_parse(a->pipe_schedule) < 0)
-        return errf(err, "--pipe-schedule %s: must be gpipe or 1f1b", a->pipe_schedule);
-    if (a->stage_split[0] && a->stages == 1)
-        return errf(err, "--stage-split %s: needs --stages 2 or more", a->stage_split);
     double unit[PIPE_UNITS] = {1, 1, 1, 1, 1, 1};
-    pipe_split sp;
-    if (pipe_split_make(&sp, a->stages, a->stage_split, unit, err)) return -1;
+    pipe_unit_table units;
+    pipe_unit_table_3d(unit, &units);
+    if (train_stage_opts_check(a->stages, a->stage_split, a->pipe_schedule, &units, err)) return -1;
     if (train_step_opts_check(a->overlap_allreduce, a->bucket_mb, err)) return -1;
     model3d_config_default(&st->a.model);
     if (model_opts_apply(&st->model, &st->a.model, err)) return -1;

@@ -43,12 +43,13 @@ typedef struct {
     classifier *c;
     trainset tr;
     ft_testset ts;
-    adamw_state opt;
+    adamw_state opt;        /* --stages: the stage's own moments, packed (ft_pipe_n_own) */
     adamw_config opt_cfg;
     cosine_schedule sched;
     int64_t *perm;
     long perm_epoch;
-    double *acc;            /* [grads | buffers | loss, correct], summed in double (pretrain.c) */
+    double *acc;            /* [grads | buffers | loss, correct], summed in double (pretrain.c);
+                               --stages: the stage's own entries only (ft_pipe_acc_len) */
     float *buf0, *logits;   /* the step's BatchNorm buffers; one micro-batch's logits */
     int32_t *pred;
     long n_params, n_buffers, n_acc;
@@ -193,9 +194,9 @@ static int trainer_init(trainer *t, const finetune_args *a, MPI_Comm comm, char 
     if (dist_any_error(comm, rc, err)) return -1;
     t->n_params = classifier_n_params(t->c);
     t->n_buffers = classifier_n_buffers(t->c);
-    t->n_acc = t->n_params + t->n_buffers + 2;
+    t->n_acc = t->pipe ? ft_pipe_acc_len(t->pipe) : t->n_params + t->n_buffers + 2;
     train_sched_init(&t->o, &t->sched, &t->opt_cfg);
-    rc = adamw_init(&t->opt, t->n_params, err);
+    rc = adamw_init(&t->opt, t->pipe ? ft_pipe_n_own(t->pipe) : t->n_params, err);
     if (!rc) rc = confusion_init(&t->cm, t->cfg.n_classes, err);
     if (!rc) rc = confusion_init(&t->best_cm, t->cfg.n_classes, err);
     t->acc = calloc((size_t)t->n_acc, sizeof(double));
@@ -300,6 +301,20 @@ static int load_pretrained(void *ctx, char *err)
 
 /* ---- checkpoints ---- */
 
+/* fill_arrays' arrays for writing (write 1) or reading: under --stages the parameters, moments and
+ * buffers in the stage's slices (ft_pipe_ckpt_parts), the rest whole; NULL without --stages. */
+static const ckpt_part *array_parts(const trainer *t, int write, ckpt_part *out)
+{
+    if (!t->pipe) return NULL;
+    memset(out, 0, sizeof *out * N_ARRAYS);
+    ckpt_part pmb[3]; /* parameters, moments, buffers */
+    ft_pipe_ckpt_parts(t->pipe, write, pmb);
+    out[0] = pmb[0];
+    out[1] = pmb[2];
+    out[4] = out[5] = pmb[1];
+    return out;
+}
+
 static int fill_arrays(trainer *t, ckpt_array *arr, int64_t *best_epoch)
 {
     long C = t->cfg.n_classes;
@@ -313,7 +328,7 @@ static int fill_arrays(trainer *t, ckpt_array *arr, int64_t *best_epoch)
     return N_ARRAYS;
 }
 
-/* ckpt-<step>.h5 after `epochs_done` epochs (n = N_ARRAYS) or best.h5 (n = 4: no moments). */
+/* best.h5 after `epochs_done` epochs (n = 4: no moments; under --stages after ft_pipe_sync). */
 static int write_ckpt(trainer *t, const char *path, long epochs_done, int n, finetune_result *r, char *err)
 {
     ckpt_array arr[N_ARRAYS];
@@ -326,12 +341,12 @@ static int write_ckpt(trainer *t, const char *path, long epochs_done, int n, fin
 /* ckpt-<step>.h5 after epochs_done epochs and t->part.steps steps of the next one. */
 static int save_checkpoint(trainer *t, long epochs_done, finetune_result *r, char *err)
 {
-    if (t->pipe && ft_pipe_sync(t->pipe, &t->opt, err)) return -1; /* every stage's tensors */
     ckpt_array arr[N_ARRAYS];
+    ckpt_part parts[N_ARRAYS];
     int64_t be = t->best_epoch;
     fill_arrays(t, arr, &be);
-    return train_save_ckpt(&t->o, t->comm, &t->L, epochs_done, t->part.steps, t->config_json,
-                           t->tensor_table, arr, N_ARRAYS, r->last_checkpoint, &r->seconds_checkpoint, err);
+    return train_save_ckpt(&t->o, t->comm, &t->L, epochs_done, t->part.steps, t->config_json, t->tensor_table, arr,
+                           array_parts(t, 1, parts), N_ARRAYS, r->last_checkpoint, &r->seconds_checkpoint, err);
 }
 
 /* train_save_fn over run_ctx. */
@@ -354,10 +369,11 @@ static int resume_load(void *ctx, const char *path, const ckpt_state *hdr, char 
     trainer *t = rc->t;
     ckpt_state st = *hdr;
     ckpt_array arr[N_ARRAYS];
+    ckpt_part parts[N_ARRAYS];
     int64_t be = -1;
     train_part_expect(&t->part, &st);
     int na = fill_arrays(t, arr, &be);
-    int lrc = train_resume_read(path, t->comm, &t->L, &st, arr, na, &t->part, err);
+    int lrc = train_resume_read(path, t->comm, &t->L, &st, arr, array_parts(t, 0, parts), na, &t->part, err);
     if (!lrc) {
         rc->epochs_done = st.epoch;
         t->best_epoch = be;
@@ -541,7 +557,7 @@ static int run_pipe_step(trainer *t, const finetune_args *a, long step, finetune
                           &tm, err);
     r->seconds_train += tm.compute;
     r->seconds_pipe_wait += tm.wait;
-    if (a->fault_nan_step == step + 1 && t->rank == 0) t->acc[t->n_params + t->n_buffers] = NAN;
+    if (a->fault_nan_step == step + 1 && t->rank == 0) t->acc[t->n_acc - 2] = NAN;
     if (dist_any_error(t->comm, rc, err)) return -1;
     return ft_pipe_reduce(t->pipe, t->acc, &r->seconds_allreduce, err);
 }
@@ -562,7 +578,7 @@ static int train_epoch(trainer *t, const finetune_args *a, long epoch, long end,
             if (run_pipe_step(t, a, step, r, err)) return -1;
             t_update = now_s();
             comm0 = r->seconds_allreduce;
-            if (train_loss_check(t->acc[t->n_params + t->n_buffers], step, epoch, lr, r->last_checkpoint, err) ||
+            if (train_loss_check(t->acc[t->n_acc - 2], step, epoch, lr, r->last_checkpoint, err) ||
                 ft_pipe_update(t->pipe, t->acc, &t->opt, &t->opt_cfg, lr, a->clip_grad, &gnorm,
                                &r->seconds_allreduce, err))
                 return -1;
@@ -578,7 +594,7 @@ static int train_epoch(trainer *t, const finetune_args *a, long epoch, long end,
                 return -1;
         }
         r->seconds_update += now_s() - t_update - (r->seconds_allreduce - comm0);
-        const double *l = t->acc + t->n_params + t->n_buffers;
+        const double *l = t->acc + t->n_acc - 2;
         run_ctx ctx = {t, a, r};
         int src = train_step_end("finetune", epoch, end, s, spe, l[0], l[1], gnorm, lr, a->log_every, t->L.batch,
                                  &t_last, &sum_loss, &correct, &t->part, t->comm, save_cb, &ctx, err);
@@ -595,7 +611,7 @@ static int evaluate(trainer *t, const finetune_args *a, long epoch, finetune_res
     double t0 = now_s();
     if (t->pipe) {
         ft_pipe_trim(t->pipe); /* the evaluation's activations instead of the step's */
-        if (ft_pipe_sync(t->pipe, &t->opt, err)) return -1; /* the whole model on every rank */
+        if (ft_pipe_sync(t->pipe, err)) return -1; /* the whole model on every rank */
     }
     if (ft_testset_eval(&t->ts, t->c, &t->cm, t->comm, err)) return -1;
     r->seconds_eval += now_s() - t0;
@@ -676,11 +692,14 @@ int finetune_run(const finetune_args *a, MPI_Comm comm, finetune_result *r, char
         r->n_test = t.ts.n;
         r->n_classes = t.cfg.n_classes;
         if (t.best_epoch >= 0) r->best = record_of(&t.best_cm, t.best_epoch);
+        char grid[64]; /* where the micro-batches run: ranks, or under --stages replicas of S stages */
+        if (t.pipe) snprintf(grid, sizeof grid, "%d replicas x %d stages (%d ranks)", ft_pipe_data(t.pipe), a->stages, t.size);
+        else snprintf(grid, sizeof grid, "%d ranks", t.size);
         log_info("finetune: %s protocol, %ld train / %ld test samples, %d classes, %d points; %ld steps "
-                 "per epoch, batch %ld = %ld micro-batches of %ld on %d ranks; %ld parameters; epochs "
+                 "per epoch, batch %ld = %ld micro-batches of %ld on %s; %ld parameters; epochs "
                  "%ld -> %ld%s; encoder %s", ft_protocol_name(a->protocol), t.L.n, t.ts.n,
                  t.cfg.n_classes, t.cfg.enc.points, t.L.steps_per_epoch, t.L.batch, t.L.micro_per_step,
-                 t.L.micro, t.size, t.n_params, start, a->epochs, r->resumed ? " (resumed)" : "",
+                 t.L.micro, grid, t.n_params, start, a->epochs, r->resumed ? " (resumed)" : "",
                  a->scratch ? "from scratch" : a->pretrained);
         rc = r->resumed && start == a->epochs ? finish_complete(&t, a, start, r, err)
                                                : train_loop(&t, a, start, a->epochs, r, err);

@@ -2,6 +2,7 @@
  * pipe_run's schedule, the reduction, the update and the synchronisation (see ft_pipe.h). */
 #include "ft_pipe.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,10 +38,9 @@ struct ft_pipe {
     slot *slots;
     long nslots;
     range_list own_p[CLS_UNITS], own_b[CLS_UNITS]; /* per stage: parameter / buffer ranges */
-    model3d_tensor *own_t; /* this stage's parameter tensors */
-    int n_own_t;
-    double *red;      /* this stage's entries, packed for the reduction */
-    long n_red;
+    pipe_own_tensors own_t; /* this stage's parameter tensors by range (pipe_own_adamw) */
+    pipe_own_slices slices; /* their checkpoint slices */
+    long n_own_p, n_own_b;  /* this stage's parameters and buffers (the packed layout of acc) */
     float *buf0;      /* the step's BatchNorm buffers */
     int32_t *pred;
     /* the step in progress (pipe_run's callbacks) */
@@ -77,21 +77,26 @@ int ft_pipe_replica(const ft_pipe *p)
     return p->g.replica;
 }
 
-/* Ownership of every tensor by stage; this stage's parameter tensors. */
+/* Ownership of every tensor by stage; this stage's parameter tensors by range. */
 static int own_tensors(ft_pipe *p, char *err)
 {
     int nt = classifier_n_tensors(p->c);
     const model3d_tensor *T = classifier_get_tensor(p->c, 0), *B = p->c->st.buffer_tensors;
-    p->own_t = calloc((size_t)nt, sizeof *p->own_t);
-    if (!p->own_t) return errf(err, "out of memory");
+    range_list *own = &p->own_p[p->g.stage];
+    if (pipe_own_tensors_alloc(&p->own_t, nt, err)) return -1;
     for (int i = 0; i < nt; i++) {
+        int n_before = own->n;
         int s = pipe_own_tensor(p->own_p, &p->sp, cls_unit_of_tensor(T[i].name), &T[i], "tensor", err);
         if (s < 0) return -1;
-        if (s == p->g.stage) p->own_t[p->n_own_t++] = T[i];
+        if (s == p->g.stage) pipe_own_tensors_note(&p->own_t, own, n_before, &T[i]);
     }
+    pipe_own_tensors_end(&p->own_t, own);
     for (int i = 0; i < p->c->st.n_buffer_tensors; i++)
         if (pipe_own_tensor(p->own_b, &p->sp, cls_unit_of_tensor(B[i].name), &B[i], "buffer", err) < 0) return -1;
-    return 0;
+    p->n_own_p = own->total;
+    p->n_own_b = p->own_b[p->g.stage].total;
+    const range_list *ob = &p->own_b[p->g.stage];
+    return pipe_own_slices_make(&p->slices, own->r, own->n, ob->r, ob->n, err);
 }
 
 int ft_pipe_bind(ft_pipe *p, classifier *c, long micro, long M, char *err)
@@ -119,13 +124,25 @@ int ft_pipe_bind(ft_pipe *p, classifier *c, long micro, long M, char *err)
         arena_init(&p->slots[i].a, (size_t)16 << 20);
         if (!(p->slots[i].labels = malloc(sizeof(int32_t) * (size_t)micro))) return errf(err, "out of memory");
     }
-    long n_red = p->own_p[p->g.stage].total + p->own_b[p->g.stage].total;
-    p->n_red = n_red;
-    p->red = malloc(sizeof(double) * (size_t)(n_red + 1));
     p->buf0 = malloc(sizeof(float) * (size_t)(classifier_n_buffers(c) + 1));
     p->pred = malloc(sizeof(int32_t) * (size_t)micro);
-    if (!p->red || !p->buf0 || !p->pred) return errf(err, "out of memory");
+    if (!p->buf0 || !p->pred) return errf(err, "out of memory");
     return 0;
+}
+
+long ft_pipe_acc_len(const ft_pipe *p)
+{
+    return p->n_own_p + p->n_own_b + 2;
+}
+
+long ft_pipe_n_own(const ft_pipe *p)
+{
+    return p->n_own_p;
+}
+
+void ft_pipe_ckpt_parts(const ft_pipe *p, int write, ckpt_part out[3])
+{
+    pipe_own_parts(&p->slices, write, p->g.replica == 0, out);
 }
 
 void ft_pipe_free(ft_pipe *p)
@@ -141,8 +158,8 @@ void ft_pipe_free(ft_pipe *p)
         pipe_range_list_free(&p->own_b[s]);
     }
     free(p->slots);
-    free(p->own_t);
-    free(p->red);
+    pipe_own_tensors_free(&p->own_t);
+    pipe_own_slices_free(&p->slices);
     free(p->buf0);
     free(p->pred);
     dist_grid_free(&p->g);
@@ -165,13 +182,15 @@ static void copy_ranges(float *dst, const float *src, const range_list *l)
         memcpy(dst + l->r[k].off, src + l->r[k].off, sizeof(float) * (size_t)l->r[k].count);
 }
 
-/* acc[ranges] += x[ranges] * inv (in double). */
-static void add_ranges(double *acc, const float *x, const range_list *l, double inv)
+/* packed[r.at ...] += x[r.off ...] * inv (in double) for every range r. */
+static void add_ranges(double *packed, const float *x, const range_list *l, double inv)
 {
     for (int k = 0; k < l->n; k++) {
-        long lo = l->r[k].off, hi = lo + l->r[k].count;
+        const float *xk = x + l->r[k].off;
+        double *ak = packed + l->r[k].at;
+        long n = l->r[k].count;
 #pragma omp parallel for schedule(static)
-        for (long i = lo; i < hi; i++) acc[i] += (double)x[i] * inv;
+        for (long i = 0; i < n; i++) ak[i] += (double)xk[i] * inv;
     }
 }
 
@@ -212,11 +231,11 @@ static int forward(void *ctx, long j, long si, float *in, float *out, char *err)
         long B = s->b.B, right = 0;
         logits_argmax(s->u.f.logits, B, c->cfg.n_classes, p->pred);
         for (long i = 0; i < B; i++) right += p->pred[i] == s->labels[i];
-        double *lacc = p->acc + classifier_n_params(c) + classifier_n_buffers(c);
+        double *lacc = p->acc + p->n_own_p + p->n_own_b;
         lacc[0] += s->u.loss * p->inv;
         lacc[1] += (double)right;
     }
-    add_ranges(p->acc + classifier_n_params(c), c->st.buffers, ob, p->inv);
+    add_ranges(p->acc + p->n_own_p, c->st.buffers, ob, p->inv);
     return 0;
 }
 
@@ -243,7 +262,7 @@ int ft_pipe_step(ft_pipe *p, ft_pipe_fill_fn fill, void *ctx, double inv_micro, 
 {
     classifier *c = p->c;
     m3_store *st = &c->st;
-    memset(acc, 0, sizeof(double) * (size_t)(st->n_params + st->n_buffers + 2));
+    memset(acc, 0, sizeof(double) * (size_t)ft_pipe_acc_len(p));
     if (st->cache.precision == NN_BF16) nn_to_bf16(st->params_bf16, st->params, st->n_params);
     copy_ranges(p->buf0, st->buffers, &p->own_b[p->g.stage]);
     p->fill = fill;
@@ -255,25 +274,13 @@ int ft_pipe_step(ft_pipe *p, ft_pipe_fill_fn fill, void *ctx, double inv_micro, 
     return pipe_run_step(p->run, &fns, p, tm, err);
 }
 
-/* Copies this stage's entries of acc into p->red (dir 0) or back (dir 1). */
-static void pack_own(ft_pipe *p, double *acc, int dir)
-{
-    const range_list *op = &p->own_p[p->g.stage], *ob = &p->own_b[p->g.stage];
-    pipe_ranges_pack(p->red, acc, op, dir);
-    pipe_ranges_pack(p->red + op->total, acc + classifier_n_params(p->c), ob, dir);
-}
-
 int ft_pipe_reduce(ft_pipe *p, double *acc, double *seconds, char *err)
 {
     double t0 = MPI_Wtime();
-    long nl = classifier_n_params(p->c) + classifier_n_buffers(p->c);
+    long n = p->n_own_p + p->n_own_b;
     int rc = 0;
-    if (p->g.data > 1) {
-        pack_own(p, acc, 0);
-        rc = MPI_Allreduce(MPI_IN_PLACE, p->red, (int)p->n_red, MPI_DOUBLE, MPI_SUM, p->g.stage_comm);
-        pack_own(p, acc, 1);
-    }
-    if (!rc) rc = MPI_Allreduce(MPI_IN_PLACE, acc + nl, 2, MPI_DOUBLE, MPI_SUM, p->g.world);
+    if (p->g.data > 1) rc = MPI_Allreduce(MPI_IN_PLACE, acc, (int)n, MPI_DOUBLE, MPI_SUM, p->g.stage_comm);
+    if (!rc) rc = MPI_Allreduce(MPI_IN_PLACE, acc + n, 2, MPI_DOUBLE, MPI_SUM, p->g.world);
     *seconds += MPI_Wtime() - t0;
     return rc ? errf(err, "pipeline: MPI_Allreduce failed") : 0;
 }
@@ -284,22 +291,45 @@ static int bcast_owned(ft_pipe *p, float *x, const range_list *lists)
     return pipe_own_bcast(x, lists, p->g.stages, p->g.replica_comm);
 }
 
+/* The norm of the whole gradient: clip_grad_norm's serial sum in table order, the running sum
+ * passed along the replica from a range's stage to the next range's where they differ (the
+ * stages' ranges interleave: the merges sit before the encoder stages in the table); every stage
+ * gets it. */
+static int grad_norm(ft_pipe *p, const float *grads, double *norm)
+{
+    int S = p->g.stages, me = p->g.stage, at[CLS_UNITS] = {0}, prev = -1, rc = 0;
+    double sq = 0;
+    for (;;) { /* every rank walks all stages' ranges in table order */
+        int s = -1;
+        for (int t = 0; t < S; t++)
+            if (at[t] < p->own_p[t].n && (s < 0 || p->own_p[t].r[at[t]].off < p->own_p[s].r[at[s]].off)) s = t;
+        if (s < 0) break;
+        if (prev >= 0 && s != prev) { /* the running sum moves from stage prev to stage s */
+            if (me == prev) rc = MPI_Send(&sq, 1, MPI_DOUBLE, s, 0, p->g.replica_comm);
+            else if (me == s) rc = MPI_Recv(&sq, 1, MPI_DOUBLE, prev, 0, p->g.replica_comm, MPI_STATUS_IGNORE);
+            if (rc) return rc;
+        }
+        const pipe_range *r = &p->own_p[s].r[at[s]++];
+        if (me == s) sq = clip_grad_sq_sum(grads + r->off, r->count, sq);
+        prev = s;
+    }
+    *norm = sqrt(sq);
+    return prev < 0 ? 0 : MPI_Bcast(norm, 1, MPI_DOUBLE, prev, p->g.replica_comm);
+}
+
 int ft_pipe_update(ft_pipe *p, const double *acc, adamw_state *opt, const adamw_config *oc, double lr,
                    double clip_grad, double *gnorm, double *seconds, char *err)
 {
     m3_store *st = &p->c->st;
-    long np = st->n_params;
     const range_list *op = &p->own_p[p->g.stage], *ob = &p->own_b[p->g.stage];
-    for (int k = 0; k < op->n; k++)
-        for (long i = op->r[k].off; i < op->r[k].off + op->r[k].count; i++) st->grads[i] = (float)acc[i];
-    for (int k = 0; k < ob->n; k++)
-        for (long i = ob->r[k].off; i < ob->r[k].off + ob->r[k].count; i++) st->buffers[i] = (float)acc[np + i];
+    pipe_ranges_unpack(st->grads, acc, op);
+    pipe_ranges_unpack(st->buffers, acc + p->n_own_p, ob);
     double t0 = MPI_Wtime();
-    int rc = bcast_owned(p, st->grads, p->own_p); /* the clip's norm is over the whole gradient */
+    int rc = grad_norm(p, st->grads, gnorm); /* the clip's norm is over the whole gradient */
     *seconds += MPI_Wtime() - t0;
-    if (rc) return errf(err, "pipeline: MPI_Bcast failed");
-    *gnorm = clip_grad_norm(st->grads, np, clip_grad);
-    adamw_step(opt, oc, lr, st->params, st->grads, p->own_t, p->n_own_t);
+    if (rc) return errf(err, "pipeline: the gradient norm's messages failed");
+    for (int k = 0; k < op->n; k++) clip_grad_scale(st->grads + op->r[k].off, op->r[k].count, clip_grad, *gnorm);
+    pipe_own_adamw(opt, oc, lr, st->params, st->grads, op, &p->own_t);
     return 0;
 }
 
@@ -311,12 +341,10 @@ void ft_pipe_trim(ft_pipe *p)
     }
 }
 
-int ft_pipe_sync(ft_pipe *p, adamw_state *opt, char *err)
+int ft_pipe_sync(ft_pipe *p, char *err)
 {
     m3_store *st = &p->c->st;
     int rc = bcast_owned(p, st->params, p->own_p);
-    if (!rc) rc = bcast_owned(p, opt->m, p->own_p);
-    if (!rc) rc = bcast_owned(p, opt->v, p->own_p);
     if (!rc) rc = bcast_owned(p, st->buffers, p->own_b);
     return rc ? errf(err, "pipeline: MPI_Bcast failed") : 0;
 }

@@ -67,15 +67,25 @@ void adamw_step(adamw_state *s, const adamw_config *c, double lr, float *params,
 
 double clip_grad_norm(float *grads, long n, double max_norm)
 {
-    double sq = 0; /* serial: the same sum for any thread count */
-    for (long i = 0; i < n; i++) sq += (double)grads[i] * grads[i];
-    double norm = sqrt(sq), coef = max_norm / (norm + 1e-6);
+    double norm = sqrt(clip_grad_sq_sum(grads, n, 0));
+    clip_grad_scale(grads, n, max_norm, norm);
+    return norm;
+}
+
+double clip_grad_sq_sum(const float *grads, long n, double sq)
+{
+    for (long i = 0; i < n; i++) sq += (double)grads[i] * grads[i]; /* serial: the same sum for any thread count */
+    return sq;
+}
+
+void clip_grad_scale(float *grads, long n, double max_norm, double norm)
+{
+    double coef = max_norm / (norm + 1e-6);
     if (max_norm > 0 && coef < 1) {
         float cf = (float)coef;
 #pragma omp parallel for schedule(static)
         for (long i = 0; i < n; i++) grads[i] *= cf;
     }
-    return norm;
 }
 
 void cosine_schedule_default(cosine_schedule *s)

@@ -248,7 +248,7 @@ static int save_checkpoint(trainer *t, long epochs_done, partseg_result *r, char
     memcpy(bits, t->best_metrics, sizeof bits);
     fill_arrays(t, arr, &be, bits);
     return train_save_ckpt(&t->o, t->comm, &t->L, epochs_done, t->part.steps, t->config_json,
-                           t->tensor_table, arr, N_ARRAYS, r->last_checkpoint, &r->seconds_checkpoint, err);
+                           t->tensor_table, arr, NULL, N_ARRAYS, r->last_checkpoint, &r->seconds_checkpoint, err);
 }
 
 /* train_save_fn over run_ctx. */
@@ -272,7 +272,7 @@ static int resume_load(void *ctx, const char *path, const ckpt_state *hdr, char 
     int64_t be = -1, bits[3] = {0, 0, 0};
     train_part_expect(&t->part, &st);
     int na = fill_arrays(t, arr, &be, bits);
-    int lrc = train_resume_read(path, t->comm, &t->L, &st, arr, na, &t->part, err);
+    int lrc = train_resume_read(path, t->comm, &t->L, &st, arr, NULL, na, &t->part, err);
     if (!lrc) {
         rc->epochs_done = st.epoch;
         t->best_epoch = be;

@@ -37,9 +37,7 @@ struct pipe_stage {
     range_list own_p[PIPE_UNITS], own_b[PIPE_UNITS]; /* per stage: parameter / buffer ranges */
     range_list unit_p[PIPE_UNITS]; /* this stage's units: their parameter ranges (at: packed offset) */
     long final_lo[PIPE_UNITS];     /* after unit u's backward, packed gradients >= final_lo[u] are done */
-    model3d_tensor *own_t;     /* this stage's parameter tensors, offsets from their range's start */
-    int *range_t;              /* own_t[range_t[k], range_t[k + 1]): the tensors of own range k */
-    int n_own_t;
+    pipe_own_tensors own_t;    /* this stage's parameter tensors by range (pipe_own_adamw) */
     long n_own_p, n_own_b;     /* this stage's parameters and buffers (the packed layout of acc) */
     grad_overlap ov;           /* --overlap-allreduce with replicas: the bucketed reduction */
     int overlap;
@@ -85,9 +83,7 @@ int pipe_stage_replica(const pipe_stage *p)
 static int own_tensors(pipe_stage *p, char *err)
 {
     int nt = model3d_n_tensors(p->m), nb = model3d_n_buffer_tensors(p->m);
-    p->own_t = calloc((size_t)nt, sizeof *p->own_t);
-    p->range_t = calloc((size_t)nt + 1, sizeof *p->range_t);
-    if (!p->own_t || !p->range_t) return errf(err, "out of memory");
+    if (pipe_own_tensors_alloc(&p->own_t, nt, err)) return -1;
     range_list *own = &p->own_p[p->g.stage];
     long next = 0; /* the table is contiguous: a range's tensors are neighbours in the packing too */
     for (int i = 0; i < nt; i++) {
@@ -107,12 +103,9 @@ static int own_tensors(pipe_stage *p, char *err)
         if (ul->n > n_unit) ul->r[n_unit].at = at; /* a new range of the unit */
         for (int v = u + 1; v < PIPE_UNITS; v++)
             if (p->final_lo[v] < at + T->count) p->final_lo[v] = at + T->count;
-        if (own->n > n_before) p->range_t[own->n - 1] = p->n_own_t; /* a new range starts here */
-        model3d_tensor t = *T;
-        t.offset -= own->r[own->n - 1].off;
-        p->own_t[p->n_own_t++] = t;
+        pipe_own_tensors_note(&p->own_t, own, n_before, T);
     }
-    p->range_t[own->n] = p->n_own_t;
+    pipe_own_tensors_end(&p->own_t, own);
     p->n_own_p = own->total;
     for (int i = 0; i < nb; i++) {
         const model3d_tensor *T = model3d_get_buffer_tensor(p->m, i);
@@ -185,8 +178,7 @@ void pipe_stage_free(pipe_stage *p)
         pipe_range_list_free(&p->unit_p[s]);
     }
     free(p->slots);
-    free(p->own_t);
-    free(p->range_t);
+    pipe_own_tensors_free(&p->own_t);
     grad_overlap_free(&p->ov);
     dist_grid_free(&p->g);
     free(p);
@@ -322,20 +314,10 @@ void pipe_stage_update(pipe_stage *p, adamw_state *opt, const adamw_config *c, d
 {
     float *grad = model3d_grads(p->m), *bufs = model3d_buffers(p->m), *params = model3d_params(p->m);
     const range_list *op = &p->own_p[p->g.stage], *ob = &p->own_b[p->g.stage];
-    for (int k = 0; k < op->n; k++)
-        for (long i = 0; i < op->r[k].count; i++) grad[op->r[k].off + i] = (float)acc[op->r[k].at + i];
-    for (int k = 0; k < ob->n; k++)
-        for (long i = 0; i < ob->r[k].count; i++) bufs[ob->r[k].off + i] = (float)acc[p->n_own_p + ob->r[k].at + i];
-    /* AdamW range by range: the moments are packed (opt holds this stage's n_own_p), the tensors'
-     * offsets are from their range's start */
-    long step = opt->step;
-    for (int k = 0; k < op->n; k++) {
-        adamw_state view = {.m = opt->m + op->r[k].at, .v = opt->v + op->r[k].at, .n = op->r[k].count,
-                            .step = step};
-        adamw_step(&view, c, lr, params + op->r[k].off, grad + op->r[k].off, p->own_t + p->range_t[k],
-                   p->range_t[k + 1] - p->range_t[k]);
-    }
-    opt->step = step + 1;
+    pipe_ranges_unpack(grad, acc, op);
+    pipe_ranges_unpack(bufs, acc + p->n_own_p, ob);
+    /* the moments are packed (opt holds this stage's n_own_p) */
+    pipe_own_adamw(opt, c, lr, params, grad, op, &p->own_t);
 }
 
 int pipe_stage_sync(pipe_stage *p, char *err)

@@ -54,8 +54,7 @@ typedef struct {
     int log_open;
     svm_monitor svm;         /* --svm-every (svm_monitor.h) */
     pipe_stage *pipe;        /* --stages > 1: this rank's pipeline stage (pipe_step.h); NULL: data parallel */
-    ckpt_slice *slices;      /* --stages: this stage's slices of the checkpoint arrays */
-    ckpt_part parts[4];      /* of /params, /adamw/m, /adamw/v, /buffers (replica 0 writes them) */
+    pipe_own_slices slices;  /* --stages: this stage's slices of the checkpoint arrays */
     grad_overlap ov;         /* --overlap-allreduce 1: the bucketed reduction (grad_allreduce.h) */
     int overlap;
 } trainer;
@@ -110,19 +109,7 @@ static int make_parts(trainer *t, char *err)
 {
     const pipe_range *rp, *rb;
     int np = pipe_stage_own(t->pipe, 0, &rp), nb = pipe_stage_own(t->pipe, 1, &rb);
-    t->slices = malloc(sizeof *t->slices * (size_t)(2 * np + nb + 1));
-    if (!t->slices) return errf(err, "out of memory");
-    ckpt_slice *at_off = t->slices, *packed = at_off + np, *buf = packed + np;
-    for (int k = 0; k < np; k++) {
-        at_off[k] = (ckpt_slice){rp[k].off, rp[k].count, rp[k].off};
-        packed[k] = (ckpt_slice){rp[k].off, rp[k].count, rp[k].at};
-    }
-    for (int k = 0; k < nb; k++) buf[k] = (ckpt_slice){rb[k].off, rb[k].count, rb[k].off};
-    int writer = pipe_stage_replica(t->pipe) == 0;
-    t->parts[0] = (ckpt_part){at_off, writer ? np : 0};
-    t->parts[1] = t->parts[2] = (ckpt_part){packed, np};
-    t->parts[3] = (ckpt_part){buf, writer ? nb : 0};
-    return 0;
+    return pipe_own_slices_make(&t->slices, rp, np, rb, nb, err);
 }
 
 /* The parts of fill_arrays' arrays for writing (write 1) or reading: NULL without --stages. */
@@ -130,9 +117,11 @@ static const ckpt_part *array_parts(trainer *t, int write, ckpt_part *out)
 {
     if (!t->pipe) return NULL;
     memset(out, 0, sizeof *out * 6);
-    memcpy(out, t->parts, sizeof t->parts);
-    if (!write) out[0] = out[3] = (ckpt_part){NULL, 0}; /* every rank reads the whole parameters, buffers */
-    else if (pipe_stage_replica(t->pipe) != 0) out[1] = out[2] = (ckpt_part){t->parts[1].s, 0};
+    ckpt_part pmb[3]; /* parameters, moments, buffers */
+    pipe_own_parts(&t->slices, write, pipe_stage_replica(t->pipe) == 0, pmb);
+    out[0] = pmb[0];
+    out[1] = out[2] = pmb[1];
+    out[3] = pmb[2];
     return out;
 }
 
@@ -428,7 +417,7 @@ static void trainer_free(trainer *t)
     adamw_free(&t->opt);
     grad_overlap_free(&t->ov);
     free(t->acc);
-    free(t->slices);
+    pipe_own_slices_free(&t->slices);
     free(t->perm);
     free(t->config_json);
     free(t->tensor_table);

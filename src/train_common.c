@@ -14,6 +14,7 @@
 #include "log.h"
 #include "mem_peak.h"
 #include "paths.h"
+#include "pipe_schedule.h"
 #include "preempt.h"
 #include "rng.h"
 #include "train_log.h"
@@ -63,6 +64,30 @@ int train_step_opts_add(cli_opt *opts, int n, int *overlap_allreduce, double *bu
          "in the backward (less memory, same results)"},
     };
     return cmd_opts_add(opts, n, step, (int)(sizeof step / sizeof step[0]));
+}
+
+int train_stage_opts_add(cli_opt *opts, int n, int *stages, char *stage_split, char *pipe_schedule,
+                         const char *split_help)
+{
+    const cli_opt pipe[] = {
+        {"stages", OPT_INT, stages, "S",
+         "pipeline stages per replica: the ranks form (ranks / S) data replicas x S stages, each stage "
+         "holding a contiguous part of the network (1: data parallel only); results are those of "
+         "ranks / S data-parallel ranks"},
+        {"stage-split", OPT_STRING, stage_split, "N,N,..", split_help},
+        {"pipe-schedule", OPT_STRING, pipe_schedule, "1f1b|gpipe",
+         "order of the micro-batches' forward and backward passes on a stage"},
+    };
+    return cmd_opts_add(opts, n, pipe, (int)(sizeof pipe / sizeof pipe[0]));
+}
+
+int train_stage_opts_check(int stages, const char *stage_split, const char *pipe_schedule,
+                           const pipe_unit_table *units, char *err)
+{
+    if (pipe_schedule_parse(pipe_schedule) < 0) return errf(err, "--pipe-schedule %s: must be gpipe or 1f1b", pipe_schedule);
+    if (stage_split[0] && stages == 1) return errf(err, "--stage-split %s: needs --stages 2 or more", stage_split);
+    pipe_split sp;
+    return pipe_split_units(&sp, stages, stage_split, units, err);
 }
 
 int train_run_opts_add(cli_opt *opts, int n, const train_cli_fields *f)
@@ -120,25 +145,34 @@ int train_run_start(const train_opts *o, MPI_Comm comm, int (*resume)(void *ctx,
     return rc;
 }
 
-int train_write_ckpt(const train_opts *o, const char *path, MPI_Comm comm, const step_layout *L,
-                     long epochs_done, long steps, const char *config_json, const char *tensor_table,
-                     const ckpt_array *arr, int n, double *seconds, char *err)
+/* train_write_ckpt with parts (NULL: every array whole on every rank). */
+static int write_ckpt_parts(const train_opts *o, const char *path, MPI_Comm comm, const step_layout *L,
+                            long epochs_done, long steps, const char *config_json, const char *tensor_table,
+                            const ckpt_array *arr, const ckpt_part *parts, int n, double *seconds, char *err)
 {
     double t0 = now_s();
     ckpt_state st = {.step = epochs_done * L->steps_per_epoch + steps, .epoch = epochs_done,
                      .epoch_pos = steps * L->batch, .seed = o->seed};
-    int rc = ckpt_write(path, comm, &st, config_json, tensor_table, arr, n, err);
+    int rc = ckpt_write_parts(path, comm, &st, config_json, tensor_table, arr, parts, n, err);
     *seconds += now_s() - t0;
     return rc;
 }
 
+int train_write_ckpt(const train_opts *o, const char *path, MPI_Comm comm, const step_layout *L,
+                     long epochs_done, long steps, const char *config_json, const char *tensor_table,
+                     const ckpt_array *arr, int n, double *seconds, char *err)
+{
+    return write_ckpt_parts(o, path, comm, L, epochs_done, steps, config_json, tensor_table, arr, NULL, n,
+                            seconds, err);
+}
+
 int train_save_ckpt(const train_opts *o, MPI_Comm comm, const step_layout *L, long epochs_done, long steps,
-                    const char *config_json, const char *tensor_table, const ckpt_array *arr, int n,
-                    char *last_checkpoint, double *seconds, char *err)
+                    const char *config_json, const char *tensor_table, const ckpt_array *arr,
+                    const ckpt_part *parts, int n, char *last_checkpoint, double *seconds, char *err)
 {
     char path[I2P_PATH_LEN];
     ckpt_path(path, sizeof path, o->rundir, epochs_done * L->steps_per_epoch + steps);
-    if (train_write_ckpt(o, path, comm, L, epochs_done, steps, config_json, tensor_table, arr, n,
+    if (write_ckpt_parts(o, path, comm, L, epochs_done, steps, config_json, tensor_table, arr, parts, n,
                          seconds, err))
         return -1;
     if (ckpt_prune(o->rundir, comm, (int)o->keep, err)) return -1;
@@ -309,10 +343,11 @@ void train_part_expect(train_part_epoch *p, const ckpt_state *hdr)
 }
 
 int train_resume_read(const char *path, MPI_Comm comm, const step_layout *L, ckpt_state *st,
-                      const ckpt_array *arr, int n, train_part_epoch *p, char *err)
+                      const ckpt_array *arr, const ckpt_part *parts, int n, train_part_epoch *p,
+                      char *err)
 {
     long spe = L->steps_per_epoch, part = st->epoch_pos / L->batch;
-    int rc = ckpt_read(path, comm, st, NULL, arr, n, err);
+    int rc = ckpt_read_parts(path, comm, st, NULL, arr, parts, n, err);
     if (!rc && (st->epoch_pos < 0 || st->epoch_pos % L->batch || part >= spe ||
                 st->step != st->epoch * spe + part))
         rc = errf(err, "%s: step %ld is not the end of epoch %ld of this configuration", path, st->step,

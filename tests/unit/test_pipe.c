@@ -328,15 +328,59 @@ static void test_own(void **state)
     const float xz[14] = {1, 2, 3, 4, 5, 0, 0, 0, 0, 10, 11, 12, 0, 0};
     assert_memory_equal(x, xz, sizeof x);
 
-    double full[14], packed[6];
-    for (int i = 0; i < 14; i++) full[i] = 100 + i;
-    pipe_ranges_pack(packed, full, &own[1], 0);
-    const double want[6] = {105, 106, 107, 108, 112, 113};
-    assert_memory_equal(packed, want, sizeof packed);
-    for (int i = 0; i < 6; i++) packed[i] = -i;
-    pipe_ranges_pack(packed, full, &own[1], 1);
-    assert_true(full[4] == 104 && full[5] == 0 && full[8] == -3 && full[9] == 109 && full[11] == 111 &&
-                full[12] == -4 && full[13] == -5);
+    /* packed (stage 1: [5, 9) at 0, [12, 14) at 4) back to its offsets, the rest untouched */
+    const double packed[6] = {-0.5, -1, -2, -3, -4, -5};
+    for (int i = 0; i < 14; i++) x[i] = (float)(100 + i);
+    pipe_ranges_unpack(x, packed, &own[1]);
+    const float xu[14] = {100, 101, 102, 103, 104, -0.5f, -1, -2, -3, 109, 110, 111, -4, -5};
+    assert_memory_equal(x, xu, sizeof x);
+
+    /* checkpoint slices: parameters and buffers at their offsets, moments packed */
+    pipe_own_slices sl = {0};
+    assert_int_equal(pipe_own_slices_make(&sl, own[1].r, own[1].n, own[0].r, own[0].n, g_err), 0);
+    ckpt_part w[3], r[3], w2[3];
+    pipe_own_parts(&sl, 1, 1, w);
+    pipe_own_parts(&sl, 0, 1, r);
+    pipe_own_parts(&sl, 1, 0, w2);
+    assert_true(w[0].n == 2 && w[0].s[1].off == 12 && w[0].s[1].at == 12 && w[0].s[1].count == 2);
+    assert_true(w[1].n == 2 && w[1].s[1].off == 12 && w[1].s[1].at == 4);
+    assert_true(w[2].n == 2 && w[2].s[1].off == 9 && w[2].s[1].at == 9 && w[2].s[1].count == 1);
+    assert_true(!r[0].s && !r[2].s && r[1].s == w[1].s && r[1].n == 2); /* reading: own moments only */
+    assert_true(w2[0].s && w2[0].n == 0 && w2[1].n == 0 && w2[2].n == 0); /* another replica writes none */
+    pipe_own_slices_free(&sl);
+
+    /* AdamW on packed moments, range by range = adamw_step over the whole arrays, bitwise */
+    pipe_own_tensors ot = {0};
+    assert_int_equal(pipe_own_tensors_alloc(&ot, 5, g_err), 0);
+    pipe_range_list mine = {0};
+    for (int i = 0; i < 5; i++) {
+        if (unit[i] < 2) continue;
+        int n_before = mine.n;
+        assert_int_equal(pipe_range_add(&mine, T[i].offset, T[i].count), 0);
+        pipe_own_tensors_note(&ot, &mine, n_before, &T[i]);
+    }
+    pipe_own_tensors_end(&ot, &mine);
+    adamw_config c;
+    adamw_config_default(&c);
+    adamw_state whole = {0}, part = {0};
+    assert_int_equal(adamw_init(&whole, 14, g_err), 0);
+    assert_int_equal(adamw_init(&part, 6, g_err), 0);
+    float p1[14], p2[14], gr[14];
+    model3d_tensor tw[2] = {T[2], T[4]};
+    tw[1].decay = 1;
+    ot.t[1].decay = 1;
+    for (int i = 0; i < 14; i++) p1[i] = p2[i] = 0.1f * (float)(i - 7), gr[i] = 0.01f * (float)(i * i % 5 - 2);
+    for (int s = 0; s < 3; s++) {
+        adamw_step(&whole, &c, 1e-2, p1, gr, tw, 2);
+        pipe_own_adamw(&part, &c, 1e-2, p2, gr, &mine, &ot);
+    }
+    assert_memory_equal(p1, p2, sizeof p1);
+    assert_int_equal(part.step, 3);
+    assert_true(part.m[4] == whole.m[12] && part.v[3] == whole.v[8]);
+    adamw_free(&whole);
+    adamw_free(&part);
+    pipe_own_tensors_free(&ot);
+    pipe_range_list_free(&mine);
     pipe_range_list_free(&own[0]);
     pipe_range_list_free(&own[1]);
     assert_null(own[0].r);
