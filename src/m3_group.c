@@ -2,7 +2,9 @@
  * the scale-0 embedding of grouped points (embed0) and the token merging of scales 1 and 2
  * (merge1, merge2) share it (docs/model3d.md). conv3 runs factorised over the concat [g, h2]
  * (m3_layers.h) on copies of its weight's two column halves; the state keeps b + c floats per row
- * (conv2's and conv3's outputs), the backward recomputes the ReLU outputs it needs.
+ * (conv2's and conv3's outputs), the backward recomputes the ReLU outputs it needs. The light
+ * forward keeps only the BatchNorm statistics and the max-pool winners; m3_group_recompute
+ * rebuilds the rest, bitwise, before the backward (embed0 under --recompute).
  */
 #include "m3_layers.h"
 
@@ -35,31 +37,26 @@ static void add_w3(float *gw3, const float *dwg, const float *dwh, long b, long 
         }
 }
 
-int m3_group_forward(m3_run *r, const m3_group *p, float *out, m3_group_state *s, const float *inp,
-                     long G, long k)
+/* The first half into s: conv1 -> bn1 -> relu -> conv2 = h2 (R,b); g = max over k of h2 (arg1);
+ * h3 = conv3 on [g broadcast, h2]: gy (G,c) = g W_g^T + b3, h3 = h2 W_h^T, then h3 += gy
+ * broadcast over k (W_g, W_h: the column halves of conv3.w). fresh: bn1 computes its batch
+ * statistics into s->mean1 / var1 (the forward); else it applies the saved ones (a recomputation:
+ * the same primitive on the same input, the same bits). Temporaries (R 2a floats at most) from ta. */
+static int group_front(m3_run *r, const m3_group *p, m3_group_state *s, const float *inp, long G, long k,
+                       arena *ta, int fresh)
 {
-    long R = G * k, a = p->conv1.out, b = p->conv2.out, c = p->conv3.out,
-         cout = p->conv4.out;
-    memset(s, 0, sizeof *s);
-    m3_buffer saved[] = {{&s->h2, R * b},   {&s->g, G * b},    {&s->h3, R * c},   {&s->mean1, a},
-                         {&s->var1, a},     {&s->mean2, c},    {&s->var2, c}};
-    TRY(m3_alloc_floats(r, saved, sizeof saved / sizeof *saved));
-    NEED(s->arg1 = (int32_t *)arena_ints(r->a, G * b));
-    NEED(s->arg2 = (int32_t *)arena_ints(r->a, G * cout));
-    arena_mark_t mk = arena_mark(r->a);
-    float *gy = arena_floats(r->a, G * c), *wg = arena_floats(r->a, c * b), *wh = arena_floats(r->a, c * b);
-    NEED(gy && wg && wh);
-    /* (R,cin) -> conv1 (R,a) -> bn1 -> relu (in place) -> conv2 (R,b); h1 and r1 are temporaries */
-    arena_mark_t mk1 = arena_mark(r->a);
-    float *h1 = arena_floats(r->a, R * a), *r1 = arena_floats(r->a, R * a);
+    long R = G * k, a = p->conv1.out, b = p->conv2.out, c = p->conv3.out;
+    arena_mark_t mk = arena_mark(ta);
+    float *h1 = arena_floats(ta, R * a), *r1 = arena_floats(ta, R * a);
     NEED(h1 && r1);
     TRY(nn_linear_forward(r->c, h1, inp, M3P(r, p->conv1.w), M3P(r, p->conv1.b), R, p->conv1.in, a, r->err));
-    TRY(m3_bn_forward(r, &p->bn1, r1, s->mean1, s->var1, h1, R));
+    if (fresh) TRY(m3_bn_forward(r, &p->bn1, r1, s->mean1, s->var1, h1, R));
+    else TRY(m3_bn_apply(r, &p->bn1, r1, s->mean1, s->var1, h1, R));
     TRY(nn_act_forward(r->c, NN_RELU, r1, r1, R * a, r->err));
     TRY(nn_linear_forward(r->c, s->h2, r1, M3P(r, p->conv2.w), M3P(r, p->conv2.b), R, a, b, r->err));
-    arena_release(r->a, mk1);
-    /* g (G,b) = max over k; conv3 on [g broadcast, h2]: gy (G,c) = g W_g^T + b3, h3 = h2 W_h^T, then
-       h3 += gy broadcast over k (W_g, W_h: the column halves of conv3.w) */
+    arena_release(ta, mk);
+    float *gy = arena_floats(ta, G * c), *wg = arena_floats(ta, c * b), *wh = arena_floats(ta, c * b);
+    NEED(gy && wg && wh);
     nn_maxpool_forward(s->g, s->arg1, s->h2, G, k, b);
     split_w3(wg, wh, M3P(r, p->conv3.w), b, c);
     TRY(nn_linear_forward(r->c, gy, s->g, wg, M3P(r, p->conv3.b), G, b, c, r->err));
@@ -70,15 +67,64 @@ int m3_group_forward(m3_run *r, const m3_group *p, float *out, m3_group_state *s
         const float *t = gy + (i / k) * c;
         for (long j = 0; j < c; j++) y[j] += t[j];
     }
+    arena_release(ta, mk);
+    return 0;
+}
+
+/* keep 1: h2, g and h3 in the state (r's arena); 0: only the statistics and the argmaxes, h2, g,
+ * h3 being temporaries like the rest (from r->scratch when set, else r's arena). */
+static int group_forward(m3_run *r, const m3_group *p, float *out, m3_group_state *s, const float *inp,
+                         long G, long k, int keep)
+{
+    long R = G * k, a = p->conv1.out, b = p->conv2.out, c = p->conv3.out, cout = p->conv4.out;
+    memset(s, 0, sizeof *s);
+    arena *ta = keep || !r->scratch ? r->a : r->scratch;
+    if (keep) {
+        m3_buffer saved[] = {{&s->h2, R * b}, {&s->g, G * b}, {&s->h3, R * c}};
+        TRY(m3_alloc_floats(r, saved, sizeof saved / sizeof *saved));
+    }
+    m3_buffer stats[] = {{&s->mean1, a}, {&s->var1, a}, {&s->mean2, c}, {&s->var2, c}};
+    TRY(m3_alloc_floats(r, stats, sizeof stats / sizeof *stats));
+    NEED(s->arg1 = (int32_t *)arena_ints(r->a, G * b));
+    NEED(s->arg2 = (int32_t *)arena_ints(r->a, G * cout));
+    arena_mark_t mk = arena_mark(ta);
+    if (!keep) {
+        NEED(s->h2 = arena_floats(ta, R * b));
+        NEED(s->g = arena_floats(ta, G * b));
+        NEED(s->h3 = arena_floats(ta, R * c));
+    }
+    TRY(group_front(r, p, s, inp, G, k, ta, 1));
     /* -> bn2 -> relu (in place, temporary r2) -> conv4 (R,cout) -> max over k (G,cout) */
-    float *r2 = arena_floats(r->a, R * c), *h4 = arena_floats(r->a, R * cout);
+    float *r2 = arena_floats(ta, R * c), *h4 = arena_floats(ta, R * cout);
     NEED(r2 && h4);
     TRY(m3_bn_forward(r, &p->bn2, r2, s->mean2, s->var2, s->h3, R));
     TRY(nn_act_forward(r->c, NN_RELU, r2, r2, R * c, r->err));
     TRY(nn_linear_forward(r->c, h4, r2, M3P(r, p->conv4.w), M3P(r, p->conv4.b), R, c, cout, r->err));
     nn_maxpool_forward(out, s->arg2, h4, G, k, cout);
-    arena_release(r->a, mk);
+    arena_release(ta, mk);
+    if (!keep) s->h2 = s->g = s->h3 = NULL;
     return 0;
+}
+
+int m3_group_forward(m3_run *r, const m3_group *p, float *out, m3_group_state *s, const float *inp,
+                     long G, long k)
+{
+    return group_forward(r, p, out, s, inp, G, k, 1);
+}
+
+int m3_group_forward_light(m3_run *r, const m3_group *p, float *out, m3_group_state *s, const float *inp,
+                           long G, long k)
+{
+    return group_forward(r, p, out, s, inp, G, k, 0);
+}
+
+int m3_group_recompute(m3_run *r, const m3_group *p, m3_group_state *s, const float *inp, long G, long k)
+{
+    long R = G * k, b = p->conv2.out, c = p->conv3.out;
+    NEED(s->h2 = arena_floats(r->a, R * b));
+    NEED(s->g = arena_floats(r->a, G * b));
+    NEED(s->h3 = arena_floats(r->a, R * c));
+    return group_front(r, p, s, inp, G, k, r->a, 0);
 }
 
 /* s (G,C) = x (G,k,C) summed over k, in k order per element (deterministic). */
@@ -105,6 +151,7 @@ int m3_group_backward(m3_run *r, const m3_group *p, float *dinp, const float *do
     long R = G * k, cin = p->conv1.in, a = p->conv1.out, b = p->conv2.out, c = p->conv3.out,
          cout = p->conv4.out;
     long W = max_l(2 * c, max_l(c + b, 3 * a + b));
+    if (!s->h2) return errf(r->err, "model3d: the mini-PointNet's activations were not kept (m3_group_recompute)");
     arena_mark_t mk = arena_mark(r->a);
     float *T = arena_floats(r->a, R * W);
     float *S = arena_floats(r->a, G * c), *dg = arena_zeros(r->a, G * b), *wg = arena_floats(r->a, c * b),
