@@ -1,4 +1,4 @@
-/* arena.c -- chunked bump allocator (see arena.h). */
+/* arena.c -- bump allocator over one reserved address range, or chunks (see arena.h). */
 #include "arena.h"
 
 #include <stdlib.h>

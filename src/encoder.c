@@ -80,9 +80,7 @@ static int embed0_backward_light(m3_run *r, const model3d *m, const m3_encoder_s
         arena_release(rr.a, e->mark0);
         mk = e->mark0;
     }
-    m3_group_state gs = e->gs[0];
-    int rc = m3_group_recompute(&rr, &m->embed[0], &gs, e->grp_in[0], B * G, k) ||
-             m3_group_backward(&rr, &m->embed[0], NULL, dfull0, &gs, e->grp_in[0], B * G, k);
+    int rc = m3_group_backward_light(&rr, &m->embed[0], NULL, dfull0, &e->gs[0], e->grp_in[0], B * G, k);
     arena_release(rr.a, mk);
     return rc ? -1 : 0;
 }
