@@ -36,6 +36,9 @@ typedef struct {
     /* 1 (training only): a transformer stage keeps each block's input only; the block's other
      * activations are recomputed in the backward (activation checkpointing, same results bitwise) */
     int recompute;
+    /* NULL, or (with recompute) an arena for the temporaries of embed0's light forward and for its
+     * recomputation and backward (a pipeline stage's, shared by its micro-batches in flight) */
+    arena *scratch;
 } m3_run;
 
 /* The parameter (gradient) pointer of a tensor at offset off; M3G is NULL in eval. */
@@ -182,6 +185,22 @@ typedef struct {
 /* inp (G,k,cin) -> out (G,cout). */
 int m3_group_forward(m3_run *r, const m3_group *p, float *out, m3_group_state *s, const float *inp,
                      long G, long k);
+/* The same forward (the same out, statistics and running-statistics update) keeping only the
+ * statistics and the argmaxes: (2a + 2c) floats and G (b + cout) ints instead of R (b + c) floats
+ * more; s->h2, g, h3 are NULL. Its temporaries (h2, g, h3 among them) come from r->scratch when set,
+ * else from r's arena (released before the return). */
+int m3_group_forward_light(m3_run *r, const m3_group *p, float *out, m3_group_state *s, const float *inp,
+                           long G, long k);
+/* After a light forward (training), h2, g and h3 rebuilt into s from r's arena, bitwise those of
+ * m3_group_forward: conv1, bn1 with the saved statistics, relu, conv2, max, conv3 (temporaries
+ * R 2a floats). Then m3_group_backward runs as after m3_group_forward. */
+int m3_group_recompute(m3_run *r, const m3_group *p, m3_group_state *s, const float *inp, long G, long k);
+/* The backward after m3_group_forward_light without m3_group_recompute: it rebuilds h3 (h2 a
+ * temporary) first and h2 just before conv3's backward (conv1, bn1, conv2 twice), holding
+ * R (max(2c, c + 2a + b, 3a + b) + c + cout) floats at its peak (1632 at embed0's widths) instead of
+ * R (b + c) more. The same results, bitwise. */
+int m3_group_backward_light(m3_run *r, const m3_group *p, float *dinp, const float *dout,
+                            const m3_group_state *s, const float *inp, long G, long k);
 /* dinp (G,k,cin) += ... (dinp may be NULL). Temporaries: R (max(2c, c + b, 3a + b) + cout) floats
  * at most, plus G and weight-sized ones. */
 int m3_group_backward(m3_run *r, const m3_group *p, float *dinp, const float *dout,

@@ -43,6 +43,13 @@ typedef struct {
     float *full[3];          /* (B*G_s, C_s): embeddings, visible rows overwritten by the encoder */
     float *x0[3], *ctr[3], *keybias[3]; /* visible tokens, centres, key bias (B, cap_s, .) */
     m3_stage_state es[3];    /* es[s].normed (B,cap_s,C_s): the encoder outputs */
+    /* embed0 under --recompute (training): its light forward kept only statistics and argmaxes
+     * (m3_group_forward_light); its backward recomputes the rest. Without r->scratch the step's
+     * arena is first released to mark0, just above embed0's state and dkeep0 (B*G0*C0 floats), into
+     * which the gradient w.r.t. full[0] is copied: everything the later units saved is dead then. */
+    int light0;
+    float *dkeep0;
+    arena_mark_t mark0;
 } m3_encoder_state;
 /* points (B,P,3): tokenize, mask (mask_mode: MASK_DRAWN, MASK_ALL_VISIBLE or MASK_EVAL_SVM of
  * mask.h; batch gives the saliency, mask keys, forced mask and drop-path key, NULL in eval), then

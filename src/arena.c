@@ -1,4 +1,4 @@
-/* arena.c -- chunked bump allocator (see arena.h). */
+/* arena.c -- bump allocator over one reserved address range, or chunks (see arena.h). */
 #include "arena.h"
 
 #include <stdlib.h>
@@ -23,6 +23,28 @@ void *arena_chunk_alloc(size_t n)
     return p;
 }
 
+/* The address range an arena reserves at its first allocation: one contiguous stack, whose pages
+ * become resident only when first touched, so its memory is the most ever in use at once (a
+ * chunked stack also holds the tails it skipped and chunks sized for other phases of the step:
+ * docs/pretrain.md, "Memory and `--recompute`"). MAP_NORESERVE: no commit charge for the
+ * untouched part. Where the kernel refuses (strict overcommit, an address-space limit) the arena
+ * falls back to chunks. */
+#define ARENA_RESERVE ((size_t)64 << 30)
+
+static void reserve(arena *a)
+{
+    void *p = mmap(NULL, ARENA_RESERVE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) return;
+#ifdef MADV_HUGEPAGE
+    (void)madvise(p, ARENA_RESERVE, MADV_HUGEPAGE);
+#endif
+    a->chunk[0] = p;
+    a->size[0] = ARENA_RESERVE;
+    a->n_chunks = 1;
+    a->n_mallocs = 1;
+    a->reserved = 1;
+}
+
 void arena_init(arena *a, size_t default_bytes)
 {
     memset(a, 0, sizeof *a);
@@ -31,7 +53,10 @@ void arena_init(arena *a, size_t default_bytes)
 
 void arena_free(arena *a)
 {
-    for (int i = 0; i < a->n_chunks; i++) free(a->chunk[i]);
+    for (int i = 0; i < a->n_chunks; i++) {
+        if (i == 0 && a->reserved) munmap(a->chunk[0], a->size[0]);
+        else free(a->chunk[i]);
+    }
     memset(a, 0, sizeof *a);
 }
 
@@ -45,6 +70,7 @@ void *arena_alloc(arena *a, size_t bytes)
 {
     bytes = (bytes + 63) / 64 * 64;
     if (bytes == 0) bytes = 64;
+    if (a->n_chunks == 0) reserve(a);
     while (a->cur < a->n_chunks && a->off + bytes > a->size[a->cur]) {
         a->cur++;
         a->off = 0;
@@ -62,6 +88,8 @@ void *arena_alloc(arena *a, size_t bytes)
     }
     void *p = a->chunk[a->cur] + a->off;
     a->off += bytes;
+    size_t used = arena_in_use(a);
+    if (used > a->peak) a->peak = used;
     return p;
 }
 
@@ -92,4 +120,19 @@ void arena_release(arena *a, arena_mark_t m)
 {
     a->cur = m.cur;
     a->off = m.off;
+}
+
+size_t arena_bytes(const arena *a)
+{
+    if (a->reserved) return a->peak;
+    size_t n = 0;
+    for (int i = 0; i < a->n_chunks; i++) n += a->size[i];
+    return n;
+}
+
+size_t arena_in_use(const arena *a)
+{
+    size_t n = 0;
+    for (int i = 0; i < a->cur && i < a->n_chunks; i++) n += a->size[i];
+    return n + a->off;
 }

@@ -63,11 +63,34 @@ int m3_encoder_stage_backward(m3_run *r, const model3d *m, const m3_encoder_stat
     return 0;
 }
 
+/* embed0 after its light forward: the gradient w.r.t. full[0] into dkeep0, the arena released to
+ * mark0 (or the scratch arena used), its activations recomputed, its backward. */
+static int embed0_backward_light(m3_run *r, const model3d *m, const m3_encoder_state *e, const float *dfull0)
+{
+    const model3d_config *c = &m->cfg;
+    long B = e->B, G = c->groups[0], k = c->k[0];
+    m3_run rr = *r;
+    arena_mark_t mk;
+    if (r->scratch) {
+        rr.a = r->scratch;
+        mk = arena_mark(rr.a);
+    } else {
+        memcpy(e->dkeep0, dfull0, sizeof(float) * (size_t)(B * G * c->dims[0]));
+        dfull0 = e->dkeep0;
+        arena_release(rr.a, e->mark0);
+        mk = e->mark0;
+    }
+    int rc = m3_group_backward_light(&rr, &m->embed[0], NULL, dfull0, &e->gs[0], e->grp_in[0], B * G, k);
+    arena_release(rr.a, mk);
+    return rc ? -1 : 0;
+}
+
 int m3_encoder_embed_backward(m3_run *r, const model3d *m, const m3_encoder_state *e, int s,
                               float *const dfull[3])
 {
     const model3d_config *c = &m->cfg;
     long B = e->B, G = c->groups[s], k = c->k[s];
+    if (s == 0 && e->light0) return embed0_backward_light(r, m, e, dfull[0]);
     arena_mark_t mk = arena_mark(r->a);
     float *dgrp = NULL;
     long Cp = s > 0 ? c->dims[s - 1] : 3;
@@ -110,7 +133,12 @@ int m3_encoder_embed_forward(m3_run *r, const model3d *m, m3_encoder_state *e, i
                    sizeof(float) * (size_t)Cp);
         }
     }
-    return m3_group_forward(r, &m->embed[s], e->full[s], &e->gs[s], e->grp_in[s], B * G, k);
+    if (s == 0) e->light0 = r->recompute && r->train && r->G;
+    if (s > 0 || !e->light0) return m3_group_forward(r, &m->embed[s], e->full[s], &e->gs[s], e->grp_in[s], B * G, k);
+    TRY(m3_group_forward_light(r, &m->embed[0], e->full[0], &e->gs[0], e->grp_in[0], B * G, k));
+    if (!r->scratch) NEED(e->dkeep0 = arena_floats(r->a, B * G * C));
+    e->mark0 = arena_mark(r->a);
+    return 0;
 }
 
 /* Scale s's stage on its visible tokens of e->full[s], written back into e->full[s]. */

@@ -2,7 +2,9 @@
  * the scale-0 embedding of grouped points (embed0) and the token merging of scales 1 and 2
  * (merge1, merge2) share it (docs/model3d.md). conv3 runs factorised over the concat [g, h2]
  * (m3_layers.h) on copies of its weight's two column halves; the state keeps b + c floats per row
- * (conv2's and conv3's outputs), the backward recomputes the ReLU outputs it needs.
+ * (conv2's and conv3's outputs), the backward recomputes the ReLU outputs it needs. The light
+ * forward keeps only the BatchNorm statistics and the max-pool winners; m3_group_recompute
+ * rebuilds the rest, bitwise, before the backward (embed0 under --recompute).
  */
 #include "m3_layers.h"
 
@@ -35,32 +37,31 @@ static void add_w3(float *gw3, const float *dwg, const float *dwh, long b, long 
         }
 }
 
-int m3_group_forward(m3_run *r, const m3_group *p, float *out, m3_group_state *s, const float *inp,
-                     long G, long k)
+/* The first half, to h2: conv1 (into h1) -> bn1 -> relu (into r1) -> conv2 = s->h2 (R,b); s->g =
+ * max over k of h2 (s->arg1). fresh: bn1 computes its batch statistics into s->mean1 / var1 (the
+ * forward); else it applies the saved ones (a recomputation: the same primitive on the same input,
+ * the same bits). h1, r1: R a floats each. */
+static int front_h2(m3_run *r, const m3_group *p, m3_group_state *s, const float *inp, long G, long k,
+                    int fresh, float *h1, float *r1)
 {
-    long R = G * k, a = p->conv1.out, b = p->conv2.out, c = p->conv3.out,
-         cout = p->conv4.out;
-    memset(s, 0, sizeof *s);
-    m3_buffer saved[] = {{&s->h2, R * b},   {&s->g, G * b},    {&s->h3, R * c},   {&s->mean1, a},
-                         {&s->var1, a},     {&s->mean2, c},    {&s->var2, c}};
-    TRY(m3_alloc_floats(r, saved, sizeof saved / sizeof *saved));
-    NEED(s->arg1 = (int32_t *)arena_ints(r->a, G * b));
-    NEED(s->arg2 = (int32_t *)arena_ints(r->a, G * cout));
-    arena_mark_t mk = arena_mark(r->a);
-    float *gy = arena_floats(r->a, G * c), *wg = arena_floats(r->a, c * b), *wh = arena_floats(r->a, c * b);
-    NEED(gy && wg && wh);
-    /* (R,cin) -> conv1 (R,a) -> bn1 -> relu (in place) -> conv2 (R,b); h1 and r1 are temporaries */
-    arena_mark_t mk1 = arena_mark(r->a);
-    float *h1 = arena_floats(r->a, R * a), *r1 = arena_floats(r->a, R * a);
-    NEED(h1 && r1);
+    long R = G * k, a = p->conv1.out, b = p->conv2.out;
     TRY(nn_linear_forward(r->c, h1, inp, M3P(r, p->conv1.w), M3P(r, p->conv1.b), R, p->conv1.in, a, r->err));
-    TRY(m3_bn_forward(r, &p->bn1, r1, s->mean1, s->var1, h1, R));
+    if (fresh) TRY(m3_bn_forward(r, &p->bn1, r1, s->mean1, s->var1, h1, R));
+    else TRY(m3_bn_apply(r, &p->bn1, r1, s->mean1, s->var1, h1, R));
     TRY(nn_act_forward(r->c, NN_RELU, r1, r1, R * a, r->err));
     TRY(nn_linear_forward(r->c, s->h2, r1, M3P(r, p->conv2.w), M3P(r, p->conv2.b), R, a, b, r->err));
-    arena_release(r->a, mk1);
-    /* g (G,b) = max over k; conv3 on [g broadcast, h2]: gy (G,c) = g W_g^T + b3, h3 = h2 W_h^T, then
-       h3 += gy broadcast over k (W_g, W_h: the column halves of conv3.w) */
     nn_maxpool_forward(s->g, s->arg1, s->h2, G, k, b);
+    return 0;
+}
+
+/* s->h3 = conv3 on [g broadcast, h2]: gy (G,c) = g W_g^T + b3, h3 = h2 W_h^T, then h3 += gy
+ * broadcast over k (W_g, W_h: the column halves of conv3.w); G and weight-sized temporaries from ta. */
+static int front_h3(m3_run *r, const m3_group *p, m3_group_state *s, long G, long k, arena *ta)
+{
+    long R = G * k, b = p->conv2.out, c = p->conv3.out;
+    arena_mark_t mk = arena_mark(ta);
+    float *gy = arena_floats(ta, G * c), *wg = arena_floats(ta, c * b), *wh = arena_floats(ta, c * b);
+    NEED(gy && wg && wh);
     split_w3(wg, wh, M3P(r, p->conv3.w), b, c);
     TRY(nn_linear_forward(r->c, gy, s->g, wg, M3P(r, p->conv3.b), G, b, c, r->err));
     TRY(nn_linear_forward(r->c, s->h3, s->h2, wh, NULL, R, b, c, r->err));
@@ -70,15 +71,77 @@ int m3_group_forward(m3_run *r, const m3_group *p, float *out, m3_group_state *s
         const float *t = gy + (i / k) * c;
         for (long j = 0; j < c; j++) y[j] += t[j];
     }
+    arena_release(ta, mk);
+    return 0;
+}
+
+/* front_h2 with its temporaries h1, r1 from ta, then front_h3. */
+static int group_front(m3_run *r, const m3_group *p, m3_group_state *s, const float *inp, long G, long k,
+                       arena *ta, int fresh)
+{
+    long R = G * k, a = p->conv1.out;
+    arena_mark_t mk = arena_mark(ta);
+    float *h1 = arena_floats(ta, R * a), *r1 = arena_floats(ta, R * a);
+    NEED(h1 && r1);
+    TRY(front_h2(r, p, s, inp, G, k, fresh, h1, r1));
+    arena_release(ta, mk);
+    return front_h3(r, p, s, G, k, ta);
+}
+
+/* keep 1: h2, g and h3 in the state (r's arena); 0: only the statistics and the argmaxes, h2, g,
+ * h3 being temporaries like the rest (from r->scratch when set, else r's arena). */
+static int group_forward(m3_run *r, const m3_group *p, float *out, m3_group_state *s, const float *inp,
+                         long G, long k, int keep)
+{
+    long R = G * k, a = p->conv1.out, b = p->conv2.out, c = p->conv3.out, cout = p->conv4.out;
+    memset(s, 0, sizeof *s);
+    arena *ta = keep || !r->scratch ? r->a : r->scratch;
+    if (keep) {
+        m3_buffer saved[] = {{&s->h2, R * b}, {&s->g, G * b}, {&s->h3, R * c}};
+        TRY(m3_alloc_floats(r, saved, sizeof saved / sizeof *saved));
+    }
+    m3_buffer stats[] = {{&s->mean1, a}, {&s->var1, a}, {&s->mean2, c}, {&s->var2, c}};
+    TRY(m3_alloc_floats(r, stats, sizeof stats / sizeof *stats));
+    NEED(s->arg1 = (int32_t *)arena_ints(r->a, G * b));
+    NEED(s->arg2 = (int32_t *)arena_ints(r->a, G * cout));
+    arena_mark_t mk = arena_mark(ta);
+    if (!keep) {
+        NEED(s->h2 = arena_floats(ta, R * b));
+        NEED(s->g = arena_floats(ta, G * b));
+        NEED(s->h3 = arena_floats(ta, R * c));
+    }
+    TRY(group_front(r, p, s, inp, G, k, ta, 1));
     /* -> bn2 -> relu (in place, temporary r2) -> conv4 (R,cout) -> max over k (G,cout) */
-    float *r2 = arena_floats(r->a, R * c), *h4 = arena_floats(r->a, R * cout);
+    float *r2 = arena_floats(ta, R * c), *h4 = arena_floats(ta, R * cout);
     NEED(r2 && h4);
     TRY(m3_bn_forward(r, &p->bn2, r2, s->mean2, s->var2, s->h3, R));
     TRY(nn_act_forward(r->c, NN_RELU, r2, r2, R * c, r->err));
     TRY(nn_linear_forward(r->c, h4, r2, M3P(r, p->conv4.w), M3P(r, p->conv4.b), R, c, cout, r->err));
     nn_maxpool_forward(out, s->arg2, h4, G, k, cout);
-    arena_release(r->a, mk);
+    arena_release(ta, mk);
+    if (!keep) s->h2 = s->g = s->h3 = NULL;
     return 0;
+}
+
+int m3_group_forward(m3_run *r, const m3_group *p, float *out, m3_group_state *s, const float *inp,
+                     long G, long k)
+{
+    return group_forward(r, p, out, s, inp, G, k, 1);
+}
+
+int m3_group_forward_light(m3_run *r, const m3_group *p, float *out, m3_group_state *s, const float *inp,
+                           long G, long k)
+{
+    return group_forward(r, p, out, s, inp, G, k, 0);
+}
+
+int m3_group_recompute(m3_run *r, const m3_group *p, m3_group_state *s, const float *inp, long G, long k)
+{
+    long R = G * k, b = p->conv2.out, c = p->conv3.out;
+    NEED(s->h2 = arena_floats(r->a, R * b));
+    NEED(s->g = arena_floats(r->a, G * b));
+    NEED(s->h3 = arena_floats(r->a, R * c));
+    return group_front(r, p, s, inp, G, k, r->a, 0);
 }
 
 /* s (G,C) = x (G,k,C) summed over k, in k order per element (deterministic). */
@@ -98,19 +161,35 @@ static void sum_over_k(float *s, const float *x, long G, long k, long C)
  * replaced): [A | B] = [r2 then dy3 | dr2] (R,c) each at its start, dh2 (R,b) at its end, then
  * h1, r1 then dh1, dr1 (R,a) each at its start. r2 and r1 are recomputed (bitwise) just before
  * their use. conv4's output gradient (R,cout) lives only until conv4's backward, the rest is G
- * rows. */
-int m3_group_backward(m3_run *r, const m3_group *p, float *dinp, const float *dout,
-                      const m3_group_state *s, const float *inp, long G, long k)
+ * rows. light (after m3_group_forward_light): h3 is rebuilt first, its temporaries h1, r1, h2 in T
+ * (which then needs R max(.., c + 2a + b)), and lives until bn2's backward; h2 is rebuilt in its
+ * place just before conv3's backward, h1 and r1 in B: R (W + c + cout) floats at the peak instead
+ * of R (W + b + c + cout) for recompute + backward. */
+static int group_backward(m3_run *r, const m3_group *p, float *dinp, const float *dout,
+                          const m3_group_state *s0, const float *inp, long G, long k, int light)
 {
     long R = G * k, cin = p->conv1.in, a = p->conv1.out, b = p->conv2.out, c = p->conv3.out,
          cout = p->conv4.out;
     long W = max_l(2 * c, max_l(c + b, 3 * a + b));
+    if (light) W = max_l(W, c + 2 * a + b);
+    if (!light && !s0->h2)
+        return errf(r->err, "model3d: the mini-PointNet's activations were not kept (m3_group_recompute)");
+    m3_group_state st = *s0, *s = &st;
     arena_mark_t mk = arena_mark(r->a);
     float *T = arena_floats(r->a, R * W);
     float *S = arena_floats(r->a, G * c), *dg = arena_zeros(r->a, G * b), *wg = arena_floats(r->a, c * b),
           *wh = arena_floats(r->a, c * b), *dwg = arena_zeros(r->a, c * b), *dwh = arena_zeros(r->a, c * b);
     NEED(T && S && dg && wg && wh && dwg && dwh);
     float *A = T, *B = T + R * c, *dh2 = T + R * (W - b);
+    arena_mark_t mk3 = arena_mark(r->a);
+    if (light) { /* h3 rebuilt, with h1, r1 and h2 as temporaries in T (g kept: G rows) */
+        NEED(s->g = arena_floats(r->a, G * b));
+        mk3 = arena_mark(r->a);
+        NEED(s->h3 = arena_floats(r->a, R * c));
+        s->h2 = T + 2 * R * a;
+        TRY(front_h2(r, p, s, inp, G, k, 0, T, T + R * a));
+        TRY(front_h3(r, p, s, G, k, r->a));
+    }
     /* r2 = relu(bn2(h3)) recomputed into A; conv4: B = dr2 */
     arena_mark_t mk4 = arena_mark(r->a);
     float *dh4 = arena_zeros(r->a, R * cout);
@@ -127,6 +206,11 @@ int m3_group_backward(m3_run *r, const m3_group *p, float *dinp, const float *do
     memset(A, 0, sizeof(float) * (size_t)(R * c));
     TRY(nn_batchnorm_backward(r->c, A, M3G(r, p->bn2.w), M3G(r, p->bn2.b), B, s->h3, M3P(r, p->bn2.w),
                               M3P(r, p->bn2.b), s->mean2, s->var2, R, c, r->err));
+    if (light) { /* h3 done with: h2 rebuilt in its place, h1 and r1 in B (dead) */
+        arena_release(r->a, mk3);
+        NEED(s->h2 = arena_floats(r->a, R * b));
+        TRY(front_h2(r, p, s, inp, G, k, 0, B, B + R * a));
+    }
     /* conv3, per-point half: dh2 (R,b) = dy3 W_h, dW_h += dy3^T h2; global half on S = dy3
        summed over k: dg = S W_g, dW_g += S^T g, db3 += sum of S */
     float *gw3 = M3G(r, p->conv3.w);
@@ -156,4 +240,16 @@ int m3_group_backward(m3_run *r, const m3_group *p, float *dinp, const float *do
                            R, cin, a, r->err));
     arena_release(r->a, mk);
     return 0;
+}
+
+int m3_group_backward(m3_run *r, const m3_group *p, float *dinp, const float *dout,
+                      const m3_group_state *s, const float *inp, long G, long k)
+{
+    return group_backward(r, p, dinp, dout, s, inp, G, k, 0);
+}
+
+int m3_group_backward_light(m3_run *r, const m3_group *p, float *dinp, const float *dout,
+                            const m3_group_state *s, const float *inp, long G, long k)
+{
+    return group_backward(r, p, dinp, dout, s, inp, G, k, 1);
 }

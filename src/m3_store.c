@@ -52,7 +52,7 @@ void m3_store_free(m3_store *s)
 long m3_store_step_arena_bytes(const m3_store *s)
 {
     long n = 0;
-    for (int i = 0; i < s->step_arena.n_chunks; i++) n += (long)s->step_arena.size[i];
+    n += (long)arena_bytes(&s->step_arena);
     return n;
 }
 

@@ -29,7 +29,7 @@ int model3d_train_step(model3d *m, const model3d_batch *b, model3d_losses *out, 
         m3_heads_forward(&r, m, &f->h, &f->e, &f->d, b, &L) || backward(&r, m, f))
         return -1;
     m->steps_done++;
-    m->last_fwd = f;
+    m->last_fwd = f->e.light0 && !r.scratch ? NULL : f; /* embed0's backward reused the arena */
     if (out) *out = L;
     return 0;
 }
@@ -125,7 +125,9 @@ int model3d_reconstruction(const model3d *m, int b, float *vis, long *n_vis, flo
                            long *n_masked, char *err)
 {
     const m3_fwd *f = m->last_fwd;
-    if (!f) return errf(err, "model3d: no training step run yet");
+    if (!f)
+        return errf(err, m->st.recompute ? "model3d: the last step's activations are not kept with recompute"
+                                         : "model3d: no training step run yet");
     if (b < 0 || b >= f->e.B) return errf(err, "model3d: sample %d of a batch of %ld", b, f->e.B);
     long G1 = m->cfg.groups[1], k1 = m->cfg.k[1], nv = 0, nm = 0;
     for (long t = (long)b * G1; t < (long)(b + 1) * G1; t++) {

@@ -34,6 +34,8 @@ struct pipe_stage {
     long M, nslots;
     pipe_run *run;             /* the schedule and the messages (pipe_run.h) */
     slot *slots;
+    arena scratch;             /* with --recompute: embed0's temporaries, recomputation and backward,
+                                  one micro-batch at a time (m3_run.scratch) */
     range_list own_p[PIPE_UNITS], own_b[PIPE_UNITS]; /* per stage: parameter / buffer ranges */
     range_list unit_p[PIPE_UNITS]; /* this stage's units: their parameter ranges (at: packed offset) */
     long final_lo[PIPE_UNITS];     /* after unit u's backward, packed gradients >= final_lo[u] are done */
@@ -138,6 +140,7 @@ int pipe_stage_bind(pipe_stage *p, model3d *m, long micro, long M, char *err)
     p->slots = calloc((size_t)p->nslots, sizeof *p->slots);
     if (!p->slots) return errf(err, "out of memory");
     for (long i = 0; i < p->nslots; i++) arena_init(&p->slots[i].a, (size_t)16 << 20);
+    arena_init(&p->scratch, (size_t)16 << 20);
     return 0;
 }
 
@@ -172,6 +175,7 @@ void pipe_stage_free(pipe_stage *p)
     if (!p) return;
     pipe_run_free(p->run);
     for (long i = 0; p->slots && i < p->nslots; i++) arena_free(&p->slots[i].a);
+    arena_free(&p->scratch);
     for (int s = 0; s < PIPE_UNITS; s++) {
         pipe_range_list_free(&p->own_p[s]);
         pipe_range_list_free(&p->own_b[s]);
@@ -191,7 +195,8 @@ static m3_run slot_run(pipe_stage *p, slot *s, char *err)
     model3d *m = p->m;
     m3_store_bf16_refresh(&m->st); /* NN_BF16: the copy of this step's parameters (once per step) */
     return (m3_run){.c = &m->st.cache, .a = &s->a, .P = m->st.params, .G = m->st.grads,
-                    .buf = m->st.buffers, .train = 1, .err = err};
+                    .buf = m->st.buffers, .train = 1, .err = err, .recompute = m->st.recompute,
+                    .scratch = m->st.recompute ? &p->scratch : NULL};
 }
 
 /* pipe_run callback: micro-batch j filled, its tokenizer and mask (before the message). */

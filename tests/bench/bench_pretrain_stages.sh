@@ -5,7 +5,8 @@
 #    (steady-state rates as above; efficiency = rate(2 ranks) / (2 x rate(1 rank)));
 #  - peak memory per rank (VmHWM from /usr/bin/time): S = 1 on 1 rank vs S = 2 and S = 3 (one
 #    replica), with the micro-batch = the batch (one micro-batch per step, as data parallel on one
-#    rank with --micro-batch 0).
+#    rank with --micro-batch 0); the same with --recompute at S = 1 and S = 3 (against S = 1
+#    without it).
 # Network: BENCH_STAGES_INI (default: the spec's widths and depths at 1024 points, 256/128/32 groups,
 # 3D loss only, random masking: no features file needed). BENCH_STAGES_PARTS: "throughput memory"
 # (default), or any of "throughput weak memory". About 10-20 minutes on the 2 shared cores.
@@ -74,4 +75,10 @@ printf '  S = 1, 1 rank:   %s\n' "$(hwm m1)"
 for s in 2 3; do
   printf '  S = %s, %s ranks:  %s  (largest %.0f%% of S = 1)\n' "$s" "$s" "$(hwm m$s)" \
     "$(awk -v a="$m1" -v b="$(maxhwm m$s)" 'BEGIN{print 100*b/a}')"
+done
+run m1r 1 --steps 2 --micro-batch "$BATCH" --recompute
+run m3r 3 --steps 2 --micro-batch "$BATCH" --stages 3 --recompute
+for s in 1 3; do
+  printf '  with --recompute, S = %s, %s ranks:  %s  (largest %.0f%% of S = 1 without)\n' "$s" "$s" "$(hwm m${s}r)" \
+    "$(awk -v a="$m1" -v b="$(maxhwm m${s}r)" 'BEGIN{print 100*b/a}')"
 done

@@ -1,7 +1,8 @@
 # test_pretrain_stages.sh -- `i2pmae pretrain --stages S` (pipeline parallel, pipe_step.h) on the
 # tiny network: loss.csv and the checkpoints' arrays are bitwise those of the data-parallel run
 # with ranks / S ranks (S = 1, 2, 3 on 1-6 ranks; 1F1B and GPipe; balanced and hand-set splits;
-# the overlapped reduction under stages with one or many buckets, and the single one); the
+# the overlapped reduction under stages with one or many buckets, and the single one; with
+# --recompute at S = 3 and S = 2); the
 # checkpoints, written by the stages in slices, are h5diff-equal; a run checkpointed at S = 2 on 2
 # ranks resumes at S = 1 on 1 rank (and the reverse, and S = 1 -> 3, 4 ranks -> 4 ranks) with the
 # same later losses and checkpoint; the SVM monitor gives the same accuracies; bad grids and splits give one error and
@@ -54,6 +55,13 @@ same_run stages_s2_bitwise_s1 "$T/s1" "$T/s2" 8
 same_run stages_s3_bitwise_s1 "$T/s1" "$T/s3" 8
 same_run stages_s3_gpipe_bitwise_s1 "$T/s1" "$T/s3g" 8
 same_run stages_s2_split51_bitwise_s1 "$T/s1" "$T/s2h" 8
+# --recompute under stages (blocks recomputed; embed0 keeps only its statistics and recomputes its
+# activations in the stage's scratch arena before its backward): the same bits
+check stages_s3_recompute mpi 3 "$I2PMAE" pretrain $P -o "$T/s3r" --steps 8 --stages 3 --recompute
+check stages_s2_recompute_gpipe mpi 2 "$I2PMAE" pretrain $P -o "$T/s2r" --steps 8 --stages 2 --recompute \
+  --stage-split 2,4 --pipe-schedule gpipe
+same_run stages_s3_recompute_bitwise_s1 "$T/s1" "$T/s3r" 8
+same_run stages_s2_recompute_bitwise_s1 "$T/s1" "$T/s2r" 8
 check stages_d2_np2 mpi 2 "$I2PMAE" pretrain $P -o "$T/d2" --steps 8
 check stages_d2_s2_np4 mpi 4 "$I2PMAE" pretrain $P -o "$T/d2s2" --steps 8 --stages 2 --stage-split 3,3
 same_run stages_np4_s2_bitwise_np2_s1 "$T/d2" "$T/d2s2" 8

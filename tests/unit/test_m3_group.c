@@ -5,7 +5,11 @@
  *    halves of conv3.weight included) and the input, float32, eps 1e-3 retried at eps/4, eps/16
  *    where a ReLU / max-pool kink is crossed; tolerance 1e-2 relative + 2e-3 (test_nn_layers.c's);
  *  - the backward accumulates into dinp and the parameter gradients (a second call doubles them);
- *  - a group's output does not depend on the other groups of the batch (eval mode, bitwise).
+ *  - a group's output does not depend on the other groups of the batch (eval mode, bitwise);
+ *  - the light forward (statistics and argmaxes kept) then m3_group_recompute and the backward give
+ *    bitwise the output, running statistics, input and parameter gradients of the full forward,
+ *    with or without a scratch arena, keeping R (b + c) floats less; so does the light forward
+ *    then m3_group_backward_light (which rebuilds h3 and h2 itself).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -276,6 +280,74 @@ static void test_eval_batch_independent(void **state)
     net_free(&n);
 }
 
+/* One forward + backward, light (with a scratch arena or not) or full: out, running statistics,
+ * gradients, dinp; kept: the arena's bytes in use after the forward. */
+static void run_light(int light, int scratch, int rebuild_in_backward, float *out, float *buf, float *grads, float *dinp, size_t *kept)
+{
+    net n;
+    net_init(&n);
+    arena sa;
+    arena_init(&sa, 1 << 20);
+    if (scratch) n.run.scratch = &sa;
+    float dout[G * COUT];
+    fill(dout, G * COUT, 21, -1, 1);
+    m3_group_state s;
+    size_t before = arena_in_use(&n.a);
+    if (light) assert_int_equal(m3_group_forward_light(&n.run, &n.p, out, &s, n.inp, G, K), 0);
+    else assert_int_equal(m3_group_forward(&n.run, &n.p, out, &s, n.inp, G, K), 0);
+    *kept = arena_in_use(&n.a) - before;
+    if (light) {
+        assert_null(s.h2);
+        assert_int_equal(m3_group_backward(&n.run, &n.p, n.dinp, dout, &s, n.inp, G, K), -1); /* not kept */
+        m3_run rr = n.run;
+        if (scratch) rr.a = &sa;
+        if (rebuild_in_backward) {
+            assert_int_equal(m3_group_backward_light(&rr, &n.p, n.dinp, dout, &s, n.inp, G, K), 0);
+        } else {
+            assert_int_equal(m3_group_recompute(&rr, &n.p, &s, n.inp, G, K), 0);
+            assert_int_equal(m3_group_backward(&rr, &n.p, n.dinp, dout, &s, n.inp, G, K), 0);
+        }
+    } else {
+        assert_int_equal(m3_group_backward(&n.run, &n.p, n.dinp, dout, &s, n.inp, G, K), 0);
+    }
+    memcpy(buf, n.buf, sizeof(float) * (size_t)(2 * (A + C)));
+    memcpy(grads, n.Gr, sizeof(float) * (size_t)n.n_params);
+    memcpy(dinp, n.dinp, sizeof(float) * (size_t)(R * CIN));
+    arena_free(&sa);
+    net_free(&n);
+}
+
+static void test_light_recompute_bitwise(void **state)
+{
+    (void)state;
+    net n;
+    net_init(&n);
+    long np = n.n_params;
+    net_free(&n);
+    float out[4][G * COUT], buf[4][2 * (A + C)], dinp[4][R * CIN];
+    float *grads[4];
+    size_t kept[4];
+    for (int v = 0; v < 4; v++) {
+        grads[v] = malloc(sizeof(float) * (size_t)np);
+        run_light(v > 0, v == 2, v == 3, out[v], buf[v], grads[v], dinp[v], &kept[v]);
+    }
+    printf("kept by the forward: %zu bytes, light %zu, light with scratch %zu, light rebuilt in the backward %zu\n",
+           kept[0], kept[1], kept[2], kept[3]);
+    long nz = 0;
+    for (long i = 0; i < np; i++) nz += grads[0][i] != 0;
+    assert_true(nz > np / 2);
+    for (int v = 1; v < 4; v++) {
+        assert_memory_equal(out[0], out[v], sizeof out[0]);
+        assert_memory_equal(buf[0], buf[v], sizeof buf[0]);
+        assert_memory_equal(dinp[0], dinp[v], sizeof dinp[0]);
+        assert_memory_equal(grads[0], grads[v], sizeof(float) * (size_t)np);
+        /* R (b + c) + G b floats less (each buffer rounded up to 64 bytes by the arena) */
+        assert_true(kept[0] >= kept[v] + sizeof(float) * (size_t)(R * (B + C) + G * B));
+        free(grads[v]);
+    }
+    free(grads[0]);
+}
+
 int main(void)
 {
     omp_set_num_threads(1); /* tiny shapes */
@@ -283,6 +355,7 @@ int main(void)
         cmocka_unit_test(test_forward_reference),
         cmocka_unit_test(test_fd),
         cmocka_unit_test(test_eval_batch_independent),
+        cmocka_unit_test(test_light_recompute_bitwise),
     };
     return cmocka_run_group_tests(tests, dnn_cache_group_setup, dnn_cache_group_teardown);
 }

@@ -40,12 +40,6 @@ typedef struct {
     size_t arena_after_forward; /* bytes in use after the forward */
 } stage_result;
 
-static size_t arena_used(const arena *a)
-{
-    size_t n = a->off;
-    for (int i = 0; i < a->cur; i++) n += a->size[i];
-    return n;
-}
 
 static void run_stage(int recompute, const float *P, long n_params, const m3_stage *st, stage_result *out)
 {
@@ -73,7 +67,7 @@ static void run_stage(int recompute, const float *P, long n_params, const m3_sta
                          .drop_mlp = (const float *const *)drop};
     m3_stage_state s;
     assert_int_equal(m3_stage_forward_ex(&r, st, &s, x0, ctr, kb, &ex, SB, ST, SH, 1), 0);
-    out->arena_after_forward = arena_used(&a);
+    out->arena_after_forward = arena_in_use(&a);
     for (long i = 0; i < N * SC; i++) dnormed[i] = (float)rng_range(&g, -1, 1);
     memset(draw, 0, sizeof(float) * (size_t)(N * SC));
     assert_int_equal(m3_stage_backward(&r, st, &s, draw, dnormed, dx0, SH), 0);
@@ -193,12 +187,58 @@ static void test_model_recompute_and_progress(void **state)
     m3_test_inputs_free(&in);
 }
 
+/* embed0 under recompute on a tiny network with a large scale 0 (512 points, 128 groups of 16,
+ * the spec's widths): losses and gradients bitwise those without, and the step
+ * arena's peak (the bytes ever in use at once) at most that of embed0's phase (its recomputed
+ * activations and backward) plus a little, well below the peak without recompute, where embed0's
+ * backward comes on top of everything the later parts saved (and of its own activations). */
+static void test_model_recompute_embed0_memory(void **state)
+{
+    (void)state;
+    model3d_config c;
+    model3d_config_tiny(&c);
+    c.points = 512;
+    c.groups[0] = 128;
+    c.k[0] = 16;
+    c.embed_hidden[0] = 128; c.embed_hidden[1] = 256; c.embed_hidden[2] = 512;
+    c.groups[1] = 64; c.groups[2] = 16; /* the later parts at the spec's widths, one block each */
+    c.dims[0] = 96; c.dims[1] = 192; c.dims[2] = 384;
+    c.dec_dims[0] = 384; c.dec_dims[1] = 192;
+    c.heads = 6;
+    enum { NB = 2 };
+    inputs in;
+    m3_test_inputs_make(&in, &c, NB, 2024, 77, 9);
+    model3d *m[2];
+    model3d_losses L[2];
+    model3d_alloc_info info[2];
+    for (int v = 0; v < 2; v++) {
+        assert_int_equal(model3d_create(&m[v], &c, NB, 3, &g_dnn, g_err), 0);
+        model3d_set_step_options(m[v], v, NULL, NULL);
+        assert_int_equal(model3d_train_step(m[v], &in.batch, &L[v], g_err), 0);
+        model3d_alloc_stats(m[v], &info[v]);
+    }
+    long n = model3d_n_params(m[0]);
+    long R = (long)NB * c.groups[0] * c.k[0];
+    /* embed0's phase (m3_group_backward_light): the backward's block (max(2c, c + 2a + b, 3a + b)),
+     * h3 (c) and conv4's output gradient (cout) per row */
+    long phase = R * (1024 + 512 + c.dims[0]) * (long)sizeof(float);
+    printf("step arena peak: %ld bytes, %ld with recompute; embed0's phase %ld\n", info[0].step_arena_bytes,
+           info[1].step_arena_bytes, phase);
+    assert_true(L[0].loss == L[1].loss && L[0].loss_3d == L[1].loss_3d && L[0].loss_2d == L[1].loss_2d);
+    assert_memory_equal(model3d_grads(m[0]), model3d_grads(m[1]), sizeof(float) * (size_t)n);
+    assert_true(info[1].step_arena_bytes < phase + phase / 4);
+    assert_true(info[1].step_arena_bytes < info[0].step_arena_bytes * 85 / 100); /* 69 % when written */
+    for (int v = 0; v < 2; v++) model3d_free(m[v]);
+    m3_test_inputs_free(&in);
+}
+
 int main(void)
 {
     omp_set_num_threads(1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stage_recompute_bitwise),
         cmocka_unit_test(test_model_recompute_and_progress),
+        cmocka_unit_test(test_model_recompute_embed0_memory),
     };
     return cmocka_run_group_tests(tests, dnn_group_setup, dnn_group_teardown);
 }
