@@ -132,7 +132,8 @@ int nn_linear_backward(nn_cache *c, float *dinp, float *dw, float *db, const flo
 
 /* The same with the input already in bf16 (inp (M,K) bf16, e.g. from nn_batchnorm_relu_bf16): only
  * with NN_BF16 and K, N >= NN_BF16_MIN_DIM (else an error); the forward and backward-weights
- * matmuls read it as it is, skipping their conversion of inp. */
+ * matmuls read it as it is, skipping their conversion of inp. The backward OVERWRITES dinp
+ * (= dout w: no zeroing beforehand, no read of it); dw and db accumulate as above. */
 int nn_linear_forward_bf16in(nn_cache *c, float *out, const uint16_t *inp, const float *w, const float *b,
                              long M, long K, long N, char *err);
 int nn_linear_backward_bf16in(nn_cache *c, float *dinp, float *dw, float *db, const float *dout,

@@ -77,7 +77,6 @@ int m3_bn_relu_conv_backward(m3_run *r, const m3_bn *bn, const m3_linear *conv, 
     if (conv_bf16(r, conv)) {
         uint16_t *tb = (uint16_t *)tmp;
         TRY(bn_relu_bf16(r, bn, 0, tb, (float *)mean, (float *)var, h, R));
-        memset(dy, 0, sizeof(float) * (size_t)n);
         TRY(nn_linear_backward_bf16in(r->c, dy, M3G(r, conv->w), M3G(r, conv->b), dout, tb, M3P(r, conv->w), R,
                                       conv->in, conv->out, r->err));
         nn_relu_backward_dst_bf16(dy, dy, tb, n);

@@ -75,7 +75,7 @@ static int linear_forward_bf16(nn_cache *c, float *out, const float *inp, const 
 }
 
 /* The bf16 backward of data and weights: dout (and inp for dw, unless given in bf16 as inb) converted
- * once for both. */
+ * once for both. With inb, dinp is overwritten (nn_linear_backward_bf16in), else accumulated. */
 static int linear_backward_bf16(nn_cache *c, float *dinp, float *dw, const float *dout, const float *inp,
                                 const uint16_t *inb, const float *w, long M, long K, long N, char *err)
 {
@@ -85,11 +85,11 @@ static int linear_backward_bf16(nn_cache *c, float *dinp, float *dw, const float
     uint16_t *ib = gb + M * N, *spare = ib + ni;
     nn_to_bf16(gb, dout, M * N);
     dnnl_memory_desc_t s, wt, d;
-    if (dinp) { /* dinp (M,K) += dout (M,N) x w (N,K) */
+    if (dinp) { /* dinp (M,K) (+)= dout (M,N) x w (N,K) */
         if (md2t(&s, M, N, N, 1, dnnl_bf16, err) || md2t(&wt, N, K, K, 1, dnnl_bf16, err) ||
             md2(&d, M, K, K, 1, err))
             return -1;
-        nn_prim *p = matmul_prim(c, K_BWD_DATA, M, K, N, 0, 1, &s, &wt, &d, 0, err);
+        nn_prim *p = matmul_prim(c, K_BWD_DATA, M, K, N, 0, !inb, &s, &wt, &d, 0, err);
         if (!p) return -1;
         void *ptr[] = {gb, (void *)nn_bf16_weights(c, w, N * K, spare), dinp};
         c->matmul_flops += 2.0 * M * K * N;

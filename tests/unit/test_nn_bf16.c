@@ -322,7 +322,8 @@ static void test_thresholds(void **state)
  * nn_relu_backward_dst_bf16): the fused BN + ReLU + rounding against a double reference (the same
  * bf16 value, or its neighbour where the f32 arithmetic lands across a rounding midpoint: at most
  * 1 bf16 step, and in at most 1 % of the elements); the linear layers on a bf16 input give the bits
- * of the f32-input bf16 path on the same values (whose conversion they skip); ReLU's backward from
+ * of the f32-input bf16 path on the same values (whose conversion they skip; the input gradient
+ * overwritten = accumulated into zeros); ReLU's backward from
  * the bf16 output gives the bits of the f32 one; the statistics alone are those of the training
  * forward, bitwise; short rows (16-wide vector step, tails) convert as the reference. */
 static void test_bf16_inputs(void **state)
@@ -377,8 +378,9 @@ static void test_bf16_inputs(void **state)
     assert_int_equal(nn_linear_forward_bf16in(&g_c, o1, rb, wl, bl, M, C, N, g_err), 0);
     assert_int_equal(nn_linear_forward(&g_c, o2, xf, wl, bl, M, C, N, g_err), 0);
     assert_memory_equal(o1, o2, sizeof(float) * (size_t)(M * N));
+    /* dinp overwritten (garbage before) = accumulated into zeros; dw, db accumulated */
     float *di1 = rnd(M * C, 48, -1, 1), *dw1 = rnd(N * C, 49, -1, 1), *db1 = rnd(N, 50, -1, 1);
-    float *di2 = rnd(M * C, 48, -1, 1), *dw2 = rnd(N * C, 49, -1, 1), *db2 = rnd(N, 50, -1, 1);
+    float *di2 = calloc((size_t)(M * C), sizeof(float)), *dw2 = rnd(N * C, 49, -1, 1), *db2 = rnd(N, 50, -1, 1);
     assert_int_equal(nn_linear_backward_bf16in(&g_c, di1, dw1, db1, dout, rb, wl, M, C, N, g_err), 0);
     assert_int_equal(nn_linear_backward(&g_c, di2, dw2, db2, dout, xf, wl, M, C, N, g_err), 0);
     assert_memory_equal(di1, di2, sizeof(float) * (size_t)(M * C));
