@@ -88,6 +88,20 @@ int m3_conv_bn_act_forward(m3_run *r, const m3_linear *conv, const m3_bn *bn, in
 int m3_conv_bn_act_backward(m3_run *r, const m3_linear *conv, const m3_bn *bn, int act, float *dinp,
                             const float *dout, const m3_conv_bn_state *s, const float *inp, long R);
 
+/* BatchNorm -> ReLU -> kernel-1 conv, as the mini-PointNet (m3_group.c) runs it: out (R,conv->out) =
+ * conv(relu(bn(h))), h (R,bn->C). stats 1: BN in the run's mode (m3_bn_forward: training takes the
+ * batch statistics into mean, var and updates the running ones); stats 0: from the saved mean, var
+ * (m3_bn_apply). tmp: (R,bn->C) floats of scratch. fp32, or a conv below the bf16 thresholds: exactly
+ * m3_bn_* into tmp, nn_act_forward (ReLU) in place, nn_linear_forward. bf16: the ReLU output is
+ * written once, in bf16, into tmp (nn_batchnorm_relu_bf16) and read by the conv as it is. */
+int m3_bn_relu_conv_forward(m3_run *r, const m3_bn *bn, const m3_linear *conv, int stats, float *out,
+                            float *mean, float *var, float *tmp, const float *h, long R);
+/* Its backward, the ReLU output recomputed from h and the saved mean, var: conv's gradients into
+ * r->G from dout (R,conv->out); dy (R,bn->C) = the gradient at bn's output (overwritten); tmp as
+ * above. */
+int m3_bn_relu_conv_backward(m3_run *r, const m3_bn *bn, const m3_linear *conv, float *dy, float *tmp,
+                             const float *mean, const float *var, const float *h, const float *dout, long R);
+
 /* ---- positional MLP of the centres: 3 -> C, GELU, C -> C (m3_pos.c) ---- */
 typedef struct { m3_linear fc1, fc2; } m3_pos;
 typedef struct { float *h, *g; } m3_pos_state;

@@ -118,6 +118,10 @@ int nn_act_backward_set(nn_cache *c, nn_act a, float *dinp, const float *dout, c
  * no temporary), which may alias dout; lets a caller keep ReLU's output instead of its input. */
 int nn_relu_backward_dst(nn_cache *c, float *dinp, const float *dout, const float *out, long n, char *err);
 
+/* nn_relu_backward_dst from ReLU's output rounded to bf16 (nn_batchnorm_relu_bf16): dinp (n) =
+ * (out > 0) * dout, overwritten; dinp may alias dout. */
+void nn_relu_backward_dst_bf16(float *dinp, const float *dout, const uint16_t *out, long n);
+
 /* ---- linear (also kernel-1 Conv1d) ---- */
 /* out (M,N) = inp (M,K) w^T + b;  w (N,K), b (N) or NULL. */
 int nn_linear_forward(nn_cache *c, float *out, const float *inp, const float *w, const float *b,
@@ -125,6 +129,15 @@ int nn_linear_forward(nn_cache *c, float *out, const float *inp, const float *w,
 /* dinp (M,K) += dout w;  dw (N,K) += dout^T inp;  db (N) += sum_rows dout. */
 int nn_linear_backward(nn_cache *c, float *dinp, float *dw, float *db, const float *dout,
                        const float *inp, const float *w, long M, long K, long N, char *err);
+
+/* The same with the input already in bf16 (inp (M,K) bf16, e.g. from nn_batchnorm_relu_bf16): only
+ * with NN_BF16 and K, N >= NN_BF16_MIN_DIM (else an error); the forward and backward-weights
+ * matmuls read it as it is, skipping their conversion of inp. The backward OVERWRITES dinp
+ * (= dout w: no zeroing beforehand, no read of it); dw and db accumulate as above. */
+int nn_linear_forward_bf16in(nn_cache *c, float *out, const uint16_t *inp, const float *w, const float *b,
+                             long M, long K, long N, char *err);
+int nn_linear_backward_bf16in(nn_cache *c, float *dinp, float *dw, float *db, const float *dout,
+                              const uint16_t *inp, const float *w, long M, long K, long N, char *err);
 
 /* ---- layer normalisation over the last dim (eps 1e-5) ---- */
 /* out, inp (M,C); w, b (C); mean, var (M) saved for the backward. */
@@ -158,6 +171,15 @@ int nn_batchnorm_forward_train(nn_cache *c, float *out, float *mean, float *var,
 int nn_batchnorm_apply_train(nn_cache *c, float *out, const float *inp, const float *w,
                              const float *b, const float *mean, const float *var, long M, long C,
                              char *err);
+/* The training forward's statistics alone: mean, var (C) and the running update, as
+ * nn_batchnorm_forward_train computes them (for nn_batchnorm_relu_bf16). */
+int nn_batchnorm_stats_train(nn_cache *c, float *mean, float *var, const float *inp, float *running_mean,
+                             float *running_var, long M, long C, char *err);
+/* bf16 path of BatchNorm -> ReLU -> a bf16 matmul, in one pass: out (M,C) = relu(w (inp - mean) /
+ * sqrt(var + eps) + b) rounded to bf16 (nn_to_bf16), with the given statistics (batch or running).
+ * Its f32 value may differ from the primitive's in the last bit before the rounding. */
+int nn_batchnorm_relu_bf16(nn_cache *c, uint16_t *out, const float *inp, const float *w, const float *b,
+                           const float *mean, const float *var, long M, long C, char *err);
 /* Eval: normalises with the running statistics. */
 int nn_batchnorm_forward_eval(nn_cache *c, float *out, const float *inp, const float *w,
                               const float *b, const float *running_mean, const float *running_var,

@@ -1,9 +1,12 @@
 /* m3_conv_bn.c -- the conv-BN-activation unit of the 3D network (m3_layers.h): a kernel-1 Conv1d
  * (a linear over rows), BatchNorm in the run's mode and ReLU, GELU or no activation, forward and
  * backward. The decoder's upsampling (m3_interp.c) and the classification head (cls_head.c) are
- * made of it (the mini-PointNet, m3_group.c, runs its own leaner sequence).
+ * made of it (the mini-PointNet, m3_group.c, runs its own leaner sequence, whose BN -> ReLU -> conv
+ * steps are the m3_bn_relu_conv_* below).
  */
 #include "m3_layers.h"
+
+#include <string.h>
 
 int m3_conv_bn_act_forward(m3_run *r, const m3_linear *conv, const m3_bn *bn, int act, float *out,
                            const m3_conv_bn_state *s, const float *inp, long R)
@@ -29,4 +32,60 @@ int m3_conv_bn_act_backward(m3_run *r, const m3_linear *conv, const m3_bn *bn, i
                            conv->in, C, r->err));
     arena_release(r->a, mk);
     return 0;
+}
+
+/* Whether conv runs in bf16 (nn_linear's thresholds), so that its input can be made in bf16. */
+static int conv_bf16(const m3_run *r, const m3_linear *conv)
+{
+    return r->c->precision == NN_BF16 && conv->in >= NN_BF16_MIN_DIM && conv->out >= NN_BF16_MIN_DIM;
+}
+
+/* tmp = bf16(relu(bn(h))) with the batch statistics (stats 1, training: computed into mean, var, running
+ * update), the saved ones (stats 0, training) or the running ones (eval). */
+static int bn_relu_bf16(m3_run *r, const m3_bn *bn, int stats, uint16_t *tmp, float *mean, float *var,
+                        const float *h, long R)
+{
+    const float *m = mean, *v = var;
+    if (!r->train) {
+        m = r->buf + bn->run_mean;
+        v = r->buf + bn->run_var;
+    } else if (stats)
+        TRY(nn_batchnorm_stats_train(r->c, mean, var, h, r->buf + bn->run_mean, r->buf + bn->run_var, R, bn->C,
+                                     r->err));
+    return nn_batchnorm_relu_bf16(r->c, tmp, h, M3P(r, bn->w), M3P(r, bn->b), m, v, R, bn->C, r->err);
+}
+
+int m3_bn_relu_conv_forward(m3_run *r, const m3_bn *bn, const m3_linear *conv, int stats, float *out,
+                            float *mean, float *var, float *tmp, const float *h, long R)
+{
+    if (conv_bf16(r, conv)) {
+        uint16_t *tb = (uint16_t *)tmp;
+        TRY(bn_relu_bf16(r, bn, stats, tb, mean, var, h, R));
+        return nn_linear_forward_bf16in(r->c, out, tb, M3P(r, conv->w), M3P(r, conv->b), R, conv->in, conv->out,
+                                        r->err);
+    }
+    if (stats) TRY(m3_bn_forward(r, bn, tmp, mean, var, h, R));
+    else TRY(m3_bn_apply(r, bn, tmp, mean, var, h, R));
+    TRY(nn_act_forward(r->c, NN_RELU, tmp, tmp, R * bn->C, r->err));
+    return nn_linear_forward(r->c, out, tmp, M3P(r, conv->w), M3P(r, conv->b), R, conv->in, conv->out, r->err);
+}
+
+int m3_bn_relu_conv_backward(m3_run *r, const m3_bn *bn, const m3_linear *conv, float *dy, float *tmp,
+                             const float *mean, const float *var, const float *h, const float *dout, long R)
+{
+    long n = R * bn->C;
+    if (conv_bf16(r, conv)) {
+        uint16_t *tb = (uint16_t *)tmp;
+        TRY(bn_relu_bf16(r, bn, 0, tb, (float *)mean, (float *)var, h, R));
+        TRY(nn_linear_backward_bf16in(r->c, dy, M3G(r, conv->w), M3G(r, conv->b), dout, tb, M3P(r, conv->w), R,
+                                      conv->in, conv->out, r->err));
+        nn_relu_backward_dst_bf16(dy, dy, tb, n);
+        return 0;
+    }
+    TRY(m3_bn_apply(r, bn, tmp, mean, var, h, R));
+    TRY(nn_act_forward(r->c, NN_RELU, tmp, tmp, n, r->err));
+    memset(dy, 0, sizeof(float) * (size_t)n);
+    TRY(nn_linear_backward(r->c, dy, M3G(r, conv->w), M3G(r, conv->b), dout, tmp, M3P(r, conv->w), R, conv->in,
+                           conv->out, r->err));
+    return nn_relu_backward_dst(r->c, dy, dy, tmp, n, r->err);
 }

@@ -46,10 +46,7 @@ static int front_h2(m3_run *r, const m3_group *p, m3_group_state *s, const float
 {
     long R = G * k, a = p->conv1.out, b = p->conv2.out;
     TRY(nn_linear_forward(r->c, h1, inp, M3P(r, p->conv1.w), M3P(r, p->conv1.b), R, p->conv1.in, a, r->err));
-    if (fresh) TRY(m3_bn_forward(r, &p->bn1, r1, s->mean1, s->var1, h1, R));
-    else TRY(m3_bn_apply(r, &p->bn1, r1, s->mean1, s->var1, h1, R));
-    TRY(nn_act_forward(r->c, NN_RELU, r1, r1, R * a, r->err));
-    TRY(nn_linear_forward(r->c, s->h2, r1, M3P(r, p->conv2.w), M3P(r, p->conv2.b), R, a, b, r->err));
+    TRY(m3_bn_relu_conv_forward(r, &p->bn1, &p->conv2, fresh, s->h2, s->mean1, s->var1, r1, h1, R));
     nn_maxpool_forward(s->g, s->arg1, s->h2, G, k, b);
     return 0;
 }
@@ -114,9 +111,7 @@ static int group_forward(m3_run *r, const m3_group *p, float *out, m3_group_stat
     /* -> bn2 -> relu (in place, temporary r2) -> conv4 (R,cout) -> max over k (G,cout) */
     float *r2 = arena_floats(ta, R * c), *h4 = arena_floats(ta, R * cout);
     NEED(r2 && h4);
-    TRY(m3_bn_forward(r, &p->bn2, r2, s->mean2, s->var2, s->h3, R));
-    TRY(nn_act_forward(r->c, NN_RELU, r2, r2, R * c, r->err));
-    TRY(nn_linear_forward(r->c, h4, r2, M3P(r, p->conv4.w), M3P(r, p->conv4.b), R, c, cout, r->err));
+    TRY(m3_bn_relu_conv_forward(r, &p->bn2, &p->conv4, 1, h4, s->mean2, s->var2, r2, s->h3, R));
     nn_maxpool_forward(out, s->arg2, h4, G, k, cout);
     arena_release(ta, mk);
     if (!keep) s->h2 = s->g = s->h3 = NULL;
@@ -195,14 +190,9 @@ static int group_backward(m3_run *r, const m3_group *p, float *dinp, const float
     float *dh4 = arena_zeros(r->a, R * cout);
     NEED(dh4);
     nn_maxpool_backward(dh4, dout, s->arg2, G, k, cout);
-    TRY(m3_bn_apply(r, &p->bn2, A, s->mean2, s->var2, s->h3, R));
-    TRY(nn_act_forward(r->c, NN_RELU, A, A, R * c, r->err));
-    memset(B, 0, sizeof(float) * (size_t)(R * c));
-    TRY(nn_linear_backward(r->c, B, M3G(r, p->conv4.w), M3G(r, p->conv4.b), dh4, A,
-                           M3P(r, p->conv4.w), R, c, cout, r->err));
+    TRY(m3_bn_relu_conv_backward(r, &p->bn2, &p->conv4, B, A, s->mean2, s->var2, s->h3, dh4, R));
     arena_release(r->a, mk4);
-    /* relu (from its output r2, in place on B), bn2: A = dy3 (over r2) */
-    TRY(nn_relu_backward_dst(r->c, B, B, A, R * c, r->err));
+    /* bn2: A = dy3 (B: the gradient over relu's input) */
     memset(A, 0, sizeof(float) * (size_t)(R * c));
     TRY(nn_batchnorm_backward(r->c, A, M3G(r, p->bn2.w), M3G(r, p->bn2.b), B, s->h3, M3P(r, p->bn2.w),
                               M3P(r, p->bn2.b), s->mean2, s->var2, R, c, r->err));
@@ -225,13 +215,8 @@ static int group_backward(m3_run *r, const m3_group *p, float *dinp, const float
     nn_maxpool_backward(dh2, dg, s->arg1, G, k, b);
     float *h1 = T, *r1 = T + R * a, *dr1 = T + 2 * R * a;
     TRY(nn_linear_forward(r->c, h1, inp, M3P(r, p->conv1.w), M3P(r, p->conv1.b), R, cin, a, r->err));
-    TRY(m3_bn_apply(r, &p->bn1, r1, s->mean1, s->var1, h1, R));
-    TRY(nn_act_forward(r->c, NN_RELU, r1, r1, R * a, r->err));
-    memset(dr1, 0, sizeof(float) * (size_t)(R * a));
-    TRY(nn_linear_backward(r->c, dr1, M3G(r, p->conv2.w), M3G(r, p->conv2.b), dh2, r1, M3P(r, p->conv2.w),
-                           R, a, b, r->err));
-    /* relu (in place on dr1); bn1's input gradient over r1 */
-    TRY(nn_relu_backward_dst(r->c, dr1, dr1, r1, R * a, r->err));
+    TRY(m3_bn_relu_conv_backward(r, &p->bn1, &p->conv2, dr1, r1, s->mean1, s->var1, h1, dh2, R));
+    /* bn1's input gradient over r1 */
     float *dh1 = r1;
     memset(dh1, 0, sizeof(float) * (size_t)(R * a));
     TRY(nn_batchnorm_backward(r->c, dh1, M3G(r, p->bn1.w), M3G(r, p->bn1.b), dr1, h1, M3P(r, p->bn1.w),

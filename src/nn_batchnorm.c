@@ -5,6 +5,7 @@
  */
 #include "nn.h"
 
+#include <math.h>
 #include <omp.h>
 
 #include "errors.h"
@@ -78,22 +79,71 @@ static nn_prim *bn_train_prim(nn_cache *c, long M, long C, char *err)
     return nn_cache_add(c, K_BN_TRAIN, key, 2, &d, NULL, NULL, args, 6, 4 * C, err);
 }
 
-int nn_batchnorm_forward_train(nn_cache *c, float *out, float *mean, float *var, const float *inp,
-                               const float *w, const float *b, float *running_mean,
-                               float *running_var, long M, long C, char *err)
+/* torch's running-statistics update (momentum 0.1, unbiased variance); nothing if they are NULL. */
+static void running_update(float *running_mean, float *running_var, const float *mean, const float *var, long M,
+                           long C)
+{
+    if (!running_mean || !running_var) return;
+    float unbias = M > 1 ? (float)M / (float)(M - 1) : 1.0f;
+    for (long j = 0; j < C; j++) {
+        running_mean[j] = (1 - BN_MOMENTUM) * running_mean[j] + BN_MOMENTUM * mean[j];
+        running_var[j] = (1 - BN_MOMENTUM) * running_var[j] + BN_MOMENTUM * var[j] * unbias;
+    }
+}
+
+int nn_batchnorm_stats_train(nn_cache *c, float *mean, float *var, const float *inp, float *running_mean,
+                              float *running_var, long M, long C, char *err)
 {
     nn_prim *p = bn_train_prim(c, M, C, err);
     if (!p) return -1;
     batch_stats(inp, M, C, mean, var, (double *)p->tmp);
+    running_update(running_mean, running_var, mean, var, M, C);
+    return 0;
+}
+
+int nn_batchnorm_forward_train(nn_cache *c, float *out, float *mean, float *var, const float *inp,
+                               const float *w, const float *b, float *running_mean,
+                               float *running_var, long M, long C, char *err)
+{
+    if (nn_batchnorm_stats_train(c, mean, var, inp, running_mean, running_var, M, C, err)) return -1;
+    nn_prim *p = bn_train_prim(c, M, C, err);
     void *ptr[] = {(void *)inp, out, mean, var, (void *)w, (void *)b};
-    if (nn_exec(c, p, ptr, err)) return -1;
-    if (running_mean && running_var) {
-        float unbias = M > 1 ? (float)M / (float)(M - 1) : 1.0f;
-        for (long j = 0; j < C; j++) {
-            running_mean[j] = (1 - BN_MOMENTUM) * running_mean[j] + BN_MOMENTUM * mean[j];
-            running_var[j] = (1 - BN_MOMENTUM) * running_var[j] + BN_MOMENTUM * var[j] * unbias;
+    return !p || nn_exec(c, p, ptr, err) ? -1 : 0;
+}
+
+/* out = bf16(relu(w (inp - mean) / sqrt(var + eps) + b)) in one pass: the scale per channel as
+ * oneDNN's batch norm forms it (w / sqrt(var + eps)), rows in blocks of 64 channels rounded by
+ * nn_to_bf16_serial; per element, so the same bits for any split of the rows. sc holds 2C floats. */
+static void bn_relu_bf16(uint16_t *out, const float *inp, const float *w, const float *b, const float *mean,
+                         const float *var, long M, long C, float *sc)
+{
+    float *sh = sc + C;
+    for (long j = 0; j < C; j++) {
+        sc[j] = w[j] / sqrtf(var[j] + BN_EPS);
+        sh[j] = b[j];
+    }
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < M; i++) {
+        float t[64];
+        for (long j0 = 0; j0 < C; j0 += 64) {
+            long n = C - j0 < 64 ? C - j0 : 64;
+            const float *x = inp + i * C + j0;
+#pragma omp simd
+            for (long j = 0; j < n; j++) {
+                float y = sc[j0 + j] * (x[j] - mean[j0 + j]) + sh[j0 + j];
+                t[j] = y > 0 ? y : 0.0f;
+            }
+            nn_to_bf16_serial(out + i * C + j0, t, n);
         }
     }
+}
+
+int nn_batchnorm_relu_bf16(nn_cache *c, uint16_t *out, const float *inp, const float *w, const float *b,
+                           const float *mean, const float *var, long M, long C, char *err)
+{
+    nn_prim *p = bn_train_prim(c, M, C, err); /* its tmp (4C floats) for the scales */
+    if (!p) return -1;
+    bn_relu_bf16(out, inp, w, b, mean, var, M, C, p->tmp);
     return 0;
 }
 

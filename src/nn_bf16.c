@@ -86,6 +86,11 @@ __attribute__((target("avx512f,avx512bf16"))) static void to_bf16_avx512(uint16_
         __m512bh h = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + i + 16), _mm512_loadu_ps(src + i));
         _mm512_storeu_si512((void *)(dst + i), (__m512i)h);
     }
+    if (i + 16 <= n) { /* the head rows of 16 (attention at head dimension 16) */
+        __m256bh h = _mm512_cvtneps_pbh(_mm512_loadu_ps(src + i));
+        _mm256_storeu_si256((__m256i *)(dst + i), (__m256i)h);
+        i += 16;
+    }
     for (; i < n; i++) dst[i] = bf16_of(src[i]);
 }
 #endif

@@ -5,6 +5,12 @@
  */
 #include "nn.h"
 
+#include <string.h>
+
+#ifdef __x86_64__
+#include <immintrin.h>
+#endif
+
 #include "errors.h"
 
 enum { K_ADD = 20, K_ACT_FWD, K_ACT_BWD, K_RELU_BWD_DST };
@@ -136,4 +142,50 @@ int nn_act_backward_set(nn_cache *c, nn_act a, float *dinp, const float *dout, c
     if (!p) return -1;
     void *ptr[] = {(void *)inp, (void *)dout, dinp};
     return nn_exec(c, p, ptr, err);
+}
+
+/* relu'(out) * dout on n elements, out in bf16: dout where out > 0 (as a float), else 0 x dout (the
+ * primitive's alpha 0 x dout: a signed zero). */
+static void relu_bwd_bf16_serial(float *dinp, const float *dout, const uint16_t *out, long n)
+{
+    for (long i = 0; i < n; i++) {
+        uint32_t u = (uint32_t)out[i] << 16;
+        float y;
+        memcpy(&y, &u, sizeof y);
+        dinp[i] = y > 0 ? dout[i] : dout[i] * 0.0f;
+    }
+}
+
+#ifdef __x86_64__
+__attribute__((target("avx512f"))) static void relu_bwd_bf16_avx512(float *dinp, const float *dout,
+                                                                   const uint16_t *out, long n)
+{
+    long i = 0;
+    __m512 zero = _mm512_setzero_ps();
+    for (; i + 16 <= n; i += 16) {
+        __m256i h = _mm256_loadu_si256((const __m256i *)(out + i));
+        __m512 y = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+        __mmask16 pos = _mm512_cmp_ps_mask(y, zero, _CMP_GT_OQ);
+        __m512 d = _mm512_loadu_ps(dout + i);
+        _mm512_storeu_ps(dinp + i, _mm512_mask_blend_ps(pos, _mm512_mul_ps(d, zero), d));
+    }
+    relu_bwd_bf16_serial(dinp + i, dout + i, out + i, n - i);
+}
+#endif
+
+void nn_relu_backward_dst_bf16(float *dinp, const float *dout, const uint16_t *out, long n)
+{
+    const long chunk = 16384;
+    long n_chunks = (n + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static) if (n_chunks > 1)
+    for (long j = 0; j < n_chunks; j++) {
+        long a = j * chunk, len = n - a < chunk ? n - a : chunk;
+#ifdef __x86_64__
+        if (__builtin_cpu_supports("avx512f")) {
+            relu_bwd_bf16_avx512(dinp + a, dout + a, out + a, len);
+            continue;
+        }
+#endif
+        relu_bwd_bf16_serial(dinp + a, dout + a, out + a, len);
+    }
 }

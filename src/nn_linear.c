@@ -56,37 +56,40 @@ static nn_prim *matmul_prim(nn_cache *c, int kind, long M, long K, long N, int b
     return p;
 }
 
-/* The bf16 forward: inp converted into the cache's bf16 buffer (and w, if it has no declared copy). */
-static int linear_forward_bf16(nn_cache *c, float *out, const float *inp, const float *w, const float *b,
-                               long M, long K, long N, char *err)
+/* The bf16 forward: inp converted into the cache's bf16 buffer (and w, if it has no declared copy);
+ * inb: inp already in bf16 (then inp is unused). */
+static int linear_forward_bf16(nn_cache *c, float *out, const float *inp, const uint16_t *inb, const float *w,
+                               const float *b, long M, long K, long N, char *err)
 {
     dnnl_memory_desc_t s, wt, d;
     if (md2t(&s, M, K, K, 1, dnnl_bf16, err) || md2t(&wt, K, N, 1, K, dnnl_bf16, err) || md2(&d, M, N, N, 1, err))
         return -1;
     nn_prim *p = matmul_prim(c, K_FWD, M, K, N, b != NULL, 0, &s, &wt, &d, 0, err);
-    uint16_t *ib = p ? nn_bf16_buffer(c, M * K + N * K, err) : NULL;
+    uint16_t *ib = p ? nn_bf16_buffer(c, (inb ? 0 : M * K) + N * K, err) : NULL;
     if (!ib) return -1;
-    nn_to_bf16(ib, inp, M * K);
-    const uint16_t *wb = nn_bf16_weights(c, w, N * K, ib + M * K);
-    void *ptr[] = {ib, (void *)wb, out, (void *)b};
+    if (!inb) nn_to_bf16(ib, inp, M * K);
+    const uint16_t *wb = nn_bf16_weights(c, w, N * K, ib + (inb ? 0 : M * K));
+    void *ptr[] = {inb ? (void *)inb : ib, (void *)wb, out, (void *)b};
     c->matmul_flops += 2.0 * M * K * N;
     return nn_exec(c, p, ptr, err);
 }
 
-/* The bf16 backward of data and weights: dout (and inp for dw) converted once for both. */
+/* The bf16 backward of data and weights: dout (and inp for dw, unless given in bf16 as inb) converted
+ * once for both. With inb, dinp is overwritten (nn_linear_backward_bf16in), else accumulated. */
 static int linear_backward_bf16(nn_cache *c, float *dinp, float *dw, const float *dout, const float *inp,
-                                const float *w, long M, long K, long N, char *err)
+                                const uint16_t *inb, const float *w, long M, long K, long N, char *err)
 {
-    uint16_t *gb = nn_bf16_buffer(c, M * N + (dw ? M * K : 0) + (dinp ? N * K : 0), err);
+    long ni = dw && !inb ? M * K : 0;
+    uint16_t *gb = nn_bf16_buffer(c, M * N + ni + (dinp ? N * K : 0), err);
     if (!gb) return -1;
-    uint16_t *ib = gb + M * N, *spare = ib + (dw ? M * K : 0);
+    uint16_t *ib = gb + M * N, *spare = ib + ni;
     nn_to_bf16(gb, dout, M * N);
     dnnl_memory_desc_t s, wt, d;
-    if (dinp) { /* dinp (M,K) += dout (M,N) x w (N,K) */
+    if (dinp) { /* dinp (M,K) (+)= dout (M,N) x w (N,K) */
         if (md2t(&s, M, N, N, 1, dnnl_bf16, err) || md2t(&wt, N, K, K, 1, dnnl_bf16, err) ||
             md2(&d, M, K, K, 1, err))
             return -1;
-        nn_prim *p = matmul_prim(c, K_BWD_DATA, M, K, N, 0, 1, &s, &wt, &d, 0, err);
+        nn_prim *p = matmul_prim(c, K_BWD_DATA, M, K, N, 0, !inb, &s, &wt, &d, 0, err);
         if (!p) return -1;
         void *ptr[] = {gb, (void *)nn_bf16_weights(c, w, N * K, spare), dinp};
         c->matmul_flops += 2.0 * M * K * N;
@@ -98,8 +101,8 @@ static int linear_backward_bf16(nn_cache *c, float *dinp, float *dw, const float
             return -1;
         nn_prim *p = matmul_prim(c, K_BWD_W, M, K, N, 0, 1, &s, &wt, &d, 0, err);
         if (!p) return -1;
-        nn_to_bf16(ib, inp, M * K);
-        void *ptr[] = {gb, ib, dw};
+        if (!inb) nn_to_bf16(ib, inp, M * K);
+        void *ptr[] = {gb, inb ? (void *)inb : ib, dw};
         c->matmul_flops += 2.0 * M * K * N;
         if (nn_exec(c, p, ptr, err)) return -1;
     }
@@ -110,7 +113,7 @@ int nn_linear_forward(nn_cache *c, float *out, const float *inp, const float *w,
                       long M, long K, long N, char *err)
 {
     if (c->precision == NN_BF16 && K >= NN_BF16_MIN_DIM && N >= NN_BF16_MIN_DIM)
-        return linear_forward_bf16(c, out, inp, w, b, M, K, N, err);
+        return linear_forward_bf16(c, out, inp, NULL, w, b, M, K, N, err);
     /* out (M,N) = inp (M,K) x w^T (K,N: w read with strides (1,K)) + b */
     dnnl_memory_desc_t s, wt, d;
     if (md2(&s, M, K, K, 1, err) || md2(&wt, K, N, 1, K, err) || md2(&d, M, N, N, 1, err)) return -1;
@@ -121,12 +124,13 @@ int nn_linear_forward(nn_cache *c, float *out, const float *inp, const float *w,
     return nn_exec(c, p, ptr, err);
 }
 
-int nn_linear_backward(nn_cache *c, float *dinp, float *dw, float *db, const float *dout,
-                       const float *inp, const float *w, long M, long K, long N, char *err)
+/* The backward with inp in f32 or (inb not NULL, bf16 layers only) in bf16. */
+static int linear_backward(nn_cache *c, float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                           const uint16_t *inb, const float *w, long M, long K, long N, char *err)
 {
     dnnl_memory_desc_t s, wt, d;
     if (c->precision == NN_BF16 && K >= NN_BF16_MIN_DIM && N >= NN_BF16_MIN_DIM) {
-        if ((dinp || dw) && linear_backward_bf16(c, dinp, dw, dout, inp, w, M, K, N, err)) return -1;
+        if ((dinp || dw) && linear_backward_bf16(c, dinp, dw, dout, inp, inb, w, M, K, N, err)) return -1;
         dinp = dw = NULL; /* done; the bias gradient below stays f32 */
     }
     if (dinp) { /* dinp (M,K) += dout (M,N) x w (N,K) */
@@ -154,4 +158,31 @@ int nn_linear_backward(nn_cache *c, float *dinp, float *dw, float *db, const flo
         if (nn_exec(c, p, ptr, err)) return -1;
     }
     return 0;
+}
+
+int nn_linear_backward(nn_cache *c, float *dinp, float *dw, float *db, const float *dout,
+                       const float *inp, const float *w, long M, long K, long N, char *err)
+{
+    return linear_backward(c, dinp, dw, db, dout, inp, NULL, w, M, K, N, err);
+}
+
+static int bf16in_check(const nn_cache *c, long K, long N, char *err)
+{
+    if (c->precision == NN_BF16 && K >= NN_BF16_MIN_DIM && N >= NN_BF16_MIN_DIM) return 0;
+    return errf(err, "linear: a bf16 input needs bf16 precision and %d inputs and outputs (K %ld, N %ld)",
+                NN_BF16_MIN_DIM, K, N);
+}
+
+int nn_linear_forward_bf16in(nn_cache *c, float *out, const uint16_t *inp, const float *w, const float *b,
+                             long M, long K, long N, char *err)
+{
+    if (bf16in_check(c, K, N, err)) return -1;
+    return linear_forward_bf16(c, out, NULL, inp, w, b, M, K, N, err);
+}
+
+int nn_linear_backward_bf16in(nn_cache *c, float *dinp, float *dw, float *db, const float *dout,
+                              const uint16_t *inp, const float *w, long M, long K, long N, char *err)
+{
+    if (bf16in_check(c, K, N, err)) return -1;
+    return linear_backward(c, dinp, dw, db, dout, NULL, inp, w, M, K, N, err);
 }

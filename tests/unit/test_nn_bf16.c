@@ -318,6 +318,90 @@ static void test_thresholds(void **state)
     free(x); free(w); free(y16); free(y32); free(qkv); free(o16); free(o32); free(att);
 }
 
+/* The bf16-input path of the mini-PointNet (nn_batchnorm_relu_bf16 -> nn_linear_*_bf16in, with
+ * nn_relu_backward_dst_bf16): the fused BN + ReLU + rounding against a double reference (the same
+ * bf16 value, or its neighbour where the f32 arithmetic lands across a rounding midpoint: at most
+ * 1 bf16 step, and in at most 1 % of the elements); the linear layers on a bf16 input give the bits
+ * of the f32-input bf16 path on the same values (whose conversion they skip; the input gradient
+ * overwritten = accumulated into zeros); ReLU's backward from
+ * the bf16 output gives the bits of the f32 one; the statistics alone are those of the training
+ * forward, bitwise; short rows (16-wide vector step, tails) convert as the reference. */
+static void test_bf16_inputs(void **state)
+{
+    (void)state;
+    int bad = 0;
+    float *z = rnd(70, 41, -3, 3);
+    for (long n = 0; n <= 70; n++) {
+        uint16_t o[70];
+        nn_to_bf16_serial(o, z, n);
+        for (long i = 0; i < n; i++)
+            if (o[i] != bits_of(bf16_ref(z[i]))) bad++;
+    }
+    if (bad) printf("short conversions: %d wrong NOT OK\n", bad);
+    assert_int_equal(bad, 0);
+    free(z);
+    if (!g_bf16_ok) { skip(); return; }
+    long M = 37, C = 80, N = 24;
+    float *x = rnd(M * C, 42, -2, 3), *w = rnd(C, 43, 0.5, 1.5), *b = rnd(C, 44, -0.5, 0.5);
+    float mean[80], var[80], mean2[80], var2[80], rm[80], rv[80], rm2[80], rv2[80];
+    float *y = malloc(sizeof(float) * (size_t)(M * C));
+    for (long j = 0; j < C; j++) rm[j] = rm2[j] = 0.1f * (float)j, rv[j] = rv2[j] = 1.0f + 0.01f * (float)j;
+    assert_int_equal(nn_batchnorm_forward_train(&g_c, y, mean, var, x, w, b, rm, rv, M, C, g_err), 0);
+    assert_int_equal(nn_batchnorm_stats_train(&g_c, mean2, var2, x, rm2, rv2, M, C, g_err), 0);
+    assert_memory_equal(mean, mean2, sizeof mean);
+    assert_memory_equal(var, var2, sizeof var);
+    assert_memory_equal(rm, rm2, sizeof rm);
+    assert_memory_equal(rv, rv2, sizeof rv);
+    uint16_t *rb = malloc(sizeof(uint16_t) * (size_t)(M * C));
+    assert_int_equal(nn_batchnorm_relu_bf16(&g_c, rb, x, w, b, mean, var, M, C, g_err), 0);
+    long off = 0, far = 0;
+    for (long i = 0; i < M * C; i++) {
+        long j = i % C;
+        double v = (double)w[j] * ((double)x[i] - mean[j]) / sqrt((double)var[j] + 1e-5) + b[j];
+        uint16_t want = bits_of(bf16_ref((float)(v > 0 ? v : 0)));
+        if (rb[i] == want) continue;
+        off++;
+        if (abs((int)rb[i] - (int)want) > 1 || (rb[i] & 0x8000) != (want & 0x8000)) far++;
+    }
+    printf("bn + relu -> bf16: %ld of %ld one bf16 step off, %ld further: %s\n", off, M * C, far,
+           far == 0 && off * 100 <= M * C ? "OK" : "NOT OK");
+    assert_int_equal(far, 0);
+    assert_true(off * 100 <= M * C);
+    /* a linear layer on rb equals the f32-input bf16 path on rb's values */
+    float *xf = malloc(sizeof(float) * (size_t)(M * C));
+    for (long i = 0; i < M * C; i++) {
+        uint32_t u = (uint32_t)rb[i] << 16;
+        memcpy(&xf[i], &u, sizeof u);
+    }
+    float *wl = rnd(N * C, 45, -1, 1), *bl = rnd(N, 46, -1, 1), *dout = rnd(M * N, 47, -1, 1);
+    float *o1 = malloc(sizeof(float) * (size_t)(M * N)), *o2 = malloc(sizeof(float) * (size_t)(M * N));
+    assert_int_equal(nn_linear_forward_bf16in(&g_c, o1, rb, wl, bl, M, C, N, g_err), 0);
+    assert_int_equal(nn_linear_forward(&g_c, o2, xf, wl, bl, M, C, N, g_err), 0);
+    assert_memory_equal(o1, o2, sizeof(float) * (size_t)(M * N));
+    /* dinp overwritten (garbage before) = accumulated into zeros; dw, db accumulated */
+    float *di1 = rnd(M * C, 48, -1, 1), *dw1 = rnd(N * C, 49, -1, 1), *db1 = rnd(N, 50, -1, 1);
+    float *di2 = calloc((size_t)(M * C), sizeof(float)), *dw2 = rnd(N * C, 49, -1, 1), *db2 = rnd(N, 50, -1, 1);
+    assert_int_equal(nn_linear_backward_bf16in(&g_c, di1, dw1, db1, dout, rb, wl, M, C, N, g_err), 0);
+    assert_int_equal(nn_linear_backward(&g_c, di2, dw2, db2, dout, xf, wl, M, C, N, g_err), 0);
+    assert_memory_equal(di1, di2, sizeof(float) * (size_t)(M * C));
+    assert_memory_equal(dw1, dw2, sizeof(float) * (size_t)(N * C));
+    assert_memory_equal(db1, db2, sizeof(float) * (size_t)N);
+    /* ReLU's backward from the bf16 output (in place) = from the f32 one */
+    float *g1 = rnd(M * C, 51, -1, 1), *g2 = rnd(M * C, 51, -1, 1);
+    nn_relu_backward_dst_bf16(g1, g1, rb, M * C);
+    assert_int_equal(nn_relu_backward_dst(&g_c, g2, g2, xf, M * C, g_err), 0);
+    assert_memory_equal(g1, g2, sizeof(float) * (size_t)(M * C));
+    printf("bf16-input linear forward / backward and relu backward: the f32-input bits: OK\n");
+    /* a bf16 input outside bf16 precision, or below the thresholds, is refused */
+    g_c.precision = NN_FP32;
+    assert_int_equal(nn_linear_forward_bf16in(&g_c, o1, rb, wl, bl, M, C, N, g_err), -1);
+    g_c.precision = NN_BF16;
+    assert_string_equal(g_err, "linear: a bf16 input needs bf16 precision and 16 inputs and outputs (K 80, N 24)");
+    assert_int_equal(nn_linear_backward_bf16in(&g_c, di1, dw1, NULL, dout, rb, wl, M * C / 8, 8, N, g_err), -1);
+    free(x); free(w); free(b); free(y); free(rb); free(xf); free(wl); free(bl); free(dout); free(o1); free(o2);
+    free(di1); free(dw1); free(db1); free(di2); free(dw2); free(db2); free(g1); free(g2);
+}
+
 static void test_precision_parse(void **state)
 {
     (void)state;
@@ -336,7 +420,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conversion),   cmocka_unit_test(test_linear_small),
         cmocka_unit_test(test_linear_long_reductions), cmocka_unit_test(test_attention),
-        cmocka_unit_test(test_thresholds),   cmocka_unit_test(test_precision_parse),
+        cmocka_unit_test(test_thresholds),   cmocka_unit_test(test_bf16_inputs),
+        cmocka_unit_test(test_precision_parse),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
