@@ -98,6 +98,10 @@ write_config() {
 # Written by slurm/local-cluster.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ) -- single-node test cluster.
 # Addresses are loopback so that the cluster works where the host name does not resolve.
 ClusterName=i2pmae-local
+# Job ids of their own per port: two test clusters on one machine would otherwise both run job 2,
+# and Open MPI under srun names its shared-memory segments (/dev/shm/vader_segment.<host>.<job>.<rank>)
+# after the PMIx namespace slurm.pmix.<job>.<step>, so their ranks would map each other's segments.
+FirstJobId=$((PORT * 100))
 SlurmctldHost=$host(127.0.0.1)
 SlurmctldPort=$PORT
 SlurmdPort=$((PORT + 1))
