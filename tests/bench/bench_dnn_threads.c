@@ -1,0 +1,128 @@
+/* bench_dnn_threads.c -- which oneDNN primitive of the 3D step gives thread-count dependent bits:
+ * runs each nn_* operation alone on the step's shapes at 1 and at N threads (a fresh nn_cache per
+ * thread count, created after omp_set_num_threads) on the same inputs and prints, per operation and
+ * output, whether the bits agree, the number of differing floats and the largest difference.
+ * Usage: bench_dnn_threads [tiny|spec] [N] (default tiny 2).
+ */
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "nn.h"
+
+typedef struct {
+    const char *what;
+    long a, b, c, d; /* shape: linear M K N; norms M C; attention B T C H */
+} probe_case;
+
+static float frand(unsigned *s)
+{
+    *s = *s * 1664525u + 1013904223u;
+    return (float)((*s >> 8) & 0xffffff) / 16777216.0f * 2.0f - 1.0f;
+}
+
+static float *filled(long n, unsigned seed)
+{
+    float *p = malloc(n * sizeof *p);
+    for (long i = 0; i < n; i++) p[i] = frand(&seed);
+    return p;
+}
+
+/* Runs one case at nthr threads; outputs (each zero-initialised, gradients accumulate) in out[]. */
+static int run_case(dnn_ctx *dnn, const probe_case *pc, int nthr, float **out, long *n_out, char *err)
+{
+    omp_set_num_threads(nthr);
+    nn_cache c;
+    if (nn_cache_init(&c, dnn, 16, err)) return -1;
+    int rc = -1;
+    if (!strcmp(pc->what, "linear")) {
+        long M = pc->a, K = pc->b, N = pc->c;
+        float *inp = filled(M * K, 1), *w = filled(N * K, 2), *dout = filled(M * N, 3);
+        n_out[0] = M * K, n_out[1] = N * K, n_out[2] = N;
+        for (int i = 0; i < 3; i++) out[i] = calloc(n_out[i], sizeof(float));
+        rc = nn_linear_backward(&c, out[0], out[1], out[2], dout, inp, w, M, K, N, err);
+        free(inp), free(w), free(dout);
+    } else if (!strcmp(pc->what, "layernorm") || !strcmp(pc->what, "batchnorm")) {
+        int ln = !strcmp(pc->what, "layernorm");
+        long M = pc->a, C = pc->b, ns = ln ? M : C;
+        float *inp = filled(M * C, 1), *w = filled(C, 2), *b = filled(C, 3), *dout = filled(M * C, 4);
+        float *y = malloc(M * C * sizeof *y), *mean = malloc(ns * sizeof *mean), *var = malloc(ns * sizeof *var);
+        n_out[0] = M * C, n_out[1] = C, n_out[2] = C;
+        for (int i = 0; i < 3; i++) out[i] = calloc(n_out[i], sizeof(float));
+        if (ln)
+            rc = nn_layernorm_forward(&c, y, mean, var, inp, w, b, M, C, err) ||
+                 nn_layernorm_backward(&c, out[0], out[1], out[2], dout, inp, w, b, mean, var, M, C, err);
+        else
+            rc = nn_batchnorm_forward_train(&c, y, mean, var, inp, w, b, NULL, NULL, M, C, err) ||
+                 nn_batchnorm_backward(&c, out[0], out[1], out[2], dout, inp, w, b, mean, var, M, C, err);
+        rc = rc ? -1 : 0;
+        free(inp), free(w), free(b), free(dout), free(y), free(mean), free(var);
+    } else { /* attention */
+        long B = pc->a, T = pc->b, C = pc->c, H = pc->d;
+        float *qkv = filled(B * T * 3 * C, 1), *dout = filled(B * T * C, 2);
+        float *o = malloc(B * T * C * sizeof *o), *att = malloc(B * H * T * T * sizeof *att),
+              *datt = malloc(B * H * T * T * sizeof *datt);
+        n_out[0] = B * T * 3 * C, n_out[1] = B * T * C, n_out[2] = 0;
+        out[0] = calloc(n_out[0], sizeof(float));
+        out[1] = o, out[2] = NULL;
+        rc = nn_attention_forward(&c, o, att, qkv, NULL, B, T, C, H, err) ||
+             nn_attention_backward(&c, out[0], datt, dout, qkv, att, B, T, C, H, err);
+        rc = rc ? -1 : 0;
+        free(qkv), free(dout), free(att), free(datt);
+    }
+    nn_cache_free(&c);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    int spec = argc > 1 && !strcmp(argv[1], "spec"), nthr = argc > 2 ? atoi(argv[2]) : 2;
+    /* the tiny test network's shapes (tests/e2e/pretrain_lib.sh, batch 8) and the spec's largest */
+    static const probe_case tiny[] = {
+        {"linear", 512, 12, 12, 0}, {"linear", 2048, 3, 8, 0},   {"linear", 256, 24, 24, 0},
+        {"linear", 128, 24, 24, 0}, {"linear", 64, 48, 192, 0},  {"linear", 64, 24, 96, 0},
+        {"linear", 16, 48, 48, 0},  {"layernorm", 128, 24, 0, 0}, {"layernorm", 256, 12, 0, 0},
+        {"layernorm", 16, 48, 0, 0}, {"batchnorm", 128, 24, 0, 0}, {"batchnorm", 512, 12, 0, 0},
+        {"batchnorm", 2048, 32, 0, 0}, {"batchnorm", 256, 48, 0, 0}, {"attention", 8, 32, 24, 2},
+        {"attention", 8, 8, 48, 2}};
+    static const probe_case big[] = {
+        {"linear", 65536, 512, 96, 0}, {"linear", 65536, 256, 512, 0}, {"linear", 65536, 3, 128, 0},
+        {"linear", 4096, 96, 384, 0},  {"linear", 4096, 384, 96, 0},   {"linear", 1024, 192, 768, 0},
+        {"layernorm", 4096, 96, 0, 0}, {"layernorm", 1024, 192, 0, 0}, {"batchnorm", 65536, 128, 0, 0},
+        {"batchnorm", 65536, 256, 0, 0}, {"attention", 8, 512, 96, 6}};
+    const probe_case *cases = spec ? big : tiny;
+    int n = spec ? (int)(sizeof big / sizeof *big) : (int)(sizeof tiny / sizeof *tiny);
+    char err[I2P_ERR_LEN];
+    dnn_ctx dnn;
+    if (dnn_ctx_create(&dnn, err)) return fprintf(stderr, "%s\n", err), 1;
+    static const char *names[] = {"dinp", "dw", "db"};
+    int differ = 0;
+    for (int i = 0; i < n; i++) {
+        float *o1[3], *on[3];
+        long n1[3], nn_[3];
+        if (run_case(&dnn, &cases[i], 1, o1, n1, err) || run_case(&dnn, &cases[i], nthr, on, nn_, err))
+            return fprintf(stderr, "%s\n", err), 1;
+        for (int j = 0; j < 3; j++) {
+            if (!n1[j]) continue;
+            long bad = 0;
+            double md = 0;
+            for (long k = 0; k < n1[j]; k++)
+                if (memcmp(&o1[j][k], &on[j][k], sizeof(float))) {
+                    bad++;
+                    double d = fabs((double)o1[j][k] - on[j][k]);
+                    if (d > md) md = d;
+                }
+            differ |= bad > 0;
+            printf("%-9s %6ld %4ld %4ld %2ld %-6s 1 vs %d threads: %s (%ld of %ld differ, max %.3g)\n",
+                   cases[i].what, cases[i].a, cases[i].b, cases[i].c, cases[i].d,
+                   !strcmp(cases[i].what, "attention") && j == 1 ? "out" : names[j], nthr,
+                   bad ? "DIFFER" : "same", bad, n1[j], md);
+            free(o1[j]), free(on[j]);
+        }
+    }
+    dnn_ctx_destroy(&dnn);
+    return differ ? 2 : 0;
+}
