@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "errors.h"
 #include "nn.h"
@@ -77,24 +78,65 @@ static int run_case(dnn_ctx *dnn, const probe_case *pc, int nthr, float **out, l
     return rc;
 }
 
+
+/* the tiny test network's shapes (tests/e2e/pretrain_lib.sh, batch 8) and the spec's largest */
+static const probe_case tiny[] = {
+    {"linear", 512, 12, 12, 0},    {"linear", 2048, 3, 8, 0},     {"linear", 256, 24, 24, 0},
+    {"linear", 128, 24, 24, 0},    {"linear", 64, 48, 192, 0},    {"linear", 64, 24, 96, 0},
+    {"linear", 16, 48, 48, 0},     {"layernorm", 128, 24, 0, 0},  {"layernorm", 256, 12, 0, 0},
+    {"layernorm", 16, 48, 0, 0},   {"batchnorm", 128, 24, 0, 0},  {"batchnorm", 512, 12, 0, 0},
+    {"batchnorm", 2048, 32, 0, 0}, {"batchnorm", 256, 48, 0, 0},  {"attention", 8, 32, 24, 2},
+    {"attention", 8, 8, 48, 2}};
+static const probe_case big[] = {
+    {"linear", 65536, 512, 96, 0},   {"linear", 65536, 256, 512, 0}, {"linear", 65536, 3, 128, 0},
+    {"linear", 4096, 96, 384, 0},    {"linear", 4096, 384, 96, 0},   {"linear", 1024, 192, 768, 0},
+    {"layernorm", 4096, 96, 0, 0},   {"layernorm", 1024, 192, 0, 0}, {"batchnorm", 65536, 128, 0, 0},
+    {"batchnorm", 65536, 256, 0, 0}, {"attention", 8, 512, 96, 6}};
+
+static int run_cases(const probe_case *cases, int n, int nthr);
+
+/* Seconds (wall, and process CPU / threads) of nn_linear_backward's weight gradient alone. */
+static int time_dw(int nthr, long M, long K, long N, int reps)
+{
+    char err[I2P_ERR_LEN];
+    dnn_ctx dnn;
+    nn_cache c;
+    omp_set_num_threads(nthr);
+    if (dnn_ctx_create(&dnn, err) || nn_cache_init(&c, &dnn, 8, err)) return fprintf(stderr, "%s\n", err), 1;
+    float *inp = filled(M * K, 1), *dout = filled(M * N, 3), *dw = calloc(N * K, sizeof *dw);
+    double best = 1e30, best_cpu = 1e30;
+    for (int r = 0; r < reps + 1; r++) {
+        double t0 = omp_get_wtime(), c0 = (double)clock() / CLOCKS_PER_SEC;
+        if (nn_linear_backward(&c, NULL, dw, NULL, dout, inp, NULL, M, K, N, err))
+            return fprintf(stderr, "%s\n", err), 1;
+        double t = omp_get_wtime() - t0, tc = ((double)clock() / CLOCKS_PER_SEC - c0) / nthr;
+        if (r && t < best) best = t;
+        if (r && tc < best_cpu) best_cpu = tc;
+    }
+    printf("dw %ld x %ld x %ld, %d threads: best of %d: %.2f ms (CPU / threads %.2f ms)\n", M, K, N, nthr, reps,
+           1e3 * best, 1e3 * best_cpu);
+    free(inp), free(dout), free(dw);
+    nn_cache_free(&c);
+    dnn_ctx_destroy(&dnn);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    int spec = argc > 1 && !strcmp(argv[1], "spec"), nthr = argc > 2 ? atoi(argv[2]) : 2;
-    /* the tiny test network's shapes (tests/e2e/pretrain_lib.sh, batch 8) and the spec's largest */
-    static const probe_case tiny[] = {
-        {"linear", 512, 12, 12, 0}, {"linear", 2048, 3, 8, 0},   {"linear", 256, 24, 24, 0},
-        {"linear", 128, 24, 24, 0}, {"linear", 64, 48, 192, 0},  {"linear", 64, 24, 96, 0},
-        {"linear", 16, 48, 48, 0},  {"layernorm", 128, 24, 0, 0}, {"layernorm", 256, 12, 0, 0},
-        {"layernorm", 16, 48, 0, 0}, {"batchnorm", 128, 24, 0, 0}, {"batchnorm", 512, 12, 0, 0},
-        {"batchnorm", 2048, 32, 0, 0}, {"batchnorm", 256, 48, 0, 0}, {"attention", 8, 32, 24, 2},
-        {"attention", 8, 8, 48, 2}};
-    static const probe_case big[] = {
-        {"linear", 65536, 512, 96, 0}, {"linear", 65536, 256, 512, 0}, {"linear", 65536, 3, 128, 0},
-        {"linear", 4096, 96, 384, 0},  {"linear", 4096, 384, 96, 0},   {"linear", 1024, 192, 768, 0},
-        {"layernorm", 4096, 96, 0, 0}, {"layernorm", 1024, 192, 0, 0}, {"batchnorm", 65536, 128, 0, 0},
-        {"batchnorm", 65536, 256, 0, 0}, {"attention", 8, 512, 96, 6}};
-    const probe_case *cases = spec ? big : tiny;
-    int n = spec ? (int)(sizeof big / sizeof *big) : (int)(sizeof tiny / sizeof *tiny);
+    int nthr = argc > 2 ? atoi(argv[2]) : 2;
+    if (argc > 5 && !strcmp(argv[1], "linear")) { /* bench_dnn_threads linear N M K N' */
+        probe_case one = {"linear", atol(argv[3]), atol(argv[4]), atol(argv[5]), 0};
+        return run_cases(&one, 1, nthr);
+    }
+    if (argc > 6 && !strcmp(argv[1], "time")) /* bench_dnn_threads time N M K N' REPS: dw alone */
+        return time_dw(nthr, atol(argv[3]), atol(argv[4]), atol(argv[5]), atoi(argv[6]));
+    if (argc > 1 && !strcmp(argv[1], "spec")) return run_cases(big, (int)(sizeof big / sizeof *big), nthr);
+    return run_cases(tiny, (int)(sizeof tiny / sizeof *tiny), nthr);
+}
+
+/* Runs cases at 1 and nthr threads, prints one line per output; 2 if any differ. */
+static int run_cases(const probe_case *cases, int n, int nthr)
+{
     char err[I2P_ERR_LEN];
     dnn_ctx dnn;
     if (dnn_ctx_create(&dnn, err)) return fprintf(stderr, "%s\n", err), 1;
