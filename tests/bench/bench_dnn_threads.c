@@ -2,7 +2,9 @@
  * runs each nn_* operation alone on the step's shapes at 1 and at N threads (a fresh nn_cache per
  * thread count, created after omp_set_num_threads) on the same inputs and prints, per operation and
  * output, whether the bits agree, the number of differing floats and the largest difference.
- * Usage: bench_dnn_threads [tiny|spec] [N] (default tiny 2).
+ * Usage: bench_dnn_threads [tiny|spec] [N] (default tiny 2); bench_dnn_threads linear N M K N': one
+ * linear backward; bench_dnn_threads time N M K N' REPS: the best time of nn_linear_backward's weight
+ * gradient alone; time_any N M K N' REPS: the same product as one matmul in `any` layouts.
  */
 #include <math.h>
 #include <omp.h>
@@ -95,6 +97,57 @@ static const probe_case big[] = {
 
 static int run_cases(const probe_case *cases, int n, int nthr);
 
+/* Seconds of dW (N,K) = dout^T (N,M) x inp (M,K) as one oneDNN matmul with every layout `any` (what
+ * oneDNN would choose if the reorders into it were free), executed alone on its own buffers. */
+static int time_dw_any(int nthr, long M, long K, long N, int reps)
+{
+    omp_set_num_threads(nthr);
+    dnnl_engine_t eng;
+    dnnl_stream_t st;
+    dnnl_memory_desc_t s, w, d;
+    dnnl_dims_t ds = {N, M}, dw = {M, K}, dd = {N, K};
+    dnnl_matmul_desc_t md;
+    dnnl_primitive_desc_t pd;
+    dnnl_primitive_t prim;
+    if (dnnl_engine_create(&eng, dnnl_cpu, 0) || dnnl_stream_create(&st, eng, dnnl_stream_default_flags) ||
+        dnnl_memory_desc_init_by_tag(&s, 2, ds, dnnl_f32, dnnl_format_tag_any) ||
+        dnnl_memory_desc_init_by_tag(&w, 2, dw, dnnl_f32, dnnl_format_tag_any) ||
+        dnnl_memory_desc_init_by_tag(&d, 2, dd, dnnl_f32, dnnl_format_tag_any) ||
+        dnnl_matmul_desc_init(&md, &s, &w, NULL, &d) || dnnl_primitive_desc_create(&pd, &md, NULL, eng, NULL) ||
+        dnnl_primitive_create(&prim, pd))
+        return fprintf(stderr, "time_any: oneDNN setup failed\n"), 1;
+    const char *impl = "";
+    dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    int kinds[] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST};
+    dnnl_exec_arg_t args[3];
+    for (int i = 0; i < 3; i++) {
+        args[i].arg = kinds[i];
+        if (dnnl_memory_create(&args[i].memory, dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md, kinds[i]),
+                               eng, DNNL_MEMORY_ALLOCATE))
+            return 1;
+        void *h = NULL;
+        dnnl_memory_get_data_handle(args[i].memory, &h);
+        memset(h, 0, dnnl_memory_desc_get_size(dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md, kinds[i])));
+    }
+    double best = 1e30, best_cpu = 1e30;
+    for (int r = 0; r < reps + 1; r++) {
+        double t0 = omp_get_wtime(), c0 = (double)clock() / CLOCKS_PER_SEC;
+        dnnl_primitive_execute(prim, st, 3, args);
+        dnnl_stream_wait(st);
+        double t = omp_get_wtime() - t0, tc = ((double)clock() / CLOCKS_PER_SEC - c0) / nthr;
+        if (r && t < best) best = t;
+        if (r && tc < best_cpu) best_cpu = tc;
+    }
+    printf("dw any %ld x %ld x %ld (%s), %d threads: best of %d: %.2f ms (CPU / threads %.2f ms)\n", M, K, N, impl,
+           nthr, reps, 1e3 * best, 1e3 * best_cpu);
+    for (int i = 0; i < 3; i++) dnnl_memory_destroy(args[i].memory);
+    dnnl_primitive_destroy(prim);
+    dnnl_primitive_desc_destroy(pd);
+    dnnl_stream_destroy(st);
+    dnnl_engine_destroy(eng);
+    return 0;
+}
+
 /* Seconds (wall, and process CPU / threads) of nn_linear_backward's weight gradient alone. */
 static int time_dw(int nthr, long M, long K, long N, int reps)
 {
@@ -130,6 +183,8 @@ int main(int argc, char **argv)
     }
     if (argc > 6 && !strcmp(argv[1], "time")) /* bench_dnn_threads time N M K N' REPS: dw alone */
         return time_dw(nthr, atol(argv[3]), atol(argv[4]), atol(argv[5]), atoi(argv[6]));
+    if (argc > 6 && !strcmp(argv[1], "time_any")) /* the same product, src / weights / dst `any` */
+        return time_dw_any(nthr, atol(argv[3]), atol(argv[4]), atol(argv[5]), atoi(argv[6]));
     if (argc > 1 && !strcmp(argv[1], "spec")) return run_cases(big, (int)(sizeof big / sizeof *big), nthr);
     return run_cases(tiny, (int)(sizeof tiny / sizeof *tiny), nthr);
 }
