@@ -12,7 +12,7 @@
 enum { K_FWD = 1, K_BWD_DATA, K_BWD_W, K_BWD_B, K_BWD_W_CHUNK };
 
 /* The f32 weight gradient's sum over the M rows is split here, the same way for every thread count.
- * oneDNN 2.6's matmul splits a reduction longer than 2048 between threads when its output has few
+ * oneDNN 2.6's matmul splits a reduction of 2048 rows or more between threads when its output has few
  * blocks for them (dW (8,3) over 2048 rows at 2 threads; (512,512) over 3072 rows at 16), which
  * makes the bits depend on the thread count; it was never seen to split one of <= 1536 (1 to 32
  * threads, tests/bench/bench_dnn_threads.c). So for M > DW_ROWS, dW is the sum of the partial products
