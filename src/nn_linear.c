@@ -16,9 +16,10 @@ enum { K_FWD = 1, K_BWD_DATA, K_BWD_W, K_BWD_B, K_BWD_W_CHUNK };
  * blocks for them (dW (8,3) over 2048 rows at 2 threads; (512,512) over 3072 rows at 16), which
  * makes the bits depend on the thread count; it was never seen to split one of <= 1536 (1 to 32
  * threads, tests/bench/bench_dnn_threads.c). So for M > DW_ROWS, dW is the sum of the partial products
- * of consecutive DW_ROWS-row chunks (one batched matmul over the full chunks, a second matmul for the
- * shorter last one), added in chunk order; M <= DW_ROWS is one matmul as before. (A batched matmul
- * over 2048-row chunks was split too, and gave wrong sums at 4 threads for 2 chunks.) */
+ * of consecutive DW_ROWS-row chunks (one 2-D matmul call per chunk: a batched matmul over the
+ * chunks gave wrong sums at 4 threads for 2 chunks of 2048 rows, and over 1024-row chunks a rank
+ * crashed in the Slurm requeue test), added in chunk order;
+ * M <= DW_ROWS is one matmul as before. */
 enum { DW_ROWS = 1024 };
 
 /* A (rows, cols) descriptor of type dt with the given strides. */
@@ -116,30 +117,25 @@ static int linear_backward_bf16(nn_cache *c, float *dinp, float *dw, const float
     return 0;
 }
 
-/* part (P,N,K) = dout^T x inp over P consecutive chunks of rows rows from row r0, one matmul (batched
- * when P > 1; a chunk's dout^T read with strides (1, N)): the primitive for (rows, K, N, P, total),
- * whose temporary (tmp_count floats) holds the partials when tmp_count > 0. */
-static nn_prim *dw_chunks(nn_cache *c, float *part, const float *dout, const float *inp, long r0, long rows,
-                          long P, long K, long N, long total, long tmp_count, char *err)
+/* part (N,K) = dout^T x inp over the rows [r0, r0 + rows): the primitive for (rows, K, N, P), whose
+ * temporary (tmp_count floats) holds the partials when tmp_count > 0. */
+static nn_prim *dw_chunk(nn_cache *c, float *part, const float *dout, const float *inp, long r0, long rows,
+                         long K, long N, long P, long tmp_count, char *err)
 {
-    long key[] = {rows, K, N, P, total};
-    nn_prim *p = nn_cache_find(c, K_BWD_W_CHUNK, key, 5);
+    long key[] = {rows, K, N, P};
+    nn_prim *p = nn_cache_find(c, K_BWD_W_CHUNK, key, 4);
     if (!p) {
         dnnl_memory_desc_t s, wt, d;
-        dnnl_dims_t ds = {P, N, rows}, ss = {rows * N, 1, N}, dw = {P, rows, K}, sw = {rows * K, K, 1},
-                    dd = {P, N, K}, sd = {N * K, K, 1};
         dnnl_matmul_desc_t md;
         int args[] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST};
-        if (dnn_check(dnnl_memory_desc_init_by_strides(&s, 3, ds, dnnl_f32, ss), "matmul md", err) ||
-            dnn_check(dnnl_memory_desc_init_by_strides(&wt, 3, dw, dnnl_f32, sw), "matmul md", err) ||
-            dnn_check(dnnl_memory_desc_init_by_strides(&d, 3, dd, dnnl_f32, sd), "matmul md", err) ||
+        if (md2(&s, N, rows, 1, N, err) || md2(&wt, rows, K, K, 1, err) || md2(&d, N, K, K, 1, err) ||
             dnn_check(dnnl_matmul_desc_init(&md, &s, &wt, NULL, &d), "matmul desc", err))
             return NULL;
-        p = nn_cache_add(c, K_BWD_W_CHUNK, key, 5, &md, NULL, NULL, args, 3, tmp_count, err);
+        p = nn_cache_add(c, K_BWD_W_CHUNK, key, 4, &md, NULL, NULL, args, 3, tmp_count, err);
         if (!p) return NULL;
     }
     void *ptr[] = {(void *)(dout + r0 * N), (void *)(inp + r0 * K), part ? part : p->tmp};
-    c->matmul_flops += 2.0 * P * rows * K * N;
+    c->matmul_flops += 2.0 * rows * K * N;
     return nn_exec(c, p, ptr, err) ? NULL : p;
 }
 
@@ -149,10 +145,12 @@ static int linear_dw_chunked(nn_cache *c, float *dw, const float *dout, const fl
                              char *err)
 {
     long P1 = M / DW_ROWS, rest = M - P1 * DW_ROWS, P = P1 + (rest > 0), NK = N * K;
-    nn_prim *p = dw_chunks(c, NULL, dout, inp, 0, DW_ROWS, P1, K, N, M, P * NK, err);
+    nn_prim *p = dw_chunk(c, NULL, dout, inp, 0, DW_ROWS, K, N, P, P * NK, err);
     if (!p) return -1;
     float *part = p->tmp;
-    if (rest && !dw_chunks(c, part + P1 * NK, dout, inp, P1 * DW_ROWS, rest, 1, K, N, M, 0, err)) return -1;
+    for (long q = 1; q < P1; q++)
+        if (!dw_chunk(c, part + q * NK, dout, inp, q * DW_ROWS, DW_ROWS, K, N, P, P * NK, err)) return -1;
+    if (rest && !dw_chunk(c, part + P1 * NK, dout, inp, P1 * DW_ROWS, rest, K, N, 0, 0, err)) return -1;
 #pragma omp parallel for schedule(static)
     for (long n = 0; n < N; n++) { /* row n of dw: the chunks' partials in chunk order */
         float *acc = part + n * K, *d = dw + n * K;
