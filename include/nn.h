@@ -147,17 +147,17 @@ int nn_layernorm_backward(nn_cache *c, float *dinp, float *dw, float *db, const 
                           const float *inp, const float *w, const float *b, const float *mean,
                           const float *var, long M, long C, char *err);
 
-/* The backward shared by layer and batch normalisation (internal, nn_norm_backward.c): finds the
- * cached primitive of kind for (M,C), or creates it from the forward-training and backward
- * descriptors that descs fills, runs it and accumulates into dinp / dw / db (each may be NULL). */
-typedef union {
-    dnnl_layer_normalization_desc_t ln;
-    dnnl_batch_normalization_desc_t bn;
-} nn_norm_desc;
-typedef int (*nn_norm_descs_fn)(nn_norm_desc *fwd, nn_norm_desc *bwd, long M, long C, char *err);
-int nn_norm_backward(nn_cache *c, int kind, nn_norm_descs_fn descs, float *dinp, float *dw, float *db,
-                     const float *dout, const float *inp, const float *w, const float *b,
-                     const float *mean, const float *var, long M, long C, char *err);
+/* The reductions of the normalisations' backwards (internal, nn_norm_backward.c), each sum in an
+ * order fixed by the shapes (the same bits for every thread count); acc: 2C doubles of scratch.
+ * Layer normalisation (statistics per row): dw (C) += sum_rows dout xhat, db (C) += sum_rows dout
+ * (either may be NULL). */
+void nn_layernorm_param_grads(float *dw, float *db, const float *dout, const float *inp, const float *mean,
+                              const float *var, float eps, long M, long C, double *acc);
+/* Batch normalisation over rows (statistics per column): accumulates dinp (M,C), dw, db (C) (each may
+ * be NULL). */
+void nn_batchnorm_backward_rows(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                                const float *w, const float *mean, const float *var, float eps, long M, long C,
+                                double *acc);
 
 /* ---- batch normalisation over rows (eps 1e-5) ---- */
 /* Training: out, inp (M,C); mean, var (C) = batch statistics (biased var), saved for backward;

@@ -1,6 +1,6 @@
 /* nn_batchnorm.c -- batch normalisation over rows (the B x groups x k positions of a kernel-1
  * Conv1d), eps 1e-5, on oneDNN batch_normalization: training forward (batch statistics, biased
- * variance, computed here in double), eval forward (running statistics), backward; torch-style
+ * variance, computed here in double), eval forward (running statistics), backward (nn_norm_backward.c); torch-style
  * running-stat update.
  */
 #include "nn.h"
@@ -10,7 +10,7 @@
 
 #include "errors.h"
 
-enum { K_BN_TRAIN = 60, K_BN_EVAL, K_BN_BWD };
+enum { K_BN_TRAIN = 60, K_BN_EVAL };
 #define BN_EPS 1e-5f
 #define BN_MOMENTUM 0.1f
 
@@ -175,16 +175,15 @@ int nn_batchnorm_forward_eval(nn_cache *c, float *out, const float *inp, const f
     return nn_exec(c, p, ptr, err);
 }
 
-static int bn_backward_descs(nn_norm_desc *fd, nn_norm_desc *bd, long M, long C, char *err)
-{
-    return bn_desc(&fd->bn, dnnl_forward_training, 0, M, C, err) ||
-           bn_desc(&bd->bn, dnnl_backward, 0, M, C, err) ? -1 : 0;
-}
-
+/* The backward by nn_batchnorm_backward_rows (oneDNN's adds per-thread partial sums: bits that
+ * depend on the thread count); its scratch is the training forward's temporary. */
 int nn_batchnorm_backward(nn_cache *c, float *dinp, float *dw, float *db, const float *dout,
                           const float *inp, const float *w, const float *b, const float *mean,
                           const float *var, long M, long C, char *err)
 {
-    return nn_norm_backward(c, K_BN_BWD, bn_backward_descs, dinp, dw, db, dout, inp, w, b, mean, var, M,
-                            C, err);
+    nn_prim *p = bn_train_prim(c, M, C, err);
+    if (!p) return -1;
+    (void)b;
+    nn_batchnorm_backward_rows(dinp, dw, db, dout, inp, w, mean, var, BN_EPS, M, C, (double *)p->tmp);
+    return 0;
 }

@@ -1,5 +1,7 @@
 /* nn_layernorm.c -- layer normalisation over the last dimension (eps 1e-5) on oneDNN
- * layer_normalization forward / backward; parameter and input gradients are accumulated.
+ * layer_normalization forward / backward; parameter and input gradients are accumulated, the
+ * parameter gradients summed by nn_layernorm_param_grads (the same bits for every thread count; oneDNN's
+ * backward adds per-thread partials).
  */
 #include "nn.h"
 
@@ -44,15 +46,31 @@ int nn_layernorm_forward(nn_cache *c, float *out, float *mean, float *var, const
     return nn_exec(c, p, ptr, err);
 }
 
-static int ln_backward_descs(nn_norm_desc *fd, nn_norm_desc *bd, long M, long C, char *err)
-{
-    return ln_descs(&fd->ln, &bd->ln, M, C, err);
-}
-
+/* The backward: dx by oneDNN (each row by one thread) into the temporary, then accumulated; dw, db
+ * summed here (oneDNN's own, discarded, go to the temporary: oneDNN 2.6 has no backward-data layer
+ * normalisation with a scale). tmp: 2C doubles (4C floats), M x C floats for dx, 2C for oneDNN's
+ * dscale and dshift. */
 int nn_layernorm_backward(nn_cache *c, float *dinp, float *dw, float *db, const float *dout,
                           const float *inp, const float *w, const float *b, const float *mean,
                           const float *var, long M, long C, char *err)
 {
-    return nn_norm_backward(c, K_LN_BWD, ln_backward_descs, dinp, dw, db, dout, inp, w, b, mean, var, M,
-                            C, err);
+    long key[] = {M, C};
+    nn_prim *p = nn_cache_find(c, K_LN_BWD, key, 2);
+    if (!p) { /* the forward training descriptor is the backward's hint */
+        dnnl_layer_normalization_desc_t fd, bd;
+        dnnl_primitive_desc_t hint = NULL;
+        if (ln_descs(&fd, &bd, M, C, err) || nn_pd_create(c, &hint, &fd, NULL, err)) return -1;
+        int args[] = {DNNL_ARG_SRC,   DNNL_ARG_DIFF_DST, DNNL_ARG_MEAN,       DNNL_ARG_VARIANCE,  DNNL_ARG_SCALE,
+                      DNNL_ARG_SHIFT, DNNL_ARG_DIFF_SRC, DNNL_ARG_DIFF_SCALE, DNNL_ARG_DIFF_SHIFT};
+        p = nn_cache_add(c, K_LN_BWD, key, 2, &bd, NULL, hint, args, 9, 4 * C + M * C + 2 * C, err);
+        dnnl_primitive_desc_destroy(hint);
+        if (!p) return -1;
+    }
+    if (dinp) {
+        float *tdx = p->tmp + 4 * C, *tds = tdx + M * C;
+        void *ptr[] = {(void *)inp, (void *)dout, (void *)mean, (void *)var, (void *)w, (void *)b, tdx, tds, tds + C};
+        if (nn_exec(c, p, ptr, err) || nn_accumulate(c, dinp, tdx, M * C, err)) return -1;
+    }
+    if (dw || db) nn_layernorm_param_grads(dw, db, dout, inp, mean, var, LN_EPS, M, C, (double *)p->tmp);
+    return 0;
 }

@@ -9,7 +9,18 @@
 
 #include "errors.h"
 
-enum { K_FWD = 1, K_BWD_DATA, K_BWD_W, K_BWD_B };
+enum { K_FWD = 1, K_BWD_DATA, K_BWD_W, K_BWD_B, K_BWD_W_CHUNK };
+
+/* The f32 weight gradient's sum over the M rows is split here, the same way for every thread count.
+ * oneDNN 2.6's matmul splits a reduction of 2048 rows or more between threads when its output has few
+ * blocks for them (dW (8,3) over 2048 rows at 2 threads; (512,512) over 3072 rows at 16), which
+ * makes the bits depend on the thread count; it was never seen to split one of <= 1536 (1 to 32
+ * threads, tests/bench/bench_dnn_threads.c). So for M > DW_ROWS, dW is the sum of the partial products
+ * of consecutive DW_ROWS-row chunks (one 2-D matmul call per chunk: a batched matmul over the
+ * chunks gave wrong sums at 4 threads for 2 chunks of 2048 rows, and over 1024-row chunks a rank
+ * crashed in the Slurm requeue test), added in chunk order;
+ * M <= DW_ROWS is one matmul as before. */
+enum { DW_ROWS = 1024 };
 
 /* A (rows, cols) descriptor of type dt with the given strides. */
 static int md2t(dnnl_memory_desc_t *md, long rows, long cols, long s0, long s1, dnnl_data_type_t dt, char *err)
@@ -109,6 +120,54 @@ static int linear_backward_bf16(nn_cache *c, float *dinp, float *dw, const float
     return 0;
 }
 
+/* part (N,K) = dout^T x inp over the rows [r0, r0 + rows): the primitive for (rows, K, N, P), whose
+ * temporary (tmp_count floats) holds the partials when tmp_count > 0. */
+static nn_prim *dw_chunk(nn_cache *c, float *part, const float *dout, const float *inp, long r0, long rows,
+                         long K, long N, long P, long tmp_count, char *err)
+{
+    long key[] = {rows, K, N, P};
+    nn_prim *p = nn_cache_find(c, K_BWD_W_CHUNK, key, 4);
+    if (!p) {
+        dnnl_memory_desc_t s, wt, d;
+        dnnl_matmul_desc_t md;
+        int args[] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST};
+        if (md2(&s, N, rows, 1, N, err) || md2(&wt, rows, K, K, 1, err) || md2(&d, N, K, K, 1, err) ||
+            dnn_check(dnnl_matmul_desc_init(&md, &s, &wt, NULL, &d), "matmul desc", err))
+            return NULL;
+        p = nn_cache_add(c, K_BWD_W_CHUNK, key, 4, &md, NULL, NULL, args, 3, tmp_count, err);
+        if (!p) return NULL;
+    }
+    void *ptr[] = {(void *)(dout + r0 * N), (void *)(inp + r0 * K), part ? part : p->tmp};
+    c->matmul_flops += 2.0 * rows * K * N;
+    return nn_exec(c, p, ptr, err) ? NULL : p;
+}
+
+/* dw (N,K) += dout^T inp for M > DW_ROWS, summed in an order fixed by M alone (the comment at
+ * DW_ROWS); the partials (one (N,K) block per chunk) live in the full chunks' primitive's temporary. */
+static int linear_dw_chunked(nn_cache *c, float *dw, const float *dout, const float *inp, long M, long K, long N,
+                             char *err)
+{
+    long P1 = M / DW_ROWS, rest = M - P1 * DW_ROWS, P = P1 + (rest > 0), NK = N * K;
+    nn_prim *p = dw_chunk(c, NULL, dout, inp, 0, DW_ROWS, K, N, P, P * NK, err);
+    if (!p) return -1;
+    float *part = p->tmp;
+    for (long q = 1; q < P1; q++)
+        if (!dw_chunk(c, part + q * NK, dout, inp, q * DW_ROWS, DW_ROWS, K, N, P, P * NK, err)) return -1;
+    if (rest && !dw_chunk(c, part + P1 * NK, dout, inp, P1 * DW_ROWS, rest, K, N, 0, 0, err)) return -1;
+#pragma omp parallel for schedule(static)
+    for (long n = 0; n < N; n++) { /* row n of dw: the chunks' partials in chunk order */
+        float *acc = part + n * K, *d = dw + n * K;
+        for (long q = 1; q < P; q++) {
+            const float *x = part + q * NK + n * K;
+#pragma omp simd
+            for (long k = 0; k < K; k++) acc[k] += x[k];
+        }
+#pragma omp simd
+        for (long k = 0; k < K; k++) d[k] += acc[k];
+    }
+    return 0;
+}
+
 int nn_linear_forward(nn_cache *c, float *out, const float *inp, const float *w, const float *b,
                       long M, long K, long N, char *err)
 {
@@ -141,7 +200,9 @@ static int linear_backward(nn_cache *c, float *dinp, float *dw, float *db, const
         c->matmul_flops += 2.0 * M * K * N;
         if (nn_exec(c, p, ptr, err)) return -1;
     }
-    if (dw) { /* dw (N,K) += dout^T (N,M: strides (1,N)) x inp (M,K) */
+    if (dw && M > DW_ROWS) {
+        if (linear_dw_chunked(c, dw, dout, inp, M, K, N, err)) return -1;
+    } else if (dw) { /* dw (N,K) += dout^T (N,M: strides (1,N)) x inp (M,K), one chunk */
         if (md2(&s, N, M, 1, N, err) || md2(&wt, M, K, K, 1, err) || md2(&d, N, K, K, 1, err)) return -1;
         nn_prim *p = matmul_prim(c, K_BWD_W, M, K, N, 0, 1, &s, &wt, &d, 0, err);
         if (!p) return -1;

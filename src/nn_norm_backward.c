@@ -1,33 +1,82 @@
-/* nn_norm_backward.c -- the backward of a normalisation, shared by layer normalisation
- * (nn_layernorm.c) and batch normalisation (nn_batchnorm.c): both oneDNN primitives take the same
- * arguments and give dx, dscale, dshift, which are accumulated into the caller's gradients.
+/* nn_norm_backward.c -- the reductions of the normalisations' backwards, written here so that every
+ * sum runs in one order fixed by the shapes, whatever the thread count: oneDNN 2.6's layer and batch
+ * normalisation backwards add per-thread partial sums of the scale / shift gradients (and batch
+ * normalisation's input gradient depends on them), so their bits changed with the thread count
+ * (tests/bench/bench_dnn_threads.c). Each column is summed in row order by one thread, in double,
+ * the row loops `omp simd` across the thread's columns (as batch_stats in nn_batchnorm.c).
  */
 #include "nn.h"
 
-static const int backward_args[9] = {DNNL_ARG_SRC,   DNNL_ARG_DIFF_DST, DNNL_ARG_MEAN,
-                                     DNNL_ARG_VARIANCE, DNNL_ARG_SCALE, DNNL_ARG_SHIFT,
-                                     DNNL_ARG_DIFF_SRC, DNNL_ARG_DIFF_SCALE, DNNL_ARG_DIFF_SHIFT};
+#include <math.h>
+#include <omp.h>
 
-int nn_norm_backward(nn_cache *c, int kind, nn_norm_descs_fn descs, float *dinp, float *dw, float *db,
-                     const float *dout, const float *inp, const float *w, const float *b,
-                     const float *mean, const float *var, long M, long C, char *err)
+/* dw (C) += sum_rows dout * xhat, db (C) += sum_rows dout, with xhat = (inp - mean[row]) * rstd[row]
+ * (layer normalisation: statistics per row); acc holds 2C doubles. */
+void nn_layernorm_param_grads(float *dw, float *db, const float *dout, const float *inp, const float *mean,
+                              const float *var, float eps, long M, long C, double *acc)
 {
-    long key[] = {M, C};
-    nn_prim *p = nn_cache_find(c, kind, key, 2);
-    if (!p) { /* the forward training descriptor is the backward's hint; tmp holds dx, dw, db */
-        nn_norm_desc fd, bd;
-        dnnl_primitive_desc_t hint = NULL;
-        if (descs(&fd, &bd, M, C, err) || nn_pd_create(c, &hint, &fd, NULL, err)) return -1;
-        p = nn_cache_add(c, kind, key, 2, &bd, NULL, hint, backward_args, 9, M * C + 2 * C, err);
-        dnnl_primitive_desc_destroy(hint);
-        if (!p) return -1;
+    double *sw = acc, *sb = acc + C;
+#pragma omp parallel
+    {
+        int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        long lo = C * t / nt, hi = C * (t + 1) / nt;
+        for (long j = lo; j < hi; j++) sw[j] = sb[j] = 0;
+        for (long i = 0; i < M; i++) {
+            const float *x = inp + i * C, *g = dout + i * C;
+            float mu = mean[i], rstd = 1.0f / sqrtf(var[i] + eps);
+#pragma omp simd
+            for (long j = lo; j < hi; j++) {
+                sw[j] += (double)g[j] * ((x[j] - mu) * rstd);
+                sb[j] += g[j];
+            }
+        }
+        for (long j = lo; j < hi; j++) {
+            if (dw) dw[j] += (float)sw[j];
+            if (db) db[j] += (float)sb[j];
+        }
     }
-    float *tdx = p->tmp, *tdw = p->tmp + M * C, *tdb = tdw + C;
-    void *ptr[] = {(void *)inp, (void *)dout, (void *)mean, (void *)var, (void *)w, (void *)b, tdx, tdw,
-                   tdb};
-    if (nn_exec(c, p, ptr, err)) return -1;
-    if (dinp && nn_accumulate(c, dinp, tdx, M * C, err)) return -1;
-    if (dw && nn_accumulate(c, dw, tdw, C, err)) return -1;
-    if (db && nn_accumulate(c, db, tdb, C, err)) return -1;
-    return 0;
+}
+
+/* The batch normalisation backward over rows (statistics per column, inp (M,C)):
+ * dbeta = sum_rows dout, dgamma = sum_rows dout * xhat, and
+ * dinp += w * rstd * (dout - (dbeta + xhat * dgamma) / M); dw += dgamma, db += dbeta.
+ * acc holds 2C doubles. */
+void nn_batchnorm_backward_rows(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                                const float *w, const float *mean, const float *var, float eps, long M, long C,
+                                double *acc)
+{
+    double *sw = acc, *sb = acc + C;
+#pragma omp parallel
+    {
+        int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        long lo = C * t / nt, hi = C * (t + 1) / nt;
+        for (long j = lo; j < hi; j++) sw[j] = sb[j] = 0;
+        for (long i = 0; i < M; i++) {
+            const float *x = inp + i * C, *g = dout + i * C;
+#pragma omp simd
+            for (long j = lo; j < hi; j++) {
+                float rstd = 1.0f / sqrtf(var[j] + eps);
+                sw[j] += (double)g[j] * ((x[j] - mean[j]) * rstd);
+                sb[j] += g[j];
+            }
+        }
+        for (long j = lo; j < hi; j++) {
+            if (dw) dw[j] += (float)sw[j];
+            if (db) db[j] += (float)sb[j];
+        }
+#pragma omp barrier
+        if (dinp) {
+#pragma omp for schedule(static)
+            for (long i = 0; i < M; i++) {
+                const float *x = inp + i * C, *g = dout + i * C;
+                float *d = dinp + i * C;
+                float inv_m = 1.0f / (float)M;
+#pragma omp simd
+                for (long j = 0; j < C; j++) {
+                    float rstd = 1.0f / sqrtf(var[j] + eps), xhat = (x[j] - mean[j]) * rstd;
+                    d[j] += w[j] * rstd * (g[j] - ((float)sb[j] + xhat * (float)sw[j]) * inv_m);
+                }
+            }
+        }
+    }
 }

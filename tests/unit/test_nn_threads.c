@@ -1,0 +1,186 @@
+/* test_nn_threads.c -- the backwards whose sums oneDNN 2.6 split between threads (the linear weight
+ * gradient over more than 1024 rows, layer and batch normalisation's parameter gradients, batch
+ * normalisation's input gradient) give the same bits at 1, 2 and 3 OpenMP threads (a fresh nn_cache
+ * per thread count: oneDNN fixes a primitive's thread split when it is created), and the same values
+ * as sums in double written here (relative to the sum of the terms' magnitudes: 1e-5, float32).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "nn.h"
+#include "support_dnn.h"
+#include "support_inputs.h"
+
+#define REL_TOL 1e-5
+
+enum { OP_LINEAR, OP_LAYERNORM, OP_BATCHNORM };
+
+typedef struct {
+    int op;
+    long M, K, N; /* linear: rows, inputs, outputs; norms: rows M, channels K */
+    float *inp, *w, *b, *dout, *mean, *var;
+} grad_case;
+
+static void case_make(grad_case *t, int op, long M, long K, long N)
+{
+    t->op = op, t->M = M, t->K = K, t->N = N;
+    long C = op == OP_LINEAR ? N : K;
+    t->inp = test_uniform(M * K, 11, 1, -2, 2);
+    t->w = test_uniform(op == OP_LINEAR ? N * K : K, 12, 1, 0.5, 1.5);
+    t->b = test_uniform(K, 13, 1, -1, 1);
+    t->dout = test_uniform(M * C, 14, 1, -1, 1);
+    long ns = op == OP_LAYERNORM ? M : K;
+    t->mean = calloc(ns, sizeof(float));
+    t->var = calloc(ns, sizeof(float));
+}
+
+static void case_free(grad_case *t)
+{
+    free(t->inp), free(t->w), free(t->b), free(t->dout), free(t->mean), free(t->var);
+}
+
+/* The gradients (dinp, dw, db, zeroed first) at nthr threads with a fresh cache; the norms' statistics
+ * come from their forward. */
+static void run_at(grad_case *t, int nthr, float *dinp, float *dw, float *db)
+{
+    char err[I2P_ERR_LEN];
+    nn_cache c;
+    omp_set_num_threads(nthr);
+    assert_int_equal(nn_cache_init(&c, &g_dnn, 16, err), 0);
+    long M = t->M, K = t->K;
+    if (t->op == OP_LINEAR) {
+        assert_int_equal(nn_linear_backward(&c, dinp, dw, db, t->dout, t->inp, t->w, M, K, t->N, err), 0);
+    } else {
+        float *y = malloc(sizeof(float) * M * K);
+        if (t->op == OP_LAYERNORM)
+            assert_int_equal(nn_layernorm_forward(&c, y, t->mean, t->var, t->inp, t->w, t->b, M, K, err) ||
+                             nn_layernorm_backward(&c, dinp, dw, db, t->dout, t->inp, t->w, t->b, t->mean,
+                                                   t->var, M, K, err), 0);
+        else
+            assert_int_equal(nn_batchnorm_forward_train(&c, y, t->mean, t->var, t->inp, t->w, t->b, NULL, NULL,
+                                                        M, K, err) ||
+                             nn_batchnorm_backward(&c, dinp, dw, db, t->dout, t->inp, t->w, t->b, t->mean,
+                                                   t->var, M, K, err), 0);
+        free(y);
+    }
+    nn_cache_free(&c);
+}
+
+/* |got - want| <= REL_TOL * scale for every entry. */
+static void expect_close(const char *what, const float *got, const double *want, const double *scale, long n)
+{
+    for (long i = 0; i < n; i++)
+        if (fabs(got[i] - want[i]) > REL_TOL * scale[i] + 1e-30) {
+            fail_msg("%s[%ld] = %.9g, want %.9g (scale %.3g)", what, i, got[i], want[i], scale[i]);
+        }
+}
+
+/* The parameter gradients (and batch norm's dinp) in double, with the magnitudes of their terms. */
+static void check_values(grad_case *t, const float *dinp, const float *dw, const float *db)
+{
+    long M = t->M, K = t->K, N = t->N;
+    if (t->op == OP_LINEAR) {
+        double *want = calloc(N * K, sizeof(double)), *scale = calloc(N * K, sizeof(double));
+        for (long i = 0; i < M; i++)
+            for (long n = 0; n < N; n++)
+                for (long k = 0; k < K; k++) {
+                    double v = (double)t->dout[i * N + n] * t->inp[i * K + k];
+                    want[n * K + k] += v, scale[n * K + k] += fabs(v);
+                }
+        expect_close("linear dw", dw, want, scale, N * K);
+        free(want), free(scale);
+        return;
+    }
+    int ln = t->op == OP_LAYERNORM;
+    double *gw = calloc(K, sizeof(double)), *gb = calloc(K, sizeof(double)), *sw = calloc(K, sizeof(double)),
+           *sb = calloc(K, sizeof(double));
+    for (long i = 0; i < M; i++)
+        for (long j = 0; j < K; j++) {
+            long s = ln ? i : j;
+            double xhat = (t->inp[i * K + j] - (double)t->mean[s]) / sqrt((double)t->var[s] + 1e-5);
+            double g = t->dout[i * K + j];
+            gw[j] += g * xhat, sw[j] += fabs(g * xhat), gb[j] += g, sb[j] += fabs(g);
+        }
+    expect_close(ln ? "layernorm dw" : "batchnorm dw", dw, gw, sw, K);
+    expect_close(ln ? "layernorm db" : "batchnorm db", db, gb, sb, K);
+    if (!ln) { /* dx = w rstd (dout - (db + xhat dw) / M), terms bounded by w rstd (|g| + (sb + |xhat| sw) / M) */
+        double *want = malloc(sizeof(double) * M * K), *scale = malloc(sizeof(double) * M * K);
+        for (long i = 0; i < M; i++)
+            for (long j = 0; j < K; j++) {
+                double rstd = 1 / sqrt((double)t->var[j] + 1e-5), xhat = (t->inp[i * K + j] - (double)t->mean[j]) * rstd;
+                double g = t->dout[i * K + j], f = t->w[j] * rstd;
+                want[i * K + j] = f * (g - (gb[j] + xhat * gw[j]) / M);
+                scale[i * K + j] = fabs(f) * (fabs(g) + (sb[j] + fabs(xhat) * sw[j]) / M);
+            }
+        expect_close("batchnorm dinp", dinp, want, scale, M * K);
+        free(want), free(scale);
+    }
+    free(gw), free(gb), free(sw), free(sb);
+}
+
+static void check_case(int op, long M, long K, long N)
+{
+    grad_case t;
+    case_make(&t, op, M, K, N);
+    long nd = M * K, nw = op == OP_LINEAR ? N * K : K, nb = op == OP_LINEAR ? N : K;
+    float *g1[3], *g[3];
+    for (int a = 0; a < 3; a++) {
+        long n = a == 0 ? nd : a == 1 ? nw : nb;
+        g1[a] = calloc(n, sizeof(float));
+        g[a] = calloc(n, sizeof(float));
+    }
+    run_at(&t, 1, g1[0], g1[1], g1[2]);
+    check_values(&t, g1[0], g1[1], g1[2]);
+    for (int nthr = 2; nthr <= 3; nthr++) {
+        for (int a = 0; a < 3; a++) memset(g[a], 0, sizeof(float) * (a == 0 ? nd : a == 1 ? nw : nb));
+        run_at(&t, nthr, g[0], g[1], g[2]);
+        assert_memory_equal(g[0], g1[0], sizeof(float) * nd);
+        assert_memory_equal(g[1], g1[1], sizeof(float) * nw);
+        assert_memory_equal(g[2], g1[2], sizeof(float) * nb);
+    }
+    for (int a = 0; a < 3; a++) free(g1[a]), free(g[a]);
+    case_free(&t);
+}
+
+/* 2500 rows: two 1024-row chunks and a shorter one; dW (8,3) was split at 2 threads by oneDNN 2.6. */
+static void test_linear_dw_threads(void **state)
+{
+    (void)state;
+    check_case(OP_LINEAR, 2500, 3, 8);
+    check_case(OP_LINEAR, 2048, 3, 8);
+    check_case(OP_LINEAR, 4096, 24, 40);
+}
+
+static void test_layernorm_threads(void **state)
+{
+    (void)state;
+    check_case(OP_LAYERNORM, 300, 24, 0);
+    check_case(OP_LAYERNORM, 256, 12, 0);
+}
+
+/* channels 12 and 24 took oneDNN's bnorm_tbb_jit, whose sums depended on the thread count */
+static void test_batchnorm_threads(void **state)
+{
+    (void)state;
+    check_case(OP_BATCHNORM, 512, 12, 0);
+    check_case(OP_BATCHNORM, 700, 24, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_linear_dw_threads),
+        cmocka_unit_test(test_layernorm_threads),
+        cmocka_unit_test(test_batchnorm_threads),
+    };
+    return cmocka_run_group_tests(tests, dnn_group_setup, dnn_group_teardown);
+}
