@@ -17,8 +17,9 @@ enum { K_FWD = 1, K_BWD_DATA, K_BWD_W, K_BWD_B, K_BWD_W_CHUNK };
  * makes the bits depend on the thread count; it was never seen to split one of <= 1536 (1 to 32
  * threads, tests/bench/bench_dnn_threads.c). So for M > DW_ROWS, dW is the sum of the partial products
  * of consecutive DW_ROWS-row chunks (one 2-D matmul call per chunk: a batched matmul over the
- * chunks gave wrong sums at 4 threads for 2 chunks of 2048 rows, and over 1024-row chunks a rank
- * crashed in the Slurm requeue test), added in chunk order;
+ * chunks gave wrong sums at 4 threads for 2 chunks of 2048 rows; a crash of the Slurm requeue test
+ * seen with it came while other test clusters with the same job ids ran, slurm/local-cluster.sh),
+ * added in chunk order;
  * M <= DW_ROWS is one matmul as before. */
 enum { DW_ROWS = 1024 };
 
