@@ -20,7 +20,8 @@ enum { K_FWD = 1, K_BWD_DATA, K_BWD_W, K_BWD_B, K_BWD_W_CHUNK };
  * chunks gave wrong sums at 4 threads for 2 chunks of 2048 rows; a crash of the Slurm requeue test
  * seen with it came while other test clusters with the same job ids ran, slurm/local-cluster.sh),
  * added in chunk order;
- * M <= DW_ROWS is one matmul as before. */
+ * M <= DW_ROWS is one matmul as before. The bf16 weight gradient (bf16 inputs, f32 partials and sums)
+ * is chunked the same way. */
 enum { DW_ROWS = 1024 };
 
 /* A (rows, cols) descriptor of type dt with the given strides. */
@@ -86,6 +87,57 @@ static int linear_forward_bf16(nn_cache *c, float *out, const float *inp, const 
     return nn_exec(c, p, ptr, err);
 }
 
+/* part (N,K) = dout^T x inp over the rows [r0, r0 + rows), dout and inp of type dt (f32 or bf16),
+ * part f32: the primitive for (rows, K, N, P, dt), whose temporary (tmp_count floats) holds the
+ * partials when tmp_count > 0. */
+static nn_prim *dw_chunk(nn_cache *c, float *part, const void *dout, const void *inp, dnnl_data_type_t dt,
+                         long r0, long rows, long K, long N, long P, long tmp_count, char *err)
+{
+    long key[] = {rows, K, N, P, dt == dnnl_bf16};
+    nn_prim *p = nn_cache_find(c, K_BWD_W_CHUNK, key, 5);
+    if (!p) {
+        dnnl_memory_desc_t s, wt, d;
+        dnnl_matmul_desc_t md;
+        int args[] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST};
+        if (md2t(&s, N, rows, 1, N, dt, err) || md2t(&wt, rows, K, K, 1, dt, err) || md2(&d, N, K, K, 1, err) ||
+            dnn_check(dnnl_matmul_desc_init(&md, &s, &wt, NULL, &d), "matmul desc", err))
+            return NULL;
+        p = nn_cache_add(c, K_BWD_W_CHUNK, key, 5, &md, NULL, NULL, args, 3, tmp_count, err);
+        if (!p) return NULL;
+    }
+    long es = dt == dnnl_bf16 ? (long)sizeof(uint16_t) : (long)sizeof(float);
+    void *ptr[] = {(char *)dout + r0 * N * es, (char *)inp + r0 * K * es, part ? part : p->tmp};
+    c->matmul_flops += 2.0 * rows * K * N;
+    return nn_exec(c, p, ptr, err) ? NULL : p;
+}
+
+/* dw (N,K) += dout^T inp for M > DW_ROWS, dout and inp of type dt, summed in f32 in an order fixed by
+ * M alone (the comment at DW_ROWS); the partials (one (N,K) block per chunk) live in the full chunks'
+ * primitive's temporary. */
+static int linear_dw_chunked(nn_cache *c, float *dw, const void *dout, const void *inp, dnnl_data_type_t dt,
+                             long M, long K, long N, char *err)
+{
+    long P1 = M / DW_ROWS, rest = M - P1 * DW_ROWS, P = P1 + (rest > 0), NK = N * K;
+    nn_prim *p = dw_chunk(c, NULL, dout, inp, dt, 0, DW_ROWS, K, N, P, P * NK, err);
+    if (!p) return -1;
+    float *part = p->tmp;
+    for (long q = 1; q < P1; q++)
+        if (!dw_chunk(c, part + q * NK, dout, inp, dt, q * DW_ROWS, DW_ROWS, K, N, P, P * NK, err)) return -1;
+    if (rest && !dw_chunk(c, part + P1 * NK, dout, inp, dt, P1 * DW_ROWS, rest, K, N, 0, 0, err)) return -1;
+#pragma omp parallel for schedule(static)
+    for (long n = 0; n < N; n++) { /* row n of dw: the chunks' partials in chunk order */
+        float *acc = part + n * K, *d = dw + n * K;
+        for (long q = 1; q < P; q++) {
+            const float *x = part + q * NK + n * K;
+#pragma omp simd
+            for (long k = 0; k < K; k++) acc[k] += x[k];
+        }
+#pragma omp simd
+        for (long k = 0; k < K; k++) d[k] += acc[k];
+    }
+    return 0;
+}
+
 /* The bf16 backward of data and weights: dout (and inp for dw, unless given in bf16 as inb) converted
  * once for both. With inb, dinp is overwritten (nn_linear_backward_bf16in), else accumulated. */
 static int linear_backward_bf16(nn_cache *c, float *dinp, float *dw, const float *dout, const float *inp,
@@ -107,7 +159,10 @@ static int linear_backward_bf16(nn_cache *c, float *dinp, float *dw, const float
         c->matmul_flops += 2.0 * M * K * N;
         if (nn_exec(c, p, ptr, err)) return -1;
     }
-    if (dw) { /* dw (N,K) += dout^T (N,M: strides (1,N)) x inp (M,K) */
+    if (dw && M > DW_ROWS) {
+        if (!inb) nn_to_bf16(ib, inp, M * K);
+        if (linear_dw_chunked(c, dw, gb, inb ? (const void *)inb : ib, dnnl_bf16, M, K, N, err)) return -1;
+    } else if (dw) { /* dw (N,K) += dout^T (N,M: strides (1,N)) x inp (M,K), one chunk */
         if (md2t(&s, N, M, 1, N, dnnl_bf16, err) || md2t(&wt, M, K, K, 1, dnnl_bf16, err) ||
             md2(&d, N, K, K, 1, err))
             return -1;
@@ -117,54 +172,6 @@ static int linear_backward_bf16(nn_cache *c, float *dinp, float *dw, const float
         void *ptr[] = {gb, inb ? (void *)inb : ib, dw};
         c->matmul_flops += 2.0 * M * K * N;
         if (nn_exec(c, p, ptr, err)) return -1;
-    }
-    return 0;
-}
-
-/* part (N,K) = dout^T x inp over the rows [r0, r0 + rows): the primitive for (rows, K, N, P), whose
- * temporary (tmp_count floats) holds the partials when tmp_count > 0. */
-static nn_prim *dw_chunk(nn_cache *c, float *part, const float *dout, const float *inp, long r0, long rows,
-                         long K, long N, long P, long tmp_count, char *err)
-{
-    long key[] = {rows, K, N, P};
-    nn_prim *p = nn_cache_find(c, K_BWD_W_CHUNK, key, 4);
-    if (!p) {
-        dnnl_memory_desc_t s, wt, d;
-        dnnl_matmul_desc_t md;
-        int args[] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST};
-        if (md2(&s, N, rows, 1, N, err) || md2(&wt, rows, K, K, 1, err) || md2(&d, N, K, K, 1, err) ||
-            dnn_check(dnnl_matmul_desc_init(&md, &s, &wt, NULL, &d), "matmul desc", err))
-            return NULL;
-        p = nn_cache_add(c, K_BWD_W_CHUNK, key, 4, &md, NULL, NULL, args, 3, tmp_count, err);
-        if (!p) return NULL;
-    }
-    void *ptr[] = {(void *)(dout + r0 * N), (void *)(inp + r0 * K), part ? part : p->tmp};
-    c->matmul_flops += 2.0 * rows * K * N;
-    return nn_exec(c, p, ptr, err) ? NULL : p;
-}
-
-/* dw (N,K) += dout^T inp for M > DW_ROWS, summed in an order fixed by M alone (the comment at
- * DW_ROWS); the partials (one (N,K) block per chunk) live in the full chunks' primitive's temporary. */
-static int linear_dw_chunked(nn_cache *c, float *dw, const float *dout, const float *inp, long M, long K, long N,
-                             char *err)
-{
-    long P1 = M / DW_ROWS, rest = M - P1 * DW_ROWS, P = P1 + (rest > 0), NK = N * K;
-    nn_prim *p = dw_chunk(c, NULL, dout, inp, 0, DW_ROWS, K, N, P, P * NK, err);
-    if (!p) return -1;
-    float *part = p->tmp;
-    for (long q = 1; q < P1; q++)
-        if (!dw_chunk(c, part + q * NK, dout, inp, q * DW_ROWS, DW_ROWS, K, N, P, P * NK, err)) return -1;
-    if (rest && !dw_chunk(c, part + P1 * NK, dout, inp, P1 * DW_ROWS, rest, K, N, 0, 0, err)) return -1;
-#pragma omp parallel for schedule(static)
-    for (long n = 0; n < N; n++) { /* row n of dw: the chunks' partials in chunk order */
-        float *acc = part + n * K, *d = dw + n * K;
-        for (long q = 1; q < P; q++) {
-            const float *x = part + q * NK + n * K;
-#pragma omp simd
-            for (long k = 0; k < K; k++) acc[k] += x[k];
-        }
-#pragma omp simd
-        for (long k = 0; k < K; k++) d[k] += acc[k];
     }
     return 0;
 }
@@ -202,7 +209,7 @@ static int linear_backward(nn_cache *c, float *dinp, float *dw, float *db, const
         if (nn_exec(c, p, ptr, err)) return -1;
     }
     if (dw && M > DW_ROWS) {
-        if (linear_dw_chunked(c, dw, dout, inp, M, K, N, err)) return -1;
+        if (linear_dw_chunked(c, dw, dout, inp, dnnl_f32, M, K, N, err)) return -1;
     } else if (dw) { /* dw (N,K) += dout^T (N,M: strides (1,N)) x inp (M,K), one chunk */
         if (md2(&s, N, M, 1, N, err) || md2(&wt, M, K, K, 1, err) || md2(&d, N, K, K, 1, err)) return -1;
         nn_prim *p = matmul_prim(c, K_BWD_W, M, K, N, 0, 1, &s, &wt, &d, 0, err);

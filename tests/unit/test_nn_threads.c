@@ -3,6 +3,8 @@
  * normalisation's input gradient) give the same bits at 1, 2 and 3 OpenMP threads (a fresh nn_cache
  * per thread count: oneDNN fixes a primitive's thread split when it is created), and the same values
  * as sums in double written here (relative to the sum of the terms' magnitudes: 1e-5, float32).
+ * The linear weight gradient also in bf16 precision (bf16 inputs, f32 sums), against the double sums
+ * of the inputs rounded to bf16 here (their products are exact in float32).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,13 +28,14 @@ enum { OP_LINEAR, OP_LAYERNORM, OP_BATCHNORM };
 
 typedef struct {
     int op;
+    nn_precision prec; /* linear only */
     long M, K, N; /* linear: rows, inputs, outputs; norms: rows M, channels K */
     float *inp, *w, *b, *dout, *mean, *var;
 } grad_case;
 
 static void case_make(grad_case *t, int op, long M, long K, long N)
 {
-    t->op = op, t->M = M, t->K = K, t->N = N;
+    t->op = op, t->prec = NN_FP32, t->M = M, t->K = K, t->N = N;
     long C = op == OP_LINEAR ? N : K;
     t->inp = test_uniform(M * K, 11, 1, -2, 2);
     t->w = test_uniform(op == OP_LINEAR ? N * K : K, 12, 1, 0.5, 1.5);
@@ -56,6 +59,7 @@ static void run_at(grad_case *t, int nthr, float *dinp, float *dw, float *db)
     nn_cache c;
     omp_set_num_threads(nthr);
     assert_int_equal(nn_cache_init(&c, &g_dnn, 16, err), 0);
+    assert_int_equal(nn_cache_set_precision(&c, t->prec, err), 0);
     long M = t->M, K = t->K;
     if (t->op == OP_LINEAR) {
         assert_int_equal(nn_linear_backward(&c, dinp, dw, db, t->dout, t->inp, t->w, M, K, t->N, err), 0);
@@ -84,6 +88,23 @@ static void expect_close(const char *what, const float *got, const double *want,
         }
 }
 
+/* x rounded to bf16 (nearest even; no subnormals or non-finite values arise here). */
+static double bf16_round(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    float r;
+    memcpy(&r, &u, sizeof r);
+    return r;
+}
+
+/* An input of the weight gradient's products as the matmul reads it. */
+static double grad_input(const grad_case *t, float x)
+{
+    return t->prec == NN_BF16 ? bf16_round(x) : x;
+}
+
 /* The parameter gradients (and batch norm's dinp) in double, with the magnitudes of their terms. */
 static void check_values(grad_case *t, const float *dinp, const float *dw, const float *db)
 {
@@ -93,7 +114,7 @@ static void check_values(grad_case *t, const float *dinp, const float *dw, const
         for (long i = 0; i < M; i++)
             for (long n = 0; n < N; n++)
                 for (long k = 0; k < K; k++) {
-                    double v = (double)t->dout[i * N + n] * t->inp[i * K + k];
+                    double v = grad_input(t, t->dout[i * N + n]) * grad_input(t, t->inp[i * K + k]);
                     want[n * K + k] += v, scale[n * K + k] += fabs(v);
                 }
         expect_close("linear dw", dw, want, scale, N * K);
@@ -127,10 +148,11 @@ static void check_values(grad_case *t, const float *dinp, const float *dw, const
     free(gw), free(gb), free(sw), free(sb);
 }
 
-static void check_case(int op, long M, long K, long N)
+static void check_case_prec(int op, nn_precision prec, long M, long K, long N)
 {
     grad_case t;
     case_make(&t, op, M, K, N);
+    t.prec = prec;
     long nd = M * K, nw = op == OP_LINEAR ? N * K : K, nb = op == OP_LINEAR ? N : K;
     float *g1[3], *g[3];
     for (int a = 0; a < 3; a++) {
@@ -151,6 +173,11 @@ static void check_case(int op, long M, long K, long N)
     case_free(&t);
 }
 
+static void check_case(int op, long M, long K, long N)
+{
+    check_case_prec(op, NN_FP32, M, K, N);
+}
+
 /* 2500 rows: two 1024-row chunks and a shorter one; dW (8,3) was split at 2 threads by oneDNN 2.6. */
 static void test_linear_dw_threads(void **state)
 {
@@ -158,6 +185,15 @@ static void test_linear_dw_threads(void **state)
     check_case(OP_LINEAR, 2500, 3, 8);
     check_case(OP_LINEAR, 2048, 3, 8);
     check_case(OP_LINEAR, 4096, 24, 40);
+}
+
+/* bf16 (K and N at least NN_BF16_MIN_DIM): the same chunks, read in bf16. */
+static void test_linear_dw_bf16_threads(void **state)
+{
+    (void)state;
+    check_case_prec(OP_LINEAR, NN_BF16, 2500, 16, 24);
+    check_case_prec(OP_LINEAR, NN_BF16, 4096, 24, 40);
+    check_case_prec(OP_LINEAR, NN_BF16, 3072, 384, 384);
 }
 
 static void test_layernorm_threads(void **state)
@@ -179,6 +215,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_linear_dw_threads),
+        cmocka_unit_test(test_linear_dw_bf16_threads),
         cmocka_unit_test(test_layernorm_threads),
         cmocka_unit_test(test_batchnorm_threads),
     };
