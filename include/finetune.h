@@ -71,6 +71,7 @@ typedef struct {
      * slowest rank after the micro-batches, reading and augmenting the micro-batches */
     double seconds_update, seconds_idle, seconds_data;
     double seconds_pipe_wait; /* --stages > 1: waiting for the neighbours' messages */
+    int overlap_allreduce;    /* 1: the overlapped reduction ran (not under --stages: after the step) */
     char last_checkpoint[I2P_PATH_LEN], best_path[I2P_PATH_LEN];
 } finetune_result;
 

@@ -57,6 +57,8 @@ int pipe_stage_own(const pipe_stage *p, int buffers, const pipe_range **r);
  * replica's last micro-batch finishes them, unit by unit, and pipe_stage_reduce waits for them.
  * acc: the buffer every step is given. The sums are those of the single reduction, bitwise. */
 int pipe_stage_overlap(pipe_stage *p, double *acc, double bucket_mb, char *err);
+/* 1 if pipe_stage_overlap set the overlapped reduction up (it does not with one replica). */
+int pipe_stage_overlapping(const pipe_stage *p);
 
 /* fill(ctx, j, b, err): this replica's j-th micro-batch of the step (0 <= j < M), b->drop_key set. */
 typedef int (*pipe_fill_fn)(void *ctx, long j, model3d_batch *b, char *err);

@@ -81,6 +81,8 @@ typedef struct {
      * micro-batches), io (data + checkpoints) */
     double compute_s, comm_s, idle_s, io_s;
     long step_arena_bytes;       /* the model's step arena: the activations of a micro-batch */
+    int overlap_allreduce;       /* 1: the overlapped reduction ran (--overlap-allreduce; under
+                                  * --stages only with 2+ replicas) */
     double loss, loss_3d, loss_2d, lr; /* of the last step */
     /* the SVM monitor: last and best test accuracy (NAN: none), epochs done at the best (its step:
      * svm_best_step, -1 if none), measurements in this run, seconds spent on them */

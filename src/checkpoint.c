@@ -26,19 +26,6 @@ static hid_t file_type(ckpt_type t) { return t == CKPT_F32 ? H5T_IEEE_F32LE : H5
 static hid_t mem_type(ckpt_type t) { return t == CKPT_F32 ? H5T_NATIVE_FLOAT : H5T_NATIVE_INT64; }
 static size_t elem_size(ckpt_type t) { return t == CKPT_F32 ? sizeof(float) : sizeof(int64_t); }
 
-static int write_array(h5file *f, const ckpt_array *a, char *err)
-{
-    hsize_t dims[1] = {(hsize_t)a->count};
-    hsize_t chunk[1] = {(hsize_t)(a->count < CKPT_CHUNK ? a->count : CKPT_CHUNK)};
-    if (h5_create_dataset(f, a->name, file_type(a->type), 1, dims, chunk, 1, err)) return -1;
-    int size;
-    MPI_Comm_size(f->comm, &size);
-    long start, count;
-    dist_block_range(a->count, size, f->rank, &start, &count);
-    const char *p = (const char *)a->data + (size_t)start * elem_size(a->type);
-    return h5_write_rows(f, a->name, mem_type(a->type), start, count, p, err);
-}
-
 /* The most slices any rank of comm holds (the collective calls each rank makes). */
 static int max_slices(MPI_Comm comm, const ckpt_part *part)
 {
@@ -93,6 +80,19 @@ static int write_slices(h5file *f, const ckpt_array *a, const ckpt_part *part, c
         if (h5_write_rows(f, a->name, mem_type(a->type), off, count, p, err)) return -1;
     }
     return 0;
+}
+
+/* A replicated array: each rank writes its dist_block_range share, cut in pieces as a slice (one
+ * filtered write of the whole share would hold a copy of it in HDF5's chunk buffers). */
+static int write_array(h5file *f, const ckpt_array *a, char *err)
+{
+    int size;
+    MPI_Comm_size(f->comm, &size);
+    ckpt_slice s;
+    dist_block_range(a->count, size, f->rank, &s.off, &s.count);
+    s.at = s.off;
+    ckpt_part part = {&s, 1};
+    return write_slices(f, a, &part, err);
 }
 
 static int write_attrs(h5file *f, const ckpt_state *st, const char *config_json,

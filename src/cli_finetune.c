@@ -148,7 +148,7 @@ static void train_summary(const finetune_args *a, const finetune_result *r, cJSO
     cJSON_AddNumberToObject(s, "seconds_train", r->seconds_train);
     cJSON_AddNumberToObject(s, "seconds_eval", r->seconds_eval);
     cJSON_AddNumberToObject(s, "seconds_allreduce", r->seconds_allreduce);
-    cJSON_AddBoolToObject(s, "overlap_allreduce", a->overlap_allreduce);
+    cJSON_AddBoolToObject(s, "overlap_allreduce", r->overlap_allreduce); /* what ran */
     cJSON_AddNumberToObject(s, "bucket_mb", a->bucket_mb);
     cJSON_AddBoolToObject(s, "recompute", a->recompute);
     if (a->stages > 1) {

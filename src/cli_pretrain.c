@@ -198,7 +198,7 @@ static void summarise(void *state, const cmd_env *env, cJSON *s)
     cJSON_AddNumberToObject(s, "samples_per_s", r->seconds_total > 0 ? samples / r->seconds_total : 0);
     cJSON_AddNumberToObject(s, "allreduce_share",
                             r->seconds_total > 0 ? r->seconds_allreduce / r->seconds_total : 0);
-    cJSON_AddBoolToObject(s, "overlap_allreduce", a->overlap_allreduce);
+    cJSON_AddBoolToObject(s, "overlap_allreduce", r->overlap_allreduce); /* what ran */
     cJSON_AddNumberToObject(s, "bucket_mb", a->bucket_mb);
     cJSON_AddBoolToObject(s, "recompute", a->recompute);
     cJSON_AddNumberToObject(s, "step_arena_bytes", (double)r->step_arena_bytes);

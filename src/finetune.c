@@ -691,6 +691,7 @@ int finetune_run(const finetune_args *a, MPI_Comm comm, finetune_result *r, char
         r->n_params = t.n_params;
         r->n_test = t.ts.n;
         r->n_classes = t.cfg.n_classes;
+        r->overlap_allreduce = t.overlap; /* --stages: the stages reduce after the step */
         if (t.best_epoch >= 0) r->best = record_of(&t.best_cm, t.best_epoch);
         char grid[64]; /* where the micro-batches run: ranks, or under --stages replicas of S stages */
         if (t.pipe) snprintf(grid, sizeof grid, "%d replicas x %d stages (%d ranks)", ft_pipe_data(t.pipe), a->stages, t.size);

@@ -170,6 +170,11 @@ int pipe_stage_overlap(pipe_stage *p, double *acc, double bucket_mb, char *err)
     return 0;
 }
 
+int pipe_stage_overlapping(const pipe_stage *p)
+{
+    return p->overlap;
+}
+
 void pipe_stage_free(pipe_stage *p)
 {
     if (!p) return;

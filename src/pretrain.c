@@ -57,6 +57,7 @@ typedef struct {
     pipe_own_slices slices;  /* --stages: this stage's slices of the checkpoint arrays */
     grad_overlap ov;         /* --overlap-allreduce 1: the bucketed reduction (grad_allreduce.h) */
     int overlap;
+    int overlap_ran;         /* the overlapped reduction, data parallel or the stages' (JSON) */
 } trainer;
 
 /* ---- configuration and run directory ---- */
@@ -317,9 +318,11 @@ static int step_options(trainer *t, const pretrain_args *a, char *err)
 {
     if (t->pipe) { /* each stage reduces its own tensors (pipe_stage_reduce) */
         model3d_set_step_options(t->m, a->recompute, NULL, NULL);
-        return a->overlap_allreduce ? pipe_stage_overlap(t->pipe, t->acc, a->bucket_mb, err) : 0;
+        if (a->overlap_allreduce && pipe_stage_overlap(t->pipe, t->acc, a->bucket_mb, err)) return -1;
+        t->overlap_ran = pipe_stage_overlapping(t->pipe);
+        return 0;
     }
-    t->overlap = a->overlap_allreduce;
+    t->overlap = t->overlap_ran = a->overlap_allreduce;
     if (t->overlap && grad_overlap_init(&t->ov, t->acc, t->n_params, t->n_acc, a->bucket_mb, t->comm, err))
         return -1;
     model3d_set_step_options(t->m, a->recompute, t->overlap ? grad_overlap_final : NULL, &t->ov);
@@ -514,6 +517,7 @@ static void step_times(const trainer *t, pretrain_result *r)
     model3d_alloc_info info;
     model3d_alloc_stats(t->m, &info);
     r->step_arena_bytes = info.step_arena_bytes;
+    r->overlap_allreduce = t->overlap_ran;
 }
 
 int pretrain_run(const pretrain_args *a, MPI_Comm comm, pretrain_result *r, char *err)

@@ -43,6 +43,8 @@ check ftst_split_logged grep -q 'finetune: pipeline of 3 stages x 1 replicas, 1f
 check ftst_grid_logged grep -q 'batch 8 = 4 micro-batches of 2 on 2 replicas x 2 stages (4 ranks);' "$T/d2s2.out"
 check ftst_grid_logged_s3 grep -q 'batch 8 = 4 micro-batches of 2 on 1 replicas x 3 stages (3 ranks);' "$T/s3.out"
 check ftst_json sh -c "tail -1 '$T/s3.out' | grep -q '\"stages\":3,\"seconds_pipe_wait\":'"
+# under --stages the stages reduce after the step: no overlapped reduction, whatever the option
+check ftst_json_no_overlap sh -c "tail -1 '$T/d2s2.out' | grep -q '\"overlap_allreduce\":false,'"
 check ftst_s2_seed9 mpi 2 "$I2PMAE" finetune $FT --epochs 2 -o "$T/s2seed" --stages 2 --seed 9
 out=$(h5diff "$T/dp1/$CK" "$T/s2seed/$CK" /params /params 2>&1)
 if [ -n "$out" ]; then pass ftst_negative_control; else fail ftst_negative_control "another seed gave the same parameters"; fi

@@ -68,7 +68,12 @@ same_run stages_np4_s2_bitwise_np2_s1 "$T/d2" "$T/d2s2" 8
 # the overlapped reduction under --stages (the default above, with 8 MiB buckets: one per stage):
 # small buckets (many per stage, started unit by unit) and the single reduction give the same bits
 check stages_np4_s2_buckets mpi 4 "$I2PMAE" pretrain $P -o "$T/d2s2b" --steps 8 --stages 2 --bucket-mb 0.02
+cp "$T/check.out" "$T/d2s2b.out"
+# the JSON says what ran: the overlap with 2 replicas, none with one (below) or when switched off
+check stages_json_overlap_replicas grep -q '"overlap_allreduce":true,' "$T/d2s2b.out"
 check stages_np4_s2_no_overlap mpi 4 "$I2PMAE" pretrain $P -o "$T/d2s2n" --steps 8 --stages 2 --overlap-allreduce 0
+cp "$T/check.out" "$T/d2s2n.out"
+check stages_json_overlap_off grep -q '"overlap_allreduce":false,' "$T/d2s2n.out"
 same_run stages_np4_s2_buckets_bitwise "$T/d2" "$T/d2s2b" 8
 same_run stages_np4_s2_no_overlap_bitwise "$T/d2" "$T/d2s2n" 8
 check stages_np6_s3_buckets mpi 6 "$I2PMAE" pretrain $P -o "$T/d2s3" --steps 8 --stages 3 --bucket-mb 0.02
@@ -76,6 +81,7 @@ same_run stages_np6_s3_buckets_bitwise "$T/d2" "$T/d2s3" 8
 mpi 3 "$I2PMAE" pretrain $P -o "$T/pr" --steps 1 --stages 3 > "$T/pr.out" 2>&1
 check stages_split_logged grep -q 'pipeline of 3 stages x 1 replicas, 1f1b schedule; stage 0: embed0.*GFLOP/sample.*stage 2: ' "$T/pr.out"
 check stages_json grep -q '"stages":3,"seconds_pipe_wait":' "$T/pr.out"
+check stages_json_overlap_one_replica grep -q '"overlap_allreduce":false,' "$T/pr.out"
 
 # ---- the SVM monitor measures the whole encoder: every stage's parameters gathered first ----
 check stages_svm_data "$I2PMAE" synth --samples 96 --points 128 --seed 5 -o "$T/tr.h5"
