@@ -2,7 +2,7 @@
 # bench_roofline.sh -- the roofline tables of docs/performance.md: every oneDNN primitive of the
 # ViT-B/16 forward and of the 3D training step (spec configuration) with its FLOPs and bytes, our
 # time inside the forward / step (oneDNN's verbose exec times), the same primitive alone (and a
-# matmul with format `any`), % of the fp32 peak; the hand-written kernels of the step (FPS, kNN,
+# matmul with format `any`), % of the measured fp32 peak (tests/bench/cpu_peak.c); the hand-written kernels of the step (FPS, kNN,
 # Chamfer, AdamW) and extract's projection alone, with their share of the step.
 # Sizes: ROOFLINE_VIT_BATCH (8), ROOFLINE_M3_BATCH (8), ROOFLINE_PREC (fp32|bf16, the ViT's).
 # ROOFLINE_DOC (default docs/performance.md; empty: print only) receives the tables between its
@@ -28,6 +28,11 @@ else
   ghz=$measured; clock_src="measured by tests/bench/cpu_freq.c"
 fi
 export ROOFLINE_CLOCK_SOURCE="$clock_src"
+# the peak, measured (tests/bench/cpu_peak.c, FMA / vdpbf16ps chains on every thread): AVX-512 cores
+# differ by 2x (Zen 4: 32 fp32 FLOP/cycle/core on 256-bit halves; Zen 5, Intel server cores: 64)
+cc -O1 -fopenmp -o "$T/cpu_peak" "$ROOT/tests/bench/cpu_peak.c" 2>/dev/null &&
+  "$T/cpu_peak" > "$T/peak.txt" 2>/dev/null &&
+  export ROOFLINE_PEAK_FP32="$(awk '{ print $2 }' "$T/peak.txt")" ROOFLINE_PEAK_BF16="$(awk '{ print $4 }' "$T/peak.txt")"
 ONEDNN_VERBOSE=1 "$BUILD/bench/bench_roofline" "$VB" "$MB" "$PREC" > "$T/raw.txt" 2> "$T/err.txt" ||
   { echo "bench_roofline failed:"; tail -n 5 "$T/err.txt"; exit 1; }
 [ -n "${ROOFLINE_RAW:-}" ] && cp "$T/raw.txt" "$ROOFLINE_RAW"

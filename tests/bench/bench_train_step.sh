@@ -47,6 +47,12 @@ sed -n 's/.*"minor_faults_per_step": \([0-9]*\), "user_s_per_step": \([0-9.]*\),
   printf "model3d train step steady state: %d minor page faults/step (goal 0), system time %.1f%% of the step CPU time (goal < 5%%), load %s\n",
          $1, ($2 + $3 > 0) ? 100 * $3 / ($2 + $3) : 0, l }'
 gflop=$(sed -n 's/^c_gflop_per_step //p' "$OUT/c.txt")
+# the fp32 step against the measured peak (tests/bench/cpu_peak.c on 2 threads; goal >= 60 % at batch 32)
+cc -O1 -fopenmp -o "$OUT/cpu_peak" "$ROOT/tests/bench/cpu_peak.c" 2>/dev/null &&
+  OMP_NUM_THREADS=2 "$OUT/cpu_peak" > "$OUT/peak.txt" 2>/dev/null &&
+  awk -v g="$gflop" -v s="$c_s" -v b="$B" -v l="$(cut -d' ' -f1 /proc/loadavg)" '{
+    printf "model3d train step fp32 (batch %d, 2 threads): %.1f GFLOP/s executed = %.0f%% of the measured fp32 peak %.1f GFLOP/s (goal >= 60%% at batch 32), load %s\n",
+           b, g / s, 100 * g / s / $2, $2, l }' "$OUT/peak.txt"
 if [ -n "$c16_s" ]; then
   awk -v f="$c_s" -v h="$c16_s" -v cf="$cpu_s" -v ch="$cpu16_s" -v g="$gflop" -v b="$B" -v l0="$load0" -v l1="$(load)" 'BEGIN {
     printf "model3d train step bf16 vs fp32 (spec config, batch %d, 2 threads, best of the alternated runs): fp32 %.3f s, bf16 %.3f s, ratio %.2fx (goal >= 1.6x); CPU seconds fp32 %.3f, bf16 %.3f, ratio %.2fx; bf16 %.1f GFLOP/s; load average %s at the start, %s at the end\n",
