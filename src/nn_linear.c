@@ -88,12 +88,12 @@ static int linear_forward_bf16(nn_cache *c, float *out, const float *inp, const 
 }
 
 /* part (N,K) = dout^T x inp over the rows [r0, r0 + rows), dout and inp of type dt (f32 or bf16),
- * part f32: the primitive for (rows, K, N, P, dt), whose temporary (tmp_count floats) holds the
- * partials when tmp_count > 0. */
+ * part f32: the primitive for (rows, K, N, dt), whose temporary (tmp_count floats) holds the running
+ * sum and the chunk's product when tmp_count > 0 (part NULL writes into the temporary). */
 static nn_prim *dw_chunk(nn_cache *c, float *part, const void *dout, const void *inp, dnnl_data_type_t dt,
-                         long r0, long rows, long K, long N, long P, long tmp_count, char *err)
+                         long r0, long rows, long K, long N, long tmp_count, char *err)
 {
-    long key[] = {rows, K, N, P, dt == dnnl_bf16};
+    long key[] = {rows, K, N, tmp_count > 0, dt == dnnl_bf16};
     nn_prim *p = nn_cache_find(c, K_BWD_W_CHUNK, key, 5);
     if (!p) {
         dnnl_memory_desc_t s, wt, d;
@@ -111,30 +111,33 @@ static nn_prim *dw_chunk(nn_cache *c, float *part, const void *dout, const void 
     return nn_exec(c, p, ptr, err) ? NULL : p;
 }
 
+/* acc[i] += x[i], i < n (elementwise: the same bits for every split between threads) */
+static void add_into(float *acc, const float *x, long n)
+{
+#pragma omp parallel for simd schedule(static)
+    for (long i = 0; i < n; i++) acc[i] += x[i];
+}
+
 /* dw (N,K) += dout^T inp for M > DW_ROWS, dout and inp of type dt, summed in f32 in an order fixed by
- * M alone (the comment at DW_ROWS); the partials (one (N,K) block per chunk) live in the full chunks'
- * primitive's temporary. */
+ * M alone (the comment at DW_ROWS): acc = chunk 0's product, then acc += each later chunk's product in
+ * chunk order, then dw += acc. The full chunks' primitive's temporary holds acc and one chunk's
+ * product (2 N K floats, whatever M), so the memory does not grow with the rows. */
 static int linear_dw_chunked(nn_cache *c, float *dw, const void *dout, const void *inp, dnnl_data_type_t dt,
                              long M, long K, long N, char *err)
 {
-    long P1 = M / DW_ROWS, rest = M - P1 * DW_ROWS, P = P1 + (rest > 0), NK = N * K;
-    nn_prim *p = dw_chunk(c, NULL, dout, inp, dt, 0, DW_ROWS, K, N, P, P * NK, err);
+    long P1 = M / DW_ROWS, rest = M - P1 * DW_ROWS, NK = N * K;
+    nn_prim *p = dw_chunk(c, NULL, dout, inp, dt, 0, DW_ROWS, K, N, 2 * NK, err);
     if (!p) return -1;
-    float *part = p->tmp;
-    for (long q = 1; q < P1; q++)
-        if (!dw_chunk(c, part + q * NK, dout, inp, dt, q * DW_ROWS, DW_ROWS, K, N, P, P * NK, err)) return -1;
-    if (rest && !dw_chunk(c, part + P1 * NK, dout, inp, dt, P1 * DW_ROWS, rest, K, N, 0, 0, err)) return -1;
-#pragma omp parallel for schedule(static)
-    for (long n = 0; n < N; n++) { /* row n of dw: the chunks' partials in chunk order */
-        float *acc = part + n * K, *d = dw + n * K;
-        for (long q = 1; q < P; q++) {
-            const float *x = part + q * NK + n * K;
-#pragma omp simd
-            for (long k = 0; k < K; k++) acc[k] += x[k];
-        }
-#pragma omp simd
-        for (long k = 0; k < K; k++) d[k] += acc[k];
+    float *acc = p->tmp, *prod = acc + NK;
+    for (long q = 1; q < P1; q++) {
+        if (!dw_chunk(c, prod, dout, inp, dt, q * DW_ROWS, DW_ROWS, K, N, 2 * NK, err)) return -1;
+        add_into(acc, prod, NK);
     }
+    if (rest) {
+        if (!dw_chunk(c, prod, dout, inp, dt, P1 * DW_ROWS, rest, K, N, 0, err)) return -1;
+        add_into(acc, prod, NK);
+    }
+    add_into(dw, acc, NK);
     return 0;
 }
 
