@@ -205,11 +205,7 @@ int m3_group_forward(m3_run *r, const m3_group *p, float *out, m3_group_state *s
  * else from r's arena (released before the return). */
 int m3_group_forward_light(m3_run *r, const m3_group *p, float *out, m3_group_state *s, const float *inp,
                            long G, long k);
-/* After a light forward (training), h2, g and h3 rebuilt into s from r's arena, bitwise those of
- * m3_group_forward: conv1, bn1 with the saved statistics, relu, conv2, max, conv3 (temporaries
- * R 2a floats). Then m3_group_backward runs as after m3_group_forward. */
-int m3_group_recompute(m3_run *r, const m3_group *p, m3_group_state *s, const float *inp, long G, long k);
-/* The backward after m3_group_forward_light without m3_group_recompute: it rebuilds h3 (h2 a
+/* The backward after m3_group_forward_light: it rebuilds h3 (h2 a
  * temporary) first and h2 just before conv3's backward (conv1, bn1, conv2 twice), holding
  * R (max(2c, c + 2a + b, 3a + b) + c + cout) floats at its peak (1632 at embed0's widths) instead of
  * R (b + c) more. The same results, bitwise. */

@@ -3,8 +3,8 @@
  * (merge1, merge2) share it (docs/model3d.md). conv3 runs factorised over the concat [g, h2]
  * (m3_layers.h) on copies of its weight's two column halves; the state keeps b + c floats per row
  * (conv2's and conv3's outputs), the backward recomputes the ReLU outputs it needs. The light
- * forward keeps only the BatchNorm statistics and the max-pool winners; m3_group_recompute
- * rebuilds the rest, bitwise, before the backward (embed0 under --recompute).
+ * forward keeps only the BatchNorm statistics and the max-pool winners; m3_group_backward_light
+ * rebuilds the rest, bitwise, as it goes (embed0 under --recompute).
  */
 #include "m3_layers.h"
 
@@ -130,15 +130,6 @@ int m3_group_forward_light(m3_run *r, const m3_group *p, float *out, m3_group_st
     return group_forward(r, p, out, s, inp, G, k, 0);
 }
 
-int m3_group_recompute(m3_run *r, const m3_group *p, m3_group_state *s, const float *inp, long G, long k)
-{
-    long R = G * k, b = p->conv2.out, c = p->conv3.out;
-    NEED(s->h2 = arena_floats(r->a, R * b));
-    NEED(s->g = arena_floats(r->a, G * b));
-    NEED(s->h3 = arena_floats(r->a, R * c));
-    return group_front(r, p, s, inp, G, k, r->a, 0);
-}
-
 /* s (G,C) = x (G,k,C) summed over k, in k order per element (deterministic). */
 static void sum_over_k(float *s, const float *x, long G, long k, long C)
 {
@@ -168,7 +159,7 @@ static int group_backward(m3_run *r, const m3_group *p, float *dinp, const float
     long W = max_l(2 * c, max_l(c + b, 3 * a + b));
     if (light) W = max_l(W, c + 2 * a + b);
     if (!light && !s0->h2)
-        return errf(r->err, "model3d: the mini-PointNet's activations were not kept (m3_group_recompute)");
+        return errf(r->err, "model3d: the mini-PointNet's activations were not kept (m3_group_forward_light)");
     m3_group_state st = *s0, *s = &st;
     arena_mark_t mk = arena_mark(r->a);
     float *T = arena_floats(r->a, R * W);

@@ -6,10 +6,9 @@
  *    where a ReLU / max-pool kink is crossed; tolerance 1e-2 relative + 2e-3 (test_nn_layers.c's);
  *  - the backward accumulates into dinp and the parameter gradients (a second call doubles them);
  *  - a group's output does not depend on the other groups of the batch (eval mode, bitwise);
- *  - the light forward (statistics and argmaxes kept) then m3_group_recompute and the backward give
- *    bitwise the output, running statistics, input and parameter gradients of the full forward,
- *    with or without a scratch arena, keeping R (b + c) floats less; so does the light forward
- *    then m3_group_backward_light (which rebuilds h3 and h2 itself).
+ *  - the light forward (statistics and argmaxes kept) then m3_group_backward_light (which rebuilds
+ *    h3 and h2 itself) give bitwise the output, running statistics, input and parameter gradients
+ *    of the full forward, with or without a scratch arena, keeping R (b + c) floats less.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -282,7 +281,7 @@ static void test_eval_batch_independent(void **state)
 
 /* One forward + backward, light (with a scratch arena or not) or full: out, running statistics,
  * gradients, dinp; kept: the arena's bytes in use after the forward. */
-static void run_light(int light, int scratch, int rebuild_in_backward, float *out, float *buf, float *grads, float *dinp, size_t *kept)
+static void run_light(int light, int scratch, float *out, float *buf, float *grads, float *dinp, size_t *kept)
 {
     net n;
     net_init(&n);
@@ -301,12 +300,7 @@ static void run_light(int light, int scratch, int rebuild_in_backward, float *ou
         assert_int_equal(m3_group_backward(&n.run, &n.p, n.dinp, dout, &s, n.inp, G, K), -1); /* not kept */
         m3_run rr = n.run;
         if (scratch) rr.a = &sa;
-        if (rebuild_in_backward) {
-            assert_int_equal(m3_group_backward_light(&rr, &n.p, n.dinp, dout, &s, n.inp, G, K), 0);
-        } else {
-            assert_int_equal(m3_group_recompute(&rr, &n.p, &s, n.inp, G, K), 0);
-            assert_int_equal(m3_group_backward(&rr, &n.p, n.dinp, dout, &s, n.inp, G, K), 0);
-        }
+        assert_int_equal(m3_group_backward_light(&rr, &n.p, n.dinp, dout, &s, n.inp, G, K), 0);
     } else {
         assert_int_equal(m3_group_backward(&n.run, &n.p, n.dinp, dout, &s, n.inp, G, K), 0);
     }
@@ -324,19 +318,18 @@ static void test_light_recompute_bitwise(void **state)
     net_init(&n);
     long np = n.n_params;
     net_free(&n);
-    float out[4][G * COUT], buf[4][2 * (A + C)], dinp[4][R * CIN];
-    float *grads[4];
-    size_t kept[4];
-    for (int v = 0; v < 4; v++) {
+    float out[3][G * COUT], buf[3][2 * (A + C)], dinp[3][R * CIN];
+    float *grads[3];
+    size_t kept[3];
+    for (int v = 0; v < 3; v++) {
         grads[v] = malloc(sizeof(float) * (size_t)np);
-        run_light(v > 0, v == 2, v == 3, out[v], buf[v], grads[v], dinp[v], &kept[v]);
+        run_light(v > 0, v == 2, out[v], buf[v], grads[v], dinp[v], &kept[v]);
     }
-    printf("kept by the forward: %zu bytes, light %zu, light with scratch %zu, light rebuilt in the backward %zu\n",
-           kept[0], kept[1], kept[2], kept[3]);
+    printf("kept by the forward: %zu bytes, light %zu, light with scratch %zu\n", kept[0], kept[1], kept[2]);
     long nz = 0;
     for (long i = 0; i < np; i++) nz += grads[0][i] != 0;
     assert_true(nz > np / 2);
-    for (int v = 1; v < 4; v++) {
+    for (int v = 1; v < 3; v++) {
         assert_memory_equal(out[0], out[v], sizeof out[0]);
         assert_memory_equal(buf[0], buf[v], sizeof buf[0]);
         assert_memory_equal(dinp[0], dinp[v], sizeof dinp[0]);
