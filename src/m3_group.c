@@ -224,8 +224,160 @@ int m3_group_backward(m3_run *r, const m3_group *p, float *dinp, const float *do
     return group_backward(r, p, dinp, dout, s, inp, G, k, 0);
 }
 
+/* The rows of a chunk of the by-rows backward: whole groups and a multiple of nn_linear_dw_rows() (so
+ * that each weight gradient's running sum sees the chunks of its one-call sum), at most rows and R / 4
+ * (when a multiple allows), so that a chunk's temporaries stay below R's; 0 when R fits in one. */
+static long chunk_rows(long R, long k, long rows)
+{
+    long d = nn_linear_dw_rows(), u = d;
+    while (u % k) u += d; /* lcm(k, d) */
+    long want = rows < R / 4 ? rows : R / 4;
+    long n = want / u > 1 ? want / u * u : u;
+    return n < R ? n : 0;
+}
+
+/* The front of the rows [i0, i0 + n) (gn = n / k whole groups from g0): h2c (n,b), g's and arg1's rows
+ * of the groups, h3c (n,c), rebuilt with the saved statistics (front_h2, front_h3 on the chunk: the same
+ * rows, the same bits); h1, r1 in tmp (n max(c, 2a) floats). */
+static int chunk_front(m3_run *r, const m3_group *p, const m3_group_state *s, float *g, float *h2c, float *h3c,
+                       float *tmp, const float *inp, long g0, long gn, long k)
+{
+    long a = p->conv1.out, b = p->conv2.out, n = gn * k;
+    m3_group_state cs = *s;
+    cs.h2 = h2c;
+    cs.h3 = h3c;
+    cs.g = g + g0 * b;
+    cs.arg1 = s->arg1 + g0 * b;
+    TRY(front_h2(r, p, &cs, inp + g0 * k * p->conv1.in, gn, k, 0, tmp, tmp + n * a));
+    return front_h3(r, p, &cs, gn, k, r->a);
+}
+
+/* conv4's output gradient on the chunk, ReLU2's output recomputed into tmp from h3c, conv4's data
+ * backward and ReLU's: dr2 (n,c) = the gradient at bn2's output; conv4's weight gradient into *dw4. */
+static int chunk_dr2(m3_run *r, const m3_group *p, const m3_group_state *s, float *dr2, float *dh4, float *tmp,
+                     const float *h3c, const float *dout, long g0, long gn, long k, nn_dw_sum *dw4)
+{
+    long cout = p->conv4.out, n = gn * k;
+    memset(dh4, 0, sizeof(float) * (size_t)(n * cout));
+    nn_maxpool_backward(dh4, dout + g0 * cout, s->arg2 + g0 * cout, gn, k, cout);
+    return m3_bn_relu_conv_backward_rows(r, &p->bn2, &p->conv4, dr2, tmp, s->mean2, s->var2, h3c, dh4, n, dw4);
+}
+
+/* The backward after the light forward in chunks of whole groups (chunk_rows), each pass recomputing its
+ * chunks' activations from the input with the saved statistics; the BatchNorms' sums over all rows are
+ * continued chunk by chunk (nn_batchnorm_sums_rows), the weight gradients' sums too (nn_linear_dw_*),
+ * the bias gradients summed over all rows at once as in group_backward: the same bits. Passes:
+ * 0. conv4's bias gradient from its whole output gradient (R cout floats, released);
+ * 1. front, r2, conv4's data and weight gradients, bn2's sums (g kept: G rows);
+ * 2. the same again, bn2's input gradient dy3, conv3's per-point weight gradient, dh2's per-point part
+ *    dy3 W_h into D (R b floats kept), S = dy3 summed over k (G rows);
+ *    then conv3's global half on G rows, dh2 += dg routed to the winners, conv2's bias gradient;
+ * 3. conv1, bn1 (r1) recomputed, conv2's data and weight gradients: dr1 into D's first R a floats
+ *    (over the consumed dh2 rows; a <= b and a <= c, else group_backward runs), bn1's sums;
+ * 4. conv1's output again, bn1's input gradient dh1 into D's next R a floats;
+ *    then conv1's backward on all rows at once.
+ * Peak: R max(b, 2a) floats (D) + chunk-sized and G-sized temporaries, instead of R 1632 floats at
+ * embed0's widths. */
+static int group_backward_rows(m3_run *r, const m3_group *p, float *dinp, const float *dout,
+                               const m3_group_state *s, const float *inp, long G, long k, long n0)
+{
+    long R = G * k, cin = p->conv1.in, a = p->conv1.out, b = p->conv2.out, c = p->conv3.out,
+         cout = p->conv4.out, gc = n0 / k;
+    const float eps = NN_BN_EPS;
+    arena_mark_t mk = arena_mark(r->a);
+    /* 0: conv4's bias gradient over all rows */
+    if (M3G(r, p->conv4.b)) {
+        float *dh4 = arena_zeros(r->a, R * cout);
+        NEED(dh4);
+        nn_maxpool_backward(dh4, dout, s->arg2, G, k, cout);
+        TRY(nn_linear_backward(r->c, NULL, NULL, M3G(r, p->conv4.b), dh4, NULL, M3P(r, p->conv4.w), R, c, cout,
+                               r->err));
+        arena_release(r->a, mk);
+    }
+    float *D = arena_floats(r->a, R * max_l(b, 2 * a));
+    float *g = arena_floats(r->a, G * b), *S = arena_floats(r->a, G * c), *dg = arena_zeros(r->a, G * b);
+    float *wg = arena_floats(r->a, c * b), *wh = arena_floats(r->a, c * b), *dwg = arena_zeros(r->a, c * b),
+          *dwh = arena_zeros(r->a, c * b);
+    float *w4 = arena_floats(r->a, 2 * cout * c), *w3 = arena_floats(r->a, 2 * c * b),
+          *w2 = arena_floats(r->a, 2 * b * a);
+    double *acc2 = (double *)arena_zeros(r->a, 4 * c), *acc1 = (double *)arena_zeros(r->a, 4 * a);
+    float *h2c = arena_floats(r->a, n0 * b), *h3c = arena_floats(r->a, n0 * c),
+          *tmp = arena_floats(r->a, n0 * max_l(c, 2 * a)), *dh4 = arena_floats(r->a, n0 * cout),
+          *dr2 = arena_floats(r->a, n0 * c), *dy3 = arena_floats(r->a, n0 * c);
+    NEED(D && g && S && dg && wg && wh && dwg && dwh && w4 && w3 && w2 && acc2 && acc1);
+    NEED(h2c && h3c && tmp && dh4 && dr2 && dy3);
+    float *gw3 = M3G(r, p->conv3.w);
+    split_w3(wg, wh, M3P(r, p->conv3.w), b, c);
+    nn_dw_sum dw4, dw3, dw2;
+    nn_linear_dw_begin(&dw4, w4, c, cout);
+    nn_linear_dw_begin(&dw3, w3, b, c);
+    nn_linear_dw_begin(&dw2, w2, a, b);
+    /* 1 */
+    for (long g0 = 0; g0 < G; g0 += gc) {
+        long gn = G - g0 < gc ? G - g0 : gc, n = gn * k;
+        TRY(chunk_front(r, p, s, g, h2c, h3c, tmp, inp, g0, gn, k));
+        TRY(chunk_dr2(r, p, s, dr2, dh4, tmp, h3c, dout, g0, gn, k, M3G(r, p->conv4.w) ? &dw4 : NULL));
+        nn_batchnorm_sums_rows(acc2, dr2, h3c, s->mean2, s->var2, eps, n, c);
+    }
+    if (M3G(r, p->conv4.w)) TRY(nn_linear_dw_finish(&dw4, M3G(r, p->conv4.w), r->err));
+    nn_batchnorm_sums_grads(M3G(r, p->bn2.w), M3G(r, p->bn2.b), acc2, c);
+    /* 2 */
+    for (long g0 = 0; g0 < G; g0 += gc) {
+        long gn = G - g0 < gc ? G - g0 : gc, n = gn * k;
+        TRY(chunk_front(r, p, s, g, h2c, h3c, tmp, inp, g0, gn, k));
+        TRY(chunk_dr2(r, p, s, dr2, dh4, tmp, h3c, dout, g0, gn, k, NULL));
+        memset(dy3, 0, sizeof(float) * (size_t)(n * c));
+        nn_batchnorm_dinp_rows(dy3, dr2, h3c, M3P(r, p->bn2.w), s->mean2, s->var2, eps, R, n, c, acc2);
+        float *dh2 = D + g0 * k * b;
+        memset(dh2, 0, sizeof(float) * (size_t)(n * b));
+        TRY(nn_linear_backward(r->c, dh2, NULL, NULL, dy3, h2c, wh, n, b, c, r->err));
+        if (gw3) TRY(nn_linear_dw_add(r->c, &dw3, dy3, h2c, n, r->err));
+        sum_over_k(S + g0 * c, dy3, gn, k, c);
+    }
+    if (gw3) TRY(nn_linear_dw_finish(&dw3, dwh, r->err));
+    TRY(nn_linear_backward(r->c, dg, gw3 ? dwg : NULL, M3G(r, p->conv3.b), S, g, wg, G, b, c, r->err));
+    if (gw3) add_w3(gw3, dwg, dwh, b, c);
+    nn_maxpool_backward(D, dg, s->arg1, G, k, b);
+    TRY(nn_linear_backward(r->c, NULL, NULL, M3G(r, p->conv2.b), D, NULL, M3P(r, p->conv2.w), R, a, b, r->err));
+    /* 3: dr1 of a chunk into D + i0 a, below its dh2 rows (a <= b) */
+    float *h1 = h3c, *r1 = tmp, *dr1 = dy3;
+    for (long g0 = 0; g0 < G; g0 += gc) {
+        long gn = G - g0 < gc ? G - g0 : gc, n = gn * k, i0 = g0 * k;
+        TRY(nn_linear_forward(r->c, h1, inp + i0 * cin, M3P(r, p->conv1.w), M3P(r, p->conv1.b), n, cin, a,
+                              r->err));
+        TRY(m3_bn_relu_conv_backward_rows(r, &p->bn1, &p->conv2, dr1, r1, s->mean1, s->var1, h1, D + i0 * b, n,
+                                          M3G(r, p->conv2.w) ? &dw2 : NULL));
+        nn_batchnorm_sums_rows(acc1, dr1, h1, s->mean1, s->var1, eps, n, a);
+        memcpy(D + i0 * a, dr1, sizeof(float) * (size_t)(n * a));
+    }
+    if (M3G(r, p->conv2.w)) TRY(nn_linear_dw_finish(&dw2, M3G(r, p->conv2.w), r->err));
+    nn_batchnorm_sums_grads(M3G(r, p->bn1.w), M3G(r, p->bn1.b), acc1, a);
+    /* 4 */
+    float *dh1 = D + R * a;
+    for (long g0 = 0; g0 < G; g0 += gc) {
+        long gn = G - g0 < gc ? G - g0 : gc, n = gn * k, i0 = g0 * k;
+        TRY(nn_linear_forward(r->c, h1, inp + i0 * cin, M3P(r, p->conv1.w), M3P(r, p->conv1.b), n, cin, a,
+                              r->err));
+        memset(dh1 + i0 * a, 0, sizeof(float) * (size_t)(n * a));
+        nn_batchnorm_dinp_rows(dh1 + i0 * a, D + i0 * a, h1, M3P(r, p->bn1.w), s->mean1, s->var1, eps, R, n, a,
+                               acc1);
+    }
+    TRY(nn_linear_backward(r->c, dinp, M3G(r, p->conv1.w), M3G(r, p->conv1.b), dh1, inp, M3P(r, p->conv1.w), R,
+                           cin, a, r->err));
+    arena_release(r->a, mk);
+    return 0;
+}
+
+int m3_group_backward_rows(m3_run *r, const m3_group *p, float *dinp, const float *dout, const m3_group_state *s,
+                           const float *inp, long G, long k, long rows)
+{
+    long n0 = rows > 0 ? chunk_rows(G * k, k, rows) : 0;
+    if (!n0 || p->conv1.out > p->conv2.out || p->conv1.out > p->conv3.out) return group_backward(r, p, dinp, dout, s, inp, G, k, 1);
+    return group_backward_rows(r, p, dinp, dout, s, inp, G, k, n0);
+}
+
 int m3_group_backward_light(m3_run *r, const m3_group *p, float *dinp, const float *dout,
                             const m3_group_state *s, const float *inp, long G, long k)
 {
-    return group_backward(r, p, dinp, dout, s, inp, G, k, 1);
+    return m3_group_backward_rows(r, p, dinp, dout, s, inp, G, k, M3_GROUP_CHUNK_ROWS);
 }
