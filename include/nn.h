@@ -187,6 +187,16 @@ void nn_batchnorm_dinp_rows(float *dinp, const float *dout, const float *inp, co
 
 /* ---- batch normalisation over rows (eps 1e-5) ---- */
 #define NN_BN_EPS 1e-5f /* its eps (nn_batchnorm.c's BN_EPS), for nn_batchnorm_sums_rows / dinp_rows */
+#define NN_BN_MOMENTUM 0.1f /* its running statistics' momentum (nn_batchnorm.c's BN_MOMENTUM) */
+/* nn_batchnorm_stats_train over rows given in pieces (nn_bn_stats_rows.c), bitwise: acc (2C doubles)
+ * zeroed by the caller; nn_bn_stats_sum_rows for each piece in row order, nn_bn_stats_mean (M: all
+ * the rows), nn_bn_stats_sq_rows for each piece again, nn_bn_stats_var (and the running update when
+ * running_mean, running_var are not NULL). */
+void nn_bn_stats_sum_rows(double *acc, const float *inp, long rows, long C);
+void nn_bn_stats_mean(double *acc, float *mean, long M, long C);
+void nn_bn_stats_sq_rows(double *acc, const float *inp, long rows, long C);
+void nn_bn_stats_var(const double *acc, float *var, const float *mean, float *running_mean, float *running_var,
+                     long M, long C);
 /* Training: out, inp (M,C); mean, var (C) = batch statistics (biased var), saved for backward;
  * running_mean / running_var (C) updated with momentum 0.1 (unbiased var) if not NULL. */
 int nn_batchnorm_forward_train(nn_cache *c, float *out, float *mean, float *var, const float *inp,

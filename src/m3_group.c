@@ -85,6 +85,67 @@ static int group_front(m3_run *r, const m3_group *p, m3_group_state *s, const fl
     return front_h3(r, p, s, G, k, ta);
 }
 
+/* The rows of a chunk of the by-rows backward: whole groups and a multiple of nn_linear_dw_rows() (so
+ * that each weight gradient's running sum sees the chunks of its one-call sum), at most rows and R / 4
+ * (when a multiple allows), so that a chunk's temporaries stay below R's; 0 when R fits in one. */
+static long chunk_rows(long R, long k, long rows)
+{
+    long d = nn_linear_dw_rows(), u = d;
+    while (u % k) u += d; /* lcm(k, d) */
+    long want = rows < R / 4 ? rows : R / 4;
+    long n = want / u > 1 ? want / u * u : u;
+    return n < R ? n : 0;
+}
+
+/* The light forward (training) by chunks of n0 rows (whole groups), its temporaries from ta: each
+ * BatchNorm's batch statistics summed chunk by chunk (nn_bn_stats_*: the mean, then the squared
+ * deviations, over conv1's output recomputed for each, then over conv3's), then the output from the
+ * chunks' conv4 with both statistics: the same bits as the whole rows, one chunk's rows (a + max(a, c)
+ * + b + c + cout floats each) and G b floats held instead of R (b + c + max(2a, c + cout)); conv1 runs
+ * 5 times, conv2 and conv3 3 times. */
+static int group_forward_rows(m3_run *r, const m3_group *p, float *out, m3_group_state *s, const float *inp,
+                              long G, long k, long n0, arena *ta)
+{
+    long R = G * k, cin = p->conv1.in, a = p->conv1.out, b = p->conv2.out, c = p->conv3.out,
+         cout = p->conv4.out, gc = n0 / k;
+    float *h1 = arena_floats(ta, n0 * a), *tmp = arena_floats(ta, n0 * max_l(a, c)), *h2 = arena_floats(ta, n0 * b),
+          *h3 = arena_floats(ta, n0 * c), *h4 = arena_floats(ta, n0 * cout), *g = arena_floats(ta, G * b);
+    double *acc1 = (double *)arena_zeros(ta, 4 * a), *acc2 = (double *)arena_zeros(ta, 4 * c);
+    NEED(h1 && tmp && h2 && h3 && h4 && g && acc1 && acc2);
+    float *rm1 = r->buf + p->bn1.run_mean, *rv1 = r->buf + p->bn1.run_var;
+    float *rm2 = r->buf + p->bn2.run_mean, *rv2 = r->buf + p->bn2.run_var;
+    for (int pass = 0; pass < 5; pass++) {
+        for (long g0 = 0; g0 < G; g0 += gc) {
+            long gn = G - g0 < gc ? G - g0 : gc, n = gn * k, i0 = g0 * k;
+            if (pass < 2) { /* bn1's statistics over conv1's output */
+                TRY(nn_linear_forward(r->c, h1, inp + i0 * cin, M3P(r, p->conv1.w), M3P(r, p->conv1.b), n, cin, a,
+                                      r->err));
+                if (pass == 0) nn_bn_stats_sum_rows(acc1, h1, n, a);
+                else nn_bn_stats_sq_rows(acc1, h1, n, a);
+                continue;
+            }
+            m3_group_state cs = *s;
+            cs.h2 = h2;
+            cs.h3 = h3;
+            cs.g = g + g0 * b;
+            cs.arg1 = s->arg1 + g0 * b;
+            TRY(front_h2(r, p, &cs, inp + i0 * cin, gn, k, 0, h1, tmp));
+            TRY(front_h3(r, p, &cs, gn, k, ta));
+            if (pass == 2) nn_bn_stats_sum_rows(acc2, h3, n, c);
+            else if (pass == 3) nn_bn_stats_sq_rows(acc2, h3, n, c);
+            else {
+                TRY(m3_bn_relu_conv_forward(r, &p->bn2, &p->conv4, 0, h4, s->mean2, s->var2, tmp, h3, n));
+                nn_maxpool_forward(out + g0 * cout, s->arg2 + g0 * cout, h4, gn, k, cout);
+            }
+        }
+        if (pass == 0) nn_bn_stats_mean(acc1, s->mean1, R, a);
+        if (pass == 1) nn_bn_stats_var(acc1, s->var1, s->mean1, rm1, rv1, R, a);
+        if (pass == 2) nn_bn_stats_mean(acc2, s->mean2, R, c);
+        if (pass == 3) nn_bn_stats_var(acc2, s->var2, s->mean2, rm2, rv2, R, c);
+    }
+    return 0;
+}
+
 /* keep 1: h2, g and h3 in the state (r's arena); 0: only the statistics and the argmaxes, h2, g,
  * h3 being temporaries like the rest (from r->scratch when set, else r's arena). */
 static int group_forward(m3_run *r, const m3_group *p, float *out, m3_group_state *s, const float *inp,
@@ -102,6 +163,12 @@ static int group_forward(m3_run *r, const m3_group *p, float *out, m3_group_stat
     NEED(s->arg1 = (int32_t *)arena_ints(r->a, G * b));
     NEED(s->arg2 = (int32_t *)arena_ints(r->a, G * cout));
     arena_mark_t mk = arena_mark(ta);
+    long n0 = keep || !r->train ? 0 : chunk_rows(R, k, M3_GROUP_CHUNK_ROWS);
+    if (n0) {
+        TRY(group_forward_rows(r, p, out, s, inp, G, k, n0, ta));
+        arena_release(ta, mk);
+        return 0;
+    }
     if (!keep) {
         NEED(s->h2 = arena_floats(ta, R * b));
         NEED(s->g = arena_floats(ta, G * b));
@@ -222,18 +289,6 @@ int m3_group_backward(m3_run *r, const m3_group *p, float *dinp, const float *do
                       const m3_group_state *s, const float *inp, long G, long k)
 {
     return group_backward(r, p, dinp, dout, s, inp, G, k, 0);
-}
-
-/* The rows of a chunk of the by-rows backward: whole groups and a multiple of nn_linear_dw_rows() (so
- * that each weight gradient's running sum sees the chunks of its one-call sum), at most rows and R / 4
- * (when a multiple allows), so that a chunk's temporaries stay below R's; 0 when R fits in one. */
-static long chunk_rows(long R, long k, long rows)
-{
-    long d = nn_linear_dw_rows(), u = d;
-    while (u % k) u += d; /* lcm(k, d) */
-    long want = rows < R / 4 ? rows : R / 4;
-    long n = want / u > 1 ? want / u * u : u;
-    return n < R ? n : 0;
 }
 
 /* The front of the rows [i0, i0 + n) (gn = n / k whole groups from g0): h2c (n,b), g's and arg1's rows
