@@ -4,7 +4,9 @@
  * (m3_layers.h) on copies of its weight's two column halves; the state keeps b + c floats per row
  * (conv2's and conv3's outputs), the backward recomputes the ReLU outputs it needs. The light
  * forward keeps only the BatchNorm statistics and the max-pool winners; m3_group_backward_light
- * rebuilds the rest, bitwise, as it goes (embed0 under --recompute).
+ * rebuilds the rest, bitwise, as it goes (embed0 under --recompute). Both run by chunks of rows
+ * (whole groups) when the rows exceed a chunk: the BatchNorms' sums over all rows and the weight
+ * gradients' sums continued from chunk to chunk in the order of the whole-rows code, so the same bits.
  */
 #include "m3_layers.h"
 
