@@ -101,6 +101,12 @@ int m3_bn_relu_conv_forward(m3_run *r, const m3_bn *bn, const m3_linear *conv, i
  * above. */
 int m3_bn_relu_conv_backward(m3_run *r, const m3_bn *bn, const m3_linear *conv, float *dy, float *tmp,
                              const float *mean, const float *var, const float *h, const float *dout, long R);
+/* The same on R rows of a backward by row chunks: dy and tmp as above; conv's weight gradient is added
+ * to the running sum *dw (nn_linear_dw_add; NULL: none), its bias gradient left to the caller (a sum
+ * over all rows at once). dy, tmp and the conv's data gradient bitwise those of the whole rows. */
+int m3_bn_relu_conv_backward_rows(m3_run *r, const m3_bn *bn, const m3_linear *conv, float *dy, float *tmp,
+                                  const float *mean, const float *var, const float *h, const float *dout, long R,
+                                  nn_dw_sum *dw);
 
 /* ---- positional MLP of the centres: 3 -> C, GELU, C -> C (m3_pos.c) ---- */
 typedef struct { m3_linear fc1, fc2; } m3_pos;
@@ -202,19 +208,29 @@ int m3_group_forward(m3_run *r, const m3_group *p, float *out, m3_group_state *s
 /* The same forward (the same out, statistics and running-statistics update) keeping only the
  * statistics and the argmaxes: (2a + 2c) floats and G (b + cout) ints instead of R (b + c) floats
  * more; s->h2, g, h3 are NULL. Its temporaries (h2, g, h3 among them) come from r->scratch when set,
- * else from r's arena (released before the return). */
+ * else from r's arena (released before the return). Training with R above a chunk
+ * (M3_GROUP_CHUNK_ROWS, R / 4): by chunks of rows, the BatchNorm statistics summed chunk by chunk
+ * (nn_bn_stats_*), the temporaries one chunk's rows (a + max(a, c) + b + c + cout floats each) and
+ * G b floats instead of R (b + c + max(2a, c + cout)); conv1 runs 5 times, conv2 and conv3 3 times. */
 int m3_group_forward_light(m3_run *r, const m3_group *p, float *out, m3_group_state *s, const float *inp,
                            long G, long k);
-/* After a light forward (training), h2, g and h3 rebuilt into s from r's arena, bitwise those of
- * m3_group_forward: conv1, bn1 with the saved statistics, relu, conv2, max, conv3 (temporaries
- * R 2a floats). Then m3_group_backward runs as after m3_group_forward. */
-int m3_group_recompute(m3_run *r, const m3_group *p, m3_group_state *s, const float *inp, long G, long k);
-/* The backward after m3_group_forward_light without m3_group_recompute: it rebuilds h3 (h2 a
- * temporary) first and h2 just before conv3's backward (conv1, bn1, conv2 twice), holding
- * R (max(2c, c + 2a + b, 3a + b) + c + cout) floats at its peak (1632 at embed0's widths) instead of
- * R (b + c) more. The same results, bitwise. */
+/* The backward after m3_group_forward_light: by rows (m3_group_backward_rows, M3_GROUP_CHUNK_ROWS)
+ * when R exceeds a chunk; else it rebuilds h3 (h2 a temporary) first and h2 just before conv3's
+ * backward (conv1, bn1, conv2 twice), holding R (max(2c, c + 2a + b, 3a + b) + c + cout) floats at
+ * its peak (1632 at embed0's widths) instead of R (b + c) more. The same results, bitwise. */
 int m3_group_backward_light(m3_run *r, const m3_group *p, float *dinp, const float *dout,
                             const m3_group_state *s, const float *inp, long G, long k);
+/* The rows of a chunk of m3_group_backward_light's backward by rows. */
+enum { M3_GROUP_CHUNK_ROWS = 8192 };
+/* m3_group_backward_light by chunks of at most rows and R / 4 rows (whole groups, a multiple of
+ * nn_linear_dw_rows(), at least one), bitwise the same results: several passes over the chunks, each recomputing its
+ * chunks' activations from the input with the saved statistics, the BatchNorm sums and the weight
+ * gradients continued from chunk to chunk. It holds R max(b, 2a) floats (256 at embed0's widths) and
+ * one chunk's rows (b + c + max(c, 2a) + cout + 2c floats each) plus G (b + c) and weight-sized
+ * floats. When R fits in one chunk, rows <= 0, or a > b or a > c, it runs the whole-rows light
+ * backward. */
+int m3_group_backward_rows(m3_run *r, const m3_group *p, float *dinp, const float *dout, const m3_group_state *s,
+                           const float *inp, long G, long k, long rows);
 /* dinp (G,k,cin) += ... (dinp may be NULL). Temporaries: R (max(2c, c + b, 3a + b) + cout) floats
  * at most, plus G and weight-sized ones. */
 int m3_group_backward(m3_run *r, const m3_group *p, float *dinp, const float *dout,

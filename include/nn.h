@@ -139,6 +139,23 @@ int nn_linear_forward_bf16in(nn_cache *c, float *out, const uint16_t *inp, const
 int nn_linear_backward_bf16in(nn_cache *c, float *dinp, float *dw, float *db, const float *dout,
                               const uint16_t *inp, const float *w, long M, long K, long N, char *err);
 
+/* A weight gradient dw (N,K) += dout^T inp over M > nn_linear_dw_rows() rows given in consecutive
+ * pieces (a backward by row chunks): bitwise nn_linear_backward's dw over all M rows (f32, or bf16 for
+ * a bf16 layer, as nn_linear_backward / nn_linear_backward_bf16in would run it). begin with work = 2 N K
+ * floats of the caller's (the running sum and one chunk's product, live until finish); add pieces in
+ * row order, each a multiple of nn_linear_dw_rows() rows except the last; finish adds the sum to dw
+ * (NULL: dropped) and fails when M <= nn_linear_dw_rows() (nn_linear_backward sums those otherwise). */
+typedef struct {
+    float *acc, *prod;
+    long K, N, rows;
+} nn_dw_sum;
+long nn_linear_dw_rows(void);
+void nn_linear_dw_begin(nn_dw_sum *s, float *work, long K, long N);
+int nn_linear_dw_add(nn_cache *c, nn_dw_sum *s, const float *dout, const float *inp, long rows, char *err);
+int nn_linear_dw_add_bf16in(nn_cache *c, nn_dw_sum *s, const float *dout, const uint16_t *inp, long rows,
+                            char *err);
+int nn_linear_dw_finish(nn_dw_sum *s, float *dw, char *err);
+
 /* ---- layer normalisation over the last dim (eps 1e-5) ---- */
 /* out, inp (M,C); w, b (C); mean, var (M) saved for the backward. */
 int nn_layernorm_forward(nn_cache *c, float *out, float *mean, float *var, const float *inp,
@@ -158,8 +175,28 @@ void nn_layernorm_param_grads(float *dw, float *db, const float *dout, const flo
 void nn_batchnorm_backward_rows(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                                 const float *w, const float *mean, const float *var, float eps, long M, long C,
                                 double *acc);
+/* The same in pieces of consecutive rows (a backward by row chunks), bitwise: acc (2C doubles) zeroed
+ * by the caller; nn_batchnorm_sums_rows for each piece in row order (the sums of dout xhat and dout);
+ * nn_batchnorm_sums_grads once (dw, db += them; either may be NULL); then nn_batchnorm_dinp_rows
+ * accumulates each piece's dinp (rows, C), M being the rows of all pieces. */
+void nn_batchnorm_sums_rows(double *acc, const float *dout, const float *inp, const float *mean, const float *var,
+                            float eps, long rows, long C);
+void nn_batchnorm_sums_grads(float *dw, float *db, const double *acc, long C);
+void nn_batchnorm_dinp_rows(float *dinp, const float *dout, const float *inp, const float *w, const float *mean,
+                            const float *var, float eps, long M, long rows, long C, const double *acc);
 
 /* ---- batch normalisation over rows (eps 1e-5) ---- */
+#define NN_BN_EPS 1e-5f /* its eps (nn_batchnorm.c's BN_EPS), for nn_batchnorm_sums_rows / dinp_rows */
+#define NN_BN_MOMENTUM 0.1f /* its running statistics' momentum (nn_batchnorm.c's BN_MOMENTUM) */
+/* nn_batchnorm_stats_train over rows given in pieces (nn_bn_stats_rows.c), bitwise: acc (2C doubles)
+ * zeroed by the caller; nn_bn_stats_sum_rows for each piece in row order, nn_bn_stats_mean (M: all
+ * the rows), nn_bn_stats_sq_rows for each piece again, nn_bn_stats_var (and the running update when
+ * running_mean, running_var are not NULL). */
+void nn_bn_stats_sum_rows(double *acc, const float *inp, long rows, long C);
+void nn_bn_stats_mean(double *acc, float *mean, long M, long C);
+void nn_bn_stats_sq_rows(double *acc, const float *inp, long rows, long C);
+void nn_bn_stats_var(const double *acc, float *var, const float *mean, float *running_mean, float *running_var,
+                     long M, long C);
 /* Training: out, inp (M,C); mean, var (C) = batch statistics (biased var), saved for backward;
  * running_mean / running_var (C) updated with momentum 0.1 (unbiased var) if not NULL. */
 int nn_batchnorm_forward_train(nn_cache *c, float *out, float *mean, float *var, const float *inp,

@@ -89,3 +89,25 @@ int m3_bn_relu_conv_backward(m3_run *r, const m3_bn *bn, const m3_linear *conv, 
                            conv->out, r->err));
     return nn_relu_backward_dst(r->c, dy, dy, tmp, n, r->err);
 }
+
+int m3_bn_relu_conv_backward_rows(m3_run *r, const m3_bn *bn, const m3_linear *conv, float *dy, float *tmp,
+                                  const float *mean, const float *var, const float *h, const float *dout, long R,
+                                  nn_dw_sum *dw)
+{
+    long n = R * bn->C;
+    if (conv_bf16(r, conv)) {
+        uint16_t *tb = (uint16_t *)tmp;
+        TRY(bn_relu_bf16(r, bn, 0, tb, (float *)mean, (float *)var, h, R));
+        TRY(nn_linear_backward_bf16in(r->c, dy, NULL, NULL, dout, tb, M3P(r, conv->w), R, conv->in, conv->out,
+                                      r->err));
+        if (dw) TRY(nn_linear_dw_add_bf16in(r->c, dw, dout, tb, R, r->err));
+        nn_relu_backward_dst_bf16(dy, dy, tb, n);
+        return 0;
+    }
+    TRY(m3_bn_apply(r, bn, tmp, mean, var, h, R));
+    TRY(nn_act_forward(r->c, NN_RELU, tmp, tmp, n, r->err));
+    memset(dy, 0, sizeof(float) * (size_t)n);
+    TRY(nn_linear_backward(r->c, dy, NULL, NULL, dout, tmp, M3P(r, conv->w), R, conv->in, conv->out, r->err));
+    if (dw) TRY(nn_linear_dw_add(r->c, dw, dout, tmp, R, r->err));
+    return nn_relu_backward_dst(r->c, dy, dy, tmp, n, r->err);
+}

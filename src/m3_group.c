@@ -3,8 +3,10 @@
  * (merge1, merge2) share it (docs/model3d.md). conv3 runs factorised over the concat [g, h2]
  * (m3_layers.h) on copies of its weight's two column halves; the state keeps b + c floats per row
  * (conv2's and conv3's outputs), the backward recomputes the ReLU outputs it needs. The light
- * forward keeps only the BatchNorm statistics and the max-pool winners; m3_group_recompute
- * rebuilds the rest, bitwise, before the backward (embed0 under --recompute).
+ * forward keeps only the BatchNorm statistics and the max-pool winners; m3_group_backward_light
+ * rebuilds the rest, bitwise, as it goes (embed0 under --recompute). Both run by chunks of rows
+ * (whole groups) when the rows exceed a chunk: the BatchNorms' sums over all rows and the weight
+ * gradients' sums continued from chunk to chunk in the order of the whole-rows code, so the same bits.
  */
 #include "m3_layers.h"
 
@@ -85,6 +87,67 @@ static int group_front(m3_run *r, const m3_group *p, m3_group_state *s, const fl
     return front_h3(r, p, s, G, k, ta);
 }
 
+/* The rows of a chunk of the by-rows backward: whole groups and a multiple of nn_linear_dw_rows() (so
+ * that each weight gradient's running sum sees the chunks of its one-call sum), at most rows and R / 4
+ * (when a multiple allows), so that a chunk's temporaries stay below R's; 0 when R fits in one. */
+static long chunk_rows(long R, long k, long rows)
+{
+    long d = nn_linear_dw_rows(), u = d;
+    while (u % k) u += d; /* lcm(k, d) */
+    long want = rows < R / 4 ? rows : R / 4;
+    long n = want / u > 1 ? want / u * u : u;
+    return n < R ? n : 0;
+}
+
+/* The light forward (training) by chunks of n0 rows (whole groups), its temporaries from ta: each
+ * BatchNorm's batch statistics summed chunk by chunk (nn_bn_stats_*: the mean, then the squared
+ * deviations, over conv1's output recomputed for each, then over conv3's), then the output from the
+ * chunks' conv4 with both statistics: the same bits as the whole rows, one chunk's rows (a + max(a, c)
+ * + b + c + cout floats each) and G b floats held instead of R (b + c + max(2a, c + cout)); conv1 runs
+ * 5 times, conv2 and conv3 3 times. */
+static int group_forward_rows(m3_run *r, const m3_group *p, float *out, m3_group_state *s, const float *inp,
+                              long G, long k, long n0, arena *ta)
+{
+    long R = G * k, cin = p->conv1.in, a = p->conv1.out, b = p->conv2.out, c = p->conv3.out,
+         cout = p->conv4.out, gc = n0 / k;
+    float *h1 = arena_floats(ta, n0 * a), *tmp = arena_floats(ta, n0 * max_l(a, c)), *h2 = arena_floats(ta, n0 * b),
+          *h3 = arena_floats(ta, n0 * c), *h4 = arena_floats(ta, n0 * cout), *g = arena_floats(ta, G * b);
+    double *acc1 = (double *)arena_zeros(ta, 4 * a), *acc2 = (double *)arena_zeros(ta, 4 * c);
+    NEED(h1 && tmp && h2 && h3 && h4 && g && acc1 && acc2);
+    float *rm1 = r->buf + p->bn1.run_mean, *rv1 = r->buf + p->bn1.run_var;
+    float *rm2 = r->buf + p->bn2.run_mean, *rv2 = r->buf + p->bn2.run_var;
+    for (int pass = 0; pass < 5; pass++) {
+        for (long g0 = 0; g0 < G; g0 += gc) {
+            long gn = G - g0 < gc ? G - g0 : gc, n = gn * k, i0 = g0 * k;
+            if (pass < 2) { /* bn1's statistics over conv1's output */
+                TRY(nn_linear_forward(r->c, h1, inp + i0 * cin, M3P(r, p->conv1.w), M3P(r, p->conv1.b), n, cin, a,
+                                      r->err));
+                if (pass == 0) nn_bn_stats_sum_rows(acc1, h1, n, a);
+                else nn_bn_stats_sq_rows(acc1, h1, n, a);
+                continue;
+            }
+            m3_group_state cs = *s;
+            cs.h2 = h2;
+            cs.h3 = h3;
+            cs.g = g + g0 * b;
+            cs.arg1 = s->arg1 + g0 * b;
+            TRY(front_h2(r, p, &cs, inp + i0 * cin, gn, k, 0, h1, tmp));
+            TRY(front_h3(r, p, &cs, gn, k, ta));
+            if (pass == 2) nn_bn_stats_sum_rows(acc2, h3, n, c);
+            else if (pass == 3) nn_bn_stats_sq_rows(acc2, h3, n, c);
+            else {
+                TRY(m3_bn_relu_conv_forward(r, &p->bn2, &p->conv4, 0, h4, s->mean2, s->var2, tmp, h3, n));
+                nn_maxpool_forward(out + g0 * cout, s->arg2 + g0 * cout, h4, gn, k, cout);
+            }
+        }
+        if (pass == 0) nn_bn_stats_mean(acc1, s->mean1, R, a);
+        if (pass == 1) nn_bn_stats_var(acc1, s->var1, s->mean1, rm1, rv1, R, a);
+        if (pass == 2) nn_bn_stats_mean(acc2, s->mean2, R, c);
+        if (pass == 3) nn_bn_stats_var(acc2, s->var2, s->mean2, rm2, rv2, R, c);
+    }
+    return 0;
+}
+
 /* keep 1: h2, g and h3 in the state (r's arena); 0: only the statistics and the argmaxes, h2, g,
  * h3 being temporaries like the rest (from r->scratch when set, else r's arena). */
 static int group_forward(m3_run *r, const m3_group *p, float *out, m3_group_state *s, const float *inp,
@@ -102,6 +165,12 @@ static int group_forward(m3_run *r, const m3_group *p, float *out, m3_group_stat
     NEED(s->arg1 = (int32_t *)arena_ints(r->a, G * b));
     NEED(s->arg2 = (int32_t *)arena_ints(r->a, G * cout));
     arena_mark_t mk = arena_mark(ta);
+    long n0 = keep || !r->train ? 0 : chunk_rows(R, k, M3_GROUP_CHUNK_ROWS);
+    if (n0) {
+        TRY(group_forward_rows(r, p, out, s, inp, G, k, n0, ta));
+        arena_release(ta, mk);
+        return 0;
+    }
     if (!keep) {
         NEED(s->h2 = arena_floats(ta, R * b));
         NEED(s->g = arena_floats(ta, G * b));
@@ -128,15 +197,6 @@ int m3_group_forward_light(m3_run *r, const m3_group *p, float *out, m3_group_st
                            long G, long k)
 {
     return group_forward(r, p, out, s, inp, G, k, 0);
-}
-
-int m3_group_recompute(m3_run *r, const m3_group *p, m3_group_state *s, const float *inp, long G, long k)
-{
-    long R = G * k, b = p->conv2.out, c = p->conv3.out;
-    NEED(s->h2 = arena_floats(r->a, R * b));
-    NEED(s->g = arena_floats(r->a, G * b));
-    NEED(s->h3 = arena_floats(r->a, R * c));
-    return group_front(r, p, s, inp, G, k, r->a, 0);
 }
 
 /* s (G,C) = x (G,k,C) summed over k, in k order per element (deterministic). */
@@ -168,7 +228,7 @@ static int group_backward(m3_run *r, const m3_group *p, float *dinp, const float
     long W = max_l(2 * c, max_l(c + b, 3 * a + b));
     if (light) W = max_l(W, c + 2 * a + b);
     if (!light && !s0->h2)
-        return errf(r->err, "model3d: the mini-PointNet's activations were not kept (m3_group_recompute)");
+        return errf(r->err, "model3d: the mini-PointNet's activations were not kept (m3_group_forward_light)");
     m3_group_state st = *s0, *s = &st;
     arena_mark_t mk = arena_mark(r->a);
     float *T = arena_floats(r->a, R * W);
@@ -233,8 +293,148 @@ int m3_group_backward(m3_run *r, const m3_group *p, float *dinp, const float *do
     return group_backward(r, p, dinp, dout, s, inp, G, k, 0);
 }
 
+/* The front of the rows [i0, i0 + n) (gn = n / k whole groups from g0): h2c (n,b), g's and arg1's rows
+ * of the groups, h3c (n,c), rebuilt with the saved statistics (front_h2, front_h3 on the chunk: the same
+ * rows, the same bits); h1, r1 in tmp (n max(c, 2a) floats). */
+static int chunk_front(m3_run *r, const m3_group *p, const m3_group_state *s, float *g, float *h2c, float *h3c,
+                       float *tmp, const float *inp, long g0, long gn, long k)
+{
+    long a = p->conv1.out, b = p->conv2.out, n = gn * k;
+    m3_group_state cs = *s;
+    cs.h2 = h2c;
+    cs.h3 = h3c;
+    cs.g = g + g0 * b;
+    cs.arg1 = s->arg1 + g0 * b;
+    TRY(front_h2(r, p, &cs, inp + g0 * k * p->conv1.in, gn, k, 0, tmp, tmp + n * a));
+    return front_h3(r, p, &cs, gn, k, r->a);
+}
+
+/* conv4's output gradient on the chunk, ReLU2's output recomputed into tmp from h3c, conv4's data
+ * backward and ReLU's: dr2 (n,c) = the gradient at bn2's output; conv4's weight gradient into *dw4. */
+static int chunk_dr2(m3_run *r, const m3_group *p, const m3_group_state *s, float *dr2, float *dh4, float *tmp,
+                     const float *h3c, const float *dout, long g0, long gn, long k, nn_dw_sum *dw4)
+{
+    long cout = p->conv4.out, n = gn * k;
+    memset(dh4, 0, sizeof(float) * (size_t)(n * cout));
+    nn_maxpool_backward(dh4, dout + g0 * cout, s->arg2 + g0 * cout, gn, k, cout);
+    return m3_bn_relu_conv_backward_rows(r, &p->bn2, &p->conv4, dr2, tmp, s->mean2, s->var2, h3c, dh4, n, dw4);
+}
+
+/* The backward after the light forward in chunks of whole groups (chunk_rows), each pass recomputing its
+ * chunks' activations from the input with the saved statistics; the BatchNorms' sums over all rows are
+ * continued chunk by chunk (nn_batchnorm_sums_rows), the weight gradients' sums too (nn_linear_dw_*),
+ * the bias gradients summed over all rows at once as in group_backward: the same bits. Passes:
+ * 0. conv4's bias gradient from its whole output gradient (R cout floats, released);
+ * 1. front, r2, conv4's data and weight gradients, bn2's sums (g kept: G rows);
+ * 2. the same again, bn2's input gradient dy3, conv3's per-point weight gradient, dh2's per-point part
+ *    dy3 W_h into D (R b floats kept), S = dy3 summed over k (G rows);
+ *    then conv3's global half on G rows, dh2 += dg routed to the winners, conv2's bias gradient;
+ * 3. conv1, bn1 (r1) recomputed, conv2's data and weight gradients: dr1 into D's first R a floats
+ *    (over the consumed dh2 rows; a <= b and a <= c, else group_backward runs), bn1's sums;
+ * 4. conv1's output again, bn1's input gradient dh1 into D's next R a floats;
+ *    then conv1's backward on all rows at once.
+ * Peak: R max(b, 2a) floats (D) + chunk-sized and G-sized temporaries, instead of R 1632 floats at
+ * embed0's widths. */
+static int group_backward_rows(m3_run *r, const m3_group *p, float *dinp, const float *dout,
+                               const m3_group_state *s, const float *inp, long G, long k, long n0)
+{
+    long R = G * k, cin = p->conv1.in, a = p->conv1.out, b = p->conv2.out, c = p->conv3.out,
+         cout = p->conv4.out, gc = n0 / k;
+    const float eps = NN_BN_EPS;
+    arena_mark_t mk = arena_mark(r->a);
+    /* 0: conv4's bias gradient over all rows */
+    if (M3G(r, p->conv4.b)) {
+        float *dh4 = arena_zeros(r->a, R * cout);
+        NEED(dh4);
+        nn_maxpool_backward(dh4, dout, s->arg2, G, k, cout);
+        TRY(nn_linear_backward(r->c, NULL, NULL, M3G(r, p->conv4.b), dh4, NULL, M3P(r, p->conv4.w), R, c, cout,
+                               r->err));
+        arena_release(r->a, mk);
+    }
+    float *D = arena_floats(r->a, R * max_l(b, 2 * a));
+    float *g = arena_floats(r->a, G * b), *S = arena_floats(r->a, G * c), *dg = arena_zeros(r->a, G * b);
+    float *wg = arena_floats(r->a, c * b), *wh = arena_floats(r->a, c * b), *dwg = arena_zeros(r->a, c * b),
+          *dwh = arena_zeros(r->a, c * b);
+    float *w4 = arena_floats(r->a, 2 * cout * c), *w3 = arena_floats(r->a, 2 * c * b),
+          *w2 = arena_floats(r->a, 2 * b * a);
+    double *acc2 = (double *)arena_zeros(r->a, 4 * c), *acc1 = (double *)arena_zeros(r->a, 4 * a);
+    float *h2c = arena_floats(r->a, n0 * b), *h3c = arena_floats(r->a, n0 * c),
+          *tmp = arena_floats(r->a, n0 * max_l(c, 2 * a)), *dh4 = arena_floats(r->a, n0 * cout),
+          *dr2 = arena_floats(r->a, n0 * c), *dy3 = arena_floats(r->a, n0 * c);
+    NEED(D && g && S && dg && wg && wh && dwg && dwh && w4 && w3 && w2 && acc2 && acc1);
+    NEED(h2c && h3c && tmp && dh4 && dr2 && dy3);
+    float *gw3 = M3G(r, p->conv3.w);
+    split_w3(wg, wh, M3P(r, p->conv3.w), b, c);
+    nn_dw_sum dw4, dw3, dw2;
+    nn_linear_dw_begin(&dw4, w4, c, cout);
+    nn_linear_dw_begin(&dw3, w3, b, c);
+    nn_linear_dw_begin(&dw2, w2, a, b);
+    /* 1 */
+    for (long g0 = 0; g0 < G; g0 += gc) {
+        long gn = G - g0 < gc ? G - g0 : gc, n = gn * k;
+        TRY(chunk_front(r, p, s, g, h2c, h3c, tmp, inp, g0, gn, k));
+        TRY(chunk_dr2(r, p, s, dr2, dh4, tmp, h3c, dout, g0, gn, k, M3G(r, p->conv4.w) ? &dw4 : NULL));
+        nn_batchnorm_sums_rows(acc2, dr2, h3c, s->mean2, s->var2, eps, n, c);
+    }
+    if (M3G(r, p->conv4.w)) TRY(nn_linear_dw_finish(&dw4, M3G(r, p->conv4.w), r->err));
+    nn_batchnorm_sums_grads(M3G(r, p->bn2.w), M3G(r, p->bn2.b), acc2, c);
+    /* 2 */
+    for (long g0 = 0; g0 < G; g0 += gc) {
+        long gn = G - g0 < gc ? G - g0 : gc, n = gn * k;
+        TRY(chunk_front(r, p, s, g, h2c, h3c, tmp, inp, g0, gn, k));
+        TRY(chunk_dr2(r, p, s, dr2, dh4, tmp, h3c, dout, g0, gn, k, NULL));
+        memset(dy3, 0, sizeof(float) * (size_t)(n * c));
+        nn_batchnorm_dinp_rows(dy3, dr2, h3c, M3P(r, p->bn2.w), s->mean2, s->var2, eps, R, n, c, acc2);
+        float *dh2 = D + g0 * k * b;
+        memset(dh2, 0, sizeof(float) * (size_t)(n * b));
+        TRY(nn_linear_backward(r->c, dh2, NULL, NULL, dy3, h2c, wh, n, b, c, r->err));
+        if (gw3) TRY(nn_linear_dw_add(r->c, &dw3, dy3, h2c, n, r->err));
+        sum_over_k(S + g0 * c, dy3, gn, k, c);
+    }
+    if (gw3) TRY(nn_linear_dw_finish(&dw3, dwh, r->err));
+    TRY(nn_linear_backward(r->c, dg, gw3 ? dwg : NULL, M3G(r, p->conv3.b), S, g, wg, G, b, c, r->err));
+    if (gw3) add_w3(gw3, dwg, dwh, b, c);
+    nn_maxpool_backward(D, dg, s->arg1, G, k, b);
+    TRY(nn_linear_backward(r->c, NULL, NULL, M3G(r, p->conv2.b), D, NULL, M3P(r, p->conv2.w), R, a, b, r->err));
+    /* 3: dr1 of a chunk into D + i0 a, below its dh2 rows (a <= b) */
+    float *h1 = h3c, *r1 = tmp, *dr1 = dy3;
+    for (long g0 = 0; g0 < G; g0 += gc) {
+        long gn = G - g0 < gc ? G - g0 : gc, n = gn * k, i0 = g0 * k;
+        TRY(nn_linear_forward(r->c, h1, inp + i0 * cin, M3P(r, p->conv1.w), M3P(r, p->conv1.b), n, cin, a,
+                              r->err));
+        TRY(m3_bn_relu_conv_backward_rows(r, &p->bn1, &p->conv2, dr1, r1, s->mean1, s->var1, h1, D + i0 * b, n,
+                                          M3G(r, p->conv2.w) ? &dw2 : NULL));
+        nn_batchnorm_sums_rows(acc1, dr1, h1, s->mean1, s->var1, eps, n, a);
+        memcpy(D + i0 * a, dr1, sizeof(float) * (size_t)(n * a));
+    }
+    if (M3G(r, p->conv2.w)) TRY(nn_linear_dw_finish(&dw2, M3G(r, p->conv2.w), r->err));
+    nn_batchnorm_sums_grads(M3G(r, p->bn1.w), M3G(r, p->bn1.b), acc1, a);
+    /* 4 */
+    float *dh1 = D + R * a;
+    for (long g0 = 0; g0 < G; g0 += gc) {
+        long gn = G - g0 < gc ? G - g0 : gc, n = gn * k, i0 = g0 * k;
+        TRY(nn_linear_forward(r->c, h1, inp + i0 * cin, M3P(r, p->conv1.w), M3P(r, p->conv1.b), n, cin, a,
+                              r->err));
+        memset(dh1 + i0 * a, 0, sizeof(float) * (size_t)(n * a));
+        nn_batchnorm_dinp_rows(dh1 + i0 * a, D + i0 * a, h1, M3P(r, p->bn1.w), s->mean1, s->var1, eps, R, n, a,
+                               acc1);
+    }
+    TRY(nn_linear_backward(r->c, dinp, M3G(r, p->conv1.w), M3G(r, p->conv1.b), dh1, inp, M3P(r, p->conv1.w), R,
+                           cin, a, r->err));
+    arena_release(r->a, mk);
+    return 0;
+}
+
+int m3_group_backward_rows(m3_run *r, const m3_group *p, float *dinp, const float *dout, const m3_group_state *s,
+                           const float *inp, long G, long k, long rows)
+{
+    long n0 = rows > 0 ? chunk_rows(G * k, k, rows) : 0;
+    if (!n0 || p->conv1.out > p->conv2.out || p->conv1.out > p->conv3.out) return group_backward(r, p, dinp, dout, s, inp, G, k, 1);
+    return group_backward_rows(r, p, dinp, dout, s, inp, G, k, n0);
+}
+
 int m3_group_backward_light(m3_run *r, const m3_group *p, float *dinp, const float *dout,
                             const m3_group_state *s, const float *inp, long G, long k)
 {
-    return group_backward(r, p, dinp, dout, s, inp, G, k, 1);
+    return m3_group_backward_rows(r, p, dinp, dout, s, inp, G, k, M3_GROUP_CHUNK_ROWS);
 }

@@ -118,26 +118,96 @@ static void add_into(float *acc, const float *x, long n)
     for (long i = 0; i < n; i++) acc[i] += x[i];
 }
 
+/* Adds the rows [0, rows) of dout and inp (type dt) to the running sum *s: its next DW_ROWS-row
+ * chunks' products, each added to acc in chunk order (the first chunk of the sum is written into acc).
+ * Only the last piece of a sum may end in a partial chunk. */
+static int dw_add(nn_cache *c, nn_dw_sum *s, const void *dout, const void *inp, dnnl_data_type_t dt, long rows,
+                  char *err)
+{
+    long NK = s->N * s->K;
+    if (s->rows % DW_ROWS)
+        return errf(err, "linear: a weight gradient summed in pieces got rows after a partial chunk");
+    for (long r0 = 0; r0 < rows; r0 += DW_ROWS) {
+        long n = rows - r0 < DW_ROWS ? rows - r0 : DW_ROWS;
+        int first = s->rows == 0;
+        if (!dw_chunk(c, first ? s->acc : s->prod, dout, inp, dt, r0, n, s->K, s->N, n == DW_ROWS ? 2 * NK : 0,
+                      err))
+            return -1;
+        if (!first) add_into(s->acc, s->prod, NK);
+        s->rows += n;
+    }
+    return 0;
+}
+
 /* dw (N,K) += dout^T inp for M > DW_ROWS, dout and inp of type dt, summed in f32 in an order fixed by
  * M alone (the comment at DW_ROWS): acc = chunk 0's product, then acc += each later chunk's product in
  * chunk order, then dw += acc. The full chunks' primitive's temporary holds acc and one chunk's
- * product (2 N K floats, whatever M), so the memory does not grow with the rows. */
+ * product (2 N K floats, whatever M), so the memory does not grow with the rows. nn_linear_dw_* run
+ * the same sum over rows given in pieces. */
 static int linear_dw_chunked(nn_cache *c, float *dw, const void *dout, const void *inp, dnnl_data_type_t dt,
                              long M, long K, long N, char *err)
 {
-    long P1 = M / DW_ROWS, rest = M - P1 * DW_ROWS, NK = N * K;
+    long NK = N * K, es = dt == dnnl_bf16 ? (long)sizeof(uint16_t) : (long)sizeof(float);
     nn_prim *p = dw_chunk(c, NULL, dout, inp, dt, 0, DW_ROWS, K, N, 2 * NK, err);
     if (!p) return -1;
-    float *acc = p->tmp, *prod = acc + NK;
-    for (long q = 1; q < P1; q++) {
-        if (!dw_chunk(c, prod, dout, inp, dt, q * DW_ROWS, DW_ROWS, K, N, 2 * NK, err)) return -1;
-        add_into(acc, prod, NK);
-    }
-    if (rest) {
-        if (!dw_chunk(c, prod, dout, inp, dt, P1 * DW_ROWS, rest, K, N, 0, err)) return -1;
-        add_into(acc, prod, NK);
-    }
-    add_into(dw, acc, NK);
+    nn_dw_sum s = {.acc = p->tmp, .prod = p->tmp + NK, .K = K, .N = N, .rows = DW_ROWS};
+    if (dw_add(c, &s, (const char *)dout + DW_ROWS * N * es, (const char *)inp + DW_ROWS * K * es, dt,
+               M - DW_ROWS, err))
+        return -1;
+    add_into(dw, s.acc, NK);
+    return 0;
+}
+
+/* Whether the layer (K inputs, N outputs) runs in bf16. */
+static int layer_bf16(const nn_cache *c, long K, long N)
+{
+    return c->precision == NN_BF16 && K >= NN_BF16_MIN_DIM && N >= NN_BF16_MIN_DIM;
+}
+
+long nn_linear_dw_rows(void)
+{
+    return DW_ROWS;
+}
+
+void nn_linear_dw_begin(nn_dw_sum *s, float *work, long K, long N)
+{
+    *s = (nn_dw_sum){.acc = work, .prod = work + N * K, .K = K, .N = N, .rows = 0};
+}
+
+/* f32 or bf16 pieces, as nn_linear_backward's weight gradient for the layer: the bf16 one converts the
+ * piece's dout (and inp, unless inb) into the cache's bf16 buffer, as linear_backward_bf16 does. */
+static int dw_add_layer(nn_cache *c, nn_dw_sum *s, const float *dout, const float *inp, const uint16_t *inb,
+                        long rows, char *err)
+{
+    if (!layer_bf16(c, s->K, s->N)) return dw_add(c, s, dout, inp, dnnl_f32, rows, err);
+    long ni = inb ? 0 : rows * s->K;
+    uint16_t *gb = nn_bf16_buffer(c, rows * s->N + ni, err);
+    if (!gb) return -1;
+    nn_to_bf16(gb, dout, rows * s->N);
+    if (!inb) nn_to_bf16(gb + rows * s->N, inp, rows * s->K);
+    return dw_add(c, s, gb, inb ? (const void *)inb : gb + rows * s->N, dnnl_bf16, rows, err);
+}
+
+int nn_linear_dw_add(nn_cache *c, nn_dw_sum *s, const float *dout, const float *inp, long rows, char *err)
+{
+    return dw_add_layer(c, s, dout, inp, NULL, rows, err);
+}
+
+int nn_linear_dw_add_bf16in(nn_cache *c, nn_dw_sum *s, const float *dout, const uint16_t *inp, long rows,
+                            char *err)
+{
+    if (!layer_bf16(c, s->K, s->N))
+        return errf(err, "linear: a bf16 input needs bf16 precision and %d inputs and outputs (K %ld, N %ld)",
+                    NN_BF16_MIN_DIM, s->K, s->N);
+    return dw_add_layer(c, s, dout, NULL, inp, rows, err);
+}
+
+int nn_linear_dw_finish(nn_dw_sum *s, float *dw, char *err)
+{
+    if (s->rows <= DW_ROWS)
+        return errf(err, "linear: a weight gradient summed in pieces needs more than %d rows (%ld)", DW_ROWS,
+                    s->rows);
+    if (dw) add_into(dw, s->acc, s->N * s->K);
     return 0;
 }
 

@@ -80,3 +80,52 @@ void nn_batchnorm_backward_rows(float *dinp, float *dw, float *db, const float *
         }
     }
 }
+
+/* nn_batchnorm_backward_rows in pieces of consecutive rows, the same sums and bits (each column still
+ * summed in row order): acc (2C doubles) zeroed by the caller, then nn_batchnorm_sums_rows for each
+ * piece in row order, nn_batchnorm_sums_grads once, then nn_batchnorm_dinp_rows for each piece (M: the
+ * rows of all pieces). */
+void nn_batchnorm_sums_rows(double *acc, const float *dout, const float *inp, const float *mean, const float *var,
+                            float eps, long rows, long C)
+{
+    double *sw = acc, *sb = acc + C;
+#pragma omp parallel
+    {
+        int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        long lo = C * t / nt, hi = C * (t + 1) / nt;
+        for (long i = 0; i < rows; i++) {
+            const float *x = inp + i * C, *g = dout + i * C;
+#pragma omp simd
+            for (long j = lo; j < hi; j++) {
+                float rstd = 1.0f / sqrtf(var[j] + eps);
+                sw[j] += (double)g[j] * ((x[j] - mean[j]) * rstd);
+                sb[j] += g[j];
+            }
+        }
+    }
+}
+
+void nn_batchnorm_sums_grads(float *dw, float *db, const double *acc, long C)
+{
+    for (long j = 0; j < C; j++) {
+        if (dw) dw[j] += (float)acc[j];
+        if (db) db[j] += (float)acc[C + j];
+    }
+}
+
+void nn_batchnorm_dinp_rows(float *dinp, const float *dout, const float *inp, const float *w, const float *mean,
+                            const float *var, float eps, long M, long rows, long C, const double *acc)
+{
+    const double *sw = acc, *sb = acc + C;
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < rows; i++) {
+        const float *x = inp + i * C, *g = dout + i * C;
+        float *d = dinp + i * C;
+        float inv_m = 1.0f / (float)M;
+#pragma omp simd
+        for (long j = 0; j < C; j++) {
+            float rstd = 1.0f / sqrtf(var[j] + eps), xhat = (x[j] - mean[j]) * rstd;
+            d[j] += w[j] * rstd * (g[j] - ((float)sb[j] + xhat * (float)sw[j]) * inv_m);
+        }
+    }
+}

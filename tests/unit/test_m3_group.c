@@ -6,10 +6,11 @@
  *    where a ReLU / max-pool kink is crossed; tolerance 1e-2 relative + 2e-3 (test_nn_layers.c's);
  *  - the backward accumulates into dinp and the parameter gradients (a second call doubles them);
  *  - a group's output does not depend on the other groups of the batch (eval mode, bitwise);
- *  - the light forward (statistics and argmaxes kept) then m3_group_recompute and the backward give
- *    bitwise the output, running statistics, input and parameter gradients of the full forward,
- *    with or without a scratch arena, keeping R (b + c) floats less; so does the light forward
- *    then m3_group_backward_light (which rebuilds h3 and h2 itself).
+ *  - the light forward (statistics and argmaxes kept) then m3_group_backward_light (which rebuilds
+ *    h3 and h2 itself) give bitwise the output, running statistics, input and parameter gradients
+ *    of the full forward, with or without a scratch arena, keeping R (b + c) floats less;
+ *  - so does the backward by rows (m3_group_backward_rows) in chunks of 1024 and 2048 rows (a
+ *    partial last one), at 1 and 2 threads, with a lower arena peak.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -282,7 +283,7 @@ static void test_eval_batch_independent(void **state)
 
 /* One forward + backward, light (with a scratch arena or not) or full: out, running statistics,
  * gradients, dinp; kept: the arena's bytes in use after the forward. */
-static void run_light(int light, int scratch, int rebuild_in_backward, float *out, float *buf, float *grads, float *dinp, size_t *kept)
+static void run_light(int light, int scratch, float *out, float *buf, float *grads, float *dinp, size_t *kept)
 {
     net n;
     net_init(&n);
@@ -301,12 +302,7 @@ static void run_light(int light, int scratch, int rebuild_in_backward, float *ou
         assert_int_equal(m3_group_backward(&n.run, &n.p, n.dinp, dout, &s, n.inp, G, K), -1); /* not kept */
         m3_run rr = n.run;
         if (scratch) rr.a = &sa;
-        if (rebuild_in_backward) {
-            assert_int_equal(m3_group_backward_light(&rr, &n.p, n.dinp, dout, &s, n.inp, G, K), 0);
-        } else {
-            assert_int_equal(m3_group_recompute(&rr, &n.p, &s, n.inp, G, K), 0);
-            assert_int_equal(m3_group_backward(&rr, &n.p, n.dinp, dout, &s, n.inp, G, K), 0);
-        }
+        assert_int_equal(m3_group_backward_light(&rr, &n.p, n.dinp, dout, &s, n.inp, G, K), 0);
     } else {
         assert_int_equal(m3_group_backward(&n.run, &n.p, n.dinp, dout, &s, n.inp, G, K), 0);
     }
@@ -324,19 +320,18 @@ static void test_light_recompute_bitwise(void **state)
     net_init(&n);
     long np = n.n_params;
     net_free(&n);
-    float out[4][G * COUT], buf[4][2 * (A + C)], dinp[4][R * CIN];
-    float *grads[4];
-    size_t kept[4];
-    for (int v = 0; v < 4; v++) {
+    float out[3][G * COUT], buf[3][2 * (A + C)], dinp[3][R * CIN];
+    float *grads[3];
+    size_t kept[3];
+    for (int v = 0; v < 3; v++) {
         grads[v] = malloc(sizeof(float) * (size_t)np);
-        run_light(v > 0, v == 2, v == 3, out[v], buf[v], grads[v], dinp[v], &kept[v]);
+        run_light(v > 0, v == 2, out[v], buf[v], grads[v], dinp[v], &kept[v]);
     }
-    printf("kept by the forward: %zu bytes, light %zu, light with scratch %zu, light rebuilt in the backward %zu\n",
-           kept[0], kept[1], kept[2], kept[3]);
+    printf("kept by the forward: %zu bytes, light %zu, light with scratch %zu\n", kept[0], kept[1], kept[2]);
     long nz = 0;
     for (long i = 0; i < np; i++) nz += grads[0][i] != 0;
     assert_true(nz > np / 2);
-    for (int v = 1; v < 4; v++) {
+    for (int v = 1; v < 3; v++) {
         assert_memory_equal(out[0], out[v], sizeof out[0]);
         assert_memory_equal(buf[0], buf[v], sizeof buf[0]);
         assert_memory_equal(dinp[0], dinp[v], sizeof dinp[0]);
@@ -348,6 +343,75 @@ static void test_light_recompute_bitwise(void **state)
     free(grads[0]);
 }
 
+/* The by-rows backward (m3_group_backward_rows) on GR groups of KR points, R = 9600 rows: chunks
+ * of 1024 rows (9 and a partial one of 384 rows), of 2048 (4 and a last of 1408: a partial weight
+ * gradient chunk after a full one), at 1 and 2 threads, bitwise the whole-rows light backward and the
+ * full forward and backward (output, running statistics, input and parameter gradients), holding
+ * less of the arena at its peak. */
+enum { GR = 300, KR = 32, RR = GR * KR };
+
+typedef struct {
+    float out[GR * COUT], buf[2 * (A + C)], dinp[RR * CIN];
+    float *grads;
+    size_t peak;
+} rows_result;
+
+/* rows 0: full forward and backward; rows < 0: light forward, whole-rows light backward; else by rows */
+static void run_rows(long rows, int threads, rows_result *res)
+{
+    net n;
+    net_init(&n);
+    omp_set_num_threads(threads);
+    float *inp = malloc(sizeof(float) * RR * CIN), *dinp = calloc(RR * CIN, sizeof(float)),
+          *dout = malloc(sizeof(float) * GR * COUT);
+    fill(inp, RR * CIN, 31, -1, 1);
+    fill(dout, GR * COUT, 32, -1, 1);
+    m3_group_state s;
+    if (rows) assert_int_equal(m3_group_forward_light(&n.run, &n.p, res->out, &s, inp, GR, KR), 0);
+    else assert_int_equal(m3_group_forward(&n.run, &n.p, res->out, &s, inp, GR, KR), 0);
+    size_t base = arena_in_use(&n.a);
+    n.a.peak = base;
+    if (!rows) assert_int_equal(m3_group_backward(&n.run, &n.p, dinp, dout, &s, inp, GR, KR), 0);
+    else if (rows < 0) assert_int_equal(m3_group_backward_rows(&n.run, &n.p, dinp, dout, &s, inp, GR, KR, 0), 0);
+    else assert_int_equal(m3_group_backward_rows(&n.run, &n.p, dinp, dout, &s, inp, GR, KR, rows), 0);
+    res->peak = n.a.peak - base;
+    memcpy(res->buf, n.buf, sizeof res->buf);
+    memcpy(res->dinp, dinp, sizeof res->dinp);
+    res->grads = malloc(sizeof(float) * (size_t)n.n_params);
+    memcpy(res->grads, n.Gr, sizeof(float) * (size_t)n.n_params);
+    omp_set_num_threads(1);
+    free(inp);
+    free(dinp);
+    free(dout);
+    net_free(&n);
+}
+
+static void test_rows_bitwise(void **state)
+{
+    (void)state;
+    net n;
+    net_init(&n);
+    long np = n.n_params;
+    net_free(&n);
+    static rows_result res[6];
+    long rows[6] = {0, -1, 1024, 2048, 1024, 2048};
+    int threads[6] = {1, 1, 1, 1, 2, 2};
+    for (int v = 0; v < 6; v++) run_rows(rows[v], threads[v], &res[v]);
+    printf("backward's arena peak: full %zu bytes, light %zu, by 1024 rows %zu, by 2048 rows %zu\n", res[0].peak,
+           res[1].peak, res[2].peak, res[3].peak);
+    long nz = 0;
+    for (long i = 0; i < np; i++) nz += res[0].grads[i] != 0;
+    assert_true(nz > np / 2);
+    for (int v = 1; v < 6; v++) {
+        assert_memory_equal(res[0].out, res[v].out, sizeof res[0].out);
+        assert_memory_equal(res[0].buf, res[v].buf, sizeof res[0].buf);
+        assert_memory_equal(res[0].dinp, res[v].dinp, sizeof res[0].dinp);
+        assert_memory_equal(res[0].grads, res[v].grads, sizeof(float) * (size_t)np);
+    }
+    assert_true(res[2].peak < res[1].peak);
+    for (int v = 0; v < 6; v++) free(res[v].grads);
+}
+
 int main(void)
 {
     omp_set_num_threads(1); /* tiny shapes */
@@ -356,6 +420,7 @@ int main(void)
         cmocka_unit_test(test_fd),
         cmocka_unit_test(test_eval_batch_independent),
         cmocka_unit_test(test_light_recompute_bitwise),
+        cmocka_unit_test(test_rows_bitwise),
     };
     return cmocka_run_group_tests(tests, dnn_cache_group_setup, dnn_cache_group_teardown);
 }

@@ -189,9 +189,9 @@ static void test_model_recompute_and_progress(void **state)
 
 /* embed0 under recompute on a tiny network with a large scale 0 (512 points, 128 groups of 16,
  * the spec's widths): losses and gradients bitwise those without, and the step
- * arena's peak (the bytes ever in use at once) at most that of embed0's phase (its recomputed
- * activations and backward) plus a little, well below the peak without recompute, where embed0's
- * backward comes on top of everything the later parts saved (and of its own activations). */
+ * arena's peak (the bytes ever in use at once) below that of embed0's whole-rows phase (its
+ * backward runs by rows) and well below the peak without recompute, where embed0's backward comes
+ * on top of everything the later parts saved (and of its own activations). */
 static void test_model_recompute_embed0_memory(void **state)
 {
     (void)state;
@@ -219,15 +219,16 @@ static void test_model_recompute_embed0_memory(void **state)
     }
     long n = model3d_n_params(m[0]);
     long R = (long)NB * c.groups[0] * c.k[0];
-    /* embed0's phase (m3_group_backward_light): the backward's block (max(2c, c + 2a + b, 3a + b)),
-     * h3 (c) and conv4's output gradient (cout) per row */
+    /* embed0's phase in its whole-rows backward (m3_group_backward_rows with rows 0): the backward's
+     * block (max(2c, c + 2a + b, 3a + b)), h3 (c) and conv4's output gradient (cout) per row; by rows
+     * (4 chunks of 1024 rows here) it holds R max(b, 2a) floats and a chunk's temporaries instead */
     long phase = R * (1024 + 512 + c.dims[0]) * (long)sizeof(float);
-    printf("step arena peak: %ld bytes, %ld with recompute; embed0's phase %ld\n", info[0].step_arena_bytes,
-           info[1].step_arena_bytes, phase);
+    printf("step arena peak: %ld bytes, %ld with recompute; embed0's whole-rows phase %ld\n",
+           info[0].step_arena_bytes, info[1].step_arena_bytes, phase);
     assert_true(L[0].loss == L[1].loss && L[0].loss_3d == L[1].loss_3d && L[0].loss_2d == L[1].loss_2d);
     assert_memory_equal(model3d_grads(m[0]), model3d_grads(m[1]), sizeof(float) * (size_t)n);
-    assert_true(info[1].step_arena_bytes < phase + phase / 4);
-    assert_true(info[1].step_arena_bytes < info[0].step_arena_bytes * 85 / 100); /* 69 % when written */
+    assert_true(info[1].step_arena_bytes < phase);
+    assert_true(info[1].step_arena_bytes < info[0].step_arena_bytes * 60 / 100); /* 53 % when written */
     for (int v = 0; v < 2; v++) model3d_free(m[v]);
     m3_test_inputs_free(&in);
 }
