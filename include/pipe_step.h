@@ -83,5 +83,11 @@ void pipe_stage_update(pipe_stage *p, adamw_state *opt, const adamw_config *c, d
 /* Every stage's parameters and buffers to every rank of its replica (before an evaluation of the
  * whole model: the SVM monitor). Collective over the world. */
 int pipe_stage_sync(pipe_stage *p, char *err);
+/* The other stages' parameters are stale here and unused until the next pipe_stage_sync: their
+ * whole pages of the parameter table go back to the system (madvise MADV_DONTNEED; they read as
+ * zeros until written again), so a stage's rank keeps resident only its own parameters (the first
+ * stage of the spec's network: 58 MiB less). After the initialisation, a resume, an --init and
+ * every pipe_stage_sync. */
+void pipe_stage_drop_others(pipe_stage *p);
 
 #endif

@@ -4,7 +4,10 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "dist.h"
 #include "errors.h"
@@ -336,4 +339,20 @@ int pipe_stage_sync(pipe_stage *p, char *err)
     int rc = pipe_own_bcast(params, p->own_p, p->g.stages, p->g.replica_comm);
     if (!rc) rc = pipe_own_bcast(bufs, p->own_b, p->g.stages, p->g.replica_comm);
     return rc ? errf(err, "pipeline: MPI_Bcast failed") : 0;
+}
+
+void pipe_stage_drop_others(pipe_stage *p)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    float *params = model3d_params(p->m);
+    for (int s = 0; s < p->g.stages; s++) {
+        if (s == p->g.stage) continue;
+        const range_list *l = &p->own_p[s];
+        for (int k = 0; k < l->n; k++) {
+            uintptr_t lo = (uintptr_t)(params + l->r[k].off), hi = (uintptr_t)(params + l->r[k].off + l->r[k].count);
+            lo = (lo + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page; /* whole pages inside only */
+            hi = hi / (uintptr_t)page * (uintptr_t)page;
+            if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+        }
+    }
 }
