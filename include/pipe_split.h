@@ -36,8 +36,7 @@ typedef struct {
 } pipe_split;
 
 /* spec "" or NULL: the contiguous split of u's units into `stages` parts whose largest FLOP count
- * is smallest, then the second largest, and so on (the stage costs sorted in decreasing order,
- * lexicographically smallest; ties: the earliest cut); else spec is the units per stage, comma-separated
+ * is smallest (ties: the earliest cut); else spec is the units per stage, comma-separated
  * ("2,3,1"), which must name `stages` positive counts summing to u->n. 0, or -1 with err. */
 int pipe_split_units(pipe_split *sp, int stages, const char *spec, const pipe_unit_table *u, char *err);
 /* "stage 0: embed0+encoder.0 (1.2 GFLOP/sample, 40%), stage 1: ..." into out (n bytes). */

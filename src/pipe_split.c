@@ -101,32 +101,26 @@ int pipe_split_stage_of(const pipe_split *sp, int unit)
     return -1;
 }
 
-/* The split's stage costs sorted in decreasing order into cost (sp->stages entries). */
-static void split_costs(const pipe_split *sp, const pipe_unit_table *u, double *cost)
+/* The largest stage cost of the split. */
+static double split_max(const pipe_split *sp, const pipe_unit_table *u)
 {
+    double worst = 0;
     for (int s = 0; s < sp->stages; s++) {
         double sum = 0;
         for (int i = sp->first[s]; i < sp->first[s + 1]; i++) sum += u->flops[i];
-        int k = s;
-        for (; k > 0 && cost[k - 1] < sum; k--) cost[k] = cost[k - 1];
-        cost[k] = sum;
+        if (sum > worst) worst = sum;
     }
+    return worst;
 }
 
-/* Tries every placement of the cuts after stage s (first[0..s] fixed); keeps in *best the split
- * whose sorted stage costs are lexicographically smallest: the fewest FLOPs on the largest stage,
- * then on the second largest, and so on (where embed0 alone is the largest, the other stages are
- * balanced, which also balances their activations and parameter state). */
+/* Tries every placement of the cuts after stage s (first[0..s] fixed); keeps the best in *best. */
 static void search(pipe_split *cur, int s, const pipe_unit_table *u, pipe_split *best, double *best_cost)
 {
     if (s == cur->stages - 1) {
         cur->first[cur->stages] = u->n;
-        double cost[PIPE_MAX_UNITS];
-        split_costs(cur, u, cost);
-        int k = 0;
-        while (k < cur->stages && cost[k] == best_cost[k]) k++;
-        if (k < cur->stages && cost[k] < best_cost[k]) {
-            memcpy(best_cost, cost, sizeof(double) * (size_t)cur->stages);
+        double cost = split_max(cur, u);
+        if (cost < *best_cost) {
+            *best_cost = cost;
             *best = *cur;
         }
         return;
@@ -177,10 +171,9 @@ int pipe_split_units(pipe_split *sp, int stages, const char *spec, const pipe_un
         return 0;
     }
     pipe_split cur = *sp, best = *sp;
-    double best_cost[PIPE_MAX_UNITS];
-    for (int s = 0; s < PIPE_MAX_UNITS; s++) best_cost[s] = 1e300;
+    double best_cost = 1e300;
     cur.first[0] = 0;
-    search(&cur, 0, u, &best, best_cost);
+    search(&cur, 0, u, &best, &best_cost);
     *sp = best;
     return 0;
 }

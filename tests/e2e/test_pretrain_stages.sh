@@ -49,7 +49,7 @@ check stages_s1_np1 mpi 1 "$I2PMAE" pretrain $P -o "$T/s1" --steps 8
 check stages_s2_np2 mpi 2 "$I2PMAE" pretrain $P -o "$T/s2" --steps 8 --stages 2
 check stages_s3_np3 mpi 3 "$I2PMAE" pretrain $P -o "$T/s3" --steps 8 --stages 3
 check stages_s3_gpipe mpi 3 "$I2PMAE" pretrain $P -o "$T/s3g" --steps 8 --stages 3 --pipe-schedule gpipe \
-  --stage-split 1,1,4
+  --stage-split 1,2,3
 check stages_s2_split51 mpi 2 "$I2PMAE" pretrain $P -o "$T/s2h" --steps 8 --stages 2 --stage-split 5,1
 same_run stages_s2_bitwise_s1 "$T/s1" "$T/s2" 8
 same_run stages_s3_bitwise_s1 "$T/s1" "$T/s3" 8
