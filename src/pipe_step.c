@@ -46,6 +46,8 @@ struct pipe_stage {
     long n_own_p, n_own_b;     /* this stage's parameters and buffers (the packed layout of acc) */
     grad_overlap ov;           /* --overlap-allreduce with replicas: the bucketed reduction */
     int overlap;
+    int direct;                /* one micro-batch per step, one replica: the gradients stay in the
+                                  model's float array (acc's gradient part is never touched) */
     double comm0;              /* ov.comm_s at the step's start */
     /* the step in progress (pipe_run's callbacks) */
     pipe_fill_fn fill;
@@ -140,6 +142,7 @@ int pipe_stage_bind(pipe_stage *p, model3d *m, long micro, long M, char *err)
     if (pipe_run_open(&p->run, p->g.replica_comm, p->g.stages, p->g.stage, p->kind, M, in_n, out_n, err))
         return -1;
     p->nslots = pipe_run_slots(p->run);
+    p->direct = M == 1 && p->g.data == 1;
     p->slots = calloc((size_t)p->nslots, sizeof *p->slots);
     if (!p->slots) return errf(err, "out of memory");
     for (long i = 0; i < p->nslots; i++) arena_init(&p->slots[i].a, (size_t)16 << 20);
@@ -272,7 +275,7 @@ static int backward(void *ctx, long j, long si, float *in, float *out, char *err
     if (in) pipe_msg_attach(c, &s->u, p->hi, 1, in);
     for (int u = p->hi - 1; u >= p->lo; u--) {
         if (pipe_units_backward(&r, p->m, &s->u, u)) return -1;
-        accumulate(p, u, p->inv, p->acc);
+        if (!p->direct) accumulate(p, u, p->inv, p->acc);
         if (ready) grad_overlap_ready(&p->ov, p->final_lo[u]);
     }
     if (out) pipe_msg_pack(c, &s->u, p->lo, 1, out);
@@ -282,7 +285,8 @@ static int backward(void *ctx, long j, long si, float *in, float *out, char *err
 int pipe_stage_step(pipe_stage *p, pipe_fill_fn fill, void *ctx, double inv_micro, double *acc,
                     pipe_times *tm, char *err)
 {
-    memset(acc, 0, sizeof(double) * (size_t)pipe_stage_acc_len(p));
+    long skip = p->direct ? p->n_own_p : 0; /* direct: the gradients stay in the model's array */
+    memset(acc + skip, 0, sizeof(double) * (size_t)(pipe_stage_acc_len(p) - skip));
     p->comm0 = p->ov.comm_s;
     p->fill = fill;
     p->fill_ctx = ctx;
@@ -327,7 +331,7 @@ void pipe_stage_update(pipe_stage *p, adamw_state *opt, const adamw_config *c, d
 {
     float *grad = model3d_grads(p->m), *bufs = model3d_buffers(p->m), *params = model3d_params(p->m);
     const range_list *op = &p->own_p[p->g.stage], *ob = &p->own_b[p->g.stage];
-    pipe_ranges_unpack(grad, acc, op);
+    if (!p->direct) pipe_ranges_unpack(grad, acc, op); /* direct: grad holds them already */
     pipe_ranges_unpack(bufs, acc + p->n_own_p, ob);
     /* the moments are packed (opt holds this stage's n_own_p) */
     pipe_own_adamw(opt, c, lr, params, grad, op, &p->own_t);
