@@ -70,6 +70,10 @@ typedef struct {
 /* One step's forward/backward: acc = [own gradients | own buffers | loss, loss_3d, loss_2d]
  * (pipe_stage_acc_len doubles, packed as pipe_stage_own says) is zeroed, then gets this stage's
  * gradients / inv_micro, its BatchNorm buffers / data and (last stage) the losses / inv_micro.
+ * With one micro-batch per step and one replica (nothing to add up or sum) the gradients stay in
+ * the model's float array instead (the same bits: (float)(0 + (double)g) is g, but for the sign of
+ * a zero, which AdamW's m = b1 m + (1 - b1) g does not see) and acc's gradient part is never
+ * touched, so its pages never become resident (8 bytes per own parameter).
  * Times are added to *tm. On a failure the reductions started (overlap) are started all the same:
  * call pipe_stage_reduce on every rank either way. */
 int pipe_stage_step(pipe_stage *p, pipe_fill_fn fill, void *ctx, double inv_micro, double *acc,
@@ -83,5 +87,11 @@ void pipe_stage_update(pipe_stage *p, adamw_state *opt, const adamw_config *c, d
 /* Every stage's parameters and buffers to every rank of its replica (before an evaluation of the
  * whole model: the SVM monitor). Collective over the world. */
 int pipe_stage_sync(pipe_stage *p, char *err);
+/* The other stages' parameters are stale here and unused until the next pipe_stage_sync: their
+ * whole pages of the parameter table go back to the system (madvise MADV_DONTNEED; they read as
+ * zeros until written again), so a stage's rank keeps resident only its own parameters (the first
+ * stage of the spec's network: 58 MiB less). After the initialisation, a resume, an --init and
+ * every pipe_stage_sync. */
+void pipe_stage_drop_others(pipe_stage *p);
 
 #endif

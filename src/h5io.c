@@ -62,7 +62,11 @@ static int h5_fail(h5file *f, const char *obj, const char *what, char *err)
 static hid_t make_fapl(MPI_Comm comm)
 {
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL);
+    MPI_Info info;
+    MPI_Info_create(&info);
+    MPI_Info_set(info, "cb_buffer_size", "4194304");
+    H5Pset_fapl_mpio(fapl, comm, info);
+    MPI_Info_free(&info);
     /* The file format of HDF5 >= 1.8 checksums every object header, attribute and index, so a
      * flipped metadata byte is an error on read instead of a crash or a silently wrong value
      * (Fletcher32 covers only chunked data). docs/reliability.md says which versions read it. */

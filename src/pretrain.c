@@ -438,6 +438,7 @@ static int train_loop(trainer *t, const pretrain_args *a, long start, long end, 
 {
     double t_start = now_s(), t_last = t_start;
     long last_logged = start;
+    if (t->pipe) pipe_stage_drop_others(t->pipe); /* after the initialisation, --init or a resume */
     for (long step = start; step < end; step++) {
         long epoch, pos;
         step_position(&t->L, step, &epoch, &pos);
@@ -479,6 +480,7 @@ static int train_loop(trainer *t, const pretrain_args *a, long start, long end, 
             double t0 = now_s();
             if (t->pipe && pipe_stage_sync(t->pipe, err)) return -1; /* the whole encoder on every rank */
             if (svm_monitor_measure(&t->svm, t->m, done, &svm_acc, err)) return -1;
+            if (t->pipe) pipe_stage_drop_others(t->pipe);
             t_last += now_s() - t0; /* samples/s counts training only */
         }
         if (done % a->log_every == 0 || last || measured) {

@@ -55,6 +55,16 @@ same_run stages_s2_bitwise_s1 "$T/s1" "$T/s2" 8
 same_run stages_s3_bitwise_s1 "$T/s1" "$T/s3" 8
 same_run stages_s3_gpipe_bitwise_s1 "$T/s1" "$T/s3g" 8
 same_run stages_s2_split51_bitwise_s1 "$T/s1" "$T/s2h" 8
+# one micro-batch per step and one replica: the stages keep their gradients in the float array (no
+# double accumulation, docs/pretrain.md "Stage memory"); the same bits as S = 1, also resumed there
+check stages_m1_s1 mpi 1 "$I2PMAE" pretrain $P -o "$T/m1" --steps 8 --micro-batch 8
+check stages_m1_s3 mpi 3 "$I2PMAE" pretrain $P -o "$T/m3" --steps 8 --micro-batch 8 --stages 3
+cp "$T/check.out" "$T/m3.out"
+check stages_m1_one_micro grep -q 'batch 8 = 1 micro-batches of 8 on 3 ranks' "$T/m3.out"
+same_run stages_m1_s3_bitwise_s1 "$T/m1" "$T/m3" 8
+check stages_m1_s3_first mpi 3 "$I2PMAE" pretrain $P -o "$T/m3g" --steps 4 --micro-batch 8 --stages 3
+check stages_m1_s3_resume_s1 mpi 1 "$I2PMAE" pretrain $P -o "$T/m3g" --steps 8 --micro-batch 8 --resume
+same_run stages_m1_grid_bitwise "$T/m1" "$T/m3g" 8
 # --recompute under stages (blocks recomputed; embed0 keeps only its statistics and recomputes its
 # activations in the stage's scratch arena before its backward): the same bits
 check stages_s3_recompute mpi 3 "$I2PMAE" pretrain $P -o "$T/s3r" --steps 8 --stages 3 --recompute
