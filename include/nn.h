@@ -165,13 +165,13 @@ int nn_layernorm_backward(nn_cache *c, float *dinp, float *dw, float *db, const 
                           const float *var, long M, long C, char *err);
 
 /* The reductions of the normalisations' backwards (internal, nn_norm_backward.c), each sum in an
- * order fixed by the shapes (the same bits for every thread count); acc: 2C doubles of scratch.
+ * order fixed by the shapes (the same bits for every thread count); acc: scratch.
  * Layer normalisation (statistics per row): dw (C) += sum_rows dout xhat, db (C) += sum_rows dout
- * (either may be NULL). */
+ * (either may be NULL); acc: 2C doubles. */
 void nn_layernorm_param_grads(float *dw, float *db, const float *dout, const float *inp, const float *mean,
                               const float *var, float eps, long M, long C, double *acc);
 /* Batch normalisation over rows (statistics per column): accumulates dinp (M,C), dw, db (C) (each may
- * be NULL). */
+ * be NULL); acc: 4C doubles. */
 void nn_batchnorm_backward_rows(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                                 const float *w, const float *mean, const float *var, float eps, long M, long C,
                                 double *acc);

@@ -25,12 +25,13 @@ void bicubic_taps(int g, int S, int dst, int idx[4], float w[4])
     }
 }
 
-void bicubic_sample(const float *grid, int g, int C, int S, int row, int col, float *out)
+/* out (C) = sum over the 16 taps in order (rows a, then columns b) of wy[a] wx[b] v; compiled for the
+ * baseline ISA and for AVX2 (picked at run time): per channel the same operations in the same order,
+ * contraction being off, so the same bits. */
+static inline __attribute__((always_inline)) void taps_sum(const float *grid, int g, int C, const int ry[4],
+                                                           const int cx[4], const float wy[4], const float wx[4],
+                                                           float *out)
 {
-    int ry[4], cx[4];
-    float wy[4], wx[4];
-    bicubic_taps(g, S, row, ry, wy);
-    bicubic_taps(g, S, col, cx, wx);
     for (int c = 0; c < C; c++) out[c] = 0.0f;
     for (int a = 0; a < 4; a++) {
         for (int b = 0; b < 4; b++) {
@@ -40,6 +41,36 @@ void bicubic_sample(const float *grid, int g, int C, int S, int row, int col, fl
             for (int c = 0; c < C; c++) out[c] += wgt * v[c];
         }
     }
+}
+
+static void taps_sum_base(const float *grid, int g, int C, const int ry[4], const int cx[4], const float wy[4],
+                          const float wx[4], float *out)
+{
+    taps_sum(grid, g, C, ry, cx, wy, wx, out);
+}
+
+#ifdef __x86_64__
+__attribute__((target("avx2"))) static void taps_sum_avx2(const float *grid, int g, int C, const int ry[4],
+                                                          const int cx[4], const float wy[4], const float wx[4],
+                                                          float *out)
+{
+    taps_sum(grid, g, C, ry, cx, wy, wx, out);
+}
+#endif
+
+void bicubic_sample(const float *grid, int g, int C, int S, int row, int col, float *out)
+{
+    int ry[4], cx[4];
+    float wy[4], wx[4];
+    bicubic_taps(g, S, row, ry, wy);
+    bicubic_taps(g, S, col, cx, wx);
+#ifdef __x86_64__
+    if (C >= 8 && __builtin_cpu_supports("avx2")) {
+        taps_sum_avx2(grid, g, C, ry, cx, wy, wx, out);
+        return;
+    }
+#endif
+    taps_sum_base(grid, g, C, ry, cx, wy, wx, out);
 }
 
 float bicubic_sample1(const float *grid, int g, int S, int row, int col)

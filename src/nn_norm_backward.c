@@ -4,11 +4,91 @@
  * normalisation's input gradient depends on them), so their bits changed with the thread count
  * (tests/bench/bench_dnn_threads.c). Each column is summed in row order by one thread, in double,
  * the row loops `omp simd` across the thread's columns (as batch_stats in nn_batchnorm.c).
+ * The per-column factors (1 / sqrt(var + eps), w times it, the sums rounded to float) are formed
+ * once per column instead of once per element, by the same float operations (the same bits). The
+ * row loops are compiled twice, for the baseline ISA and for AVX2 (picked at run time): with
+ * contraction off (ISO C) every element sees the same operations in the same order either way.
  */
 #include "nn.h"
 
 #include <math.h>
 #include <omp.h>
+
+/* ---- batch normalisation: the row loops, one body compiled per ISA ---- */
+
+/* sw[j] += sum_rows dout * xhat, sb[j] += sum_rows dout over the columns lo..hi-1, rows in order. */
+static inline __attribute__((always_inline)) void bn_colsums_body(double *sw, double *sb, const float *dout,
+                                                                  const float *inp, const float *mean,
+                                                                  const float *rstd, long M, long C, long lo,
+                                                                  long hi)
+{
+    for (long i = 0; i < M; i++) {
+        const float *x = inp + i * C, *g = dout + i * C;
+#pragma omp simd
+        for (long j = lo; j < hi; j++) {
+            sw[j] += (double)g[j] * ((x[j] - mean[j]) * rstd[j]);
+            sb[j] += g[j];
+        }
+    }
+}
+
+/* dinp += wr * (dout - (fsb + xhat * fsw) * inv_m) over the rows lo..hi-1 (all C columns). */
+static inline __attribute__((always_inline)) void bn_dinp_body(float *dinp, const float *dout, const float *inp,
+                                                               const float *mean, const float *rstd,
+                                                               const float *wr, const float *fsb,
+                                                               const float *fsw, float inv_m, long C, long lo,
+                                                               long hi)
+{
+    for (long i = lo; i < hi; i++) {
+        const float *x = inp + i * C, *g = dout + i * C;
+        float *d = dinp + i * C;
+#pragma omp simd
+        for (long j = 0; j < C; j++) {
+            float xhat = (x[j] - mean[j]) * rstd[j];
+            d[j] += wr[j] * (g[j] - (fsb[j] + xhat * fsw[j]) * inv_m);
+        }
+    }
+}
+
+static void bn_colsums_base(double *sw, double *sb, const float *dout, const float *inp, const float *mean,
+                            const float *rstd, long M, long C, long lo, long hi)
+{
+    bn_colsums_body(sw, sb, dout, inp, mean, rstd, M, C, lo, hi);
+}
+
+static void bn_dinp_base(float *dinp, const float *dout, const float *inp, const float *mean, const float *rstd,
+                         const float *wr, const float *fsb, const float *fsw, float inv_m, long C, long lo,
+                         long hi)
+{
+    bn_dinp_body(dinp, dout, inp, mean, rstd, wr, fsb, fsw, inv_m, C, lo, hi);
+}
+
+#ifdef __x86_64__
+__attribute__((target("avx2"))) static void bn_colsums_avx2(double *sw, double *sb, const float *dout,
+                                                            const float *inp, const float *mean,
+                                                            const float *rstd, long M, long C, long lo,
+                                                            long hi)
+{
+    bn_colsums_body(sw, sb, dout, inp, mean, rstd, M, C, lo, hi);
+}
+
+__attribute__((target("avx2"))) static void bn_dinp_avx2(float *dinp, const float *dout, const float *inp,
+                                                         const float *mean, const float *rstd, const float *wr,
+                                                         const float *fsb, const float *fsw, float inv_m, long C,
+                                                         long lo, long hi)
+{
+    bn_dinp_body(dinp, dout, inp, mean, rstd, wr, fsb, fsw, inv_m, C, lo, hi);
+}
+#endif
+
+static int have_avx2(void)
+{
+#ifdef __x86_64__
+    return __builtin_cpu_supports("avx2");
+#else
+    return 0;
+#endif
+}
 
 /* dw (C) += sum_rows dout * xhat, db (C) += sum_rows dout, with xhat = (inp - mean[row]) * rstd[row]
  * (layer normalisation: statistics per row); acc holds 2C doubles. */
@@ -40,43 +120,42 @@ void nn_layernorm_param_grads(float *dw, float *db, const float *dout, const flo
 /* The batch normalisation backward over rows (statistics per column, inp (M,C)):
  * dbeta = sum_rows dout, dgamma = sum_rows dout * xhat, and
  * dinp += w * rstd * (dout - (dbeta + xhat * dgamma) / M); dw += dgamma, db += dbeta.
- * acc holds 2C doubles. */
+ * acc holds 4C doubles: the two sums, then four rows of C floats (rstd, w rstd and the sums
+ * rounded to float). */
 void nn_batchnorm_backward_rows(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                                 const float *w, const float *mean, const float *var, float eps, long M, long C,
                                 double *acc)
 {
     double *sw = acc, *sb = acc + C;
+    float *rstd = (float *)(acc + 2 * C), *wr = rstd + C, *fsb = wr + C, *fsw = fsb + C;
+    int avx2 = have_avx2();
+    float inv_m = 1.0f / (float)M;
 #pragma omp parallel
     {
         int nt = omp_get_num_threads(), t = omp_get_thread_num();
         long lo = C * t / nt, hi = C * (t + 1) / nt;
-        for (long j = lo; j < hi; j++) sw[j] = sb[j] = 0;
-        for (long i = 0; i < M; i++) {
-            const float *x = inp + i * C, *g = dout + i * C;
-#pragma omp simd
-            for (long j = lo; j < hi; j++) {
-                float rstd = 1.0f / sqrtf(var[j] + eps);
-                sw[j] += (double)g[j] * ((x[j] - mean[j]) * rstd);
-                sb[j] += g[j];
-            }
+        for (long j = lo; j < hi; j++) {
+            sw[j] = sb[j] = 0;
+            rstd[j] = 1.0f / sqrtf(var[j] + eps);
         }
+        if (avx2)
+            bn_colsums_avx2(sw, sb, dout, inp, mean, rstd, M, C, lo, hi);
+        else
+            bn_colsums_base(sw, sb, dout, inp, mean, rstd, M, C, lo, hi);
         for (long j = lo; j < hi; j++) {
             if (dw) dw[j] += (float)sw[j];
             if (db) db[j] += (float)sb[j];
+            wr[j] = dinp ? w[j] * rstd[j] : 0.0f;
+            fsb[j] = (float)sb[j];
+            fsw[j] = (float)sw[j];
         }
 #pragma omp barrier
         if (dinp) {
-#pragma omp for schedule(static)
-            for (long i = 0; i < M; i++) {
-                const float *x = inp + i * C, *g = dout + i * C;
-                float *d = dinp + i * C;
-                float inv_m = 1.0f / (float)M;
-#pragma omp simd
-                for (long j = 0; j < C; j++) {
-                    float rstd = 1.0f / sqrtf(var[j] + eps), xhat = (x[j] - mean[j]) * rstd;
-                    d[j] += w[j] * rstd * (g[j] - ((float)sb[j] + xhat * (float)sw[j]) * inv_m);
-                }
-            }
+            long r0 = M * t / nt, r1 = M * (t + 1) / nt;
+            if (avx2)
+                bn_dinp_avx2(dinp, dout, inp, mean, rstd, wr, fsb, fsw, inv_m, C, r0, r1);
+            else
+                bn_dinp_base(dinp, dout, inp, mean, rstd, wr, fsb, fsw, inv_m, C, r0, r1);
         }
     }
 }

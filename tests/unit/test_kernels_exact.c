@@ -1,7 +1,7 @@
 /* test_kernels_exact.c -- the vectorised hand-written kernels of the training step give bitwise the
  * results of plain scalar loops written here (the same float / double operations in the same order
  * per element or per channel), for 1, 2 and 3 OpenMP threads: batch-norm batch statistics (mean and
- * biased variance, nn_batchnorm_forward_train), max-pool forward (values and argmax, with ties and a
+ * biased variance, nn_batchnorm_forward_train), the batch-norm backward (nn_batchnorm_backward), max-pool forward (values and argmax, with ties and a
  * NaN), AdamW (two steps over tensors with and without decay) and the bicubic sample. And
  * nn_act_backward_set gives the values of nn_act_backward into zeros (compared as floats: the sign of
  * a zero may differ, 0 + -0 being +0).
@@ -80,6 +80,54 @@ static void test_batch_stats(void **state)
         assert_memory_equal(var, want_var, sizeof var);
     }
     free(x); free(w); free(b); free(out);
+}
+
+/* nn_batchnorm_backward against the scalar loops it replaced: per column, dgamma and dbeta summed in
+ * double in row order, 1 / sqrt(var + eps) formed per element, the input gradient accumulated onto a
+ * nonzero start. */
+static void test_batchnorm_backward(void **state)
+{
+    (void)state;
+    const long M = 1001, C = 37;
+    const float eps = 1e-5f;
+    rng_t r;
+    rng_seed(&r, 13, 0);
+    float *x = normals(&r, M * C, 2.0f, 1.0f), *g = normals(&r, M * C, 1.0f, 0.0f),
+          *d0 = normals(&r, M * C, 1.0f, 0.0f), *w = normals(&r, C, 1.0f, 1.0f), *b = normals(&r, C, 1.0f, 0.0f);
+    float *out = malloc(sizeof(float) * (size_t)(M * C)), *want = malloc(sizeof(float) * (size_t)(M * C)),
+          *dinp = malloc(sizeof(float) * (size_t)(M * C));
+    float mean[37], var[37], dw0[37], db0[37], want_dw[37], want_db[37], dw[37], db[37];
+    double sw[37], sb[37];
+    assert_int_equal(nn_batchnorm_forward_train(&g_c, out, mean, var, x, w, b, NULL, NULL, M, C, g_err), 0);
+    for (long j = 0; j < C; j++) {
+        dw0[j] = 0.25f * (float)j;
+        db0[j] = -0.5f;
+        sw[j] = sb[j] = 0;
+        for (long i = 0; i < M; i++) {
+            float rstd = 1.0f / sqrtf(var[j] + eps);
+            sw[j] += (double)g[i * C + j] * ((x[i * C + j] - mean[j]) * rstd);
+            sb[j] += g[i * C + j];
+        }
+        want_dw[j] = dw0[j] + (float)sw[j];
+        want_db[j] = db0[j] + (float)sb[j];
+    }
+    for (long i = 0; i < M; i++)
+        for (long j = 0; j < C; j++) {
+            float rstd = 1.0f / sqrtf(var[j] + eps), xhat = (x[i * C + j] - mean[j]) * rstd;
+            want[i * C + j] = d0[i * C + j] + w[j] * rstd * (g[i * C + j] - ((float)sb[j] + xhat * (float)sw[j]) *
+                                                                               (1.0f / (float)M));
+        }
+    for (int t = 0; t < N_THREADS; t++) {
+        omp_set_num_threads(THREADS[t]);
+        memcpy(dinp, d0, sizeof(float) * (size_t)(M * C));
+        memcpy(dw, dw0, sizeof dw);
+        memcpy(db, db0, sizeof db);
+        assert_int_equal(nn_batchnorm_backward(&g_c, dinp, dw, db, g, x, w, b, mean, var, M, C, g_err), 0);
+        assert_memory_equal(dinp, want, sizeof(float) * (size_t)(M * C));
+        assert_memory_equal(dw, want_dw, sizeof dw);
+        assert_memory_equal(db, want_db, sizeof db);
+    }
+    free(x); free(g); free(d0); free(w); free(b); free(out); free(want); free(dinp);
 }
 
 static void test_maxpool_forward(void **state)
@@ -213,6 +261,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batch_stats),
+        cmocka_unit_test(test_batchnorm_backward),
         cmocka_unit_test(test_maxpool_forward),
         cmocka_unit_test(test_adamw),
         cmocka_unit_test(test_bicubic_sample),
