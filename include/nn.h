@@ -75,10 +75,9 @@ int nn_pd_create(nn_cache *c, dnnl_primitive_desc_t *pd, const void *op_desc,
  * avx512_bf16 or AMX (else an error: oneDNN would emulate bf16, slower than fp32).
  * Where bf16 gains nothing the layer stays f32 (measured, docs/model3d.md): a linear layer with fewer
  * than NN_BF16_MIN_DIM inputs or outputs (e.g. the 3 -> C layers on raw coordinates: memory-bound,
- * and coordinates would lose their low bits), an attention with a head dimension below
- * NN_BF16_MIN_HEAD_DIM (its products then cost less than the conversions of the T x T scores). */
+ * and coordinates would lose their low bits). Attention (every head dimension) also keeps its
+ * probabilities and score gradient in bf16, as the softmax primitives write them (nn_attention_*). */
 #define NN_BF16_MIN_DIM 16
-#define NN_BF16_MIN_HEAD_DIM 64
 int nn_cache_set_precision(nn_cache *c, nn_precision p, char *err);
 /* "fp32" / "bf16" <-> nn_precision (the --precision option); parse fails naming the value. */
 int nn_precision_parse(const char *s, nn_precision *p, char *err);
@@ -228,7 +227,9 @@ int nn_batchnorm_backward(nn_cache *c, float *dinp, float *dw, float *db, const 
 /* ---- multi-head self-attention core (no projections) ---- */
 /* qkv (B,T,3C) with q,k,v blocks of C along the last dim, heads H, head dim C/H;
  * keybias (B,T) additive on the keys (0 or -1e5) or NULL; att (B,H,T,T) softmax probabilities
- * saved for backward; out (B,T,C) with head h in columns [h*C/H, (h+1)*C/H). */
+ * saved for backward (B H T T floats; under NN_BF16 they are stored as B H T T bf16 values, uint16_t,
+ * in the first half of that buffer, read so by nn_attention_backward); out (B,T,C) with head h in
+ * columns [h*C/H, (h+1)*C/H). */
 int nn_attention_forward(nn_cache *c, float *out, float *att, const float *qkv,
                          const float *keybias, long B, long T, long C, long H, char *err);
 /* The same with pairbias (B,T,T) additive on the scores of every head (local attention: 0 or -1e5
@@ -236,7 +237,7 @@ int nn_attention_forward(nn_cache *c, float *out, float *att, const float *qkv,
 int nn_attention_forward_bias(nn_cache *c, float *out, float *att, const float *qkv,
                               const float *keybias, const float *pairbias, long B, long T, long C,
                               long H, char *err);
-/* dqkv (B,T,3C) += ...; datt (B,H,T,T) is scratch. */
+/* dqkv (B,T,3C) += ...; datt (B,H,T,T) floats is scratch; att as nn_attention_forward left it. */
 int nn_attention_backward(nn_cache *c, float *dqkv, float *datt, const float *dout,
                           const float *qkv, const float *att, long B, long T, long C, long H,
                           char *err);

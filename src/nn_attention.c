@@ -2,10 +2,11 @@
  * [+ pairbias]) v, on oneDNN batched matmuls over dense per-head copies of q, k, v (hand-written
  * split / merge loops to and from the interleaved (B,T,3C) buffer), broadcast binary adds for the
  * key padding and the per-(query, key) bias of local attention, and softmax forward / backward.
- * With NN_BF16 (nn.h) and a head dimension of at least NN_BF16_MIN_HEAD_DIM, the two batched
- * matmuls of the forward and four of the backward read bf16 copies (q, k, v, the output gradient,
- * the probabilities, the score gradient) made in the cache's bf16 buffer and write f32; scores,
- * biases and softmax stay f32.
+ * With NN_BF16 (nn.h), the two batched matmuls of the forward and four of the backward read bf16:
+ * copies of q, k, v and the output gradient made in the cache's bf16 buffer, and the probabilities
+ * and the score gradient as the softmax primitives write them (softmax v2: f32 scores -> bf16
+ * probabilities; backward from bf16 probabilities and a bf16 dout v^T to a bf16 score gradient);
+ * the scores, biases and the softmax's arithmetic stay f32, and no pass converts a T x T tensor.
  */
 #include "nn.h"
 
@@ -50,8 +51,8 @@ static nn_prim *bmm_prim(nn_cache *c, int kind, long B, long T, long C, long H,
                          const dnnl_memory_desc_t *dst, float scale, int accumulate, long tmp_count,
                          char *err)
 {
-    long key[] = {B, T, C, H, accumulate, src->data_type == dnnl_bf16};
-    nn_prim *p = nn_cache_find(c, kind, key, 6);
+    long key[] = {B, T, C, H, accumulate, src->data_type == dnnl_bf16, dst->data_type == dnnl_bf16};
+    nn_prim *p = nn_cache_find(c, kind, key, 7);
     if (p) return p;
     dnnl_matmul_desc_t d;
     if (dnn_check(dnnl_matmul_desc_init(&d, src, wei, NULL, dst), "bmm desc", err)) return NULL;
@@ -65,7 +66,7 @@ static nn_prim *bmm_prim(nn_cache *c, int kind, long B, long T, long C, long H,
     if (!rc) rc = dnn_check(dnnl_primitive_attr_set_post_ops(attr, po), "set post ops", err);
     if (!rc) {
         int args[] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST};
-        p = nn_cache_add(c, kind, key, 6, &d, attr, NULL, args, 3, tmp_count, err);
+        p = nn_cache_add(c, kind, key, 7, &d, attr, NULL, args, 3, tmp_count, err);
     }
     if (po) dnnl_post_ops_destroy(po);
     if (attr) dnnl_primitive_attr_destroy(attr);
@@ -94,28 +95,41 @@ static int add_bias(nn_cache *c, int kind, float *att, const float *bias, long r
     return nn_exec(c, p, ptr, err);
 }
 
-static nn_prim *softmax_prim(nn_cache *c, int backward, long B, long T, long H, char *err)
+/* Softmax over the last axis of (B,H,T,T), every tensor of type dt: f32 (softmax v1, as ever), or
+ * bf16 (softmax v2 with an f32 source: the probabilities written rounded, the backward's score
+ * gradient from the bf16 probabilities and bf16 output gradient, written rounded; oneDNN 2.6 has
+ * no backward from bf16 probabilities and an f32 gradient). */
+static nn_prim *softmax_prim(nn_cache *c, int backward, long B, long T, long H, dnnl_data_type_t dt, char *err)
 {
-    long key[] = {B, T, H};
+    long key[] = {B, T, H, dt == dnnl_bf16};
     int kind = backward ? K_SOFTMAX_BWD : K_SOFTMAX_FWD;
-    nn_prim *p = nn_cache_find(c, kind, key, 3);
+    nn_prim *p = nn_cache_find(c, kind, key, 4);
     if (p) return p;
-    dnnl_memory_desc_t md;
+    dnnl_memory_desc_t md, mdt;
     dnnl_softmax_desc_t fd, bd;
+    dnnl_softmax_v2_desc_t fd2, bd2;
     dnnl_dims_t dims = {B, H, T, T};
+    int v2 = dt != dnnl_f32;
     if (dnn_check(dnnl_memory_desc_init_by_tag(&md, 4, dims, dnnl_f32, dnnl_abcd), "softmax md", err) ||
-        dnn_check(dnnl_softmax_forward_desc_init(&fd, dnnl_forward_training, &md, 3), "softmax desc", err))
+        dnn_check(dnnl_memory_desc_init_by_tag(&mdt, 4, dims, dt, dnnl_abcd), "softmax md", err) ||
+        dnn_check(v2 ? dnnl_softmax_v2_forward_desc_init(&fd2, dnnl_forward_training, dnnl_softmax_accurate, &md,
+                                                         &mdt, 3)
+                     : dnnl_softmax_forward_desc_init(&fd, dnnl_forward_training, &md, 3),
+                  "softmax desc", err))
         return NULL;
+    const void *fwd = v2 ? (const void *)&fd2 : (const void *)&fd;
     if (!backward) {
         int args[] = {DNNL_ARG_SRC, DNNL_ARG_DST};
-        return nn_cache_add(c, kind, key, 3, &fd, NULL, NULL, args, 2, 0, err);
+        return nn_cache_add(c, kind, key, 4, fwd, NULL, NULL, args, 2, 0, err);
     }
     dnnl_primitive_desc_t hint = NULL;
-    if (dnn_check(dnnl_softmax_backward_desc_init(&bd, &md, &md, 3), "softmax bwd desc", err) ||
-        nn_pd_create(c, &hint, &fd, NULL, err))
+    if (dnn_check(v2 ? dnnl_softmax_v2_backward_desc_init(&bd2, dnnl_softmax_accurate, &mdt, &mdt, &mdt, 3)
+                     : dnnl_softmax_backward_desc_init(&bd, &md, &md, 3),
+                  "softmax bwd desc", err) ||
+        nn_pd_create(c, &hint, fwd, NULL, err))
         return NULL;
     int args[] = {DNNL_ARG_DST, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_SRC};
-    p = nn_cache_add(c, kind, key, 3, &bd, NULL, hint, args, 3, 0, err);
+    p = nn_cache_add(c, kind, key, 4, v2 ? (const void *)&bd2 : (const void *)&bd, NULL, hint, args, 3, 0, err);
     dnnl_primitive_desc_destroy(hint);
     return p;
 }
@@ -161,61 +175,65 @@ static void heads_split_bf16(uint16_t *d, const float *x, long ld, long B, long 
     }
 }
 
-static int attention_forward_bf16(nn_cache *c, float *out, float *att, const float *qkv, const float *keybias,
-                                  const float *pairbias, long B, long T, long C, long H, char *err)
+/* bf16: q k^T on bf16 copies of q, k -> f32 scores (in the cache's bf16 buffer, 2 values per float),
+ * biases added in f32, softmax f32 -> bf16 probabilities written into att (the first B H T T 2-byte
+ * values of its buffer), read as they are by p v (bf16 v) and by the backward. */
+static int attention_forward_bf16(nn_cache *c, float *out, uint16_t *att, const float *qkv, const float *keybias,
+                                   const float *pairbias, long B, long T, long C, long H, char *err)
 {
     long hd = C / H, C3 = 3 * C, n = B * T * C, ns = B * H * T * T;
     float scale = 1.0f / sqrtf((float)hd);
     att_mds m;
     if (att_mds_init(&m, B, T, H, hd, dnnl_bf16, err)) return -1;
-    /* att = scale * q x k^T (+ biases), f32; the f32 output o in the primitive's tmp */
     nn_prim *p = bmm_prim(c, K_QK, B, T, C, H, &m.x, &m.xt, &m.so, scale, 0, n, err);
     nn_prim *av = p ? bmm_prim(c, K_AV, B, T, C, H, &m.s, &m.x, &m.xo, 1.0f, 0, 0, err) : NULL;
-    nn_prim *sm = av ? softmax_prim(c, 0, B, T, H, err) : NULL;
-    uint16_t *q = sm ? nn_bf16_buffer(c, 3 * n + ns, err) : NULL;
-    if (!q) return -1;
-    uint16_t *k = q + n, *v = k + n, *ab = v + n;
+    nn_prim *sm = av ? softmax_prim(c, 0, B, T, H, dnnl_bf16, err) : NULL;
+    uint16_t *buf = sm ? nn_bf16_buffer(c, 2 * ns + 3 * n, err) : NULL;
+    if (!buf) return -1;
+    float *sc = (float *)buf;
+    uint16_t *q = buf + 2 * ns, *k = q + n, *v = k + n;
     heads_split_bf16(q, qkv, C3, B, T, H, hd);
     heads_split_bf16(k, qkv + C, C3, B, T, H, hd);
     heads_split_bf16(v, qkv + 2 * C, C3, B, T, H, hd);
-    void *p1[] = {q, k, att};
+    void *p1[] = {q, k, sc};
     if (nn_exec(c, p, p1, err)) return -1;
-    if (keybias && add_bias(c, K_KEYBIAS, att, keybias, 1, B, T, H, err)) return -1;
-    if (pairbias && add_bias(c, K_PAIRBIAS, att, pairbias, T, B, T, H, err)) return -1;
-    void *p2[] = {att, att};
+    if (keybias && add_bias(c, K_KEYBIAS, sc, keybias, 1, B, T, H, err)) return -1;
+    if (pairbias && add_bias(c, K_PAIRBIAS, sc, pairbias, T, B, T, H, err)) return -1;
+    void *p2[] = {sc, att};
     if (nn_exec(c, sm, p2, err)) return -1;
-    nn_to_bf16(ab, att, ns);
-    void *p3[] = {ab, v, p->tmp};
+    void *p3[] = {att, v, p->tmp};
     if (nn_exec(c, av, p3, err)) return -1;
     heads_merge(out, p->tmp, C, B, T, H, hd, 0);
     return 0;
 }
 
+/* The backward of attention_forward_bf16: att holds the bf16 probabilities. dp = dout v^T is
+ * written in bf16 (into datt's buffer), the softmax backward reads it with the bf16 probabilities
+ * and writes the bf16 score gradient that dq and dk read; dv = p^T dout reads p as it is. No
+ * separate conversion pass over a T x T tensor. */
 static int attention_backward_bf16(nn_cache *c, float *dqkv, float *datt, const float *dout, const float *qkv,
-                                   const float *att, long B, long T, long C, long H, char *err)
+                                    const uint16_t *att, long B, long T, long C, long H, char *err)
 {
     long hd = C / H, C3 = 3 * C, n = B * T * C, ns = B * H * T * T;
     float scale = 1.0f / sqrtf((float)hd);
     att_mds m;
     if (att_mds_init(&m, B, T, H, hd, dnnl_bf16, err)) return -1;
-    /* dq, dk, dv f32 in the primitive's tmp; q, k, v, dout, att, dscores bf16 in the cache's buffer */
-    nn_prim *p = bmm_prim(c, K_DP, B, T, C, H, &m.x, &m.xt, &m.so, 1.0f, 0, 3 * n, err);
+    nn_prim *p = bmm_prim(c, K_DP, B, T, C, H, &m.x, &m.xt, &m.s, 1.0f, 0, 3 * n, err);
     nn_prim *pv = p ? bmm_prim(c, K_DV, B, T, C, H, &m.st, &m.x, &m.xo, 1.0f, 0, 0, err) : NULL;
-    nn_prim *sm = pv ? softmax_prim(c, 1, B, T, H, err) : NULL;
+    nn_prim *sm = pv ? softmax_prim(c, 1, B, T, H, dnnl_bf16, err) : NULL;
     nn_prim *pq = sm ? bmm_prim(c, K_DQ, B, T, C, H, &m.s, &m.x, &m.xo, scale, 0, 0, err) : NULL;
     nn_prim *pk = pq ? bmm_prim(c, K_DK, B, T, C, H, &m.st, &m.x, &m.xo, scale, 0, 0, err) : NULL;
-    uint16_t *q = pk ? nn_bf16_buffer(c, 4 * n + 2 * ns, err) : NULL;
+    uint16_t *q = pk ? nn_bf16_buffer(c, 4 * n + ns, err) : NULL;
     if (!q) return -1;
-    uint16_t *k = q + n, *v = k + n, *dO = v + n, *ab = dO + n, *ds = ab + ns;
+    uint16_t *k = q + n, *v = k + n, *dO = v + n, *ds = dO + n;
     float *dq = p->tmp, *dk = dq + n, *dv = dk + n;
     heads_split_bf16(q, qkv, C3, B, T, H, hd);
     heads_split_bf16(k, qkv + C, C3, B, T, H, hd);
     heads_split_bf16(v, qkv + 2 * C, C3, B, T, H, hd);
     heads_split_bf16(dO, dout, C, B, T, H, hd);
-    nn_to_bf16(ab, att, ns);
-    void *p1[] = {dO, v, datt}, *p2[] = {ab, dO, dv}, *p3[] = {(void *)att, datt, datt};
+    uint16_t *dp = (uint16_t *)datt;
+    void *p1[] = {dO, v, dp}, *p2[] = {(void *)att, dO, dv}, *p3[] = {(void *)att, dp, ds};
     if (nn_exec(c, p, p1, err) || nn_exec(c, pv, p2, err) || nn_exec(c, sm, p3, err)) return -1;
-    nn_to_bf16(ds, datt, ns);
     void *p4[] = {ds, k, dq}, *p5[] = {ds, q, dk};
     if (nn_exec(c, pq, p4, err) || nn_exec(c, pk, p5, err)) return -1;
     heads_merge(dqkv, dq, C3, B, T, H, hd, 1);
@@ -237,8 +255,8 @@ int nn_attention_forward_bias(nn_cache *c, float *out, float *att, const float *
     long hd = C / H, C3 = 3 * C, n = B * T * C;
     float scale = 1.0f / sqrtf((float)hd);
     c->matmul_flops += 2 * (2.0 * B * H * T * T * hd);
-    if (c->precision == NN_BF16 && hd >= NN_BF16_MIN_HEAD_DIM)
-        return attention_forward_bf16(c, out, att, qkv, keybias, pairbias, B, T, C, H, err);
+    if (c->precision == NN_BF16)
+        return attention_forward_bf16(c, out, (uint16_t *)att, qkv, keybias, pairbias, B, T, C, H, err);
     dnnl_memory_desc_t x, xt, s;
     if (md4(&x, B, H, T, hd, H * T * hd, T * hd, hd, 1, err) || md4(&xt, B, H, hd, T, H * T * hd, T * hd, 1, hd, err) ||
         md4(&s, B, H, T, T, H * T * T, T * T, T, 1, err))
@@ -254,7 +272,7 @@ int nn_attention_forward_bias(nn_cache *c, float *out, float *att, const float *
     if (nn_exec(c, p, p1, err)) return -1;
     if (keybias && add_bias(c, K_KEYBIAS, att, keybias, 1, B, T, H, err)) return -1;
     if (pairbias && add_bias(c, K_PAIRBIAS, att, pairbias, T, B, T, H, err)) return -1;
-    nn_prim *sm = softmax_prim(c, 0, B, T, H, err);
+    nn_prim *sm = softmax_prim(c, 0, B, T, H, dnnl_f32, err);
     if (!sm) return -1;
     void *p2[] = {att, att};
     if (nn_exec(c, sm, p2, err)) return -1;
@@ -274,8 +292,8 @@ int nn_attention_backward(nn_cache *c, float *dqkv, float *datt, const float *do
     long hd = C / H, C3 = 3 * C, n = B * T * C;
     float scale = 1.0f / sqrtf((float)hd);
     c->matmul_flops += 4 * (2.0 * B * H * T * T * hd);
-    if (c->precision == NN_BF16 && hd >= NN_BF16_MIN_HEAD_DIM)
-        return attention_backward_bf16(c, dqkv, datt, dout, qkv, att, B, T, C, H, err);
+    if (c->precision == NN_BF16)
+        return attention_backward_bf16(c, dqkv, datt, dout, qkv, (const uint16_t *)att, B, T, C, H, err);
     dnnl_memory_desc_t x, xt, s, st;
     if (md4(&x, B, H, T, hd, H * T * hd, T * hd, hd, 1, err) || md4(&xt, B, H, hd, T, H * T * hd, T * hd, 1, hd, err) ||
         md4(&s, B, H, T, T, H * T * T, T * T, T, 1, err) || md4(&st, B, H, T, T, H * T * T, T * T, 1, T, err))
@@ -296,7 +314,7 @@ int nn_attention_backward(nn_cache *c, float *dqkv, float *datt, const float *do
     void *p2[] = {(void *)att, dO, dv};
     if (nn_exec(c, pv, p2, err)) return -1;
     /* dscores = softmax backward, in place in datt */
-    nn_prim *sm = softmax_prim(c, 1, B, T, H, err);
+    nn_prim *sm = softmax_prim(c, 1, B, T, H, dnnl_f32, err);
     if (!sm) return -1;
     void *p3[] = {(void *)att, datt, datt};
     if (nn_exec(c, sm, p3, err)) return -1;
