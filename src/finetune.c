@@ -666,7 +666,7 @@ int finetune_run(const finetune_args *a, MPI_Comm comm, finetune_result *r, char
                  t.L.micro, grid, t.n_params, start, a->epochs, r->run.resumed ? " (resumed)" : "",
                  a->scratch ? "from scratch" : a->pretrained);
         rc = r->run.resumed && start == a->epochs ? finish_complete(&t, a, start, r, err)
-                                               : run_epochs(&ctx, start, a->epochs, err);
+                                                   : run_epochs(&ctx, start, a->epochs, err);
     }
     if (t.metrics) {
         fclose(t.metrics);

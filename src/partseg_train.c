@@ -479,7 +479,7 @@ int partseg_train_run(const partseg_args *a, MPI_Comm comm, partseg_result *r, c
                  t.L.micro_per_step, t.L.micro, t.size, t.n_params, start, a->epochs,
                  r->run.resumed ? " (resumed)" : "", a->scratch ? "from scratch" : a->pretrained);
         rc = r->run.resumed && start == a->epochs ? finish_complete(&t, a, start, r, err)
-                                               : run_epochs(&ctx, start, a->epochs, err);
+                                                   : run_epochs(&ctx, start, a->epochs, err);
     }
     if (t.metrics) {
         fclose(t.metrics);
