@@ -60,19 +60,14 @@ typedef struct {
 train_opts finetune_train_opts(const finetune_args *a);
 
 typedef struct {
-    step_layout layout;
-    long start_epoch, end_epoch;  /* epochs done before this run and at its end */
-    long n_params, n_test;
-    int n_classes, resumed;
-    double train_loss, train_acc, lr; /* of the last epoch */
+    train_result run;
+    int n_classes;
     ft_record last, best;
-    double seconds_total, seconds_train, seconds_eval, seconds_allreduce, seconds_checkpoint;
     /* the rest of this rank's split (the JSON's per_rank): the optimiser updates, waiting for the
      * slowest rank after the micro-batches, reading and augmenting the micro-batches */
     double seconds_update, seconds_idle, seconds_data;
     double seconds_pipe_wait; /* --stages > 1: waiting for the neighbours' messages */
     int overlap_allreduce;    /* 1: the overlapped reduction ran (not under --stages: after the step) */
-    char last_checkpoint[I2P_PATH_LEN], best_path[I2P_PATH_LEN];
 } finetune_result;
 
 int finetune_run(const finetune_args *a, MPI_Comm comm, finetune_result *r, char *err);

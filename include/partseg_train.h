@@ -55,14 +55,8 @@ typedef struct {
 } seg_record;
 
 typedef struct {
-    step_layout layout;
-    long start_epoch, end_epoch;
-    long n_params, n_test;
-    int resumed;
-    double train_loss, train_acc, lr;
+    train_result run;
     seg_record last, best;
-    double seconds_total, seconds_train, seconds_eval, seconds_allreduce, seconds_checkpoint;
-    char last_checkpoint[I2P_PATH_LEN], best_path[I2P_PATH_LEN];
 } partseg_result;
 
 int partseg_train_run(const partseg_args *a, MPI_Comm comm, partseg_result *r, char *err);

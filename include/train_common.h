@@ -1,7 +1,8 @@
 /* train_common.h -- the parts of a data-parallel supervised training loop shared by fine-tuning
- * (finetune.c) and part segmentation (partseg_train.c): their option checks, the epoch's sample
- * order, the accumulation of one micro-batch, the step's all-reduce + clip + AdamW update, and
- * metrics.csv.
+ * (finetune.c) and part segmentation (partseg_train.c): their option checks, the result fields
+ * they report alike, the epoch's sample order, the accumulation of one micro-batch, the step's
+ * all-reduce + clip + AdamW update, and metrics.csv (their epoch loop: train_loop.h; the JSON they
+ * write alike: train_summary.h).
  * Each function does exactly what both loops did, in the same order, so results are bitwise the
  * same. */
 #ifndef I2P_TRAIN_COMMON_H
@@ -16,6 +17,7 @@
 #include "data_order.h"
 #include "grad_allreduce.h"
 #include "optim.h"
+#include "paths.h"
 #include "pipe_split.h"
 
 /* Where a signal stopped a run inside an epoch: the steps of that epoch done (0: at an epoch's
@@ -40,6 +42,17 @@ void train_part_expect(train_part_epoch *p, const ckpt_state *hdr);
 int train_resume_read(const char *path, MPI_Comm comm, const step_layout *L, ckpt_state *st,
                       const ckpt_array *arr, const ckpt_part *parts, int n, train_part_epoch *p,
                       char *err);
+
+/* What a run of finetune or partseg reports alike (their results hold one as `run`). */
+typedef struct {
+    step_layout layout;
+    long start_epoch, end_epoch;  /* epochs done before this run and at its end */
+    long n_params, n_test;
+    int resumed;
+    double train_loss, train_acc, lr; /* of the last epoch */
+    double seconds_total, seconds_train, seconds_eval, seconds_allreduce, seconds_checkpoint;
+    char last_checkpoint[I2P_PATH_LEN], best_path[I2P_PATH_LEN];
+} train_result;
 
 /* The options of a training command that finetune and partseg check alike (cmd: the command's
  * name, for the messages). */

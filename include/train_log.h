@@ -42,6 +42,14 @@ int train_log_path_unsafe(const char *path);
  * Returns -1 with err if gnuplot is missing or fails (callers warn and go on). */
 int train_log_plot(const char *rundir, char *err);
 
+/* Draws RUNDIR/curves.png from RUNDIR/metrics.csv of finetune or partseg (epoch, lr, train_loss,
+ * train_acc and two test values; train_metrics_row): the training loss, and in percent on a second
+ * axis the training accuracy and the test values, with plot title `title`, that axis labelled
+ * y2label and the three lines titled acc_title, test1_title and test2_title.
+ * Returns -1 with err if gnuplot is missing or fails (callers warn and go on). */
+int train_curves_plot(const char *rundir, const char *title, const char *y2label, const char *acc_title,
+                      const char *test1_title, const char *test2_title, char *err);
+
 /* Shared with the fine-tuning metrics (metrics.csv): keeps the header and the rows whose first
  * column is <= keep of the CSV file path (rewritten via path.partial); a missing file is fine. */
 int csv_truncate_rows(const char *path, long keep, char *err);

@@ -13,6 +13,7 @@
 #include "model_opts.h"
 #include "summary.h"
 #include "train_common.h"
+#include "train_summary.h"
 
 typedef struct {
     finetune_args f;
@@ -118,36 +119,17 @@ static void add_record(cJSON *s, const char *suffix, const ft_record *r)
 
 static void train_summary(const finetune_args *a, const finetune_result *r, cJSON *s)
 {
-    double samples = (double)(r->end_epoch - r->start_epoch) * (double)r->layout.steps_per_epoch *
-                     (double)r->layout.batch;
+    double samples = train_summary_samples(&r->run);
     cJSON_AddStringToObject(s, "mode", "train");
     cJSON_AddStringToObject(s, "rundir", a->rundir);
     cJSON_AddStringToObject(s, "protocol", ft_protocol_name(a->protocol));
-    cJSON_AddStringToObject(s, "encoder", a->scratch ? "scratch" : "pretrained");
-    cJSON_AddStringToObject(s, "precision", nn_precision_name(a->precision));
-    if (!a->scratch) cJSON_AddStringToObject(s, "pretrained", a->pretrained);
-    cJSON_AddBoolToObject(s, "resumed", r->resumed);
-    cJSON_AddNumberToObject(s, "start_epoch", (double)r->start_epoch);
-    cJSON_AddNumberToObject(s, "end_epoch", (double)r->end_epoch);
-    cJSON_AddNumberToObject(s, "batch", (double)r->layout.batch);
-    cJSON_AddNumberToObject(s, "micro_batch", (double)r->layout.micro);
-    cJSON_AddNumberToObject(s, "train_samples", (double)r->layout.n);
-    cJSON_AddNumberToObject(s, "test_samples", (double)r->n_test);
+    train_summary_add_run(s, &r->run, a->scratch, a->pretrained, nn_precision_name(a->precision));
     cJSON_AddNumberToObject(s, "n_classes", r->n_classes);
-    cJSON_AddNumberToObject(s, "points", a->model.enc.points);
-    cJSON_AddNumberToObject(s, "parameters", (double)r->n_params);
-    cJSON_AddNumberToObject(s, "train_loss", r->train_loss);
-    cJSON_AddNumberToObject(s, "train_acc", r->train_acc);
-    cJSON_AddNumberToObject(s, "lr", r->lr);
+    train_summary_add_epoch(s, &r->run, a->model.enc.points);
     add_record(s, "last", &r->last);
     add_record(s, "best", &r->best);
     cJSON_AddStringToObject(s, "best_selection", "test split (as the official code; see docs/finetune.md)");
-    cJSON_AddStringToObject(s, "best_checkpoint", r->best_path);
-    cJSON_AddStringToObject(s, "checkpoint", r->last_checkpoint);
-    cJSON_AddNumberToObject(s, "seconds", r->seconds_total);
-    cJSON_AddNumberToObject(s, "seconds_train", r->seconds_train);
-    cJSON_AddNumberToObject(s, "seconds_eval", r->seconds_eval);
-    cJSON_AddNumberToObject(s, "seconds_allreduce", r->seconds_allreduce);
+    train_summary_add_files_times(s, &r->run);
     cJSON_AddBoolToObject(s, "overlap_allreduce", r->overlap_allreduce); /* what ran */
     cJSON_AddNumberToObject(s, "bucket_mb", a->bucket_mb);
     cJSON_AddBoolToObject(s, "recompute", a->recompute);
@@ -156,11 +138,11 @@ static void train_summary(const finetune_args *a, const finetune_result *r, cJSO
         cJSON_AddNumberToObject(s, "seconds_pipe_wait", r->seconds_pipe_wait);
     }
     /* this rank's split, as pretrain's: compute = train steps, updates and evaluation */
-    double mine[4] = {r->seconds_train + r->seconds_update + r->seconds_eval, r->seconds_allreduce,
-                      r->seconds_idle, r->seconds_data + r->seconds_checkpoint};
-    summary_add_rank_times(s, mine, r->seconds_total, MPI_COMM_WORLD); /* all ranks summarise */
-    cJSON_AddNumberToObject(s, "seconds_checkpoint", r->seconds_checkpoint);
-    cJSON_AddNumberToObject(s, "samples_per_s", r->seconds_total > 0 ? samples / r->seconds_total : 0);
+    double mine[4] = {r->run.seconds_train + r->seconds_update + r->run.seconds_eval, r->run.seconds_allreduce,
+                      r->seconds_idle, r->seconds_data + r->run.seconds_checkpoint};
+    summary_add_rank_times(s, mine, r->run.seconds_total, MPI_COMM_WORLD); /* all ranks summarise */
+    cJSON_AddNumberToObject(s, "seconds_checkpoint", r->run.seconds_checkpoint);
+    cJSON_AddNumberToObject(s, "samples_per_s", r->run.seconds_total > 0 ? samples / r->run.seconds_total : 0);
 }
 
 static int run_eval_only(cli_args *c, char *err)

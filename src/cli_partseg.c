@@ -10,6 +10,7 @@
 #include "model_opts.h"
 #include "partseg_train.h"
 #include "paths.h"
+#include "train_summary.h"
 
 typedef struct {
     partseg_args p;
@@ -111,39 +112,20 @@ static void summarise(void *state, const cmd_env *env, cJSON *s)
         return;
     }
     const partseg_result *r = &c->r;
-    double samples = (double)(r->end_epoch - r->start_epoch) * (double)r->layout.steps_per_epoch *
-                     (double)r->layout.batch;
+    double samples = train_summary_samples(&r->run);
     cJSON_AddStringToObject(s, "mode", "train");
     cJSON_AddStringToObject(s, "rundir", a->rundir);
-    cJSON_AddStringToObject(s, "encoder", a->scratch ? "scratch" : "pretrained");
-    cJSON_AddStringToObject(s, "precision", nn_precision_name(a->precision));
-    if (!a->scratch) cJSON_AddStringToObject(s, "pretrained", a->pretrained);
-    cJSON_AddBoolToObject(s, "resumed", r->resumed);
-    cJSON_AddNumberToObject(s, "start_epoch", (double)r->start_epoch);
-    cJSON_AddNumberToObject(s, "end_epoch", (double)r->end_epoch);
-    cJSON_AddNumberToObject(s, "batch", (double)r->layout.batch);
-    cJSON_AddNumberToObject(s, "micro_batch", (double)r->layout.micro);
-    cJSON_AddNumberToObject(s, "train_samples", (double)r->layout.n);
-    cJSON_AddNumberToObject(s, "test_samples", (double)r->n_test);
-    cJSON_AddNumberToObject(s, "points", a->model.enc.points);
-    cJSON_AddNumberToObject(s, "parameters", (double)r->n_params);
-    cJSON_AddNumberToObject(s, "train_loss", r->train_loss);
-    cJSON_AddNumberToObject(s, "train_acc", r->train_acc);
-    cJSON_AddNumberToObject(s, "lr", r->lr);
+    train_summary_add_run(s, &r->run, a->scratch, a->pretrained, nn_precision_name(a->precision));
+    train_summary_add_epoch(s, &r->run, a->model.enc.points);
     /* the last evaluation, also under the plain names */
     cJSON_AddNumberToObject(s, "instance_miou", r->last.epoch >= 0 ? r->last.instance_miou : -1);
     cJSON_AddNumberToObject(s, "class_miou", r->last.epoch >= 0 ? r->last.class_miou : -1);
     add_record(s, "last", &r->last);
     add_record(s, "best", &r->best);
     cJSON_AddStringToObject(s, "best_selection", "test split, best instance mIoU (as Point-M2AE; docs/partseg.md)");
-    cJSON_AddStringToObject(s, "best_checkpoint", r->best_path);
-    cJSON_AddStringToObject(s, "checkpoint", r->last_checkpoint);
-    cJSON_AddNumberToObject(s, "seconds", r->seconds_total);
-    cJSON_AddNumberToObject(s, "seconds_train", r->seconds_train);
-    cJSON_AddNumberToObject(s, "seconds_eval", r->seconds_eval);
-    cJSON_AddNumberToObject(s, "seconds_allreduce", r->seconds_allreduce);
-    cJSON_AddNumberToObject(s, "seconds_checkpoint", r->seconds_checkpoint);
-    cJSON_AddNumberToObject(s, "samples_per_s", r->seconds_total > 0 ? samples / r->seconds_total : 0);
+    train_summary_add_files_times(s, &r->run);
+    cJSON_AddNumberToObject(s, "seconds_checkpoint", r->run.seconds_checkpoint);
+    cJSON_AddNumberToObject(s, "samples_per_s", r->run.seconds_total > 0 ? samples / r->run.seconds_total : 0);
 }
 
 static int options(void *state, cli_opt *opts)

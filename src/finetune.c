@@ -22,6 +22,8 @@
 #include "preempt.h"
 #include "train_common.h"
 #include "train_log.h"
+#include "train_loop.h"
+#include "train_summary.h"
 
 #define METRICS_HEADER "epoch,lr,train_loss,train_acc,test_acc,mean_class_acc\n"
 #define N_ARRAYS 7
@@ -131,19 +133,7 @@ static char *make_config_json(const finetune_args *a, const trainer *t)
     cJSON_AddItemToObject(j, "classifier", classifier_config_to_json(&t->cfg));
     cJSON *tr = cJSON_AddObjectToObject(j, "train");
     cJSON_AddStringToObject(tr, "protocol", ft_protocol_name(a->protocol));
-    cJSON_AddStringToObject(tr, "init", a->scratch ? "scratch" : "pretrained");
-    cJSON_AddNumberToObject(tr, "seed", (double)a->seed);
-    cJSON_AddNumberToObject(tr, "batch", (double)t->L.batch);
-    cJSON_AddNumberToObject(tr, "micro_batch", (double)t->L.micro);
-    cJSON_AddNumberToObject(tr, "sched_epochs", (double)t->sched.epochs);
-    cJSON_AddNumberToObject(tr, "warmup_epochs", (double)a->warmup_epochs);
-    cJSON_AddNumberToObject(tr, "lr", a->lr);
-    cJSON_AddNumberToObject(tr, "min_lr", a->min_lr);
-    cJSON_AddNumberToObject(tr, "warmup_lr", a->warmup_lr);
-    cJSON_AddNumberToObject(tr, "weight_decay", a->weight_decay);
-    cJSON_AddNumberToObject(tr, "clip_grad", a->clip_grad);
-    cJSON_AddStringToObject(tr, "precision", nn_precision_name(a->precision));
-    cJSON_AddNumberToObject(tr, "eval_every", (double)a->eval_every);
+    train_config_json_add(tr, &t->o, &t->L, &t->sched, nn_precision_name(a->precision));
     cJSON *d = cJSON_AddObjectToObject(j, "data");
     cJSON_AddNumberToObject(d, "train_samples", (double)t->tr.d.n);
     cJSON_AddNumberToObject(d, "train_points", (double)t->tr.d.points);
@@ -335,7 +325,7 @@ static int write_ckpt(trainer *t, const char *path, long epochs_done, int n, fin
     int64_t be = t->best_epoch;
     fill_arrays(t, arr, &be);
     return train_write_ckpt(&t->o, path, t->comm, &t->L, epochs_done, 0, t->config_json,
-                            t->tensor_table, arr, n, &r->seconds_checkpoint, err);
+                            t->tensor_table, arr, n, &r->run.seconds_checkpoint, err);
 }
 
 /* ckpt-<step>.h5 after epochs_done epochs and t->part.steps steps of the next one. */
@@ -346,7 +336,8 @@ static int save_checkpoint(trainer *t, long epochs_done, finetune_result *r, cha
     int64_t be = t->best_epoch;
     fill_arrays(t, arr, &be);
     return train_save_ckpt(&t->o, t->comm, &t->L, epochs_done, t->part.steps, t->config_json, t->tensor_table, arr,
-                           array_parts(t, 1, parts), N_ARRAYS, r->last_checkpoint, &r->seconds_checkpoint, err);
+                           array_parts(t, 1, parts), N_ARRAYS, r->run.last_checkpoint, &r->run.seconds_checkpoint,
+                           err);
 }
 
 /* train_save_fn over run_ctx. */
@@ -388,7 +379,7 @@ static int resume_latest(void *ctx, long *epochs_done, char *err)
     run_ctx *c = ctx;
     resume_ctx rc = {c->t, 0};
     if (ckpt_resume_newest(c->a->rundir, c->t->comm, c->t->config_json, "finetune", resume_load, &rc,
-                           c->r->last_checkpoint, sizeof c->r->last_checkpoint, err))
+                           c->r->run.last_checkpoint, sizeof c->r->run.last_checkpoint, err))
         return -1;
     *epochs_done = rc.epochs_done;
     return 0;
@@ -408,25 +399,6 @@ static int metrics_append(trainer *t, long epoch, double lr, double loss, double
     if (t->rank) return 0;
     double v[2] = {test ? test->acc : 0, test ? test->mean_class_acc : 0};
     return train_metrics_row(t->metrics, t->metrics_path, epoch, lr, loss, acc, test ? v : NULL, 2, err);
-}
-
-static int curves_plot(const char *rundir, char *err)
-{
-    char csv[I2P_PATH_LEN], png[I2P_PATH_LEN], script[2 * I2P_PATH_LEN];
-    snprintf(csv, sizeof csv, "%s/metrics.csv", rundir);
-    snprintf(png, sizeof png, "%s/curves.png", rundir);
-    snprintf(script, sizeof script,
-             "set datafile separator ','\n"
-             "set datafile missing 'nan'\n"
-             "set title 'I2P-MAE fine-tuning'\n"
-             "set xlabel 'epoch'\nset ylabel 'train loss'\nset y2label 'accuracy (%%)'\n"
-             "set ytics nomirror\nset y2tics\nset y2range [0:100]\nset grid\nset key below\n"
-             "plot '%s' every ::1 using 1:3 with lines lw 2 title 'train loss', "
-             "'' every ::1 using 1:($4*100) axes x1y2 with lines title 'train acc', "
-             "'' every ::1 using 1:($5*100) axes x1y2 with linespoints pt 7 ps 0.5 title 'test acc', "
-             "'' every ::1 using 1:($6*100) axes x1y2 with lines dt 2 title 'test mean class acc'\n",
-             csv);
-    return gnuplot_png(png, script, err);
 }
 
 static int confusion_plot(const char *rundir, int C, char *err)
@@ -514,14 +486,14 @@ static int run_micro_batches(trainer *t, const finetune_args *a, long step, fine
         } else {
             train_accumulate(t->acc, &net, inv);
         }
-        r->seconds_allreduce += t->ov.comm_s - comm0; /* the buckets' MPI calls in the backward */
+        r->run.seconds_allreduce += t->ov.comm_s - comm0; /* the buckets' MPI calls in the backward */
         t0 += t->ov.comm_s - comm0;
         logits_argmax(t->logits, t->L.micro, t->cfg.n_classes, t->pred);
         long right = 0;
         for (long i = 0; i < t->L.micro; i++) right += t->pred[i] == t->tr.labels[i];
         lacc[0] += loss * inv;
         lacc[1] += (double)right;
-        r->seconds_train += now_s() - t0;
+        r->run.seconds_train += now_s() - t0;
     }
     if (a->fault_nan_step == step + 1 && t->rank == 0) lacc[0] = NAN;
     return 0;
@@ -555,104 +527,100 @@ static int run_pipe_step(trainer *t, const finetune_args *a, long step, finetune
     pipe_run_times tm = {0};
     int rc = ft_pipe_step(t->pipe, pipe_fill, &c, 1.0 / (double)t->L.micro_per_step, t->acc, &r->seconds_data,
                           &tm, err);
-    r->seconds_train += tm.compute;
+    r->run.seconds_train += tm.compute;
     r->seconds_pipe_wait += tm.wait;
     if (a->fault_nan_step == step + 1 && t->rank == 0) t->acc[t->n_acc - 2] = NAN;
     if (dist_any_error(t->comm, rc, err)) return -1;
-    return ft_pipe_reduce(t->pipe, t->acc, &r->seconds_allreduce, err);
+    return ft_pipe_reduce(t->pipe, t->acc, &r->run.seconds_allreduce, err);
 }
 
 /* ---- the loop ---- */
 
-/* One epoch from step t->part.steps (a run resumed inside it, with its sums) to its end; or, when a
- * signal arrives, to the end of the current step, then a checkpoint there and PREEMPT_STOPPED. */
-static int train_epoch(trainer *t, const finetune_args *a, long epoch, long end, double *loss_out,
-                       double *acc_out, finetune_result *r, char *err)
+/* train_step_fn over run_ctx: step `step` on a pipeline stage or the data-parallel ranks. */
+static int step_cb(void *ctx, long step, long epoch, double lr, double *loss, double *correct, double *gnorm,
+                   char *err)
 {
-    double lr = cosine_lr(&t->sched, (int)epoch), sum_loss = 0, correct = 0, t_last = now_s();
-    long spe = t->L.steps_per_epoch, s0 = train_part_take(&t->part, &sum_loss, &correct);
-    for (long s = s0; s < spe; s++) {
-        long step = epoch * spe + s;
-        double gnorm = 0, t_update, comm0;
-        if (t->pipe) {
-            if (run_pipe_step(t, a, step, r, err)) return -1;
-            t_update = now_s();
-            comm0 = r->seconds_allreduce;
-            if (train_loss_check(t->acc[t->n_acc - 2], step, epoch, lr, r->last_checkpoint, err) ||
-                ft_pipe_update(t->pipe, t->acc, &t->opt, &t->opt_cfg, lr, a->clip_grad, &gnorm,
-                               &r->seconds_allreduce, err))
-                return -1;
-        } else {
-            int rc = run_micro_batches(t, a, step, r, err);
-            if (train_micro_batches_done(t->overlap ? &t->ov : NULL, rc, t->comm, &r->seconds_idle, err)) return -1;
-            train_net net = net_of(t);
-            t_update = now_s();
-            comm0 = r->seconds_allreduce;
-            if (train_update(&net, t->acc, &t->opt, &t->opt_cfg, lr, a->clip_grad, t->comm,
-                             t->overlap ? &t->ov : NULL, step, epoch,
-                             r->last_checkpoint, &r->seconds_allreduce, &gnorm, err))
-                return -1;
-        }
-        r->seconds_update += now_s() - t_update - (r->seconds_allreduce - comm0);
-        const double *l = t->acc + t->n_acc - 2;
-        run_ctx ctx = {t, a, r};
-        int src = train_step_end("finetune", epoch, end, s, spe, l[0], l[1], gnorm, lr, a->log_every, t->L.batch,
-                                 &t_last, &sum_loss, &correct, &t->part, t->comm, save_cb, &ctx, err);
-        if (src) return src;
+    run_ctx *c = ctx;
+    trainer *t = c->t;
+    const finetune_args *a = c->a;
+    finetune_result *r = c->r;
+    double t_update, comm0;
+    if (t->pipe) {
+        if (run_pipe_step(t, a, step, r, err)) return -1;
+        t_update = now_s();
+        comm0 = r->run.seconds_allreduce;
+        if (train_loss_check(t->acc[t->n_acc - 2], step, epoch, lr, r->run.last_checkpoint, err) ||
+            ft_pipe_update(t->pipe, t->acc, &t->opt, &t->opt_cfg, lr, a->clip_grad, gnorm,
+                           &r->run.seconds_allreduce, err))
+            return -1;
+    } else {
+        int rc = run_micro_batches(t, a, step, r, err);
+        if (train_micro_batches_done(t->overlap ? &t->ov : NULL, rc, t->comm, &r->seconds_idle, err)) return -1;
+        train_net net = net_of(t);
+        t_update = now_s();
+        comm0 = r->run.seconds_allreduce;
+        if (train_update(&net, t->acc, &t->opt, &t->opt_cfg, lr, a->clip_grad, t->comm,
+                         t->overlap ? &t->ov : NULL, step, epoch,
+                         r->run.last_checkpoint, &r->run.seconds_allreduce, gnorm, err))
+            return -1;
     }
-    *loss_out = sum_loss / (double)spe;
-    *acc_out = correct / (double)(spe * t->L.batch);
-    r->lr = lr;
+    r->seconds_update += now_s() - t_update - (r->run.seconds_allreduce - comm0);
+    *loss = t->acc[t->n_acc - 2];
+    *correct = t->acc[t->n_acc - 1];
     return 0;
 }
 
-static int evaluate(trainer *t, const finetune_args *a, long epoch, finetune_result *r, char *err)
+/* train_eval_fn over run_ctx. */
+static int evaluate(void *ctx, long epoch, char *err)
 {
+    run_ctx *c = ctx;
+    trainer *t = c->t;
+    finetune_result *r = c->r;
     double t0 = now_s();
     if (t->pipe) {
         ft_pipe_trim(t->pipe); /* the evaluation's activations instead of the step's */
         if (ft_pipe_sync(t->pipe, err)) return -1; /* the whole model on every rank */
     }
     if (ft_testset_eval(&t->ts, t->c, &t->cm, t->comm, err)) return -1;
-    r->seconds_eval += now_s() - t0;
+    r->run.seconds_eval += now_s() - t0;
     r->last = record_of(&t->cm, epoch);
     int better = t->best_epoch < 0 || confusion_correct(&t->cm) > confusion_correct(&t->best_cm);
     if (better) { /* the first epoch reaching the best accuracy, as the official runner */
         memcpy(t->best_cm.counts, t->cm.counts,
                sizeof(int64_t) * (size_t)t->cfg.n_classes * (size_t)t->cfg.n_classes);
         t->best_epoch = epoch;
-        snprintf(r->best_path, sizeof r->best_path, "%s/best.h5", a->rundir);
-        if (write_ckpt(t, r->best_path, epoch + 1, 4, r, err)) return -1;
+        snprintf(r->run.best_path, sizeof r->run.best_path, "%s/best.h5", c->a->rundir);
+        if (write_ckpt(t, r->run.best_path, epoch + 1, 4, r, err)) return -1;
     }
-    return dist_any_error(t->comm, write_confusion(t, a, err), err);
+    return dist_any_error(t->comm, write_confusion(t, c->a, err), err);
 }
 
-static int train_loop(trainer *t, const finetune_args *a, long start, long end, finetune_result *r,
-                      char *err)
+/* train_report_fn over run_ctx: the records, the epoch's line and its metrics row. */
+static int report(void *ctx, long epoch, long end, double loss, double acc, int evaluated, char *err)
 {
-    for (long epoch = start; epoch < end; epoch++) {
-        double loss = 0, acc = 0;
-        int erc = train_epoch(t, a, epoch, end, &loss, &acc, r, err);
-        if (erc) return erc;
-        int last = epoch + 1 == end, evaluated = (epoch + 1) % a->eval_every == 0 || last;
-        if (evaluated && evaluate(t, a, epoch, r, err)) return -1;
-        r->train_loss = loss;
-        r->train_acc = acc;
-        r->best = t->best_epoch >= 0 ? record_of(&t->best_cm, t->best_epoch) : (ft_record){.epoch = -1};
-        if (evaluated)
-            log_info("finetune: epoch %ld/%ld lr %.3e train loss %.4f acc %.2f%% | test acc %.2f%% "
-                     "mean class %.2f%% | best %.2f%% (epoch %ld)", epoch, end, r->lr, loss, 100 * acc,
-                     100 * r->last.acc, 100 * r->last.mean_class_acc, 100 * r->best.acc, r->best.epoch);
-        else
-            log_info("finetune: epoch %ld/%ld lr %.3e train loss %.4f acc %.2f%%", epoch, end, r->lr,
-                     loss, 100 * acc);
-        int rc = metrics_append(t, epoch, r->lr, loss, acc, evaluated ? &r->last : NULL, err);
-        if (dist_any_error(t->comm, rc, err)) return -1;
-        run_ctx ctx = {t, a, r};
-        int end_rc = train_epoch_end(epoch, end, a->ckpt_every, t->comm, save_cb, &ctx, &r->end_epoch, err);
-        if (end_rc) return end_rc;
-    }
-    return 0;
+    run_ctx *c = ctx;
+    trainer *t = c->t;
+    finetune_result *r = c->r;
+    r->best = t->best_epoch >= 0 ? record_of(&t->best_cm, t->best_epoch) : (ft_record){.epoch = -1};
+    if (evaluated)
+        log_info("finetune: epoch %ld/%ld lr %.3e train loss %.4f acc %.2f%% | test acc %.2f%% "
+                 "mean class %.2f%% | best %.2f%% (epoch %ld)", epoch, end, r->run.lr, loss, 100 * acc,
+                 100 * r->last.acc, 100 * r->last.mean_class_acc, 100 * r->best.acc, r->best.epoch);
+    else
+        log_info("finetune: epoch %ld/%ld lr %.3e train loss %.4f acc %.2f%%", epoch, end, r->run.lr,
+                 loss, 100 * acc);
+    return metrics_append(t, epoch, r->run.lr, loss, acc, evaluated ? &r->last : NULL, err);
+}
+
+static int run_epochs(run_ctx *c, long start, long end, char *err)
+{
+    trainer *t = c->t;
+    const finetune_args *a = c->a;
+    const train_loop lp = {.cmd = "finetune", .comm = t->comm, .L = &t->L, .sched = &t->sched,
+                           .log_every = a->log_every, .eval_every = a->eval_every, .ckpt_every = a->ckpt_every,
+                           .units_per_sample = 1, .part = &t->part, .run = &c->r->run, .step = step_cb,
+                           .evaluate = evaluate, .report = report, .save = save_cb, .ctx = c};
+    return train_loop_run(&lp, start, end, err);
 }
 
 /* A resume of a complete run (killed after its final checkpoint, in a plot say): the last
@@ -663,12 +631,10 @@ static int finish_complete(trainer *t, const finetune_args *a, long epochs, fine
     log_info("finetune: %s: the run is complete (epoch %ld); finishing its outputs", a->rundir, epochs);
     double t0 = now_s();
     if (ft_testset_eval(&t->ts, t->c, &t->cm, t->comm, err)) return -1;
-    r->seconds_eval += now_s() - t0;
+    r->run.seconds_eval += now_s() - t0;
     r->last = record_of(&t->cm, epochs - 1);
-    r->train_loss = r->train_acc = NAN; /* in metrics.csv; not kept in the checkpoint */
-    r->lr = cosine_lr(&t->sched, (int)(epochs - 1));
-    r->end_epoch = epochs;
-    if (t->best_epoch >= 0) snprintf(r->best_path, sizeof r->best_path, "%s/best.h5", a->rundir);
+    train_result_complete(&r->run, &t->sched, epochs);
+    if (t->best_epoch >= 0) snprintf(r->run.best_path, sizeof r->run.best_path, "%s/best.h5", a->rundir);
     return dist_any_error(t->comm, write_confusion(t, a, err), err);
 }
 
@@ -683,13 +649,10 @@ int finetune_run(const finetune_args *a, MPI_Comm comm, finetune_result *r, char
     int rc = trainer_init(&t, a, comm, err);
     long start = 0;
     run_ctx ctx = {&t, a, r};
-    if (!rc) rc = train_run_start(&t.o, comm, resume_latest, load_pretrained, &ctx, &start, &r->resumed, err);
+    if (!rc) rc = train_run_start(&t.o, comm, resume_latest, load_pretrained, &ctx, &start, &r->run.resumed, err);
     if (!rc) rc = dist_any_error(comm, metrics_open(&t, a, a->resume ? start : -1, err), err);
     if (!rc) {
-        r->layout = t.L;
-        r->start_epoch = r->end_epoch = start;
-        r->n_params = t.n_params;
-        r->n_test = t.ts.n;
+        train_result_start(&r->run, &t.L, start, t.n_params, t.ts.n);
         r->n_classes = t.cfg.n_classes;
         r->overlap_allreduce = t.overlap; /* --stages: the stages reduce after the step */
         if (t.best_epoch >= 0) r->best = record_of(&t.best_cm, t.best_epoch);
@@ -700,16 +663,18 @@ int finetune_run(const finetune_args *a, MPI_Comm comm, finetune_result *r, char
                  "per epoch, batch %ld = %ld micro-batches of %ld on %s; %ld parameters; epochs "
                  "%ld -> %ld%s; encoder %s", ft_protocol_name(a->protocol), t.L.n, t.ts.n,
                  t.cfg.n_classes, t.cfg.enc.points, t.L.steps_per_epoch, t.L.batch, t.L.micro_per_step,
-                 t.L.micro, grid, t.n_params, start, a->epochs, r->resumed ? " (resumed)" : "",
+                 t.L.micro, grid, t.n_params, start, a->epochs, r->run.resumed ? " (resumed)" : "",
                  a->scratch ? "from scratch" : a->pretrained);
-        rc = r->resumed && start == a->epochs ? finish_complete(&t, a, start, r, err)
-                                               : train_loop(&t, a, start, a->epochs, r, err);
+        rc = r->run.resumed && start == a->epochs ? finish_complete(&t, a, start, r, err)
+                                                   : run_epochs(&ctx, start, a->epochs, err);
     }
     if (t.metrics) {
         fclose(t.metrics);
         t.metrics = NULL;
         char perr[I2P_ERR_LEN];
-        if (curves_plot(a->rundir, perr)) log_warn("finetune: no curves.png: %s", perr);
+        if (train_curves_plot(a->rundir, "I2P-MAE fine-tuning", "accuracy (%)", "train acc", "test acc",
+                              "test mean class acc", perr))
+            log_warn("finetune: no curves.png: %s", perr);
         if (!rc && r->last.epoch >= 0 && confusion_plot(a->rundir, t.cfg.n_classes, perr))
             log_warn("finetune: no confusion.png: %s", perr);
     }
@@ -718,6 +683,6 @@ int finetune_run(const finetune_args *a, MPI_Comm comm, finetune_result *r, char
         per_class_print(&t.cm, t.tr.d.class_names);
     }
     trainer_free(&t);
-    r->seconds_total = now_s() - t0;
+    r->run.seconds_total = now_s() - t0;
     return rc;
 }

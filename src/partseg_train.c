@@ -3,11 +3,9 @@
  * --eval-only (see partseg_train.h). Shaped like finetune.c, with its shared helpers. */
 #include "partseg_train.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "atomic_file.h"
 #include "checkpoint.h"
@@ -23,6 +21,8 @@
 #include "seg_metrics.h"
 #include "train_common.h"
 #include "train_log.h"
+#include "train_loop.h"
+#include "train_summary.h"
 
 #define METRICS_HEADER "epoch,lr,train_loss,train_acc,instance_miou,class_miou,test_acc\n"
 #define N_ARRAYS 7
@@ -86,19 +86,7 @@ static char *make_config_json(const partseg_args *a, const trainer *t)
     cJSON *j = cJSON_CreateObject();
     cJSON_AddItemToObject(j, "partseg", partseg_config_to_json(&t->cfg));
     cJSON *tr = cJSON_AddObjectToObject(j, "train");
-    cJSON_AddStringToObject(tr, "init", a->scratch ? "scratch" : "pretrained");
-    cJSON_AddNumberToObject(tr, "seed", (double)a->seed);
-    cJSON_AddNumberToObject(tr, "batch", (double)t->L.batch);
-    cJSON_AddNumberToObject(tr, "micro_batch", (double)t->L.micro);
-    cJSON_AddNumberToObject(tr, "sched_epochs", (double)t->sched.epochs);
-    cJSON_AddNumberToObject(tr, "warmup_epochs", (double)a->warmup_epochs);
-    cJSON_AddNumberToObject(tr, "lr", a->lr);
-    cJSON_AddNumberToObject(tr, "min_lr", a->min_lr);
-    cJSON_AddNumberToObject(tr, "warmup_lr", a->warmup_lr);
-    cJSON_AddNumberToObject(tr, "weight_decay", a->weight_decay);
-    cJSON_AddNumberToObject(tr, "clip_grad", a->clip_grad);
-    cJSON_AddStringToObject(tr, "precision", nn_precision_name(a->precision));
-    cJSON_AddNumberToObject(tr, "eval_every", (double)a->eval_every);
+    train_config_json_add(tr, &t->o, &t->L, &t->sched, nn_precision_name(a->precision));
     cJSON *d = cJSON_AddObjectToObject(j, "data");
     cJSON_AddNumberToObject(d, "train_samples", (double)t->tr.d.n);
     cJSON_AddNumberToObject(d, "train_points", (double)t->tr.d.points);
@@ -237,7 +225,7 @@ static int write_ckpt(trainer *t, const char *path, long epochs_done, int n, par
     memcpy(bits, t->best_metrics, sizeof bits);
     fill_arrays(t, arr, &be, bits);
     return train_write_ckpt(&t->o, path, t->comm, &t->L, epochs_done, 0, t->config_json,
-                            t->tensor_table, arr, n, &r->seconds_checkpoint, err);
+                            t->tensor_table, arr, n, &r->run.seconds_checkpoint, err);
 }
 
 /* ckpt-<step>.h5 after epochs_done epochs and t->part.steps steps of the next one. */
@@ -248,7 +236,8 @@ static int save_checkpoint(trainer *t, long epochs_done, partseg_result *r, char
     memcpy(bits, t->best_metrics, sizeof bits);
     fill_arrays(t, arr, &be, bits);
     return train_save_ckpt(&t->o, t->comm, &t->L, epochs_done, t->part.steps, t->config_json,
-                           t->tensor_table, arr, NULL, N_ARRAYS, r->last_checkpoint, &r->seconds_checkpoint, err);
+                           t->tensor_table, arr, NULL, N_ARRAYS, r->run.last_checkpoint, &r->run.seconds_checkpoint,
+                           err);
 }
 
 /* train_save_fn over run_ctx. */
@@ -288,7 +277,7 @@ static int resume_latest(void *ctx, long *epochs_done, char *err)
     run_ctx *c = ctx;
     resume_ctx rc = {c->t, 0};
     int lrc = ckpt_resume_newest(c->a->rundir, c->t->comm, c->t->config_json, "partseg", resume_load, &rc,
-                                 c->r->last_checkpoint, sizeof c->r->last_checkpoint, err);
+                                 c->r->run.last_checkpoint, sizeof c->r->run.last_checkpoint, err);
     *epochs_done = rc.epochs_done;
     return lrc;
 }
@@ -307,24 +296,6 @@ static int metrics_append(trainer *t, long epoch, double lr, double loss, double
     if (t->rank) return 0;
     double v[3] = {test ? test->instance_miou : 0, test ? test->class_miou : 0, test ? test->accuracy : 0};
     return train_metrics_row(t->metrics, t->metrics_path, epoch, lr, loss, acc, test ? v : NULL, 3, err);
-}
-
-static int curves_plot(const char *rundir, char *err)
-{
-    char csv[I2P_PATH_LEN], png[I2P_PATH_LEN], script[2 * I2P_PATH_LEN];
-    snprintf(csv, sizeof csv, "%s/metrics.csv", rundir);
-    snprintf(png, sizeof png, "%s/curves.png", rundir);
-    snprintf(script, sizeof script,
-             "set datafile separator ','\nset datafile missing 'nan'\n"
-             "set title 'I2P-MAE part segmentation'\n"
-             "set xlabel 'epoch'\nset ylabel 'train loss'\nset y2label 'mIoU / accuracy (%%)'\n"
-             "set ytics nomirror\nset y2tics\nset y2range [0:100]\nset grid\nset key below\n"
-             "plot '%s' every ::1 using 1:3 with lines lw 2 title 'train loss', "
-             "'' every ::1 using 1:($4*100) axes x1y2 with lines title 'train point acc', "
-             "'' every ::1 using 1:($5*100) axes x1y2 with linespoints pt 7 ps 0.5 title 'instance mIoU', "
-             "'' every ::1 using 1:($6*100) axes x1y2 with lines dt 2 title 'class mIoU'\n",
-             csv);
-    return gnuplot_png(png, script, err);
 }
 
 /* Rank 0: per_category.csv of the last evaluation (id,category,miou; categories with shapes). */
@@ -388,39 +359,30 @@ static int run_micro_batches(trainer *t, const partseg_args *a, long step, parts
         }
         lacc[0] += loss * inv;
         lacc[1] += (double)right;
-        r->seconds_train += now_s() - t0;
+        r->run.seconds_train += now_s() - t0;
     }
     return 0;
 }
 
 /* ---- the loop ---- */
 
-/* One epoch from step t->part.steps (a run resumed inside it, with its sums) to its end; or, when a
- * signal arrives, to the end of the current step, then a checkpoint there and PREEMPT_STOPPED. */
-static int train_epoch(trainer *t, const partseg_args *a, long epoch, long end, double *loss_out, double *acc_out,
-                       partseg_result *r, char *err)
+/* train_step_fn over run_ctx: the micro-batches of `step`, then the update. */
+static int step_cb(void *ctx, long step, long epoch, double lr, double *loss, double *correct, double *gnorm,
+                   char *err)
 {
-    double lr = cosine_lr(&t->sched, (int)epoch), sum_loss = 0, correct = 0, t_last = now_s();
-    long spe = t->L.steps_per_epoch, s0 = train_part_take(&t->part, &sum_loss, &correct);
-    for (long s = s0; s < spe; s++) {
-        long step = epoch * spe + s;
-        int rc = run_micro_batches(t, a, step, r, err);
-        if (dist_any_error(t->comm, rc, err)) return -1;
-        /* ONE optimiser step per iteration (Point-M2AE's runner steps twice: docs/partseg.md) */
-        train_net net = net_of(t);
-        double gnorm = 0;
-        if (train_update(&net, t->acc, &t->opt, &t->opt_cfg, lr, a->clip_grad, t->comm, NULL, step, epoch,
-                         r->last_checkpoint, &r->seconds_allreduce, &gnorm, err))
-            return -1;
-        const double *l = t->acc + t->n_params + t->n_buffers;
-        run_ctx ctx = {t, a, r};
-        int src = train_step_end("partseg", epoch, end, s, spe, l[0], l[1], gnorm, lr, a->log_every, t->L.batch,
-                                 &t_last, &sum_loss, &correct, &t->part, t->comm, save_cb, &ctx, err);
-        if (src) return src;
-    }
-    *loss_out = sum_loss / (double)spe;
-    *acc_out = correct / ((double)spe * (double)t->L.batch * (double)t->cfg.enc.points);
-    r->lr = lr;
+    run_ctx *c = ctx;
+    trainer *t = c->t;
+    partseg_result *r = c->r;
+    int rc = run_micro_batches(t, c->a, step, r, err);
+    if (dist_any_error(t->comm, rc, err)) return -1;
+    /* ONE optimiser step per iteration (Point-M2AE's runner steps twice: docs/partseg.md) */
+    train_net net = net_of(t);
+    if (train_update(&net, t->acc, &t->opt, &t->opt_cfg, lr, c->a->clip_grad, t->comm, NULL, step, epoch,
+                     r->run.last_checkpoint, &r->run.seconds_allreduce, gnorm, err))
+        return -1;
+    const double *l = t->acc + t->n_params + t->n_buffers;
+    *loss = l[0];
+    *correct = l[1];
     return 0;
 }
 
@@ -430,11 +392,15 @@ static seg_record best_record(const trainer *t)
                         .class_miou = t->best_metrics[1], .accuracy = t->best_metrics[2]};
 }
 
-static int evaluate(trainer *t, const partseg_args *a, long epoch, partseg_result *r, char *err)
+/* train_eval_fn over run_ctx. */
+static int evaluate(void *ctx, long epoch, char *err)
 {
+    run_ctx *c = ctx;
+    trainer *t = c->t;
+    partseg_result *r = c->r;
     double t0 = now_s();
     if (segtest_eval(&t->ts, t->m, &r->last, t->per_class, t->comm, err)) return -1;
-    r->seconds_eval += now_s() - t0;
+    r->run.seconds_eval += now_s() - t0;
     r->last.epoch = epoch;
     /* ">=": the newest epoch reaching the best instance mIoU, as Point-M2AE's runner saves it */
     if (t->best_epoch < 0 || r->last.instance_miou >= t->best_metrics[0]) {
@@ -442,37 +408,39 @@ static int evaluate(trainer *t, const partseg_args *a, long epoch, partseg_resul
         t->best_metrics[0] = r->last.instance_miou;
         t->best_metrics[1] = r->last.class_miou;
         t->best_metrics[2] = r->last.accuracy;
-        snprintf(r->best_path, sizeof r->best_path, "%s/best.h5", a->rundir);
-        if (write_ckpt(t, r->best_path, epoch + 1, 4, r, err)) return -1;
+        snprintf(r->run.best_path, sizeof r->run.best_path, "%s/best.h5", c->a->rundir);
+        if (write_ckpt(t, r->run.best_path, epoch + 1, 4, r, err)) return -1;
     }
-    return dist_any_error(t->comm, write_per_category(t, a, err), err);
+    return dist_any_error(t->comm, write_per_category(t, c->a, err), err);
 }
 
-static int train_loop(trainer *t, const partseg_args *a, long start, long end, partseg_result *r, char *err)
+/* train_report_fn over run_ctx: the records, the epoch's line and its metrics row. */
+static int report(void *ctx, long epoch, long end, double loss, double acc, int evaluated, char *err)
 {
-    for (long epoch = start; epoch < end; epoch++) {
-        double loss = 0, acc = 0;
-        int erc = train_epoch(t, a, epoch, end, &loss, &acc, r, err);
-        if (erc) return erc;
-        int last = epoch + 1 == end, evaluated = (epoch + 1) % a->eval_every == 0 || last;
-        if (evaluated && evaluate(t, a, epoch, r, err)) return -1;
-        r->train_loss = loss;
-        r->train_acc = acc;
-        r->best = best_record(t);
-        if (evaluated)
-            log_info("partseg: epoch %ld/%ld lr %.3e train loss %.4f acc %.2f%% | instance mIoU %.2f%% class mIoU "
-                     "%.2f%% | best %.2f%% (epoch %ld)", epoch, end, r->lr, loss, 100 * acc,
-                     100 * r->last.instance_miou, 100 * r->last.class_miou, 100 * r->best.instance_miou,
-                     r->best.epoch);
-        else
-            log_info("partseg: epoch %ld/%ld lr %.3e train loss %.4f acc %.2f%%", epoch, end, r->lr, loss, 100 * acc);
-        int rc = metrics_append(t, epoch, r->lr, loss, acc, evaluated ? &r->last : NULL, err);
-        if (dist_any_error(t->comm, rc, err)) return -1;
-        run_ctx ctx = {t, a, r};
-        int end_rc = train_epoch_end(epoch, end, a->ckpt_every, t->comm, save_cb, &ctx, &r->end_epoch, err);
-        if (end_rc) return end_rc;
-    }
-    return 0;
+    run_ctx *c = ctx;
+    trainer *t = c->t;
+    partseg_result *r = c->r;
+    r->best = best_record(t);
+    if (evaluated)
+        log_info("partseg: epoch %ld/%ld lr %.3e train loss %.4f acc %.2f%% | instance mIoU %.2f%% class mIoU "
+                 "%.2f%% | best %.2f%% (epoch %ld)", epoch, end, r->run.lr, loss, 100 * acc,
+                 100 * r->last.instance_miou, 100 * r->last.class_miou, 100 * r->best.instance_miou,
+                 r->best.epoch);
+    else
+        log_info("partseg: epoch %ld/%ld lr %.3e train loss %.4f acc %.2f%%", epoch, end, r->run.lr, loss, 100 * acc);
+    return metrics_append(t, epoch, r->run.lr, loss, acc, evaluated ? &r->last : NULL, err);
+}
+
+static int run_epochs(run_ctx *c, long start, long end, char *err)
+{
+    trainer *t = c->t;
+    const partseg_args *a = c->a;
+    /* the training accuracy counts points */
+    const train_loop lp = {.cmd = "partseg", .comm = t->comm, .L = &t->L, .sched = &t->sched,
+                           .log_every = a->log_every, .eval_every = a->eval_every, .ckpt_every = a->ckpt_every,
+                           .units_per_sample = (double)t->cfg.enc.points, .part = &t->part, .run = &c->r->run,
+                           .step = step_cb, .evaluate = evaluate, .report = report, .save = save_cb, .ctx = c};
+    return train_loop_run(&lp, start, end, err);
 }
 
 /* A resume of a complete run (killed after its final checkpoint, in the plot say): the last
@@ -482,11 +450,9 @@ static int finish_complete(trainer *t, const partseg_args *a, long epochs, parts
     log_info("partseg: %s: the run is complete (epoch %ld); finishing its outputs", a->rundir, epochs);
     double t0 = now_s();
     if (segtest_eval(&t->ts, t->m, &r->last, t->per_class, t->comm, err)) return -1;
-    r->seconds_eval += now_s() - t0;
+    r->run.seconds_eval += now_s() - t0;
     r->last.epoch = epochs - 1;
-    r->train_loss = r->train_acc = NAN; /* in metrics.csv; not kept in the checkpoint */
-    r->lr = cosine_lr(&t->sched, (int)(epochs - 1));
-    r->end_epoch = epochs;
+    train_result_complete(&r->run, &t->sched, epochs);
     return dist_any_error(t->comm, write_per_category(t, a, err), err);
 }
 
@@ -501,31 +467,30 @@ int partseg_train_run(const partseg_args *a, MPI_Comm comm, partseg_result *r, c
     int rc = trainer_init(&t, a, comm, err);
     long start = 0;
     run_ctx ctx = {&t, a, r};
-    if (!rc) rc = train_run_start(&t.o, comm, resume_latest, load_pretrained, &ctx, &start, &r->resumed, err);
+    if (!rc) rc = train_run_start(&t.o, comm, resume_latest, load_pretrained, &ctx, &start, &r->run.resumed, err);
     if (!rc) rc = dist_any_error(comm, metrics_open(&t, a, a->resume ? start : -1, err), err);
     if (!rc) {
-        r->layout = t.L;
-        r->start_epoch = r->end_epoch = start;
-        r->n_params = t.n_params;
-        r->n_test = t.ts.n;
+        train_result_start(&r->run, &t.L, start, t.n_params, t.ts.n);
         r->best = best_record(&t);
-        if (t.best_epoch >= 0) snprintf(r->best_path, sizeof r->best_path, "%s/best.h5", a->rundir);
+        if (t.best_epoch >= 0) snprintf(r->run.best_path, sizeof r->run.best_path, "%s/best.h5", a->rundir);
         log_info("partseg: %ld train / %ld test shapes, %d categories, %d parts, %d points; %ld steps per epoch, "
                  "batch %ld = %ld micro-batches of %ld on %d ranks; %ld parameters; epochs %ld -> %ld%s; encoder %s",
                  t.L.n, t.ts.n, t.cfg.n_categories, t.cfg.n_parts, t.cfg.enc.points, t.L.steps_per_epoch, t.L.batch,
                  t.L.micro_per_step, t.L.micro, t.size, t.n_params, start, a->epochs,
-                 r->resumed ? " (resumed)" : "", a->scratch ? "from scratch" : a->pretrained);
-        rc = r->resumed && start == a->epochs ? finish_complete(&t, a, start, r, err)
-                                               : train_loop(&t, a, start, a->epochs, r, err);
+                 r->run.resumed ? " (resumed)" : "", a->scratch ? "from scratch" : a->pretrained);
+        rc = r->run.resumed && start == a->epochs ? finish_complete(&t, a, start, r, err)
+                                                   : run_epochs(&ctx, start, a->epochs, err);
     }
     if (t.metrics) {
         fclose(t.metrics);
         t.metrics = NULL;
         char perr[I2P_ERR_LEN];
-        if (curves_plot(a->rundir, perr)) log_warn("partseg: no curves.png: %s", perr);
+        if (train_curves_plot(a->rundir, "I2P-MAE part segmentation", "mIoU / accuracy (%)", "train point acc",
+                              "instance mIoU", "class mIoU", perr))
+            log_warn("partseg: no curves.png: %s", perr);
     }
     trainer_free(&t);
-    r->seconds_total = now_s() - t0;
+    r->run.seconds_total = now_s() - t0;
     return rc;
 }
 

@@ -180,6 +180,26 @@ static int has_svm_values(const char *csv)
     return found;
 }
 
+int train_curves_plot(const char *rundir, const char *title, const char *y2label, const char *acc_title,
+                      const char *test1_title, const char *test2_title, char *err)
+{
+    char csv[I2P_PATH_LEN], png[I2P_PATH_LEN], script[2 * I2P_PATH_LEN];
+    snprintf(csv, sizeof csv, "%s/metrics.csv", rundir);
+    snprintf(png, sizeof png, "%s/curves.png", rundir);
+    snprintf(script, sizeof script,
+             "set datafile separator ','\n"
+             "set datafile missing 'nan'\n"
+             "set title '%s'\n"
+             "set xlabel 'epoch'\nset ylabel 'train loss'\nset y2label '%s'\n"
+             "set ytics nomirror\nset y2tics\nset y2range [0:100]\nset grid\nset key below\n"
+             "plot '%s' every ::1 using 1:3 with lines lw 2 title 'train loss', "
+             "'' every ::1 using 1:($4*100) axes x1y2 with lines title '%s', "
+             "'' every ::1 using 1:($5*100) axes x1y2 with linespoints pt 7 ps 0.5 title '%s', "
+             "'' every ::1 using 1:($6*100) axes x1y2 with lines dt 2 title '%s'\n",
+             title, y2label, csv, acc_title, test1_title, test2_title);
+    return gnuplot_png(png, script, err);
+}
+
 int train_log_plot(const char *rundir, char *err)
 {
     char csv[I2P_PATH_LEN], png[I2P_PATH_LEN], script[3 * I2P_PATH_LEN];

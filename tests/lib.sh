@@ -69,6 +69,23 @@ no_file() {
   if [ -e "$2" ] || [ -e "$2.partial" ]; then fail "$1" "$2 (or .partial) exists"; else pass "$1"; fi
 }
 
+# json_field FILE KEY: the value of KEY (a number, true/false, or a quoted string) in the JSON
+# summary, FILE's last line.
+json_field() { tail -n 1 "$1" | sed -n "s/.*\"$2\":\([^,}]*\).*/\1/p"; }
+
+# pick_port: a random free TCP port P with P + 1 free too (a local Slurm cluster's pair), below the
+# ephemeral range; returns 1 after 10 tries.
+port_free() { ! ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
+pick_port() {
+  lo=$(awk '{ print $1 - 2 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
+  [ -n "$lo" ] && [ "$lo" -gt 12000 ] || lo=32766
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    p=$(shuf -i "10000-$lo" -n 1)
+    if port_free "$p" && port_free $((p + 1)); then echo "$p"; return 0; fi
+  done
+  return 1
+}
+
 have_torch() { $PY -c 'import torch, h5py, numpy' > /dev/null 2>&1; }
 have_h5py() { $PY -c 'import h5py, numpy' > /dev/null 2>&1; }
 

@@ -200,14 +200,6 @@ RUNS="2way-3shot/fold-0 2way-3shot/fold-1 3way-3shot/fold-0 3way-3shot/fold-1"
 CLUSTER=$ROOT/slurm/local-cluster.sh
 export I2PMAE_SLURM_DIR=$T/slurm I2PMAE_SLURM_TIMEOUT=20 I2PMAE_HOME=$ROOT I2PMAE
 chmod 0755 "$T"   # munged (user munge) must reach its socket below $T
-port_free() { ! ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
-pick_port() {
-  for _ in 1 2 3 4 5 6 7 8 9 10; do
-    p=$(shuf -i 10000-30000 -n 1)
-    if port_free "$p" && port_free $((p + 1)); then echo "$p"; return 0; fi
-  done
-  return 1
-}
 export I2PMAE_SLURM_PORT=$(pick_port) || skip_slurm "no free TCP port pair"
 trap 'timeout 120 "$CLUSTER" stop > /dev/null 2>&1; rm -rf "$T"' EXIT
 trap 'exit 1' INT TERM HUP

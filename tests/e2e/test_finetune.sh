@@ -27,7 +27,6 @@ metrics_equal() {
     END { if (na == 0 || na != nb) { print "rows: " na " vs " nb; bad = 1 } exit bad }' "$2" "$3" > "$T/cmp.out" 2>&1
   if [ $? = 0 ]; then pass "$1"; else fail "$1" "$(head -3 "$T/cmp.out" | tr '\n' ' ')"; fi
 }
-json_field() { tail -n 1 "$1" | sed -n "s/.*\"$2\":\([^,}]*\).*/\1/p"; }
 
 # ---- rank-count independence: 4 epochs on 1, 2 and 4 ranks ----
 for np in 1 2 4; do

@@ -8,7 +8,6 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/pretrain_lib.sh"
 need_features_writer
-json_field() { tail -n 1 "$1" | sed -n "s/.*\"$2\":\([^,}]*\).*/\1/p"; }
 
 check synth_parts "$I2PMAE" synth --parts --samples 24 --points 128 --seed 3 -o "$T/tr.h5"
 check synth_parts_test "$I2PMAE" synth --parts --samples 12 --points 128 --seed 4 -o "$T/te.h5"

@@ -38,16 +38,6 @@ done
 
 # A free port pair (slurmctld, slurmd) so that this test never meets a cluster already running.
 # Taken below the kernel's ephemeral range, where outgoing connections could grab it meanwhile.
-port_free() { ! ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
-pick_port() {
-  lo=$(awk '{ print $1 - 2 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
-  [ -n "$lo" ] && [ "$lo" -gt 12000 ] || lo=32766
-  for _ in 1 2 3 4 5 6 7 8 9 10; do
-    p=$(shuf -i "10000-$lo" -n 1)
-    if port_free "$p" && port_free $((p + 1)); then echo "$p"; return 0; fi
-  done
-  return 1
-}
 PORT=$(pick_port) || skip_all "no free TCP port pair found"
 export I2PMAE_SLURM_PORT=$PORT
 
