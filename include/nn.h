@@ -185,9 +185,9 @@ void nn_batchnorm_dinp_rows(float *dinp, const float *dout, const float *inp, co
                             const float *var, float eps, long M, long rows, long C, const double *acc);
 
 /* ---- batch normalisation over rows (eps 1e-5) ---- */
-#define NN_BN_EPS 1e-5f /* its eps (nn_batchnorm.c's BN_EPS), for nn_batchnorm_sums_rows / dinp_rows */
-#define NN_BN_MOMENTUM 0.1f /* its running statistics' momentum (nn_batchnorm.c's BN_MOMENTUM) */
-/* nn_batchnorm_stats_train over rows given in pieces (nn_bn_stats_rows.c), bitwise: acc (2C doubles)
+#define NN_BN_EPS 1e-5f /* its eps (also for nn_batchnorm_sums_rows / dinp_rows) */
+#define NN_BN_MOMENTUM 0.1f /* its running statistics' momentum */
+/* nn_batchnorm_stats_train over rows given in pieces (nn_batchnorm.c, the same passes), bitwise: acc (2C doubles)
  * zeroed by the caller; nn_bn_stats_sum_rows for each piece in row order, nn_bn_stats_mean (M: all
  * the rows), nn_bn_stats_sq_rows for each piece again, nn_bn_stats_var (and the running update when
  * running_mean, running_var are not NULL). */

@@ -7,12 +7,11 @@
 
 #include <math.h>
 #include <omp.h>
+#include <string.h>
 
 #include "errors.h"
 
 enum { K_BN_TRAIN = 60, K_BN_EVAL };
-#define BN_EPS 1e-5f
-#define BN_MOMENTUM 0.1f
 
 static int bn_desc(dnnl_batch_normalization_desc_t *d, dnnl_prop_kind_t prop, unsigned extra,
                    long M, long C, char *err)
@@ -24,9 +23,9 @@ static int bn_desc(dnnl_batch_normalization_desc_t *d, dnnl_prop_kind_t prop, un
     unsigned flags = dnnl_use_scale | dnnl_use_shift | extra;
     if (dnn_check(dnnl_memory_desc_init_by_tag(&data, 4, dd, dnnl_f32, dnnl_acdb), "bn md", err)) return -1;
     if (prop == dnnl_backward)
-        return dnn_check(dnnl_batch_normalization_backward_desc_init(d, prop, &data, &data, BN_EPS, flags),
+        return dnn_check(dnnl_batch_normalization_backward_desc_init(d, prop, &data, &data, NN_BN_EPS, flags),
                          "bn bwd desc", err);
-    return dnn_check(dnnl_batch_normalization_forward_desc_init(d, prop, &data, BN_EPS, flags),
+    return dnn_check(dnnl_batch_normalization_forward_desc_init(d, prop, &data, NN_BN_EPS, flags),
                      "bn fwd desc", err);
 }
 
@@ -35,45 +34,47 @@ static int bn_desc(dnnl_batch_normalization_desc_t *d, dnnl_prop_kind_t prop, un
  * `omp simd` across channels, which keeps every channel's order (the same sums as scalar code). Done here rather
  * than by the primitive: oneDNN's channels-last training forward computes the statistics in a way
  * that loses ~1e-4 relative on embed0's gradients (the reference comparison needs better), while the
- * channel-strided path that is accurate runs 35x slower. acc holds 2C doubles. */
-static inline __attribute__((always_inline)) void stats_cols_body(const float *inp, long M, long C, long lo,
-                                                                  long hi, double *s, double *q)
+ * channel-strided path that is accurate runs 35x slower. acc holds 2C doubles: s (the sums, then the
+ * mean) and q (the squared deviations from it). The same passes serve rows given in pieces
+ * (nn_bn_stats_*: each piece continues the sums in row order, so the same bits). */
+
+/* One pass over rows of inp for the channels [lo, hi): squares 0 adds x to s, 1 adds (x - s)^2 to q. */
+static inline __attribute__((always_inline)) void stats_cols_body(const float *inp, long rows, long C, long lo,
+                                                                  long hi, double *s, double *q, int squares)
 {
-    for (long j = lo; j < hi; j++) s[j] = q[j] = 0;
-    for (long i = 0; i < M; i++) {
+    for (long i = 0; i < rows; i++) {
         const float *x = inp + i * C;
+        if (!squares) {
 #pragma omp simd
-        for (long j = lo; j < hi; j++) s[j] += x[j];
-    }
-    for (long j = lo; j < hi; j++) s[j] /= (double)M;
-    for (long i = 0; i < M; i++) {
-        const float *x = inp + i * C;
+            for (long j = lo; j < hi; j++) s[j] += x[j];
+        } else {
 #pragma omp simd
-        for (long j = lo; j < hi; j++) {
-            double d = x[j] - s[j];
-            q[j] += d * d;
+            for (long j = lo; j < hi; j++) {
+                double d = x[j] - s[j];
+                q[j] += d * d;
+            }
         }
     }
 }
 
 /* The same loops compiled for the baseline ISA and for AVX2 (the same operations per element in
  * the same order, contraction being off: the same bits). */
-static void stats_cols_base(const float *inp, long M, long C, long lo, long hi, double *s, double *q)
+static void stats_cols_base(const float *inp, long rows, long C, long lo, long hi, double *s, double *q, int squares)
 {
-    stats_cols_body(inp, M, C, lo, hi, s, q);
+    stats_cols_body(inp, rows, C, lo, hi, s, q, squares);
 }
 
 #ifdef __x86_64__
-__attribute__((target("avx2"))) static void stats_cols_avx2(const float *inp, long M, long C, long lo, long hi,
-                                                            double *s, double *q)
+__attribute__((target("avx2"))) static void stats_cols_avx2(const float *inp, long rows, long C, long lo, long hi,
+                                                            double *s, double *q, int squares)
 {
-    stats_cols_body(inp, M, C, lo, hi, s, q);
+    stats_cols_body(inp, rows, C, lo, hi, s, q, squares);
 }
 #endif
 
-static void batch_stats(const float *inp, long M, long C, float *mean, float *var, double *acc)
+/* One pass over all channels, each thread its column range. */
+static void stats_pass(const float *inp, long rows, long C, double *acc, int squares)
 {
-    double *s = acc, *q = acc + C;
 #ifdef __x86_64__
     int avx2 = __builtin_cpu_supports("avx2");
 #else
@@ -85,19 +86,33 @@ static void batch_stats(const float *inp, long M, long C, float *mean, float *va
         long lo = C * t / nt, hi = C * (t + 1) / nt;
 #ifdef __x86_64__
         if (avx2)
-            stats_cols_avx2(inp, M, C, lo, hi, s, q);
+            stats_cols_avx2(inp, rows, C, lo, hi, acc, acc + C, squares);
         else
 #endif
-            stats_cols_base(inp, M, C, lo, hi, s, q);
-        for (long j = lo; j < hi; j++) {
-            mean[j] = (float)s[j];
-            var[j] = (float)(q[j] / (double)M);
-        }
+            stats_cols_base(inp, rows, C, lo, hi, acc, acc + C, squares);
+    }
+}
+
+void nn_bn_stats_sum_rows(double *acc, const float *inp, long rows, long C)
+{
+    stats_pass(inp, rows, C, acc, 0);
+}
+
+void nn_bn_stats_sq_rows(double *acc, const float *inp, long rows, long C)
+{
+    stats_pass(inp, rows, C, acc, 1);
+}
+
+void nn_bn_stats_mean(double *acc, float *mean, long M, long C)
+{
+    for (long j = 0; j < C; j++) {
+        acc[j] /= (double)M;
+        mean[j] = (float)acc[j];
     }
 }
 
 /* The training forward that takes the statistics computed above as inputs (its tmp: 4C doubles,
- * for batch_stats and nn_batchnorm_backward_rows). */
+ * for the batch statistics and nn_batchnorm_backward_rows). */
 static nn_prim *bn_train_prim(nn_cache *c, long M, long C, char *err)
 {
     long key[] = {M, C};
@@ -117,9 +132,16 @@ static void running_update(float *running_mean, float *running_var, const float 
     if (!running_mean || !running_var) return;
     float unbias = M > 1 ? (float)M / (float)(M - 1) : 1.0f;
     for (long j = 0; j < C; j++) {
-        running_mean[j] = (1 - BN_MOMENTUM) * running_mean[j] + BN_MOMENTUM * mean[j];
-        running_var[j] = (1 - BN_MOMENTUM) * running_var[j] + BN_MOMENTUM * var[j] * unbias;
+        running_mean[j] = (1 - NN_BN_MOMENTUM) * running_mean[j] + NN_BN_MOMENTUM * mean[j];
+        running_var[j] = (1 - NN_BN_MOMENTUM) * running_var[j] + NN_BN_MOMENTUM * var[j] * unbias;
     }
+}
+
+void nn_bn_stats_var(const double *acc, float *var, const float *mean, float *running_mean, float *running_var,
+                     long M, long C)
+{
+    for (long j = 0; j < C; j++) var[j] = (float)(acc[C + j] / (double)M);
+    running_update(running_mean, running_var, mean, var, M, C);
 }
 
 int nn_batchnorm_stats_train(nn_cache *c, float *mean, float *var, const float *inp, float *running_mean,
@@ -127,8 +149,12 @@ int nn_batchnorm_stats_train(nn_cache *c, float *mean, float *var, const float *
 {
     nn_prim *p = bn_train_prim(c, M, C, err);
     if (!p) return -1;
-    batch_stats(inp, M, C, mean, var, (double *)p->tmp);
-    running_update(running_mean, running_var, mean, var, M, C);
+    double *acc = (double *)p->tmp; /* the statistics' passes over all rows at once */
+    memset(acc, 0, sizeof(double) * (size_t)(2 * C));
+    nn_bn_stats_sum_rows(acc, inp, M, C);
+    nn_bn_stats_mean(acc, mean, M, C);
+    nn_bn_stats_sq_rows(acc, inp, M, C);
+    nn_bn_stats_var(acc, var, mean, running_mean, running_var, M, C);
     return 0;
 }
 
@@ -150,7 +176,7 @@ static void bn_relu_bf16(uint16_t *out, const float *inp, const float *w, const 
 {
     float *sh = sc + C;
     for (long j = 0; j < C; j++) {
-        sc[j] = w[j] / sqrtf(var[j] + BN_EPS);
+        sc[j] = w[j] / sqrtf(var[j] + NN_BN_EPS);
         sh[j] = b[j];
     }
 #pragma omp parallel for schedule(static)
@@ -215,6 +241,6 @@ int nn_batchnorm_backward(nn_cache *c, float *dinp, float *dw, float *db, const 
     nn_prim *p = bn_train_prim(c, M, C, err);
     if (!p) return -1;
     (void)b;
-    nn_batchnorm_backward_rows(dinp, dw, db, dout, inp, w, mean, var, BN_EPS, M, C, (double *)p->tmp);
+    nn_batchnorm_backward_rows(dinp, dw, db, dout, inp, w, mean, var, NN_BN_EPS, M, C, (double *)p->tmp);
     return 0;
 }

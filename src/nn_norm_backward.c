@@ -3,7 +3,7 @@
  * normalisation backwards add per-thread partial sums of the scale / shift gradients (and batch
  * normalisation's input gradient depends on them), so their bits changed with the thread count
  * (tests/bench/bench_dnn_threads.c). Each column is summed in row order by one thread, in double,
- * the row loops `omp simd` across the thread's columns (as batch_stats in nn_batchnorm.c).
+ * the row loops `omp simd` across the thread's columns (as the batch statistics in nn_batchnorm.c).
  * The per-column factors (1 / sqrt(var + eps), w times it, the sums rounded to float) are formed
  * once per column instead of once per element, by the same float operations (the same bits). The
  * row loops are compiled twice, for the baseline ISA and for AVX2 (picked at run time): with
