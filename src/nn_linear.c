@@ -87,26 +87,41 @@ static int linear_forward_bf16(nn_cache *c, float *out, const float *inp, const 
     return nn_exec(c, p, ptr, err);
 }
 
-/* part (N,K) = dout^T x inp over the rows [r0, r0 + rows), dout and inp of type dt (f32 or bf16),
- * part f32: the primitive for (rows, K, N, dt), whose temporary (tmp_count floats) holds the running
- * sum and the chunk's product when tmp_count > 0 (part NULL writes into the temporary). */
+/* Whether the chunks' products are dW^T (K,N) = inp^T dout rather than dW (N,K) = dout^T inp: the
+ * operand oneDNN reads transposed is then the narrower one (K < N), measured faster at 1 thread for the
+ * 3D step's shapes with N > K (tests/bench/bench_dw.c; the input layer's K = 3: 2.5x). Every element
+ * is the same f32 dot product over the chunk's rows either way (the bits came out the same at 1, 2, 3,
+ * 4, 8 and 16 threads: bench_dw bits), and the sums of the products are elementwise, so the running sum
+ * is kept transposed and added to dw transposed once at the end. */
+static int dw_transposed(long K, long N)
+{
+    return N > K;
+}
+
+/* part = dout^T x inp over the rows [r0, r0 + rows) ((N,K), or its transpose (K,N) when
+ * dw_transposed), dout and inp of type dt (f32 or bf16), part f32: the primitive for (rows, K, N, dt),
+ * whose temporary (tmp_count floats) holds the running sum and the chunk's product when tmp_count > 0
+ * (part NULL writes into the temporary). */
 static nn_prim *dw_chunk(nn_cache *c, float *part, const void *dout, const void *inp, dnnl_data_type_t dt,
                          long r0, long rows, long K, long N, long tmp_count, char *err)
 {
     long key[] = {rows, K, N, tmp_count > 0, dt == dnnl_bf16};
+    int tr = dw_transposed(K, N);
     nn_prim *p = nn_cache_find(c, K_BWD_W_CHUNK, key, 5);
     if (!p) {
         dnnl_memory_desc_t s, wt, d;
         dnnl_matmul_desc_t md;
         int args[] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST};
-        if (md2t(&s, N, rows, 1, N, dt, err) || md2t(&wt, rows, K, K, 1, dt, err) || md2(&d, N, K, K, 1, err) ||
+        long a = tr ? K : N, b = tr ? N : K; /* (a, rows: read transposed) x (rows, b) */
+        if (md2t(&s, a, rows, 1, a, dt, err) || md2t(&wt, rows, b, b, 1, dt, err) || md2(&d, a, b, b, 1, err) ||
             dnn_check(dnnl_matmul_desc_init(&md, &s, &wt, NULL, &d), "matmul desc", err))
             return NULL;
         p = nn_cache_add(c, K_BWD_W_CHUNK, key, 5, &md, NULL, NULL, args, 3, tmp_count, err);
         if (!p) return NULL;
     }
     long es = dt == dnnl_bf16 ? (long)sizeof(uint16_t) : (long)sizeof(float);
-    void *ptr[] = {(char *)dout + r0 * N * es, (char *)inp + r0 * K * es, part ? part : p->tmp};
+    void *g = (char *)dout + r0 * N * es, *x = (char *)inp + r0 * K * es;
+    void *ptr[] = {tr ? x : g, tr ? g : x, part ? part : p->tmp};
     c->matmul_flops += 2.0 * rows * K * N;
     return nn_exec(c, p, ptr, err) ? NULL : p;
 }
@@ -116,6 +131,22 @@ static void add_into(float *acc, const float *x, long n)
 {
 #pragma omp parallel for simd schedule(static)
     for (long i = 0; i < n; i++) acc[i] += x[i];
+}
+
+/* dw (N,K) += sum, the running sum of the chunks' products in their layout ((K,N) when dw_transposed):
+ * elementwise, in 32 x 32 tiles when transposed. */
+static void add_sum_into(float *dw, const float *sum, long K, long N)
+{
+    if (!dw_transposed(K, N)) {
+        add_into(dw, sum, N * K);
+        return;
+    }
+    enum { T = 32 };
+#pragma omp parallel for collapse(2) schedule(static)
+    for (long n0 = 0; n0 < N; n0 += T)
+        for (long k0 = 0; k0 < K; k0 += T)
+            for (long k = k0; k < k0 + T && k < K; k++)
+                for (long n = n0; n < n0 + T && n < N; n++) dw[n * K + k] += sum[k * N + n];
 }
 
 /* Adds the rows [0, rows) of dout and inp (type dt) to the running sum *s: its next DW_ROWS-row
@@ -141,7 +172,7 @@ static int dw_add(nn_cache *c, nn_dw_sum *s, const void *dout, const void *inp, 
 
 /* dw (N,K) += dout^T inp for M > DW_ROWS, dout and inp of type dt, summed in f32 in an order fixed by
  * M alone (the comment at DW_ROWS): acc = chunk 0's product, then acc += each later chunk's product in
- * chunk order, then dw += acc. The full chunks' primitive's temporary holds acc and one chunk's
+ * chunk order, then dw += acc (acc transposed when dw_transposed). The full chunks' primitive's temporary holds acc and one chunk's
  * product (2 N K floats, whatever M), so the memory does not grow with the rows. nn_linear_dw_* run
  * the same sum over rows given in pieces. */
 static int linear_dw_chunked(nn_cache *c, float *dw, const void *dout, const void *inp, dnnl_data_type_t dt,
@@ -154,7 +185,7 @@ static int linear_dw_chunked(nn_cache *c, float *dw, const void *dout, const voi
     if (dw_add(c, &s, (const char *)dout + DW_ROWS * N * es, (const char *)inp + DW_ROWS * K * es, dt,
                M - DW_ROWS, err))
         return -1;
-    add_into(dw, s.acc, NK);
+    add_sum_into(dw, s.acc, K, N);
     return 0;
 }
 
@@ -207,7 +238,7 @@ int nn_linear_dw_finish(nn_dw_sum *s, float *dw, char *err)
     if (s->rows <= DW_ROWS)
         return errf(err, "linear: a weight gradient summed in pieces needs more than %d rows (%ld)", DW_ROWS,
                     s->rows);
-    if (dw) add_into(dw, s->acc, s->N * s->K);
+    if (dw) add_sum_into(dw, s->acc, s->K, s->N);
     return 0;
 }
 
