@@ -87,15 +87,17 @@ static int linear_forward_bf16(nn_cache *c, float *out, const float *inp, const 
     return nn_exec(c, p, ptr, err);
 }
 
-/* Whether the chunks' products are dW^T (K,N) = inp^T dout rather than dW (N,K) = dout^T inp: the
- * operand oneDNN reads transposed is then the narrower one (K < N), measured faster at 1 thread for the
- * 3D step's shapes with N > K (tests/bench/bench_dw.c; the input layer's K = 3: 2.5x). Every element
- * is the same f32 dot product over the chunk's rows either way (the bits came out the same at 1, 2, 3,
- * 4, 8 and 16 threads: bench_dw bits), and the sums of the products are elementwise, so the running sum
- * is kept transposed and added to dw transposed once at the end. */
+/* Whether the chunks' products are dW^T (K,N) = inp^T dout rather than dW (N,K) = dout^T inp: when
+ * dW's rows are narrower than one 16-float vector (the 3D input layer's K = 3), so that oneDNN's rows
+ * of dW^T fill its vectors: 2.5 to 4x faster at 1 and 2 threads (tests/bench/bench_dw.c, docs/
+ * performance.md). For the wider shapes of the step, swapping whenever N > K gained 2-8 % at 1 thread
+ * but nothing or lost at 2 (12288 x 192: 1.4x slower), so they keep dW. Each element is the same f32
+ * dot product over the chunk's rows either way (bench_dw bits: the same bits as dW at 1, 2, 3, 4, 8
+ * and 16 threads, fp32 and bf16); the sums of the chunks' products are elementwise, so the running
+ * sum stays transposed and is added to dw transposed once at the end. */
 static int dw_transposed(long K, long N)
 {
-    return N > K;
+    return K < 16 && N > K;
 }
 
 /* part = dout^T x inp over the rows [r0, r0 + rows) ((N,K), or its transpose (K,N) when

@@ -14,7 +14,8 @@
  *   bench_dw bits [fp32|bf16]   per shape, a hash of nn_linear_backward's dW over 2.5 chunks at 1, 2,
  *       3, 4, 8 and 16 threads, and whether they agree (exit 2 if not); diff two builds' lines to see
  *       whether a change kept the bits.
- * The thread count is OMP_NUM_THREADS. Run from the worktree after `make all`:
+ * The inputs start on a 64-byte boundary, or BENCH_DW_OFFSET bytes after one. The thread count is
+ * OMP_NUM_THREADS. Run from the worktree after `make all`:
  *   OMP_NUM_THREADS=1 build/bench/bench_dw api fp32; OMP_NUM_THREADS=2 build/bench/bench_dw variants bf16
  */
 #include <omp.h>
@@ -47,9 +48,14 @@ static float frand(unsigned *s)
     return (float)((*s >> 8) & 0xffffff) / 16777216.0f * 2.0f - 1.0f;
 }
 
+/* The inputs' offset in bytes from a 64-byte boundary (BENCH_DW_OFFSET, default 0): the step's
+ * activations need not start on a cache line. */
+static long input_offset;
+
 static void *filled(long n, unsigned seed, int bf16)
 {
-    void *p = malloc(n * (bf16 ? 2 : 4));
+    size_t bytes = ((size_t)n * (bf16 ? 2 : 4) + 2 * 64) / 64 * 64;
+    char *base = aligned_alloc(64, bytes), *p = base + input_offset;
     for (long i = 0; i < n; i++) {
         float v = frand(&seed);
         if (bf16) {
@@ -60,6 +66,11 @@ static void *filled(long n, unsigned seed, int bf16)
             ((float *)p)[i] = v;
     }
     return p;
+}
+
+static void unfill(void *p)
+{
+    free((char *)p - input_offset);
 }
 
 /* The largest CPU seconds of one OpenMP thread so far (the pool's threads are the ones oneDNN runs on).
@@ -122,7 +133,7 @@ static int bench_api(int bf16, long chunks, int reps)
                "(CPU %7.1f)\n",
                N, K, per, flop / per / 1e6, per_cpu, shapes[i].calls, per * shapes[i].calls,
                per_cpu * shapes[i].calls);
-        free(inp), free(dout), free(dw);
+        unfill(inp), unfill(dout), free(dw);
     }
     printf("api total wall %.1f ms (%.1f GFLOP/s), busiest thread CPU %.1f ms\n", total, total_flop / total / 1e6, total_cpu);
     nn_cache_free(&c);
@@ -169,7 +180,7 @@ static int bench_bits(int bf16)
         for (int t = 1; t < 6; t++) same &= h[t] == h[0];
         differ |= !same;
         printf("  %4ldx%-4ld %016llx %s\n", N, K, (unsigned long long)h[0], same ? "same at every count" : "DIFFER");
-        free(inp), free(dout), free(dw);
+        unfill(inp), unfill(dout), free(dw);
     }
     dnn_ctx_destroy(&dnn);
     return differ ? 2 : 0;
@@ -314,7 +325,7 @@ static int bench_variants(int bf16, long chunks, int reps)
         }
         printf("\n");
         fflush(stdout);
-        free(dout), free(inp), free(buf), free(ref), free(got), free(back);
+        unfill(dout), unfill(inp), free(buf), free(ref), free(got), free(back);
     }
     printf("variants step totals, wall (busiest thread CPU) ms:");
     for (int v = 0; v < N_VARIANTS; v++) printf(" %s %.1f (%.1f)", vname[v], tot[v], tot_cpu[v]);
@@ -327,6 +338,7 @@ static int bench_variants(int bf16, long chunks, int reps)
 int main(int argc, char **argv)
 {
     int bf16 = argc > 2 && !strcmp(argv[2], "bf16");
+    input_offset = getenv("BENCH_DW_OFFSET") ? atol(getenv("BENCH_DW_OFFSET")) % 64 : 0;
     long chunks = argc > 3 ? atol(argv[3]) : 16;
     int reps = argc > 4 ? atoi(argv[4]) : 5;
     if (argc > 1 && !strcmp(argv[1], "api")) return bench_api(bf16, chunks, reps);

@@ -196,6 +196,66 @@ static void test_linear_dw_bf16_threads(void **state)
     check_case_prec(OP_LINEAR, NN_BF16, 3072, 384, 384);
 }
 
+/* The chunked weight gradient over M rows, bitwise, is the sum written here of the chunks' own products
+ * (each one nn_linear_backward over the chunk's rows alone, onto zeros) added in chunk order, then added
+ * to dw: acc = P0, acc += P1, ..., dw += acc. Whole (nn_linear_backward over M) and in pieces
+ * (nn_linear_dw_begin / add / finish, pieces of 2 chunks, 1 chunk and the rest), at 1, 2 and 3
+ * threads. The same sum in reverse chunk order must differ (the comparison can fail). */
+static void check_chunk_order(nn_precision prec, long M, long K, long N)
+{
+    char err[I2P_ERR_LEN];
+    long R = nn_linear_dw_rows(), NK = N * K, n_chunks = (M + R - 1) / R;
+    float *inp = test_uniform(M * K, 21, 1, -2, 2), *dout = test_uniform(M * N, 22, 1, -1, 1);
+    float *dw0 = test_uniform(NK, 23, 1, -1, 1), *prod = malloc(sizeof(float) * NK * n_chunks);
+    float *want = malloc(sizeof(float) * NK), *back = malloc(sizeof(float) * NK), *got = malloc(sizeof(float) * NK);
+    float *work = malloc(sizeof(float) * 2 * NK);
+    nn_cache c;
+    omp_set_num_threads(1);
+    assert_int_equal(nn_cache_init(&c, &g_dnn, 16, err), 0);
+    assert_int_equal(nn_cache_set_precision(&c, prec, err), 0);
+    for (long j = 0; j < n_chunks; j++) {
+        long r0 = j * R, rows = M - r0 < R ? M - r0 : R;
+        memset(prod + j * NK, 0, sizeof(float) * NK);
+        assert_int_equal(nn_linear_backward(&c, NULL, prod + j * NK, NULL, dout + r0 * N, inp + r0 * K, NULL, rows,
+                                            K, N, err), 0);
+    }
+    nn_cache_free(&c);
+    for (long i = 0; i < NK; i++) {
+        float acc = prod[i], rev = prod[(n_chunks - 1) * NK + i];
+        for (long j = 1; j < n_chunks; j++) acc += prod[j * NK + i], rev += prod[(n_chunks - 1 - j) * NK + i];
+        want[i] = dw0[i] + acc, back[i] = dw0[i] + rev;
+    }
+    assert_true(memcmp(want, back, sizeof(float) * NK) != 0);
+    for (int nthr = 1; nthr <= 3; nthr++) {
+        omp_set_num_threads(nthr);
+        assert_int_equal(nn_cache_init(&c, &g_dnn, 16, err), 0);
+        assert_int_equal(nn_cache_set_precision(&c, prec, err), 0);
+        memcpy(got, dw0, sizeof(float) * NK);
+        assert_int_equal(nn_linear_backward(&c, NULL, got, NULL, dout, inp, NULL, M, K, N, err), 0);
+        assert_memory_equal(got, want, sizeof(float) * NK);
+        nn_dw_sum sum;
+        long piece[] = {2 * R, R, M - 3 * R};
+        nn_linear_dw_begin(&sum, work, K, N);
+        for (long p = 0, r0 = 0; p < 3; r0 += piece[p], p++)
+            assert_int_equal(nn_linear_dw_add(&c, &sum, dout + r0 * N, inp + r0 * K, piece[p], err), 0);
+        memcpy(got, dw0, sizeof(float) * NK);
+        assert_int_equal(nn_linear_dw_finish(&sum, got, err), 0);
+        assert_memory_equal(got, want, sizeof(float) * NK);
+        nn_cache_free(&c);
+    }
+    free(inp), free(dout), free(dw0), free(prod), free(want), free(back), free(got), free(work);
+}
+
+/* 4.5 chunks: K = 3 (the products summed as dW^T) and wider layers (as dW), f32; bf16 for a bf16 layer. */
+static void test_linear_dw_chunk_order(void **state)
+{
+    (void)state;
+    check_chunk_order(NN_FP32, 4608, 3, 40);
+    check_chunk_order(NN_FP32, 4608, 24, 40);
+    check_chunk_order(NN_FP32, 4608, 40, 24);
+    check_chunk_order(NN_BF16, 4608, 24, 40);
+}
+
 static void test_layernorm_threads(void **state)
 {
     (void)state;
@@ -216,6 +276,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_linear_dw_threads),
         cmocka_unit_test(test_linear_dw_bf16_threads),
+        cmocka_unit_test(test_linear_dw_chunk_order),
         cmocka_unit_test(test_layernorm_threads),
         cmocka_unit_test(test_batchnorm_threads),
     };
