@@ -143,7 +143,8 @@ int nn_linear_backward_bf16in(nn_cache *c, float *dinp, float *dw, float *db, co
  * a bf16 layer, as nn_linear_backward / nn_linear_backward_bf16in would run it). begin with work = 2 N K
  * floats of the caller's (the running sum and one chunk's product, live until finish); add pieces in
  * row order, each a multiple of nn_linear_dw_rows() rows except the last; finish adds the sum to dw
- * (NULL: dropped) and fails when M <= nn_linear_dw_rows() (nn_linear_backward sums those otherwise). */
+ * (NULL: dropped) and fails when M <= nn_linear_dw_rows() (nn_linear_backward sums those otherwise).
+ * acc and prod are nn_linear.c's (the running sum may be held transposed, (K,N)). */
 typedef struct {
     float *acc, *prod;
     long K, N, rows;
