@@ -119,6 +119,23 @@ static void test_conversion(void **state)
     nn_to_bf16_serial(b, x, n);
     for (long i = 0; i < n; i++)
         if (a[i] != b[i] || a[i] != bits_of(bf16_ref(x[i]))) { bad++; break; }
+    /* a conversion large enough to stream its stores past the caches (nn_bf16.c), into a destination
+     * on a 64-byte line boundary and 3 values after one (each chunk's head converted one by one) */
+    long nl = (1L << 23) + 1001;
+    float *xl = rnd(nl, 2, -1e4, 1e4);
+    uint16_t *al = malloc(sizeof(uint16_t) * (size_t)(nl + 35)), *bl = malloc(sizeof(uint16_t) * (size_t)nl);
+    nn_to_bf16_serial(bl, xl, nl);
+    for (long i = 0; i < nl && !bad; i++)
+        if (bl[i] != bits_of(bf16_ref(xl[i]))) { printf("serial %ld NOT OK\n", i); bad++; }
+    uint16_t *line = (uint16_t *)(((uintptr_t)al + 63) & ~(uintptr_t)63);
+    for (int off = 0; off <= 3 && !bad; off += 3) {
+        memset(line + off, 0xff, sizeof(uint16_t) * (size_t)nl);
+        nn_to_bf16(line + off, xl, nl);
+        if (memcmp(line + off, bl, sizeof(uint16_t) * (size_t)nl)) { printf("streamed, offset %d NOT OK\n", off); bad++; }
+    }
+    free(xl);
+    free(al);
+    free(bl);
     printf("bf16 conversion: %s\n", bad ? "NOT OK" : "OK");
     assert_int_equal(bad, 0);
     free(x);
