@@ -47,7 +47,7 @@ int main(int argc, char **argv)
     }
     long n = B * T * C, ns = B * H * T * T;
     float *qkv = filled(3 * n, 1), *dout = filled(n, 2), *out = malloc(sizeof(float) * (size_t)n),
-          *att = malloc(sizeof(float) * (size_t)ns), *datt = malloc(sizeof(float) * (size_t)ns),
+          *att = malloc(sizeof(float) * (size_t)ns),
           *dqkv = calloc((size_t)(3 * n), sizeof(float)), *kb = calloc((size_t)(B * T), sizeof(float));
     for (long b = 0; b < B; b++)
         for (long t = T - T / 8; t < T; t++) kb[b * T + t] = -1e5f;
@@ -56,7 +56,7 @@ int main(int argc, char **argv)
         double w0 = now(CLOCK_MONOTONIC), c0 = now(CLOCK_PROCESS_CPUTIME_ID);
         if (nn_attention_forward_bias(&c, out, att, qkv, kb, NULL, B, T, C, H, err)) break;
         double w1 = now(CLOCK_MONOTONIC), c1 = now(CLOCK_PROCESS_CPUTIME_ID);
-        if (nn_attention_backward(&c, dqkv, datt, dout, qkv, att, B, T, C, H, err)) break;
+        if (nn_attention_backward(&c, dqkv, dout, qkv, att, B, T, C, H, err)) break;
         double w2 = now(CLOCK_MONOTONIC), c2 = now(CLOCK_PROCESS_CPUTIME_ID);
         if (r < 0) continue;
         double cpu[2] = {1e3 * (c1 - c0), 1e3 * (c2 - c1)};
