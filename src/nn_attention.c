@@ -246,9 +246,9 @@ static int forward_blocks(nn_cache *c, float *o, void *att, float *sc, const voi
 }
 
 /* The backward chain over blocks: q, k, v, dO dense per-head copies (element size es), att the
- * probabilities; dp: one block's dout v^T (element size es), ds: one block's score gradient (may
- * be dp: in place); dq, dk, dv (B,H,T,hd) f32 written. */
-static int backward_blocks(nn_cache *c, float *dq, float *dk, float *dv, void *dp, void *ds, const void *att,
+ * probabilities; ds: one block's dout v^T, then in place its score gradient (element size es); dq,
+ * dk, dv (B,H,T,hd) f32 written. */
+static int backward_blocks(nn_cache *c, float *dq, float *dk, float *dv, void *ds, const void *att,
                            const void *q, const void *k, const void *v, const void *dO, size_t es, long B, long nb,
                            long T, long C, long H, long tmp_count, char *err)
 {
@@ -260,7 +260,7 @@ static int backward_blocks(nn_cache *c, float *dq, float *dk, float *dv, void *d
         if (bwd_prims_get(c, &g, B, m, T, C, H, dt, b0 ? 0 : tmp_count, err)) return -1;
         size_t ox = es * (size_t)(b0 * nx);
         void *pa = (char *)att + es * (size_t)(b0 * ns), *pdO = (char *)dO + ox;
-        void *p1[] = {pdO, (char *)v + ox, dp}, *p2[] = {pa, pdO, dv + b0 * nx}, *p3[] = {pa, dp, ds};
+        void *p1[] = {pdO, (char *)v + ox, ds}, *p2[] = {pa, pdO, dv + b0 * nx}, *p3[] = {pa, ds, ds};
         void *p4[] = {ds, (char *)k + ox, dq + b0 * nx}, *p5[] = {ds, (char *)q + ox, dk + b0 * nx};
         if (nn_exec(c, g.dp, p1, err) || nn_exec(c, g.dv, p2, err) || nn_exec(c, g.sm, p3, err) ||
             nn_exec(c, g.dq, p4, err) || nn_exec(c, g.dk, p5, err))
@@ -311,9 +311,10 @@ int nn_attention_forward_bias(nn_cache *c, float *out, float *att, const float *
     return 0;
 }
 
-/* f32: q, k, v, dO, dq, dk, dv and one block's score gradient (in place over dout v^T) in the first
- * block's dp primitive's temporary. bf16: q, k, v, dO and one block's bf16 dout v^T and score
- * gradient in the cache's bf16 buffer; dq, dk, dv in the temporary. No pass converts a T x T tensor. */
+/* f32: q, k, v, dO, dq, dk, dv and one block's score gradient in the first block's dp primitive's
+ * temporary. bf16: q, k, v, dO and one block's bf16 score gradient in the cache's bf16 buffer; dq,
+ * dk, dv in the temporary. Either way the softmax backward writes the score gradient in place over
+ * dout v^T (same bits as into a separate buffer, checked). No pass converts a T x T tensor. */
 int nn_attention_backward(nn_cache *c, float *dqkv, const float *dout, const float *qkv, const float *att, long B,
                           long T, long C, long H, char *err)
 {
@@ -325,21 +326,21 @@ int nn_attention_backward(nn_cache *c, float *dqkv, const float *dout, const flo
     if (bwd_prims_get(c, &g, B, nb, T, C, H, bf16 ? dnnl_bf16 : dnnl_f32, tmp_count, err)) return -1;
     float *dq = g.dp->tmp, *dk = dq + n, *dv = dk + n;
     if (bf16) {
-        uint16_t *q = nn_bf16_buffer(c, 4 * n + 2 * nsb, err);
+        uint16_t *q = nn_bf16_buffer(c, 4 * n + nsb, err);
         if (!q) return -1;
-        uint16_t *k = q + n, *v = k + n, *dO = v + n, *dp = dO + n, *ds = dp + nsb;
+        uint16_t *k = q + n, *v = k + n, *dO = v + n, *ds = dO + n;
         heads_split_bf16(q, qkv, C3, B, T, H, hd);
         heads_split_bf16(k, qkv + C, C3, B, T, H, hd);
         heads_split_bf16(v, qkv + 2 * C, C3, B, T, H, hd);
         heads_split_bf16(dO, dout, C, B, T, H, hd);
-        if (backward_blocks(c, dq, dk, dv, dp, ds, att, q, k, v, dO, 2, B, nb, T, C, H, tmp_count, err)) return -1;
+        if (backward_blocks(c, dq, dk, dv, ds, att, q, k, v, dO, 2, B, nb, T, C, H, tmp_count, err)) return -1;
     } else {
         float *q = dv + n, *k = q + n, *v = k + n, *dO = v + n, *ds = dO + n;
         heads_split(q, qkv, C3, B, T, H, hd);
         heads_split(k, qkv + C, C3, B, T, H, hd);
         heads_split(v, qkv + 2 * C, C3, B, T, H, hd);
         heads_split(dO, dout, C, B, T, H, hd);
-        if (backward_blocks(c, dq, dk, dv, ds, ds, att, q, k, v, dO, 4, B, nb, T, C, H, tmp_count, err)) return -1;
+        if (backward_blocks(c, dq, dk, dv, ds, att, q, k, v, dO, 4, B, nb, T, C, H, tmp_count, err)) return -1;
     }
     heads_merge(dqkv, dq, C3, B, T, H, hd, 1);
     heads_merge(dqkv + C, dk, C3, B, T, H, hd, 1);
