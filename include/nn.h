@@ -229,8 +229,8 @@ int nn_batchnorm_backward(nn_cache *c, float *dinp, float *dw, float *db, const 
 /* qkv (B,T,3C) with q,k,v blocks of C along the last dim, heads H, head dim C/H;
  * keybias (B,T) additive on the keys (0 or -1e5) or NULL; att (B,H,T,T) softmax probabilities
  * saved for backward (B H T T floats; under NN_BF16 they are stored as B H T T bf16 values, uint16_t,
- * in the first half of that buffer, read so by nn_attention_backward); out (B,T,C) with head h in
- * columns [h*C/H, (h+1)*C/H). */
+ * so a buffer of (B H T T + 1) / 2 floats is enough, read so by nn_attention_backward); out (B,T,C)
+ * with head h in columns [h*C/H, (h+1)*C/H). */
 int nn_attention_forward(nn_cache *c, float *out, float *att, const float *qkv,
                          const float *keybias, long B, long T, long C, long H, char *err);
 /* The same with pairbias (B,T,T) additive on the scores of every head (local attention: 0 or -1e5
@@ -238,10 +238,10 @@ int nn_attention_forward(nn_cache *c, float *out, float *att, const float *qkv,
 int nn_attention_forward_bias(nn_cache *c, float *out, float *att, const float *qkv,
                               const float *keybias, const float *pairbias, long B, long T, long C,
                               long H, char *err);
-/* dqkv (B,T,3C) += ...; datt (B,H,T,T) floats is scratch; att as nn_attention_forward left it. */
-int nn_attention_backward(nn_cache *c, float *dqkv, float *datt, const float *dout,
-                          const float *qkv, const float *att, long B, long T, long C, long H,
-                          char *err);
+/* dqkv (B,T,3C) += ...; att as nn_attention_forward left it. The (B,H,T,T) chain runs in blocks of
+ * samples whose T x T scratch the cache owns (a few MB), so the caller provides no T x T scratch. */
+int nn_attention_backward(nn_cache *c, float *dqkv, const float *dout, const float *qkv, const float *att,
+                          long B, long T, long C, long H, char *err);
 
 /* ---- hand-written loops (OpenMP) ---- */
 /* out (G,C) = max over k of inp (G,k,C); arg (G,C) = the winning k (first on ties). */

@@ -36,10 +36,12 @@ int m3_block_forward(m3_run *r, const m3_block *p, float *out, m3_block_state *s
                      const float *keybias, const float *pairbias, const float *drop_attn,
                      const float *drop_mlp, long B, long T, int heads)
 {
-    long N = B * T, C = p->C;
+    long N = B * T, C = p->C, n_att = B * heads * T * T;
+    /* the saved probabilities: floats, or under NN_BF16 bf16 values, two per float (nn.h) */
+    if (r->c->precision == NN_BF16) n_att = (n_att + 1) / 2;
     memset(s, 0, sizeof *s);
     m3_buffer saved[] = {{&s->ln1, N * C},      {&s->ln1_mean, N}, {&s->ln1_var, N},
-                         {&s->qkv, N * 3 * C},  {&s->att, B * heads * T * T},
+                         {&s->qkv, N * 3 * C},  {&s->att, n_att},
                          {&s->attn_out, N * C}, {&s->x1, N * C},   {&s->ln2, N * C},
                          {&s->ln2_mean, N},     {&s->ln2_var, N},  {&s->fc1, N * 4 * C},
                          {&s->gelu, N * 4 * C}};
@@ -73,8 +75,8 @@ int m3_block_backward(m3_run *r, const m3_block *p, float *dinp, const float *do
     float *dbranch = arena_floats(r->a, N * C), *dgelu = arena_zeros(r->a, N * 4 * C),
           *dfc1 = arena_floats(r->a, N * 4 * C), *dln = arena_zeros(r->a, N * C),
           *dx1 = arena_floats(r->a, N * C), *dattn = arena_zeros(r->a, N * C),
-          *dqkv = arena_zeros(r->a, N * 3 * C), *datt = arena_floats(r->a, B * heads * T * T);
-    NEED(dbranch && dgelu && dfc1 && dln && dx1 && dattn && dqkv && datt);
+          *dqkv = arena_zeros(r->a, N * 3 * C);
+    NEED(dbranch && dgelu && dfc1 && dln && dx1 && dattn && dqkv);
     /* MLP branch */
     copy_scaled_rows(dbranch, dout, s->drop_mlp, B, T, C);
     TRY(nn_linear_backward(r->c, dgelu, M3G(r, p->fc2.w), M3G(r, p->fc2.b), dbranch, s->gelu,
@@ -90,7 +92,7 @@ int m3_block_backward(m3_run *r, const m3_block *p, float *dinp, const float *do
     copy_scaled_rows(dbranch, dx1, s->drop_attn, B, T, C);
     TRY(nn_linear_backward(r->c, dattn, M3G(r, p->proj.w), M3G(r, p->proj.b), dbranch, s->attn_out,
                            M3P(r, p->proj.w), N, C, C, r->err));
-    TRY(nn_attention_backward(r->c, dqkv, datt, dattn, s->qkv, s->att, B, T, C, heads, r->err));
+    TRY(nn_attention_backward(r->c, dqkv, dattn, s->qkv, s->att, B, T, C, heads, r->err));
     memset(dln, 0, sizeof(float) * (size_t)(N * C));
     TRY(nn_linear_backward(r->c, dln, M3G(r, p->qkv.w), NULL, dqkv, s->ln1, M3P(r, p->qkv.w), N, C,
                            3 * C, r->err));

@@ -1,7 +1,16 @@
 /* nn_attention.c -- the multi-head self-attention core, softmax(q k^T * hd^-0.5 + keybias
  * [+ pairbias]) v, on oneDNN batched matmuls over dense per-head copies of q, k, v (hand-written
- * split / merge loops to and from the interleaved (B,T,3C) buffer), broadcast binary adds for the
- * key padding and the per-(query, key) bias of local attention, and softmax forward / backward.
+ * split / merge loops to and from the interleaved (B,T,3C) buffer), and softmax forward / backward.
+ *
+ * The (B,H,T,T) chain runs in blocks of samples (block_samples): the scores of a block, a few MB,
+ * pass from the score matmul through the softmax to p v (and in the backward from dout v^T through
+ * the softmax backward to the three gradient products) in the L3 cache instead of DRAM. Each op
+ * works per sample and head (the matmuls per batch element, the softmax per row), so a block
+ * computes the very values of the whole batch; primitives are cached per block shape (and for the
+ * last, partial block). The scale is the score matmul's output scale and the biases its binary
+ * post-ops, so no separate pass adds them. The probabilities are written into their slice of att,
+ * saved for the backward; the backward's score gradient lives only in a block-sized scratch.
+ *
  * With NN_BF16 (nn.h), the two batched matmuls of the forward and four of the backward read bf16:
  * copies of q, k, v and the output gradient made in the cache's bf16 buffer, and the probabilities
  * and the score gradient as the softmax primitives write them (softmax v2: f32 scores -> bf16
@@ -15,7 +24,23 @@
 
 #include "errors.h"
 
-enum { K_QK = 80, K_AV, K_SOFTMAX_FWD, K_SOFTMAX_BWD, K_DP, K_DV, K_DQ, K_DK, K_KEYBIAS, K_PAIRBIAS };
+enum { K_QK = 80, K_AV, K_SOFTMAX_FWD, K_SOFTMAX_BWD, K_DP, K_DV, K_DQ, K_DK };
+
+/* Score bytes (f32) of one block: the (nb,H,T,T) scores of a block stay under this, so the ops of
+ * the chain find them in the L3 cache (32 MB, shared by the cores) and the block-sized operands in
+ * the L2 (1 MB per core) where they fit; docs/performance.md has the measurements. */
+#define ATT_BLOCK_BYTES (4L << 20)
+
+/* Samples per block for (B,H,T,T) scores: as many as fit ATT_BLOCK_BYTES (at least one), spread so
+ * that the blocks are as even as possible (the last one may be smaller). */
+static long block_samples(long B, long H, long T)
+{
+    long per = H * T * T * (long)sizeof(float), nb = ATT_BLOCK_BYTES / per;
+    if (nb < 1) nb = 1;
+    if (nb > B) nb = B;
+    long blocks = (B + nb - 1) / nb;
+    return (B + blocks - 1) / blocks;
+}
 
 /* A (B,H,r,c) descriptor of type dt with strides. */
 static int md4t(dnnl_memory_desc_t *md, long B, long H, long r, long c, long sb, long sh, long sr,
@@ -25,15 +50,10 @@ static int md4t(dnnl_memory_desc_t *md, long B, long H, long r, long c, long sb,
     return dnn_check(dnnl_memory_desc_init_by_strides(md, 4, d, dt, s), "attention md", err);
 }
 
-static int md4(dnnl_memory_desc_t *md, long B, long H, long r, long c, long sb, long sh, long sr,
-               long sc, char *err)
-{
-    return md4t(md, B, H, r, c, sb, sh, sr, sc, dnnl_f32, err);
-}
-
-/* The four (B,H,T,hd) / (B,H,T,T) descriptors of the products, inputs of type dt, outputs f32:
- * x, xt (transposed) and s, st (transposed) for inputs; xo, so for outputs. */
-typedef struct { dnnl_memory_desc_t x, xt, s, st, xo, so; } att_mds;
+/* The (B,H,T,hd) / (B,H,T,T) descriptors of the products of a block of B samples, inputs of type
+ * dt, outputs f32: x, xt (transposed) and s, st (transposed) for inputs; xo, so for outputs; the
+ * bias descriptors kb (B,1,1,T) per key and pb (B,1,T,T) per query and key, f32. */
+typedef struct { dnnl_memory_desc_t x, xt, s, st, xo, so, kb, pb; } att_mds;
 
 static int att_mds_init(att_mds *m, long B, long T, long H, long hd, dnnl_data_type_t dt, char *err)
 {
@@ -41,74 +61,61 @@ static int att_mds_init(att_mds *m, long B, long T, long H, long hd, dnnl_data_t
            md4t(&m->xt, B, H, hd, T, H * T * hd, T * hd, 1, hd, dt, err) ||
            md4t(&m->s, B, H, T, T, H * T * T, T * T, T, 1, dt, err) ||
            md4t(&m->st, B, H, T, T, H * T * T, T * T, 1, T, dt, err) ||
-           md4(&m->xo, B, H, T, hd, H * T * hd, T * hd, hd, 1, err) ||
-           md4(&m->so, B, H, T, T, H * T * T, T * T, T, 1, err);
+           md4t(&m->xo, B, H, T, hd, H * T * hd, T * hd, hd, 1, dnnl_f32, err) ||
+           md4t(&m->so, B, H, T, T, H * T * T, T * T, T, 1, dnnl_f32, err) ||
+           md4t(&m->kb, B, 1, 1, T, T, T, T, 1, dnnl_f32, err) ||
+           md4t(&m->pb, B, 1, T, T, T * T, T * T, T, 1, dnnl_f32, err);
 }
 
-/* dst = scale * (src x wei) [+ dst]. */
-static nn_prim *bmm_prim(nn_cache *c, int kind, long B, long T, long C, long H,
+/* dst = scale * (src x wei) [+ keybias] [+ pairbias] for a block of nb samples of a batch of B (the
+ * key: a primitive's temporary, tmp_count floats, is sized for the whole batch). kb, pb: the bias
+ * descriptors, or NULL for none; executed with {src, wei, dst[, kb][, pb]}. */
+static nn_prim *bmm_prim(nn_cache *c, int kind, long B, long nb, long T, long C, long H,
                          const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *wei,
-                         const dnnl_memory_desc_t *dst, float scale, int accumulate, long tmp_count,
-                         char *err)
+                         const dnnl_memory_desc_t *dst, float scale, const dnnl_memory_desc_t *kb,
+                         const dnnl_memory_desc_t *pb, long tmp_count, char *err)
 {
-    long key[] = {B, T, C, H, accumulate, src->data_type == dnnl_bf16, dst->data_type == dnnl_bf16};
-    nn_prim *p = nn_cache_find(c, kind, key, 7);
+    long key[] = {B, nb, T, C, H, src->data_type == dnnl_bf16, dst->data_type == dnnl_bf16, kb != NULL, pb != NULL};
+    int n_key = sizeof key / sizeof *key;
+    nn_prim *p = nn_cache_find(c, kind, key, n_key);
     if (p) return p;
     dnnl_matmul_desc_t d;
     if (dnn_check(dnnl_matmul_desc_init(&d, src, wei, NULL, dst), "bmm desc", err)) return NULL;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
+    int args[5] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST}, n_args = 3;
     int rc = dnn_check(dnnl_primitive_attr_create(&attr), "attr", err);
     if (!rc && scale != 1.0f)
         rc = dnn_check(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale), "output scale", err);
     if (!rc) rc = dnn_check(dnnl_post_ops_create(&po), "post ops", err);
-    if (!rc && accumulate) rc = dnn_check(dnnl_post_ops_append_sum(po, 1.0f), "sum post op", err);
+    const dnnl_memory_desc_t *bias[] = {kb, pb};
+    for (int i = 0; i < 2 && !rc; i++)
+        if (bias[i]) {
+            rc = dnn_check(dnnl_post_ops_append_binary(po, dnnl_binary_add, bias[i]), "bias post op", err);
+            args[n_args] = DNNL_ARG_ATTR_MULTIPLE_POST_OP(n_args - 3) | DNNL_ARG_SRC_1;
+            n_args++;
+        }
     if (!rc) rc = dnn_check(dnnl_primitive_attr_set_post_ops(attr, po), "set post ops", err);
-    if (!rc) {
-        int args[] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST};
-        p = nn_cache_add(c, kind, key, 7, &d, attr, NULL, args, 3, tmp_count, err);
-    }
+    if (!rc) p = nn_cache_add(c, kind, key, n_key, &d, attr, NULL, args, n_args, tmp_count, err);
     if (po) dnnl_post_ops_destroy(po);
     if (attr) dnnl_primitive_attr_destroy(attr);
     return p;
 }
 
-/* att (B,H,T,T) += bias, in place, broadcast over heads: bias (B,1,1,T) per key (rows 1, kind
- * K_KEYBIAS) or (B,1,T,T) per query and key (rows T, kind K_PAIRBIAS). A separate binary primitive:
- * as a matmul post-op the broadcast add made the score matmul 9x slower. */
-static int add_bias(nn_cache *c, int kind, float *att, const float *bias, long rows, long B, long T, long H,
-                    char *err)
+/* Softmax over the last axis of a block (nb,H,T,T), every tensor of type dt: f32 (softmax v1, as
+ * ever), or bf16 (softmax v2 with an f32 source: the probabilities written rounded, the backward's
+ * score gradient from the bf16 probabilities and bf16 output gradient, written rounded; oneDNN 2.6
+ * has no backward from bf16 probabilities and an f32 gradient). */
+static nn_prim *softmax_prim(nn_cache *c, int backward, long nb, long T, long H, dnnl_data_type_t dt, char *err)
 {
-    long key[] = {B, T, H};
-    nn_prim *p = nn_cache_find(c, kind, key, 3);
-    if (!p) {
-        dnnl_memory_desc_t s, b;
-        dnnl_binary_desc_t d;
-        if (md4(&s, B, H, T, T, H * T * T, T * T, T, 1, err) ||
-            md4(&b, B, 1, rows, T, rows * T, rows * T, T, 1, err) ||
-            dnn_check(dnnl_binary_desc_init(&d, dnnl_binary_add, &s, &b, &s), "attention bias desc", err))
-            return -1;
-        int args[] = {DNNL_ARG_SRC_0, DNNL_ARG_SRC_1, DNNL_ARG_DST};
-        if (!(p = nn_cache_add(c, kind, key, 3, &d, NULL, NULL, args, 3, 0, err))) return -1;
-    }
-    void *ptr[] = {att, (void *)bias, att};
-    return nn_exec(c, p, ptr, err);
-}
-
-/* Softmax over the last axis of (B,H,T,T), every tensor of type dt: f32 (softmax v1, as ever), or
- * bf16 (softmax v2 with an f32 source: the probabilities written rounded, the backward's score
- * gradient from the bf16 probabilities and bf16 output gradient, written rounded; oneDNN 2.6 has
- * no backward from bf16 probabilities and an f32 gradient). */
-static nn_prim *softmax_prim(nn_cache *c, int backward, long B, long T, long H, dnnl_data_type_t dt, char *err)
-{
-    long key[] = {B, T, H, dt == dnnl_bf16};
+    long key[] = {nb, T, H, dt == dnnl_bf16};
     int kind = backward ? K_SOFTMAX_BWD : K_SOFTMAX_FWD;
     nn_prim *p = nn_cache_find(c, kind, key, 4);
     if (p) return p;
     dnnl_memory_desc_t md, mdt;
     dnnl_softmax_desc_t fd, bd;
     dnnl_softmax_v2_desc_t fd2, bd2;
-    dnnl_dims_t dims = {B, H, T, T};
+    dnnl_dims_t dims = {nb, H, T, T};
     int v2 = dt != dnnl_f32;
     if (dnn_check(dnnl_memory_desc_init_by_tag(&md, 4, dims, dnnl_f32, dnnl_abcd), "softmax md", err) ||
         dnn_check(dnnl_memory_desc_init_by_tag(&mdt, 4, dims, dt, dnnl_abcd), "softmax md", err) ||
@@ -132,6 +139,43 @@ static nn_prim *softmax_prim(nn_cache *c, int backward, long B, long T, long H, 
     p = nn_cache_add(c, kind, key, 4, v2 ? (const void *)&bd2 : (const void *)&bd, NULL, hint, args, 3, 0, err);
     dnnl_primitive_desc_destroy(hint);
     return p;
+}
+
+/* The forward's primitives for a block of nb samples of B: scores (q k^T, scaled, biases added),
+ * softmax, p v; inputs of type dt. tmp_count: floats of the score primitive's temporary. */
+typedef struct { nn_prim *qk, *sm, *av; } fwd_prims;
+
+static int fwd_prims_get(nn_cache *c, fwd_prims *f, long B, long nb, long T, long C, long H, int keybias,
+                         int pairbias, dnnl_data_type_t dt, long tmp_count, char *err)
+{
+    long hd = C / H;
+    att_mds m;
+    if (att_mds_init(&m, nb, T, H, hd, dt, err)) return -1;
+    float scale = 1.0f / sqrtf((float)hd);
+    f->qk = bmm_prim(c, K_QK, B, nb, T, C, H, &m.x, &m.xt, &m.so, scale, keybias ? &m.kb : NULL,
+                     pairbias ? &m.pb : NULL, tmp_count, err);
+    f->sm = f->qk ? softmax_prim(c, 0, nb, T, H, dt, err) : NULL;
+    f->av = f->sm ? bmm_prim(c, K_AV, B, nb, T, C, H, &m.s, &m.x, &m.xo, 1.0f, NULL, NULL, 0, err) : NULL;
+    return f->av ? 0 : -1;
+}
+
+/* The backward's primitives for a block: dp = dout v^T (written in dt), dv = p^T dout, the softmax
+ * backward, dq = scale ds k, dk = scale ds^T q. */
+typedef struct { nn_prim *dp, *dv, *sm, *dq, *dk; } bwd_prims;
+
+static int bwd_prims_get(nn_cache *c, bwd_prims *g, long B, long nb, long T, long C, long H,
+                         dnnl_data_type_t dt, long tmp_count, char *err)
+{
+    long hd = C / H;
+    att_mds m;
+    if (att_mds_init(&m, nb, T, H, hd, dt, err)) return -1;
+    float scale = 1.0f / sqrtf((float)hd);
+    g->dp = bmm_prim(c, K_DP, B, nb, T, C, H, &m.x, &m.xt, &m.s, 1.0f, NULL, NULL, tmp_count, err);
+    g->dv = g->dp ? bmm_prim(c, K_DV, B, nb, T, C, H, &m.st, &m.x, &m.xo, 1.0f, NULL, NULL, 0, err) : NULL;
+    g->sm = g->dv ? softmax_prim(c, 1, nb, T, H, dt, err) : NULL;
+    g->dq = g->sm ? bmm_prim(c, K_DQ, B, nb, T, C, H, &m.s, &m.x, &m.xo, scale, NULL, NULL, 0, err) : NULL;
+    g->dk = g->dq ? bmm_prim(c, K_DK, B, nb, T, C, H, &m.st, &m.x, &m.xo, scale, NULL, NULL, 0, err) : NULL;
+    return g->dk ? 0 : -1;
 }
 
 /* Head-major copies: x (B,T,C) with head h in columns [h*hd, (h+1)*hd) <-> d (B,H,T,hd) dense.
@@ -175,70 +219,53 @@ static void heads_split_bf16(uint16_t *d, const float *x, long ld, long B, long 
     }
 }
 
-/* bf16: q k^T on bf16 copies of q, k -> f32 scores (in the cache's bf16 buffer, 2 values per float),
- * biases added in f32, softmax f32 -> bf16 probabilities written into att (the first B H T T 2-byte
- * values of its buffer), read as they are by p v (bf16 v) and by the backward. */
-static int attention_forward_bf16(nn_cache *c, float *out, uint16_t *att, const float *qkv, const float *keybias,
-                                   const float *pairbias, long B, long T, long C, long H, char *err)
+/* The forward chain over blocks of samples. q, k, v: dense per-head copies (B,H,T,hd) of element
+ * size es (4: f32, 2: bf16); o (B,H,T,hd) f32 is written; att receives the probabilities (element
+ * size es); sc: the f32 scores of one block, or NULL to compute them in place in att (f32). */
+static int forward_blocks(nn_cache *c, float *o, void *att, float *sc, const void *q, const void *k, const void *v,
+                          size_t es, const float *keybias, const float *pairbias, long B, long nb, long T, long C,
+                          long H, long tmp_count, char *err)
 {
-    long hd = C / H, C3 = 3 * C, n = B * T * C, ns = B * H * T * T;
-    float scale = 1.0f / sqrtf((float)hd);
-    att_mds m;
-    if (att_mds_init(&m, B, T, H, hd, dnnl_bf16, err)) return -1;
-    nn_prim *p = bmm_prim(c, K_QK, B, T, C, H, &m.x, &m.xt, &m.so, scale, 0, n, err);
-    nn_prim *av = p ? bmm_prim(c, K_AV, B, T, C, H, &m.s, &m.x, &m.xo, 1.0f, 0, 0, err) : NULL;
-    nn_prim *sm = av ? softmax_prim(c, 0, B, T, H, dnnl_bf16, err) : NULL;
-    uint16_t *buf = sm ? nn_bf16_buffer(c, 2 * ns + 3 * n, err) : NULL;
-    if (!buf) return -1;
-    float *sc = (float *)buf;
-    uint16_t *q = buf + 2 * ns, *k = q + n, *v = k + n;
-    heads_split_bf16(q, qkv, C3, B, T, H, hd);
-    heads_split_bf16(k, qkv + C, C3, B, T, H, hd);
-    heads_split_bf16(v, qkv + 2 * C, C3, B, T, H, hd);
-    void *p1[] = {q, k, sc};
-    if (nn_exec(c, p, p1, err)) return -1;
-    if (keybias && add_bias(c, K_KEYBIAS, sc, keybias, 1, B, T, H, err)) return -1;
-    if (pairbias && add_bias(c, K_PAIRBIAS, sc, pairbias, T, B, T, H, err)) return -1;
-    void *p2[] = {sc, att};
-    if (nn_exec(c, sm, p2, err)) return -1;
-    void *p3[] = {att, v, p->tmp};
-    if (nn_exec(c, av, p3, err)) return -1;
-    heads_merge(out, p->tmp, C, B, T, H, hd, 0);
+    dnnl_data_type_t dt = es == 2 ? dnnl_bf16 : dnnl_f32;
+    long nx = H * T * (C / H), ns = H * T * T; /* per sample */
+    for (long b0 = 0; b0 < B; b0 += nb) {
+        long m = B - b0 < nb ? B - b0 : nb;
+        fwd_prims f;
+        if (fwd_prims_get(c, &f, B, m, T, C, H, keybias != NULL, pairbias != NULL, dt, b0 ? 0 : tmp_count, err))
+            return -1;
+        char *pa = (char *)att + es * (size_t)(b0 * ns);
+        float *ps = sc ? sc : (float *)pa;
+        void *p1[5] = {(char *)q + es * (size_t)(b0 * nx), (char *)k + es * (size_t)(b0 * nx), ps};
+        int a = 3;
+        if (keybias) p1[a++] = (void *)(keybias + b0 * T);
+        if (pairbias) p1[a++] = (void *)(pairbias + b0 * T * T);
+        void *p2[] = {ps, pa}, *p3[] = {pa, (char *)v + es * (size_t)(b0 * nx), o + b0 * nx};
+        if (nn_exec(c, f.qk, p1, err) || nn_exec(c, f.sm, p2, err) || nn_exec(c, f.av, p3, err)) return -1;
+    }
     return 0;
 }
 
-/* The backward of attention_forward_bf16: att holds the bf16 probabilities. dp = dout v^T is
- * written in bf16 (into datt's buffer), the softmax backward reads it with the bf16 probabilities
- * and writes the bf16 score gradient that dq and dk read; dv = p^T dout reads p as it is. No
- * separate conversion pass over a T x T tensor. */
-static int attention_backward_bf16(nn_cache *c, float *dqkv, float *datt, const float *dout, const float *qkv,
-                                    const uint16_t *att, long B, long T, long C, long H, char *err)
+/* The backward chain over blocks: q, k, v, dO dense per-head copies (element size es), att the
+ * probabilities; ds: one block's dout v^T, then in place its score gradient (element size es); dq,
+ * dk, dv (B,H,T,hd) f32 written. */
+static int backward_blocks(nn_cache *c, float *dq, float *dk, float *dv, void *ds, const void *att,
+                           const void *q, const void *k, const void *v, const void *dO, size_t es, long B, long nb,
+                           long T, long C, long H, long tmp_count, char *err)
 {
-    long hd = C / H, C3 = 3 * C, n = B * T * C, ns = B * H * T * T;
-    float scale = 1.0f / sqrtf((float)hd);
-    att_mds m;
-    if (att_mds_init(&m, B, T, H, hd, dnnl_bf16, err)) return -1;
-    nn_prim *p = bmm_prim(c, K_DP, B, T, C, H, &m.x, &m.xt, &m.s, 1.0f, 0, 3 * n, err);
-    nn_prim *pv = p ? bmm_prim(c, K_DV, B, T, C, H, &m.st, &m.x, &m.xo, 1.0f, 0, 0, err) : NULL;
-    nn_prim *sm = pv ? softmax_prim(c, 1, B, T, H, dnnl_bf16, err) : NULL;
-    nn_prim *pq = sm ? bmm_prim(c, K_DQ, B, T, C, H, &m.s, &m.x, &m.xo, scale, 0, 0, err) : NULL;
-    nn_prim *pk = pq ? bmm_prim(c, K_DK, B, T, C, H, &m.st, &m.x, &m.xo, scale, 0, 0, err) : NULL;
-    uint16_t *q = pk ? nn_bf16_buffer(c, 4 * n + ns, err) : NULL;
-    if (!q) return -1;
-    uint16_t *k = q + n, *v = k + n, *dO = v + n, *ds = dO + n;
-    float *dq = p->tmp, *dk = dq + n, *dv = dk + n;
-    heads_split_bf16(q, qkv, C3, B, T, H, hd);
-    heads_split_bf16(k, qkv + C, C3, B, T, H, hd);
-    heads_split_bf16(v, qkv + 2 * C, C3, B, T, H, hd);
-    heads_split_bf16(dO, dout, C, B, T, H, hd);
-    uint16_t *dp = (uint16_t *)datt;
-    void *p1[] = {dO, v, dp}, *p2[] = {(void *)att, dO, dv}, *p3[] = {(void *)att, dp, ds};
-    if (nn_exec(c, p, p1, err) || nn_exec(c, pv, p2, err) || nn_exec(c, sm, p3, err)) return -1;
-    void *p4[] = {ds, k, dq}, *p5[] = {ds, q, dk};
-    if (nn_exec(c, pq, p4, err) || nn_exec(c, pk, p5, err)) return -1;
-    heads_merge(dqkv, dq, C3, B, T, H, hd, 1);
-    heads_merge(dqkv + C, dk, C3, B, T, H, hd, 1);
-    heads_merge(dqkv + 2 * C, dv, C3, B, T, H, hd, 1);
+    dnnl_data_type_t dt = es == 2 ? dnnl_bf16 : dnnl_f32;
+    long nx = H * T * (C / H), ns = H * T * T;
+    for (long b0 = 0; b0 < B; b0 += nb) {
+        long m = B - b0 < nb ? B - b0 : nb;
+        bwd_prims g;
+        if (bwd_prims_get(c, &g, B, m, T, C, H, dt, b0 ? 0 : tmp_count, err)) return -1;
+        size_t ox = es * (size_t)(b0 * nx);
+        void *pa = (char *)att + es * (size_t)(b0 * ns), *pdO = (char *)dO + ox;
+        void *p1[] = {pdO, (char *)v + ox, ds}, *p2[] = {pa, pdO, dv + b0 * nx}, *p3[] = {pa, ds, ds};
+        void *p4[] = {ds, (char *)k + ox, dq + b0 * nx}, *p5[] = {ds, (char *)q + ox, dk + b0 * nx};
+        if (nn_exec(c, g.dp, p1, err) || nn_exec(c, g.dv, p2, err) || nn_exec(c, g.sm, p3, err) ||
+            nn_exec(c, g.dq, p4, err) || nn_exec(c, g.dk, p5, err))
+            return -1;
+    }
     return 0;
 }
 
@@ -248,82 +275,73 @@ int nn_attention_forward(nn_cache *c, float *out, float *att, const float *qkv,
     return nn_attention_forward_bias(c, out, att, qkv, keybias, NULL, B, T, C, H, err);
 }
 
+/* f32: q, k, v, o in the first block's score primitive's temporary, scores in place in att.
+ * bf16: q, k, v rounded into the cache's bf16 buffer after one block's f32 scores (2 bf16 values per
+ * float), the bf16 probabilities written into att (the first B H T T 2-byte values of its buffer),
+ * read as they are by p v and by the backward; o in the temporary. */
 int nn_attention_forward_bias(nn_cache *c, float *out, float *att, const float *qkv,
                               const float *keybias, const float *pairbias, long B, long T, long C,
                               long H, char *err)
 {
-    long hd = C / H, C3 = 3 * C, n = B * T * C;
-    float scale = 1.0f / sqrtf((float)hd);
+    long hd = C / H, C3 = 3 * C, n = B * T * C, nb = block_samples(B, H, T), nsb = nb * H * T * T;
     c->matmul_flops += 2 * (2.0 * B * H * T * T * hd);
-    if (c->precision == NN_BF16)
-        return attention_forward_bf16(c, out, (uint16_t *)att, qkv, keybias, pairbias, B, T, C, H, err);
-    dnnl_memory_desc_t x, xt, s;
-    if (md4(&x, B, H, T, hd, H * T * hd, T * hd, hd, 1, err) || md4(&xt, B, H, hd, T, H * T * hd, T * hd, 1, hd, err) ||
-        md4(&s, B, H, T, T, H * T * T, T * T, T, 1, err))
+    int bf16 = c->precision == NN_BF16;
+    fwd_prims f;
+    if (fwd_prims_get(c, &f, B, nb, T, C, H, keybias != NULL, pairbias != NULL, bf16 ? dnnl_bf16 : dnnl_f32,
+                      bf16 ? n : 4 * n, err))
         return -1;
-    /* att (B,H,T,T) = scale * q x k^T + keybias (B,1,1,T); q, k, v, o dense in the primitive's tmp */
-    nn_prim *p = bmm_prim(c, K_QK, B, T, C, H, &x, &xt, &s, scale, 0, 4 * n, err);
-    if (!p) return -1;
-    float *q = p->tmp, *k = q + n, *v = k + n, *o = v + n;
-    heads_split(q, qkv, C3, B, T, H, hd);
-    heads_split(k, qkv + C, C3, B, T, H, hd);
-    heads_split(v, qkv + 2 * C, C3, B, T, H, hd);
-    void *p1[] = {q, k, att};
-    if (nn_exec(c, p, p1, err)) return -1;
-    if (keybias && add_bias(c, K_KEYBIAS, att, keybias, 1, B, T, H, err)) return -1;
-    if (pairbias && add_bias(c, K_PAIRBIAS, att, pairbias, T, B, T, H, err)) return -1;
-    nn_prim *sm = softmax_prim(c, 0, B, T, H, dnnl_f32, err);
-    if (!sm) return -1;
-    void *p2[] = {att, att};
-    if (nn_exec(c, sm, p2, err)) return -1;
-    /* o = att x v, then back to (B,T,C) */
-    nn_prim *av = bmm_prim(c, K_AV, B, T, C, H, &s, &x, &x, 1.0f, 0, 0, err);
-    if (!av) return -1;
-    void *p3[] = {att, v, o};
-    if (nn_exec(c, av, p3, err)) return -1;
+    float *o = f.qk->tmp;
+    if (bf16) {
+        uint16_t *buf = nn_bf16_buffer(c, 2 * nsb + 3 * n, err);
+        if (!buf) return -1;
+        uint16_t *q = buf + 2 * nsb, *k = q + n, *v = k + n;
+        heads_split_bf16(q, qkv, C3, B, T, H, hd);
+        heads_split_bf16(k, qkv + C, C3, B, T, H, hd);
+        heads_split_bf16(v, qkv + 2 * C, C3, B, T, H, hd);
+        if (forward_blocks(c, o, att, (float *)buf, q, k, v, 2, keybias, pairbias, B, nb, T, C, H, n, err))
+            return -1;
+    } else {
+        float *q = o + n, *k = q + n, *v = k + n;
+        heads_split(q, qkv, C3, B, T, H, hd);
+        heads_split(k, qkv + C, C3, B, T, H, hd);
+        heads_split(v, qkv + 2 * C, C3, B, T, H, hd);
+        if (forward_blocks(c, o, att, NULL, q, k, v, 4, keybias, pairbias, B, nb, T, C, H, 4 * n, err)) return -1;
+    }
     heads_merge(out, o, C, B, T, H, hd, 0);
     return 0;
 }
 
-int nn_attention_backward(nn_cache *c, float *dqkv, float *datt, const float *dout,
-                          const float *qkv, const float *att, long B, long T, long C, long H,
-                          char *err)
+/* f32: q, k, v, dO, dq, dk, dv and one block's score gradient in the first block's dp primitive's
+ * temporary. bf16: q, k, v, dO and one block's bf16 score gradient in the cache's bf16 buffer; dq,
+ * dk, dv in the temporary. Either way the softmax backward writes the score gradient in place over
+ * dout v^T (same bits as into a separate buffer, checked). No pass converts a T x T tensor. */
+int nn_attention_backward(nn_cache *c, float *dqkv, const float *dout, const float *qkv, const float *att, long B,
+                          long T, long C, long H, char *err)
 {
-    long hd = C / H, C3 = 3 * C, n = B * T * C;
-    float scale = 1.0f / sqrtf((float)hd);
+    long hd = C / H, C3 = 3 * C, n = B * T * C, nb = block_samples(B, H, T), nsb = nb * H * T * T;
     c->matmul_flops += 4 * (2.0 * B * H * T * T * hd);
-    if (c->precision == NN_BF16)
-        return attention_backward_bf16(c, dqkv, datt, dout, qkv, (const uint16_t *)att, B, T, C, H, err);
-    dnnl_memory_desc_t x, xt, s, st;
-    if (md4(&x, B, H, T, hd, H * T * hd, T * hd, hd, 1, err) || md4(&xt, B, H, hd, T, H * T * hd, T * hd, 1, hd, err) ||
-        md4(&s, B, H, T, T, H * T * T, T * T, T, 1, err) || md4(&st, B, H, T, T, H * T * T, T * T, 1, T, err))
-        return -1;
-    /* datt = dout x v^T, with q, k, v, dout, dq, dk, dv dense in the primitive's tmp */
-    nn_prim *p = bmm_prim(c, K_DP, B, T, C, H, &x, &xt, &s, 1.0f, 0, 7 * n, err);
-    if (!p) return -1;
-    float *q = p->tmp, *k = q + n, *v = k + n, *dO = v + n, *dq = dO + n, *dk = dq + n, *dv = dk + n;
-    heads_split(q, qkv, C3, B, T, H, hd);
-    heads_split(k, qkv + C, C3, B, T, H, hd);
-    heads_split(v, qkv + 2 * C, C3, B, T, H, hd);
-    heads_split(dO, dout, C, B, T, H, hd);
-    void *p1[] = {dO, v, datt};
-    if (nn_exec(c, p, p1, err)) return -1;
-    /* dv = att^T x dout */
-    nn_prim *pv = bmm_prim(c, K_DV, B, T, C, H, &st, &x, &x, 1.0f, 0, 0, err);
-    if (!pv) return -1;
-    void *p2[] = {(void *)att, dO, dv};
-    if (nn_exec(c, pv, p2, err)) return -1;
-    /* dscores = softmax backward, in place in datt */
-    nn_prim *sm = softmax_prim(c, 1, B, T, H, dnnl_f32, err);
-    if (!sm) return -1;
-    void *p3[] = {(void *)att, datt, datt};
-    if (nn_exec(c, sm, p3, err)) return -1;
-    /* dq = scale * dscores x k ;  dk = scale * dscores^T x q */
-    nn_prim *pq = bmm_prim(c, K_DQ, B, T, C, H, &s, &x, &x, scale, 0, 0, err);
-    nn_prim *pk = pq ? bmm_prim(c, K_DK, B, T, C, H, &st, &x, &x, scale, 0, 0, err) : NULL;
-    if (!pk) return -1;
-    void *p4[] = {datt, k, dq}, *p5[] = {datt, q, dk};
-    if (nn_exec(c, pq, p4, err) || nn_exec(c, pk, p5, err)) return -1;
+    int bf16 = c->precision == NN_BF16;
+    long tmp_count = bf16 ? 3 * n : 7 * n + nsb;
+    bwd_prims g;
+    if (bwd_prims_get(c, &g, B, nb, T, C, H, bf16 ? dnnl_bf16 : dnnl_f32, tmp_count, err)) return -1;
+    float *dq = g.dp->tmp, *dk = dq + n, *dv = dk + n;
+    if (bf16) {
+        uint16_t *q = nn_bf16_buffer(c, 4 * n + nsb, err);
+        if (!q) return -1;
+        uint16_t *k = q + n, *v = k + n, *dO = v + n, *ds = dO + n;
+        heads_split_bf16(q, qkv, C3, B, T, H, hd);
+        heads_split_bf16(k, qkv + C, C3, B, T, H, hd);
+        heads_split_bf16(v, qkv + 2 * C, C3, B, T, H, hd);
+        heads_split_bf16(dO, dout, C, B, T, H, hd);
+        if (backward_blocks(c, dq, dk, dv, ds, att, q, k, v, dO, 2, B, nb, T, C, H, tmp_count, err)) return -1;
+    } else {
+        float *q = dv + n, *k = q + n, *v = k + n, *dO = v + n, *ds = dO + n;
+        heads_split(q, qkv, C3, B, T, H, hd);
+        heads_split(k, qkv + C, C3, B, T, H, hd);
+        heads_split(v, qkv + 2 * C, C3, B, T, H, hd);
+        heads_split(dO, dout, C, B, T, H, hd);
+        if (backward_blocks(c, dq, dk, dv, ds, att, q, k, v, dO, 4, B, nb, T, C, H, tmp_count, err)) return -1;
+    }
     heads_merge(dqkv, dq, C3, B, T, H, hd, 1);
     heads_merge(dqkv + C, dk, C3, B, T, H, hd, 1);
     heads_merge(dqkv + 2 * C, dv, C3, B, T, H, hd, 1);

@@ -66,15 +66,14 @@ static int run_case(dnn_ctx *dnn, const probe_case *pc, int nthr, float **out, l
     } else { /* attention */
         long B = pc->a, T = pc->b, C = pc->c, H = pc->d;
         float *qkv = filled(B * T * 3 * C, 1), *dout = filled(B * T * C, 2);
-        float *o = malloc(B * T * C * sizeof *o), *att = malloc(B * H * T * T * sizeof *att),
-              *datt = malloc(B * H * T * T * sizeof *datt);
+        float *o = malloc(B * T * C * sizeof *o), *att = malloc(B * H * T * T * sizeof *att);
         n_out[0] = B * T * 3 * C, n_out[1] = B * T * C, n_out[2] = 0;
         out[0] = calloc(n_out[0], sizeof(float));
         out[1] = o, out[2] = NULL;
         rc = nn_attention_forward(&c, o, att, qkv, NULL, B, T, C, H, err) ||
-             nn_attention_backward(&c, out[0], datt, dout, qkv, att, B, T, C, H, err);
+             nn_attention_backward(&c, out[0], dout, qkv, att, B, T, C, H, err);
         rc = rc ? -1 : 0;
-        free(qkv), free(dout), free(att), free(datt);
+        free(qkv), free(dout), free(att);
     }
     nn_cache_free(&c);
     return rc;

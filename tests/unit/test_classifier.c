@@ -59,7 +59,7 @@ struct fd_case {
     float *R, *out;
     long n_out;
     long B, T, C, H;
-    float *bias, *att, *datt;     /* attention */
+    float *bias, *att;            /* attention */
     int32_t *labels;              /* cross-entropy */
     double eps;
     cls_pooling mode;             /* pooling */
@@ -127,7 +127,7 @@ static double attn_loss(fd_case *t)
 
 static void attn_grad(fd_case *t)
 {
-    assert_int_equal(nn_attention_backward(&g_cache, t->dx[0], t->datt, t->R, t->x[0], t->att, t->B, t->T, t->C,
+    assert_int_equal(nn_attention_backward(&g_cache, t->dx[0], t->R, t->x[0], t->att, t->B, t->T, t->C,
                                            t->H, g_err), 0);
 }
 
@@ -145,7 +145,6 @@ static void test_attention_pair_bias(void **state)
     printf("masked (query, key) pairs: %ld of %ld\n", far, B * T * T);
     assert_true(far > 0 && far < B * T * (T - 1));
     t.att = malloc(sizeof(float) * (size_t)(B * H * T * T));
-    t.datt = malloc(sizeof(float) * (size_t)(B * H * T * T));
     t.n_out = B * T * C;
     t.out = malloc(sizeof(float) * (size_t)t.n_out);
     t.R = rnd(t.n_out, 3, -1, 1);
@@ -181,7 +180,7 @@ static void test_attention_pair_bias(void **state)
     printf("biased attention vs double loop: max diff %.2e (tolerance 1e-5)\n", md);
     bad += md > 1e-5;
     assert_int_equal(bad, 0);
-    free(qkv); free(dqkv); free(ctr); free(t.bias); free(t.att); free(t.datt); free(t.out); free(t.R);
+    free(qkv); free(dqkv); free(ctr); free(t.bias); free(t.att); free(t.out); free(t.R);
 }
 
 /* ---- cross-entropy with label smoothing ---- */

@@ -292,13 +292,13 @@ static int attention_case(long B, long T, long C, long H)
     float *dout = rnd(n, 22, -1, 1);
     float *o16 = malloc(sizeof(float) * (size_t)n), *o32 = malloc(sizeof(float) * (size_t)n);
     float *a16 = malloc(sizeof(float) * (size_t)ns), *a32 = malloc(sizeof(float) * (size_t)ns),
-          *p16 = malloc(sizeof(float) * (size_t)ns), *datt = malloc(sizeof(float) * (size_t)ns);
+          *p16 = malloc(sizeof(float) * (size_t)ns);
     float *g16 = calloc((size_t)(3 * n), sizeof(float)), *g32 = calloc((size_t)(3 * n), sizeof(float));
     assert_int_equal(nn_attention_forward(&g_c, o16, a16, qkv, keybias, B, T, C, H, g_err), 0);
-    assert_int_equal(nn_attention_backward(&g_c, g16, datt, dout, qkv, a16, B, T, C, H, g_err), 0);
+    assert_int_equal(nn_attention_backward(&g_c, g16, dout, qkv, a16, B, T, C, H, g_err), 0);
     g_c.precision = NN_FP32;
     assert_int_equal(nn_attention_forward(&g_c, o32, a32, qkv, keybias, B, T, C, H, g_err), 0);
-    assert_int_equal(nn_attention_backward(&g_c, g32, datt, dout, qkv, a32, B, T, C, H, g_err), 0);
+    assert_int_equal(nn_attention_backward(&g_c, g32, dout, qkv, a32, B, T, C, H, g_err), 0);
     g_c.precision = NN_BF16;
     const uint16_t *pb = (const uint16_t *)a16;
     for (long j = 0; j < ns; j++) p16[j] = bf16_value(pb[j]);
@@ -318,7 +318,7 @@ static int attention_case(long B, long T, long C, long H)
                t[i].name, md, mx / 32, mx, ok ? "OK" : "NOT OK");
         bad += !ok;
     }
-    free(qkv); free(keybias); free(dout); free(o16); free(o32); free(a16); free(a32); free(p16); free(datt);
+    free(qkv); free(keybias); free(dout); free(o16); free(o32); free(a16); free(a32); free(p16);
     free(g16); free(g32);
     return bad;
 }
