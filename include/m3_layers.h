@@ -91,9 +91,10 @@ int m3_conv_bn_act_backward(m3_run *r, const m3_linear *conv, const m3_bn *bn, i
 /* BatchNorm -> ReLU -> kernel-1 conv, as the mini-PointNet (m3_group.c) runs it: out (R,conv->out) =
  * conv(relu(bn(h))), h (R,bn->C). stats 1: BN in the run's mode (m3_bn_forward: training takes the
  * batch statistics into mean, var and updates the running ones); stats 0: from the saved mean, var
- * (m3_bn_apply). tmp: (R,bn->C) floats of scratch. fp32, or a conv below the bf16 thresholds: exactly
- * m3_bn_* into tmp, nn_act_forward (ReLU) in place, nn_linear_forward. bf16: the ReLU output is
- * written once, in bf16, into tmp (nn_batchnorm_relu_bf16) and read by the conv as it is. */
+ * (m3_bn_apply). tmp: (R,bn->C) floats of scratch. fp32, or a conv below the bf16 thresholds: bitwise
+ * m3_bn_* into tmp, nn_act_forward (ReLU) in place, nn_linear_forward (in training BN and ReLU in one
+ * pass, nn_batchnorm_relu_train). bf16: the ReLU output is written once, in bf16, into tmp
+ * (nn_batchnorm_relu_bf16) and read by the conv as it is. */
 int m3_bn_relu_conv_forward(m3_run *r, const m3_bn *bn, const m3_linear *conv, int stats, float *out,
                             float *mean, float *var, float *tmp, const float *h, long R);
 /* Its backward, the ReLU output recomputed from h and the saved mean, var: conv's gradients into
@@ -101,6 +102,13 @@ int m3_bn_relu_conv_forward(m3_run *r, const m3_bn *bn, const m3_linear *conv, i
  * above. */
 int m3_bn_relu_conv_backward(m3_run *r, const m3_bn *bn, const m3_linear *conv, float *dy, float *tmp,
                              const float *mean, const float *var, const float *h, const float *dout, long R);
+/* m3_bn_relu_conv_backward followed by BatchNorm's backward (training): dh (R,bn->C) OVERWRITTEN with the
+ * gradient at h, bitwise nn_batchnorm_backward of dy into zeros, ReLU's backward folded into its passes
+ * (nn_batchnorm_relu_backward); bn's and conv's parameter gradients into r->G. dy (R,bn->C): scratch
+ * (conv's input gradient, before ReLU's backward); tmp as above; dh may alias tmp. */
+int m3_bn_relu_conv_bn_backward(m3_run *r, const m3_bn *bn, const m3_linear *conv, float *dh, float *dy,
+                                float *tmp, const float *mean, const float *var, const float *h, const float *dout,
+                                long R);
 /* The same on R rows of a backward by row chunks: dy and tmp as above; conv's weight gradient is added
  * to the running sum *dw (nn_linear_dw_add; NULL: none), its bias gradient left to the caller (a sum
  * over all rows at once). dy, tmp and the conv's data gradient bitwise those of the whole rows. */

@@ -175,6 +175,19 @@ void nn_layernorm_param_grads(float *dw, float *db, const float *dout, const flo
 void nn_batchnorm_backward_rows(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                                 const float *w, const float *mean, const float *var, float eps, long M, long C,
                                 double *acc);
+/* How BatchNorm -> ReLU formed its output from inp (so that ReLU's mask, output > 0, can be recomputed
+ * from inp): NN_BN_MULADD s (inp - mean) + b, NN_BN_FMA fma(inp - mean, s, b), s = w / sqrt(var + eps)
+ * (nn_batchnorm_relu_train, which matches the primitive's arithmetic), NN_BN_RELU_BF16 the muladd
+ * form rounded to bf16 (nn_batchnorm_relu_bf16); NN_BN_PRIM: unknown (the primitive's output given). */
+typedef enum { NN_BN_ERROR = -1, NN_BN_PRIM = 0, NN_BN_MULADD, NN_BN_FMA, NN_BN_RELU_BF16 } nn_bn_arith;
+/* The backward of out = relu(bn(inp)) with dout the gradient at out: ReLU's backward (as
+ * nn_relu_backward_dst: dout where out > 0, else 0 dout) folded into nn_batchnorm_backward_rows'
+ * column sums and input-gradient pass, dinp (M,C) OVERWRITTEN (the values nn_batchnorm_backward_rows
+ * accumulates onto zeros, bitwise); dw, db accumulate (may be NULL). relu: how out was formed; y: for
+ * NN_BN_PRIM the BN output (M,C), may alias dinp; else unused. acc: 5C doubles. */
+void nn_batchnorm_relu_backward_rows(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                                     const float *w, const float *b, const float *mean, const float *var,
+                                     const float *y, nn_bn_arith relu, float eps, long M, long C, double *acc);
 /* The same in pieces of consecutive rows (a backward by row chunks), bitwise: acc (2C doubles) zeroed
  * by the caller; nn_batchnorm_sums_rows for each piece in row order (the sums of dout xhat and dout);
  * nn_batchnorm_sums_grads once (dw, db += them; either may be NULL); then nn_batchnorm_dinp_rows
@@ -212,6 +225,20 @@ int nn_batchnorm_apply_train(nn_cache *c, float *out, const float *inp, const fl
  * nn_batchnorm_forward_train computes them (for nn_batchnorm_relu_bf16). */
 int nn_batchnorm_stats_train(nn_cache *c, float *mean, float *var, const float *inp, float *running_mean,
                              float *running_var, long M, long C, char *err);
+/* BatchNorm -> ReLU in training with the given statistics: out (M,C) = relu(bn(inp)), bitwise
+ * nn_batchnorm_apply_train then nn_act_forward (NN_RELU), in one pass when the primitive's arithmetic
+ * is known (nn_batchnorm_arith), else by those two. */
+int nn_batchnorm_relu_train(nn_cache *c, float *out, const float *inp, const float *w, const float *b,
+                            const float *mean, const float *var, long M, long C, char *err);
+/* The arithmetic of the training primitive for (M,C) (NN_BN_PRIM: unknown; NN_BN_ERROR with err). */
+nn_bn_arith nn_batchnorm_arith(nn_cache *c, long M, long C, char *err);
+/* The backward of nn_batchnorm_relu_train (bf16 0) or nn_batchnorm_relu_bf16 (bf16 1) from dout, the
+ * gradient at ReLU's output: dinp (M,C) OVERWRITTEN, bitwise nn_relu_backward_dst (or _bf16) then
+ * nn_batchnorm_backward into zeros, in two passes (nn_batchnorm_relu_backward_rows); dw, db accumulate
+ * (may be NULL). */
+int nn_batchnorm_relu_backward(nn_cache *c, float *dinp, float *dw, float *db, const float *dout,
+                               const float *inp, const float *w, const float *b, const float *mean,
+                               const float *var, long M, long C, int bf16, char *err);
 /* bf16 path of BatchNorm -> ReLU -> a bf16 matmul, in one pass: out (M,C) = relu(w (inp - mean) /
  * sqrt(var + eps) + b) rounded to bf16 (nn_to_bf16), with the given statistics (batch or running).
  * Its f32 value may differ from the primitive's in the last bit before the rounding. */

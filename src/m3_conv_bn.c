@@ -55,6 +55,22 @@ static int bn_relu_bf16(m3_run *r, const m3_bn *bn, int stats, uint16_t *tmp, fl
     return nn_batchnorm_relu_bf16(r->c, tmp, h, M3P(r, bn->w), M3P(r, bn->b), m, v, R, bn->C, r->err);
 }
 
+/* tmp = relu(bn(h)) in f32 with the batch statistics (stats 1: m3_bn_forward's, computed into mean, var
+ * with the running update), the saved ones (stats 0, training) or the running ones (eval): in training
+ * one pass (nn_batchnorm_relu_train), bitwise m3_bn_* then ReLU, which eval still runs. */
+static int bn_relu(m3_run *r, const m3_bn *bn, int stats, float *tmp, float *mean, float *var, const float *h,
+                   long R)
+{
+    if (!r->train) {
+        TRY(m3_bn_forward(r, bn, tmp, mean, var, h, R));
+        return nn_act_forward(r->c, NN_RELU, tmp, tmp, R * bn->C, r->err);
+    }
+    if (stats)
+        TRY(nn_batchnorm_stats_train(r->c, mean, var, h, r->buf + bn->run_mean, r->buf + bn->run_var, R, bn->C,
+                                     r->err));
+    return nn_batchnorm_relu_train(r->c, tmp, h, M3P(r, bn->w), M3P(r, bn->b), mean, var, R, bn->C, r->err);
+}
+
 int m3_bn_relu_conv_forward(m3_run *r, const m3_bn *bn, const m3_linear *conv, int stats, float *out,
                             float *mean, float *var, float *tmp, const float *h, long R)
 {
@@ -64,9 +80,7 @@ int m3_bn_relu_conv_forward(m3_run *r, const m3_bn *bn, const m3_linear *conv, i
         return nn_linear_forward_bf16in(r->c, out, tb, M3P(r, conv->w), M3P(r, conv->b), R, conv->in, conv->out,
                                         r->err);
     }
-    if (stats) TRY(m3_bn_forward(r, bn, tmp, mean, var, h, R));
-    else TRY(m3_bn_apply(r, bn, tmp, mean, var, h, R));
-    TRY(nn_act_forward(r->c, NN_RELU, tmp, tmp, R * bn->C, r->err));
+    TRY(bn_relu(r, bn, stats, tmp, mean, var, h, R));
     return nn_linear_forward(r->c, out, tmp, M3P(r, conv->w), M3P(r, conv->b), R, conv->in, conv->out, r->err);
 }
 
@@ -82,8 +96,7 @@ int m3_bn_relu_conv_backward(m3_run *r, const m3_bn *bn, const m3_linear *conv, 
         nn_relu_backward_dst_bf16(dy, dy, tb, n);
         return 0;
     }
-    TRY(m3_bn_apply(r, bn, tmp, mean, var, h, R));
-    TRY(nn_act_forward(r->c, NN_RELU, tmp, tmp, n, r->err));
+    TRY(bn_relu(r, bn, 0, tmp, (float *)mean, (float *)var, h, R));
     memset(dy, 0, sizeof(float) * (size_t)n);
     TRY(nn_linear_backward(r->c, dy, M3G(r, conv->w), M3G(r, conv->b), dout, tmp, M3P(r, conv->w), R, conv->in,
                            conv->out, r->err));
@@ -104,10 +117,29 @@ int m3_bn_relu_conv_backward_rows(m3_run *r, const m3_bn *bn, const m3_linear *c
         nn_relu_backward_dst_bf16(dy, dy, tb, n);
         return 0;
     }
-    TRY(m3_bn_apply(r, bn, tmp, mean, var, h, R));
-    TRY(nn_act_forward(r->c, NN_RELU, tmp, tmp, n, r->err));
+    TRY(bn_relu(r, bn, 0, tmp, (float *)mean, (float *)var, h, R));
     memset(dy, 0, sizeof(float) * (size_t)n);
     TRY(nn_linear_backward(r->c, dy, NULL, NULL, dout, tmp, M3P(r, conv->w), R, conv->in, conv->out, r->err));
     if (dw) TRY(nn_linear_dw_add(r->c, dw, dout, tmp, R, r->err));
     return nn_relu_backward_dst(r->c, dy, dy, tmp, n, r->err);
+}
+
+int m3_bn_relu_conv_bn_backward(m3_run *r, const m3_bn *bn, const m3_linear *conv, float *dh, float *dy,
+                                float *tmp, const float *mean, const float *var, const float *h, const float *dout,
+                                long R)
+{
+    int bf16 = conv_bf16(r, conv);
+    if (bf16) {
+        uint16_t *tb = (uint16_t *)tmp;
+        TRY(bn_relu_bf16(r, bn, 0, tb, (float *)mean, (float *)var, h, R));
+        TRY(nn_linear_backward_bf16in(r->c, dy, M3G(r, conv->w), M3G(r, conv->b), dout, tb, M3P(r, conv->w), R,
+                                      conv->in, conv->out, r->err));
+    } else {
+        TRY(bn_relu(r, bn, 0, tmp, (float *)mean, (float *)var, h, R));
+        memset(dy, 0, sizeof(float) * (size_t)(R * bn->C));
+        TRY(nn_linear_backward(r->c, dy, M3G(r, conv->w), M3G(r, conv->b), dout, tmp, M3P(r, conv->w), R,
+                               conv->in, conv->out, r->err));
+    }
+    return nn_batchnorm_relu_backward(r->c, dh, M3G(r, bn->w), M3G(r, bn->b), dy, h, M3P(r, bn->w), M3P(r, bn->b),
+                                      mean, var, R, bn->C, bf16, r->err);
 }

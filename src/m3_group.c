@@ -250,12 +250,9 @@ static int group_backward(m3_run *r, const m3_group *p, float *dinp, const float
     float *dh4 = arena_zeros(r->a, R * cout);
     NEED(dh4);
     nn_maxpool_backward(dh4, dout, s->arg2, G, k, cout);
-    TRY(m3_bn_relu_conv_backward(r, &p->bn2, &p->conv4, B, A, s->mean2, s->var2, s->h3, dh4, R));
+    /* bn2 (ReLU's backward folded in): A = dy3 (B: the gradient at relu's output) */
+    TRY(m3_bn_relu_conv_bn_backward(r, &p->bn2, &p->conv4, A, B, A, s->mean2, s->var2, s->h3, dh4, R));
     arena_release(r->a, mk4);
-    /* bn2: A = dy3 (B: the gradient over relu's input) */
-    memset(A, 0, sizeof(float) * (size_t)(R * c));
-    TRY(nn_batchnorm_backward(r->c, A, M3G(r, p->bn2.w), M3G(r, p->bn2.b), B, s->h3, M3P(r, p->bn2.w),
-                              M3P(r, p->bn2.b), s->mean2, s->var2, R, c, r->err));
     if (light) { /* h3 done with: h2 rebuilt in its place, h1 and r1 in B (dead) */
         arena_release(r->a, mk3);
         NEED(s->h2 = arena_floats(r->a, R * b));
@@ -275,12 +272,9 @@ static int group_backward(m3_run *r, const m3_group *p, float *dinp, const float
     nn_maxpool_backward(dh2, dg, s->arg1, G, k, b);
     float *h1 = T, *r1 = T + R * a, *dr1 = T + 2 * R * a;
     TRY(nn_linear_forward(r->c, h1, inp, M3P(r, p->conv1.w), M3P(r, p->conv1.b), R, cin, a, r->err));
-    TRY(m3_bn_relu_conv_backward(r, &p->bn1, &p->conv2, dr1, r1, s->mean1, s->var1, h1, dh2, R));
-    /* bn1's input gradient over r1 */
+    /* and bn1's input gradient over r1 */
     float *dh1 = r1;
-    memset(dh1, 0, sizeof(float) * (size_t)(R * a));
-    TRY(nn_batchnorm_backward(r->c, dh1, M3G(r, p->bn1.w), M3G(r, p->bn1.b), dr1, h1, M3P(r, p->bn1.w),
-                              M3P(r, p->bn1.b), s->mean1, s->var1, R, a, r->err));
+    TRY(m3_bn_relu_conv_bn_backward(r, &p->bn1, &p->conv2, dh1, dr1, r1, s->mean1, s->var1, h1, dh2, R));
     TRY(nn_linear_backward(r->c, dinp, M3G(r, p->conv1.w), M3G(r, p->conv1.b), dh1, inp, M3P(r, p->conv1.w),
                            R, cin, a, r->err));
     arena_release(r->a, mk);

@@ -111,8 +111,8 @@ void nn_bn_stats_mean(double *acc, float *mean, long M, long C)
     }
 }
 
-/* The training forward that takes the statistics computed above as inputs (its tmp: 4C doubles,
- * for the batch statistics and nn_batchnorm_backward_rows). */
+/* The training forward that takes the statistics computed above as inputs (its tmp: 5C doubles,
+ * for the batch statistics and nn_batchnorm_backward_rows / nn_batchnorm_relu_backward_rows). */
 static nn_prim *bn_train_prim(nn_cache *c, long M, long C, char *err)
 {
     long key[] = {M, C};
@@ -122,7 +122,7 @@ static nn_prim *bn_train_prim(nn_cache *c, long M, long C, char *err)
     if (bn_desc(&d, dnnl_forward_training, dnnl_use_global_stats, M, C, err)) return NULL;
     int args[] = {DNNL_ARG_SRC, DNNL_ARG_DST, DNNL_ARG_MEAN, DNNL_ARG_VARIANCE, DNNL_ARG_SCALE,
                   DNNL_ARG_SHIFT};
-    return nn_cache_add(c, K_BN_TRAIN, key, 2, &d, NULL, NULL, args, 6, 8 * C, err);
+    return nn_cache_add(c, K_BN_TRAIN, key, 2, &d, NULL, NULL, args, 6, 10 * C, err);
 }
 
 /* torch's running-statistics update (momentum 0.1, unbiased variance); nothing if they are NULL. */
@@ -204,6 +204,104 @@ int nn_batchnorm_relu_bf16(nn_cache *c, uint16_t *out, const float *inp, const f
     return 0;
 }
 
+/* How the training primitive p forms w (x - mean) / sqrt(var + eps) + b (probed bitwise by
+ * test_kernels_exact): oneDNN 2.6's jit batch norm (avx2, avx512) as one fused multiply-add
+ * fma(x - mean, s, b), its plain C++ one (nspc_bnorm, a channel count off its vector widths) as
+ * s (x - mean) + b, s = w / sqrt(var + eps) both; anything else unknown (the primitive then runs). */
+static nn_bn_arith prim_arith(const nn_prim *p)
+{
+    const_dnnl_primitive_desc_t pd = NULL;
+    if (dnnl_primitive_get_primitive_desc(p->prim, &pd) != dnnl_success || !pd) return NN_BN_PRIM;
+    const char *name = dnn_impl_name(pd);
+#ifdef __x86_64__
+    if (!strncmp(name, "bnorm_jit:avx512", 16) || !strncmp(name, "bnorm_jit:avx2", 14))
+        return __builtin_cpu_supports("fma") ? NN_BN_FMA : NN_BN_PRIM;
+#endif
+    if (!strncmp(name, "nspc_bnorm", 10)) return NN_BN_MULADD;
+    return NN_BN_PRIM;
+}
+
+nn_bn_arith nn_batchnorm_arith(nn_cache *c, long M, long C, char *err)
+{
+    nn_prim *p = bn_train_prim(c, M, C, err);
+    return p ? prim_arith(p) : NN_BN_ERROR;
+}
+
+/* The per-column scale w / sqrt(var + eps) as both forms take it. */
+static void bn_scale(float *sc, const float *w, const float *var, long C)
+{
+    for (long j = 0; j < C; j++) sc[j] = w[j] / sqrtf(var[j] + NN_BN_EPS);
+}
+
+/* out = relu(bn(inp)) on the rows lo..hi-1: the primitive's value y (fma or not), then ReLU as
+ * oneDNN's eltwise forms it (y > 0 ? y : +0). One body, compiled for the baseline ISA and for
+ * AVX2 + FMA (contraction off: the separate multiply and add stay separate). */
+static inline __attribute__((always_inline)) void bn_relu_rows_body(float *out, const float *inp,
+                                                                    const float *mean, const float *sc,
+                                                                    const float *sh, long C, long lo, long hi,
+                                                                    int fma)
+{
+    for (long i = lo; i < hi; i++) {
+        const float *x = inp + i * C;
+        float *o = out + i * C;
+#pragma omp simd
+        for (long j = 0; j < C; j++) {
+            float t = x[j] - mean[j], y = fma ? fmaf(t, sc[j], sh[j]) : sc[j] * t + sh[j];
+            o[j] = y > 0 ? y : 0.0f;
+        }
+    }
+}
+
+static void bn_relu_rows_base(float *out, const float *inp, const float *mean, const float *sc, const float *sh,
+                              long C, long lo, long hi, int fma)
+{
+    if (fma) bn_relu_rows_body(out, inp, mean, sc, sh, C, lo, hi, 1);
+    else bn_relu_rows_body(out, inp, mean, sc, sh, C, lo, hi, 0);
+}
+
+#ifdef __x86_64__
+__attribute__((target("avx2,fma"))) static void bn_relu_rows_avx2(float *out, const float *inp, const float *mean,
+                                                                 const float *sc, const float *sh, long C,
+                                                                 long lo, long hi, int fma)
+{
+    if (fma) bn_relu_rows_body(out, inp, mean, sc, sh, C, lo, hi, 1);
+    else bn_relu_rows_body(out, inp, mean, sc, sh, C, lo, hi, 0);
+}
+#endif
+
+int nn_batchnorm_relu_train(nn_cache *c, float *out, const float *inp, const float *w, const float *b,
+                            const float *mean, const float *var, long M, long C, char *err)
+{
+    nn_prim *p = bn_train_prim(c, M, C, err);
+    if (!p) return -1;
+    nn_bn_arith a = prim_arith(p);
+    if (a == NN_BN_PRIM) {
+        void *ptr[] = {(void *)inp, out, (void *)mean, (void *)var, (void *)w, (void *)b};
+        if (nn_exec(c, p, ptr, err)) return -1;
+        return nn_act_forward(c, NN_RELU, out, out, M * C, err);
+    }
+    float *sc = p->tmp;
+    bn_scale(sc, w, var, C);
+    int fma = a == NN_BN_FMA;
+#ifdef __x86_64__
+    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    int avx2 = 0;
+#endif
+#pragma omp parallel
+    {
+        int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        long lo = M * t / nt, hi = M * (t + 1) / nt;
+#ifdef __x86_64__
+        if (avx2)
+            bn_relu_rows_avx2(out, inp, mean, sc, b, C, lo, hi, fma);
+        else
+#endif
+            bn_relu_rows_base(out, inp, mean, sc, b, C, lo, hi, fma);
+    }
+    return 0;
+}
+
 int nn_batchnorm_apply_train(nn_cache *c, float *out, const float *inp, const float *w,
                              const float *b, const float *mean, const float *var, long M, long C,
                              char *err)
@@ -242,5 +340,21 @@ int nn_batchnorm_backward(nn_cache *c, float *dinp, float *dw, float *db, const 
     if (!p) return -1;
     (void)b;
     nn_batchnorm_backward_rows(dinp, dw, db, dout, inp, w, mean, var, NN_BN_EPS, M, C, (double *)p->tmp);
+    return 0;
+}
+
+int nn_batchnorm_relu_backward(nn_cache *c, float *dinp, float *dw, float *db, const float *dout,
+                               const float *inp, const float *w, const float *b, const float *mean,
+                               const float *var, long M, long C, int bf16, char *err)
+{
+    nn_prim *p = bn_train_prim(c, M, C, err);
+    if (!p) return -1;
+    nn_bn_arith a = bf16 ? NN_BN_RELU_BF16 : prim_arith(p);
+    if (a == NN_BN_PRIM) { /* the primitive's output into dinp, read there for ReLU's mask */
+        void *ptr[] = {(void *)inp, dinp, (void *)mean, (void *)var, (void *)w, (void *)b};
+        if (nn_exec(c, p, ptr, err)) return -1;
+    }
+    nn_batchnorm_relu_backward_rows(dinp, dw, db, dout, inp, w, b, mean, var, dinp, a, NN_BN_EPS, M, C,
+                                    (double *)p->tmp);
     return 0;
 }

@@ -11,6 +11,7 @@
  */
 #include "nn.h"
 
+#include <float.h>
 #include <math.h>
 #include <omp.h>
 
@@ -90,6 +91,120 @@ static int have_avx2(void)
 #endif
 }
 
+/* ---- batch normalisation followed by ReLU: ReLU's backward folded into the row loops ---- */
+
+/* How the ReLU output was formed, so that its mask (output > 0) is known from inp: RELU_MULADD,
+ * RELU_FMA: y = s (x - mean) + b, or fma(x - mean, s, b), with s = w / sqrt(var + eps), the mask y > 0;
+ * RELU_BF16: y as RELU_MULADD rounded to bf16 with subnormals to zero (nn_batchnorm_relu_bf16): the
+ * mask y >= FLT_MIN; RELU_ARRAY: y given (the primitive's output), the mask y > 0. */
+enum { RELU_MULADD = 1, RELU_FMA, RELU_BF16, RELU_ARRAY };
+
+/* bn_colsums_body with dout replaced by ReLU's backward of it, as oneDNN's (use_dst_for_bwd) forms it:
+ * g where ReLU's output is positive, else 0 g (a signed zero); written as g times a selected 1 or 0
+ * (g 1 is g), in the loop itself: the form GCC vectorises (a select of g and 0 g it leaves scalar, as it
+ * does the same select in an inlined helper). */
+static inline __attribute__((always_inline)) void bn_relu_colsums_body(double *sw, double *sb, const float *dout,
+                                                                       const float *inp, const float *mean,
+                                                                       const float *rstd, const float *sc,
+                                                                       const float *sh, const float *ym, long M,
+                                                                       long C, long lo, long hi, int relu)
+{
+    for (long i = 0; i < M; i++) {
+        const float *x = inp + i * C, *g = dout + i * C, *yr = relu == RELU_ARRAY ? ym + i * C : x;
+#pragma omp simd
+        for (long j = lo; j < hi; j++) {
+            float t = x[j] - mean[j];
+            float y = relu == RELU_ARRAY ? yr[j] : relu == RELU_FMA ? fmaf(t, sc[j], sh[j]) : sc[j] * t + sh[j];
+            float on = relu == RELU_BF16 ? (y >= FLT_MIN ? 1.0f : 0.0f) : (y > 0 ? 1.0f : 0.0f);
+            float gv = g[j] * on; /* ReLU's backward: g, or 0 g (a signed zero) */
+            sw[j] += (double)gv * (t * rstd[j]);
+            sb[j] += gv;
+        }
+    }
+}
+
+/* bn_dinp_body likewise, dinp set (0 + the value, as accumulated onto zeros) rather than accumulated;
+ * ym may alias dinp (each element read before it is written). */
+static inline __attribute__((always_inline)) void bn_relu_dinp_body(float *dinp, const float *dout,
+                                                                    const float *inp, const float *mean,
+                                                                    const float *rstd, const float *wr,
+                                                                    const float *fsb, const float *fsw,
+                                                                    const float *sc, const float *sh,
+                                                                    const float *ym, float inv_m, long C,
+                                                                    long lo, long hi, int relu)
+{
+    for (long i = lo; i < hi; i++) {
+        const float *x = inp + i * C, *g = dout + i * C, *yr = relu == RELU_ARRAY ? ym + i * C : x;
+        float *d = dinp + i * C;
+#pragma omp simd
+        for (long j = 0; j < C; j++) {
+            float t = x[j] - mean[j];
+            float y = relu == RELU_ARRAY ? yr[j] : relu == RELU_FMA ? fmaf(t, sc[j], sh[j]) : sc[j] * t + sh[j];
+            float on = relu == RELU_BF16 ? (y >= FLT_MIN ? 1.0f : 0.0f) : (y > 0 ? 1.0f : 0.0f);
+            float gv = g[j] * on; /* ReLU's backward: g, or 0 g (a signed zero) */
+            float xhat = t * rstd[j];
+            d[j] = 0.0f + wr[j] * (gv - (fsb[j] + xhat * fsw[j]) * inv_m);
+        }
+    }
+}
+
+/* The bodies specialised per ReLU form, for the baseline ISA and for AVX2 + FMA. */
+static void bn_relu_colsums_base(double *sw, double *sb, const float *dout, const float *inp, const float *mean,
+                                 const float *rstd, const float *sc, const float *sh, const float *ym, long M,
+                                 long C, long lo, long hi, int relu)
+{
+    if (relu == RELU_MULADD) bn_relu_colsums_body(sw, sb, dout, inp, mean, rstd, sc, sh, ym, M, C, lo, hi, RELU_MULADD);
+    else if (relu == RELU_FMA) bn_relu_colsums_body(sw, sb, dout, inp, mean, rstd, sc, sh, ym, M, C, lo, hi, RELU_FMA);
+    else if (relu == RELU_BF16) bn_relu_colsums_body(sw, sb, dout, inp, mean, rstd, sc, sh, ym, M, C, lo, hi, RELU_BF16);
+    else bn_relu_colsums_body(sw, sb, dout, inp, mean, rstd, sc, sh, ym, M, C, lo, hi, RELU_ARRAY);
+}
+
+static void bn_relu_dinp_base(float *dinp, const float *dout, const float *inp, const float *mean,
+                              const float *rstd, const float *wr, const float *fsb, const float *fsw,
+                              const float *sc, const float *sh, const float *ym, float inv_m, long C, long lo,
+                              long hi, int relu)
+{
+    if (relu == RELU_MULADD)
+        bn_relu_dinp_body(dinp, dout, inp, mean, rstd, wr, fsb, fsw, sc, sh, ym, inv_m, C, lo, hi, RELU_MULADD);
+    else if (relu == RELU_FMA)
+        bn_relu_dinp_body(dinp, dout, inp, mean, rstd, wr, fsb, fsw, sc, sh, ym, inv_m, C, lo, hi, RELU_FMA);
+    else if (relu == RELU_BF16)
+        bn_relu_dinp_body(dinp, dout, inp, mean, rstd, wr, fsb, fsw, sc, sh, ym, inv_m, C, lo, hi, RELU_BF16);
+    else
+        bn_relu_dinp_body(dinp, dout, inp, mean, rstd, wr, fsb, fsw, sc, sh, ym, inv_m, C, lo, hi, RELU_ARRAY);
+}
+
+#ifdef __x86_64__
+__attribute__((target("avx2,fma"))) static void bn_relu_colsums_avx2(double *sw, double *sb, const float *dout,
+                                                                    const float *inp, const float *mean,
+                                                                    const float *rstd, const float *sc,
+                                                                    const float *sh, const float *ym, long M,
+                                                                    long C, long lo, long hi, int relu)
+{
+    if (relu == RELU_MULADD) bn_relu_colsums_body(sw, sb, dout, inp, mean, rstd, sc, sh, ym, M, C, lo, hi, RELU_MULADD);
+    else if (relu == RELU_FMA) bn_relu_colsums_body(sw, sb, dout, inp, mean, rstd, sc, sh, ym, M, C, lo, hi, RELU_FMA);
+    else if (relu == RELU_BF16) bn_relu_colsums_body(sw, sb, dout, inp, mean, rstd, sc, sh, ym, M, C, lo, hi, RELU_BF16);
+    else bn_relu_colsums_body(sw, sb, dout, inp, mean, rstd, sc, sh, ym, M, C, lo, hi, RELU_ARRAY);
+}
+
+__attribute__((target("avx2,fma"))) static void bn_relu_dinp_avx2(float *dinp, const float *dout, const float *inp,
+                                                                 const float *mean, const float *rstd,
+                                                                 const float *wr, const float *fsb,
+                                                                 const float *fsw, const float *sc,
+                                                                 const float *sh, const float *ym, float inv_m,
+                                                                 long C, long lo, long hi, int relu)
+{
+    if (relu == RELU_MULADD)
+        bn_relu_dinp_body(dinp, dout, inp, mean, rstd, wr, fsb, fsw, sc, sh, ym, inv_m, C, lo, hi, RELU_MULADD);
+    else if (relu == RELU_FMA)
+        bn_relu_dinp_body(dinp, dout, inp, mean, rstd, wr, fsb, fsw, sc, sh, ym, inv_m, C, lo, hi, RELU_FMA);
+    else if (relu == RELU_BF16)
+        bn_relu_dinp_body(dinp, dout, inp, mean, rstd, wr, fsb, fsw, sc, sh, ym, inv_m, C, lo, hi, RELU_BF16);
+    else
+        bn_relu_dinp_body(dinp, dout, inp, mean, rstd, wr, fsb, fsw, sc, sh, ym, inv_m, C, lo, hi, RELU_ARRAY);
+}
+#endif
+
 /* dw (C) += sum_rows dout * xhat, db (C) += sum_rows dout, with xhat = (inp - mean[row]) * rstd[row]
  * (layer normalisation: statistics per row); acc holds 2C doubles. */
 void nn_layernorm_param_grads(float *dw, float *db, const float *dout, const float *inp, const float *mean,
@@ -157,6 +272,53 @@ void nn_batchnorm_backward_rows(float *dinp, float *dw, float *db, const float *
             else
                 bn_dinp_base(dinp, dout, inp, mean, rstd, wr, fsb, fsw, inv_m, C, r0, r1);
         }
+    }
+}
+
+void nn_batchnorm_relu_backward_rows(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                                     const float *w, const float *b, const float *mean, const float *var,
+                                     const float *y, nn_bn_arith relu, float eps, long M, long C, double *acc)
+{
+    double *sw = acc, *sb = acc + C;
+    float *rstd = (float *)(acc + 2 * C), *wr = rstd + C, *fsb = wr + C, *fsw = fsb + C, *sc = fsw + C;
+    int form = relu == NN_BN_MULADD ? RELU_MULADD : relu == NN_BN_FMA ? RELU_FMA
+             : relu == NN_BN_RELU_BF16 ? RELU_BF16 : RELU_ARRAY;
+#ifdef __x86_64__
+    int avx2 = have_avx2() && __builtin_cpu_supports("fma");
+#else
+    int avx2 = 0;
+#endif
+    float inv_m = 1.0f / (float)M;
+#pragma omp parallel
+    {
+        int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        long lo = C * t / nt, hi = C * (t + 1) / nt;
+        for (long j = lo; j < hi; j++) {
+            sw[j] = sb[j] = 0;
+            rstd[j] = 1.0f / sqrtf(var[j] + eps);
+            sc[j] = w[j] / sqrtf(var[j] + eps); /* nn_batchnorm_relu_train's scale */
+        }
+#ifdef __x86_64__
+        if (avx2)
+            bn_relu_colsums_avx2(sw, sb, dout, inp, mean, rstd, sc, b, y, M, C, lo, hi, form);
+        else
+#endif
+            bn_relu_colsums_base(sw, sb, dout, inp, mean, rstd, sc, b, y, M, C, lo, hi, form);
+        for (long j = lo; j < hi; j++) {
+            if (dw) dw[j] += (float)sw[j];
+            if (db) db[j] += (float)sb[j];
+            wr[j] = w[j] * rstd[j];
+            fsb[j] = (float)sb[j];
+            fsw[j] = (float)sw[j];
+        }
+#pragma omp barrier
+        long r0 = M * t / nt, r1 = M * (t + 1) / nt;
+#ifdef __x86_64__
+        if (avx2)
+            bn_relu_dinp_avx2(dinp, dout, inp, mean, rstd, wr, fsb, fsw, sc, b, y, inv_m, C, r0, r1, form);
+        else
+#endif
+            bn_relu_dinp_base(dinp, dout, inp, mean, rstd, wr, fsb, fsw, sc, b, y, inv_m, C, r0, r1, form);
     }
 }
 

@@ -4,7 +4,8 @@
  * biased variance, nn_batchnorm_forward_train), the batch-norm backward (nn_batchnorm_backward), max-pool forward (values and argmax, with ties and a
  * NaN), AdamW (two steps over tensors with and without decay) and the bicubic sample. And
  * nn_act_backward_set gives the values of nn_act_backward into zeros (compared as floats: the sign of
- * a zero may differ, 0 + -0 being +0).
+ * a zero may differ, 0 + -0 being +0). And the fused BatchNorm -> ReLU passes give bitwise the
+ * unfused primitives' results (test_bn_relu_fused).
  * Odd sizes exercise the vector loops' tails.
  */
 #include <setjmp.h>
@@ -128,6 +129,78 @@ static void test_batchnorm_backward(void **state)
         assert_memory_equal(db, want_db, sizeof db);
     }
     free(x); free(g); free(d0); free(w); free(b); free(out); free(want); free(dinp);
+}
+
+/* The fused BatchNorm -> ReLU passes against the unfused primitives they replace, bitwise, at a channel
+ * count oneDNN's jit batch norm takes (128: fused multiply-add) and one it leaves to its plain C++
+ * kernel (67), for 1, 2 and 3 threads: the forward (nn_batchnorm_relu_train against
+ * nn_batchnorm_apply_train then the ReLU primitive), the backward with ReLU's folded in
+ * (nn_batchnorm_relu_backward against nn_relu_backward_dst then nn_batchnorm_backward into zeros, and
+ * its NN_BN_PRIM form given the primitive's output), and the bf16 form (against nn_batchnorm_relu_bf16,
+ * nn_relu_backward_dst_bf16, nn_batchnorm_backward). Column 0's scale is subnormal, so that its BN
+ * output is positive where its bf16 rounding is zero (ReLU's mask must be the rounding's). */
+static void bn_relu_case(long M, long C)
+{
+    rng_t r;
+    rng_seed(&r, 17, (uint64_t)C);
+    size_t n = (size_t)(M * C);
+    float *x = normals(&r, M * C, 2.0f, 1.0f), *g = normals(&r, M * C, 1.0f, 0.0f), *w = normals(&r, C, 1.0f, 1.0f),
+          *b = normals(&r, C, 0.5f, 0.0f);
+    float *y = malloc(sizeof(float) * n), *ref = malloc(sizeof(float) * n), *got = malloc(sizeof(float) * n),
+          *gm = malloc(sizeof(float) * n), *want = malloc(sizeof(float) * n);
+    uint16_t *tb = malloc(sizeof(uint16_t) * n);
+    float *mean = malloc(sizeof(float) * (size_t)C), *var = malloc(sizeof(float) * (size_t)C);
+    float *dw = malloc(sizeof(float) * (size_t)C), *db = malloc(sizeof(float) * (size_t)C),
+          *want_dw = malloc(sizeof(float) * (size_t)C), *want_db = malloc(sizeof(float) * (size_t)C);
+    double *acc = malloc(sizeof(double) * (size_t)(5 * C));
+    w[0] = 1e-39f;
+    b[0] = 0.0f;
+    assert_int_equal(nn_batchnorm_forward_train(&g_c, y, mean, var, x, w, b, NULL, NULL, M, C, g_err), 0);
+    for (int bf16 = 0; bf16 < 2; bf16++) {
+        if (!bf16) {
+            assert_int_equal(nn_batchnorm_apply_train(&g_c, ref, x, w, b, mean, var, M, C, g_err), 0);
+            assert_int_equal(nn_act_forward(&g_c, NN_RELU, ref, ref, M * C, g_err), 0);
+            assert_int_equal(nn_relu_backward_dst(&g_c, gm, g, ref, M * C, g_err), 0);
+        } else {
+            assert_int_equal(nn_batchnorm_relu_bf16(&g_c, tb, x, w, b, mean, var, M, C, g_err), 0);
+            nn_relu_backward_dst_bf16(gm, g, tb, M * C);
+        }
+        memset(want, 0, sizeof(float) * n);
+        for (long j = 0; j < C; j++) want_dw[j] = want_db[j] = 0.5f * (float)j;
+        assert_int_equal(nn_batchnorm_backward(&g_c, want, want_dw, want_db, gm, x, w, b, mean, var, M, C, g_err), 0);
+        for (int t = 0; t < N_THREADS; t++) {
+            omp_set_num_threads(THREADS[t]);
+            if (!bf16) {
+                memset(got, 0xff, sizeof(float) * n);
+                assert_int_equal(nn_batchnorm_relu_train(&g_c, got, x, w, b, mean, var, M, C, g_err), 0);
+                assert_memory_equal(got, ref, sizeof(float) * n);
+            }
+            for (int prim = 0; prim < 2 - bf16; prim++) {
+                for (long j = 0; j < C; j++) dw[j] = db[j] = 0.5f * (float)j;
+                memset(got, 0xff, sizeof(float) * n); /* NaNs: every element must be written */
+                if (!prim)
+                    assert_int_equal(nn_batchnorm_relu_backward(&g_c, got, dw, db, g, x, w, b, mean, var, M, C,
+                                                                bf16, g_err), 0);
+                else { /* the primitive's output in place, read for the mask */
+                    assert_int_equal(nn_batchnorm_apply_train(&g_c, got, x, w, b, mean, var, M, C, g_err), 0);
+                    nn_batchnorm_relu_backward_rows(got, dw, db, g, x, w, b, mean, var, got, NN_BN_PRIM, NN_BN_EPS,
+                                                    M, C, acc);
+                }
+                assert_memory_equal(got, want, sizeof(float) * n);
+                assert_memory_equal(dw, want_dw, sizeof(float) * (size_t)C);
+                assert_memory_equal(db, want_db, sizeof(float) * (size_t)C);
+            }
+        }
+    }
+    free(x); free(g); free(w); free(b); free(y); free(ref); free(got); free(gm); free(want); free(tb);
+    free(mean); free(var); free(dw); free(db); free(want_dw); free(want_db); free(acc);
+}
+
+static void test_bn_relu_fused(void **state)
+{
+    (void)state;
+    bn_relu_case(1001, 128);
+    bn_relu_case(999, 67);
 }
 
 static void test_maxpool_forward(void **state)
@@ -262,6 +335,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batch_stats),
         cmocka_unit_test(test_batchnorm_backward),
+        cmocka_unit_test(test_bn_relu_fused),
         cmocka_unit_test(test_maxpool_forward),
         cmocka_unit_test(test_adamw),
         cmocka_unit_test(test_bicubic_sample),
