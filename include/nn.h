@@ -275,6 +275,9 @@ int nn_attention_backward(nn_cache *c, float *dqkv, const float *dout, const flo
 void nn_maxpool_forward(float *out, int32_t *arg, const float *inp, long G, long k, long C);
 /* dinp (G,k,C) += dout routed to the winners. */
 void nn_maxpool_backward(float *dinp, const float *dout, const int32_t *arg, long G, long k, long C);
+/* The same into zeros, OVERWRITING dinp (G,k,C): bitwise a memset to 0 then nn_maxpool_backward
+ * (0 + the routed value), in one pass over dinp. */
+void nn_maxpool_backward_set(float *dinp, const float *dout, const int32_t *arg, long G, long k, long C);
 /* out (n,C) = src[idx[i]] rows. */
 void nn_gather_rows(float *out, const float *src, const int32_t *idx, long n, long C);
 /* dsrc[idx[i]] += dout (n,C) rows (serial over i: idx may repeat). */

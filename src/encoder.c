@@ -96,8 +96,9 @@ int m3_encoder_embed_backward(m3_run *r, const model3d *m, const m3_encoder_stat
     long Cp = s > 0 ? c->dims[s - 1] : 3;
     if (s > 0) NEED(dgrp = arena_zeros(r->a, B * G * k * Cp));
     TRY(m3_group_backward(r, &m->embed[s], dgrp, dfull[s], &e->gs[s], e->grp_in[s], B * G, k));
-    if (s > 0) {
+    if (s > 0) { /* each sample's rows of dfull[s - 1] its own: parallel over samples, serial within */
         long Gp = c->groups[s - 1];
+#pragma omp parallel for schedule(static)
         for (long b = 0; b < B; b++)
             for (long i = b * G * k; i < (b + 1) * G * k; i++) {
                 float *d = dfull[s - 1] + (b * Gp + e->tk.knn[s][i]) * Cp;

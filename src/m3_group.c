@@ -10,6 +10,7 @@
  */
 #include "m3_layers.h"
 
+#include <omp.h>
 #include <string.h>
 
 static long max_l(long x, long y)
@@ -26,6 +27,16 @@ static void split_w3(float *wg, float *wh, const float *w3, long b, long c)
     for (long j = 0; j < c; j++) {
         memcpy(wg + j * b, w3 + j * 2 * b, sizeof(float) * (size_t)b);
         memcpy(wh + j * b, w3 + j * 2 * b + b, sizeof(float) * (size_t)b);
+    }
+}
+
+/* p (n) = 0, each thread zeroing one contiguous share (a large buffer: one memset per thread). */
+static void zero_floats(float *p, long n)
+{
+#pragma omp parallel
+    {
+        long t = omp_get_thread_num(), T = omp_get_num_threads(), i0 = n * t / T, i1 = n * (t + 1) / T;
+        memset(p + i0, 0, sizeof(float) * (size_t)(i1 - i0));
     }
 }
 
@@ -68,6 +79,7 @@ static int front_h3(m3_run *r, const m3_group *p, m3_group_state *s, long G, lon
     for (long i = 0; i < R; i++) {
         float *y = s->h3 + i * c;
         const float *t = gy + (i / k) * c;
+#pragma omp simd
         for (long j = 0; j < c; j++) y[j] += t[j];
     }
     arena_release(ta, mk);
@@ -206,8 +218,11 @@ static void sum_over_k(float *s, const float *x, long G, long k, long C)
     for (long gi = 0; gi < G; gi++) {
         float *o = s + gi * C;
         memcpy(o, x + gi * k * C, sizeof(float) * (size_t)C);
-        for (long i = 1; i < k; i++)
-            for (long j = 0; j < C; j++) o[j] += x[(gi * k + i) * C + j];
+        for (long i = 1; i < k; i++) {
+            const float *xi = x + (gi * k + i) * C;
+#pragma omp simd
+            for (long j = 0; j < C; j++) o[j] += xi[j];
+        }
     }
 }
 
@@ -247,9 +262,9 @@ static int group_backward(m3_run *r, const m3_group *p, float *dinp, const float
     }
     /* r2 = relu(bn2(h3)) recomputed into A; conv4: B = dr2 */
     arena_mark_t mk4 = arena_mark(r->a);
-    float *dh4 = arena_zeros(r->a, R * cout);
+    float *dh4 = arena_floats(r->a, R * cout);
     NEED(dh4);
-    nn_maxpool_backward(dh4, dout, s->arg2, G, k, cout);
+    nn_maxpool_backward_set(dh4, dout, s->arg2, G, k, cout);
     /* bn2 (ReLU's backward folded in): A = dy3 (B: the gradient at relu's output) */
     TRY(m3_bn_relu_conv_bn_backward(r, &p->bn2, &p->conv4, A, B, A, s->mean2, s->var2, s->h3, dh4, R));
     arena_release(r->a, mk4);
@@ -258,21 +273,20 @@ static int group_backward(m3_run *r, const m3_group *p, float *dinp, const float
         NEED(s->h2 = arena_floats(r->a, R * b));
         TRY(front_h2(r, p, s, inp, G, k, 0, B, B + R * a));
     }
-    /* conv3, per-point half: dh2 (R,b) = dy3 W_h, dW_h += dy3^T h2; global half on S = dy3
-       summed over k: dg = S W_g, dW_g += S^T g, db3 += sum of S */
+    /* conv3, global half on S = dy3 summed over k: dg = S W_g, dW_g += S^T g, db3 += sum of S;
+       max over k: dh2 (R,b) = dg routed to the winners (written whole: no zeroing pass); per-point
+       half: dh2 += dy3 W_h (the matmul's one sum with dh2: the same bits as dy3 W_h, then + the
+       routed dg), dW_h += dy3^T h2 */
     float *gw3 = M3G(r, p->conv3.w);
     split_w3(wg, wh, M3P(r, p->conv3.w), b, c);
-    memset(dh2, 0, sizeof(float) * (size_t)(R * b));
-    TRY(nn_linear_backward(r->c, dh2, gw3 ? dwh : NULL, NULL, A, s->h2, wh, R, b, c, r->err));
     sum_over_k(S, A, G, k, c);
     TRY(nn_linear_backward(r->c, dg, gw3 ? dwg : NULL, M3G(r, p->conv3.b), S, s->g, wg, G, b, c, r->err));
+    nn_maxpool_backward_set(dh2, dg, s->arg1, G, k, b);
+    TRY(nn_linear_backward(r->c, dh2, gw3 ? dwh : NULL, NULL, A, s->h2, wh, R, b, c, r->err));
     if (gw3) add_w3(gw3, dwg, dwh, b, c);
-    /* max over k: dh2 += dg routed to the winners; conv1's output h1 and r1 = relu(bn1(h1))
-       recomputed; conv2: dr1 */
-    nn_maxpool_backward(dh2, dg, s->arg1, G, k, b);
+    /* conv1's output h1 recomputed; conv2's backward (dr1) and bn1's over r1, ReLU folded in */
     float *h1 = T, *r1 = T + R * a, *dr1 = T + 2 * R * a;
     TRY(nn_linear_forward(r->c, h1, inp, M3P(r, p->conv1.w), M3P(r, p->conv1.b), R, cin, a, r->err));
-    /* and bn1's input gradient over r1 */
     float *dh1 = r1;
     TRY(m3_bn_relu_conv_bn_backward(r, &p->bn1, &p->conv2, dh1, dr1, r1, s->mean1, s->var1, h1, dh2, R));
     TRY(nn_linear_backward(r->c, dinp, M3G(r, p->conv1.w), M3G(r, p->conv1.b), dh1, inp, M3P(r, p->conv1.w),
@@ -309,8 +323,7 @@ static int chunk_dr2(m3_run *r, const m3_group *p, const m3_group_state *s, floa
                      const float *h3c, const float *dout, long g0, long gn, long k, nn_dw_sum *dw4)
 {
     long cout = p->conv4.out, n = gn * k;
-    memset(dh4, 0, sizeof(float) * (size_t)(n * cout));
-    nn_maxpool_backward(dh4, dout + g0 * cout, s->arg2 + g0 * cout, gn, k, cout);
+    nn_maxpool_backward_set(dh4, dout + g0 * cout, s->arg2 + g0 * cout, gn, k, cout);
     return m3_bn_relu_conv_backward_rows(r, &p->bn2, &p->conv4, dr2, tmp, s->mean2, s->var2, h3c, dh4, n, dw4);
 }
 
@@ -338,9 +351,9 @@ static int group_backward_rows(m3_run *r, const m3_group *p, float *dinp, const 
     arena_mark_t mk = arena_mark(r->a);
     /* 0: conv4's bias gradient over all rows */
     if (M3G(r, p->conv4.b)) {
-        float *dh4 = arena_zeros(r->a, R * cout);
+        float *dh4 = arena_floats(r->a, R * cout);
         NEED(dh4);
-        nn_maxpool_backward(dh4, dout, s->arg2, G, k, cout);
+        nn_maxpool_backward_set(dh4, dout, s->arg2, G, k, cout);
         TRY(nn_linear_backward(r->c, NULL, NULL, M3G(r, p->conv4.b), dh4, NULL, M3P(r, p->conv4.w), R, c, cout,
                                r->err));
         arena_release(r->a, mk);
@@ -377,10 +390,10 @@ static int group_backward_rows(m3_run *r, const m3_group *p, float *dinp, const 
         long gn = G - g0 < gc ? G - g0 : gc, n = gn * k;
         TRY(chunk_front(r, p, s, g, h2c, h3c, tmp, inp, g0, gn, k));
         TRY(chunk_dr2(r, p, s, dr2, dh4, tmp, h3c, dout, g0, gn, k, NULL));
-        memset(dy3, 0, sizeof(float) * (size_t)(n * c));
+        zero_floats(dy3, n * c);
         nn_batchnorm_dinp_rows(dy3, dr2, h3c, M3P(r, p->bn2.w), s->mean2, s->var2, eps, R, n, c, acc2);
         float *dh2 = D + g0 * k * b;
-        memset(dh2, 0, sizeof(float) * (size_t)(n * b));
+        zero_floats(dh2, n * b);
         TRY(nn_linear_backward(r->c, dh2, NULL, NULL, dy3, h2c, wh, n, b, c, r->err));
         if (gw3) TRY(nn_linear_dw_add(r->c, &dw3, dy3, h2c, n, r->err));
         sum_over_k(S + g0 * c, dy3, gn, k, c);
@@ -409,7 +422,7 @@ static int group_backward_rows(m3_run *r, const m3_group *p, float *dinp, const 
         long gn = G - g0 < gc ? G - g0 : gc, n = gn * k, i0 = g0 * k;
         TRY(nn_linear_forward(r->c, h1, inp + i0 * cin, M3P(r, p->conv1.w), M3P(r, p->conv1.b), n, cin, a,
                               r->err));
-        memset(dh1 + i0 * a, 0, sizeof(float) * (size_t)(n * a));
+        zero_floats(dh1 + i0 * a, n * a);
         nn_batchnorm_dinp_rows(dh1 + i0 * a, D + i0 * a, h1, M3P(r, p->bn1.w), s->mean1, s->var1, eps, R, n, a,
                                acc1);
     }

@@ -33,6 +33,16 @@ void nn_maxpool_backward(float *dinp, const float *dout, const int32_t *arg, lon
         for (long j = 0; j < C; j++) dinp[(g * k + arg[g * C + j]) * C + j] += dout[g * C + j];
 }
 
+void nn_maxpool_backward_set(float *dinp, const float *dout, const int32_t *arg, long G, long k, long C)
+{
+#pragma omp parallel for schedule(static)
+    for (long g = 0; g < G; g++) {
+        float *d = dinp + g * k * C; /* the group's k rows zeroed while in cache, then the same += */
+        memset(d, 0, sizeof(float) * (size_t)(k * C));
+        for (long j = 0; j < C; j++) d[arg[g * C + j] * C + j] += dout[g * C + j];
+    }
+}
+
 void nn_gather_rows(float *out, const float *src, const int32_t *idx, long n, long C)
 {
 #pragma omp parallel for schedule(static)

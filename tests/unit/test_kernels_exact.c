@@ -236,6 +236,32 @@ static void test_maxpool_forward(void **state)
     free(x); free(out); free(want); free(arg); free(want_arg);
 }
 
+/* nn_maxpool_backward_set writes every element of dinp (NaNs before), bitwise a memset to 0 then
+ * nn_maxpool_backward (-0 routed gives +0), at 1, 2 and 3 threads. */
+static void test_maxpool_backward_set(void **state)
+{
+    (void)state;
+    const long G = 37, k = 9, C = 19, n = G * k * C;
+    rng_t r;
+    rng_seed(&r, 13, 0);
+    float *dout = normals(&r, G * C, 1.0f, 0.0f), *want = malloc(sizeof(float) * (size_t)n),
+          *got = malloc(sizeof(float) * (size_t)n);
+    int32_t *arg = malloc(sizeof(int32_t) * (size_t)(G * C));
+    for (long i = 0; i < G * C; i++) arg[i] = (int32_t)rng_below(&r, (uint64_t)k);
+    dout[3] = -0.0f;
+    arg[G * C - 1] = (int32_t)(k - 1); /* the last row's last element */
+    memset(want, 0, sizeof(float) * (size_t)n);
+    for (long g = 0; g < G; g++)
+        for (long j = 0; j < C; j++) want[(g * k + arg[g * C + j]) * C + j] += dout[g * C + j];
+    for (int t = 0; t < N_THREADS; t++) {
+        omp_set_num_threads(THREADS[t]);
+        memset(got, 0xff, sizeof(float) * (size_t)n);
+        nn_maxpool_backward_set(got, dout, arg, G, k, C);
+        assert_memory_equal(got, want, sizeof(float) * (size_t)n);
+    }
+    free(dout); free(want); free(got); free(arg);
+}
+
 static void test_adamw(void **state)
 {
     (void)state;
@@ -337,6 +363,7 @@ int main(void)
         cmocka_unit_test(test_batchnorm_backward),
         cmocka_unit_test(test_bn_relu_fused),
         cmocka_unit_test(test_maxpool_forward),
+        cmocka_unit_test(test_maxpool_backward_set),
         cmocka_unit_test(test_adamw),
         cmocka_unit_test(test_bicubic_sample),
         cmocka_unit_test(test_act_backward_set),
