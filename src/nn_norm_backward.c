@@ -148,10 +148,13 @@ static inline __attribute__((always_inline)) void bn_relu_dinp_body(float *dinp,
     }
 }
 
-/* The bodies specialised per ReLU form, for the baseline ISA and for AVX2 + FMA. */
-static void bn_relu_colsums_base(double *sw, double *sb, const float *dout, const float *inp, const float *mean,
-                                 const float *rstd, const float *sc, const float *sh, const float *ym, long M,
-                                 long C, long lo, long hi, int relu)
+/* The bodies specialised per ReLU form (a constant in each call), inlined into the baseline-ISA and
+ * the AVX2 + FMA copies below. */
+static inline __attribute__((always_inline)) void bn_relu_colsums_forms(double *sw, double *sb, const float *dout,
+                                                                        const float *inp, const float *mean,
+                                                                        const float *rstd, const float *sc,
+                                                                        const float *sh, const float *ym, long M,
+                                                                        long C, long lo, long hi, int relu)
 {
     if (relu == RELU_MULADD) bn_relu_colsums_body(sw, sb, dout, inp, mean, rstd, sc, sh, ym, M, C, lo, hi, RELU_MULADD);
     else if (relu == RELU_FMA) bn_relu_colsums_body(sw, sb, dout, inp, mean, rstd, sc, sh, ym, M, C, lo, hi, RELU_FMA);
@@ -159,10 +162,13 @@ static void bn_relu_colsums_base(double *sw, double *sb, const float *dout, cons
     else bn_relu_colsums_body(sw, sb, dout, inp, mean, rstd, sc, sh, ym, M, C, lo, hi, RELU_ARRAY);
 }
 
-static void bn_relu_dinp_base(float *dinp, const float *dout, const float *inp, const float *mean,
-                              const float *rstd, const float *wr, const float *fsb, const float *fsw,
-                              const float *sc, const float *sh, const float *ym, float inv_m, long C, long lo,
-                              long hi, int relu)
+static inline __attribute__((always_inline)) void bn_relu_dinp_forms(float *dinp, const float *dout,
+                                                                     const float *inp, const float *mean,
+                                                                     const float *rstd, const float *wr,
+                                                                     const float *fsb, const float *fsw,
+                                                                     const float *sc, const float *sh,
+                                                                     const float *ym, float inv_m, long C, long lo,
+                                                                     long hi, int relu)
 {
     if (relu == RELU_MULADD)
         bn_relu_dinp_body(dinp, dout, inp, mean, rstd, wr, fsb, fsw, sc, sh, ym, inv_m, C, lo, hi, RELU_MULADD);
@@ -172,6 +178,21 @@ static void bn_relu_dinp_base(float *dinp, const float *dout, const float *inp, 
         bn_relu_dinp_body(dinp, dout, inp, mean, rstd, wr, fsb, fsw, sc, sh, ym, inv_m, C, lo, hi, RELU_BF16);
     else
         bn_relu_dinp_body(dinp, dout, inp, mean, rstd, wr, fsb, fsw, sc, sh, ym, inv_m, C, lo, hi, RELU_ARRAY);
+}
+
+static void bn_relu_colsums_base(double *sw, double *sb, const float *dout, const float *inp, const float *mean,
+                                 const float *rstd, const float *sc, const float *sh, const float *ym, long M,
+                                 long C, long lo, long hi, int relu)
+{
+    bn_relu_colsums_forms(sw, sb, dout, inp, mean, rstd, sc, sh, ym, M, C, lo, hi, relu);
+}
+
+static void bn_relu_dinp_base(float *dinp, const float *dout, const float *inp, const float *mean,
+                              const float *rstd, const float *wr, const float *fsb, const float *fsw,
+                              const float *sc, const float *sh, const float *ym, float inv_m, long C, long lo,
+                              long hi, int relu)
+{
+    bn_relu_dinp_forms(dinp, dout, inp, mean, rstd, wr, fsb, fsw, sc, sh, ym, inv_m, C, lo, hi, relu);
 }
 
 #ifdef __x86_64__
@@ -181,10 +202,7 @@ __attribute__((target("avx2,fma"))) static void bn_relu_colsums_avx2(double *sw,
                                                                     const float *sh, const float *ym, long M,
                                                                     long C, long lo, long hi, int relu)
 {
-    if (relu == RELU_MULADD) bn_relu_colsums_body(sw, sb, dout, inp, mean, rstd, sc, sh, ym, M, C, lo, hi, RELU_MULADD);
-    else if (relu == RELU_FMA) bn_relu_colsums_body(sw, sb, dout, inp, mean, rstd, sc, sh, ym, M, C, lo, hi, RELU_FMA);
-    else if (relu == RELU_BF16) bn_relu_colsums_body(sw, sb, dout, inp, mean, rstd, sc, sh, ym, M, C, lo, hi, RELU_BF16);
-    else bn_relu_colsums_body(sw, sb, dout, inp, mean, rstd, sc, sh, ym, M, C, lo, hi, RELU_ARRAY);
+    bn_relu_colsums_forms(sw, sb, dout, inp, mean, rstd, sc, sh, ym, M, C, lo, hi, relu);
 }
 
 __attribute__((target("avx2,fma"))) static void bn_relu_dinp_avx2(float *dinp, const float *dout, const float *inp,
@@ -194,14 +212,7 @@ __attribute__((target("avx2,fma"))) static void bn_relu_dinp_avx2(float *dinp, c
                                                                  const float *sh, const float *ym, float inv_m,
                                                                  long C, long lo, long hi, int relu)
 {
-    if (relu == RELU_MULADD)
-        bn_relu_dinp_body(dinp, dout, inp, mean, rstd, wr, fsb, fsw, sc, sh, ym, inv_m, C, lo, hi, RELU_MULADD);
-    else if (relu == RELU_FMA)
-        bn_relu_dinp_body(dinp, dout, inp, mean, rstd, wr, fsb, fsw, sc, sh, ym, inv_m, C, lo, hi, RELU_FMA);
-    else if (relu == RELU_BF16)
-        bn_relu_dinp_body(dinp, dout, inp, mean, rstd, wr, fsb, fsw, sc, sh, ym, inv_m, C, lo, hi, RELU_BF16);
-    else
-        bn_relu_dinp_body(dinp, dout, inp, mean, rstd, wr, fsb, fsw, sc, sh, ym, inv_m, C, lo, hi, RELU_ARRAY);
+    bn_relu_dinp_forms(dinp, dout, inp, mean, rstd, wr, fsb, fsw, sc, sh, ym, inv_m, C, lo, hi, relu);
 }
 #endif
 
