@@ -243,6 +243,21 @@ void nn_layernorm_param_grads(float *dw, float *db, const float *dout, const flo
     }
 }
 
+/* After the column sums sw (dgamma) and sb (dbeta) of the columns [lo, hi): dw += dgamma, db += dbeta
+ * (either may be NULL), and the input-gradient sweep's per-column factors w rstd (0 without dinp) and
+ * the two sums rounded to float. */
+static void col_factors(float *dw, float *db, float *wr, float *fsb, float *fsw, const double *sw,
+                        const double *sb, const float *w, const float *rstd, int dinp, long lo, long hi)
+{
+    for (long j = lo; j < hi; j++) {
+        if (dw) dw[j] += (float)sw[j];
+        if (db) db[j] += (float)sb[j];
+        wr[j] = dinp ? w[j] * rstd[j] : 0.0f;
+        fsb[j] = (float)sb[j];
+        fsw[j] = (float)sw[j];
+    }
+}
+
 /* The batch normalisation backward over rows (statistics per column, inp (M,C)):
  * dbeta = sum_rows dout, dgamma = sum_rows dout * xhat, and
  * dinp += w * rstd * (dout - (dbeta + xhat * dgamma) / M); dw += dgamma, db += dbeta.
@@ -268,13 +283,7 @@ void nn_batchnorm_backward_rows(float *dinp, float *dw, float *db, const float *
             bn_colsums_avx2(sw, sb, dout, inp, mean, rstd, M, C, lo, hi);
         else
             bn_colsums_base(sw, sb, dout, inp, mean, rstd, M, C, lo, hi);
-        for (long j = lo; j < hi; j++) {
-            if (dw) dw[j] += (float)sw[j];
-            if (db) db[j] += (float)sb[j];
-            wr[j] = dinp ? w[j] * rstd[j] : 0.0f;
-            fsb[j] = (float)sb[j];
-            fsw[j] = (float)sw[j];
-        }
+        col_factors(dw, db, wr, fsb, fsw, sw, sb, w, rstd, dinp != NULL, lo, hi);
 #pragma omp barrier
         if (dinp) {
             long r0 = M * t / nt, r1 = M * (t + 1) / nt;
@@ -315,13 +324,7 @@ void nn_batchnorm_relu_backward_rows(float *dinp, float *dw, float *db, const fl
         else
 #endif
             bn_relu_colsums_base(sw, sb, dout, inp, mean, rstd, sc, b, y, M, C, lo, hi, form);
-        for (long j = lo; j < hi; j++) {
-            if (dw) dw[j] += (float)sw[j];
-            if (db) db[j] += (float)sb[j];
-            wr[j] = w[j] * rstd[j];
-            fsb[j] = (float)sb[j];
-            fsw[j] = (float)sw[j];
-        }
+        col_factors(dw, db, wr, fsb, fsw, sw, sb, w, rstd, 1, lo, hi);
 #pragma omp barrier
         long r0 = M * t / nt, r1 = M * (t + 1) / nt;
 #ifdef __x86_64__
