@@ -84,22 +84,33 @@ int m3_bn_relu_conv_forward(m3_run *r, const m3_bn *bn, const m3_linear *conv, i
     return nn_linear_forward(r->c, out, tmp, M3P(r, conv->w), M3P(r, conv->b), R, conv->in, conv->out, r->err);
 }
 
+/* conv's backward over its input relu(bn(h)), recomputed into tmp (bf16 when the conv runs in bf16):
+ * dy = the gradient at ReLU's output, conv's weight and bias gradients accumulated. */
+static int conv_backward_over_bn_relu(m3_run *r, const m3_bn *bn, const m3_linear *conv, float *dy, float *tmp,
+                                      const float *mean, const float *var, const float *h, const float *dout,
+                                      long R)
+{
+    if (conv_bf16(r, conv)) {
+        uint16_t *tb = (uint16_t *)tmp;
+        TRY(bn_relu_bf16(r, bn, 0, tb, (float *)mean, (float *)var, h, R));
+        return nn_linear_backward_bf16in(r->c, dy, M3G(r, conv->w), M3G(r, conv->b), dout, tb, M3P(r, conv->w), R,
+                                         conv->in, conv->out, r->err);
+    }
+    TRY(bn_relu(r, bn, 0, tmp, (float *)mean, (float *)var, h, R));
+    memset(dy, 0, sizeof(float) * (size_t)(R * bn->C));
+    return nn_linear_backward(r->c, dy, M3G(r, conv->w), M3G(r, conv->b), dout, tmp, M3P(r, conv->w), R, conv->in,
+                              conv->out, r->err);
+}
+
 int m3_bn_relu_conv_backward(m3_run *r, const m3_bn *bn, const m3_linear *conv, float *dy, float *tmp,
                              const float *mean, const float *var, const float *h, const float *dout, long R)
 {
     long n = R * bn->C;
+    TRY(conv_backward_over_bn_relu(r, bn, conv, dy, tmp, mean, var, h, dout, R));
     if (conv_bf16(r, conv)) {
-        uint16_t *tb = (uint16_t *)tmp;
-        TRY(bn_relu_bf16(r, bn, 0, tb, (float *)mean, (float *)var, h, R));
-        TRY(nn_linear_backward_bf16in(r->c, dy, M3G(r, conv->w), M3G(r, conv->b), dout, tb, M3P(r, conv->w), R,
-                                      conv->in, conv->out, r->err));
-        nn_relu_backward_dst_bf16(dy, dy, tb, n);
+        nn_relu_backward_dst_bf16(dy, dy, (const uint16_t *)tmp, n);
         return 0;
     }
-    TRY(bn_relu(r, bn, 0, tmp, (float *)mean, (float *)var, h, R));
-    memset(dy, 0, sizeof(float) * (size_t)n);
-    TRY(nn_linear_backward(r->c, dy, M3G(r, conv->w), M3G(r, conv->b), dout, tmp, M3P(r, conv->w), R, conv->in,
-                           conv->out, r->err));
     return nn_relu_backward_dst(r->c, dy, dy, tmp, n, r->err);
 }
 
@@ -128,18 +139,7 @@ int m3_bn_relu_conv_bn_backward(m3_run *r, const m3_bn *bn, const m3_linear *con
                                 float *tmp, const float *mean, const float *var, const float *h, const float *dout,
                                 long R)
 {
-    int bf16 = conv_bf16(r, conv);
-    if (bf16) {
-        uint16_t *tb = (uint16_t *)tmp;
-        TRY(bn_relu_bf16(r, bn, 0, tb, (float *)mean, (float *)var, h, R));
-        TRY(nn_linear_backward_bf16in(r->c, dy, M3G(r, conv->w), M3G(r, conv->b), dout, tb, M3P(r, conv->w), R,
-                                      conv->in, conv->out, r->err));
-    } else {
-        TRY(bn_relu(r, bn, 0, tmp, (float *)mean, (float *)var, h, R));
-        memset(dy, 0, sizeof(float) * (size_t)(R * bn->C));
-        TRY(nn_linear_backward(r->c, dy, M3G(r, conv->w), M3G(r, conv->b), dout, tmp, M3P(r, conv->w), R,
-                               conv->in, conv->out, r->err));
-    }
+    TRY(conv_backward_over_bn_relu(r, bn, conv, dy, tmp, mean, var, h, dout, R));
     return nn_batchnorm_relu_backward(r->c, dh, M3G(r, bn->w), M3G(r, bn->b), dy, h, M3P(r, bn->w), M3P(r, bn->b),
-                                      mean, var, R, bn->C, bf16, r->err);
+                                      mean, var, R, bn->C, conv_bf16(r, conv), r->err);
 }

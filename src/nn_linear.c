@@ -174,9 +174,9 @@ static int dw_add(nn_cache *c, nn_dw_sum *s, const void *dout, const void *inp, 
 
 /* dw (N,K) += dout^T inp for M > DW_ROWS, dout and inp of type dt, summed in f32 in an order fixed by
  * M alone (the comment at DW_ROWS): acc = chunk 0's product, then acc += each later chunk's product in
- * chunk order, then dw += acc (acc transposed when dw_transposed). The full chunks' primitive's temporary holds acc and one chunk's
- * product (2 N K floats, whatever M), so the memory does not grow with the rows. nn_linear_dw_* run
- * the same sum over rows given in pieces. */
+ * chunk order, then dw += acc (acc transposed when dw_transposed). The full chunks' primitive's
+ * temporary holds acc and one chunk's product (2 N K floats, whatever M), so the memory does not grow
+ * with the rows. nn_linear_dw_* run the same sum over rows given in pieces. */
 static int linear_dw_chunked(nn_cache *c, float *dw, const void *dout, const void *inp, dnnl_data_type_t dt,
                              long M, long K, long N, char *err)
 {
