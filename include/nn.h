@@ -164,14 +164,35 @@ int nn_layernorm_backward(nn_cache *c, float *dinp, float *dw, float *db, const 
                           const float *inp, const float *w, const float *b, const float *mean,
                           const float *var, long M, long C, char *err);
 
+/* ---- column sums over many rows (nn_row_sums.c) ----
+ * The normalisations' sums per column (BatchNorm's batch statistics and backward sums, LayerNorm's
+ * parameter gradients) run over rows split between threads in fixed blocks of NN_ROW_BLOCK rows: each
+ * block's sums in row order into a partial of its own, the partials added into acc in block order; so
+ * the bits depend on the row count alone, never on the thread count. Rows given in pieces (the
+ * *_rows functions below, called per chunk) give the sums of all rows at once, bitwise, when every
+ * piece but the last holds a multiple of NN_ROW_BLOCK rows (the chunked backward's pieces are
+ * multiples of nn_linear_dw_rows(), 1024). */
+#define NN_ROW_BLOCK 256
+#define NN_ROW_SUMS_BLOCKS 16 /* blocks per round: the scratch holds one partial each */
+/* fn adds the column sums of rows [r0, r1), each column in row order, into part (width doubles, zero
+ * on entry); arg: its inputs. */
+typedef void nn_row_sums_fn(double *part, long r0, long r1, const void *arg);
+/* acc (width doubles) += the column sums of rows [0, rows) in the order above; part: scratch of
+ * nn_row_sums_scratch(width) doubles. Opens its own OpenMP regions (call it outside one). */
+void nn_row_block_sums(double *acc, double *part, long width, long rows, nn_row_sums_fn *fn, const void *arg);
+long nn_row_sums_scratch(long width);
+/* Doubles of the acc that the BatchNorm functions over pieces of rows (nn_bn_stats_*_rows,
+ * nn_batchnorm_sums_rows) take for C columns: 2C sums (zeroed by the caller), then their scratch. */
+long nn_bn_acc_doubles(long C);
+
 /* The reductions of the normalisations' backwards (internal, nn_norm_backward.c), each sum in an
  * order fixed by the shapes (the same bits for every thread count); acc: scratch.
  * Layer normalisation (statistics per row): dw (C) += sum_rows dout xhat, db (C) += sum_rows dout
- * (either may be NULL); acc: 2C doubles. */
+ * (either may be NULL); acc: nn_bn_acc_doubles(C) doubles. */
 void nn_layernorm_param_grads(float *dw, float *db, const float *dout, const float *inp, const float *mean,
                               const float *var, float eps, long M, long C, double *acc);
 /* Batch normalisation over rows (statistics per column): accumulates dinp (M,C), dw, db (C) (each may
- * be NULL); acc: 4C doubles. */
+ * be NULL); acc: 2C + nn_bn_acc_doubles(C) doubles. */
 void nn_batchnorm_backward_rows(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                                 const float *w, const float *mean, const float *var, float eps, long M, long C,
                                 double *acc);
@@ -184,12 +205,12 @@ typedef enum { NN_BN_ERROR = -1, NN_BN_PRIM = 0, NN_BN_MULADD, NN_BN_FMA, NN_BN_
  * nn_relu_backward_dst: dout where out > 0, else 0 dout) folded into nn_batchnorm_backward_rows'
  * column sums and input-gradient pass, dinp (M,C) OVERWRITTEN (the values nn_batchnorm_backward_rows
  * accumulates onto zeros, bitwise); dw, db accumulate (may be NULL). relu: how out was formed; y: for
- * NN_BN_PRIM the BN output (M,C), may alias dinp; else unused. acc: 5C doubles. */
+ * NN_BN_PRIM the BN output (M,C), may alias dinp; else unused. acc: 3C + nn_bn_acc_doubles(C) doubles. */
 void nn_batchnorm_relu_backward_rows(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                                      const float *w, const float *b, const float *mean, const float *var,
                                      const float *y, nn_bn_arith relu, float eps, long M, long C, double *acc);
-/* The same in pieces of consecutive rows (a backward by row chunks), bitwise: acc (2C doubles) zeroed
- * by the caller; nn_batchnorm_sums_rows for each piece in row order (the sums of dout xhat and dout);
+/* The same in pieces of consecutive rows (a backward by row chunks), bitwise (pieces of multiples of
+ * NN_ROW_BLOCK rows but the last): acc (nn_bn_acc_doubles(C)) with its first 2C zeroed by the caller; nn_batchnorm_sums_rows for each piece in row order (the sums of dout xhat and dout);
  * nn_batchnorm_sums_grads once (dw, db += them; either may be NULL); then nn_batchnorm_dinp_rows
  * accumulates each piece's dinp (rows, C), M being the rows of all pieces. */
 void nn_batchnorm_sums_rows(double *acc, const float *dout, const float *inp, const float *mean, const float *var,
@@ -201,8 +222,9 @@ void nn_batchnorm_dinp_rows(float *dinp, const float *dout, const float *inp, co
 /* ---- batch normalisation over rows (eps 1e-5) ---- */
 #define NN_BN_EPS 1e-5f /* its eps (also for nn_batchnorm_sums_rows / dinp_rows) */
 #define NN_BN_MOMENTUM 0.1f /* its running statistics' momentum */
-/* nn_batchnorm_stats_train over rows given in pieces (nn_batchnorm.c, the same passes), bitwise: acc (2C doubles)
- * zeroed by the caller; nn_bn_stats_sum_rows for each piece in row order, nn_bn_stats_mean (M: all
+/* nn_batchnorm_stats_train over rows given in pieces (nn_batchnorm.c, the same passes), bitwise (pieces
+ * of multiples of NN_ROW_BLOCK rows but the last): acc (nn_bn_acc_doubles(C)) with its first 2C zeroed
+ * by the caller; nn_bn_stats_sum_rows for each piece in row order, nn_bn_stats_mean (M: all
  * the rows), nn_bn_stats_sq_rows for each piece again, nn_bn_stats_var (and the running update when
  * running_mean, running_var are not NULL). */
 void nn_bn_stats_sum_rows(double *acc, const float *inp, long rows, long C);

@@ -124,7 +124,8 @@ static int group_forward_rows(m3_run *r, const m3_group *p, float *out, m3_group
          cout = p->conv4.out, gc = n0 / k;
     float *h1 = arena_floats(ta, n0 * a), *tmp = arena_floats(ta, n0 * max_l(a, c)), *h2 = arena_floats(ta, n0 * b),
           *h3 = arena_floats(ta, n0 * c), *h4 = arena_floats(ta, n0 * cout), *g = arena_floats(ta, G * b);
-    double *acc1 = (double *)arena_zeros(ta, 4 * a), *acc2 = (double *)arena_zeros(ta, 4 * c);
+    double *acc1 = (double *)arena_zeros(ta, 2 * nn_bn_acc_doubles(a)),
+           *acc2 = (double *)arena_zeros(ta, 2 * nn_bn_acc_doubles(c));
     NEED(h1 && tmp && h2 && h3 && h4 && g && acc1 && acc2);
     float *rm1 = r->buf + p->bn1.run_mean, *rv1 = r->buf + p->bn1.run_var;
     float *rm2 = r->buf + p->bn2.run_mean, *rv2 = r->buf + p->bn2.run_var;
@@ -364,7 +365,8 @@ static int group_backward_rows(m3_run *r, const m3_group *p, float *dinp, const 
           *dwh = arena_zeros(r->a, c * b);
     float *w4 = arena_floats(r->a, 2 * cout * c), *w3 = arena_floats(r->a, 2 * c * b),
           *w2 = arena_floats(r->a, 2 * b * a);
-    double *acc2 = (double *)arena_zeros(r->a, 4 * c), *acc1 = (double *)arena_zeros(r->a, 4 * a);
+    double *acc2 = (double *)arena_zeros(r->a, 2 * nn_bn_acc_doubles(c)),
+           *acc1 = (double *)arena_zeros(r->a, 2 * nn_bn_acc_doubles(a));
     float *h2c = arena_floats(r->a, n0 * b), *h3c = arena_floats(r->a, n0 * c),
           *tmp = arena_floats(r->a, n0 * max_l(c, 2 * a)), *dh4 = arena_floats(r->a, n0 * cout),
           *dr2 = arena_floats(r->a, n0 * c), *dy3 = arena_floats(r->a, n0 * c);

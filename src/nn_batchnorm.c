@@ -29,29 +29,29 @@ static int bn_desc(dnnl_batch_normalization_desc_t *d, dnnl_prop_kind_t prop, un
                      "bn fwd desc", err);
 }
 
-/* Batch mean and biased variance per channel of inp (M,C), two passes accumulated in double, each
- * channel summed in row order by one thread (deterministic for any thread count); the row loops are
- * `omp simd` across channels, which keeps every channel's order (the same sums as scalar code). Done here rather
- * than by the primitive: oneDNN's channels-last training forward computes the statistics in a way
- * that loses ~1e-4 relative on embed0's gradients (the reference comparison needs better), while the
- * channel-strided path that is accurate runs 35x slower. acc holds 2C doubles: s (the sums, then the
- * mean) and q (the squared deviations from it). The same passes serve rows given in pieces
- * (nn_bn_stats_*: each piece continues the sums in row order, so the same bits). */
+/* Batch mean and biased variance per channel of inp (M,C), two passes accumulated in double over
+ * blocks of rows (nn_row_block_sums: each block in row order, the blocks in order; the same bits for
+ * any thread count); the row loops are `omp simd` across channels, which keeps every channel's
+ * order. Done here rather than by the primitive: oneDNN's channels-last training forward computes
+ * the statistics in a way that loses ~1e-4 relative on embed0's gradients (the reference comparison
+ * needs better), while the channel-strided path that is accurate runs 35x slower. acc holds 2C
+ * doubles, s (the sums, then the mean) and q (the squared deviations from it), then the scratch of
+ * the sums (nn_bn_acc_doubles(C) in all). The same passes serve rows given in pieces (nn_bn_stats_*). */
 
-/* One pass over rows of inp for the channels [lo, hi): squares 0 adds x to s, 1 adds (x - s)^2 to q. */
-static inline __attribute__((always_inline)) void stats_cols_body(const float *inp, long rows, long C, long lo,
-                                                                  long hi, double *s, double *q, int squares)
+/* One pass over the rows of inp: squares 0 adds x to s, 1 adds (x - m)^2 to s. */
+static inline __attribute__((always_inline)) void stats_rows_body(const float *inp, long rows, long C, double *s,
+                                                                  const double *m, int squares)
 {
     for (long i = 0; i < rows; i++) {
         const float *x = inp + i * C;
         if (!squares) {
 #pragma omp simd
-            for (long j = lo; j < hi; j++) s[j] += x[j];
+            for (long j = 0; j < C; j++) s[j] += x[j];
         } else {
 #pragma omp simd
-            for (long j = lo; j < hi; j++) {
-                double d = x[j] - s[j];
-                q[j] += d * d;
+            for (long j = 0; j < C; j++) {
+                double d = x[j] - m[j];
+                s[j] += d * d;
             }
         }
     }
@@ -59,48 +59,48 @@ static inline __attribute__((always_inline)) void stats_cols_body(const float *i
 
 /* The same loops compiled for the baseline ISA and for AVX2 (the same operations per element in
  * the same order, contraction being off: the same bits). */
-static void stats_cols_base(const float *inp, long rows, long C, long lo, long hi, double *s, double *q, int squares)
+static void stats_rows_base(const float *inp, long rows, long C, double *s, const double *m, int squares)
 {
-    stats_cols_body(inp, rows, C, lo, hi, s, q, squares);
+    stats_rows_body(inp, rows, C, s, m, squares);
 }
 
 #ifdef __x86_64__
-__attribute__((target("avx2"))) static void stats_cols_avx2(const float *inp, long rows, long C, long lo, long hi,
-                                                            double *s, double *q, int squares)
+__attribute__((target("avx2"))) static void stats_rows_avx2(const float *inp, long rows, long C, double *s,
+                                                            const double *m, int squares)
 {
-    stats_cols_body(inp, rows, C, lo, hi, s, q, squares);
+    stats_rows_body(inp, rows, C, s, m, squares);
 }
 #endif
 
-/* One pass over all channels, each thread its column range. */
-static void stats_pass(const float *inp, long rows, long C, double *acc, int squares)
+/* A block's pass (nn_row_sums_fn): mean NULL for the sums, else the squared deviations from it. */
+typedef struct {
+    const float *inp;
+    const double *mean;
+    long C;
+} stats_arg;
+
+static void stats_block(double *part, long r0, long r1, const void *arg)
 {
+    const stats_arg *a = arg;
+    const float *x = a->inp + r0 * a->C;
 #ifdef __x86_64__
-    int avx2 = __builtin_cpu_supports("avx2");
-#else
-    int avx2 = 0;
+    if (__builtin_cpu_supports("avx2"))
+        stats_rows_avx2(x, r1 - r0, a->C, part, a->mean, a->mean != NULL);
+    else
 #endif
-#pragma omp parallel
-    {
-        int nt = omp_get_num_threads(), t = omp_get_thread_num();
-        long lo = C * t / nt, hi = C * (t + 1) / nt;
-#ifdef __x86_64__
-        if (avx2)
-            stats_cols_avx2(inp, rows, C, lo, hi, acc, acc + C, squares);
-        else
-#endif
-            stats_cols_base(inp, rows, C, lo, hi, acc, acc + C, squares);
-    }
+        stats_rows_base(x, r1 - r0, a->C, part, a->mean, a->mean != NULL);
 }
 
 void nn_bn_stats_sum_rows(double *acc, const float *inp, long rows, long C)
 {
-    stats_pass(inp, rows, C, acc, 0);
+    stats_arg a = {inp, NULL, C};
+    nn_row_block_sums(acc, acc + 2 * C, C, rows, stats_block, &a);
 }
 
 void nn_bn_stats_sq_rows(double *acc, const float *inp, long rows, long C)
 {
-    stats_pass(inp, rows, C, acc, 1);
+    stats_arg a = {inp, acc, C};
+    nn_row_block_sums(acc + C, acc + 2 * C, C, rows, stats_block, &a);
 }
 
 void nn_bn_stats_mean(double *acc, float *mean, long M, long C)
@@ -111,8 +111,9 @@ void nn_bn_stats_mean(double *acc, float *mean, long M, long C)
     }
 }
 
-/* The training forward that takes the statistics computed above as inputs (its tmp: 5C doubles,
- * for the batch statistics and nn_batchnorm_backward_rows / nn_batchnorm_relu_backward_rows). */
+/* The training forward that takes the statistics computed above as inputs (its tmp: 3C +
+ * nn_bn_acc_doubles(C) doubles, for the batch statistics and nn_batchnorm_backward_rows /
+ * nn_batchnorm_relu_backward_rows). */
 static nn_prim *bn_train_prim(nn_cache *c, long M, long C, char *err)
 {
     long key[] = {M, C};
@@ -122,7 +123,7 @@ static nn_prim *bn_train_prim(nn_cache *c, long M, long C, char *err)
     if (bn_desc(&d, dnnl_forward_training, dnnl_use_global_stats, M, C, err)) return NULL;
     int args[] = {DNNL_ARG_SRC, DNNL_ARG_DST, DNNL_ARG_MEAN, DNNL_ARG_VARIANCE, DNNL_ARG_SCALE,
                   DNNL_ARG_SHIFT};
-    return nn_cache_add(c, K_BN_TRAIN, key, 2, &d, NULL, NULL, args, 6, 10 * C, err);
+    return nn_cache_add(c, K_BN_TRAIN, key, 2, &d, NULL, NULL, args, 6, 2 * (3 * C + nn_bn_acc_doubles(C)), err);
 }
 
 /* torch's running-statistics update (momentum 0.1, unbiased variance); nothing if they are NULL. */

@@ -48,13 +48,13 @@ int nn_layernorm_forward(nn_cache *c, float *out, float *mean, float *var, const
 
 /* The backward: dx by oneDNN (each row by one thread) into the temporary, then accumulated; dw, db
  * summed here (oneDNN's own, discarded, go to the temporary: oneDNN 2.6 has no backward-data layer
- * normalisation with a scale). tmp: 2C doubles (4C floats), M x C floats for dx, 2C for oneDNN's
- * dscale and dshift. */
+ * normalisation with a scale). tmp: nn_bn_acc_doubles(C) doubles for the sums (2 A floats), M x C
+ * floats for dx, 2C for oneDNN's dscale and dshift. */
 int nn_layernorm_backward(nn_cache *c, float *dinp, float *dw, float *db, const float *dout,
                           const float *inp, const float *w, const float *b, const float *mean,
                           const float *var, long M, long C, char *err)
 {
-    long key[] = {M, C};
+    long key[] = {M, C}, A = nn_bn_acc_doubles(C);
     nn_prim *p = nn_cache_find(c, K_LN_BWD, key, 2);
     if (!p) { /* the forward training descriptor is the backward's hint */
         dnnl_layer_normalization_desc_t fd, bd;
@@ -62,12 +62,12 @@ int nn_layernorm_backward(nn_cache *c, float *dinp, float *dw, float *db, const 
         if (ln_descs(&fd, &bd, M, C, err) || nn_pd_create(c, &hint, &fd, NULL, err)) return -1;
         int args[] = {DNNL_ARG_SRC,   DNNL_ARG_DIFF_DST, DNNL_ARG_MEAN,       DNNL_ARG_VARIANCE,  DNNL_ARG_SCALE,
                       DNNL_ARG_SHIFT, DNNL_ARG_DIFF_SRC, DNNL_ARG_DIFF_SCALE, DNNL_ARG_DIFF_SHIFT};
-        p = nn_cache_add(c, K_LN_BWD, key, 2, &bd, NULL, hint, args, 9, 4 * C + M * C + 2 * C, err);
+        p = nn_cache_add(c, K_LN_BWD, key, 2, &bd, NULL, hint, args, 9, 2 * A + M * C + 2 * C, err);
         dnnl_primitive_desc_destroy(hint);
         if (!p) return -1;
     }
     if (dinp) {
-        float *tdx = p->tmp + 4 * C, *tds = tdx + M * C;
+        float *tdx = p->tmp + 2 * A, *tds = tdx + M * C;
         void *ptr[] = {(void *)inp, (void *)dout, (void *)mean, (void *)var, (void *)w, (void *)b, tdx, tds, tds + C};
         if (nn_exec(c, p, ptr, err) || nn_accumulate(c, dinp, tdx, M * C, err)) return -1;
     }

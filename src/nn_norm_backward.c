@@ -2,8 +2,9 @@
  * sum runs in one order fixed by the shapes, whatever the thread count: oneDNN 2.6's layer and batch
  * normalisation backwards add per-thread partial sums of the scale / shift gradients (and batch
  * normalisation's input gradient depends on them), so their bits changed with the thread count
- * (tests/bench/bench_dnn_threads.c). Each column is summed in row order by one thread, in double,
- * the row loops `omp simd` across the thread's columns (as the batch statistics in nn_batchnorm.c).
+ * (tests/bench/bench_dnn_threads.c). The column sums run in double over blocks of rows
+ * (nn_row_block_sums: each block in row order, the blocks in order), the row loops `omp simd` across
+ * the columns (as the batch statistics in nn_batchnorm.c).
  * The per-column factors (1 / sqrt(var + eps), w times it, the sums rounded to float) are formed
  * once per column instead of once per element, by the same float operations (the same bits). The
  * row loops are compiled twice, for the baseline ISA and for AVX2 (picked at run time): with
@@ -14,6 +15,7 @@
 #include <float.h>
 #include <math.h>
 #include <omp.h>
+#include <string.h>
 
 /* ---- batch normalisation: the row loops, one body compiled per ISA ---- */
 
@@ -216,30 +218,44 @@ __attribute__((target("avx2,fma"))) static void bn_relu_dinp_avx2(float *dinp, c
 }
 #endif
 
+/* The inputs of the row loops of a block (nn_row_sums_fn's arg). */
+typedef struct {
+    const float *dout, *inp, *mean, *var, *rstd, *sc, *sh, *ym;
+    float eps;
+    long C;
+    int relu, avx2;
+} sums_arg;
+
+/* LayerNorm's block: part (2C) += sum over rows r0..r1-1 of dout * xhat, then of dout, with xhat =
+ * (inp - mean[row]) * rstd[row] (statistics per row). */
+static void ln_sums_block(double *part, long r0, long r1, const void *arg)
+{
+    const sums_arg *a = arg;
+    long C = a->C;
+    double *sw = part, *sb = part + C;
+    for (long i = r0; i < r1; i++) {
+        const float *x = a->inp + i * C, *g = a->dout + i * C;
+        float mu = a->mean[i], rstd = 1.0f / sqrtf(a->var[i] + a->eps);
+#pragma omp simd
+        for (long j = 0; j < C; j++) {
+            sw[j] += (double)g[j] * ((x[j] - mu) * rstd);
+            sb[j] += g[j];
+        }
+    }
+}
+
 /* dw (C) += sum_rows dout * xhat, db (C) += sum_rows dout, with xhat = (inp - mean[row]) * rstd[row]
- * (layer normalisation: statistics per row); acc holds 2C doubles. */
+ * (layer normalisation: statistics per row); acc holds nn_bn_acc_doubles(C) doubles. */
 void nn_layernorm_param_grads(float *dw, float *db, const float *dout, const float *inp, const float *mean,
                               const float *var, float eps, long M, long C, double *acc)
 {
     double *sw = acc, *sb = acc + C;
-#pragma omp parallel
-    {
-        int nt = omp_get_num_threads(), t = omp_get_thread_num();
-        long lo = C * t / nt, hi = C * (t + 1) / nt;
-        for (long j = lo; j < hi; j++) sw[j] = sb[j] = 0;
-        for (long i = 0; i < M; i++) {
-            const float *x = inp + i * C, *g = dout + i * C;
-            float mu = mean[i], rstd = 1.0f / sqrtf(var[i] + eps);
-#pragma omp simd
-            for (long j = lo; j < hi; j++) {
-                sw[j] += (double)g[j] * ((x[j] - mu) * rstd);
-                sb[j] += g[j];
-            }
-        }
-        for (long j = lo; j < hi; j++) {
-            if (dw) dw[j] += (float)sw[j];
-            if (db) db[j] += (float)sb[j];
-        }
+    sums_arg a = {.dout = dout, .inp = inp, .mean = mean, .var = var, .eps = eps, .C = C};
+    memset(acc, 0, sizeof(double) * (size_t)(2 * C));
+    nn_row_block_sums(acc, acc + 2 * C, 2 * C, M, ln_sums_block, &a);
+    for (long j = 0; j < C; j++) {
+        if (dw) dw[j] += (float)sw[j];
+        if (db) db[j] += (float)sb[j];
     }
 }
 
@@ -258,11 +274,35 @@ static void col_factors(float *dw, float *db, float *wr, float *fsb, float *fsw,
     }
 }
 
+/* BatchNorm's block (statistics per column): part (2C) += sum over rows r0..r1-1 of dout xhat, then of
+ * dout; with a ReLU form (relu != 0), dout masked by ReLU's backward first. */
+static void bn_sums_block(double *part, long r0, long r1, const void *arg)
+{
+    const sums_arg *a = arg;
+    long C = a->C, n = r1 - r0;
+    const float *g = a->dout + r0 * C, *x = a->inp + r0 * C, *ym = a->ym ? a->ym + r0 * C : NULL;
+    if (!a->relu) {
+#ifdef __x86_64__
+        if (a->avx2)
+            bn_colsums_avx2(part, part + C, g, x, a->mean, a->rstd, n, C, 0, C);
+        else
+#endif
+            bn_colsums_base(part, part + C, g, x, a->mean, a->rstd, n, C, 0, C);
+        return;
+    }
+#ifdef __x86_64__
+    if (a->avx2)
+        bn_relu_colsums_avx2(part, part + C, g, x, a->mean, a->rstd, a->sc, a->sh, ym, n, C, 0, C, a->relu);
+    else
+#endif
+        bn_relu_colsums_base(part, part + C, g, x, a->mean, a->rstd, a->sc, a->sh, ym, n, C, 0, C, a->relu);
+}
+
 /* The batch normalisation backward over rows (statistics per column, inp (M,C)):
  * dbeta = sum_rows dout, dgamma = sum_rows dout * xhat, and
  * dinp += w * rstd * (dout - (dbeta + xhat * dgamma) / M); dw += dgamma, db += dbeta.
- * acc holds 4C doubles: the two sums, then four rows of C floats (rstd, w rstd and the sums
- * rounded to float). */
+ * acc holds 2C + nn_bn_acc_doubles(C) doubles: the two sums, four rows of C floats (rstd, w rstd
+ * and the sums rounded to float), then the sums' scratch. */
 void nn_batchnorm_backward_rows(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                                 const float *w, const float *mean, const float *var, float eps, long M, long C,
                                 double *acc)
@@ -271,30 +311,27 @@ void nn_batchnorm_backward_rows(float *dinp, float *dw, float *db, const float *
     float *rstd = (float *)(acc + 2 * C), *wr = rstd + C, *fsb = wr + C, *fsw = fsb + C;
     int avx2 = have_avx2();
     float inv_m = 1.0f / (float)M;
+    for (long j = 0; j < C; j++) {
+        sw[j] = sb[j] = 0;
+        rstd[j] = 1.0f / sqrtf(var[j] + eps);
+    }
+    sums_arg a = {.dout = dout, .inp = inp, .mean = mean, .rstd = rstd, .C = C, .avx2 = avx2};
+    nn_row_block_sums(acc, acc + 4 * C, 2 * C, M, bn_sums_block, &a);
+    col_factors(dw, db, wr, fsb, fsw, sw, sb, w, rstd, dinp != NULL, 0, C);
+    if (!dinp) return;
 #pragma omp parallel
     {
         int nt = omp_get_num_threads(), t = omp_get_thread_num();
-        long lo = C * t / nt, hi = C * (t + 1) / nt;
-        for (long j = lo; j < hi; j++) {
-            sw[j] = sb[j] = 0;
-            rstd[j] = 1.0f / sqrtf(var[j] + eps);
-        }
+        long r0 = M * t / nt, r1 = M * (t + 1) / nt;
         if (avx2)
-            bn_colsums_avx2(sw, sb, dout, inp, mean, rstd, M, C, lo, hi);
+            bn_dinp_avx2(dinp, dout, inp, mean, rstd, wr, fsb, fsw, inv_m, C, r0, r1);
         else
-            bn_colsums_base(sw, sb, dout, inp, mean, rstd, M, C, lo, hi);
-        col_factors(dw, db, wr, fsb, fsw, sw, sb, w, rstd, dinp != NULL, lo, hi);
-#pragma omp barrier
-        if (dinp) {
-            long r0 = M * t / nt, r1 = M * (t + 1) / nt;
-            if (avx2)
-                bn_dinp_avx2(dinp, dout, inp, mean, rstd, wr, fsb, fsw, inv_m, C, r0, r1);
-            else
-                bn_dinp_base(dinp, dout, inp, mean, rstd, wr, fsb, fsw, inv_m, C, r0, r1);
-        }
+            bn_dinp_base(dinp, dout, inp, mean, rstd, wr, fsb, fsw, inv_m, C, r0, r1);
     }
 }
 
+/* acc holds 3C + nn_bn_acc_doubles(C) doubles: as nn_batchnorm_backward_rows' then the scale's C
+ * floats, then the sums' scratch. */
 void nn_batchnorm_relu_backward_rows(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                                      const float *w, const float *b, const float *mean, const float *var,
                                      const float *y, nn_bn_arith relu, float eps, long M, long C, double *acc)
@@ -309,23 +346,19 @@ void nn_batchnorm_relu_backward_rows(float *dinp, float *dw, float *db, const fl
     int avx2 = 0;
 #endif
     float inv_m = 1.0f / (float)M;
+    for (long j = 0; j < C; j++) {
+        sw[j] = sb[j] = 0;
+        rstd[j] = 1.0f / sqrtf(var[j] + eps);
+        sc[j] = w[j] / sqrtf(var[j] + eps); /* nn_batchnorm_relu_train's scale */
+    }
+    sums_arg a = {.dout = dout, .inp = inp, .mean = mean, .rstd = rstd, .sc = sc, .sh = b,
+                  .ym = form == RELU_ARRAY ? y : NULL, .C = C, .relu = form, .avx2 = avx2};
+    /* the scratch after sc: acc + 5C doubles hold 2C + 6C floats */
+    nn_row_block_sums(acc, acc + 5 * C, 2 * C, M, bn_sums_block, &a);
+    col_factors(dw, db, wr, fsb, fsw, sw, sb, w, rstd, 1, 0, C);
 #pragma omp parallel
     {
         int nt = omp_get_num_threads(), t = omp_get_thread_num();
-        long lo = C * t / nt, hi = C * (t + 1) / nt;
-        for (long j = lo; j < hi; j++) {
-            sw[j] = sb[j] = 0;
-            rstd[j] = 1.0f / sqrtf(var[j] + eps);
-            sc[j] = w[j] / sqrtf(var[j] + eps); /* nn_batchnorm_relu_train's scale */
-        }
-#ifdef __x86_64__
-        if (avx2)
-            bn_relu_colsums_avx2(sw, sb, dout, inp, mean, rstd, sc, b, y, M, C, lo, hi, form);
-        else
-#endif
-            bn_relu_colsums_base(sw, sb, dout, inp, mean, rstd, sc, b, y, M, C, lo, hi, form);
-        col_factors(dw, db, wr, fsb, fsw, sw, sb, w, rstd, 1, lo, hi);
-#pragma omp barrier
         long r0 = M * t / nt, r1 = M * (t + 1) / nt;
 #ifdef __x86_64__
         if (avx2)
@@ -336,30 +369,33 @@ void nn_batchnorm_relu_backward_rows(float *dinp, float *dw, float *db, const fl
     }
 }
 
-/* nn_batchnorm_backward_rows in pieces of consecutive rows, the same sums and bits (each column still
- * summed in row order): acc (2C doubles) zeroed by the caller, then nn_batchnorm_sums_rows for each
- * piece in row order, nn_batchnorm_sums_grads once, then nn_batchnorm_dinp_rows for each piece (M: the
- * rows of all pieces). */
-void nn_batchnorm_sums_rows(double *acc, const float *dout, const float *inp, const float *mean, const float *var,
-                            float eps, long rows, long C)
+/* The pieces' block: bn_sums_block's plain sums with rstd formed per element (the same float value). */
+static void bn_piece_sums_block(double *part, long r0, long r1, const void *arg)
 {
-    double *sw = acc, *sb = acc + C;
-#pragma omp parallel
-    {
-        int nt = omp_get_num_threads(), t = omp_get_thread_num();
-        long lo = C * t / nt, hi = C * (t + 1) / nt;
-        for (long i = 0; i < rows; i++) {
-            const float *x = inp + i * C, *g = dout + i * C;
+    const sums_arg *a = arg;
+    long C = a->C;
+    double *sw = part, *sb = part + C;
+    for (long i = r0; i < r1; i++) {
+        const float *x = a->inp + i * C, *g = a->dout + i * C;
 #pragma omp simd
-            for (long j = lo; j < hi; j++) {
-                float rstd = 1.0f / sqrtf(var[j] + eps);
-                sw[j] += (double)g[j] * ((x[j] - mean[j]) * rstd);
-                sb[j] += g[j];
-            }
+        for (long j = 0; j < C; j++) {
+            float rstd = 1.0f / sqrtf(a->var[j] + a->eps);
+            sw[j] += (double)g[j] * ((x[j] - a->mean[j]) * rstd);
+            sb[j] += g[j];
         }
     }
 }
 
+/* nn_batchnorm_backward_rows in pieces of consecutive rows, the same sums and bits (see nn.h: pieces
+ * of multiples of NN_ROW_BLOCK rows but the last): acc (nn_bn_acc_doubles(C)) with its 2C sums zeroed
+ * by the caller, then nn_batchnorm_sums_rows for each piece in row order, nn_batchnorm_sums_grads
+ * once, then nn_batchnorm_dinp_rows for each piece (M: the rows of all pieces). */
+void nn_batchnorm_sums_rows(double *acc, const float *dout, const float *inp, const float *mean, const float *var,
+                            float eps, long rows, long C)
+{
+    sums_arg a = {.dout = dout, .inp = inp, .mean = mean, .var = var, .eps = eps, .C = C};
+    nn_row_block_sums(acc, acc + 2 * C, 2 * C, rows, bn_piece_sums_block, &a);
+}
 void nn_batchnorm_sums_grads(float *dw, float *db, const double *acc, long C)
 {
     for (long j = 0; j < C; j++) {

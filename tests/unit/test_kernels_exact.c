@@ -1,6 +1,7 @@
 /* test_kernels_exact.c -- the vectorised hand-written kernels of the training step give bitwise the
  * results of plain scalar loops written here (the same float / double operations in the same order
- * per element or per channel), for 1, 2 and 3 OpenMP threads: batch-norm batch statistics (mean and
+ * per element or per channel: sums over rows in blocks of NN_ROW_BLOCK, nn.h), for 1, 2 and 3 OpenMP
+ * threads: batch-norm batch statistics (mean and
  * biased variance, nn_batchnorm_forward_train), the batch-norm backward (nn_batchnorm_backward), max-pool forward (values and argmax, with ties and a
  * NaN), AdamW (two steps over tensors with and without decay) and the bicubic sample. And
  * nn_act_backward_set gives the values of nn_act_backward into zeros (compared as floats: the sign of
@@ -56,18 +57,26 @@ static float *normals(rng_t *r, long n, float scale, float shift)
 static void test_batch_stats(void **state)
 {
     (void)state;
-    const long M = 1003, C = 67;
+    const long M = 4999, C = 67; /* 20 row blocks: two rounds of nn_row_block_sums, a partial last block */
     rng_t r;
     rng_seed(&r, 11, 0);
     float *x = normals(&r, M * C, 3.0f, 5.0f), *w = normals(&r, C, 1.0f, 1.0f), *b = normals(&r, C, 1.0f, 0.0f);
     float *out = malloc(sizeof(float) * (size_t)(M * C)), mean[67], var[67], want_mean[67], want_var[67];
-    for (long j = 0; j < C; j++) { /* two passes in double, rows in order */
+    for (long j = 0; j < C; j++) { /* two passes in double, rows in order within blocks, blocks in order */
         double s = 0, q = 0;
-        for (long i = 0; i < M; i++) s += x[i * C + j];
+        for (long i0 = 0; i0 < M; i0 += NN_ROW_BLOCK) {
+            double p = 0;
+            for (long i = i0; i < M && i < i0 + NN_ROW_BLOCK; i++) p += x[i * C + j];
+            s += p;
+        }
         s /= (double)M;
-        for (long i = 0; i < M; i++) {
-            double d = x[i * C + j] - s;
-            q += d * d;
+        for (long i0 = 0; i0 < M; i0 += NN_ROW_BLOCK) {
+            double p = 0;
+            for (long i = i0; i < M && i < i0 + NN_ROW_BLOCK; i++) {
+                double d = x[i * C + j] - s;
+                p += d * d;
+            }
+            q += p;
         }
         want_mean[j] = (float)s;
         want_var[j] = (float)(q / (double)M);
@@ -83,13 +92,13 @@ static void test_batch_stats(void **state)
     free(x); free(w); free(b); free(out);
 }
 
-/* nn_batchnorm_backward against the scalar loops it replaced: per column, dgamma and dbeta summed in
- * double in row order, 1 / sqrt(var + eps) formed per element, the input gradient accumulated onto a
- * nonzero start. */
+/* nn_batchnorm_backward against scalar loops: per column, dgamma and dbeta summed in double in row
+ * order within blocks of NN_ROW_BLOCK rows, the blocks' sums in block order, 1 / sqrt(var + eps)
+ * formed per element, the input gradient accumulated onto a nonzero start. */
 static void test_batchnorm_backward(void **state)
 {
     (void)state;
-    const long M = 1001, C = 37;
+    const long M = 4397, C = 37; /* two rounds of row blocks, a partial last block */
     const float eps = 1e-5f;
     rng_t r;
     rng_seed(&r, 13, 0);
@@ -104,10 +113,15 @@ static void test_batchnorm_backward(void **state)
         dw0[j] = 0.25f * (float)j;
         db0[j] = -0.5f;
         sw[j] = sb[j] = 0;
-        for (long i = 0; i < M; i++) {
-            float rstd = 1.0f / sqrtf(var[j] + eps);
-            sw[j] += (double)g[i * C + j] * ((x[i * C + j] - mean[j]) * rstd);
-            sb[j] += g[i * C + j];
+        for (long i0 = 0; i0 < M; i0 += NN_ROW_BLOCK) {
+            double pw = 0, pb = 0;
+            for (long i = i0; i < M && i < i0 + NN_ROW_BLOCK; i++) {
+                float rstd = 1.0f / sqrtf(var[j] + eps);
+                pw += (double)g[i * C + j] * ((x[i * C + j] - mean[j]) * rstd);
+                pb += g[i * C + j];
+            }
+            sw[j] += pw;
+            sb[j] += pb;
         }
         want_dw[j] = dw0[j] + (float)sw[j];
         want_db[j] = db0[j] + (float)sb[j];
@@ -152,7 +166,7 @@ static void bn_relu_case(long M, long C)
     float *mean = malloc(sizeof(float) * (size_t)C), *var = malloc(sizeof(float) * (size_t)C);
     float *dw = malloc(sizeof(float) * (size_t)C), *db = malloc(sizeof(float) * (size_t)C),
           *want_dw = malloc(sizeof(float) * (size_t)C), *want_db = malloc(sizeof(float) * (size_t)C);
-    double *acc = malloc(sizeof(double) * (size_t)(5 * C));
+    double *acc = malloc(sizeof(double) * (size_t)(3 * C + nn_bn_acc_doubles(C)));
     w[0] = 1e-39f;
     b[0] = 0.0f;
     assert_int_equal(nn_batchnorm_forward_train(&g_c, y, mean, var, x, w, b, NULL, NULL, M, C, g_err), 0);
