@@ -21,6 +21,7 @@
 
 #define NN_MAX_KEY 12
 #define NN_MAX_ARGS 10
+#define NN_SIDE_MAX 4 /* primitives run side by side from OpenMP threads, at most */
 
 typedef struct {
     int kind;
@@ -50,6 +51,7 @@ typedef struct {
     long bytes_allocated;   /* scratchpads + temporaries allocated so far */
     double matmul_flops;    /* 2*M*K*N summed over every matmul executed (linear + attention) */
     long n_exec;            /* primitive executions so far */
+    dnnl_stream_t side[NN_SIDE_MAX]; /* streams of primitives run side by side (nn_side_stream) */
 } nn_cache;
 
 int nn_cache_init(nn_cache *c, dnn_ctx *dnn, int capacity, char *err);
@@ -64,6 +66,16 @@ nn_prim *nn_cache_add(nn_cache *c, int kind, const long *key, int n_key, const v
                       const int *args, int n_args, long tmp_count, char *err);
 /* Binds the data pointers (in the order of args at creation) and executes synchronously. */
 int nn_exec(nn_cache *c, nn_prim *p, void *const *ptrs, char *err);
+/* Primitives run side by side, one per OpenMP thread of a parallel region (up to NN_SIDE_MAX): each
+ * created one-thread (nn_cache_add_one_thread, with its own memory objects and scratchpad) and
+ * executed by nn_exec_side on stream `slot` (nn_side_stream, created before the region). Neither
+ * counts executions nor calls the execution hook: the caller does, once around the region. */
+nn_prim *nn_cache_add_one_thread(nn_cache *c, int kind, const long *key, int n_key, const void *op_desc,
+                                 const int *args, int n_args, long tmp_count, char *err);
+int nn_side_stream(nn_cache *c, int slot, char *err);
+int nn_exec_side(nn_cache *c, nn_prim *p, int slot, void *const *ptrs, char *err);
+/* The execution hook (see nn_exec) around a region of nn_exec_side calls: 1 before, 0 after. */
+void nn_exec_region(nn_cache *c, int inside, long n_exec);
 /* Creates a primitive descriptor (for use as a backward hint); the caller destroys it. */
 int nn_pd_create(nn_cache *c, dnnl_primitive_desc_t *pd, const void *op_desc,
                  const_dnnl_primitive_desc_t hint, char *err);

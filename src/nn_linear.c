@@ -7,9 +7,11 @@
  */
 #include "nn.h"
 
+#include <omp.h>
+
 #include "errors.h"
 
-enum { K_FWD = 1, K_BWD_DATA, K_BWD_W, K_BWD_B, K_BWD_W_CHUNK };
+enum { K_FWD = 1, K_BWD_DATA, K_BWD_W, K_BWD_B, K_BWD_W_CHUNK, K_BWD_W_SIDE };
 
 /* The f32 weight gradient's sum over the M rows is split here, the same way for every thread count.
  * oneDNN 2.6's matmul splits a reduction of 2048 rows or more between threads when its output has few
@@ -100,30 +102,49 @@ static int dw_transposed(long K, long N)
     return K < 16 && N > K;
 }
 
-/* part = dout^T x inp over the rows [r0, r0 + rows) ((N,K), or its transpose (K,N) when
- * dw_transposed), dout and inp of type dt (f32 or bf16), part f32: the primitive for (rows, K, N, dt),
- * whose temporary (tmp_count floats) holds the running sum and the chunk's product when tmp_count > 0
- * (part NULL writes into the temporary). */
+/* The chunk product's primitive for (rows, K, N, dt): part = dout^T x inp ((N,K), or its transpose
+ * (K,N) when dw_transposed). slot < 0: the cache's primitive for all threads, whose temporary
+ * (tmp_count floats) holds the running sum and one chunk's product when tmp_count > 0; slot >= 0: a
+ * one-thread copy for side-by-side chunks (dw_add_side), its temporary one chunk's product. */
+static nn_prim *dw_chunk_prim(nn_cache *c, dnnl_data_type_t dt, long rows, long K, long N, long tmp_count, int slot,
+                              char *err)
+{
+    long key[] = {rows, K, N, tmp_count > 0, dt == dnnl_bf16, slot + 1};
+    int kind = slot < 0 ? K_BWD_W_CHUNK : K_BWD_W_SIDE, tr = dw_transposed(K, N);
+    nn_prim *p = nn_cache_find(c, kind, key, 6);
+    if (p) return p;
+    dnnl_memory_desc_t s, wt, d;
+    dnnl_matmul_desc_t md;
+    int args[] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST};
+    long a = tr ? K : N, b = tr ? N : K; /* (a, rows: read transposed) x (rows, b) */
+    if (md2t(&s, a, rows, 1, a, dt, err) || md2t(&wt, rows, b, b, 1, dt, err) || md2(&d, a, b, b, 1, err) ||
+        dnn_check(dnnl_matmul_desc_init(&md, &s, &wt, NULL, &d), "matmul desc", err))
+        return NULL;
+    if (slot < 0) return nn_cache_add(c, kind, key, 6, &md, NULL, NULL, args, 3, tmp_count, err);
+    return nn_cache_add_one_thread(c, kind, key, 6, &md, args, 3, tmp_count, err);
+}
+
+/* The pointers of a chunk product over the rows [r0, r0 + rows) of dout and inp (type dt) into part. */
+static void dw_chunk_ptrs(void **ptr, float *part, const void *dout, const void *inp, dnnl_data_type_t dt, long r0,
+                          long K, long N)
+{
+    long es = dt == dnnl_bf16 ? (long)sizeof(uint16_t) : (long)sizeof(float);
+    void *g = (char *)dout + r0 * N * es, *x = (char *)inp + r0 * K * es;
+    int tr = dw_transposed(K, N);
+    ptr[0] = tr ? x : g;
+    ptr[1] = tr ? g : x;
+    ptr[2] = part;
+}
+
+/* part = the chunk product over the rows [r0, r0 + rows) with the cache's primitive (part NULL:
+ * into its temporary). */
 static nn_prim *dw_chunk(nn_cache *c, float *part, const void *dout, const void *inp, dnnl_data_type_t dt,
                          long r0, long rows, long K, long N, long tmp_count, char *err)
 {
-    long key[] = {rows, K, N, tmp_count > 0, dt == dnnl_bf16};
-    int tr = dw_transposed(K, N);
-    nn_prim *p = nn_cache_find(c, K_BWD_W_CHUNK, key, 5);
-    if (!p) {
-        dnnl_memory_desc_t s, wt, d;
-        dnnl_matmul_desc_t md;
-        int args[] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST};
-        long a = tr ? K : N, b = tr ? N : K; /* (a, rows: read transposed) x (rows, b) */
-        if (md2t(&s, a, rows, 1, a, dt, err) || md2t(&wt, rows, b, b, 1, dt, err) || md2(&d, a, b, b, 1, err) ||
-            dnn_check(dnnl_matmul_desc_init(&md, &s, &wt, NULL, &d), "matmul desc", err))
-            return NULL;
-        p = nn_cache_add(c, K_BWD_W_CHUNK, key, 5, &md, NULL, NULL, args, 3, tmp_count, err);
-        if (!p) return NULL;
-    }
-    long es = dt == dnnl_bf16 ? (long)sizeof(uint16_t) : (long)sizeof(float);
-    void *g = (char *)dout + r0 * N * es, *x = (char *)inp + r0 * K * es;
-    void *ptr[] = {tr ? x : g, tr ? g : x, part ? part : p->tmp};
+    nn_prim *p = dw_chunk_prim(c, dt, rows, K, N, tmp_count, -1, err);
+    if (!p) return NULL;
+    void *ptr[3];
+    dw_chunk_ptrs(ptr, part ? part : p->tmp, dout, inp, dt, r0, K, N);
     c->matmul_flops += 2.0 * rows * K * N;
     return nn_exec(c, p, ptr, err) ? NULL : p;
 }
@@ -151,16 +172,72 @@ static void add_sum_into(float *dw, const float *sum, long K, long N)
                 for (long n = n0; n < n0 + T && n < N; n++) dw[n * K + k] += sum[k * N + n];
 }
 
+/* Threads that compute full chunks side by side (dw_add_side): each runs a one-thread copy of the chunk
+ * primitive on a chunk of its own, instead of every chunk split between all threads: 1.05-1.35x
+ * faster for the step's shapes at 2 threads (docs/performance.md, "dwside"), the same bits (a chunk's
+ * product does not depend on how its output is split between threads: every element is one thread's
+ * dot product over the chunk's rows, bench_dw). Used at 2..NN_SIDE_MAX threads; with more, the
+ * chunks keep all threads (a few one-thread products would leave the others idle). */
+static int dw_side_threads(void)
+{
+    int t = omp_get_max_threads();
+    return t >= 2 && t <= NN_SIDE_MAX && !omp_in_parallel() ? t : 1;
+}
+
+/* The next g full chunks of the sum *s (rows [0, g DW_ROWS) of dout and inp), side by side: chunk j
+ * by thread j into its primitive's temporary (into acc when it is the sum's first chunk), then added
+ * to acc in chunk order, element by element (the bits of dw_add's one-at-a-time sum). */
+static int dw_add_side(nn_cache *c, nn_dw_sum *s, const void *dout, const void *inp, dnnl_data_type_t dt, int g,
+                       char *err)
+{
+    long NK = s->N * s->K;
+    nn_prim *q[NN_SIDE_MAX];
+    for (int j = 0; j < g; j++) {
+        q[j] = dw_chunk_prim(c, dt, DW_ROWS, s->K, s->N, NK, j, err);
+        if (!q[j] || nn_side_stream(c, j, err)) return -1;
+    }
+    int first = s->rows == 0, rc[NN_SIDE_MAX] = {0};
+    char errs[NN_SIDE_MAX][I2P_ERR_LEN];
+    nn_exec_region(c, 1, g);
+#pragma omp parallel num_threads(g)
+    {
+        int j = omp_get_thread_num();
+        void *ptr[3];
+        dw_chunk_ptrs(ptr, first && j == 0 ? s->acc : q[j]->tmp, dout, inp, dt, j * DW_ROWS, s->K, s->N);
+        rc[j] = nn_exec_side(c, q[j], j, ptr, errs[j]);
+    }
+    nn_exec_region(c, 0, 0);
+    for (int j = 0; j < g; j++)
+        if (rc[j]) return errf(err, "%s", errs[j]);
+    c->matmul_flops += 2.0 * g * DW_ROWS * NK;
+    float *acc = s->acc;
+#pragma omp parallel for simd schedule(static)
+    for (long i = 0; i < NK; i++)
+        for (int j = first; j < g; j++) acc[i] += q[j]->tmp[i];
+    s->rows += g * DW_ROWS;
+    return 0;
+}
+
 /* Adds the rows [0, rows) of dout and inp (type dt) to the running sum *s: its next DW_ROWS-row
- * chunks' products, each added to acc in chunk order (the first chunk of the sum is written into acc).
- * Only the last piece of a sum may end in a partial chunk. */
+ * chunks' products, each added to acc in chunk order (the first chunk of the sum is written into acc),
+ * full chunks side by side where dw_side_threads allows. Only the last piece of a sum may end in a
+ * partial chunk. */
 static int dw_add(nn_cache *c, nn_dw_sum *s, const void *dout, const void *inp, dnnl_data_type_t dt, long rows,
                   char *err)
 {
-    long NK = s->N * s->K;
+    long NK = s->N * s->K, es = dt == dnnl_bf16 ? (long)sizeof(uint16_t) : (long)sizeof(float);
     if (s->rows % DW_ROWS)
         return errf(err, "linear: a weight gradient summed in pieces got rows after a partial chunk");
-    for (long r0 = 0; r0 < rows; r0 += DW_ROWS) {
+    int side = dw_side_threads();
+    long r0 = 0;
+    while (side > 1 && rows - r0 >= 2 * DW_ROWS) {
+        long full = (rows - r0) / DW_ROWS;
+        int g = full < side ? (int)full : side;
+        if (dw_add_side(c, s, (const char *)dout + r0 * s->N * es, (const char *)inp + r0 * s->K * es, dt, g, err))
+            return -1;
+        r0 += g * DW_ROWS;
+    }
+    for (; r0 < rows; r0 += DW_ROWS) {
         long n = rows - r0 < DW_ROWS ? rows - r0 : DW_ROWS;
         int first = s->rows == 0;
         if (!dw_chunk(c, first ? s->acc : s->prod, dout, inp, dt, r0, n, s->K, s->N, n == DW_ROWS ? 2 * NK : 0,
@@ -180,13 +257,11 @@ static int dw_add(nn_cache *c, nn_dw_sum *s, const void *dout, const void *inp, 
 static int linear_dw_chunked(nn_cache *c, float *dw, const void *dout, const void *inp, dnnl_data_type_t dt,
                              long M, long K, long N, char *err)
 {
-    long NK = N * K, es = dt == dnnl_bf16 ? (long)sizeof(uint16_t) : (long)sizeof(float);
-    nn_prim *p = dw_chunk(c, NULL, dout, inp, dt, 0, DW_ROWS, K, N, 2 * NK, err);
+    long NK = N * K;
+    nn_prim *p = dw_chunk_prim(c, dt, DW_ROWS, K, N, 2 * NK, -1, err);
     if (!p) return -1;
-    nn_dw_sum s = {.acc = p->tmp, .prod = p->tmp + NK, .K = K, .N = N, .rows = DW_ROWS};
-    if (dw_add(c, &s, (const char *)dout + DW_ROWS * N * es, (const char *)inp + DW_ROWS * K * es, dt,
-               M - DW_ROWS, err))
-        return -1;
+    nn_dw_sum s = {.acc = p->tmp, .prod = p->tmp + NK, .K = K, .N = N, .rows = 0};
+    if (dw_add(c, &s, dout, inp, dt, M, err)) return -1;
     add_sum_into(dw, s.acc, K, N);
     return 0;
 }

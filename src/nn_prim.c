@@ -6,6 +6,8 @@
  */
 #include "nn.h"
 
+#include <omp.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +37,8 @@ static void prim_release(nn_prim *p)
 void nn_cache_free(nn_cache *c)
 {
     if (!c->prims) return;
+    for (int i = 0; i < NN_SIDE_MAX; i++)
+        if (c->side[i]) dnnl_stream_destroy(c->side[i]);
     for (int i = 0; i < c->n_prims; i++) prim_release(&c->prims[i]);
     free(c->prims);
     free(c->bf16_buf);
@@ -138,4 +142,39 @@ int nn_exec(nn_cache *c, nn_prim *p, void *const *ptrs, char *err)
     if (!rc) rc = dnn_wait(c->dnn, "execute", err);
     if (nn_exec_hook) nn_exec_hook(0);
     return rc;
+}
+
+/* oneDNN sizes a primitive's work split for omp_get_max_threads() at its creation: created with one
+ * thread, it runs its whole work in the calling thread wherever it is executed. */
+nn_prim *nn_cache_add_one_thread(nn_cache *c, int kind, const long *key, int n_key, const void *op_desc,
+                                 const int *args, int n_args, long tmp_count, char *err)
+{
+    int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    nn_prim *p = nn_cache_add(c, kind, key, n_key, op_desc, NULL, NULL, args, n_args, tmp_count, err);
+    omp_set_num_threads(threads);
+    return p;
+}
+
+int nn_side_stream(nn_cache *c, int slot, char *err)
+{
+    if (slot < 0 || slot >= NN_SIDE_MAX) return errf(err, "nn cache: side stream %d of %d", slot, NN_SIDE_MAX);
+    if (c->side[slot]) return 0;
+    return dnn_check(dnnl_stream_create(&c->side[slot], c->dnn->engine, dnnl_stream_default_flags),
+                     "side stream create", err);
+}
+
+int nn_exec_side(nn_cache *c, nn_prim *p, int slot, void *const *ptrs, char *err)
+{
+    int n_user = p->n_args - (p->scratch ? 1 : 0);
+    for (int i = 0; i < n_user; i++)
+        if (dnn_bind(p->args[i].memory, ptrs[i], "bind memory", err)) return -1;
+    if (dnn_check(dnnl_primitive_execute(p->prim, c->side[slot], p->n_args, p->args), "execute", err)) return -1;
+    return dnn_check(dnnl_stream_wait(c->side[slot]), "stream wait", err);
+}
+
+void nn_exec_region(nn_cache *c, int inside, long n_exec)
+{
+    c->n_exec += n_exec;
+    if (nn_exec_hook) nn_exec_hook(inside);
 }

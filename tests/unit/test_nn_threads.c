@@ -199,8 +199,9 @@ static void test_linear_dw_bf16_threads(void **state)
 /* The chunked weight gradient over M rows, bitwise, is the sum written here of the chunks' own products
  * (each one nn_linear_backward over the chunk's rows alone, onto zeros) added in chunk order, then added
  * to dw: acc = P0, acc += P1, ..., dw += acc. Whole (nn_linear_backward over M) and in pieces
- * (nn_linear_dw_begin / add / finish, pieces of 2 chunks, 1 chunk and the rest), at 1, 2 and 3
- * threads. The same sum in reverse chunk order must differ (the comparison can fail). */
+ * (nn_linear_dw_begin / add / finish, pieces of 2 chunks, 1 chunk and the rest), at 1 to 5 threads
+ * (2 to NN_SIDE_MAX = 4: full chunks computed side by side, one per thread; 1 and 5: each chunk split
+ * between all threads). The same sum in reverse chunk order must differ (the comparison can fail). */
 static void check_chunk_order(nn_precision prec, long M, long K, long N)
 {
     char err[I2P_ERR_LEN];
@@ -226,7 +227,7 @@ static void check_chunk_order(nn_precision prec, long M, long K, long N)
         want[i] = dw0[i] + acc, back[i] = dw0[i] + rev;
     }
     assert_true(memcmp(want, back, sizeof(float) * NK) != 0);
-    for (int nthr = 1; nthr <= 3; nthr++) {
+    for (int nthr = 1; nthr <= NN_SIDE_MAX + 1; nthr++) {
         omp_set_num_threads(nthr);
         assert_int_equal(nn_cache_init(&c, &g_dnn, 16, err), 0);
         assert_int_equal(nn_cache_set_precision(&c, prec, err), 0);
