@@ -51,17 +51,15 @@ static int md4t(dnnl_memory_desc_t *md, long B, long H, long r, long c, long sb,
 }
 
 /* The (B,H,T,hd) / (B,H,T,T) descriptors of the products of a block of B samples, inputs of type
- * dt, outputs f32: x, xt (transposed) and s, st (transposed) for inputs; xo, so and xto (B,H,hd,T)
- * dense for outputs; the bias descriptors kb (B,1,1,T) per key and pb (B,1,T,T) per query and key,
- * f32. */
-typedef struct { dnnl_memory_desc_t x, xt, s, st, xo, so, xto, kb, pb; } att_mds;
+ * dt, outputs f32: x, xt (transposed) and s for inputs; xo, so and xto (B,H,hd,T) dense for
+ * outputs; the bias descriptors kb (B,1,1,T) per key and pb (B,1,T,T) per query and key, f32. */
+typedef struct { dnnl_memory_desc_t x, xt, s, xo, so, xto, kb, pb; } att_mds;
 
 static int att_mds_init(att_mds *m, long B, long T, long H, long hd, dnnl_data_type_t dt, char *err)
 {
     return md4t(&m->x, B, H, T, hd, H * T * hd, T * hd, hd, 1, dt, err) ||
            md4t(&m->xt, B, H, hd, T, H * T * hd, T * hd, 1, hd, dt, err) ||
            md4t(&m->s, B, H, T, T, H * T * T, T * T, T, 1, dt, err) ||
-           md4t(&m->st, B, H, T, T, H * T * T, T * T, 1, T, dt, err) ||
            md4t(&m->xo, B, H, T, hd, H * T * hd, T * hd, hd, 1, dnnl_f32, err) ||
            md4t(&m->so, B, H, T, T, H * T * T, T * T, T, 1, dnnl_f32, err) ||
            md4t(&m->xto, B, H, hd, T, H * T * hd, T * hd, T, 1, dnnl_f32, err) ||
@@ -162,12 +160,11 @@ static int fwd_prims_get(nn_cache *c, fwd_prims *f, long B, long nb, long T, lon
 }
 
 /* The backward's primitives for a block: dp = dout v^T (written in dt), dv = p^T dout, the softmax
- * backward, dq = scale ds k, dk = scale ds^T q. In f32, dv and dk are computed transposed, as
+ * backward, dq = scale ds k, dk = scale ds^T q. dv and dk are computed transposed, as
  * dv^T = dout^T p and dk^T = scale q^T ds (B,H,hd,T): the T x T operand is then read in its plain
- * layout instead of through a transposed view, about 10 % faster per call (docs/performance.md),
- * and the same bits (each output is the same dot product over the T keys, accumulated in the same
- * order; checked). heads_merge_transposed folds the transpose back into the merge. bf16 keeps
- * p^T dout and ds^T q (not measured there). */
+ * layout instead of through a transposed view, 10-15 % faster per call in f32 and bf16
+ * (docs/performance.md), and the same bits (each output is the same dot product over the T keys,
+ * accumulated in the same order; checked). heads_merge_transposed folds the transpose back. */
 typedef struct { nn_prim *dp, *dv, *sm, *dq, *dk; } bwd_prims;
 
 static int bwd_prims_get(nn_cache *c, bwd_prims *g, long B, long nb, long T, long C, long H,
@@ -178,12 +175,10 @@ static int bwd_prims_get(nn_cache *c, bwd_prims *g, long B, long nb, long T, lon
     if (att_mds_init(&m, nb, T, H, hd, dt, err)) return -1;
     float scale = 1.0f / sqrtf((float)hd);
     g->dp = bmm_prim(c, K_DP, B, nb, T, C, H, &m.x, &m.xt, &m.s, 1.0f, NULL, NULL, tmp_count, err);
-    int tr = dt == dnnl_f32; /* dv, dk transposed */
-    const dnnl_memory_desc_t *src = tr ? &m.xt : &m.st, *wei = tr ? &m.s : &m.x, *dst = tr ? &m.xto : &m.xo;
-    g->dv = g->dp ? bmm_prim(c, K_DV, B, nb, T, C, H, src, wei, dst, 1.0f, NULL, NULL, 0, err) : NULL;
+    g->dv = g->dp ? bmm_prim(c, K_DV, B, nb, T, C, H, &m.xt, &m.s, &m.xto, 1.0f, NULL, NULL, 0, err) : NULL;
     g->sm = g->dv ? softmax_prim(c, 1, nb, T, H, dt, err) : NULL;
     g->dq = g->sm ? bmm_prim(c, K_DQ, B, nb, T, C, H, &m.s, &m.x, &m.xo, scale, NULL, NULL, 0, err) : NULL;
-    g->dk = g->dq ? bmm_prim(c, K_DK, B, nb, T, C, H, src, wei, dst, scale, NULL, NULL, 0, err) : NULL;
+    g->dk = g->dq ? bmm_prim(c, K_DK, B, nb, T, C, H, &m.xt, &m.s, &m.xto, scale, NULL, NULL, 0, err) : NULL;
     return g->dk ? 0 : -1;
 }
 
@@ -270,7 +265,7 @@ static int forward_blocks(nn_cache *c, float *o, void *att, float *sc, const voi
 
 /* The backward chain over blocks: q, k, v, dO dense per-head copies (element size es), att the
  * probabilities; ds: one block's dout v^T, then in place its score gradient (element size es); dq
- * (B,H,T,hd) f32 written, dk and dv too in bf16, and transposed, (B,H,hd,T), in f32 (bwd_prims). */
+ * (B,H,T,hd) f32 written, dk and dv transposed, (B,H,hd,T) f32 (bwd_prims). */
 static int backward_blocks(nn_cache *c, float *dq, float *dk, float *dv, void *ds, const void *att,
                            const void *q, const void *k, const void *v, const void *dO, size_t es, long B, long nb,
                            long T, long C, long H, long tmp_count, char *err)
@@ -283,14 +278,8 @@ static int backward_blocks(nn_cache *c, float *dq, float *dk, float *dv, void *d
         if (bwd_prims_get(c, &g, B, m, T, C, H, dt, b0 ? 0 : tmp_count, err)) return -1;
         size_t ox = es * (size_t)(b0 * nx);
         void *pa = (char *)att + es * (size_t)(b0 * ns), *pdO = (char *)dO + ox;
-        void *p1[] = {pdO, (char *)v + ox, ds}, *p2[] = {pa, pdO, dv + b0 * nx}, *p3[] = {pa, ds, ds};
-        void *p4[] = {ds, (char *)k + ox, dq + b0 * nx}, *p5[] = {ds, (char *)q + ox, dk + b0 * nx};
-        if (es == 4) { /* dv^T = dout^T p, dk^T = scale q^T ds */
-            p2[0] = pdO;
-            p2[1] = pa;
-            p5[0] = (char *)q + ox;
-            p5[1] = ds;
-        }
+        void *p1[] = {pdO, (char *)v + ox, ds}, *p2[] = {pdO, pa, dv + b0 * nx}, *p3[] = {pa, ds, ds};
+        void *p4[] = {ds, (char *)k + ox, dq + b0 * nx}, *p5[] = {(char *)q + ox, ds, dk + b0 * nx};
         if (nn_exec(c, g.dp, p1, err) || nn_exec(c, g.dv, p2, err) || nn_exec(c, g.sm, p3, err) ||
             nn_exec(c, g.dq, p4, err) || nn_exec(c, g.dk, p5, err))
             return -1;
@@ -377,12 +366,7 @@ int nn_attention_backward(nn_cache *c, float *dqkv, const float *dout, const flo
         if (backward_blocks(c, dq, dk, dv, ds, att, q, k, v, dO, 4, B, nb, T, C, H, tmp_count, err)) return -1;
     }
     heads_merge(dqkv, dq, C3, B, T, H, hd, 1);
-    if (bf16) {
-        heads_merge(dqkv + C, dk, C3, B, T, H, hd, 1);
-        heads_merge(dqkv + 2 * C, dv, C3, B, T, H, hd, 1);
-    } else {
-        heads_merge_transposed(dqkv + C, dk, C3, B, T, H, hd);
-        heads_merge_transposed(dqkv + 2 * C, dv, C3, B, T, H, hd);
-    }
+    heads_merge_transposed(dqkv + C, dk, C3, B, T, H, hd);
+    heads_merge_transposed(dqkv + 2 * C, dv, C3, B, T, H, hd);
     return 0;
 }
