@@ -51,18 +51,18 @@ static int md4t(dnnl_memory_desc_t *md, long B, long H, long r, long c, long sb,
 }
 
 /* The (B,H,T,hd) / (B,H,T,T) descriptors of the products of a block of B samples, inputs of type
- * dt, outputs f32: x, xt (transposed) and s, st (transposed) for inputs; xo, so for outputs; the
- * bias descriptors kb (B,1,1,T) per key and pb (B,1,T,T) per query and key, f32. */
-typedef struct { dnnl_memory_desc_t x, xt, s, st, xo, so, kb, pb; } att_mds;
+ * dt, outputs f32: x, xt (transposed) and s for inputs; xo, so and xto (B,H,hd,T) dense for
+ * outputs; the bias descriptors kb (B,1,1,T) per key and pb (B,1,T,T) per query and key, f32. */
+typedef struct { dnnl_memory_desc_t x, xt, s, xo, so, xto, kb, pb; } att_mds;
 
 static int att_mds_init(att_mds *m, long B, long T, long H, long hd, dnnl_data_type_t dt, char *err)
 {
     return md4t(&m->x, B, H, T, hd, H * T * hd, T * hd, hd, 1, dt, err) ||
            md4t(&m->xt, B, H, hd, T, H * T * hd, T * hd, 1, hd, dt, err) ||
            md4t(&m->s, B, H, T, T, H * T * T, T * T, T, 1, dt, err) ||
-           md4t(&m->st, B, H, T, T, H * T * T, T * T, 1, T, dt, err) ||
            md4t(&m->xo, B, H, T, hd, H * T * hd, T * hd, hd, 1, dnnl_f32, err) ||
            md4t(&m->so, B, H, T, T, H * T * T, T * T, T, 1, dnnl_f32, err) ||
+           md4t(&m->xto, B, H, hd, T, H * T * hd, T * hd, T, 1, dnnl_f32, err) ||
            md4t(&m->kb, B, 1, 1, T, T, T, T, 1, dnnl_f32, err) ||
            md4t(&m->pb, B, 1, T, T, T * T, T * T, T, 1, dnnl_f32, err);
 }
@@ -160,7 +160,11 @@ static int fwd_prims_get(nn_cache *c, fwd_prims *f, long B, long nb, long T, lon
 }
 
 /* The backward's primitives for a block: dp = dout v^T (written in dt), dv = p^T dout, the softmax
- * backward, dq = scale ds k, dk = scale ds^T q. */
+ * backward, dq = scale ds k, dk = scale ds^T q. dv and dk are computed transposed, as
+ * dv^T = dout^T p and dk^T = scale q^T ds (B,H,hd,T): the T x T operand is then read in its plain
+ * layout instead of through a transposed view, 10-15 % faster per call in f32 and bf16
+ * (docs/performance.md), and the same bits (each output is the same dot product over the T keys,
+ * accumulated in the same order; checked). heads_merge_transposed folds the transpose back. */
 typedef struct { nn_prim *dp, *dv, *sm, *dq, *dk; } bwd_prims;
 
 static int bwd_prims_get(nn_cache *c, bwd_prims *g, long B, long nb, long T, long C, long H,
@@ -171,10 +175,10 @@ static int bwd_prims_get(nn_cache *c, bwd_prims *g, long B, long nb, long T, lon
     if (att_mds_init(&m, nb, T, H, hd, dt, err)) return -1;
     float scale = 1.0f / sqrtf((float)hd);
     g->dp = bmm_prim(c, K_DP, B, nb, T, C, H, &m.x, &m.xt, &m.s, 1.0f, NULL, NULL, tmp_count, err);
-    g->dv = g->dp ? bmm_prim(c, K_DV, B, nb, T, C, H, &m.st, &m.x, &m.xo, 1.0f, NULL, NULL, 0, err) : NULL;
+    g->dv = g->dp ? bmm_prim(c, K_DV, B, nb, T, C, H, &m.xt, &m.s, &m.xto, 1.0f, NULL, NULL, 0, err) : NULL;
     g->sm = g->dv ? softmax_prim(c, 1, nb, T, H, dt, err) : NULL;
     g->dq = g->sm ? bmm_prim(c, K_DQ, B, nb, T, C, H, &m.s, &m.x, &m.xo, scale, NULL, NULL, 0, err) : NULL;
-    g->dk = g->dq ? bmm_prim(c, K_DK, B, nb, T, C, H, &m.st, &m.x, &m.xo, scale, NULL, NULL, 0, err) : NULL;
+    g->dk = g->dq ? bmm_prim(c, K_DK, B, nb, T, C, H, &m.xt, &m.s, &m.xto, scale, NULL, NULL, 0, err) : NULL;
     return g->dk ? 0 : -1;
 }
 
@@ -209,6 +213,20 @@ static void heads_merge(float *x, const float *d, long ld, long B, long T, long 
     }
 }
 
+/* x (rows of stride ld) += d^T: d (B,H,hd,T) dense holds each head's (T,hd) block transposed. */
+static void heads_merge_transposed(float *x, const float *d, long ld, long B, long T, long H, long hd)
+{
+#pragma omp parallel for schedule(static)
+    for (long bh = 0; bh < B * H; bh++) {
+        long b = bh / H, h = bh % H;
+        const float *src = d + bh * hd * T;
+        for (long t = 0; t < T; t++) {
+            float *o = x + (b * T + t) * ld + h * hd;
+            for (long e = 0; e < hd; e++) o[e] += src[e * T + t];
+        }
+    }
+}
+
 /* heads_split into bf16: d (B,H,T,hd) dense = x's head columns rounded to bf16. */
 static void heads_split_bf16(uint16_t *d, const float *x, long ld, long B, long T, long H, long hd)
 {
@@ -221,7 +239,7 @@ static void heads_split_bf16(uint16_t *d, const float *x, long ld, long B, long 
 
 /* The forward chain over blocks of samples. q, k, v: dense per-head copies (B,H,T,hd) of element
  * size es (4: f32, 2: bf16); o (B,H,T,hd) f32 is written; att receives the probabilities (element
- * size es); sc: the f32 scores of one block, or NULL to compute them in place in att (f32). */
+ * size es); sc: the f32 scores of one block. */
 static int forward_blocks(nn_cache *c, float *o, void *att, float *sc, const void *q, const void *k, const void *v,
                           size_t es, const float *keybias, const float *pairbias, long B, long nb, long T, long C,
                           long H, long tmp_count, char *err)
@@ -234,7 +252,7 @@ static int forward_blocks(nn_cache *c, float *o, void *att, float *sc, const voi
         if (fwd_prims_get(c, &f, B, m, T, C, H, keybias != NULL, pairbias != NULL, dt, b0 ? 0 : tmp_count, err))
             return -1;
         char *pa = (char *)att + es * (size_t)(b0 * ns);
-        float *ps = sc ? sc : (float *)pa;
+        float *ps = sc;
         void *p1[5] = {(char *)q + es * (size_t)(b0 * nx), (char *)k + es * (size_t)(b0 * nx), ps};
         int a = 3;
         if (keybias) p1[a++] = (void *)(keybias + b0 * T);
@@ -246,8 +264,8 @@ static int forward_blocks(nn_cache *c, float *o, void *att, float *sc, const voi
 }
 
 /* The backward chain over blocks: q, k, v, dO dense per-head copies (element size es), att the
- * probabilities; ds: one block's dout v^T, then in place its score gradient (element size es); dq,
- * dk, dv (B,H,T,hd) f32 written. */
+ * probabilities; ds: one block's dout v^T, then in place its score gradient (element size es); dq
+ * (B,H,T,hd) f32 written, dk and dv transposed, (B,H,hd,T) f32 (bwd_prims). */
 static int backward_blocks(nn_cache *c, float *dq, float *dk, float *dv, void *ds, const void *att,
                            const void *q, const void *k, const void *v, const void *dO, size_t es, long B, long nb,
                            long T, long C, long H, long tmp_count, char *err)
@@ -260,8 +278,8 @@ static int backward_blocks(nn_cache *c, float *dq, float *dk, float *dv, void *d
         if (bwd_prims_get(c, &g, B, m, T, C, H, dt, b0 ? 0 : tmp_count, err)) return -1;
         size_t ox = es * (size_t)(b0 * nx);
         void *pa = (char *)att + es * (size_t)(b0 * ns), *pdO = (char *)dO + ox;
-        void *p1[] = {pdO, (char *)v + ox, ds}, *p2[] = {pa, pdO, dv + b0 * nx}, *p3[] = {pa, ds, ds};
-        void *p4[] = {ds, (char *)k + ox, dq + b0 * nx}, *p5[] = {ds, (char *)q + ox, dk + b0 * nx};
+        void *p1[] = {pdO, (char *)v + ox, ds}, *p2[] = {pdO, pa, dv + b0 * nx}, *p3[] = {pa, ds, ds};
+        void *p4[] = {ds, (char *)k + ox, dq + b0 * nx}, *p5[] = {(char *)q + ox, ds, dk + b0 * nx};
         if (nn_exec(c, g.dp, p1, err) || nn_exec(c, g.dv, p2, err) || nn_exec(c, g.sm, p3, err) ||
             nn_exec(c, g.dq, p4, err) || nn_exec(c, g.dk, p5, err))
             return -1;
@@ -275,7 +293,10 @@ int nn_attention_forward(nn_cache *c, float *out, float *att, const float *qkv,
     return nn_attention_forward_bias(c, out, att, qkv, keybias, NULL, B, T, C, H, err);
 }
 
-/* f32: q, k, v, o in the first block's score primitive's temporary, scores in place in att.
+/* f32: q, k, v, o and one block's scores in the first block's score primitive's temporary; the
+ * softmax writes the probabilities into att. (Scores written in place into att, then overwritten
+ * by the softmax, cost 10-15 % more per block: the score matmul's stores then go to DRAM instead of
+ * a block buffer that stays in the L3; same bits, docs/performance.md.)
  * bf16: q, k, v rounded into the cache's bf16 buffer after one block's f32 scores (2 bf16 values per
  * float), the bf16 probabilities written into att (the first B H T T 2-byte values of its buffer),
  * read as they are by p v and by the backward; o in the temporary. */
@@ -288,7 +309,7 @@ int nn_attention_forward_bias(nn_cache *c, float *out, float *att, const float *
     int bf16 = c->precision == NN_BF16;
     fwd_prims f;
     if (fwd_prims_get(c, &f, B, nb, T, C, H, keybias != NULL, pairbias != NULL, bf16 ? dnnl_bf16 : dnnl_f32,
-                      bf16 ? n : 4 * n, err))
+                      bf16 ? n : 4 * n + nsb, err))
         return -1;
     float *o = f.qk->tmp;
     if (bf16) {
@@ -305,7 +326,9 @@ int nn_attention_forward_bias(nn_cache *c, float *out, float *att, const float *
         heads_split(q, qkv, C3, B, T, H, hd);
         heads_split(k, qkv + C, C3, B, T, H, hd);
         heads_split(v, qkv + 2 * C, C3, B, T, H, hd);
-        if (forward_blocks(c, o, att, NULL, q, k, v, 4, keybias, pairbias, B, nb, T, C, H, 4 * n, err)) return -1;
+        float *sc = v + n;
+        if (forward_blocks(c, o, att, sc, q, k, v, 4, keybias, pairbias, B, nb, T, C, H, 4 * n + nsb, err))
+            return -1;
     }
     heads_merge(out, o, C, B, T, H, hd, 0);
     return 0;
@@ -343,7 +366,7 @@ int nn_attention_backward(nn_cache *c, float *dqkv, const float *dout, const flo
         if (backward_blocks(c, dq, dk, dv, ds, att, q, k, v, dO, 4, B, nb, T, C, H, tmp_count, err)) return -1;
     }
     heads_merge(dqkv, dq, C3, B, T, H, hd, 1);
-    heads_merge(dqkv + C, dk, C3, B, T, H, hd, 1);
-    heads_merge(dqkv + 2 * C, dv, C3, B, T, H, hd, 1);
+    heads_merge_transposed(dqkv + C, dk, C3, B, T, H, hd);
+    heads_merge_transposed(dqkv + 2 * C, dv, C3, B, T, H, hd);
     return 0;
 }
