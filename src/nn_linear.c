@@ -211,9 +211,14 @@ static int dw_add_side(nn_cache *c, nn_dw_sum *s, const void *dout, const void *
         if (rc[j]) return errf(err, "%s", errs[j]);
     c->matmul_flops += 2.0 * g * DW_ROWS * NK;
     float *acc = s->acc;
+    const float *prod[NN_SIDE_MAX];
+    for (int j = 0; j < g; j++) prod[j] = q[j]->tmp;
 #pragma omp parallel for simd schedule(static)
-    for (long i = 0; i < NK; i++)
-        for (int j = first; j < g; j++) acc[i] += q[j]->tmp[i];
+    for (long i = 0; i < NK; i++) {
+        float a = acc[i];
+        for (int j = first; j < g; j++) a += prod[j][i];
+        acc[i] = a;
+    }
     s->rows += g * DW_ROWS;
     return 0;
 }
