@@ -124,7 +124,7 @@ static nn_prim *dw_chunk_prim(nn_cache *c, dnnl_data_type_t dt, long rows, long 
     return nn_cache_add_one_thread(c, kind, key, 6, &md, args, 3, tmp_count, err);
 }
 
-/* The pointers of a chunk product over the rows [r0, r0 + rows) of dout and inp (type dt) into part. */
+/* The pointers of a chunk product over the rows from r0 on of dout and inp (type dt) into part. */
 static void dw_chunk_ptrs(void **ptr, float *part, const void *dout, const void *inp, dnnl_data_type_t dt, long r0,
                           long K, long N)
 {
@@ -200,11 +200,12 @@ static int dw_add_side(nn_cache *c, nn_dw_sum *s, const void *dout, const void *
     char errs[NN_SIDE_MAX][I2P_ERR_LEN];
     nn_exec_region(c, 1, g);
 #pragma omp parallel num_threads(g)
-    {
-        int j = omp_get_thread_num();
-        void *ptr[3];
-        dw_chunk_ptrs(ptr, first && j == 0 ? s->acc : q[j]->tmp, dout, inp, dt, j * DW_ROWS, s->K, s->N);
-        rc[j] = nn_exec_side(c, q[j], j, ptr, errs[j]);
+    { /* chunk j on stream j; a thread takes several if the runtime gives fewer than g */
+        for (int j = omp_get_thread_num(); j < g; j += omp_get_num_threads()) {
+            void *ptr[3];
+            dw_chunk_ptrs(ptr, first && j == 0 ? s->acc : q[j]->tmp, dout, inp, dt, j * DW_ROWS, s->K, s->N);
+            rc[j] = nn_exec_side(c, q[j], j, ptr, errs[j]);
+        }
     }
     nn_exec_region(c, 0, 0);
     for (int j = 0; j < g; j++)
