@@ -194,7 +194,8 @@ typedef void nn_row_sums_fn(double *part, long r0, long r1, const void *arg);
 void nn_row_block_sums(double *acc, double *part, long width, long rows, nn_row_sums_fn *fn, const void *arg);
 long nn_row_sums_scratch(long width);
 /* Doubles of the acc that the BatchNorm functions over pieces of rows (nn_bn_stats_*_rows,
- * nn_batchnorm_sums_rows) take for C columns: 2C sums (zeroed by the caller), then their scratch. */
+ * nn_batchnorm_sums_rows) take for C columns: 2C sums (zeroed by the caller), then C of scratch for
+ * per-column factors and the sums' scratch. */
 long nn_bn_acc_doubles(long C);
 
 /* The reductions of the normalisations' backwards (internal, nn_norm_backward.c), each sum in an

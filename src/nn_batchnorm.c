@@ -38,13 +38,13 @@ static int bn_desc(dnnl_batch_normalization_desc_t *d, dnnl_prop_kind_t prop, un
  * doubles, s (the sums, then the mean) and q (the squared deviations from it), then the scratch of
  * the sums (nn_bn_acc_doubles(C) in all). The same passes serve rows given in pieces (nn_bn_stats_*). */
 
-/* One pass over the rows of inp: squares 0 adds x to s, 1 adds (x - m)^2 to s. */
+/* One pass over the rows of inp: m NULL adds x to s, else (x - m)^2. */
 static inline __attribute__((always_inline)) void stats_rows_body(const float *inp, long rows, long C, double *s,
-                                                                  const double *m, int squares)
+                                                                  const double *m)
 {
     for (long i = 0; i < rows; i++) {
         const float *x = inp + i * C;
-        if (!squares) {
+        if (!m) {
 #pragma omp simd
             for (long j = 0; j < C; j++) s[j] += x[j];
         } else {
@@ -59,16 +59,16 @@ static inline __attribute__((always_inline)) void stats_rows_body(const float *i
 
 /* The same loops compiled for the baseline ISA and for AVX2 (the same operations per element in
  * the same order, contraction being off: the same bits). */
-static void stats_rows_base(const float *inp, long rows, long C, double *s, const double *m, int squares)
+static void stats_rows_base(const float *inp, long rows, long C, double *s, const double *m)
 {
-    stats_rows_body(inp, rows, C, s, m, squares);
+    stats_rows_body(inp, rows, C, s, m);
 }
 
 #ifdef __x86_64__
 __attribute__((target("avx2"))) static void stats_rows_avx2(const float *inp, long rows, long C, double *s,
-                                                            const double *m, int squares)
+                                                            const double *m)
 {
-    stats_rows_body(inp, rows, C, s, m, squares);
+    stats_rows_body(inp, rows, C, s, m);
 }
 #endif
 
@@ -85,22 +85,22 @@ static void stats_block(double *part, long r0, long r1, const void *arg)
     const float *x = a->inp + r0 * a->C;
 #ifdef __x86_64__
     if (__builtin_cpu_supports("avx2"))
-        stats_rows_avx2(x, r1 - r0, a->C, part, a->mean, a->mean != NULL);
+        stats_rows_avx2(x, r1 - r0, a->C, part, a->mean);
     else
 #endif
-        stats_rows_base(x, r1 - r0, a->C, part, a->mean, a->mean != NULL);
+        stats_rows_base(x, r1 - r0, a->C, part, a->mean);
 }
 
 void nn_bn_stats_sum_rows(double *acc, const float *inp, long rows, long C)
 {
     stats_arg a = {inp, NULL, C};
-    nn_row_block_sums(acc, acc + 2 * C, C, rows, stats_block, &a);
+    nn_row_block_sums(acc, acc + 3 * C, C, rows, stats_block, &a);
 }
 
 void nn_bn_stats_sq_rows(double *acc, const float *inp, long rows, long C)
 {
     stats_arg a = {inp, acc, C};
-    nn_row_block_sums(acc + C, acc + 2 * C, C, rows, stats_block, &a);
+    nn_row_block_sums(acc + C, acc + 3 * C, C, rows, stats_block, &a);
 }
 
 void nn_bn_stats_mean(double *acc, float *mean, long M, long C)

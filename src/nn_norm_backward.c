@@ -369,23 +369,6 @@ void nn_batchnorm_relu_backward_rows(float *dinp, float *dw, float *db, const fl
     }
 }
 
-/* The pieces' block: bn_sums_block's plain sums with rstd formed per element (the same float value). */
-static void bn_piece_sums_block(double *part, long r0, long r1, const void *arg)
-{
-    const sums_arg *a = arg;
-    long C = a->C;
-    double *sw = part, *sb = part + C;
-    for (long i = r0; i < r1; i++) {
-        const float *x = a->inp + i * C, *g = a->dout + i * C;
-#pragma omp simd
-        for (long j = 0; j < C; j++) {
-            float rstd = 1.0f / sqrtf(a->var[j] + a->eps);
-            sw[j] += (double)g[j] * ((x[j] - a->mean[j]) * rstd);
-            sb[j] += g[j];
-        }
-    }
-}
-
 /* nn_batchnorm_backward_rows in pieces of consecutive rows, the same sums and bits (see nn.h: pieces
  * of multiples of NN_ROW_BLOCK rows but the last): acc (nn_bn_acc_doubles(C)) with its 2C sums zeroed
  * by the caller, then nn_batchnorm_sums_rows for each piece in row order, nn_batchnorm_sums_grads
@@ -393,8 +376,10 @@ static void bn_piece_sums_block(double *part, long r0, long r1, const void *arg)
 void nn_batchnorm_sums_rows(double *acc, const float *dout, const float *inp, const float *mean, const float *var,
                             float eps, long rows, long C)
 {
-    sums_arg a = {.dout = dout, .inp = inp, .mean = mean, .var = var, .eps = eps, .C = C};
-    nn_row_block_sums(acc, acc + 2 * C, 2 * C, rows, bn_piece_sums_block, &a);
+    float *rstd = (float *)(acc + 2 * C); /* formed per piece: the same floats each time */
+    for (long j = 0; j < C; j++) rstd[j] = 1.0f / sqrtf(var[j] + eps);
+    sums_arg a = {.dout = dout, .inp = inp, .mean = mean, .rstd = rstd, .C = C, .avx2 = have_avx2()};
+    nn_row_block_sums(acc, acc + 3 * C, 2 * C, rows, bn_sums_block, &a);
 }
 void nn_batchnorm_sums_grads(float *dw, float *db, const double *acc, long C)
 {

@@ -131,11 +131,18 @@ fail:
  * oneDNN 2.6 builds on the heap inside every dnnl_primitive_execute. */
 void nn_exec_hook(int inside) __attribute__((weak));
 
-int nn_exec(nn_cache *c, nn_prim *p, void *const *ptrs, char *err)
+/* Binds the data pointers of p's execution arguments (all but the scratchpad). */
+static int bind_args(nn_prim *p, void *const *ptrs, char *err)
 {
     int n_user = p->n_args - (p->scratch ? 1 : 0);
     for (int i = 0; i < n_user; i++)
         if (dnn_bind(p->args[i].memory, ptrs[i], "bind memory", err)) return -1;
+    return 0;
+}
+
+int nn_exec(nn_cache *c, nn_prim *p, void *const *ptrs, char *err)
+{
+    if (bind_args(p, ptrs, err)) return -1;
     c->n_exec++;
     if (nn_exec_hook) nn_exec_hook(1);
     int rc = dnn_execute(c->dnn, p->prim, p->n_args, p->args, "execute", err);
@@ -166,9 +173,7 @@ int nn_side_stream(nn_cache *c, int slot, char *err)
 
 int nn_exec_side(nn_cache *c, nn_prim *p, int slot, void *const *ptrs, char *err)
 {
-    int n_user = p->n_args - (p->scratch ? 1 : 0);
-    for (int i = 0; i < n_user; i++)
-        if (dnn_bind(p->args[i].memory, ptrs[i], "bind memory", err)) return -1;
+    if (bind_args(p, ptrs, err)) return -1;
     if (dnn_check(dnnl_primitive_execute(p->prim, c->side[slot], p->n_args, p->args), "execute", err)) return -1;
     return dnn_check(dnnl_stream_wait(c->side[slot]), "stream wait", err);
 }

@@ -14,9 +14,10 @@ long nn_row_sums_scratch(long width)
     return NN_ROW_SUMS_BLOCKS * width;
 }
 
+/* 2C sums, C doubles that hold C floats (nn_batchnorm_sums_rows' 1 / sqrt(var + eps)), the scratch. */
 long nn_bn_acc_doubles(long C)
 {
-    return 2 * C + nn_row_sums_scratch(2 * C);
+    return 3 * C + nn_row_sums_scratch(2 * C);
 }
 
 /* Columns per task of the partials' reduction: a few cache lines of acc per thread task. */
