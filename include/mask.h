@@ -12,7 +12,8 @@
 #include "tokenizer.h"
 
 typedef struct {
-    int cap[3];        /* padded capacity per scale (rows per sample in the encoder) */
+    int cap[3];        /* padded capacity per scale (rows per sample in the encoder): the bound of
+                          mask_build, scale 0 possibly less (pad_multiple) */
     int *count[3];     /* (B) visible tokens per sample */
     int32_t *idx[3];   /* (B,cap) visible token indices, ascending; padding repeats index 0 */
     uint8_t *vis[3];   /* (B,G_s) 1 if visible */
@@ -36,8 +37,15 @@ enum {
 /* The masks of all scales for mode (MASK_*): MASK_DRAWN takes the scale-2 visible tokens from
  * forced_visible (B,n_vis) or draws them from the point saliency at the scale-2 centres (key
  * mask_keys[b]); point_saliency NULL: random masking, the same draws with every token equally
- * likely (the saliency is not read). */
-int mask_build(const model3d_config *c, arena *a, const m3_tokens *t, int B, int mode,
+ * likely (the saliency is not read).
+ * Capacities: every scale's cap starts at the bound that no mask can exceed (MASK_ALL_VISIBLE: G_s;
+ * else scale 2: n_vis, scale 1: min(G1, n_vis k2), scale 0: min(G0, cap1 k1)). pad_multiple > 0
+ * lowers scale 0's to the batch's largest visible count rounded up to a multiple of pad_multiple
+ * (never above the bound): the official code pads to the batch maximum, and at the spec's sizes the
+ * bound (512) is ~1.4x the largest count (~360). The other scales keep their bounds (they are close to
+ * the counts, and the pipeline's messages are sized by them). cap depends on the B samples' masks
+ * only, so a micro-batch gets the same cap on every rank count and pipeline stage. */
+int mask_build(const model3d_config *c, arena *a, const m3_tokens *t, int B, int mode, int pad_multiple,
                const float *point_saliency, const uint64_t *mask_keys, const int32_t *forced_visible,
                m3_mask *mk);
 

@@ -6,7 +6,8 @@
  * (names as in the PyTorch reference tests/ref/, see docs/model3d.md) gives named views into it, so
  * the optimiser, the gradient all-reduce and the checkpoint each see one array.
  * A model is created for a maximum batch size; all work buffers and primitives are made then
- * (or at the first step), and a training step allocates nothing after the first.
+ * (or at the first step), and a training step allocates nothing after the first, except when the
+ * first stage meets a padded length it has not seen (model3d_set_pad_multiple).
  */
 #ifndef I2P_MODEL3D_H
 #define I2P_MODEL3D_H
@@ -78,6 +79,16 @@ const model3d_tensor *model3d_get_buffer_tensor(const model3d *m, int i);
  * inputs, f32 accumulation; parameters, gradients, norms and losses stay f32). Fails where the CPU
  * has no bf16 support. */
 int model3d_set_precision(model3d *m, nn_precision p, char *err);
+
+/* How many rows per sample the encoder's first stage pads its visible tokens to, in every later
+ * forward with a drawn mask (pre-training, the SVM path): q > 0 (the default MODEL3D_PAD_MULTIPLE):
+ * the micro-batch's largest visible count rounded up to a multiple of q, as the official code's
+ * batch maximum (rounded so that few shapes recur); 0: the fixed bound min(G0, cap1 k1) of mask.h,
+ * the same shapes every step. Padded keys get -1e5 and padded rows are dropped, so the results are
+ * the same up to rounding (the order of some sums moves with the row count). With q > 0 a step
+ * allocates arena memory and oneDNN primitives only when it meets a larger or new padded length. */
+#define MODEL3D_PAD_MULTIPLE 32
+int model3d_set_pad_multiple(model3d *m, int q, char *err);
 
 /* The weights of the two losses in the trained loss w3 * loss_3d + w2 * loss_2d (default 1, 1). A
  * weight 0 turns its head off: it is not run, its loss reads 0 and its inputs (the 2D grids and

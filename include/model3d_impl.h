@@ -30,6 +30,7 @@ struct model3d {
     m3_interp interp;
     m3_linear rec3d, rec2d;  /* rec2d only when cfg.feat_dim > 0 */
     double loss_w3, loss_w2; /* model3d_set_loss_weights; 0: that head is off */
+    int pad_multiple;        /* model3d_set_pad_multiple (mask_build's pad_multiple) */
     long steps_done;
 };
 

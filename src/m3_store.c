@@ -27,7 +27,9 @@ int m3_store_init(m3_store *s, m3_layout_fn layout, void *model, int max_batch, 
     s->n_buffer_tensors = L.n_buffer_tensors;
     s->n_params = L.n_params;
     s->n_buffers = L.n_buffers;
-    if (nn_cache_init(&s->cache, ctx, 1024, err)) return -1;
+    /* ~260 primitives at the spec sizes, ~26 more per padded length of the first stage that a run
+     * meets (model3d_set_pad_multiple: at most G0 / 32 = 16 of them) */
+    if (nn_cache_init(&s->cache, ctx, 2048, err)) return -1;
     s->params = calloc((size_t)s->n_params, sizeof(float));
     s->grads = calloc((size_t)s->n_params, sizeof(float));
     s->buffers = calloc((size_t)s->n_buffers + 1, sizeof(float));

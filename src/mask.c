@@ -57,7 +57,21 @@ static void list_from_flags(const uint8_t *vis, int B, int G, int cap, int *coun
     }
 }
 
-int mask_build(const model3d_config *c, arena *a, const m3_tokens *t, int B, int mode,
+/* The largest visible count of the B samples' flags (B,G), rounded up to a multiple of q, at most
+ * bound. */
+static int batch_max_cap(const uint8_t *vis, int B, int G, int bound, int q)
+{
+    int most = 0;
+    for (int b = 0; b < B; b++) {
+        int n = 0;
+        for (int g = 0; g < G; g++) n += vis[b * G + g];
+        if (n > most) most = n;
+    }
+    long cap = ((long)most + q - 1) / q * q;
+    return cap < bound ? (int)cap : bound;
+}
+
+int mask_build(const model3d_config *c, arena *a, const m3_tokens *t, int B, int mode, int pad_multiple,
                const float *point_saliency, const uint64_t *mask_keys, const int32_t *forced_visible,
                m3_mask *mk)
 {
@@ -71,9 +85,8 @@ int mask_build(const model3d_config *c, arena *a, const m3_tokens *t, int B, int
     }
     for (int s = 0; s < 3; s++) {
         mk->count[s] = arena_ints(a, B);
-        mk->idx[s] = (int32_t *)arena_ints(a, (long)B * mk->cap[s]);
         mk->vis[s] = arena_alloc(a, (size_t)B * c->groups[s]);
-        if (!mk->count[s] || !mk->idx[s] || !mk->vis[s]) return -1;
+        if (!mk->count[s] || !mk->vis[s]) return -1;
         memset(mk->vis[s], mode == MASK_ALL_VISIBLE || (mode == MASK_EVAL_SVM && s == 2) ? 1 : 0,
                (size_t)B * c->groups[s]);
     }
@@ -104,8 +117,11 @@ int mask_build(const model3d_config *c, arena *a, const m3_tokens *t, int B, int
                         for (int j = 0; j < k; j++) mk->vis[s - 1][b * Gf + t->knn[s][((long)b * G + g) * k + j]] = 1;
         }
     }
-    for (int s = 0; s < 3; s++)
+    if (pad_multiple > 0) mk->cap[0] = batch_max_cap(mk->vis[0], B, c->groups[0], mk->cap[0], pad_multiple);
+    for (int s = 0; s < 3; s++) {
+        if (!(mk->idx[s] = (int32_t *)arena_ints(a, (long)B * mk->cap[s]))) return -1;
         list_from_flags(mk->vis[s], B, c->groups[s], mk->cap[s], mk->count[s], mk->idx[s]);
+    }
     return 0;
 }
 

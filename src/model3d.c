@@ -73,6 +73,7 @@ int model3d_create(model3d **out, const model3d_config *cfg, int max_batch, uint
     m3_stages_drop_path(m->dec, 2, cfg->drop_path);
     m3_store_init_params(&m->st, seed, init_mask_token);
     m->loss_w3 = m->loss_w2 = 1.0;
+    m->pad_multiple = MODEL3D_PAD_MULTIPLE;
     *out = m;
     return 0;
 }
@@ -96,6 +97,13 @@ int model3d_set_loss_weights(model3d *m, double w3, double w2, char *err)
 }
 
 int model3d_set_precision(model3d *m, nn_precision p, char *err) { return m3_store_set_precision(&m->st, p, err); }
+
+int model3d_set_pad_multiple(model3d *m, int q, char *err)
+{
+    if (q < 0) return errf(err, "model3d: pad multiple %d must be >= 0", q);
+    m->pad_multiple = q;
+    return 0;
+}
 
 const model3d_config *model3d_get_config(const model3d *m) { return &m->cfg; }
 float *model3d_params(model3d *m) { return m3_store_params(&m->st); }

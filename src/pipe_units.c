@@ -90,7 +90,7 @@ int pipe_units_prepare(m3_run *r, const model3d *m, pipe_units *u, const model3d
     memset(u, 0, sizeof *u);
     u->drop_key = b->drop_key;
     TRY(m3_encoder_prepare(r, m, &u->e, b->B, b->points, MASK_DRAWN, b));
-    for (int s = 0; s < 3; s++)
+    for (int s = 1; s < 3; s++) /* scale 0's capacity may be lower (mask.h); no message carries it */
         if (u->e.mk.cap[s] != cap_of(&m->cfg, s))
             return errf(r->err, "pipeline: scale %d holds %d visible rows per sample, the messages %ld", s,
                         u->e.mk.cap[s], cap_of(&m->cfg, s));

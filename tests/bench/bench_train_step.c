@@ -1,7 +1,8 @@
 /* bench_train_step.c -- one training step of the 3D network (tokenize + mask + 2D targets +
  * forward + backward + AdamW update) at the spec configuration, timed after warm-up steps.
- * Usage: bench_train_step BATCH STEPS WARMUP [fp32|bf16]. Prints one JSON line and
- * "c_seconds_per_step X". bf16: the mixed-precision step (model3d_set_precision).
+ * Usage: bench_train_step BATCH STEPS WARMUP [fp32|bf16] [PAD]. Prints one JSON line and
+ * "c_seconds_per_step X". bf16: the mixed-precision step (model3d_set_precision). PAD: the first
+ * stage's pad multiple (model3d_set_pad_multiple; default MODEL3D_PAD_MULTIPLE, 0 = the fixed bound).
  * Inputs are synthetic (uniform points, saliency, unit-normal grids, orthographic pixels), as in the
  * reference's --bench.
  */
@@ -31,13 +32,15 @@ int main(int argc, char **argv)
     int B = argc > 1 ? atoi(argv[1]) : 32, steps = argc > 2 ? atoi(argv[2]) : 1,
         warmup = argc > 3 ? atoi(argv[3]) : 1;
     const char *prec = argc > 4 ? argv[4] : "fp32";
+    int pad = argc > 5 ? atoi(argv[5]) : MODEL3D_PAD_MULTIPLE;
     char err[I2P_ERR_LEN];
     model3d_config c;
     model3d_config_default(&c);
     dnn_ctx ctx;
     model3d *m;
     if (dnn_ctx_create(&ctx, err) || model3d_create(&m, &c, B, 1, &ctx, err) ||
-        model3d_set_precision(m, strcmp(prec, "bf16") ? NN_FP32 : NN_BF16, err)) {
+        model3d_set_precision(m, strcmp(prec, "bf16") ? NN_FP32 : NN_BF16, err) ||
+        model3d_set_pad_multiple(m, pad, err)) {
         fprintf(stderr, "bench: %s\n", err);
         return 1;
     }
@@ -79,17 +82,20 @@ int main(int argc, char **argv)
             user += u1 - u0;
             sys += s1 - s0;
         }
-        printf("step %d: %.3f s loss %.4f; minor faults %ld, cpu user %.2f s sys %.2f s\n", it, dt, L.loss,
-               f1 - f0, u1 - u0, s1 - s0);
+        model3d_alloc_info now;
+        model3d_alloc_stats(m, &now);
+        printf("step %d: %.3f s loss %.4f; minor faults %ld, cpu user %.2f s sys %.2f s; %ld primitives, "
+               "arena %.2f GB\n", it, dt, L.loss, f1 - f0, u1 - u0, s1 - s0, now.primitives,
+               now.step_arena_bytes / 1e9);
         fflush(stdout);
     }
     model3d_alloc_stats(m, &info);
     double step_s = total / steps, flops = (info.matmul_flops - flops0) / steps;
-    printf("{\"bench\": \"model3d_c\", \"precision\": \"%s\", \"batch\": %d, \"points\": %ld, \"threads\": %d, "
+    printf("{\"bench\": \"model3d_c\", \"precision\": \"%s\", \"pad_multiple\": %d, \"batch\": %d, \"points\": %ld, \"threads\": %d, "
            "\"params\": %ld, \"steps\": %d, \"seconds_per_step\": %.4f, \"cpu_seconds_per_step\": %.4f, "
            "\"matmul_gflop_per_step\": %.2f, \"gflop_per_s\": %.2f, \"minor_faults_per_step\": %ld, "
            "\"user_s_per_step\": %.3f, \"sys_s_per_step\": %.3f}\n",
-           prec, B, P, omp_get_max_threads(), model3d_n_params(m), steps, step_s, total_cpu / steps, flops / 1e9,
+           prec, pad, B, P, omp_get_max_threads(), model3d_n_params(m), steps, step_s, total_cpu / steps, flops / 1e9,
            flops / 1e9 / step_s, faults / steps, user / steps, sys / steps);
     printf("c_seconds_per_step %.4f\nc_cpu_seconds_per_step %.4f\nc_gflop_per_step %.3f\n", step_s,
            total_cpu / steps, flops / 1e9);

@@ -12,6 +12,7 @@
 # both see the same share of the shared cores; the ratio fp32 / bf16 is printed beside its goal
 # (>= 1.6x) with the load average at the start and the end, and the ratio of the process CPU seconds
 # (steadier than wall time when other work shares the cores). BENCH_BF16=0 skips it.
+# Then one fp32 run with the first stage padded to its fixed bound (BENCH_PAD=0 skips it).
 set -u
 ROOT=${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 BUILD=${BUILD:-$ROOT/build}
@@ -41,6 +42,17 @@ while [ $r -lt "$rounds" ]; do
   c16_s=$(best_of "$c16_s" "$(sed -n 's/^c_seconds_per_step //p' "$OUT/c16.txt")")
   cpu16_s=$(best_of "$cpu16_s" "$(sed -n 's/^c_cpu_seconds_per_step //p' "$OUT/c16.txt")")
 done
+# the first stage padded to the fixed bound (pad multiple 0, as before the batch-maximum padding) once,
+# after the rounds, beside the best fp32 step of the default padding (docs/performance.md, "pad")
+if [ "${BENCH_PAD:-1}" != 0 ]; then
+  OMP_NUM_THREADS=2 "$OUT/bench_c" "$B" "$STEPS" 1 fp32 0 > "$OUT/c0.txt" 2>&1 || { cat "$OUT/c0.txt"; exit 1; }
+  grep '^{' "$OUT/c0.txt"
+  awk -v f="$c_s" -v z="$(sed -n 's/^c_seconds_per_step //p' "$OUT/c0.txt")" \
+      -v gf="$(sed -n 's/^c_gflop_per_step //p' "$OUT/c.txt")" -v gz="$(sed -n 's/^c_gflop_per_step //p' "$OUT/c0.txt")" \
+      -v b="$B" -v l="$(cut -d' ' -f1 /proc/loadavg)" 'BEGIN {
+    printf "model3d train step fp32 (batch %d, 2 threads), stage 0 padded to the batch maximum vs the fixed bound: %.3f s vs %.3f s (%.2fx), %.1f vs %.1f GFLOP/step, load %s\n",
+           b, f, z, z / f, gf, gz, l }'
+fi
 # steady state (the timed steps, not the warm-up) of the fp32 run: page faults and system CPU time per step
 sed -n 's/.*"minor_faults_per_step": \([0-9]*\), "user_s_per_step": \([0-9.]*\), "sys_s_per_step": \([0-9.]*\).*/\1 \2 \3/p' \
   "$OUT/c.txt" | awk -v l="$(cut -d' ' -f1 /proc/loadavg)" '{

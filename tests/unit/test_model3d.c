@@ -12,7 +12,13 @@
  *    in bf16 mixed precision;
  *  - bf16: the bf16 copy of the weights follows every change of the parameters (a step after an
  *    update equals, bitwise, a step of a fresh model given the updated parameters);
- *  - encode_global shape, finiteness and independence from masking.
+ *  - encode_global shape, finiteness and independence from masking;
+ *  - padding of the first stage (model3d_set_pad_multiple): to the batch's largest visible count
+ *    (multiples 1 and 4) the step does fewer matmul FLOPs than at the fixed bound (0), and its loss
+ *    and gradients equal the bound's up to rounding (|loss diff| <= 1e-6 |loss|, every gradient
+ *    entry within 1e-5 of the largest |gradient|), over masks that give different capacities;
+ *    the same padding twice gives the same bits, and a model stepping through masks of different
+ *    capacities gives a fresh model's bits at each.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -159,7 +165,8 @@ static void determinism_and_no_alloc(nn_precision prec)
     memcpy(ga, model3d_grads(m), sizeof(float) * (size_t)n);
     model3d_alloc_info s1, s2;
     model3d_alloc_stats(m, &s1);
-    /* other masks (different keys) must not allocate either: capacities are fixed */
+    /* other masks (different keys) must not allocate either: the tiny bounds are below the pad
+     * multiple, so every capacity is fixed */
     uint64_t keys2[2] = {1234, 5678};
     model3d_batch other = in.batch;
     other.mask_keys = keys2;
@@ -264,6 +271,89 @@ static void test_encode_global(void **state)
     m3_test_inputs_free(&in);
 }
 
+/* One train step of a fresh model (seed 3) with pad multiple q on batch: loss, gradients (malloc'd)
+ * and matmul FLOPs of the step. */
+static double padded_step(const inputs *in, const model3d_batch *batch, int q, float **grads, double *flops)
+{
+    model3d *m;
+    assert_int_equal(model3d_create(&m, &in->cfg, 2, 3, &g_dnn, g_err), 0);
+    assert_int_equal(model3d_set_pad_multiple(m, q, g_err), 0);
+    model3d_alloc_info i0, i1;
+    model3d_alloc_stats(m, &i0);
+    model3d_losses l;
+    int rc = model3d_train_step(m, batch, &l, g_err);
+    if (rc) printf("pad %d: %s\n", q, g_err);
+    assert_int_equal(rc, 0);
+    model3d_alloc_stats(m, &i1);
+    *flops = i1.matmul_flops - i0.matmul_flops;
+    long n = model3d_n_params(m);
+    *grads = malloc(sizeof(float) * (size_t)n);
+    memcpy(*grads, model3d_grads(m), sizeof(float) * (size_t)n);
+    model3d_free(m);
+    return l.loss;
+}
+
+static void test_pad_multiple(void **state)
+{
+    (void)state;
+    /* the tiny network with 32 scale-0 tokens in neighbourhoods of 8: scale-0 bound 32, counts ~20 */
+    model3d_config c;
+    model3d_config_tiny(&c);
+    c.groups[0] = 32;
+    c.k[1] = 8;
+    inputs in;
+    m3_test_inputs_make(&in, &c, 2, 2024, 77, 5);
+    model3d *m;
+    assert_int_equal(model3d_create(&m, &in.cfg, 2, 3, &g_dnn, g_err), 0);
+    assert_int_not_equal(model3d_set_pad_multiple(m, -1, g_err), 0);
+    long n = model3d_n_params(m);
+    /* m (pad 1) steps through all the masks, its arena and primitives meeting capacities that grow
+     * and shrink: each step must equal a fresh model's */
+    assert_int_equal(model3d_set_pad_multiple(m, 1, g_err), 0);
+    uint64_t keysets[4][2] = {{77, 78}, {1234, 5678}, {9, 10}, {3, 4}};
+    int fewer = 0;
+    for (int k = 0; k < 4; k++) {
+        model3d_batch b = in.batch;
+        b.mask_keys = keysets[k];
+        float *g0, *gq;
+        double f0, fq;
+        double l0 = padded_step(&in, &b, 0, &g0, &f0);
+        for (int q = 1; q <= 4; q += 3) {
+            double lq = padded_step(&in, &b, q, &gq, &fq);
+            float gmax = 0, dmax = 0;
+            for (long i = 0; i < n; i++) {
+                gmax = fmaxf(gmax, fabsf(g0[i]));
+                dmax = fmaxf(dmax, fabsf(g0[i] - gq[i]));
+            }
+            printf("keys %d, pad %d: matmul GFLOP %.6f (bound: %.6f), loss %.9g (bound: %.9g), max |grad diff| "
+                   "%.3g of max |grad| %.3g\n", k, q, fq / 1e9, f0 / 1e9, lq, l0, dmax, gmax);
+            assert_true(fq <= f0);
+            fewer += fq < f0;
+            assert_true(fabs(lq - l0) <= 1e-6 * fabs(l0));
+            assert_true(dmax <= 1e-5f * gmax);
+            if (q == 1) {
+                model3d_losses lm;
+                assert_int_equal(model3d_train_step(m, &b, &lm, g_err), 0);
+                assert_true(lm.loss == lq);
+                assert_memory_equal(model3d_grads(m), gq, sizeof(float) * (size_t)n);
+            }
+            if (q == 4) { /* the same padding again: the same bits */
+                float *gr;
+                double fr, lr = padded_step(&in, &b, q, &gr, &fr);
+                assert_true(lr == lq && fr == fq);
+                assert_memory_equal(gr, gq, sizeof(float) * (size_t)n);
+                free(gr);
+            }
+            free(gq);
+        }
+        free(g0);
+    }
+    /* the masks must have exercised a capacity below the bound */
+    assert_true(fewer >= 2);
+    model3d_free(m);
+    m3_test_inputs_free(&in);
+}
+
 int main(void)
 {
     /* tiny shapes: one thread (OpenMP barriers on a loaded 2-core machine cost 50x the work) */
@@ -274,6 +364,7 @@ int main(void)
         cmocka_unit_test(test_determinism_and_no_alloc),
         cmocka_unit_test(test_bf16_no_alloc_and_weight_copy),
         cmocka_unit_test(test_encode_global),
+        cmocka_unit_test(test_pad_multiple),
     };
     return cmocka_run_group_tests(tests, dnn_group_setup, dnn_group_teardown);
 }
