@@ -140,6 +140,10 @@ int nn_linear_forward(nn_cache *c, float *out, const float *inp, const float *w,
 /* dinp (M,K) += dout w;  dw (N,K) += dout^T inp;  db (N) += sum_rows dout. */
 int nn_linear_backward(nn_cache *c, float *dinp, float *dw, float *db, const float *dout,
                        const float *inp, const float *w, long M, long K, long N, char *err);
+/* The same with dinp OVERWRITTEN (= dout w, the same bits as += into zeros): no zeroing beforehand,
+ * no read of dinp. */
+int nn_linear_backward_set(nn_cache *c, float *dinp, float *dw, float *db, const float *dout,
+                           const float *inp, const float *w, long M, long K, long N, char *err);
 
 /* The same with the input already in bf16 (inp (M,K) bf16, e.g. from nn_batchnorm_relu_bf16): only
  * with NN_BF16 and K, N >= NN_BF16_MIN_DIM (else an error); the forward and backward-weights

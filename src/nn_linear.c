@@ -326,9 +326,9 @@ int nn_linear_dw_finish(nn_dw_sum *s, float *dw, char *err)
 }
 
 /* The bf16 backward of data and weights: dout (and inp for dw, unless given in bf16 as inb) converted
- * once for both. With inb, dinp is overwritten (nn_linear_backward_bf16in), else accumulated. */
+ * once for both. dinp is overwritten when set, else accumulated. */
 static int linear_backward_bf16(nn_cache *c, float *dinp, float *dw, const float *dout, const float *inp,
-                                const uint16_t *inb, const float *w, long M, long K, long N, char *err)
+                                const uint16_t *inb, const float *w, long M, long K, long N, int set, char *err)
 {
     long ni = dw && !inb ? M * K : 0;
     uint16_t *gb = nn_bf16_buffer(c, M * N + ni + (dinp ? N * K : 0), err);
@@ -340,7 +340,7 @@ static int linear_backward_bf16(nn_cache *c, float *dinp, float *dw, const float
         if (md2t(&s, M, N, N, 1, dnnl_bf16, err) || md2t(&wt, N, K, K, 1, dnnl_bf16, err) ||
             md2(&d, M, K, K, 1, err))
             return -1;
-        nn_prim *p = matmul_prim(c, K_BWD_DATA, M, K, N, 0, !inb, &s, &wt, &d, 0, err);
+        nn_prim *p = matmul_prim(c, K_BWD_DATA, M, K, N, 0, !set, &s, &wt, &d, 0, err);
         if (!p) return -1;
         void *ptr[] = {gb, (void *)nn_bf16_weights(c, w, N * K, spare), dinp};
         c->matmul_flops += 2.0 * M * K * N;
@@ -378,18 +378,19 @@ int nn_linear_forward(nn_cache *c, float *out, const float *inp, const float *w,
     return nn_exec(c, p, ptr, err);
 }
 
-/* The backward with inp in f32 or (inb not NULL, bf16 layers only) in bf16. */
+/* The backward with inp in f32 or (inb not NULL, bf16 layers only) in bf16; dinp overwritten when set
+ * (a matmul without the sum post-op: the same products, no read of dinp), else accumulated. */
 static int linear_backward(nn_cache *c, float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                           const uint16_t *inb, const float *w, long M, long K, long N, char *err)
+                           const uint16_t *inb, const float *w, long M, long K, long N, int set, char *err)
 {
     dnnl_memory_desc_t s, wt, d;
     if (c->precision == NN_BF16 && K >= NN_BF16_MIN_DIM && N >= NN_BF16_MIN_DIM) {
-        if ((dinp || dw) && linear_backward_bf16(c, dinp, dw, dout, inp, inb, w, M, K, N, err)) return -1;
+        if ((dinp || dw) && linear_backward_bf16(c, dinp, dw, dout, inp, inb, w, M, K, N, set, err)) return -1;
         dinp = dw = NULL; /* done; the bias gradient below stays f32 */
     }
-    if (dinp) { /* dinp (M,K) += dout (M,N) x w (N,K) */
+    if (dinp) { /* dinp (M,K) (+)= dout (M,N) x w (N,K) */
         if (md2(&s, M, N, N, 1, err) || md2(&wt, N, K, K, 1, err) || md2(&d, M, K, K, 1, err)) return -1;
-        nn_prim *p = matmul_prim(c, K_BWD_DATA, M, K, N, 0, 1, &s, &wt, &d, 0, err);
+        nn_prim *p = matmul_prim(c, K_BWD_DATA, M, K, N, 0, !set, &s, &wt, &d, 0, err);
         if (!p) return -1;
         void *ptr[] = {(void *)dout, (void *)w, dinp};
         c->matmul_flops += 2.0 * M * K * N;
@@ -419,7 +420,13 @@ static int linear_backward(nn_cache *c, float *dinp, float *dw, float *db, const
 int nn_linear_backward(nn_cache *c, float *dinp, float *dw, float *db, const float *dout,
                        const float *inp, const float *w, long M, long K, long N, char *err)
 {
-    return linear_backward(c, dinp, dw, db, dout, inp, NULL, w, M, K, N, err);
+    return linear_backward(c, dinp, dw, db, dout, inp, NULL, w, M, K, N, 0, err);
+}
+
+int nn_linear_backward_set(nn_cache *c, float *dinp, float *dw, float *db, const float *dout,
+                           const float *inp, const float *w, long M, long K, long N, char *err)
+{
+    return linear_backward(c, dinp, dw, db, dout, inp, NULL, w, M, K, N, 1, err);
 }
 
 static int bf16in_check(const nn_cache *c, long K, long N, char *err)
@@ -440,5 +447,5 @@ int nn_linear_backward_bf16in(nn_cache *c, float *dinp, float *dw, float *db, co
                               const uint16_t *inp, const float *w, long M, long K, long N, char *err)
 {
     if (bf16in_check(c, K, N, err)) return -1;
-    return linear_backward(c, dinp, dw, db, dout, NULL, inp, w, M, K, N, err);
+    return linear_backward(c, dinp, dw, db, dout, NULL, inp, w, M, K, N, 1, err);
 }

@@ -417,6 +417,14 @@ static void test_bf16_inputs(void **state)
     assert_memory_equal(di1, di2, sizeof(float) * (size_t)(M * C));
     assert_memory_equal(dw1, dw2, sizeof(float) * (size_t)(N * C));
     assert_memory_equal(db1, db2, sizeof(float) * (size_t)N);
+    /* nn_linear_backward_set of a bf16 layer: dinp overwritten (NaN before) = += into zeros */
+    for (long i = 0; i < M * C; i++) di1[i] = NAN;
+    memset(di2, 0, sizeof(float) * (size_t)(M * C));
+    assert_int_equal(nn_linear_backward_set(&g_c, di1, dw1, db1, dout, xf, wl, M, C, N, g_err), 0);
+    assert_int_equal(nn_linear_backward(&g_c, di2, dw2, db2, dout, xf, wl, M, C, N, g_err), 0);
+    assert_memory_equal(di1, di2, sizeof(float) * (size_t)(M * C));
+    assert_memory_equal(dw1, dw2, sizeof(float) * (size_t)(N * C));
+    assert_memory_equal(db1, db2, sizeof(float) * (size_t)N);
     /* ReLU's backward from the bf16 output (in place) = from the f32 one */
     float *g1 = rnd(M * C, 51, -1, 1), *g2 = rnd(M * C, 51, -1, 1);
     nn_relu_backward_dst_bf16(g1, g1, rb, M * C);

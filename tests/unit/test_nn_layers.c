@@ -143,6 +143,28 @@ static void test_linear(void **state)
     case_free(&t);
 }
 
+/* nn_linear_backward_set: dinp overwritten (NaN before) = nn_linear_backward's += into zeros, bitwise;
+ * dw and db accumulated as there. M 2500 > the weight gradient's row chunk, so its chunked sum runs. */
+static void test_linear_set(void **state)
+{
+    (void)state;
+    long M = 2500, K = 40, N = 24;
+    float *x = rnd(M * K, 11, -1, 1), *w = rnd(N * K, 12, -1, 1), *dout = rnd(M * N, 13, -1, 1);
+    float *di1 = malloc(sizeof(float) * (size_t)(M * K)), *di2 = calloc((size_t)(M * K), sizeof(float));
+    float *dw1 = rnd(N * K, 14, -1, 1), *dw2 = rnd(N * K, 14, -1, 1), *db1 = rnd(N, 15, -1, 1), *db2 = rnd(N, 15, -1, 1);
+    for (long i = 0; i < M * K; i++) di1[i] = NAN;
+    assert_int_equal(nn_linear_backward_set(&g_cache, di1, dw1, db1, dout, x, w, M, K, N, g_err), 0);
+    assert_int_equal(nn_linear_backward(&g_cache, di2, dw2, db2, dout, x, w, M, K, N, g_err), 0);
+    assert_memory_equal(di1, di2, sizeof(float) * (size_t)(M * K));
+    assert_memory_equal(dw1, dw2, sizeof(float) * (size_t)(N * K));
+    assert_memory_equal(db1, db2, sizeof(float) * (size_t)N);
+    /* and it is a product: one entry against a direct sum */
+    double s = 0;
+    for (long n = 0; n < N; n++) s += (double)dout[7 * N + n] * w[n * K + 3];
+    assert_true(fabs(di1[7 * K + 3] - s) < 1e-5);
+    free(x); free(w); free(dout); free(di1); free(di2); free(dw1); free(dw2); free(db1); free(db2);
+}
+
 /* ---- layer norm ---- */
 static int ln_fwd(layer_case *t, float *out)
 {
@@ -376,7 +398,9 @@ int main(void)
     /* tiny shapes: one thread (OpenMP barriers on a loaded 2-core machine cost 50x the work) */
     omp_set_num_threads(1);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_linear),    cmocka_unit_test(test_layernorm),
+        cmocka_unit_test(test_linear),
+        cmocka_unit_test(test_linear_set),
+        cmocka_unit_test(test_layernorm),
         cmocka_unit_test(test_batchnorm), cmocka_unit_test(test_gelu_relu),
         cmocka_unit_test(test_attention), cmocka_unit_test(test_attention_blocks), cmocka_unit_test(test_maxpool),
         cmocka_unit_test(test_add_paths),
