@@ -6,8 +6,6 @@
  */
 #include "m3_layers.h"
 
-#include <string.h>
-
 int m3_conv_bn_act_forward(m3_run *r, const m3_linear *conv, const m3_bn *bn, int act, float *out,
                            const m3_conv_bn_state *s, const float *inp, long R)
 {
@@ -97,9 +95,8 @@ static int conv_backward_over_bn_relu(m3_run *r, const m3_bn *bn, const m3_linea
                                          conv->in, conv->out, r->err);
     }
     TRY(bn_relu(r, bn, 0, tmp, (float *)mean, (float *)var, h, R));
-    memset(dy, 0, sizeof(float) * (size_t)(R * bn->C));
-    return nn_linear_backward(r->c, dy, M3G(r, conv->w), M3G(r, conv->b), dout, tmp, M3P(r, conv->w), R, conv->in,
-                              conv->out, r->err);
+    return nn_linear_backward_set(r->c, dy, M3G(r, conv->w), M3G(r, conv->b), dout, tmp, M3P(r, conv->w), R,
+                                  conv->in, conv->out, r->err);
 }
 
 int m3_bn_relu_conv_backward(m3_run *r, const m3_bn *bn, const m3_linear *conv, float *dy, float *tmp,
@@ -129,8 +126,7 @@ int m3_bn_relu_conv_backward_rows(m3_run *r, const m3_bn *bn, const m3_linear *c
         return 0;
     }
     TRY(bn_relu(r, bn, 0, tmp, (float *)mean, (float *)var, h, R));
-    memset(dy, 0, sizeof(float) * (size_t)n);
-    TRY(nn_linear_backward(r->c, dy, NULL, NULL, dout, tmp, M3P(r, conv->w), R, conv->in, conv->out, r->err));
+    TRY(nn_linear_backward_set(r->c, dy, NULL, NULL, dout, tmp, M3P(r, conv->w), R, conv->in, conv->out, r->err));
     if (dw) TRY(nn_linear_dw_add(r->c, dw, dout, tmp, R, r->err));
     return nn_relu_backward_dst(r->c, dy, dy, tmp, n, r->err);
 }

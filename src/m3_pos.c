@@ -20,10 +20,10 @@ int m3_pos_backward(m3_run *r, const m3_pos *p, const float *dout, const m3_pos_
 {
     int C = p->fc1.out;
     arena_mark_t mk = arena_mark(r->a);
-    float *dg = arena_zeros(r->a, N * C), *dh = arena_floats(r->a, N * C);
+    float *dg = arena_floats(r->a, N * C), *dh = arena_floats(r->a, N * C);
     NEED(dg && dh);
-    TRY(nn_linear_backward(r->c, dg, M3G(r, p->fc2.w), M3G(r, p->fc2.b), dout, s->g, M3P(r, p->fc2.w),
-                           N, C, C, r->err));
+    TRY(nn_linear_backward_set(r->c, dg, M3G(r, p->fc2.w), M3G(r, p->fc2.b), dout, s->g, M3P(r, p->fc2.w),
+                               N, C, C, r->err));
     TRY(nn_act_backward_set(r->c, NN_GELU, dh, dg, s->h, N * C, r->err));
     TRY(nn_linear_backward(r->c, NULL, M3G(r, p->fc1.w), M3G(r, p->fc1.b), dh, xyz, M3P(r, p->fc1.w),
                            N, 3, C, r->err));
