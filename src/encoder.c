@@ -15,8 +15,9 @@ int m3_encoder_prepare(m3_run *r, const model3d *m, m3_encoder_state *e, long B,
 {
     e->B = B;
     if (tokenizer_run(&m->cfg, r->a, points, (int)B, &e->tk) ||
-        mask_build(&m->cfg, r->a, &e->tk, (int)B, mask_mode, m->pad_multiple, batch ? batch->point_saliency : NULL,
-                   batch ? batch->mask_keys : NULL, batch ? batch->forced_visible : NULL, &e->mk))
+        mask_build(&m->cfg, r->a, &e->tk, (int)B, mask_mode, m->pad_multiple,
+                   batch ? batch->point_saliency : NULL, batch ? batch->mask_keys : NULL,
+                   batch ? batch->forced_visible : NULL, &e->mk))
         return errf(r->err, "model3d: out of memory (tokenizer)");
     return 0;
 }

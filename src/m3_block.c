@@ -82,10 +82,10 @@ int m3_block_backward(m3_run *r, const m3_block *p, float *dinp, const float *do
     /* MLP branch */
     copy_scaled_rows(dbranch, dout, s->drop_mlp, B, T, C);
     TRY(nn_linear_backward_set(r->c, dgelu, M3G(r, p->fc2.w), M3G(r, p->fc2.b), dbranch, s->gelu,
-                           M3P(r, p->fc2.w), N, 4 * C, C, r->err));
+                               M3P(r, p->fc2.w), N, 4 * C, C, r->err));
     TRY(nn_act_backward_set(r->c, NN_GELU, dfc1, dgelu, s->fc1, N * 4 * C, r->err));
     TRY(nn_linear_backward_set(r->c, dln, M3G(r, p->fc1.w), M3G(r, p->fc1.b), dfc1, s->ln2,
-                           M3P(r, p->fc1.w), N, C, 4 * C, r->err));
+                               M3P(r, p->fc1.w), N, C, 4 * C, r->err));
     memcpy(dx1, dout, sizeof(float) * (size_t)(N * C));
     TRY(nn_layernorm_backward(r->c, dx1, M3G(r, p->norm2.w), M3G(r, p->norm2.b), dln, s->x1,
                               M3P(r, p->norm2.w), M3P(r, p->norm2.b), s->ln2_mean, s->ln2_var, N, C,
@@ -93,10 +93,10 @@ int m3_block_backward(m3_run *r, const m3_block *p, float *dinp, const float *do
     /* attention branch */
     copy_scaled_rows(dbranch, dx1, s->drop_attn, B, T, C);
     TRY(nn_linear_backward_set(r->c, dattn, M3G(r, p->proj.w), M3G(r, p->proj.b), dbranch, s->attn_out,
-                           M3P(r, p->proj.w), N, C, C, r->err));
+                               M3P(r, p->proj.w), N, C, C, r->err));
     TRY(nn_attention_backward(r->c, dqkv, dattn, s->qkv, s->att, B, T, C, heads, r->err));
     TRY(nn_linear_backward_set(r->c, dln, M3G(r, p->qkv.w), NULL, dqkv, s->ln1, M3P(r, p->qkv.w), N, C,
-                           3 * C, r->err));
+                               3 * C, r->err));
     TRY(nn_layernorm_backward(r->c, dinp, M3G(r, p->norm1.w), M3G(r, p->norm1.b), dln, inp,
                               M3P(r, p->norm1.w), M3P(r, p->norm1.b), s->ln1_mean, s->ln1_var, N, C,
                               r->err));
