@@ -74,7 +74,10 @@ FTP="--config $TINY --data $T/d.h5 --test $T/te.h5 --scratch --batch 4 --micro-b
 check ftst_sig_ref mpi 1 "$I2PMAE" finetune $FTP -o "$T/pref"
 $MPIRUN 2 "$I2PMAE" finetune $FTP -o "$T/p" --stages 2 > "$T/p.out" 2>&1 &
 p=$!
-i=0; while [ $i -lt 1500 ] && ! grep -q "epoch 0/2 step 3/12" "$T/p.out" 2> /dev/null; do sleep 0.02; i=$((i + 1)); done
+# the signal as soon as the run has printed its setup line (every rank blocks SIGUSR1 from main on, so
+# it stays pending until the end of the first step): waiting for a step line instead raced with the
+# run, whose tiny steps took the remaining 9 of the epoch before the signal reached it (once in CI)
+i=0; while [ $i -lt 1500 ] && ! grep -q "protocol, .* train / .* test samples" "$T/p.out" 2> /dev/null; do sleep 0.02; i=$((i + 1)); done
 kill -USR1 $p
 wait $p; rc=$?
 s=$(ls "$T/p" | sed -n 's/^ckpt-0*\([0-9]*\)\.h5$/\1/p' | sort -n | tail -1)
