@@ -240,6 +240,7 @@ static const char *kind_name(int kind)
 {
     static const struct { int kind; const char *name; } names[] = {
         {1, "linear_fwd"}, {2, "linear_bwd_data"}, {3, "linear_bwd_weights"}, {4, "linear_bwd_bias"},
+        {5, "linear_dw_chunk"}, {6, "linear_dw_side"},
         {20, "add"}, {21, "act_fwd"}, {22, "act_bwd"}, {40, "layernorm_fwd"}, {41, "layernorm_bwd"},
         {60, "batchnorm_fwd_train"}, {61, "batchnorm_fwd_eval"}, {62, "batchnorm_bwd"},
         {80, "attn_qk"}, {81, "attn_pv"}, {82, "attn_softmax_fwd"}, {83, "attn_softmax_bwd"},

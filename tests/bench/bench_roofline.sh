@@ -35,6 +35,14 @@ cc -O1 -fopenmp -o "$T/cpu_peak" "$ROOT/tests/bench/cpu_peak.c" 2>/dev/null &&
   export ROOFLINE_PEAK_FP32="$(awk '{ print $2 }' "$T/peak.txt")" ROOFLINE_PEAK_BF16="$(awk '{ print $4 }' "$T/peak.txt")"
 ONEDNN_VERBOSE=1 "$BUILD/bench/bench_roofline" "$VB" "$MB" "$PREC" > "$T/raw.txt" 2> "$T/err.txt" ||
   { echo "bench_roofline failed:"; tail -n 5 "$T/err.txt"; exit 1; }
+# the peak again after the run, the higher of the two kept: one measurement taken while the shared
+# host was slower read 201.7 GFLOP/s against 230.6 the day before at the same clock (docs/performance.md,
+# "the step after pad and set"), which put most matmuls above 100 % of it
+if [ -x "$T/cpu_peak" ] && "$T/cpu_peak" > "$T/peak2.txt" 2>/dev/null; then
+  echo "bench_roofline: cpu_peak before the run: $(awk '{ print $2, $4 }' "$T/peak.txt"), after: $(awk '{ print $2, $4 }' "$T/peak2.txt") (fp32, bf16 GFLOP/s)"
+  export ROOFLINE_PEAK_FP32="$(awk -v a="${ROOFLINE_PEAK_FP32:-0}" '{ print ($2 > a) ? $2 : a }' "$T/peak2.txt")"
+  export ROOFLINE_PEAK_BF16="$(awk -v a="${ROOFLINE_PEAK_BF16:-0}" '{ print ($4 > a) ? $4 : a }' "$T/peak2.txt")"
+fi
 [ -n "${ROOFLINE_RAW:-}" ] && cp "$T/raw.txt" "$ROOFLINE_RAW"
 /usr/bin/python3 "$ROOT/tests/bench/roofline.py" "$T/raw.txt" "$ghz" "$OMP_NUM_THREADS" "$PREC" $DOC ||
   { echo "roofline.py failed"; exit 1; }
