@@ -47,7 +47,9 @@ double pipe_flops_stage(double T, double C, int depth)
 
 void pipe_unit_flops(const model3d_config *c, double flops[PIPE_UNITS])
 {
-    /* visible rows per scale: the padded capacities of mask.c */
+    /* visible rows per scale: the padded capacities of mask.c, scale 0's at its bound: with the
+     * batch-maximum padding (model3d_set_pad_multiple, the default) a step runs fewer (~0.7x at the
+     * spec sizes), so the estimate overweights encoder.0 somewhat */
     double nv = mask_n_visible(c);
     double cap1 = c->groups[1] < nv * c->k[2] ? c->groups[1] : nv * c->k[2];
     double cap0 = c->groups[0] < cap1 * c->k[1] ? c->groups[0] : cap1 * c->k[1];
