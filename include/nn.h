@@ -45,6 +45,8 @@ typedef struct {
     long wcount;
     uint16_t *bf16_buf;     /* bf16 matmul inputs of the call in progress (grown, never shrunk) */
     long bf16_cap;
+    double *sums_buf;       /* the bias gradients' column sums (nn_col_sums_add; grown, never shrunk) */
+    long sums_cap;
     nn_prim *prims;         /* fixed capacity, never reallocated */
     int n_prims, cap;
     long n_created;         /* primitives created so far (a steady state adds none) */
@@ -83,8 +85,8 @@ int nn_pd_create(nn_cache *c, dnnl_primitive_desc_t *pd, const void *op_desc,
 /* ---- bf16 mixed precision (nn_bf16.c) ----
  * With NN_BF16 every matmul of nn_linear_* and nn_attention_* (forward and backward) reads its two
  * inputs rounded to bf16 (8-bit mantissa, round to nearest even) and accumulates and writes in f32;
- * bias, bias gradient (an f32 sum), softmax, masks and every other layer stay f32. Needs
- * avx512_bf16 or AMX (else an error: oneDNN would emulate bf16, slower than fp32).
+ * bias, bias gradient (column sums in double, nn_col_sums_add), softmax, masks and every other
+ * layer stay f32. Needs avx512_bf16 or AMX (else an error: oneDNN would emulate bf16, slower than fp32).
  * Where bf16 gains nothing the layer stays f32 (measured, docs/model3d.md): a linear layer with fewer
  * than NN_BF16_MIN_DIM inputs or outputs (e.g. the 3 -> C layers on raw coordinates: memory-bound,
  * and coordinates would lose their low bits). Attention (every head dimension) also keeps its
@@ -197,6 +199,19 @@ typedef void nn_row_sums_fn(double *part, long r0, long r1, const void *arg);
  * nn_row_sums_scratch(width) doubles. Opens its own OpenMP regions (call it outside one). */
 void nn_row_block_sums(double *acc, double *part, long width, long rows, nn_row_sums_fn *fn, const void *arg);
 long nn_row_sums_scratch(long width);
+/* db (N) += the column sums of x (M,N) in the order above (double partials of NN_ROW_BLOCK rows, each
+ * column's total rounded to float once): nn_linear_*'s bias gradient, the same bits for every thread
+ * count and in both precisions. nn_col_sums_to_bf16_add also writes dst (M,N) = x rounded to bf16
+ * (nn_to_bf16's values) in the same sweep over x. scratch: nn_col_sums_scratch(N) doubles. */
+long nn_col_sums_scratch(long N);
+/* part (N) += the column sums of x (rows,N), each column in row order (AVX2 where the CPU has it,
+ * the same bits): the row-block pass of nn_col_sums_*. */
+void nn_col_sums_rows(double *part, const float *x, long rows, long N);
+void nn_col_sums_add(float *db, const float *x, long M, long N, double *scratch);
+void nn_col_sums_to_bf16_add(float *db, uint16_t *dst, const float *x, long M, long N, double *scratch);
+/* Internal to the nn_*.c files: the cache's scratch of count doubles for nn_col_sums_* (grown at the
+ * first call of a larger shape); NULL with err if out of memory. */
+double *nn_sums_buffer(nn_cache *c, long count, char *err);
 /* Doubles of the acc that the BatchNorm functions over pieces of rows (nn_bn_stats_*_rows,
  * nn_batchnorm_sums_rows) take for C columns: 2C sums (zeroed by the caller), then C of scratch for
  * per-column factors and the sums' scratch. */

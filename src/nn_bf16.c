@@ -141,3 +141,30 @@ void nn_to_bf16(uint16_t *dst, const float *src, long n)
         to_bf16(dst + a, src + a, len, stream);
     }
 }
+
+typedef struct { uint16_t *dst; const float *x; long N; int stream; } col_sums_bf16_arg;
+
+/* Rows converted, then summed, per group: a group of rows (<= 16 KB) is still in the L1 cache when
+ * it is summed. */
+enum { SUM_GROUP_FLOATS = 4096 };
+
+/* part (N) += the column sums of rows [r0, r1) of x (nn_col_sums_rows: each column in row order, as
+ * nn_col_sums_add), the rows rounded into dst group by group just before they are summed. */
+static void col_sums_bf16_block(double *part, long r0, long r1, const void *arg)
+{
+    const col_sums_bf16_arg *a = arg;
+    long N = a->N, g = SUM_GROUP_FLOATS / N > 1 ? SUM_GROUP_FLOATS / N : 1;
+    for (long r = r0; r < r1; r += g) {
+        long n = r + g < r1 ? g : r1 - r;
+        to_bf16(a->dst + r * N, a->x + r * N, n * N, a->stream);
+        nn_col_sums_rows(part, a->x + r * N, n, N);
+    }
+}
+
+void nn_col_sums_to_bf16_add(float *db, uint16_t *dst, const float *x, long M, long N, double *scratch)
+{
+    col_sums_bf16_arg a = {dst, x, N, M * N >= STREAM_MIN};
+    memset(scratch, 0, sizeof(double) * (size_t)N);
+    nn_row_block_sums(scratch, scratch + N, N, M, col_sums_bf16_block, &a);
+    for (long j = 0; j < N; j++) db[j] += (float)scratch[j];
+}

@@ -3,7 +3,9 @@
  * With NN_BF16 (nn.h), for at least NN_BF16_MIN_DIM inputs and outputs, the two inputs of the
  * forward, backward-data and backward-weights matmuls are bf16 (activations and output gradients
  * converted into the cache's bf16 buffer, weights from the declared bf16 copy), the output and its
- * accumulation f32; the bias gradient stays an f32 sum.
+ * accumulation f32. The bias gradient is no matmul: column sums of the output gradient in double over
+ * fixed blocks of rows (nn_col_sums_add), in bf16 layers summed in the sweep that converts it; the
+ * same bits in both precisions and at every thread count.
  */
 #include "nn.h"
 
@@ -11,7 +13,7 @@
 
 #include "errors.h"
 
-enum { K_FWD = 1, K_BWD_DATA, K_BWD_W, K_BWD_B, K_BWD_W_CHUNK, K_BWD_W_SIDE };
+enum { K_FWD = 1, K_BWD_DATA, K_BWD_W, K_BWD_W_CHUNK, K_BWD_W_SIDE };
 
 /* The f32 weight gradient's sum over the M rows is split here, the same way for every thread count.
  * oneDNN 2.6's matmul splits a reduction of 2048 rows or more between threads when its output has few
@@ -41,7 +43,7 @@ static int md2(dnnl_memory_desc_t *md, long rows, long cols, long s0, long s1, c
 /* dst = src x wei (+ bias) (+ dst if accumulate); src and wei of one type (f32 or bf16). */
 static nn_prim *matmul_prim(nn_cache *c, int kind, long M, long K, long N, int bias, int accumulate,
                             const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *wei,
-                            const dnnl_memory_desc_t *dst, long tmp_count, char *err)
+                            const dnnl_memory_desc_t *dst, char *err)
 {
     long key[] = {M, K, N, bias, accumulate, src->data_type == dnnl_bf16};
     nn_prim *p = nn_cache_find(c, kind, key, 6);
@@ -65,9 +67,8 @@ static nn_prim *matmul_prim(nn_cache *c, int kind, long M, long K, long N, int b
         dnnl_post_ops_destroy(po);
     }
     int args_b[] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS};
-    p = nn_cache_add(c, kind, key, 6, &d, attr, NULL, args_b, bias ? 4 : 3, tmp_count, err);
+    p = nn_cache_add(c, kind, key, 6, &d, attr, NULL, args_b, bias ? 4 : 3, 0, err);
     dnnl_primitive_attr_destroy(attr);
-    for (long i = 0; p && i < tmp_count; i++) p->tmp[i] = 1.0f; /* the ones row of K_BWD_B */
     return p;
 }
 
@@ -79,7 +80,7 @@ static int linear_forward_bf16(nn_cache *c, float *out, const float *inp, const 
     dnnl_memory_desc_t s, wt, d;
     if (md2t(&s, M, K, K, 1, dnnl_bf16, err) || md2t(&wt, K, N, 1, K, dnnl_bf16, err) || md2(&d, M, N, N, 1, err))
         return -1;
-    nn_prim *p = matmul_prim(c, K_FWD, M, K, N, b != NULL, 0, &s, &wt, &d, 0, err);
+    nn_prim *p = matmul_prim(c, K_FWD, M, K, N, b != NULL, 0, &s, &wt, &d, err);
     uint16_t *ib = p ? nn_bf16_buffer(c, (inb ? 0 : M * K) + N * K, err) : NULL;
     if (!ib) return -1;
     if (!inb) nn_to_bf16(ib, inp, M * K);
@@ -326,21 +327,28 @@ int nn_linear_dw_finish(nn_dw_sum *s, float *dw, char *err)
 }
 
 /* The bf16 backward of data and weights: dout (and inp for dw, unless given in bf16 as inb) converted
- * once for both. dinp is overwritten when set, else accumulated. */
-static int linear_backward_bf16(nn_cache *c, float *dinp, float *dw, const float *dout, const float *inp,
-                                const uint16_t *inb, const float *w, long M, long K, long N, int set, char *err)
+ * once for both, the bias gradient (db, or NULL) summed in f32/double during dout's conversion. dinp
+ * is overwritten when set, else accumulated. */
+static int linear_backward_bf16(nn_cache *c, float *dinp, float *dw, float *db, const float *dout,
+                                const float *inp, const uint16_t *inb, const float *w, long M, long K, long N,
+                                int set, char *err)
 {
     long ni = dw && !inb ? M * K : 0;
     uint16_t *gb = nn_bf16_buffer(c, M * N + ni + (dinp ? N * K : 0), err);
     if (!gb) return -1;
     uint16_t *ib = gb + M * N, *spare = ib + ni;
-    nn_to_bf16(gb, dout, M * N);
+    if (db) { /* the bias gradient's sums in the conversion's sweep over dout */
+        double *sc = nn_sums_buffer(c, nn_col_sums_scratch(N), err);
+        if (!sc) return -1;
+        nn_col_sums_to_bf16_add(db, gb, dout, M, N, sc);
+    } else
+        nn_to_bf16(gb, dout, M * N);
     dnnl_memory_desc_t s, wt, d;
     if (dinp) { /* dinp (M,K) (+)= dout (M,N) x w (N,K) */
         if (md2t(&s, M, N, N, 1, dnnl_bf16, err) || md2t(&wt, N, K, K, 1, dnnl_bf16, err) ||
             md2(&d, M, K, K, 1, err))
             return -1;
-        nn_prim *p = matmul_prim(c, K_BWD_DATA, M, K, N, 0, !set, &s, &wt, &d, 0, err);
+        nn_prim *p = matmul_prim(c, K_BWD_DATA, M, K, N, 0, !set, &s, &wt, &d, err);
         if (!p) return -1;
         void *ptr[] = {gb, (void *)nn_bf16_weights(c, w, N * K, spare), dinp};
         c->matmul_flops += 2.0 * M * K * N;
@@ -353,7 +361,7 @@ static int linear_backward_bf16(nn_cache *c, float *dinp, float *dw, const float
         if (md2t(&s, N, M, 1, N, dnnl_bf16, err) || md2t(&wt, M, K, K, 1, dnnl_bf16, err) ||
             md2(&d, N, K, K, 1, err))
             return -1;
-        nn_prim *p = matmul_prim(c, K_BWD_W, M, K, N, 0, 1, &s, &wt, &d, 0, err);
+        nn_prim *p = matmul_prim(c, K_BWD_W, M, K, N, 0, 1, &s, &wt, &d, err);
         if (!p) return -1;
         if (!inb) nn_to_bf16(ib, inp, M * K);
         void *ptr[] = {gb, inb ? (void *)inb : ib, dw};
@@ -371,7 +379,7 @@ int nn_linear_forward(nn_cache *c, float *out, const float *inp, const float *w,
     /* out (M,N) = inp (M,K) x w^T (K,N: w read with strides (1,K)) + b */
     dnnl_memory_desc_t s, wt, d;
     if (md2(&s, M, K, K, 1, err) || md2(&wt, K, N, 1, K, err) || md2(&d, M, N, N, 1, err)) return -1;
-    nn_prim *p = matmul_prim(c, K_FWD, M, K, N, b != NULL, 0, &s, &wt, &d, 0, err);
+    nn_prim *p = matmul_prim(c, K_FWD, M, K, N, b != NULL, 0, &s, &wt, &d, err);
     if (!p) return -1;
     void *ptr[] = {(void *)inp, (void *)w, out, (void *)b};
     c->matmul_flops += 2.0 * M * K * N;
@@ -384,13 +392,11 @@ static int linear_backward(nn_cache *c, float *dinp, float *dw, float *db, const
                            const uint16_t *inb, const float *w, long M, long K, long N, int set, char *err)
 {
     dnnl_memory_desc_t s, wt, d;
-    if (c->precision == NN_BF16 && K >= NN_BF16_MIN_DIM && N >= NN_BF16_MIN_DIM) {
-        if ((dinp || dw) && linear_backward_bf16(c, dinp, dw, dout, inp, inb, w, M, K, N, set, err)) return -1;
-        dinp = dw = NULL; /* done; the bias gradient below stays f32 */
-    }
+    if (c->precision == NN_BF16 && K >= NN_BF16_MIN_DIM && N >= NN_BF16_MIN_DIM && (dinp || dw))
+        return linear_backward_bf16(c, dinp, dw, db, dout, inp, inb, w, M, K, N, set, err);
     if (dinp) { /* dinp (M,K) (+)= dout (M,N) x w (N,K) */
         if (md2(&s, M, N, N, 1, err) || md2(&wt, N, K, K, 1, err) || md2(&d, M, K, K, 1, err)) return -1;
-        nn_prim *p = matmul_prim(c, K_BWD_DATA, M, K, N, 0, !set, &s, &wt, &d, 0, err);
+        nn_prim *p = matmul_prim(c, K_BWD_DATA, M, K, N, 0, !set, &s, &wt, &d, err);
         if (!p) return -1;
         void *ptr[] = {(void *)dout, (void *)w, dinp};
         c->matmul_flops += 2.0 * M * K * N;
@@ -400,19 +406,16 @@ static int linear_backward(nn_cache *c, float *dinp, float *dw, float *db, const
         if (linear_dw_chunked(c, dw, dout, inp, dnnl_f32, M, K, N, err)) return -1;
     } else if (dw) { /* dw (N,K) += dout^T (N,M: strides (1,N)) x inp (M,K), one chunk */
         if (md2(&s, N, M, 1, N, err) || md2(&wt, M, K, K, 1, err) || md2(&d, N, K, K, 1, err)) return -1;
-        nn_prim *p = matmul_prim(c, K_BWD_W, M, K, N, 0, 1, &s, &wt, &d, 0, err);
+        nn_prim *p = matmul_prim(c, K_BWD_W, M, K, N, 0, 1, &s, &wt, &d, err);
         if (!p) return -1;
         void *ptr[] = {(void *)dout, (void *)inp, dw};
         c->matmul_flops += 2.0 * M * K * N;
         if (nn_exec(c, p, ptr, err)) return -1;
     }
-    if (db) { /* db (1,N) += ones (1,M) x dout (M,N) */
-        if (md2(&s, 1, M, M, 1, err) || md2(&wt, M, N, N, 1, err) || md2(&d, 1, N, N, 1, err)) return -1;
-        nn_prim *p = matmul_prim(c, K_BWD_B, M, 0, N, 0, 1, &s, &wt, &d, M, err);
-        if (!p) return -1;
-        void *ptr[] = {p->tmp, (void *)dout, db};
-        c->matmul_flops += 2.0 * M * N;
-        if (nn_exec(c, p, ptr, err)) return -1;
+    if (db) { /* db (N) += the column sums of dout (M,N) */
+        double *sc = nn_sums_buffer(c, nn_col_sums_scratch(N), err);
+        if (!sc) return -1;
+        nn_col_sums_add(db, dout, M, N, sc);
     }
     return 0;
 }

@@ -42,7 +42,22 @@ void nn_cache_free(nn_cache *c)
     for (int i = 0; i < c->n_prims; i++) prim_release(&c->prims[i]);
     free(c->prims);
     free(c->bf16_buf);
+    free(c->sums_buf);
     memset(c, 0, sizeof *c);
+}
+
+double *nn_sums_buffer(nn_cache *c, long count, char *err)
+{
+    if (count <= c->sums_cap) return c->sums_buf;
+    free(c->sums_buf);
+    c->sums_buf = dnn_alloc(sizeof(double) * (size_t)count);
+    c->sums_cap = c->sums_buf ? count : 0;
+    if (!c->sums_buf) {
+        errf(err, "nn cache: out of memory (column sums' scratch of %ld doubles)", count);
+        return NULL;
+    }
+    c->bytes_allocated += (long)sizeof(double) * count;
+    return c->sums_buf;
 }
 
 nn_prim *nn_cache_find(nn_cache *c, int kind, const long *key, int n_key)

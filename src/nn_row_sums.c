@@ -49,3 +49,58 @@ void nn_row_block_sums(double *acc, double *part, long width, long rows, nn_row_
         }
     }
 }
+
+long nn_col_sums_scratch(long N)
+{
+    return N + nn_row_sums_scratch(N);
+}
+
+/* part (N) += the column sums of rows (rows,N) of x, each column in row order; the same loop for the
+ * baseline ISA and for AVX2 (per column the same additions in the same order: the same bits). */
+static inline void col_rows_body(double *part, const float *x, long rows, long N)
+{
+    for (long r = 0; r < rows; r++) {
+        const float *row = x + r * N;
+#pragma omp simd
+        for (long j = 0; j < N; j++) part[j] += row[j];
+    }
+}
+
+static void col_rows_base(double *part, const float *x, long rows, long N)
+{
+    col_rows_body(part, x, rows, N);
+}
+
+#ifdef __x86_64__
+__attribute__((target("avx2"))) static void col_rows_avx2(double *part, const float *x, long rows, long N)
+{
+    col_rows_body(part, x, rows, N);
+}
+#endif
+
+void nn_col_sums_rows(double *part, const float *x, long rows, long N)
+{
+#ifdef __x86_64__
+    if (__builtin_cpu_supports("avx2")) {
+        col_rows_avx2(part, x, rows, N);
+        return;
+    }
+#endif
+    col_rows_base(part, x, rows, N);
+}
+
+typedef struct { const float *x; long N; } col_sums_arg;
+
+static void col_sums_block(double *part, long r0, long r1, const void *arg)
+{
+    const col_sums_arg *a = arg;
+    nn_col_sums_rows(part, a->x + r0 * a->N, r1 - r0, a->N);
+}
+
+void nn_col_sums_add(float *db, const float *x, long M, long N, double *scratch)
+{
+    col_sums_arg a = {x, N};
+    memset(scratch, 0, sizeof(double) * (size_t)N);
+    nn_row_block_sums(scratch, scratch + N, N, M, col_sums_block, &a);
+    for (long j = 0; j < N; j++) db[j] += (float)scratch[j];
+}

@@ -4,7 +4,8 @@
  * per thread count: oneDNN fixes a primitive's thread split when it is created), and the same values
  * as sums in double written here (relative to the sum of the terms' magnitudes: 1e-5, float32).
  * The linear weight gradient also in bf16 precision (bf16 inputs, f32 sums), against the double sums
- * of the inputs rounded to bf16 here (their products are exact in float32).
+ * of the inputs rounded to bf16 here (their products are exact in float32); the bias gradient the same
+ * in both precisions.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -119,6 +120,11 @@ static void check_values(grad_case *t, const float *dinp, const float *dw, const
                 }
         expect_close("linear dw", dw, want, scale, N * K);
         free(want), free(scale);
+        double *gb = calloc(N, sizeof(double)), *sb = calloc(N, sizeof(double)); /* db: f32 dout in both */
+        for (long i = 0; i < M; i++)
+            for (long n = 0; n < N; n++) gb[n] += t->dout[i * N + n], sb[n] += fabs(t->dout[i * N + n]);
+        expect_close("linear db", db, gb, sb, N);
+        free(gb), free(sb);
         return;
     }
     int ln = t->op == OP_LAYERNORM;
@@ -257,6 +263,54 @@ static void test_linear_dw_chunk_order(void **state)
     check_chunk_order(NN_BF16, 4608, 24, 40);
 }
 
+/* The bias gradient (nn_col_sums_add; in a bf16 layer nn_col_sums_to_bf16_add, summed while dout is
+ * converted) is the same in both precisions, bitwise, at 1 to 3 threads, onto a nonzero db; the fused
+ * conversion writes nn_to_bf16's bits. 70000 x 128 values: past the size from which the conversion
+ * streams its stores, and a last row block of 112 rows. Values against double sums: check_values. */
+static void check_bias_grad(long M, long N)
+{
+    char err[I2P_ERR_LEN];
+    long K = 16;
+    float *inp = test_uniform(M * K, 31, 1, -2, 2), *dout = test_uniform(M * N, 32, 1, -1, 1);
+    float *w = test_uniform(N * K, 33, 1, -1, 1), *db0 = test_uniform(N, 34, 1, -1, 1);
+    float *want = malloc(sizeof(float) * N), *got = malloc(sizeof(float) * N), *dinp = malloc(sizeof(float) * M * K);
+    uint16_t *conv = malloc(sizeof(uint16_t) * M * N), *ref = malloc(sizeof(uint16_t) * M * N);
+    double *sc = malloc(sizeof(double) * nn_col_sums_scratch(N));
+    nn_cache c;
+    omp_set_num_threads(1);
+    memcpy(want, db0, sizeof(float) * N);
+    nn_col_sums_add(want, dout, M, N, sc);
+    for (long n = 0; n < N; n++) { /* db0 + the double sum, rounded: within a float ulp or two */
+        double d = 0, a = 0;
+        for (long i = 0; i < M; i++) d += dout[i * N + n], a += fabs(dout[i * N + n]);
+        assert_true(fabs(want[n] - (db0[n] + d)) <= 1e-6 * (a + fabs(db0[n])));
+    }
+    for (int nthr = 1; nthr <= 3; nthr++)
+        for (int prec = NN_FP32; prec <= NN_BF16; prec++) {
+            omp_set_num_threads(nthr);
+            assert_int_equal(nn_cache_init(&c, &g_dnn, 16, err), 0);
+            assert_int_equal(nn_cache_set_precision(&c, (nn_precision)prec, err), 0);
+            memcpy(got, db0, sizeof(float) * N);
+            assert_int_equal(nn_linear_backward(&c, dinp, NULL, got, dout, inp, w, M, K, N, err), 0);
+            assert_memory_equal(got, want, sizeof(float) * N);
+            nn_cache_free(&c);
+            memcpy(got, db0, sizeof(float) * N);
+            nn_col_sums_to_bf16_add(got, conv, dout, M, N, sc);
+            assert_memory_equal(got, want, sizeof(float) * N);
+            nn_to_bf16(ref, dout, M * N);
+            assert_memory_equal(conv, ref, sizeof(uint16_t) * M * N);
+        }
+    free(inp), free(dout), free(w), free(db0), free(want), free(got), free(dinp), free(conv), free(ref);
+    free(sc);
+}
+
+static void test_linear_bias_grad(void **state)
+{
+    (void)state;
+    check_bias_grad(2500, 24);
+    check_bias_grad(70000, 128);
+}
+
 static void test_layernorm_threads(void **state)
 {
     (void)state;
@@ -278,6 +332,7 @@ int main(void)
         cmocka_unit_test(test_linear_dw_threads),
         cmocka_unit_test(test_linear_dw_bf16_threads),
         cmocka_unit_test(test_linear_dw_chunk_order),
+        cmocka_unit_test(test_linear_bias_grad),
         cmocka_unit_test(test_layernorm_threads),
         cmocka_unit_test(test_batchnorm_threads),
     };
