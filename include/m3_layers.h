@@ -109,6 +109,14 @@ int m3_bn_relu_conv_backward(m3_run *r, const m3_bn *bn, const m3_linear *conv, 
 int m3_bn_relu_conv_bn_backward(m3_run *r, const m3_bn *bn, const m3_linear *conv, float *dh, float *dy,
                                 float *tmp, const float *mean, const float *var, const float *h, const float *dout,
                                 long R);
+/* Whether conv's matmuls run in bf16 (nn_linear_is_bf16 of its shape). */
+int m3_conv_is_bf16(const m3_run *r, const m3_linear *conv);
+/* m3_bn_relu_conv_bn_backward with the gradient at h handed to sink piece by piece (the same values,
+ * nn_batchnorm_relu_backward_sink) instead of written into dh; only for a conv in bf16 (else an
+ * error). scratch: nn_bn_sink_scratch(bn->C, sink->align) floats. */
+int m3_bn_relu_conv_bn_backward_sink(m3_run *r, const m3_bn *bn, const m3_linear *conv, const nn_rows_sink *sink,
+                                     float *scratch, float *dy, float *tmp, const float *mean, const float *var,
+                                     const float *h, const float *dout, long R);
 /* The same on R rows of a backward by row chunks: dy and tmp as above; conv's weight gradient is added
  * to the running sum *dw (nn_linear_dw_add; NULL: none), its bias gradient left to the caller (a sum
  * over all rows at once). dy, tmp and the conv's data gradient bitwise those of the whole rows. */

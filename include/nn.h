@@ -101,9 +101,11 @@ const char *nn_precision_name(nn_precision p);
  * call. The caller keeps copy current (nn_to_bf16 after each change of base); NULL: none. */
 void nn_cache_set_bf16_weights(nn_cache *c, const float *base, const uint16_t *copy, long count);
 /* dst (n) = src (n) rounded to bf16 (nearest even; subnormals to zero, as the AVX-512 BF16
- * instruction does): OpenMP over chunks, and a serial form for use inside parallel loops. */
+ * instruction does): OpenMP over chunks, and a serial form for use inside parallel loops; _stream
+ * stores dst past the caches (non-temporal; for a destination that is not read again soon). */
 void nn_to_bf16(uint16_t *dst, const float *src, long n);
 void nn_to_bf16_serial(uint16_t *dst, const float *src, long n);
+void nn_to_bf16_serial_stream(uint16_t *dst, const float *src, long n);
 /* Internal to the nn_*.c files: the cache's bf16 buffer with room for count values (grown at the
  * first call of a larger shape, so a steady state allocates nothing); NULL with err if out of
  * memory. nn_bf16_weights: the bf16 copy of w (count) if declared, else w converted into spare. */
@@ -155,6 +157,15 @@ int nn_linear_forward_bf16in(nn_cache *c, float *out, const uint16_t *inp, const
                              long M, long K, long N, char *err);
 int nn_linear_backward_bf16in(nn_cache *c, float *dinp, float *dw, float *db, const float *dout,
                               const uint16_t *inp, const float *w, long M, long K, long N, char *err);
+/* Whether a linear layer of K inputs and N outputs runs its matmuls in bf16 here (NN_BF16 and both
+ * dimensions NN_BF16_MIN_DIM or more). */
+int nn_linear_is_bf16(const nn_cache *c, long K, long N);
+/* nn_linear_backward without db, the output gradient given in bf16 (dout (M,N), e.g. written by a
+ * sink of nn_batchnorm_relu_backward_sink): the same products as nn_linear_backward on the f32 dout
+ * that rounds to it, bitwise; only for a bf16 layer (nn_linear_is_bf16, else an error). dinp and dw
+ * accumulate (either may be NULL). */
+int nn_linear_backward_bf16dout(nn_cache *c, float *dinp, float *dw, const uint16_t *dout, const float *inp,
+                                const float *w, long M, long K, long N, char *err);
 
 /* A weight gradient dw (N,K) += dout^T inp over M > nn_linear_dw_rows() rows given in consecutive
  * pieces (a backward by row chunks): bitwise nn_linear_backward's dw over all M rows (f32, or bf16 for
@@ -241,6 +252,25 @@ typedef enum { NN_BN_ERROR = -1, NN_BN_PRIM = 0, NN_BN_MULADD, NN_BN_FMA, NN_BN_
 void nn_batchnorm_relu_backward_rows(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                                      const float *w, const float *b, const float *mean, const float *var,
                                      const float *y, nn_bn_arith relu, float eps, long M, long C, double *acc);
+/* A consumer of input-gradient rows: fn(rows, r0, r1, arg) gets rows [r0, r1) of the gradient, an
+ * (r1 - r0, C) array in a per-thread scratch, valid during the call. It is called from inside an
+ * OpenMP team (each call by one thread), on disjoint pieces that cover [0, M), each starting at a
+ * multiple of align rows. */
+typedef void nn_rows_sink_fn(const float *rows, long r0, long r1, void *arg);
+typedef struct {
+    nn_rows_sink_fn *fn;
+    void *arg;
+    long align;
+} nn_rows_sink;
+/* Floats of the scratch of nn_batchnorm_relu_backward_*sink for C columns and a sink's align, at up
+ * to omp_get_max_threads() threads. */
+long nn_bn_sink_scratch(long C, long align);
+/* nn_batchnorm_relu_backward_rows with the input gradient handed to sink piece by piece (the same
+ * values) instead of stored as an (M,C) array; relu not NN_BN_PRIM (no y). */
+void nn_batchnorm_relu_backward_rows_sink(const nn_rows_sink *sink, float *scratch, float *dw, float *db,
+                                          const float *dout, const float *inp, const float *w, const float *b,
+                                          const float *mean, const float *var, nn_bn_arith relu, float eps,
+                                          long M, long C, double *acc);
 /* The same in pieces of consecutive rows (a backward by row chunks), bitwise (pieces of multiples of
  * NN_ROW_BLOCK rows but the last): acc (nn_bn_acc_doubles(C)) with its first 2C zeroed by the caller; nn_batchnorm_sums_rows for each piece in row order (the sums of dout xhat and dout);
  * nn_batchnorm_sums_grads once (dw, db += them; either may be NULL); then nn_batchnorm_dinp_rows
@@ -293,6 +323,12 @@ nn_bn_arith nn_batchnorm_arith(nn_cache *c, long M, long C, char *err);
 int nn_batchnorm_relu_backward(nn_cache *c, float *dinp, float *dw, float *db, const float *dout,
                                const float *inp, const float *w, const float *b, const float *mean,
                                const float *var, long M, long C, int bf16, char *err);
+/* nn_batchnorm_relu_backward with bf16 1 (after nn_batchnorm_relu_bf16), the input gradient handed to
+ * sink (the same values; nn_batchnorm_relu_backward_rows_sink) instead of written; scratch:
+ * nn_bn_sink_scratch(C, sink->align) floats. */
+int nn_batchnorm_relu_backward_sink(nn_cache *c, const nn_rows_sink *sink, float *scratch, float *dw, float *db,
+                                    const float *dout, const float *inp, const float *w, const float *b,
+                                    const float *mean, const float *var, long M, long C, char *err);
 /* bf16 path of BatchNorm -> ReLU -> a bf16 matmul, in one pass: out (M,C) = relu(w (inp - mean) /
  * sqrt(var + eps) + b) rounded to bf16 (nn_to_bf16), with the given statistics (batch or running).
  * Its f32 value may differ from the primitive's in the last bit before the rounding. */

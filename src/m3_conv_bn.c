@@ -35,7 +35,12 @@ int m3_conv_bn_act_backward(m3_run *r, const m3_linear *conv, const m3_bn *bn, i
 /* Whether conv runs in bf16 (nn_linear's thresholds), so that its input can be made in bf16. */
 static int conv_bf16(const m3_run *r, const m3_linear *conv)
 {
-    return r->c->precision == NN_BF16 && conv->in >= NN_BF16_MIN_DIM && conv->out >= NN_BF16_MIN_DIM;
+    return nn_linear_is_bf16(r->c, conv->in, conv->out);
+}
+
+int m3_conv_is_bf16(const m3_run *r, const m3_linear *conv)
+{
+    return conv_bf16(r, conv);
 }
 
 /* tmp = bf16(relu(bn(h))) with the batch statistics (stats 1, training: computed into mean, var, running
@@ -138,4 +143,15 @@ int m3_bn_relu_conv_bn_backward(m3_run *r, const m3_bn *bn, const m3_linear *con
     TRY(conv_backward_over_bn_relu(r, bn, conv, dy, tmp, mean, var, h, dout, R));
     return nn_batchnorm_relu_backward(r->c, dh, M3G(r, bn->w), M3G(r, bn->b), dy, h, M3P(r, bn->w), M3P(r, bn->b),
                                       mean, var, R, bn->C, conv_bf16(r, conv), r->err);
+}
+
+int m3_bn_relu_conv_bn_backward_sink(m3_run *r, const m3_bn *bn, const m3_linear *conv, const nn_rows_sink *sink,
+                                     float *scratch, float *dy, float *tmp, const float *mean, const float *var,
+                                     const float *h, const float *dout, long R)
+{
+    if (!conv_bf16(r, conv))
+        return errf(r->err, "model3d: internal: a BatchNorm backward into a sink needs its conv in bf16");
+    TRY(conv_backward_over_bn_relu(r, bn, conv, dy, tmp, mean, var, h, dout, R));
+    return nn_batchnorm_relu_backward_sink(r->c, sink, scratch, M3G(r, bn->w), M3G(r, bn->b), dy, h, M3P(r, bn->w),
+                                           M3P(r, bn->b), mean, var, R, bn->C, r->err);
 }

@@ -227,9 +227,35 @@ static void sum_over_k(float *s, const float *x, long G, long k, long C)
     }
 }
 
+/* bn2's input gradient dy3 (R,c) taken piece by piece from its backward (nn_rows_sink) when conv3's
+ * per-point half runs bf16: S (G,c) = dy3 summed over k as sum_over_k (same order, same bits) and
+ * dy3b = dy3 rounded to bf16, the only two forms of dy3 that the step reads; dy3 itself is not stored. */
+typedef struct {
+    float *S;
+    uint16_t *dy3b;
+    long k, c;
+} dy3_sink_arg;
+
+static void dy3_sink(const float *rows, long r0, long r1, void *arg)
+{
+    const dy3_sink_arg *a = arg;
+    long k = a->k, C = a->c;
+    for (long gi = r0 / k; gi < r1 / k; gi++) {
+        float *o = a->S + gi * C;
+        const float *x = rows + (gi * k - r0) * C;
+        memcpy(o, x, sizeof(float) * (size_t)C);
+        for (long i = 1; i < k; i++) {
+            const float *xi = x + i * C;
+#pragma omp simd
+            for (long j = 0; j < C; j++) o[j] += xi[j];
+        }
+    }
+    nn_to_bf16_serial_stream(a->dy3b + r0 * C, rows, (r1 - r0) * C);
+}
+
 /* One block T of R max(2c, c + b, 3a + b) floats carries the gradient down the layers (the
  * spec's sizes need no more than the two ping-pong buffers R max(c, b, 2a) and R max(c, a) it
- * replaced): [A | B] = [r2 then dy3 | dr2] (R,c) each at its start, dh2 (R,b) at its end, then
+ * replaced): [A | B] = [r2 then dy3 (or dy3b, dy3_sink) | dr2] (R,c) each at its start, dh2 (R,b) at its end, then
  * h1, r1 then dh1, dr1 (R,a) each at its start. r2 and r1 are recomputed (bitwise) just before
  * their use. conv4's output gradient (R,cout) lives only until conv4's backward, the rest is G
  * rows. light (after m3_group_forward_light): h3 is rebuilt first, its temporaries h1, r1, h2 in T
@@ -266,8 +292,19 @@ static int group_backward(m3_run *r, const m3_group *p, float *dinp, const float
     float *dh4 = arena_floats(r->a, R * cout);
     NEED(dh4);
     nn_maxpool_backward_set(dh4, dout, s->arg2, G, k, cout);
-    /* bn2 (ReLU's backward folded in): A = dy3 (B: the gradient at relu's output) */
-    TRY(m3_bn_relu_conv_bn_backward(r, &p->bn2, &p->conv4, A, B, A, s->mean2, s->var2, s->h3, dh4, R));
+    /* bn2 (ReLU's backward folded in): A = dy3 (B: the gradient at relu's output); with conv4 and
+       conv3's per-point half in bf16, S and dy3 in bf16 (dy3b, in A's first half) instead */
+    int fused = m3_conv_is_bf16(r, &p->conv4) && nn_linear_is_bf16(r->c, b, c);
+    uint16_t *dy3b = (uint16_t *)A;
+    if (fused) {
+        float *scr = arena_floats(r->a, nn_bn_sink_scratch(c, k));
+        NEED(scr);
+        dy3_sink_arg sa = {S, dy3b, k, c};
+        nn_rows_sink sink = {dy3_sink, &sa, k};
+        TRY(m3_bn_relu_conv_bn_backward_sink(r, &p->bn2, &p->conv4, &sink, scr, B, A, s->mean2, s->var2, s->h3, dh4,
+                                             R));
+    } else
+        TRY(m3_bn_relu_conv_bn_backward(r, &p->bn2, &p->conv4, A, B, A, s->mean2, s->var2, s->h3, dh4, R));
     arena_release(r->a, mk4);
     if (light) { /* h3 done with: h2 rebuilt in its place, h1 and r1 in B (dead) */
         arena_release(r->a, mk3);
@@ -280,10 +317,13 @@ static int group_backward(m3_run *r, const m3_group *p, float *dinp, const float
        routed dg), dW_h += dy3^T h2 */
     float *gw3 = M3G(r, p->conv3.w);
     split_w3(wg, wh, M3P(r, p->conv3.w), b, c);
-    sum_over_k(S, A, G, k, c);
+    if (!fused) sum_over_k(S, A, G, k, c);
     TRY(nn_linear_backward(r->c, dg, gw3 ? dwg : NULL, M3G(r, p->conv3.b), S, s->g, wg, G, b, c, r->err));
     nn_maxpool_backward_set(dh2, dg, s->arg1, G, k, b);
-    TRY(nn_linear_backward(r->c, dh2, gw3 ? dwh : NULL, NULL, A, s->h2, wh, R, b, c, r->err));
+    if (fused)
+        TRY(nn_linear_backward_bf16dout(r->c, dh2, gw3 ? dwh : NULL, dy3b, s->h2, wh, R, b, c, r->err));
+    else
+        TRY(nn_linear_backward(r->c, dh2, gw3 ? dwh : NULL, NULL, A, s->h2, wh, R, b, c, r->err));
     if (gw3) add_w3(gw3, dwg, dwh, b, c);
     /* conv1's output h1 recomputed; conv2's backward (dr1) and bn1's over r1, ReLU folded in */
     float *h1 = T, *r1 = T + R * a, *dr1 = T + 2 * R * a;

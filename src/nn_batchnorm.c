@@ -359,3 +359,14 @@ int nn_batchnorm_relu_backward(nn_cache *c, float *dinp, float *dw, float *db, c
                                     (double *)p->tmp);
     return 0;
 }
+
+int nn_batchnorm_relu_backward_sink(nn_cache *c, const nn_rows_sink *sink, float *scratch, float *dw, float *db,
+                                    const float *dout, const float *inp, const float *w, const float *b,
+                                    const float *mean, const float *var, long M, long C, char *err)
+{
+    nn_prim *p = bn_train_prim(c, M, C, err); /* its scratch holds the sums (as above) */
+    if (!p) return -1;
+    nn_batchnorm_relu_backward_rows_sink(sink, scratch, dw, db, dout, inp, w, b, mean, var, NN_BN_RELU_BF16,
+                                         NN_BN_EPS, M, C, (double *)p->tmp);
+    return 0;
+}

@@ -124,6 +124,11 @@ void nn_to_bf16_serial(uint16_t *dst, const float *src, long n)
     to_bf16(dst, src, n, 0);
 }
 
+void nn_to_bf16_serial_stream(uint16_t *dst, const float *src, long n)
+{
+    to_bf16(dst, src, n, 1);
+}
+
 /* Conversions of at least this many values stream their output past the caches: their traffic (6
  * bytes a value, 48 MB here) outgrows the 32 MB L3, so the reader finds little of it cached anyway.
  * Measured (tests/bench/bench_wlayout.c's section in docs/performance.md): 262144 x 512 values 35 ms

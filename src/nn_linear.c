@@ -327,22 +327,25 @@ int nn_linear_dw_finish(nn_dw_sum *s, float *dw, char *err)
 }
 
 /* The bf16 backward of data and weights: dout (and inp for dw, unless given in bf16 as inb) converted
- * once for both, the bias gradient (db, or NULL) summed in f32/double during dout's conversion. dinp
- * is overwritten when set, else accumulated. */
+ * once for both, the bias gradient (db, or NULL) summed in f32/double during dout's conversion; or
+ * dout given in bf16 as doutb (then no db). dinp is overwritten when set, else accumulated. */
 static int linear_backward_bf16(nn_cache *c, float *dinp, float *dw, float *db, const float *dout,
-                                const float *inp, const uint16_t *inb, const float *w, long M, long K, long N,
-                                int set, char *err)
+                                const uint16_t *doutb, const float *inp, const uint16_t *inb, const float *w,
+                                long M, long K, long N, int set, char *err)
 {
-    long ni = dw && !inb ? M * K : 0;
-    uint16_t *gb = nn_bf16_buffer(c, M * N + ni + (dinp ? N * K : 0), err);
-    if (!gb) return -1;
-    uint16_t *ib = gb + M * N, *spare = ib + ni;
-    if (db) { /* the bias gradient's sums in the conversion's sweep over dout */
+    long ni = dw && !inb ? M * K : 0, ng = doutb ? 0 : M * N;
+    uint16_t *buf = nn_bf16_buffer(c, ng + ni + (dinp ? N * K : 0) + 1, err); /* +1: never 0 */
+    if (!buf) return -1;
+    uint16_t *ib = buf + ng, *spare = ib + ni;
+    const uint16_t *gb = doutb ? doutb : buf;
+    if (doutb) {
+        if (db) return errf(err, "linear: no bias gradient from a bf16 output gradient");
+    } else if (db) { /* the bias gradient's sums in the conversion's sweep over dout */
         double *sc = nn_sums_buffer(c, nn_col_sums_scratch(N), err);
         if (!sc) return -1;
-        nn_col_sums_to_bf16_add(db, gb, dout, M, N, sc);
+        nn_col_sums_to_bf16_add(db, buf, dout, M, N, sc);
     } else
-        nn_to_bf16(gb, dout, M * N);
+        nn_to_bf16(buf, dout, M * N);
     dnnl_memory_desc_t s, wt, d;
     if (dinp) { /* dinp (M,K) (+)= dout (M,N) x w (N,K) */
         if (md2t(&s, M, N, N, 1, dnnl_bf16, err) || md2t(&wt, N, K, K, 1, dnnl_bf16, err) ||
@@ -350,7 +353,7 @@ static int linear_backward_bf16(nn_cache *c, float *dinp, float *dw, float *db, 
             return -1;
         nn_prim *p = matmul_prim(c, K_BWD_DATA, M, K, N, 0, !set, &s, &wt, &d, err);
         if (!p) return -1;
-        void *ptr[] = {gb, (void *)nn_bf16_weights(c, w, N * K, spare), dinp};
+        void *ptr[] = {(void *)gb, (void *)nn_bf16_weights(c, w, N * K, spare), dinp};
         c->matmul_flops += 2.0 * M * K * N;
         if (nn_exec(c, p, ptr, err)) return -1;
     }
@@ -364,7 +367,7 @@ static int linear_backward_bf16(nn_cache *c, float *dinp, float *dw, float *db, 
         nn_prim *p = matmul_prim(c, K_BWD_W, M, K, N, 0, 1, &s, &wt, &d, err);
         if (!p) return -1;
         if (!inb) nn_to_bf16(ib, inp, M * K);
-        void *ptr[] = {gb, inb ? (void *)inb : ib, dw};
+        void *ptr[] = {(void *)gb, inb ? (void *)inb : ib, dw};
         c->matmul_flops += 2.0 * M * K * N;
         if (nn_exec(c, p, ptr, err)) return -1;
     }
@@ -393,7 +396,7 @@ static int linear_backward(nn_cache *c, float *dinp, float *dw, float *db, const
 {
     dnnl_memory_desc_t s, wt, d;
     if (c->precision == NN_BF16 && K >= NN_BF16_MIN_DIM && N >= NN_BF16_MIN_DIM && (dinp || dw))
-        return linear_backward_bf16(c, dinp, dw, db, dout, inp, inb, w, M, K, N, set, err);
+        return linear_backward_bf16(c, dinp, dw, db, dout, NULL, inp, inb, w, M, K, N, set, err);
     if (dinp) { /* dinp (M,K) (+)= dout (M,N) x w (N,K) */
         if (md2(&s, M, N, N, 1, err) || md2(&wt, N, K, K, 1, err) || md2(&d, M, K, K, 1, err)) return -1;
         nn_prim *p = matmul_prim(c, K_BWD_DATA, M, K, N, 0, !set, &s, &wt, &d, err);
@@ -451,4 +454,17 @@ int nn_linear_backward_bf16in(nn_cache *c, float *dinp, float *dw, float *db, co
 {
     if (bf16in_check(c, K, N, err)) return -1;
     return linear_backward(c, dinp, dw, db, dout, NULL, inp, w, M, K, N, 1, err);
+}
+
+int nn_linear_is_bf16(const nn_cache *c, long K, long N)
+{
+    return layer_bf16(c, K, N);
+}
+
+int nn_linear_backward_bf16dout(nn_cache *c, float *dinp, float *dw, const uint16_t *dout, const float *inp,
+                                const float *w, long M, long K, long N, char *err)
+{
+    if (bf16in_check(c, K, N, err)) return -1;
+    if (!dinp && !dw) return 0;
+    return linear_backward_bf16(c, dinp, dw, NULL, NULL, dout, inp, NULL, w, M, K, N, 0, err);
 }

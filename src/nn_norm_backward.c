@@ -330,11 +330,29 @@ void nn_batchnorm_backward_rows(float *dinp, float *dw, float *db, const float *
     }
 }
 
-/* acc holds 3C + nn_bn_acc_doubles(C) doubles: as nn_batchnorm_backward_rows' then the scale's C
- * floats, then the sums' scratch. */
-void nn_batchnorm_relu_backward_rows(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                                     const float *w, const float *b, const float *mean, const float *var,
-                                     const float *y, nn_bn_arith relu, float eps, long M, long C, double *acc)
+/* Rows of a sink's piece: about SINK_BYTES of f32 gradient (the piece is written, then read by the
+ * sink, in the L2 cache), a multiple of the sink's align. */
+enum { SINK_BYTES = 128 << 10 };
+
+static long sink_piece_rows(long C, long align)
+{
+    long rows = SINK_BYTES / ((long)sizeof(float) * C);
+    if (align < 1) align = 1;
+    rows = rows / align * align;
+    return rows > align ? rows : align;
+}
+
+long nn_bn_sink_scratch(long C, long align)
+{
+    return (long)omp_get_max_threads() * sink_piece_rows(C, align) * C;
+}
+
+/* nn_batchnorm_relu_backward_rows' body: the input gradient into dinp, or (dinp NULL) piece by piece
+ * into the thread's slice of scratch and on to sink. */
+static void bn_relu_backward(float *dinp, const nn_rows_sink *sink, float *scratch, float *dw, float *db,
+                             const float *dout, const float *inp, const float *w, const float *b,
+                             const float *mean, const float *var, const float *y, nn_bn_arith relu, float eps,
+                             long M, long C, double *acc)
 {
     double *sw = acc, *sb = acc + C;
     float *rstd = (float *)(acc + 2 * C), *wr = rstd + C, *fsb = wr + C, *fsw = fsb + C, *sc = fsw + C;
@@ -356,17 +374,52 @@ void nn_batchnorm_relu_backward_rows(float *dinp, float *dw, float *db, const fl
     /* the scratch after sc: acc + 5C doubles hold 2C + 6C floats */
     nn_row_block_sums(acc, acc + 5 * C, 2 * C, M, bn_sums_block, &a);
     col_factors(dw, db, wr, fsb, fsw, sw, sb, w, rstd, 1, 0, C);
+    const float *ym = form == RELU_ARRAY ? y : NULL;
+    long piece = sink ? sink_piece_rows(C, sink->align) : 0, n_pieces = sink ? (M + piece - 1) / piece : 0;
 #pragma omp parallel
     {
         int nt = omp_get_num_threads(), t = omp_get_thread_num();
-        long r0 = M * t / nt, r1 = M * (t + 1) / nt;
+        if (!sink) {
+            long r0 = M * t / nt, r1 = M * (t + 1) / nt;
 #ifdef __x86_64__
-        if (avx2)
-            bn_relu_dinp_avx2(dinp, dout, inp, mean, rstd, wr, fsb, fsw, sc, b, y, inv_m, C, r0, r1, form);
-        else
+            if (avx2)
+                bn_relu_dinp_avx2(dinp, dout, inp, mean, rstd, wr, fsb, fsw, sc, b, ym, inv_m, C, r0, r1, form);
+            else
 #endif
-            bn_relu_dinp_base(dinp, dout, inp, mean, rstd, wr, fsb, fsw, sc, b, y, inv_m, C, r0, r1, form);
+                bn_relu_dinp_base(dinp, dout, inp, mean, rstd, wr, fsb, fsw, sc, b, ym, inv_m, C, r0, r1, form);
+        } else {
+            float *d = scratch + (long)t * piece * C;
+#pragma omp for schedule(static)
+            for (long q = 0; q < n_pieces; q++) { /* rows [r0, r1) as above, into d, then to the sink */
+                long r0 = q * piece, n = M - r0 < piece ? M - r0 : piece;
+                const float *g = dout + r0 * C, *x = inp + r0 * C, *yq = ym ? ym + r0 * C : NULL;
+#ifdef __x86_64__
+                if (avx2)
+                    bn_relu_dinp_avx2(d, g, x, mean, rstd, wr, fsb, fsw, sc, b, yq, inv_m, C, 0, n, form);
+                else
+#endif
+                    bn_relu_dinp_base(d, g, x, mean, rstd, wr, fsb, fsw, sc, b, yq, inv_m, C, 0, n, form);
+                sink->fn(d, r0, r0 + n, sink->arg);
+            }
+        }
     }
+}
+
+/* acc holds 3C + nn_bn_acc_doubles(C) doubles: as nn_batchnorm_backward_rows' then the scale's C
+ * floats, then the sums' scratch. */
+void nn_batchnorm_relu_backward_rows(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                                     const float *w, const float *b, const float *mean, const float *var,
+                                     const float *y, nn_bn_arith relu, float eps, long M, long C, double *acc)
+{
+    bn_relu_backward(dinp, NULL, NULL, dw, db, dout, inp, w, b, mean, var, y, relu, eps, M, C, acc);
+}
+
+void nn_batchnorm_relu_backward_rows_sink(const nn_rows_sink *sink, float *scratch, float *dw, float *db,
+                                          const float *dout, const float *inp, const float *w, const float *b,
+                                          const float *mean, const float *var, nn_bn_arith relu, float eps,
+                                          long M, long C, double *acc)
+{
+    bn_relu_backward(NULL, sink, scratch, dw, db, dout, inp, w, b, mean, var, NULL, relu, eps, M, C, acc);
 }
 
 /* nn_batchnorm_backward_rows in pieces of consecutive rows, the same sums and bits (see nn.h: pieces

@@ -10,7 +10,10 @@
  *    h3 and h2 itself) give bitwise the output, running statistics, input and parameter gradients
  *    of the full forward, with or without a scratch arena, keeping R (b + c) floats less;
  *  - so does the backward by rows (m3_group_backward_rows) in chunks of 1024 and 2048 rows (a
- *    partial last one), at 1 and 2 threads, with a lower arena peak.
+ *    partial last one), at 1 and 2 threads, with a lower arena peak;
+ *  - the comparison of the last point again in bf16 precision, at widths where conv2..conv4 run
+ *    bf16 (the whole-rows backwards then take bn2's input gradient through a sink, the by-rows one
+ *    does not), and bf16 really in use (the fp32 gradients differ).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -37,6 +40,13 @@
 enum { G = 3, K = 5, CIN = 3, A = 6, B = 7, C = 8, COUT = 5, R = G * K };
 
 static char g_err[I2P_ERR_LEN];
+
+/* The widths net_init builds (conv1 -> g_a, conv2 -> g_b, conv3 -> g_c, conv4 -> g_cout): A, B, C,
+ * COUT but in the bf16 test, which needs layers of NN_BF16_MIN_DIM or more (WA, WB, WC, WCOUT) so
+ * that conv2, conv3 and conv4 run bf16. */
+enum { WA = 16, WB = 32, WC = 32, WCOUT = 16 };
+static int g_a = A, g_b = B, g_c = C, g_cout = COUT;
+static nn_cache *g_net_cache = &g_cache; /* the cache net_init's runs take */
 
 static void fill(float *v, long n, uint64_t seed, double lo, double hi)
 {
@@ -68,7 +78,7 @@ static void net_init(net *n)
     memset(n, 0, sizeof *n);
     long off = 0, boff = 0;
     m3_group *p = &n->p;
-    int dims[4][2] = {{A, CIN}, {B, A}, {C, 2 * B}, {COUT, C}};
+    int dims[4][2] = {{g_a, CIN}, {g_b, g_a}, {g_c, 2 * g_b}, {g_cout, g_c}};
     m3_linear *conv[4] = {&p->conv1, &p->conv2, &p->conv3, &p->conv4};
     for (int i = 0; i < 4; i++) {
         conv[i]->out = dims[i][0];
@@ -77,7 +87,7 @@ static void net_init(net *n)
         conv[i]->b = take(&off, dims[i][0]);
     }
     m3_bn *bn[2] = {&p->bn1, &p->bn2};
-    int bc[2] = {A, C};
+    int bc[2] = {g_a, g_c};
     for (int i = 0; i < 2; i++) {
         bn[i]->C = bc[i];
         bn[i]->w = take(&off, bc[i]);
@@ -94,7 +104,7 @@ static void net_init(net *n)
         for (int j = 0; j < bc[i]; j++) n->P[bn[i]->w + j] = 0.8f + 0.05f * (float)j;
     fill(n->inp, R * CIN, 12, -1, 1);
     arena_init(&n->a, 1 << 20);
-    n->run = (m3_run){.c = &g_cache, .a = &n->a, .P = n->P, .G = n->Gr, .buf = n->buf, .train = 1, .err = g_err};
+    n->run = (m3_run){.c = g_net_cache, .a = &n->a, .P = n->P, .G = n->Gr, .buf = n->buf, .train = 1, .err = g_err};
 }
 
 static void net_free(net *n)
@@ -351,7 +361,7 @@ static void test_light_recompute_bitwise(void **state)
 enum { GR = 300, KR = 32, RR = GR * KR };
 
 typedef struct {
-    float out[GR * COUT], buf[2 * (A + C)], dinp[RR * CIN];
+    float out[GR * WCOUT], buf[2 * (WA + WC)], dinp[RR * CIN];
     float *grads;
     size_t peak;
 } rows_result;
@@ -363,19 +373,24 @@ static void run_rows(long rows, int threads, rows_result *res)
     net_init(&n);
     omp_set_num_threads(threads);
     float *inp = malloc(sizeof(float) * RR * CIN), *dinp = calloc(RR * CIN, sizeof(float)),
-          *dout = malloc(sizeof(float) * GR * COUT);
+          *dout = malloc(sizeof(float) * GR * g_cout);
     fill(inp, RR * CIN, 31, -1, 1);
-    fill(dout, GR * COUT, 32, -1, 1);
+    fill(dout, GR * g_cout, 32, -1, 1);
+    memset(res->out, 0, sizeof res->out);
     m3_group_state s;
-    if (rows) assert_int_equal(m3_group_forward_light(&n.run, &n.p, res->out, &s, inp, GR, KR), 0);
-    else assert_int_equal(m3_group_forward(&n.run, &n.p, res->out, &s, inp, GR, KR), 0);
+    int rc = rows ? m3_group_forward_light(&n.run, &n.p, res->out, &s, inp, GR, KR)
+                  : m3_group_forward(&n.run, &n.p, res->out, &s, inp, GR, KR);
+    if (rc) printf("forward: %s\n", g_err);
+    assert_int_equal(rc, 0);
     size_t base = arena_in_use(&n.a);
     n.a.peak = base;
-    if (!rows) assert_int_equal(m3_group_backward(&n.run, &n.p, dinp, dout, &s, inp, GR, KR), 0);
-    else if (rows < 0) assert_int_equal(m3_group_backward_rows(&n.run, &n.p, dinp, dout, &s, inp, GR, KR, 0), 0);
-    else assert_int_equal(m3_group_backward_rows(&n.run, &n.p, dinp, dout, &s, inp, GR, KR, rows), 0);
+    rc = !rows ? m3_group_backward(&n.run, &n.p, dinp, dout, &s, inp, GR, KR)
+               : m3_group_backward_rows(&n.run, &n.p, dinp, dout, &s, inp, GR, KR, rows < 0 ? 0 : rows);
+    if (rc) printf("backward: %s\n", g_err);
+    assert_int_equal(rc, 0);
     res->peak = n.a.peak - base;
-    memcpy(res->buf, n.buf, sizeof res->buf);
+    memset(res->buf, 0, sizeof res->buf);
+    memcpy(res->buf, n.buf, sizeof(float) * (size_t)(2 * (g_a + g_c)));
     memcpy(res->dinp, dinp, sizeof res->dinp);
     res->grads = malloc(sizeof(float) * (size_t)n.n_params);
     memcpy(res->grads, n.Gr, sizeof(float) * (size_t)n.n_params);
@@ -386,9 +401,9 @@ static void run_rows(long rows, int threads, rows_result *res)
     net_free(&n);
 }
 
-static void test_rows_bitwise(void **state)
+/* run_rows' six variants (full; light; by 1024 and 2048 rows at 1 and 2 threads) bitwise equal */
+static void check_rows_bitwise(void)
 {
-    (void)state;
     net n;
     net_init(&n);
     long np = n.n_params;
@@ -412,6 +427,46 @@ static void test_rows_bitwise(void **state)
     for (int v = 0; v < 6; v++) free(res[v].grads);
 }
 
+static void test_rows_bitwise(void **state)
+{
+    (void)state;
+    check_rows_bitwise();
+}
+
+/* The same in bf16 precision, at widths where conv2 and conv3 run bf16: the full backward takes
+ * conv3's output gradient from bn2's backward in bf16 with its sums over k formed in the same pass
+ * (m3_group.c), the light and by-rows backwards in separate passes; all give the same bits. */
+static void test_rows_bitwise_bf16(void **state)
+{
+    (void)state;
+    char err[I2P_ERR_LEN];
+    nn_cache c;
+    assert_int_equal(nn_cache_init(&c, &g_dnn, 1024, err), 0);
+    if (nn_cache_set_precision(&c, NN_BF16, err)) {
+        printf("skipped: %s\n", err);
+        nn_cache_free(&c);
+        skip();
+        return;
+    }
+    g_a = WA, g_b = WB, g_c = WC, g_cout = WCOUT, g_net_cache = &c;
+    check_rows_bitwise();
+    static rows_result r16, r32; /* and bf16 is in use: fp32 gives other gradients */
+    run_rows(0, 1, &r16);
+    nn_cache c32;
+    assert_int_equal(nn_cache_init(&c32, &g_dnn, 1024, err), 0);
+    g_net_cache = &c32;
+    run_rows(0, 1, &r32);
+    g_net_cache = &g_cache;
+    nn_cache_free(&c32);
+    net n;
+    net_init(&n);
+    assert_memory_not_equal(r16.grads, r32.grads, sizeof(float) * (size_t)n.n_params);
+    net_free(&n);
+    free(r16.grads), free(r32.grads);
+    g_a = A, g_b = B, g_c = C, g_cout = COUT;
+    nn_cache_free(&c);
+}
+
 int main(void)
 {
     omp_set_num_threads(1); /* tiny shapes */
@@ -421,6 +476,7 @@ int main(void)
         cmocka_unit_test(test_eval_batch_independent),
         cmocka_unit_test(test_light_recompute_bitwise),
         cmocka_unit_test(test_rows_bitwise),
+        cmocka_unit_test(test_rows_bitwise_bf16),
     };
     return cmocka_run_group_tests(tests, dnn_cache_group_setup, dnn_cache_group_teardown);
 }

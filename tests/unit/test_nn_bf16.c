@@ -22,6 +22,8 @@
  * 64, 32 and 16 (stages 2, 1, 0 of the spec's network).
  * Below the threshold of nn.h (fewer than NN_BF16_MIN_DIM inputs or outputs) the results are the
  * f32 ones, bit for bit.
+ * The fused forms equal the stored ones bitwise: BatchNorm's backward into a sink (rows handed over
+ * piece by piece) and the linear backward from an output gradient given in bf16.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,6 +32,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -441,6 +444,77 @@ static void test_bf16_inputs(void **state)
     free(di1); free(dw1); free(db1); free(di2); free(dw2); free(db2); free(g1); free(g2);
 }
 
+/* A sink that stores the rows it gets into a full (M,C) array and counts each row's visits. */
+typedef struct {
+    float *all;
+    int *seen;
+    long C, align, misaligned;
+} store_sink;
+
+static void store_rows(const float *rows, long r0, long r1, void *arg)
+{
+    store_sink *a = arg;
+    if (r0 % a->align) a->misaligned++; /* only the team's thread that owns the piece writes here */
+    memcpy(a->all + r0 * a->C, rows, sizeof(float) * (size_t)((r1 - r0) * a->C));
+    for (long i = r0; i < r1; i++) a->seen[i]++;
+}
+
+/* nn_batchnorm_relu_backward_sink hands over the very rows nn_batchnorm_relu_backward (bf16 form)
+ * writes, each row once, pieces starting at multiples of the align, with the same dw and db; at 1
+ * and 2 threads. nn_linear_backward_bf16dout on dout rounded to bf16 gives nn_linear_backward's
+ * dinp and dw on the f32 dout bitwise (M 2500: the chunked weight gradient), both accumulated onto
+ * nonzero values; it refuses a layer below the thresholds and a bf16 dout outside bf16 precision. */
+static void test_bf16_dout_and_sink(void **state)
+{
+    (void)state;
+    if (!g_bf16_ok) { skip(); return; }
+    long M = 3000, C = 48, align = 5;
+    float *x = rnd(M * C, 61, -2, 3), *w = rnd(C, 62, 0.5, 1.5), *b = rnd(C, 63, -0.5, 0.5);
+    float *g = rnd(M * C, 64, -1, 1), mean[48], var[48], rm[48] = {0}, rv[48];
+    for (long j = 0; j < C; j++) rv[j] = 1;
+    assert_int_equal(nn_batchnorm_stats_train(&g_c, mean, var, x, rm, rv, M, C, g_err), 0);
+    float *want = malloc(sizeof(float) * (size_t)(M * C)), *got = malloc(sizeof(float) * (size_t)(M * C));
+    float dw1[48] = {0}, db1[48] = {0}, dw2[48] = {0}, db2[48] = {0};
+    int *seen = calloc((size_t)M, sizeof(int));
+    float *scr = malloc(sizeof(float) * (size_t)nn_bn_sink_scratch(C, align));
+    assert_int_equal(nn_batchnorm_relu_backward(&g_c, want, dw1, db1, g, x, w, b, mean, var, M, C, 1, g_err), 0);
+    for (int nt = 1; nt <= 2; nt++) {
+        omp_set_num_threads(nt);
+        memset(seen, 0, sizeof(int) * (size_t)M);
+        for (long j = 0; j < C; j++) dw2[j] = db2[j] = 0;
+        store_sink a = {got, seen, C, align, 0};
+        nn_rows_sink sink = {store_rows, &a, align};
+        assert_int_equal(nn_batchnorm_relu_backward_sink(&g_c, &sink, scr, dw2, db2, g, x, w, b, mean, var, M, C,
+                                                         g_err), 0);
+        assert_int_equal(a.misaligned, 0);
+        for (long i = 0; i < M; i++) assert_int_equal(seen[i], 1);
+        assert_memory_equal(got, want, sizeof(float) * (size_t)(M * C));
+        assert_memory_equal(dw1, dw2, sizeof dw1);
+        assert_memory_equal(db1, db2, sizeof db1);
+    }
+    omp_set_num_threads(1);
+    long Ml = 2500, K = 24, N = 40;
+    float *dout = rnd(Ml * N, 65, -1, 1), *inp = rnd(Ml * K, 66, -1, 1), *wl = rnd(N * K, 67, -1, 1);
+    float *di1 = rnd(Ml * K, 68, -1, 1), *di2 = rnd(Ml * K, 68, -1, 1), *dwa = rnd(N * K, 69, -1, 1),
+          *dwb = rnd(N * K, 69, -1, 1);
+    uint16_t *doutb = malloc(sizeof(uint16_t) * (size_t)(Ml * N));
+    nn_to_bf16(doutb, dout, Ml * N);
+    assert_int_equal(nn_linear_backward_bf16dout(&g_c, di1, dwa, doutb, inp, wl, Ml, K, N, g_err), 0);
+    assert_int_equal(nn_linear_backward(&g_c, di2, dwb, NULL, dout, inp, wl, Ml, K, N, g_err), 0);
+    assert_memory_equal(di1, di2, sizeof(float) * (size_t)(Ml * K));
+    assert_memory_equal(dwa, dwb, sizeof(float) * (size_t)(N * K));
+    printf("bn backward into a sink, linear backward from a bf16 dout: the bits of the stored paths: OK\n");
+    assert_int_equal(nn_linear_is_bf16(&g_c, K, N), 1);
+    assert_int_equal(nn_linear_is_bf16(&g_c, 8, N), 0);
+    assert_int_equal(nn_linear_backward_bf16dout(&g_c, di1, dwa, doutb, inp, wl, Ml * 3, 8, N, g_err), -1);
+    g_c.precision = NN_FP32;
+    assert_int_equal(nn_linear_is_bf16(&g_c, K, N), 0);
+    assert_int_equal(nn_linear_backward_bf16dout(&g_c, di1, dwa, doutb, inp, wl, Ml, K, N, g_err), -1);
+    g_c.precision = NN_BF16;
+    free(x); free(w); free(b); free(g); free(want); free(got); free(seen); free(scr);
+    free(dout); free(inp); free(wl); free(di1); free(di2); free(dwa); free(dwb); free(doutb);
+}
+
 static void test_precision_parse(void **state)
 {
     (void)state;
@@ -460,7 +534,7 @@ int main(void)
         cmocka_unit_test(test_conversion),   cmocka_unit_test(test_linear_small),
         cmocka_unit_test(test_linear_long_reductions), cmocka_unit_test(test_attention),
         cmocka_unit_test(test_thresholds),   cmocka_unit_test(test_bf16_inputs),
-        cmocka_unit_test(test_precision_parse),
+        cmocka_unit_test(test_precision_parse), cmocka_unit_test(test_bf16_dout_and_sink),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
