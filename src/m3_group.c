@@ -212,19 +212,22 @@ int m3_group_forward_light(m3_run *r, const m3_group *p, float *out, m3_group_st
     return group_forward(r, p, out, s, inp, G, k, 0);
 }
 
-/* s (G,C) = x (G,k,C) summed over k, in k order per element (deterministic). */
+/* o (C) = the k rows of x (k,C) summed, in row order per element (deterministic). */
+static void sum_group(float *o, const float *x, long k, long C)
+{
+    memcpy(o, x, sizeof(float) * (size_t)C);
+    for (long i = 1; i < k; i++) {
+        const float *xi = x + i * C;
+#pragma omp simd
+        for (long j = 0; j < C; j++) o[j] += xi[j];
+    }
+}
+
+/* s (G,C) = x (G,k,C) summed over k (sum_group per group). */
 static void sum_over_k(float *s, const float *x, long G, long k, long C)
 {
 #pragma omp parallel for schedule(static)
-    for (long gi = 0; gi < G; gi++) {
-        float *o = s + gi * C;
-        memcpy(o, x + gi * k * C, sizeof(float) * (size_t)C);
-        for (long i = 1; i < k; i++) {
-            const float *xi = x + (gi * k + i) * C;
-#pragma omp simd
-            for (long j = 0; j < C; j++) o[j] += xi[j];
-        }
-    }
+    for (long gi = 0; gi < G; gi++) sum_group(s + gi * C, x + gi * k * C, k, C);
 }
 
 /* bn2's input gradient dy3 (R,c) taken piece by piece from its backward (nn_rows_sink) when conv3's
@@ -240,16 +243,7 @@ static void dy3_sink(const float *rows, long r0, long r1, void *arg)
 {
     const dy3_sink_arg *a = arg;
     long k = a->k, C = a->c;
-    for (long gi = r0 / k; gi < r1 / k; gi++) {
-        float *o = a->S + gi * C;
-        const float *x = rows + (gi * k - r0) * C;
-        memcpy(o, x, sizeof(float) * (size_t)C);
-        for (long i = 1; i < k; i++) {
-            const float *xi = x + i * C;
-#pragma omp simd
-            for (long j = 0; j < C; j++) o[j] += xi[j];
-        }
-    }
+    for (long gi = r0 / k; gi < r1 / k; gi++) sum_group(a->S + gi * C, rows + (gi * k - r0) * C, k, C);
     nn_to_bf16_serial_stream(a->dy3b + r0 * C, rows, (r1 - r0) * C);
 }
 
