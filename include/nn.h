@@ -218,11 +218,19 @@ long nn_col_sums_scratch(long N);
 /* part (N) += the column sums of x (rows,N), each column in row order (AVX2 where the CPU has it,
  * the same bits): the row-block pass of nn_col_sums_*. */
 void nn_col_sums_rows(double *part, const float *x, long rows, long N);
+/* Internal: db (N) += the column totals that fn's row-block passes (nn_row_block_sums) sum into
+ * scratch, each rounded to float once: the common driver of nn_col_sums_add and _to_bf16_add. */
+void nn_col_sums_by(float *db, long M, long N, double *scratch, nn_row_sums_fn *fn, const void *arg);
 void nn_col_sums_add(float *db, const float *x, long M, long N, double *scratch);
 void nn_col_sums_to_bf16_add(float *db, uint16_t *dst, const float *x, long M, long N, double *scratch);
 /* Internal to the nn_*.c files: the cache's scratch of count doubles for nn_col_sums_* (grown at the
  * first call of a larger shape); NULL with err if out of memory. */
 double *nn_sums_buffer(nn_cache *c, long count, char *err);
+/* Internal: buf (cap elements of size bytes) if count fit, else freed and replaced by one of count
+ * elements (*cap updated, counted in bytes_allocated): the grow-only buffers of the cache (nn_bf16_buffer,
+ * nn_sums_buffer). NULL with err "nn cache: out of memory (<what> of <count> <unit>)" (buf freed, *cap 0). */
+void *nn_cache_grow(nn_cache *c, void *buf, long *cap, long count, size_t size, const char *what,
+                    const char *unit, char *err);
 /* Doubles of the acc that the BatchNorm functions over pieces of rows (nn_bn_stats_*_rows,
  * nn_batchnorm_sums_rows) take for C columns: 2C sums (zeroed by the caller), then C of scratch for
  * per-column factors and the sums' scratch. */

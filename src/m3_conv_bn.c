@@ -33,14 +33,9 @@ int m3_conv_bn_act_backward(m3_run *r, const m3_linear *conv, const m3_bn *bn, i
 }
 
 /* Whether conv runs in bf16 (nn_linear's thresholds), so that its input can be made in bf16. */
-static int conv_bf16(const m3_run *r, const m3_linear *conv)
-{
-    return nn_linear_is_bf16(r->c, conv->in, conv->out);
-}
-
 int m3_conv_is_bf16(const m3_run *r, const m3_linear *conv)
 {
-    return conv_bf16(r, conv);
+    return nn_linear_is_bf16(r->c, conv->in, conv->out);
 }
 
 /* tmp = bf16(relu(bn(h))) with the batch statistics (stats 1, training: computed into mean, var, running
@@ -77,7 +72,7 @@ static int bn_relu(m3_run *r, const m3_bn *bn, int stats, float *tmp, float *mea
 int m3_bn_relu_conv_forward(m3_run *r, const m3_bn *bn, const m3_linear *conv, int stats, float *out,
                             float *mean, float *var, float *tmp, const float *h, long R)
 {
-    if (conv_bf16(r, conv)) {
+    if (m3_conv_is_bf16(r, conv)) {
         uint16_t *tb = (uint16_t *)tmp;
         TRY(bn_relu_bf16(r, bn, stats, tb, mean, var, h, R));
         return nn_linear_forward_bf16in(r->c, out, tb, M3P(r, conv->w), M3P(r, conv->b), R, conv->in, conv->out,
@@ -93,7 +88,7 @@ static int conv_backward_over_bn_relu(m3_run *r, const m3_bn *bn, const m3_linea
                                       const float *mean, const float *var, const float *h, const float *dout,
                                       long R)
 {
-    if (conv_bf16(r, conv)) {
+    if (m3_conv_is_bf16(r, conv)) {
         uint16_t *tb = (uint16_t *)tmp;
         TRY(bn_relu_bf16(r, bn, 0, tb, (float *)mean, (float *)var, h, R));
         return nn_linear_backward_bf16in(r->c, dy, M3G(r, conv->w), M3G(r, conv->b), dout, tb, M3P(r, conv->w), R,
@@ -109,7 +104,7 @@ int m3_bn_relu_conv_backward(m3_run *r, const m3_bn *bn, const m3_linear *conv, 
 {
     long n = R * bn->C;
     TRY(conv_backward_over_bn_relu(r, bn, conv, dy, tmp, mean, var, h, dout, R));
-    if (conv_bf16(r, conv)) {
+    if (m3_conv_is_bf16(r, conv)) {
         nn_relu_backward_dst_bf16(dy, dy, (const uint16_t *)tmp, n);
         return 0;
     }
@@ -121,7 +116,7 @@ int m3_bn_relu_conv_backward_rows(m3_run *r, const m3_bn *bn, const m3_linear *c
                                   nn_dw_sum *dw)
 {
     long n = R * bn->C;
-    if (conv_bf16(r, conv)) {
+    if (m3_conv_is_bf16(r, conv)) {
         uint16_t *tb = (uint16_t *)tmp;
         TRY(bn_relu_bf16(r, bn, 0, tb, (float *)mean, (float *)var, h, R));
         TRY(nn_linear_backward_bf16in(r->c, dy, NULL, NULL, dout, tb, M3P(r, conv->w), R, conv->in, conv->out,
@@ -142,14 +137,14 @@ int m3_bn_relu_conv_bn_backward(m3_run *r, const m3_bn *bn, const m3_linear *con
 {
     TRY(conv_backward_over_bn_relu(r, bn, conv, dy, tmp, mean, var, h, dout, R));
     return nn_batchnorm_relu_backward(r->c, dh, M3G(r, bn->w), M3G(r, bn->b), dy, h, M3P(r, bn->w), M3P(r, bn->b),
-                                      mean, var, R, bn->C, conv_bf16(r, conv), r->err);
+                                      mean, var, R, bn->C, m3_conv_is_bf16(r, conv), r->err);
 }
 
 int m3_bn_relu_conv_bn_backward_sink(m3_run *r, const m3_bn *bn, const m3_linear *conv, const nn_rows_sink *sink,
                                      float *scratch, float *dy, float *tmp, const float *mean, const float *var,
                                      const float *h, const float *dout, long R)
 {
-    if (!conv_bf16(r, conv))
+    if (!m3_conv_is_bf16(r, conv))
         return errf(r->err, "model3d: internal: a BatchNorm backward into a sink needs its conv in bf16");
     TRY(conv_backward_over_bn_relu(r, bn, conv, dy, tmp, mean, var, h, dout, R));
     return nn_batchnorm_relu_backward_sink(r->c, sink, scratch, M3G(r, bn->w), M3G(r, bn->b), dy, h, M3P(r, bn->w),

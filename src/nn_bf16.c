@@ -47,15 +47,8 @@ void nn_cache_set_bf16_weights(nn_cache *c, const float *base, const uint16_t *c
 
 uint16_t *nn_bf16_buffer(nn_cache *c, long count, char *err)
 {
-    if (count <= c->bf16_cap) return c->bf16_buf;
-    free(c->bf16_buf);
-    c->bf16_buf = dnn_alloc(sizeof(uint16_t) * (size_t)count);
-    c->bf16_cap = c->bf16_buf ? count : 0;
-    if (!c->bf16_buf) {
-        errf(err, "nn cache: out of memory (bf16 buffer of %ld values)", count);
-        return NULL;
-    }
-    c->bytes_allocated += (long)sizeof(uint16_t) * count;
+    c->bf16_buf = nn_cache_grow(c, c->bf16_buf, &c->bf16_cap, count, sizeof *c->bf16_buf, "bf16 buffer", "values",
+                                err);
     return c->bf16_buf;
 }
 
@@ -169,7 +162,5 @@ static void col_sums_bf16_block(double *part, long r0, long r1, const void *arg)
 void nn_col_sums_to_bf16_add(float *db, uint16_t *dst, const float *x, long M, long N, double *scratch)
 {
     col_sums_bf16_arg a = {dst, x, N, M * N >= STREAM_MIN};
-    memset(scratch, 0, sizeof(double) * (size_t)N);
-    nn_row_block_sums(scratch, scratch + N, N, M, col_sums_bf16_block, &a);
-    for (long j = 0; j < N; j++) db[j] += (float)scratch[j];
+    nn_col_sums_by(db, M, N, scratch, col_sums_bf16_block, &a);
 }

@@ -327,24 +327,23 @@ int nn_linear_dw_finish(nn_dw_sum *s, float *dw, char *err)
 }
 
 /* The bf16 backward of data and weights: dout (and inp for dw, unless given in bf16 as inb) converted
- * once for both, the bias gradient (db, or NULL) summed in f32/double during dout's conversion; or
- * dout given in bf16 as doutb (then no db). dinp is overwritten when set, else accumulated. */
+ * once for both, the bias gradient (db, or NULL) summed in double during dout's conversion; or dout
+ * given in bf16 as doutb (db then NULL: its caller has no bias gradient). dinp is overwritten when
+ * set, else accumulated. */
 static int linear_backward_bf16(nn_cache *c, float *dinp, float *dw, float *db, const float *dout,
                                 const uint16_t *doutb, const float *inp, const uint16_t *inb, const float *w,
                                 long M, long K, long N, int set, char *err)
 {
     long ni = dw && !inb ? M * K : 0, ng = doutb ? 0 : M * N;
-    uint16_t *buf = nn_bf16_buffer(c, ng + ni + (dinp ? N * K : 0) + 1, err); /* +1: never 0 */
+    uint16_t *buf = nn_bf16_buffer(c, ng + ni + (dinp ? N * K : 0), err);
     if (!buf) return -1;
     uint16_t *ib = buf + ng, *spare = ib + ni;
     const uint16_t *gb = doutb ? doutb : buf;
-    if (doutb) {
-        if (db) return errf(err, "linear: no bias gradient from a bf16 output gradient");
-    } else if (db) { /* the bias gradient's sums in the conversion's sweep over dout */
+    if (!doutb && db) { /* the bias gradient's sums in the conversion's sweep over dout */
         double *sc = nn_sums_buffer(c, nn_col_sums_scratch(N), err);
         if (!sc) return -1;
         nn_col_sums_to_bf16_add(db, buf, dout, M, N, sc);
-    } else
+    } else if (!doutb)
         nn_to_bf16(buf, dout, M * N);
     dnnl_memory_desc_t s, wt, d;
     if (dinp) { /* dinp (M,K) (+)= dout (M,N) x w (N,K) */
@@ -395,7 +394,7 @@ static int linear_backward(nn_cache *c, float *dinp, float *dw, float *db, const
                            const uint16_t *inb, const float *w, long M, long K, long N, int set, char *err)
 {
     dnnl_memory_desc_t s, wt, d;
-    if (c->precision == NN_BF16 && K >= NN_BF16_MIN_DIM && N >= NN_BF16_MIN_DIM && (dinp || dw))
+    if (layer_bf16(c, K, N) && (dinp || dw))
         return linear_backward_bf16(c, dinp, dw, db, dout, NULL, inp, inb, w, M, K, N, set, err);
     if (dinp) { /* dinp (M,K) (+)= dout (M,N) x w (N,K) */
         if (md2(&s, M, N, N, 1, err) || md2(&wt, N, K, K, 1, err) || md2(&d, M, K, K, 1, err)) return -1;
@@ -437,7 +436,7 @@ int nn_linear_backward_set(nn_cache *c, float *dinp, float *dw, float *db, const
 
 static int bf16in_check(const nn_cache *c, long K, long N, char *err)
 {
-    if (c->precision == NN_BF16 && K >= NN_BF16_MIN_DIM && N >= NN_BF16_MIN_DIM) return 0;
+    if (layer_bf16(c, K, N)) return 0;
     return errf(err, "linear: a bf16 input needs bf16 precision and %d inputs and outputs (K %ld, N %ld)",
                 NN_BF16_MIN_DIM, K, N);
 }

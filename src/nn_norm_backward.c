@@ -347,6 +347,21 @@ long nn_bn_sink_scratch(long C, long align)
     return (long)omp_get_max_threads() * sink_piece_rows(C, align) * C;
 }
 
+/* bn_relu_dinp over rows [lo, hi) in the ISA picked (avx2: AVX2 + FMA, else the baseline copy). */
+static void bn_relu_dinp_isa(int avx2, float *dinp, const float *dout, const float *inp, const float *mean,
+                             const float *rstd, const float *wr, const float *fsb, const float *fsw, const float *sc,
+                             const float *sh, const float *ym, float inv_m, long C, long lo, long hi, int relu)
+{
+#ifdef __x86_64__
+    if (avx2) {
+        bn_relu_dinp_avx2(dinp, dout, inp, mean, rstd, wr, fsb, fsw, sc, sh, ym, inv_m, C, lo, hi, relu);
+        return;
+    }
+#endif
+    (void)avx2;
+    bn_relu_dinp_base(dinp, dout, inp, mean, rstd, wr, fsb, fsw, sc, sh, ym, inv_m, C, lo, hi, relu);
+}
+
 /* nn_batchnorm_relu_backward_rows' body: the input gradient into dinp, or (dinp NULL) piece by piece
  * into the thread's slice of scratch and on to sink. */
 static void bn_relu_backward(float *dinp, const nn_rows_sink *sink, float *scratch, float *dw, float *db,
@@ -381,24 +396,14 @@ static void bn_relu_backward(float *dinp, const nn_rows_sink *sink, float *scrat
         int nt = omp_get_num_threads(), t = omp_get_thread_num();
         if (!sink) {
             long r0 = M * t / nt, r1 = M * (t + 1) / nt;
-#ifdef __x86_64__
-            if (avx2)
-                bn_relu_dinp_avx2(dinp, dout, inp, mean, rstd, wr, fsb, fsw, sc, b, ym, inv_m, C, r0, r1, form);
-            else
-#endif
-                bn_relu_dinp_base(dinp, dout, inp, mean, rstd, wr, fsb, fsw, sc, b, ym, inv_m, C, r0, r1, form);
+            bn_relu_dinp_isa(avx2, dinp, dout, inp, mean, rstd, wr, fsb, fsw, sc, b, ym, inv_m, C, r0, r1, form);
         } else {
             float *d = scratch + (long)t * piece * C;
 #pragma omp for schedule(static)
             for (long q = 0; q < n_pieces; q++) { /* rows [r0, r1) as above, into d, then to the sink */
                 long r0 = q * piece, n = M - r0 < piece ? M - r0 : piece;
                 const float *g = dout + r0 * C, *x = inp + r0 * C, *yq = ym ? ym + r0 * C : NULL;
-#ifdef __x86_64__
-                if (avx2)
-                    bn_relu_dinp_avx2(d, g, x, mean, rstd, wr, fsb, fsw, sc, b, yq, inv_m, C, 0, n, form);
-                else
-#endif
-                    bn_relu_dinp_base(d, g, x, mean, rstd, wr, fsb, fsw, sc, b, yq, inv_m, C, 0, n, form);
+                bn_relu_dinp_isa(avx2, d, g, x, mean, rstd, wr, fsb, fsw, sc, b, yq, inv_m, C, 0, n, form);
                 sink->fn(d, r0, r0 + n, sink->arg);
             }
         }

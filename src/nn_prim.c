@@ -46,17 +46,25 @@ void nn_cache_free(nn_cache *c)
     memset(c, 0, sizeof *c);
 }
 
-double *nn_sums_buffer(nn_cache *c, long count, char *err)
+void *nn_cache_grow(nn_cache *c, void *buf, long *cap, long count, size_t size, const char *what,
+                    const char *unit, char *err)
 {
-    if (count <= c->sums_cap) return c->sums_buf;
-    free(c->sums_buf);
-    c->sums_buf = dnn_alloc(sizeof(double) * (size_t)count);
-    c->sums_cap = c->sums_buf ? count : 0;
-    if (!c->sums_buf) {
-        errf(err, "nn cache: out of memory (column sums' scratch of %ld doubles)", count);
+    if (count <= *cap) return buf;
+    free(buf);
+    buf = dnn_alloc(size * (size_t)count);
+    *cap = buf ? count : 0;
+    if (!buf) {
+        errf(err, "nn cache: out of memory (%s of %ld %s)", what, count, unit);
         return NULL;
     }
-    c->bytes_allocated += (long)sizeof(double) * count;
+    c->bytes_allocated += (long)size * count;
+    return buf;
+}
+
+double *nn_sums_buffer(nn_cache *c, long count, char *err)
+{
+    c->sums_buf = nn_cache_grow(c, c->sums_buf, &c->sums_cap, count, sizeof *c->sums_buf, "column sums' scratch",
+                                "doubles", err);
     return c->sums_buf;
 }
 

@@ -97,10 +97,15 @@ static void col_sums_block(double *part, long r0, long r1, const void *arg)
     nn_col_sums_rows(part, a->x + r0 * a->N, r1 - r0, a->N);
 }
 
+void nn_col_sums_by(float *db, long M, long N, double *scratch, nn_row_sums_fn *fn, const void *arg)
+{
+    memset(scratch, 0, sizeof(double) * (size_t)N);
+    nn_row_block_sums(scratch, scratch + N, N, M, fn, arg);
+    for (long j = 0; j < N; j++) db[j] += (float)scratch[j];
+}
+
 void nn_col_sums_add(float *db, const float *x, long M, long N, double *scratch)
 {
     col_sums_arg a = {x, N};
-    memset(scratch, 0, sizeof(double) * (size_t)N);
-    nn_row_block_sums(scratch, scratch + N, N, M, col_sums_block, &a);
-    for (long j = 0; j < N; j++) db[j] += (float)scratch[j];
+    nn_col_sums_by(db, M, N, scratch, col_sums_block, &a);
 }
