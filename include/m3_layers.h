@@ -207,12 +207,15 @@ typedef struct {
     m3_linear conv1, conv2, conv3, conv4;
     m3_bn bn1, bn2;
 } m3_group;
-/* Saved by the forward (R = G k rows): b + c floats per row. The backward recomputes, bitwise,
+/* Saved by the forward (R = G k rows): b + c floats per row (and b bf16 values with h2b). The backward recomputes, bitwise,
  * what it needs besides: r1 = relu(bn1(conv1(inp))) from the input and r2 = relu(bn2(h3)) from
  * h3, each BN applied again with the saved statistics (m3_bn_apply); ReLU's backward uses its
  * output. conv4's output is a temporary, its max-pool keeps the argmax. */
 typedef struct {
     float *h2;                 /* (R,b) conv2 output */
+    uint16_t *h2b;             /* (R,b) h2 rounded to bf16, kept by the forward that keeps h2 when conv3's
+                                  per-point half and conv4 run bf16 (m3_group.c): conv3's input in the
+                                  forward and in the backward (no conversion of h2 in either); else NULL */
     float *g;                  /* (G,b) max over k of h2 */
     float *h3;                 /* (R,c) conv3 output: bn2's input */
     float *mean1, *var1, *mean2, *var2; /* (a), (c) batch statistics (training) */

@@ -166,6 +166,10 @@ int nn_linear_is_bf16(const nn_cache *c, long K, long N);
  * accumulate (either may be NULL). */
 int nn_linear_backward_bf16dout(nn_cache *c, float *dinp, float *dw, const uint16_t *dout, const float *inp,
                                 const float *w, long M, long K, long N, char *err);
+/* The same with the input in bf16 as well (inp (M,K) bf16, e.g. kept from the forward): no conversion;
+ * bitwise nn_linear_backward_bf16dout on the f32 input that rounds to inp. */
+int nn_linear_backward_bf16dout_in(nn_cache *c, float *dinp, float *dw, const uint16_t *dout, const uint16_t *inp,
+                                   const float *w, long M, long K, long N, char *err);
 
 /* A weight gradient dw (N,K) += dout^T inp over M > nn_linear_dw_rows() rows given in consecutive
  * pieces (a backward by row chunks): bitwise nn_linear_backward's dw over all M rows (f32, or bf16 for
@@ -371,6 +375,9 @@ int nn_attention_backward(nn_cache *c, float *dqkv, const float *dout, const flo
 /* ---- hand-written loops (OpenMP) ---- */
 /* out (G,C) = max over k of inp (G,k,C); arg (G,C) = the winning k (first on ties). */
 void nn_maxpool_forward(float *out, int32_t *arg, const float *inp, long G, long k, long C);
+/* The same, and inb (G,k,C) = inp rounded to bf16 (nn_to_bf16's bits, stored past the caches) in the
+ * same sweep: the bf16 copy a bf16 layer reads of inp (nn_linear_forward_bf16in) without a pass of its own. */
+void nn_maxpool_forward_bf16(float *out, int32_t *arg, uint16_t *inb, const float *inp, long G, long k, long C);
 /* dinp (G,k,C) += dout routed to the winners. */
 void nn_maxpool_backward(float *dinp, const float *dout, const int32_t *arg, long G, long k, long C);
 /* The same into zeros, OVERWRITING dinp (G,k,C): bitwise a memset to 0 then nn_maxpool_backward

@@ -50,6 +50,13 @@ static void add_w3(float *gw3, const float *dwg, const float *dwh, long b, long 
         }
 }
 
+/* Whether conv3's per-point half and conv4 run bf16: then bn2's input gradient goes to its two uses
+ * through a sink (dy3_sink), and the forward that keeps h2 keeps its bf16 copy h2b too. */
+static int group_bf16(m3_run *r, const m3_group *p)
+{
+    return m3_conv_is_bf16(r, &p->conv4) && nn_linear_is_bf16(r->c, p->conv2.out, p->conv3.out);
+}
+
 /* The first half, to h2: conv1 (into h1) -> bn1 -> relu (into r1) -> conv2 = s->h2 (R,b); s->g =
  * max over k of h2 (s->arg1). fresh: bn1 computes its batch statistics into s->mean1 / var1 (the
  * forward); else it applies the saved ones (a recomputation: the same primitive on the same input,
@@ -60,7 +67,8 @@ static int front_h2(m3_run *r, const m3_group *p, m3_group_state *s, const float
     long R = G * k, a = p->conv1.out, b = p->conv2.out;
     TRY(nn_linear_forward(r->c, h1, inp, M3P(r, p->conv1.w), M3P(r, p->conv1.b), R, p->conv1.in, a, r->err));
     TRY(m3_bn_relu_conv_forward(r, &p->bn1, &p->conv2, fresh, s->h2, s->mean1, s->var1, r1, h1, R));
-    nn_maxpool_forward(s->g, s->arg1, s->h2, G, k, b);
+    if (s->h2b) nn_maxpool_forward_bf16(s->g, s->arg1, s->h2b, s->h2, G, k, b);
+    else nn_maxpool_forward(s->g, s->arg1, s->h2, G, k, b);
     return 0;
 }
 
@@ -74,7 +82,8 @@ static int front_h3(m3_run *r, const m3_group *p, m3_group_state *s, long G, lon
     NEED(gy && wg && wh);
     split_w3(wg, wh, M3P(r, p->conv3.w), b, c);
     TRY(nn_linear_forward(r->c, gy, s->g, wg, M3P(r, p->conv3.b), G, b, c, r->err));
-    TRY(nn_linear_forward(r->c, s->h3, s->h2, wh, NULL, R, b, c, r->err));
+    if (s->h2b) TRY(nn_linear_forward_bf16in(r->c, s->h3, s->h2b, wh, NULL, R, b, c, r->err));
+    else TRY(nn_linear_forward(r->c, s->h3, s->h2, wh, NULL, R, b, c, r->err));
 #pragma omp parallel for schedule(static)
     for (long i = 0; i < R; i++) {
         float *y = s->h3 + i * c;
@@ -172,6 +181,7 @@ static int group_forward(m3_run *r, const m3_group *p, float *out, m3_group_stat
     if (keep) {
         m3_buffer saved[] = {{&s->h2, R * b}, {&s->g, G * b}, {&s->h3, R * c}};
         TRY(m3_alloc_floats(r, saved, sizeof saved / sizeof *saved));
+        if (group_bf16(r, p)) NEED(s->h2b = (uint16_t *)arena_floats(r->a, (R * b + 1) / 2));
     }
     m3_buffer stats[] = {{&s->mean1, a}, {&s->var1, a}, {&s->mean2, c}, {&s->var2, c}};
     TRY(m3_alloc_floats(r, stats, sizeof stats / sizeof *stats));
@@ -288,7 +298,7 @@ static int group_backward(m3_run *r, const m3_group *p, float *dinp, const float
     nn_maxpool_backward_set(dh4, dout, s->arg2, G, k, cout);
     /* bn2 (ReLU's backward folded in): A = dy3 (B: the gradient at relu's output); with conv4 and
        conv3's per-point half in bf16, S and dy3 in bf16 (dy3b, in A's first half) instead */
-    int fused = m3_conv_is_bf16(r, &p->conv4) && nn_linear_is_bf16(r->c, b, c);
+    int fused = group_bf16(r, p);
     uint16_t *dy3b = (uint16_t *)A;
     if (fused) {
         float *scr = arena_floats(r->a, nn_bn_sink_scratch(c, k));
@@ -314,7 +324,9 @@ static int group_backward(m3_run *r, const m3_group *p, float *dinp, const float
     if (!fused) sum_over_k(S, A, G, k, c);
     TRY(nn_linear_backward(r->c, dg, gw3 ? dwg : NULL, M3G(r, p->conv3.b), S, s->g, wg, G, b, c, r->err));
     nn_maxpool_backward_set(dh2, dg, s->arg1, G, k, b);
-    if (fused)
+    if (fused && s->h2b)
+        TRY(nn_linear_backward_bf16dout_in(r->c, dh2, gw3 ? dwh : NULL, dy3b, s->h2b, wh, R, b, c, r->err));
+    else if (fused)
         TRY(nn_linear_backward_bf16dout(r->c, dh2, gw3 ? dwh : NULL, dy3b, s->h2, wh, R, b, c, r->err));
     else
         TRY(nn_linear_backward(r->c, dh2, gw3 ? dwh : NULL, NULL, A, s->h2, wh, R, b, c, r->err));

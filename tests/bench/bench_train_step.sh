@@ -10,8 +10,9 @@
 # Then the bf16 mixed-precision step (--precision bf16: bf16 matmul inputs, f32 accumulation) of the
 # same driver, fp32 and bf16 alternated BENCH_ROUNDS times (default 2) and the best of each kept, so
 # both see the same share of the shared cores; the ratio fp32 / bf16 is printed beside its goal
-# (>= 1.6x) with the load average at the start and the end, and the ratio of the process CPU seconds
-# (steadier than wall time when other work shares the cores). BENCH_BF16=0 skips it.
+# (>= 1.6x) with the load average and the DRAM bandwidth (tests/bench/mem_bw.c) at the start and the
+# end, and the ratio of the process CPU seconds (steadier than wall time when other work shares the
+# cores). BENCH_BF16=0 skips it.
 # Then one fp32 run with the first stage padded to its fixed bound (BENCH_PAD=0 skips it).
 set -u
 ROOT=${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -25,6 +26,13 @@ mpicc -std=c11 -O2 -fopenmp -D_GNU_SOURCE -I"$ROOT/include" "$ROOT/tests/bench/b
   $(pkg-config --libs hdf5-openmpi libcjson inih libpng) \
   -ldnnl -llinear -lcrypto -lm || { echo "bench_train_step: cannot build the C driver"; exit 1; }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
+# the DRAM bandwidth at the start and at the end of the runs (tests/bench/mem_bw.c, STREAM triad, best
+# and median of 7): the step streams GBs, and on a shared host the bandwidth moves by up to 2x within
+# an hour while the arithmetic peak does not (docs/performance.md, "bandwidth"); printed beside the
+# ratios so that runs at different bandwidths are not compared blind
+cc -O2 -fopenmp -o "$OUT/mem_bw" "$ROOT/tests/bench/mem_bw.c" 2>/dev/null || rm -f "$OUT/mem_bw"
+bandwidth() { [ -x "$OUT/mem_bw" ] && OMP_NUM_THREADS=2 "$OUT/mem_bw" 2>/dev/null | awk '{ printf "%s/%s", $2, $3 }'; }
+bw0=$(bandwidth)
 best_of() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b + 0 < a + 0) ? b : a }'; }
 load0=$(load)
 c_s=""; c16_s=""; cpu_s=""; cpu16_s=""
@@ -42,6 +50,8 @@ while [ $r -lt "$rounds" ]; do
   c16_s=$(best_of "$c16_s" "$(sed -n 's/^c_seconds_per_step //p' "$OUT/c16.txt")")
   cpu16_s=$(best_of "$cpu16_s" "$(sed -n 's/^c_cpu_seconds_per_step //p' "$OUT/c16.txt")")
 done
+bw1=$(bandwidth)
+echo "model3d train step runs: DRAM bandwidth (STREAM triad, 2 threads, best/median GB/s) ${bw0:-unmeasured} before the fp32/bf16 rounds, ${bw1:-unmeasured} after"
 # the first stage padded to the fixed bound (pad multiple 0, as before the batch-maximum padding) once,
 # after the rounds, beside the best fp32 step of the default padding (docs/performance.md, "pad")
 if [ "${BENCH_PAD:-1}" != 0 ]; then
@@ -62,13 +72,14 @@ gflop=$(sed -n 's/^c_gflop_per_step //p' "$OUT/c.txt")
 # the fp32 step against the measured peak (tests/bench/cpu_peak.c on 2 threads; goal >= 60 % at batch 32)
 cc -O1 -fopenmp -o "$OUT/cpu_peak" "$ROOT/tests/bench/cpu_peak.c" 2>/dev/null &&
   OMP_NUM_THREADS=2 "$OUT/cpu_peak" > "$OUT/peak.txt" 2>/dev/null &&
-  awk -v g="$gflop" -v s="$c_s" -v b="$B" -v l="$(cut -d' ' -f1 /proc/loadavg)" '{
-    printf "model3d train step fp32 (batch %d, 2 threads): %.1f GFLOP/s executed = %.0f%% of the measured fp32 peak %.1f GFLOP/s (goal >= 60%% at batch 32), load %s\n",
-           b, g / s, 100 * g / s / $2, $2, l }' "$OUT/peak.txt"
+  awk -v g="$gflop" -v s="$c_s" -v b="$B" -v l="$(cut -d' ' -f1 /proc/loadavg)" -v bw0="${bw0:-unmeasured}" \
+      -v bw1="${bw1:-unmeasured}" '{
+    printf "model3d train step fp32 (batch %d, 2 threads): %.1f GFLOP/s executed = %.0f%% of the measured fp32 peak %.1f GFLOP/s (goal >= 60%% at batch 32), load %s, DRAM triad %s then %s GB/s (best/median)\n",
+           b, g / s, 100 * g / s / $2, $2, l, bw0, bw1 }' "$OUT/peak.txt"
 if [ -n "$c16_s" ]; then
-  awk -v f="$c_s" -v h="$c16_s" -v cf="$cpu_s" -v ch="$cpu16_s" -v g="$gflop" -v b="$B" -v l0="$load0" -v l1="$(load)" 'BEGIN {
-    printf "model3d train step bf16 vs fp32 (spec config, batch %d, 2 threads, best of the alternated runs): fp32 %.3f s, bf16 %.3f s, ratio %.2fx (goal >= 1.6x); CPU seconds fp32 %.3f, bf16 %.3f, ratio %.2fx; bf16 %.1f GFLOP/s; load average %s at the start, %s at the end\n",
-           b, f, h, f / h, cf, ch, cf / ch, g / h, l0, l1 }'
+  awk -v f="$c_s" -v h="$c16_s" -v cf="$cpu_s" -v ch="$cpu16_s" -v g="$gflop" -v b="$B" -v l0="$load0" -v l1="$(load)" -v bw0="${bw0:-unmeasured}" -v bw1="${bw1:-unmeasured}" 'BEGIN {
+    printf "model3d train step bf16 vs fp32 (spec config, batch %d, 2 threads, best of the alternated runs): fp32 %.3f s, bf16 %.3f s, ratio %.2fx (goal >= 1.6x); CPU seconds fp32 %.3f, bf16 %.3f, ratio %.2fx; bf16 %.1f GFLOP/s; load average %s at the start, %s at the end; DRAM triad %s then %s GB/s (best/median)\n",
+           b, f, h, f / h, cf, ch, cf / ch, g / h, l0, l1, bw0, bw1 }'
 fi
 if ! /usr/bin/python3 -c 'import torch, h5py' 2>/dev/null; then
   echo "model3d train step (batch $B, 2 threads): C ${c_s} s/step, ${gflop} GFLOP/step; reference SKIPPED (no torch)"

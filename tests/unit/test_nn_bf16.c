@@ -503,16 +503,62 @@ static void test_bf16_dout_and_sink(void **state)
     assert_int_equal(nn_linear_backward(&g_c, di2, dwb, NULL, dout, inp, wl, Ml, K, N, g_err), 0);
     assert_memory_equal(di1, di2, sizeof(float) * (size_t)(Ml * K));
     assert_memory_equal(dwa, dwb, sizeof(float) * (size_t)(N * K));
-    printf("bn backward into a sink, linear backward from a bf16 dout: the bits of the stored paths: OK\n");
+    /* the input in bf16 too (nn_linear_backward_bf16dout_in): the bits of the f32 input that rounds to it */
+    uint16_t *inb = malloc(sizeof(uint16_t) * (size_t)(Ml * K));
+    nn_to_bf16(inb, inp, Ml * K);
+    float *di3 = rnd(Ml * K, 68, -1, 1), *dwc = rnd(N * K, 69, -1, 1);
+    assert_int_equal(nn_linear_backward_bf16dout_in(&g_c, di3, dwc, doutb, inb, wl, Ml, K, N, g_err), 0);
+    assert_memory_equal(di3, di2, sizeof(float) * (size_t)(Ml * K));
+    assert_memory_equal(dwc, dwb, sizeof(float) * (size_t)(N * K));
+    printf("bn backward into a sink, linear backward from a bf16 dout (and a bf16 input): the bits of the "
+           "stored paths: OK\n");
     assert_int_equal(nn_linear_is_bf16(&g_c, K, N), 1);
     assert_int_equal(nn_linear_is_bf16(&g_c, 8, N), 0);
     assert_int_equal(nn_linear_backward_bf16dout(&g_c, di1, dwa, doutb, inp, wl, Ml * 3, 8, N, g_err), -1);
+    assert_int_equal(nn_linear_backward_bf16dout_in(&g_c, di1, dwa, doutb, inb, wl, Ml * 3, 8, N, g_err), -1);
     g_c.precision = NN_FP32;
     assert_int_equal(nn_linear_is_bf16(&g_c, K, N), 0);
     assert_int_equal(nn_linear_backward_bf16dout(&g_c, di1, dwa, doutb, inp, wl, Ml, K, N, g_err), -1);
+    assert_int_equal(nn_linear_backward_bf16dout_in(&g_c, di1, dwa, doutb, inb, wl, Ml, K, N, g_err), -1);
     g_c.precision = NN_BF16;
+    free(inb); free(di3); free(dwc);
     free(x); free(w); free(b); free(g); free(want); free(got); free(seen); free(scr);
     free(dout); free(inp); free(wl); free(di1); free(di2); free(dwa); free(dwb); free(doutb);
+}
+
+/* nn_maxpool_forward_bf16 gives nn_maxpool_forward's maxima and winners (ties among them: values
+ * repeated within a group, where the first must win) and nn_to_bf16's rounding of the input, in a
+ * destination off the 64-byte lines (its streamed stores start at the first line boundary) and with
+ * groups of a size that is no multiple of the 32-value blocks; at 1 and 2 threads. */
+static void test_maxpool_bf16(void **state)
+{
+    (void)state;
+    long G = 37, k = 7, C = 41, n = G * k * C;
+    float *x = rnd(n, 71, -3, 3), *o1 = malloc(sizeof(float) * (size_t)(G * C)),
+          *o2 = malloc(sizeof(float) * (size_t)(G * C));
+    for (long g = 0; g < G; g++) /* every third column: rows 1 and 4 tie at the group's maximum */
+        for (long j = 0; j < C; j += 3) {
+            float *col = x + g * k * C + j, m = col[0];
+            for (long i = 1; i < k; i++) m = col[i * C] > m ? col[i * C] : m;
+            col[C] = col[4 * C] = m;
+        }
+    int32_t *a1 = malloc(sizeof(int32_t) * (size_t)(G * C)), *a2 = malloc(sizeof(int32_t) * (size_t)(G * C));
+    uint16_t *want = malloc(sizeof(uint16_t) * (size_t)n), *buf = malloc(sizeof(uint16_t) * (size_t)(n + 35));
+    nn_maxpool_forward(o1, a1, x, G, k, C);
+    nn_to_bf16_serial(want, x, n);
+    for (int nt = 1; nt <= 2; nt++) {
+        omp_set_num_threads(nt);
+        uint16_t *got = buf + 3;
+        memset(buf, 0, sizeof(uint16_t) * (size_t)(n + 35));
+        nn_maxpool_forward_bf16(o2, a2, got, x, G, k, C);
+        assert_memory_equal(o2, o1, sizeof(float) * (size_t)(G * C));
+        assert_memory_equal(a2, a1, sizeof(int32_t) * (size_t)(G * C));
+        assert_memory_equal(got, want, sizeof(uint16_t) * (size_t)n);
+        assert_int_equal(buf[0] | buf[1] | buf[2] | got[n], 0); /* nothing written outside */
+    }
+    omp_set_num_threads(1);
+    printf("max-pool with the bf16 copy of its input: the maxima, winners and nn_to_bf16's bits: OK\n");
+    free(x); free(o1); free(o2); free(a1); free(a2); free(want); free(buf);
 }
 
 static void test_precision_parse(void **state)
@@ -535,6 +581,7 @@ int main(void)
         cmocka_unit_test(test_linear_long_reductions), cmocka_unit_test(test_attention),
         cmocka_unit_test(test_thresholds),   cmocka_unit_test(test_bf16_inputs),
         cmocka_unit_test(test_precision_parse), cmocka_unit_test(test_bf16_dout_and_sink),
+        cmocka_unit_test(test_maxpool_bf16),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
