@@ -66,6 +66,10 @@ nn_prim *nn_cache_find(nn_cache *c, int kind, const long *key, int n_key);
 nn_prim *nn_cache_add(nn_cache *c, int kind, const long *key, int n_key, const void *op_desc,
                       dnnl_primitive_attr_t attr, const_dnnl_primitive_desc_t hint,
                       const int *args, int n_args, long tmp_count, char *err);
+/* Creates a reorder from src to dst (dst += the reordered src when accumulate: a sum post-op),
+ * executed by nn_exec with {src, dst}. */
+nn_prim *nn_cache_add_reorder(nn_cache *c, int kind, const long *key, int n_key, const dnnl_memory_desc_t *src,
+                              const dnnl_memory_desc_t *dst, int accumulate, char *err);
 /* Binds the data pointers (in the order of args at creation) and executes synchronously. */
 int nn_exec(nn_cache *c, nn_prim *p, void *const *ptrs, char *err);
 /* Primitives run side by side, one per OpenMP thread of a parallel region (up to NN_SIDE_MAX): each

@@ -24,7 +24,7 @@
 
 #include "errors.h"
 
-enum { K_QK = 80, K_AV, K_SOFTMAX_FWD, K_SOFTMAX_BWD, K_DP, K_DV, K_DQ, K_DK };
+enum { K_QK = 80, K_AV, K_SOFTMAX_FWD, K_SOFTMAX_BWD, K_DP, K_DV, K_DQ, K_DK, K_HEADS };
 
 /* Score bytes (f32) of one block: the (nb,H,T,T) scores of a block stay under this, so the ops of
  * the chain find them in the L3 cache (32 MB, shared by the cores) and the block-sized operands in
@@ -164,7 +164,7 @@ static int fwd_prims_get(nn_cache *c, fwd_prims *f, long B, long nb, long T, lon
  * dv^T = dout^T p and dk^T = scale q^T ds (B,H,hd,T): the T x T operand is then read in its plain
  * layout instead of through a transposed view, 10-15 % faster per call in f32 and bf16
  * (docs/performance.md), and the same bits (each output is the same dot product over the T keys,
- * accumulated in the same order; checked). heads_merge_transposed folds the transpose back. */
+ * accumulated in the same order; checked). heads_merge (transposed) folds the transpose back. */
 typedef struct { nn_prim *dp, *dv, *sm, *dq, *dk; } bwd_prims;
 
 static int bwd_prims_get(nn_cache *c, bwd_prims *g, long B, long nb, long T, long C, long H,
@@ -182,59 +182,55 @@ static int bwd_prims_get(nn_cache *c, bwd_prims *g, long B, long nb, long T, lon
     return g->dk ? 0 : -1;
 }
 
-/* Head-major copies: x (B,T,C) with head h in columns [h*hd, (h+1)*hd) <-> d (B,H,T,hd) dense.
- * Batched matmuls on dense per-head blocks run on oneDNN's brgemm kernels; on the interleaved
- * (B,T,3C) strides they fell back to a 10-20x slower gemm. ld is the row stride of x (C or 3C). */
-static void heads_split(float *d, const float *x, long ld, long B, long T, long H, long hd)
+/* Head-major copies between x (B,T,ld) (head h in columns [h*hd, (h+1)*hd)) and d, dense per head:
+ * (B,H,T,hd), or (transposed) (B,H,hd,T), each head's (T,hd) block transposed. Batched matmuls on
+ * dense per-head blocks run on oneDNN's brgemm kernels; on the interleaved (B,T,3C) strides they fell
+ * back to a 10-20x slower gemm. split: d (of type dt; bf16: rounded, the bits of nn_to_bf16) = x's
+ * head columns; else x = d (accumulate 0) or x += d (accumulate 1). oneDNN reorders (with a sum
+ * post-op to accumulate), cached per shape: their jit kernels move the transposed blocks 2-2.5x and
+ * the plain ones 2.5-3.5x faster than the OpenMP loops they replaced (2 threads; the transposed loop
+ * read with a stride of T floats, 1.3 % of the bf16 step), with the same bits (each element copied,
+ * rounded, or added once). */
+static int heads_move(nn_cache *c, int split, void *d, float *x, long ld, long B, long T, long H, long hd,
+                      dnnl_data_type_t dt, int accumulate, int transposed, char *err)
 {
-#pragma omp parallel for schedule(static)
-    for (long bh = 0; bh < B * H; bh++) {
-        long b = bh / H, h = bh % H;
-        for (long t = 0; t < T; t++)
-            memcpy(d + (bh * T + t) * hd, x + (b * T + t) * ld + h * hd, sizeof(float) * (size_t)hd);
+    long key[] = {split, B, T, H, hd, ld, dt == dnnl_bf16, accumulate, transposed};
+    nn_prim *p = nn_cache_find(c, K_HEADS, key, 9);
+    if (!p) {
+        dnnl_memory_desc_t dense, rows;
+        if (md4t(&dense, B, H, T, hd, H * T * hd, T * hd, transposed ? 1 : hd, transposed ? T : 1, dt, err) ||
+            md4t(&rows, B, H, T, hd, T * ld, hd, ld, 1, dnnl_f32, err))
+            return -1;
+        p = split ? nn_cache_add_reorder(c, K_HEADS, key, 9, &rows, &dense, 0, err)
+                  : nn_cache_add_reorder(c, K_HEADS, key, 9, &dense, &rows, accumulate, err);
+        if (!p) return -1;
     }
+    void *ptr[] = {split ? (void *)x : d, split ? d : (void *)x};
+    return nn_exec(c, p, ptr, err);
 }
 
-/* x (rows of stride ld) += d (B,H,T,hd) (accumulate = 1) or = d (accumulate = 0). */
-static void heads_merge(float *x, const float *d, long ld, long B, long T, long H, long hd, int accumulate)
+/* d (B,H,T,hd) dense, of type dt = x's head columns (split 1 above); the three of q, k, v from qkv. */
+static int heads_split(nn_cache *c, void *d, const float *x, long ld, long B, long T, long H, long hd,
+                       dnnl_data_type_t dt, char *err)
 {
-#pragma omp parallel for schedule(static)
-    for (long bh = 0; bh < B * H; bh++) {
-        long b = bh / H, h = bh % H;
-        for (long t = 0; t < T; t++) {
-            float *o = x + (b * T + t) * ld + h * hd;
-            const float *src = d + (bh * T + t) * hd;
-            if (accumulate) {
-#pragma omp simd
-                for (long e = 0; e < hd; e++) o[e] += src[e];
-            } else
-                memcpy(o, src, sizeof(float) * (size_t)hd);
-        }
-    }
+    return heads_move(c, 1, d, (float *)x, ld, B, T, H, hd, dt, 0, 0, err);
 }
 
-/* x (rows of stride ld) += d^T: d (B,H,hd,T) dense holds each head's (T,hd) block transposed. */
-static void heads_merge_transposed(float *x, const float *d, long ld, long B, long T, long H, long hd)
+static int qkv_split(nn_cache *c, void *q, void *k, void *v, const float *qkv, long B, long T, long C, long H,
+                     dnnl_data_type_t dt, char *err)
 {
-#pragma omp parallel for schedule(static)
-    for (long bh = 0; bh < B * H; bh++) {
-        long b = bh / H, h = bh % H;
-        const float *src = d + bh * hd * T;
-        for (long t = 0; t < T; t++) {
-            float *o = x + (b * T + t) * ld + h * hd;
-            for (long e = 0; e < hd; e++) o[e] += src[e * T + t];
-        }
-    }
+    return heads_split(c, q, qkv, 3 * C, B, T, H, C / H, dt, err) ||
+                   heads_split(c, k, qkv + C, 3 * C, B, T, H, C / H, dt, err) ||
+                   heads_split(c, v, qkv + 2 * C, 3 * C, B, T, H, C / H, dt, err)
+               ? -1
+               : 0;
 }
 
-/* heads_split into bf16: d (B,H,T,hd) dense = x's head columns rounded to bf16. */
-static void heads_split_bf16(uint16_t *d, const float *x, long ld, long B, long T, long H, long hd)
+/* x = d or x += d, d (B,H,T,hd) f32 dense, or (transposed) (B,H,hd,T). */
+static int heads_merge(nn_cache *c, float *x, const float *d, long ld, long B, long T, long H, long hd,
+                       int accumulate, int transposed, char *err)
 {
-#pragma omp parallel for schedule(static)
-    for (long bh = 0; bh < B * H; bh++) {
-        long b = bh / H, h = bh % H;
-        for (long t = 0; t < T; t++) nn_to_bf16_serial(d + (bh * T + t) * hd, x + (b * T + t) * ld + h * hd, hd);
-    }
+    return heads_move(c, 0, (void *)d, x, ld, B, T, H, hd, dnnl_f32, accumulate, transposed, err);
 }
 
 /* The forward chain over blocks of samples. q, k, v: dense per-head copies (B,H,T,hd) of element
@@ -304,7 +300,7 @@ int nn_attention_forward_bias(nn_cache *c, float *out, float *att, const float *
                               const float *keybias, const float *pairbias, long B, long T, long C,
                               long H, char *err)
 {
-    long hd = C / H, C3 = 3 * C, n = B * T * C, nb = block_samples(B, H, T), nsb = nb * H * T * T;
+    long hd = C / H, n = B * T * C, nb = block_samples(B, H, T), nsb = nb * H * T * T;
     c->matmul_flops += 2 * (2.0 * B * H * T * T * hd);
     int bf16 = c->precision == NN_BF16;
     fwd_prims f;
@@ -316,22 +312,17 @@ int nn_attention_forward_bias(nn_cache *c, float *out, float *att, const float *
         uint16_t *buf = nn_bf16_buffer(c, 2 * nsb + 3 * n, err);
         if (!buf) return -1;
         uint16_t *q = buf + 2 * nsb, *k = q + n, *v = k + n;
-        heads_split_bf16(q, qkv, C3, B, T, H, hd);
-        heads_split_bf16(k, qkv + C, C3, B, T, H, hd);
-        heads_split_bf16(v, qkv + 2 * C, C3, B, T, H, hd);
+        if (qkv_split(c, q, k, v, qkv, B, T, C, H, dnnl_bf16, err)) return -1;
         if (forward_blocks(c, o, att, (float *)buf, q, k, v, 2, keybias, pairbias, B, nb, T, C, H, n, err))
             return -1;
     } else {
         float *q = o + n, *k = q + n, *v = k + n;
-        heads_split(q, qkv, C3, B, T, H, hd);
-        heads_split(k, qkv + C, C3, B, T, H, hd);
-        heads_split(v, qkv + 2 * C, C3, B, T, H, hd);
+        if (qkv_split(c, q, k, v, qkv, B, T, C, H, dnnl_f32, err)) return -1;
         float *sc = v + n;
         if (forward_blocks(c, o, att, sc, q, k, v, 4, keybias, pairbias, B, nb, T, C, H, 4 * n + nsb, err))
             return -1;
     }
-    heads_merge(out, o, C, B, T, H, hd, 0);
-    return 0;
+    return heads_merge(c, out, o, C, B, T, H, hd, 0, 0, err);
 }
 
 /* f32: q, k, v, dO, dq, dk, dv and one block's score gradient in the first block's dp primitive's
@@ -352,21 +343,20 @@ int nn_attention_backward(nn_cache *c, float *dqkv, const float *dout, const flo
         uint16_t *q = nn_bf16_buffer(c, 4 * n + nsb, err);
         if (!q) return -1;
         uint16_t *k = q + n, *v = k + n, *dO = v + n, *ds = dO + n;
-        heads_split_bf16(q, qkv, C3, B, T, H, hd);
-        heads_split_bf16(k, qkv + C, C3, B, T, H, hd);
-        heads_split_bf16(v, qkv + 2 * C, C3, B, T, H, hd);
-        heads_split_bf16(dO, dout, C, B, T, H, hd);
+        if (qkv_split(c, q, k, v, qkv, B, T, C, H, dnnl_bf16, err) ||
+            heads_split(c, dO, dout, C, B, T, H, hd, dnnl_bf16, err))
+            return -1;
         if (backward_blocks(c, dq, dk, dv, ds, att, q, k, v, dO, 2, B, nb, T, C, H, tmp_count, err)) return -1;
     } else {
         float *q = dv + n, *k = q + n, *v = k + n, *dO = v + n, *ds = dO + n;
-        heads_split(q, qkv, C3, B, T, H, hd);
-        heads_split(k, qkv + C, C3, B, T, H, hd);
-        heads_split(v, qkv + 2 * C, C3, B, T, H, hd);
-        heads_split(dO, dout, C, B, T, H, hd);
+        if (qkv_split(c, q, k, v, qkv, B, T, C, H, dnnl_f32, err) ||
+            heads_split(c, dO, dout, C, B, T, H, hd, dnnl_f32, err))
+            return -1;
         if (backward_blocks(c, dq, dk, dv, ds, att, q, k, v, dO, 4, B, nb, T, C, H, tmp_count, err)) return -1;
     }
-    heads_merge(dqkv, dq, C3, B, T, H, hd, 1);
-    heads_merge_transposed(dqkv + C, dk, C3, B, T, H, hd);
-    heads_merge_transposed(dqkv + 2 * C, dv, C3, B, T, H, hd);
-    return 0;
+    return heads_merge(c, dqkv, dq, C3, B, T, H, hd, 1, 0, err) ||
+                   heads_merge(c, dqkv + C, dk, C3, B, T, H, hd, 1, 1, err) ||
+                   heads_merge(c, dqkv + 2 * C, dv, C3, B, T, H, hd, 1, 1, err)
+               ? -1
+               : 0;
 }

@@ -87,9 +87,8 @@ int nn_pd_create(nn_cache *c, dnnl_primitive_desc_t *pd, const void *op_desc,
     return dnn_pd_create(c->dnn, pd, op_desc, NULL, hint, "primitive descriptor (hint)", err);
 }
 
-nn_prim *nn_cache_add(nn_cache *c, int kind, const long *key, int n_key, const void *op_desc,
-                      dnnl_primitive_attr_t attr, const_dnnl_primitive_desc_t hint,
-                      const int *args, int n_args, long tmp_count, char *err)
+/* The next slot of the cache for (kind, key), or NULL with err when full. */
+static nn_prim *cache_slot(nn_cache *c, int kind, const long *key, int n_key, int n_args, char *err)
 {
     if (c->n_prims >= c->cap) {
         errf(err, "nn cache: more than %d primitive shapes", c->cap);
@@ -103,17 +102,14 @@ nn_prim *nn_cache_add(nn_cache *c, int kind, const long *key, int n_key, const v
     memset(p, 0, sizeof *p);
     p->kind = kind;
     memcpy(p->key, key, sizeof(long) * (size_t)n_key);
+    return p;
+}
 
-    dnnl_primitive_attr_t own = NULL;
-    int rc = attr ? dnn_check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user),
-                              "scratchpad mode", err)
-                  : dnn_attr_user_scratchpad(&own, err);
-    if (rc) return NULL;
-    if (own) attr = own;
-    dnnl_primitive_desc_t pd = NULL;
-    rc = dnn_pd_create(c->dnn, &pd, op_desc, attr, hint, "primitive descriptor", err);
-    if (own) dnnl_primitive_attr_destroy(own);
-    if (rc) return NULL;
+/* Completes the slot p from its primitive descriptor pd (destroyed here, as p on failure): the
+ * primitive, one memory object per execution argument, the user scratchpad, the temporary. */
+static nn_prim *cache_finish(nn_cache *c, nn_prim *p, dnnl_primitive_desc_t pd, const int *args, int n_args,
+                             long tmp_count, char *err)
+{
     if (dnn_check(dnnl_primitive_create(&p->prim, pd), "primitive create", err)) goto fail;
     for (int i = 0; i < n_args; i++) {
         const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md, args[i]);
@@ -144,9 +140,50 @@ nn_prim *nn_cache_add(nn_cache *c, int kind, const long *key, int n_key, const v
     c->n_created++;
     return p;
 fail:
-    if (pd) dnnl_primitive_desc_destroy(pd);
+    dnnl_primitive_desc_destroy(pd);
     prim_release(p);
     return NULL;
+}
+
+nn_prim *nn_cache_add(nn_cache *c, int kind, const long *key, int n_key, const void *op_desc,
+                      dnnl_primitive_attr_t attr, const_dnnl_primitive_desc_t hint,
+                      const int *args, int n_args, long tmp_count, char *err)
+{
+    nn_prim *p = cache_slot(c, kind, key, n_key, n_args, err);
+    if (!p) return NULL;
+    dnnl_primitive_attr_t own = NULL;
+    int rc = attr ? dnn_check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user),
+                              "scratchpad mode", err)
+                  : dnn_attr_user_scratchpad(&own, err);
+    if (rc) return NULL;
+    if (own) attr = own;
+    dnnl_primitive_desc_t pd = NULL;
+    rc = dnn_pd_create(c->dnn, &pd, op_desc, attr, hint, "primitive descriptor", err);
+    if (own) dnnl_primitive_attr_destroy(own);
+    if (rc) return NULL;
+    return cache_finish(c, p, pd, args, n_args, tmp_count, err);
+}
+
+nn_prim *nn_cache_add_reorder(nn_cache *c, int kind, const long *key, int n_key, const dnnl_memory_desc_t *src,
+                              const dnnl_memory_desc_t *dst, int accumulate, char *err)
+{
+    int args[] = {DNNL_ARG_FROM, DNNL_ARG_TO};
+    nn_prim *p = cache_slot(c, kind, key, n_key, 2, err);
+    if (!p) return NULL;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    int rc = dnn_attr_user_scratchpad(&attr, err);
+    if (!rc && accumulate)
+        rc = dnn_check(dnnl_post_ops_create(&po), "post ops", err) ||
+             dnn_check(dnnl_post_ops_append_sum(po, 1.0f), "sum post op", err) ||
+             dnn_check(dnnl_primitive_attr_set_post_ops(attr, po), "set post ops", err);
+    dnnl_primitive_desc_t pd = NULL;
+    if (!rc)
+        rc = dnn_check(dnnl_reorder_primitive_desc_create(&pd, src, c->dnn->engine, dst, c->dnn->engine, attr),
+                       "reorder descriptor", err);
+    if (po) dnnl_post_ops_destroy(po);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    return rc ? NULL : cache_finish(c, p, pd, args, 2, 0, err);
 }
 
 /* Optional hook (defined only by tests/unit/test_model3d_alloc.c): told when a oneDNN execution
