@@ -143,6 +143,10 @@ typedef struct {
 typedef struct {
     float *ln1, *ln1_mean, *ln1_var, *qkv, *att, *attn_out, *x1, *ln2, *ln2_mean, *ln2_var, *fc1,
         *gelu;
+    /* When the block's linear layers run bf16 (nn_linear_is_bf16 at width C), the four inputs that
+     * only their weight gradients read again are kept rounded to bf16 instead (ln1, attn_out, ln2
+     * and gelu NULL): converted once in the forward, read as they are by the forward and backward. */
+    uint16_t *ln1b, *attn_outb, *ln2b, *gelub;
     const float *drop_attn, *drop_mlp; /* (B) per-sample residual scales, NULL when no drop path */
 } m3_block_state;
 /* out, inp (B,T,C); keybias (B,T) or NULL; pairbias (B,T,T) or NULL (attention biases, see
