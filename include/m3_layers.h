@@ -109,6 +109,13 @@ int m3_bn_relu_conv_backward(m3_run *r, const m3_bn *bn, const m3_linear *conv, 
 int m3_bn_relu_conv_bn_backward(m3_run *r, const m3_bn *bn, const m3_linear *conv, float *dh, float *dy,
                                 float *tmp, const float *mean, const float *var, const float *h, const float *dout,
                                 long R);
+/* m3_bn_relu_conv_bn_backward from conv's output gradient given in bf16 (doutb (R,conv->out), e.g.
+ * rounded by its producer's sweep): the same results as from the f32 gradient that rounds to it, but
+ * conv's bias gradient, which its caller adds (it needs the f32 gradient); only for a conv in bf16 (else
+ * an error). */
+int m3_bn_relu_conv_bn_backward_bf16dout(m3_run *r, const m3_bn *bn, const m3_linear *conv, float *dh, float *dy,
+                                        float *tmp, const float *mean, const float *var, const float *h,
+                                        const uint16_t *doutb, long R);
 /* Whether conv's matmuls run in bf16 (nn_linear_is_bf16 of its shape). */
 int m3_conv_is_bf16(const m3_run *r, const m3_linear *conv);
 /* m3_bn_relu_conv_bn_backward with the gradient at h handed to sink piece by piece (the same values,
@@ -211,10 +218,10 @@ typedef struct {
     m3_linear conv1, conv2, conv3, conv4;
     m3_bn bn1, bn2;
 } m3_group;
-/* Saved by the forward (R = G k rows): b + c floats per row (and b bf16 values with h2b). The backward recomputes, bitwise,
- * what it needs besides: r1 = relu(bn1(conv1(inp))) from the input and r2 = relu(bn2(h3)) from
- * h3, each BN applied again with the saved statistics (m3_bn_apply); ReLU's backward uses its
- * output. conv4's output is a temporary, its max-pool keeps the argmax. */
+/* Saved by the forward (R = G k rows): b + c floats per row (and b bf16 values with h2b). The
+ * backward recomputes, bitwise, what it needs besides: r1 = relu(bn1(conv1(inp))) from the input and
+ * r2 = relu(bn2(h3)) from h3, each BN applied again with the saved statistics (m3_bn_apply); ReLU's
+ * backward uses its output. conv4's output is a temporary, its max-pool keeps the argmax. */
 typedef struct {
     float *h2;                 /* (R,b) conv2 output */
     uint16_t *h2b;             /* (R,b) h2 rounded to bf16, kept by the forward that keeps h2 when conv3's

@@ -171,9 +171,10 @@ int nn_linear_is_bf16(const nn_cache *c, long K, long N);
 int nn_linear_backward_bf16dout(nn_cache *c, float *dinp, float *dw, const uint16_t *dout, const float *inp,
                                 const float *w, long M, long K, long N, char *err);
 /* The same with the input in bf16 as well (inp (M,K) bf16, e.g. kept from the forward): no conversion;
- * bitwise nn_linear_backward_bf16dout on the f32 input that rounds to inp. */
+ * bitwise nn_linear_backward_bf16dout on the f32 input that rounds to inp. set: dinp OVERWRITTEN (= dout w,
+ * as nn_linear_backward_set), else accumulated. */
 int nn_linear_backward_bf16dout_in(nn_cache *c, float *dinp, float *dw, const uint16_t *dout, const uint16_t *inp,
-                                   const float *w, long M, long K, long N, char *err);
+                                   const float *w, long M, long K, long N, int set, char *err);
 
 /* A weight gradient dw (N,K) += dout^T inp over M > nn_linear_dw_rows() rows given in consecutive
  * pieces (a backward by row chunks): bitwise nn_linear_backward's dw over all M rows (f32, or bf16 for

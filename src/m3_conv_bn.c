@@ -140,6 +140,20 @@ int m3_bn_relu_conv_bn_backward(m3_run *r, const m3_bn *bn, const m3_linear *con
                                       mean, var, R, bn->C, m3_conv_is_bf16(r, conv), r->err);
 }
 
+int m3_bn_relu_conv_bn_backward_bf16dout(m3_run *r, const m3_bn *bn, const m3_linear *conv, float *dh, float *dy,
+                                        float *tmp, const float *mean, const float *var, const float *h,
+                                        const uint16_t *doutb, long R)
+{
+    if (!m3_conv_is_bf16(r, conv))
+        return errf(r->err, "model3d: internal: a bf16 output gradient needs its conv in bf16");
+    uint16_t *tb = (uint16_t *)tmp;
+    TRY(bn_relu_bf16(r, bn, 0, tb, (float *)mean, (float *)var, h, R));
+    TRY(nn_linear_backward_bf16dout_in(r->c, dy, M3G(r, conv->w), doutb, tb, M3P(r, conv->w), R, conv->in, conv->out,
+                                       1, r->err));
+    return nn_batchnorm_relu_backward(r->c, dh, M3G(r, bn->w), M3G(r, bn->b), dy, h, M3P(r, bn->w), M3P(r, bn->b),
+                                      mean, var, R, bn->C, 1, r->err);
+}
+
 int m3_bn_relu_conv_bn_backward_sink(m3_run *r, const m3_bn *bn, const m3_linear *conv, const nn_rows_sink *sink,
                                      float *scratch, float *dy, float *tmp, const float *mean, const float *var,
                                      const float *h, const float *dout, long R)

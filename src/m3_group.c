@@ -11,6 +11,9 @@
 #include "m3_layers.h"
 
 #include <omp.h>
+#ifdef __x86_64__
+#include <immintrin.h>
+#endif
 #include <string.h>
 
 static long max_l(long x, long y)
@@ -257,6 +260,73 @@ static void dy3_sink(const float *rows, long r0, long r1, void *arg)
     nn_to_bf16_serial_stream(a->dy3b + r0 * C, rows, (r1 - r0) * C);
 }
 
+/* conv2's output gradient dh2 in the bf16 step, in one sweep (dh2_block): dh2 = x, conv3's per-point
+ * backward-data product, + dg routed to the max-pool's winners, with the very additions of the f32
+ * route (nn_maxpool_backward_set then the product's sum: each value + (0 + dg) at its winner, + 0
+ * elsewhere), rounded into xb (conv2's bf16 backward reads it) and summed per column for conv2's bias
+ * gradient in nn_col_sums_to_bf16_add's order: dh2 itself is never written. Rows in groups of at most
+ * DH2_FLOATS values (in L1 between the add, the rounding and the sums). */
+enum { DH2_FLOATS = 4096 };
+
+typedef struct {
+    const float *x, *dg;
+    const int32_t *arg;
+    uint16_t *xb;
+    long k, b;
+} dh2_arg;
+
+/* o (b) = x + (0 + d) where w == pos, x + 0 elsewhere */
+static void route_row(float *o, const float *x, const float *d, const int32_t *w, int32_t pos, long b)
+{
+    for (long j = 0; j < b; j++) o[j] = x[j] + (w[j] == pos ? 0.0f + d[j] : 0.0f);
+}
+
+#ifdef __x86_64__
+/* route_row on 16 lanes: the winners' lanes 0 + d, the others +0 (a zeroing mask), then + x: the same
+ * additions (the step's bf16 path runs on AVX-512 CPUs only; GCC left the plain loop scalar) */
+__attribute__((target("avx512f"))) static void route_row_avx512(float *o, const float *x, const float *d,
+                                                                const int32_t *w, int32_t pos, long b)
+{
+    long j = 0;
+    __m512i p = _mm512_set1_epi32(pos);
+    for (; j + 16 <= b; j += 16) {
+        __mmask16 m = _mm512_cmpeq_epi32_mask(_mm512_loadu_si512((const void *)(w + j)), p);
+        __m512 dv = _mm512_maskz_add_ps(m, _mm512_setzero_ps(), _mm512_loadu_ps(d + j));
+        _mm512_storeu_ps(o + j, _mm512_add_ps(_mm512_loadu_ps(x + j), dv));
+    }
+    route_row(o + j, x + j, d + j, w + j, pos, b - j);
+}
+#endif
+
+static void dh2_block(double *part, long r0, long r1, const void *arg)
+{
+    const dh2_arg *a = arg;
+    long b = a->b, g = DH2_FLOATS / b;
+    float y[DH2_FLOATS];
+    int wide = 0;
+#ifdef __x86_64__
+    wide = __builtin_cpu_supports("avx512f");
+#endif
+    for (long q = r0; q < r1; q += g) {
+        long n = r1 - q < g ? r1 - q : g;
+        for (long i = 0; i < n; i++) {
+            long row = q + i, grp = row / a->k;
+            int32_t pos = (int32_t)(row % a->k);
+            const float *x = a->x + row * b, *d = a->dg + grp * b;
+            const int32_t *w = a->arg + grp * b;
+#ifdef __x86_64__
+            if (wide) {
+                route_row_avx512(y + i * b, x, d, w, pos, b);
+                continue;
+            }
+#endif
+            route_row(y + i * b, x, d, w, pos, b);
+        }
+        nn_to_bf16_serial_stream(a->xb + q * b, y, n * b);
+        nn_col_sums_rows(part, y, n, b);
+    }
+}
+
 /* One block T of R max(2c, c + b, 3a + b) floats carries the gradient down the layers (the
  * spec's sizes need no more than the two ping-pong buffers R max(c, b, 2a) and R max(c, a) it
  * replaced): [A | B] = [r2 then dy3 (or dy3b, dy3_sink) | dr2] (R,c) each at its start, dh2 (R,b) at its end, then
@@ -323,19 +393,38 @@ static int group_backward(m3_run *r, const m3_group *p, float *dinp, const float
     split_w3(wg, wh, M3P(r, p->conv3.w), b, c);
     if (!fused) sum_over_k(S, A, G, k, c);
     TRY(nn_linear_backward(r->c, dg, gw3 ? dwg : NULL, M3G(r, p->conv3.b), S, s->g, wg, G, b, c, r->err));
-    nn_maxpool_backward_set(dh2, dg, s->arg1, G, k, b);
-    if (fused && s->h2b)
-        TRY(nn_linear_backward_bf16dout_in(r->c, dh2, gw3 ? dwh : NULL, dy3b, s->h2b, wh, R, b, c, r->err));
-    else if (fused)
-        TRY(nn_linear_backward_bf16dout(r->c, dh2, gw3 ? dwh : NULL, dy3b, s->h2, wh, R, b, c, r->err));
-    else
-        TRY(nn_linear_backward(r->c, dh2, gw3 ? dwh : NULL, NULL, A, s->h2, wh, R, b, c, r->err));
+    /* bf16 with h2b kept (dh2b): dh2 = dy3 W_h alone, then dh2_block's sweep gives conv2 its bf16
+       output gradient, in T's first (b + 1) / 2 R floats (dy3b's, dead by then), and its bias gradient;
+       h1, r1, dr1 follow it (dh2 is dead after the sweep) */
+    float *db2 = M3G(r, p->conv2.b);
+    int dh2_bf16 =
+        fused && s->h2b && m3_conv_is_bf16(r, &p->conv2) && db2 && b <= DH2_FLOATS && (b + 1) / 2 <= W - b;
+    uint16_t *dh2b = (uint16_t *)T;
+    if (dh2_bf16) {
+        TRY(nn_linear_backward_bf16dout_in(r->c, dh2, gw3 ? dwh : NULL, dy3b, s->h2b, wh, R, b, c, 1, r->err));
+        double *sc = (double *)arena_floats(r->a, 2 * nn_col_sums_scratch(b));
+        NEED(sc);
+        dh2_arg da = {dh2, dg, s->arg1, dh2b, k, b};
+        nn_col_sums_by(db2, R, b, sc, dh2_block, &da);
+    } else {
+        nn_maxpool_backward_set(dh2, dg, s->arg1, G, k, b);
+        if (fused && s->h2b)
+            TRY(nn_linear_backward_bf16dout_in(r->c, dh2, gw3 ? dwh : NULL, dy3b, s->h2b, wh, R, b, c, 0, r->err));
+        else if (fused)
+            TRY(nn_linear_backward_bf16dout(r->c, dh2, gw3 ? dwh : NULL, dy3b, s->h2, wh, R, b, c, r->err));
+        else
+            TRY(nn_linear_backward(r->c, dh2, gw3 ? dwh : NULL, NULL, A, s->h2, wh, R, b, c, r->err));
+    }
     if (gw3) add_w3(gw3, dwg, dwh, b, c);
     /* conv1's output h1 recomputed; conv2's backward (dr1) and bn1's over r1, ReLU folded in */
-    float *h1 = T, *r1 = T + R * a, *dr1 = T + 2 * R * a;
+    float *h1 = T + (dh2_bf16 ? (b + 1) / 2 * R : 0), *r1 = h1 + R * a, *dr1 = r1 + R * a;
     TRY(nn_linear_forward(r->c, h1, inp, M3P(r, p->conv1.w), M3P(r, p->conv1.b), R, cin, a, r->err));
     float *dh1 = r1;
-    TRY(m3_bn_relu_conv_bn_backward(r, &p->bn1, &p->conv2, dh1, dr1, r1, s->mean1, s->var1, h1, dh2, R));
+    if (dh2_bf16)
+        TRY(m3_bn_relu_conv_bn_backward_bf16dout(r, &p->bn1, &p->conv2, dh1, dr1, r1, s->mean1, s->var1, h1, dh2b,
+                                                 R));
+    else
+        TRY(m3_bn_relu_conv_bn_backward(r, &p->bn1, &p->conv2, dh1, dr1, r1, s->mean1, s->var1, h1, dh2, R));
     TRY(nn_linear_backward(r->c, dinp, M3G(r, p->conv1.w), M3G(r, p->conv1.b), dh1, inp, M3P(r, p->conv1.w),
                            R, cin, a, r->err));
     arena_release(r->a, mk);

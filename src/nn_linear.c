@@ -469,9 +469,9 @@ int nn_linear_backward_bf16dout(nn_cache *c, float *dinp, float *dw, const uint1
 }
 
 int nn_linear_backward_bf16dout_in(nn_cache *c, float *dinp, float *dw, const uint16_t *dout, const uint16_t *inp,
-                                   const float *w, long M, long K, long N, char *err)
+                                   const float *w, long M, long K, long N, int set, char *err)
 {
     if (bf16in_check(c, K, N, err)) return -1;
     if (!dinp && !dw) return 0;
-    return linear_backward_bf16(c, dinp, dw, NULL, NULL, dout, NULL, inp, w, M, K, N, 0, err);
+    return linear_backward_bf16(c, dinp, dw, NULL, NULL, dout, NULL, inp, w, M, K, N, set, err);
 }

@@ -5,46 +5,34 @@
 
 #include <string.h>
 
+/* o (C) = max over the k rows of x (k,C); a (C) = the winning row (the first on ties). */
+static void max_group(float *o, int32_t *a, const float *x, long k, long C)
+{
+    for (long j = 0; j < C; j++) { o[j] = x[j]; a[j] = 0; }
+    for (long i = 1; i < k; i++) {
+        const float *xi = x + i * C;
+#pragma omp simd
+        for (long j = 0; j < C; j++) { /* branch-free (a mask), the same comparisons, vectorised */
+            float v = xi[j], cur = o[j];
+            int32_t gt = -(int32_t)(v > cur);
+            o[j] = v > cur ? v : cur;
+            a[j] = (a[j] & ~gt) | ((int32_t)i & gt);
+        }
+    }
+}
+
 void nn_maxpool_forward(float *out, int32_t *arg, const float *inp, long G, long k, long C)
 {
 #pragma omp parallel for schedule(static)
-    for (long g = 0; g < G; g++) {
-        const float *x = inp + g * k * C;
-        float *o = out + g * C;
-        int32_t *a = arg + g * C;
-        for (long j = 0; j < C; j++) { o[j] = x[j]; a[j] = 0; }
-        for (long i = 1; i < k; i++) {
-            const float *xi = x + i * C;
-#pragma omp simd
-            for (long j = 0; j < C; j++) { /* branch-free (a mask), the same comparisons, vectorised */
-                float v = xi[j], cur = o[j];
-                int32_t gt = -(int32_t)(v > cur);
-                o[j] = v > cur ? v : cur;
-                a[j] = (a[j] & ~gt) | ((int32_t)i & gt);
-            }
-        }
-    }
+    for (long g = 0; g < G; g++) max_group(out + g * C, arg + g * C, inp + g * k * C, k, C);
 }
 
 void nn_maxpool_forward_bf16(float *out, int32_t *arg, uint16_t *inb, const float *inp, long G, long k, long C)
 {
 #pragma omp parallel for schedule(static)
     for (long g = 0; g < G; g++) {
-        const float *x = inp + g * k * C;
-        float *o = out + g * C;
-        int32_t *a = arg + g * C;
-        for (long j = 0; j < C; j++) { o[j] = x[j]; a[j] = 0; }
-        for (long i = 1; i < k; i++) {
-            const float *xi = x + i * C;
-#pragma omp simd
-            for (long j = 0; j < C; j++) { /* as nn_maxpool_forward */
-                float v = xi[j], cur = o[j];
-                int32_t gt = -(int32_t)(v > cur);
-                o[j] = v > cur ? v : cur;
-                a[j] = (a[j] & ~gt) | ((int32_t)i & gt);
-            }
-        }
-        nn_to_bf16_serial_stream(inb + g * k * C, x, k * C); /* the group's rows, still in cache */
+        max_group(out + g * C, arg + g * C, inp + g * k * C, k, C);
+        nn_to_bf16_serial_stream(inb + g * k * C, inp + g * k * C, k * C); /* the group's rows, still in cache */
     }
 }
 

@@ -507,19 +507,26 @@ static void test_bf16_dout_and_sink(void **state)
     uint16_t *inb = malloc(sizeof(uint16_t) * (size_t)(Ml * K));
     nn_to_bf16(inb, inp, Ml * K);
     float *di3 = rnd(Ml * K, 68, -1, 1), *dwc = rnd(N * K, 69, -1, 1);
-    assert_int_equal(nn_linear_backward_bf16dout_in(&g_c, di3, dwc, doutb, inb, wl, Ml, K, N, g_err), 0);
+    assert_int_equal(nn_linear_backward_bf16dout_in(&g_c, di3, dwc, doutb, inb, wl, Ml, K, N, 0, g_err), 0);
     assert_memory_equal(di3, di2, sizeof(float) * (size_t)(Ml * K));
     assert_memory_equal(dwc, dwb, sizeof(float) * (size_t)(N * K));
+    /* set: dinp overwritten, the bits of nn_linear_backward_set (dw still accumulated) */
+    float *di4 = rnd(Ml * K, 70, -1, 1), *di5 = rnd(Ml * K, 71, -1, 1);
+    assert_int_equal(nn_linear_backward_bf16dout_in(&g_c, di4, dwc, doutb, inb, wl, Ml, K, N, 1, g_err), 0);
+    assert_int_equal(nn_linear_backward_set(&g_c, di5, dwb, NULL, dout, inp, wl, Ml, K, N, g_err), 0);
+    assert_memory_equal(di4, di5, sizeof(float) * (size_t)(Ml * K));
+    assert_memory_equal(dwc, dwb, sizeof(float) * (size_t)(N * K));
+    free(di4); free(di5);
     printf("bn backward into a sink, linear backward from a bf16 dout (and a bf16 input): the bits of the "
            "stored paths: OK\n");
     assert_int_equal(nn_linear_is_bf16(&g_c, K, N), 1);
     assert_int_equal(nn_linear_is_bf16(&g_c, 8, N), 0);
     assert_int_equal(nn_linear_backward_bf16dout(&g_c, di1, dwa, doutb, inp, wl, Ml * 3, 8, N, g_err), -1);
-    assert_int_equal(nn_linear_backward_bf16dout_in(&g_c, di1, dwa, doutb, inb, wl, Ml * 3, 8, N, g_err), -1);
+    assert_int_equal(nn_linear_backward_bf16dout_in(&g_c, di1, dwa, doutb, inb, wl, Ml * 3, 8, N, 0, g_err), -1);
     g_c.precision = NN_FP32;
     assert_int_equal(nn_linear_is_bf16(&g_c, K, N), 0);
     assert_int_equal(nn_linear_backward_bf16dout(&g_c, di1, dwa, doutb, inp, wl, Ml, K, N, g_err), -1);
-    assert_int_equal(nn_linear_backward_bf16dout_in(&g_c, di1, dwa, doutb, inb, wl, Ml, K, N, g_err), -1);
+    assert_int_equal(nn_linear_backward_bf16dout_in(&g_c, di1, dwa, doutb, inb, wl, Ml, K, N, 0, g_err), -1);
     g_c.precision = NN_BF16;
     free(inb); free(di3); free(dwc);
     free(x); free(w); free(b); free(g); free(want); free(got); free(seen); free(scr);
