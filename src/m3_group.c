@@ -330,7 +330,8 @@ static void dh2_block(double *part, long r0, long r1, const void *arg)
 /* One block T of R max(2c, c + b, 3a + b) floats carries the gradient down the layers (the
  * spec's sizes need no more than the two ping-pong buffers R max(c, b, 2a) and R max(c, a) it
  * replaced): [A | B] = [r2 then dy3 (or dy3b, dy3_sink) | dr2] (R,c) each at its start, dh2 (R,b) at its end, then
- * h1, r1 then dh1, dr1 (R,a) each at its start. r2 and r1 are recomputed (bitwise) just before
+ * h1, r1 then dh1, dr1 (R,a) each at its start (after dh2b, (b + 1) / 2 R floats, when dh2_block
+ * rounds dh2 to bf16). r2 and r1 are recomputed (bitwise) just before
  * their use. conv4's output gradient (R,cout) lives only until conv4's backward, the rest is G
  * rows. light (after m3_group_forward_light): h3 is rebuilt first, its temporaries h1, r1, h2 in T
  * (which then needs R max(.., c + 2a + b)), and lives until bn2's backward; h2 is rebuilt in its
