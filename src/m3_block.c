@@ -32,82 +32,65 @@ static void copy_scaled_rows(float *dst, const float *src, const float *scale, l
     }
 }
 
-/* The bf16 form of the block (every linear layer bf16): ln1, attn_out, ln2 and gelu are computed into a
- * temporary and kept only rounded to bf16 (ln1b, ...), the copy each linear layer reads in the forward
- * and again in its weight gradient (nn_linear_backward_bf16in); the same bits as converting them at
- * each use (the same rounding of the same values), one conversion instead of two. */
-static int block_forward_bf16(m3_run *r, const m3_block *p, float *out, m3_block_state *s, const float *inp,
-                              const float *keybias, const float *pairbias, long B, long T, int heads)
+/* out = a linear layer of the block on its input x, which the state keeps for the layer's weight
+ * gradient: as it is (xb NULL: x is the state's f32 copy), or rounded into xb (x a temporary). */
+static int linear_forward_kept(m3_run *r, float *out, const m3_linear *l, const float *x, uint16_t *xb, long N)
 {
-    long N = B * T, C = p->C, n_att = (B * heads * T * T + 1) / 2; /* bf16 probabilities, two a float */
-    m3_buffer saved[] = {{&s->ln1_mean, N}, {&s->ln1_var, N}, {&s->qkv, N * 3 * C}, {&s->att, n_att},
-                         {&s->x1, N * C},   {&s->ln2_mean, N}, {&s->ln2_var, N},    {&s->fc1, N * 4 * C}};
-    TRY(m3_alloc_floats(r, saved, sizeof saved / sizeof *saved));
-    float *b16[4];
-    m3_buffer halves[] = {{&b16[0], (N * C + 1) / 2}, {&b16[1], (N * C + 1) / 2}, {&b16[2], (N * C + 1) / 2},
-                          {&b16[3], (N * 4 * C + 1) / 2}};
-    TRY(m3_alloc_floats(r, halves, sizeof halves / sizeof *halves));
-    s->ln1b = (uint16_t *)b16[0], s->attn_outb = (uint16_t *)b16[1], s->ln2b = (uint16_t *)b16[2];
-    s->gelub = (uint16_t *)b16[3];
-    arena_mark_t mk = arena_mark(r->a);
-    float *tmp = arena_floats(r->a, N * 4 * C);
-    NEED(tmp);
-    /* x1 = inp + proj(attn(norm1(inp))) */
-    TRY(nn_layernorm_forward(r->c, tmp, s->ln1_mean, s->ln1_var, inp, M3P(r, p->norm1.w), M3P(r, p->norm1.b), N,
-                             C, r->err));
-    nn_to_bf16(s->ln1b, tmp, N * C);
-    TRY(nn_linear_forward_bf16in(r->c, s->qkv, s->ln1b, M3P(r, p->qkv.w), NULL, N, C, 3 * C, r->err));
-    TRY(nn_attention_forward_bias(r->c, tmp, s->att, s->qkv, keybias, pairbias, B, T, C, heads, r->err));
-    nn_to_bf16(s->attn_outb, tmp, N * C);
-    TRY(nn_linear_forward_bf16in(r->c, out, s->attn_outb, M3P(r, p->proj.w), M3P(r, p->proj.b), N, C, C, r->err));
-    if (s->drop_attn) scale_rows(out, s->drop_attn, B, T, C);
-    TRY(nn_add(r->c, s->x1, inp, out, N * C, r->err));
-    /* out = x1 + fc2(gelu(fc1(norm2(x1)))) */
-    TRY(nn_layernorm_forward(r->c, tmp, s->ln2_mean, s->ln2_var, s->x1, M3P(r, p->norm2.w), M3P(r, p->norm2.b), N,
-                             C, r->err));
-    nn_to_bf16(s->ln2b, tmp, N * C);
-    TRY(nn_linear_forward_bf16in(r->c, s->fc1, s->ln2b, M3P(r, p->fc1.w), M3P(r, p->fc1.b), N, C, 4 * C, r->err));
-    TRY(nn_act_forward(r->c, NN_GELU, tmp, s->fc1, N * 4 * C, r->err));
-    nn_to_bf16(s->gelub, tmp, N * 4 * C);
-    TRY(nn_linear_forward_bf16in(r->c, out, s->gelub, M3P(r, p->fc2.w), M3P(r, p->fc2.b), N, 4 * C, C, r->err));
-    arena_release(r->a, mk);
-    if (s->drop_mlp) scale_rows(out, s->drop_mlp, B, T, C);
-    return nn_add(r->c, out, s->x1, out, N * C, r->err);
+    const float *bias = l->b >= 0 ? M3P(r, l->b) : NULL;
+    if (!xb) return nn_linear_forward(r->c, out, x, M3P(r, l->w), bias, N, l->in, l->out, r->err);
+    nn_to_bf16(xb, x, N * l->in);
+    return nn_linear_forward_bf16in(r->c, out, xb, M3P(r, l->w), bias, N, l->in, l->out, r->err);
 }
 
+/* When every linear layer of the block runs bf16, ln1, attn_out, ln2 and gelu are computed into one
+ * temporary and kept only rounded to bf16 (ln1b, ...), the copy each layer reads in the forward and
+ * again in its weight gradient (nn_linear_backward_bf16in): the same bits as converting them at each
+ * use (the same rounding of the same values), one conversion instead of two, in half the room. */
 int m3_block_forward(m3_run *r, const m3_block *p, float *out, m3_block_state *s, const float *inp,
                      const float *keybias, const float *pairbias, const float *drop_attn,
                      const float *drop_mlp, long B, long T, int heads)
 {
     long N = B * T, C = p->C, n_att = B * heads * T * T;
+    /* the saved probabilities: floats, or under NN_BF16 bf16 values, two per float (nn.h) */
+    if (r->c->precision == NN_BF16) n_att = (n_att + 1) / 2;
     memset(s, 0, sizeof *s);
     s->drop_attn = drop_attn;
     s->drop_mlp = drop_mlp;
-    if (nn_linear_is_bf16(r->c, C, C))
-        return block_forward_bf16(r, p, out, s, inp, keybias, pairbias, B, T, heads);
-    /* the saved probabilities: floats, or under NN_BF16 bf16 values, two per float (nn.h) */
-    if (r->c->precision == NN_BF16) n_att = (n_att + 1) / 2;
-    m3_buffer saved[] = {{&s->ln1, N * C},      {&s->ln1_mean, N}, {&s->ln1_var, N},
-                         {&s->qkv, N * 3 * C},  {&s->att, n_att},
-                         {&s->attn_out, N * C}, {&s->x1, N * C},   {&s->ln2, N * C},
-                         {&s->ln2_mean, N},     {&s->ln2_var, N},  {&s->fc1, N * 4 * C},
-                         {&s->gelu, N * 4 * C}};
+    m3_buffer saved[] = {{&s->ln1_mean, N}, {&s->ln1_var, N}, {&s->qkv, N * 3 * C}, {&s->att, n_att},
+                         {&s->x1, N * C},   {&s->ln2_mean, N}, {&s->ln2_var, N},    {&s->fc1, N * 4 * C}};
     TRY(m3_alloc_floats(r, saved, sizeof saved / sizeof *saved));
+    int kb = nn_linear_is_bf16(r->c, C, C);
+    float *in4[4]; /* the inputs of qkv, proj, fc1, fc2: f32 in the state, or bf16 (two values a float) */
+    m3_buffer inputs[] = {{&in4[0], kb ? (N * C + 1) / 2 : N * C},
+                          {&in4[1], kb ? (N * C + 1) / 2 : N * C},
+                          {&in4[2], kb ? (N * C + 1) / 2 : N * C},
+                          {&in4[3], kb ? (N * 4 * C + 1) / 2 : N * 4 * C}};
+    TRY(m3_alloc_floats(r, inputs, sizeof inputs / sizeof *inputs));
+    arena_mark_t mk = arena_mark(r->a);
+    float *ln1 = in4[0], *ao = in4[1], *ln2 = in4[2], *gl = in4[3];
+    if (kb) {
+        s->ln1b = (uint16_t *)in4[0], s->attn_outb = (uint16_t *)in4[1], s->ln2b = (uint16_t *)in4[2];
+        s->gelub = (uint16_t *)in4[3];
+        float *tmp = arena_floats(r->a, N * 4 * C); /* the temporary the four pass through */
+        NEED(tmp);
+        ln1 = ao = ln2 = gl = tmp;
+    } else
+        s->ln1 = ln1, s->attn_out = ao, s->ln2 = ln2, s->gelu = gl;
     /* x1 = inp + proj(attn(norm1(inp))) */
-    TRY(nn_layernorm_forward(r->c, s->ln1, s->ln1_mean, s->ln1_var, inp, M3P(r, p->norm1.w),
-                             M3P(r, p->norm1.b), N, C, r->err));
-    TRY(nn_linear_forward(r->c, s->qkv, s->ln1, M3P(r, p->qkv.w), NULL, N, C, 3 * C, r->err));
-    TRY(nn_attention_forward_bias(r->c, s->attn_out, s->att, s->qkv, keybias, pairbias, B, T, C, heads,
-                                  r->err));
-    TRY(nn_linear_forward(r->c, out, s->attn_out, M3P(r, p->proj.w), M3P(r, p->proj.b), N, C, C, r->err));
+    TRY(nn_layernorm_forward(r->c, ln1, s->ln1_mean, s->ln1_var, inp, M3P(r, p->norm1.w), M3P(r, p->norm1.b), N,
+                             C, r->err));
+    TRY(linear_forward_kept(r, s->qkv, &p->qkv, ln1, s->ln1b, N));
+    TRY(nn_attention_forward_bias(r->c, ao, s->att, s->qkv, keybias, pairbias, B, T, C, heads, r->err));
+    TRY(linear_forward_kept(r, out, &p->proj, ao, s->attn_outb, N));
     if (drop_attn) scale_rows(out, drop_attn, B, T, C);
     TRY(nn_add(r->c, s->x1, inp, out, N * C, r->err));
     /* out = x1 + fc2(gelu(fc1(norm2(x1)))) */
-    TRY(nn_layernorm_forward(r->c, s->ln2, s->ln2_mean, s->ln2_var, s->x1, M3P(r, p->norm2.w),
-                             M3P(r, p->norm2.b), N, C, r->err));
-    TRY(nn_linear_forward(r->c, s->fc1, s->ln2, M3P(r, p->fc1.w), M3P(r, p->fc1.b), N, C, 4 * C, r->err));
-    TRY(nn_act_forward(r->c, NN_GELU, s->gelu, s->fc1, N * 4 * C, r->err));
-    TRY(nn_linear_forward(r->c, out, s->gelu, M3P(r, p->fc2.w), M3P(r, p->fc2.b), N, 4 * C, C, r->err));
+    TRY(nn_layernorm_forward(r->c, ln2, s->ln2_mean, s->ln2_var, s->x1, M3P(r, p->norm2.w), M3P(r, p->norm2.b), N,
+                             C, r->err));
+    TRY(linear_forward_kept(r, s->fc1, &p->fc1, ln2, s->ln2b, N));
+    TRY(nn_act_forward(r->c, NN_GELU, gl, s->fc1, N * 4 * C, r->err));
+    TRY(linear_forward_kept(r, out, &p->fc2, gl, s->gelub, N));
+    arena_release(r->a, mk);
     if (drop_mlp) scale_rows(out, drop_mlp, B, T, C);
     return nn_add(r->c, out, s->x1, out, N * C, r->err);
 }
