@@ -22,15 +22,68 @@ if [ "${SAN:-0}" = 1 ]; then
 fi
 LOG_DIR=$ROOT/tests/out
 mkdir -p "$LOG_DIR"
-passed=0; failed=0; skipped=0
+passed=0; failed=0; skipped=0; failed_names=
 t_start=$(date +%s)
+# A suite that runs past SUITE_TIMEOUT seconds (default 900; the slowest, e2e_slurm, takes ~210 s)
+# is stopped and fails with a report of where it hung, so one hang cannot eat CI's whole time limit.
+: "${SUITE_TIMEOUT:=900}"
+
+# stacks PID: one line per thread of process PID, its innermost 12 frames' function names (gdb),
+# or the thread's kernel wait channel where gdb is missing or cannot attach.
+stacks() {
+  out=
+  if command -v gdb > /dev/null 2>&1; then
+    out=$(timeout 60 gdb -batch -nx -p "$1" -ex "thread apply all bt 12" 2> /dev/null | awk '
+      /^Thread / { if (l != "") print l; match($0, /LWP [0-9]+/); l = "    " substr($0, RSTART, RLENGTH) ":"; next }
+      /^#[0-9]+ / { f = $2; if (match($0, / in [^ ]+/)) f = substr($0, RSTART + 4, RLENGTH - 4); l = l " " f }
+      END { if (l != "") print l }')
+  fi
+  if [ -n "$out" ]; then echo "$out"; return; fi
+  for t in /proc/"$1"/task/*; do echo "    task ${t##*/}: wchan $(cat "$t/wchan" 2> /dev/null)"; done
+}
+
+# hang_report SID: the processes of the suite's session, and the stacks of its i2pmae processes.
+hang_report() {
+  echo "FAIL: hung: still running after ${SUITE_TIMEOUT}s (SUITE_TIMEOUT); its processes:"
+  ps -eo pid=,sid=,stat=,etimes=,wchan:22=,args= | awk -v s="$1" '$2 == s' | cut -c1-220
+  for p in $(ps -eo pid=,sid=,comm= | awk -v s="$1" '$2 == s && $3 == "i2pmae" { print $1 }'); do
+    echo "  stacks of i2pmae $p:"
+    stacks "$p"
+  done
+}
+
+# run_watched LOG CMD...: CMD in a session of its own (output in LOG); past SUITE_TIMEOUT seconds the
+# hang report goes to LOG and every process of the session is killed (status 124).
+cur=
+run_watched() {
+  wlog=$1; shift
+  setsid "$@" > "$wlog" 2>&1 &
+  cur=$!
+  (
+    s=0
+    while [ "$s" -lt "$SUITE_TIMEOUT" ]; do sleep 2; s=$((s + 2)); kill -0 "$cur" 2> /dev/null || exit 0; done
+    hang_report "$cur" >> "$wlog" 2>&1
+    pkill -9 -s "$cur"
+  ) &
+  dog=$!
+  wait "$cur"
+  wrc=$?
+  kill "$dog" 2> /dev/null
+  wait "$dog" 2> /dev/null
+  pkill -9 -s "$cur" 2> /dev/null # what the suite left behind (a daemon, a stray rank)
+  cur=
+  if grep -q '^FAIL: hung: ' "$wlog"; then return 124; fi
+  return "$wrc"
+}
+# Interrupted (Ctrl-C, a CI limit): the running suite's session goes too.
+trap '[ -n "$cur" ] && pkill -9 -s "$cur"; exit 130' INT TERM
 
 run_suite() { # name, command...
   name=$1; shift
   if [ -n "$TESTS" ] && ! echo "$name" | grep -q -- "$TESTS"; then return; fi
   log="$LOG_DIR/$name.log"
   t0=$(date +%s)
-  "$@" > "$log" 2>&1
+  run_watched "$log" "$@"
   rc=$?
   t1=$(date +%s)
   case "$name" in
@@ -49,6 +102,7 @@ run_suite() { # name, command...
   status=ok; [ "$f" != 0 ] && status=FAILED
   printf '%-34s %4s passed %3s failed %3s skipped %4ss  %s\n' "$name" "$p" "$f" "$s" $((t1 - t0)) "$status"
   if [ "$f" != 0 ]; then
+    failed_names="$failed_names $name"
     echo "---- $log (failures and last lines) ----"
     grep -E '^(FAIL|\[  FAILED|\[  ERROR)' "$log" | head -20
     tail -n 25 "$log"
@@ -67,6 +121,19 @@ for t in "$ROOT"/tests/e2e/test_*.sh; do
   n=$(basename "$t" .sh); run_suite "e2e_${n#test_}" sh "$t"
 done
 
+# The hang reports again at the end, where a log's tail shows them.
+for name in $failed_names; do
+  if grep -q '^FAIL: hung: ' "$LOG_DIR/$name.log"; then
+    echo "---- $name hung; the last test lines, its processes and stacks ----"
+    grep -E '^(PASS|FAIL|SKIP): ' "$LOG_DIR/$name.log" | grep -v '^FAIL: hung: ' | tail -n 3
+    sed -n '/^FAIL: hung: /,$p' "$LOG_DIR/$name.log" | head -n 60
+  fi
+done
+[ -n "$failed_names" ] && echo "failed suites:$failed_names"
+# The machine, for comparing runs (a CI log's tail included)
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+isa=$(grep -m 1 -ow -e amx_bf16 -e avx512_bf16 -e avx512f -e avx2 /proc/cpuinfo | sort -u | tr '\n' ' ')
+echo "machine: ${cpu:-?}, $(nproc) cores, $(uname -r); $isa"
 echo "total time $(( $(date +%s) - t_start ))s"
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ] && [ "$passed" -gt 0 ]
