@@ -108,7 +108,7 @@ static int bench_api(int bf16, long chunks, int reps)
     char err[I2P_ERR_LEN];
     dnn_ctx dnn;
     nn_cache c;
-    if (dnn_ctx_create(&dnn, err) || nn_cache_init(&c, &dnn, 64, err)) return fprintf(stderr, "%s\n", err), 1;
+    if (dnn_ctx_create(&dnn, err) || nn_cache_init(&c, &dnn, 256, err)) return fprintf(stderr, "%s\n", err), 1;
     if (nn_cache_set_precision(&c, bf16 ? NN_BF16 : NN_FP32, err)) return fprintf(stderr, "%s\n", err), 1;
     double total = 0, total_cpu = 0, total_flop = 0;
     long M = chunks * ROWS;

@@ -253,7 +253,8 @@ static void check_chunk_order(nn_precision prec, long M, long K, long N)
     free(inp), free(dout), free(dw0), free(prod), free(want), free(back), free(got), free(work);
 }
 
-/* 4.5 chunks: K = 3 (the products summed as dW^T) and wider layers (as dW), f32; bf16 for a bf16 layer. */
+/* 4.5 chunks: K = 3 (the products summed as dW^T) and wider layers (as dW), f32; bf16 for a bf16 layer.
+ * 9.5 chunks: several groups of full chunks side by side (dw_add_side), then the partial one. */
 static void test_linear_dw_chunk_order(void **state)
 {
     (void)state;
@@ -261,6 +262,8 @@ static void test_linear_dw_chunk_order(void **state)
     check_chunk_order(NN_FP32, 4608, 24, 40);
     check_chunk_order(NN_FP32, 4608, 40, 24);
     check_chunk_order(NN_BF16, 4608, 24, 40);
+    check_chunk_order(NN_FP32, 9728, 24, 40);
+    check_chunk_order(NN_BF16, 9728, 40, 24);
 }
 
 /* The bias gradient (nn_col_sums_add; in a bf16 layer nn_col_sums_to_bf16_add, summed while dout is
