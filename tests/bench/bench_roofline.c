@@ -239,13 +239,13 @@ static int vit_part(int B, vit_precision prec)
 static const char *kind_name(int kind)
 {
     static const struct { int kind; const char *name; } names[] = {
-        {1, "linear_fwd"}, {2, "linear_bwd_data"}, {3, "linear_bwd_weights"}, {4, "linear_bwd_bias"},
-        {5, "linear_dw_chunk"}, {6, "linear_dw_side"},
-        {20, "add"}, {21, "act_fwd"}, {22, "act_bwd"}, {40, "layernorm_fwd"}, {41, "layernorm_bwd"},
-        {60, "batchnorm_fwd_train"}, {61, "batchnorm_fwd_eval"}, {62, "batchnorm_bwd"},
+        {1, "linear_fwd"}, {2, "linear_bwd_data"}, {3, "linear_bwd_weights"}, {4, "linear_dw_chunk"},
+        {5, "linear_dw_side"},
+        {20, "add"}, {21, "act_fwd"}, {22, "act_bwd"}, {23, "relu_bwd_dst"}, {40, "layernorm_fwd"},
+        {41, "layernorm_bwd"}, {60, "batchnorm_fwd_train"}, {61, "batchnorm_fwd_eval"},
         {80, "attn_qk"}, {81, "attn_pv"}, {82, "attn_softmax_fwd"}, {83, "attn_softmax_bwd"},
         {84, "attn_bwd_dp"}, {85, "attn_bwd_dv"}, {86, "attn_bwd_dq"}, {87, "attn_bwd_dk"},
-        {88, "attn_keybias"}, {89, "attn_pairbias"}};
+        {88, "attn_heads"}};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (names[i].kind == kind) return names[i].name;
     return "kind?";
