@@ -59,6 +59,19 @@ typedef struct {
 int nn_cache_init(nn_cache *c, dnn_ctx *dnn, int capacity, char *err);
 void nn_cache_free(nn_cache *c);
 
+/* The kind of a cached primitive (nn_prim.kind, the first half of its cache key): one per operation of
+ * the nn_*.c files. nn_kind_name gives each its label ("linear_dw_side", ...; "kind?" for a number
+ * outside the enum), for benchmarks and reports. */
+typedef enum {
+    NN_K_LINEAR_FWD = 1, NN_K_LINEAR_BWD_DATA, NN_K_LINEAR_BWD_W, NN_K_LINEAR_DW_CHUNK, NN_K_LINEAR_DW_SIDE,
+    NN_K_ADD = 20, NN_K_ACT_FWD, NN_K_ACT_BWD, NN_K_RELU_BWD_DST,
+    NN_K_LN_FWD = 40, NN_K_LN_BWD,
+    NN_K_BN_TRAIN = 60, NN_K_BN_EVAL,
+    NN_K_ATT_QK = 80, NN_K_ATT_PV, NN_K_ATT_SOFTMAX_FWD, NN_K_ATT_SOFTMAX_BWD, NN_K_ATT_DP, NN_K_ATT_DV,
+    NN_K_ATT_DQ, NN_K_ATT_DK, NN_K_ATT_HEADS
+} nn_kind;
+const char *nn_kind_name(int kind);
+
 /* Looks up a cached primitive (internal to the nn_*.c files). Returns NULL if absent. */
 nn_prim *nn_cache_find(nn_cache *c, int kind, const long *key, int n_key);
 /* Creates a primitive for op_desc (a dnnl_*_desc_t), with optional attr (scratchpad mode is set to

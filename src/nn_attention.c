@@ -24,8 +24,6 @@
 
 #include "errors.h"
 
-enum { K_QK = 80, K_AV, K_SOFTMAX_FWD, K_SOFTMAX_BWD, K_DP, K_DV, K_DQ, K_DK, K_HEADS };
-
 /* Score bytes (f32) of one block: the (nb,H,T,T) scores of a block stay under this, so the ops of
  * the chain find them in the L3 cache (32 MB, shared by the cores) and the block-sized operands in
  * the L2 (1 MB per core) where they fit; docs/performance.md has the measurements. */
@@ -109,7 +107,7 @@ static nn_prim *bmm_prim(nn_cache *c, int kind, long B, long nb, long T, long C,
 static nn_prim *softmax_prim(nn_cache *c, int backward, long nb, long T, long H, dnnl_data_type_t dt, char *err)
 {
     long key[] = {nb, T, H, dt == dnnl_bf16};
-    int kind = backward ? K_SOFTMAX_BWD : K_SOFTMAX_FWD;
+    int kind = backward ? NN_K_ATT_SOFTMAX_BWD : NN_K_ATT_SOFTMAX_FWD;
     nn_prim *p = nn_cache_find(c, kind, key, 4);
     if (p) return p;
     dnnl_memory_desc_t md, mdt;
@@ -152,10 +150,10 @@ static int fwd_prims_get(nn_cache *c, fwd_prims *f, long B, long nb, long T, lon
     att_mds m;
     if (att_mds_init(&m, nb, T, H, hd, dt, err)) return -1;
     float scale = 1.0f / sqrtf((float)hd);
-    f->qk = bmm_prim(c, K_QK, B, nb, T, C, H, &m.x, &m.xt, &m.so, scale, keybias ? &m.kb : NULL,
+    f->qk = bmm_prim(c, NN_K_ATT_QK, B, nb, T, C, H, &m.x, &m.xt, &m.so, scale, keybias ? &m.kb : NULL,
                      pairbias ? &m.pb : NULL, tmp_count, err);
     f->sm = f->qk ? softmax_prim(c, 0, nb, T, H, dt, err) : NULL;
-    f->av = f->sm ? bmm_prim(c, K_AV, B, nb, T, C, H, &m.s, &m.x, &m.xo, 1.0f, NULL, NULL, 0, err) : NULL;
+    f->av = f->sm ? bmm_prim(c, NN_K_ATT_PV, B, nb, T, C, H, &m.s, &m.x, &m.xo, 1.0f, NULL, NULL, 0, err) : NULL;
     return f->av ? 0 : -1;
 }
 
@@ -174,11 +172,11 @@ static int bwd_prims_get(nn_cache *c, bwd_prims *g, long B, long nb, long T, lon
     att_mds m;
     if (att_mds_init(&m, nb, T, H, hd, dt, err)) return -1;
     float scale = 1.0f / sqrtf((float)hd);
-    g->dp = bmm_prim(c, K_DP, B, nb, T, C, H, &m.x, &m.xt, &m.s, 1.0f, NULL, NULL, tmp_count, err);
-    g->dv = g->dp ? bmm_prim(c, K_DV, B, nb, T, C, H, &m.xt, &m.s, &m.xto, 1.0f, NULL, NULL, 0, err) : NULL;
+    g->dp = bmm_prim(c, NN_K_ATT_DP, B, nb, T, C, H, &m.x, &m.xt, &m.s, 1.0f, NULL, NULL, tmp_count, err);
+    g->dv = g->dp ? bmm_prim(c, NN_K_ATT_DV, B, nb, T, C, H, &m.xt, &m.s, &m.xto, 1.0f, NULL, NULL, 0, err) : NULL;
     g->sm = g->dv ? softmax_prim(c, 1, nb, T, H, dt, err) : NULL;
-    g->dq = g->sm ? bmm_prim(c, K_DQ, B, nb, T, C, H, &m.s, &m.x, &m.xo, scale, NULL, NULL, 0, err) : NULL;
-    g->dk = g->dq ? bmm_prim(c, K_DK, B, nb, T, C, H, &m.xt, &m.s, &m.xto, scale, NULL, NULL, 0, err) : NULL;
+    g->dq = g->sm ? bmm_prim(c, NN_K_ATT_DQ, B, nb, T, C, H, &m.s, &m.x, &m.xo, scale, NULL, NULL, 0, err) : NULL;
+    g->dk = g->dq ? bmm_prim(c, NN_K_ATT_DK, B, nb, T, C, H, &m.xt, &m.s, &m.xto, scale, NULL, NULL, 0, err) : NULL;
     return g->dk ? 0 : -1;
 }
 
@@ -195,14 +193,14 @@ static int heads_move(nn_cache *c, int split, void *d, float *x, long ld, long B
                       dnnl_data_type_t dt, int accumulate, int transposed, char *err)
 {
     long key[] = {split, B, T, H, hd, ld, dt == dnnl_bf16, accumulate, transposed};
-    nn_prim *p = nn_cache_find(c, K_HEADS, key, 9);
+    nn_prim *p = nn_cache_find(c, NN_K_ATT_HEADS, key, 9);
     if (!p) {
         dnnl_memory_desc_t dense, rows;
         if (md4t(&dense, B, H, T, hd, H * T * hd, T * hd, transposed ? 1 : hd, transposed ? T : 1, dt, err) ||
             md4t(&rows, B, H, T, hd, T * ld, hd, ld, 1, dnnl_f32, err))
             return -1;
-        p = split ? nn_cache_add_reorder(c, K_HEADS, key, 9, &rows, &dense, 0, err)
-                  : nn_cache_add_reorder(c, K_HEADS, key, 9, &dense, &rows, accumulate, err);
+        p = split ? nn_cache_add_reorder(c, NN_K_ATT_HEADS, key, 9, &rows, &dense, 0, err)
+                  : nn_cache_add_reorder(c, NN_K_ATT_HEADS, key, 9, &dense, &rows, accumulate, err);
         if (!p) return -1;
     }
     void *ptr[] = {split ? (void *)x : d, split ? d : (void *)x};

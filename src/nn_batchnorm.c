@@ -11,8 +11,6 @@
 
 #include "errors.h"
 
-enum { K_BN_TRAIN = 60, K_BN_EVAL };
-
 static int bn_desc(dnnl_batch_normalization_desc_t *d, dnnl_prop_kind_t prop, unsigned extra,
                    long M, long C, char *err)
 {
@@ -117,13 +115,13 @@ void nn_bn_stats_mean(double *acc, float *mean, long M, long C)
 static nn_prim *bn_train_prim(nn_cache *c, long M, long C, char *err)
 {
     long key[] = {M, C};
-    nn_prim *p = nn_cache_find(c, K_BN_TRAIN, key, 2);
+    nn_prim *p = nn_cache_find(c, NN_K_BN_TRAIN, key, 2);
     if (p) return p;
     dnnl_batch_normalization_desc_t d;
     if (bn_desc(&d, dnnl_forward_training, dnnl_use_global_stats, M, C, err)) return NULL;
     int args[] = {DNNL_ARG_SRC, DNNL_ARG_DST, DNNL_ARG_MEAN, DNNL_ARG_VARIANCE, DNNL_ARG_SCALE,
                   DNNL_ARG_SHIFT};
-    return nn_cache_add(c, K_BN_TRAIN, key, 2, &d, NULL, NULL, args, 6, 2 * (3 * C + nn_bn_acc_doubles(C)), err);
+    return nn_cache_add(c, NN_K_BN_TRAIN, key, 2, &d, NULL, NULL, args, 6, 2 * (3 * C + nn_bn_acc_doubles(C)), err);
 }
 
 /* torch's running-statistics update (momentum 0.1, unbiased variance); nothing if they are NULL. */
@@ -318,13 +316,13 @@ int nn_batchnorm_forward_eval(nn_cache *c, float *out, const float *inp, const f
                               long M, long C, char *err)
 {
     long key[] = {M, C};
-    nn_prim *p = nn_cache_find(c, K_BN_EVAL, key, 2);
+    nn_prim *p = nn_cache_find(c, NN_K_BN_EVAL, key, 2);
     if (!p) {
         dnnl_batch_normalization_desc_t d;
         if (bn_desc(&d, dnnl_forward_inference, dnnl_use_global_stats, M, C, err)) return -1;
         int args[] = {DNNL_ARG_SRC, DNNL_ARG_DST, DNNL_ARG_MEAN, DNNL_ARG_VARIANCE, DNNL_ARG_SCALE,
                       DNNL_ARG_SHIFT};
-        p = nn_cache_add(c, K_BN_EVAL, key, 2, &d, NULL, NULL, args, 6, 0, err);
+        p = nn_cache_add(c, NN_K_BN_EVAL, key, 2, &d, NULL, NULL, args, 6, 0, err);
         if (!p) return -1;
     }
     void *ptr[] = {(void *)inp, out, (void *)running_mean, (void *)running_var, (void *)w, (void *)b};

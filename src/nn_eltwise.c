@@ -13,8 +13,6 @@
 
 #include "errors.h"
 
-enum { K_ADD = 20, K_ACT_FWD, K_ACT_BWD, K_RELU_BWD_DST };
-
 static int md1(dnnl_memory_desc_t *md, long n, char *err)
 {
     dnnl_dims_t d = {n};
@@ -40,7 +38,7 @@ int nn_add(nn_cache *c, float *out, const float *a, const float *b, long n, char
         return 0;
     }
     long key[] = {n};
-    nn_prim *p = nn_cache_find(c, K_ADD, key, 1);
+    nn_prim *p = nn_cache_find(c, NN_K_ADD, key, 1);
     if (!p) {
         dnnl_memory_desc_t md;
         dnnl_binary_desc_t d;
@@ -48,7 +46,7 @@ int nn_add(nn_cache *c, float *out, const float *a, const float *b, long n, char
         if (dnn_check(dnnl_binary_desc_init(&d, dnnl_binary_add, &md, &md, &md), "binary desc", err))
             return -1;
         int args[] = {DNNL_ARG_SRC_0, DNNL_ARG_SRC_1, DNNL_ARG_DST};
-        p = nn_cache_add(c, K_ADD, key, 1, &d, NULL, NULL, args, 3, 0, err);
+        p = nn_cache_add(c, NN_K_ADD, key, 1, &d, NULL, NULL, args, 3, 0, err);
         if (!p) return -1;
     }
     void *ptr[] = {(void *)a, (void *)b, out};
@@ -63,7 +61,7 @@ int nn_accumulate(nn_cache *c, float *dst, const float *src, long n, char *err)
 int nn_act_forward(nn_cache *c, nn_act a, float *out, const float *inp, long n, char *err)
 {
     long key[] = {n, a};
-    nn_prim *p = nn_cache_find(c, K_ACT_FWD, key, 2);
+    nn_prim *p = nn_cache_find(c, NN_K_ACT_FWD, key, 2);
     if (!p) {
         dnnl_memory_desc_t md;
         dnnl_eltwise_desc_t d;
@@ -72,7 +70,7 @@ int nn_act_forward(nn_cache *c, nn_act a, float *out, const float *inp, long n, 
                       "eltwise fwd desc", err))
             return -1;
         int args[] = {DNNL_ARG_SRC, DNNL_ARG_DST};
-        p = nn_cache_add(c, K_ACT_FWD, key, 2, &d, NULL, NULL, args, 2, 0, err);
+        p = nn_cache_add(c, NN_K_ACT_FWD, key, 2, &d, NULL, NULL, args, 2, 0, err);
         if (!p) return -1;
     }
     void *ptr[] = {(void *)inp, out};
@@ -83,7 +81,7 @@ int nn_act_forward(nn_cache *c, nn_act a, float *out, const float *inp, long n, 
 static nn_prim *act_backward_prim(nn_cache *c, nn_act a, long n, char *err)
 {
     long key[] = {n, a};
-    nn_prim *p = nn_cache_find(c, K_ACT_BWD, key, 2);
+    nn_prim *p = nn_cache_find(c, NN_K_ACT_BWD, key, 2);
     if (p) return p;
     dnnl_memory_desc_t md;
     dnnl_eltwise_desc_t fd, d;
@@ -95,7 +93,7 @@ static nn_prim *act_backward_prim(nn_cache *c, nn_act a, long n, char *err)
         nn_pd_create(c, &hint, &fd, NULL, err))
         return NULL;
     int args[] = {DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_SRC};
-    p = nn_cache_add(c, K_ACT_BWD, key, 2, &d, NULL, hint, args, 3, n, err);
+    p = nn_cache_add(c, NN_K_ACT_BWD, key, 2, &d, NULL, hint, args, 3, n, err);
     dnnl_primitive_desc_destroy(hint);
     return p;
 }
@@ -113,7 +111,7 @@ int nn_act_backward(nn_cache *c, nn_act a, float *dinp, const float *dout, const
 int nn_relu_backward_dst(nn_cache *c, float *dinp, const float *dout, const float *out, long n, char *err)
 {
     long key[] = {n};
-    nn_prim *p = nn_cache_find(c, K_RELU_BWD_DST, key, 1);
+    nn_prim *p = nn_cache_find(c, NN_K_RELU_BWD_DST, key, 1);
     if (!p) {
         dnnl_memory_desc_t md;
         dnnl_eltwise_desc_t fd, d;
@@ -127,7 +125,7 @@ int nn_relu_backward_dst(nn_cache *c, float *dinp, const float *dout, const floa
             nn_pd_create(c, &hint, &fd, NULL, err))
             return -1;
         int args[] = {DNNL_ARG_DST, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_SRC};
-        p = nn_cache_add(c, K_RELU_BWD_DST, key, 1, &d, NULL, hint, args, 3, 0, err);
+        p = nn_cache_add(c, NN_K_RELU_BWD_DST, key, 1, &d, NULL, hint, args, 3, 0, err);
         dnnl_primitive_desc_destroy(hint);
         if (!p) return -1;
     }

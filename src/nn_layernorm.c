@@ -7,8 +7,6 @@
 
 #include "errors.h"
 
-enum { K_LN_FWD = 40, K_LN_BWD };
-
 #define LN_EPS 1e-5f
 
 static int ln_descs(dnnl_layer_normalization_desc_t *fd, dnnl_layer_normalization_desc_t *bd,
@@ -33,13 +31,13 @@ int nn_layernorm_forward(nn_cache *c, float *out, float *mean, float *var, const
                          const float *w, const float *b, long M, long C, char *err)
 {
     long key[] = {M, C};
-    nn_prim *p = nn_cache_find(c, K_LN_FWD, key, 2);
+    nn_prim *p = nn_cache_find(c, NN_K_LN_FWD, key, 2);
     if (!p) {
         dnnl_layer_normalization_desc_t fd;
         if (ln_descs(&fd, NULL, M, C, err)) return -1;
         int args[] = {DNNL_ARG_SRC, DNNL_ARG_DST, DNNL_ARG_MEAN, DNNL_ARG_VARIANCE, DNNL_ARG_SCALE,
                       DNNL_ARG_SHIFT};
-        p = nn_cache_add(c, K_LN_FWD, key, 2, &fd, NULL, NULL, args, 6, 0, err);
+        p = nn_cache_add(c, NN_K_LN_FWD, key, 2, &fd, NULL, NULL, args, 6, 0, err);
         if (!p) return -1;
     }
     void *ptr[] = {(void *)inp, out, mean, var, (void *)w, (void *)b};
@@ -55,14 +53,14 @@ int nn_layernorm_backward(nn_cache *c, float *dinp, float *dw, float *db, const 
                           const float *var, long M, long C, char *err)
 {
     long key[] = {M, C}, A = nn_bn_acc_doubles(C);
-    nn_prim *p = nn_cache_find(c, K_LN_BWD, key, 2);
+    nn_prim *p = nn_cache_find(c, NN_K_LN_BWD, key, 2);
     if (!p) { /* the forward training descriptor is the backward's hint */
         dnnl_layer_normalization_desc_t fd, bd;
         dnnl_primitive_desc_t hint = NULL;
         if (ln_descs(&fd, &bd, M, C, err) || nn_pd_create(c, &hint, &fd, NULL, err)) return -1;
         int args[] = {DNNL_ARG_SRC,   DNNL_ARG_DIFF_DST, DNNL_ARG_MEAN,       DNNL_ARG_VARIANCE,  DNNL_ARG_SCALE,
                       DNNL_ARG_SHIFT, DNNL_ARG_DIFF_SRC, DNNL_ARG_DIFF_SCALE, DNNL_ARG_DIFF_SHIFT};
-        p = nn_cache_add(c, K_LN_BWD, key, 2, &bd, NULL, hint, args, 9, 2 * A + M * C + 2 * C, err);
+        p = nn_cache_add(c, NN_K_LN_BWD, key, 2, &bd, NULL, hint, args, 9, 2 * A + M * C + 2 * C, err);
         dnnl_primitive_desc_destroy(hint);
         if (!p) return -1;
     }

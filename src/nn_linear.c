@@ -13,8 +13,6 @@
 
 #include "errors.h"
 
-enum { K_FWD = 1, K_BWD_DATA, K_BWD_W, K_BWD_W_CHUNK, K_BWD_W_SIDE };
-
 /* The f32 weight gradient's sum over the M rows is split here, the same way for every thread count.
  * oneDNN 2.6's matmul splits a reduction of 2048 rows or more between threads when its output has few
  * blocks for them (dW (8,3) over 2048 rows at 2 threads; (512,512) over 3072 rows at 16), which
@@ -80,7 +78,7 @@ static int linear_forward_bf16(nn_cache *c, float *out, const float *inp, const 
     dnnl_memory_desc_t s, wt, d;
     if (md2t(&s, M, K, K, 1, dnnl_bf16, err) || md2t(&wt, K, N, 1, K, dnnl_bf16, err) || md2(&d, M, N, N, 1, err))
         return -1;
-    nn_prim *p = matmul_prim(c, K_FWD, M, K, N, b != NULL, 0, &s, &wt, &d, err);
+    nn_prim *p = matmul_prim(c, NN_K_LINEAR_FWD, M, K, N, b != NULL, 0, &s, &wt, &d, err);
     uint16_t *ib = p ? nn_bf16_buffer(c, (inb ? 0 : M * K) + N * K, err) : NULL;
     if (!ib) return -1;
     if (!inb) nn_to_bf16(ib, inp, M * K);
@@ -111,7 +109,7 @@ static nn_prim *dw_chunk_prim(nn_cache *c, dnnl_data_type_t dt, long rows, long 
                               char *err)
 {
     long key[] = {rows, K, N, tmp_count > 0, dt == dnnl_bf16, slot + 1};
-    int kind = slot < 0 ? K_BWD_W_CHUNK : K_BWD_W_SIDE, tr = dw_transposed(K, N);
+    int kind = slot < 0 ? NN_K_LINEAR_DW_CHUNK : NN_K_LINEAR_DW_SIDE, tr = dw_transposed(K, N);
     nn_prim *p = nn_cache_find(c, kind, key, 6);
     if (p) return p;
     dnnl_memory_desc_t s, wt, d;
@@ -350,7 +348,7 @@ static int linear_backward_bf16(nn_cache *c, float *dinp, float *dw, float *db, 
         if (md2t(&s, M, N, N, 1, dnnl_bf16, err) || md2t(&wt, N, K, K, 1, dnnl_bf16, err) ||
             md2(&d, M, K, K, 1, err))
             return -1;
-        nn_prim *p = matmul_prim(c, K_BWD_DATA, M, K, N, 0, !set, &s, &wt, &d, err);
+        nn_prim *p = matmul_prim(c, NN_K_LINEAR_BWD_DATA, M, K, N, 0, !set, &s, &wt, &d, err);
         if (!p) return -1;
         void *ptr[] = {(void *)gb, (void *)nn_bf16_weights(c, w, N * K, spare), dinp};
         c->matmul_flops += 2.0 * M * K * N;
@@ -363,7 +361,7 @@ static int linear_backward_bf16(nn_cache *c, float *dinp, float *dw, float *db, 
         if (md2t(&s, N, M, 1, N, dnnl_bf16, err) || md2t(&wt, M, K, K, 1, dnnl_bf16, err) ||
             md2(&d, N, K, K, 1, err))
             return -1;
-        nn_prim *p = matmul_prim(c, K_BWD_W, M, K, N, 0, 1, &s, &wt, &d, err);
+        nn_prim *p = matmul_prim(c, NN_K_LINEAR_BWD_W, M, K, N, 0, 1, &s, &wt, &d, err);
         if (!p) return -1;
         if (!inb) nn_to_bf16(ib, inp, M * K);
         void *ptr[] = {(void *)gb, inb ? (void *)inb : ib, dw};
@@ -381,7 +379,7 @@ int nn_linear_forward(nn_cache *c, float *out, const float *inp, const float *w,
     /* out (M,N) = inp (M,K) x w^T (K,N: w read with strides (1,K)) + b */
     dnnl_memory_desc_t s, wt, d;
     if (md2(&s, M, K, K, 1, err) || md2(&wt, K, N, 1, K, err) || md2(&d, M, N, N, 1, err)) return -1;
-    nn_prim *p = matmul_prim(c, K_FWD, M, K, N, b != NULL, 0, &s, &wt, &d, err);
+    nn_prim *p = matmul_prim(c, NN_K_LINEAR_FWD, M, K, N, b != NULL, 0, &s, &wt, &d, err);
     if (!p) return -1;
     void *ptr[] = {(void *)inp, (void *)w, out, (void *)b};
     c->matmul_flops += 2.0 * M * K * N;
@@ -398,7 +396,7 @@ static int linear_backward(nn_cache *c, float *dinp, float *dw, float *db, const
         return linear_backward_bf16(c, dinp, dw, db, dout, NULL, inp, inb, w, M, K, N, set, err);
     if (dinp) { /* dinp (M,K) (+)= dout (M,N) x w (N,K) */
         if (md2(&s, M, N, N, 1, err) || md2(&wt, N, K, K, 1, err) || md2(&d, M, K, K, 1, err)) return -1;
-        nn_prim *p = matmul_prim(c, K_BWD_DATA, M, K, N, 0, !set, &s, &wt, &d, err);
+        nn_prim *p = matmul_prim(c, NN_K_LINEAR_BWD_DATA, M, K, N, 0, !set, &s, &wt, &d, err);
         if (!p) return -1;
         void *ptr[] = {(void *)dout, (void *)w, dinp};
         c->matmul_flops += 2.0 * M * K * N;
@@ -408,7 +406,7 @@ static int linear_backward(nn_cache *c, float *dinp, float *dw, float *db, const
         if (linear_dw_chunked(c, dw, dout, inp, dnnl_f32, M, K, N, err)) return -1;
     } else if (dw) { /* dw (N,K) += dout^T (N,M: strides (1,N)) x inp (M,K), one chunk */
         if (md2(&s, N, M, 1, N, err) || md2(&wt, M, K, K, 1, err) || md2(&d, N, K, K, 1, err)) return -1;
-        nn_prim *p = matmul_prim(c, K_BWD_W, M, K, N, 0, 1, &s, &wt, &d, err);
+        nn_prim *p = matmul_prim(c, NN_K_LINEAR_BWD_W, M, K, N, 0, 1, &s, &wt, &d, err);
         if (!p) return -1;
         void *ptr[] = {(void *)dout, (void *)inp, dw};
         c->matmul_flops += 2.0 * M * K * N;

@@ -68,6 +68,35 @@ double *nn_sums_buffer(nn_cache *c, long count, char *err)
     return c->sums_buf;
 }
 
+const char *nn_kind_name(int kind)
+{
+    switch ((nn_kind)kind) { /* no default: -Wswitch names a kind added without a label */
+    case NN_K_LINEAR_FWD: return "linear_fwd";
+    case NN_K_LINEAR_BWD_DATA: return "linear_bwd_data";
+    case NN_K_LINEAR_BWD_W: return "linear_bwd_weights";
+    case NN_K_LINEAR_DW_CHUNK: return "linear_dw_chunk";
+    case NN_K_LINEAR_DW_SIDE: return "linear_dw_side";
+    case NN_K_ADD: return "add";
+    case NN_K_ACT_FWD: return "act_fwd";
+    case NN_K_ACT_BWD: return "act_bwd";
+    case NN_K_RELU_BWD_DST: return "relu_bwd_dst";
+    case NN_K_LN_FWD: return "layernorm_fwd";
+    case NN_K_LN_BWD: return "layernorm_bwd";
+    case NN_K_BN_TRAIN: return "batchnorm_fwd_train";
+    case NN_K_BN_EVAL: return "batchnorm_fwd_eval";
+    case NN_K_ATT_QK: return "attn_qk";
+    case NN_K_ATT_PV: return "attn_pv";
+    case NN_K_ATT_SOFTMAX_FWD: return "attn_softmax_fwd";
+    case NN_K_ATT_SOFTMAX_BWD: return "attn_softmax_bwd";
+    case NN_K_ATT_DP: return "attn_bwd_dp";
+    case NN_K_ATT_DV: return "attn_bwd_dv";
+    case NN_K_ATT_DQ: return "attn_bwd_dq";
+    case NN_K_ATT_DK: return "attn_bwd_dk";
+    case NN_K_ATT_HEADS: return "attn_heads";
+    }
+    return "kind?";
+}
+
 nn_prim *nn_cache_find(nn_cache *c, int kind, const long *key, int n_key)
 {
     for (int i = 0; i < c->n_prims; i++) {

@@ -234,29 +234,12 @@ static int vit_part(int B, vit_precision prec)
 
 /* ---- the 3D training step ---- */
 
-/* The kinds of nn_linear.c, nn_eltwise.c, nn_layernorm.c, nn_batchnorm.c and nn_attention.c (their
- * enums), for the labels. */
-static const char *kind_name(int kind)
-{
-    static const struct { int kind; const char *name; } names[] = {
-        {1, "linear_fwd"}, {2, "linear_bwd_data"}, {3, "linear_bwd_weights"}, {4, "linear_dw_chunk"},
-        {5, "linear_dw_side"},
-        {20, "add"}, {21, "act_fwd"}, {22, "act_bwd"}, {23, "relu_bwd_dst"}, {40, "layernorm_fwd"},
-        {41, "layernorm_bwd"}, {60, "batchnorm_fwd_train"}, {61, "batchnorm_fwd_eval"},
-        {80, "attn_qk"}, {81, "attn_pv"}, {82, "attn_softmax_fwd"}, {83, "attn_softmax_bwd"},
-        {84, "attn_bwd_dp"}, {85, "attn_bwd_dv"}, {86, "attn_bwd_dq"}, {87, "attn_bwd_dk"},
-        {88, "attn_heads"}};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (names[i].kind == kind) return names[i].name;
-    return "kind?";
-}
-
 /* "linear_fwd:16384x96x384x1x0": the kind and the cache key (the shape) without trailing zeros. */
 static void prim_label(char *out, size_t n, const nn_prim *p)
 {
     int last = NN_MAX_KEY;
     while (last > 0 && p->key[last - 1] == 0) last--;
-    size_t len = (size_t)snprintf(out, n, "%s", kind_name(p->kind));
+    size_t len = (size_t)snprintf(out, n, "%s", nn_kind_name(p->kind));
     for (int j = 0; j < last && len < n; j++)
         len += (size_t)snprintf(out + len, n - len, "%c%ld", j ? 'x' : ':', p->key[j]);
 }

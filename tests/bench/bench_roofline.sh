@@ -35,10 +35,10 @@ cc -O1 -fopenmp -o "$T/cpu_peak" "$ROOT/tests/bench/cpu_peak.c" 2>/dev/null &&
   export ROOFLINE_PEAK_FP32="$(awk '{ print $2 }' "$T/peak.txt")" ROOFLINE_PEAK_BF16="$(awk '{ print $4 }' "$T/peak.txt")"
 ONEDNN_VERBOSE=1 "$BUILD/bench/bench_roofline" "$VB" "$MB" "$PREC" > "$T/raw.txt" 2> "$T/err.txt" ||
   { echo "bench_roofline failed:"; tail -n 5 "$T/err.txt"; exit 1; }
-# a cache kind that kind_name (bench_roofline.c) does not know: its labels are out of date with the
-# kinds' enums in src/nn_*.c (the side-by-side rows, found by label, would be missed)
+# a cache kind outside nn_kind (include/nn.h) has no label (nn_kind_name): the rows found by label,
+# the side-by-side ones, would be missed
 if grep -q 'kind?' "$T/raw.txt"; then
-  echo "bench_roofline: primitives of a kind without a label (update kind_name in tests/bench/bench_roofline.c):"
+  echo "bench_roofline: primitives of a kind without a label (nn_kind in include/nn.h, nn_kind_name):"
   grep -o 'kind?[^ ]*' "$T/raw.txt" | sort -u | head -n 5
   exit 1
 fi
