@@ -16,12 +16,12 @@ if [ -z "$missing" ]; then
   exit 0
 fi
 echo "deps: installing:$missing"
-t0=$(date +%s)
 if [ "$(id -u)" != 0 ]; then
   echo "deps: error: missing packages and not root; install them with apt-get:$missing" >&2
   exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
+t0=$(date +%s)
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing
