@@ -27,6 +27,11 @@ t_start=$(date +%s)
 # A suite that runs past SUITE_TIMEOUT seconds (default 900; the slowest, e2e_slurm, takes ~210 s)
 # is stopped and fails with a report of where it hung, so one hang cannot eat CI's whole time limit.
 : "${SUITE_TIMEOUT:=900}"
+case "$SUITE_TIMEOUT" in *[!0-9]*) bad_timeout=1 ;; *) [ "$SUITE_TIMEOUT" -gt 0 ] || bad_timeout=1 ;; esac
+if [ -n "${bad_timeout:-}" ]; then
+  echo "run_all: error: SUITE_TIMEOUT='$SUITE_TIMEOUT': must be a whole number of seconds > 0" >&2
+  exit 2
+fi
 
 # stacks PID: one line per thread of process PID, its innermost 12 frames' function names (gdb),
 # or the thread's kernel wait channel where gdb is missing or cannot attach.
