@@ -10,6 +10,7 @@
 #include "nn.h"
 
 #include <omp.h>
+#include <string.h>
 
 #include "errors.h"
 
@@ -38,18 +39,29 @@ static int md2(dnnl_memory_desc_t *md, long rows, long cols, long s0, long s1, c
     return md2t(md, rows, cols, s0, s1, dnnl_f32, err);
 }
 
-/* dst = src x wei (+ bias) (+ dst if accumulate); src and wei of one type (f32 or bf16). */
-static nn_prim *matmul_prim(nn_cache *c, int kind, long M, long K, long N, int bias, int accumulate,
+/* The forward and backward-data matmuls of at least NN_WPACK_ROWS rows read their weights in the
+ * blocked layout that oneDNN picks for them (format any: BA16a64b for f32, BA16a64b2a for bf16 on
+ * AVX-512), reordered from the layer's plain weights (or their bf16 copy) into the cache's pack
+ * buffer at every call, so no packed copy can go stale. On a full-rate AVX-512 core the big products
+ * run 5-20 % faster so (tests/bench/bench_wlayout.c, docs/performance.md "wpack"); the reorder
+ * moves K*N values against the product's 2*M*K*N FLOPs. The blocked layout changes no dot product's
+ * order: the same bits as the plain weights (bench_wlayout's hashes, the checkpoint checks). */
+/* dst = src x wei (+ bias) (+ dst if accumulate); src and wei of one type (f32 or bf16); packed:
+ * wei's layout left to oneDNN (format any; wei gives its dims and type). */
+static nn_prim *matmul_prim(nn_cache *c, int kind, long M, long K, long N, int bias, int accumulate, int packed,
                             const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *wei,
                             const dnnl_memory_desc_t *dst, char *err)
 {
-    long key[] = {M, K, N, bias, accumulate, src->data_type == dnnl_bf16};
-    nn_prim *p = nn_cache_find(c, kind, key, 6);
+    long key[] = {M, K, N, bias, accumulate, src->data_type == dnnl_bf16, packed};
+    nn_prim *p = nn_cache_find(c, kind, key, 7);
     if (p) return p;
-    dnnl_memory_desc_t bmd;
+    dnnl_memory_desc_t bmd, wany;
     if (bias && md2(&bmd, 1, N, N, 1, err)) return NULL;
+    if (packed && dnn_check(dnnl_memory_desc_init_by_tag(&wany, 2, wei->dims, wei->data_type, dnnl_format_tag_any),
+                            "matmul weights md", err))
+        return NULL;
     dnnl_matmul_desc_t d;
-    if (dnn_check(dnnl_matmul_desc_init(&d, src, wei, bias ? &bmd : NULL, dst), "matmul desc", err))
+    if (dnn_check(dnnl_matmul_desc_init(&d, src, packed ? &wany : wei, bias ? &bmd : NULL, dst), "matmul desc", err))
         return NULL;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
@@ -65,9 +77,47 @@ static nn_prim *matmul_prim(nn_cache *c, int kind, long M, long K, long N, int b
         dnnl_post_ops_destroy(po);
     }
     int args_b[] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS};
-    p = nn_cache_add(c, kind, key, 6, &d, attr, NULL, args_b, bias ? 4 : 3, 0, err);
+    p = nn_cache_add(c, kind, key, 7, &d, attr, NULL, args_b, bias ? 4 : 3, 0, err);
     dnnl_primitive_attr_destroy(attr);
     return p;
+}
+
+/* w (plain, described by wplain) reordered into the layout that the packed matmul p reads, in the
+ * cache's pack buffer (returned; NULL with err). The reorder is cached under p's kind and key. */
+static void *pack_weights(nn_cache *c, const nn_prim *p, const dnnl_memory_desc_t *wplain, const void *w, char *err)
+{
+    const_dnnl_primitive_desc_t pd = NULL;
+    if (dnn_check(dnnl_primitive_get_primitive_desc(p->prim, &pd), "matmul descriptor", err)) return NULL;
+    const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    if (!wmd) {
+        errf(err, "linear: the packed matmul has no weights descriptor");
+        return NULL;
+    }
+    long key[8] = {p->kind};
+    memcpy(key + 1, p->key, 7 * sizeof *key);
+    nn_prim *r = nn_cache_find(c, NN_K_LINEAR_WPACK, key, 8);
+    if (!r) r = nn_cache_add_reorder(c, NN_K_LINEAR_WPACK, key, 8, wplain, wmd, 0, err);
+    if (!r) return NULL;
+    c->pack_buf = nn_cache_grow(c, c->pack_buf, &c->pack_cap, (long)dnnl_memory_desc_get_size(wmd), 1,
+                                "packed weights", "bytes", err);
+    if (!c->pack_buf) return NULL;
+    void *ptr[] = {(void *)w, c->pack_buf};
+    return nn_exec(c, r, ptr, err) ? NULL : c->pack_buf;
+}
+
+/* The forward (kind NN_K_LINEAR_FWD) or backward-data matmul dst (M,N') = src (M,K') x wei (K',N')
+ * (+ b) (+ dst if accumulate), M K N the layer's sizes; the weights packed from M = NN_WPACK_ROWS on. */
+static int matmul_run(nn_cache *c, int kind, long M, long K, long N, int accumulate, const dnnl_memory_desc_t *s,
+                      const dnnl_memory_desc_t *wt, const dnnl_memory_desc_t *d, const void *src, const void *w,
+                      float *dst, const float *b, char *err)
+{
+    int packed = M >= NN_WPACK_ROWS;
+    nn_prim *p = matmul_prim(c, kind, M, K, N, b != NULL, accumulate, packed, s, wt, d, err);
+    const void *wp = p && packed ? pack_weights(c, p, wt, w, err) : w;
+    if (!p || !wp) return -1;
+    void *ptr[] = {(void *)src, (void *)wp, dst, (void *)b};
+    c->matmul_flops += 2.0 * M * K * N;
+    return nn_exec(c, p, ptr, err);
 }
 
 /* The bf16 forward: inp converted into the cache's bf16 buffer (and w, if it has no declared copy);
@@ -78,14 +128,11 @@ static int linear_forward_bf16(nn_cache *c, float *out, const float *inp, const 
     dnnl_memory_desc_t s, wt, d;
     if (md2t(&s, M, K, K, 1, dnnl_bf16, err) || md2t(&wt, K, N, 1, K, dnnl_bf16, err) || md2(&d, M, N, N, 1, err))
         return -1;
-    nn_prim *p = matmul_prim(c, NN_K_LINEAR_FWD, M, K, N, b != NULL, 0, &s, &wt, &d, err);
-    uint16_t *ib = p ? nn_bf16_buffer(c, (inb ? 0 : M * K) + N * K, err) : NULL;
+    uint16_t *ib = nn_bf16_buffer(c, (inb ? 0 : M * K) + N * K, err);
     if (!ib) return -1;
     if (!inb) nn_to_bf16(ib, inp, M * K);
     const uint16_t *wb = nn_bf16_weights(c, w, N * K, ib + (inb ? 0 : M * K));
-    void *ptr[] = {inb ? (void *)inb : ib, (void *)wb, out, (void *)b};
-    c->matmul_flops += 2.0 * M * K * N;
-    return nn_exec(c, p, ptr, err);
+    return matmul_run(c, NN_K_LINEAR_FWD, M, K, N, 0, &s, &wt, &d, inb ? (const void *)inb : ib, wb, out, b, err);
 }
 
 /* Whether the chunks' products are dW^T (K,N) = inp^T dout rather than dW (N,K) = dout^T inp: when
@@ -348,11 +395,9 @@ static int linear_backward_bf16(nn_cache *c, float *dinp, float *dw, float *db, 
         if (md2t(&s, M, N, N, 1, dnnl_bf16, err) || md2t(&wt, N, K, K, 1, dnnl_bf16, err) ||
             md2(&d, M, K, K, 1, err))
             return -1;
-        nn_prim *p = matmul_prim(c, NN_K_LINEAR_BWD_DATA, M, K, N, 0, !set, &s, &wt, &d, err);
-        if (!p) return -1;
-        void *ptr[] = {(void *)gb, (void *)nn_bf16_weights(c, w, N * K, spare), dinp};
-        c->matmul_flops += 2.0 * M * K * N;
-        if (nn_exec(c, p, ptr, err)) return -1;
+        if (matmul_run(c, NN_K_LINEAR_BWD_DATA, M, K, N, !set, &s, &wt, &d, gb, nn_bf16_weights(c, w, N * K, spare),
+                       dinp, NULL, err))
+            return -1;
     }
     if (dw && M > DW_ROWS) {
         if (!inb) nn_to_bf16(ib, inp, M * K);
@@ -361,7 +406,7 @@ static int linear_backward_bf16(nn_cache *c, float *dinp, float *dw, float *db, 
         if (md2t(&s, N, M, 1, N, dnnl_bf16, err) || md2t(&wt, M, K, K, 1, dnnl_bf16, err) ||
             md2(&d, N, K, K, 1, err))
             return -1;
-        nn_prim *p = matmul_prim(c, NN_K_LINEAR_BWD_W, M, K, N, 0, 1, &s, &wt, &d, err);
+        nn_prim *p = matmul_prim(c, NN_K_LINEAR_BWD_W, M, K, N, 0, 1, 0, &s, &wt, &d, err);
         if (!p) return -1;
         if (!inb) nn_to_bf16(ib, inp, M * K);
         void *ptr[] = {(void *)gb, inb ? (void *)inb : ib, dw};
@@ -379,11 +424,7 @@ int nn_linear_forward(nn_cache *c, float *out, const float *inp, const float *w,
     /* out (M,N) = inp (M,K) x w^T (K,N: w read with strides (1,K)) + b */
     dnnl_memory_desc_t s, wt, d;
     if (md2(&s, M, K, K, 1, err) || md2(&wt, K, N, 1, K, err) || md2(&d, M, N, N, 1, err)) return -1;
-    nn_prim *p = matmul_prim(c, NN_K_LINEAR_FWD, M, K, N, b != NULL, 0, &s, &wt, &d, err);
-    if (!p) return -1;
-    void *ptr[] = {(void *)inp, (void *)w, out, (void *)b};
-    c->matmul_flops += 2.0 * M * K * N;
-    return nn_exec(c, p, ptr, err);
+    return matmul_run(c, NN_K_LINEAR_FWD, M, K, N, 0, &s, &wt, &d, inp, w, out, b, err);
 }
 
 /* The backward with inp in f32 or (inb not NULL, bf16 layers only) in bf16; dinp overwritten when set
@@ -396,17 +437,13 @@ static int linear_backward(nn_cache *c, float *dinp, float *dw, float *db, const
         return linear_backward_bf16(c, dinp, dw, db, dout, NULL, inp, inb, w, M, K, N, set, err);
     if (dinp) { /* dinp (M,K) (+)= dout (M,N) x w (N,K) */
         if (md2(&s, M, N, N, 1, err) || md2(&wt, N, K, K, 1, err) || md2(&d, M, K, K, 1, err)) return -1;
-        nn_prim *p = matmul_prim(c, NN_K_LINEAR_BWD_DATA, M, K, N, 0, !set, &s, &wt, &d, err);
-        if (!p) return -1;
-        void *ptr[] = {(void *)dout, (void *)w, dinp};
-        c->matmul_flops += 2.0 * M * K * N;
-        if (nn_exec(c, p, ptr, err)) return -1;
+        if (matmul_run(c, NN_K_LINEAR_BWD_DATA, M, K, N, !set, &s, &wt, &d, dout, w, dinp, NULL, err)) return -1;
     }
     if (dw && M > DW_ROWS) {
         if (linear_dw_chunked(c, dw, dout, inp, dnnl_f32, M, K, N, err)) return -1;
     } else if (dw) { /* dw (N,K) += dout^T (N,M: strides (1,N)) x inp (M,K), one chunk */
         if (md2(&s, N, M, 1, N, err) || md2(&wt, M, K, K, 1, err) || md2(&d, N, K, K, 1, err)) return -1;
-        nn_prim *p = matmul_prim(c, NN_K_LINEAR_BWD_W, M, K, N, 0, 1, &s, &wt, &d, err);
+        nn_prim *p = matmul_prim(c, NN_K_LINEAR_BWD_W, M, K, N, 0, 1, 0, &s, &wt, &d, err);
         if (!p) return -1;
         void *ptr[] = {(void *)dout, (void *)inp, dw};
         c->matmul_flops += 2.0 * M * K * N;

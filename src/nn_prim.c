@@ -43,6 +43,7 @@ void nn_cache_free(nn_cache *c)
     free(c->prims);
     free(c->bf16_buf);
     free(c->sums_buf);
+    free(c->pack_buf);
     memset(c, 0, sizeof *c);
 }
 
@@ -76,6 +77,7 @@ const char *nn_kind_name(int kind)
     case NN_K_LINEAR_BWD_W: return "linear_bwd_weights";
     case NN_K_LINEAR_DW_CHUNK: return "linear_dw_chunk";
     case NN_K_LINEAR_DW_SIDE: return "linear_dw_side";
+    case NN_K_LINEAR_WPACK: return "linear_wpack";
     case NN_K_ADD: return "add";
     case NN_K_ACT_FWD: return "act_fwd";
     case NN_K_ACT_BWD: return "act_bwd";

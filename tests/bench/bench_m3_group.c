@@ -39,7 +39,7 @@ int main(int argc, char **argv)
     char err[I2P_ERR_LEN];
     dnn_ctx dnn;
     nn_cache cache;
-    if (dnn_ctx_create(&dnn, err) || nn_cache_init(&cache, &dnn, 64, err)) {
+    if (dnn_ctx_create(&dnn, err) || nn_cache_init(&cache, &dnn, 128, err)) {
         fprintf(stderr, "bench_m3_group: %s\n", err);
         return 1;
     }

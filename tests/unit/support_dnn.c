@@ -27,7 +27,7 @@ int dnn_cache_group_setup(void **state)
 {
     char err[I2P_ERR_LEN];
     if (dnn_group_setup(state)) return -1;
-    if (nn_cache_init(&g_cache, &g_dnn, 128, err) == 0) return 0;
+    if (nn_cache_init(&g_cache, &g_dnn, 256, err) == 0) return 0;
     printf("%s\n", err);
     return -1;
 }

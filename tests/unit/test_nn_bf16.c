@@ -274,6 +274,7 @@ static void test_linear_long_reductions(void **state)
     (void)state;
     linear_case(1024, 384, 96);
     linear_case(64, 1536, 384);
+    linear_case(NN_WPACK_ROWS + 3, 40, 72); /* packed weights, N not a multiple of 64 */
 }
 
 /* The float value of bf16 bits. */

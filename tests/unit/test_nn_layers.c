@@ -165,6 +165,53 @@ static void test_linear_set(void **state)
     free(x); free(w); free(dout); free(di1); free(di2); free(dw1); free(dw2); free(db1); free(db2);
 }
 
+/* The packed weights (M >= NN_WPACK_ROWS, nn.h): forward and backward data against direct sums in
+ * double (|error| <= 1e-5 (1 + sum |terms|), f32 accumulation over K = 40 or N = 72, N not a multiple
+ * of oneDNN's 64-column blocks); the first rows the same bits as a call of fewer rows than
+ * NN_WPACK_ROWS (plain weights); and a change of w seen by the next call (no stale packed copy). */
+static int packed_check(const char *name, const float *got, const float *a, long sa0, long sa1, const float *b,
+                        long sb0, long sb1, const float *bias, long rows, long n, long cols)
+{
+    int bad = 0;
+    for (long i = 0; i < rows; i++)
+        for (long j = 0; j < cols; j++) {
+            double s = bias ? bias[j] : 0, as = fabs(s);
+            for (long k = 0; k < n; k++) {
+                double t = (double)a[i * sa0 + k * sa1] * b[k * sb0 + j * sb1];
+                s += t;
+                as += fabs(t);
+            }
+            if (fabs(got[i * cols + j] - s) > 1e-5 * (1 + as)) bad++;
+        }
+    printf("%s: %ld x %ld against the double sums: %s\n", name, rows, cols, bad ? "NOT OK" : "OK");
+    return bad;
+}
+
+static void test_linear_packed(void **state)
+{
+    (void)state;
+    long M = NN_WPACK_ROWS + 77, Ms = NN_WPACK_ROWS / 4, K = 40, N = 72;
+    float *x = rnd(M * K, 21, -1, 1), *w = rnd(N * K, 22, -1, 1), *b = rnd(N, 23, -1, 1);
+    float *dout = rnd(M * N, 24, -1, 1);
+    float *y = malloc(sizeof(float) * (size_t)(M * N)), *ys = malloc(sizeof(float) * (size_t)(Ms * N));
+    float *dx = malloc(sizeof(float) * (size_t)(M * K)), *dxs = malloc(sizeof(float) * (size_t)(Ms * K));
+    int bad = 0;
+    for (int round = 0; round < 2; round++) {
+        if (round) /* new weights: the next calls must see them */
+            for (long i = 0; i < N * K; i++) w[i] = -0.5f * w[i] + 0.125f;
+        assert_int_equal(nn_linear_forward(&g_cache, y, x, w, b, M, K, N, g_err), 0);
+        assert_int_equal(nn_linear_forward(&g_cache, ys, x, w, b, Ms, K, N, g_err), 0);
+        bad += packed_check("packed forward", y, x, K, 1, w, 1, K, b, M, K, N);
+        if (memcmp(y, ys, sizeof(float) * (size_t)(Ms * N))) { printf("packed forward: rows differ from plain NOT OK\n"); bad++; }
+        assert_int_equal(nn_linear_backward_set(&g_cache, dx, NULL, NULL, dout, x, w, M, K, N, g_err), 0);
+        assert_int_equal(nn_linear_backward_set(&g_cache, dxs, NULL, NULL, dout, x, w, Ms, K, N, g_err), 0);
+        bad += packed_check("packed input gradient", dx, dout, N, 1, w, K, 1, NULL, M, N, K);
+        if (memcmp(dx, dxs, sizeof(float) * (size_t)(Ms * K))) { printf("packed input gradient: rows differ NOT OK\n"); bad++; }
+    }
+    assert_int_equal(bad, 0);
+    free(x); free(w); free(b); free(dout); free(y); free(ys); free(dx); free(dxs);
+}
+
 /* ---- layer norm ---- */
 static int ln_fwd(layer_case *t, float *out)
 {
@@ -400,6 +447,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_linear),
         cmocka_unit_test(test_linear_set),
+        cmocka_unit_test(test_linear_packed),
         cmocka_unit_test(test_layernorm),
         cmocka_unit_test(test_batchnorm), cmocka_unit_test(test_gelu_relu),
         cmocka_unit_test(test_attention), cmocka_unit_test(test_attention_blocks), cmocka_unit_test(test_maxpool),
