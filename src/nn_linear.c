@@ -135,17 +135,20 @@ static int linear_forward_bf16(nn_cache *c, float *out, const float *inp, const 
     return matmul_run(c, NN_K_LINEAR_FWD, M, K, N, 0, &s, &wt, &d, inb ? (const void *)inb : ib, wb, out, b, err);
 }
 
-/* Whether the chunks' products are dW^T (K,N) = inp^T dout rather than dW (N,K) = dout^T inp: when
- * dW's rows are narrower than one 16-float vector (the 3D input layer's K = 3), so that oneDNN's rows
- * of dW^T fill its vectors: 2.5 to 4x faster at 1 and 2 threads (tests/bench/bench_dw.c, docs/
- * performance.md). For the wider shapes of the step, swapping whenever N > K gained 2-8 % at 1 thread
- * but nothing or lost at 2 (12288 x 192: 1.4x slower), so they keep dW. Each element is the same f32
- * dot product over the chunk's rows either way (bench_dw bits: the same bits as dW at 1, 2, 3, 4, 8
- * and 16 threads, fp32 and bf16); the sums of the chunks' products are elementwise, so the running
- * sum stays transposed and is added to dw transposed once at the end. */
+/* Whether the chunks' products are dW^T (K,N) = inp^T dout rather than dW (N,K) = dout^T inp: when dW
+ * has more rows than columns (N > K), up to N = 1024. dW's rows narrower than one 16-float vector (the
+ * 3D input layer's K = 3) fill oneDNN's vectors so: 2.5 to 4x faster at 1 and 2 threads. The wider
+ * shapes of the step run their full chunks on one thread each (dw_add_side), and there, on a
+ * full-rate AVX-512 core, dW^T is 4-25 % faster for N > K (bf16: 512x256 -6 %, 384x96 -15 %, 768x192
+ * -9 %; fp32: 384x96 -22 %, 288x96 -21 %, 768x192 -10 %; fp32 512x256 +2 %), and 4-7 % slower for
+ * N > 1024 (12288 x 192, 1536 x 384) and for N < K (tests/bench/bench_dw.c variants, docs/
+ * performance.md "dwswap"). Each element is the same f32 dot product over the chunk's rows either
+ * way (bench_dw bits: the same bits as dW at 1, 2, 3, 4, 8 and 16 threads, fp32 and bf16); the sums
+ * of the chunks' products are elementwise, so the running sum stays transposed and is added to dw
+ * transposed once at the end. */
 static int dw_transposed(long K, long N)
 {
-    return K < 16 && N > K;
+    return N > K && (K < 16 || N <= 1024);
 }
 
 /* The chunk product's primitive for (rows, K, N, dt): part = dout^T x inp ((N,K), or its transpose

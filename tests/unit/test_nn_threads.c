@@ -253,7 +253,8 @@ static void check_chunk_order(nn_precision prec, long M, long K, long N)
     free(inp), free(dout), free(dw0), free(prod), free(want), free(back), free(got), free(work);
 }
 
-/* 4.5 chunks: K = 3 (the products summed as dW^T) and wider layers (as dW), f32; bf16 for a bf16 layer.
+/* 4.5 chunks: N > K (K = 3 and 24 x 40: the products summed as dW^T) and N < K (40 x 24: as dW), f32;
+ * bf16 for a bf16 layer.
  * 9.5 chunks: several groups of full chunks side by side (dw_add_side), then the partial one. */
 static void test_linear_dw_chunk_order(void **state)
 {
