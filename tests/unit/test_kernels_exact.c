@@ -6,7 +6,8 @@
  * NaN), AdamW (two steps over tensors with and without decay) and the bicubic sample. And
  * nn_act_backward_set gives the values of nn_act_backward into zeros (compared as floats: the sign of
  * a zero may differ, 0 + -0 being +0). And the fused BatchNorm -> ReLU passes give bitwise the
- * unfused primitives' results (test_bn_relu_fused).
+ * unfused primitives' results (test_bn_relu_fused). And the MSE loss (64 fixed blocks, 8 running sums
+ * each) and its backward against scalar loops, and the loss within 1e-12 of a long double sum.
  * Odd sizes exercise the vector loops' tails.
  */
 #include <setjmp.h>
@@ -22,6 +23,7 @@
 
 #include "bicubic.h"
 #include "errors.h"
+#include "losses.h"
 #include "nn.h"
 #include "optim.h"
 #include "rng.h"
@@ -370,6 +372,46 @@ static void test_act_backward_set(void **state)
     free(x); free(dout); free(acc); free(set);
 }
 
+/* The MSE loss: 64 blocks of n/64 elements (block b from n b / 64), in each element i of the block
+ * into running sum i % 8 while 8 remain, the rest into sum 0; sums combined ((0+1)+(2+3))+((4+5)+(6+7)),
+ * blocks in order, / n. Backward: dpred += (float)(2 dloss / n) (pred - target), elementwise. */
+static void test_loss_mse(void **state)
+{
+    (void)state;
+    const long sizes[][2] = {{37, 101}, {1, 5}, {3, 1000}};
+    rng_t r;
+    rng_seed(&r, 16, 0);
+    for (int k = 0; k < 3; k++) {
+        long M = sizes[k][0], D = sizes[k][1], n = M * D;
+        float *p = normals(&r, n, 1.0f, 0.5f), *t = normals(&r, n, 2.0f, 0.0f), *g0 = normals(&r, n, 1.0f, 0.0f);
+        float *g = malloc(sizeof(float) * (size_t)n), *want_g = malloc(sizeof(float) * (size_t)n);
+        double want = 0;
+        long double exact = 0;
+        for (int blk = 0; blk < 64; blk++) {
+            double a[8] = {0};
+            long i0 = n * blk / 64, i1 = n * (blk + 1) / 64, i = i0;
+            for (; i + 8 <= i1; i += 8)
+                for (int l = 0; l < 8; l++) a[l] += ((double)p[i + l] - t[i + l]) * ((double)p[i + l] - t[i + l]);
+            for (; i < i1; i++) a[0] += ((double)p[i] - t[i]) * ((double)p[i] - t[i]);
+            want += ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+        }
+        want /= n;
+        for (long i = 0; i < n; i++) exact += ((long double)p[i] - t[i]) * ((long double)p[i] - t[i]);
+        float s = (float)(2.0 * 0.75 / n);
+        for (long i = 0; i < n; i++) want_g[i] = g0[i] + s * (p[i] - t[i]);
+        for (int th = 0; th < N_THREADS; th++) {
+            omp_set_num_threads(THREADS[th]);
+            double got = loss_mse_forward(p, t, M, D);
+            assert_memory_equal(&got, &want, sizeof got);
+            assert_true(fabsl(got - exact / n) <= 1e-12L * (exact / n));
+            memcpy(g, g0, sizeof(float) * (size_t)n);
+            loss_mse_backward(g, p, t, M, D, 0.75);
+            assert_memory_equal(g, want_g, sizeof(float) * (size_t)n);
+        }
+        free(p); free(t); free(g0); free(g); free(want_g);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -381,6 +423,7 @@ int main(void)
         cmocka_unit_test(test_adamw),
         cmocka_unit_test(test_bicubic_sample),
         cmocka_unit_test(test_act_backward_set),
+        cmocka_unit_test(test_loss_mse),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
