@@ -16,8 +16,9 @@ void loss_chamfer_backward(float *dpred, const float *pred, const float *gt, con
 
 /* pred, target (M,D): mean over all M*D elements of (pred - target)^2. */
 double loss_mse_forward(const float *pred, const float *target, long M, long D);
-/* dpred (M,D) += dloss * 2 (pred - target) / (M*D). */
-void loss_mse_backward(float *dpred, const float *pred, const float *target, long M, long D, double dloss);
+/* dpred (M,D) = dloss * 2 (pred - target) / (M*D), OVERWRITTEN (written as 0 + value: the bits that
+ * accumulating into zeros gave, +0 where the value is -0). */
+void loss_mse_backward_set(float *dpred, const float *pred, const float *target, long M, long D, double dloss);
 
 /* logits (B,n), labels (B) in [0,n): mean over rows of -sum_j t_j log softmax(logits)_j with
  * t = 1 - eps at the label and eps / (n-1) elsewhere (official I2P-MAE smoothing; eps 0: plain CE). */

@@ -39,11 +39,11 @@ double loss_mse_forward(const float *pred, const float *target, long M, long D)
     return n ? s / n : 0.0;
 }
 
-void loss_mse_backward(float *dpred, const float *pred, const float *target, long M, long D, double dloss)
+void loss_mse_backward_set(float *dpred, const float *pred, const float *target, long M, long D, double dloss)
 {
     long n = M * D;
     if (!n) return;
     float s = (float)(2.0 * dloss / n);
 #pragma omp parallel for simd schedule(static)
-    for (long i = 0; i < n; i++) dpred[i] += s * (pred[i] - target[i]);
+    for (long i = 0; i < n; i++) dpred[i] = 0.0f + s * (pred[i] - target[i]);
 }

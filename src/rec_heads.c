@@ -77,9 +77,10 @@ int m3_heads_backward(m3_run *r, const model3d *m, const m3_heads_state *h, cons
                                M3P(r, m->rec3d.w), B * G1, D1, 3 * k1, r->err));
     }
     if (!m3_heads_2d_on(m)) return 0;
-    float *drec2d = arena_zeros(r->a, h->vcap * W2), *dv_in = arena_zeros(r->a, h->vcap * D1);
+    float *drec2d = arena_floats(r->a, h->vcap * W2), *dv_in = arena_zeros(r->a, h->vcap * D1);
     NEED(drec2d && dv_in);
-    loss_mse_backward(drec2d, h->rec2d, h->tgt2d, h->n_vrows, W2, m->loss_w2);
+    loss_mse_backward_set(drec2d, h->rec2d, h->tgt2d, h->n_vrows, W2, m->loss_w2);
+    memset(drec2d + h->n_vrows * W2, 0, sizeof(float) * (size_t)((h->vcap - h->n_vrows) * W2)); /* padding rows */
     TRY(nn_linear_backward(r->c, dv_in, M3G(r, m->rec2d.w), M3G(r, m->rec2d.b), drec2d, h->v_in,
                            M3P(r, m->rec2d.w), h->vcap, D1, W2, r->err));
     nn_scatter_add_rows(ddec1, dv_in, h->vrows, h->n_vrows, D1);

@@ -7,7 +7,7 @@
  * nn_act_backward_set gives the values of nn_act_backward into zeros (compared as floats: the sign of
  * a zero may differ, 0 + -0 being +0). And the fused BatchNorm -> ReLU passes give bitwise the
  * unfused primitives' results (test_bn_relu_fused). And the MSE loss (64 fixed blocks, 8 running sums
- * each) and its backward against scalar loops, and the loss within 1e-12 of a long double sum.
+ * each) and its backward (overwriting) against scalar loops, and the loss within 1e-12 of a long double sum.
  * Odd sizes exercise the vector loops' tails.
  */
 #include <setjmp.h>
@@ -328,25 +328,28 @@ static void test_adamw(void **state)
 static void test_bicubic_sample(void **state)
 {
     (void)state;
-    const int g = 5, C = 23, S = 37;
+    const int g = 5, S = 37, Cs[] = {23, 75}; /* 75: two blocks of 32 channels and a tail of 11 */
     rng_t r;
     rng_seed(&r, 14, 0);
-    float *grid = normals(&r, (long)g * g * C, 1.0f, 0.0f), out[23], want[23];
-    const int pix[][2] = {{0, 0}, {3, 36}, {18, 19}, {36, 1}, {29, 7}};
-    for (size_t q = 0; q < sizeof pix / sizeof pix[0]; q++) {
-        int ry[4], cx[4];
-        float wy[4], wx[4];
-        bicubic_taps(g, S, pix[q][0], ry, wy);
-        bicubic_taps(g, S, pix[q][1], cx, wx);
-        for (int c = 0; c < C; c++) {
-            want[c] = 0.0f;
-            for (int a = 0; a < 4; a++)
-                for (int b = 0; b < 4; b++) want[c] += wy[a] * wx[b] * grid[((long)ry[a] * g + cx[b]) * C + c];
+    for (int k = 0; k < 2; k++) {
+        const int C = Cs[k];
+        float *grid = normals(&r, (long)g * g * C, 1.0f, 0.0f), out[75], want[75];
+        const int pix[][2] = {{0, 0}, {3, 36}, {18, 19}, {36, 1}, {29, 7}};
+        for (size_t q = 0; q < sizeof pix / sizeof pix[0]; q++) {
+            int ry[4], cx[4];
+            float wy[4], wx[4];
+            bicubic_taps(g, S, pix[q][0], ry, wy);
+            bicubic_taps(g, S, pix[q][1], cx, wx);
+            for (int c = 0; c < C; c++) {
+                want[c] = 0.0f;
+                for (int a = 0; a < 4; a++)
+                    for (int b = 0; b < 4; b++) want[c] += wy[a] * wx[b] * grid[((long)ry[a] * g + cx[b]) * C + c];
+            }
+            bicubic_sample(grid, g, C, S, pix[q][0], pix[q][1], out);
+            assert_memory_equal(out, want, sizeof(float) * (size_t)C);
         }
-        bicubic_sample(grid, g, C, S, pix[q][0], pix[q][1], out);
-        assert_memory_equal(out, want, sizeof out);
+        free(grid);
     }
-    free(grid);
 }
 
 static void test_act_backward_set(void **state)
@@ -374,7 +377,7 @@ static void test_act_backward_set(void **state)
 
 /* The MSE loss: 64 blocks of n/64 elements (block b from n b / 64), in each element i of the block
  * into running sum i % 8 while 8 remain, the rest into sum 0; sums combined ((0+1)+(2+3))+((4+5)+(6+7)),
- * blocks in order, / n. Backward: dpred += (float)(2 dloss / n) (pred - target), elementwise. */
+ * blocks in order, / n. Backward: dpred = 0 + (float)(2 dloss / n) (pred - target), elementwise. */
 static void test_loss_mse(void **state)
 {
     (void)state;
@@ -398,14 +401,14 @@ static void test_loss_mse(void **state)
         want /= n;
         for (long i = 0; i < n; i++) exact += ((long double)p[i] - t[i]) * ((long double)p[i] - t[i]);
         float s = (float)(2.0 * 0.75 / n);
-        for (long i = 0; i < n; i++) want_g[i] = g0[i] + s * (p[i] - t[i]);
+        for (long i = 0; i < n; i++) want_g[i] = 0.0f + s * (p[i] - t[i]);
         for (int th = 0; th < N_THREADS; th++) {
             omp_set_num_threads(THREADS[th]);
             double got = loss_mse_forward(p, t, M, D);
             assert_memory_equal(&got, &want, sizeof got);
             assert_true(fabsl(got - exact / n) <= 1e-12L * (exact / n));
             memcpy(g, g0, sizeof(float) * (size_t)n);
-            loss_mse_backward(g, p, t, M, D, 0.75);
+            loss_mse_backward_set(g, p, t, M, D, 0.75); /* over g0: every value must be written */
             assert_memory_equal(g, want_g, sizeof(float) * (size_t)n);
         }
         free(p); free(t); free(g0); free(g); free(want_g);
