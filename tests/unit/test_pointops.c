@@ -151,6 +151,20 @@ static void test_knn_ties_by_index(void **state)
     assert_int_equal(idx[2], 2);
 }
 
+/* Ties among many points, after the k best are full: point i at distance 1, 2 or 3 (i % 3); the 16
+ * nearest are the 16 lowest i with i % 3 == 0, later equal distances never displacing them. */
+static void test_knn_ties_across_blocks(void **state)
+{
+    (void)state;
+    long P = 200;
+    float *p = malloc(sizeof(float) * 3 * P), q[] = {0, 0, 0};
+    for (long i = 0; i < P; i++) p[3 * i] = (float)(1 + i % 3), p[3 * i + 1] = 0, p[3 * i + 2] = 0;
+    int32_t idx[16];
+    knn_query(p, P, q, 1, 16, idx);
+    for (int t = 0; t < 16; t++) assert_int_equal(idx[t], 3 * t);
+    free(p);
+}
+
 static void test_normalize_unit_sphere(void **state)
 {
     (void)state;
@@ -177,6 +191,7 @@ int main(void)
         cmocka_unit_test(test_fps_batch_equals_single),
         cmocka_unit_test(test_knn_matches_sort),
         cmocka_unit_test(test_knn_ties_by_index),
+        cmocka_unit_test(test_knn_ties_across_blocks),
         cmocka_unit_test(test_normalize_unit_sphere),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
