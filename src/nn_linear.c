@@ -39,13 +39,6 @@ static int md2(dnnl_memory_desc_t *md, long rows, long cols, long s0, long s1, c
     return md2t(md, rows, cols, s0, s1, dnnl_f32, err);
 }
 
-/* The forward and backward-data matmuls of at least NN_WPACK_ROWS rows read their weights in the
- * blocked layout that oneDNN picks for them (format any: BA16a64b for f32, BA16a64b2a for bf16 on
- * AVX-512), reordered from the layer's plain weights (or their bf16 copy) into the cache's pack
- * buffer at every call, so no packed copy can go stale. On a full-rate AVX-512 core the big products
- * run 5-20 % faster so (tests/bench/bench_wlayout.c, docs/performance.md "wpack"); the reorder
- * moves K*N values against the product's 2*M*K*N FLOPs. The blocked layout changes no dot product's
- * order: the same bits as the plain weights (bench_wlayout's hashes, the checkpoint checks). */
 /* dst = src x wei (+ bias) (+ dst if accumulate); src and wei of one type (f32 or bf16); packed:
  * wei's layout left to oneDNN (format any; wei gives its dims and type). */
 static nn_prim *matmul_prim(nn_cache *c, int kind, long M, long K, long N, int bias, int accumulate, int packed,
@@ -82,7 +75,15 @@ static nn_prim *matmul_prim(nn_cache *c, int kind, long M, long K, long N, int b
     return p;
 }
 
-/* w (plain, described by wplain) reordered into the layout that the packed matmul p reads, in the
+/* The forward and backward-data matmuls of at least NN_WPACK_ROWS rows read their weights in the
+ * blocked layout that oneDNN picks for them (format any: BA16a64b for f32, BA16a64b2a for bf16 on
+ * AVX-512), reordered from the layer's plain weights (or their bf16 copy) into the cache's pack
+ * buffer at every call, so no packed copy can go stale. On a full-rate AVX-512 core the big products
+ * run 5-20 % faster so (tests/bench/bench_wlayout.c, docs/performance.md "wpack"); the reorder
+ * moves K*N values against the product's 2*M*K*N FLOPs. The blocked layout changes no dot product's
+ * order: the same bits as the plain weights (bench_wlayout's hashes, the checkpoint checks).
+ *
+ * pack_weights: w (plain, described by wplain) reordered into the layout that the packed matmul p reads, in the
  * cache's pack buffer (returned; NULL with err). The reorder is cached under p's kind and key. */
 static void *pack_weights(nn_cache *c, const nn_prim *p, const dnnl_memory_desc_t *wplain, const void *w, char *err)
 {
