@@ -34,6 +34,22 @@ float *ref_read_floats(h5file *f, const char *name, long n)
     return v;
 }
 
+void ref_matmul(double *c, double *absum, const float *a, long sa0, long sa1, const float *b, long sb0, long sb1,
+                long rows, long n, long cols)
+{
+    for (long i = 0; i < rows; i++)
+        for (long j = 0; j < cols; j++) {
+            double s = 0, as = 0;
+            for (long k = 0; k < n; k++) {
+                double x = a[i * sa0 + k * sa1], y = b[k * sb0 + j * sb1];
+                s += x * y;
+                as += fabs(x * y);
+            }
+            c[i * cols + j] = s;
+            if (absum) absum[i * cols + j] = as;
+        }
+}
+
 double ref_max_abs(const float *v, long n)
 {
     double m = 0;

@@ -1,7 +1,8 @@
 /* support_ref.h -- shared by the unit tests that compare a C network with a PyTorch reference file
  * (test_model3d_ref, test_classifier_ref, test_partseg_ref): reading float datasets of a known
  * size, the max-difference check that prints one OK / NOT OK line per tensor, and loading or
- * comparing a whole table of model3d_tensor (params, buffers, gradients) by name.
+ * comparing a whole table of model3d_tensor (params, buffers, gradients) by name; and a strided
+ * matrix product in double (ref_matmul), the reference of the layer tests.
  * The tolerances stay with the callers; the functions that read fail the calling cmocka test
  * (assert) when a dataset is missing or has the wrong size. Each of these tests reads one reference
  * file, written once per process by ref_file_ready and removed by ref_group_teardown. */
@@ -14,6 +15,13 @@
 /* The n floats of dataset `name` (malloc'ed, caller frees); NULL (message printed) if it is missing
  * or does not hold exactly n values. */
 float *ref_read_floats(h5file *f, const char *name, long n);
+
+/* c (rows,cols) = sum_k A(i,k) B(k,j) in double, with A(i,k) = a[i*sa0 + k*sa1] and B(k,j) =
+ * b[k*sb0 + j*sb1] (strides give transposed views); absum (or NULL) gets sum_k |A(i,k) B(k,j)|, the
+ * scale of the rounding error of a float sum of the same terms. The independent reference of the
+ * layer tests (test_nn_layers, test_nn_bf16). */
+void ref_matmul(double *c, double *absum, const float *a, long sa0, long sa1, const float *b, long sb0, long sb1,
+                long rows, long n, long cols);
 
 /* max |v[i]| over n values. */
 double ref_max_abs(const float *v, long n);

@@ -40,6 +40,7 @@
 #include "errors.h"
 #include "nn.h"
 #include "support_inputs.h"
+#include "support_ref.h"
 
 #define U16 (1.0 / 512.0)       /* 2^-9: bf16 rounding, relative */
 #define U32 (1.0 / 16777216.0)  /* 2^-24: f32 rounding, relative */
@@ -154,24 +155,6 @@ static float *rounded(const float *x, long n)
     return r;
 }
 
-/* c (rows,cols) = sum_k A(i,k) B(k,j) in double, with A(i,k) = a[i*sa0 + k*sa1] and B likewise;
- * absum gets sum_k |A B|. */
-static void ref_mm(double *c, double *absum, const float *a, long sa0, long sa1, const float *b, long sb0,
-                   long sb1, long rows, long n, long cols)
-{
-    for (long i = 0; i < rows; i++)
-        for (long j = 0; j < cols; j++) {
-            double s = 0, as = 0;
-            for (long k = 0; k < n; k++) {
-                double x = a[i * sa0 + k * sa1], y = b[k * sb0 + j * sb1];
-                s += x * y;
-                as += fabs(x * y);
-            }
-            c[i * cols + j] = s;
-            absum[i * cols + j] = as;
-        }
-}
-
 /* got (count) against base (NULL: 0) + ref on rounded inputs (bound 1) and on unrounded (bound 2). */
 static int check_bounds(const char *name, const float *got, const float *base, const float *bias,
                         const double *ref_r, const double *abs_r, const double *ref, const double *abs_u,
@@ -214,8 +197,8 @@ static void linear_case(long M, long K, long N)
 
     /* forward: y (M,N) = x (M,K) w^T + b */
     assert_int_equal(nn_linear_forward(&g_c, y, x, w, b, M, K, N, g_err), 0);
-    ref_mm(ref_r, abs_r, xr, K, 1, wr, 1, K, M, K, N);
-    ref_mm(ref, abs_u, x, K, 1, w, 1, K, M, K, N);
+    ref_matmul(ref_r, abs_r, xr, K, 1, wr, 1, K, M, K, N);
+    ref_matmul(ref, abs_u, x, K, 1, w, 1, K, M, K, N);
     snprintf(name, sizeof name, "linear %ldx%ldx%ld forward", M, K, N);
     bad += check_bounds(name, y, NULL, b, ref_r, abs_r, ref, abs_u, M, N, K);
     /* the bf16 path is really taken: f32 differs by more than f32 rounding somewhere */
@@ -239,12 +222,12 @@ static void linear_case(long M, long K, long N)
     memcpy(db, db0, sizeof(float) * (size_t)N);
     assert_int_equal(nn_linear_backward(&g_c, dx, dw, db, dout, x, w, M, K, N, g_err), 0);
     nn_cache_set_bf16_weights(&g_c, NULL, NULL, 0);
-    ref_mm(ref_r, abs_r, doutr, N, 1, wr, K, 1, M, N, K); /* dx (M,K) = dout (M,N) w (N,K) */
-    ref_mm(ref, abs_u, dout, N, 1, w, K, 1, M, N, K);
+    ref_matmul(ref_r, abs_r, doutr, N, 1, wr, K, 1, M, N, K); /* dx (M,K) = dout (M,N) w (N,K) */
+    ref_matmul(ref, abs_u, dout, N, 1, w, K, 1, M, N, K);
     snprintf(name, sizeof name, "linear %ldx%ldx%ld input gradient", M, K, N);
     bad += check_bounds(name, dx, dx0, NULL, ref_r, abs_r, ref, abs_u, M, K, N);
-    ref_mm(ref_r, abs_r, doutr, 1, N, xr, K, 1, N, M, K); /* dw (N,K) = dout^T (N,M) x (M,K) */
-    ref_mm(ref, abs_u, dout, 1, N, x, K, 1, N, M, K);
+    ref_matmul(ref_r, abs_r, doutr, 1, N, xr, K, 1, N, M, K); /* dw (N,K) = dout^T (N,M) x (M,K) */
+    ref_matmul(ref, abs_u, dout, 1, N, x, K, 1, N, M, K);
     snprintf(name, sizeof name, "linear %ldx%ldx%ld weight gradient", M, K, N);
     bad += check_bounds(name, dw, dw0, NULL, ref_r, abs_r, ref, abs_u, N, K, M);
     int bad_b = 0;

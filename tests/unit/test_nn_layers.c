@@ -23,6 +23,7 @@
 #include "rng.h"
 #include "support_dnn.h"
 #include "support_inputs.h"
+#include "support_ref.h"
 
 #define FD_EPS 1e-3f
 #define FD_REL 1e-2
@@ -172,18 +173,17 @@ static void test_linear_set(void **state)
 static int packed_check(const char *name, const float *got, const float *a, long sa0, long sa1, const float *b,
                         long sb0, long sb1, const float *bias, long rows, long n, long cols)
 {
+    double *ref = malloc(sizeof(double) * (size_t)(rows * cols)), *as = malloc(sizeof(double) * (size_t)(rows * cols));
+    ref_matmul(ref, as, a, sa0, sa1, b, sb0, sb1, rows, n, cols);
     int bad = 0;
     for (long i = 0; i < rows; i++)
         for (long j = 0; j < cols; j++) {
-            double s = bias ? bias[j] : 0, as = fabs(s);
-            for (long k = 0; k < n; k++) {
-                double t = (double)a[i * sa0 + k * sa1] * b[k * sb0 + j * sb1];
-                s += t;
-                as += fabs(t);
-            }
-            if (fabs(got[i * cols + j] - s) > 1e-5 * (1 + as)) bad++;
+            double bj = bias ? bias[j] : 0, s = ref[i * cols + j] + bj, scale = as[i * cols + j] + fabs(bj);
+            if (fabs(got[i * cols + j] - s) > 1e-5 * (1 + scale)) bad++;
         }
     printf("%s: %ld x %ld against the double sums: %s\n", name, rows, cols, bad ? "NOT OK" : "OK");
+    free(ref);
+    free(as);
     return bad;
 }
 
