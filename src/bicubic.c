@@ -31,7 +31,7 @@ void bicubic_taps(int g, int S, int dst, int idx[4], float w[4])
  * sums stay in registers over the 16 taps (one store per block, where adding into out stored it 16
  * times), the last C % TAP_BLOCK channels the same way one at a time. */
 enum { TAP_BLOCK = 32 };
-typedef float tap_vec __attribute__((vector_size(32), aligned(4))); /* 8 floats, any alignment */
+typedef float tap_vec __attribute__((vector_size(32), aligned(4), may_alias)); /* 8 floats, any alignment, read over float data */
 
 static inline __attribute__((always_inline)) void taps_sum(const float *grid, int g, int C, const int ry[4],
                                                            const int cx[4], const float wy[4], const float wx[4],

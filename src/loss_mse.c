@@ -9,6 +9,7 @@
  * reading the two arrays). Every lane's arithmetic is the same double operations on every ISA. */
 #define LOSS_BLOCKS 64
 #define LOSS_LANES 8
+_Static_assert(LOSS_LANES == 8, "block_sum combines exactly 8 running sums");
 
 static double block_sum(const float *pred, const float *target, long i0, long i1)
 {
