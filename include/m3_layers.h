@@ -241,7 +241,7 @@ int m3_group_forward(m3_run *r, const m3_group *p, float *out, m3_group_state *s
  * else from r's arena (released before the return). Training with R above a chunk
  * (M3_GROUP_CHUNK_ROWS, R / 4): by chunks of rows, the BatchNorm statistics summed chunk by chunk
  * (nn_bn_stats_*), the temporaries one chunk's rows (a + max(a, c) + b + c + cout floats each) and
- * G b floats instead of R (b + c + max(2a, c + cout)); conv1 runs 5 times, conv2 and conv3 3 times. */
+ * G b floats instead of R (b + c + max(2a, c + cout)); conv1 runs 3 times, conv2 and conv3 twice. */
 int m3_group_forward_light(m3_run *r, const m3_group *p, float *out, m3_group_state *s, const float *inp,
                            long G, long k);
 /* The backward after m3_group_forward_light: by rows (m3_group_backward_rows, M3_GROUP_CHUNK_ROWS)

@@ -260,9 +260,9 @@ double *nn_sums_buffer(nn_cache *c, long count, char *err);
  * nn_sums_buffer). NULL with err "nn cache: out of memory (<what> of <count> <unit>)" (buf freed, *cap 0). */
 void *nn_cache_grow(nn_cache *c, void *buf, long *cap, long count, size_t size, const char *what,
                     const char *unit, char *err);
-/* Doubles of the acc that the BatchNorm functions over pieces of rows (nn_bn_stats_*_rows,
- * nn_batchnorm_sums_rows) take for C columns: 2C sums (zeroed by the caller), then C of scratch for
- * per-column factors and the sums' scratch. */
+/* Doubles of the acc that the BatchNorm functions over pieces of rows (nn_bn_stats_*,
+ * nn_batchnorm_sums_rows) take for C columns: 2C sums, then C of scratch for per-column factors (the
+ * statistics' shift) and the sums' scratch. */
 long nn_bn_acc_doubles(long C);
 
 /* The reductions of the normalisations' backwards (internal, nn_norm_backward.c), each sum in an
@@ -321,16 +321,19 @@ void nn_batchnorm_dinp_rows(float *dinp, const float *dout, const float *inp, co
 /* ---- batch normalisation over rows (eps 1e-5) ---- */
 #define NN_BN_EPS 1e-5f /* its eps (also for nn_batchnorm_sums_rows / dinp_rows) */
 #define NN_BN_MOMENTUM 0.1f /* its running statistics' momentum */
-/* nn_batchnorm_stats_train over rows given in pieces (nn_batchnorm.c, the same passes), bitwise (pieces
- * of multiples of NN_ROW_BLOCK rows but the last): acc (nn_bn_acc_doubles(C)) with its first 2C zeroed
- * by the caller; nn_bn_stats_sum_rows for each piece in row order, nn_bn_stats_mean (M: all
- * the rows), nn_bn_stats_sq_rows for each piece again, nn_bn_stats_var (and the running update when
- * running_mean, running_var are not NULL). */
-void nn_bn_stats_sum_rows(double *acc, const float *inp, long rows, long C);
-void nn_bn_stats_mean(double *acc, float *mean, long M, long C);
-void nn_bn_stats_sq_rows(double *acc, const float *inp, long rows, long C);
-void nn_bn_stats_var(const double *acc, float *var, const float *mean, float *running_mean, float *running_var,
-                     long M, long C);
+/* nn_batchnorm_stats_train over rows given in pieces (nn_batchnorm.c, the same pass), bitwise (pieces
+ * of multiples of NN_ROW_BLOCK rows but the last): acc (nn_bn_acc_doubles(C)); nn_bn_stats_begin with
+ * the first row of all the rows (row0; NULL: no shift), nn_bn_stats_rows for each piece in row order,
+ * nn_bn_stats_end (M: all the rows; the running update when running_mean, running_var are not NULL).
+ * The statistics are shifted sums in double (d = x - row0: sum d, sum d^2), from which the mean and
+ * the biased variance follow without cancellation. nn_bn_stats_part is the pass of one block of rows
+ * (part: 2C doubles, the sums of d and d^2 added in row order), for a caller that makes the rows
+ * block by block (nn_row_block_sums with width 2C and scratch acc + 3C): the same bits. */
+void nn_bn_stats_begin(double *acc, const float *row0, long C);
+void nn_bn_stats_rows(double *acc, const float *inp, long rows, long C);
+void nn_bn_stats_part(double *part, const double *acc, const float *inp, long rows, long C);
+void nn_bn_stats_end(const double *acc, float *mean, float *var, float *running_mean, float *running_var, long M,
+                     long C);
 /* Training: out, inp (M,C); mean, var (C) = batch statistics (biased var), saved for backward;
  * running_mean / running_var (C) updated with momentum 0.1 (unbiased var) if not NULL. */
 int nn_batchnorm_forward_train(nn_cache *c, float *out, float *mean, float *var, const float *inp,

@@ -75,9 +75,45 @@ static int front_h2(m3_run *r, const m3_group *p, m3_group_state *s, const float
     return 0;
 }
 
+/* Rows [r0, r1) of h3 (c wide) += gy's row of their group (k rows each). */
+static void add_group_rows(float *h3, const float *gy, long r0, long r1, long k, long c)
+{
+    for (long i = r0; i < r1; i++) {
+        float *y = h3 + i * c;
+        const float *t = gy + (i / k) * c;
+#pragma omp simd
+        for (long j = 0; j < c; j++) y[j] += t[j];
+    }
+}
+
+/* front_h3's add with bn2's batch statistics in the same sweep (an nn_row_sums_fn over h3's rows):
+ * the rows of a block a few at a time (H3_STATS_ROWS: in the L1 cache) get their group's row, then
+ * their statistics' pass (nn_bn_stats_part): the values and sums of the add followed by
+ * nn_bn_stats_rows over h3, bitwise, without a second read of h3. */
+enum { H3_STATS_ROWS = 8 };
+
+typedef struct {
+    float *h3;
+    const float *gy;
+    const double *acc;
+    long k, c;
+} h3_stats_arg;
+
+static void h3_stats_block(double *part, long r0, long r1, const void *arg)
+{
+    const h3_stats_arg *a = arg;
+    for (long i = r0; i < r1; i += H3_STATS_ROWS) {
+        long n = r1 - i < H3_STATS_ROWS ? r1 - i : H3_STATS_ROWS;
+        add_group_rows(a->h3, a->gy, i, i + n, a->k, a->c);
+        nn_bn_stats_part(part, a->acc, a->h3 + i * a->c, n, a->c);
+    }
+}
+
 /* s->h3 = conv3 on [g broadcast, h2]: gy (G,c) = g W_g^T + b3, h3 = h2 W_h^T, then h3 += gy
- * broadcast over k (W_g, W_h: the column halves of conv3.w); G and weight-sized temporaries from ta. */
-static int front_h3(m3_run *r, const m3_group *p, m3_group_state *s, long G, long k, arena *ta)
+ * broadcast over k (W_g, W_h: the column halves of conv3.w); G and weight-sized temporaries from ta.
+ * stats: bn2's batch statistics of h3 into s->mean2, s->var2 (and its running update) in the add's
+ * sweep (h3_stats_block), the values of nn_batchnorm_stats_train over h3. */
+static int front_h3(m3_run *r, const m3_group *p, m3_group_state *s, long G, long k, arena *ta, int stats)
 {
     long R = G * k, b = p->conv2.out, c = p->conv3.out;
     arena_mark_t mk = arena_mark(ta);
@@ -87,28 +123,36 @@ static int front_h3(m3_run *r, const m3_group *p, m3_group_state *s, long G, lon
     TRY(nn_linear_forward(r->c, gy, s->g, wg, M3P(r, p->conv3.b), G, b, c, r->err));
     if (s->h2b) TRY(nn_linear_forward_bf16in(r->c, s->h3, s->h2b, wh, NULL, R, b, c, r->err));
     else TRY(nn_linear_forward(r->c, s->h3, s->h2, wh, NULL, R, b, c, r->err));
+    if (!stats) {
 #pragma omp parallel for schedule(static)
-    for (long i = 0; i < R; i++) {
-        float *y = s->h3 + i * c;
-        const float *t = gy + (i / k) * c;
-#pragma omp simd
-        for (long j = 0; j < c; j++) y[j] += t[j];
+        for (long i = 0; i < R; i++) add_group_rows(s->h3, gy, i, i + 1, k, c);
+        arena_release(ta, mk);
+        return 0;
     }
+    double *acc = (double *)arena_floats(ta, 2 * nn_bn_acc_doubles(c));
+    float *row0 = arena_floats(ta, c);
+    NEED(acc && row0);
+    for (long j = 0; j < c; j++) row0[j] = s->h3[j] + gy[j]; /* h3's first row, as the add makes it */
+    nn_bn_stats_begin(acc, row0, c);
+    h3_stats_arg a = {s->h3, gy, acc, k, c};
+    nn_row_block_sums(acc, acc + 3 * c, 2 * c, R, h3_stats_block, &a);
+    nn_bn_stats_end(acc, s->mean2, s->var2, r->buf + p->bn2.run_mean, r->buf + p->bn2.run_var, R, c);
     arena_release(ta, mk);
     return 0;
 }
 
-/* front_h2 with its temporaries h1, r1 from ta, then front_h3. */
+/* The forward's front: front_h2 with its temporaries h1, r1 from ta (bn1's batch statistics
+ * computed), then front_h3 (in training, with bn2's batch statistics). */
 static int group_front(m3_run *r, const m3_group *p, m3_group_state *s, const float *inp, long G, long k,
-                       arena *ta, int fresh)
+                       arena *ta)
 {
     long R = G * k, a = p->conv1.out;
     arena_mark_t mk = arena_mark(ta);
     float *h1 = arena_floats(ta, R * a), *r1 = arena_floats(ta, R * a);
     NEED(h1 && r1);
-    TRY(front_h2(r, p, s, inp, G, k, fresh, h1, r1));
+    TRY(front_h2(r, p, s, inp, G, k, 1, h1, r1));
     arena_release(ta, mk);
-    return front_h3(r, p, s, G, k, ta);
+    return front_h3(r, p, s, G, k, ta, r->train);
 }
 
 /* The rows of a chunk of the by-rows backward: whole groups and a multiple of nn_linear_dw_rows() (so
@@ -124,11 +168,11 @@ static long chunk_rows(long R, long k, long rows)
 }
 
 /* The light forward (training) by chunks of n0 rows (whole groups), its temporaries from ta: each
- * BatchNorm's batch statistics summed chunk by chunk (nn_bn_stats_*: the mean, then the squared
- * deviations, over conv1's output recomputed for each, then over conv3's), then the output from the
- * chunks' conv4 with both statistics: the same bits as the whole rows, one chunk's rows (a + max(a, c)
- * + b + c + cout floats each) and G b floats held instead of R (b + c + max(2a, c + cout)); conv1 runs
- * 5 times, conv2 and conv3 3 times. */
+ * BatchNorm's batch statistics summed chunk by chunk (nn_bn_stats_*: one pass each, over conv1's
+ * output recomputed for bn1, then over conv3's for bn2), then the output from the chunks' conv4 with
+ * both statistics: the same bits as the whole rows, one chunk's rows (a + max(a, c) + b + c + cout
+ * floats each) and G b floats held instead of R (b + c + max(2a, c + cout)); conv1 runs 3 times,
+ * conv2 and conv3 twice. */
 static int group_forward_rows(m3_run *r, const m3_group *p, float *out, m3_group_state *s, const float *inp,
                               long G, long k, long n0, arena *ta)
 {
@@ -136,19 +180,19 @@ static int group_forward_rows(m3_run *r, const m3_group *p, float *out, m3_group
          cout = p->conv4.out, gc = n0 / k;
     float *h1 = arena_floats(ta, n0 * a), *tmp = arena_floats(ta, n0 * max_l(a, c)), *h2 = arena_floats(ta, n0 * b),
           *h3 = arena_floats(ta, n0 * c), *h4 = arena_floats(ta, n0 * cout), *g = arena_floats(ta, G * b);
-    double *acc1 = (double *)arena_zeros(ta, 2 * nn_bn_acc_doubles(a)),
-           *acc2 = (double *)arena_zeros(ta, 2 * nn_bn_acc_doubles(c));
+    double *acc1 = (double *)arena_floats(ta, 2 * nn_bn_acc_doubles(a)),
+           *acc2 = (double *)arena_floats(ta, 2 * nn_bn_acc_doubles(c));
     NEED(h1 && tmp && h2 && h3 && h4 && g && acc1 && acc2);
     float *rm1 = r->buf + p->bn1.run_mean, *rv1 = r->buf + p->bn1.run_var;
     float *rm2 = r->buf + p->bn2.run_mean, *rv2 = r->buf + p->bn2.run_var;
-    for (int pass = 0; pass < 5; pass++) {
+    for (int pass = 0; pass < 3; pass++) {
         for (long g0 = 0; g0 < G; g0 += gc) {
             long gn = G - g0 < gc ? G - g0 : gc, n = gn * k, i0 = g0 * k;
-            if (pass < 2) { /* bn1's statistics over conv1's output */
+            if (pass == 0) { /* bn1's statistics over conv1's output */
                 TRY(nn_linear_forward(r->c, h1, inp + i0 * cin, M3P(r, p->conv1.w), M3P(r, p->conv1.b), n, cin, a,
                                       r->err));
-                if (pass == 0) nn_bn_stats_sum_rows(acc1, h1, n, a);
-                else nn_bn_stats_sq_rows(acc1, h1, n, a);
+                if (g0 == 0) nn_bn_stats_begin(acc1, h1, a);
+                nn_bn_stats_rows(acc1, h1, n, a);
                 continue;
             }
             m3_group_state cs = *s;
@@ -157,18 +201,17 @@ static int group_forward_rows(m3_run *r, const m3_group *p, float *out, m3_group
             cs.g = g + g0 * b;
             cs.arg1 = s->arg1 + g0 * b;
             TRY(front_h2(r, p, &cs, inp + i0 * cin, gn, k, 0, h1, tmp));
-            TRY(front_h3(r, p, &cs, gn, k, ta));
-            if (pass == 2) nn_bn_stats_sum_rows(acc2, h3, n, c);
-            else if (pass == 3) nn_bn_stats_sq_rows(acc2, h3, n, c);
-            else {
+            TRY(front_h3(r, p, &cs, gn, k, ta, 0));
+            if (pass == 1) { /* bn2's statistics over conv3's output */
+                if (g0 == 0) nn_bn_stats_begin(acc2, h3, c);
+                nn_bn_stats_rows(acc2, h3, n, c);
+            } else {
                 TRY(m3_bn_relu_conv_forward(r, &p->bn2, &p->conv4, 0, h4, s->mean2, s->var2, tmp, h3, n));
                 nn_maxpool_forward(out + g0 * cout, s->arg2 + g0 * cout, h4, gn, k, cout);
             }
         }
-        if (pass == 0) nn_bn_stats_mean(acc1, s->mean1, R, a);
-        if (pass == 1) nn_bn_stats_var(acc1, s->var1, s->mean1, rm1, rv1, R, a);
-        if (pass == 2) nn_bn_stats_mean(acc2, s->mean2, R, c);
-        if (pass == 3) nn_bn_stats_var(acc2, s->var2, s->mean2, rm2, rv2, R, c);
+        if (pass == 0) nn_bn_stats_end(acc1, s->mean1, s->var1, rm1, rv1, R, a);
+        if (pass == 1) nn_bn_stats_end(acc2, s->mean2, s->var2, rm2, rv2, R, c);
     }
     return 0;
 }
@@ -202,11 +245,12 @@ static int group_forward(m3_run *r, const m3_group *p, float *out, m3_group_stat
         NEED(s->g = arena_floats(ta, G * b));
         NEED(s->h3 = arena_floats(ta, R * c));
     }
-    TRY(group_front(r, p, s, inp, G, k, ta, 1));
-    /* -> bn2 -> relu (in place, temporary r2) -> conv4 (R,cout) -> max over k (G,cout) */
+    TRY(group_front(r, p, s, inp, G, k, ta));
+    /* -> bn2 (its statistics from front_h3 in training) -> relu (in place, temporary r2) -> conv4
+       (R,cout) -> max over k (G,cout) */
     float *r2 = arena_floats(ta, R * c), *h4 = arena_floats(ta, R * cout);
     NEED(r2 && h4);
-    TRY(m3_bn_relu_conv_forward(r, &p->bn2, &p->conv4, 1, h4, s->mean2, s->var2, r2, s->h3, R));
+    TRY(m3_bn_relu_conv_forward(r, &p->bn2, &p->conv4, 0, h4, s->mean2, s->var2, r2, s->h3, R));
     nn_maxpool_forward(out, s->arg2, h4, G, k, cout);
     arena_release(ta, mk);
     if (!keep) s->h2 = s->g = s->h3 = NULL;
@@ -360,7 +404,7 @@ static int group_backward(m3_run *r, const m3_group *p, float *dinp, const float
         NEED(s->h3 = arena_floats(r->a, R * c));
         s->h2 = T + 2 * R * a;
         TRY(front_h2(r, p, s, inp, G, k, 0, T, T + R * a));
-        TRY(front_h3(r, p, s, G, k, r->a));
+        TRY(front_h3(r, p, s, G, k, r->a, 0));
     }
     /* r2 = relu(bn2(h3)) recomputed into A; conv4: B = dr2 */
     arena_mark_t mk4 = arena_mark(r->a);
@@ -451,7 +495,7 @@ static int chunk_front(m3_run *r, const m3_group *p, const m3_group_state *s, fl
     cs.g = g + g0 * b;
     cs.arg1 = s->arg1 + g0 * b;
     TRY(front_h2(r, p, &cs, inp + g0 * k * p->conv1.in, gn, k, 0, tmp, tmp + n * a));
-    return front_h3(r, p, &cs, gn, k, r->a);
+    return front_h3(r, p, &cs, gn, k, r->a, 0);
 }
 
 /* conv4's output gradient on the chunk, ReLU2's output recomputed into tmp from h3c, conv4's data

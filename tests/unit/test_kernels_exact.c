@@ -2,7 +2,8 @@
  * results of plain scalar loops written here (the same float / double operations in the same order
  * per element or per channel: sums over rows in blocks of NN_ROW_BLOCK, nn.h), for 1, 2 and 3 OpenMP
  * threads: batch-norm batch statistics (mean and
- * biased variance, nn_batchnorm_forward_train), the batch-norm backward (nn_batchnorm_backward), max-pool forward (values and argmax, with ties and a
+ * biased variance from one pass of shifted sums, nn_batchnorm_forward_train; accurate against long
+ * double where the mean dwarfs the spread, and the same in pieces of rows), the batch-norm backward (nn_batchnorm_backward), max-pool forward (values and argmax, with ties and a
  * NaN), AdamW (two steps over tensors with and without decay) and the bicubic sample. And
  * nn_act_backward_set gives the values of nn_act_backward into zeros (compared as floats: the sign of
  * a zero may differ, 0 + -0 being +0). And the fused BatchNorm -> ReLU passes give bitwise the
@@ -64,24 +65,22 @@ static void test_batch_stats(void **state)
     rng_seed(&r, 11, 0);
     float *x = normals(&r, M * C, 3.0f, 5.0f), *w = normals(&r, C, 1.0f, 1.0f), *b = normals(&r, C, 1.0f, 0.0f);
     float *out = malloc(sizeof(float) * (size_t)(M * C)), mean[67], var[67], want_mean[67], want_var[67];
-    for (long j = 0; j < C; j++) { /* two passes in double, rows in order within blocks, blocks in order */
-        double s = 0, q = 0;
+    for (long j = 0; j < C; j++) { /* one pass in double of d = x - (row 0's x): sum d, sum d^2, rows in
+                                      order within blocks, blocks in order */
+        double k = x[j], s = 0, q = 0;
         for (long i0 = 0; i0 < M; i0 += NN_ROW_BLOCK) {
-            double p = 0;
-            for (long i = i0; i < M && i < i0 + NN_ROW_BLOCK; i++) p += x[i * C + j];
-            s += p;
-        }
-        s /= (double)M;
-        for (long i0 = 0; i0 < M; i0 += NN_ROW_BLOCK) {
-            double p = 0;
+            double ps = 0, pq = 0;
             for (long i = i0; i < M && i < i0 + NN_ROW_BLOCK; i++) {
-                double d = x[i * C + j] - s;
-                p += d * d;
+                double d = (double)x[i * C + j] - k;
+                ps += d;
+                pq += d * d;
             }
-            q += p;
+            s += ps;
+            q += pq;
         }
-        want_mean[j] = (float)s;
-        want_var[j] = (float)(q / (double)M);
+        double m = s / (double)M, v = q / (double)M - m * m;
+        want_mean[j] = (float)(k + m);
+        want_var[j] = v > 0 ? (float)v : 0.0f;
     }
     for (int t = 0; t < N_THREADS; t++) {
         omp_set_num_threads(THREADS[t]);
@@ -92,6 +91,55 @@ static void test_batch_stats(void **state)
         assert_memory_equal(var, want_var, sizeof var);
     }
     free(x); free(w); free(b); free(out);
+}
+
+/* The one-pass statistics are accurate where an unshifted sum of squares is not: against two passes
+ * in long double, channels of mean 1000 and spread 0.01 (the sum of x^2 in double would lose ~1e-5 of
+ * the variance to cancellation), of mean -3 and spread 2, and a constant one (variance exactly 0);
+ * mean within 1e-7 and variance within 1e-6 relative. And the rows given in pieces (multiples of
+ * NN_ROW_BLOCK, then the rest) give the whole-rows statistics and running update bitwise. */
+static void test_batch_stats_shifted(void **state)
+{
+    (void)state;
+    const long M = 3001, C = 21;
+    rng_t r;
+    rng_seed(&r, 23, 0);
+    float *x = malloc(sizeof(float) * (size_t)(M * C));
+    for (long i = 0; i < M; i++)
+        for (long j = 0; j < C; j++) {
+            double n = rng_normal(&r);
+            x[i * C + j] = j == C - 1 ? 7.25f : j % 2 ? (float)(1000.0 + 0.01 * n) : (float)(-3.0 + 2.0 * n);
+        }
+    float mean[21], var[21], rm[21], rv[21], mean2[21], var2[21], rm2[21], rv2[21];
+    for (long j = 0; j < C; j++) rm[j] = rm2[j] = 0.5f, rv[j] = rv2[j] = 2.0f;
+    assert_int_equal(nn_batchnorm_stats_train(&g_c, mean, var, x, rm, rv, M, C, g_err), 0);
+    for (long j = 0; j < C; j++) {
+        long double s = 0, q = 0;
+        for (long i = 0; i < M; i++) s += x[i * C + j];
+        s /= M;
+        for (long i = 0; i < M; i++) q += (x[i * C + j] - s) * (x[i * C + j] - s);
+        q /= M;
+        if (j == C - 1) {
+            assert_true(mean[j] == 7.25f && var[j] == 0.0f);
+            continue;
+        }
+        if (fabsl(mean[j] - s) > 1e-7L * fabsl(s) || fabsl(var[j] - q) > 1e-6L * q)
+            fail_msg("channel %ld: mean %.9g var %.9g, long double %.9Lg %.9Lg", j, mean[j], var[j], s, q);
+    }
+    double *acc = malloc(sizeof(double) * (size_t)nn_bn_acc_doubles(C));
+    const long pieces[] = {3 * NN_ROW_BLOCK, 5 * NN_ROW_BLOCK, M - 8 * NN_ROW_BLOCK};
+    for (int t = 0; t < N_THREADS; t++) {
+        omp_set_num_threads(THREADS[t]);
+        for (long j = 0; j < C; j++) rm2[j] = 0.5f, rv2[j] = 2.0f;
+        nn_bn_stats_begin(acc, x, C);
+        for (long q = 0, r0 = 0; q < 3; r0 += pieces[q], q++) nn_bn_stats_rows(acc, x + r0 * C, pieces[q], C);
+        nn_bn_stats_end(acc, mean2, var2, rm2, rv2, M, C);
+        assert_memory_equal(mean2, mean, sizeof mean);
+        assert_memory_equal(var2, var, sizeof var);
+        assert_memory_equal(rm2, rm, sizeof rm);
+        assert_memory_equal(rv2, rv, sizeof rv);
+    }
+    free(x); free(acc);
 }
 
 /* nn_batchnorm_backward against scalar loops: per column, dgamma and dbeta summed in double in row
@@ -419,6 +467,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batch_stats),
+        cmocka_unit_test(test_batch_stats_shifted),
         cmocka_unit_test(test_batchnorm_backward),
         cmocka_unit_test(test_bn_relu_fused),
         cmocka_unit_test(test_maxpool_forward),
