@@ -156,6 +156,9 @@ int nn_relu_backward_dst(nn_cache *c, float *dinp, const float *dout, const floa
 /* nn_relu_backward_dst from ReLU's output rounded to bf16 (nn_batchnorm_relu_bf16): dinp (n) =
  * (out > 0) * dout, overwritten; dinp may alias dout. */
 void nn_relu_backward_dst_bf16(float *dinp, const float *dout, const uint16_t *out, long n);
+/* p (n floats) = 0, each thread zeroing one contiguous share (a large buffer: one memset per thread
+ * instead of one thread's). Opens its own OpenMP region. */
+void nn_zero_floats(float *p, long n);
 
 /* ---- linear (also kernel-1 Conv1d) ---- */
 /* From M = NN_WPACK_ROWS rows on, the forward and backward-data products read the weights in

@@ -10,7 +10,6 @@
  */
 #include "m3_layers.h"
 
-#include <omp.h>
 #ifdef __x86_64__
 #include <immintrin.h>
 #endif
@@ -30,16 +29,6 @@ static void split_w3(float *wg, float *wh, const float *w3, long b, long c)
     for (long j = 0; j < c; j++) {
         memcpy(wg + j * b, w3 + j * 2 * b, sizeof(float) * (size_t)b);
         memcpy(wh + j * b, w3 + j * 2 * b + b, sizeof(float) * (size_t)b);
-    }
-}
-
-/* p (n) = 0, each thread zeroing one contiguous share (a large buffer: one memset per thread). */
-static void zero_floats(float *p, long n)
-{
-#pragma omp parallel
-    {
-        long t = omp_get_thread_num(), T = omp_get_num_threads(), i0 = n * t / T, i1 = n * (t + 1) / T;
-        memset(p + i0, 0, sizeof(float) * (size_t)(i1 - i0));
     }
 }
 
@@ -572,10 +561,10 @@ static int group_backward_rows(m3_run *r, const m3_group *p, float *dinp, const 
         long gn = G - g0 < gc ? G - g0 : gc, n = gn * k;
         TRY(chunk_front(r, p, s, g, h2c, h3c, tmp, inp, g0, gn, k));
         TRY(chunk_dr2(r, p, s, dr2, dh4, tmp, h3c, dout, g0, gn, k, NULL));
-        zero_floats(dy3, n * c);
+        nn_zero_floats(dy3, n * c);
         nn_batchnorm_dinp_rows(dy3, dr2, h3c, M3P(r, p->bn2.w), s->mean2, s->var2, eps, R, n, c, acc2);
         float *dh2 = D + g0 * k * b;
-        zero_floats(dh2, n * b);
+        nn_zero_floats(dh2, n * b);
         TRY(nn_linear_backward(r->c, dh2, NULL, NULL, dy3, h2c, wh, n, b, c, r->err));
         if (gw3) TRY(nn_linear_dw_add(r->c, &dw3, dy3, h2c, n, r->err));
         sum_over_k(S + g0 * c, dy3, gn, k, c);
@@ -604,7 +593,7 @@ static int group_backward_rows(m3_run *r, const m3_group *p, float *dinp, const 
         long gn = G - g0 < gc ? G - g0 : gc, n = gn * k, i0 = g0 * k;
         TRY(nn_linear_forward(r->c, h1, inp + i0 * cin, M3P(r, p->conv1.w), M3P(r, p->conv1.b), n, cin, a,
                               r->err));
-        zero_floats(dh1 + i0 * a, n * a);
+        nn_zero_floats(dh1 + i0 * a, n * a);
         nn_batchnorm_dinp_rows(dh1 + i0 * a, D + i0 * a, h1, M3P(r, p->bn1.w), s->mean1, s->var1, eps, R, n, a,
                                acc1);
     }

@@ -5,6 +5,7 @@
  */
 #include "nn.h"
 
+#include <omp.h>
 #include <string.h>
 
 #ifdef __x86_64__
@@ -185,5 +186,14 @@ void nn_relu_backward_dst_bf16(float *dinp, const float *dout, const uint16_t *o
         }
 #endif
         relu_bwd_bf16_serial(dinp + a, dout + a, out + a, len);
+    }
+}
+
+void nn_zero_floats(float *p, long n)
+{
+#pragma omp parallel
+    {
+        long t = omp_get_thread_num(), T = omp_get_num_threads(), i0 = n * t / T, i1 = n * (t + 1) / T;
+        memset(p + i0, 0, sizeof(float) * (size_t)(i1 - i0));
     }
 }
