@@ -104,11 +104,12 @@ int m3_bn_relu_conv_backward(m3_run *r, const m3_bn *bn, const m3_linear *conv, 
                              const float *mean, const float *var, const float *h, const float *dout, long R);
 /* m3_bn_relu_conv_backward followed by BatchNorm's backward (training): dh (R,bn->C) OVERWRITTEN with the
  * gradient at h, bitwise nn_batchnorm_backward of dy into zeros, ReLU's backward folded into its passes
- * (nn_batchnorm_relu_backward); bn's and conv's parameter gradients into r->G. dy (R,bn->C): scratch
- * (conv's input gradient, before ReLU's backward); tmp as above; dh may alias tmp. */
-int m3_bn_relu_conv_bn_backward(m3_run *r, const m3_bn *bn, const m3_linear *conv, float *dh, float *dy,
-                                float *tmp, const float *mean, const float *var, const float *h, const float *dout,
-                                long R);
+ * (nn_batchnorm_relu_backward); bn's and conv's parameter gradients into r->G, conv's bias gradient only
+ * with conv_bias (0: its caller summed it from dout). dy (R,bn->C): scratch (conv's input gradient,
+ * before ReLU's backward); tmp as above; dh may alias tmp. */
+int m3_bn_relu_conv_bn_backward(m3_run *r, const m3_bn *bn, const m3_linear *conv, int conv_bias, float *dh,
+                                float *dy, float *tmp, const float *mean, const float *var, const float *h,
+                                const float *dout, long R);
 /* m3_bn_relu_conv_bn_backward from conv's output gradient given in bf16 (doutb (R,conv->out), e.g.
  * rounded by its producer's sweep): the same results as from the f32 gradient that rounds to it, but
  * conv's bias gradient, which its caller adds (it needs the f32 gradient); only for a conv in bf16 (else

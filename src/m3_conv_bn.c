@@ -83,31 +83,33 @@ int m3_bn_relu_conv_forward(m3_run *r, const m3_bn *bn, const m3_linear *conv, i
 }
 
 /* conv's backward over its input relu(bn(h)), recomputed into tmp (bf16 when the conv runs in bf16):
- * dy = the gradient at ReLU's output, conv's weight and bias gradients accumulated; from doutb, conv's
- * output gradient given in bf16 (bf16 convs only), instead of dout: no bias gradient (the caller's). */
-static int conv_backward_over_bn_relu(m3_run *r, const m3_bn *bn, const m3_linear *conv, float *dy, float *tmp,
-                                      const float *mean, const float *var, const float *h, const float *dout,
-                                      const uint16_t *doutb, long R)
+ * dy = the gradient at ReLU's output, conv's weight and (bias 1) bias gradients accumulated; from doutb,
+ * conv's output gradient given in bf16 (bf16 convs only), instead of dout: no bias gradient (the
+ * caller's). */
+static int conv_backward_over_bn_relu(m3_run *r, const m3_bn *bn, const m3_linear *conv, int bias, float *dy,
+                                      float *tmp, const float *mean, const float *var, const float *h,
+                                      const float *dout, const uint16_t *doutb, long R)
 {
+    float *db = bias ? M3G(r, conv->b) : NULL;
     if (m3_conv_is_bf16(r, conv)) {
         uint16_t *tb = (uint16_t *)tmp;
         TRY(bn_relu_bf16(r, bn, 0, tb, (float *)mean, (float *)var, h, R));
         if (doutb)
             return nn_linear_backward_bf16dout_in(r->c, dy, M3G(r, conv->w), doutb, tb, M3P(r, conv->w), R, conv->in,
                                                   conv->out, 1, r->err);
-        return nn_linear_backward_bf16in(r->c, dy, M3G(r, conv->w), M3G(r, conv->b), dout, tb, M3P(r, conv->w), R,
-                                         conv->in, conv->out, r->err);
+        return nn_linear_backward_bf16in(r->c, dy, M3G(r, conv->w), db, dout, tb, M3P(r, conv->w), R, conv->in,
+                                         conv->out, r->err);
     }
     TRY(bn_relu(r, bn, 0, tmp, (float *)mean, (float *)var, h, R));
-    return nn_linear_backward_set(r->c, dy, M3G(r, conv->w), M3G(r, conv->b), dout, tmp, M3P(r, conv->w), R,
-                                  conv->in, conv->out, r->err);
+    return nn_linear_backward_set(r->c, dy, M3G(r, conv->w), db, dout, tmp, M3P(r, conv->w), R, conv->in, conv->out,
+                                  r->err);
 }
 
 int m3_bn_relu_conv_backward(m3_run *r, const m3_bn *bn, const m3_linear *conv, float *dy, float *tmp,
                              const float *mean, const float *var, const float *h, const float *dout, long R)
 {
     long n = R * bn->C;
-    TRY(conv_backward_over_bn_relu(r, bn, conv, dy, tmp, mean, var, h, dout, NULL, R));
+    TRY(conv_backward_over_bn_relu(r, bn, conv, 1, dy, tmp, mean, var, h, dout, NULL, R));
     if (m3_conv_is_bf16(r, conv)) {
         nn_relu_backward_dst_bf16(dy, dy, (const uint16_t *)tmp, n);
         return 0;
@@ -135,11 +137,11 @@ int m3_bn_relu_conv_backward_rows(m3_run *r, const m3_bn *bn, const m3_linear *c
     return nn_relu_backward_dst(r->c, dy, dy, tmp, n, r->err);
 }
 
-int m3_bn_relu_conv_bn_backward(m3_run *r, const m3_bn *bn, const m3_linear *conv, float *dh, float *dy,
-                                float *tmp, const float *mean, const float *var, const float *h, const float *dout,
-                                long R)
+int m3_bn_relu_conv_bn_backward(m3_run *r, const m3_bn *bn, const m3_linear *conv, int conv_bias, float *dh,
+                                float *dy, float *tmp, const float *mean, const float *var, const float *h,
+                                const float *dout, long R)
 {
-    TRY(conv_backward_over_bn_relu(r, bn, conv, dy, tmp, mean, var, h, dout, NULL, R));
+    TRY(conv_backward_over_bn_relu(r, bn, conv, conv_bias, dy, tmp, mean, var, h, dout, NULL, R));
     return nn_batchnorm_relu_backward(r->c, dh, M3G(r, bn->w), M3G(r, bn->b), dy, h, M3P(r, bn->w), M3P(r, bn->b),
                                       mean, var, R, bn->C, m3_conv_is_bf16(r, conv), r->err);
 }
@@ -150,7 +152,7 @@ int m3_bn_relu_conv_bn_backward_bf16dout(m3_run *r, const m3_bn *bn, const m3_li
 {
     if (!m3_conv_is_bf16(r, conv))
         return errf(r->err, "model3d: internal: a bf16 output gradient needs its conv in bf16");
-    TRY(conv_backward_over_bn_relu(r, bn, conv, dy, tmp, mean, var, h, NULL, doutb, R));
+    TRY(conv_backward_over_bn_relu(r, bn, conv, 0, dy, tmp, mean, var, h, NULL, doutb, R));
     return nn_batchnorm_relu_backward(r->c, dh, M3G(r, bn->w), M3G(r, bn->b), dy, h, M3P(r, bn->w), M3P(r, bn->b),
                                       mean, var, R, bn->C, 1, r->err);
 }
@@ -161,7 +163,7 @@ int m3_bn_relu_conv_bn_backward_sink(m3_run *r, const m3_bn *bn, const m3_linear
 {
     if (!m3_conv_is_bf16(r, conv))
         return errf(r->err, "model3d: internal: a BatchNorm backward into a sink needs its conv in bf16");
-    TRY(conv_backward_over_bn_relu(r, bn, conv, dy, tmp, mean, var, h, dout, NULL, R));
+    TRY(conv_backward_over_bn_relu(r, bn, conv, 1, dy, tmp, mean, var, h, dout, NULL, R));
     return nn_batchnorm_relu_backward_sink(r->c, sink, scratch, M3G(r, bn->w), M3G(r, bn->b), dy, h, M3P(r, bn->w),
                                            M3P(r, bn->b), mean, var, R, bn->C, r->err);
 }

@@ -293,16 +293,18 @@ static void dy3_sink(const float *rows, long r0, long r1, void *arg)
     nn_to_bf16_serial_stream(a->dy3b + r0 * C, rows, (r1 - r0) * C);
 }
 
-/* conv2's output gradient dh2 in the bf16 step, in one sweep (dh2_block): dh2 = x, conv3's per-point
- * backward-data product, + dg routed to the max-pool's winners, with the very additions of the f32
- * route (nn_maxpool_backward_set then the product's sum: each value + (0 + dg) at its winner, + 0
- * elsewhere), rounded into xb (conv2's bf16 backward reads it) and summed per column for conv2's bias
- * gradient in nn_col_sums_to_bf16_add's order: dh2 itself is never written. Rows in groups of at most
- * DH2_FLOATS values (in L1 between the add, the rounding and the sums). */
+/* conv2's output gradient dh2 in one sweep (dh2_block): dh2 = x, conv3's per-point backward-data
+ * product, + dg routed to the max-pool's winners, with the very additions of the accumulating route
+ * (nn_maxpool_backward_set then the product's sum post-op: each value + (0 + dg) at its winner, + 0
+ * elsewhere; the addition commutes), summed per column for conv2's bias gradient in nn_col_sums_add's
+ * order. bf16 step (xb set): the rows rounded into xb (conv2's bf16 backward reads it), dh2 itself never
+ * written. f32 step (xb NULL): the rows written back over x. Rows in groups of at most DH2_FLOATS values
+ * (in L1 between the add, the rounding and the sums). */
 enum { DH2_FLOATS = 4096 };
 
 typedef struct {
-    const float *x, *dg;
+    float *x;
+    const float *dg;
     const int32_t *arg;
     uint16_t *xb;
     long k, b;
@@ -316,7 +318,8 @@ static void route_row(float *o, const float *x, const float *d, const int32_t *w
 
 #ifdef __x86_64__
 /* route_row on 16 lanes: the winners' lanes 0 + d, the others +0 (a zeroing mask), then + x: the same
- * additions (the step's bf16 path runs on AVX-512 CPUs only; GCC left the plain loop scalar) */
+ * additions (GCC left the plain loop scalar; the step's bf16 path runs on AVX-512 CPUs only, the f32
+ * one takes the plain loop elsewhere) */
 __attribute__((target("avx512f"))) static void route_row_avx512(float *o, const float *x, const float *d,
                                                                 const int32_t *w, int32_t pos, long b)
 {
@@ -342,6 +345,7 @@ static void dh2_block(double *part, long r0, long r1, const void *arg)
 #endif
     for (long q = r0; q < r1; q += g) {
         long n = r1 - q < g ? r1 - q : g;
+        float *rows = a->xb ? y : a->x + q * b; /* where the group's sums land: y, or x in place */
         for (long i = 0; i < n; i++) {
             long row = q + i, grp = row / a->k;
             int32_t pos = (int32_t)(row % a->k);
@@ -349,14 +353,14 @@ static void dh2_block(double *part, long r0, long r1, const void *arg)
             const int32_t *w = a->arg + grp * b;
 #ifdef __x86_64__
             if (wide) {
-                route_row_avx512(y + i * b, x, d, w, pos, b);
+                route_row_avx512(rows + i * b, x, d, w, pos, b);
                 continue;
             }
 #endif
-            route_row(y + i * b, x, d, w, pos, b);
+            route_row(rows + i * b, x, d, w, pos, b);
         }
-        nn_to_bf16_serial_stream(a->xb + q * b, y, n * b);
-        nn_col_sums_rows(part, y, n, b);
+        if (a->xb) nn_to_bf16_serial_stream(a->xb + q * b, y, n * b);
+        nn_col_sums_rows(part, rows, n, b);
     }
 }
 
@@ -412,7 +416,7 @@ static int group_backward(m3_run *r, const m3_group *p, float *dinp, const float
         TRY(m3_bn_relu_conv_bn_backward_sink(r, &p->bn2, &p->conv4, &sink, scr, B, A, s->mean2, s->var2, s->h3, dh4,
                                              R));
     } else
-        TRY(m3_bn_relu_conv_bn_backward(r, &p->bn2, &p->conv4, A, B, A, s->mean2, s->var2, s->h3, dh4, R));
+        TRY(m3_bn_relu_conv_bn_backward(r, &p->bn2, &p->conv4, 1, A, B, A, s->mean2, s->var2, s->h3, dh4, R));
     arena_release(r->a, mk4);
     if (light) { /* h3 done with: h2 rebuilt in its place, h1 and r1 in B (dead) */
         arena_release(r->a, mk3);
@@ -434,11 +438,18 @@ static int group_backward(m3_run *r, const m3_group *p, float *dinp, const float
     int dh2_bf16 =
         fused && s->h2b && m3_conv_is_bf16(r, &p->conv2) && db2 && b <= DH2_FLOATS && (b + 1) / 2 <= W - b;
     uint16_t *dh2b = (uint16_t *)T;
-    if (dh2_bf16) {
-        TRY(nn_linear_backward_bf16dout_in(r->c, dh2, gw3 ? dwh : NULL, dy3b, s->h2b, wh, R, b, c, 1, r->err));
+    /* f32 (conv3's per-point half not in bf16): dh2 = dy3 W_h written, then dh2_block's sweep adds the
+       routed dg in place and sums conv2's bias gradient (the product's sum post-op, the routing pass
+       and the bias gradient's pass over dh2 replaced) */
+    int dh2_f32 = !fused && db2 && b <= DH2_FLOATS;
+    if (dh2_bf16 || dh2_f32) {
+        if (dh2_bf16)
+            TRY(nn_linear_backward_bf16dout_in(r->c, dh2, gw3 ? dwh : NULL, dy3b, s->h2b, wh, R, b, c, 1, r->err));
+        else
+            TRY(nn_linear_backward_set(r->c, dh2, gw3 ? dwh : NULL, NULL, A, s->h2, wh, R, b, c, r->err));
         double *sc = (double *)arena_floats(r->a, 2 * nn_col_sums_scratch(b));
         NEED(sc);
-        dh2_arg da = {dh2, dg, s->arg1, dh2b, k, b};
+        dh2_arg da = {dh2, dg, s->arg1, dh2_bf16 ? dh2b : NULL, k, b};
         nn_col_sums_by(db2, R, b, sc, dh2_block, &da);
     } else {
         nn_maxpool_backward_set(dh2, dg, s->arg1, G, k, b);
@@ -458,7 +469,8 @@ static int group_backward(m3_run *r, const m3_group *p, float *dinp, const float
         TRY(m3_bn_relu_conv_bn_backward_bf16dout(r, &p->bn1, &p->conv2, dh1, dr1, r1, s->mean1, s->var1, h1, dh2b,
                                                  R));
     else
-        TRY(m3_bn_relu_conv_bn_backward(r, &p->bn1, &p->conv2, dh1, dr1, r1, s->mean1, s->var1, h1, dh2, R));
+        TRY(m3_bn_relu_conv_bn_backward(r, &p->bn1, &p->conv2, !dh2_f32, dh1, dr1, r1, s->mean1, s->var1, h1, dh2,
+                                        R));
     TRY(nn_linear_backward(r->c, dinp, M3G(r, p->conv1.w), M3G(r, p->conv1.b), dh1, inp, M3P(r, p->conv1.w),
                            R, cin, a, r->err));
     arena_release(r->a, mk);
