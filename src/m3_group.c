@@ -121,8 +121,8 @@ static int front_h3(m3_run *r, const m3_group *p, m3_group_state *s, long G, lon
     double *acc = (double *)arena_floats(ta, 2 * nn_bn_acc_doubles(c));
     float *row0 = arena_floats(ta, c);
     NEED(acc && row0);
-    for (long j = 0; j < c; j++) row0[j] = s->h3[j] + gy[j]; /* h3's first row, as the add makes it */
-    nn_bn_stats_begin(acc, row0, c);
+    for (long j = 0; j < c && R > 0; j++) row0[j] = s->h3[j] + gy[j]; /* h3's first row, as the add makes it */
+    nn_bn_stats_begin(acc, R > 0 ? row0 : NULL, c);
     h3_stats_arg a = {s->h3, gy, acc, k, c};
     nn_row_block_sums(acc, acc + 3 * c, 2 * c, R, h3_stats_block, &a);
     nn_bn_stats_end(acc, s->mean2, s->var2, r->buf + p->bn2.run_mean, r->buf + p->bn2.run_var, R, c);
