@@ -165,6 +165,89 @@ static void test_knn_ties_across_blocks(void **state)
     free(p);
 }
 
+/* kNN against the full sort on the cases that steer its paths (pointops.c: a 16-lane threshold
+ * search for k <= 16 on AVX-512 CPUs, select_topk otherwise): P not a multiple of 16, P below 16
+ * (lanes without points), k = 1 .. 17, clouds with many duplicate points (equal distances, also
+ * straddling the threshold), one with more equal distances than the candidate buffer holds, and a
+ * query far outside (distances of one size). */
+static void knn_case(const float *p, long P, const float *q, long Q, int k)
+{
+    int32_t *idx = malloc(sizeof(int32_t) * Q * k), *ord = malloc(sizeof(int32_t) * P);
+    float *d = malloc(sizeof(float) * P);
+    knn_query(p, P, q, Q, k, idx);
+    for (long j = 0; j < Q; j++) {
+        for (long i = 0; i < P; i++) { d[i] = d2(p + 3 * i, q + 3 * j); ord[i] = (int32_t)i; }
+        g_d = d;
+        qsort(ord, (size_t)P, sizeof(int32_t), cmp_idx);
+        for (int t = 0; t < k; t++) {
+            if (idx[j * k + t] != ord[t])
+                fail_msg("P %ld k %d query %ld rank %d: %d, want %d", P, k, j, t, idx[j * k + t], ord[t]);
+        }
+    }
+    free(idx); free(ord); free(d);
+}
+
+static void test_knn_paths(void **state)
+{
+    (void)state;
+    long sizes[] = {3, 5, 15, 16, 17, 33, 200, 513, 2048};
+    int ks[] = {1, 3, 8, 15, 16, 17};
+    float *p = malloc(sizeof(float) * 3 * 2048), q[3 * 12];
+    for (int grid = 0; grid < 2; grid++)
+        for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
+            long P = sizes[si];
+            random_cloud(p, P, 40 + (uint64_t)si);
+            if (grid) /* coordinates on a coarse grid: many duplicates and equal distances */
+                for (long i = 0; i < 3 * P; i++) p[i] = roundf(p[i] * 2) / 2;
+            for (int j = 0; j < 12; j++) /* queries: cloud points, then random ones */
+                for (int c = 0; c < 3; c++) q[3 * j + c] = j < 6 ? p[3 * ((j * 37) % P) + c] : (float)(j - 8) * 0.3f;
+            for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++)
+                if (ks[ki] <= P) knn_case(p, P, q, 12, ks[ki]);
+        }
+    /* 400 points at distance exactly 1 from the origin (the 6 unit axis points over and over), one
+       at 0 and one at 4: more equal distances than the candidates kept (select_topk's path) */
+    long P = 402;
+    for (long i = 0; i < 3 * P; i++) p[i] = 0;
+    for (long i = 0; i < 400; i++) p[3 * i + i % 3] = i % 6 < 3 ? 1.0f : -1.0f;
+    p[3 * 400] = 2.0f;
+    float o[3] = {0, 0, 0};
+    knn_case(p, P, o, 1, 16);
+    float far[3] = {1e18f, 0, 0};
+    knn_case(p, P, far, 1, 16);
+    /* a NaN coordinate (the commands reject such clouds before; here the order among NaN is
+       select_topk's own): indices in range and distinct */
+    random_cloud(p, 40, 77);
+    p[3 * 5 + 1] = NAN;
+    int32_t idx[16];
+    knn_query(p, 40, o, 1, 16, idx);
+    for (int t = 0; t < 16; t++) {
+        assert_in_range(idx[t], 0, 39);
+        for (int u = 0; u < t; u++) assert_int_not_equal(idx[t], idx[u]);
+    }
+    free(p);
+}
+
+/* FPS against the brute force on clouds with duplicate points (equal distances: the lowest index
+ * wins) and P not a multiple of 16, with and without skip_origin. */
+static void test_fps_paths(void **state)
+{
+    (void)state;
+    long sizes[] = {7, 16, 33, 250};
+    float *p = malloc(sizeof(float) * 3 * 250);
+    for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++)
+        for (int skip = 0; skip < 2; skip++) {
+            long P = sizes[si], M = P < 40 ? P : 40;
+            random_cloud(p, P, 60 + (uint64_t)si);
+            for (long i = 0; i < 3 * P; i++) p[i] = roundf(p[i] * 2) / 2; /* a coarse grid: duplicates */
+            int32_t a[40], b[40];
+            fps_sample(p, P, M, skip, a);
+            fps_brute(p, P, M, skip, b);
+            for (long m = 0; m < M; m++)
+                if (a[m] != b[m]) fail_msg("P %ld skip %d pick %ld: %d, want %d", P, skip, m, a[m], b[m]);
+        }
+    free(p);
+}
+
 static void test_normalize_unit_sphere(void **state)
 {
     (void)state;
@@ -192,6 +275,8 @@ int main(void)
         cmocka_unit_test(test_knn_matches_sort),
         cmocka_unit_test(test_knn_ties_by_index),
         cmocka_unit_test(test_knn_ties_across_blocks),
+        cmocka_unit_test(test_knn_paths),
+        cmocka_unit_test(test_fps_paths),
         cmocka_unit_test(test_normalize_unit_sphere),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
