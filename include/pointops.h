@@ -8,6 +8,8 @@
  *    other point is left, index 0 is selected again. 0 = plain FPS.
  *  - knn_query returns, per query, the k nearest points in ascending squared distance, ties broken
  *    by the lower point index. k must be <= P.
+ *  - The indices are the same on every CPU: the AVX-512 paths (pointops.c) give the plain loops'
+ *    results exactly.
  * The _batch variants run OpenMP over the batch; the single-cloud ones are serial.
  */
 #ifndef I2P_POINTOPS_H
