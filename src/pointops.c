@@ -67,9 +67,19 @@ static __mmask16 lanes(long n)
     return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u);
 }
 
+/* The squared distances of points [i, i + 16) (lanes m) to (qx, qy, qz): x, y, z summed in that order
+ * without FMA, the plain loops' float rounding; 0 in the lanes outside m. */
+__attribute__((target("avx512f"))) static inline __m512 dist16(const float *x, const float *y, const float *z,
+                                                               long i, __mmask16 m, __m512 qx, __m512 qy, __m512 qz)
+{
+    __m512 dx = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), qx);
+    __m512 dy = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, y + i), qy);
+    __m512 dz = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, z + i), qz);
+    return _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(dx, dx), _mm512_mul_ps(dy, dy)), _mm512_mul_ps(dz, dz));
+}
+
 /* One FPS step on 16 lanes: dist = min(d, dist) to the point last (vminps keeps dist unless
- * d < dist: the plain loop's `d < dist ? d : dist`), d summed x, y, z in that order without FMA (the
- * plain loop's float rounding), and the argmax of the updated dist: per lane the first index with
+ * d < dist: the plain loop's `d < dist ? d : dist`), d from dist16, and the argmax of the updated dist: per lane the first index with
  * the lane's largest value (strict >, indices ascending), then over the lanes the largest value,
  * on equal values the lowest index; index 0 when no value exceeds -1 (the plain loop's best = -1,
  * arg = 0). The same index as the plain loop, bit for bit the same dist. */
@@ -82,11 +92,7 @@ __attribute__((target("avx512f"))) static long fps_step_avx512(const float *x, c
     const __m512i step = _mm512_set1_epi32(16);
     for (long i = 0; i < P; i += 16) {
         __mmask16 m = lanes(P - i);
-        __m512 dx = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), lx);
-        __m512 dy = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, y + i), ly);
-        __m512 dz = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, z + i), lz);
-        __m512 d = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(dx, dx), _mm512_mul_ps(dy, dy)), _mm512_mul_ps(dz, dz));
-        __m512 nd = _mm512_min_ps(d, _mm512_maskz_loadu_ps(m, dist + i));
+        __m512 nd = _mm512_min_ps(dist16(x, y, z, i, m, lx, ly, lz), _mm512_maskz_loadu_ps(m, dist + i));
         _mm512_mask_storeu_ps(dist + i, m, nd);
         __mmask16 gt = _mm512_mask_cmp_ps_mask(m, nd, bv, _CMP_GT_OQ);
         bv = _mm512_mask_mov_ps(bv, gt, nd);
@@ -110,7 +116,7 @@ __attribute__((target("avx512f"))) static long fps_step_avx512(const float *x, c
 enum { KNN_CAND = 256 };
 
 /* One kNN query (k <= 16) on 16 lanes: d (P) = the squared distances as knn_query_ws's loop makes
- * them (x, y, z in that order, no FMA), then the k nearest by (distance, index) among the
+ * them (dist16), then the k nearest by (distance, index) among the
  * candidates d <= T, T the k-th smallest of the 16 lanes' minima (each lane's minimum is a distinct
  * point, so at least k points lie within T and none of the k nearest beyond it): candidates
  * compressed in index order, each one's rank = the candidates before it by (distance, index),
@@ -125,10 +131,7 @@ __attribute__((target("avx512f"))) static int knn_one_avx512(const float *x, con
     __mmask16 nan = 0;
     for (long i = 0; i < P; i += 16) {
         __mmask16 m = lanes(P - i);
-        __m512 dx = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), qx);
-        __m512 dy = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, y + i), qy);
-        __m512 dz = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, z + i), qz);
-        __m512 dd = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(dx, dx), _mm512_mul_ps(dy, dy)), _mm512_mul_ps(dz, dz));
+        __m512 dd = dist16(x, y, z, i, m, qx, qy, qz);
         _mm512_mask_storeu_ps(d + i, m, dd);
         mn = _mm512_mask_min_ps(mn, m, dd, mn);
         nan |= _mm512_mask_cmp_ps_mask(m, dd, dd, _CMP_UNORD_Q);

@@ -118,14 +118,10 @@ static int cmp_idx(const void *x, const void *y)
     return (i > j) - (i < j);
 }
 
-static void test_knn_matches_sort(void **state)
+/* knn_query of the Q queries q against the full sort of the distances by (distance, index), every
+ * rank below k. */
+static void knn_case(const float *p, long P, const float *q, long Q, int k)
 {
-    (void)state;
-    long P = 257, Q = 31;
-    int k = 16;
-    float *p = malloc(sizeof(float) * 3 * P), *q = malloc(sizeof(float) * 3 * Q);
-    random_cloud(p, P, 5);
-    random_cloud(q, Q, 6);
     int32_t *idx = malloc(sizeof(int32_t) * Q * k), *ord = malloc(sizeof(int32_t) * P);
     float *d = malloc(sizeof(float) * P);
     knn_query(p, P, q, Q, k, idx);
@@ -133,9 +129,23 @@ static void test_knn_matches_sort(void **state)
         for (long i = 0; i < P; i++) { d[i] = d2(p + 3 * i, q + 3 * j); ord[i] = (int32_t)i; }
         g_d = d;
         qsort(ord, (size_t)P, sizeof(int32_t), cmp_idx);
-        for (int t = 0; t < k; t++) assert_int_equal(idx[j * k + t], ord[t]);
+        for (int t = 0; t < k; t++) {
+            if (idx[j * k + t] != ord[t])
+                fail_msg("P %ld k %d query %ld rank %d: %d, want %d", P, k, j, t, idx[j * k + t], ord[t]);
+        }
     }
-    free(p); free(q); free(idx); free(ord); free(d);
+    free(idx); free(ord); free(d);
+}
+
+static void test_knn_matches_sort(void **state)
+{
+    (void)state;
+    long P = 257, Q = 31;
+    float *p = malloc(sizeof(float) * 3 * P), *q = malloc(sizeof(float) * 3 * Q);
+    random_cloud(p, P, 5);
+    random_cloud(q, Q, 6);
+    knn_case(p, P, q, Q, 16);
+    free(p); free(q);
 }
 
 static void test_knn_ties_by_index(void **state)
@@ -170,23 +180,6 @@ static void test_knn_ties_across_blocks(void **state)
  * (lanes without points), k = 1 .. 17, clouds with many duplicate points (equal distances, also
  * straddling the threshold), one with more equal distances than the candidate buffer holds, and a
  * query far outside (distances of one size). */
-static void knn_case(const float *p, long P, const float *q, long Q, int k)
-{
-    int32_t *idx = malloc(sizeof(int32_t) * Q * k), *ord = malloc(sizeof(int32_t) * P);
-    float *d = malloc(sizeof(float) * P);
-    knn_query(p, P, q, Q, k, idx);
-    for (long j = 0; j < Q; j++) {
-        for (long i = 0; i < P; i++) { d[i] = d2(p + 3 * i, q + 3 * j); ord[i] = (int32_t)i; }
-        g_d = d;
-        qsort(ord, (size_t)P, sizeof(int32_t), cmp_idx);
-        for (int t = 0; t < k; t++) {
-            if (idx[j * k + t] != ord[t])
-                fail_msg("P %ld k %d query %ld rank %d: %d, want %d", P, k, j, t, idx[j * k + t], ord[t]);
-        }
-    }
-    free(idx); free(ord); free(d);
-}
-
 static void test_knn_paths(void **state)
 {
     (void)state;
