@@ -78,11 +78,11 @@ __attribute__((target("avx512f"))) static inline __m512 dist16(const float *x, c
     return _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(dx, dx), _mm512_mul_ps(dy, dy)), _mm512_mul_ps(dz, dz));
 }
 
-/* One FPS step on 16 lanes: dist = min(d, dist) to the point last (vminps keeps dist unless
- * d < dist: the plain loop's `d < dist ? d : dist`), d from dist16, and the argmax of the updated dist: per lane the first index with
- * the lane's largest value (strict >, indices ascending), then over the lanes the largest value,
- * on equal values the lowest index; index 0 when no value exceeds -1 (the plain loop's best = -1,
- * arg = 0). The same index as the plain loop, bit for bit the same dist. */
+/* One FPS step on 16 lanes: dist = min(d, dist) to the point last, d from dist16 (vminps keeps
+ * dist unless d < dist: the plain loop's `d < dist ? d : dist`), and the argmax of the updated dist:
+ * per lane the first index with the lane's largest value (strict >, indices ascending), then over
+ * the lanes the largest value, on equal values the lowest index; index 0 when no value exceeds -1
+ * (the plain loop's best = -1, arg = 0). The same index as the plain loop, bit for bit the same dist. */
 __attribute__((target("avx512f"))) static long fps_step_avx512(const float *x, const float *y, const float *z,
                                                                float *dist, long P, long last)
 {
@@ -116,13 +116,13 @@ __attribute__((target("avx512f"))) static long fps_step_avx512(const float *x, c
 enum { KNN_CAND = 256 };
 
 /* One kNN query (k <= 16) on 16 lanes: d (P) = the squared distances as knn_query_ws's loop makes
- * them (dist16), then the k nearest by (distance, index) among the
- * candidates d <= T, T the k-th smallest of the 16 lanes' minima (each lane's minimum is a distinct
- * point, so at least k points lie within T and none of the k nearest beyond it): candidates
- * compressed in index order, each one's rank = the candidates before it by (distance, index),
- * out[rank] for the ranks below k -- select_topk's order exactly. Returns 0 and leaves d complete
- * for select_topk when a distance is NaN (select_topk's order for NaN is its own) or the candidates
- * exceed KNN_CAND (many equal distances). */
+ * them (dist16), then the k nearest by (distance, index) among the candidates d <= T, T the k-th
+ * smallest of the 16 lanes' minima (each lane's minimum is a distinct point, so at least k points
+ * lie within T and none of the k nearest beyond it): candidates compressed in index order, each
+ * one's rank = the candidates before it by (distance, index), out[rank] for the ranks below k --
+ * select_topk's order exactly. Returns 0 and leaves d complete for select_topk when a distance is
+ * NaN (select_topk's order for NaN is its own) or the candidates exceed KNN_CAND (many equal
+ * distances). */
 __attribute__((target("avx512f"))) static int knn_one_avx512(const float *x, const float *y, const float *z,
                                                              long P, const float *q, int k, float *d, int32_t *out)
 {
