@@ -57,8 +57,9 @@ static inline __attribute__((always_inline)) void stats_rows_body(const float *i
     }
 }
 
-/* The same loop compiled for the baseline ISA, AVX2 and AVX-512 (the same operations per element in
- * the same order, contraction being off: the same bits). */
+/* The same loop compiled for the baseline ISA and for AVX2 (the same operations per element in the
+ * same order, contraction being off: the same bits). An AVX-512 copy was no faster (bound by memory:
+ * docs/performance.md, "one-pass BatchNorm statistics"). */
 static void stats_rows_base(const float *inp, long rows, long C, double *part, const double *k)
 {
     stats_rows_body(inp, rows, C, part, k);
@@ -70,23 +71,12 @@ __attribute__((target("avx2"))) static void stats_rows_avx2(const float *inp, lo
 {
     stats_rows_body(inp, rows, C, part, k);
 }
-
-__attribute__((target("avx512f,prefer-vector-width=512"))) static void stats_rows_avx512(const float *inp, long rows,
-                                                                                         long C, double *part,
-                                                                                         const double *k)
-{
-    stats_rows_body(inp, rows, C, part, k);
-}
 #endif
 
 void nn_bn_stats_part(double *part, const double *acc, const float *inp, long rows, long C)
 {
     const double *k = acc + 2 * C;
 #ifdef __x86_64__
-    if (__builtin_cpu_supports("avx512f")) {
-        stats_rows_avx512(inp, rows, C, part, k);
-        return;
-    }
     if (__builtin_cpu_supports("avx2")) {
         stats_rows_avx2(inp, rows, C, part, k);
         return;
