@@ -279,11 +279,15 @@ pretrain_checks() {
   fi
 }
 
-# same_run REF RUN: empty when $T/RUN holds the loss.csv (step, epoch, losses, lr) and final
-# checkpoint ($final) of the uninterrupted $T/REF; else why not.
+# same_run REF RUN STEPS: empty when $T/RUN, which ran STEPS steps, holds the loss.csv lines (step,
+# epoch, losses, lr) of the uninterrupted $T/REF up to STEPS and REF's checkpoint at STEPS; else why not.
 same_run() {
-  cut -d, -f1-6 "$T/$1/loss.csv" > "$T/$1.loss"; cut -d, -f1-6 "$T/$2/loss.csv" > "$T/$2.loss" 2>/dev/null
-  if ! cmp -s "$T/$1.loss" "$T/$2.loss"; then echo "loss.csv differs (step, epoch, losses, lr)"; return; fi
+  final="ckpt-$(printf %08d "$3").h5"
+  cut -d, -f1-6 "$T/$1/loss.csv" | awk -F, -v n="$3" 'NR == 1 || $1 <= n' > "$T/$1.$3.loss"
+  cut -d, -f1-6 "$T/$2/loss.csv" > "$T/$2.loss" 2>/dev/null
+  [ "$(wc -l < "$T/$2.loss")" -gt 1 ] || { echo "no loss lines in $2/loss.csv"; return; }
+  if ! cmp -s "$T/$1.$3.loss" "$T/$2.loss"; then echo "loss.csv differs (step, epoch, losses, lr)"; return; fi
+  [ -s "$T/$1/$final" ] || { echo "the reference has no $final"; return; }
   [ -s "$T/$2/$final" ] || { echo "no $final"; return; }
   for d in $(h5ls -r "$T/$1/$final" 2>/dev/null | awk '$2 == "Dataset" { print $1 }'); do
     h5diff -q "$T/$1/$final" "$T/$2/$final" "$d" > /dev/null 2>&1 || { echo "$final: $d differs"; return; }
@@ -308,20 +312,24 @@ requeue_checks() {
   secs=$(tail -n 1 "$T/calib.out" | tr ',' '\n' | awk -F: '$1 ~ /"seconds_(data|compute|allreduce)"/ { s += $2 }
     END { printf "%.3f", s / 10 }')
   steps=$(awk -v s="$secs" 'BEGIN { n = s > 0 ? int(55 / s / 10) * 10 : 0; print (n < 30 ? 30 : (n > 3000 ? 3000 : n)) }')
-  set -- "$@" --steps "$steps" --epochs $(( steps / 25 + 1 )) --checkpoint-every 1000000
-  if ! timeout 600 mpirun -np 2 --oversubscribe --bind-to none "$I2PMAE" pretrain "$@" -o "$T/rq_ref" > "$T/rq_ref.out" 2>&1; then
+  # The second job below needs only the signal to come before its end: a third of the work.
+  early_steps=$(( steps / 30 * 10 )); [ "$early_steps" -ge 10 ] || early_steps=10
+  set -- "$@" --epochs $(( steps / 25 + 1 ))
+  # The reference also writes a checkpoint at early_steps: the state the second job must end with
+  # (a checkpoint changes nothing in a run; e2e_pretrain checks that resumed runs are exact).
+  if ! timeout 600 mpirun -np 2 --oversubscribe --bind-to none "$I2PMAE" pretrain "$@" --steps "$steps" \
+       --checkpoint-every "$early_steps" --keep 10 -o "$T/rq_ref" > "$T/rq_ref.out" 2>&1; then
     fail pretrain_requeued_by_itself "uninterrupted run failed: $(tail -n 3 "$T/rq_ref.out" | tr '\n' ' ')"; return
   fi
   job=$(sbatch --parsable -n 2 --time=1 --signal=B:USR1@55 -o "$T/rq.out" "$ROOT/slurm/pretrain.sbatch" "$@" \
-        -o "$T/rq" 2>&1)
+        --steps "$steps" --checkpoint-every 1000000 -o "$T/rq" 2>&1)
   for _ in $(seq 1 900); do [ -z "$(squeue -h -j "$job" -o %T 2>/dev/null)" ] && break; sleep 1; done
   requeues=$(grep -c "requeued job $job" "$T/rq.out" 2>/dev/null)
-  final="ckpt-$(printf %08d "$steps").h5"
   why=""
   if [ -n "$(squeue -h -j "$job" -o %T 2>/dev/null)" ]; then scancel "$job"; why="job $job still queued after 900 s"
   elif ! tail -n 3 "$T/rq.out" | grep -q 'pretrain exited with status 0'; then why="did not end with status 0"
   elif [ "$requeues" -lt 1 ]; then why="never requeued ($steps steps: the calibration said $secs s per step)"
-  else why=$(same_run rq_ref rq)
+  else why=$(same_run rq_ref rq "$steps")
   fi
   if [ -z "$why" ]; then
     pass pretrain_requeued_by_itself
@@ -334,11 +342,12 @@ requeue_checks() {
   # (scancel --signal=USR1 --batch), while srun starts ranks that take 3 s to become i2pmae (a
   # wrapper that sleeps, then execs it: a slow start on a loaded node). A signal passed on then
   # would kill them, and one srun gets before its tasks start is dropped: the script must keep
-  # it, pass it on once they run, and requeue; the result is again the uninterrupted run's.
+  # it, pass it on once they run, and requeue; the result is again the uninterrupted run's (its
+  # checkpoint at early_steps: this job runs a third of the work, enough to end after the signal).
   printf '#!/bin/sh\nsleep 3\nexec "%s" "$@"\n' "$I2PMAE" > "$T/slow-i2pmae"
   chmod +x "$T/slow-i2pmae"
   job=$(sbatch --parsable -n 2 --time=10 -o "$T/early.out" --export=ALL,I2PMAE="$T/slow-i2pmae" \
-        "$ROOT/slurm/pretrain.sbatch" "$@" -o "$T/early" 2>&1)
+        "$ROOT/slurm/pretrain.sbatch" "$@" --steps "$early_steps" --checkpoint-every 1000000 -o "$T/early" 2>&1)
   sent=""
   for _ in $(seq 1 600); do
     if grep -q 'launcher srun' "$T/early.out" 2>/dev/null; then
@@ -356,7 +365,7 @@ requeue_checks() {
     why="the signal was not held until the ranks ran"
   elif [ "$(grep -c "requeued job $job" "$T/early.out")" != 1 ] || ! grep -q 'resuming (--resume)' "$T/early.out"; then
     why="want one requeue and a resume, have $(grep -c "requeued job $job" "$T/early.out") requeues"
-  else why=$(same_run rq_ref early)
+  else why=$(same_run rq_ref early "$early_steps")
   fi
   if [ -z "$why" ]; then
     pass pretrain_signal_before_ranks
