@@ -93,7 +93,12 @@ int nn_exec(nn_cache *c, nn_prim *p, void *const *ptrs, char *err);
  * executed by nn_exec_side on stream `slot` (nn_side_stream, created before the region). Neither
  * counts executions nor calls the execution hook: the caller does, once around the region. */
 nn_prim *nn_cache_add_one_thread(nn_cache *c, int kind, const long *key, int n_key, const void *op_desc,
-                                 const int *args, int n_args, long tmp_count, char *err);
+                                 dnnl_primitive_attr_t attr, const_dnnl_primitive_desc_t hint, const int *args,
+                                 int n_args, long tmp_count, char *err);
+/* How many threads run primitives side by side here: omp_get_max_threads() from 2 to NN_SIDE_MAX
+ * outside a parallel region, else 1 (none: with more threads a few one-thread primitives would leave
+ * the others idle). */
+int nn_side_threads(void);
 int nn_side_stream(nn_cache *c, int slot, char *err);
 int nn_exec_side(nn_cache *c, nn_prim *p, int slot, void *const *ptrs, char *err);
 /* The execution hook (see nn_exec) around a region of nn_exec_side calls: 1 before, 0 after. */

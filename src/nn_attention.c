@@ -20,6 +20,7 @@
 #include "nn.h"
 
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 #include "errors.h"
@@ -67,13 +68,15 @@ static int att_mds_init(att_mds *m, long B, long T, long H, long hd, dnnl_data_t
 
 /* dst = scale * (src x wei) [+ keybias] [+ pairbias] for a block of nb samples of a batch of B (the
  * key: a primitive's temporary, tmp_count floats, is sized for the whole batch). kb, pb: the bias
- * descriptors, or NULL for none; executed with {src, wei, dst[, kb][, pb]}. */
+ * descriptors, or NULL for none; executed with {src, wei, dst[, kb][, pb]}. slot < 0: the primitive
+ * for all threads; slot >= 0: a one-thread copy for blocks side by side (side_blocks). */
 static nn_prim *bmm_prim(nn_cache *c, int kind, long B, long nb, long T, long C, long H,
                          const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *wei,
                          const dnnl_memory_desc_t *dst, float scale, const dnnl_memory_desc_t *kb,
-                         const dnnl_memory_desc_t *pb, long tmp_count, char *err)
+                         const dnnl_memory_desc_t *pb, long tmp_count, int slot, char *err)
 {
-    long key[] = {B, nb, T, C, H, src->data_type == dnnl_bf16, dst->data_type == dnnl_bf16, kb != NULL, pb != NULL};
+    long key[] = {B, nb, T, C, H, src->data_type == dnnl_bf16, dst->data_type == dnnl_bf16, kb != NULL, pb != NULL,
+                  slot + 1};
     int n_key = sizeof key / sizeof *key;
     nn_prim *p = nn_cache_find(c, kind, key, n_key);
     if (p) return p;
@@ -94,7 +97,9 @@ static nn_prim *bmm_prim(nn_cache *c, int kind, long B, long nb, long T, long C,
             n_args++;
         }
     if (!rc) rc = dnn_check(dnnl_primitive_attr_set_post_ops(attr, po), "set post ops", err);
-    if (!rc) p = nn_cache_add(c, kind, key, n_key, &d, attr, NULL, args, n_args, tmp_count, err);
+    if (!rc)
+        p = slot < 0 ? nn_cache_add(c, kind, key, n_key, &d, attr, NULL, args, n_args, tmp_count, err)
+                     : nn_cache_add_one_thread(c, kind, key, n_key, &d, attr, NULL, args, n_args, tmp_count, err);
     if (po) dnnl_post_ops_destroy(po);
     if (attr) dnnl_primitive_attr_destroy(attr);
     return p;
@@ -104,11 +109,12 @@ static nn_prim *bmm_prim(nn_cache *c, int kind, long B, long nb, long T, long C,
  * ever), or bf16 (softmax v2 with an f32 source: the probabilities written rounded, the backward's
  * score gradient from the bf16 probabilities and bf16 output gradient, written rounded; oneDNN 2.6
  * has no backward from bf16 probabilities and an f32 gradient). */
-static nn_prim *softmax_prim(nn_cache *c, int backward, long nb, long T, long H, dnnl_data_type_t dt, char *err)
+static nn_prim *softmax_prim(nn_cache *c, int backward, long nb, long T, long H, dnnl_data_type_t dt, int slot,
+                             char *err)
 {
-    long key[] = {nb, T, H, dt == dnnl_bf16};
+    long key[] = {nb, T, H, dt == dnnl_bf16, slot + 1};
     int kind = backward ? NN_K_ATT_SOFTMAX_BWD : NN_K_ATT_SOFTMAX_FWD;
-    nn_prim *p = nn_cache_find(c, kind, key, 4);
+    nn_prim *p = nn_cache_find(c, kind, key, 5);
     if (p) return p;
     dnnl_memory_desc_t md, mdt;
     dnnl_softmax_desc_t fd, bd;
@@ -125,7 +131,8 @@ static nn_prim *softmax_prim(nn_cache *c, int backward, long nb, long T, long H,
     const void *fwd = v2 ? (const void *)&fd2 : (const void *)&fd;
     if (!backward) {
         int args[] = {DNNL_ARG_SRC, DNNL_ARG_DST};
-        return nn_cache_add(c, kind, key, 4, fwd, NULL, NULL, args, 2, 0, err);
+        return slot < 0 ? nn_cache_add(c, kind, key, 5, fwd, NULL, NULL, args, 2, 0, err)
+                        : nn_cache_add_one_thread(c, kind, key, 5, fwd, NULL, NULL, args, 2, 0, err);
     }
     dnnl_primitive_desc_t hint = NULL;
     if (dnn_check(v2 ? dnnl_softmax_v2_backward_desc_init(&bd2, dnnl_softmax_accurate, &mdt, &mdt, &mdt, 3)
@@ -134,26 +141,30 @@ static nn_prim *softmax_prim(nn_cache *c, int backward, long nb, long T, long H,
         nn_pd_create(c, &hint, fwd, NULL, err))
         return NULL;
     int args[] = {DNNL_ARG_DST, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_SRC};
-    p = nn_cache_add(c, kind, key, 4, v2 ? (const void *)&bd2 : (const void *)&bd, NULL, hint, args, 3, 0, err);
+    const void *bwd = v2 ? (const void *)&bd2 : (const void *)&bd;
+    p = slot < 0 ? nn_cache_add(c, kind, key, 5, bwd, NULL, hint, args, 3, 0, err)
+                 : nn_cache_add_one_thread(c, kind, key, 5, bwd, NULL, hint, args, 3, 0, err);
     dnnl_primitive_desc_destroy(hint);
     return p;
 }
 
 /* The forward's primitives for a block of nb samples of B: scores (q k^T, scaled, biases added),
- * softmax, p v; inputs of type dt. tmp_count: floats of the score primitive's temporary. */
+ * softmax, p v; inputs of type dt. tmp_count: floats of the score primitive's temporary. slot: as
+ * bmm_prim's. */
 typedef struct { nn_prim *qk, *sm, *av; } fwd_prims;
 
 static int fwd_prims_get(nn_cache *c, fwd_prims *f, long B, long nb, long T, long C, long H, int keybias,
-                         int pairbias, dnnl_data_type_t dt, long tmp_count, char *err)
+                         int pairbias, dnnl_data_type_t dt, long tmp_count, int slot, char *err)
 {
     long hd = C / H;
     att_mds m;
     if (att_mds_init(&m, nb, T, H, hd, dt, err)) return -1;
     float scale = 1.0f / sqrtf((float)hd);
     f->qk = bmm_prim(c, NN_K_ATT_QK, B, nb, T, C, H, &m.x, &m.xt, &m.so, scale, keybias ? &m.kb : NULL,
-                     pairbias ? &m.pb : NULL, tmp_count, err);
-    f->sm = f->qk ? softmax_prim(c, 0, nb, T, H, dt, err) : NULL;
-    f->av = f->sm ? bmm_prim(c, NN_K_ATT_PV, B, nb, T, C, H, &m.s, &m.x, &m.xo, 1.0f, NULL, NULL, 0, err) : NULL;
+                     pairbias ? &m.pb : NULL, tmp_count, slot, err);
+    f->sm = f->qk ? softmax_prim(c, 0, nb, T, H, dt, slot, err) : NULL;
+    f->av = f->sm ? bmm_prim(c, NN_K_ATT_PV, B, nb, T, C, H, &m.s, &m.x, &m.xo, 1.0f, NULL, NULL, 0, slot, err)
+                  : NULL;
     return f->av ? 0 : -1;
 }
 
@@ -166,17 +177,20 @@ static int fwd_prims_get(nn_cache *c, fwd_prims *f, long B, long nb, long T, lon
 typedef struct { nn_prim *dp, *dv, *sm, *dq, *dk; } bwd_prims;
 
 static int bwd_prims_get(nn_cache *c, bwd_prims *g, long B, long nb, long T, long C, long H,
-                         dnnl_data_type_t dt, long tmp_count, char *err)
+                         dnnl_data_type_t dt, long tmp_count, int slot, char *err)
 {
     long hd = C / H;
     att_mds m;
     if (att_mds_init(&m, nb, T, H, hd, dt, err)) return -1;
     float scale = 1.0f / sqrtf((float)hd);
-    g->dp = bmm_prim(c, NN_K_ATT_DP, B, nb, T, C, H, &m.x, &m.xt, &m.s, 1.0f, NULL, NULL, tmp_count, err);
-    g->dv = g->dp ? bmm_prim(c, NN_K_ATT_DV, B, nb, T, C, H, &m.xt, &m.s, &m.xto, 1.0f, NULL, NULL, 0, err) : NULL;
-    g->sm = g->dv ? softmax_prim(c, 1, nb, T, H, dt, err) : NULL;
-    g->dq = g->sm ? bmm_prim(c, NN_K_ATT_DQ, B, nb, T, C, H, &m.s, &m.x, &m.xo, scale, NULL, NULL, 0, err) : NULL;
-    g->dk = g->dq ? bmm_prim(c, NN_K_ATT_DK, B, nb, T, C, H, &m.xt, &m.s, &m.xto, scale, NULL, NULL, 0, err) : NULL;
+    g->dp = bmm_prim(c, NN_K_ATT_DP, B, nb, T, C, H, &m.x, &m.xt, &m.s, 1.0f, NULL, NULL, tmp_count, slot, err);
+    g->dv = g->dp ? bmm_prim(c, NN_K_ATT_DV, B, nb, T, C, H, &m.xt, &m.s, &m.xto, 1.0f, NULL, NULL, 0, slot, err)
+                  : NULL;
+    g->sm = g->dv ? softmax_prim(c, 1, nb, T, H, dt, slot, err) : NULL;
+    g->dq = g->sm ? bmm_prim(c, NN_K_ATT_DQ, B, nb, T, C, H, &m.s, &m.x, &m.xo, scale, NULL, NULL, 0, slot, err)
+                  : NULL;
+    g->dk = g->dq ? bmm_prim(c, NN_K_ATT_DK, B, nb, T, C, H, &m.xt, &m.s, &m.xto, scale, NULL, NULL, 0, slot, err)
+                  : NULL;
     return g->dk ? 0 : -1;
 }
 
@@ -231,52 +245,140 @@ static int heads_merge(nn_cache *c, float *x, const float *d, long ld, long B, l
     return heads_move(c, 0, (void *)d, x, ld, B, T, H, hd, dnnl_f32, accumulate, transposed, err);
 }
 
-/* The forward chain over blocks of samples. q, k, v: dense per-head copies (B,H,T,hd) of element
- * size es (4: f32, 2: bf16); o (B,H,T,hd) f32 is written; att receives the probabilities (element
- * size es); sc: the f32 scores of one block. */
-static int forward_blocks(nn_cache *c, float *o, void *att, float *sc, const void *q, const void *k, const void *v,
-                          size_t es, const float *keybias, const float *pairbias, long B, long nb, long T, long C,
-                          long H, long tmp_count, char *err)
+/* Runs p on slot's stream (nn_exec_side) or, slot < 0, on all threads (nn_exec). */
+static int exec_on(nn_cache *c, nn_prim *p, int slot, void *const *ptrs, char *err)
 {
-    dnnl_data_type_t dt = es == 2 ? dnnl_bf16 : dnnl_f32;
-    long nx = H * T * (C / H), ns = H * T * T; /* per sample */
-    for (long b0 = 0; b0 < B; b0 += nb) {
-        long m = B - b0 < nb ? B - b0 : nb;
+    return slot < 0 ? nn_exec(c, p, ptrs, err) : nn_exec_side(c, p, slot, ptrs, err);
+}
+
+/* The arguments of the chains over blocks (forward_blocks, backward_blocks). q, k, v, dO: dense
+ * per-head copies (B,H,T,hd) of element size es (4: f32, 2: bf16); att: the probabilities (element
+ * size es); o, dq: (B,H,T,hd) f32; dk, dv: transposed, (B,H,hd,T) f32 (bwd_prims); sc: the f32
+ * scores of one block (forward), ds: one block's dout v^T, then in place its score gradient (element
+ * size es; backward); tmp_count: the first block primitive's temporary (the scores' or ds's when
+ * they are NULL: the forward's and backward's f32 layouts). */
+typedef struct {
+    float *o, *dq, *dk, *dv, *sc;
+    void *att, *ds;
+    const void *q, *k, *v, *dO;
+    const float *keybias, *pairbias;
+    size_t es;
+    long B, nb, T, C, H, tmp_count;
+} att_chain;
+
+/* The forward of the block of m samples from b0 with the primitives f on slot (as exec_on), its
+ * scores in sc. */
+static int forward_block(nn_cache *c, const att_chain *a, const fwd_prims *f, int slot, float *sc, long b0,
+                         char *err)
+{
+    long nx = a->H * a->T * (a->C / a->H), ns = a->H * a->T * a->T; /* per sample */
+    size_t es = a->es;
+    char *pa = (char *)a->att + es * (size_t)(b0 * ns);
+    void *p1[5] = {(char *)a->q + es * (size_t)(b0 * nx), (char *)a->k + es * (size_t)(b0 * nx), sc};
+    int n = 3;
+    if (a->keybias) p1[n++] = (void *)(a->keybias + b0 * a->T);
+    if (a->pairbias) p1[n++] = (void *)(a->pairbias + b0 * a->T * a->T);
+    void *p2[] = {sc, pa}, *p3[] = {pa, (char *)a->v + es * (size_t)(b0 * nx), a->o + b0 * nx};
+    return exec_on(c, f->qk, slot, p1, err) || exec_on(c, f->sm, slot, p2, err) || exec_on(c, f->av, slot, p3, err)
+               ? -1
+               : 0;
+}
+
+/* The backward of the block from b0 with the primitives g on slot, its score gradient in ds. */
+static int backward_block(nn_cache *c, const att_chain *a, const bwd_prims *g, int slot, void *ds, long b0,
+                          char *err)
+{
+    long nx = a->H * a->T * (a->C / a->H), ns = a->H * a->T * a->T;
+    size_t es = a->es, ox = es * (size_t)(b0 * nx);
+    void *pa = (char *)a->att + es * (size_t)(b0 * ns), *pdO = (char *)a->dO + ox;
+    void *p1[] = {pdO, (char *)a->v + ox, ds}, *p2[] = {pdO, pa, a->dv + b0 * nx}, *p3[] = {pa, ds, ds};
+    void *p4[] = {ds, (char *)a->k + ox, a->dq + b0 * nx}, *p5[] = {(char *)a->q + ox, ds, a->dk + b0 * nx};
+    return exec_on(c, g->dp, slot, p1, err) || exec_on(c, g->dv, slot, p2, err) || exec_on(c, g->sm, slot, p3, err) ||
+                   exec_on(c, g->dq, slot, p4, err) || exec_on(c, g->dk, slot, p5, err)
+               ? -1
+               : 0;
+}
+
+/* Blocks side by side: where nn_side_threads() gives n >= 2 threads and at least 2 full blocks of
+ * nb samples remain from b0, the next up to n of them run one per thread, each on one-thread copies
+ * of the block's primitives (slot j for the j-th block; the one-thread score or score-gradient
+ * primitive's temporary holds that block's scores). Every element of every op is the same
+ * computation whichever thread runs it and however many share it (the bits of 1 and 2 threads are
+ * the same: tests/unit/test_nn_layers.c), so the results are those of the blocks one after the
+ * other. It spares the 2-thread primitives' barriers and uneven splits on small blocks (one sample
+ * at T = 384: docs/performance.md, "attside"). Returns the number of blocks run (0: none, run the
+ * next block on all threads), or -1 on error. */
+static long side_blocks(nn_cache *c, const att_chain *a, int backward, long b0, char *err)
+{
+    long g = nn_side_threads(), full = (a->B - b0) / a->nb;
+    if (g < 2 || full < 2) return 0;
+    if (g > full) g = full;
+    dnnl_data_type_t dt = a->es == 2 ? dnnl_bf16 : dnnl_f32;
+    long nsb = a->nb * a->H * a->T * a->T;
+    fwd_prims f[NN_SIDE_MAX];
+    bwd_prims w[NN_SIDE_MAX];
+    for (int j = 0; j < g; j++) {
+        int rc = backward ? bwd_prims_get(c, &w[j], a->B, a->nb, a->T, a->C, a->H, dt, nsb, j, err)
+                          : fwd_prims_get(c, &f[j], a->B, a->nb, a->T, a->C, a->H, a->keybias != NULL,
+                                          a->pairbias != NULL, dt, nsb, j, err);
+        if (rc || nn_side_stream(c, j, err)) return -1;
+    }
+    int rc[NN_SIDE_MAX] = {0};
+    char errs[NN_SIDE_MAX][I2P_ERR_LEN];
+    nn_exec_region(c, 1, (backward ? 5 : 3) * g);
+#pragma omp parallel num_threads((int)g)
+    { /* block j on stream j; a thread takes several if the runtime gives fewer than g */
+        for (int j = omp_get_thread_num(); j < g; j += omp_get_num_threads()) {
+            long bj = b0 + j * a->nb;
+            rc[j] = backward ? backward_block(c, a, &w[j], j, w[j].dp->tmp, bj, errs[j])
+                             : forward_block(c, a, &f[j], j, f[j].qk->tmp, bj, errs[j]);
+        }
+    }
+    nn_exec_region(c, 0, 0);
+    for (int j = 0; j < g; j++)
+        if (rc[j]) return errf(err, "%s", errs[j]);
+    return g;
+}
+
+/* The forward chain over blocks of samples (att_chain; sc: one block's scores). */
+static int forward_blocks(nn_cache *c, const att_chain *a, char *err)
+{
+    dnnl_data_type_t dt = a->es == 2 ? dnnl_bf16 : dnnl_f32;
+    for (long b0 = 0; b0 < a->B;) {
+        long side = side_blocks(c, a, 0, b0, err);
+        if (side < 0) return -1;
+        if (side > 0) {
+            b0 += side * a->nb;
+            continue;
+        }
+        long m = a->B - b0 < a->nb ? a->B - b0 : a->nb;
         fwd_prims f;
-        if (fwd_prims_get(c, &f, B, m, T, C, H, keybias != NULL, pairbias != NULL, dt, b0 ? 0 : tmp_count, err))
+        if (fwd_prims_get(c, &f, a->B, m, a->T, a->C, a->H, a->keybias != NULL, a->pairbias != NULL, dt,
+                          b0 ? 0 : a->tmp_count, -1, err) ||
+            forward_block(c, a, &f, -1, a->sc, b0, err))
             return -1;
-        char *pa = (char *)att + es * (size_t)(b0 * ns);
-        float *ps = sc;
-        void *p1[5] = {(char *)q + es * (size_t)(b0 * nx), (char *)k + es * (size_t)(b0 * nx), ps};
-        int a = 3;
-        if (keybias) p1[a++] = (void *)(keybias + b0 * T);
-        if (pairbias) p1[a++] = (void *)(pairbias + b0 * T * T);
-        void *p2[] = {ps, pa}, *p3[] = {pa, (char *)v + es * (size_t)(b0 * nx), o + b0 * nx};
-        if (nn_exec(c, f.qk, p1, err) || nn_exec(c, f.sm, p2, err) || nn_exec(c, f.av, p3, err)) return -1;
+        b0 += m;
     }
     return 0;
 }
 
-/* The backward chain over blocks: q, k, v, dO dense per-head copies (element size es), att the
- * probabilities; ds: one block's dout v^T, then in place its score gradient (element size es); dq
- * (B,H,T,hd) f32 written, dk and dv transposed, (B,H,hd,T) f32 (bwd_prims). */
-static int backward_blocks(nn_cache *c, float *dq, float *dk, float *dv, void *ds, const void *att,
-                           const void *q, const void *k, const void *v, const void *dO, size_t es, long B, long nb,
-                           long T, long C, long H, long tmp_count, char *err)
+/* The backward chain over blocks (att_chain; ds: one block's score gradient). */
+static int backward_blocks(nn_cache *c, const att_chain *a, char *err)
 {
-    dnnl_data_type_t dt = es == 2 ? dnnl_bf16 : dnnl_f32;
-    long nx = H * T * (C / H), ns = H * T * T;
-    for (long b0 = 0; b0 < B; b0 += nb) {
-        long m = B - b0 < nb ? B - b0 : nb;
+    dnnl_data_type_t dt = a->es == 2 ? dnnl_bf16 : dnnl_f32;
+    for (long b0 = 0; b0 < a->B;) {
+        long side = side_blocks(c, a, 1, b0, err);
+        if (side < 0) return -1;
+        if (side > 0) {
+            b0 += side * a->nb;
+            continue;
+        }
+        long m = a->B - b0 < a->nb ? a->B - b0 : a->nb;
         bwd_prims g;
-        if (bwd_prims_get(c, &g, B, m, T, C, H, dt, b0 ? 0 : tmp_count, err)) return -1;
-        size_t ox = es * (size_t)(b0 * nx);
-        void *pa = (char *)att + es * (size_t)(b0 * ns), *pdO = (char *)dO + ox;
-        void *p1[] = {pdO, (char *)v + ox, ds}, *p2[] = {pdO, pa, dv + b0 * nx}, *p3[] = {pa, ds, ds};
-        void *p4[] = {ds, (char *)k + ox, dq + b0 * nx}, *p5[] = {(char *)q + ox, ds, dk + b0 * nx};
-        if (nn_exec(c, g.dp, p1, err) || nn_exec(c, g.dv, p2, err) || nn_exec(c, g.sm, p3, err) ||
-            nn_exec(c, g.dq, p4, err) || nn_exec(c, g.dk, p5, err))
+        if (bwd_prims_get(c, &g, a->B, m, a->T, a->C, a->H, dt, b0 ? 0 : a->tmp_count, -1, err) ||
+            backward_block(c, a, &g, -1, a->ds, b0, err))
             return -1;
+        b0 += m;
     }
     return 0;
 }
@@ -302,25 +404,25 @@ int nn_attention_forward_bias(nn_cache *c, float *out, float *att, const float *
     c->matmul_flops += 2 * (2.0 * B * H * T * T * hd);
     int bf16 = c->precision == NN_BF16;
     fwd_prims f;
+    long tmp_count = bf16 ? n : 4 * n + nsb;
     if (fwd_prims_get(c, &f, B, nb, T, C, H, keybias != NULL, pairbias != NULL, bf16 ? dnnl_bf16 : dnnl_f32,
-                      bf16 ? n : 4 * n + nsb, err))
+                      tmp_count, -1, err))
         return -1;
-    float *o = f.qk->tmp;
+    att_chain a = {.o = f.qk->tmp, .att = att, .keybias = keybias, .pairbias = pairbias, .es = bf16 ? 2 : 4,
+                   .B = B, .nb = nb, .T = T, .C = C, .H = H, .tmp_count = tmp_count};
     if (bf16) {
         uint16_t *buf = nn_bf16_buffer(c, 2 * nsb + 3 * n, err);
         if (!buf) return -1;
         uint16_t *q = buf + 2 * nsb, *k = q + n, *v = k + n;
+        a.q = q, a.k = k, a.v = v, a.sc = (float *)buf;
         if (qkv_split(c, q, k, v, qkv, B, T, C, H, dnnl_bf16, err)) return -1;
-        if (forward_blocks(c, o, att, (float *)buf, q, k, v, 2, keybias, pairbias, B, nb, T, C, H, n, err))
-            return -1;
     } else {
-        float *q = o + n, *k = q + n, *v = k + n;
+        float *q = a.o + n, *k = q + n, *v = k + n;
+        a.q = q, a.k = k, a.v = v, a.sc = v + n;
         if (qkv_split(c, q, k, v, qkv, B, T, C, H, dnnl_f32, err)) return -1;
-        float *sc = v + n;
-        if (forward_blocks(c, o, att, sc, q, k, v, 4, keybias, pairbias, B, nb, T, C, H, 4 * n + nsb, err))
-            return -1;
     }
-    return heads_merge(c, out, o, C, B, T, H, hd, 0, 0, err);
+    if (forward_blocks(c, &a, err)) return -1;
+    return heads_merge(c, out, a.o, C, B, T, H, hd, 0, 0, err);
 }
 
 /* f32: q, k, v, dO, dq, dk, dv and one block's score gradient in the first block's dp primitive's
@@ -335,23 +437,26 @@ int nn_attention_backward(nn_cache *c, float *dqkv, const float *dout, const flo
     int bf16 = c->precision == NN_BF16;
     long tmp_count = bf16 ? 3 * n : 7 * n + nsb;
     bwd_prims g;
-    if (bwd_prims_get(c, &g, B, nb, T, C, H, bf16 ? dnnl_bf16 : dnnl_f32, tmp_count, err)) return -1;
+    if (bwd_prims_get(c, &g, B, nb, T, C, H, bf16 ? dnnl_bf16 : dnnl_f32, tmp_count, -1, err)) return -1;
     float *dq = g.dp->tmp, *dk = dq + n, *dv = dk + n;
+    att_chain a = {.dq = dq, .dk = dk, .dv = dv, .att = (void *)att, .es = bf16 ? 2 : 4, .B = B, .nb = nb, .T = T,
+                   .C = C, .H = H, .tmp_count = tmp_count};
     if (bf16) {
         uint16_t *q = nn_bf16_buffer(c, 4 * n + nsb, err);
         if (!q) return -1;
         uint16_t *k = q + n, *v = k + n, *dO = v + n, *ds = dO + n;
+        a.q = q, a.k = k, a.v = v, a.dO = dO, a.ds = ds;
         if (qkv_split(c, q, k, v, qkv, B, T, C, H, dnnl_bf16, err) ||
             heads_split(c, dO, dout, C, B, T, H, hd, dnnl_bf16, err))
             return -1;
-        if (backward_blocks(c, dq, dk, dv, ds, att, q, k, v, dO, 2, B, nb, T, C, H, tmp_count, err)) return -1;
     } else {
         float *q = dv + n, *k = q + n, *v = k + n, *dO = v + n, *ds = dO + n;
+        a.q = q, a.k = k, a.v = v, a.dO = dO, a.ds = ds;
         if (qkv_split(c, q, k, v, qkv, B, T, C, H, dnnl_f32, err) ||
             heads_split(c, dO, dout, C, B, T, H, hd, dnnl_f32, err))
             return -1;
-        if (backward_blocks(c, dq, dk, dv, ds, att, q, k, v, dO, 4, B, nb, T, C, H, tmp_count, err)) return -1;
     }
+    if (backward_blocks(c, &a, err)) return -1;
     return heads_merge(c, dqkv, dq, C3, B, T, H, hd, 1, 0, err) ||
                    heads_merge(c, dqkv + C, dk, C3, B, T, H, hd, 1, 1, err) ||
                    heads_merge(c, dqkv + 2 * C, dv, C3, B, T, H, hd, 1, 1, err)

@@ -171,7 +171,7 @@ static nn_prim *dw_chunk_prim(nn_cache *c, dnnl_data_type_t dt, long rows, long 
         dnn_check(dnnl_matmul_desc_init(&md, &s, &wt, NULL, &d), "matmul desc", err))
         return NULL;
     if (slot < 0) return nn_cache_add(c, kind, key, 6, &md, NULL, NULL, args, 3, tmp_count, err);
-    return nn_cache_add_one_thread(c, kind, key, 6, &md, args, 3, tmp_count, err);
+    return nn_cache_add_one_thread(c, kind, key, 6, &md, NULL, NULL, args, 3, tmp_count, err);
 }
 
 /* The pointers of a chunk product over the rows from r0 on of dout and inp (type dt) into part. */
@@ -222,19 +222,12 @@ static void add_sum_into(float *dw, const float *sum, long K, long N)
                 for (long n = n0; n < n0 + T && n < N; n++) dw[n * K + k] += sum[k * N + n];
 }
 
-/* Threads that compute full chunks side by side (dw_add_side): each runs a one-thread copy of the chunk
- * primitive on a chunk of its own, instead of every chunk split between all threads: 1.05-1.35x
+/* Threads compute full chunks side by side (nn_side_threads()): each runs a one-thread copy of the
+ * chunk primitive on a chunk of its own, instead of every chunk split between all threads: 1.05-1.35x
  * faster for the step's shapes at 2 threads (docs/performance.md, "dwside"), the same bits (a chunk's
  * product does not depend on how its output is split between threads: every element is one thread's
- * dot product over the chunk's rows, bench_dw). Used at 2..NN_SIDE_MAX threads; with more, the
- * chunks keep all threads (a few one-thread products would leave the others idle). */
-static int dw_side_threads(void)
-{
-    int t = omp_get_max_threads();
-    return t >= 2 && t <= NN_SIDE_MAX && !omp_in_parallel() ? t : 1;
-}
-
-/* The next g full chunks of the sum *s (rows [0, g DW_ROWS) of dout and inp), side by side: chunk j
+ * dot product over the chunk's rows, bench_dw).
+ * The next g full chunks of the sum *s (rows [0, g DW_ROWS) of dout and inp), side by side: chunk j
  * by thread j into its primitive's temporary (into acc when it is the sum's first chunk), then added
  * to acc in chunk order, element by element (the bits of dw_add's one-at-a-time sum). */
 static int dw_add_side(nn_cache *c, nn_dw_sum *s, const void *dout, const void *inp, dnnl_data_type_t dt, int g,
@@ -276,7 +269,7 @@ static int dw_add_side(nn_cache *c, nn_dw_sum *s, const void *dout, const void *
 
 /* Adds the rows [0, rows) of dout and inp (type dt) to the running sum *s: its next DW_ROWS-row
  * chunks' products, each added to acc in chunk order (the first chunk of the sum is written into acc),
- * full chunks side by side where dw_side_threads allows. Only the last piece of a sum may end in a
+ * full chunks side by side where nn_side_threads allows. Only the last piece of a sum may end in a
  * partial chunk. */
 static int dw_add(nn_cache *c, nn_dw_sum *s, const void *dout, const void *inp, dnnl_data_type_t dt, long rows,
                   char *err)
@@ -284,7 +277,7 @@ static int dw_add(nn_cache *c, nn_dw_sum *s, const void *dout, const void *inp, 
     long NK = s->N * s->K, es = dt == dnnl_bf16 ? (long)sizeof(uint16_t) : (long)sizeof(float);
     if (s->rows % DW_ROWS)
         return errf(err, "linear: a weight gradient summed in pieces got rows after a partial chunk");
-    int side = dw_side_threads();
+    int side = nn_side_threads();
     long r0 = 0;
     while (side > 1 && rows - r0 >= 2 * DW_ROWS) {
         long full = (rows - r0) / DW_ROWS;

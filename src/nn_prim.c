@@ -245,13 +245,20 @@ int nn_exec(nn_cache *c, nn_prim *p, void *const *ptrs, char *err)
 /* oneDNN sizes a primitive's work split for omp_get_max_threads() at its creation: created with one
  * thread, it runs its whole work in the calling thread wherever it is executed. */
 nn_prim *nn_cache_add_one_thread(nn_cache *c, int kind, const long *key, int n_key, const void *op_desc,
-                                 const int *args, int n_args, long tmp_count, char *err)
+                                 dnnl_primitive_attr_t attr, const_dnnl_primitive_desc_t hint, const int *args,
+                                 int n_args, long tmp_count, char *err)
 {
     int threads = omp_get_max_threads();
     omp_set_num_threads(1);
-    nn_prim *p = nn_cache_add(c, kind, key, n_key, op_desc, NULL, NULL, args, n_args, tmp_count, err);
+    nn_prim *p = nn_cache_add(c, kind, key, n_key, op_desc, attr, hint, args, n_args, tmp_count, err);
     omp_set_num_threads(threads);
     return p;
+}
+
+int nn_side_threads(void)
+{
+    int t = omp_get_max_threads();
+    return t >= 2 && t <= NN_SIDE_MAX && !omp_in_parallel() ? t : 1;
 }
 
 int nn_side_stream(nn_cache *c, int slot, char *err)

@@ -344,7 +344,21 @@ static void test_attention(void **state)
  * sample (the matmuls per batch element, the softmax per row), so sample b of a batch call must give
  * the bits of a call on sample b alone: output, probabilities and the three gradients, with a key
  * bias and a pair bias that differ per sample. T = 256, H = 6: 1.5 MB of f32 scores per sample, so
- * B = 7 runs in several blocks, the last one partial (with nn_attention.c's 4 MB: blocks of 2). */
+ * B = 7 runs in several blocks, the last one partial (with nn_attention.c's 4 MB: blocks of 2).
+ * The batch calls run at 1, 2 and 3 threads against the 1-thread per-sample calls: at 2 and 3 the
+ * full blocks run side by side (2 and then 1 on all threads, or 3; then the partial one), each on
+ * one-thread primitives (slot 1 and up must have been created), each block once (as many primitive
+ * executions as at 1 thread). */
+static int side_prims(void)
+{
+    int n = 0;
+    for (int i = 0; i < g_cache.n_prims; i++) {
+        const nn_prim *p = &g_cache.prims[i];
+        n += (p->kind == NN_K_ATT_QK && p->key[9] > 1) || (p->kind == NN_K_ATT_DP && p->key[9] > 1);
+    }
+    return n;
+}
+
 static int attention_blocks_case(nn_precision prec)
 {
     long B = 7, T = 256, C = 12, H = 6, nx = T * C, ns = H * T * T;
@@ -358,27 +372,47 @@ static int attention_blocks_case(nn_precision prec)
                 if (i != j && (i * 7 + j * 3 + b) % 5 == 0) pb[(b * T + i) * T + j] = -1e5f;
     }
     float *out = malloc(sizeof(float) * (size_t)(B * nx)), *att = malloc(sizeof(float) * (size_t)(B * ns)),
-          *dqkv = calloc((size_t)(B * 3 * nx), sizeof(float)), *o1 = malloc(sizeof(float) * (size_t)nx),
-          *a1 = malloc(sizeof(float) * (size_t)ns), *g1 = malloc(sizeof(float) * (size_t)(3 * nx));
-    assert_int_equal(nn_attention_forward_bias(&g_cache, out, att, qkv, kb, pb, B, T, C, H, g_err), 0);
-    assert_int_equal(nn_attention_backward(&g_cache, dqkv, dout, qkv, att, B, T, C, H, g_err), 0);
-    int bad[3] = {0, 0, 0};
-    for (long b = 0; b < B; b++) {
-        assert_int_equal(nn_attention_forward_bias(&g_cache, o1, a1, qkv + b * 3 * nx, kb + b * T, pb + b * T * T, 1,
-                                                   T, C, H, g_err),
+          *dqkv = malloc(sizeof(float) * (size_t)(B * 3 * nx)), *o1 = malloc(sizeof(float) * (size_t)(B * nx)),
+          *a1 = malloc(sizeof(float) * (size_t)(B * ns)), *g1 = calloc((size_t)(B * 3 * nx), sizeof(float));
+    for (long b = 0; b < B; b++) { /* one sample per call, 1 thread: the reference bits */
+        assert_int_equal(nn_attention_forward_bias(&g_cache, o1 + b * nx, (float *)((char *)a1 + es * (size_t)(b * ns)),
+                                                   qkv + b * 3 * nx, kb + b * T, pb + b * T * T, 1, T, C, H, g_err),
                          0);
-        memset(g1, 0, sizeof(float) * (size_t)(3 * nx));
-        assert_int_equal(nn_attention_backward(&g_cache, g1, dout + b * nx, qkv + b * 3 * nx, a1, 1, T, C, H, g_err), 0);
-        bad[0] += memcmp(o1, out + b * nx, sizeof(float) * (size_t)nx) != 0;
-        bad[1] += memcmp(a1, (char *)att + es * (size_t)(b * ns), es * (size_t)ns) != 0;
-        bad[2] += memcmp(g1, dqkv + b * 3 * nx, sizeof(float) * (size_t)(3 * nx)) != 0;
+        assert_int_equal(nn_attention_backward(&g_cache, g1 + b * 3 * nx, dout + b * nx, qkv + b * 3 * nx,
+                                               (float *)((char *)a1 + es * (size_t)(b * ns)), 1, T, C, H, g_err),
+                         0);
     }
-    const char *names[] = {"output", "probabilities", "dqkv"};
-    for (int i = 0; i < 3; i++)
-        printf("attention in blocks, %s: %s per-sample bits: %d of %ld samples differ: %s\n", nn_precision_name(prec),
-               names[i], bad[i], B, bad[i] ? "NOT OK" : "OK");
+    int bad_all = 0;
+    long n_exec1 = 0;
+    for (int nthr = 1; nthr <= 3; nthr++) {
+        omp_set_num_threads(nthr);
+        memset(out, 0xff, sizeof(float) * (size_t)(B * nx)); /* NaNs where a call writes nothing */
+        memset(att, 0xff, sizeof(float) * (size_t)(B * ns));
+        memset(dqkv, 0, sizeof(float) * (size_t)(B * 3 * nx)); /* the gradient is added to dqkv */
+        long n0 = g_cache.n_exec;
+        assert_int_equal(nn_attention_forward_bias(&g_cache, out, att, qkv, kb, pb, B, T, C, H, g_err), 0);
+        assert_int_equal(nn_attention_backward(&g_cache, dqkv, dout, qkv, att, B, T, C, H, g_err), 0);
+        omp_set_num_threads(1);
+        if (nthr == 1) n_exec1 = g_cache.n_exec - n0;
+        if (g_cache.n_exec - n0 != n_exec1) { /* each block once, side by side or not */
+            printf("attention in blocks, %d threads: %ld executions, at 1 thread %ld: NOT OK\n", nthr,
+                   g_cache.n_exec - n0, n_exec1);
+            bad_all++;
+        }
+        int bad[3] = {0, 0, 0};
+        for (long b = 0; b < B; b++) {
+            bad[0] += memcmp(o1 + b * nx, out + b * nx, sizeof(float) * (size_t)nx) != 0;
+            bad[1] += memcmp((char *)a1 + es * (size_t)(b * ns), (char *)att + es * (size_t)(b * ns), es * (size_t)ns) != 0;
+            bad[2] += memcmp(g1 + b * 3 * nx, dqkv + b * 3 * nx, sizeof(float) * (size_t)(3 * nx)) != 0;
+        }
+        const char *names[] = {"output", "probabilities", "dqkv"};
+        for (int i = 0; i < 3; i++)
+            printf("attention in blocks, %s, %d threads: %s per-sample bits: %d of %ld samples differ: %s\n",
+                   nn_precision_name(prec), nthr, names[i], bad[i], B, bad[i] ? "NOT OK" : "OK");
+        bad_all += bad[0] + bad[1] + bad[2];
+    }
     free(qkv); free(dout); free(kb); free(pb); free(out); free(att); free(dqkv); free(o1); free(a1); free(g1);
-    return bad[0] + bad[1] + bad[2];
+    return bad_all;
 }
 
 static void test_attention_blocks(void **state)
@@ -391,6 +425,8 @@ static void test_attention_blocks(void **state)
     } else
         printf("no bf16 here (%s): f32 only\n", g_err);
     assert_int_equal(bad, 0);
+    /* slots 1 and 2 (key slot + 1 = 2, 3) of the score and score-gradient products: side by side ran */
+    assert_true(side_prims() >= 4);
 }
 
 /* ---- max-pool over neighbours ---- */
