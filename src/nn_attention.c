@@ -7,7 +7,8 @@
  * the softmax backward to the three gradient products) in the L3 cache instead of DRAM. Each op
  * works per sample and head (the matmuls per batch element, the softmax per row), so a block
  * computes the very values of the whole batch; primitives are cached per block shape (and for the
- * last, partial block). The scale is the score matmul's output scale and the biases its binary
+ * last, partial block). At 2-4 threads full blocks run side by side, one per thread on one-thread
+ * primitives (side_blocks), with the same bits. The scale is the score matmul's output scale and the biases its binary
  * post-ops, so no separate pass adds them. The probabilities are written into their slice of att,
  * saved for the backward; the backward's score gradient lives only in a block-sized scratch.
  *
