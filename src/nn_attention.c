@@ -252,7 +252,7 @@ static int exec_on(nn_cache *c, nn_prim *p, int slot, void *const *ptrs, char *e
     return slot < 0 ? nn_exec(c, p, ptrs, err) : nn_exec_side(c, p, slot, ptrs, err);
 }
 
-/* The arguments of the chains over blocks (forward_blocks, backward_blocks). q, k, v, dO: dense
+/* The arguments of the chains over blocks (chain_blocks). q, k, v, dO: dense
  * per-head copies (B,H,T,hd) of element size es (4: f32, 2: bf16); att: the probabilities (element
  * size es); o, dq: (B,H,T,hd) f32; dk, dv: transposed, (B,H,hd,T) f32 (bwd_prims); sc: the f32
  * scores of one block (forward), ds: one block's dout v^T, then in place its score gradient (element
@@ -300,40 +300,52 @@ static int backward_block(nn_cache *c, const att_chain *a, const bwd_prims *g, i
                : 0;
 }
 
+/* The primitives of a block of m samples from b0, those of the forward (f) or of the backward (g), on
+ * slot (as bmm_prim's). On a slot the score (backward: dout v^T) product's temporary holds the
+ * block's scores; on all threads they go to a->sc (a->ds), and the first block's primitive holds
+ * the temporary of a->tmp_count floats. */
+static int block_prims(nn_cache *c, const att_chain *a, int backward, long b0, long m, int slot, fwd_prims *f,
+                       bwd_prims *g, char *err)
+{
+    dnnl_data_type_t dt = a->es == 2 ? dnnl_bf16 : dnnl_f32;
+    long tmp = slot >= 0 ? m * a->H * a->T * a->T : b0 ? 0 : a->tmp_count;
+    return backward ? bwd_prims_get(c, g, a->B, m, a->T, a->C, a->H, dt, tmp, slot, err)
+                    : fwd_prims_get(c, f, a->B, m, a->T, a->C, a->H, a->keybias != NULL, a->pairbias != NULL, dt,
+                                    tmp, slot, err);
+}
+
+/* Runs the block from b0 with f or g on slot (block_prims). */
+static int run_block(nn_cache *c, const att_chain *a, int backward, const fwd_prims *f, const bwd_prims *g,
+                     int slot, long b0, char *err)
+{
+    if (backward) return backward_block(c, a, g, slot, slot < 0 ? a->ds : g->dp->tmp, b0, err);
+    return forward_block(c, a, f, slot, slot < 0 ? a->sc : f->qk->tmp, b0, err);
+}
+
 /* Blocks side by side: where nn_side_threads() gives n >= 2 threads and at least 2 full blocks of
  * nb samples remain from b0, the next up to n of them run one per thread, each on one-thread copies
- * of the block's primitives (slot j for the j-th block; the one-thread score or score-gradient
- * primitive's temporary holds that block's scores). Every element of every op is the same
- * computation whichever thread runs it and however many share it (the bits of 1 and 2 threads are
- * the same: tests/unit/test_nn_layers.c), so the results are those of the blocks one after the
- * other. It spares the 2-thread primitives' barriers and uneven splits on small blocks (one sample
- * at T = 384: docs/performance.md, "attside"). Returns the number of blocks run (0: none, run the
- * next block on all threads), or -1 on error. */
+ * of the block's primitives (slot j for the j-th block, block_prims). Every element of every op is
+ * the same computation whichever thread runs it and however many share it (the bits of 1 and 2
+ * threads are the same: tests/unit/test_nn_layers.c), so the results are those of the blocks one
+ * after the other. It spares the 2-thread primitives' barriers and uneven splits on small blocks
+ * (one sample at T = 384: docs/performance.md, "attside"). Returns the number of blocks run (0:
+ * none, run the next block on all threads), or -1 on error. */
 static long side_blocks(nn_cache *c, const att_chain *a, int backward, long b0, char *err)
 {
     long g = nn_side_threads(), full = (a->B - b0) / a->nb;
     if (g < 2 || full < 2) return 0;
     if (g > full) g = full;
-    dnnl_data_type_t dt = a->es == 2 ? dnnl_bf16 : dnnl_f32;
-    long nsb = a->nb * a->H * a->T * a->T;
     fwd_prims f[NN_SIDE_MAX];
     bwd_prims w[NN_SIDE_MAX];
-    for (int j = 0; j < g; j++) {
-        int rc = backward ? bwd_prims_get(c, &w[j], a->B, a->nb, a->T, a->C, a->H, dt, nsb, j, err)
-                          : fwd_prims_get(c, &f[j], a->B, a->nb, a->T, a->C, a->H, a->keybias != NULL,
-                                          a->pairbias != NULL, dt, nsb, j, err);
-        if (rc || nn_side_stream(c, j, err)) return -1;
-    }
+    for (int j = 0; j < g; j++)
+        if (block_prims(c, a, backward, b0, a->nb, j, &f[j], &w[j], err) || nn_side_stream(c, j, err)) return -1;
     int rc[NN_SIDE_MAX] = {0};
     char errs[NN_SIDE_MAX][I2P_ERR_LEN];
     nn_exec_region(c, 1, (backward ? 5 : 3) * g);
 #pragma omp parallel num_threads((int)g)
     { /* block j on stream j; a thread takes several if the runtime gives fewer than g */
-        for (int j = omp_get_thread_num(); j < g; j += omp_get_num_threads()) {
-            long bj = b0 + j * a->nb;
-            rc[j] = backward ? backward_block(c, a, &w[j], j, w[j].dp->tmp, bj, errs[j])
-                             : forward_block(c, a, &f[j], j, f[j].qk->tmp, bj, errs[j]);
-        }
+        for (int j = omp_get_thread_num(); j < g; j += omp_get_num_threads())
+            rc[j] = run_block(c, a, backward, &f[j], &w[j], j, b0 + j * a->nb, errs[j]);
     }
     nn_exec_region(c, 0, 0);
     for (int j = 0; j < g; j++)
@@ -341,43 +353,20 @@ static long side_blocks(nn_cache *c, const att_chain *a, int backward, long b0, 
     return g;
 }
 
-/* The forward chain over blocks of samples (att_chain; sc: one block's scores). */
-static int forward_blocks(nn_cache *c, const att_chain *a, char *err)
+/* The forward (backward) chain over blocks of samples (att_chain): side by side where side_blocks
+ * allows, else one block on all threads. */
+static int chain_blocks(nn_cache *c, const att_chain *a, int backward, char *err)
 {
-    dnnl_data_type_t dt = a->es == 2 ? dnnl_bf16 : dnnl_f32;
     for (long b0 = 0; b0 < a->B;) {
-        long side = side_blocks(c, a, 0, b0, err);
+        long side = side_blocks(c, a, backward, b0, err), m = a->B - b0 < a->nb ? a->B - b0 : a->nb;
         if (side < 0) return -1;
         if (side > 0) {
             b0 += side * a->nb;
             continue;
         }
-        long m = a->B - b0 < a->nb ? a->B - b0 : a->nb;
         fwd_prims f;
-        if (fwd_prims_get(c, &f, a->B, m, a->T, a->C, a->H, a->keybias != NULL, a->pairbias != NULL, dt,
-                          b0 ? 0 : a->tmp_count, -1, err) ||
-            forward_block(c, a, &f, -1, a->sc, b0, err))
-            return -1;
-        b0 += m;
-    }
-    return 0;
-}
-
-/* The backward chain over blocks (att_chain; ds: one block's score gradient). */
-static int backward_blocks(nn_cache *c, const att_chain *a, char *err)
-{
-    dnnl_data_type_t dt = a->es == 2 ? dnnl_bf16 : dnnl_f32;
-    for (long b0 = 0; b0 < a->B;) {
-        long side = side_blocks(c, a, 1, b0, err);
-        if (side < 0) return -1;
-        if (side > 0) {
-            b0 += side * a->nb;
-            continue;
-        }
-        long m = a->B - b0 < a->nb ? a->B - b0 : a->nb;
         bwd_prims g;
-        if (bwd_prims_get(c, &g, a->B, m, a->T, a->C, a->H, dt, b0 ? 0 : a->tmp_count, -1, err) ||
-            backward_block(c, a, &g, -1, a->ds, b0, err))
+        if (block_prims(c, a, backward, b0, m, -1, &f, &g, err) || run_block(c, a, backward, &f, &g, -1, b0, err))
             return -1;
         b0 += m;
     }
@@ -422,7 +411,7 @@ int nn_attention_forward_bias(nn_cache *c, float *out, float *att, const float *
         a.q = q, a.k = k, a.v = v, a.sc = v + n;
         if (qkv_split(c, q, k, v, qkv, B, T, C, H, dnnl_f32, err)) return -1;
     }
-    if (forward_blocks(c, &a, err)) return -1;
+    if (chain_blocks(c, &a, 0, err)) return -1;
     return heads_merge(c, out, a.o, C, B, T, H, hd, 0, 0, err);
 }
 
@@ -457,7 +446,7 @@ int nn_attention_backward(nn_cache *c, float *dqkv, const float *dout, const flo
             heads_split(c, dO, dout, C, B, T, H, hd, dnnl_f32, err))
             return -1;
     }
-    if (backward_blocks(c, &a, err)) return -1;
+    if (chain_blocks(c, &a, 1, err)) return -1;
     return heads_merge(c, dqkv, dq, C3, B, T, H, hd, 1, 0, err) ||
                    heads_merge(c, dqkv + C, dk, C3, B, T, H, hd, 1, 1, err) ||
                    heads_merge(c, dqkv + 2 * C, dv, C3, B, T, H, hd, 1, 1, err)
