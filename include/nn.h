@@ -32,6 +32,7 @@ typedef struct {
     void *scratch;          /* user scratchpad (may be NULL) */
     float *tmp;             /* primitive-owned temporary (kind dependent) */
     long tmp_count;
+    int one_thread;         /* created by nn_cache_add_one_thread, run side by side (nn_exec_side) */
 } nn_prim;
 
 /* Precision of the matmuls of nn_linear_* and nn_attention_* (nn_cache_set_precision). */

@@ -8,8 +8,8 @@
  * works per sample and head (the matmuls per batch element, the softmax per row), so a block
  * computes the very values of the whole batch; primitives are cached per block shape (and for the
  * last, partial block). At 2-4 threads full blocks run side by side, one per thread on one-thread
- * primitives (side_blocks), with the same bits. The scale is the score matmul's output scale and the biases its binary
- * post-ops, so no separate pass adds them. The probabilities are written into their slice of att,
+ * primitives (side_blocks), with the same bits. The scale is the score matmul's output scale and the
+ * biases its binary post-ops, so no separate pass adds them. The probabilities are written into their slice of att,
  * saved for the backward; the backward's score gradient lives only in a block-sized scratch.
  *
  * With NN_BF16 (nn.h), the two batched matmuls of the forward and four of the backward read bf16:
@@ -252,12 +252,11 @@ static int exec_on(nn_cache *c, nn_prim *p, int slot, void *const *ptrs, char *e
     return slot < 0 ? nn_exec(c, p, ptrs, err) : nn_exec_side(c, p, slot, ptrs, err);
 }
 
-/* The arguments of the chains over blocks (chain_blocks). q, k, v, dO: dense
- * per-head copies (B,H,T,hd) of element size es (4: f32, 2: bf16); att: the probabilities (element
- * size es); o, dq: (B,H,T,hd) f32; dk, dv: transposed, (B,H,hd,T) f32 (bwd_prims); sc: the f32
- * scores of one block (forward), ds: one block's dout v^T, then in place its score gradient (element
- * size es; backward); tmp_count: the first block primitive's temporary (the scores' or ds's when
- * they are NULL: the forward's and backward's f32 layouts). */
+/* The arguments of the chains over blocks (chain_blocks). q, k, v, dO: dense per-head copies
+ * (B,H,T,hd) of element size es (4: f32, 2: bf16); att: the probabilities (element size es); o, dq:
+ * (B,H,T,hd) f32; dk, dv: transposed, (B,H,hd,T) f32 (bwd_prims); sc: the f32 scores of one block
+ * (forward); ds: one block's dout v^T, then in place its score gradient (element size es; backward);
+ * tmp_count: the floats of the temporary that the first block's primitive holds (block_prims). */
 typedef struct {
     float *o, *dq, *dk, *dv, *sc;
     void *att, *ds;
@@ -267,8 +266,8 @@ typedef struct {
     long B, nb, T, C, H, tmp_count;
 } att_chain;
 
-/* The forward of the block of m samples from b0 with the primitives f on slot (as exec_on), its
- * scores in sc. */
+/* The forward of the block from b0 (as many samples as f's primitives take) with the primitives f on
+ * slot (as exec_on), its scores in sc. */
 static int forward_block(nn_cache *c, const att_chain *a, const fwd_prims *f, int slot, float *sc, long b0,
                          char *err)
 {

@@ -252,6 +252,7 @@ nn_prim *nn_cache_add_one_thread(nn_cache *c, int kind, const long *key, int n_k
     omp_set_num_threads(1);
     nn_prim *p = nn_cache_add(c, kind, key, n_key, op_desc, attr, hint, args, n_args, tmp_count, err);
     omp_set_num_threads(threads);
+    if (p) p->one_thread = 1;
     return p;
 }
 

@@ -234,7 +234,8 @@ static int vit_part(int B, vit_precision prec)
 
 /* ---- the 3D training step ---- */
 
-/* "linear_fwd:16384x96x384x1x0": the kind and the cache key (the shape) without trailing zeros. */
+/* "linear_fwd:16384x96x384x1x0": the kind and the cache key (the shape) without trailing zeros;
+ * "@side" after a one-thread primitive's (run side by side: roofline.py divides its time). */
 static void prim_label(char *out, size_t n, const nn_prim *p)
 {
     int last = NN_MAX_KEY;
@@ -242,6 +243,7 @@ static void prim_label(char *out, size_t n, const nn_prim *p)
     size_t len = (size_t)snprintf(out, n, "%s", nn_kind_name(p->kind));
     for (int j = 0; j < last && len < n; j++)
         len += (size_t)snprintf(out + len, n - len, "%c%ld", j ? 'x' : ':', p->key[j]);
+    if (p->one_thread && len < n) snprintf(out + len, n - len, "@side");
 }
 static int m3_part(int B)
 {

@@ -86,6 +86,12 @@ def fmt_ms(x):
 SIDE = "linear_dw_side"
 
 
+def is_side(label):
+    """A one-thread primitive run side by side: the weight gradient's chunks (linear_dw_side) and
+    the attention's blocks (bench_roofline.c labels one-thread primitives "...@side")."""
+    return label.startswith(SIDE) or label.endswith("@side")
+
+
 def part_table(part, title, total_s, total_cpu, insitu, order, alone, peak, copy_gbs, load_in, load_alone, top,
                threads):
     rows = {}
@@ -94,8 +100,8 @@ def part_table(part, title, total_s, total_cpu, insitu, order, alone, peak, copy
             continue
         r = rows.setdefault(a["key"], {"labels": [], "flops": a["flops"], "bytes": a["bytes"], "impl": a["impl"],
                                        "alone_ms": a["ms"], "alone_cpu": a["cpu_ms"], "any_ms": None,
-                                       "any_impl": None, "alone_side": a["label"].startswith(SIDE)})
-        if r["alone_side"] and not a["label"].startswith(SIDE):
+                                       "any_impl": None, "alone_side": is_side(a["label"])})
+        if r["alone_side"] and not is_side(a["label"]):
             # the same shape run by all threads: its alone time is the one comparable with the wall
             r["alone_ms"], r["alone_cpu"], r["alone_side"] = a["ms"], a["cpu_ms"], False
         r["labels"].append(a["label"])
@@ -112,9 +118,10 @@ def part_table(part, title, total_s, total_cpu, insitu, order, alone, peak, copy
     for key in order[part]:
         calls, ms = insitu[part][key]
         r = rows.get(key)
-        side = r is not None and any(l.startswith(SIDE) for l in r["labels"])
+        side = r is not None and any(is_side(l) for l in r["labels"])
         if side:
-            # one-thread weight-gradient chunks run side by side, one per thread (nn_linear.c, dw_add_side):
+            # one-thread weight-gradient chunks or attention blocks run side by side, one per thread
+            # (nn_linear.c, dw_add_side; nn_attention.c, side_blocks):
             # oneDNN's verbose times each call on its own, so their sum is ~threads x the wall time
             ms /= threads
         if r is None:
@@ -153,11 +160,12 @@ def part_table(part, title, total_s, total_cpu, insitu, order, alone, peak, copy
                f"{1e3 * total_cpu:.1f} ms = {100 * flop_total / total_cpu / 1e9 / peak if total_cpu else 0:.0f} % of peak; "
                f"the primitives alone {sum_alone_cpu:.1f} ms = "
                f"{100 * flop_total / (sum_alone_cpu / 1e3) / 1e9 / peak if sum_alone_cpu else 0:.0f} % of peak.\n")
-    if any(l.startswith(SIDE) for r in rows.values() for l in r["labels"]):
-        out.append(f"Rows marked \"side by side\": the weight gradient's 1024-row chunks, run one per thread "
-                   f"with one-thread copies of the chunk primitive (and the all-thread one for a group's "
-                   f"remainder); ours ms * = their verbose exec times summed / {threads} threads (the wall time "
-                   f"of the concurrent calls), alone = the all-thread primitive of the same shape.\n")
+    if any(is_side(l) for r in rows.values() for l in r["labels"]):
+        out.append(f"Rows marked \"side by side\": the weight gradient's 1024-row chunks and the attention's "
+                   f"blocks of samples, run one per thread with one-thread copies of their primitives (and the "
+                   f"all-thread one for a remainder); ours ms * = their verbose exec times summed / {threads} "
+                   f"threads (the wall time of the concurrent calls), alone = the all-thread primitive of the "
+                   f"same shape.\n")
     out.append("| primitive (shape) | calls | GFLOP | MB per call | ours ms | alone ms (CPU/thread) | ours/alone | `any` alone ms (impl) | impl | ours: % peak or GB/s | alone: % peak (CPU/thread) or GB/s |")
     out.append("|---|---|---|---|---|---|---|---|---|---|---|")
     shown = lines[:top]
