@@ -34,6 +34,12 @@ void knn_query(const float *pts, long P, const float *queries, long Q, int k, in
 /* pts (B,P,3), queries (B,Q,3) -> idx (B,Q,k). */
 void knn_query_batch(const float *pts, long B, long P, const float *queries, long Q, int k, int32_t *idx);
 
+/* Whether FPS and kNN may take their AVX-512 paths (1, the default: where the CPU has AVX-512) or
+ * must run the plain loops (0), for the whole process; returns the previous setting. For tests and
+ * benchmarks of the plain loops on AVX-512 machines: the indices are the same either way. Set it
+ * while no FPS or kNN runs. */
+int pointops_allow_avx512(int allow);
+
 /* The batched ones with caller-provided scratch (no allocation): B times 4P floats (fps) or
  * 4P + k floats (knn) per cloud, cloud b's at b * the per-cloud size. */
 void fps_sample_batch_ws(const float *pts, long B, long P, long M, int skip_origin, int32_t *idx,

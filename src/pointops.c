@@ -48,6 +48,25 @@ int pc_all_finite(const float *v, long n)
 
 /* One cloud with caller-provided scratch: fps 4P floats, knn 4P + k floats. */
 static void fps_sample_ws(const float *pts, long P, long M, int skip_origin, int32_t *idx, float *buf);
+
+static int g_allow_avx512 = 1;
+
+int pointops_allow_avx512(int allow)
+{
+    int was = g_allow_avx512;
+    g_allow_avx512 = allow != 0;
+    return was;
+}
+
+/* Whether the AVX-512 paths run: allowed (pointops_allow_avx512) and the CPU has them. */
+static int use_avx512(void)
+{
+#ifdef __x86_64__
+    return g_allow_avx512 && __builtin_cpu_supports("avx512f");
+#else
+    return 0;
+#endif
+}
 static void knn_query_ws(const float *pts, long P, const float *queries, long Q, int k, int32_t *idx,
                          float *buf);
 
@@ -201,7 +220,7 @@ static void fps_sample_ws(const float *pts, long P, long M, int skip_origin, int
     long last = 0;
     idx[0] = 0;
 #ifdef __x86_64__
-    if (__builtin_cpu_supports("avx512f")) {
+    if (use_avx512()) {
         for (long m = 1; m < M; m++) idx[m] = (int32_t)(last = fps_step_avx512(x, y, z, dist, P, last));
         return;
     }
@@ -271,10 +290,7 @@ static void knn_query_ws(const float *pts, long P, const float *queries, long Q,
     if (Q <= 0 || k <= 0) return;
     float *x = buf, *y = buf + P, *z = buf + 2 * P, *d = buf + 3 * P, *best = buf + 4 * P;
     to_soa(pts, P, x, y, z);
-    int wide = 0;
-#ifdef __x86_64__
-    wide = k <= 16 && __builtin_cpu_supports("avx512f");
-#endif
+    int wide = k <= 16 && use_avx512();
     for (long q = 0; q < Q; q++) {
 #ifdef __x86_64__
         if (wide) {

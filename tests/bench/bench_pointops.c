@@ -1,9 +1,11 @@
 /* bench_pointops.c -- times farthest point sampling and kNN of pointops.c on random clouds.
  *
- *   bench_pointops B P M Q K REPS
+ *   bench_pointops B P M Q K REPS [plain]
  * B clouds of P points uniform in [-1,1]^3: fps_sample_batch (P -> M) and knn_query_batch (K nearest
  * of Q centres, the first Q FPS centres). Prints the best of REPS wall times as one JSON line.
- * Threads: OMP_NUM_THREADS. */
+ * plain: the plain loops also on an AVX-512 CPU (pointops_allow_avx512(0)); "avx512" in the JSON
+ * line says whether the AVX-512 paths were allowed. Threads: OMP_NUM_THREADS. */
+#include <string.h>
 #include <omp.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,10 +17,12 @@
 
 int main(int argc, char **argv)
 {
-    if (argc != 7) {
-        fprintf(stderr, "usage: bench_pointops B P M Q K REPS\n");
+    if (argc != 7 && !(argc == 8 && strcmp(argv[7], "plain") == 0)) {
+        fprintf(stderr, "usage: bench_pointops B P M Q K REPS [plain]\n");
         return 2;
     }
+    int avx512 = argc == 8 ? 0 : 1;
+    pointops_allow_avx512(avx512);
     long B = atol(argv[1]), P = atol(argv[2]), M = atol(argv[3]), Q = atol(argv[4]);
     int K = atoi(argv[5]), reps = atoi(argv[6]);
     if (B < 1 || P < 1 || M < 1 || M > P || Q < 1 || Q > M || K < 1 || K > P || reps < 1) {
@@ -51,8 +55,11 @@ int main(int argc, char **argv)
     }
     long check = 0;
     for (long i = 0; i < B * M; i++) check += fidx[i];
-    printf("{\"threads\":%d,\"fps_s\":%.6f,\"knn_s\":%.6f,\"fps_index_sum\":%ld}\n",
-           omp_get_max_threads(), fps_best, knn_best, check);
+    long kcheck = 0;
+    for (long i = 0; i < B * Q * K; i++) kcheck += kidx[i];
+    printf("{\"threads\":%d,\"avx512\":%d,\"fps_s\":%.6f,\"knn_s\":%.6f,\"fps_index_sum\":%ld,"
+           "\"knn_index_sum\":%ld}\n",
+           omp_get_max_threads(), avx512, fps_best, knn_best, check, kcheck);
     free(pts);
     free(centres);
     free(fidx);

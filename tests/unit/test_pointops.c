@@ -180,9 +180,8 @@ static void test_knn_ties_across_blocks(void **state)
  * (lanes without points), k = 1 .. 17, clouds with many duplicate points (equal distances, also
  * straddling the threshold), one with more equal distances than the candidate buffer holds, and a
  * query far outside (distances of one size). */
-static void test_knn_paths(void **state)
+static void knn_paths(void)
 {
-    (void)state;
     long sizes[] = {3, 5, 15, 16, 17, 33, 200, 513, 2048};
     int ks[] = {1, 3, 8, 15, 16, 17};
     float *p = malloc(sizeof(float) * 3 * 2048), q[3 * 12];
@@ -222,9 +221,8 @@ static void test_knn_paths(void **state)
 
 /* FPS against the brute force on clouds with duplicate points (equal distances: the lowest index
  * wins) and P not a multiple of 16, with and without skip_origin. */
-static void test_fps_paths(void **state)
+static void fps_paths(void)
 {
-    (void)state;
     long sizes[] = {7, 16, 33, 250};
     float *p = malloc(sizeof(float) * 3 * 250);
     for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++)
@@ -239,6 +237,26 @@ static void test_fps_paths(void **state)
                 if (a[m] != b[m]) fail_msg("P %ld skip %d pick %ld: %d, want %d", P, skip, m, a[m], b[m]);
         }
     free(p);
+}
+
+/* The paths of this CPU (AVX-512 ones where it has them), then the plain loops, which otherwise run
+ * only on CPUs without AVX-512 (pointops_allow_avx512). */
+static void test_knn_paths(void **state)
+{
+    (void)state;
+    knn_paths();
+    int was = pointops_allow_avx512(0);
+    knn_paths();
+    pointops_allow_avx512(was);
+}
+
+static void test_fps_paths(void **state)
+{
+    (void)state;
+    fps_paths();
+    int was = pointops_allow_avx512(0);
+    fps_paths();
+    pointops_allow_avx512(was);
 }
 
 static void test_normalize_unit_sphere(void **state)
