@@ -48,6 +48,8 @@ int pc_all_finite(const float *v, long n)
 
 /* One cloud with caller-provided scratch: fps 4P floats, knn 4P + k floats. */
 static void fps_sample_ws(const float *pts, long P, long M, int skip_origin, int32_t *idx, float *buf);
+static void knn_query_ws(const float *pts, long P, const float *queries, long Q, int k, int32_t *idx,
+                         float *buf);
 
 static int g_allow_avx512 = 1;
 
@@ -67,8 +69,6 @@ static int use_avx512(void)
     return 0;
 #endif
 }
-static void knn_query_ws(const float *pts, long P, const float *queries, long Q, int k, int32_t *idx,
-                         float *buf);
 
 static void to_soa(const float *pts, long P, float *x, float *y, float *z)
 {
