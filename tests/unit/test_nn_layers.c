@@ -354,7 +354,7 @@ static int side_prims(void)
     int n = 0;
     for (int i = 0; i < g_cache.n_prims; i++) {
         const nn_prim *p = &g_cache.prims[i];
-        n += (p->kind == NN_K_ATT_QK && p->key[9] > 1) || (p->kind == NN_K_ATT_DP && p->key[9] > 1);
+        n += (p->kind == NN_K_ATT_QK || p->kind == NN_K_ATT_DP) && p->one_thread && p->key[9] > 1;
     }
     return n;
 }
@@ -402,7 +402,8 @@ static int attention_blocks_case(nn_precision prec)
         int bad[3] = {0, 0, 0};
         for (long b = 0; b < B; b++) {
             bad[0] += memcmp(o1 + b * nx, out + b * nx, sizeof(float) * (size_t)nx) != 0;
-            bad[1] += memcmp((char *)a1 + es * (size_t)(b * ns), (char *)att + es * (size_t)(b * ns), es * (size_t)ns) != 0;
+            size_t oa = es * (size_t)(b * ns);
+            bad[1] += memcmp((char *)a1 + oa, (char *)att + oa, es * (size_t)ns) != 0;
             bad[2] += memcmp(g1 + b * 3 * nx, dqkv + b * 3 * nx, sizeof(float) * (size_t)(3 * nx)) != 0;
         }
         const char *names[] = {"output", "probabilities", "dqkv"};
