@@ -239,24 +239,26 @@ static void fps_paths(void)
     free(p);
 }
 
-/* The paths of this CPU (AVX-512 ones where it has them), then the plain loops, which otherwise run
- * only on CPUs without AVX-512 (pointops_allow_avx512). */
+/* check on the paths of this CPU (AVX-512 ones where it has them), then on the plain loops, which
+ * otherwise run only on CPUs without AVX-512 (pointops_allow_avx512). */
+static void on_both_paths(void (*check)(void))
+{
+    check();
+    int was = pointops_allow_avx512(0);
+    check();
+    pointops_allow_avx512(was);
+}
+
 static void test_knn_paths(void **state)
 {
     (void)state;
-    knn_paths();
-    int was = pointops_allow_avx512(0);
-    knn_paths();
-    pointops_allow_avx512(was);
+    on_both_paths(knn_paths);
 }
 
 static void test_fps_paths(void **state)
 {
     (void)state;
-    fps_paths();
-    int was = pointops_allow_avx512(0);
-    fps_paths();
-    pointops_allow_avx512(was);
+    on_both_paths(fps_paths);
 }
 
 static void test_normalize_unit_sphere(void **state)
