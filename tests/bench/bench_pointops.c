@@ -5,11 +5,11 @@
  * of Q centres, the first Q FPS centres). Prints the best of REPS wall times as one JSON line.
  * plain: the plain loops also on an AVX-512 CPU (pointops_allow_avx512(0)); "avx512" in the JSON
  * line says whether the AVX-512 paths were allowed. Threads: OMP_NUM_THREADS. */
-#include <string.h>
 #include <omp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "log.h"
 #include "pointops.h"

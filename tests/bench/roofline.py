@@ -83,13 +83,10 @@ def fmt_ms(x):
     return "-" if x is None else (f"{x:.3f}" if x < 10 else f"{x:.1f}")
 
 
-SIDE = "linear_dw_side"
-
-
 def is_side(label):
-    """A one-thread primitive run side by side: the weight gradient's chunks (linear_dw_side) and
-    the attention's blocks (bench_roofline.c labels one-thread primitives "...@side")."""
-    return label.startswith(SIDE) or label.endswith("@side")
+    """A one-thread primitive run side by side (the weight gradient's chunks, the attention's blocks):
+    bench_roofline.c labels every primitive made by nn_cache_add_one_thread "...@side"."""
+    return label.endswith("@side")
 
 
 def part_table(part, title, total_s, total_cpu, insitu, order, alone, peak, copy_gbs, load_in, load_alone, top,
