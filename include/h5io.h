@@ -25,6 +25,8 @@
 #include "paths.h"
 
 #define H5IO_MAX_RANK 8
+/* Datasets a read-only file of one process keeps open (h5file.open_ds). */
+#define H5IO_OPEN_DATASETS 8
 /* Sanity limit on one dataset: 16 TiB. */
 #define H5IO_MAX_DATASET_BYTES (16ULL << 40)
 
@@ -36,6 +38,15 @@ typedef struct {
     char path[I2P_PATH_LEN];       /* the path actually open (may end in .partial) */
     char final_path[I2P_PATH_LEN];  /* the name it gets at commit; empty for read-only files */
     unsigned long long declared_bytes; /* data bytes of the datasets created through this handle */
+    /* A read-only file of one process (MPI_COMM_SELF): row reads are independent transfers, and
+     * the datasets they read stay open until h5_close (a training run reads a few rows of the same
+     * datasets every step; opening, collective set-up and closing cost more than the read). */
+    int solo;
+    int n_open;
+    struct {
+        char name[64];
+        hid_t id;
+    } open_ds[H5IO_OPEN_DATASETS];
 } h5file;
 
 /* Call once at start: silences HDF5's automatic error stack printing. */

@@ -11,7 +11,9 @@ uint16_t half_from_float(float f);
 /* Exact. */
 float half_to_float(uint16_t h);
 
-/* Array forms (n elements, OpenMP-free, vectorisable loops). */
+/* Array forms (n elements, OpenMP-free, vectorisable loops; half_to_floats uses F16C where the
+ * CPU has it: the same values, NaNs quiet). half_to_floats may also expand in place, with in at
+ * (uint16_t *)out + n: the halves in the second half of out's own bytes. */
 void half_from_floats(const float *in, long n, uint16_t *out);
 void half_to_floats(const uint16_t *in, long n, float *out);
 

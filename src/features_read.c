@@ -8,6 +8,7 @@
 
 #include "errors.h"
 #include "half.h"
+#include "pointops.h"
 
 typedef struct {
     long row, pos;
@@ -132,6 +133,7 @@ static int check_finite(features_file *ff, features_dataset_id id, const long *r
                         const float *v, char *err)
 {
     long per_row = features_row_elems(&ff->m, id);
+    if (pc_all_finite(v, count * per_row)) return 0; /* the vectorised test; below, which one */
     for (long i = 0; i < count * per_row; i++)
         if (!isfinite(v[i]))
             return errf(err, "%s: %s: sample %ld holds a non-finite value (%g)", ff->f.path,
@@ -173,8 +175,15 @@ int features_read_saliency(features_file *ff, const long *rows, long count, floa
 int features_read_pixel(features_file *ff, const long *rows, long count, int16_t *out, char *err)
 {
     if (read_rows_any(ff, FEATURES_PIXEL, rows, count, out, err)) return -1;
-    long per_row = features_row_elems(&ff->m, FEATURES_PIXEL);
-    for (long i = 0; i < count * per_row; i++) /* -1: outside the view; else a pixel index */
+    long per_row = features_row_elems(&ff->m, FEATURES_PIXEL), n = count * per_row;
+    int16_t lo = 0, hi = 0; /* min and max first (a loop that vectorises); below, which one */
+#pragma omp simd reduction(min : lo) reduction(max : hi)
+    for (long i = 0; i < n; i++) {
+        lo = out[i] < lo ? out[i] : lo;
+        hi = out[i] > hi ? out[i] : hi;
+    }
+    if (lo >= -1 && hi < ff->m.image) return 0;
+    for (long i = 0; i < n; i++) /* -1: outside the view; else a pixel index */
         if (out[i] < -1 || out[i] >= ff->m.image)
             return errf(err, "%s: /pixel: sample %ld holds %d, outside [-1, %d)", ff->f.path,
                         rows[i / per_row], out[i], ff->m.image);

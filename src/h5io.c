@@ -89,6 +89,9 @@ static void init_handle(h5file *f, const char *path, MPI_Comm comm)
     f->file = -1;
     f->comm = comm;
     MPI_Comm_rank(comm, &f->rank);
+    int size = 1;
+    MPI_Comm_size(comm, &size);
+    f->solo = size == 1;
     snprintf(f->path, sizeof f->path, "%s", path);
 }
 
@@ -200,6 +203,13 @@ int h5_commit(h5file *f, char *err)
     return 0;
 }
 
+/* The datasets a read-only file of one process keeps open for its row reads (dataset_for_rows). */
+static void close_open_datasets(h5file *f)
+{
+    for (int i = 0; i < f->n_open; i++) H5Dclose(f->open_ds[i].id);
+    f->n_open = 0;
+}
+
 void h5_abort(h5file *f)
 {
     if (f->writable && f->file >= 0) {
@@ -210,6 +220,7 @@ void h5_abort(h5file *f)
         if (f->rank == 0 && truncate(f->path, 0) != 0) H5Eclear2(H5E_DEFAULT); /* the close may fail */
         MPI_Barrier(f->comm);
     }
+    close_open_datasets(f);
     if (f->file >= 0 && H5Fclose(f->file) < 0) H5Eclear2(H5E_DEFAULT);
     f->file = -1;
     if (f->writable) {
@@ -221,6 +232,7 @@ void h5_abort(h5file *f)
 
 void h5_close(h5file *f)
 {
+    close_open_datasets(f);
     if (f->file >= 0) H5Fclose(f->file);
     f->file = -1;
 }
@@ -468,13 +480,35 @@ static int check_elem_size(h5file *f, hid_t d, const char *name, char *err)
     return 0;
 }
 
+/* The dataset `name` for a row transfer. On a read-only file of one process it comes from the
+ * handle's open datasets (opened on first use, closed by h5_close) and *owned is 0; else it is
+ * opened for this call and *owned is 1: the caller closes it. */
+static hid_t dataset_for_rows(h5file *f, const char *name, int write, int *owned, char *err)
+{
+    int keep = f->solo && !f->writable && !write && strlen(name) < sizeof f->open_ds[0].name;
+    *owned = 1;
+    if (keep)
+        for (int i = 0; i < f->n_open; i++)
+            if (!strcmp(f->open_ds[i].name, name)) {
+                *owned = 0;
+                return f->open_ds[i].id;
+            }
+    hid_t d = open_dataset(f, name, err);
+    if (d < 0 || !keep || f->n_open == H5IO_OPEN_DATASETS) return d;
+    snprintf(f->open_ds[f->n_open].name, sizeof f->open_ds[0].name, "%s", name);
+    f->open_ds[f->n_open++].id = d;
+    *owned = 0;
+    return d;
+}
+
 static int rows_io(h5file *f, const char *name, hid_t memtype, const long *rows, long start,
                    long count, void *buf, int write, char *err)
 {
     /* A rank that cannot take part must not leave the others in the collective transfer: the
      * ranks agree on the checks first. */
+    int owned = 1;
     hid_t d = count < 0 ? errf(err, "%s: %s: negative row count %ld", f->path, name, count)
-                        : open_dataset(f, name, err);
+                        : dataset_for_rows(f, name, write, &owned, err);
     hid_t fspace = d < 0 ? -1 : H5Dget_space(d);
     hsize_t cnt[H5IO_MAX_RANK];
     int rank = d < 0 ? 0 : H5Sget_simple_extent_ndims(fspace);
@@ -483,20 +517,23 @@ static int rows_io(h5file *f, const char *name, hid_t memtype, const long *rows,
     if (!rc && !write) rc = check_elem_size(f, d, name, err);
     if (dist_any_error(f->comm, rc, err)) {
         if (fspace >= 0) H5Sclose(fspace);
-        if (d >= 0) H5Dclose(d);
+        if (d >= 0 && owned) H5Dclose(d);
         return -1;
     }
     cnt[0] = (hsize_t)count;
     hid_t mspace = H5Screate_simple(rank, cnt, NULL);
     if (count == 0) H5Sselect_none(mspace);
-    hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
-    H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
+    /* One process reading has no one to be collective with: the default transfer (independent)
+     * skips MPI-IO's collective set-up and a property list, which cost more than a row's read. */
+    int indep = f->solo && !write;
+    hid_t dxpl = indep ? H5P_DEFAULT : H5Pcreate(H5P_DATASET_XFER);
+    if (!indep) H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
     herr_t s = write ? H5Dwrite(d, memtype, mspace, fspace, dxpl, buf)
                      : H5Dread(d, memtype, mspace, fspace, dxpl, buf);
-    H5Pclose(dxpl);
+    if (!indep) H5Pclose(dxpl);
     H5Sclose(mspace);
     H5Sclose(fspace);
-    H5Dclose(d);
+    if (owned) H5Dclose(d);
     if (s < 0) return h5_fail(f, name, write ? "write failed (disk full?)" : "read failed", err);
     return 0;
 }

@@ -1,6 +1,7 @@
 /* half.c -- binary16 <-> binary32 with round-to-nearest-even (see half.h). */
 #include "half.h"
 
+#include <immintrin.h>
 #include <string.h>
 
 uint16_t half_from_float(float f)
@@ -60,7 +61,21 @@ void half_from_floats(const float *in, long n, uint16_t *out)
     for (long i = 0; i < n; i++) out[i] = half_from_float(in[i]);
 }
 
+/* The first n - n % 8 elements with F16C's vcvtph2ps: exact, as half_to_float, except that a
+ * signalling NaN comes out quiet. Each block of 8 is loaded before it is stored, so the in-place
+ * expansion of half_to_floats' callers (in at the second half of out's bytes) stays correct. */
+__attribute__((target("avx,f16c"))) static long half_to_floats_f16c(const uint16_t *in, long n, float *out)
+{
+    long i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m128i h = _mm_loadu_si128((const __m128i *)(in + i));
+        _mm256_storeu_ps(out + i, _mm256_cvtph_ps(h));
+    }
+    return i;
+}
+
 void half_to_floats(const uint16_t *in, long n, float *out)
 {
-    for (long i = 0; i < n; i++) out[i] = half_to_float(in[i]);
+    long i = __builtin_cpu_supports("f16c") ? half_to_floats_f16c(in, n, out) : 0;
+    for (; i < n; i++) out[i] = half_to_float(in[i]);
 }

@@ -56,11 +56,40 @@ static void test_rounding_matches_compiler(void **state)
     assert_int_equal(half_from_float(65519.0f), 0x7bff);
 }
 
+/* The array form (F16C where the CPU has it, then the scalar tail) against the scalar conversion,
+ * bitwise but for NaNs (which need only stay NaN): all 65536 patterns, at lengths that leave tails
+ * of 0 to 7, copied and expanded in place as features_read does. */
+static void test_array_form_matches_scalar(void **state)
+{
+    (void)state;
+    enum { N = 65536 + 7 };
+    static uint16_t in[N];
+    static float out[N], inplace[N];
+    for (long i = 0; i < N; i++) in[i] = (uint16_t)(i * 40503u); /* odd multiplier: every pattern */
+    for (long n = N - 7; n <= N; n++) {
+        memset(out, 0xff, sizeof out);
+        half_to_floats(in, n, out);
+        uint16_t *h = (uint16_t *)inplace + n;
+        memcpy(h, in, sizeof(uint16_t) * (size_t)n);
+        half_to_floats(h, n, inplace);
+        for (long i = 0; i < n; i++) {
+            float want = half_to_float(in[i]);
+            if (isnan(want)) {
+                assert_true(isnan(out[i]) && isnan(inplace[i]));
+                continue;
+            }
+            assert_memory_equal(&out[i], &want, sizeof want);
+            assert_memory_equal(&inplace[i], &want, sizeof want);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_all_halves_roundtrip),
         cmocka_unit_test(test_rounding_matches_compiler),
+        cmocka_unit_test(test_array_form_matches_scalar),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -261,6 +261,31 @@ static void test_fps_paths(void **state)
     on_both_paths(fps_paths);
 }
 
+/* pc_all_finite (blocks of 1024 without a branch) against the scalar isfinite: finite extremes
+ * (FLT_MAX, subnormals, -0) pass; one NaN, +inf or -inf anywhere (either side of a block boundary,
+ * the first and the last element) fails; so do lengths below and above a block. */
+static void test_all_finite(void **state)
+{
+    (void)state;
+    enum { N = 2500 };
+    static float v[N];
+    const float finite[] = {0.0f, -0.0f, 1.5f, -FLT_MAX, FLT_MAX, FLT_MIN / 8, -FLT_MIN / 8};
+    const float bad[] = {NAN, -NAN, INFINITY, -INFINITY};
+    for (long i = 0; i < N; i++) v[i] = finite[i % 7];
+    assert_int_equal(pc_all_finite(v, N), 1);
+    assert_int_equal(pc_all_finite(v, 0), 1);
+    const long at[] = {0, 1, 1023, 1024, 1025, 2047, 2048, N - 1};
+    for (int b = 0; b < 4; b++)
+        for (int j = 0; j < 8; j++) {
+            float keep = v[at[j]];
+            v[at[j]] = bad[b];
+            assert_int_equal(pc_all_finite(v, N), 0);
+            assert_int_equal(pc_all_finite(v, at[j] + 1), 0);
+            assert_int_equal(pc_all_finite(v, at[j]), 1); /* the bad value just past the end */
+            v[at[j]] = keep;
+        }
+}
+
 static void test_normalize_unit_sphere(void **state)
 {
     (void)state;
@@ -290,6 +315,7 @@ int main(void)
         cmocka_unit_test(test_knn_ties_across_blocks),
         cmocka_unit_test(test_knn_paths),
         cmocka_unit_test(test_fps_paths),
+        cmocka_unit_test(test_all_finite),
         cmocka_unit_test(test_normalize_unit_sphere),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
