@@ -8,7 +8,8 @@
  * Collective I/O: h5_write_rows / h5_read_rows select rows [start, start+count) of dimension 0 of a
  * dataset; every rank of the file's communicator must call them (a rank with nothing to do passes
  * count 0: an empty selection), because filtered datasets (Fletcher32, deflate) can only be written
- * collectively in HDF5 1.10.
+ * collectively in HDF5 1.10. Exception: on a read-only file of one process (MPI_COMM_SELF) row reads
+ * are independent, and the datasets read stay open until h5_close (h5file.open_ds).
  *
  * Objects are created without modification times, so the same content written by any number of
  * ranks gives byte-identical files.

@@ -114,9 +114,8 @@ check pth2safetensors_weights_only $PY "$TOOLS/pth2safetensors.py" "$T/a.pth" "$
 check pth_round_trip_same_features sh -c "\"$I2PMAE\" import --input \"$T/a2.safetensors\" -o \"$T/a2.h5\" --config \"$TINY\" && \"$I2PMAE\" encode --checkpoint \"$T/a2.h5\" --input \"$T/tr.h5\" -o \"$T/ea2.h5\" && $PY \"$REF\" compare \"$T/ea2.h5\" \"$T/e1.h5\""
 
 # ---- bad input ----
-for k in truncated duplicate shape missing unexpected module finetune pointmae; do
-  $PY "$REF" bad $k "$T/a.safetensors" "$T/bad_$k.safetensors" || fail "make_bad_$k" "official_names_ref.py bad $k"
-done
+kinds=truncated,duplicate,shape,missing,unexpected,module,finetune,pointmae
+$PY "$REF" bad $kinds "$T/a.safetensors" "$T/bad_{}.safetensors" || fail make_bad "official_names_ref.py bad $kinds"
 expect_error import_truncated "bad_truncated.safetensors: tensor .* run past the end of the data" \
   "$I2PMAE" import --input "$T/bad_truncated.safetensors" -o "$T/x.h5" --config "$TINY"
 expect_error import_duplicate "tensor decoder_norm.bias appears twice in the header" \

@@ -29,7 +29,8 @@ Checks for tests/e2e/test_interop.sh (each prints OK lines and exits 1 on a fail
   bad KIND EXPORT.safetensors OUT.safetensors
       a bad copy for import: truncated, duplicate (a name twice in the header), shape (a Conv1d
       weight as [out, in]), missing, unexpected, module (every name 'module.'-prefixed and a CLIP
-      tensor: accepted), finetune, pointmae.
+      tensor: accepted), finetune, pointmae. KIND may be a comma-separated list; OUT then holds
+      "{}" where each kind's name goes (one process for all: torch's import is most of the time).
 Computed in float64 from the float32 weights.
 """
 import json
@@ -519,7 +520,12 @@ def main(argv):
     if cmd == "check-finetune":
         return cmd_check_finetune(*args)
     if cmd == "bad":
-        return cmd_bad(*args)
+        kinds, src, out = args
+        for kind in kinds.split(","):
+            rc = cmd_bad(kind, src, out.replace("{}", kind) if "," in kinds else out)
+            if rc:
+                return rc
+        return 0
     print("unknown command " + cmd)
     return 2
 
