@@ -19,6 +19,7 @@
 #include "errors.h"
 #include "h5io.h"
 #include "paths.h"
+#include "support_tmpdir.h"
 
 enum { NP = 70001, NB = 37, NPERM = 100 }; /* NP spans two chunks */
 
@@ -49,8 +50,7 @@ static int setup(void **state)
     fx->v = malloc(sizeof(float) * NP);
     fx->b = malloc(sizeof(float) * NB);
     fx->perm = malloc(sizeof(int64_t) * NPERM);
-    snprintf(fx->dir, sizeof fx->dir, "/tmp/i2pmae-ckpt-XXXXXX");
-    assert_non_null(mkdtemp(fx->dir));
+    assert_int_equal(test_tmpdir_make(fx->dir, sizeof fx->dir, "ckpt"), 0);
     fill(fx, 0);
     *state = fx;
     return 0;
@@ -59,9 +59,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *fx = *state;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", fx->dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(test_tmpdir_remove(fx->dir), 0);
     free(fx->p); free(fx->m); free(fx->v); free(fx->b); free(fx->perm);
     free(fx);
     return 0;

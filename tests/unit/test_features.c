@@ -14,6 +14,7 @@
 #include "errors.h"
 #include "features_file.h"
 #include "half.h"
+#include "support_tmpdir.h"
 
 enum { N = 7, V = 2, G = 3, C = 4, P = 5 };
 static char dir[256];
@@ -193,8 +194,7 @@ static void test_identity_json_unchanged(void **state)
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
-    snprintf(dir, sizeof dir, "/tmp/i2pmae-features-XXXXXX");
-    if (!mkdtemp(dir)) return 1;
+    if (test_tmpdir_make(dir, sizeof dir, "features")) return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_half),
         cmocka_unit_test(test_roundtrip_fp32),
@@ -203,9 +203,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_identity_json_unchanged),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd)) rc = rc ? rc : 1;
+    if (test_tmpdir_remove(dir)) rc = rc ? rc : 1;
     MPI_Finalize();
     return rc;
 }

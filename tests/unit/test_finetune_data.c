@@ -20,6 +20,7 @@
 #include "metrics.h"
 #include "pointops.h"
 #include "rng.h"
+#include "support_tmpdir.h"
 
 static void test_confusion_and_accuracies(void **state)
 {
@@ -63,8 +64,8 @@ static void test_argmax_first_on_ties(void **state)
 static void test_csv_files(void **state)
 {
     (void)state;
-    char err[I2P_ERR_LEN], dir[] = "/tmp/i2pmae-metrics-XXXXXX", path[256], line[256];
-    assert_non_null(mkdtemp(dir));
+    char err[I2P_ERR_LEN], dir[64], path[256], line[256];
+    assert_int_equal(test_tmpdir_make(dir, sizeof dir, "metrics"), 0);
     confusion c;
     assert_int_equal(confusion_init(&c, 3, err), 0);
     const int32_t y[4] = {0, 1, 1, 2}, p[4] = {0, 1, 2, 2};
@@ -95,9 +96,7 @@ static void test_csv_files(void **state)
     assert_int_equal(confusion_write_csv(&c, path, "", err), -1);
     assert_non_null(strstr(err, "cannot create"));
     confusion_free(&c);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(test_tmpdir_remove(dir), 0);
 }
 
 static void test_protocol_names_and_counts(void **state)

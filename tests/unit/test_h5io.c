@@ -15,6 +15,7 @@
 
 #include "errors.h"
 #include "h5io.h"
+#include "support_tmpdir.h"
 
 enum { ROWS = 6, COLS = 3, SETS = H5IO_OPEN_DATASETS + 3 };
 static char dir[256];
@@ -118,16 +119,13 @@ int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
     h5io_init();
-    snprintf(dir, sizeof dir, "/tmp/i2pmae-h5io-XXXXXX");
-    if (!mkdtemp(dir)) return 1;
+    if (test_tmpdir_make(dir, sizeof dir, "h5io")) return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_solo_reads_keep_datasets),
         cmocka_unit_test(test_writable_keeps_nothing),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd)) rc = rc ? rc : 1;
+    if (test_tmpdir_remove(dir)) rc = rc ? rc : 1;
     MPI_Finalize();
     return rc;
 }

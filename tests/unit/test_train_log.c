@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "errors.h"
+#include "support_tmpdir.h"
 #include "train_log.h"
 
 static char dir[256];
@@ -22,16 +23,13 @@ static char dir[256];
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/i2pmae-losslog-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
+    return test_tmpdir_make(dir, sizeof dir, "losslog");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_tmpdir_remove(dir);
 }
 
 static long count_lines(const char *path, char *last, size_t n)
