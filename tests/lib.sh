@@ -1,17 +1,26 @@
 # tests/lib.sh -- helpers for the shell test suites (sourced). Each check prints one line:
 #   PASS: name | FAIL: name: why | SKIP: name: why
-# and the driver (tests/run_all.sh) counts them.
+# and the driver (tests/run_all.sh) counts them. PASS and FAIL lines end with " [S s]": the seconds
+# since the suite's previous PASS / FAIL line (or its start), what the check and its set-up took,
+# so that the suite's log says where its time goes (tests/out/NAME.log).
 : "${ROOT:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${I2PMAE:=$ROOT/build/i2pmae}"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMPI_MCA_rmaps_base_oversubscribe=1
+. "$ROOT/tests/mpi_env.sh"
 export I2PMAE_PROGRESS_S=${I2PMAE_PROGRESS_S:-1}
 PY=/usr/bin/python3
 T=$(mktemp -d /tmp/i2pmae-test.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 
-pass() { echo "PASS: $1"; }
-fail() { echo "FAIL: $1: $2"; }
+T_LAST=$(date +%s.%N)
+# took: TOOK = the seconds since the previous call (T_LAST), which it moves on (run in this shell,
+# not in a command substitution, so that T_LAST moves).
+took() {
+  t_now=$(date +%s.%N)
+  TOOK=$(awk -v a="$T_LAST" -v b="$t_now" 'BEGIN { printf "%.1f", b - a }')
+  T_LAST=$t_now
+}
+pass() { took; echo "PASS: $1 [$TOOK s]"; }
+fail() { took; echo "FAIL: $1: $2 [$TOOK s]"; }
 skip() { echo "SKIP: $1: $2"; }
 
 # check NAME CMD...: passes if CMD exits 0.

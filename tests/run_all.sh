@@ -9,8 +9,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 : "${I2PMAE:=$BUILD/i2pmae}"
 : "${TESTS:=}"
 export ROOT BUILD I2PMAE
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMPI_MCA_rmaps_base_oversubscribe=1
+. "$ROOT/tests/mpi_env.sh"
 if [ "${SAN:-0}" = 1 ]; then
   # fast_unwind_on_malloc=0: Open MPI, PMIx and their plugins have no frame pointers, so the fast
   # unwinder stops after one frame and the library suppressions of tests/lsan.supp cannot match.
