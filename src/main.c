@@ -38,6 +38,20 @@ static void test_setup_sleep(int rank)
     while (n) n = sleep(n); /* SA_RESTART does not restart sleep */
 }
 
+/* Started as one process, not by a launcher (none of mpirun's, PMIx's or PMI's variables): Open MPI
+ * needs neither an orted daemon (ess_singleton_isolated) nor a network transport (pml ob1) for a
+ * world of one, and they cost ~0.2 s of MPI_Init each (`i2pmae --version` 0.45 s -> 0.09 s,
+ * docs/development.md). A value already in the environment is kept; ranks that a launcher starts
+ * keep Open MPI's defaults (UCX where the cluster has it). */
+static void singleton_mpi_defaults(void)
+{
+    const char *launcher[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE", NULL};
+    for (int i = 0; launcher[i]; i++)
+        if (getenv(launcher[i])) return;
+    setenv("OMPI_MCA_ess_singleton_isolated", "1", 0);
+    setenv("OMPI_MCA_pml", "ob1", 0);
+}
+
 int main(int argc, char **argv)
 {
     /* Before MPI_Init: a signal during start-up (MPI, reading data, building the model) is held
@@ -45,6 +59,7 @@ int main(int argc, char **argv)
      * started later, inherit the blocked mask (preempt.c). */
     const i2p_command *pc = preemptible_command(argc, argv);
     if (pc) preempt_install();
+    singleton_mpi_defaults();
     int provided = 0;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     int rank = 0;

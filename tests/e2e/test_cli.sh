@@ -39,3 +39,22 @@ for c in synth convert info; do
   check "help_$c" sh -c "'$I2PMAE' $c --help | grep -q '^usage: i2pmae $c'"
 done
 check help_shows_short_output sh -c "'$I2PMAE' synth --help | grep -q -- '-o, --output FILE'"
+
+# One process started without a launcher runs MPI without an orted daemon (main.c,
+# singleton_mpi_defaults), not even when the test environment's settings (tests/mpi_env.sh) are
+# removed; a user's own OMPI_MCA_ess_singleton_isolated=0 is kept, and then the daemon is there
+# (which shows that the count below can see it). orted_children ENV...: the orted processes whose
+# parent is a single i2pmae, counted during its 3 s pause in set-up (I2PMAE_TEST_SETUP_SLEEP).
+orted_children() {
+  env -u OMPI_MCA_pml -u OMPI_MCA_ess_singleton_isolated "$@" I2PMAE_TEST_SETUP_SLEEP=3 \
+    "$I2PMAE" pretrain --data "$T/none.h5" -o "$T/sg" > /dev/null 2>&1 &
+  sp=$!
+  sleep 1.5
+  n=$(pgrep -P "$sp" -x orted | wc -l)
+  wait "$sp"
+  echo "$n"
+}
+n=$(orted_children)
+if [ "$n" = 0 ]; then pass singleton_without_orted; else fail singleton_without_orted "$n orted child processes"; fi
+n=$(orted_children OMPI_MCA_ess_singleton_isolated=0)
+if [ "$n" = 1 ]; then pass singleton_user_setting_kept; else fail singleton_user_setting_kept "$n orted child processes (want 1)"; fi
