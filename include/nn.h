@@ -96,6 +96,11 @@ int nn_exec(nn_cache *c, nn_prim *p, void *const *ptrs, char *err);
 nn_prim *nn_cache_add_one_thread(nn_cache *c, int kind, const long *key, int n_key, const void *op_desc,
                                  dnnl_primitive_attr_t attr, const_dnnl_primitive_desc_t hint, const int *args,
                                  int n_args, long tmp_count, char *err);
+/* nn_cache_add (slot < 0: the primitive for all threads) or nn_cache_add_one_thread (slot >= 0: a
+ * copy for side-by-side use on stream slot). */
+nn_prim *nn_cache_add_for_slot(nn_cache *c, int slot, int kind, const long *key, int n_key, const void *op_desc,
+                               dnnl_primitive_attr_t attr, const_dnnl_primitive_desc_t hint, const int *args,
+                               int n_args, long tmp_count, char *err);
 /* How many threads run primitives side by side here: omp_get_max_threads() from 2 to NN_SIDE_MAX
  * outside a parallel region, else 1 (none: with more threads a few one-thread primitives would leave
  * the others idle). */

@@ -67,16 +67,6 @@ static int att_mds_init(att_mds *m, long B, long T, long H, long hd, dnnl_data_t
            md4t(&m->pb, B, 1, T, T, T * T, T * T, T, 1, dnnl_f32, err);
 }
 
-/* The primitive for all threads (slot < 0: nn_cache_add) or a one-thread copy for a block side by
- * side (slot >= 0: nn_cache_add_one_thread). */
-static nn_prim *add_for_slot(nn_cache *c, int slot, int kind, const long *key, int n_key, const void *desc,
-                             dnnl_primitive_attr_t attr, const_dnnl_primitive_desc_t hint, const int *args,
-                             int n_args, long tmp_count, char *err)
-{
-    if (slot < 0) return nn_cache_add(c, kind, key, n_key, desc, attr, hint, args, n_args, tmp_count, err);
-    return nn_cache_add_one_thread(c, kind, key, n_key, desc, attr, hint, args, n_args, tmp_count, err);
-}
-
 /* dst = scale * (src x wei) [+ keybias] [+ pairbias] for a block of nb samples of a batch of B (the
  * key: a primitive's temporary, tmp_count floats, is sized for the whole batch). kb, pb: the bias
  * descriptors, or NULL for none; executed with {src, wei, dst[, kb][, pb]}. slot < 0: the primitive
@@ -109,7 +99,7 @@ static nn_prim *bmm_prim(nn_cache *c, int kind, long B, long nb, long T, long C,
         }
     if (!rc) rc = dnn_check(dnnl_primitive_attr_set_post_ops(attr, po), "set post ops", err);
     if (!rc)
-        p = add_for_slot(c, slot, kind, key, n_key, &d, attr, NULL, args, n_args, tmp_count, err);
+        p = nn_cache_add_for_slot(c, slot, kind, key, n_key, &d, attr, NULL, args, n_args, tmp_count, err);
     if (po) dnnl_post_ops_destroy(po);
     if (attr) dnnl_primitive_attr_destroy(attr);
     return p;
@@ -141,7 +131,7 @@ static nn_prim *softmax_prim(nn_cache *c, int backward, long nb, long T, long H,
     const void *fwd = v2 ? (const void *)&fd2 : (const void *)&fd;
     if (!backward) {
         int args[] = {DNNL_ARG_SRC, DNNL_ARG_DST};
-        return add_for_slot(c, slot, kind, key, 5, fwd, NULL, NULL, args, 2, 0, err);
+        return nn_cache_add_for_slot(c, slot, kind, key, 5, fwd, NULL, NULL, args, 2, 0, err);
     }
     dnnl_primitive_desc_t hint = NULL;
     if (dnn_check(v2 ? dnnl_softmax_v2_backward_desc_init(&bd2, dnnl_softmax_accurate, &mdt, &mdt, &mdt, 3)
@@ -151,7 +141,7 @@ static nn_prim *softmax_prim(nn_cache *c, int backward, long nb, long T, long H,
         return NULL;
     int args[] = {DNNL_ARG_DST, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_SRC};
     const void *bwd = v2 ? (const void *)&bd2 : (const void *)&bd;
-    p = add_for_slot(c, slot, kind, key, 5, bwd, NULL, hint, args, 3, 0, err);
+    p = nn_cache_add_for_slot(c, slot, kind, key, 5, bwd, NULL, hint, args, 3, 0, err);
     dnnl_primitive_desc_destroy(hint);
     return p;
 }

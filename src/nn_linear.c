@@ -170,8 +170,7 @@ static nn_prim *dw_chunk_prim(nn_cache *c, dnnl_data_type_t dt, long rows, long 
     if (md2t(&s, a, rows, 1, a, dt, err) || md2t(&wt, rows, b, b, 1, dt, err) || md2(&d, a, b, b, 1, err) ||
         dnn_check(dnnl_matmul_desc_init(&md, &s, &wt, NULL, &d), "matmul desc", err))
         return NULL;
-    if (slot < 0) return nn_cache_add(c, kind, key, 6, &md, NULL, NULL, args, 3, tmp_count, err);
-    return nn_cache_add_one_thread(c, kind, key, 6, &md, NULL, NULL, args, 3, tmp_count, err);
+    return nn_cache_add_for_slot(c, slot, kind, key, 6, &md, NULL, NULL, args, 3, tmp_count, err);
 }
 
 /* The pointers of a chunk product over the rows from r0 on of dout and inp (type dt) into part. */

@@ -256,6 +256,14 @@ nn_prim *nn_cache_add_one_thread(nn_cache *c, int kind, const long *key, int n_k
     return p;
 }
 
+nn_prim *nn_cache_add_for_slot(nn_cache *c, int slot, int kind, const long *key, int n_key, const void *op_desc,
+                               dnnl_primitive_attr_t attr, const_dnnl_primitive_desc_t hint, const int *args,
+                               int n_args, long tmp_count, char *err)
+{
+    if (slot < 0) return nn_cache_add(c, kind, key, n_key, op_desc, attr, hint, args, n_args, tmp_count, err);
+    return nn_cache_add_one_thread(c, kind, key, n_key, op_desc, attr, hint, args, n_args, tmp_count, err);
+}
+
 int nn_side_threads(void)
 {
     int t = omp_get_max_threads();
