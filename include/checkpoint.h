@@ -19,6 +19,7 @@
 #ifndef I2P_CHECKPOINT_H
 #define I2P_CHECKPOINT_H
 
+#include <cjson/cJSON.h>
 #include <mpi.h>
 #include <stddef.h>
 
@@ -85,6 +86,10 @@ int ckpt_check_finite(const char *path, const ckpt_array *arrays, int n_arrays, 
 
 /* Reads only the stored configuration JSON (out: CKPT_CONFIG_LEN bytes) and the state. */
 int ckpt_read_header(const char *path, MPI_Comm comm, ckpt_state *st, char *config_json, char *err);
+
+/* The state (*st) and the stored configuration, parsed (*root, which the caller deletes; NULL on an
+ * error): ckpt_read_header's errors, or "<path>: configuration is not JSON". */
+int ckpt_read_config(const char *path, MPI_Comm comm, ckpt_state *st, cJSON **root, char *err);
 
 /* Element count of a stored array (0 if absent). */
 int ckpt_array_count(const char *path, MPI_Comm comm, const char *name, long *count, char *err);

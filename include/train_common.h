@@ -100,12 +100,16 @@ int train_run_opts_add(cli_opt *opts, int n, const train_cli_fields *f);
  * --keep, --log-every and --eval-every, bound to f's fields (as train_run_opts_add). */
 int train_loop_opts_add(cli_opt *opts, int n, const train_cli_fields *f);
 
-/* The pre-training network of the checkpoint at path (pcfg: its configuration), built on dnn with
- * its /params and /buffers read: *pre (the caller frees it) and *step, the checkpoint's step.
- * Returns 0; or -1 with err naming path and *pre NULL when the network could not be built (every
- * rank learns any rank's error), or -1 with *pre set when the read failed. Collective. */
-int train_pretrained_read(const char *path, MPI_Comm comm, const model3d_config *pcfg, dnn_ctx *dnn,
-                          model3d **pre, long *step, char *err);
+/* Copies a network's encoder from the pre-training network pre (classifier_load_encoder,
+ * partseg_load_encoder over their own network type); 0 or -1 with err. */
+typedef int (*train_encoder_load_fn)(void *net, const model3d *pre, char *err);
+
+/* --checkpoint path (pretrained_ckpt.h: a pre-training checkpoint, else one line saying what it is)
+ * built on dnn as a pre-training network, its /params and /buffers read, and its encoder copied
+ * into net by load; a mismatch is an error naming path and the checkpoint's architecture options.
+ * Logs "<cmd>: encoder from <path> (pre-training step S)". Collective; 0 or -1 (every rank). */
+int train_load_encoder(const char *cmd, const char *path, MPI_Comm comm, dnn_ctx *dnn, train_encoder_load_fn load,
+                       void *net, char *err);
 
 /* The cosine schedule (sched_epochs, else epochs, long) and AdamW's defaults with o's decay. */
 void train_sched_init(const train_opts *o, cosine_schedule *sched, adamw_config *oc);

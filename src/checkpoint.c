@@ -256,6 +256,20 @@ int ckpt_read_header(const char *path, MPI_Comm comm, ckpt_state *st, char *conf
     return dist_any_error(comm, rc, err);
 }
 
+int ckpt_read_config(const char *path, MPI_Comm comm, ckpt_state *st, cJSON **root, char *err)
+{
+    *root = NULL;
+    char *json = malloc(CKPT_CONFIG_LEN);
+    if (!json) return errf(err, "%s: out of memory for the checkpoint's configuration", path);
+    int rc = ckpt_read_header(path, comm, st, json, err);
+    if (!rc) {
+        *root = cJSON_Parse(json);
+        if (!*root) rc = errf(err, "%s: configuration is not JSON", path);
+    }
+    free(json);
+    return rc;
+}
+
 int ckpt_array_count(const char *path, MPI_Comm comm, const char *name, long *count, char *err)
 {
     h5file f;

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "checkpoint.h"
 #include "dataset.h"
@@ -226,67 +225,17 @@ static void trainer_free(trainer *t)
 
 /* ---- the pre-trained encoder ---- */
 
-static void arch_hint(const model3d_config *m, char *out, size_t n)
+/* train_encoder_load_fn over the classifier. */
+static int load_encoder(void *net, const model3d *pre, char *err)
 {
-    snprintf(out, n, "dims %d,%d,%d depths %d,%d,%d heads %d embed-hidden %d,%d,%d", m->dims[0],
-             m->dims[1], m->dims[2], m->depths[0], m->depths[1], m->depths[2], m->heads,
-             m->embed_hidden[0], m->embed_hidden[1], m->embed_hidden[2]);
+    return classifier_load_encoder(net, pre, err);
 }
 
-/* The pre-training configuration stored in path (errors for a directory or a fine-tuning
- * checkpoint). Collective. */
-static int pretrained_config(const char *path, MPI_Comm comm, model3d_config *pcfg, char *err)
-{
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) { /* the same answer on every rank */
-        long steps[1];
-        int n = ckpt_list(path, comm, steps, 1, err);
-        char hint[I2P_PATH_LEN] = "a ckpt-*.h5 file of a pre-training run";
-        if (n > 0) ckpt_path(hint, sizeof hint, path, steps[0]);
-        return errf(err, "%s: is a directory (a run directory?); --checkpoint takes a pre-training "
-                    "checkpoint file, e.g. %s", path, hint);
-    }
-    char *json = malloc(CKPT_CONFIG_LEN);
-    if (!json) return errf(err, "out of memory");
-    ckpt_state cs;
-    int rc = ckpt_read_header(path, comm, &cs, json, err);
-    cJSON *root = rc ? NULL : cJSON_Parse(json);
-    free(json);
-    if (rc) return -1;
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "model");
-    if (cJSON_GetObjectItemCaseSensitive(root, "classifier"))
-        rc = errf(err, "%s: is a fine-tuning checkpoint; --checkpoint takes a pre-training one "
-                  "(continue a fine-tuning run with --resume, evaluate it with --eval-only)", path);
-    else if (!m) rc = errf(err, "%s: checkpoint has no model configuration", path);
-    else if (model3d_config_from_json(m, pcfg, err)) rc = err_prefix(err, path);
-    cJSON_Delete(root);
-    return rc;
-}
-
-/* Builds the pre-training model of the checkpoint, loads it and copies its encoder. Collective. */
+/* train_run_start's load_pretrained over run_ctx. Collective. */
 static int load_pretrained(void *ctx, char *err)
 {
     const run_ctx *c = ctx;
-    trainer *t = c->t;
-    const finetune_args *a = c->a;
-    model3d_config pcfg;
-    if (pretrained_config(a->pretrained, t->comm, &pcfg, err)) return -1;
-    model3d *pre;
-    long step = 0;
-    int rc = train_pretrained_read(a->pretrained, t->comm, &pcfg, &t->ctx, &pre, &step, err);
-    if (!pre) return -1;
-    if (!rc && classifier_load_encoder(t->c, pre, err)) {
-        char h[300];
-        arch_hint(&pcfg, h, sizeof h);
-        err_prefix(err, a->pretrained);
-        size_t len = strlen(err);
-        snprintf(err + len, I2P_ERR_LEN - len, " (the checkpoint's network: %s; give the same "
-                 "architecture options)", h);
-        rc = -1;
-    }
-    model3d_free(pre);
-    if (!rc) log_info("finetune: encoder from %s (pre-training step %ld)", a->pretrained, step);
-    return dist_any_error(t->comm, rc, err);
+    return train_load_encoder("finetune", c->a->pretrained, c->t->comm, &c->t->ctx, load_encoder, c->t->c, err);
 }
 
 /* ---- checkpoints ---- */

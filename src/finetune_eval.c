@@ -145,13 +145,10 @@ static double json_num(const cJSON *o, const char *key, double dflt)
 static int read_ft_config(const ft_eval_args *a, classifier_config *cfg, long *micro, long *seed,
                           ft_protocol *proto, long *epoch, MPI_Comm comm, char *err)
 {
-    char *json = malloc(CKPT_CONFIG_LEN);
-    if (!json) return errf(err, "out of memory");
     ckpt_state st;
-    int rc = ckpt_read_header(a->checkpoint, comm, &st, json, err);
-    cJSON *root = rc ? NULL : cJSON_Parse(json);
-    free(json);
-    if (rc) return -1;
+    cJSON *root;
+    if (ckpt_read_config(a->checkpoint, comm, &st, &root, err)) return -1;
+    int rc = 0;
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(root, "classifier");
     const cJSON *tr = cJSON_GetObjectItemCaseSensitive(root, "train");
     if (!c) {

@@ -13,24 +13,15 @@
 #include "checkpoint.h"
 #include "classifier.h"
 #include "dist.h"
+#include "pretrained_ckpt.h"
 #include "safetensors.h"
 
 int interop_checkpoint_config(const char *path, model3d_config *cfg, long *step, char *err)
 {
     ckpt_state st;
-    char *json = malloc(CKPT_CONFIG_LEN);
-    if (!json) return errf(err, "out of memory");
-    int rc = ckpt_read_header(path, MPI_COMM_WORLD, &st, json, err);
-    cJSON *root = rc ? NULL : cJSON_Parse(json);
-    free(json);
-    if (rc) return -1;
-    cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "model");
-    rc = m ? model3d_config_from_json(m, cfg, err)
-           : errf(err, "checkpoint has no 3D-network configuration (not a pre-training checkpoint?)");
-    cJSON_Delete(root);
-    if (rc) return err_prefix(err, path);
+    if (pretrained_ckpt_config(path, "--checkpoint", MPI_COMM_WORLD, cfg, &st, NULL, err)) return -1;
     if (step) *step = st.step;
-    return model3d_config_check(cfg, err) ? err_prefix(err, path) : 0;
+    return 0;
 }
 
 /* Rank 0: the entries in the official layout, written to output with metadata kind, config (and
@@ -93,13 +84,7 @@ static int write_official(model3d *m, const char *output, long step, interop_exp
 static int read_root(const char *path, cJSON **root, long *step, char *err)
 {
     ckpt_state st;
-    char *json = malloc(CKPT_CONFIG_LEN);
-    if (!json) return errf(err, "out of memory");
-    int rc = ckpt_read_header(path, MPI_COMM_WORLD, &st, json, err);
-    *root = rc ? NULL : cJSON_Parse(json);
-    free(json);
-    if (rc) return -1;
-    if (!*root) return errf(err, "%s: configuration is not JSON", path);
+    if (ckpt_read_config(path, MPI_COMM_WORLD, &st, root, err)) return -1;
     *step = st.step;
     return 0;
 }
@@ -157,6 +142,7 @@ int interop_export(const char *checkpoint, const char *output, interop_export_re
         rc = export_classifier(checkpoint, root, output, r, err);
         r->kind = "finetune";
     }
+    int partseg = cJSON_GetObjectItemCaseSensitive(root, "partseg") != NULL;
     cJSON_Delete(root);
     if (r->kind) {
         if (!rc) {
@@ -165,6 +151,9 @@ int interop_export(const char *checkpoint, const char *output, interop_export_re
         }
         return rc;
     }
+    if (partseg)
+        return errf(err, "--checkpoint %s: is a part-segmentation checkpoint; export takes a pre-training or "
+                    "fine-tuning one (the official code's layouts have no part-segmentation names)", checkpoint);
     r->kind = "pretrain";
     model3d_config cfg;
     if (interop_checkpoint_config(checkpoint, &cfg, &r->step, err)) return -1;

@@ -192,15 +192,12 @@ int segtest_write_predictions(const segtest *t, const char *path, MPI_Comm comm,
 int partseg_eval_only(const char *checkpoint, const char *test, const char *predictions, long micro,
                       MPI_Comm comm, seg_record *rec, long *n_test, char *err)
 {
-    char *json = malloc(CKPT_CONFIG_LEN);
-    if (!json) return errf(err, "out of memory");
     ckpt_state st;
     partseg_config cfg;
     long ck_micro = 0;
-    int rc = ckpt_read_header(checkpoint, comm, &st, json, err);
-    cJSON *root = rc ? NULL : cJSON_Parse(json);
-    free(json);
-    if (rc) return -1;
+    cJSON *root;
+    if (ckpt_read_config(checkpoint, comm, &st, &root, err)) return -1;
+    int rc = 0;
     const cJSON *pj = cJSON_GetObjectItemCaseSensitive(root, "partseg");
     const cJSON *tr = cJSON_GetObjectItemCaseSensitive(root, "train");
     const cJSON *mb = tr ? cJSON_GetObjectItemCaseSensitive(tr, "micro_batch") : NULL;

@@ -163,43 +163,17 @@ static void trainer_free(trainer *t)
 
 /* ---- the pre-trained encoder ---- */
 
-/* Builds the pre-training model of the checkpoint, loads it and copies its encoder. Collective. */
+/* train_encoder_load_fn over the part-segmentation network. */
+static int load_encoder(void *net, const model3d *pre, char *err)
+{
+    return partseg_load_encoder(net, pre, err);
+}
+
+/* train_run_start's load_pretrained over run_ctx. Collective. */
 static int load_pretrained(void *ctx, char *err)
 {
     const run_ctx *c = ctx;
-    trainer *t = c->t;
-    const partseg_args *a = c->a;
-    char *json = malloc(CKPT_CONFIG_LEN);
-    if (!json) return errf(err, "out of memory");
-    ckpt_state st;
-    model3d_config pcfg;
-    int rc = ckpt_read_header(a->pretrained, t->comm, &st, json, err);
-    cJSON *root = rc ? NULL : cJSON_Parse(json);
-    free(json);
-    if (rc) return -1;
-    const cJSON *mj = cJSON_GetObjectItemCaseSensitive(root, "model");
-    if (cJSON_GetObjectItemCaseSensitive(root, "partseg") || cJSON_GetObjectItemCaseSensitive(root, "classifier"))
-        rc = errf(err, "%s: is a fine-tuning or part-segmentation checkpoint; --checkpoint takes a "
-                  "pre-training one (continue a run with --resume, evaluate it with --eval-only)", a->pretrained);
-    else if (!mj) rc = errf(err, "%s: checkpoint has no model configuration", a->pretrained);
-    else if (model3d_config_from_json(mj, &pcfg, err)) rc = err_prefix(err, a->pretrained);
-    cJSON_Delete(root);
-    if (rc) return -1;
-    model3d *pre;
-    long step = 0;
-    rc = train_pretrained_read(a->pretrained, t->comm, &pcfg, &t->ctx, &pre, &step, err);
-    if (!pre) return -1;
-    if (!rc && partseg_load_encoder(t->m, pre, err)) {
-        err_prefix(err, a->pretrained);
-        size_t len = strlen(err);
-        snprintf(err + len, I2P_ERR_LEN - len, " (the checkpoint's network: dims %d,%d,%d depths %d,%d,%d "
-                 "heads %d; give the same architecture options)", pcfg.dims[0], pcfg.dims[1], pcfg.dims[2],
-                 pcfg.depths[0], pcfg.depths[1], pcfg.depths[2], pcfg.heads);
-        rc = -1;
-    }
-    model3d_free(pre);
-    if (!rc) log_info("partseg: encoder from %s (pre-training step %ld)", a->pretrained, step);
-    return dist_any_error(t->comm, rc, err);
+    return train_load_encoder("partseg", c->a->pretrained, c->t->comm, &c->t->ctx, load_encoder, c->t->m, err);
 }
 
 /* ---- checkpoints ---- */

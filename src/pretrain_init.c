@@ -10,6 +10,7 @@
 #include "errors.h"
 #include "model_opts.h"
 #include "paths.h"
+#include "pretrained_ckpt.h"
 
 /* "--init PATH: " before err; -1. */
 static int init_prefix(char *err, const char *path)
@@ -77,24 +78,15 @@ static int copy_by_name(model3d *run, model3d *ck, const char *path, char *err)
 /* The checkpoint's network configuration and its "import" object (NULL if none). */
 static int read_config(const char *path, MPI_Comm comm, model3d_config *c, long *step, cJSON **import, char *err)
 {
-    char *json = malloc(CKPT_CONFIG_LEN);
-    if (!json) return errf(err, "out of memory");
     ckpt_state st;
-    int rc = ckpt_read_header(path, comm, &st, json, err);
-    cJSON *root = rc ? NULL : cJSON_Parse(json);
-    free(json);
-    if (rc) return err_prefix(err, "--init");
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "model");
-    if (cJSON_GetObjectItemCaseSensitive(root, "classifier"))
-        rc = errf(err, "--init %s: is a fine-tuning checkpoint; --init takes a pre-training one (pretrain's "
-                  "ckpt-*.h5 or one written by import)", path);
-    else if (!m) rc = errf(err, "--init %s: checkpoint has no 3D-network configuration", path);
-    else if (model3d_config_from_json(m, c, err)) rc = init_prefix(err, path);
-    const cJSON *im = rc ? NULL : cJSON_GetObjectItemCaseSensitive(root, "import");
+    cJSON *root;
+    *import = NULL;
+    if (pretrained_ckpt_config(path, "--init", comm, c, &st, &root, err)) return -1;
+    const cJSON *im = cJSON_GetObjectItemCaseSensitive(root, "import");
     *import = im ? cJSON_Duplicate(im, 1) : NULL;
     *step = st.step;
     cJSON_Delete(root);
-    return rc;
+    return 0;
 }
 
 int pretrain_init_load(model3d *m, const char *path, MPI_Comm comm, dnn_ctx *ctx, cJSON **record, char *err)

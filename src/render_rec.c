@@ -16,6 +16,7 @@
 #include "model3d.h"
 #include "model_opts.h"
 #include "png_write.h"
+#include "pretrained_ckpt.h"
 #include "rng.h"
 
 #define GAP_PX 4
@@ -29,20 +30,12 @@ typedef struct {
 /* Reads the checkpoint's network configuration and whether it was pre-trained with 2D-guided masking. */
 static int read_config(const char *ckpt, model3d_config *cfg, int *guided, char *err)
 {
-    ckpt_state st;
-    char *json = malloc(CKPT_CONFIG_LEN);
-    if (!json) return errf(err, "out of memory");
-    int rc = ckpt_read_header(ckpt, MPI_COMM_SELF, &st, json, err);
-    cJSON *root = rc ? NULL : cJSON_Parse(json);
-    free(json);
-    if (rc) return -1;
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "model");
+    cJSON *root;
+    if (pretrained_ckpt_config(ckpt, "--checkpoint", MPI_COMM_SELF, cfg, NULL, &root, err)) return -1;
     const cJSON *ob = cJSON_GetObjectItemCaseSensitive(root, "objective");
     const cJSON *mk = cJSON_GetObjectItemCaseSensitive(ob, "masking");
     *guided = !cJSON_IsString(mk) || strcmp(mk->valuestring, "random") != 0;
-    rc = m ? model3d_config_from_json(m, cfg, err) : errf(err, "%s: checkpoint has no model configuration", ckpt);
     cJSON_Delete(root);
-    if (rc) return err_prefix(err, ckpt);
     return 0;
 }
 

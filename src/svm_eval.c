@@ -14,6 +14,7 @@
 #include "errors.h"
 #include "log.h"
 #include "metrics.h"
+#include "pretrained_ckpt.h"
 #include "svm.h"
 
 /* Features of one split: rank 0 holds all (n, dim) and the labels after encode_split. */
@@ -38,18 +39,7 @@ static int svm_config(const svm_eval_options *o, model3d_config *cfg, char *err)
         if (model_opts_apply(o->model, cfg, err)) return -1;
         return model3d_config_check(cfg, err);
     }
-    ckpt_state st;
-    char *json = malloc(CKPT_CONFIG_LEN);
-    if (!json) return errf(err, "out of memory");
-    int rc = ckpt_read_header(o->checkpoint, MPI_COMM_WORLD, &st, json, err);
-    cJSON *root = rc ? NULL : cJSON_Parse(json);
-    free(json);
-    if (rc) return -1;
-    cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "model");
-    rc = m ? model3d_config_from_json(m, cfg, err)
-           : errf(err, "%s: checkpoint has no model configuration", o->checkpoint);
-    cJSON_Delete(root);
-    if (rc) return err_prefix(err, o->checkpoint);
+    if (pretrained_ckpt_config(o->checkpoint, "--checkpoint", MPI_COMM_WORLD, cfg, NULL, NULL, err)) return -1;
     model_opts arch = *o->model, points = {0};
     model_opts_clear(&arch, "points");
     model_opts_clear(&arch, "mask-ratio");

@@ -16,6 +16,7 @@
 #include "paths.h"
 #include "pipe_schedule.h"
 #include "preempt.h"
+#include "pretrained_ckpt.h"
 #include "rng.h"
 #include "train_log.h"
 
@@ -192,8 +193,12 @@ void train_perm_ensure(int64_t *perm, long *perm_epoch, long seed, long epoch, l
     *perm_epoch = epoch;
 }
 
-int train_pretrained_read(const char *path, MPI_Comm comm, const model3d_config *pcfg, dnn_ctx *dnn,
-                          model3d **pre, long *step, char *err)
+/* The pre-training network of the checkpoint at path (pcfg: its configuration), built on dnn with
+ * its /params and /buffers read: *pre (the caller frees it) and *step, the checkpoint's step.
+ * Returns 0; or -1 with err naming path and *pre NULL when the network could not be built (every
+ * rank learns any rank's error), or -1 with *pre set when the read failed. Collective. */
+static int pretrained_read(const char *path, MPI_Comm comm, const model3d_config *pcfg, dnn_ctx *dnn,
+                           model3d **pre, long *step, char *err)
 {
     *pre = NULL;
     int rc = model3d_create(pre, pcfg, 1, 0, dnn, err);
@@ -211,6 +216,29 @@ int train_pretrained_read(const char *path, MPI_Comm comm, const model3d_config 
     if (ckpt_read(path, comm, &st, NULL, arr, 2, err)) return -1;
     *step = st.step;
     return 0;
+}
+
+int train_load_encoder(const char *cmd, const char *path, MPI_Comm comm, dnn_ctx *dnn, train_encoder_load_fn load,
+                       void *net, char *err)
+{
+    model3d_config pcfg;
+    if (pretrained_ckpt_config(path, "--checkpoint", comm, &pcfg, NULL, NULL, err)) return -1;
+    model3d *pre;
+    long step = 0;
+    int rc = pretrained_read(path, comm, &pcfg, dnn, &pre, &step, err);
+    if (!pre) return -1;
+    if (!rc && load(net, pre, err)) {
+        err_prefix(err, path);
+        size_t len = strlen(err);
+        snprintf(err + len, I2P_ERR_LEN - len, " (the checkpoint's network: dims %d,%d,%d depths %d,%d,%d heads %d "
+                 "embed-hidden %d,%d,%d; give the same architecture options)", pcfg.dims[0], pcfg.dims[1],
+                 pcfg.dims[2], pcfg.depths[0], pcfg.depths[1], pcfg.depths[2], pcfg.heads, pcfg.embed_hidden[0],
+                 pcfg.embed_hidden[1], pcfg.embed_hidden[2]);
+        rc = -1;
+    }
+    model3d_free(pre);
+    if (!rc) log_info("%s: encoder from %s (pre-training step %ld)", cmd, path, step);
+    return dist_any_error(comm, rc, err);
 }
 
 train_step_samples train_step_samples_of(const step_layout *L, int64_t *perm, long *perm_epoch, long seed,

@@ -114,5 +114,18 @@ expect_error partseg_other_architecture "partseg: tensor 'merge2.conv3.weight' h
   $MPIRUN 2 "$I2PMAE" partseg $PS --checkpoint "$T/pre2/ckpt-00000001.h5" -o "$T/bad3" --epochs 1
 expect_error partseg_checkpoint_and_scratch "give exactly one of --checkpoint" \
   "$I2PMAE" partseg $PS --checkpoint "$PRE" --scratch -o "$T/bad4"
-expect_error partseg_finetune_checkpoint_as_pretrained "is a fine-tuning or part-segmentation checkpoint" \
+# every command that starts from a pre-trained network refuses the other kinds with the same line
+# (pretrained_ckpt.c): a run directory, a part-segmentation or a fine-tuning checkpoint
+expect_error partseg_own_checkpoint_as_pretrained "\-\-checkpoint .*best.h5: is a part-segmentation checkpoint; --checkpoint takes a pre-training one" \
   "$I2PMAE" partseg $PS --checkpoint "$T/np1/best.h5" -o "$T/bad5" --epochs 1
+expect_error partseg_rundir_as_checkpoint "pre: is a directory (a run directory?); --checkpoint takes a pre-training checkpoint file, e.g. .*pre/ckpt-00000002.h5" \
+  "$I2PMAE" partseg $PS --checkpoint "$T/pre" -o "$T/bad6" --epochs 1
+expect_error finetune_partseg_checkpoint_as_pretrained "best.h5: is a part-segmentation checkpoint; --checkpoint takes a pre-training one" \
+  "$I2PMAE" finetune --config "$TINY" --data "$T/tr.h5" --test "$T/te.h5" --batch 8 --checkpoint "$T/np1/best.h5" -o "$T/bad7" --epochs 1
+expect_error pretrain_init_partseg_checkpoint "\-\-init .*best.h5: is a part-segmentation checkpoint; --init takes a pre-training one" \
+  "$I2PMAE" pretrain --config "$TINY" --data "$T/pre.h5" --features "$T/f.h5" -o "$T/bad8" --batch 8 --steps 1 --init "$T/np1/best.h5"
+expect_error svm_partseg_checkpoint "best.h5: is a part-segmentation checkpoint; --checkpoint takes a pre-training one" \
+  "$I2PMAE" svm --data "$T/pre.h5" --test "$T/pre.h5" --checkpoint "$T/np1/best.h5"
+expect_error export_partseg_checkpoint "best.h5: is a part-segmentation checkpoint; export takes a pre-training or fine-tuning one" \
+  "$I2PMAE" export --checkpoint "$T/np1/best.h5" --output "$T/bad9.safetensors"
+check wrong_checkpoints_nothing_written sh -c "[ ! -e '$T/bad8/ckpt-00000001.h5' ] && [ ! -e '$T/bad9.safetensors' ]"
