@@ -1,8 +1,8 @@
 /* train_common.h -- the parts of a data-parallel supervised training loop shared by fine-tuning
  * (finetune.c) and part segmentation (partseg_train.c): their option checks, the result fields
  * they report alike, the epoch's sample order, the accumulation of one micro-batch, the step's
- * all-reduce + clip + AdamW update, and metrics.csv (their epoch loop: train_loop.h; the JSON they
- * write alike: train_summary.h).
+ * all-reduce + clip + AdamW update, the pre-trained encoder's load, and metrics.csv (their epoch
+ * loop: train_loop.h; their checkpoints: train_ckpt.h; the JSON they write alike: train_summary.h).
  * Each function does exactly what both loops did, in the same order, so results are bitwise the
  * same. */
 #ifndef I2P_TRAIN_COMMON_H
@@ -31,17 +31,6 @@ typedef struct {
 long train_part_take(train_part_epoch *p, double *sum0, double *sum1);
 /* Records a stop after `steps` steps of the epoch with its sums so far. */
 void train_part_keep(train_part_epoch *p, long steps, double sum0, double sum1);
-
-/* Before the arrays of a checkpoint whose header is hdr are listed: the epoch's sums are in it only
- * when it was written inside an epoch, so p->steps is nonzero just then. */
-void train_part_expect(train_part_epoch *p, const ckpt_state *hdr);
-/* Reads the n arrays of the checkpoint at path (ckpt_read_parts with parts, which may be NULL for
- * whole arrays; its state into *st), which must end an epoch of L or, written when a signal stopped
- * the run, be a step inside one: p->steps := the steps of that epoch done (0 on an error). 0, or -1
- * with err. Collective. */
-int train_resume_read(const char *path, MPI_Comm comm, const step_layout *L, ckpt_state *st,
-                      const ckpt_array *arr, const ckpt_part *parts, int n, train_part_epoch *p,
-                      char *err);
 
 /* What a run of finetune or partseg reports alike (their results hold one as `run`). */
 typedef struct {
@@ -122,20 +111,6 @@ void train_sched_init(const train_opts *o, cosine_schedule *sched, adamw_config 
 int train_run_start(const train_opts *o, MPI_Comm comm, int (*resume)(void *ctx, long *start, char *err),
                     int (*load_pretrained)(void *ctx, char *err), void *ctx, long *start, int *resumed,
                     char *err);
-
-/* Writes arr (n) to path as the state after epochs_done epochs of L and `steps` steps of the next
- * one (0: at an epoch's end; more when a signal stopped the run inside an epoch, preempt.h); the
- * seconds it took are added to *seconds. Collective. */
-int train_write_ckpt(const train_opts *o, const char *path, MPI_Comm comm, const step_layout *L,
-                     long epochs_done, long steps, const char *config_json, const char *tensor_table,
-                     const ckpt_array *arr, int n, double *seconds, char *err);
-
-/* RUNDIR/ckpt-<step>.h5 after epochs_done epochs and `steps` steps (train_write_ckpt; parts: NULL,
- * or the arrays' parts as ckpt_write_parts takes them), the older ones pruned to --keep, its name
- * in last_checkpoint (I2P_PATH_LEN) and logged. Collective. */
-int train_save_ckpt(const train_opts *o, MPI_Comm comm, const step_layout *L, long epochs_done, long steps,
-                    const char *config_json, const char *tensor_table, const ckpt_array *arr,
-                    const ckpt_part *parts, int n, char *last_checkpoint, double *seconds, char *err);
 
 /* A network's flat arrays, as the optimiser step sees them. */
 typedef struct {

@@ -19,13 +19,13 @@
 #include "model_opts.h"
 #include "optim.h"
 #include "preempt.h"
+#include "train_ckpt.h"
 #include "train_common.h"
 #include "train_log.h"
 #include "train_loop.h"
 #include "train_summary.h"
 
 #define METRICS_HEADER "epoch,lr,train_loss,train_acc,test_acc,mean_class_acc\n"
-#define N_ARRAYS 7
 
 typedef struct {
     dataset d;
@@ -240,12 +240,12 @@ static int load_pretrained(void *ctx, char *err)
 
 /* ---- checkpoints ---- */
 
-/* fill_arrays' arrays for writing (write 1) or reading: under --stages the parameters, moments and
- * buffers in the stage's slices (ft_pipe_ckpt_parts), the rest whole; NULL without --stages. */
-static const ckpt_part *array_parts(const trainer *t, int write, ckpt_part *out)
+/* train_ckpt's parts: under --stages the parameters, moments and buffers in the stage's slices
+ * (ft_pipe_ckpt_parts), the rest whole. */
+static const ckpt_part *array_parts(const void *ctx, int write, ckpt_part *out)
 {
-    if (!t->pipe) return NULL;
-    memset(out, 0, sizeof *out * N_ARRAYS);
+    const trainer *t = ctx;
+    memset(out, 0, sizeof *out * TRAIN_CKPT_ARRAYS);
     ckpt_part pmb[3]; /* parameters, moments, buffers */
     ft_pipe_ckpt_parts(t->pipe, write, pmb);
     out[0] = pmb[0];
@@ -254,84 +254,33 @@ static const ckpt_part *array_parts(const trainer *t, int write, ckpt_part *out)
     return out;
 }
 
-static int fill_arrays(trainer *t, ckpt_array *arr, int64_t *best_epoch)
+/* The run's checkpoint (train_ckpt.h): the best record is the best epoch's confusion and its epoch. */
+static train_ckpt ckpt_of(trainer *t)
 {
     long C = t->cfg.n_classes;
-    arr[0] = (ckpt_array){"/params", CKPT_F32, classifier_params(t->c), t->n_params};
-    arr[1] = (ckpt_array){"/buffers", CKPT_F32, classifier_buffers(t->c), t->n_buffers};
-    arr[2] = (ckpt_array){"/best/confusion", CKPT_I64, t->best_cm.counts, C * C};
-    arr[3] = (ckpt_array){"/best/epoch", CKPT_I64, best_epoch, 1};
-    arr[4] = (ckpt_array){"/adamw/m", CKPT_F32, t->opt.m, t->n_params};
-    arr[5] = (ckpt_array){"/adamw/v", CKPT_F32, t->opt.v, t->n_params};
-    arr[6] = (ckpt_array){"/epoch/sums_bits", CKPT_I64, t->part.sums, t->part.steps ? 2 : 0};
-    return N_ARRAYS;
+    return (train_ckpt){.o = &t->o, .comm = t->comm, .L = &t->L, .config_json = t->config_json,
+                        .tensor_table = t->tensor_table,
+                        .params = {"/params", CKPT_F32, classifier_params(t->c), t->n_params},
+                        .buffers = {"/buffers", CKPT_F32, classifier_buffers(t->c), t->n_buffers},
+                        .best = {{"/best/confusion", CKPT_I64, t->best_cm.counts, C * C},
+                                 {"/best/epoch", CKPT_I64, &t->best_epoch, 1}},
+                        .opt = &t->opt, .part = &t->part, .parts = t->pipe ? array_parts : NULL, .parts_ctx = t};
 }
 
-/* best.h5 after `epochs_done` epochs (n = 4: no moments; under --stages after ft_pipe_sync). */
-static int write_ckpt(trainer *t, const char *path, long epochs_done, int n, finetune_result *r, char *err)
-{
-    ckpt_array arr[N_ARRAYS];
-    int64_t be = t->best_epoch;
-    fill_arrays(t, arr, &be);
-    return train_write_ckpt(&t->o, path, t->comm, &t->L, epochs_done, 0, t->config_json,
-                            t->tensor_table, arr, n, &r->run.seconds_checkpoint, err);
-}
-
-/* ckpt-<step>.h5 after epochs_done epochs and t->part.steps steps of the next one. */
-static int save_checkpoint(trainer *t, long epochs_done, finetune_result *r, char *err)
-{
-    ckpt_array arr[N_ARRAYS];
-    ckpt_part parts[N_ARRAYS];
-    int64_t be = t->best_epoch;
-    fill_arrays(t, arr, &be);
-    return train_save_ckpt(&t->o, t->comm, &t->L, epochs_done, t->part.steps, t->config_json, t->tensor_table, arr,
-                           array_parts(t, 1, parts), N_ARRAYS, r->run.last_checkpoint, &r->run.seconds_checkpoint,
-                           err);
-}
-
-/* train_save_fn over run_ctx. */
+/* train_save_fn over run_ctx: ckpt-<step>.h5 after epochs_done epochs and t->part.steps steps. */
 static int save_cb(void *ctx, long epochs_done, char *err)
 {
     run_ctx *c = ctx;
-    return save_checkpoint(c->t, epochs_done, c->r, err);
+    train_ckpt k = ckpt_of(c->t);
+    return train_ckpt_save(&k, epochs_done, c->r->run.last_checkpoint, &c->r->run.seconds_checkpoint, err);
 }
 
-typedef struct {
-    trainer *t;
-    long epochs_done; /* the epochs the loaded checkpoint holds */
-} resume_ctx;
-
-/* ckpt_load_fn: the arrays of path, which must end an epoch of this configuration or, written when
- * a signal stopped the run, be a step inside one (with that epoch's sums so far). */
-static int resume_load(void *ctx, const char *path, const ckpt_state *hdr, char *err)
-{
-    resume_ctx *rc = ctx;
-    trainer *t = rc->t;
-    ckpt_state st = *hdr;
-    ckpt_array arr[N_ARRAYS];
-    ckpt_part parts[N_ARRAYS];
-    int64_t be = -1;
-    train_part_expect(&t->part, &st);
-    int na = fill_arrays(t, arr, &be);
-    int lrc = train_resume_read(path, t->comm, &t->L, &st, arr, array_parts(t, 0, parts), na, &t->part, err);
-    if (!lrc) {
-        rc->epochs_done = st.epoch;
-        t->best_epoch = be;
-        t->opt.step = st.step; /* AdamW's bias correction continues from here */
-    }
-    return lrc;
-}
-
-/* Loads the newest valid checkpoint (ckpt_resume_newest). *epochs_done: the epochs it holds. */
+/* train_run_start's resume over run_ctx: the newest valid checkpoint; *epochs_done, the epochs it holds. */
 static int resume_latest(void *ctx, long *epochs_done, char *err)
 {
     run_ctx *c = ctx;
-    resume_ctx rc = {c->t, 0};
-    if (ckpt_resume_newest(c->a->rundir, c->t->comm, c->t->config_json, "finetune", resume_load, &rc,
-                           c->r->run.last_checkpoint, sizeof c->r->run.last_checkpoint, err))
-        return -1;
-    *epochs_done = rc.epochs_done;
-    return 0;
+    train_ckpt k = ckpt_of(c->t);
+    return train_ckpt_resume(&k, c->r->run.last_checkpoint, sizeof c->r->run.last_checkpoint, epochs_done, err);
 }
 
 /* ---- metrics.csv, curves.png, confusion ---- */
@@ -539,7 +488,8 @@ static int evaluate(void *ctx, long epoch, char *err)
                sizeof(int64_t) * (size_t)t->cfg.n_classes * (size_t)t->cfg.n_classes);
         t->best_epoch = epoch;
         snprintf(r->run.best_path, sizeof r->run.best_path, "%s/best.h5", c->a->rundir);
-        if (write_ckpt(t, r->run.best_path, epoch + 1, 4, r, err)) return -1;
+        train_ckpt k = ckpt_of(t);
+        if (train_ckpt_write_best(&k, r->run.best_path, epoch + 1, &r->run.seconds_checkpoint, err)) return -1;
     }
     return dist_any_error(t->comm, write_confusion(t, c->a, err), err);
 }

@@ -19,13 +19,13 @@
 #include "partseg_eval.h"
 #include "preempt.h"
 #include "seg_metrics.h"
+#include "train_ckpt.h"
 #include "train_common.h"
 #include "train_log.h"
 #include "train_loop.h"
 #include "train_summary.h"
 
 #define METRICS_HEADER "epoch,lr,train_loss,train_acc,instance_miou,class_miou,test_acc\n"
-#define N_ARRAYS 7
 
 /* Everything a run holds: layout, network, splits, optimiser, step buffers, best record. */
 typedef struct {
@@ -178,82 +178,33 @@ static int load_pretrained(void *ctx, char *err)
 
 /* ---- checkpoints ---- */
 
-/* The best record: epoch, and the IEEE bits of its three metrics (exact through the int64 arrays). */
-static int fill_arrays(trainer *t, ckpt_array *arr, int64_t *best_epoch, int64_t *best_bits)
+/* The run's checkpoint (train_ckpt.h): the best record is the best epoch and the IEEE bits of its
+ * three metrics (exact through the int64 array). */
+static train_ckpt ckpt_of(trainer *t)
 {
-    arr[0] = (ckpt_array){"/params", CKPT_F32, partseg_params(t->m), t->n_params};
-    arr[1] = (ckpt_array){"/buffers", CKPT_F32, partseg_buffers(t->m), t->n_buffers};
-    arr[2] = (ckpt_array){"/best/epoch", CKPT_I64, best_epoch, 1};
-    arr[3] = (ckpt_array){"/best/metrics_bits", CKPT_I64, best_bits, 3};
-    arr[4] = (ckpt_array){"/adamw/m", CKPT_F32, t->opt.m, t->n_params};
-    arr[5] = (ckpt_array){"/adamw/v", CKPT_F32, t->opt.v, t->n_params};
-    arr[6] = (ckpt_array){"/epoch/sums_bits", CKPT_I64, t->part.sums, t->part.steps ? 2 : 0};
-    return N_ARRAYS;
+    return (train_ckpt){.o = &t->o, .comm = t->comm, .L = &t->L, .config_json = t->config_json,
+                        .tensor_table = t->tensor_table,
+                        .params = {"/params", CKPT_F32, partseg_params(t->m), t->n_params},
+                        .buffers = {"/buffers", CKPT_F32, partseg_buffers(t->m), t->n_buffers},
+                        .best = {{"/best/epoch", CKPT_I64, &t->best_epoch, 1},
+                                 {"/best/metrics_bits", CKPT_I64, t->best_metrics, 3}},
+                        .opt = &t->opt, .part = &t->part};
 }
 
-/* ckpt-<step>.h5 after `epochs_done` epochs (n = N_ARRAYS) or best.h5 (n = 4: no moments). */
-static int write_ckpt(trainer *t, const char *path, long epochs_done, int n, partseg_result *r, char *err)
-{
-    ckpt_array arr[N_ARRAYS];
-    int64_t be = t->best_epoch, bits[3];
-    memcpy(bits, t->best_metrics, sizeof bits);
-    fill_arrays(t, arr, &be, bits);
-    return train_write_ckpt(&t->o, path, t->comm, &t->L, epochs_done, 0, t->config_json,
-                            t->tensor_table, arr, n, &r->run.seconds_checkpoint, err);
-}
-
-/* ckpt-<step>.h5 after epochs_done epochs and t->part.steps steps of the next one. */
-static int save_checkpoint(trainer *t, long epochs_done, partseg_result *r, char *err)
-{
-    ckpt_array arr[N_ARRAYS];
-    int64_t be = t->best_epoch, bits[3];
-    memcpy(bits, t->best_metrics, sizeof bits);
-    fill_arrays(t, arr, &be, bits);
-    return train_save_ckpt(&t->o, t->comm, &t->L, epochs_done, t->part.steps, t->config_json,
-                           t->tensor_table, arr, NULL, N_ARRAYS, r->run.last_checkpoint, &r->run.seconds_checkpoint,
-                           err);
-}
-
-/* train_save_fn over run_ctx. */
+/* train_save_fn over run_ctx: ckpt-<step>.h5 after epochs_done epochs and t->part.steps steps. */
 static int save_cb(void *ctx, long epochs_done, char *err)
 {
     run_ctx *c = ctx;
-    return save_checkpoint(c->t, epochs_done, c->r, err);
+    train_ckpt k = ckpt_of(c->t);
+    return train_ckpt_save(&k, epochs_done, c->r->run.last_checkpoint, &c->r->run.seconds_checkpoint, err);
 }
 
-typedef struct {
-    trainer *t;
-    long epochs_done;
-} resume_ctx;
-
-static int resume_load(void *ctx, const char *path, const ckpt_state *hdr, char *err)
-{
-    resume_ctx *rc = ctx;
-    trainer *t = rc->t;
-    ckpt_state st = *hdr;
-    ckpt_array arr[N_ARRAYS];
-    int64_t be = -1, bits[3] = {0, 0, 0};
-    train_part_expect(&t->part, &st);
-    int na = fill_arrays(t, arr, &be, bits);
-    int lrc = train_resume_read(path, t->comm, &t->L, &st, arr, NULL, na, &t->part, err);
-    if (!lrc) {
-        rc->epochs_done = st.epoch;
-        t->best_epoch = be;
-        memcpy(t->best_metrics, bits, sizeof bits);
-        t->opt.step = st.step;
-    }
-    return lrc;
-}
-
-/* Loads the newest valid checkpoint (ckpt_resume_newest). *epochs_done: the epochs it holds. */
+/* train_run_start's resume over run_ctx: the newest valid checkpoint; *epochs_done, the epochs it holds. */
 static int resume_latest(void *ctx, long *epochs_done, char *err)
 {
     run_ctx *c = ctx;
-    resume_ctx rc = {c->t, 0};
-    int lrc = ckpt_resume_newest(c->a->rundir, c->t->comm, c->t->config_json, "partseg", resume_load, &rc,
-                                 c->r->run.last_checkpoint, sizeof c->r->run.last_checkpoint, err);
-    *epochs_done = rc.epochs_done;
-    return lrc;
+    train_ckpt k = ckpt_of(c->t);
+    return train_ckpt_resume(&k, c->r->run.last_checkpoint, sizeof c->r->run.last_checkpoint, epochs_done, err);
 }
 
 /* ---- metrics.csv, curves.png, per_category.csv ---- */
@@ -383,7 +334,8 @@ static int evaluate(void *ctx, long epoch, char *err)
         t->best_metrics[1] = r->last.class_miou;
         t->best_metrics[2] = r->last.accuracy;
         snprintf(r->run.best_path, sizeof r->run.best_path, "%s/best.h5", c->a->rundir);
-        if (write_ckpt(t, r->run.best_path, epoch + 1, 4, r, err)) return -1;
+        train_ckpt k = ckpt_of(t);
+        if (train_ckpt_write_best(&k, r->run.best_path, epoch + 1, &r->run.seconds_checkpoint, err)) return -1;
     }
     return dist_any_error(t->comm, write_per_category(t, c->a, err), err);
 }

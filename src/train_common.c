@@ -146,46 +146,6 @@ int train_run_start(const train_opts *o, MPI_Comm comm, int (*resume)(void *ctx,
     return rc;
 }
 
-/* train_write_ckpt with parts (NULL: every array whole on every rank). */
-static int write_ckpt_parts(const train_opts *o, const char *path, MPI_Comm comm, const step_layout *L,
-                            long epochs_done, long steps, const char *config_json, const char *tensor_table,
-                            const ckpt_array *arr, const ckpt_part *parts, int n, double *seconds, char *err)
-{
-    double t0 = now_s();
-    ckpt_state st = {.step = epochs_done * L->steps_per_epoch + steps, .epoch = epochs_done,
-                     .epoch_pos = steps * L->batch, .seed = o->seed};
-    int rc = ckpt_write_parts(path, comm, &st, config_json, tensor_table, arr, parts, n, err);
-    *seconds += now_s() - t0;
-    return rc;
-}
-
-int train_write_ckpt(const train_opts *o, const char *path, MPI_Comm comm, const step_layout *L,
-                     long epochs_done, long steps, const char *config_json, const char *tensor_table,
-                     const ckpt_array *arr, int n, double *seconds, char *err)
-{
-    return write_ckpt_parts(o, path, comm, L, epochs_done, steps, config_json, tensor_table, arr, NULL, n,
-                            seconds, err);
-}
-
-int train_save_ckpt(const train_opts *o, MPI_Comm comm, const step_layout *L, long epochs_done, long steps,
-                    const char *config_json, const char *tensor_table, const ckpt_array *arr,
-                    const ckpt_part *parts, int n, char *last_checkpoint, double *seconds, char *err)
-{
-    char path[I2P_PATH_LEN];
-    ckpt_path(path, sizeof path, o->rundir, epochs_done * L->steps_per_epoch + steps);
-    if (write_ckpt_parts(o, path, comm, L, epochs_done, steps, config_json, tensor_table, arr, parts, n,
-                         seconds, err))
-        return -1;
-    if (ckpt_prune(o->rundir, comm, (int)o->keep, err)) return -1;
-    snprintf(last_checkpoint, I2P_PATH_LEN, "%s", path);
-    if (steps)
-        log_info("%s: checkpoint %s (epoch %ld, step %ld of %ld)", o->cmd, path, epochs_done, steps,
-                 L->steps_per_epoch);
-    else
-        log_info("%s: checkpoint %s (epoch %ld done)", o->cmd, path, epochs_done);
-    return 0;
-}
-
 void train_perm_ensure(int64_t *perm, long *perm_epoch, long seed, long epoch, long n)
 {
     if (*perm_epoch == epoch) return;
@@ -363,25 +323,6 @@ void train_part_keep(train_part_epoch *p, long steps, double sum0, double sum1)
     p->steps = steps;
     memcpy(&p->sums[0], &sum0, sizeof sum0);
     memcpy(&p->sums[1], &sum1, sizeof sum1);
-}
-
-void train_part_expect(train_part_epoch *p, const ckpt_state *hdr)
-{
-    p->steps = hdr->epoch_pos != 0;
-}
-
-int train_resume_read(const char *path, MPI_Comm comm, const step_layout *L, ckpt_state *st,
-                      const ckpt_array *arr, const ckpt_part *parts, int n, train_part_epoch *p,
-                      char *err)
-{
-    long spe = L->steps_per_epoch, part = st->epoch_pos / L->batch;
-    int rc = ckpt_read_parts(path, comm, st, NULL, arr, parts, n, err);
-    if (!rc && (st->epoch_pos < 0 || st->epoch_pos % L->batch || part >= spe ||
-                st->step != st->epoch * spe + part))
-        rc = errf(err, "%s: step %ld is not the end of epoch %ld of this configuration", path, st->step,
-                  st->epoch);
-    p->steps = rc ? 0 : part;
-    return rc;
 }
 
 int train_step_end(const char *cmd, long epoch, long end, long s, long spe, double loss, double correct,
