@@ -299,19 +299,22 @@ same_run() {
 # limits every 30 s, sends it 5 to 35 s after the start). The job passes it to the ranks,
 # pretrain checkpoints and exits 75, the job requeues itself; the local cluster lets a requeued
 # job start again after 10 s (cred_expire in slurm/local-cluster.sh). The work is sized from a
-# short calibration run to about 55 s, so at least one requeue is sure; the finished job must
+# short calibration run's steady rate to about 55 s, so at least one requeue is sure (sized from
+# an average that counted the first steps, it once took 27 s and ended before the signal); the finished job must
 # hold the losses and final checkpoint of an uninterrupted run (mpirun, same steps).
 requeue_checks() {
   NET="--points 256 --groups 64,32,8 --k 16,8,8 --dims 32,64,128 --depths 1,1,1 --heads 4 --dec-dims 128,64
     --dec-depths 1,1 --embed-hidden 32,64,128"
   set -- --data "$T/data.h5" --features "$T/ref.h5" --batch 8 --micro-batch 4 --log-every 10 $NET
   export OMP_NUM_THREADS=1 # as in the job (--cpus-per-task=1): the same bits
-  timeout 300 mpirun -np 2 --oversubscribe --bind-to none "$I2PMAE" pretrain "$@" -o "$T/calib" --steps 10 \
+  timeout 300 mpirun -np 2 --oversubscribe --bind-to none "$I2PMAE" pretrain "$@" -o "$T/calib" --steps 30 \
     > "$T/calib.out" 2>&1
-  # seconds per step: data + compute + all-reduce of the JSON line (start-up not counted)
-  secs=$(tail -n 1 "$T/calib.out" | tr ',' '\n' | awk -F: '$1 ~ /"seconds_(data|compute|allreduce)"/ { s += $2 }
-    END { printf "%.3f", s / 10 }')
-  steps=$(awk -v s="$secs" 'BEGIN { n = s > 0 ? int(55 / s / 10) * 10 : 0; print (n < 30 ? 30 : (n > 3000 ? 3000 : n)) }')
+  # seconds per step in the steady state: the batch (8) over the rate of the progress line of steps 21-30
+  # (the first steps' primitive creation and first touches made a 10-step average 2-2.5x too long, so
+  # the work could end before the signal came)
+  secs=$(grep 'pretrain: step 30/30 ' "$T/calib.out" | tail -n 1 |
+    awk '{ for (i = 2; i <= NF; i++) if ($i == "samples/s") r = $(i - 1) } END { printf "%.4f", (r > 0 ? 8 / r : 0) }')
+  steps=$(awk -v s="$secs" 'BEGIN { n = s > 0 ? int(55 / s / 10) * 10 : 0; print (n < 30 ? 30 : (n > 8000 ? 8000 : n)) }')
   # The second job below needs only the signal to come before its end: a third of the work.
   early_steps=$(( steps / 30 * 10 )); [ "$early_steps" -ge 10 ] || early_steps=10
   set -- "$@" --epochs $(( steps / 25 + 1 ))
