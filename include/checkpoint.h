@@ -84,6 +84,12 @@ int ckpt_read_parts(const char *path, MPI_Comm comm, ckpt_state *st, const char 
  * Not collective. */
 int ckpt_check_finite(const char *path, const ckpt_array *arrays, int n_arrays, char *err);
 
+/* Reads a network's two arrays, /params (n_params floats) and /buffers (n_buffers), whole, as
+ * ckpt_read does (sizes must match, checksums and finiteness checked), and the state into *st (NULL:
+ * not wanted). */
+int ckpt_read_network(const char *path, MPI_Comm comm, float *params, long n_params, float *buffers, long n_buffers,
+                      ckpt_state *st, char *err);
+
 /* Reads only the stored configuration JSON (out: CKPT_CONFIG_LEN bytes) and the state. */
 int ckpt_read_header(const char *path, MPI_Comm comm, ckpt_state *st, char *config_json, char *err);
 

@@ -256,6 +256,14 @@ int ckpt_read_header(const char *path, MPI_Comm comm, ckpt_state *st, char *conf
     return dist_any_error(comm, rc, err);
 }
 
+int ckpt_read_network(const char *path, MPI_Comm comm, float *params, long n_params, float *buffers, long n_buffers,
+                      ckpt_state *st, char *err)
+{
+    ckpt_array arr[2] = {{"/params", CKPT_F32, params, n_params}, {"/buffers", CKPT_F32, buffers, n_buffers}};
+    ckpt_state own;
+    return ckpt_read(path, comm, st ? st : &own, NULL, arr, 2, err);
+}
+
 int ckpt_read_config(const char *path, MPI_Comm comm, ckpt_state *st, cJSON **root, char *err)
 {
     *root = NULL;

@@ -124,14 +124,9 @@ int encode_run(const encode_options *o, encode_result *r, char *err)
     if (!rc) rc = dnn_ctx_create(&ctx, err);
     if (!rc) rc = model3d_create(&m, &cfg, (int)o->batch, 1, &ctx, err);
     rc = dist_any_error(MPI_COMM_WORLD, rc, err);
-    if (!rc) {
-        ckpt_array arrays[2] = {
-            {"/params", CKPT_F32, model3d_params(m), model3d_n_params(m)},
-            {"/buffers", CKPT_F32, model3d_buffers(m), model3d_n_buffers(m)},
-        };
-        ckpt_state st;
-        rc = ckpt_read(o->checkpoint, MPI_COMM_WORLD, &st, NULL, arrays, 2, err);
-    }
+    if (!rc)
+        rc = ckpt_read_network(o->checkpoint, MPI_COMM_WORLD, model3d_params(m), model3d_n_params(m),
+                               model3d_buffers(m), model3d_n_buffers(m), NULL, err);
     h5file out;
     int opened = 0;
     uint8_t *done = malloc((size_t)(d.n ? d.n : 1));

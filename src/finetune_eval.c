@@ -197,12 +197,8 @@ int finetune_eval_only(const ft_eval_args *a, MPI_Comm comm, ft_eval_result *r, 
     if (!rc) rc = classifier_create(&c, &cfg, (int)micro, (uint64_t)seed, &ctx, err);
     if (!rc) rc = confusion_init(cm, cfg.n_classes, err);
     if (dist_any_error(comm, rc, err)) goto out;
-    ckpt_array arr[2] = {
-        {"/params", CKPT_F32, classifier_params(c), classifier_n_params(c)},
-        {"/buffers", CKPT_F32, classifier_buffers(c), classifier_n_buffers(c)},
-    };
-    ckpt_state st;
-    rc = ckpt_read(a->checkpoint, comm, &st, NULL, arr, 2, err);
+    rc = ckpt_read_network(a->checkpoint, comm, classifier_params(c), classifier_n_params(c), classifier_buffers(c),
+                           classifier_n_buffers(c), NULL, err);
     if (!rc) rc = ft_testset_open(&ts, a->test, cfg.enc.points, cfg.enc.fps_skip_origin, cfg.n_classes, micro, "(the checkpoint)",
                                   comm, err);
     if (rc) goto out;

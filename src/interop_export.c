@@ -103,14 +103,9 @@ static int export_classifier(const char *checkpoint, const cJSON *root, const ch
     int rc = dnn_ctx_create(&ctx, err);
     if (!rc) rc = classifier_create(&c, &cfg, 2, 0, &ctx, err);
     rc = dist_any_error(MPI_COMM_WORLD, rc, err);
-    if (!rc) {
-        ckpt_array arrays[2] = {
-            {"/params", CKPT_F32, classifier_params(c), classifier_n_params(c)},
-            {"/buffers", CKPT_F32, classifier_buffers(c), classifier_n_buffers(c)},
-        };
-        ckpt_state st;
-        rc = ckpt_read(checkpoint, MPI_COMM_WORLD, &st, NULL, arrays, 2, err);
-    }
+    if (!rc)
+        rc = ckpt_read_network(checkpoint, MPI_COMM_WORLD, classifier_params(c), classifier_n_params(c),
+                               classifier_buffers(c), classifier_n_buffers(c), NULL, err);
     if (!rc && rank == 0) {
         interop_entry *e = NULL;
         int n = 0;
@@ -162,14 +157,9 @@ int interop_export(const char *checkpoint, const char *output, interop_export_re
     rc = dnn_ctx_create(&ctx, err);
     if (!rc) rc = model3d_create(&m, &cfg, 1, 1, &ctx, err);
     rc = dist_any_error(MPI_COMM_WORLD, rc, err);
-    if (!rc) {
-        ckpt_array arrays[2] = {
-            {"/params", CKPT_F32, model3d_params(m), model3d_n_params(m)},
-            {"/buffers", CKPT_F32, model3d_buffers(m), model3d_n_buffers(m)},
-        };
-        ckpt_state st;
-        rc = ckpt_read(checkpoint, MPI_COMM_WORLD, &st, NULL, arrays, 2, err);
-    }
+    if (!rc)
+        rc = ckpt_read_network(checkpoint, MPI_COMM_WORLD, model3d_params(m), model3d_n_params(m), model3d_buffers(m),
+                               model3d_n_buffers(m), NULL, err);
     if (!rc && rank == 0) rc = write_official(m, output, r->step, r, err);
     rc = dist_any_error(MPI_COMM_WORLD, rc, err);
     if (!rc) {

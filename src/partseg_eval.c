@@ -217,9 +217,8 @@ int partseg_eval_only(const char *checkpoint, const char *test, const char *pred
     rc = dnn_ctx_create(&ctx, err);
     if (!rc) rc = partseg_create(&m, &cfg, (int)chunk, 0, &ctx, err);
     if (!dist_any_error(comm, rc, err)) {
-        ckpt_array arr[2] = {{"/params", CKPT_F32, partseg_params(m), partseg_n_params(m)},
-                             {"/buffers", CKPT_F32, partseg_buffers(m), partseg_n_buffers(m)}};
-        rc = ckpt_read(checkpoint, comm, &st, NULL, arr, 2, err);
+        rc = ckpt_read_network(checkpoint, comm, partseg_params(m), partseg_n_params(m), partseg_buffers(m),
+                               partseg_n_buffers(m), &st, err);
         if (!rc) rc = segtest_eval(&ts, m, rec, NULL, comm, err);
         if (!rc && predictions && predictions[0]) rc = segtest_write_predictions(&ts, predictions, comm, err);
         rec->epoch = st.epoch;

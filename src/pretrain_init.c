@@ -111,12 +111,8 @@ int pretrain_init_load(model3d *m, const char *path, MPI_Comm comm, dnn_ctx *ctx
         model3d_free(ck);
         return -1;
     }
-    ckpt_array arr[2] = {
-        {"/params", CKPT_F32, model3d_params(ck), model3d_n_params(ck)},
-        {"/buffers", CKPT_F32, model3d_buffers(ck), model3d_n_buffers(ck)},
-    };
-    ckpt_state st;
-    rc = ckpt_read(path, comm, &st, NULL, arr, 2, err);
+    rc = ckpt_read_network(path, comm, model3d_params(ck), model3d_n_params(ck), model3d_buffers(ck),
+                           model3d_n_buffers(ck), NULL, err);
     if (!rc) rc = copy_by_name(m, ck, path, err);
     model3d_free(ck);
     rc = dist_any_error(comm, rc, err);

@@ -133,12 +133,9 @@ int render_reconstruction(const render_rec_options *o, render_rec_result *res, c
     if (!rc) rc = dnn_ctx_create(&ctx, err);
     cfg.drop_path = 0; /* no stochastic depth in the picture (the parameters do not depend on it) */
     if (!rc) rc = model3d_create(&m, &cfg, 1, 0, &ctx, err);
-    if (!rc) {
-        ckpt_array arr[2] = {{"/params", CKPT_F32, model3d_params(m), model3d_n_params(m)},
-                             {"/buffers", CKPT_F32, model3d_buffers(m), model3d_n_buffers(m)}};
-        ckpt_state st;
-        rc = ckpt_read(o->checkpoint, MPI_COMM_SELF, &st, NULL, arr, 2, err);
-    }
+    if (!rc)
+        rc = ckpt_read_network(o->checkpoint, MPI_COMM_SELF, model3d_params(m), model3d_n_params(m), model3d_buffers(m),
+                               model3d_n_buffers(m), NULL, err);
     if (!rc) rc = model3d_set_loss_weights(m, 1.0, 0.0, err); /* the 3D head only: no 2D targets read */
     if (!rc) {
         uint64_t key = rng_mix(rng_mix((uint64_t)o->seed, 0x72656e646572ull), (uint64_t)o->sample);

@@ -55,12 +55,8 @@ static int svm_config(const svm_eval_options *o, model3d_config *cfg, char *err)
 /* Loads parameters and BatchNorm buffers of the checkpoint into the model. */
 static int svm_load(const char *checkpoint, model3d *m, char *err)
 {
-    ckpt_array arrays[2] = {
-        {"/params", CKPT_F32, model3d_params(m), model3d_n_params(m)},
-        {"/buffers", CKPT_F32, model3d_buffers(m), model3d_n_buffers(m)},
-    };
-    ckpt_state st;
-    return ckpt_read(checkpoint, MPI_COMM_WORLD, &st, NULL, arrays, 2, err);
+    return ckpt_read_network(checkpoint, MPI_COMM_WORLD, model3d_params(m), model3d_n_params(m), model3d_buffers(m),
+                             model3d_n_buffers(m), NULL, err);
 }
 
 /* Rank 0 receives every rank's block of rows (row_len values each) of a split of n rows. */

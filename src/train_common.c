@@ -168,12 +168,10 @@ static int pretrained_read(const char *path, MPI_Comm comm, const model3d_config
         *pre = NULL;
         return -1;
     }
-    ckpt_array arr[2] = {
-        {"/params", CKPT_F32, model3d_params(*pre), model3d_n_params(*pre)},
-        {"/buffers", CKPT_F32, model3d_buffers(*pre), model3d_n_buffers(*pre)},
-    };
     ckpt_state st;
-    if (ckpt_read(path, comm, &st, NULL, arr, 2, err)) return -1;
+    if (ckpt_read_network(path, comm, model3d_params(*pre), model3d_n_params(*pre), model3d_buffers(*pre),
+                          model3d_n_buffers(*pre), &st, err))
+        return -1;
     *step = st.step;
     return 0;
 }
