@@ -1,6 +1,7 @@
 /* test_checkpoint.c -- checkpoint round trip on synthetic buffers, corruption detection (bytes
  * flipped inside a dataset's data, truncation), configuration and size mismatches, listing and
- * pruning of a run directory. Runs as one MPI process (MPI_COMM_SELF); the multi-rank write path is
+ * pruning of a run directory, a network's two arrays alone (ckpt_read_network) and the parsed
+ * configuration (ckpt_read_config). Runs as one MPI process (MPI_COMM_SELF); the multi-rank write path is
  * exercised by tests/e2e/test_pretrain.sh. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -228,6 +229,48 @@ static void test_size_mismatch(void **state)
     assert_non_null(strstr(err, "/params has 70001 elements, this run needs 70000"));
 }
 
+/* ckpt_read_network: the two network arrays and the state from a checkpoint that holds more (the
+ * moments and the order are not read); a /buffers of another size is an error naming it. And
+ * ckpt_read_config: the stored configuration parsed, the same object as CONFIG. */
+static void test_read_network_and_config(void **state)
+{
+    fixture *fx = *state;
+    char path[I2P_PATH_LEN], err[I2P_ERR_LEN];
+    write_ckpt(fx, 30, path);
+    float *p = calloc(NP, sizeof(float)), *b = calloc(NB + 1, sizeof(float));
+    ckpt_state st = {0};
+    int rc = ckpt_read_network(path, MPI_COMM_SELF, p, NP, b, NB, &st, err);
+    if (rc) fprintf(stderr, "%s\n", err);
+    assert_int_equal(rc, 0);
+    assert_int_equal(st.step, 30);
+    assert_int_equal(st.epoch, 3);
+    assert_memory_equal(p, fx->p, sizeof(float) * NP);
+    assert_memory_equal(b, fx->b, sizeof(float) * NB);
+    assert_int_equal(ckpt_read_network(path, MPI_COMM_SELF, p, NP, b, NB, NULL, err), 0); /* no state wanted */
+    assert_int_equal(ckpt_read_network(path, MPI_COMM_SELF, p, NP, b, NB + 1, NULL, err), -1);
+    assert_non_null(strstr(err, "/buffers has 37 elements, this run needs 38"));
+
+    cJSON *root = NULL;
+    assert_int_equal(ckpt_read_config(path, MPI_COMM_SELF, &st, &root, err), 0);
+    cJSON *want = cJSON_Parse(CONFIG);
+    assert_true(cJSON_Compare(root, want, 1));
+    assert_int_equal(st.step, 30);
+    cJSON_Delete(want);
+    cJSON_Delete(root);
+    assert_int_equal(ckpt_read_config("/nonexistent/ckpt-00000001.h5", MPI_COMM_SELF, &st, &root, err), -1);
+    assert_null(root);
+    char bad[I2P_PATH_LEN];
+    snprintf(bad, sizeof bad, "%s/notjson.h5", fx->dir);
+    ckpt_array a[5];
+    int n = arrays_of(fx, a);
+    assert_int_equal(ckpt_write(bad, MPI_COMM_SELF, &st, "{\"model\": [1,", NULL, a, n, err), 0);
+    assert_int_equal(ckpt_read_config(bad, MPI_COMM_SELF, &st, &root, err), -1);
+    assert_null(root);
+    assert_non_null(strstr(err, "notjson.h5: configuration is not JSON"));
+    free(p);
+    free(b);
+}
+
 static void test_list_and_prune(void **state)
 {
     fixture *fx = *state;
@@ -310,6 +353,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_config_mismatch, setup, teardown),
         cmocka_unit_test(test_config_key_added_later),
         cmocka_unit_test_setup_teardown(test_size_mismatch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_network_and_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_and_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unwritable_dir, setup, teardown),
     };
