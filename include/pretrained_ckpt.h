@@ -20,6 +20,13 @@
  * configuration object (the caller deletes it; NULL on an error). opt: the option that named path
  * ("--checkpoint", "--init"), the start of every message, as in "--init ckpt.h5: is a fine-tuning
  * checkpoint; ...". 0, or -1 with err. Collective over comm (every rank gets the same answer). */
+/* What a checkpoint is, from its stored configuration: "pre-training" ("model": pretrain's and
+ * import's), "fine-tuning" ("classifier"), "part-segmentation" ("partseg"), or NULL (none of them). */
+const char *pretrained_ckpt_kind(const cJSON *config);
+
+/* The commands that take a checkpoint of that kind, in words (for `info`); "" for NULL. */
+const char *pretrained_ckpt_uses(const char *kind);
+
 int pretrained_ckpt_config(const char *path, const char *opt, MPI_Comm comm, model3d_config *cfg, ckpt_state *st,
                            cJSON **root, char *err);
 

@@ -1,8 +1,8 @@
 /* cli_info.c -- `i2pmae info FILE`: a readable summary of any HDF5 file this program writes.
  *
  * Prints the root attributes, every group and dataset (shape, type, chunking, filters, attributes),
- * then, where present: the label histogram with class names (/label), and the extraction progress
- * (/done: samples marked done). Rank 0 reads the file alone (MPI_COMM_SELF); the other ranks only
+ * then, where present: the label histogram with class names (/label), the extraction progress
+ * (/done: samples marked done), and a checkpoint's kind, step and the commands that take it. Rank 0 reads the file alone (MPI_COMM_SELF); the other ranks only
  * agree on the outcome.
  */
 #include <mpi.h>
@@ -16,6 +16,7 @@
 #include "dist.h"
 #include "errors.h"
 #include "h5io.h"
+#include "pretrained_ckpt.h"
 
 typedef struct {
     h5file *f;
@@ -141,6 +142,24 @@ static int print_done(h5file *f, cJSON *js, char *err)
     return 0;
 }
 
+/* A checkpoint's kind, place and the commands that take it (pretrained_ckpt.h); nothing for a file
+ * that is not a checkpoint. */
+static void print_checkpoint(const char *path, cJSON *js)
+{
+    char e2[I2P_ERR_LEN];
+    ckpt_state st;
+    cJSON *root;
+    if (ckpt_read_config(path, MPI_COMM_SELF, &st, &root, e2)) return;
+    const char *kind = pretrained_ckpt_kind(root);
+    if (kind) {
+        printf("checkpoint: %s, step %ld, epoch %ld%s; taken by %s\n", kind, st.step, st.epoch,
+               st.epoch_pos ? " (stopped inside it)" : "", pretrained_ckpt_uses(kind));
+        cJSON_AddStringToObject(js, "checkpoint_kind", kind);
+        cJSON_AddNumberToObject(js, "checkpoint_step", (double)st.step);
+    }
+    cJSON_Delete(root);
+}
+
 static int info_file(const char *path, cJSON *js, char *err)
 {
     h5file f;
@@ -160,6 +179,7 @@ static int info_file(const char *path, cJSON *js, char *err)
     if (!rc && h5_exists(&f, "/label")) rc = print_labels(&f, path, js, err);
     if (!rc && h5_exists(&f, "/done")) rc = print_done(&f, js, err);
     h5_close(&f);
+    if (!rc) print_checkpoint(path, js);
     return rc;
 }
 
@@ -200,7 +220,9 @@ const i2p_command cmd_info = {
     .usage = "i2pmae info FILE",
     .description =
         "Prints root attributes, every dataset (shape, type, chunks, filters, attributes), the label\n"
-        "histogram with class names where /label exists, and extraction progress where /done exists.",
+        "histogram with class names where /label exists, extraction progress where /done exists, and\n"
+        "for a checkpoint its kind (pre-training, fine-tuning, part segmentation), step and the commands\n"
+        "that take it.",
     .n_positional = 1,
     .state_size = sizeof(info_state),
     .run = run,

@@ -3,6 +3,7 @@
 #include "pretrained_ckpt.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "errors.h"
@@ -22,6 +23,25 @@ static int refuse_directory(const char *path, const char *opt, MPI_Comm comm, ch
                 path, opt, example);
 }
 
+const char *pretrained_ckpt_kind(const cJSON *config)
+{
+    if (cJSON_GetObjectItemCaseSensitive(config, "classifier")) return "fine-tuning";
+    if (cJSON_GetObjectItemCaseSensitive(config, "partseg")) return "part-segmentation";
+    if (cJSON_GetObjectItemCaseSensitive(config, "model")) return "pre-training";
+    return NULL;
+}
+
+const char *pretrained_ckpt_uses(const char *kind)
+{
+    if (!kind) return "";
+    if (!strcmp(kind, "pre-training"))
+        return "finetune / partseg / svm / encode / export / render --checkpoint, pretrain --init (and pretrain "
+               "--resume of its run directory)";
+    if (!strcmp(kind, "fine-tuning"))
+        return "finetune --eval-only --checkpoint, export --checkpoint (and finetune --resume of its run directory)";
+    return "partseg --eval-only --checkpoint (and partseg --resume of its run directory)";
+}
+
 int pretrained_ckpt_config(const char *path, const char *opt, MPI_Comm comm, model3d_config *cfg, ckpt_state *st,
                            cJSON **root, char *err)
 {
@@ -31,11 +51,9 @@ int pretrained_ckpt_config(const char *path, const char *opt, MPI_Comm comm, mod
     cJSON *j;
     if (ckpt_read_config(path, comm, &state, &j, err)) return err_prefix(err, opt);
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "model");
-    const char *kind = cJSON_GetObjectItemCaseSensitive(j, "classifier") ? "fine-tuning"
-                       : cJSON_GetObjectItemCaseSensitive(j, "partseg") ? "part-segmentation"
-                                                                         : NULL;
+    const char *kind = pretrained_ckpt_kind(j);
     int rc = 0;
-    if (kind)
+    if (kind && strcmp(kind, "pre-training"))
         rc = errf(err, "%s %s: is a %s checkpoint; %s takes a pre-training one (pretrain's ckpt-*.h5 or one "
                   "written by import; a %s run continues with --resume, and --eval-only evaluates it)", opt, path,
                   kind, opt, kind);

@@ -113,6 +113,10 @@ expect_error finetune_rundir_as_checkpoint "pre: is a directory (a run directory
   "$I2PMAE" finetune $FT --checkpoint "$T/pre" -o "$T/bad2" --epochs 1
 expect_error finetune_finetune_ckpt_as_checkpoint "is a fine-tuning checkpoint" \
   "$I2PMAE" finetune $FT --checkpoint "$T/np1/best.h5" -o "$T/bad3" --epochs 1
+# `info` says what a checkpoint is (the same test as the refusal above: pretrained_ckpt_kind)
+"$I2PMAE" info "$T/np1/best.h5" > "$T/info_ft.out" 2>&1
+check info_finetune_checkpoint_kind sh -c "grep -q '^checkpoint: fine-tuning, step [0-9]*, epoch [0-9]*; taken by finetune --eval-only' '$T/info_ft.out' &&
+  [ '$(json_field "$T/info_ft.out" checkpoint_kind)' = '\"fine-tuning\"' ]"
 expect_error finetune_checkpoint_and_scratch "give exactly one of --checkpoint PRETRAIN.h5" \
   "$I2PMAE" finetune $FT --checkpoint "$PRE" --scratch -o "$T/bad4"
 expect_error finetune_neither "give exactly one of --checkpoint PRETRAIN.h5" \

@@ -128,4 +128,11 @@ expect_error svm_partseg_checkpoint "best.h5: is a part-segmentation checkpoint;
   "$I2PMAE" svm --data "$T/pre.h5" --test "$T/pre.h5" --checkpoint "$T/np1/best.h5"
 expect_error export_partseg_checkpoint "best.h5: is a part-segmentation checkpoint; export takes a pre-training or fine-tuning one" \
   "$I2PMAE" export --checkpoint "$T/np1/best.h5" --output "$T/bad9.safetensors"
+"$I2PMAE" info "$T/np1/best.h5" > "$T/info_ps.out" 2>&1
+"$I2PMAE" info "$PRE" > "$T/info_pre.out" 2>&1
+"$I2PMAE" info "$T/tr.h5" > "$T/info_data.out" 2>&1
+check info_checkpoint_kinds sh -c "grep -q '^checkpoint: part-segmentation, step [0-9]*, epoch [0-9]*; taken by partseg --eval-only' '$T/info_ps.out' &&
+  grep -q '^checkpoint: pre-training, step 2, epoch [0-9]*; taken by finetune / partseg' '$T/info_pre.out' &&
+  [ '$(json_field "$T/info_pre.out" checkpoint_kind)' = '\"pre-training\"' ] &&
+  ! grep -q '^checkpoint:' '$T/info_data.out' && ! grep -q checkpoint_kind '$T/info_data.out'"
 check wrong_checkpoints_nothing_written sh -c "[ ! -e '$T/bad8/ckpt-00000001.h5' ] && [ ! -e '$T/bad9.safetensors' ]"
