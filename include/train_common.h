@@ -93,7 +93,7 @@ int train_loop_opts_add(cli_opt *opts, int n, const train_cli_fields *f);
  * partseg_load_encoder over their own network type); 0 or -1 with err. */
 typedef int (*train_encoder_load_fn)(void *net, const model3d *pre, char *err);
 
-/* --checkpoint path (pretrained_ckpt.h: a pre-training checkpoint, else one line saying what it is)
+/* --checkpoint path (ckpt_kind.h: a pre-training checkpoint, else one line saying what it is)
  * built on dnn as a pre-training network, its /params and /buffers read, and its encoder copied
  * into net by load; a mismatch is an error naming path and the checkpoint's architecture options.
  * Logs "<cmd>: encoder from <path> (pre-training step S)". Collective; 0 or -1 (every rank). */

@@ -401,8 +401,18 @@ static int list_local(const char *rundir, const char *suffix, long *steps, int m
     if (!d) return errf(err, "%s: cannot read the run directory: %s", rundir, strerror(errno));
     int n = 0;
     struct dirent *e;
-    while ((e = readdir(d)) && n < max)
-        if (parse_name(e->d_name, suffix, &steps[n])) n++;
+    long s;
+    while ((e = readdir(d)))
+        if (parse_name(e->d_name, suffix, &s)) {
+            if (n < max) {
+                steps[n++] = s;
+                continue;
+            }
+            int low = 0; /* more than max: keep the max newest, whatever order readdir gives */
+            for (int i = 1; i < n; i++)
+                if (steps[i] < steps[low]) low = i;
+            if (s > steps[low]) steps[low] = s;
+        }
     closedir(d);
     if (n > 0) qsort(steps, (size_t)n, sizeof(long), cmp_desc);
     return n;

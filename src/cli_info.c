@@ -11,12 +11,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "ckpt_kind.h"
 #include "commands.h"
 #include "dataset.h"
 #include "dist.h"
 #include "errors.h"
 #include "h5io.h"
-#include "pretrained_ckpt.h"
 
 typedef struct {
     h5file *f;
@@ -142,7 +142,7 @@ static int print_done(h5file *f, cJSON *js, char *err)
     return 0;
 }
 
-/* A checkpoint's kind, place and the commands that take it (pretrained_ckpt.h); nothing for a file
+/* A checkpoint's kind, place and the commands that take it (ckpt_kind.h); nothing for a file
  * that is not a checkpoint. */
 static void print_checkpoint(const char *path, cJSON *js)
 {
@@ -150,10 +150,10 @@ static void print_checkpoint(const char *path, cJSON *js)
     ckpt_state st;
     cJSON *root;
     if (ckpt_read_config(path, MPI_COMM_SELF, &st, &root, e2)) return;
-    const char *kind = pretrained_ckpt_kind(root);
+    const char *kind = ckpt_kind(root);
     if (kind) {
         printf("checkpoint: %s, step %ld, epoch %ld%s; taken by %s\n", kind, st.step, st.epoch,
-               st.epoch_pos ? " (stopped inside it)" : "", pretrained_ckpt_uses(kind));
+               st.epoch_pos ? " (stopped inside it)" : "", ckpt_kind_uses(kind));
         cJSON_AddStringToObject(js, "checkpoint_kind", kind);
         cJSON_AddNumberToObject(js, "checkpoint_step", (double)st.step);
     }

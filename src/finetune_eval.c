@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "checkpoint.h"
+#include "ckpt_kind.h"
 #include "dist.h"
 #include "errors.h"
 #include "log.h"
@@ -148,15 +149,9 @@ static int read_ft_config(const ft_eval_args *a, classifier_config *cfg, long *m
     ckpt_state st;
     cJSON *root;
     if (ckpt_read_config(a->checkpoint, comm, &st, &root, err)) return -1;
-    int rc = 0;
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(root, "classifier");
     const cJSON *tr = cJSON_GetObjectItemCaseSensitive(root, "train");
-    if (!c) {
-        rc = cJSON_GetObjectItemCaseSensitive(root, "model")
-           ? errf(err, "%s: is a pre-training checkpoint; --eval-only takes a fine-tuning one "
-                  "(RUNDIR/best.h5 or RUNDIR/ckpt-*.h5 of i2pmae finetune)", a->checkpoint)
-           : errf(err, "%s: checkpoint has no classifier configuration", a->checkpoint);
-    }
+    int rc = ckpt_kind_require(root, a->checkpoint, "--checkpoint", "finetune --eval-only", CKPT_KIND_FINETUNE, err);
     if (!rc && classifier_config_from_json(c, cfg, err)) rc = err_prefix(err, a->checkpoint);
     if (!rc) {
         *micro = (long)json_num(tr, "micro_batch", 32);

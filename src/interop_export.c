@@ -11,15 +11,15 @@
 #include <cjson/cJSON.h>
 
 #include "checkpoint.h"
+#include "ckpt_kind.h"
 #include "classifier.h"
 #include "dist.h"
-#include "pretrained_ckpt.h"
 #include "safetensors.h"
 
 int interop_checkpoint_config(const char *path, model3d_config *cfg, long *step, char *err)
 {
     ckpt_state st;
-    if (pretrained_ckpt_config(path, "--checkpoint", MPI_COMM_WORLD, cfg, &st, NULL, err)) return -1;
+    if (ckpt_pretrain_config(path, "--checkpoint", MPI_COMM_WORLD, cfg, &st, NULL, err)) return -1;
     if (step) *step = st.step;
     return 0;
 }
@@ -137,7 +137,7 @@ int interop_export(const char *checkpoint, const char *output, interop_export_re
         rc = export_classifier(checkpoint, root, output, r, err);
         r->kind = "finetune";
     }
-    int partseg = cJSON_GetObjectItemCaseSensitive(root, "partseg") != NULL;
+    int partseg = ckpt_kind(root) && !strcmp(ckpt_kind(root), CKPT_KIND_PARTSEG);
     cJSON_Delete(root);
     if (r->kind) {
         if (!rc) {

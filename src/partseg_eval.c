@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "checkpoint.h"
+#include "ckpt_kind.h"
 #include "dist.h"
 #include "errors.h"
 #include "h5io.h"
@@ -197,12 +198,11 @@ int partseg_eval_only(const char *checkpoint, const char *test, const char *pred
     long ck_micro = 0;
     cJSON *root;
     if (ckpt_read_config(checkpoint, comm, &st, &root, err)) return -1;
-    int rc = 0;
     const cJSON *pj = cJSON_GetObjectItemCaseSensitive(root, "partseg");
     const cJSON *tr = cJSON_GetObjectItemCaseSensitive(root, "train");
     const cJSON *mb = tr ? cJSON_GetObjectItemCaseSensitive(tr, "micro_batch") : NULL;
-    if (!pj) rc = errf(err, "%s: not a part-segmentation checkpoint (no \"partseg\" configuration)", checkpoint);
-    else if (partseg_config_from_json(pj, &cfg, err)) rc = err_prefix(err, checkpoint);
+    int rc = ckpt_kind_require(root, checkpoint, "--checkpoint", "partseg --eval-only", CKPT_KIND_PARTSEG, err);
+    if (!rc && partseg_config_from_json(pj, &cfg, err)) rc = err_prefix(err, checkpoint);
     if (cJSON_IsNumber(mb)) ck_micro = (long)mb->valuedouble;
     cJSON_Delete(root);
     if (rc) return -1;

@@ -6,11 +6,11 @@
 #include <string.h>
 
 #include "checkpoint.h"
+#include "ckpt_kind.h"
 #include "dist.h"
 #include "errors.h"
 #include "model_opts.h"
 #include "paths.h"
-#include "pretrained_ckpt.h"
 
 /* "--init PATH: " before err; -1. */
 static int init_prefix(char *err, const char *path)
@@ -81,7 +81,7 @@ static int read_config(const char *path, MPI_Comm comm, model3d_config *c, long 
     ckpt_state st;
     cJSON *root;
     *import = NULL;
-    if (pretrained_ckpt_config(path, "--init", comm, c, &st, &root, err)) return -1;
+    if (ckpt_pretrain_config(path, "--init", comm, c, &st, &root, err)) return -1;
     const cJSON *im = cJSON_GetObjectItemCaseSensitive(root, "import");
     *import = im ? cJSON_Duplicate(im, 1) : NULL;
     *step = st.step;

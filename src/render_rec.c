@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "checkpoint.h"
+#include "ckpt_kind.h"
 #include "dataset.h"
 #include "dnn.h"
 #include "errors.h"
@@ -16,7 +17,6 @@
 #include "model3d.h"
 #include "model_opts.h"
 #include "png_write.h"
-#include "pretrained_ckpt.h"
 #include "rng.h"
 
 #define GAP_PX 4
@@ -31,7 +31,7 @@ typedef struct {
 static int read_config(const char *ckpt, model3d_config *cfg, int *guided, char *err)
 {
     cJSON *root;
-    if (pretrained_ckpt_config(ckpt, "--checkpoint", MPI_COMM_SELF, cfg, NULL, &root, err)) return -1;
+    if (ckpt_pretrain_config(ckpt, "--checkpoint", MPI_COMM_SELF, cfg, NULL, &root, err)) return -1;
     const cJSON *ob = cJSON_GetObjectItemCaseSensitive(root, "objective");
     const cJSON *mk = cJSON_GetObjectItemCaseSensitive(ob, "masking");
     *guided = !cJSON_IsString(mk) || strcmp(mk->valuestring, "random") != 0;

@@ -9,12 +9,12 @@
 #include <string.h>
 
 #include "checkpoint.h"
+#include "ckpt_kind.h"
 #include "dataset.h"
 #include "dist.h"
 #include "errors.h"
 #include "log.h"
 #include "metrics.h"
-#include "pretrained_ckpt.h"
 #include "svm.h"
 
 /* Features of one split: rank 0 holds all (n, dim) and the labels after encode_split. */
@@ -39,7 +39,7 @@ static int svm_config(const svm_eval_options *o, model3d_config *cfg, char *err)
         if (model_opts_apply(o->model, cfg, err)) return -1;
         return model3d_config_check(cfg, err);
     }
-    if (pretrained_ckpt_config(o->checkpoint, "--checkpoint", MPI_COMM_WORLD, cfg, NULL, NULL, err)) return -1;
+    if (ckpt_pretrain_config(o->checkpoint, "--checkpoint", MPI_COMM_WORLD, cfg, NULL, NULL, err)) return -1;
     model_opts arch = *o->model, points = {0};
     model_opts_clear(&arch, "points");
     model_opts_clear(&arch, "mask-ratio");

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "ckpt_kind.h"
 #include "commands.h"
 #include "data_order.h"
 #include "dist.h"
@@ -16,7 +17,6 @@
 #include "paths.h"
 #include "pipe_schedule.h"
 #include "preempt.h"
-#include "pretrained_ckpt.h"
 #include "rng.h"
 #include "train_log.h"
 
@@ -180,7 +180,7 @@ int train_load_encoder(const char *cmd, const char *path, MPI_Comm comm, dnn_ctx
                        void *net, char *err)
 {
     model3d_config pcfg;
-    if (pretrained_ckpt_config(path, "--checkpoint", comm, &pcfg, NULL, NULL, err)) return -1;
+    if (ckpt_pretrain_config(path, "--checkpoint", comm, &pcfg, NULL, NULL, err)) return -1;
     model3d *pre;
     long step = 0;
     int rc = pretrained_read(path, comm, &pcfg, dnn, &pre, &step, err);

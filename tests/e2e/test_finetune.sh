@@ -113,7 +113,7 @@ expect_error finetune_rundir_as_checkpoint "pre: is a directory (a run directory
   "$I2PMAE" finetune $FT --checkpoint "$T/pre" -o "$T/bad2" --epochs 1
 expect_error finetune_finetune_ckpt_as_checkpoint "is a fine-tuning checkpoint" \
   "$I2PMAE" finetune $FT --checkpoint "$T/np1/best.h5" -o "$T/bad3" --epochs 1
-# `info` says what a checkpoint is (the same test as the refusal above: pretrained_ckpt_kind)
+# `info` says what a checkpoint is (the same test as the refusal above: ckpt_kind)
 "$I2PMAE" info "$T/np1/best.h5" > "$T/info_ft.out" 2>&1
 check info_finetune_checkpoint_kind sh -c "grep -q '^checkpoint: fine-tuning, step [0-9]*, epoch [0-9]*; taken by finetune --eval-only' '$T/info_ft.out' &&
   [ '$(json_field "$T/info_ft.out" checkpoint_kind)' = '\"fine-tuning\"' ]"
@@ -138,7 +138,7 @@ f['label'] = np.array([0, 1, 2, 13, 4, 5], np.int64)
 else
   skip finetune_test_labels_outside "python3 h5py missing"
 fi
-expect_error finetune_eval_only_pretrain_ckpt "is a pre-training checkpoint; --eval-only takes a fine-tuning one" \
+expect_error finetune_eval_only_pretrain_ckpt "is a pre-training checkpoint; finetune --eval-only takes a fine-tuning one" \
   "$I2PMAE" finetune --eval-only --checkpoint "$PRE" --test "$T/te.h5"
 expect_error finetune_vote_without_eval_only "--vote goes with --eval-only" \
   "$I2PMAE" finetune $FT --scratch --vote -o "$T/bad9"

@@ -115,7 +115,7 @@ expect_error partseg_other_architecture "partseg: tensor 'merge2.conv3.weight' h
 expect_error partseg_checkpoint_and_scratch "give exactly one of --checkpoint" \
   "$I2PMAE" partseg $PS --checkpoint "$PRE" --scratch -o "$T/bad4"
 # every command that starts from a pre-trained network refuses the other kinds with the same line
-# (pretrained_ckpt.c): a run directory, a part-segmentation or a fine-tuning checkpoint
+# (ckpt_kind.c): a run directory, a part-segmentation or a fine-tuning checkpoint
 expect_error partseg_own_checkpoint_as_pretrained "\-\-checkpoint .*best.h5: is a part-segmentation checkpoint; --checkpoint takes a pre-training one" \
   "$I2PMAE" partseg $PS --checkpoint "$T/np1/best.h5" -o "$T/bad5" --epochs 1
 expect_error partseg_rundir_as_checkpoint "pre: is a directory (a run directory?); --checkpoint takes a pre-training checkpoint file, e.g. .*pre/ckpt-00000002.h5" \
@@ -132,7 +132,9 @@ expect_error export_partseg_checkpoint "best.h5: is a part-segmentation checkpoi
 "$I2PMAE" info "$PRE" > "$T/info_pre.out" 2>&1
 "$I2PMAE" info "$T/tr.h5" > "$T/info_data.out" 2>&1
 check info_checkpoint_kinds sh -c "grep -q '^checkpoint: part-segmentation, step [0-9]*, epoch [0-9]*; taken by partseg --eval-only' '$T/info_ps.out' &&
-  grep -q '^checkpoint: pre-training, step 2, epoch [0-9]*; taken by finetune / partseg' '$T/info_pre.out' &&
+  grep -q '^checkpoint: pre-training, step 2, epoch [0-9]*; taken by finetune, partseg, svm' '$T/info_pre.out' &&
   [ '$(json_field "$T/info_pre.out" checkpoint_kind)' = '\"pre-training\"' ] &&
   ! grep -q '^checkpoint:' '$T/info_data.out' && ! grep -q checkpoint_kind '$T/info_data.out'"
+expect_error partseg_eval_only_pretrain_checkpoint "pre/ckpt-00000002.h5: is a pre-training checkpoint; partseg --eval-only takes a part-segmentation one (RUNDIR/best.h5 or RUNDIR/ckpt-\*.h5 of i2pmae partseg); a pre-training checkpoint is for finetune, partseg" \
+  "$I2PMAE" partseg --eval-only --checkpoint "$PRE" --test "$T/te.h5"
 check wrong_checkpoints_nothing_written sh -c "[ ! -e '$T/bad8/ckpt-00000001.h5' ] && [ ! -e '$T/bad9.safetensors' ]"

@@ -296,6 +296,27 @@ static void test_list_and_prune(void **state)
     assert_non_null(strstr(err, "/nonexistent/dir"));
 }
 
+/* ckpt_list with fewer places than files keeps the newest, whatever order the directory lists
+ * them in (40 names, created in a scrambled order). */
+static void test_list_keeps_newest(void **state)
+{
+    fixture *fx = *state;
+    char path[I2P_PATH_LEN], err[I2P_ERR_LEN];
+    for (int i = 0; i < 40; i++) {
+        ckpt_path(path, sizeof path, fx->dir, 1 + (i * 17) % 40); /* 17 is prime to 40: each once */
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fclose(f);
+    }
+    long steps[3];
+    assert_int_equal(ckpt_list(fx->dir, MPI_COMM_SELF, steps, 1, err), 1);
+    assert_int_equal(steps[0], 40);
+    assert_int_equal(ckpt_list(fx->dir, MPI_COMM_SELF, steps, 3, err), 3);
+    assert_int_equal(steps[0], 40);
+    assert_int_equal(steps[1], 39);
+    assert_int_equal(steps[2], 38);
+}
+
 static void test_unwritable_dir(void **state)
 {
     (void)state;
@@ -356,6 +377,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_read_network_and_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_and_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unwritable_dir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_keeps_newest, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     MPI_Finalize();
