@@ -299,9 +299,10 @@ same_run() {
 # limits every 30 s, sends it 5 to 35 s after the start). The job passes it to the ranks,
 # pretrain checkpoints and exits 75, the job requeues itself; the local cluster lets a requeued
 # job start again after 10 s (cred_expire in slurm/local-cluster.sh). The work is sized from a
-# short calibration run's steady rate to about 55 s, so at least one requeue is sure (sized from
-# an average that counted the first steps, it once took 27 s and ended before the signal); the finished job must
-# hold the losses and final checkpoint of an uninterrupted run (mpirun, same steps).
+# short calibration run's steady rate to about 45 s, more than the 35 s a first signal can take,
+# so at least one requeue is sure (sized from an average that counted the first steps, it once took
+# 27 s and ended before the signal; at 55 s the check took 130-190 s with 2-4 requeues); the
+# finished job must hold the losses and final checkpoint of an uninterrupted run (mpirun, same steps).
 requeue_checks() {
   NET="--points 256 --groups 64,32,8 --k 16,8,8 --dims 32,64,128 --depths 1,1,1 --heads 4 --dec-dims 128,64
     --dec-depths 1,1 --embed-hidden 32,64,128"
@@ -314,7 +315,7 @@ requeue_checks() {
   # the work could end before the signal came)
   secs=$(grep 'pretrain: step 30/30 ' "$T/calib.out" | tail -n 1 |
     awk '{ for (i = 2; i <= NF; i++) if ($i == "samples/s") r = $(i - 1) } END { printf "%.4f", (r > 0 ? 8 / r : 0) }')
-  steps=$(awk -v s="$secs" 'BEGIN { n = s > 0 ? int(55 / s / 10) * 10 : 0; print (n < 30 ? 30 : (n > 8000 ? 8000 : n)) }')
+  steps=$(awk -v s="$secs" 'BEGIN { n = s > 0 ? int(45 / s / 10) * 10 : 0; print (n < 30 ? 30 : (n > 8000 ? 8000 : n)) }')
   # The second job below needs only the signal to come before its end: a third of the work.
   early_steps=$(( steps / 30 * 10 )); [ "$early_steps" -ge 10 ] || early_steps=10
   set -- "$@" --epochs $(( steps / 25 + 1 ))
