@@ -111,8 +111,8 @@ void ckpt_path(char *out, size_t out_len, const char *rundir, long step);
 /* The most checkpoints of one run directory that are listed (ckpt_list, ckpt_prune). */
 #define CKPT_LIST_MAX 4096
 
-/* The steps of the ckpt-*.h5 files in rundir, newest first: the max newest when there are more. Rank 0 lists and
- * broadcasts; returns the number found (>= 0) or -1 if rundir cannot be read. */
+/* The steps of the ckpt-*.h5 files in rundir, newest first (the max newest when there are more).
+ * Rank 0 lists and broadcasts; returns the number found (>= 0) or -1 if rundir cannot be read. */
 int ckpt_list(const char *rundir, MPI_Comm comm, long *steps, int max, char *err);
 
 /* Restores one checkpoint for ckpt_resume_newest: path's header st has been read and its stored

@@ -25,9 +25,10 @@ const char *ckpt_kind(const cJSON *config);
 /* The commands that take a checkpoint of that kind, in words (for `info`); "" for NULL. */
 const char *ckpt_kind_uses(const char *kind);
 
-/* 0 when config (of the checkpoint at path) is of kind want; else -1 with
- * "<opt> <path>: is a <kind> checkpoint; <who> takes a <want> one (<what that is>)", or, for a
- * configuration of no kind, "... has no configuration of any kind". Not collective. */
+/* 0 when config (of the checkpoint at path) is of kind want; else -1 with "<opt> <path>: is a <kind>
+ * checkpoint; <who> takes a <want> one (<what files those are>); a <kind> checkpoint is for <its
+ * commands>", or, for a configuration of no kind, "... has no configuration of any kind". Not
+ * collective. */
 int ckpt_kind_require(const cJSON *config, const char *path, const char *opt, const char *who, const char *want,
                       char *err);
 
