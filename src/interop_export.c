@@ -133,11 +133,11 @@ int interop_export(const char *checkpoint, const char *output, interop_export_re
     cJSON *root = NULL;
     if (read_root(checkpoint, &root, &r->step, err)) return -1;
     int rc = 0;
-    if (cJSON_GetObjectItemCaseSensitive(root, "classifier")) {
+    const char *kind = ckpt_kind(root); /* a static string: outlives root */
+    if (kind && !strcmp(kind, CKPT_KIND_FINETUNE)) {
         rc = export_classifier(checkpoint, root, output, r, err);
         r->kind = "finetune";
     }
-    int partseg = ckpt_kind(root) && !strcmp(ckpt_kind(root), CKPT_KIND_PARTSEG);
     cJSON_Delete(root);
     if (r->kind) {
         if (!rc) {
@@ -146,7 +146,7 @@ int interop_export(const char *checkpoint, const char *output, interop_export_re
         }
         return rc;
     }
-    if (partseg)
+    if (kind && !strcmp(kind, CKPT_KIND_PARTSEG))
         return errf(err, "--checkpoint %s: is a part-segmentation checkpoint; export takes a pre-training or "
                     "fine-tuning one (the official code's layouts have no part-segmentation names)", checkpoint);
     r->kind = "pretrain";
