@@ -2,8 +2,8 @@
  *
  * Prints the root attributes, every group and dataset (shape, type, chunking, filters, attributes),
  * then, where present: the label histogram with class names (/label), the extraction progress
- * (/done: samples marked done), and a checkpoint's kind, step and the commands that take it. Rank 0 reads the file alone (MPI_COMM_SELF); the other ranks only
- * agree on the outcome.
+ * (/done: samples marked done), and a checkpoint's kind, step and the commands that take it. Rank 0
+ * reads the file alone (MPI_COMM_SELF); the other ranks only agree on the outcome.
  */
 #include <mpi.h>
 #include <stdio.h>
