@@ -144,6 +144,18 @@ int model3d_encode_global(model3d *m, int B, const float *points, float *global,
 int model3d_encode(model3d *m, int B, const float *points, float *gmax, float *gmean, float *tokens,
                    float *centres, char *err);
 
+/* Re-estimated BatchNorm statistics of the encoder (svm --bn-stats data, docs/svm.md). The values,
+ * per encoder BatchNorm in the order embed0.bn1, embed0.bn2, merge1.bn1, merge1.bn2, merge2.bn1,
+ * merge2.bn2: its C means, then its C unbiased variances; model3d_encoder_bn_values counts them. */
+long model3d_encoder_bn_values(const model3d *m);
+/* The forward of model3d_encode on points (B,P,3), B >= 2, with the encoder's BatchNorms in training
+ * mode and no drop path: stats (model3d_encoder_bn_values) = each one's batch mean and unbiased
+ * variance over its B * groups[s] * k[s] rows. Parameters and running statistics are left as they
+ * were. */
+int model3d_encoder_bn_batch_stats(model3d *m, int B, const float *points, double *stats, char *err);
+/* The encoder's BatchNorm running statistics := stats (the layout above), rounded to float. */
+void model3d_set_encoder_bn_stats(model3d *m, const double *stats);
+
 /* Allocation counters (tests: a steady state adds nothing): step/eval arena chunks malloc'ed so far,
  * oneDNN primitives created, and the bytes of their scratchpads and temporaries; plus the matmul
  * FLOPs (2*M*K*N, forward and backward) executed so far, for throughput figures, and the bf16

@@ -23,6 +23,9 @@ typedef struct {
     long batch, seed;         /* samples per encoder batch per rank; seed of weights and liblinear */
     const model_opts *model;  /* architecture options given */
     int quiet;                /* 1: no per-class table, no final progress line (svm_monitor.h) */
+    int bn_stats;             /* 1: the encoder's BatchNorm statistics re-estimated on the training
+                                 split before encoding (batches of `batch` samples on any number of
+                                 ranks; docs/svm.md); 0: the checkpoint's (or initial) ones */
 } svm_eval_options;
 
 /* The figures; those of the SVM are valid on rank 0 only. */

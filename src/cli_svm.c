@@ -14,6 +14,7 @@
 
 typedef struct {
     char data[CLI_STR_LEN], test[CLI_STR_LEN], checkpoint[CLI_STR_LEN], c[CLI_STR_LEN];
+    char bn_stats[CLI_STR_LEN];
     int random_init, folds;
     long batch, seed;
     model_opts model;
@@ -26,6 +27,7 @@ static int options(void *state, cli_opt *opts)
     svm_state *a = state;
     *a = (svm_state){.folds = 5, .batch = 32, .seed = 1};
     snprintf(a->c, sizeof a->c, "%g", SVM_DEFAULT_C);
+    snprintf(a->bn_stats, sizeof a->bn_stats, "checkpoint");
     const cli_opt own[] = {
         {"data", OPT_STRING, a->data, "FILE", "training split (point-cloud file, e.g. ModelNet40 train)"},
         {"test", OPT_STRING, a->test, "FILE", "test split"},
@@ -35,6 +37,9 @@ static int options(void *state, cli_opt *opts)
         {"folds", OPT_INT, &a->folds, "K", "cross-validation folds for --c auto"},
         {"batch", OPT_LONG, &a->batch, "B", "samples per encoder batch (per rank)"},
         {"seed", OPT_LONG, &a->seed, "S", "seed of --random-init weights and of liblinear"},
+        {"bn-stats", OPT_STRING, a->bn_stats, "checkpoint|data",
+         "the encoder's BatchNorm statistics: the checkpoint's (the official protocol), or re-estimated on "
+         "the training split in batches of --batch (a diagnostic)"},
     };
     return model_opts_append(&a->model, opts, cmd_opts_add(opts, 0, own, (int)(sizeof own / sizeof own[0])));
 }
@@ -54,6 +59,10 @@ static int check(void *state, char *err)
     if (a->folds < 2) return errf(err, "--folds %d: must be at least 2", a->folds);
     if (a->batch < 1) return errf(err, "--batch %ld: must be at least 1", a->batch);
     if (a->seed < 0) return errf(err, "--seed %ld: must be non-negative", a->seed);
+    if (strcmp(a->bn_stats, "checkpoint") && strcmp(a->bn_stats, "data"))
+        return errf(err, "--bn-stats %s: must be checkpoint or data", a->bn_stats);
+    if (!strcmp(a->bn_stats, "data") && a->batch < 2)
+        return errf(err, "--bn-stats data: --batch %ld, BatchNorm statistics need at least 2 samples", a->batch);
     return 0;
 }
 
@@ -63,13 +72,15 @@ static int run(void *state, const cmd_env *env, char *err)
     (void)env;
     svm_eval_options o = {.data = a->data, .test = a->test, .checkpoint = a->checkpoint,
                           .random_init = a->random_init, .c = a->c_value, .folds = a->folds,
-                          .batch = a->batch, .seed = a->seed, .model = &a->model};
+                          .batch = a->batch, .seed = a->seed, .model = &a->model,
+                          .bn_stats = !strcmp(a->bn_stats, "data")};
     if (svm_eval_run(&o, &a->r, err)) return -1;
     const svm_eval_result *r = &a->r;
     log_info("svm: %s: test accuracy %.2f%% (mean class accuracy %.2f%%), C = %g%s, %ld train / %ld "
-             "test samples, %d-d features", a->random_init ? "random-init encoder" : a->checkpoint,
+             "test samples, %d-d features%s", a->random_init ? "random-init encoder" : a->checkpoint,
              100 * r->accuracy, 100 * r->mean_class_accuracy, r->c,
-             a->c_value ? "" : " (cross-validated)", r->train_samples, r->test_samples, r->feature_dim);
+             a->c_value ? "" : " (cross-validated)", r->train_samples, r->test_samples, r->feature_dim,
+             strcmp(a->bn_stats, "data") ? "" : ", BatchNorm statistics re-estimated on the training split");
     return 0;
 }
 
@@ -80,6 +91,7 @@ static void summarise(void *state, const cmd_env *env, cJSON *s)
     (void)env;
     cJSON_AddStringToObject(s, "encoder", a->random_init ? "random-init" : "checkpoint");
     if (!a->random_init) cJSON_AddStringToObject(s, "checkpoint", a->checkpoint);
+    cJSON_AddStringToObject(s, "bn_stats", a->bn_stats);
     cJSON_AddStringToObject(s, "data", a->data);
     cJSON_AddStringToObject(s, "test", a->test);
     cJSON_AddNumberToObject(s, "accuracy", r->accuracy);

@@ -1,14 +1,19 @@
 /* model3d_step.c -- one training step of the 3D network, in order: encoder (tokenize, mask, embed
  * and encode three scales), decoder, heads and losses, then the backward of each in reverse; the
- * encoder-only forward that gives the pooled global feature; and the activations of the last step
- * for the reference tests. Semantics: docs/model3d.md. Activations live in the model's step arena;
+ * encoder-only forward that gives the pooled global feature, and the same forward with the encoder's
+ * BatchNorms in training mode for their batch statistics (svm --bn-stats data); and the activations
+ * of the last step for the reference tests. Semantics: docs/model3d.md. Activations live in the
+ * model's step arena (the encoder-only forwards: in its eval arena);
  * every size requested depends only on (config, B), so steps after the first allocate nothing
  * (model3d_alloc_stats).
  */
 #include "model3d_impl.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "errors.h"
 
 typedef struct {
     m3_encoder_state e;
@@ -147,6 +152,78 @@ int model3d_reconstruction(const model3d *m, int b, float *vis, long *n_vis, flo
     *n_vis = nv;
     *n_masked = nm;
     return 0;
+}
+
+/* The encoder's BatchNorms in model3d's order: embed0.bn1, embed0.bn2, merge1.bn1, ..., merge2.bn2. */
+static const m3_bn *encoder_bn(const model3d *m, int i)
+{
+    return i % 2 ? &m->embed[i / 2].bn2 : &m->embed[i / 2].bn1;
+}
+
+enum { ENCODER_BNS = 6 };
+
+long model3d_encoder_bn_values(const model3d *m)
+{
+    long n = 0;
+    for (int i = 0; i < ENCODER_BNS; i++) n += 2 * encoder_bn(m, i)->C;
+    return n;
+}
+
+int model3d_encoder_bn_batch_stats(model3d *m, int B, const float *points, double *stats, char *err)
+{
+    if (B < 2) return errf(err, "model3d: BatchNorm statistics of a batch of %d sample (at least 2)", B);
+    const model3d_config *c = &m->cfg;
+    int nb = c->depths[0] + c->depths[1] + c->depths[2];
+    double *rates = malloc(sizeof(double) * (size_t)nb);
+    float *saved = malloc(sizeof(float) * (size_t)(m->st.n_buffers ? m->st.n_buffers : 1));
+    if (!rates || !saved) {
+        free(rates);
+        free(saved);
+        return errf(err, "model3d: out of memory for the BatchNorm statistics");
+    }
+    /* the eval arena, no gradients; BatchNorm in training mode (batch statistics, running update
+       undone below), drop path off */
+    memcpy(saved, m->st.buffers, sizeof(float) * (size_t)m->st.n_buffers);
+    for (int s = 0, i = 0; s < 3; s++)
+        for (int j = 0; j < c->depths[s]; j++, i++) {
+            rates[i] = m->enc[s].blocks[j].drop_rate;
+            m->enc[s].blocks[j].drop_rate = 0;
+        }
+    m3_run r;
+    m3_encoder_state *e = m3_store_begin(&m->st, &r, 0, B, sizeof *e, "model3d", err);
+    int rc = e ? 0 : -1;
+    if (!rc) {
+        r.train = 1;
+        rc = m3_encoder_forward(&r, m, e, B, points, MASK_EVAL_SVM, NULL);
+    }
+    for (int i = 0, at = 0; !rc && i < ENCODER_BNS; i++) {
+        const m3_group_state *g = &e->gs[i / 2];
+        const float *mean = i % 2 ? g->mean2 : g->mean1, *var = i % 2 ? g->var2 : g->var1;
+        long C = encoder_bn(m, i)->C, rows = (long)B * c->groups[i / 2] * c->k[i / 2];
+        for (long j = 0; j < C; j++) {
+            stats[at + j] = mean[j];
+            stats[at + C + j] = (double)var[j] * (double)rows / (double)(rows - 1); /* unbiased, as torch's */
+        }
+        at += 2 * C;
+    }
+    memcpy(m->st.buffers, saved, sizeof(float) * (size_t)m->st.n_buffers);
+    for (int s = 0, i = 0; s < 3; s++)
+        for (int j = 0; j < c->depths[s]; j++, i++) m->enc[s].blocks[j].drop_rate = rates[i];
+    free(rates);
+    free(saved);
+    return rc;
+}
+
+void model3d_set_encoder_bn_stats(model3d *m, const double *stats)
+{
+    for (int i = 0, at = 0; i < ENCODER_BNS; i++) {
+        const m3_bn *bn = encoder_bn(m, i);
+        for (long j = 0; j < bn->C; j++) {
+            m->st.buffers[bn->run_mean + j] = (float)stats[at + j];
+            m->st.buffers[bn->run_var + j] = (float)stats[at + bn->C + j];
+        }
+        at += 2 * bn->C;
+    }
 }
 
 int model3d_encode_global(model3d *m, int B, const float *points, float *global, char *err)

@@ -135,6 +135,58 @@ out:
     return rc ? -1 : 0;
 }
 
+/* --bn-stats data: the encoder's BatchNorm statistics re-estimated on the training split tr (docs/svm.md):
+ * fixed global batches of bs consecutive samples (the last one takes a remainder of 2 or more; a
+ * remainder of 1 sample is left out), batch j on rank j mod size, each batch's statistics
+ * (model3d_encoder_bn_batch_stats) in its own row of a table summed over the ranks (one rank writes
+ * each row: exact), then averaged over the batches in batch order, weighted by their sizes, and set
+ * as the running statistics: the same values on any number of ranks. */
+static int reestimate_bn(split *tr, model3d *m, const model3d_config *cfg, long bs, char *err)
+{
+    int rank, size;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    long n = tr->n, V = model3d_encoder_bn_values(m);
+    if (bs > n) bs = n;
+    long nbat = bs > 0 ? n / bs + (n % bs >= 2) : 0;
+    if (nbat < 1 || bs < 2)
+        return errf(err, "%s: --bn-stats data needs batches of at least 2 training samples (%ld samples, --batch %ld)",
+                    tr->d.f.path, n, bs);
+    long P = tr->d.points, Pm = cfg->points;
+    float *raw = malloc(sizeof(float) * (size_t)(bs * P * 3)), *pts = malloc(sizeof(float) * (size_t)(bs * Pm * 3));
+    int32_t *lab = malloc(sizeof(int32_t) * (size_t)bs);
+    double *rows = calloc((size_t)(nbat * V), sizeof(double)), *est = calloc((size_t)V, sizeof(double));
+    int rc = raw && pts && lab && rows && est ? 0 : errf(err, "out of memory for %ld batches' BatchNorm statistics", nbat);
+    rc = dist_any_error(MPI_COMM_WORLD, rc, err);
+    for (long j0 = 0; !rc && j0 < nbat; j0 += size) { /* the same rounds on every rank */
+        long j = j0 + rank, nb = j >= nbat ? 0 : j == nbat - 1 && n % bs >= 2 ? n % bs : bs;
+        rc = dataset_read(&tr->d, nb ? j * bs : 0, nb, raw, lab, err); /* collective: count 0 when idle */
+        for (long b = 0; !rc && b < nb; b++) /* the first Pm points of each sample, as encoded */
+            memcpy(pts + b * Pm * 3, raw + b * P * 3, sizeof(float) * (size_t)(Pm * 3));
+        if (!rc && nb) rc = model3d_encoder_bn_batch_stats(m, (int)nb, pts, rows + j * V, err);
+        rc = dist_any_error(MPI_COMM_WORLD, rc, err);
+    }
+    if (!rc) {
+        MPI_Allreduce(MPI_IN_PLACE, rows, (int)(nbat * V), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+        long used = 0;
+        for (long j = 0; j < nbat; j++) {
+            long nb = j == nbat - 1 && n % bs >= 2 ? n % bs : bs;
+            for (long v = 0; v < V; v++) est[v] += (double)nb * rows[j * V + v];
+            used += nb;
+        }
+        for (long v = 0; v < V; v++) est[v] /= (double)used;
+        model3d_set_encoder_bn_stats(m, est);
+        log_info("svm: the encoder's BatchNorm statistics re-estimated on %ld of the %ld training samples, %ld "
+                 "batches of %ld (--bn-stats data)", used, n, nbat, bs);
+    }
+    free(raw);
+    free(pts);
+    free(lab);
+    free(rows);
+    free(est);
+    return rc ? -1 : 0;
+}
+
 /* Rank 0: chooses C (o->c == 0), trains, predicts the test split into pred (n_test). */
 static int svm_fit(const svm_eval_options *o, const split *tr, const split *te, int dim,
                    svm_eval_result *r, int32_t *pred, char *err)
@@ -258,7 +310,11 @@ static int check_splits(const svm_eval_options *o, const model3d_config *cfg, lo
 {
     split tr, te;
     int rc = open_splits(o, cfg, &tr, &te, err);
-    if (!rc && batch) *batch = batch_for(o->batch, tr.n, te.n);
+    if (!rc && batch) { /* --bn-stats data: room for its batches too (of o->batch on any number of ranks) */
+        *batch = batch_for(o->batch, tr.n, te.n);
+        long bs = o->batch < tr.n ? o->batch : tr.n;
+        if (o->bn_stats && bs > *batch) *batch = bs;
+    }
     close_split(&tr);
     close_split(&te);
     return dist_any_error(MPI_COMM_WORLD, rc, err);
@@ -285,7 +341,8 @@ int svm_eval_model(const svm_eval_options *o, model3d *m, const model3d_config *
     progress pr;
     progress_start(&pr, "svm: encode", "samples", tr.n + te.n);
     long done = 0;
-    rc = encode_split(&tr, m, cfg, batch, &pr, &done, err);
+    if (o->bn_stats) rc = reestimate_bn(&tr, m, cfg, o->batch, err);
+    if (!rc) rc = encode_split(&tr, m, cfg, batch, &pr, &done, err);
     if (!rc) rc = encode_split(&te, m, cfg, batch, &pr, &done, err);
     if (rc) goto out;
     if (!o->quiet) progress_finish(&pr);

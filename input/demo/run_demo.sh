@@ -5,11 +5,13 @@
 #   random init      the network's initial weights (--random-init), no training
 #   3D-only          Point-M2AE-style pre-training: random masking, Chamfer loss only (no features read)
 #   I2P-MAE          2D-guided masking + 3D and 2D-semantic targets
-# Each over 3 seeds (initial weights, data order, masks, augmentation), reported as mean +- std.
+# Each over 3 seeds (initial weights, data order, masks, augmentation), reported as mean +- std; each
+# SVM also with the encoder's BatchNorm statistics re-estimated on the training clouds (svm --bn-stats
+# data, a diagnostic: docs/svm.md).
 # Then the same three encoders (first seed) fine-tuned for a few epochs (jobs/finetune-demo.ini; the
 # random-init row is `finetune --scratch`), and one few-shot setting (input/demo/fewshot_demo.sh:
 # 5-way 10-shot, 3 folds) from the I2P-MAE encoder and from scratch.
-# About 6-8 minutes on 2 idle cores (8 CPU-minutes). DEMO_STEPS sets the pre-training steps (default 250 = 10 epochs).
+# About 3 minutes on 2 idle cores (5 CPU-minutes). DEMO_STEPS sets the pre-training steps (default 250 = 10 epochs).
 set -eu
 BIN=${1:-./i2pmae}
 OUT=${DEMO_OUT:-demo-out}
@@ -28,22 +30,27 @@ mpirun -np 2 --oversubscribe --bind-to none "$BIN" extract --config "$HERE/jobs/
   --input "$OUT/train.h5" -o "$OUT/train-features.h5" --stages 2 --force
 "$BIN" render --input "$OUT/train.h5" --sample 0 --features "$OUT/train-features.h5" -o "$OUT/train-sample0.png"
 "$BIN" info "$OUT/train.h5"
-svm() { # name args...: linear SVM (C by cross-validation) of an encoder on the held-out test clouds
-  name=$1; shift
+svm() { # name row args...: linear SVM (C by cross-validation) of an encoder on the held-out test clouds,
+  # its accuracy appended to acc-ROW.txt; then the same with the encoder's BatchNorm statistics
+  # re-estimated on the training clouds (--bn-stats data, a diagnostic: docs/svm.md), to acc-bn-ROW.txt
+  name=$1; row=$2; shift 2
   $MPI "$BIN" svm --config "$DEMO_INI" --data "$OUT/train.h5" --test "$OUT/test.h5" "$@" > "$OUT/svm-$name.out"
-  tail -n 1 "$OUT/svm-$name.out" | sed 's/.*"accuracy":\([0-9.e-]*\).*/\1/' >> "$OUT/acc-${name%%-*}.txt"
+  tail -n 1 "$OUT/svm-$name.out" | sed 's/.*"accuracy":\([0-9.e-]*\).*/\1/' >> "$OUT/acc-$row.txt"
+  $MPI "$BIN" svm --config "$DEMO_INI" --data "$OUT/train.h5" --test "$OUT/test.h5" "$@" --bn-stats data \
+    > "$OUT/svm-bn-$name.out"
+  tail -n 1 "$OUT/svm-bn-$name.out" | sed 's/.*"accuracy":\([0-9.e-]*\).*/\1/' >> "$OUT/acc-bn-$row.txt"
 }
 rm -f "$OUT"/acc-*.txt
 for s in $SEEDS; do
   echo "== demo: seed $s: random init, 3D-only and I2P-MAE pre-training ($STEPS steps each)"
-  svm "random-$s" --random-init --seed "$s"
+  svm "random-$s" random --random-init --seed "$s"
   rm -rf "$OUT/run-3d-$s" "$OUT/run-i2p-$s"
   $MPI "$BIN" pretrain --config "$DEMO_INI" --data "$OUT/train.h5" -o "$OUT/run-3d-$s" --seed "$s" \
     --steps "$STEPS" --masking random --loss-2d-weight 0 --log-every 50 > "$OUT/pretrain-3d-$s.out"
-  svm "3d-$s" --checkpoint "$(ls "$OUT"/run-3d-$s/ckpt-*.h5 | tail -n 1)"
+  svm "3d-$s" 3d --checkpoint "$(ls "$OUT"/run-3d-$s/ckpt-*.h5 | tail -n 1)"
   $MPI "$BIN" pretrain --config "$DEMO_INI" --data "$OUT/train.h5" --features "$OUT/train-features.h5" \
     -o "$OUT/run-i2p-$s" --seed "$s" --steps "$STEPS" --log-every 50 > "$OUT/pretrain-i2p-$s.out"
-  svm "i2p-$s" --checkpoint "$(ls "$OUT"/run-i2p-$s/ckpt-*.h5 | tail -n 1)"
+  svm "i2p-$s" i2p --checkpoint "$(ls "$OUT"/run-i2p-$s/ckpt-*.h5 | tail -n 1)"
 done
 CK=$(ls "$OUT"/run-i2p-*/ckpt-*.h5 | tail -n 1)
 "$BIN" render --checkpoint "$CK" --input "$OUT/train.h5" --features "$OUT/train-features.h5" --sample 0 \
@@ -54,6 +61,10 @@ echo "== demo: linear-SVM test accuracy on 200 held-out clouds (12 classes, chan
 echo "   random init (same architecture):       $(stats "$OUT/acc-random.txt")"
 echo "   3D-only pre-training (Point-M2AE):     $(stats "$OUT/acc-3d.txt")"
 echo "   I2P-MAE pre-training:                  $(stats "$OUT/acc-i2p.txt")"
+echo "   the same, BatchNorm statistics re-estimated on the training clouds (svm --bn-stats data, a diagnostic):"
+echo "   random init (same architecture):       $(stats "$OUT/acc-bn-random.txt")"
+echo "   3D-only pre-training (Point-M2AE):     $(stats "$OUT/acc-bn-3d.txt")"
+echo "   I2P-MAE pre-training:                  $(stats "$OUT/acc-bn-i2p.txt")"
 FT_INI="$HERE/jobs/finetune-demo.ini"
 S1=${SEEDS%% *}
 finetune() { # name args...: fine-tune one encoder; prints "last / best" test accuracy

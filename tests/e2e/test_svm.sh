@@ -1,5 +1,6 @@
 # test_svm.sh -- `i2pmae svm`: a pre-trained checkpoint and a random-init encoder are evaluated
 # (JSON line, per-class table), results are the same on 1 and 2 ranks, --c auto cross-validates,
+# --bn-stats data gives the same results on 1, 2 and 3 ranks,
 # the accuracy beats chance on the 12 synthetic classes; bad input (corrupt checkpoint, options that
 # disagree with the checkpoint, both or neither of --checkpoint / --random-init).
 . "$(dirname "$0")/../lib.sh"
@@ -33,6 +34,23 @@ else fail svm_beats_chance "accuracies $a1 (checkpoint), $ar (random-init), chan
 check svm_c_auto grep -q '"c_selection":"cross-validation".*"cv_accuracy"' "$T/auto.out"
 check svm_c_auto_lists_grid grep -q 'C = 0.0093 .*3-fold cross-validation accuracy' "$T/auto.out"
 
+# --bn-stats data: the encoder's BatchNorm statistics re-estimated on the training split in global
+# batches of --batch (the last one takes a remainder of 2 or more; one sample left over is left out),
+# whatever the number of ranks: the same features, so the same cross-validation accuracies and test
+# accuracy on 1, 2 and 3 ranks (3 batches of 40, 40 and 16 samples; a rank encodes at most 32 of
+# the 96 at a time on 3 ranks)
+for np in 1 2 3; do
+  mpi $np "$I2PMAE" svm $S --checkpoint "$CK" --bn-stats data --batch 40 --c auto --folds 3 > "$T/bn$np.out" 2>&1
+done
+check svm_bn_stats_batches grep -q 're-estimated on 96 of the 96 training samples, 3 batches of 40' "$T/bn1.out"
+check svm_bn_stats_json grep -q '"bn_stats":"data"' "$T/bn2.out"
+cvs() { grep -o 'cross-validation accuracy.*' "$1"; acc "$1"; }
+if [ -n "$(acc "$T/bn1.out")" ] && [ "$(cvs "$T/bn1.out")" = "$(cvs "$T/bn2.out")" ] && \
+   [ "$(cvs "$T/bn1.out")" = "$(cvs "$T/bn3.out")" ]; then pass svm_bn_stats_same_on_1_2_3_ranks
+else fail svm_bn_stats_same_on_1_2_3_ranks "$(cvs "$T/bn1.out" | tr '\n' ' ') vs $(cvs "$T/bn2.out" | tr '\n' ' ') vs $(cvs "$T/bn3.out" | tr '\n' ' ')"; fi
+mpi 2 "$I2PMAE" svm $S --random-init --bn-stats data --batch 19 > "$T/bn19.out" 2>&1
+check svm_bn_stats_remainder_of_one grep -q 're-estimated on 95 of the 96 training samples, 5 batches of 19' "$T/bn19.out"
+
 # ---- bad input ----
 if have_h5py; then
   cp "$CK" "$T/bad.h5"
@@ -54,5 +72,9 @@ expect_error svm_no_encoder "exactly one of --checkpoint FILE and --random-init"
 expect_error svm_missing_checkpoint "nothere.h5" "$I2PMAE" svm $S --checkpoint "$T/nothere.h5"
 expect_error svm_not_a_checkpoint "f.h5: not an i2pmae checkpoint" "$I2PMAE" svm $S --checkpoint "$T/f.h5"
 expect_error svm_bad_c "--c -1: must be a positive number or 'auto'" "$I2PMAE" svm $S --random-init --c -1
+expect_error svm_bad_bn_stats "--bn-stats running: must be checkpoint or data" \
+  "$I2PMAE" svm $S --random-init --bn-stats running
+expect_error svm_bn_stats_batch_of_one "--bn-stats data: --batch 1, BatchNorm statistics need at least 2 samples" \
+  "$I2PMAE" svm $S --random-init --bn-stats data --batch 1
 expect_error svm_too_few_points "samples have 128 points, the encoder takes 256" \
   "$I2PMAE" svm $S --random-init --points 256

@@ -13,6 +13,8 @@
  *  - bf16: the bf16 copy of the weights follows every change of the parameters (a step after an
  *    update equals, bitwise, a step of a fresh model given the updated parameters);
  *  - encode_global shape, finiteness and independence from masking;
+ *  - the encoder's BatchNorm statistics of one batch (model3d_encoder_bn_batch_stats) against the
+ *    running update of a training step on the same clouds;
  *  - padding of the first stage (model3d_set_pad_multiple): to the batch's largest visible count
  *    (multiples 1 and 4) the step does fewer matmul FLOPs than at the fixed bound (0), and its loss
  *    and gradients equal the bound's up to rounding (|loss diff| <= 1e-6 |loss|, every gradient
@@ -271,6 +273,87 @@ static void test_encode_global(void **state)
     m3_test_inputs_free(&in);
 }
 
+/* The index of the buffer tensor called name, or -1. */
+static int buffer_index(const model3d *m, const char *name)
+{
+    for (int i = 0; i < model3d_n_buffer_tensors(m); i++)
+        if (!strcmp(model3d_get_buffer_tensor(m, i)->name, name)) return i;
+    return -1;
+}
+
+/* model3d_encoder_bn_batch_stats (svm --bn-stats data): the six encoder BatchNorms' means and
+ * unbiased variances of one batch, the model left as it was, drop path off; embed0's two checked
+ * against a training step on the same clouds, an independent path (the step's masked forward, whose
+ * embed0 sees every group), through the running update it makes: (1 - 0.1) running + 0.1 statistic
+ * (torch's momentum, unbiased variance), within 1e-6 relative (float against double unbiasing). */
+static void test_encoder_bn_batch_stats(void **state)
+{
+    (void)state;
+    inputs in;
+    make_inputs(&in, 2);
+    model3d *m;
+    assert_int_equal(model3d_create(&m, &in.cfg, 2, 3, &g_dnn, g_err), 0);
+    const model3d_config *c = &in.cfg;
+    long V = model3d_encoder_bn_values(m), nb = model3d_n_buffers(m), np = model3d_n_params(m);
+    long bn_c[6] = {c->embed_hidden[0], c->embed_hidden[2], c->dims[0], c->dims[1], c->dims[1], c->dims[2]};
+    assert_int_equal(V, 2 * (bn_c[0] + bn_c[1] + bn_c[2] + bn_c[3] + bn_c[4] + bn_c[5]));
+    float *p0 = malloc(sizeof(float) * (size_t)np), *b0 = malloc(sizeof(float) * (size_t)nb);
+    double *st = malloc(sizeof(double) * (size_t)V), *sd = malloc(sizeof(double) * (size_t)V);
+    memcpy(p0, model3d_params(m), sizeof(float) * (size_t)np);
+    memcpy(b0, model3d_buffers(m), sizeof(float) * (size_t)nb);
+    int rc = model3d_encoder_bn_batch_stats(m, 2, in.points, st, g_err);
+    if (rc) printf("bn stats: %s\n", g_err);
+    assert_int_equal(rc, 0);
+    assert_memory_equal(p0, model3d_params(m), sizeof(float) * (size_t)np);
+    assert_memory_equal(b0, model3d_buffers(m), sizeof(float) * (size_t)nb);
+    for (int i = 0, at = 0; i < 6; at += 2 * (int)bn_c[i], i++)
+        for (long j = 0; j < bn_c[i]; j++) {
+            assert_true(isfinite(st[at + j]));
+            assert_true(st[at + bn_c[i] + j] >= 0);
+        }
+    assert_int_equal(model3d_encoder_bn_batch_stats(m, 1, in.points, sd, g_err), -1); /* one sample */
+    /* drop path off: with drop_path 0.5 (the same weights: same seed) the same values */
+    model3d_config cd = in.cfg;
+    cd.drop_path = 0.5;
+    model3d *md;
+    assert_int_equal(model3d_create(&md, &cd, 2, 3, &g_dnn, g_err), 0);
+    assert_int_equal(model3d_encoder_bn_batch_stats(md, 2, in.points, sd, g_err), 0);
+    assert_memory_equal(st, sd, sizeof(double) * (size_t)V);
+    /* embed0.bn1 (stats [0, 2a)) and embed0.bn2 (stats [2a, 2a + 2c)) against a training step */
+    model3d_losses L;
+    assert_int_equal(model3d_train_step(m, &in.batch, &L, g_err), 0);
+    const float *after = model3d_buffers(m);
+    const char *names[4] = {"embed0.bn1.running_mean", "embed0.bn1.running_var", "embed0.bn2.running_mean",
+                            "embed0.bn2.running_var"};
+    long first[4] = {0, bn_c[0], 2 * bn_c[0], 2 * bn_c[0] + bn_c[1]};
+    for (int t = 0; t < 4; t++) {
+        int i = buffer_index(m, names[t]);
+        assert_true(i >= 0);
+        const model3d_tensor *bt = model3d_get_buffer_tensor(m, i);
+        assert_int_equal(bt->count, bn_c[t / 2]);
+        double worst = 0;
+        for (long j = 0; j < bt->count; j++) {
+            double want = (1.0 - NN_BN_MOMENTUM) * b0[bt->offset + j] + NN_BN_MOMENTUM * st[first[t] + j];
+            double d = fabs(after[bt->offset + j] - want) / (fabs(want) + 1e-6);
+            if (d > worst) worst = d;
+        }
+        printf("%s: the training step's running update against the re-estimated statistic: %.2e relative\n",
+               names[t], worst);
+        assert_true(worst < 1e-6);
+    }
+    model3d_set_encoder_bn_stats(m, st);
+    int i = buffer_index(m, "merge2.bn2.running_var");
+    assert_true(i >= 0);
+    assert_true(model3d_buffers(m)[model3d_get_buffer_tensor(m, i)->offset] == (float)st[V - bn_c[5]]);
+    free(p0);
+    free(b0);
+    free(st);
+    free(sd);
+    model3d_free(md);
+    model3d_free(m);
+    m3_test_inputs_free(&in);
+}
+
 /* One train step of a fresh model (seed 3) with pad multiple q on batch: loss, gradients (malloc'd)
  * and matmul FLOPs of the step. */
 static double padded_step(const inputs *in, const model3d_batch *batch, int q, float **grads, double *flops)
@@ -364,6 +447,7 @@ int main(void)
         cmocka_unit_test(test_determinism_and_no_alloc),
         cmocka_unit_test(test_bf16_no_alloc_and_weight_copy),
         cmocka_unit_test(test_encode_global),
+        cmocka_unit_test(test_encoder_bn_batch_stats),
         cmocka_unit_test(test_pad_multiple),
     };
     return cmocka_run_group_tests(tests, dnn_group_setup, dnn_group_teardown);
