@@ -135,12 +135,19 @@ out:
     return rc ? -1 : 0;
 }
 
+/* The size of batch j of the nbat batches of bs over n samples: the last takes a remainder of 2 or more. */
+static long bn_batch_size(long j, long nbat, long n, long bs)
+{
+    return j == nbat - 1 && n % bs >= 2 ? n % bs : bs;
+}
+
 /* --bn-stats data: the encoder's BatchNorm statistics re-estimated on the training split tr (docs/svm.md):
  * fixed global batches of bs consecutive samples (the last one takes a remainder of 2 or more; a
- * remainder of 1 sample is left out), batch j on rank j mod size, each batch's statistics
- * (model3d_encoder_bn_batch_stats) in its own row of a table summed over the ranks (one rank writes
- * each row: exact), then averaged over the batches in batch order, weighted by their sizes, and set
- * as the running statistics: the same values on any number of ranks. */
+ * remainder of 1 sample is left out), in rounds of one batch per rank (batch j on rank j mod size).
+ * Each round's statistics (model3d_encoder_bn_batch_stats) go to every rank, each batch in its own
+ * row of a table summed over the ranks (one rank writes each row: exact), and are added in batch
+ * order, weighted by the batch sizes; their average becomes the running statistics. The same
+ * values on any number of ranks; memory: one row per rank. */
 static int reestimate_bn(split *tr, model3d *m, const model3d_config *cfg, long bs, char *err)
 {
     int rank, size;
@@ -152,28 +159,28 @@ static int reestimate_bn(split *tr, model3d *m, const model3d_config *cfg, long 
     if (nbat < 1 || bs < 2)
         return errf(err, "%s: --bn-stats data needs batches of at least 2 training samples (%ld samples, --batch %ld)",
                     tr->d.f.path, n, bs);
-    long P = tr->d.points, Pm = cfg->points;
+    long P = tr->d.points, Pm = cfg->points, used = 0;
     float *raw = malloc(sizeof(float) * (size_t)(bs * P * 3)), *pts = malloc(sizeof(float) * (size_t)(bs * Pm * 3));
     int32_t *lab = malloc(sizeof(int32_t) * (size_t)bs);
-    double *rows = calloc((size_t)(nbat * V), sizeof(double)), *est = calloc((size_t)V, sizeof(double));
-    int rc = raw && pts && lab && rows && est ? 0 : errf(err, "out of memory for %ld batches' BatchNorm statistics", nbat);
+    double *rows = malloc(sizeof(double) * (size_t)(size * V)), *est = calloc((size_t)V, sizeof(double));
+    int rc = raw && pts && lab && rows && est ? 0 : errf(err, "out of memory for the BatchNorm statistics");
     rc = dist_any_error(MPI_COMM_WORLD, rc, err);
     for (long j0 = 0; !rc && j0 < nbat; j0 += size) { /* the same rounds on every rank */
-        long j = j0 + rank, nb = j >= nbat ? 0 : j == nbat - 1 && n % bs >= 2 ? n % bs : bs;
+        long j = j0 + rank, nb = j < nbat ? bn_batch_size(j, nbat, n, bs) : 0;
+        memset(rows, 0, sizeof(double) * (size_t)(size * V));
         rc = dataset_read(&tr->d, nb ? j * bs : 0, nb, raw, lab, err); /* collective: count 0 when idle */
         for (long b = 0; !rc && b < nb; b++) /* the first Pm points of each sample, as encoded */
             memcpy(pts + b * Pm * 3, raw + b * P * 3, sizeof(float) * (size_t)(Pm * 3));
-        if (!rc && nb) rc = model3d_encoder_bn_batch_stats(m, (int)nb, pts, rows + j * V, err);
-        rc = dist_any_error(MPI_COMM_WORLD, rc, err);
+        if (!rc && nb) rc = model3d_encoder_bn_batch_stats(m, (int)nb, pts, rows + rank * V, err);
+        if ((rc = dist_any_error(MPI_COMM_WORLD, rc, err))) break;
+        MPI_Allreduce(MPI_IN_PLACE, rows, (int)(size * V), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+        for (long i = 0; i < size && j0 + i < nbat; i++) {
+            long w = bn_batch_size(j0 + i, nbat, n, bs);
+            for (long v = 0; v < V; v++) est[v] += (double)w * rows[i * V + v];
+            used += w;
+        }
     }
     if (!rc) {
-        MPI_Allreduce(MPI_IN_PLACE, rows, (int)(nbat * V), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
-        long used = 0;
-        for (long j = 0; j < nbat; j++) {
-            long nb = j == nbat - 1 && n % bs >= 2 ? n % bs : bs;
-            for (long v = 0; v < V; v++) est[v] += (double)nb * rows[j * V + v];
-            used += nb;
-        }
         for (long v = 0; v < V; v++) est[v] /= (double)used;
         model3d_set_encoder_bn_stats(m, est);
         log_info("svm: the encoder's BatchNorm statistics re-estimated on %ld of the %ld training samples, %ld "
