@@ -84,6 +84,17 @@ static int gather_rows(const void *mine, void *all, long n, int row_len, MPI_Dat
     return rc;
 }
 
+/* Samples [start, start + nb) of s (dataset_read: collective, nb 0 on a rank with nothing to read):
+ * points into raw (nb, P, 3), labels into lab, and the first Pm points of each, as the encoder takes
+ * them, into pts (nb, Pm, 3). */
+static int read_clouds(split *s, long start, long nb, long Pm, float *raw, float *pts, int32_t *lab, char *err)
+{
+    long P = s->d.points;
+    if (dataset_read(&s->d, start, nb, raw, lab, err)) return -1;
+    for (long b = 0; b < nb; b++) memcpy(pts + b * Pm * 3, raw + b * P * 3, sizeof(float) * (size_t)(Pm * 3));
+    return 0;
+}
+
 /* Encodes this rank's block of s in batches; gathers (n, dim) features and labels on rank 0. */
 static int encode_split(split *s, model3d *m, const model3d_config *cfg, long batch,
                         progress *pr, long *done_total, char *err)
@@ -103,9 +114,7 @@ static int encode_split(split *s, model3d *m, const model3d_config *cfg, long ba
     int rc = raw && pts && feat && lab ? 0 : errf(err, "%s: out of memory", s->d.f.path);
     for (long off = 0; off < largest && !dist_any_error(MPI_COMM_WORLD, rc, err); off += batch) {
         long nb = off >= count ? 0 : (count - off < batch ? count - off : batch);
-        rc = dataset_read(&s->d, start + off, nb, raw, lab + off, err);
-        for (long b = 0; !rc && b < nb; b++) /* the first Pm points of each sample */
-            memcpy(pts + b * Pm * 3, raw + b * P * 3, sizeof(float) * (size_t)(Pm * 3));
+        rc = read_clouds(s, start + off, nb, Pm, raw, pts, lab + off, err);
         if (!rc && nb) rc = model3d_encode_global(m, (int)nb, pts, feat + off * dim, err);
         for (long i = 0; !rc && i < nb * dim; i++)
             if (!isfinite(feat[off * dim + i]))
@@ -168,9 +177,7 @@ static int reestimate_bn(split *tr, model3d *m, const model3d_config *cfg, long 
     for (long j0 = 0; !rc && j0 < nbat; j0 += size) { /* the same rounds on every rank */
         long j = j0 + rank, nb = j < nbat ? bn_batch_size(j, nbat, n, bs) : 0;
         memset(rows, 0, sizeof(double) * (size_t)(size * V));
-        rc = dataset_read(&tr->d, nb ? j * bs : 0, nb, raw, lab, err); /* collective: count 0 when idle */
-        for (long b = 0; !rc && b < nb; b++) /* the first Pm points of each sample, as encoded */
-            memcpy(pts + b * Pm * 3, raw + b * P * 3, sizeof(float) * (size_t)(Pm * 3));
+        rc = read_clouds(tr, nb ? j * bs : 0, nb, Pm, raw, pts, lab, err);
         if (!rc && nb) rc = model3d_encoder_bn_batch_stats(m, (int)nb, pts, rows + rank * V, err);
         if ((rc = dist_any_error(MPI_COMM_WORLD, rc, err))) break;
         MPI_Allreduce(MPI_IN_PLACE, rows, (int)(size * V), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
