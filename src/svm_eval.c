@@ -163,11 +163,11 @@ static int reestimate_bn(split *tr, model3d *m, const model3d_config *cfg, long 
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     long n = tr->n, V = model3d_encoder_bn_values(m);
-    if (bs > n) bs = n;
-    long nbat = bs > 0 ? n / bs + (n % bs >= 2) : 0;
-    if (nbat < 1 || bs < 2)
+    if (n < 2 || bs < 2)
         return errf(err, "%s: --bn-stats data needs batches of at least 2 training samples (%ld samples, --batch %ld)",
                     tr->d.f.path, n, bs);
+    if (bs > n) bs = n;
+    long nbat = n / bs + (n % bs >= 2);
     long P = tr->d.points, Pm = cfg->points, used = 0;
     float *raw = malloc(sizeof(float) * (size_t)(bs * P * 3)), *pts = malloc(sizeof(float) * (size_t)(bs * Pm * 3));
     int32_t *lab = malloc(sizeof(int32_t) * (size_t)bs);

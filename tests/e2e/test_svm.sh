@@ -74,6 +74,9 @@ expect_error svm_not_a_checkpoint "f.h5: not an i2pmae checkpoint" "$I2PMAE" svm
 expect_error svm_bad_c "--c -1: must be a positive number or 'auto'" "$I2PMAE" svm $S --random-init --c -1
 expect_error svm_bad_bn_stats "--bn-stats running: must be checkpoint or data" \
   "$I2PMAE" svm $S --random-init --bn-stats running
+"$I2PMAE" synth --samples 1 --points 128 --seed 5 -o "$T/one.h5" > /dev/null 2>&1
+expect_error svm_bn_stats_one_training_cloud "one.h5: --bn-stats data needs batches of at least 2 training samples (1 samples, --batch 32)" \
+  "$I2PMAE" svm --config "$TINY" --data "$T/one.h5" --test "$T/te.h5" --random-init --bn-stats data
 expect_error svm_bn_stats_batch_of_one "--bn-stats data: --batch 1, BatchNorm statistics need at least 2 samples" \
   "$I2PMAE" svm $S --random-init --bn-stats data --batch 1
 expect_error svm_too_few_points "samples have 128 points, the encoder takes 256" \
